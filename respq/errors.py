@@ -1,0 +1,83 @@
+"""Every error text respq sends, defined once. Texts follow Redis 7.0 exactly: clients match on them."""
+
+from __future__ import annotations
+
+
+class CommandError(Exception):
+    """Raised by a handler; the client gets ``-<message>``. ``message`` carries its code (ERR, WRONGTYPE, ...)."""
+
+    def __init__(self, message: bytes | str) -> None:
+        if isinstance(message, str):
+            message = message.encode()
+        super().__init__(message)
+        self.message: bytes = message
+
+
+# Generic
+SYNTAX = b"ERR syntax error"
+WRONGTYPE = b"WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INTEGER = b"ERR value is not an integer or out of range"
+NOT_FLOAT = b"ERR value is not a valid float"
+NO_SUCH_KEY = b"ERR no such key"
+INDEX_OUT_OF_RANGE = b"ERR index out of range"
+DB_INDEX_OUT_OF_RANGE = b"ERR DB index is out of range"
+INVALID_DB_INDEX = b"ERR invalid DB index"
+TIMEOUT_NOT_FLOAT = b"ERR timeout is not a float or out of range"
+TIMEOUT_NEGATIVE = b"ERR timeout is negative"
+TIMEOUT_OUT_OF_RANGE = b"ERR timeout is out of range"
+INVALID_EXPIRE = b"ERR invalid expire time in '%s' command"
+MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
+
+# Authentication and access
+NOAUTH = b"NOAUTH Authentication required."
+NOAUTH_HELLO = (
+    b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> "
+    b"AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "
+    b"version at the same time"
+)
+WRONGPASS = b"WRONGPASS invalid username-password pair or user is disabled."
+AUTH_NO_PASSWORD = (
+    b"ERR AUTH <password> called without any password configured for the default user. "
+    b"Are you sure your configuration is correct?"
+)
+MAX_CLIENTS = b"ERR max number of clients reached"
+NOPROTO = b"NOPROTO unsupported protocol version"
+
+# Server state
+LOADING = b"LOADING Redis is loading the dataset in memory"
+
+# Transactions
+MULTI_NESTED = b"ERR MULTI calls can not be nested"
+EXEC_WITHOUT_MULTI = b"ERR EXEC without MULTI"
+DISCARD_WITHOUT_MULTI = b"ERR DISCARD without MULTI"
+WATCH_INSIDE_MULTI = b"ERR WATCH inside MULTI is not allowed"
+EXECABORT = b"EXECABORT Transaction discarded because of previous errors."
+
+
+def unknown_command(name: bytes, args: list[bytes]) -> bytes:
+    """Redis quotes the name (128 bytes at most) and then arguments until 128 bytes of them are shown."""
+    shown = b""
+    for arg in args:
+        if len(shown) >= 128:
+            break
+        shown += b"'" + _c_string(arg)[: 128 - len(shown)] + b"' "
+    return _one_line(b"ERR unknown command '" + _c_string(name)[:128] + b"', with args beginning with: " + shown)
+
+
+def unknown_subcommand(sub: bytes, command: bytes) -> bytes:
+    return _one_line(b"ERR unknown subcommand '" + _c_string(sub)[:128] + b"'. Try " + command.upper() + b" HELP.")
+
+
+def wrong_arity(name: bytes) -> bytes:
+    return b"ERR wrong number of arguments for '" + name.lower() + b"' command"
+
+
+def _c_string(text: bytes) -> bytes:
+    # Redis formats these with %s, which stops at the first NUL byte.
+    end = text.find(0)
+    return text if end < 0 else text[:end]
+
+
+def _one_line(message: bytes) -> bytes:
+    # An error reply must stay on one line: Redis maps CR and LF to spaces.
+    return message.replace(b"\r", b" ").replace(b"\n", b" ")

@@ -1,0 +1,83 @@
+"""Reply values that command handlers return; the connection encodes them for RESP2 or RESP3.
+
+Plain Python values map directly:
+    bytes        -> bulk string
+    int          -> integer (bool is *not* an int here: see below)
+    None         -> null bulk string (RESP2 ``$-1``; RESP3 ``_``)
+    list / tuple -> array
+    dict         -> map (RESP2: flat array of key, value, ...)
+    bool         -> RESP3 boolean; RESP2 integer 1/0
+    float        -> RESP3 double; RESP2 bulk string in Redis's formatting
+The classes below cover the shapes plain values cannot express.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SimpleString:
+    """A status reply such as ``+OK``."""
+
+    text: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """An error reply; ``message`` includes the code, e.g. ``b"ERR syntax error"``."""
+
+    message: bytes
+
+
+class _NullArray:
+    """A null array: RESP2 ``*-1`` (BLPOP timeout, EXEC aborted by WATCH); RESP3 ``_``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NULL_ARRAY"
+
+
+NULL_ARRAY = _NullArray()
+
+
+@dataclass(frozen=True, slots=True)
+class SetReply:
+    """A set: RESP3 ``~``; RESP2 array. Kept as a list so the order on the wire is ours to choose."""
+
+    items: list
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """An out-of-band message (pub/sub): RESP3 ``>``; RESP2 array."""
+
+    items: list
+
+
+@dataclass(frozen=True, slots=True)
+class Verbatim:
+    """A verbatim string (INFO, CLIENT LIST in RESP3): ``=len\\r\\ntxt:...``; RESP2 bulk string."""
+
+    text: bytes
+    format: bytes = b"txt"
+
+
+@dataclass(frozen=True, slots=True)
+class BigNumber:
+    """RESP3 ``(``; RESP2 bulk string."""
+
+    digits: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """Bytes already encoded as RESP, sent as they are in either protocol."""
+
+    data: bytes
+
+
+OK = SimpleString(b"OK")
+QUEUED = SimpleString(b"QUEUED")
+PONG = SimpleString(b"PONG")
