@@ -81,3 +81,10 @@ def _c_string(text: bytes) -> bytes:
 def _one_line(message: bytes) -> bytes:
     # An error reply must stay on one line: Redis maps CR and LF to spaces.
     return message.replace(b"\r", b" ").replace(b"\n", b" ")
+
+
+def pubsub_context(name: bytes) -> bytes:
+    return (
+        b"ERR Can't execute '" + name.lower() + b"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+        b"are allowed in this context"
+    )

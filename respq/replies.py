@@ -81,3 +81,12 @@ class Raw:
 OK = SimpleString(b"OK")
 QUEUED = SimpleString(b"QUEUED")
 PONG = SimpleString(b"PONG")
+
+
+class _NoReply:
+    """The handler already delivered its replies itself (SUBSCRIBE sends one per channel)."""
+
+    __slots__ = ()
+
+
+NO_REPLY = _NoReply()

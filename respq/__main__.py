@@ -1,0 +1,5 @@
+import sys
+
+from respq.cli import main
+
+sys.exit(main())

@@ -1,0 +1,91 @@
+"""Clients blocked on keys (BLPOP, BLMOVE, XREAD BLOCK, ...): FIFO per key, served right after the command
+that made a key ready, in the order they blocked, as Redis does."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+
+@dataclass(eq=False)
+class Block:
+    """Returned by a blocking handler that found nothing to serve: the connection parks the client on ``keys``."""
+
+    keys: list[bytes]
+    timeout: float | None  # seconds; None waits forever
+    # Re-runs the command against the key that became ready; returns the reply, or None while there is still nothing.
+    retry: Callable[[bytes], Any]
+    timeout_reply: Any
+
+
+@dataclass(eq=False)
+class Waiter:
+    client_id: int
+    db: int
+    block: Block
+    done: trio.Event = field(default_factory=trio.Event)
+    reply: Any = None
+
+    def finish(self, reply: Any) -> None:
+        self.reply = reply
+        self.done.set()
+
+
+class BlockingRegistry:
+    def __init__(self) -> None:
+        self.waiters: dict[tuple[int, bytes], deque[Waiter]] = {}
+        self.by_client: dict[int, Waiter] = {}
+        self.ready: dict[tuple[int, bytes], None] = {}  # ordered set of keys signalled since the last serve
+
+    def __len__(self) -> int:
+        return len(self.by_client)
+
+    def add(self, waiter: Waiter) -> None:
+        self.by_client[waiter.client_id] = waiter
+        for key in dict.fromkeys(waiter.block.keys):
+            self.waiters.setdefault((waiter.db, key), deque()).append(waiter)
+
+    def remove(self, waiter: Waiter) -> None:
+        if self.by_client.get(waiter.client_id) is waiter:
+            del self.by_client[waiter.client_id]
+        for key in dict.fromkeys(waiter.block.keys):
+            queue = self.waiters.get((waiter.db, key))
+            if queue is not None:
+                try:
+                    queue.remove(waiter)
+                except ValueError:
+                    pass
+                if not queue:
+                    del self.waiters[(waiter.db, key)]
+
+    def signal(self, db: int, key: bytes) -> None:
+        if (db, key) in self.waiters:
+            self.ready[(db, key)] = None
+
+    def serve_ready(self) -> None:
+        """Serves waiters on every signalled key, FIFO; keys that become ready while serving are served too."""
+        while self.ready:
+            ready = list(self.ready)
+            self.ready.clear()
+            for slot in ready:
+                # Each waiter gets its turn: a stream reader waiting past another ID may be served when the one
+                # before it is not.
+                for waiter in list(self.waiters.get(slot, ())):
+                    if waiter.done.is_set():
+                        continue
+                    reply = waiter.block.retry(slot[1])
+                    if reply is not None:
+                        self.remove(waiter)
+                        waiter.finish(reply)
+
+    def unblock(self, client_id: int, reply: Any) -> bool:
+        waiter = self.by_client.get(client_id)
+        if waiter is None:
+            return False
+        self.remove(waiter)
+        waiter.finish(reply)
+        return True

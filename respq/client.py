@@ -1,0 +1,89 @@
+"""Per-connection state that commands read and change. Knows nothing of sockets: the connection owns the I/O."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from respq.server import Server
+
+_client_ids = itertools.count(1)
+
+
+class Client:
+    __slots__ = (
+        "addr",
+        "authenticated",
+        "channels",
+        "closing",
+        "connection",
+        "created",
+        "db",
+        "dirty_cas",
+        "flags",
+        "id",
+        "killed",
+        "laddr",
+        "last_command",
+        "last_interaction",
+        "lib_name",
+        "lib_ver",
+        "multi",
+        "multi_error",
+        "name",
+        "no_evict",
+        "no_touch",
+        "patterns",
+        "protocol",
+        "reply_mode",
+        "server",
+        "watched",
+    )
+
+    def __init__(self, server: Server, addr: str, laddr: str) -> None:
+        self.server = server
+        self.id = next(_client_ids)
+        self.addr = addr
+        self.laddr = laddr
+        self.name = b""
+        self.lib_name = b""
+        self.lib_ver = b""
+        self.db = 0
+        self.protocol = 2
+        self.authenticated = not server.config.requirepass
+        self.created = time.monotonic()
+        self.last_interaction = self.created
+        self.last_command = b"NULL"
+        self.multi: list[tuple[Any, list[bytes]]] | None = None  # queued (command, argv) while in MULTI
+        self.multi_error = False  # a command was rejected while queueing: EXEC answers EXECABORT
+        self.watched: set[tuple[int, bytes]] = set()
+        self.dirty_cas = False  # a watched key changed: EXEC fails
+        self.channels: set[bytes] = set()
+        self.patterns: set[bytes] = set()
+        self.reply_mode = b"on"  # CLIENT REPLY on|off|skip
+        self.no_evict = False
+        self.no_touch = False
+        self.closing = False  # QUIT: close after the reply is written
+        self.killed = False
+        self.flags = ""
+        self.connection: Any = None  # the transport that delivers out-of-band messages (set by the connection)
+
+    @property
+    def subscriptions(self) -> int:
+        return len(self.channels) + len(self.patterns)
+
+    @property
+    def is_local(self) -> bool:
+        return self.addr.startswith(("127.", "[::1]"))
+
+    @property
+    def in_pubsub_mode(self) -> bool:
+        """RESP2 clients with subscriptions may only send (un)subscribe commands, PING, QUIT and RESET."""
+        return self.protocol == 2 and bool(self.channels or self.patterns)
+
+    def push(self, value: Any) -> None:
+        """Delivers an out-of-band reply (a pub/sub message) to this client's connection."""
+        if self.connection is not None:
+            self.connection.push(value)

@@ -1,0 +1,576 @@
+"""Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET and the CLIENT family."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from respq import REDIS_COMPAT_VERSION, errors
+from respq.commands.args import parse_db_index, parse_int, parse_nonnegative
+from respq.commands.table import command, container
+from respq.errors import CommandError
+from respq.replies import OK, PONG, ErrorReply, SimpleString, Verbatim
+
+if TYPE_CHECKING:
+    from respq.client import Client
+
+G = "connection"
+
+CLIENT_NAME_INVALID = b"ERR Client names cannot contain spaces, newlines or special characters."
+PROTOCOL_NOT_INTEGER = b"ERR Protocol version is not an integer or out of range"
+NO_SUCH_CLIENT = b"ERR No such client"
+UNBLOCKED = b"UNBLOCKED client unblocked via CLIENT UNBLOCK"
+CLIENT_UNBLOCK_REASON = b"ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+TIMEOUT_INVALID = b"ERR timeout is not an integer or out of range"
+
+
+@command("ping", -1, "fast sentinel", group=G, summary="Returns the server's liveliness response.", since="1.0.0")
+def ping(client: Client, argv: list[bytes]) -> Any:
+    if len(argv) > 2:
+        raise CommandError(errors.wrong_arity(b"ping"))
+    if client.protocol == 2 and client.subscriptions:
+        # In RESP2 subscribed mode PING answers in the shape of a pub/sub message.
+        return [b"pong", argv[1] if len(argv) == 2 else b""]
+    return argv[1] if len(argv) == 2 else PONG
+
+
+@command("echo", 2, "fast", group=G, summary="Returns the given string.", since="1.0.0")
+def echo(client: Client, argv: list[bytes]) -> Any:
+    return argv[1]
+
+
+def _default_user_password_ok(client: Client, user: bytes, password: bytes) -> bool:
+    required = client.server.config.requirepass
+    if user != b"default":
+        return False
+    return not required or password == required.encode()
+
+
+@command(
+    "auth",
+    -2,
+    "noscript loading stale fast no_auth allow_busy",
+    group=G,
+    summary="Authenticates the connection.",
+    since="1.0.0",
+)
+def auth(client: Client, argv: list[bytes]) -> Any:
+    if len(argv) > 3:
+        raise CommandError(errors.SYNTAX)
+    if len(argv) == 2:
+        if not client.server.config.requirepass:
+            raise CommandError(errors.AUTH_NO_PASSWORD)
+        user, password = b"default", argv[1]
+    else:
+        user, password = argv[1], argv[2]
+    if not _default_user_password_ok(client, user, password):
+        raise CommandError(errors.WRONGPASS)
+    client.authenticated = True
+    return OK
+
+
+@command(
+    "hello",
+    -1,
+    "noscript loading stale fast no_auth allow_busy",
+    group=G,
+    summary="Handshakes with the server, optionally switching protocol, authenticating and naming the connection.",
+    since="6.0.0",
+    options=("AUTH", "SETNAME"),
+)
+def hello(client: Client, argv: list[bytes]) -> Any:
+    protocol = client.protocol
+    if len(argv) >= 2:
+        version = parse_int(argv[1], PROTOCOL_NOT_INTEGER)
+        if version < 2 or version > 3:
+            raise CommandError(errors.NOPROTO)
+        protocol = version
+    credentials: tuple[bytes, bytes] | None = None
+    name: bytes | None = None
+    i = 2
+    while i < len(argv):
+        option = argv[i].upper()
+        remaining = len(argv) - i - 1
+        if option == b"AUTH" and remaining >= 2:
+            credentials = (argv[i + 1], argv[i + 2])
+            i += 3
+        elif option == b"SETNAME" and remaining >= 1:
+            name = argv[i + 1]
+            i += 2
+        else:
+            raise CommandError(b"ERR Syntax error in HELLO option '" + argv[i] + b"'")
+    if credentials is not None:
+        if not _default_user_password_ok(client, *credentials):
+            raise CommandError(errors.WRONGPASS)
+        client.authenticated = True
+    if not client.authenticated:
+        raise CommandError(errors.NOAUTH_HELLO)
+    if name is not None:
+        _check_client_name(name)
+        client.name = name
+    client.protocol = protocol
+    return {
+        b"server": b"redis",
+        b"version": REDIS_COMPAT_VERSION.encode(),
+        b"proto": protocol,
+        b"id": client.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+
+
+@command("select", 2, "loading stale fast", group=G, summary="Changes the selected database.", since="1.0.0")
+def select(client: Client, argv: list[bytes]) -> Any:
+    client.db = parse_db_index(argv[1], client.server.config.databases)
+    return OK
+
+
+@command(
+    "quit",
+    -1,
+    "allow_busy noscript loading stale fast no_auth",
+    group=G,
+    summary="Closes the connection.",
+    since="1.0.0",
+)
+def quit_(client: Client, argv: list[bytes]) -> Any:
+    client.closing = True
+    return OK
+
+
+@command(
+    "reset",
+    1,
+    "noscript loading stale fast no_auth allow_busy",
+    group=G,
+    summary="Resets the connection.",
+    since="6.2.0",
+)
+def reset(client: Client, argv: list[bytes]) -> Any:
+    server = client.server
+    client.multi = None
+    client.multi_error = False
+    if server.keyspace is not None:
+        server.keyspace.unwatch_all(client)
+    server.pubsub.forget(client)
+    client.db = 0
+    client.protocol = 2
+    client.name = b""
+    client.reply_mode = b"on"
+    client.no_evict = False
+    client.no_touch = False
+    client.authenticated = not server.config.requirepass
+    return SimpleString(b"RESET")
+
+
+# ---- CLIENT -------------------------------------------------------------------------------------------------------
+container("client", group=G, summary="A container for client connection commands.", since="2.4.0")
+
+
+def _check_client_name(name: bytes) -> None:
+    if any(c < 33 or c > 126 for c in name):
+        raise CommandError(CLIENT_NAME_INVALID)
+
+
+@command(
+    "client|id",
+    2,
+    "noscript loading stale",
+    group=G,
+    summary="Returns the unique client ID of the connection.",
+    since="5.0.0",
+)
+def client_id(client: Client, argv: list[bytes]) -> Any:
+    return client.id
+
+
+@command("client|setname", 3, "noscript loading stale", group=G, summary="Sets the connection name.", since="2.6.9")
+def client_setname(client: Client, argv: list[bytes]) -> Any:
+    _check_client_name(argv[2])
+    client.name = argv[2]
+    return OK
+
+
+@command(
+    "client|getname", 2, "noscript loading stale", group=G, summary="Returns the name of the connection.", since="2.6.9"
+)
+def client_getname(client: Client, argv: list[bytes]) -> Any:
+    return client.name or None
+
+
+@command(
+    "client|setinfo",
+    4,
+    "noscript loading stale",
+    group=G,
+    extension=True,
+    options=("LIB-NAME", "LIB-VER"),
+    summary="Records the client library's name or version (Redis 7.2; accepted so modern clients' handshakes work).",
+    since="7.2.0",
+)
+def client_setinfo(client: Client, argv: list[bytes]) -> Any:
+    attribute = argv[2].upper()
+    value = argv[3]
+    if any(c < 33 or c > 126 for c in value):
+        raise CommandError(b"ERR " + argv[2].lower() + b" cannot contain spaces, newlines or special characters.")
+    if attribute == b"LIB-NAME":
+        client.lib_name = value
+    elif attribute == b"LIB-VER":
+        client.lib_ver = value
+    else:
+        raise CommandError(b"ERR Unrecognized option '" + argv[2] + b"'")
+    return OK
+
+
+def client_line(client: Client) -> bytes:
+    server = client.server
+    now = time.monotonic()
+    connection = client.connection
+    flags = ""
+    if client.subscriptions:
+        flags += "P"
+    if client.multi is not None:
+        flags += "x"
+    if connection is not None and connection.blocked is not None:
+        flags += "b"
+    if client.dirty_cas:
+        flags += "d"
+    if client.no_evict:
+        flags += "e"
+    if client.no_touch:
+        flags += "T"
+    qbuf = connection.parser.buffered() if connection is not None else 0
+    fields = [
+        f"id={client.id}",
+        f"addr={client.addr}",
+        f"laddr={client.laddr}",
+        f"fd={connection.sock.fileno() if connection is not None else -1}",
+        "name=" + client.name.decode("latin-1"),
+        f"age={int(now - client.created)}",
+        f"idle={int(now - client.last_interaction)}",
+        "flags=" + (flags or "N"),
+        f"db={client.db}",
+        f"sub={len(client.channels)}",
+        f"psub={len(client.patterns)}",
+        "ssub=0",
+        f"multi={len(client.multi) if client.multi is not None else -1}",
+        f"qbuf={qbuf}",
+        "qbuf-free=0",
+        "argv-mem=0",
+        "multi-mem=0",
+        "rbs=0",
+        "rbp=0",
+        "obl=0",
+        f"oll={len(connection.out) if connection is not None else 0}",
+        "omem=0",
+        "tot-mem=0",
+        "events=r",
+        "cmd=" + client.last_command.decode("latin-1"),
+        "user=default",
+        "redir=-1",
+        f"resp={client.protocol}",
+    ]
+    del server
+    return " ".join(fields).encode()
+
+
+@command(
+    "client|info",
+    2,
+    "noscript loading stale",
+    group=G,
+    summary="Returns information about the connection.",
+    since="6.2.0",
+)
+def client_info(client: Client, argv: list[bytes]) -> Any:
+    return Verbatim(client_line(client) + b"\n")
+
+
+def _client_type(client: Client) -> bytes:
+    return b"pubsub" if client.subscriptions else b"normal"
+
+
+@command(
+    "client|list",
+    -2,
+    "admin noscript loading stale",
+    group=G,
+    options=("TYPE", "ID"),
+    summary="Lists open connections.",
+    since="2.4.0",
+)
+def client_list(client: Client, argv: list[bytes]) -> Any:
+    clients = list(client.server.clients.values())
+    if len(argv) >= 4 and argv[2].upper() == b"TYPE" and len(argv) == 4:
+        kind = argv[3].lower()
+        if kind == b"slave":
+            kind = b"replica"
+        if kind not in (b"normal", b"master", b"replica", b"pubsub"):
+            raise CommandError(b"ERR Unknown client type '" + argv[3] + b"'")
+        clients = [c for c in clients if _client_type(c) == kind]
+    elif len(argv) >= 4 and argv[2].upper() == b"ID":
+        wanted = []
+        for arg in argv[3:]:
+            value = parse_int(arg)
+            if value <= 0:
+                raise CommandError(b"ERR Invalid client ID")
+            wanted.append(value)
+        clients = [c for c in clients if c.id in wanted]
+    elif len(argv) != 2:
+        raise CommandError(errors.SYNTAX)
+    return Verbatim(b"".join(client_line(c) + b"\n" for c in clients))
+
+
+@command(
+    "client|kill",
+    -3,
+    "admin noscript loading stale",
+    group=G,
+    options=("ID", "ADDR", "LADDR", "TYPE", "USER", "SKIPME"),
+    summary="Terminates open connections.",
+    since="2.4.0",
+)
+def client_kill(client: Client, argv: list[bytes]) -> Any:
+    server = client.server
+    if len(argv) == 3:  # the old form: CLIENT KILL addr:port
+        for other in list(server.clients.values()):
+            if other.addr.encode() == argv[2]:
+                _kill(other)
+                return OK
+        raise CommandError(NO_SUCH_CLIENT)
+    if len(argv) % 2 != 0:
+        raise CommandError(errors.SYNTAX)
+    filters: list[tuple[bytes, bytes]] = []
+    skipme = True
+    for i in range(2, len(argv), 2):
+        name, value = argv[i].upper(), argv[i + 1]
+        if name == b"ID":
+            if parse_int(value, b"ERR client-id should be greater than 0") <= 0:
+                raise CommandError(b"ERR client-id should be greater than 0")
+        elif name == b"TYPE":
+            if value.lower() not in (b"normal", b"master", b"slave", b"replica", b"pubsub"):
+                raise CommandError(b"ERR Unknown client type '" + value + b"'")
+        elif name == b"SKIPME":
+            if value.lower() == b"yes":
+                skipme = True
+            elif value.lower() == b"no":
+                skipme = False
+            else:
+                raise CommandError(errors.SYNTAX)
+            continue
+        elif name == b"USER":
+            if value != b"default":
+                raise CommandError(b"ERR No such user '" + value + b"'")
+        elif name not in (b"ADDR", b"LADDR"):
+            raise CommandError(errors.SYNTAX)
+        filters.append((name, value))
+    killed = 0
+    for other in list(server.clients.values()):
+        if skipme and other is client:
+            continue
+        if all(_kill_filter_matches(other, name, value) for name, value in filters):
+            _kill(other)
+            killed += 1
+    return killed
+
+
+def _kill_filter_matches(client: Client, name: bytes, value: bytes) -> bool:
+    if name == b"ID":
+        return client.id == int(value)
+    if name == b"ADDR":
+        return client.addr.encode() == value
+    if name == b"LADDR":
+        return client.laddr.encode() == value
+    if name == b"TYPE":
+        kind = value.lower()
+        return _client_type(client) == (b"replica" if kind == b"slave" else kind)
+    return True  # USER default: every client is the default user
+
+
+def _kill(client: Client) -> None:
+    if client.connection is not None:
+        if client.connection.busy and client is not None:
+            client.killed = True  # the current client: close once this reply is written
+        else:
+            client.connection.kill()
+
+
+@command(
+    "client|unblock",
+    -3,
+    "noscript loading stale",
+    group=G,
+    options=("TIMEOUT", "ERROR"),
+    summary="Unblocks a client blocked by a blocking command from a different connection.",
+    since="5.0.0",
+)
+def client_unblock(client: Client, argv: list[bytes]) -> Any:
+    target = parse_int(argv[2])
+    reason = b"TIMEOUT"
+    if len(argv) == 4:
+        reason = argv[3].upper()
+        if reason not in (b"TIMEOUT", b"ERROR"):
+            raise CommandError(CLIENT_UNBLOCK_REASON)
+    elif len(argv) > 4:
+        raise CommandError(errors.SYNTAX)
+    registry = client.server.blocking
+    waiter = registry.by_client.get(target)
+    if waiter is None:
+        return 0
+    reply = ErrorReply(UNBLOCKED) if reason == b"ERROR" else waiter.block.timeout_reply
+    return int(registry.unblock(target, reply))
+
+
+@command(
+    "client|pause",
+    -3,
+    "admin noscript loading stale",
+    group=G,
+    options=("WRITE", "ALL"),
+    summary="Suspends commands processing.",
+    since="3.0.0",
+)
+def client_pause(client: Client, argv: list[bytes]) -> Any:
+    milliseconds = parse_nonnegative(argv[2], TIMEOUT_INVALID)
+    writes_only = False
+    if len(argv) == 4:
+        mode = argv[3].upper()
+        if mode == b"WRITE":
+            writes_only = True
+        elif mode != b"ALL":
+            raise CommandError(b"ERR CLIENT PAUSE mode must be WRITE or ALL")
+    elif len(argv) > 4:
+        raise CommandError(errors.SYNTAX)
+    server = client.server
+    until = time.monotonic() + milliseconds / 1000
+    # A new pause never shortens one in force, and ALL wins over WRITE.
+    if until > server.paused_until:
+        server.paused_until = until
+    server.pause_writes_only = writes_only if server.paused_until == until else server.pause_writes_only
+    return OK
+
+
+@command(
+    "client|unpause",
+    2,
+    "admin noscript loading stale",
+    group=G,
+    summary="Resumes processing of clients.",
+    since="6.2.0",
+)
+def client_unpause(client: Client, argv: list[bytes]) -> Any:
+    client.server.unpause()
+    return OK
+
+
+def _on_off(arg: bytes) -> bool:
+    value = arg.upper()
+    if value == b"ON":
+        return True
+    if value == b"OFF":
+        return False
+    raise CommandError(errors.SYNTAX)
+
+
+@command(
+    "client|no-evict",
+    3,
+    "admin noscript loading stale",
+    group=G,
+    options=("ON", "OFF"),
+    summary="Sets the client eviction mode of the connection.",
+    since="7.0.0",
+)
+def client_no_evict(client: Client, argv: list[bytes]) -> Any:
+    client.no_evict = _on_off(argv[2])
+    return OK
+
+
+@command(
+    "client|no-touch",
+    3,
+    "noscript loading stale",
+    group=G,
+    extension=True,
+    options=("ON", "OFF"),
+    summary="Controls whether commands sent by the client affect key access times (Redis 7.2).",
+    since="7.2.0",
+)
+def client_no_touch(client: Client, argv: list[bytes]) -> Any:
+    client.no_touch = _on_off(argv[2])
+    return OK
+
+
+@command(
+    "client|reply",
+    3,
+    "noscript loading stale",
+    group=G,
+    options=("ON", "OFF", "SKIP"),
+    summary="Instructs the server whether to reply to commands.",
+    since="3.2.0",
+)
+def client_reply(client: Client, argv: list[bytes]) -> Any:
+    mode = argv[2].lower()
+    if mode not in (b"on", b"off", b"skip"):
+        raise CommandError(errors.SYNTAX)
+    if mode == b"on":
+        client.reply_mode = b"on"
+        return OK
+    # OFF and SKIP take effect with this very command: it gets no reply either.
+    client.reply_mode = b"skip-this" if mode == b"skip" else b"off"
+    return None
+
+
+@command(
+    "client|help",
+    2,
+    "loading stale",
+    group=G,
+    summary="Returns helpful text about the different subcommands.",
+    since="5.0.0",
+)
+def client_help(client: Client, argv: list[bytes]) -> Any:
+    return help_lines(b"CLIENT", CLIENT_HELP)
+
+
+CLIENT_HELP = [
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <LIB-NAME|LIB-VER> <value>",
+    "    Record the client library's name or version.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections matching ID, ADDR, LADDR, TYPE, USER or SKIPME filters.",
+    "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+    "    Return information about connections.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock a client blocked in a blocking command.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend clients (all, or only writes) for <timeout> milliseconds.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect the current client connection from eviction.",
+    "NO-TOUCH (ON|OFF)",
+    "    Do not change key access times for this client's commands.",
+]
+
+
+def help_lines(name: bytes, lines: list[str]) -> list[bytes]:
+    """Redis's HELP layout: a title line, the entries, and a closing HELP entry."""
+    return (
+        [name + b" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"]
+        + [line.encode() for line in lines]
+        + [b"HELP", b"    Prints this help."]
+    )

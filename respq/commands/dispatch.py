@@ -1,0 +1,87 @@
+"""Runs one command for one client: the generic checks Redis makes before any handler, in Redis's order."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from respq import errors
+from respq.commands.table import COMMANDS, Command
+from respq.errors import CommandError
+from respq.replies import QUEUED, ErrorReply
+
+if TYPE_CHECKING:
+    from respq.client import Client
+
+# Allowed while a RESP2 client has subscriptions.
+_PUBSUB_ALLOWED = frozenset(
+    {
+        b"subscribe",
+        b"unsubscribe",
+        b"psubscribe",
+        b"punsubscribe",
+        b"ping",
+        b"quit",
+        b"reset",
+        b"ssubscribe",
+        b"sunsubscribe",
+    }
+)
+# Executed at once inside MULTI instead of being queued.
+_MULTI_IMMEDIATE = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
+
+
+def resolve(argv: list[bytes]) -> Command | bytes:
+    """The command argv names, or the error text for an unknown command/subcommand or a wrong arity."""
+    name = argv[0].lower()
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        return errors.unknown_command(argv[0], argv[1:])
+    if cmd.subcommands and len(argv) > 1:
+        sub = cmd.subcommands.get(argv[1].lower())
+        if sub is None:
+            return errors.unknown_subcommand(argv[1], argv[0])
+        cmd = sub
+    if not cmd.accepts_arity(len(argv)):
+        return errors.wrong_arity(cmd.name.encode())
+    return cmd
+
+
+def execute(client: Client, argv: list[bytes]) -> Any:
+    """Returns the reply value for argv (an ErrorReply for errors). Never raises for a client's mistake."""
+    server = client.server
+    cmd = resolve(argv)
+    if isinstance(cmd, bytes):
+        if client.multi is not None:
+            client.multi_error = True
+        return server.stats.rejected(cmd)
+    if not client.authenticated and "no_auth" not in cmd.flags:
+        if client.multi is not None:
+            client.multi_error = True
+        return server.stats.rejected(errors.NOAUTH)
+    if client.protocol == 2 and (client.channels or client.patterns):
+        base = (cmd.parent or cmd).name.encode()
+        if base not in _PUBSUB_ALLOWED:
+            return server.stats.rejected(errors.pubsub_context(argv[0]))
+    if server.loading and "loading" not in cmd.flags:
+        return server.stats.rejected(errors.LOADING)
+    if client.multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
+        client.multi.append((cmd, argv))
+        return QUEUED
+    return call(client, cmd, argv)
+
+
+def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
+    """Runs a handler that passed the generic checks, counting it for INFO commandstats/errorstats."""
+    stats = client.server.stats
+    client.last_command = cmd.name.encode()
+    start = time.perf_counter_ns()
+    try:
+        reply = cmd.handler(client, argv)  # type: ignore[misc]
+    except CommandError as error:
+        reply = ErrorReply(error.message)
+        stats.count_error(error.message)
+        stats.count_call(cmd, time.perf_counter_ns() - start, failed=True)
+        return reply
+    stats.count_call(cmd, time.perf_counter_ns() - start, failed=False)
+    return reply

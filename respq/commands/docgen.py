@@ -1,0 +1,55 @@
+"""Generates docs/commands.md, the support matrix, from the command table (``python -m respq.commands.docgen``)."""
+
+from __future__ import annotations
+
+import sys
+
+from respq.commands.table import COMMANDS, Command, load_all
+
+HEADER = """# Supported commands
+
+Generated from the command table by `python -m respq.commands.docgen > docs/commands.md`; a test fails when this file
+is out of date. Every command below answers as Redis 7.0 does (checked by the differential tests in `compat-tests/`),
+except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
+answers a typo, never a fake success.
+
+Value types: lists and streams only. String, hash, set, sorted-set, scripting, cluster and replication commands are
+not part of respq.
+
+"""
+
+
+def _row(cmd: Command) -> str:
+    arity = f"{cmd.arity}" if cmd.arity >= 0 else f"≥{-cmd.arity}"
+    options = ", ".join(cmd.options) if cmd.options else ""
+    note = "extension (Redis 7.2+)" if cmd.extension else ""
+    return f"| `{cmd.name.upper()}` | {arity} | {options} | {cmd.summary} | {note} |"
+
+
+def render() -> str:
+    load_all()
+    groups: dict[str, list[Command]] = {}
+    for cmd in COMMANDS.values():
+        groups.setdefault(cmd.group, []).append(cmd)
+        for sub in cmd.subcommands.values():
+            groups.setdefault(cmd.group, []).append(sub)
+    lines = [HEADER.rstrip("\n"), ""]
+    for group in sorted(groups):
+        lines += [f"## {group}", "", "| command | arity | options | summary | notes |", "|---|---|---|---|---|"]
+        lines += [_row(cmd) for cmd in sorted(groups[group], key=lambda c: c.name)]
+        lines.append("")
+    lines += [
+        "## Differences from Redis 7.0",
+        "",
+        "- `DEBUG` offers only `SLEEP`; other subcommands answer an error.",
+        "- `INFO` reports respq's own figures under Redis's field names (memory is the process's RSS), and adds",
+        "  `respq_version` plus `respq_*` storage fields in the persistence section.",
+        "- `COMMAND DOCS` carries respq's own summaries and no argument trees.",
+        "- `SHUTDOWN SAVE`/`NOSAVE` are accepted: every acknowledged write is already in the journal either way.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

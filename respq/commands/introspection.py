@@ -1,0 +1,247 @@
+"""COMMAND and its subcommands, generated from the command table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from respq import errors
+from respq.commands.connection import help_lines
+from respq.commands.dispatch import resolve
+from respq.commands.table import COMMANDS, Command, command
+from respq.errors import CommandError
+from respq.glob import compile_glob
+from respq.replies import SetReply, SimpleString
+
+if TYPE_CHECKING:
+    from respq.client import Client
+
+G = "server"
+NO_KEY_ARGUMENTS = b"ERR The command has no key arguments"
+INVALID_COMMAND = b"ERR Invalid command specified"
+INVALID_ARGUMENTS = b"ERR Invalid number of arguments specified for command"
+
+
+def _key_specs(cmd: Command) -> list[Any]:
+    if cmd.first_key <= 0:
+        return []
+    last = cmd.last_key - cmd.first_key if cmd.last_key >= 0 else cmd.last_key
+    flags = ["RW", "access"] if "write" in cmd.flags else ["RO", "access"]
+    return [
+        {
+            b"flags": SetReply([SimpleString(flag.encode()) for flag in flags]),
+            b"begin_search": {b"type": b"index", b"spec": {b"index": cmd.first_key}},
+            b"find_keys": {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": cmd.step, b"limit": 0}},
+        }
+    ]
+
+
+def command_info(cmd: Command) -> list[Any]:
+    return [
+        cmd.name.encode(),
+        cmd.arity,
+        SetReply([SimpleString(flag.encode()) for flag in sorted(cmd.flags, key=_FLAG_ORDER.index)]),
+        cmd.first_key,
+        cmd.last_key,
+        cmd.step,
+        SetReply([SimpleString(category.encode()) for category in cmd.acl_categories]),
+        [],
+        _key_specs(cmd),
+        [command_info(sub) for sub in cmd.subcommands.values()],
+    ]
+
+
+# Redis lists a command's flags in the order of its flag table.
+_FLAG_ORDER = [
+    "write",
+    "readonly",
+    "denyoom",
+    "module",
+    "admin",
+    "pubsub",
+    "noscript",
+    "blocking",
+    "loading",
+    "stale",
+    "skip_monitor",
+    "skip_slowlog",
+    "asking",
+    "fast",
+    "no_auth",
+    "may_replicate",
+    "sentinel",
+    "only_sentinel",
+    "no_mandatory_keys",
+    "no_async_loading",
+    "no_multi",
+    "movablekeys",
+    "allow_busy",
+]
+
+
+def command_docs(cmd: Command) -> dict[bytes, Any]:
+    doc: dict[bytes, Any] = {
+        b"summary": cmd.summary.encode(),
+        b"since": cmd.since.encode(),
+        b"group": cmd.group.encode(),
+        b"complexity": cmd.complexity.encode(),
+    }
+    if cmd.subcommands:
+        doc[b"subcommands"] = {sub.name.encode(): command_docs(sub) for sub in cmd.subcommands.values()}
+    return doc
+
+
+def _all_commands() -> list[Command]:
+    return list(COMMANDS.values())
+
+
+def _find(name: bytes) -> Command | None:
+    if b"|" in name:
+        parent_name, sub = name.lower().split(b"|", 1)
+        parent = COMMANDS.get(parent_name)
+        return parent.subcommands.get(sub) if parent is not None else None
+    return COMMANDS.get(name.lower())
+
+
+@command(
+    "command",
+    -1,
+    "loading stale",
+    group=G,
+    summary="Returns detailed information about all commands.",
+    since="2.8.13",
+    acl=("@slow", "@connection"),
+)
+def command_(client: Client, argv: list[bytes]) -> Any:
+    return [command_info(cmd) for cmd in _all_commands()]
+
+
+@command(
+    "command|count",
+    2,
+    "loading stale",
+    group=G,
+    summary="Returns a count of commands.",
+    since="2.8.13",
+    acl=("@slow", "@connection"),
+)
+def command_count(client: Client, argv: list[bytes]) -> Any:
+    return len(COMMANDS)
+
+
+@command(
+    "command|info",
+    -2,
+    "loading stale",
+    group=G,
+    summary="Returns information about one, multiple or all commands.",
+    since="2.8.13",
+    acl=("@slow", "@connection"),
+)
+def command_info_(client: Client, argv: list[bytes]) -> Any:
+    if len(argv) == 2:
+        return [command_info(cmd) for cmd in _all_commands()]
+    infos = []
+    for name in argv[2:]:
+        cmd = _find(name)
+        infos.append(command_info(cmd) if cmd is not None else None)
+    return infos
+
+
+@command(
+    "command|docs",
+    -2,
+    "loading stale",
+    group=G,
+    summary="Returns documentary information about commands.",
+    since="7.0.0",
+    acl=("@slow", "@connection"),
+)
+def command_docs_(client: Client, argv: list[bytes]) -> Any:
+    names = argv[2:] or [cmd.name.encode() for cmd in _all_commands()]
+    docs: dict[bytes, Any] = {}
+    for name in names:
+        cmd = _find(name)
+        if cmd is not None:
+            docs[cmd.name.encode()] = command_docs(cmd)
+    return docs
+
+
+@command(
+    "command|list",
+    -2,
+    "loading stale",
+    group=G,
+    options=("FILTERBY", "MODULE", "ACLCAT", "PATTERN"),
+    summary="Returns a list of command names.",
+    since="7.0.0",
+    acl=("@slow", "@connection"),
+)
+def command_list(client: Client, argv: list[bytes]) -> Any:
+    names: list[bytes] = []
+    for cmd in _all_commands():
+        names.append(cmd.name.encode())
+        names += [sub.name.encode() for sub in cmd.subcommands.values()]
+    if len(argv) == 2:
+        return names
+    if len(argv) != 5 or argv[2].upper() != b"FILTERBY":
+        raise CommandError(errors.SYNTAX)
+    kind, value = argv[3].upper(), argv[4]
+    if kind == b"MODULE":
+        return []
+    if kind == b"ACLCAT":
+        category = b"@" + value.lower()
+        return [name for name in names if category.decode() in (_find(name) or _find(b"ping")).acl_categories]  # type: ignore[union-attr]
+    if kind == b"PATTERN":
+        match = compile_glob(value.lower())
+        return [name for name in names if match(name)]
+    raise CommandError(errors.SYNTAX)
+
+
+@command(
+    "command|getkeys",
+    -3,
+    "loading stale",
+    group=G,
+    summary="Extracts the key names from an arbitrary command.",
+    since="2.8.13",
+    acl=("@slow", "@connection"),
+)
+def command_getkeys(client: Client, argv: list[bytes]) -> Any:
+    target = resolve(argv[2:])
+    if isinstance(target, bytes):
+        if target.startswith(b"ERR wrong number"):
+            raise CommandError(INVALID_ARGUMENTS)
+        raise CommandError(INVALID_COMMAND)
+    positions = target.key_positions(argv[2:])
+    if not positions:
+        raise CommandError(NO_KEY_ARGUMENTS)
+    return [argv[2 + i] for i in positions]
+
+
+@command(
+    "command|help",
+    2,
+    "loading stale",
+    group=G,
+    summary="Returns helpful text about the different subcommands.",
+    since="5.0.0",
+    acl=("@slow", "@connection"),
+)
+def command_help(client: Client, argv: list[bytes]) -> Any:
+    return help_lines(
+        b"COMMAND",
+        [
+            "(no subcommand)",
+            "    Return details about all commands.",
+            "COUNT",
+            "    Return the total number of commands in this server.",
+            "LIST",
+            "    Return a list of all commands in this server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full command.",
+        ],
+    )

@@ -1,0 +1,369 @@
+"""Generic key commands, the same for every value type: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, expiry and TTLs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from respq import errors
+from respq.commands.args import parse_int
+from respq.commands.table import command
+from respq.errors import CommandError
+from respq.glob import compile_glob
+from respq.keyspace import now_ms
+from respq.replies import OK, SimpleString
+
+if TYPE_CHECKING:
+    from respq.client import Client
+
+G = "generic"
+INVALID_CURSOR = b"ERR invalid cursor"
+NX_INCOMPATIBLE = b"ERR NX and XX, GT or LT options at the same time are not compatible"
+GT_LT_INCOMPATIBLE = b"ERR GT and LT options at the same time are not compatible"
+_LLONG_MAX = (1 << 63) - 1
+_LLONG_MIN = -(1 << 63)
+
+
+@command(
+    "del",
+    -2,
+    "write",
+    (1, -1, 1),
+    group=G,
+    summary="Deletes one or more keys.",
+    since="1.0.0",
+    complexity="O(N) where N is the number of keys",
+)
+def del_(client: Client, argv: list[bytes]) -> Any:
+    keyspace = client.server.keyspace
+    return sum(keyspace.delete(client.db, key) for key in argv[1:])
+
+
+@command(
+    "unlink",
+    -2,
+    "write fast",
+    (1, -1, 1),
+    group=G,
+    summary="Asynchronously deletes one or more keys.",
+    since="4.0.0",
+    complexity="O(1) for each key removed regardless of its size",
+)
+def unlink(client: Client, argv: list[bytes]) -> Any:
+    return del_(client, argv)
+
+
+@command(
+    "exists",
+    -2,
+    "readonly fast",
+    (1, -1, 1),
+    group=G,
+    summary="Determines whether one or more keys exist.",
+    since="1.0.0",
+    complexity="O(N) where N is the number of keys",
+)
+def exists(client: Client, argv: list[bytes]) -> Any:
+    keyspace = client.server.keyspace
+    return sum(keyspace.exists(client.db, key) for key in argv[1:])
+
+
+@command(
+    "type",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group=G,
+    summary="Determines the type of value stored at a key.",
+    since="1.0.0",
+)
+def type_(client: Client, argv: list[bytes]) -> Any:
+    entry = client.server.keyspace.lookup(client.db, argv[1])
+    return SimpleString(entry.type.encode() if entry is not None else b"none")
+
+
+@command(
+    "keys",
+    2,
+    "readonly",
+    group=G,
+    summary="Returns all key names that match a pattern.",
+    since="1.0.0",
+    complexity="O(N) with N being the number of keys in the database",
+    acl=("@keyspace", "@read", "@slow", "@dangerous"),
+)
+def keys(client: Client, argv: list[bytes]) -> Any:
+    return client.server.keyspace.matching_keys(client.db, argv[1])
+
+
+def parse_scan_cursor(arg: bytes) -> int:
+    """Cursors are unsigned 64-bit, parsed like strtoul (so "-1" wraps around, as in Redis)."""
+    if not arg or arg[:1] in (b" ", b"+") or not arg.lstrip(b"-").isdigit():
+        raise CommandError(INVALID_CURSOR)
+    value = int(arg)
+    if value < 0:
+        value %= 1 << 64
+    if value >= 1 << 64:
+        raise CommandError(INVALID_CURSOR)
+    return value
+
+
+@command(
+    "scan",
+    -2,
+    "readonly",
+    group=G,
+    options=("MATCH", "COUNT", "TYPE"),
+    summary="Iterates over the key names in the database.",
+    since="2.8.0",
+    complexity="O(1) for every call. O(N) for a complete iteration.",
+)
+def scan(client: Client, argv: list[bytes]) -> Any:
+    cursor = parse_scan_cursor(argv[1])
+    count = 10
+    pattern: bytes | None = None
+    type_filter: bytes | None = None
+    i = 2
+    while i < len(argv):
+        option = argv[i].upper()
+        if i + 1 >= len(argv):
+            raise CommandError(errors.SYNTAX)
+        if option == b"COUNT":
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif option == b"MATCH":
+            pattern = argv[i + 1]
+        elif option == b"TYPE":
+            type_filter = argv[i + 1].lower()
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 2
+    keyspace = client.server.keyspace
+    next_cursor, batch = keyspace.scan(client.db, cursor if cursor < 1 << 32 else 1 << 32, count)
+    match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
+    found = []
+    for key in batch:
+        if match is not None and not match(key):
+            continue
+        entry = keyspace.lookup(client.db, key)
+        if entry is None:
+            continue
+        if type_filter is not None and entry.type.encode() != type_filter:
+            continue
+        found.append(key)
+    return [str(next_cursor).encode(), found]
+
+
+def _rename(client: Client, argv: list[bytes], *, only_if_new: bool) -> Any:
+    keyspace = client.server.keyspace
+    src, dst = argv[1], argv[2]
+    if keyspace.lookup(client.db, src) is None:
+        raise CommandError(errors.NO_SUCH_KEY)
+    if src == dst:
+        return 0 if only_if_new else OK
+    if only_if_new and keyspace.exists(client.db, dst):
+        return 0
+    keyspace.rename(client.db, src, dst)
+    keyspace.signal_ready(client.db, dst)
+    return 1 if only_if_new else OK
+
+
+@command(
+    "rename", 3, "write", (1, 2, 1), group=G, summary="Renames a key and overwrites the destination.", since="1.0.0"
+)
+def rename(client: Client, argv: list[bytes]) -> Any:
+    return _rename(client, argv, only_if_new=False)
+
+
+@command(
+    "renamenx",
+    3,
+    "write fast",
+    (1, 2, 1),
+    group=G,
+    summary="Renames a key only when the target key name doesn't exist.",
+    since="1.0.0",
+)
+def renamenx(client: Client, argv: list[bytes]) -> Any:
+    return _rename(client, argv, only_if_new=True)
+
+
+@command("randomkey", 1, "readonly", group=G, summary="Returns a random key name from the database.", since="1.0.0")
+def randomkey(client: Client, argv: list[bytes]) -> Any:
+    return client.server.keyspace.random_key(client.db)
+
+
+# ---- expiry -------------------------------------------------------------------------------------------------------
+def _expire_flags(argv: list[bytes]) -> set[bytes]:
+    flags: set[bytes] = set()
+    for arg in argv[3:]:
+        option = arg.upper()
+        if option not in (b"NX", b"XX", b"GT", b"LT"):
+            raise CommandError(b"ERR Unsupported option " + arg)
+        flags.add(option)
+    if b"NX" in flags and len(flags) > 1:
+        raise CommandError(NX_INCOMPATIBLE)
+    if {b"GT", b"LT"} <= flags:
+        raise CommandError(GT_LT_INCOMPATIBLE)
+    return flags
+
+
+def _expire(client: Client, argv: list[bytes], *, unit_ms: int, absolute: bool) -> Any:
+    flags = _expire_flags(argv)
+    when = parse_int(argv[2])
+    invalid = errors.INVALID_EXPIRE % argv[0].lower()
+    if unit_ms == 1000:
+        if when > _LLONG_MAX // 1000 or when < -(_LLONG_MAX // 1000):
+            raise CommandError(invalid)
+        when *= 1000
+    if not absolute:
+        base = now_ms()
+        if when > _LLONG_MAX - base:
+            raise CommandError(invalid)
+        when += base
+    keyspace = client.server.keyspace
+    entry = keyspace.lookup(client.db, argv[1])
+    if entry is None:
+        return 0
+    current = entry.expire_ms
+    if b"NX" in flags and current is not None:
+        return 0
+    if b"XX" in flags and current is None:
+        return 0
+    if b"GT" in flags and (current is None or when <= current):
+        return 0
+    if b"LT" in flags and current is not None and when >= current:
+        return 0
+    keyspace.set_expire(client.db, argv[1], when)
+    return 1
+
+
+_EXPIRE_OPTIONS = ("NX", "XX", "GT", "LT")
+
+
+@command(
+    "expire",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group=G,
+    options=_EXPIRE_OPTIONS,
+    summary="Sets the expiration time of a key in seconds.",
+    since="1.0.0",
+)
+def expire(client: Client, argv: list[bytes]) -> Any:
+    return _expire(client, argv, unit_ms=1000, absolute=False)
+
+
+@command(
+    "pexpire",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group=G,
+    options=_EXPIRE_OPTIONS,
+    summary="Sets the expiration time of a key in milliseconds.",
+    since="2.6.0",
+)
+def pexpire(client: Client, argv: list[bytes]) -> Any:
+    return _expire(client, argv, unit_ms=1, absolute=False)
+
+
+@command(
+    "expireat",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group=G,
+    options=_EXPIRE_OPTIONS,
+    summary="Sets the expiration time of a key to a Unix timestamp.",
+    since="1.2.0",
+)
+def expireat(client: Client, argv: list[bytes]) -> Any:
+    return _expire(client, argv, unit_ms=1000, absolute=True)
+
+
+@command(
+    "pexpireat",
+    -3,
+    "write fast",
+    (1, 1, 1),
+    group=G,
+    options=_EXPIRE_OPTIONS,
+    summary="Sets the expiration time of a key to a Unix milliseconds timestamp.",
+    since="2.6.0",
+)
+def pexpireat(client: Client, argv: list[bytes]) -> Any:
+    return _expire(client, argv, unit_ms=1, absolute=True)
+
+
+def _ttl(client: Client, key: bytes, *, milliseconds: bool, absolute: bool) -> int:
+    entry = client.server.keyspace.lookup(client.db, key)
+    if entry is None:
+        return -2
+    if entry.expire_ms is None:
+        return -1
+    value = entry.expire_ms if absolute else max(0, entry.expire_ms - now_ms())
+    return value if milliseconds else (value + 500) // 1000
+
+
+@command(
+    "ttl",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group=G,
+    summary="Returns the expiration time in seconds of a key.",
+    since="1.0.0",
+)
+def ttl(client: Client, argv: list[bytes]) -> Any:
+    return _ttl(client, argv[1], milliseconds=False, absolute=False)
+
+
+@command(
+    "pttl",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group=G,
+    summary="Returns the expiration time in milliseconds of a key.",
+    since="2.6.0",
+)
+def pttl(client: Client, argv: list[bytes]) -> Any:
+    return _ttl(client, argv[1], milliseconds=True, absolute=False)
+
+
+@command(
+    "expiretime",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group=G,
+    summary="Returns the expiration time of a key as a Unix timestamp.",
+    since="7.0.0",
+)
+def expiretime(client: Client, argv: list[bytes]) -> Any:
+    return _ttl(client, argv[1], milliseconds=False, absolute=True)
+
+
+@command(
+    "pexpiretime",
+    2,
+    "readonly fast",
+    (1, 1, 1),
+    group=G,
+    summary="Returns the expiration time of a key as a Unix milliseconds timestamp.",
+    since="7.0.0",
+)
+def pexpiretime(client: Client, argv: list[bytes]) -> Any:
+    return _ttl(client, argv[1], milliseconds=True, absolute=True)
+
+
+@command("persist", 2, "write fast", (1, 1, 1), group=G, summary="Removes the expiration time of a key.", since="2.2.0")
+def persist(client: Client, argv: list[bytes]) -> Any:
+    keyspace = client.server.keyspace
+    entry = keyspace.lookup(client.db, argv[1])
+    if entry is None or entry.expire_ms is None:
+        return 0
+    keyspace.set_expire(client.db, argv[1], None)
+    return 1

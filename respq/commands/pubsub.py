@@ -1,0 +1,205 @@
+"""Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from respq.commands.connection import help_lines
+from respq.commands.table import command, container
+from respq.errors import CommandError
+from respq.glob import compile_glob
+from respq.replies import NO_REPLY, Push
+
+if TYPE_CHECKING:
+    from respq.client import Client
+
+G = "pubsub"
+
+
+def _confirm(client: Client, kind: bytes, name: bytes | None) -> None:
+    # Each (un)subscription is confirmed by its own reply: a push frame in RESP3, an array in RESP2.
+    client.push(Push([kind, name, client.subscriptions]))
+
+
+@command(
+    "subscribe",
+    -2,
+    "pubsub noscript loading stale",
+    group=G,
+    summary="Listens for messages published to channels.",
+    since="2.0.0",
+)
+def subscribe(client: Client, argv: list[bytes]) -> Any:
+    pubsub = client.server.pubsub
+    for channel in argv[1:]:
+        pubsub.subscribe(client, channel)
+        _confirm(client, b"subscribe", channel)
+    return NO_REPLY
+
+
+@command(
+    "psubscribe",
+    -2,
+    "pubsub noscript loading stale",
+    group=G,
+    summary="Listens for messages published to channels that match one or more patterns.",
+    since="2.0.0",
+)
+def psubscribe(client: Client, argv: list[bytes]) -> Any:
+    pubsub = client.server.pubsub
+    for pattern in argv[1:]:
+        pubsub.psubscribe(client, pattern)
+        _confirm(client, b"psubscribe", pattern)
+    return NO_REPLY
+
+
+@command(
+    "unsubscribe",
+    -1,
+    "pubsub noscript loading stale",
+    group=G,
+    summary="Stops listening to messages posted to channels.",
+    since="2.0.0",
+)
+def unsubscribe(client: Client, argv: list[bytes]) -> Any:
+    pubsub = client.server.pubsub
+    channels = argv[1:] or list(client.channels)
+    if not channels:
+        _confirm(client, b"unsubscribe", None)
+    for channel in channels:
+        pubsub.unsubscribe(client, channel)
+        _confirm(client, b"unsubscribe", channel)
+    return NO_REPLY
+
+
+@command(
+    "punsubscribe",
+    -1,
+    "pubsub noscript loading stale",
+    group=G,
+    summary="Stops listening to messages published to channels that match one or more patterns.",
+    since="2.0.0",
+)
+def punsubscribe(client: Client, argv: list[bytes]) -> Any:
+    pubsub = client.server.pubsub
+    patterns = argv[1:] or list(client.patterns)
+    if not patterns:
+        _confirm(client, b"punsubscribe", None)
+    for pattern in patterns:
+        pubsub.punsubscribe(client, pattern)
+        _confirm(client, b"punsubscribe", pattern)
+    return NO_REPLY
+
+
+@command(
+    "publish",
+    3,
+    "pubsub loading stale fast may_replicate",
+    group=G,
+    summary="Posts a message to a channel.",
+    since="2.0.0",
+)
+def publish(client: Client, argv: list[bytes]) -> Any:
+    return client.server.pubsub.publish(argv[1], argv[2])
+
+
+container("pubsub", group=G, summary="A container for Pub/Sub commands.", since="2.8.0")
+
+
+def _pubsub_arity_error(argv: list[bytes]) -> CommandError:
+    return CommandError(b"ERR unknown subcommand or wrong number of arguments for '" + argv[1] + b"'. Try PUBSUB HELP.")
+
+
+@command("pubsub|channels", -2, "pubsub loading stale", group=G, summary="Returns the active channels.", since="2.8.0")
+def pubsub_channels(client: Client, argv: list[bytes]) -> Any:
+    if len(argv) > 3:
+        raise _pubsub_arity_error(argv)
+    channels = list(client.server.pubsub.channels)
+    if len(argv) == 3:
+        match = compile_glob(argv[2])
+        channels = [channel for channel in channels if match(channel)]
+    return channels
+
+
+@command(
+    "pubsub|numsub",
+    -2,
+    "pubsub loading stale",
+    group=G,
+    summary="Returns a count of subscribers to channels.",
+    since="2.8.0",
+)
+def pubsub_numsub(client: Client, argv: list[bytes]) -> Any:
+    pubsub = client.server.pubsub
+    reply: list[Any] = []
+    for channel in argv[2:]:
+        reply += [channel, pubsub.numsub(channel)]
+    return reply
+
+
+@command(
+    "pubsub|numpat",
+    2,
+    "pubsub loading stale",
+    group=G,
+    summary="Returns a count of unique pattern subscriptions.",
+    since="2.8.0",
+)
+def pubsub_numpat(client: Client, argv: list[bytes]) -> Any:
+    return len(client.server.pubsub.patterns)
+
+
+@command(
+    "pubsub|help",
+    2,
+    "loading stale",
+    group=G,
+    summary="Returns helpful text about the different subcommands.",
+    since="6.2.0",
+)
+def pubsub_help(client: Client, argv: list[bytes]) -> Any:
+    return help_lines(
+        b"PUBSUB",
+        [
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+        ],
+    )
+
+
+@command(
+    "pubsub|shardchannels",
+    -2,
+    "pubsub loading stale",
+    group=G,
+    summary="Returns the active shard channels (none: sharded pub/sub needs a cluster).",
+    since="7.0.0",
+)
+def pubsub_shardchannels(client: Client, argv: list[bytes]) -> Any:
+    if len(argv) > 3:
+        raise _pubsub_arity_error(argv)
+    return []
+
+
+@command(
+    "pubsub|shardnumsub",
+    -2,
+    "pubsub loading stale",
+    group=G,
+    summary="Returns the count of subscribers of shard channels.",
+    since="7.0.0",
+)
+def pubsub_shardnumsub(client: Client, argv: list[bytes]) -> Any:
+    reply: list[Any] = []
+    for channel in argv[2:]:
+        reply += [channel, 0]
+    return reply

@@ -1,0 +1,175 @@
+"""The command table: every command as data (arity, flags, key positions, docs) plus its handler.
+
+Generic checks (unknown command, arity, subcommands) run once in the dispatcher, before any handler, as Redis
+does. The same table answers COMMAND COUNT/INFO/DOCS/LIST/GETKEYS and generates docs/commands.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from respq.client import Client
+
+Handler = Callable[["Client", list[bytes]], Any]
+
+
+@dataclass(slots=True)
+class Command:
+    name: str  # lowercase; a subcommand's is "parent|sub", as Redis names them
+    arity: int  # Redis convention: N = exactly N arguments including the name, -N = at least N
+    flags: frozenset[str]
+    first_key: int
+    last_key: int
+    step: int
+    group: str
+    summary: str
+    since: str
+    complexity: str
+    acl_categories: tuple[str, ...]
+    options: tuple[str, ...]  # option keywords the command accepts (drives the compatibility coverage check)
+    handler: Handler | None
+    subcommands: dict[bytes, Command] = field(default_factory=dict)
+    extension: bool = False  # answered although Redis 7.0 does not have it (e.g. CLIENT SETINFO from 7.2)
+    parent: Command | None = None
+
+    @property
+    def is_write(self) -> bool:
+        return "write" in self.flags
+
+    def accepts_arity(self, argc: int) -> bool:
+        arity = self.arity
+        return argc == arity if arity >= 0 else argc >= -arity
+
+    def key_positions(self, argv: list[bytes]) -> list[int]:
+        """Positions of key arguments, for COMMAND GETKEYS and WATCH-style bookkeeping."""
+        if self.first_key <= 0:
+            return []
+        last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
+        return list(range(self.first_key, min(last, len(argv) - 1) + 1, self.step))
+
+
+COMMANDS: dict[bytes, Command] = {}
+
+# Flags every command of a group shares; used for ACL categories in COMMAND INFO.
+_GROUP_CATEGORIES = {
+    "connection": ("@connection",),
+    "server": ("@admin", "@dangerous"),
+    "generic": ("@keyspace",),
+    "list": ("@list",),
+    "stream": ("@stream",),
+    "pubsub": ("@pubsub",),
+    "transactions": ("@transaction",),
+}
+
+
+def _categories(group: str, flags: frozenset[str], extra: tuple[str, ...]) -> tuple[str, ...]:
+    cats = list(extra) if extra else list(_GROUP_CATEGORIES.get(group, ()))
+    if not extra:
+        if "write" in flags:
+            cats.insert(0, "@write")
+        if "readonly" in flags:
+            cats.insert(0, "@read")
+        if "fast" in flags:
+            cats.append("@fast")
+        else:
+            cats.append("@slow")
+        if "blocking" in flags:
+            cats.append("@blocking")
+    return tuple(cats)
+
+
+def command(
+    name: str,
+    arity: int,
+    flags: str = "",
+    keys: tuple[int, int, int] = (0, 0, 0),
+    *,
+    group: str,
+    summary: str,
+    since: str,
+    complexity: str = "O(1)",
+    options: tuple[str, ...] = (),
+    acl: tuple[str, ...] = (),
+    extension: bool = False,
+) -> Callable[[Handler], Handler]:
+    """Registers a handler. ``name`` may be ``"parent|sub"`` for a subcommand (the parent must exist)."""
+
+    def register(handler: Handler) -> Handler:
+        flag_set = frozenset(flags.split())
+        cmd = Command(
+            name=name,
+            arity=arity,
+            flags=flag_set,
+            first_key=keys[0],
+            last_key=keys[1],
+            step=keys[2],
+            group=group,
+            summary=summary,
+            since=since,
+            complexity=complexity,
+            acl_categories=_categories(group, flag_set, acl),
+            options=options,
+            handler=handler,
+            extension=extension,
+        )
+        if "|" in name:
+            parent_name, sub = name.split("|", 1)
+            parent = COMMANDS[parent_name.encode()]
+            cmd.parent = parent
+            parent.subcommands[sub.encode()] = cmd
+        else:
+            if name.encode() in COMMANDS:
+                raise ValueError(f"command {name} registered twice")
+            COMMANDS[name.encode()] = cmd
+        return handler
+
+    return register
+
+
+def container(name: str, *, group: str, summary: str, since: str, flags: str = "") -> None:
+    """A command that only dispatches to subcommands (CLIENT, CONFIG, ...); arity -2 as in Redis."""
+    COMMANDS[name.encode()] = Command(
+        name=name,
+        arity=-2,
+        flags=frozenset(flags.split()),
+        first_key=0,
+        last_key=0,
+        step=0,
+        group=group,
+        summary=summary,
+        since=since,
+        complexity="Depends on subcommand.",
+        acl_categories=(),
+        options=(),
+        handler=None,
+    )
+
+
+def lookup(argv: list[bytes]) -> Command | None:
+    """The command (or subcommand) argv names; None if the top-level name is unknown."""
+    cmd = COMMANDS.get(argv[0].lower())
+    return cmd
+
+
+def load_all() -> None:
+    """Imports every command module so their handlers register."""
+    from respq.commands import (  # noqa: F401
+        connection,
+        introspection,
+        keys,
+        lists,
+        pubsub,
+        server,
+        transactions,
+    )
+
+
+def apply_renames(renames: list[tuple[str, str]]) -> None:
+    """redis.conf ``rename-command OLD NEW``: the command answers to NEW only; an empty NEW disables it."""
+    for old, new in renames:
+        cmd = COMMANDS.pop(old.lower().encode(), None)
+        if cmd is not None and new:
+            COMMANDS[new.lower().encode()] = cmd

@@ -1,0 +1,110 @@
+"""MULTI, EXEC, DISCARD, WATCH, UNWATCH."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from respq import errors
+from respq.blocking import Block
+from respq.commands.dispatch import call
+from respq.commands.table import command
+from respq.errors import CommandError
+from respq.replies import NULL_ARRAY, OK
+
+if TYPE_CHECKING:
+    from respq.client import Client
+
+G = "transactions"
+
+
+@command("multi", 1, "noscript loading stale fast allow_busy", group=G, summary="Starts a transaction.", since="1.2.0")
+def multi(client: Client, argv: list[bytes]) -> Any:
+    if client.multi is not None:
+        raise CommandError(errors.MULTI_NESTED)
+    client.multi = []
+    client.multi_error = False
+    return OK
+
+
+def _end_transaction(client: Client) -> None:
+    client.multi = None
+    client.multi_error = False
+    client.server.keyspace.unwatch_all(client)
+
+
+@command(
+    "discard", 1, "noscript loading stale fast allow_busy", group=G, summary="Discards a transaction.", since="2.0.0"
+)
+def discard(client: Client, argv: list[bytes]) -> Any:
+    if client.multi is None:
+        raise CommandError(errors.DISCARD_WITHOUT_MULTI)
+    _end_transaction(client)
+    return OK
+
+
+@command(
+    "exec",
+    1,
+    "noscript loading stale skip_slowlog",
+    group=G,
+    summary="Executes all commands in a transaction.",
+    since="1.2.0",
+)
+def exec_(client: Client, argv: list[bytes]) -> Any:
+    queued = client.multi
+    if queued is None:
+        raise CommandError(errors.EXEC_WITHOUT_MULTI)
+    if client.multi_error:
+        _end_transaction(client)
+        raise CommandError(errors.EXECABORT)
+    if client.dirty_cas or _watched_key_expired(client):
+        _end_transaction(client)
+        return NULL_ARRAY
+    client.multi = None
+    replies = []
+    for cmd, args in queued:
+        reply = call(client, cmd, args)
+        if type(reply) is Block:  # blocking commands never block inside a transaction
+            reply = reply.timeout_reply
+        replies.append(reply)
+    _end_transaction(client)
+    return replies
+
+
+def _watched_key_expired(client: Client) -> bool:
+    keyspace = client.server.keyspace
+    for db, key in client.watched:
+        keyspace.lookup(db, key)  # expiring it now marks the watchers dirty
+    return client.dirty_cas
+
+
+@command(
+    "watch",
+    -2,
+    "noscript loading stale fast allow_busy",
+    (1, -1, 1),
+    group=G,
+    summary="Monitors changes to keys to determine the execution of a transaction.",
+    since="2.2.0",
+)
+def watch(client: Client, argv: list[bytes]) -> Any:
+    if client.multi is not None:
+        raise CommandError(errors.WATCH_INSIDE_MULTI)
+    keyspace = client.server.keyspace
+    for key in argv[1:]:
+        keyspace.lookup(client.db, key)  # a key already expired now is deleted before watching starts
+        keyspace.watch(client, client.db, key)
+    return OK
+
+
+@command(
+    "unwatch",
+    1,
+    "noscript loading stale fast allow_busy",
+    group=G,
+    summary="Forgets about watched keys of a transaction.",
+    since="2.2.0",
+)
+def unwatch(client: Client, argv: list[bytes]) -> Any:
+    client.server.keyspace.unwatch_all(client)
+    return OK

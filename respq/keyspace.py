@@ -1,0 +1,228 @@
+"""Redis keyspace semantics over the storage engine: lazy and active expiry, type checks, WATCH and ready keys.
+
+The engine owns what is durable (keys, types, expiry times, contents); this layer adds what Redis clients observe
+around it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+import zlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from respq import errors
+from respq.errors import CommandError
+from respq.glob import compile_glob
+
+if TYPE_CHECKING:
+    from respq.client import Client
+    from respq.server import Server
+    from respq.storage.engine import Engine
+
+ACTIVE_EXPIRE_SAMPLE = 20  # keys sampled per database per sweep, as in Redis's active expire cycle
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Keyspace:
+    def __init__(self, server: Server, engine: Engine) -> None:
+        self.server = server
+        self.engine = engine
+        self.databases = server.config.databases
+        self.watchers: dict[tuple[int, bytes], set[Client]] = {}
+        # Keys with an expiry per database, for active expiry without scanning every key.
+        self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
+        for db in range(self.databases):
+            for key in engine.keys(db):
+                entry = engine.get(db, key)
+                if entry is not None and entry.expire_ms is not None:
+                    self.volatile[db].add(key)
+
+    # ---- lookups ------------------------------------------------------------------------------------------------
+    def lookup(self, db: int, key: bytes) -> Any:
+        """The key's entry (``.type``, ``.expire_ms``, ``.value``), or None if missing or expired."""
+        entry = self.engine.get(db, key)
+        if entry is not None and entry.expire_ms is not None and entry.expire_ms <= now_ms():
+            self._expire(db, key)
+            return None
+        return entry
+
+    def typed(self, db: int, key: bytes, type_name: str) -> Any:
+        """The key's value if it holds ``type_name``; None if missing; WRONGTYPE otherwise."""
+        entry = self.lookup(db, key)
+        if entry is None:
+            return None
+        if entry.type != type_name:
+            raise CommandError(errors.WRONGTYPE)
+        return entry.value
+
+    def exists(self, db: int, key: bytes) -> bool:
+        return self.lookup(db, key) is not None
+
+    def dbsize(self, db: int) -> int:
+        return self.engine.dbsize(db)
+
+    def keys(self, db: int) -> Iterator[bytes]:
+        """Live keys (expired ones are skipped, not deleted: iteration must not change the dict)."""
+        now = now_ms()
+        engine = self.engine
+        for key in list(engine.keys(db)):
+            entry = engine.get(db, key)
+            if entry is not None and (entry.expire_ms is None or entry.expire_ms > now):
+                yield key
+
+    def matching_keys(self, db: int, pattern: bytes) -> list[bytes]:
+        if pattern == b"*":
+            return list(self.keys(db))
+        match = compile_glob(pattern)
+        return [key for key in self.keys(db) if match(key)]
+
+    def scan(self, db: int, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """Visits keys in the order of a 32-bit hash; the cursor is the next hash value to visit, so every key present
+        for the whole iteration is returned at least once however keys come and go. O(keys) per call."""
+        pending = [(h, key) for key in self.engine.keys(db) if (h := zlib.crc32(key)) >= cursor]
+        if len(pending) <= count:
+            return 0, [key for _, key in sorted(pending)]
+        batch = heapq.nsmallest(count, pending)
+        last = batch[-1][0]
+        # Keys sharing the last hash all go into this batch, since the next cursor starts past that hash.
+        taken = {key for _, key in batch}
+        batch += [(h, key) for h, key in pending if h == last and key not in taken]
+        next_cursor = last + 1 if last + 1 < 1 << 32 else 0
+        return next_cursor, [key for _, key in batch]
+
+    def random_key(self, db: int) -> bytes | None:
+        keys = list(self.engine.keys(db))
+        while keys:
+            key = keys.pop(random.randrange(len(keys)))
+            if self.lookup(db, key) is not None:
+                return key
+        return None
+
+    # ---- changes ------------------------------------------------------------------------------------------------
+    def create(self, db: int, key: bytes, type_name: str) -> Any:
+        if type_name == "list":
+            return self.engine.create_list(db, key)
+        raise ValueError(type_name)
+
+    def delete(self, db: int, key: bytes) -> bool:
+        if self.lookup(db, key) is None:
+            return False
+        self.engine.delete(db, key)
+        self.volatile[db].discard(key)
+        self.touch(db, key)
+        return True
+
+    def delete_if_empty(self, db: int, key: bytes, value: Any) -> None:
+        """Redis deletes a list when its last element goes."""
+        if len(value) == 0:
+            self.engine.delete(db, key)
+            self.volatile[db].discard(key)
+
+    def rename(self, db: int, src: bytes, dst: bytes) -> None:
+        entry = self.lookup(db, src)
+        assert entry is not None
+        expire_ms = entry.expire_ms
+        self.lookup(db, dst)  # lazily expire the destination first
+        self.engine.rename(db, src, dst)
+        self.volatile[db].discard(src)
+        if expire_ms is not None:
+            self.volatile[db].add(dst)
+        else:
+            self.volatile[db].discard(dst)
+        self.touch(db, src)
+        self.touch(db, dst)
+
+    def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
+        if expire_ms is not None and expire_ms <= now_ms():
+            # An expiry in the past deletes the key at once, as Redis does.
+            self.engine.delete(db, key)
+            self.volatile[db].discard(key)
+            self.touch(db, key)
+            return
+        self.engine.set_expire(db, key, expire_ms)
+        if expire_ms is None:
+            self.volatile[db].discard(key)
+        else:
+            self.volatile[db].add(key)
+        self.touch(db, key)
+
+    def flushdb(self, db: int) -> None:
+        self._touch_db(db)
+        self.engine.flushdb(db)
+        self.volatile[db].clear()
+
+    def flushall(self) -> None:
+        for db in range(self.databases):
+            self._touch_db(db)
+        self.engine.flushall()
+        for volatile in self.volatile:
+            volatile.clear()
+
+    def swapdb(self, a: int, b: int) -> None:
+        self._touch_db(a)
+        self._touch_db(b)
+        self.engine.swapdb(a, b)
+        self.volatile[a], self.volatile[b] = self.volatile[b], self.volatile[a]
+        # Clients blocked on keys of either database may now be served.
+        for db in (a, b):
+            for key in self.engine.keys(db):
+                self.signal_ready(db, key)
+
+    def _expire(self, db: int, key: bytes) -> None:
+        self.engine.delete(db, key)
+        self.volatile[db].discard(key)
+        self.server.stats.expired_keys += 1
+        self.touch(db, key)
+
+    def expire_some(self) -> None:
+        """Active expiry: sample keys with a TTL in every database and delete the expired ones."""
+        now = now_ms()
+        for db, volatile in enumerate(self.volatile):
+            if not volatile:
+                continue
+            sample = random.sample(list(volatile), min(ACTIVE_EXPIRE_SAMPLE, len(volatile)))
+            for key in sample:
+                entry = self.engine.get(db, key)
+                if entry is None or entry.expire_ms is None:
+                    volatile.discard(key)
+                elif entry.expire_ms <= now:
+                    self._expire(db, key)
+
+    # ---- WATCH and blocked clients ------------------------------------------------------------------------------
+    def watch(self, client: Client, db: int, key: bytes) -> None:
+        if (db, key) in client.watched:
+            return
+        client.watched.add((db, key))
+        self.watchers.setdefault((db, key), set()).add(client)
+
+    def unwatch_all(self, client: Client) -> None:
+        for slot in client.watched:
+            clients = self.watchers.get(slot)
+            if clients is not None:
+                clients.discard(client)
+                if not clients:
+                    del self.watchers[slot]
+        client.watched.clear()
+        client.dirty_cas = False
+
+    def touch(self, db: int, key: bytes) -> None:
+        """A key changed: transactions watching it must fail."""
+        clients = self.watchers.get((db, key))
+        if clients:
+            for client in clients:
+                client.dirty_cas = True
+
+    def _touch_db(self, db: int) -> None:
+        for watched_db, key in list(self.watchers):
+            if watched_db == db and self.engine.get(db, key) is not None:
+                self.touch(db, key)
+
+    def signal_ready(self, db: int, key: bytes) -> None:
+        """Elements arrived at key: blocked clients waiting on it are served after the current command."""
+        self.server.blocking.signal(db, key)

@@ -1,0 +1,242 @@
+"""The server: shared state (config, keyspace, clients, pub/sub, durability) and the Trio listener/supervisor tasks."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from respq import __version__
+from respq.blocking import BlockingRegistry
+from respq.commands.table import apply_renames, load_all
+from respq.log import Logger
+from respq.pubsub import PubSub
+from respq.stats import Stats
+
+if TYPE_CHECKING:
+    from respq.client import Client
+    from respq.config import Config
+    from respq.connection import Connection
+    from respq.keyspace import Keyspace
+    from respq.storage.engine import Engine
+
+ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
+EVERYSEC_INTERVAL = 1.0
+
+
+class Server:
+    def __init__(self, config: Config, log: Logger) -> None:
+        load_all()
+        apply_renames(config.rename_commands)
+        self.config = config
+        self.log = log
+        self.stats = Stats()
+        self.pubsub = PubSub()
+        self.clients: dict[int, Client] = {}
+        self.connections: dict[int, Connection] = {}
+        self.started = time.time()
+        self.started_monotonic = time.monotonic()
+        self.run_id = os.urandom(20).hex()
+        self.port = 0
+        self.loading = True
+        self.engine: Engine | None = None
+        self.keyspace: Keyspace = None  # type: ignore[assignment]  # set when loading finishes
+        self.blocking = BlockingRegistry()
+        self.paused_until = 0.0
+        self.pause_writes_only = False
+        self.pause_changed = trio.Event()
+        self.durable_lsn = 0
+        self._durable_changed = trio.Event()
+        self._sync_wanted = trio.Event()
+        self._sync_target = 0
+        self.shutdown_requested = trio.Event()
+        self.nursery: trio.Nursery = None  # type: ignore[assignment]
+
+    # ---- durability -------------------------------------------------------------------------------------------
+    async def wait_durable(self, lsn: int) -> None:
+        """Returns once the journal is synced up to lsn (group commit: one sync in flight covers every waiter)."""
+        if lsn > self._sync_target:
+            self._sync_target = lsn
+            self._sync_wanted.set()
+        while self.durable_lsn < lsn:
+            await self._durable_changed.wait()
+
+    async def _syncer(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        while True:
+            await self._sync_wanted.wait()
+            self._sync_wanted = trio.Event()
+            target = engine.flush()
+            try:
+                await trio.to_thread.run_sync(engine.sync, target)
+            except Exception as error:  # the engine records the failure and refuses writes from now on
+                self.log.warning(f"journal sync failed: {error}")
+            else:
+                self.durable_lsn = max(self.durable_lsn, target)
+            self._durable_changed.set()
+            self._durable_changed = trio.Event()
+
+    async def _everysec(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        while True:
+            await trio.sleep(EVERYSEC_INTERVAL)
+            if self.config.appendfsync == "everysec":
+                target = engine.flush()
+                if target > self.durable_lsn:
+                    await trio.to_thread.run_sync(engine.sync, target)
+                    self.durable_lsn = max(self.durable_lsn, target)
+
+    async def _checkpointer(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        while True:
+            await trio.sleep(0.5)
+            if engine.checkpoint_due():
+                checkpoint = engine.begin_checkpoint()
+                await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
+                engine.finish_checkpoint(checkpoint)
+
+    # ---- background work ----------------------------------------------------------------------------------------
+    async def _active_expiry(self) -> None:
+        while True:
+            await trio.sleep(ACTIVE_EXPIRE_INTERVAL)
+            if not self.loading:
+                self.keyspace.expire_some()
+
+    async def _client_timeouts(self) -> None:
+        while True:
+            await trio.sleep(1.0)
+            limit = self.config.timeout
+            if not limit:
+                continue
+            now = time.monotonic()
+            for connection in list(self.connections.values()):
+                client = connection.client
+                if client.subscriptions or connection.blocked:
+                    continue
+                if now - client.last_interaction > limit:
+                    connection.kill()
+
+    # ---- clients ------------------------------------------------------------------------------------------------
+    def register(self, connection: Connection) -> None:
+        self.clients[connection.client.id] = connection.client
+        self.connections[connection.client.id] = connection
+        self.stats.total_connections += 1
+
+    def unregister(self, connection: Connection) -> None:
+        client = connection.client
+        self.clients.pop(client.id, None)
+        self.connections.pop(client.id, None)
+        self.pubsub.forget(client)
+        if self.keyspace is not None:
+            self.keyspace.unwatch_all(client)
+
+    async def wait_unpaused(self, is_write: bool) -> None:
+        while True:
+            remaining = self.paused_until - time.monotonic()
+            if remaining <= 0 or (self.pause_writes_only and not is_write):
+                return
+            with trio.move_on_after(remaining):
+                await self.pause_changed.wait()
+
+    def unpause(self) -> None:
+        self.paused_until = 0.0
+        self.pause_changed.set()
+        self.pause_changed = trio.Event()
+
+    def apply_config(self, changed: list[str]) -> None:
+        """Makes directives changed by CONFIG SET take effect."""
+        cfg = self.config
+        if "loglevel" in changed:
+            self.log.set_level(cfg.loglevel)
+        if "maxdisk" in changed and self.engine is not None:
+            self.engine.maxdisk = cfg.maxdisk
+        if "appendfsync" in changed:
+            self.log.notice(f"appendfsync is now {cfg.appendfsync}")
+
+    # ---- lifecycle ----------------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        from respq.keyspace import Keyspace
+        from respq.storage.engine import Engine
+
+        cfg = self.config
+        engine = Engine.open(
+            cfg.dir,
+            appendfsync=cfg.appendfsync,
+            databases=cfg.databases,
+            segment_size=cfg.segment_size,
+            max_open_files=cfg.max_open_files,
+            checkpoint_bytes=cfg.checkpoint_bytes,
+            maxdisk=cfg.maxdisk,
+            log=self.log,
+        )
+        self.engine = engine
+        self.keyspace = Keyspace(self, engine)
+
+    def request_shutdown(self) -> None:
+        self.shutdown_requested.set()
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        from respq.connection import serve_listeners
+
+        cfg = self.config
+        log = self.log
+        # Reference cycles are rare on the hot path; a full collection over a large heap costs tens of ms of tail
+        # latency, so collect far less often.
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
+        log.notice(f"respq {__version__} starting, pid={os.getpid()}")
+        os.makedirs(cfg.dir, exist_ok=True)
+        log.notice(f"Data directory {os.path.abspath(cfg.dir)}, appendfsync {cfg.appendfsync}")
+        for warning in getattr(cfg, "warnings", []):
+            log.warning(warning)
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            listeners = await serve_listeners(self, nursery)
+            self.port = listeners[0].getsockname()[1]
+            log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")
+            nursery.start_soon(self._signals)
+            nursery.start_soon(self._client_timeouts)
+            started = time.monotonic()
+            try:
+                await trio.to_thread.run_sync(self._load)
+            except Exception as error:
+                log.warning(f"Loading the data directory failed: {error}")
+                raise
+            self.loading = False
+            log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
+            nursery.start_soon(self._syncer)
+            nursery.start_soon(self._everysec)
+            nursery.start_soon(self._checkpointer)
+            nursery.start_soon(self._active_expiry)
+            log.notice(f"Ready to accept connections tcp on {(cfg.bind or ['*'])[0]} port={self.port}")
+            task_status.started(self.port)
+            await self.shutdown_requested.wait()
+            await self._shutdown(listeners)
+            nursery.cancel_scope.cancel()
+
+    async def _signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                self.log.warning(f"Received {signal.Signals(signum).name}, scheduling shutdown...")
+                self.request_shutdown()
+                return
+
+    async def _shutdown(self, listeners: list[trio.socket.SocketType]) -> None:
+        log = self.log
+        log.warning("User requested shutdown...")
+        for listener in listeners:
+            listener.close()
+        # In-flight commands finish inside their own task; give replies a moment to drain, then stop everyone.
+        for connection in list(self.connections.values()):
+            connection.kill()
+        if self.engine is not None:
+            await trio.to_thread.run_sync(self.engine.close)
+            log.notice("Storage flushed, synced and closed.")
+        log.warning("respq is now ready to exit, bye bye...")
