@@ -1,0 +1,114 @@
+"""Offline verification of a data directory (``respq check DIR``): reports what recovery would refuse.
+
+Reads only; never takes the lock and never repairs. A torn journal tail is not a problem (recovery cuts it).
+"""
+
+from __future__ import annotations
+
+import os
+
+from respq.storage import framing, journal, manifest
+from respq.storage.errors import CorruptionError, FormatError
+from respq.storage.fileio import DEFAULT_IO, FileIO
+from respq.storage.listlog import CHUNK, STATE_HEAD
+from respq.storage.segments import QUEUES_DIR, queue_dir_name, segment_name
+
+
+def check_directory(path: str, io: FileIO = DEFAULT_IO) -> list[str]:
+    """Problems found in the data directory at ``path``; an empty list means it is clean."""
+    problems: list[str] = []
+    try:
+        state = manifest.read(io, path)
+    except (CorruptionError, FormatError) as error:
+        return [str(error)]
+    if state is None:
+        state = manifest.ManifestData()
+    for fid, (qid, size) in state.files.items():
+        problems += _check_segment(io, os.path.join(path, QUEUES_DIR, queue_dir_name(qid), segment_name(fid)), size)
+    for db, _, _, qid, key, blob in state.keys:
+        problems += _check_chunks(io, path, state, db, key, qid, blob)
+    problems += _check_journals(io, os.path.join(path, "journal"), state)
+    return problems
+
+
+def _check_segment(io: FileIO, path: str, size: int) -> list[str]:
+    try:
+        fd = io.open(path, write=False)
+    except FileNotFoundError:
+        return [f"{path}: segment file named by the manifest is missing"]
+    try:
+        actual = io.size(fd)
+        if actual < size:
+            return [f"{path}: {actual} bytes, shorter than its checkpointed {size}"]
+        header = io.pread(fd, framing.SEGMENT_HEADER.size, 0)
+        try:
+            framing.check_prefix(header, framing.SEGMENT_MAGIC, path)
+        except FormatError as error:
+            return [str(error)]
+        try:
+            for _ in framing.scan_file(lambda n, at: io.pread(fd, n, at), framing.SEGMENT_HEADER.size, size):
+                pass
+        except framing.ScanError as error:
+            return [str(CorruptionError(path, error.offset, error.reason))]
+    finally:
+        io.close(fd)
+    return []
+
+
+def _check_chunks(
+    io: FileIO, root: str, state: manifest.ManifestData, db: int, key: bytes, qid: int, blob: bytes
+) -> list[str]:
+    """Each chunk must cover exactly ``count`` whole records inside its (checkpointed) file."""
+    problems = []
+    _, _, count = STATE_HEAD.unpack_from(blob, 0)
+    for index in range(count):
+        fid, start, end, records, _ = CHUNK.unpack_from(blob, STATE_HEAD.size + index * CHUNK.size)
+        where = f"db {db} key {key!r} chunk {index}"
+        if fid not in state.files or end > state.files[fid][1] or start < framing.SEGMENT_HEADER.size:
+            problems.append(f"{where}: refers to bytes the manifest does not hold")
+            continue
+        path = os.path.join(root, QUEUES_DIR, queue_dir_name(qid), segment_name(fid))
+        try:
+            fd = io.open(path, write=False)
+        except FileNotFoundError:
+            continue  # already reported with the segment
+        try:
+            found = sum(1 for _ in framing.scan_file(lambda n, at, fd=fd: io.pread(fd, n, at), start, end))
+        except framing.ScanError as error:
+            problems.append(f"{where}: {CorruptionError(path, error.offset, error.reason)}")
+            continue
+        finally:
+            io.close(fd)
+        if found != records:
+            problems.append(f"{where}: holds {found} records, the manifest says {records}")
+    return problems
+
+
+def _check_journals(io: FileIO, directory: str, state: manifest.ManifestData) -> list[str]:
+    try:
+        names = io.listdir(directory)
+    except FileNotFoundError:
+        return []
+    seqs = sorted(s for s in map(journal.parse_journal_name, names) if s is not None and s >= state.journal_seq)
+    problems = []
+    lsn: int | None = state.journal_lsn
+    for index, seq in enumerate(seqs):
+        path = os.path.join(directory, journal.journal_name(seq))
+        if seq != state.journal_seq + index:
+            problems.append(f"{path}: journal sequence has a gap before it")
+            lsn = None
+        try:
+            result = journal.replay_file(
+                io,
+                path,
+                seq=seq,
+                start_lsn=lsn,
+                last=index == len(seqs) - 1,
+                apply=lambda _op, _payload: None,
+                cut_torn_tail=False,
+            )
+            lsn = result.end_lsn
+        except (CorruptionError, FormatError) as error:
+            problems.append(str(error))
+            lsn = None
+    return problems

@@ -1,0 +1,596 @@
+"""The storage engine: catalog of keys, shared journal, per-queue segment files, checkpoints and recovery.
+
+Threading: everything runs on the server's loop thread except ``sync`` and ``run_checkpoint``, which the server
+calls from worker threads (at most one of each at a time). See docs/storage.md for the design.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from respq.storage import framing, journal, manifest
+from respq.storage.errors import (
+    CorruptionError,
+    DirectoryLockedError,
+    DiskFullError,
+    StorageError,
+    StorageWriteError,
+)
+from respq.storage.fileio import DEFAULT_IO, FileIO
+from respq.storage.listlog import ListLog
+from respq.storage.segments import SegmentStore, parse_segment_name, queue_dir_name
+
+POLICIES = ("always", "everysec", "no")
+TYPE_CODES = {"list": 1, "stream": 2}
+TYPE_NAMES = {code: name for name, code in TYPE_CODES.items()}
+JOURNAL_DIR = "journal"
+LOCK_NAME = "LOCK"
+
+CREATE_OP = struct.Struct("<HBQ")  # db, type, queue id; then the key
+DB_OP = struct.Struct("<H")  # db; then the key (delete) or nothing (flushdb)
+EXPIRE_OP = struct.Struct("<HBq")  # db, has expiry, expiry ms; then the key
+RENAME_OP = struct.Struct("<HI")  # db, source length; then source and destination
+TWO_DB_OP = struct.Struct("<HH")  # swapdb a b / move source destination (then the key)
+
+_logger = logging.getLogger("respq.storage")
+
+
+def _default_log(level: str, message: str) -> None:
+    _logger.log(
+        logging.getLevelName(level.upper()) if level.upper() in ("WARNING", "ERROR") else logging.INFO,
+        message,
+    )
+
+
+class KeyEntry:
+    __slots__ = ("expire_ms", "type", "value")
+
+    def __init__(self, type_name: str, expire_ms: int | None, value: ListLog) -> None:
+        self.type = type_name
+        self.expire_ms = expire_ms
+        self.value = value
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint must make durable, captured at one instant on the loop thread."""
+
+    manifest_blob: bytes
+    journal_seq: int
+    journal_lsn: int
+    dirty_paths: list[str]
+    dirty_fids: set[int]
+    directories: list[str]
+    dead: dict[int, tuple[int, int]]
+    done: bool = False
+    error: BaseException | None = field(default=None, repr=False)
+
+
+class Engine:
+    """All keys of one data directory. Create with ``Engine.open``."""
+
+    def __init__(
+        self,
+        path: str,
+        io: FileIO,
+        lock_fd: int,
+        *,
+        appendfsync: str,
+        databases: int,
+        segment_size: int,
+        max_open_files: int,
+        checkpoint_bytes: int,
+        maxdisk: int,
+        log: Callable[[str, str], None],
+    ) -> None:
+        if appendfsync not in POLICIES:
+            raise ValueError(f"appendfsync must be one of {', '.join(POLICIES)}")
+        self.path = path
+        self.appendfsync = appendfsync
+        self.databases = databases
+        self.checkpoint_bytes = checkpoint_bytes
+        self.maxdisk = maxdisk
+        self.write_error: str | None = None
+        self._io = io
+        self._lock_fd: int | None = lock_fd
+        self._log_cb = log
+        # Segment headers eat into the size: keep a floor so every segment holds at least a few records.
+        self._store = SegmentStore(io, path, segment_size=max(segment_size, 4096), max_open_files=max_open_files)
+        self._journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
+        self._dbs: list[dict[bytes, KeyEntry]] = [{} for _ in range(databases)]
+        self._queues: dict[int, ListLog] = {}
+        self._next_qid = 1
+        self._replaying = False
+        self._atomic_depth = 0
+        self._batch: list[tuple[int, bytes]] = []
+        self._checkpoint_running = False
+        self._checkpoint_lsn = 0
+        self._last_checkpoint_time = 0.0
+        self._closed = False
+
+    # -- opening and closing
+
+    @classmethod
+    def open(
+        cls,
+        path: str,
+        *,
+        appendfsync: str = "always",
+        databases: int = 16,
+        segment_size: int = 4 << 20,
+        max_open_files: int = 256,
+        checkpoint_bytes: int = 64 << 20,
+        maxdisk: int = 0,
+        log: Callable[[str, str], None] = _default_log,
+        io: FileIO | None = None,
+    ) -> Engine:
+        """Locks ``path`` (created if missing), recovers its contents and returns the engine. Blocking."""
+        io = io or DEFAULT_IO
+        io.mkdir(path)
+        lock_fd = io.lock(os.path.join(path, LOCK_NAME))
+        if lock_fd is None:
+            raise DirectoryLockedError(f"{path} is in use by another process")
+        try:
+            engine = cls(
+                path,
+                io,
+                lock_fd,
+                appendfsync=appendfsync,
+                databases=databases,
+                segment_size=segment_size,
+                max_open_files=max_open_files,
+                checkpoint_bytes=checkpoint_bytes,
+                maxdisk=maxdisk,
+                log=log,
+            )
+            engine._recover()
+        except BaseException:
+            io.close(lock_fd)
+            raise
+        return engine
+
+    def close(self) -> None:
+        """Clean shutdown: everything is checkpointed, so the next open replays nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self.write_error is None and not self._checkpoint_running:
+                self.checkpoint()
+        finally:
+            self._journal.close()
+            self._store.close_all()
+            if self._lock_fd is not None:
+                self._io.close(self._lock_fd)
+                self._lock_fd = None
+
+    def abandon(self) -> None:
+        """Drops descriptors and the lock as a crash would (crash tests); nothing more is written or synced."""
+        self._closed = True
+        self._journal.close()
+        self._store.close_all()
+        if self._lock_fd is not None:
+            self._io.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- catalog
+
+    def get(self, db: int, key: bytes) -> KeyEntry | None:
+        return self._dbs[db].get(key)
+
+    def keys(self, db: int) -> Iterator[bytes]:
+        return iter(list(self._dbs[db]))
+
+    def dbsize(self, db: int) -> int:
+        return len(self._dbs[db])
+
+    def create_list(self, db: int, key: bytes) -> ListLog:
+        """A new empty list under ``key`` (which must not exist)."""
+        self._before_write(len(key) + 64)
+        qid = self._next_qid
+        entry = self._create(db, key, TYPE_CODES["list"], qid)
+        self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["list"], qid) + key)
+        return entry.value
+
+    def _create(self, db: int, key: bytes, type_code: int, qid: int) -> KeyEntry:
+        if key in self._dbs[db]:
+            raise KeyError(f"key {key!r} already exists in db {db}")
+        if type_code != TYPE_CODES["list"]:
+            raise ValueError(f"unsupported key type {type_code}")
+        log = ListLog(self, qid)
+        entry = KeyEntry(TYPE_NAMES[type_code], None, log)
+        self._dbs[db][key] = entry
+        self._queues[qid] = log
+        self._next_qid = max(self._next_qid, qid + 1)
+        return entry
+
+    def delete(self, db: int, key: bytes) -> bool:
+        if key not in self._dbs[db]:
+            return False
+        self._before_write(0)
+        self._delete(db, key)
+        self._log(journal.OP_DELETE, DB_OP.pack(db) + key)
+        return True
+
+    def _delete(self, db: int, key: bytes) -> None:
+        self._drop(self._dbs[db].pop(key))
+
+    def _drop(self, entry: KeyEntry) -> None:
+        log = entry.value
+        self._queues.pop(log.qid, None)
+        log._drop_all()
+
+    def rename(self, db: int, src: bytes, dst: bytes) -> None:
+        """Moves ``src`` to ``dst`` (replacing it); KeyError if ``src`` is missing."""
+        if src not in self._dbs[db]:
+            raise KeyError(src)
+        if src == dst:
+            return
+        self._before_write(len(src) + len(dst))
+        self._rename(db, src, dst)
+        self._log(journal.OP_RENAME, RENAME_OP.pack(db, len(src)) + src + dst)
+
+    def _rename(self, db: int, src: bytes, dst: bytes) -> None:
+        keyspace = self._dbs[db]
+        entry = keyspace.pop(src)
+        replaced = keyspace.pop(dst, None)
+        if replaced is not None:
+            self._drop(replaced)
+        keyspace[dst] = entry
+
+    def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
+        """Absolute unix time in ms, or None to persist; KeyError if ``key`` is missing."""
+        if key not in self._dbs[db]:
+            raise KeyError(key)
+        self._before_write(0)
+        self._dbs[db][key].expire_ms = expire_ms
+        self._log(journal.OP_EXPIRE, EXPIRE_OP.pack(db, expire_ms is not None, expire_ms or 0) + key)
+
+    def flushdb(self, db: int) -> None:
+        self._before_write(0)
+        self._flushdb(db)
+        self._log(journal.OP_FLUSHDB, DB_OP.pack(db))
+
+    def _flushdb(self, db: int) -> None:
+        keyspace, self._dbs[db] = self._dbs[db], {}
+        for entry in keyspace.values():
+            self._drop(entry)
+
+    def flushall(self) -> None:
+        self._before_write(0)
+        for db in range(self.databases):
+            self._flushdb(db)
+        self._log(journal.OP_FLUSHALL, b"")
+
+    def swapdb(self, a: int, b: int) -> None:
+        self._before_write(0)
+        self._dbs[a], self._dbs[b] = self._dbs[b], self._dbs[a]
+        self._log(journal.OP_SWAPDB, TWO_DB_OP.pack(a, b))
+
+    def move(self, src_db: int, dst_db: int, key: bytes) -> bool:
+        """MOVE: False if ``key`` is missing in ``src_db`` or already present in ``dst_db``."""
+        if key not in self._dbs[src_db] or key in self._dbs[dst_db] or src_db == dst_db:
+            return False
+        self._before_write(0)
+        self._dbs[dst_db][key] = self._dbs[src_db].pop(key)
+        self._log(journal.OP_MOVE, TWO_DB_OP.pack(src_db, dst_db) + key)
+        return True
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Every operation inside becomes one journal record: after a crash all of them happened or none."""
+        self._atomic_depth += 1
+        try:
+            yield
+        finally:
+            self._atomic_depth -= 1
+            if not self._atomic_depth and self._batch:
+                ops, self._batch = self._batch, []
+                if len(ops) == 1:
+                    self._journal.append(*ops[0])
+                else:
+                    self._journal.append(journal.OP_BATCH, journal.encode_batch(ops))
+
+    # -- the write path shared by every mutation
+
+    def _before_write(self, growth: int) -> None:
+        """Refuses a mutation up front, before anything of it is applied."""
+        if self._replaying:
+            return
+        if self.write_error is not None:
+            raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
+        if self._journal.blocked:
+            self._journal.flush()  # still full: raises DiskFullError again
+        if self.maxdisk and growth and self._disk_used() + growth > self.maxdisk:
+            raise DiskFullError("maxdisk reached")
+
+    def _log(self, op: int, payload: bytes) -> None:
+        if self._replaying:
+            return
+        if self._atomic_depth:
+            self._batch.append((op, payload))
+        else:
+            self._journal.append(op, payload)
+
+    # -- durability
+
+    def flush(self) -> int:
+        """Writes buffered journal records (one write) and returns the LSN that covers them."""
+        if self.write_error is not None:
+            raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
+        return self._journal.flush()
+
+    def durable_lsn(self) -> int:
+        return self._journal.durable_lsn
+
+    def sync(self, lsn: int) -> None:
+        """Worker thread: returns when everything up to ``lsn`` is on disk. A failure disables writes for good."""
+        try:
+            self._journal.sync(lsn)
+        except OSError as error:
+            self.write_error = f"fsync of the journal failed: {error}"
+            raise StorageWriteError(self.write_error) from error
+
+    def checkpoint_due(self) -> bool:
+        if self._checkpoint_running or self.write_error is not None:
+            return False
+        return self._journal_bytes() >= self.checkpoint_bytes or self._store.dead_bytes >= self.checkpoint_bytes
+
+    def begin_checkpoint(self) -> Checkpoint:
+        """Loop thread: rotates the journal and captures the state it must make durable (O(queues + chunks))."""
+        if self._checkpoint_running:
+            raise StorageError("a checkpoint is already running")
+        if self._atomic_depth:
+            raise StorageError("cannot checkpoint inside an atomic block")
+        lsn = self.flush()
+        seq = self._journal.seq + 1
+        self._journal.start_file(seq, lsn)
+        blob = self._manifest_blob(seq, lsn)
+        dirty_fids = set(self._store.dirty)
+        dirty, directories, dead = self._store.take_snapshot_sets()
+        directories.append(self._journal.directory)
+        self._checkpoint_running = True
+        return Checkpoint(blob, seq, lsn, dirty, dirty_fids, directories, dead)
+
+    def run_checkpoint(self, cp: Checkpoint) -> None:
+        """Worker thread: syncs dirtied segments and directories, then replaces the manifest atomically."""
+        io = self._io
+        try:
+            for path in cp.dirty_paths:
+                fd = io.open(path, write=False)
+                try:
+                    io.fdatasync(fd)
+                finally:
+                    io.close(fd)
+            for directory in cp.directories:
+                io.fsync_dir(directory)
+            manifest.write(io, self.path, cp.manifest_blob)
+        except OSError as error:
+            cp.error = error
+            self.write_error = f"checkpoint failed: {error}"
+            raise StorageWriteError(self.write_error) from error
+        cp.done = True
+
+    def finish_checkpoint(self, cp: Checkpoint) -> None:
+        """Loop thread: with the manifest durable, drops what it no longer needs (old journals, dead segments)."""
+        self._checkpoint_running = False
+        if not cp.done:
+            # Nothing was released: the old manifest and journals still describe everything.
+            self._store.dead.update(cp.dead)
+            self._store.dirty |= {fid for fid in cp.dirty_fids if fid in self._store.files}
+            self._store.new_dirs.update(cp.directories)
+            return
+        for qid in self._store.remove_dead(cp.dead):
+            if qid not in self._queues:
+                try:
+                    self._io.rmdir(self._store.queue_dir(qid))
+                except OSError:
+                    pass  # files of it died after this checkpoint began: the next one retries
+        for name in self._io.listdir(self._journal.directory):
+            seq = journal.parse_journal_name(name)
+            if seq is not None and seq < cp.journal_seq:
+                self._io.unlink(os.path.join(self._journal.directory, name))
+        self._journal.retire_before(cp.journal_lsn)
+        self._checkpoint_lsn = cp.journal_lsn
+        self._last_checkpoint_time = time.time()
+
+    def checkpoint(self) -> None:
+        """All three checkpoint steps on the calling thread (startup, shutdown, tests)."""
+        cp = self.begin_checkpoint()
+        try:
+            self.run_checkpoint(cp)
+        finally:
+            self.finish_checkpoint(cp)
+
+    def _manifest_blob(self, journal_seq: int, journal_lsn: int) -> bytes:
+        data = manifest.ManifestData(
+            next_fid=self._store.next_fid,
+            next_qid=self._next_qid,
+            journal_seq=journal_seq,
+            journal_lsn=journal_lsn,
+            databases=self.databases,
+            files={fid: (entry[0], entry[1]) for fid, entry in self._store.files.items()},
+        )
+        for db, keyspace in enumerate(self._dbs):
+            for key, entry in keyspace.items():
+                value = entry.value
+                data.keys.append((db, TYPE_CODES[entry.type], entry.expire_ms, value.qid, key, value.dump()))
+        return manifest.encode(data)
+
+    # -- recovery
+
+    def _recover(self) -> None:
+        started = time.monotonic()
+        state = manifest.read(self._io, self.path)
+        if state is not None:
+            self._load_manifest(state)
+        self._reconcile_segments()
+        first_seq = state.journal_seq if state is not None else 0
+        lsn = state.journal_lsn if state is not None else 0
+        replayed = self._replay_journals(first_seq, lsn)
+        self._checkpoint_lsn = lsn
+        self.checkpoint()
+        queues = len(self._queues)
+        self._log_cb(
+            "notice",
+            f"storage ready: {queues} queues, {replayed} journal bytes replayed in {time.monotonic() - started:.3f}s",
+        )
+
+    def _load_manifest(self, state: manifest.ManifestData) -> None:
+        store = self._store
+        store.next_fid = state.next_fid
+        self._next_qid = state.next_qid
+        for fid, (qid, size) in state.files.items():
+            store.files[fid] = [qid, size]
+            store.live_bytes += size
+        for db, type_code, expire, qid, key, blob in state.keys:
+            if db >= self.databases:
+                raise StorageError(f"the data holds keys in db {db} but only {self.databases} databases are set")
+            if type_code != TYPE_CODES["list"]:
+                raise StorageError(f"key type {type_code} is not supported by this build")
+            log = ListLog.load(self, qid, blob)
+            self._dbs[db][key] = KeyEntry(TYPE_NAMES[type_code], expire, log)
+            self._queues[qid] = log
+
+    def _reconcile_segments(self) -> None:
+        """Cuts segment files back to their checkpointed size and deletes the ones the manifest does not know.
+
+        Journal replay then re-appends exactly what followed the checkpoint, to the same files.
+        """
+        io, store = self._io, self._store
+        io.mkdir(store.root)
+        seen: set[int] = set()
+        for dir_name in io.listdir(store.root):
+            qdir = os.path.join(store.root, dir_name)
+            try:
+                names = io.listdir(qdir)
+            except NotADirectoryError:
+                continue
+            for name in names:
+                fid = parse_segment_name(name)
+                path = os.path.join(qdir, name)
+                known = store.files.get(fid) if fid is not None else None
+                if known is None or queue_dir_name(known[0]) != dir_name:
+                    io.unlink(path)
+                    continue
+                seen.add(fid)  # type: ignore[arg-type]
+                fd = io.open(path)
+                try:
+                    actual = io.size(fd)
+                    if actual < known[1]:
+                        raise CorruptionError(path, actual, f"segment is shorter than its checkpointed {known[1]}")
+                    header = io.pread(fd, framing.SEGMENT_HEADER.size, 0)
+                    framing.check_prefix(header, framing.SEGMENT_MAGIC, path)
+                    if actual > known[1]:
+                        io.truncate(fd, known[1])
+                        store.dirty.add(fid)  # type: ignore[arg-type]
+                finally:
+                    io.close(fd)
+            if not any(parse_segment_name(name) in seen for name in io.listdir(qdir)):
+                io.rmdir(qdir)
+        for fid, (qid, _) in store.files.items():
+            if fid not in seen:
+                raise CorruptionError(store.path(qid, fid), 0, "segment file named by the manifest is missing")
+
+    def _replay_journals(self, first_seq: int, lsn: int) -> int:
+        io = self._io
+        directory = self._journal.directory
+        io.mkdir(directory)
+        seqs = sorted(s for s in map(journal.parse_journal_name, io.listdir(directory)) if s is not None)
+        for seq in seqs:
+            if seq < first_seq:
+                io.unlink(os.path.join(directory, journal.journal_name(seq)))
+        seqs = [s for s in seqs if s >= first_seq]
+        for index, seq in enumerate(seqs):
+            if seq != first_seq + index:
+                missing = journal.journal_name(first_seq + index)
+                raise CorruptionError(os.path.join(directory, missing), 0, "journal file missing from the sequence")
+        start_lsn = lsn
+        self._replaying = True
+        try:
+            for index, seq in enumerate(seqs):
+                path = os.path.join(directory, journal.journal_name(seq))
+                result = journal.replay_file(
+                    io,
+                    path,
+                    seq=seq,
+                    start_lsn=lsn,
+                    last=index == len(seqs) - 1,
+                    apply=self._apply,
+                    progress=lambda done, total, path=path: self._log_cb(
+                        "notice", f"replaying {path}: {done >> 20} of {total >> 20} MiB"
+                    ),
+                )
+                if result.torn_bytes:
+                    self._log_cb("warning", f"cut a torn tail of {result.torn_bytes} bytes from the journal {path}")
+                lsn = result.end_lsn
+        finally:
+            self._replaying = False
+        self._journal.seq = seqs[-1] if seqs else first_seq - 1
+        self._journal.flushed_lsn = self._journal.durable_lsn = lsn
+        return lsn - start_lsn
+
+    def _apply(self, op: int, payload: bytes) -> None:
+        """Re-executes one journaled operation through the same code as the live call."""
+        if op == journal.OP_BATCH:
+            for inner_op, inner_payload in journal.decode_batch(payload):
+                self._apply(inner_op, inner_payload)
+        elif op >= journal.OP_PUSH:
+            (qid,) = struct.unpack_from("<Q", payload)
+            self._queues[qid]._replay(op, payload)
+        elif op == journal.OP_CREATE:
+            db, type_code, qid = CREATE_OP.unpack_from(payload)
+            self._create(db, payload[CREATE_OP.size :], type_code, qid)
+        elif op == journal.OP_DELETE:
+            (db,) = DB_OP.unpack_from(payload)
+            self._delete(db, payload[DB_OP.size :])
+        elif op == journal.OP_EXPIRE:
+            db, has_expire, expire = EXPIRE_OP.unpack_from(payload)
+            self._dbs[db][payload[EXPIRE_OP.size :]].expire_ms = expire if has_expire else None
+        elif op == journal.OP_RENAME:
+            db, src_length = RENAME_OP.unpack_from(payload)
+            src = payload[RENAME_OP.size : RENAME_OP.size + src_length]
+            self._rename(db, src, payload[RENAME_OP.size + src_length :])
+        elif op == journal.OP_FLUSHDB:
+            self._flushdb(DB_OP.unpack(payload)[0])
+        elif op == journal.OP_FLUSHALL:
+            for db in range(self.databases):
+                self._flushdb(db)
+        elif op == journal.OP_SWAPDB:
+            a, b = TWO_DB_OP.unpack(payload)
+            self._dbs[a], self._dbs[b] = self._dbs[b], self._dbs[a]
+        elif op == journal.OP_MOVE:
+            src_db, dst_db = TWO_DB_OP.unpack_from(payload)
+            self._dbs[dst_db][payload[TWO_DB_OP.size :]] = self._dbs[src_db].pop(payload[TWO_DB_OP.size :])
+        else:
+            raise ValueError(f"unknown journal operation {op}")
+
+    # -- accounting
+
+    def _journal_bytes(self) -> int:
+        return self._journal.flushed_lsn + self._journal.pending - self._checkpoint_lsn
+
+    def _disk_used(self) -> int:
+        return self._store.live_bytes + self._store.dead_bytes + self._journal_bytes()
+
+    def stats(self) -> dict[str, int | float | str]:
+        j = self._journal
+        return {
+            "policy": self.appendfsync,
+            "disk_bytes": self._disk_used(),
+            "journal_bytes": self._journal_bytes(),
+            "segments": len(self._store.files) + len(self._store.dead),
+            "queues": len(self._queues),
+            "open_fds": self._store.open_files + len(j._unsynced) + (self._lock_fd is not None),
+            "last_sync_us": j.last_sync_us,
+            "last_sync_time": j.last_sync_time,
+            "syncs_total": j.syncs_total,
+            "last_checkpoint_time": self._last_checkpoint_time,
+            "last_write_status": "ok" if self.write_error is None else self.write_error,
+        }

@@ -1,0 +1,33 @@
+"""Errors raised by the storage engine. The server maps them to replies or to a refusal to start."""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every storage failure."""
+
+
+class CorruptionError(StorageError):
+    """A record failed its framing or checksum somewhere it cannot be a torn tail: never skipped silently."""
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(f"corrupt data in {path} at offset {offset}: {reason}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+class FormatError(StorageError):
+    """A file has an unknown magic or a format version this build cannot read."""
+
+
+class DirectoryLockedError(StorageError):
+    """Another process holds the data directory."""
+
+
+class StorageWriteError(StorageError):
+    """An fsync failed earlier: the page cache may have dropped data, so no mutation is accepted until restart."""
+
+
+class DiskFullError(StorageError):
+    """The disk (or the configured ``maxdisk``) has no room for this mutation; nothing of it was applied."""

@@ -1,0 +1,288 @@
+"""The shared write-ahead journal: one stream of logical operations for every queue, synced once per batch.
+
+Mutations append framed records to an in-memory buffer; ``flush`` writes the buffer with one write and returns
+the LSN (journal bytes ever written) that covers it; ``sync`` (from a worker thread) makes everything flushed so
+far durable with one fdatasync, so writers arriving during a sync simply ride on the next one (group commit).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+from respq.storage import framing
+from respq.storage.errors import CorruptionError, DiskFullError, StorageWriteError
+from respq.storage.fileio import FileIO
+
+# Journal record types (logical operations). Values are part of the on-disk format: never renumber.
+OP_CREATE = 10
+OP_DELETE = 11
+OP_EXPIRE = 12
+OP_RENAME = 13
+OP_FLUSHDB = 14
+OP_FLUSHALL = 15
+OP_SWAPDB = 16
+OP_MOVE = 17
+OP_PUSH = 20
+OP_POP = 21
+OP_SET = 22
+OP_INSERT = 23
+OP_REMOVE = 24
+OP_TRIM = 25
+OP_BATCH = 30  # several operations that must survive a crash together (see Engine.atomic)
+
+BATCH_ITEM = struct.Struct("<BI")
+VALUE_LEN = struct.Struct("<I")
+
+
+def encode_values(values: list[bytes] | tuple[bytes, ...]) -> bytes:
+    parts: list[bytes] = []
+    pack = VALUE_LEN.pack
+    for value in values:
+        parts += (pack(len(value)), value)
+    return b"".join(parts)
+
+
+def decode_values(data: bytes | memoryview) -> list[bytes]:
+    values = []
+    pos, end = 0, len(data)
+    while pos < end:
+        (length,) = VALUE_LEN.unpack_from(data, pos)
+        pos += 4
+        values.append(bytes(data[pos : pos + length]))
+        pos += length
+    return values
+
+
+def encode_batch(ops: list[tuple[int, bytes]]) -> bytes:
+    return b"".join(BATCH_ITEM.pack(op, len(payload)) + payload for op, payload in ops)
+
+
+def decode_batch(data: bytes | memoryview) -> list[tuple[int, bytes]]:
+    ops = []
+    pos = 0
+    while pos < len(data):
+        op, length = BATCH_ITEM.unpack_from(data, pos)
+        pos += BATCH_ITEM.size
+        ops.append((op, bytes(data[pos : pos + length])))
+        pos += length
+    return ops
+
+
+def journal_name(seq: int) -> str:
+    return f"{seq:016x}.wal"
+
+
+def parse_journal_name(name: str) -> int | None:
+    stem, dot, ext = name.partition(".")
+    if ext != "wal" or not dot or len(stem) != 16:
+        return None
+    try:
+        return int(stem, 16)
+    except ValueError:
+        return None
+
+
+class Journal:
+    """The journal files of one data directory. Loop thread: append/flush/rotate. Worker thread: sync."""
+
+    def __init__(self, io: FileIO, directory: str) -> None:
+        self.io = io
+        self.directory = directory
+        self.buffer = bytearray()
+        self.seq = -1
+        self.fd = -1
+        self.file_offset = 0  # bytes of the current file (header included)
+        self.flushed_lsn = 0
+        self.durable_lsn = 0
+        self.blocked = False  # the last flush hit ENOSPC; its records are still in the buffer
+        self.syncs_total = 0
+        self.last_sync_us = 0
+        self.last_sync_time = 0.0
+        # Files not yet fully synced, oldest first: [fd, lsn at its end or None while current].
+        self._unsynced: list[list[int | None]] = []
+        self._state = threading.Lock()  # guards _unsynced, flushed_lsn as seen by the syncer
+        self._sync_in_flight = threading.Lock()  # at most one fdatasync round at a time
+
+    def path(self, seq: int) -> str:
+        return os.path.join(self.directory, journal_name(seq))
+
+    def start_file(self, seq: int, start_lsn: int) -> None:
+        """Creates journal file ``seq`` (replacing a leftover) and makes it the one appended to."""
+        path = self.path(seq)
+        fd = self.io.open(path, create=True)
+        self.io.truncate(fd, 0)
+        header = framing.JOURNAL_HEADER.pack(framing.JOURNAL_MAGIC, framing.FORMAT_VERSION, seq, start_lsn)
+        self.io.pwrite(fd, header, 0)
+        with self._state:
+            if self._unsynced:
+                self._unsynced[-1][1] = self.flushed_lsn
+            self._unsynced.append([fd, None])
+            self.seq, self.fd, self.file_offset = seq, fd, len(header)
+            self.flushed_lsn = start_lsn
+
+    def append(self, rtype: int, payload: bytes) -> None:
+        self.buffer += framing.frame(rtype, payload)
+
+    @property
+    def pending(self) -> int:
+        return len(self.buffer)
+
+    def flush(self) -> int:
+        """Writes the buffer (one write) and returns the LSN covering everything flushed so far."""
+        if not self.buffer:
+            return self.flushed_lsn
+        data = self.buffer
+        try:
+            self.io.pwrite(self.fd, data, self.file_offset)
+        except OSError as error:
+            # Cut what part of it landed so the file still ends on a record boundary; keep the buffer for a retry.
+            try:
+                self.io.truncate(self.fd, self.file_offset)
+            except OSError:
+                pass
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                self.blocked = True
+                raise DiskFullError("no space left on device for the journal") from error
+            raise StorageWriteError(f"journal write failed: {error}") from error
+        self.blocked = False
+        self.file_offset += len(data)
+        with self._state:
+            self.flushed_lsn += len(data)
+        self.buffer = bytearray()
+        return self.flushed_lsn
+
+    def sync(self, lsn: int) -> None:
+        """Worker thread: returns once everything up to ``lsn`` is on disk."""
+        if self.durable_lsn >= lsn:
+            return
+        with self._sync_in_flight:
+            if self.durable_lsn >= lsn:
+                return  # the sync that just finished covered us
+            with self._state:
+                target = self.flushed_lsn
+                files = [entry[0] for entry in self._unsynced]
+            started = time.perf_counter()
+            for fd in files:
+                assert fd is not None
+                self.io.fdatasync(fd)
+            self.last_sync_us = int((time.perf_counter() - started) * 1_000_000)
+            self.last_sync_time = time.time()
+            self.syncs_total += 1
+            with self._state:
+                self.durable_lsn = max(self.durable_lsn, target)
+                # Earlier files are now fully durable: their descriptors can go.
+                while len(self._unsynced) > 1 and self._unsynced[0][1] is not None:
+                    end = self._unsynced[0][1]
+                    if end > target:
+                        break
+                    fd = self._unsynced.pop(0)[0]
+                    assert fd is not None
+                    self.io.close(fd)
+
+    def retire_before(self, lsn: int) -> None:
+        """A durable checkpoint covers everything before ``lsn``: older files need no sync any more."""
+        if not self._sync_in_flight.acquire(blocking=False):
+            return  # the running sync closes them once it completes
+        try:
+            with self._state:
+                self.durable_lsn = max(self.durable_lsn, lsn)
+                while len(self._unsynced) > 1 and (self._unsynced[0][1] or 0) <= lsn:
+                    fd = self._unsynced.pop(0)[0]
+                    assert fd is not None
+                    self.io.close(fd)
+        finally:
+            self._sync_in_flight.release()
+
+    def close(self) -> None:
+        with self._sync_in_flight, self._state:
+            for fd, _ in self._unsynced:
+                assert fd is not None
+                self.io.close(fd)
+            self._unsynced.clear()
+            self.fd = -1
+
+
+class ReplayResult:
+    __slots__ = ("end_lsn", "torn_bytes")
+
+    def __init__(self, end_lsn: int, torn_bytes: int) -> None:
+        self.end_lsn = end_lsn
+        self.torn_bytes = torn_bytes
+
+
+def replay_file(
+    io: FileIO,
+    path: str,
+    *,
+    seq: int,
+    start_lsn: int | None,
+    last: bool,
+    apply: Callable[[int, bytes], None],
+    cut_torn_tail: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReplayResult:
+    """Feeds every record of one journal file to ``apply``.
+
+    A bad record in the last file is a torn tail (cut, and its size returned) unless a valid record still ends
+    at the end of the file: then it is damage in the middle, and like a bad record in any earlier file it raises
+    CorruptionError instead of being skipped.
+    """
+    fd = io.open(path, write=cut_torn_tail)
+    try:
+        size = io.size(fd)
+        header = io.pread(fd, framing.JOURNAL_HEADER.size, 0)
+        if len(header) < framing.JOURNAL_HEADER.size:
+            if last:  # created but its header never reached the disk
+                if cut_torn_tail:
+                    io.truncate(fd, 0)
+                return ReplayResult(start_lsn or 0, size)
+            raise CorruptionError(path, 0, "journal header truncated")
+        framing.check_prefix(header, framing.JOURNAL_MAGIC, path)
+        _, _, found_seq, found_lsn = framing.JOURNAL_HEADER.unpack(header)
+        if found_seq != seq:
+            raise CorruptionError(path, 0, f"journal header names sequence {found_seq}, expected {seq}")
+        if start_lsn is not None and found_lsn != start_lsn:
+            raise CorruptionError(path, 0, f"journal starts at LSN {found_lsn}, expected {start_lsn}")
+        end = framing.JOURNAL_HEADER.size
+        next_report = end + (16 << 20)
+        try:
+            for offset, rtype, payload in framing.scan_file(lambda length, at: io.pread(fd, length, at), end, size):
+                try:
+                    apply(rtype, bytes(payload))
+                except (ValueError, KeyError, IndexError, struct.error) as error:
+                    raise CorruptionError(path, offset, f"cannot apply operation {rtype}: {error!r}") from None
+                end = offset + framing.OVERHEAD + len(payload)
+                if progress is not None and end >= next_report:
+                    progress(end, size)
+                    next_report = end + (16 << 20)
+        except framing.ScanError as error:
+            if not last or _record_ends_at(io, fd, size, error.offset):
+                raise CorruptionError(path, error.offset, error.reason) from None
+            if cut_torn_tail:
+                io.truncate(fd, error.offset)
+            return ReplayResult(found_lsn + error.offset - framing.JOURNAL_HEADER.size, size - error.offset)
+        return ReplayResult(found_lsn + end - framing.JOURNAL_HEADER.size, 0)
+    finally:
+        io.close(fd)
+
+
+def _record_ends_at(io: FileIO, fd: int, size: int, after: int) -> bool:
+    """Whether a valid record starting past ``after`` ends exactly at ``size`` (so the damage is not a tail)."""
+    tail = io.pread(fd, framing.TAIL_SIZE, size - framing.TAIL_SIZE) if size >= framing.TAIL_SIZE else b""
+    if len(tail) < framing.TAIL_SIZE:
+        return False
+    (length,) = framing.TAIL.unpack(tail)
+    start = size - framing.OVERHEAD - length
+    if start <= after:
+        return False
+    data = io.pread(fd, size - start, start)
+    try:
+        framing.parse_backward(data, len(data), 0)
+    except framing.FramingError:
+        return False
+    return True

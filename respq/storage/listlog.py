@@ -1,0 +1,533 @@
+"""A list stored as a sequence of chunks: contiguous runs of records in the queue's segment files.
+
+List order vs file order: a forward chunk holds its elements in file order (right pushes append them), a backward
+chunk in reverse file order (left pushes append them, so the newest head sits at the file's end). Head and tail
+operations touch only the two edge chunks, reading one record from the appropriate end; middle operations split
+chunks (LSET, LINSERT, LTRIM) or rewrite the list into new chunks (LREM, compaction), O(n) but never holding more
+than a batch of values in memory.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from respq.storage import framing, journal
+from respq.storage.segments import SegmentStore
+
+if TYPE_CHECKING:
+    from respq.storage.engine import Engine
+
+
+class Side(enum.IntEnum):
+    LEFT = 0
+    RIGHT = 1
+
+
+LEFT = Side.LEFT
+RIGHT = Side.RIGHT
+
+CHUNK = struct.Struct("<QQQQB")  # file id, start, end, count, forward
+STATE_HEAD = struct.Struct("<QQI")  # left active file, right active file, chunk count
+PUSH_HEAD = struct.Struct("<QB")
+POP_OP = struct.Struct("<QBI")
+SET_HEAD = struct.Struct("<Qq")
+INSERT_HEAD = struct.Struct("<QBI")
+REMOVE_HEAD = struct.Struct("<Qq")
+TRIM_OP = struct.Struct("<Qqq")
+
+REWRITE_BATCH = 256  # values carried from old chunks to new ones per write during a rewrite
+COMPACT_CHUNKS = 512  # a list split into more chunks than this is rewritten after a middle operation
+
+
+class Chunk:
+    __slots__ = ("count", "end", "fid", "forward", "start")
+
+    def __init__(self, fid: int, start: int, end: int, count: int, forward: bool) -> None:
+        self.fid = fid
+        self.start = start
+        self.end = end
+        self.count = count
+        self.forward = forward
+
+    def __repr__(self) -> str:
+        return f"Chunk({self.fid}, {self.start}, {self.end}, {self.count}, {'fwd' if self.forward else 'bwd'})"
+
+
+class ListLog:
+    """One list. Mutations are journaled by the engine that owns it; reads come from the segment files."""
+
+    __slots__ = ("_chunks", "_engine", "_left_fid", "_length", "_rewriting", "_right_fid", "_store", "qid")
+
+    def __init__(self, engine: Engine, qid: int) -> None:
+        self._engine = engine
+        self._store: SegmentStore = engine._store
+        self.qid = qid
+        self._chunks: list[Chunk] = []
+        self._length = 0
+        self._left_fid = 0  # 0: no active file yet
+        self._right_fid = 0
+        self._rewriting: list[Chunk] | None = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __repr__(self) -> str:
+        return f"ListLog(qid={self.qid}, len={self._length}, chunks={self._chunks})"
+
+    # -- head and tail
+
+    def push(self, side: Side, values: Sequence[bytes]) -> int:
+        """Adds values one by one at ``side`` (so LPUSH a b c leaves c first); returns the new length."""
+        if not values:
+            return self._length
+        engine = self._engine
+        # Written twice (journal and segment); only worth adding up when a disk limit is set.
+        engine._before_write(sum(map(len, values)) * 2 + framing.OVERHEAD * 2 * len(values) if engine.maxdisk else 0)
+        self._push(side, values)
+        self._engine._log(journal.OP_PUSH, PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values))
+        return self._length
+
+    def pop(self, side: Side, count: int) -> list[bytes]:
+        """Removes up to ``count`` values from ``side``. An emptied list stays in the catalog: the caller deletes it."""
+        if count <= 0 or not self._length:
+            return []
+        self._engine._before_write(0)
+        values = self._pop(side, count, want_values=True)
+        self._engine._log(journal.OP_POP, POP_OP.pack(self.qid, side, len(values)))
+        return values  # type: ignore[return-value]
+
+    def _push(self, side: Side, values: Sequence[bytes]) -> None:
+        store = self._store
+        forward = side == RIGHT
+        chunks = self._chunks
+        # Enough to undo a push that fails half-way (disk full after a segment roll): O(1), nothing copied.
+        saved_chunks = len(chunks)
+        edge = (chunks[-1] if forward else chunks[0]) if chunks else None
+        saved_edge = (edge.end, edge.count) if edge is not None else None
+        saved_length = self._length
+        saved_fid = self._right_fid if forward else self._left_fid
+        created: list[int] = []
+        try:
+            index = 0
+            while index < len(values):
+                fid = self._right_fid if forward else self._left_fid
+                if fid == 0 or store.size(fid) >= store.segment_size:
+                    fid = store.create(self.qid)
+                    created.append(fid)
+                    self._set_active(side, fid)
+                room = store.segment_size - store.size(fid)
+                batch_end = index + 1
+                used = len(values[index]) + framing.OVERHEAD
+                while batch_end < len(values) and used + len(values[batch_end]) + framing.OVERHEAD <= room:
+                    used += len(values[batch_end]) + framing.OVERHEAD
+                    batch_end += 1
+                data = framing.frame_values(framing.REC_LIST_VALUE, values[index:batch_end])
+                offset = store.append(fid, data)
+                added = batch_end - index
+                edge = (chunks[-1] if forward else chunks[0]) if chunks else None
+                if edge is not None and edge.fid == fid and edge.forward == forward and edge.end == offset:
+                    edge.end += len(data)
+                    edge.count += added
+                elif forward:
+                    chunks.append(Chunk(fid, offset, offset + len(data), added, True))
+                else:
+                    chunks.insert(0, Chunk(fid, offset, offset + len(data), added, False))
+                self._length += added
+                index = batch_end
+        except BaseException:
+            if forward:
+                del chunks[saved_chunks:]
+            else:
+                del chunks[: len(chunks) - saved_chunks]
+            if saved_edge is not None:
+                edge = chunks[-1] if forward else chunks[0]
+                edge.end, edge.count = saved_edge
+            self._length = saved_length
+            if created:
+                # Restore the previous active file first so the new ones are seen as unreferenced.
+                if forward:
+                    self._right_fid = saved_fid
+                else:
+                    self._left_fid = saved_fid
+                for fid in created:
+                    self._release(fid)
+            raise
+
+    def _set_active(self, side: Side, fid: int) -> None:
+        if side == RIGHT:
+            old, self._right_fid = self._right_fid, fid
+        else:
+            old, self._left_fid = self._left_fid, fid
+        if old:
+            self._release(old)
+
+    def _release(self, fid: int) -> None:
+        """Marks ``fid`` dead if nothing in this list refers to it any more."""
+        if fid in (self._left_fid, self._right_fid) or fid not in self._store.files:
+            return
+        for chunk in self._chunks:
+            if chunk.fid == fid:
+                return
+        if self._rewriting is not None and any(chunk.fid == fid for chunk in self._rewriting):
+            return
+        self._store.kill(fid)
+
+    def _pop(self, side: Side, count: int, want_values: bool) -> list[bytes | None]:
+        store = self._store
+        chunks = self._chunks
+        out: list[bytes | None] = []
+        from_left = side == LEFT
+        while count > 0 and chunks:
+            chunk = chunks[0] if from_left else chunks[-1]
+            fid = chunk.fid
+            if from_left == chunk.forward:
+                # The list end being popped is the chunk's file start: read forward (sequential, read-ahead).
+                while count > 0 and chunk.count:
+                    value, chunk.start = store.read_forward(fid, chunk.start, chunk.end, want_values)
+                    chunk.count -= 1
+                    count -= 1
+                    out.append(value)
+            else:
+                while count > 0 and chunk.count:
+                    value, chunk.end = store.read_backward(fid, chunk.end, chunk.start, want_values)
+                    chunk.count -= 1
+                    count -= 1
+                    out.append(value)
+            if not chunk.count:
+                if from_left:
+                    del chunks[0]
+                else:
+                    chunks.pop()
+                self._release(fid)
+        self._length -= len(out)
+        return out
+
+    # -- reads
+
+    def index(self, i: int) -> bytes | None:
+        if i < 0:
+            i += self._length
+        if not 0 <= i < self._length:
+            return None
+        return next(self._iter_from(i, True))
+
+    def range(self, start: int, stop: int) -> Iterator[bytes]:
+        """LRANGE: inclusive stop, negative indices from the tail. Consume it before the next mutation."""
+        length = self._length
+        if start < 0:
+            start = max(0, start + length)
+        if stop < 0:
+            stop += length
+        stop = min(stop, length - 1)
+        if start > stop or start >= length:
+            return iter(())
+        return _take(self._iter_from(start, True), stop - start + 1)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._iter_from(0, True) if self._length else iter(())
+
+    def positions(self, value: bytes, rank: int = 1, count: int = 1, maxlen: int = 0) -> list[int]:
+        """LPOS: indices of ``value``; a negative rank scans from the tail; count 0 = all; maxlen 0 = no limit."""
+        if not self._length or rank == 0:
+            return []
+        from_head = rank > 0
+        skip = abs(rank) - 1
+        found: list[int] = []
+        scanned = 0
+        start = 0 if from_head else self._length - 1
+        step = 1 if from_head else -1
+        for offset, element in enumerate(self._iter_from(start, from_head)):
+            if maxlen and scanned >= maxlen:
+                break
+            scanned += 1
+            if element == value:
+                if skip:
+                    skip -= 1
+                    continue
+                found.append(start + step * offset)
+                if count and len(found) >= count:
+                    break
+        return found
+
+    def _iter_from(self, i: int, list_forward: bool) -> Iterator[bytes]:
+        """Values from list index ``i`` towards the tail (or towards the head if not ``list_forward``)."""
+        chunk_index, local = self._locate(i)
+        chunks = self._chunks
+        step = 1 if list_forward else -1
+        while 0 <= chunk_index < len(chunks):
+            chunk = chunks[chunk_index]
+            yield from self._iter_chunk(chunk, local, list_forward)
+            chunk_index += step
+            if 0 <= chunk_index < len(chunks):
+                local = 0 if list_forward else chunks[chunk_index].count - 1
+
+    def _iter_chunks(self, chunks: list[Chunk]) -> Iterator[bytes]:
+        """Every value of ``chunks`` in list order (the list object is bound now, not when iteration starts)."""
+        for chunk in chunks:
+            yield from self._iter_chunk(chunk, 0, True)
+
+    def _iter_chunk(self, chunk: Chunk, local: int, list_forward: bool) -> Iterator[bytes]:
+        store, fid = self._store, chunk.fid
+        file_index = local if chunk.forward else chunk.count - 1 - local
+        record_start, record_end = self._record_bounds(chunk, file_index)
+        if chunk.forward == list_forward:
+            offset, remaining = record_start, chunk.count - file_index
+            while remaining:
+                value, offset = store.read_forward(fid, offset, chunk.end)
+                remaining -= 1
+                yield value  # type: ignore[misc]
+        else:
+            offset, remaining = record_end, file_index + 1
+            while remaining:
+                value, offset = store.read_backward(fid, offset, chunk.start)
+                remaining -= 1
+                yield value  # type: ignore[misc]
+
+    def _locate(self, i: int) -> tuple[int, int]:
+        """(chunk index, index within the chunk in list order) of list index ``i``; walks from the nearer end."""
+        chunks = self._chunks
+        if i < self._length // 2:
+            for chunk_index, chunk in enumerate(chunks):
+                if i < chunk.count:
+                    return chunk_index, i
+                i -= chunk.count
+        else:
+            from_tail = self._length - 1 - i
+            for chunk_index in range(len(chunks) - 1, -1, -1):
+                count = chunks[chunk_index].count
+                if from_tail < count:
+                    return chunk_index, count - 1 - from_tail
+                from_tail -= count
+        raise IndexError(i)
+
+    def _record_bounds(self, chunk: Chunk, file_index: int) -> tuple[int, int]:
+        """File offsets of record ``file_index`` (in file order) of ``chunk``, skipping from the nearer end."""
+        store, fid = self._store, chunk.fid
+        if file_index <= chunk.count - 1 - file_index:
+            offset = chunk.start
+            for _ in range(file_index):
+                _, offset = store.read_forward(fid, offset, chunk.end, False)
+            _, end = store.read_forward(fid, offset, chunk.end, False)
+            return offset, end
+        end = chunk.end
+        for _ in range(chunk.count - 1 - file_index):
+            _, end = store.read_backward(fid, end, chunk.start, False)
+        _, start = store.read_backward(fid, end, chunk.start, False)
+        return start, end
+
+    # -- middle operations
+
+    def set(self, i: int, value: bytes) -> bool:
+        """LSET: False if ``i`` is out of range."""
+        if i < 0:
+            i += self._length
+        if not 0 <= i < self._length:
+            return False
+        self._engine._before_write(len(value) * 2 + framing.OVERHEAD * 2)
+        self._set(i, value)
+        self._engine._log(journal.OP_SET, SET_HEAD.pack(self.qid, i) + value)
+        return True
+
+    def _set(self, i: int, value: bytes) -> None:
+        self._split_before(i + 1)
+        at = self._split_before(i)
+        replacement = self._write_detached(value)
+        old = self._chunks[at]
+        self._chunks[at] = replacement
+        self._release(old.fid)
+        self._maybe_compact()
+
+    def insert(self, pivot: bytes, value: bytes, before: bool) -> int:
+        """LINSERT: the new length, or -1 if ``pivot`` is not in the list."""
+        found = self.positions(pivot)
+        if not found:
+            return -1
+        self._engine._before_write(len(value) * 2 + len(pivot) + framing.OVERHEAD * 2)
+        self._insert_at(found[0] if before else found[0] + 1, value)
+        self._engine._log(journal.OP_INSERT, INSERT_HEAD.pack(self.qid, before, len(pivot)) + pivot + value)
+        return self._length
+
+    def _insert_at(self, i: int, value: bytes) -> None:
+        at = self._split_before(i)
+        self._chunks.insert(at, self._write_detached(value))
+        self._length += 1
+        self._maybe_compact()
+
+    def remove(self, count: int, value: bytes) -> int:
+        """LREM: removes the first ``count`` matches (from the tail if negative; all if 0); returns how many."""
+        matches = self.positions(value, 1 if count >= 0 else -1, abs(count))
+        if not matches:
+            return 0
+        self._engine._before_write(len(value) + framing.OVERHEAD)
+        self._remove(matches)
+        self._engine._log(journal.OP_REMOVE, REMOVE_HEAD.pack(self.qid, count) + value)
+        return len(matches)
+
+    def _remove(self, matches: list[int]) -> None:
+        doomed = set(matches)
+        self._rewrite(v for index, v in enumerate(self._iter_chunks(self._chunks)) if index not in doomed)
+
+    def trim(self, start: int, stop: int) -> None:
+        """LTRIM semantics. Trimming everything leaves an empty list: the caller deletes the key."""
+        length = self._length
+        if start < 0:
+            start = max(0, start + length)
+        if stop < 0:
+            stop += length
+        stop = min(stop, length - 1)
+        if start > stop or start >= length:
+            start, stop = length, length - 1  # remove all
+        if start == 0 and stop == length - 1:
+            return
+        self._engine._before_write(0)
+        self._trim(start, stop)
+        self._engine._log(journal.OP_TRIM, TRIM_OP.pack(self.qid, start, stop))
+
+    def _trim(self, start: int, stop: int) -> None:
+        dropped: list[Chunk] = []
+        if stop + 1 < self._length:
+            cut = self._split_before(stop + 1)
+            dropped += self._chunks[cut:]
+            del self._chunks[cut:]
+            self._length = stop + 1
+        if start > 0:
+            cut = self._split_before(start)  # everything when start is past the (new) end
+            dropped += self._chunks[:cut]
+            del self._chunks[:cut]
+            self._length = max(0, self._length - start)
+        for fid in {chunk.fid for chunk in dropped}:
+            self._release(fid)
+
+    def _split_before(self, i: int) -> int:
+        """Makes list index ``i`` start a chunk; returns that chunk's index (len(chunks) if ``i`` is the length)."""
+        if i >= self._length:
+            return len(self._chunks)
+        chunk_index, local = self._locate(i)
+        if local == 0:
+            return chunk_index
+        chunk = self._chunks[chunk_index]
+        count = chunk.count
+        # The boundary sits before file record ``local`` (forward) or ``count - local`` (backward).
+        boundary, _ = self._record_bounds(chunk, local if chunk.forward else count - local)
+        if chunk.forward:
+            head = Chunk(chunk.fid, chunk.start, boundary, local, True)
+            tail = Chunk(chunk.fid, boundary, chunk.end, count - local, True)
+        else:
+            head = Chunk(chunk.fid, boundary, chunk.end, local, False)
+            tail = Chunk(chunk.fid, chunk.start, boundary, count - local, False)
+        self._chunks[chunk_index : chunk_index + 1] = [head, tail]
+        return chunk_index + 1
+
+    def _write_detached(self, value: bytes) -> Chunk:
+        """Writes one value to the right active file as a chunk the caller places anywhere in the list."""
+        store = self._store
+        fid = self._right_fid
+        if fid == 0 or store.size(fid) >= store.segment_size:
+            fid = store.create(self.qid)
+            self._set_active(RIGHT, fid)
+        data = framing.frame(framing.REC_LIST_VALUE, value)
+        offset = store.append(fid, data)
+        return Chunk(fid, offset, offset + len(data), 1, True)
+
+    def _maybe_compact(self) -> None:
+        if len(self._chunks) > COMPACT_CHUNKS:
+            self._rewrite(self._iter_chunks(self._chunks))
+
+    def _rewrite(self, values: Iterator[bytes]) -> None:
+        """Replaces the contents with ``values`` (lazily derived from the current chunks) in fresh records.
+
+        The old chunks stay untouched until the new ones are complete, so a failure restores them as they were.
+        """
+        old_chunks, old_length = self._chunks, self._length
+        self._chunks, self._length = [], 0
+        self._rewriting = old_chunks  # still referenced: no file of theirs may be declared dead meanwhile
+        try:
+            batch: list[bytes] = []
+            for value in values:
+                batch.append(value)
+                if len(batch) >= REWRITE_BATCH:
+                    self._push(RIGHT, batch)
+                    batch = []
+            if batch:
+                self._push(RIGHT, batch)
+        except BaseException:
+            new_fids = {chunk.fid for chunk in self._chunks}
+            self._chunks, self._length = old_chunks, old_length
+            self._rewriting = None
+            for fid in new_fids:
+                self._release(fid)
+            raise
+        self._rewriting = None
+        for fid in {chunk.fid for chunk in old_chunks}:
+            self._release(fid)
+
+    # -- lifecycle and persistence
+
+    def _drop_all(self) -> None:
+        """The key is gone: every file of this list becomes dead."""
+        fids = {chunk.fid for chunk in self._chunks} | {self._left_fid, self._right_fid}
+        self._chunks, self._length = [], 0
+        self._left_fid = self._right_fid = 0
+        for fid in fids:
+            if fid:
+                self._release(fid)
+
+    def files(self) -> set[int]:
+        return {chunk.fid for chunk in self._chunks} | ({self._left_fid, self._right_fid} - {0})
+
+    def dump(self) -> bytes:
+        parts = [STATE_HEAD.pack(self._left_fid, self._right_fid, len(self._chunks))]
+        parts += [CHUNK.pack(c.fid, c.start, c.end, c.count, c.forward) for c in self._chunks]
+        return b"".join(parts)
+
+    @classmethod
+    def load(cls, engine: Engine, qid: int, data: bytes | memoryview) -> ListLog:
+        log = cls(engine, qid)
+        log._left_fid, log._right_fid, count = STATE_HEAD.unpack_from(data, 0)
+        pos = STATE_HEAD.size
+        for _ in range(count):
+            fid, start, end, chunk_count, forward = CHUNK.unpack_from(data, pos)
+            pos += CHUNK.size
+            log._chunks.append(Chunk(fid, start, end, chunk_count, bool(forward)))
+            log._length += chunk_count
+        return log
+
+    # -- replay of journaled middle operations (same code paths as live)
+
+    def _replay(self, op: int, payload: bytes) -> None:
+        if op == journal.OP_PUSH:
+            _, side = PUSH_HEAD.unpack_from(payload)
+            self._push(Side(side), journal.decode_values(memoryview(payload)[PUSH_HEAD.size :]))
+        elif op == journal.OP_POP:
+            _, side, count = POP_OP.unpack(payload)
+            self._pop(Side(side), count, want_values=False)
+        elif op == journal.OP_SET:
+            _, index = SET_HEAD.unpack_from(payload)
+            self._set(index, payload[SET_HEAD.size :])
+        elif op == journal.OP_INSERT:
+            _, before, pivot_length = INSERT_HEAD.unpack_from(payload)
+            pivot = payload[INSERT_HEAD.size : INSERT_HEAD.size + pivot_length]
+            found = self.positions(pivot)
+            if not found:
+                raise ValueError("pivot missing on replay")
+            self._insert_at(found[0] if before else found[0] + 1, payload[INSERT_HEAD.size + pivot_length :])
+        elif op == journal.OP_REMOVE:
+            _, count = REMOVE_HEAD.unpack_from(payload)
+            value = payload[REMOVE_HEAD.size :]
+            self._remove(self.positions(value, 1 if count >= 0 else -1, abs(count)))
+        elif op == journal.OP_TRIM:
+            _, start, stop = TRIM_OP.unpack(payload)
+            self._trim(start, stop)
+        else:
+            raise ValueError(f"unknown list operation {op}")
+
+
+def _take(values: Iterator[bytes], count: int) -> Iterator[bytes]:
+    for value in values:
+        yield value
+        count -= 1
+        if not count:
+            return

@@ -1,0 +1,119 @@
+"""The manifest: the durable checkpoint of the catalog and of every queue's chunk list.
+
+Layout: file prefix (magic, version) then ONE framed record holding the whole state, so a torn or damaged
+manifest is always detected. It is only ever replaced atomically (write temp, fsync, rename, fsync directory).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+
+from respq.storage import framing
+from respq.storage.errors import CorruptionError
+from respq.storage.fileio import FileIO
+
+MANIFEST_NAME = "MANIFEST"
+REC_MANIFEST = 40
+HEAD = struct.Struct("<QQQQH")  # next file id, next queue id, first journal to replay, its LSN, databases
+COUNT = struct.Struct("<Q")
+FILE = struct.Struct("<QQQ")  # file id, queue id, checkpointed size
+KEY = struct.Struct("<HBBqQII")  # db, type, has expiry, expiry ms, queue id, key length, state length
+
+
+@dataclass
+class ManifestData:
+    next_fid: int = 1
+    next_qid: int = 1
+    journal_seq: int = 0
+    journal_lsn: int = 0
+    databases: int = 16
+    files: dict[int, tuple[int, int]] = field(default_factory=dict)  # file id -> (queue id, size)
+    # (db, type code, expiry or None, queue id, key, type-specific state)
+    keys: list[tuple[int, int, int | None, int, bytes, bytes]] = field(default_factory=list)
+
+
+def encode(data: ManifestData) -> bytes:
+    parts = [HEAD.pack(data.next_fid, data.next_qid, data.journal_seq, data.journal_lsn, data.databases)]
+    parts.append(COUNT.pack(len(data.files)))
+    parts += [FILE.pack(fid, qid, size) for fid, (qid, size) in data.files.items()]
+    parts.append(COUNT.pack(len(data.keys)))
+    for db, type_code, expire, qid, key, state in data.keys:
+        parts += (
+            KEY.pack(db, type_code, expire is not None, expire or 0, qid, len(key), len(state)),
+            key,
+            state,
+        )
+    payload = b"".join(parts)
+    prefix = framing.MANIFEST_HEADER.pack(framing.MANIFEST_MAGIC, framing.FORMAT_VERSION)
+    return prefix + framing.frame(REC_MANIFEST, payload)
+
+
+def decode(blob: bytes, path: str) -> ManifestData:
+    framing.check_prefix(blob, framing.MANIFEST_MAGIC, path)
+    pos = framing.MANIFEST_HEADER.size
+    try:
+        rtype, payload_start, end = framing.parse_forward(blob, pos, len(blob))
+    except framing.FramingError as error:
+        raise CorruptionError(path, pos, error.reason) from None
+    if rtype != REC_MANIFEST or end != len(blob):
+        raise CorruptionError(path, pos, "unexpected record layout")
+    payload = memoryview(blob)[payload_start : end - framing.TAIL_SIZE]
+    try:
+        return _decode_payload(payload)
+    except (struct.error, ValueError) as error:
+        raise CorruptionError(path, pos, f"malformed manifest: {error}") from None
+
+
+def _decode_payload(payload: memoryview) -> ManifestData:
+    data = ManifestData()
+    data.next_fid, data.next_qid, data.journal_seq, data.journal_lsn, data.databases = HEAD.unpack_from(payload)
+    pos = HEAD.size
+    (count,) = COUNT.unpack_from(payload, pos)
+    pos += COUNT.size
+    for _ in range(count):
+        fid, qid, size = FILE.unpack_from(payload, pos)
+        pos += FILE.size
+        data.files[fid] = (qid, size)
+    (count,) = COUNT.unpack_from(payload, pos)
+    pos += COUNT.size
+    for _ in range(count):
+        db, type_code, has_expire, expire, qid, key_length, state_length = KEY.unpack_from(payload, pos)
+        pos += KEY.size
+        key = bytes(payload[pos : pos + key_length])
+        pos += key_length
+        state = bytes(payload[pos : pos + state_length])
+        pos += state_length
+        data.keys.append((db, type_code, expire if has_expire else None, qid, key, state))
+    if pos != len(payload):
+        raise ValueError("trailing bytes")
+    return data
+
+
+def read(io: FileIO, root: str) -> ManifestData | None:
+    path = os.path.join(root, MANIFEST_NAME)
+    try:
+        fd = io.open(path, write=False)
+    except FileNotFoundError:
+        return None
+    try:
+        blob = io.pread(fd, io.size(fd), 0)
+    finally:
+        io.close(fd)
+    return decode(blob, path)
+
+
+def write(io: FileIO, root: str, blob: bytes) -> None:
+    """Atomic replacement: a crash leaves either the old manifest or the new one, never a mix."""
+    path = os.path.join(root, MANIFEST_NAME)
+    temp = path + ".tmp"
+    fd = io.open(temp, create=True)
+    try:
+        io.truncate(fd, 0)
+        io.pwrite(fd, blob, 0)
+        io.fdatasync(fd)
+    finally:
+        io.close(fd)
+    io.rename(temp, path)
+    io.fsync_dir(root)

@@ -1,0 +1,237 @@
+"""Per-queue segment files: creation, appends, cached reads, an LRU of descriptors, and liveness.
+
+Segment files are append-only within a process: a byte once written is never rewritten, so a cached block of a
+file stays valid for the life of the file. They are written to the page cache as operations happen and synced
+only at checkpoints (the journal makes operations durable before that). A file is unlinked only after a durable
+manifest stops referring to it, because replay after a crash may append to it again.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import OrderedDict
+
+from respq.storage import framing
+from respq.storage.errors import CorruptionError, DiskFullError, StorageWriteError
+from respq.storage.fileio import FileIO
+
+READ_AHEAD = 64 << 10
+CACHED_BLOCKS = 32  # files with a read-ahead block kept: bounds that memory at 2 MiB however many queues exist
+QUEUES_DIR = "queues"
+
+
+def queue_dir_name(qid: int) -> str:
+    return f"{qid:016x}"
+
+
+def segment_name(fid: int) -> str:
+    return f"{fid:016x}.seg"
+
+
+def parse_segment_name(name: str) -> int | None:
+    stem, dot, ext = name.partition(".")
+    if ext != "seg" or not dot or len(stem) != 16:
+        return None
+    try:
+        return int(stem, 16)
+    except ValueError:
+        return None
+
+
+class SegmentStore:
+    """All segment files of one data directory (loop thread only, except the paths handed to checkpoints)."""
+
+    def __init__(self, io: FileIO, root: str, *, segment_size: int, max_open_files: int) -> None:
+        self.io = io
+        self.root = os.path.join(root, QUEUES_DIR)
+        self.segment_size = segment_size
+        self.max_open_files = max(1, max_open_files)
+        self.files: dict[int, list[int]] = {}  # live file id -> [queue id, size]
+        self.next_fid = 1
+        self.dirty: set[int] = set()  # written since the last checkpoint snapshot
+        self.new_dirs: set[str] = set()  # directories with entries created since the last snapshot
+        # file id -> (queue id, size): unreferenced, waiting for a durable checkpoint before being unlinked
+        self.dead: dict[int, tuple[int, int]] = {}
+        self.dead_bytes = 0
+        self.live_bytes = 0
+        self._fds: OrderedDict[int, int] = OrderedDict()
+        self._blocks: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+
+    # -- paths and descriptors
+
+    def queue_dir(self, qid: int) -> str:
+        return os.path.join(self.root, queue_dir_name(qid))
+
+    def path(self, qid: int, fid: int) -> str:
+        return os.path.join(self.root, queue_dir_name(qid), segment_name(fid))
+
+    def _fd(self, fid: int) -> int:
+        fd = self._fds.get(fid)
+        if fd is not None:
+            self._fds.move_to_end(fid)
+            return fd
+        fd = self.io.open(self.path(self.files[fid][0], fid))
+        self._remember_fd(fid, fd)
+        return fd
+
+    def _remember_fd(self, fid: int, fd: int) -> None:
+        self._fds[fid] = fd
+        while len(self._fds) > self.max_open_files:
+            _, old = self._fds.popitem(last=False)
+            self.io.close(old)
+
+    def _forget(self, fid: int) -> None:
+        fd = self._fds.pop(fid, None)
+        if fd is not None:
+            self.io.close(fd)
+        self._blocks.pop(fid, None)
+
+    @property
+    def open_files(self) -> int:
+        return len(self._fds)
+
+    def close_all(self) -> None:
+        for fd in self._fds.values():
+            self.io.close(fd)
+        self._fds.clear()
+        self._blocks.clear()
+
+    # -- writing
+
+    def create(self, qid: int) -> int:
+        """A new empty segment file for queue ``qid``; its id comes from the counter the manifest records."""
+        fid = self.next_fid
+        qdir = self.queue_dir(qid)
+        path = os.path.join(qdir, segment_name(fid))
+        try:
+            fd = self.io.open(path, create=True)
+        except FileNotFoundError:
+            self.io.mkdir(qdir)
+            self.new_dirs.add(self.root)
+            fd = self.io.open(path, create=True)
+        header = framing.SEGMENT_HEADER.pack(framing.SEGMENT_MAGIC, framing.FORMAT_VERSION, qid, fid)
+        try:
+            self.io.truncate(fd, 0)  # a leftover from a crashed run must not leak stale bytes
+            self.io.pwrite(fd, header, 0)
+        except OSError as error:
+            self.io.close(fd)
+            self.io.unlink(path)
+            raise _write_failure(error) from error
+        self.next_fid += 1
+        self.files[fid] = [qid, len(header)]
+        self.live_bytes += len(header)
+        self.dirty.add(fid)
+        self.new_dirs.add(qdir)
+        self._remember_fd(fid, fd)
+        return fid
+
+    def size(self, fid: int) -> int:
+        return self.files[fid][1]
+
+    def append(self, fid: int, data: bytes) -> int:
+        """Appends ``data`` and returns the offset it starts at. On failure the file is cut back and unchanged."""
+        entry = self.files[fid]
+        offset = entry[1]
+        fd = self._fd(fid)
+        try:
+            self.io.pwrite(fd, data, offset)
+        except OSError as error:
+            try:
+                self.io.truncate(fd, offset)
+            except OSError:
+                pass
+            self._blocks.pop(fid, None)
+            raise _write_failure(error) from error
+        entry[1] = offset + len(data)
+        self.live_bytes += len(data)
+        self.dirty.add(fid)
+        return offset
+
+    def kill(self, fid: int) -> None:
+        """No chunk and no active pointer refers to ``fid`` any more: delete it after the next durable checkpoint."""
+        qid, size = self.files.pop(fid)
+        self.live_bytes -= size
+        self.dead[fid] = (qid, size)
+        self.dead_bytes += size
+        self.dirty.discard(fid)
+        self._forget(fid)
+
+    # -- reading
+
+    def _block(self, fid: int, offset: int, length: int, backward: bool) -> tuple[bytes, int]:
+        """Bytes holding [offset, offset+length), with the file offset of their first byte."""
+        cached = self._blocks.get(fid)
+        if cached is not None:
+            base, data = cached
+            if base <= offset and offset + length <= base + len(data):
+                return data, base
+        if backward:
+            start = min(offset, max(0, offset + length - READ_AHEAD))
+            size = offset + length - start
+        else:
+            start, size = offset, max(length, READ_AHEAD)
+        data = self.io.pread(self._fd(fid), size, start)
+        self._blocks[fid] = (start, data)
+        self._blocks.move_to_end(fid)
+        if len(self._blocks) > CACHED_BLOCKS:
+            self._blocks.popitem(last=False)
+        return data, start
+
+    def read_forward(self, fid: int, offset: int, limit: int, want_value: bool = True) -> tuple[bytes | None, int]:
+        """The value of the record starting at ``offset`` (within ``limit``) and the offset after it."""
+        data, base = self._block(fid, offset, framing.HEAD_SIZE, False)
+        rel = offset - base
+        if rel + framing.HEAD_SIZE <= len(data):
+            (length,) = framing.TAIL.unpack_from(data, rel)
+            if rel + length + framing.OVERHEAD > len(data) and offset + length + framing.OVERHEAD <= limit:
+                data, base = self._block(fid, offset, length + framing.OVERHEAD, False)
+                rel = offset - base
+        try:
+            _, payload_start, end = framing.parse_forward(data, rel, min(len(data), limit - base))
+        except framing.FramingError as error:
+            raise CorruptionError(self.path(self.files[fid][0], fid), offset, error.reason) from None
+        value = data[payload_start : end - framing.TAIL_SIZE] if want_value else None
+        return value, base + end
+
+    def read_backward(self, fid: int, end: int, low: int, want_value: bool = True) -> tuple[bytes | None, int]:
+        """The value of the record ending at ``end`` (not before ``low``) and the offset it starts at."""
+        data, base = self._block(fid, end - framing.TAIL_SIZE, framing.TAIL_SIZE, True)
+        (length,) = framing.TAIL.unpack_from(data, end - framing.TAIL_SIZE - base)
+        start = end - length - framing.OVERHEAD
+        if start < base and start >= low:
+            data, base = self._block(fid, start, end - start, True)
+        try:
+            _, payload_start, rec_start = framing.parse_backward(data, end - base, max(0, low - base))
+        except framing.FramingError as error:
+            raise CorruptionError(self.path(self.files[fid][0], fid), end, error.reason) from None
+        value = data[payload_start : end - base - framing.TAIL_SIZE] if want_value else None
+        return value, base + rec_start
+
+    # -- checkpoint support
+
+    def take_snapshot_sets(self) -> tuple[list[str], list[str], dict[int, tuple[int, int]]]:
+        """Paths to sync, directories to sync and dead files, as of now; later changes go to the next checkpoint."""
+        dirty = [self.path(self.files[fid][0], fid) for fid in self.dirty if fid in self.files]
+        dirs = sorted(self.new_dirs)
+        dead = self.dead
+        self.dirty, self.new_dirs, self.dead = set(), set(), {}
+        return dirty, dirs, dead
+
+    def remove_dead(self, dead: dict[int, tuple[int, int]]) -> set[int]:
+        """Unlinks files a durable manifest no longer refers to; returns the queues that lost files."""
+        queues = set()
+        for fid, (qid, size) in dead.items():
+            try:
+                self.io.unlink(self.path(qid, fid))
+            except FileNotFoundError:
+                pass
+            self.dead_bytes -= size
+            queues.add(qid)
+        return queues
+
+
+def _write_failure(error: OSError) -> Exception:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError("no space left on device")
+    return StorageWriteError(f"write failed: {error}")

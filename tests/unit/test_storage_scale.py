@@ -1,0 +1,64 @@
+"""Memory and descriptor bounds: backlogs live on disk, not in Python objects; descriptors stay capped."""
+
+from __future__ import annotations
+
+import os
+import tracemalloc
+from pathlib import Path
+
+from respq.storage import LEFT, RIGHT, Engine
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_backlog_is_not_held_in_python_memory(tmp_path: Path) -> None:
+    messages, size = 200_000, 1024
+    value = b"m" * size
+    engine = Engine.open(str(tmp_path), log=lambda *_: None)
+    log = engine.create_list(0, b"backlog")
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        batch = [value] * 4  # LPUSH with several values, as producers batching their writes do
+        for i in range(messages // len(batch)):
+            log.push(LEFT, batch)
+            if i % 256 == 255:  # one flush + sync per busy event-loop pass
+                engine.sync(engine.flush())
+                if engine.checkpoint_due():
+                    engine.checkpoint()
+        engine.sync(engine.flush())
+        held = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+    assert len(log) == messages
+    assert held < messages * size * 0.05, held
+    assert log.pop(RIGHT, 2) == [value, value]
+    engine.close()
+
+
+def test_thousand_queues_under_a_descriptor_cap(tmp_path: Path) -> None:
+    cap = 32
+    queues = 1000
+    before = open_fds()
+    engine = Engine.open(str(tmp_path), max_open_files=cap, segment_size=4096, log=lambda *_: None)
+    peak = 0
+    for q in range(queues):
+        engine.create_list(0, b"queue:%d" % q).push(RIGHT, [b"%d:%d" % (q, i) for i in range(3)])
+        peak = max(peak, open_fds())
+    engine.sync(engine.flush())
+    engine.close()
+    engine = Engine.open(str(tmp_path), max_open_files=cap, segment_size=4096, log=lambda *_: None)
+    assert engine.dbsize(0) == queues and engine.stats()["queues"] == queues
+    for q in range(queues):
+        log = engine.get(0, b"queue:%d" % q).value  # type: ignore[union-attr]
+        assert log.pop(LEFT, 2) == [b"%d:0" % q, b"%d:1" % q]
+        assert log.pop(RIGHT, 1) == [b"%d:2" % q]
+        engine.delete(0, b"queue:%d" % q)
+        peak = max(peak, open_fds())
+    assert engine.stats()["open_fds"] <= cap + 3  # type: ignore[operator]
+    engine.checkpoint()
+    engine.close()
+    assert peak <= before + cap + 4, (peak, before)
+    assert not any((tmp_path / "queues").iterdir())
