@@ -24,6 +24,20 @@ settings.register_profile("long", max_examples=2000, deadline=None, print_blob=T
 settings.register_profile("dev", max_examples=60, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "dev"))
 
+# This module, as `from conftest import ...` in test modules means it.
+_SHARED_HELPERS = sys.modules.get(__name__)
+
+
+def pytest_plugin_registered(plugin: object) -> None:
+    """Keep `from conftest import ...` resolving to this file.
+
+    pytest imports every conftest.py that is not inside a package under the one module name `conftest`, replacing the
+    previous one in sys.modules: loading compat-tests/conftest.py would otherwise hide these helpers from tests/.
+    """
+    if _SHARED_HELPERS is not None and plugin is not _SHARED_HELPERS and getattr(plugin, "__name__", "") == "conftest":
+        sys.modules["conftest"] = _SHARED_HELPERS
+
+
 READY_LINE = re.compile(rb"Ready to accept connections.*?port=(\d+)")
 START_TIMEOUT = 30.0
 
