@@ -1,0 +1,562 @@
+"""Differential runner: play one scenario against Redis (the oracle) and respq over raw sockets, compare every reply.
+
+Scenario files (cases/*.redis) hold blocks separated by blank lines; each block is one test, run once over RESP2
+and once over RESP3 (every connection then starts with HELLO 3). See README.md in this folder for the syntax.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from normalizations import NORMALIZATIONS, allowed, normalize
+from resp_wire import CLOSED, NO_REPLY, Connection, encode_command, parse
+from version_differences import RESPQ_TARGET, Version, expected_form, is_listed, parse_version, respq_version
+
+DEFAULT_CLIENT = "main"
+WAIT_TIMEOUT = 10.0
+REPLY_TIMEOUT = 5.0  # per reply, and for a close to arrive
+HELLO_NORMS = ("client-id", "server-version")
+
+
+class ScenarioError(Exception):
+    """The case itself is malformed, or the oracle did not behave as the case assumes."""
+
+
+class Divergence(AssertionError):
+    """respq answered differently from Redis."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parsing case files
+
+_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "b": b"\b", "a": b"\a", "\\": b"\\", '"': b'"'}
+
+
+def split_args(line: str) -> list[bytes]:
+    """Splits a line like redis-cli does: double quotes take \\xHH, \\r, \\n... escapes; single quotes only \\'."""
+    args: list[bytes] = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i].isspace():
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        if line[i] == '"':
+            i += 1
+            while True:
+                if i >= n:
+                    raise ScenarioError(f"unbalanced double quote in: {line}")
+                char = line[i]
+                if char == "\\" and i + 3 < n and line[i + 1] == "x" and _is_hex(line[i + 2 : i + 4]):
+                    current.append(int(line[i + 2 : i + 4], 16))
+                    i += 4
+                elif char == "\\" and i + 1 < n:
+                    current += _ESCAPES.get(line[i + 1], line[i + 1].encode())
+                    i += 2
+                elif char == '"':
+                    i += 1
+                    break
+                else:
+                    current += char.encode()
+                    i += 1
+        elif line[i] == "'":
+            i += 1
+            while True:
+                if i >= n:
+                    raise ScenarioError(f"unbalanced single quote in: {line}")
+                if line.startswith("\\'", i):
+                    current += b"'"
+                    i += 2
+                elif line[i] == "'":
+                    i += 1
+                    break
+                else:
+                    current += line[i].encode()
+                    i += 1
+        else:
+            while i < n and not line[i].isspace():
+                current += line[i].encode()
+                i += 1
+            args.append(bytes(current))
+            continue
+        if i < n and not line[i].isspace():
+            raise ScenarioError(f"a closing quote must be followed by a space in: {line}")
+        args.append(bytes(current))
+
+
+def _is_hex(text: str) -> bool:
+    return len(text) == 2 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+@dataclass
+class Step:
+    line: int
+    client: str
+    action: str  # command | send | read | raw | send-raw | wait | closed
+    args: list[bytes] = field(default_factory=list)
+    norms: tuple[str, ...] = ()
+    text: str = ""  # the command as written, for messages and the version table
+
+    def describe(self) -> str:
+        return f"line {self.line} [{self.client}] {self.text or self.action}"
+
+
+@dataclass
+class Block:
+    path: Path
+    line: int
+    title: str
+    steps: list[Step]
+    protocols: tuple[int, ...] = (2, 3)
+    isolated: bool = False
+    server_args: tuple[str, ...] = ()
+
+    @property
+    def case_id(self) -> str:
+        return f"{self.path.name}:{self.line}"
+
+    def commands(self) -> list[list[bytes]]:
+        return [step.args for step in self.steps if step.action in ("command", "send")]
+
+
+_CLIENT_PREFIX = re.compile(r"^\[([\w.-]+)\]\s*(.*)$")
+_WAIT_KINDS = {"blocked_clients": 1, "connected_clients": 1, "numsub": 2}
+
+
+def parse_file(path: Path) -> list[Block]:
+    blocks: list[Block] = []
+    pending: list[tuple[int, str]] = []
+    for number, raw in enumerate([*path.read_text(encoding="utf-8").splitlines(), ""], start=1):
+        line = raw.strip()
+        if line:
+            pending.append((number, line))
+        elif pending:
+            block = parse_block(path, pending)
+            if block is not None:
+                blocks.append(block)
+            pending = []
+    return blocks
+
+
+def parse_block(path: Path, lines: list[tuple[int, str]]) -> Block | None:
+    """One block from its non-blank lines; None if it holds only comments."""
+    block = Block(path=path, line=lines[0][0], title="", steps=[])
+    current_client = DEFAULT_CLIENT
+    norms: tuple[str, ...] = ()
+    # What each client still owes a reply for, to check normalizations on @read against the right command.
+    awaiting: dict[str, deque[list[bytes] | None]] = {}
+
+    def fail(number: int, message: str) -> ScenarioError:
+        return ScenarioError(f"{path.name}:{number}: {message}")
+
+    for number, line in lines:
+        if line.startswith("#"):
+            if not block.title and not block.steps:
+                block.title = line.lstrip("# ")
+            continue
+        client = current_client
+        match = _CLIENT_PREFIX.match(line)
+        if match:
+            client, line = match.group(1), match.group(2)
+        words = split_args(line)
+        if not words:
+            raise fail(number, "a client prefix needs a command")
+        head = words[0].decode("latin-1")
+        if not head.startswith("@"):
+            step = Step(number, client, "command", words, norms, line)
+            _check_norms(step, step.args, fail)
+            block.steps.append(step)
+            norms = ()
+            continue
+        directive, rest = head[1:], words[1:]
+        text_rest = [w.decode("latin-1") for w in rest]
+        if directive == "client":
+            if len(rest) != 1:
+                raise fail(number, "@client NAME")
+            current_client = text_rest[0]
+        elif directive == "isolated":
+            if block.steps:
+                raise fail(number, "@isolated must come before the first command")
+            block.isolated, block.server_args = True, tuple(text_rest)
+        elif directive == "proto":
+            if not rest or any(p not in ("2", "3") for p in text_rest):
+                raise fail(number, "@proto 2 and/or 3")
+            block.protocols = tuple(int(p) for p in text_rest)
+        elif directive == "norm":
+            unknown = [name for name in text_rest if name not in NORMALIZATIONS]
+            if not rest or unknown:
+                raise fail(number, f"@norm needs known normalization names, not {unknown}: {sorted(NORMALIZATIONS)}")
+            norms = tuple(text_rest)
+            continue  # applies to the next reply
+        elif directive == "send":
+            if not rest:
+                raise fail(number, "@send CMD ...")
+            step = Step(number, client, "send", rest, norms, line.split(None, 1)[1])
+            block.steps.append(step)
+            awaiting.setdefault(client, deque()).append(rest)
+        elif directive == "read":
+            if len(rest) > 1:
+                raise fail(number, "@read [NAME]")
+            reader = text_rest[0] if rest else client
+            queue = awaiting.get(reader)
+            command = queue.popleft() if queue else None
+            step = Step(number, reader, "read", [], norms, f"@read {reader}")
+            if norms:
+                if command is None:
+                    raise fail(number, "@norm before @read needs an earlier @send on that client")
+                _check_norms(step, command, fail)
+            block.steps.append(step)
+            norms = ()
+        elif directive in ("raw", "send-raw"):
+            if len(rest) != 1:
+                raise fail(number, f'@{directive} "BYTES" (one quoted argument)')
+            block.steps.append(Step(number, client, directive, rest, (), line))
+            if directive == "send-raw":
+                awaiting.setdefault(client, deque()).append(None)
+        elif directive == "wait":
+            if not rest or text_rest[0] not in _WAIT_KINDS or len(rest) != 1 + _WAIT_KINDS[text_rest[0]]:
+                raise fail(number, "@wait blocked_clients N | connected_clients N | numsub CHANNEL N")
+            if not rest[-1].isdigit():
+                raise fail(number, "@wait needs a number")
+            block.steps.append(Step(number, client, "wait", rest, (), line))
+        elif directive == "closed":
+            block.steps.append(Step(number, text_rest[0] if rest else client, "closed", [], (), line))
+        else:
+            raise fail(number, f"unknown directive @{directive}")
+        if norms:
+            raise fail(number, "@norm must be followed by a command or @read")
+    if norms:
+        raise fail(lines[-1][0], "@norm at the end of a block")
+    return block if block.steps else None
+
+
+def _check_norms(step: Step, command: list[bytes], fail) -> None:  # type: ignore[no-untyped-def]
+    for name in step.norms:
+        if not allowed(name, command):
+            allowed_for = ", ".join(sorted(NORMALIZATIONS[name].commands))
+            raise fail(step.line, f"normalization {name!r} is only allowed for: {allowed_for}")
+
+
+def load_cases(cases_dir: Path) -> list[Block]:
+    return [block for path in sorted(cases_dir.glob("*.redis")) for block in parse_file(path)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class Server:
+    label: str
+    host: str
+    port: int
+    password: str | None = None  # for the control connection when the case configures requirepass
+    control: Connection | None = None
+
+    def connect(self) -> Connection:
+        return Connection(self.host, self.port, timeout=REPLY_TIMEOUT)
+
+    def control_call(self, *args: str) -> bytes:
+        if self.control is None:
+            self._open_control()
+        assert self.control is not None
+        reply = self.control.call(*args)
+        if reply == CLOSED:  # a case may have killed it (CLIENT KILL): reconnect once
+            self.control.close()
+            self._open_control()
+            reply = self.control.call(*args)
+        return reply
+
+    def _open_control(self) -> None:
+        self.control = self.connect()
+        if self.password is not None:
+            reply = self.control.call("AUTH", self.password)
+            if reply != b"+OK\r\n":
+                raise ScenarioError(f"{self.label}: control connection AUTH answered {reply!r}")
+
+
+@dataclass
+class Pair:
+    oracle: Server
+    subject: Server
+    oracle_version: str
+    subject_is_redis: bool = False  # the runner's self-validation mode
+
+    @property
+    def version(self) -> Version:
+        return parse_version(self.oracle_version)
+
+    def sides(self) -> tuple[Server, Server]:
+        return self.oracle, self.subject
+
+    def reset(self) -> None:
+        """Back to an empty server with only the control connection open, on both sides."""
+        for server in self.sides():
+            wait_for(lambda s=server: _info_field(s, "connected_clients") in (None, 1), f"{server.label}: clients left")
+            reply = server.control_call("FLUSHALL")
+            if reply != b"+OK\r\n":
+                raise ScenarioError(f"{server.label}: FLUSHALL answered {reply!r}")
+
+    def close(self) -> None:
+        for server in self.sides():
+            if server.control is not None:
+                server.control.close()
+                server.control = None
+
+
+def make_pair(oracle_port: int, subject_port: int, subject_label: str, server_args: tuple[str, ...] = (), *,
+              subject_is_redis: bool = False) -> Pair:
+    """A Pair for two running servers started with ``server_args``; its control connections authenticate if needed."""
+    password = None
+    for flag, value in itertools.pairwise(server_args):
+        if flag == "--requirepass":
+            password = value
+    oracle = Server("Redis", "127.0.0.1", oracle_port, password)
+    pair = Pair(oracle, Server(subject_label, "127.0.0.1", subject_port, password), server_version(oracle),
+                subject_is_redis=subject_is_redis)
+    oracle.label = f"Redis {pair.oracle_version}"
+    return pair
+
+
+def wait_for(predicate, description: str, timeout: float = WAIT_TIMEOUT) -> None:  # type: ignore[no-untyped-def]
+    """Polls observable server state; never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise Divergence(f"timed out waiting for {description}")
+        time.sleep(0.002)
+
+
+def _info_field(server: Server, name: str) -> int | None:
+    """An integer field of INFO clients; None if the server has no INFO yet (its state cannot be awaited)."""
+    reply = server.control_call("INFO", "clients")
+    match = re.search(rb"\r\n" + name.encode() + rb":(\d+)\r\n", reply)
+    return int(match.group(1)) if match else None
+
+
+def _numsub(server: Server, channel: bytes) -> int | None:
+    reply = server.control_call("PUBSUB", "NUMSUB", channel.decode("latin-1"))
+    match = re.fullmatch(rb"\*2\r\n\$\d+\r\n.*\r\n:(\d+)\r\n", reply, re.DOTALL)
+    return int(match.group(1)) if match else None
+
+
+@dataclass
+class _Client:
+    oracle: Connection
+    subject: Connection | _Echo
+
+
+class _Echo:
+    """Stands in for the subject when only the oracle's replies are wanted: answers what the oracle answered."""
+
+    def __init__(self, oracle: Connection) -> None:
+        self.oracle = oracle
+        self.oracle_reply = b""
+
+    def send(self, data: bytes) -> None:
+        pass
+
+    def read_reply(self) -> bytes:
+        return self.oracle_reply
+
+    def read_close(self) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+
+class ScenarioRun:
+    """One block (or generated step list) on one protocol version against a pair of servers."""
+
+    def __init__(self, pair: Pair, protocol: int, case_id: str, *, oracle_only: bool = False) -> None:
+        self.pair = pair
+        self.oracle_only = oracle_only
+        self.protocol = protocol
+        self.case_id = case_id
+        self.clients: dict[str, _Client] = {}
+        self.transcript: list[str] = []
+        self.replies_seen: list[bytes] = []  # the oracle's replies, for the coverage report
+
+    def run(self, steps: list[Step]) -> None:
+        try:
+            for step in steps:
+                self._run_step(step)
+        finally:
+            for client in self.clients.values():
+                client.oracle.close()
+                client.subject.close()
+
+    def _client(self, name: str, line: int) -> _Client:
+        if name not in self.clients:
+            oracle = self.pair.oracle.connect()
+            client = _Client(oracle, _Echo(oracle) if self.oracle_only else self.pair.subject.connect())
+            self.clients[name] = client
+            if self.protocol == 3:
+                hello = Step(line, name, "command", [b"HELLO", b"3"], HELLO_NORMS, "HELLO 3 (connection setup)")
+                self._exchange(hello, client)
+        return self.clients[name]
+
+    def _run_step(self, step: Step) -> None:
+        if step.action == "wait":
+            self._wait(step)
+            return
+        client = self._client(step.client, step.line)
+        if step.action in ("command", "raw"):
+            self._exchange(step, client)
+        elif step.action in ("send", "send-raw"):
+            payload = encode_command(step.args) if step.action == "send" else step.args[0]
+            client.oracle.send(payload)
+            client.subject.send(payload)
+            self.transcript.append(f"{step.describe()}  (sent, reply read later)")
+        elif step.action == "read":
+            self._compare(step, *self._read_both(client))
+        elif step.action == "closed":
+            oracle_rest, subject_rest = client.oracle.read_close(), client.subject.read_close()
+            if oracle_rest:
+                raise ScenarioError(f"{self._where(step)}: Redis did not close the connection, sent {oracle_rest!r}")
+            if subject_rest:
+                raise Divergence(self._report(step, "Redis closed the connection; respq sent instead",
+                                              b"<closed>", subject_rest))
+            self.transcript.append(f"{step.describe()}  -> both closed")
+
+    def _exchange(self, step: Step, client: _Client) -> None:
+        payload = step.args[0] if step.action == "raw" else encode_command(step.args)
+        client.oracle.send(payload)
+        client.subject.send(payload)
+        self._compare(step, *self._read_both(client))
+
+    def _read_both(self, client: _Client) -> tuple[bytes, bytes]:
+        oracle_reply = client.oracle.read_reply()
+        if isinstance(client.subject, _Echo):
+            client.subject.oracle_reply = oracle_reply
+        return oracle_reply, client.subject.read_reply()
+
+    def _compare(self, step: Step, oracle_reply: bytes, subject_reply: bytes) -> None:
+        if oracle_reply == NO_REPLY:
+            raise ScenarioError(f"{self._where(step)}: Redis sent no reply (use @send for commands without one)")
+        self.replies_seen.append(oracle_reply)
+        oracle_form = normalize(oracle_reply, step.norms)
+        subject_form = normalize(subject_reply, step.norms)
+        self.transcript.append(f"{step.describe()}  -> {_show(oracle_form)}")
+        if step.action == "command" and is_listed(step.text):
+            self._compare_across_versions(step, oracle_form, subject_form)
+            return
+        if oracle_form != subject_form:
+            hint = ""
+            if self.pair.version != RESPQ_TARGET:
+                hint = (f"\n  (oracle is Redis {self.pair.oracle_version}: if this is a version difference, add it "
+                        "to version_differences.KNOWN_DIFFERENCES)")
+            raise Divergence(self._report(step, "replies differ", oracle_form, subject_form, raw=subject_reply) + hint)
+
+    def _compare_across_versions(self, step: Step, oracle_form: bytes, subject_form: bytes) -> None:
+        oracle_expected = expected_form(step.text, self.pair.version, self.protocol)
+        if oracle_form != oracle_expected:
+            raise ScenarioError(
+                f"{self._where(step)}: KNOWN_DIFFERENCES says Redis {self.pair.oracle_version} answers "
+                f"{_show(oracle_expected or b'')}, it answered {_show(oracle_form)}"
+            )
+        follows = respq_version(step.text)
+        if self.pair.subject_is_redis:
+            follows = self.pair.version  # redis-vs-redis validation: both sides are the same version
+        target = expected_form(step.text, follows, self.protocol)
+        if subject_form != target:
+            version = ".".join(map(str, follows))
+            raise Divergence(self._report(step, f"reply differs from the Redis {version} form in KNOWN_DIFFERENCES",
+                                          target or b"", subject_form, oracle_label=f"KNOWN_DIFFERENCES {version}"))
+
+    def _wait(self, step: Step) -> None:
+        kind = step.args[0].decode()
+        wanted = int(step.args[-1])
+        for server in self.pair.sides()[: 1 if self.oracle_only else 2]:
+            if kind == "numsub":
+                def probe(s: Server = server) -> int | None:
+                    return _numsub(s, step.args[1])
+            else:
+                def probe(s: Server = server) -> int | None:
+                    value = _info_field(s, kind)
+                    # The control connection is not one of the scenario's clients.
+                    return value - 1 if value is not None and kind == "connected_clients" else value
+            if probe() is None:
+                raise Divergence(self._report(step, f"{server.label} cannot report {kind}", b"", b""))
+            wait_for(lambda p=probe: p() == wanted, f"{server.label}: {kind} == {wanted} ({self._where(step)})")
+        self.transcript.append(f"{step.describe()}  -> reached on both")
+
+    def _where(self, step: Step) -> str:
+        return f"{self.case_id} line {step.line} [resp{self.protocol}]"
+
+    def _report(self, step: Step, what: str, oracle_form: bytes, subject_form: bytes, raw: bytes = b"",
+                oracle_label: str = "") -> str:
+        lines = [f"{self._where(step)}: {what}", "  transcript:"]
+        lines += [f"    {entry}" for entry in self.transcript[-12:]]
+        lines += [
+            f"  {oracle_label or 'Redis ' + self.pair.oracle_version}: {_show(oracle_form)}",
+            f"  {self.pair.subject.label}: {_show(subject_form)}",
+        ]
+        if step.norms:
+            lines.append(f"  (normalized with {', '.join(step.norms)}; respq raw: {_show(raw)})")
+        return "\n".join(lines)
+
+
+def _show(reply: bytes, limit: int = 400) -> str:
+    text = repr(reply)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(reply)} bytes)"
+
+
+def run_block(pair: Pair, block: Block, protocol: int) -> ScenarioRun:
+    run = ScenarioRun(pair, protocol, block.case_id)
+    run.run(block.steps)
+    return run
+
+
+def server_version(server: Server) -> str:
+    reply = server.control_call("INFO", "server")
+    match = re.search(rb"redis_version:([\w.]+)", reply)
+    if not match:
+        raise ScenarioError(f"{server.label}: INFO server has no redis_version: {reply[:200]!r}")
+    return match.group(1).decode()
+
+
+def error_replies(replies: list[bytes]) -> set[bytes]:
+    """The error texts among replies, top level and inside arrays (EXEC results)."""
+    found: set[bytes] = set()
+
+    def visit(node) -> None:  # type: ignore[no-untyped-def]
+        if node.kind in "-!" and isinstance(node.value, bytes):
+            found.add(node.value)
+        elif isinstance(node.value, list):
+            for child in node.value:
+                visit(child)
+
+    for reply in replies:
+        if reply not in (CLOSED, NO_REPLY):
+            visit(parse(reply))
+    return found
+
+
+def _show_oracle_replies() -> None:
+    """`python compat_runner.py CASEFILE PORT`: prints what a running Redis answers to each step (RESP2)."""
+    import sys
+
+    path, port = Path(sys.argv[1]), int(sys.argv[2])
+    server = Server("Redis", "127.0.0.1", port)
+    for block in parse_file(path):
+        server.control_call("FLUSHALL")
+        pair = Pair(server, server, server_version(server), subject_is_redis=True)
+        run = ScenarioRun(pair, 2, block.case_id, oracle_only=True)
+        try:
+            run.run(block.steps)
+        except (Divergence, ScenarioError) as error:
+            run.transcript.append(f"!! {error}")
+        print(f"== {block.case_id} {block.title}")
+        print("\n".join(f"   {entry}" for entry in run.transcript))
+
+
+if __name__ == "__main__":
+    _show_oracle_replies()

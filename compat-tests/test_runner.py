@@ -1,0 +1,184 @@
+"""The harness itself: reply framing, case parsing, normalizations, the version table, and that it catches
+differences (two Redis servers configured differently must diverge)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from compat_runner import (
+    Divergence,
+    ScenarioError,
+    load_cases,
+    make_pair,
+    parse_block,
+    run_block,
+    split_args,
+)
+from normalizations import normalize
+from resp_wire import Node, NotResp, encode, frame_end, parse
+from version_differences import KNOWN_DIFFERENCES, RESPQ_TARGET, expected_form
+
+REPLIES = [
+    b"+OK\r\n", b"-ERR x\r\n", b":-5\r\n", b"$-1\r\n", b"$0\r\n\r\n", b"$3\r\na\r\n\r\n", b"*-1\r\n", b"*0\r\n",
+    b"*2\r\n$1\r\na\r\n*1\r\n:1\r\n", b"%1\r\n+k\r\n~2\r\n,1.5\r\n#t\r\n", b"_\r\n", b"(123\r\n",
+    b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n", b"=7\r\ntxt:abc\r\n", b"!3\r\nERR\r\n",
+    b"|1\r\n+ttl\r\n:3\r\n$1\r\nv\r\n",
+]
+
+
+@pytest.mark.parametrize("reply", REPLIES)
+def test_a_reply_is_framed_exactly_and_only_when_complete(reply: bytes) -> None:
+    assert frame_end(reply + b"+NEXT\r\n") == len(reply)
+    for cut in range(len(reply)):
+        assert frame_end(reply[:cut]) is None
+
+
+@pytest.mark.parametrize("reply", [r for r in REPLIES if not r.startswith(b"|")])
+def test_parse_and_encode_round_trip(reply: bytes) -> None:
+    assert encode(parse(reply)) == reply
+
+
+def test_a_stream_that_is_not_resp_is_rejected() -> None:
+    with pytest.raises(NotResp):
+        frame_end(b"HTTP/1.1 200 OK\r\n")
+    with pytest.raises(NotResp):
+        frame_end(b"$abc\r\n")
+
+
+def test_split_args_handles_quotes_and_escapes() -> None:
+    assert split_args('SET "a b" \'c d\' plain') == [b"SET", b"a b", b"c d", b"plain"]
+    assert split_args(r'X "\x00\xff\r\n\"" "\q" ""') == [b"X", b"\x00\xff\r\n\"", b"q", b""]
+    assert split_args(r"X 'it\'s'") == [b"X", b"it's"]
+    assert split_args("X caf\u00e9") == [b"X", "caf\u00e9".encode()]
+    for bad in ['X "open', "X 'open", 'X "a"b']:
+        with pytest.raises(ScenarioError):
+            split_args(bad)
+
+
+def _block(text: str):  # type: ignore[no-untyped-def]
+    return parse_block(Path("t.redis"), list(enumerate(text.strip().splitlines(), start=1)))
+
+
+def test_block_directives_parse_into_steps() -> None:
+    block = _block("""
+        # title
+        @isolated --requirepass x
+        @proto 2
+        [sub] SUBSCRIBE ch
+        @wait numsub ch 1
+        @client pub
+        PUBLISH ch hi
+        @read sub
+        @norm client-id
+        CLIENT ID
+        @raw "PING\\r\\n"
+        @closed
+    """.replace("        ", ""))
+    assert block.title == "title" and block.isolated and block.server_args == ("--requirepass", "x")
+    assert block.protocols == (2,)
+    assert [(s.client, s.action) for s in block.steps] == [
+        ("sub", "command"), ("main", "wait"), ("pub", "command"), ("sub", "read"), ("pub", "command"),
+        ("pub", "raw"), ("pub", "closed"),
+    ]
+    assert block.steps[4].norms == ("client-id",)
+    assert block.steps[5].args == [b"PING\r\n"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["@norm time\nPING", "@norm nosuchnorm\nTIME", "@wait blocked_clients\nPING", "@norm time", "@frobnicate",
+     "PING\n@isolated", "@norm client-id\n@read", "@proto 4"],
+)
+def test_malformed_blocks_are_rejected(text: str) -> None:
+    with pytest.raises(ScenarioError):
+        _block(text)
+
+
+def test_a_normalization_is_accepted_on_a_read_of_the_command_it_allows() -> None:
+    block = _block("@send TIME\n@norm time\n@read")
+    assert block.steps[1].norms == ("time",)
+
+
+def test_every_case_file_parses_and_every_block_has_an_id() -> None:
+    blocks = load_cases(Path(__file__).parent / "cases")
+    assert len(blocks) > 50
+    assert len({block.case_id for block in blocks}) == len(blocks)
+
+
+def test_normalizations_hide_only_what_they_name() -> None:
+    hello = b"%3\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$2\r\nid\r\n:42\r\n$5\r\nproto\r\n:3\r\n"
+    other = hello.replace(b":42", b":7").replace(b"7.0.15", b"0.1.00")
+    assert normalize(hello, ("client-id", "server-version")) == normalize(other, ("client-id", "server-version"))
+    assert normalize(hello, ("client-id",)) != normalize(other, ("client-id",))
+    assert normalize(hello.replace(b":3", b":2"), ("client-id", "server-version")) != normalize(
+        other, ("client-id", "server-version"))
+    assert normalize(b"*2\r\n$1\r\nb\r\n$1\r\na\r\n", ("unordered",)) == b"*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+    assert normalize(b":-2\r\n", ("positive-ttl",)) == b":-2\r\n"
+    assert normalize(b":17\r\n", ("positive-ttl",)) == normalize(b":99\r\n", ("positive-ttl",))
+    stale_time = b"*2\r\n$10\r\n1000000000\r\n$1\r\n5\r\n"
+    assert normalize(stale_time, ("time",)) == stale_time  # a time far from now is not hidden
+    assert normalize(b"-ERR x\r\n", ("time",)) == b"-ERR x\r\n"
+
+
+def test_info_values_compares_headers_and_field_names() -> None:
+    def info(body: bytes) -> bytes:
+        return b"$%d\r\n%s\r\n" % (len(body), body)
+
+    one = info(b"# Server\r\nredis_version:7.0.15\r\ntcp_port:1\r\n\r\n# Memory\r\nused_memory:5\r\n")
+    same_names = info(b"# Server\r\nredis_version:0.1\r\ntcp_port:2\r\n\r\n# Memory\r\nother:1\r\n")
+    missing_field = info(b"# Server\r\nredis_version:0.1\r\n\r\n# Memory\r\n")
+    assert normalize(one, ("info-values",)) == normalize(same_names, ("info-values",))
+    assert normalize(one, ("info-values",)) != normalize(missing_field, ("info-values",))
+
+
+def test_version_table_gives_the_form_for_each_version() -> None:
+    entry = "client setinfo lib-name redis-py"
+    assert expected_form(entry, (7, 0), 2) == b"-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n"
+    assert expected_form(entry, (8, 0), 3) == b"+OK\r\n"
+    assert expected_form("PING", (7, 2), 2) is None
+    assert all((7, 0) in difference.forms for difference in KNOWN_DIFFERENCES.values())
+    assert RESPQ_TARGET == (7, 0)
+
+
+def test_a_node_keeps_map_pairs_together() -> None:
+    node = parse(b"%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n")
+    assert [(k.value, v.value) for k, v in node.pairs()] == [(b"a", b"1"), (b"b", b"2")]
+    assert isinstance(node, Node)
+
+
+# With real servers: the runner must pass identical servers and catch differing ones.
+
+
+def test_identical_servers_pass_and_differing_servers_diverge(isolated_redis_pair: Callable[..., object]) -> None:
+    block = _block("PING\nCONFIG GET timeout\nECHO x")
+    run_block(isolated_redis_pair(), block, 2)
+    with pytest.raises(Divergence, match="line 2"):
+        run_block(isolated_redis_pair(subject_args=("--timeout", "7")), block, 3)
+
+
+def test_a_connection_that_stays_open_is_caught(isolated_redis_pair: Callable[..., object],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import compat_runner
+
+    monkeypatch.setattr(compat_runner, "REPLY_TIMEOUT", 0.3)
+    with pytest.raises(ScenarioError, match="did not close"):
+        run_block(isolated_redis_pair(), _block("PING\n@closed"), 2)
+
+
+@pytest.fixture
+def isolated_redis_pair(request: pytest.FixtureRequest) -> object:
+    root = request.config.pluginmanager.get_plugin(str(request.config.rootpath / "conftest.py"))
+    started = []
+
+    def start(subject_args: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+        oracle, subject = root.start_redis(), root.start_redis(*subject_args)
+        started.extend([oracle, subject])
+        pair = make_pair(oracle.port, subject.port, "Redis (subject)", subject_is_redis=True)
+        pair.reset()
+        return pair
+
+    yield start
+    for process in started:
+        process.stop()
