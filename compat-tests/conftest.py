@@ -58,7 +58,8 @@ class _PairProcesses:
             if SUBJECT == "redis":
                 subject, label = root.start_redis(*server_args), "redis (as subject)"
             else:
-                subject, label = root.start_respq(data_dir, *server_args), "respq"
+                # Configured like the oracle: start_redis() turns RDB snapshots off, so respq reports the same.
+                subject, label = root.start_respq(data_dir, "--save", "", *server_args), "respq"
             self.processes.append(subject)
         except BaseException:
             self.stop()

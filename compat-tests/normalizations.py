@@ -76,7 +76,8 @@ def _info_values(node: Node) -> Node:
     for line in text.decode("latin-1").split("\r\n"):
         if line.startswith("# "):
             current = sections.setdefault(line[2:], [])
-        elif ":" in line and current is not None:
+        elif ":" in line and current is not None and not line.startswith("respq_"):
+            # respq_* fields are respq's own additions (respq_version, storage figures), documented in commands.md.
             current.append(line.split(":", 1)[0])
     canonical = [f"headers: {', '.join(sorted(sections))}"]
     for header in sorted(sections):

@@ -433,9 +433,7 @@ class Number(Kind):
         if self.unsigned:
             if not self.low <= value & ULLONG_MAX <= self.high:
                 spell = "o" if self.octal else "d"
-                raise _Invalid(
-                    f"argument must be between {self.low:{spell}} and {self.high:{spell}} inclusive"
-                )
+                raise _Invalid(f"argument must be between {self.low:{spell}} and {self.high:{spell}} inclusive")
             return value & ULLONG_MAX
         if self.percent and value < 0:
             if value < self.low:
@@ -700,8 +698,15 @@ def _hostname(value: str) -> str | None:
     return None
 
 
-_PROC_TITLE_VARIABLES = {"title": "", "listen-addr": "*:0", "server-mode": "", "config-file": "-", "port": "0",
-                         "tls-port": "0", "unixsocket": ""}
+_PROC_TITLE_VARIABLES = {
+    "title": "",
+    "listen-addr": "*:0",
+    "server-mode": "",
+    "config-file": "-",
+    "port": "0",
+    "tls-port": "0",
+    "unixsocket": "",
+}
 
 
 def _proc_title(template: str) -> str | None:
@@ -799,8 +804,16 @@ SHUTDOWN_FLAGS = Choice(
     check=_shutdown_flags,
 )
 LOGLEVEL = Choice(tuple((name, number) for number, name in enumerate(LOGLEVELS)))
-EVICTION_POLICIES = _choice("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru",
-                            "allkeys-lfu", "allkeys-random", "noeviction")
+EVICTION_POLICIES = _choice(
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+)
 SUPERVISED = Choice((("upstart", 1), ("systemd", 2), ("auto", 3), ("no", 0)))
 DEFAULT_OUTPUT_BUFFER_LIMITS = {
     "normal": (0, 0, 0),
@@ -835,23 +848,36 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("client-output-buffer-limit", OutputBufferLimits(), DEFAULT_OUTPUT_BUFFER_LIMITS, S),
     _d("loglevel", LOGLEVEL, 2, S),
     _d("logfile", TEXT, "", I, S),
-    _d("daemonize", YES_NO, False, I, R,
-       **_only(False, "respq does not daemonize: run it in the foreground under a supervisor (systemd, docker)")),
+    _d(
+        "daemonize",
+        YES_NO,
+        False,
+        I,
+        R,
+        **_only(False, "respq does not daemonize: run it in the foreground under a supervisor (systemd, docker)"),
+    ),
     _d("segment-size", _mem(64 * KB, GB), 4 * MB, S, live=False),
     _d("max-open-files", _int(16, INT_MAX), 256, S, live=False),
     _d("checkpoint-bytes", _mem(MB, LLONG_MAX), 64 * MB, S, live=False),
     _d("maxdisk", _mem(0, LLONG_MAX), 0, S),  # 0 = no limit
     # -- accepted only with the values respq can honour --------------------------------------------------------
-    _d("supervised", SUPERVISED, 0, I, R,
-       accepts=lambda value: value in (0, 3), note="respq does not notify systemd or upstart"),
+    _d(
+        "supervised",
+        SUPERVISED,
+        0,
+        I,
+        R,
+        accepts=lambda value: value in (0, 3),
+        note="respq does not notify systemd or upstart",
+    ),
     _d("cluster-enabled", YES_NO, False, I, R, **_only(False, CLUSTER_NOTE)),
-    Directive("replicaof", ReplicaOf(), None, Handling.RESTRICTED, alias="slaveof", change=I,
-              **_only(None, REPLICATION_NOTE)),
+    Directive(
+        "replicaof", ReplicaOf(), None, Handling.RESTRICTED, alias="slaveof", change=I, **_only(None, REPLICATION_NOTE)
+    ),
     _d("unixsocket", TEXT_OR_UNSET, None, I, R, **_only(None, "respq does not listen on a Unix socket")),
     _d("tls-port", _int(0, 65535), 0, R, **_only(0, TLS_NOTE)),
     _d("aclfile", TEXT, "", I, R, **_only("", ACL_NOTE)),
-    _d("notify-keyspace-events", KeyspaceEvents(), "", R,
-       **_only("", "respq does not send keyspace notifications")),
+    _d("notify-keyspace-events", KeyspaceEvents(), "", R, **_only("", "respq does not send keyspace notifications")),
     _d("syslog-enabled", YES_NO, False, I, R, **_only(False, "respq logs to stdout or the logfile only")),
     # -- accepted and ignored ----------------------------------------------------------------------------------
     _d("save", Save(), [(3600, 1), (300, 100), (60, 10000)], note=PERSISTENCE_NOTE),
@@ -910,10 +936,20 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("cluster-announce-hostname", Text(empty_is_unset=True, check=_hostname), None, note=CLUSTER_NOTE),
     _d("syslog-ident", TEXT, "redis", I),
     _d("dbfilename", Text(check=_base_name("dbfilename")), "dump.rdb", P, note=PERSISTENCE_NOTE),
-    _d("appendfilename", Text(check=_base_name("appendfilename", allow_empty=False)), "appendonly.aof", I,
-       note=PERSISTENCE_NOTE),
-    _d("appenddirname", Text(check=_base_name("appenddirname", "dirname", allow_empty=False)), "appendonlydir",
-       I, note=PERSISTENCE_NOTE),
+    _d(
+        "appendfilename",
+        Text(check=_base_name("appendfilename", allow_empty=False)),
+        "appendonly.aof",
+        I,
+        note=PERSISTENCE_NOTE,
+    ),
+    _d(
+        "appenddirname",
+        Text(check=_base_name("appenddirname", "dirname", allow_empty=False)),
+        "appendonlydir",
+        I,
+        note=PERSISTENCE_NOTE,
+    ),
     _d("server_cpulist", TEXT_OR_UNSET, None, I),
     _d("bio_cpulist", TEXT_OR_UNSET, None, I),
     _d("aof_rewrite_cpulist", TEXT_OR_UNSET, None, I),
@@ -936,10 +972,14 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("shutdown-on-sigterm", SHUTDOWN_FLAGS, 0),
     _d("io-threads", _int(1, 128), 1, I),
     _d("auto-aof-rewrite-percentage", _int(0, INT_MAX), 100, note=PERSISTENCE_NOTE),
-    Directive("cluster-replica-validity-factor", _int(0, INT_MAX), 10, alias="cluster-slave-validity-factor",
-              note=CLUSTER_NOTE),
-    Directive("list-max-listpack-size", _int(INT_MIN, INT_MAX), -2, alias="list-max-ziplist-size",
-              note=ENCODING_NOTE),
+    Directive(
+        "cluster-replica-validity-factor",
+        _int(0, INT_MAX),
+        10,
+        alias="cluster-slave-validity-factor",
+        note=CLUSTER_NOTE,
+    ),
+    Directive("list-max-listpack-size", _int(INT_MIN, INT_MAX), -2, alias="list-max-ziplist-size", note=ENCODING_NOTE),
     _d("tcp-keepalive", _int(0, INT_MAX), 300),
     _d("cluster-migration-barrier", _int(0, INT_MAX), 1, note=CLUSTER_NOTE),
     _d("active-defrag-cycle-min", _int(1, 99), 1),
@@ -957,8 +997,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("cluster-announce-port", _int(0, 65535), 0, note=CLUSTER_NOTE),
     _d("cluster-announce-tls-port", _int(0, 65535), 0, note=CLUSTER_NOTE),
     _d("repl-timeout", _int(1, INT_MAX), 60, note=REPLICATION_NOTE),
-    Directive("repl-ping-replica-period", _int(1, INT_MAX), 10, alias="repl-ping-slave-period",
-              note=REPLICATION_NOTE),
+    Directive("repl-ping-replica-period", _int(1, INT_MAX), 10, alias="repl-ping-slave-period", note=REPLICATION_NOTE),
     _d("list-compress-depth", _int(0, INT_MAX), 0, note=ENCODING_NOTE),
     _d("rdb-key-save-delay", _int(INT_MIN, INT_MAX), 0, hidden=True),
     _d("key-load-delay", _int(INT_MIN, INT_MAX), 0, hidden=True),
@@ -981,17 +1020,29 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("stream-node-max-entries", _int(0, LLONG_MAX), 100, note=ENCODING_NOTE),
     _d("repl-backlog-size", _mem(1, LLONG_MAX), MB, note=REPLICATION_NOTE),
     _d("cluster-link-sendbuf-limit", _mem(0, ULLONG_MAX, unsigned=True), 0, note=CLUSTER_NOTE),
-    Directive("hash-max-listpack-entries", _uint(0, LLONG_MAX), 512, alias="hash-max-ziplist-entries",
-              note=ENCODING_NOTE),
+    Directive(
+        "hash-max-listpack-entries", _uint(0, LLONG_MAX), 512, alias="hash-max-ziplist-entries", note=ENCODING_NOTE
+    ),
     _d("set-max-intset-entries", _uint(0, LLONG_MAX), 512, note=ENCODING_NOTE),
-    Directive("zset-max-listpack-entries", _uint(0, LLONG_MAX), 128, alias="zset-max-ziplist-entries",
-              note=ENCODING_NOTE),
+    Directive(
+        "zset-max-listpack-entries", _uint(0, LLONG_MAX), 128, alias="zset-max-ziplist-entries", note=ENCODING_NOTE
+    ),
     _d("active-defrag-ignore-bytes", _mem(1, LLONG_MAX, unsigned=True), 100 * MB),
-    Directive("hash-max-listpack-value", _mem(0, LLONG_MAX, unsigned=True), 64, alias="hash-max-ziplist-value",
-              note=ENCODING_NOTE),
+    Directive(
+        "hash-max-listpack-value",
+        _mem(0, LLONG_MAX, unsigned=True),
+        64,
+        alias="hash-max-ziplist-value",
+        note=ENCODING_NOTE,
+    ),
     _d("stream-node-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 4096, note=ENCODING_NOTE),
-    Directive("zset-max-listpack-value", _mem(0, LLONG_MAX, unsigned=True), 64, alias="zset-max-ziplist-value",
-              note=ENCODING_NOTE),
+    Directive(
+        "zset-max-listpack-value",
+        _mem(0, LLONG_MAX, unsigned=True),
+        64,
+        alias="zset-max-ziplist-value",
+        note=ENCODING_NOTE,
+    ),
     _d("hll-sparse-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 3000, note=ENCODING_NOTE),
     _d("tracking-table-max-keys", _uint(0, LLONG_MAX), 1000000),
     _d("repl-backlog-ttl", _int(0, LLONG_MAX), 3600, note=REPLICATION_NOTE),
@@ -1006,9 +1057,20 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("tls-session-caching", YES_NO, True, note=TLS_NOTE),
     *(
         _d(name, TEXT_OR_UNSET, None, note=TLS_NOTE)
-        for name in ("tls-cert-file", "tls-key-file", "tls-key-file-pass", "tls-client-cert-file",
-                     "tls-client-key-file", "tls-client-key-file-pass", "tls-dh-params-file", "tls-ca-cert-file",
-                     "tls-ca-cert-dir", "tls-protocols", "tls-ciphers", "tls-ciphersuites")
+        for name in (
+            "tls-cert-file",
+            "tls-key-file",
+            "tls-key-file-pass",
+            "tls-client-cert-file",
+            "tls-client-key-file",
+            "tls-client-key-file-pass",
+            "tls-dh-params-file",
+            "tls-ca-cert-file",
+            "tls-ca-cert-dir",
+            "tls-protocols",
+            "tls-ciphers",
+            "tls-ciphersuites",
+        )
     ),
     _d("oom-score-adj-values", OomScoreValues(), (0, 200, 800)),
     _d("latency-tracking-info-percentiles", Percentiles(), (50.0, 99.0, 99.9)),
@@ -1025,10 +1087,7 @@ def _ascii_lower(name: str) -> str:
 
 # Every name CONFIG GET / SET know, canonical names and aliases alike, in table order.
 _REGISTERED: tuple[tuple[str, Directive], ...] = tuple(
-    (name, directive)
-    for directive in DIRECTIVES
-    for name in (directive.name, directive.alias)
-    if name is not None
+    (name, directive) for directive in DIRECTIVES for name in (directive.name, directive.alias) if name is not None
 )
 _BY_NAME: dict[str, Directive] = dict(_REGISTERED)
 
@@ -1111,7 +1170,7 @@ class Config:
 
     @property
     def client_output_buffer_limit(self) -> dict[str, tuple[int, int, int]]:
-        """"normal", "replica", "pubsub" -> (hard limit bytes, soft limit bytes, soft limit seconds); 0 = none."""
+        """ "normal", "replica", "pubsub" -> (hard limit bytes, soft limit bytes, soft limit seconds); 0 = none."""
         return dict(self.values["client-output-buffer-limit"])
 
     @property
@@ -1124,7 +1183,7 @@ class Config:
 
     @property
     def enable_debug_command(self) -> str:
-        """"no", "yes" or "local" (only from loopback clients)."""
+        """ "no", "yes" or "local" (only from loopback clients)."""
         return PROTECTED_ACTION.name_of(self.values["enable-debug-command"])
 
     @property

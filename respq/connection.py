@@ -19,7 +19,7 @@ from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.dispatch import execute, resolve
 from respq.protocol import ProtocolError, RequestParser, encode_reply
-from respq.replies import NO_REPLY
+from respq.replies import Replies
 
 if TYPE_CHECKING:
     from respq.server import Server
@@ -36,8 +36,8 @@ PROTECTED_MODE = (
     b"Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by "
     b"editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the "
     b"server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' "
-    b"option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in "
-    b"order for the server to start accepting connections from the outside.\r\n"
+    b"option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above "
+    b"things in order for the server to start accepting connections from the outside.\r\n"
 )
 
 
@@ -214,10 +214,11 @@ class Connection:
     def _emit(self, reply: Any) -> None:
         client = self.client
         mode = client.reply_mode
-        if reply is NO_REPLY:
-            return
         if mode == b"on":
-            self.out.append(encode_reply(reply, client.protocol))
+            if type(reply) is Replies:
+                self.out += [encode_reply(item, client.protocol) for item in reply.items]
+            else:
+                self.out.append(encode_reply(reply, client.protocol))
         elif mode == b"skip-this":  # CLIENT REPLY SKIP itself: no reply, and none for the next command either
             client.reply_mode = b"skip"
         elif mode == b"skip":

@@ -17,21 +17,20 @@ class CommandError(Exception):
 SYNTAX = b"ERR syntax error"
 WRONGTYPE = b"WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = b"ERR value is not an integer or out of range"
-NOT_FLOAT = b"ERR value is not a valid float"
+NOT_INT32 = b"ERR value is out of range, value must between -2147483648 and 2147483647"
 NO_SUCH_KEY = b"ERR no such key"
 INDEX_OUT_OF_RANGE = b"ERR index out of range"
 DB_INDEX_OUT_OF_RANGE = b"ERR DB index is out of range"
-INVALID_DB_INDEX = b"ERR invalid DB index"
 TIMEOUT_NOT_FLOAT = b"ERR timeout is not a float or out of range"
+TIMEOUT_NOT_INTEGER = b"ERR timeout is not an integer or out of range"
 TIMEOUT_NEGATIVE = b"ERR timeout is negative"
-TIMEOUT_OUT_OF_RANGE = b"ERR timeout is out of range"
 INVALID_EXPIRE = b"ERR invalid expire time in '%s' command"
 MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
 
 # Authentication and access
 NOAUTH = b"NOAUTH Authentication required."
 NOAUTH_HELLO = (
-    b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> "
+    b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
     b"AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "
     b"version at the same time"
 )
@@ -81,6 +80,11 @@ def _c_string(text: bytes) -> bytes:
 def _one_line(message: bytes) -> bytes:
     # An error reply must stay on one line: Redis maps CR and LF to spaces.
     return message.replace(b"\r", b" ").replace(b"\n", b" ")
+
+
+def execabort_because(error: bytes) -> bytes:
+    reason = error[4:] if error.startswith(b"ERR ") else error
+    return b"EXECABORT Transaction discarded because of: " + reason
 
 
 def pubsub_context(name: bytes) -> bytes:

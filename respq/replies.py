@@ -83,10 +83,8 @@ QUEUED = SimpleString(b"QUEUED")
 PONG = SimpleString(b"PONG")
 
 
-class _NoReply:
-    """The handler already delivered its replies itself (SUBSCRIBE sends one per channel)."""
+@dataclass(frozen=True, slots=True)
+class Replies:
+    """Several replies to one command (SUBSCRIBE confirms each channel separately); inside EXEC each is an element."""
 
-    __slots__ = ()
-
-
-NO_REPLY = _NoReply()
+    items: tuple

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from respq import REDIS_COMPAT_VERSION, errors
-from respq.commands.args import parse_db_index, parse_int, parse_nonnegative
+from respq.commands.args import parse_db_index, parse_int, parse_timeout_ms
 from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.replies import OK, PONG, ErrorReply, SimpleString, Verbatim
@@ -21,10 +21,10 @@ PROTOCOL_NOT_INTEGER = b"ERR Protocol version is not an integer or out of range"
 NO_SUCH_CLIENT = b"ERR No such client"
 UNBLOCKED = b"UNBLOCKED client unblocked via CLIENT UNBLOCK"
 CLIENT_UNBLOCK_REASON = b"ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
-TIMEOUT_INVALID = b"ERR timeout is not an integer or out of range"
+INVALID_CLIENT_ID = b"ERR Invalid client ID"
 
 
-@command("ping", -1, "fast sentinel", group=G, summary="Returns the server's liveliness response.", since="1.0.0")
+@command("ping", -1, "fast", group=G, summary="Returns the server's liveliness response.", since="1.0.0")
 def ping(client: Client, argv: list[bytes]) -> Any:
     if len(argv) > 2:
         raise CommandError(errors.wrong_arity(b"ping"))
@@ -34,7 +34,7 @@ def ping(client: Client, argv: list[bytes]) -> Any:
     return argv[1] if len(argv) == 2 else PONG
 
 
-@command("echo", 2, "fast", group=G, summary="Returns the given string.", since="1.0.0")
+@command("echo", 2, "fast loading stale", group=G, summary="Returns the given string.", since="1.0.0")
 def echo(client: Client, argv: list[bytes]) -> Any:
     return argv[1]
 
@@ -213,7 +213,7 @@ def client_setinfo(client: Client, argv: list[bytes]) -> Any:
     attribute = argv[2].upper()
     value = argv[3]
     if any(c < 33 or c > 126 for c in value):
-        raise CommandError(b"ERR " + argv[2].lower() + b" cannot contain spaces, newlines or special characters.")
+        raise CommandError(b"ERR " + argv[2] + b" cannot contain spaces, newlines or special characters.")
     if attribute == b"LIB-NAME":
         client.lib_name = value
     elif attribute == b"LIB-VER":
@@ -312,9 +312,9 @@ def client_list(client: Client, argv: list[bytes]) -> Any:
     elif len(argv) >= 4 and argv[2].upper() == b"ID":
         wanted = []
         for arg in argv[3:]:
-            value = parse_int(arg)
+            value = parse_int(arg, INVALID_CLIENT_ID)
             if value <= 0:
-                raise CommandError(b"ERR Invalid client ID")
+                raise CommandError(INVALID_CLIENT_ID)
             wanted.append(value)
         clients = [c for c in clients if c.id in wanted]
     elif len(argv) != 2:
@@ -399,7 +399,7 @@ def _kill(client: Client) -> None:
 @command(
     "client|unblock",
     -3,
-    "noscript loading stale",
+    "admin noscript loading stale",
     group=G,
     options=("TIMEOUT", "ERROR"),
     summary="Unblocks a client blocked by a blocking command from a different connection.",
@@ -432,7 +432,7 @@ def client_unblock(client: Client, argv: list[bytes]) -> Any:
     since="3.0.0",
 )
 def client_pause(client: Client, argv: list[bytes]) -> Any:
-    milliseconds = parse_nonnegative(argv[2], TIMEOUT_INVALID)
+    milliseconds = parse_timeout_ms(argv[2])
     writes_only = False
     if len(argv) == 4:
         mode = argv[3].upper()
@@ -567,10 +567,10 @@ CLIENT_HELP = [
 ]
 
 
-def help_lines(name: bytes, lines: list[str]) -> list[bytes]:
+def help_lines(name: bytes, lines: list[str]) -> list[SimpleString]:
     """Redis's HELP layout: a title line, the entries, and a closing HELP entry."""
     return (
-        [name + b" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"]
-        + [line.encode() for line in lines]
-        + [b"HELP", b"    Prints this help."]
+        [SimpleString(name + b" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]
+        + [SimpleString(line.encode()) for line in lines]
+        + [SimpleString(b"HELP"), SimpleString(b"    Prints this help.")]
     )

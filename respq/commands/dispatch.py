@@ -52,19 +52,13 @@ def execute(client: Client, argv: list[bytes]) -> Any:
     server = client.server
     cmd = resolve(argv)
     if isinstance(cmd, bytes):
-        if client.multi is not None:
-            client.multi_error = True
-        return server.stats.rejected(cmd)
+        return _reject(client, argv, cmd)
     if not client.authenticated and "no_auth" not in cmd.flags:
-        if client.multi is not None:
-            client.multi_error = True
-        return server.stats.rejected(errors.NOAUTH)
-    if client.protocol == 2 and (client.channels or client.patterns):
-        base = (cmd.parent or cmd).name.encode()
-        if base not in _PUBSUB_ALLOWED:
-            return server.stats.rejected(errors.pubsub_context(argv[0]))
+        return _reject(client, argv, errors.NOAUTH)
+    if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
+        return _reject(client, argv, errors.pubsub_context(cmd.name.encode()))
     if server.loading and "loading" not in cmd.flags:
-        return server.stats.rejected(errors.LOADING)
+        return _reject(client, argv, errors.LOADING)
     if client.multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         client.multi.append((cmd, argv))
         return QUEUED
@@ -85,3 +79,16 @@ def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
         return reply
     stats.count_call(cmd, time.perf_counter_ns() - start, failed=False)
     return reply
+
+
+def _reject(client: Client, argv: list[bytes], message: bytes) -> ErrorReply:
+    """A command refused before its handler: it poisons an open transaction, and a refused EXEC discards it."""
+    if client.multi is not None:
+        client.multi_error = True
+    if argv[0].lower() == b"exec":
+        if client.multi is not None:
+            client.multi = None
+            client.multi_error = False
+            client.server.keyspace.unwatch_all(client)
+        message = errors.execabort_because(message)
+    return client.server.stats.rejected(message)

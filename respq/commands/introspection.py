@@ -19,6 +19,7 @@ G = "server"
 NO_KEY_ARGUMENTS = b"ERR The command has no key arguments"
 INVALID_COMMAND = b"ERR Invalid command specified"
 INVALID_ARGUMENTS = b"ERR Invalid number of arguments specified for command"
+INVALID_KEY_ARGUMENTS = b"ERR Invalid arguments specified for command"
 
 
 def _key_specs(cmd: Command) -> list[Any]:
@@ -68,8 +69,6 @@ _FLAG_ORDER = [
     "fast",
     "no_auth",
     "may_replicate",
-    "sentinel",
-    "only_sentinel",
     "no_mandatory_keys",
     "no_async_loading",
     "no_multi",
@@ -84,6 +83,7 @@ def command_docs(cmd: Command) -> dict[bytes, Any]:
         b"since": cmd.since.encode(),
         b"group": cmd.group.encode(),
         b"complexity": cmd.complexity.encode(),
+        b"arguments": [],
     }
     if cmd.subcommands:
         doc[b"subcommands"] = {sub.name.encode(): command_docs(sub) for sub in cmd.subcommands.values()}
@@ -199,7 +199,7 @@ def command_list(client: Client, argv: list[bytes]) -> Any:
 
 @command(
     "command|getkeys",
-    -3,
+    -4,
     "loading stale",
     group=G,
     summary="Extracts the key names from an arbitrary command.",
@@ -212,7 +212,10 @@ def command_getkeys(client: Client, argv: list[bytes]) -> Any:
         if target.startswith(b"ERR wrong number"):
             raise CommandError(INVALID_ARGUMENTS)
         raise CommandError(INVALID_COMMAND)
-    positions = target.key_positions(argv[2:])
+    try:
+        positions = target.key_positions(argv[2:])
+    except CommandError:
+        raise CommandError(INVALID_KEY_ARGUMENTS) from None
     if not positions:
         raise CommandError(NO_KEY_ARGUMENTS)
     return [argv[2 + i] for i in positions]

@@ -68,6 +68,20 @@ def exists(client: Client, argv: list[bytes]) -> Any:
 
 
 @command(
+    "touch",
+    -2,
+    "readonly fast",
+    (1, -1, 1),
+    group=G,
+    summary="Returns the number of existing keys out of those specified (access times are not tracked).",
+    since="3.2.1",
+    complexity="O(N) where N is the number of keys that will be touched.",
+)
+def touch(client: Client, argv: list[bytes]) -> Any:
+    return exists(client, argv)
+
+
+@command(
     "type",
     2,
     "readonly fast",

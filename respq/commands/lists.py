@@ -26,6 +26,7 @@ MAXLEN_NEGATIVE = b"ERR MAXLEN can't be negative"
 NUMKEYS_NOT_POSITIVE = b"ERR numkeys should be greater than 0"
 COUNT_NOT_POSITIVE = b"ERR count should be greater than 0"
 _SIDES = {b"LEFT": LEFT, b"RIGHT": RIGHT}
+_LLONG_MIN = -(1 << 63)
 
 
 def _get(client: Client, key: bytes) -> ListLog | None:
@@ -305,6 +306,7 @@ def ltrim(client: Client, argv: list[bytes]) -> Any:
 )
 def lpos(client: Client, argv: list[bytes]) -> Any:
     rank, count, maxlen = 1, None, 0
+    single_match = False
     i = 3
     while i < len(argv):
         option = argv[i].upper()
@@ -314,6 +316,9 @@ def lpos(client: Client, argv: list[bytes]) -> Any:
             rank = parse_int(argv[i + 1])
             if rank == 0:
                 raise CommandError(RANK_ZERO)
+            if rank == _LLONG_MIN:
+                # Redis negates the rank in 64 bits: LLONG_MIN stays negative and acts as -1 with room for one match.
+                rank, single_match = -1, True
         elif option == b"COUNT":
             count = parse_int(argv[i + 1])
             if count < 0:
@@ -328,7 +333,7 @@ def lpos(client: Client, argv: list[bytes]) -> Any:
     value = _get(client, argv[1])
     if value is None:
         return None if count is None else []
-    found = value.positions(argv[2], rank=rank, count=1 if count is None else count, maxlen=maxlen)
+    found = value.positions(argv[2], rank=rank, count=1 if count is None or single_match else count, maxlen=maxlen)
     if count is None:
         return found[0] if found else None
     return found
@@ -404,6 +409,14 @@ def _parse_mpop(argv: list[bytes], first: int) -> tuple[list[bytes], Side, int]:
     return keys, side, count
 
 
+def numkeys_positions(argv: list[bytes], at: int) -> list[int]:
+    """Key positions of a ``numkeys key [key ...]`` command, for COMMAND GETKEYS."""
+    numkeys = try_numkeys(argv[at])
+    if at + numkeys >= len(argv):
+        raise CommandError(errors.SYNTAX)
+    return list(range(at + 1, at + 1 + numkeys))
+
+
 def try_numkeys(arg: bytes) -> int:
     numkeys = parse_int(arg, NUMKEYS_NOT_POSITIVE)
     if numkeys <= 0:
@@ -424,9 +437,10 @@ def _mpop_from(client: Client, keys: list[bytes], side: Side, count: int) -> Any
 @command(
     "lmpop",
     -4,
-    "write",
+    "write movablekeys",
     (0, 0, 0),
     group=G,
+    key_finder=lambda argv: numkeys_positions(argv, 1),
     options=("LEFT", "RIGHT", "COUNT"),
     summary="Returns multiple elements from a list after removing them.",
     since="7.0.0",
@@ -548,9 +562,10 @@ def brpoplpush(client: Client, argv: list[bytes]) -> Any:
 @command(
     "blmpop",
     -5,
-    "write blocking",
+    "write blocking movablekeys",
     (0, 0, 0),
     group=G,
+    key_finder=lambda argv: numkeys_positions(argv, 2),
     options=("LEFT", "RIGHT", "COUNT"),
     summary="Pops the first elements from one of multiple lists. Blocks until an element is available otherwise.",
     since="7.0.0",

@@ -8,7 +8,7 @@ from respq.commands.connection import help_lines
 from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.glob import compile_glob
-from respq.replies import NO_REPLY, Push
+from respq.replies import Push, Replies
 
 if TYPE_CHECKING:
     from respq.client import Client
@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 G = "pubsub"
 
 
-def _confirm(client: Client, kind: bytes, name: bytes | None) -> None:
+def _confirmation(client: Client, kind: bytes, name: bytes | None) -> Push:
     # Each (un)subscription is confirmed by its own reply: a push frame in RESP3, an array in RESP2.
-    client.push(Push([kind, name, client.subscriptions]))
+    return Push([kind, name, client.subscriptions])
 
 
 @command(
@@ -31,10 +31,11 @@ def _confirm(client: Client, kind: bytes, name: bytes | None) -> None:
 )
 def subscribe(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
+    confirmations = []
     for channel in argv[1:]:
         pubsub.subscribe(client, channel)
-        _confirm(client, b"subscribe", channel)
-    return NO_REPLY
+        confirmations.append(_confirmation(client, b"subscribe", channel))
+    return Replies(tuple(confirmations))
 
 
 @command(
@@ -47,10 +48,11 @@ def subscribe(client: Client, argv: list[bytes]) -> Any:
 )
 def psubscribe(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
+    confirmations = []
     for pattern in argv[1:]:
         pubsub.psubscribe(client, pattern)
-        _confirm(client, b"psubscribe", pattern)
-    return NO_REPLY
+        confirmations.append(_confirmation(client, b"psubscribe", pattern))
+    return Replies(tuple(confirmations))
 
 
 @command(
@@ -65,11 +67,12 @@ def unsubscribe(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
     channels = argv[1:] or list(client.channels)
     if not channels:
-        _confirm(client, b"unsubscribe", None)
+        return _confirmation(client, b"unsubscribe", None)
+    confirmations = []
     for channel in channels:
         pubsub.unsubscribe(client, channel)
-        _confirm(client, b"unsubscribe", channel)
-    return NO_REPLY
+        confirmations.append(_confirmation(client, b"unsubscribe", channel))
+    return Replies(tuple(confirmations))
 
 
 @command(
@@ -84,17 +87,18 @@ def punsubscribe(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
     patterns = argv[1:] or list(client.patterns)
     if not patterns:
-        _confirm(client, b"punsubscribe", None)
+        return _confirmation(client, b"punsubscribe", None)
+    confirmations = []
     for pattern in patterns:
         pubsub.punsubscribe(client, pattern)
-        _confirm(client, b"punsubscribe", pattern)
-    return NO_REPLY
+        confirmations.append(_confirmation(client, b"punsubscribe", pattern))
+    return Replies(tuple(confirmations))
 
 
 @command(
     "publish",
     3,
-    "pubsub loading stale fast may_replicate",
+    "pubsub loading stale fast",
     group=G,
     summary="Posts a message to a channel.",
     since="2.0.0",

@@ -10,7 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from respq import REDIS_COMPAT_VERSION, __version__, errors
-from respq.commands.args import parse_float, parse_int
+from respq.commands.args import parse_int32, strtod_prefix
 from respq.commands.connection import help_lines
 from respq.commands.table import command, container
 from respq.config import ConfigSetError, config_get, config_rewrite, config_set
@@ -93,8 +93,8 @@ def flushall(client: Client, argv: list[bytes]) -> Any:
     acl=("@keyspace", "@write", "@fast", "@dangerous"),
 )
 def swapdb(client: Client, argv: list[bytes]) -> Any:
-    first = parse_int(argv[1], INVALID_FIRST_DB)
-    second = parse_int(argv[2], INVALID_SECOND_DB)
+    first = parse_int32(argv[1], INVALID_FIRST_DB)
+    second = parse_int32(argv[2], INVALID_SECOND_DB)
     databases = client.server.config.databases
     if not (0 <= first < databases and 0 <= second < databases):
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
@@ -112,7 +112,7 @@ def time_(client: Client, argv: list[bytes]) -> Any:
 @command(
     "shutdown",
     -1,
-    "admin noscript loading stale no_multi sentinel allow_busy",
+    "admin noscript loading stale no_multi allow_busy",
     group=G,
     options=("NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"),
     summary="Synchronously flushes storage and shuts down.",
@@ -152,7 +152,7 @@ def debug(client: Client, argv: list[bytes]) -> Any:
         raise CommandError(DEBUG_NOT_ALLOWED)
     sub = argv[1].upper()
     if sub == b"SLEEP" and len(argv) == 3:
-        seconds = parse_float(argv[2])
+        seconds = strtod_prefix(argv[2])
         time.sleep(max(0.0, seconds))  # blocks the whole server on purpose, as in Redis
         return OK
     raise CommandError(b"ERR unknown subcommand or wrong number of arguments for '" + argv[1] + b"'. Try DEBUG HELP.")
@@ -268,7 +268,7 @@ ALL_SECTIONS = (*DEFAULT_SECTIONS[:-3], "commandstats", "errorstats", "latencyst
 @command(
     "info",
     -1,
-    "loading stale sentinel",
+    "loading stale",
     group=G,
     summary="Returns information and statistics about the server.",
     since="1.0.0",

@@ -34,6 +34,7 @@ class Command:
     subcommands: dict[bytes, Command] = field(default_factory=dict)
     extension: bool = False  # answered although Redis 7.0 does not have it (e.g. CLIENT SETINFO from 7.2)
     parent: Command | None = None
+    key_finder: Callable[[list[bytes]], list[int]] | None = None  # for commands with movable keys (LMPOP numkeys ...)
 
     @property
     def is_write(self) -> bool:
@@ -45,6 +46,8 @@ class Command:
 
     def key_positions(self, argv: list[bytes]) -> list[int]:
         """Positions of key arguments, for COMMAND GETKEYS and WATCH-style bookkeeping."""
+        if self.key_finder is not None:
+            return self.key_finder(argv)
         if self.first_key <= 0:
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
@@ -65,9 +68,13 @@ _GROUP_CATEGORIES = {
 }
 
 
-def _categories(group: str, flags: frozenset[str], extra: tuple[str, ...]) -> tuple[str, ...]:
+def _categories(name: str, group: str, flags: frozenset[str], extra: tuple[str, ...]) -> tuple[str, ...]:
+    if name.endswith("|help"):
+        return ("@slow",)  # HELP subcommands belong to no family
     cats = list(extra) if extra else list(_GROUP_CATEGORIES.get(group, ()))
     if not extra:
+        if "admin" in flags and "@admin" not in cats:
+            cats += ["@admin", "@dangerous"]
         if "write" in flags:
             cats.insert(0, "@write")
         if "readonly" in flags:
@@ -94,6 +101,7 @@ def command(
     options: tuple[str, ...] = (),
     acl: tuple[str, ...] = (),
     extension: bool = False,
+    key_finder: Callable[[list[bytes]], list[int]] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Registers a handler. ``name`` may be ``"parent|sub"`` for a subcommand (the parent must exist)."""
 
@@ -110,10 +118,11 @@ def command(
             summary=summary,
             since=since,
             complexity=complexity,
-            acl_categories=_categories(group, flag_set, acl),
+            acl_categories=_categories(name, group, flag_set, acl),
             options=options,
             handler=handler,
             extension=extension,
+            key_finder=key_finder,
         )
         if "|" in name:
             parent_name, sub = name.split("|", 1)
@@ -142,7 +151,7 @@ def container(name: str, *, group: str, summary: str, since: str, flags: str = "
         summary=summary,
         since=since,
         complexity="Depends on subcommand.",
-        acl_categories=(),
+        acl_categories=("@slow",),
         options=(),
         handler=None,
     )
@@ -163,6 +172,7 @@ def load_all() -> None:
         lists,
         pubsub,
         server,
+        streams,
         transactions,
     )
 

@@ -9,7 +9,7 @@ from respq.blocking import Block
 from respq.commands.dispatch import call
 from respq.commands.table import command
 from respq.errors import CommandError
-from respq.replies import NULL_ARRAY, OK
+from respq.replies import NULL_ARRAY, OK, Replies
 
 if TYPE_CHECKING:
     from respq.client import Client
@@ -66,7 +66,10 @@ def exec_(client: Client, argv: list[bytes]) -> Any:
         reply = call(client, cmd, args)
         if type(reply) is Block:  # blocking commands never block inside a transaction
             reply = reply.timeout_reply
-        replies.append(reply)
+        if type(reply) is Replies:
+            replies += reply.items
+        else:
+            replies.append(reply)
     _end_transaction(client)
     return replies
 
