@@ -108,6 +108,8 @@ class Keyspace:
     def create(self, db: int, key: bytes, type_name: str) -> Any:
         if type_name == "list":
             return self.engine.create_list(db, key)
+        if type_name == "stream":
+            return self.engine.create_stream(db, key)
         raise ValueError(type_name)
 
     def delete(self, db: int, key: bytes) -> bool:

@@ -12,6 +12,10 @@ from respq.storage.errors import CorruptionError, FormatError
 from respq.storage.fileio import DEFAULT_IO, FileIO
 from respq.storage.listlog import CHUNK, STATE_HEAD
 from respq.storage.segments import QUEUES_DIR, queue_dir_name, segment_name
+from respq.storage.streamlog import NODE
+from respq.storage.streamlog import STATE_HEAD as STREAM_STATE_HEAD
+
+STREAM_TYPE = 2
 
 
 def check_directory(path: str, io: FileIO = DEFAULT_IO) -> list[str]:
@@ -25,8 +29,11 @@ def check_directory(path: str, io: FileIO = DEFAULT_IO) -> list[str]:
         state = manifest.ManifestData()
     for fid, (qid, size) in state.files.items():
         problems += _check_segment(io, os.path.join(path, QUEUES_DIR, queue_dir_name(qid), segment_name(fid)), size)
-    for db, _, _, qid, key, blob in state.keys:
-        problems += _check_chunks(io, path, state, db, key, qid, blob)
+    for db, type_code, _, qid, key, blob in state.keys:
+        if type_code == STREAM_TYPE:
+            problems += _check_stream(io, path, state, db, key, qid, blob)
+        else:
+            problems += _check_chunks(io, path, state, db, key, qid, blob)
     problems += _check_journals(io, os.path.join(path, "journal"), state)
     return problems
 
@@ -81,6 +88,37 @@ def _check_chunks(
             io.close(fd)
         if found != records:
             problems.append(f"{where}: holds {found} records, the manifest says {records}")
+    return problems
+
+
+def _check_stream(
+    io: FileIO, root: str, state: manifest.ManifestData, db: int, key: bytes, qid: int, blob: bytes
+) -> list[str]:
+    """Each node must cover whole records inside its file, at least as many as it has live entries."""
+    problems = []
+    node_count = STREAM_STATE_HEAD.unpack_from(blob, 0)[-2]
+    pos = STREAM_STATE_HEAD.size
+    for index in range(node_count):
+        fid, start, end, _, live, *_, deleted = NODE.unpack_from(blob, pos)
+        pos += NODE.size + 16 * deleted
+        where = f"db {db} stream {key!r} node {index}"
+        if fid not in state.files or end > state.files[fid][1] or start < framing.SEGMENT_HEADER.size:
+            problems.append(f"{where}: refers to bytes the manifest does not hold")
+            continue
+        path = os.path.join(root, QUEUES_DIR, queue_dir_name(qid), segment_name(fid))
+        try:
+            fd = io.open(path, write=False)
+        except FileNotFoundError:
+            continue  # already reported with the segment
+        try:
+            found = sum(1 for _ in framing.scan_file(lambda n, at, fd=fd: io.pread(fd, n, at), start, end))
+        except framing.ScanError as error:
+            problems.append(f"{where}: {CorruptionError(path, error.offset, error.reason)}")
+            continue
+        finally:
+            io.close(fd)
+        if found < live:
+            problems.append(f"{where}: holds {found} records, fewer than its {live} live entries")
     return problems
 
 

@@ -25,6 +25,7 @@ from respq.storage.errors import (
 from respq.storage.fileio import DEFAULT_IO, FileIO
 from respq.storage.listlog import ListLog
 from respq.storage.segments import SegmentStore, parse_segment_name, queue_dir_name
+from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, StreamLog
 
 POLICIES = ("always", "everysec", "no")
 TYPE_CODES = {"list": 1, "stream": 2}
@@ -51,7 +52,7 @@ def _default_log(level: str, message: str) -> None:
 class KeyEntry:
     __slots__ = ("expire_ms", "type", "value")
 
-    def __init__(self, type_name: str, expire_ms: int | None, value: ListLog) -> None:
+    def __init__(self, type_name: str, expire_ms: int | None, value: ListLog | StreamLog) -> None:
         self.type = type_name
         self.expire_ms = expire_ms
         self.value = value
@@ -102,9 +103,10 @@ class Engine:
         self._log_cb = log
         # Segment headers eat into the size: keep a floor so every segment holds at least a few records.
         self._store = SegmentStore(io, path, segment_size=max(segment_size, 4096), max_open_files=max_open_files)
+        self._store.on_write_error = self._disable_writes
         self._journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
         self._dbs: list[dict[bytes, KeyEntry]] = [{} for _ in range(databases)]
-        self._queues: dict[int, ListLog] = {}
+        self._queues: dict[int, ListLog | StreamLog] = {}
         self._next_qid = 1
         self._replaying = False
         self._atomic_depth = 0
@@ -196,14 +198,26 @@ class Engine:
         qid = self._next_qid
         entry = self._create(db, key, TYPE_CODES["list"], qid)
         self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["list"], qid) + key)
-        return entry.value
+        return entry.value  # type: ignore[return-value]
+
+    def create_stream(self, db: int, key: bytes) -> StreamLog:
+        """A new empty stream under ``key`` (which must not exist)."""
+        self._before_write(len(key) + 64)
+        qid = self._next_qid
+        entry = self._create(db, key, TYPE_CODES["stream"], qid)
+        self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["stream"], qid) + key)
+        return entry.value  # type: ignore[return-value]
 
     def _create(self, db: int, key: bytes, type_code: int, qid: int) -> KeyEntry:
         if key in self._dbs[db]:
             raise KeyError(f"key {key!r} already exists in db {db}")
-        if type_code != TYPE_CODES["list"]:
+        log: ListLog | StreamLog
+        if type_code == TYPE_CODES["list"]:
+            log = ListLog(self, qid)
+        elif type_code == TYPE_CODES["stream"]:
+            log = StreamLog(self, qid)
+        else:
             raise ValueError(f"unsupported key type {type_code}")
-        log = ListLog(self, qid)
         entry = KeyEntry(TYPE_NAMES[type_code], None, log)
         self._dbs[db][key] = entry
         self._queues[qid] = log
@@ -306,7 +320,7 @@ class Engine:
         if self.write_error is not None:
             raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
         if self._journal.blocked:
-            self._journal.flush()  # still full: raises DiskFullError again
+            self._flush_journal()  # still full: raises DiskFullError again
         if self.maxdisk and growth and self._disk_used() + growth > self.maxdisk:
             raise DiskFullError("maxdisk reached")
 
@@ -324,7 +338,20 @@ class Engine:
         """Writes buffered journal records (one write) and returns the LSN that covers them."""
         if self.write_error is not None:
             raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
-        return self._journal.flush()
+        return self._flush_journal()
+
+    def _flush_journal(self) -> int:
+        try:
+            return self._journal.flush()
+        except StorageWriteError as error:
+            self._disable_writes(str(error))
+            raise
+
+    def _disable_writes(self, reason: str) -> None:
+        """After an I/O error other than a full disk the file's state is unknown: only a restart re-reads it."""
+        if self.write_error is None:
+            self.write_error = reason
+            self._log_cb("warning", f"writes disabled until restart: {reason}")
 
     def durable_lsn(self) -> int:
         return self._journal.durable_lsn
@@ -362,6 +389,9 @@ class Engine:
         """Worker thread: syncs dirtied segments and directories, then replaces the manifest atomically."""
         io = self._io
         try:
+            # The journal file begin_checkpoint rotated away from may end in unsynced records; once the new file's
+            # name is durable (the directory sync below) that tail must be too, or recovery finds a gap before it.
+            self._journal.sync(cp.journal_lsn)
             for path in cp.dirty_paths:
                 fd = io.open(path, write=False)
                 try:
@@ -452,9 +482,13 @@ class Engine:
         for db, type_code, expire, qid, key, blob in state.keys:
             if db >= self.databases:
                 raise StorageError(f"the data holds keys in db {db} but only {self.databases} databases are set")
-            if type_code != TYPE_CODES["list"]:
+            log: ListLog | StreamLog
+            if type_code == TYPE_CODES["list"]:
+                log = ListLog.load(self, qid, blob)
+            elif type_code == TYPE_CODES["stream"]:
+                log = StreamLog.load(self, qid, blob)
+            else:
                 raise StorageError(f"key type {type_code} is not supported by this build")
-            log = ListLog.load(self, qid, blob)
             self._dbs[db][key] = KeyEntry(TYPE_NAMES[type_code], expire, log)
             self._queues[qid] = log
 
@@ -581,6 +615,7 @@ class Engine:
 
     def stats(self) -> dict[str, int | float | str]:
         j = self._journal
+        pending = sum(log.pending_total() for log in self._queues.values() if isinstance(log, StreamLog))
         return {
             "policy": self.appendfsync,
             "disk_bytes": self._disk_used(),
@@ -593,4 +628,6 @@ class Engine:
             "syncs_total": j.syncs_total,
             "last_checkpoint_time": self._last_checkpoint_time,
             "last_write_status": "ok" if self.write_error is None else self.write_error,
+            "stream_pending_entries": pending,
+            "stream_pel_bytes_per_entry": PEL_BYTES_PER_ENTRY,
         }

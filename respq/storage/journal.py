@@ -34,6 +34,17 @@ OP_INSERT = 23
 OP_REMOVE = 24
 OP_TRIM = 25
 OP_BATCH = 30  # several operations that must survive a crash together (see Engine.atomic)
+# Stream operations (streamlog.py): entries, and consumer-group state as the data it sets.
+OP_XADD = 31
+OP_XDEL = 32
+OP_XTRIM = 33
+OP_XSETID = 34
+OP_XGROUP = 35  # create a group or set its position
+OP_XGROUP_DEL = 36
+OP_XCONSUMER = 37
+OP_XCONSUMER_DEL = 38
+OP_XPEL = 39  # set owner, delivery time and count of pending entries
+OP_XPEL_DEL = 41  # (40 is the manifest record type)
 
 BATCH_ITEM = struct.Struct("<BI")
 VALUE_LEN = struct.Struct("<I")
@@ -105,6 +116,9 @@ class Journal:
         self.last_sync_time = 0.0
         # Files not yet fully synced, oldest first: [fd, lsn at its end or None while current].
         self._unsynced: list[list[int | None]] = []
+        # A new file's name is durable only once the directory is synced: an acknowledgement needs both.
+        self._files_started = 0
+        self._files_named_durably = 0
         self._state = threading.Lock()  # guards _unsynced, flushed_lsn as seen by the syncer
         self._sync_in_flight = threading.Lock()  # at most one fdatasync round at a time
 
@@ -122,6 +136,7 @@ class Journal:
             if self._unsynced:
                 self._unsynced[-1][1] = self.flushed_lsn
             self._unsynced.append([fd, None])
+            self._files_started += 1
             self.seq, self.fd, self.file_offset = seq, fd, len(header)
             self.flushed_lsn = start_lsn
 
@@ -157,19 +172,23 @@ class Journal:
         return self.flushed_lsn
 
     def sync(self, lsn: int) -> None:
-        """Worker thread: returns once everything up to ``lsn`` is on disk."""
-        if self.durable_lsn >= lsn:
+        """Worker thread: returns once everything up to ``lsn`` is on disk, and every journal file's name."""
+        if self.durable_lsn >= lsn and not self._unnamed_files():
             return
         with self._sync_in_flight:
-            if self.durable_lsn >= lsn:
+            if self.durable_lsn >= lsn and not self._unnamed_files():
                 return  # the sync that just finished covered us
             with self._state:
                 target = self.flushed_lsn
                 files = [entry[0] for entry in self._unsynced]
+                files_started = self._files_started
             started = time.perf_counter()
             for fd in files:
                 assert fd is not None
                 self.io.fdatasync(fd)
+            if files_started > self._files_named_durably:
+                self.io.fsync_dir(self.directory)
+                self._files_named_durably = files_started
             self.last_sync_us = int((time.perf_counter() - started) * 1_000_000)
             self.last_sync_time = time.time()
             self.syncs_total += 1
@@ -183,6 +202,10 @@ class Journal:
                     fd = self._unsynced.pop(0)[0]
                     assert fd is not None
                     self.io.close(fd)
+
+    def _unnamed_files(self) -> bool:
+        """A file was started whose header and directory entry are not known to be durable yet."""
+        return self._files_started > self._files_named_durably
 
     def retire_before(self, lsn: int) -> None:
         """A durable checkpoint covers everything before ``lsn``: older files need no sync any more."""
@@ -240,6 +263,11 @@ def replay_file(
             if last:  # created but its header never reached the disk
                 if cut_torn_tail:
                     io.truncate(fd, 0)
+                    if start_lsn is not None:
+                        # Recovery starts a newer file next: this one must read back as a valid, empty journal.
+                        magic, version = framing.JOURNAL_MAGIC, framing.FORMAT_VERSION
+                        io.pwrite(fd, framing.JOURNAL_HEADER.pack(magic, version, seq, start_lsn), 0)
+                    io.fdatasync(fd)
                 return ReplayResult(start_lsn or 0, size)
             raise CorruptionError(path, 0, "journal header truncated")
         framing.check_prefix(header, framing.JOURNAL_MAGIC, path)
@@ -264,7 +292,9 @@ def replay_file(
             if not last or _record_ends_at(io, fd, size, error.offset):
                 raise CorruptionError(path, error.offset, error.reason) from None
             if cut_torn_tail:
+                # Durably: once recovery names a newer file, a tail coming back here would be damage mid-journal.
                 io.truncate(fd, error.offset)
+                io.fdatasync(fd)
             return ReplayResult(found_lsn + error.offset - framing.JOURNAL_HEADER.size, size - error.offset)
         return ReplayResult(found_lsn + end - framing.JOURNAL_HEADER.size, 0)
     finally:

@@ -6,12 +6,13 @@ manifest is always detected. It is only ever replaced atomically (write temp, fs
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 from dataclasses import dataclass, field
 
 from respq.storage import framing
-from respq.storage.errors import CorruptionError
+from respq.storage.errors import CorruptionError, DiskFullError
 from respq.storage.fileio import FileIO
 
 MANIFEST_NAME = "MANIFEST"
@@ -111,7 +112,13 @@ def write(io: FileIO, root: str, blob: bytes) -> None:
     fd = io.open(temp, create=True)
     try:
         io.truncate(fd, 0)
-        io.pwrite(fd, blob, 0)
+        try:
+            io.pwrite(fd, blob, 0)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                # Nothing is lost: the current manifest and its journals still describe everything.
+                raise DiskFullError("no space left on device for the manifest") from error
+            raise
         io.fdatasync(fd)
     finally:
         io.close(fd)

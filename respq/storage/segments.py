@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 
 from respq.storage import framing
 from respq.storage.errors import CorruptionError, DiskFullError, StorageWriteError
@@ -44,6 +45,7 @@ class SegmentStore:
 
     def __init__(self, io: FileIO, root: str, *, segment_size: int, max_open_files: int) -> None:
         self.io = io
+        self.on_write_error: Callable[[str], None] | None = None  # told of failures other than a full disk
         self.root = os.path.join(root, QUEUES_DIR)
         self.segment_size = segment_size
         self.max_open_files = max(1, max_open_files)
@@ -117,7 +119,7 @@ class SegmentStore:
         except OSError as error:
             self.io.close(fd)
             self.io.unlink(path)
-            raise _write_failure(error) from error
+            raise self._failure(error) from error
         self.next_fid += 1
         self.files[fid] = [qid, len(header)]
         self.live_bytes += len(header)
@@ -142,7 +144,7 @@ class SegmentStore:
             except OSError:
                 pass
             self._blocks.pop(fid, None)
-            raise _write_failure(error) from error
+            raise self._failure(error) from error
         entry[1] = offset + len(data)
         self.live_bytes += len(data)
         self.dirty.add(fid)
@@ -156,6 +158,12 @@ class SegmentStore:
         self.dead_bytes += size
         self.dirty.discard(fid)
         self._forget(fid)
+
+    def _failure(self, error: OSError) -> Exception:
+        failure = _write_failure(error)
+        if isinstance(failure, StorageWriteError) and self.on_write_error is not None:
+            self.on_write_error(str(failure))
+        return failure
 
     # -- reading
 

@@ -1,0 +1,871 @@
+"""A stream stored as a sparse index of nodes over its segment files, with consumer groups kept as data.
+
+Entries are records in the stream's own segment files (``REC_STREAM_ENTRY``: 16-byte big-endian ID, then the
+field/value strings); they are read back from disk whenever served. The only per-entry memory is for entries
+that are deleted but still inside a node, and for pending entries of consumer groups.
+
+A node is a run of up to ``NODE_ENTRIES`` consecutive records of one segment file, like a listpack node of a
+Redis stream: it is created, filled and dropped the way Redis creates, fills and drops its nodes (a node that
+has held 100 entries, live or deleted, is full; a node whose entries are all deleted goes), so approximate
+trimming (``~``) and ``XINFO STREAM`` node counts follow Redis for streams of small entries.
+
+IDs are Python ints: ``ms << 64 | seq``, so they compare and sort as stream IDs do.
+
+Consumer-group state is journaled as data (upserts and removals of pending entries, group positions, consumer
+creation), never as commands to replay, and the whole of it goes into each checkpoint.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from sortedcontainers import SortedList
+
+from respq.storage import framing, journal
+from respq.storage.segments import SegmentStore
+
+if TYPE_CHECKING:
+    from respq.storage.engine import Engine
+
+REC_STREAM_ENTRY = 2  # segment record: one stream entry
+NODE_ENTRIES = 100  # entries (live or deleted) per node, Redis's stream-node-max-entries default
+MAX_ID = (1 << 128) - 1
+INVALID_ENTRIES_READ = -1  # a group whose read counter is unknown (Redis's SCG_INVALID_ENTRIES_READ)
+# Measured by tests/unit/test_storage_stream.py (tracemalloc): Python bytes one pending entry costs, all
+# structures included (group dict slot, key and value ints, the owner's sorted list). Reported in INFO.
+PEL_BYTES_PER_ENTRY = 115
+
+ID = struct.Struct(">QQ")
+QID = struct.Struct("<Q")
+NAME_LEN = struct.Struct("<I")
+TRIM_OP = struct.Struct("<QBBqQQ")  # qid, strategy, approx, limit, threshold (ms, seq or maxlen, 0)
+SETID_OP = struct.Struct("<QQQQQQ")  # qid, last id, entries added, max deleted id
+GROUP_OP = struct.Struct("<QQQq")  # qid, last id, entries read; then the name
+PEL_HEAD = struct.Struct("<Qq")  # qid, consumer seen time; then group, consumer names and entries
+PEL_ITEM = struct.Struct(">QQqq")  # id, delivery time ms, delivery count
+CONSUMER_OP = struct.Struct("<Qq")  # qid, seen time; then group and consumer names
+
+STATE_HEAD = struct.Struct("<QQQQQQQQqQII")
+NODE = struct.Struct("<QQQIIQQQQI")
+GROUP_STATE = struct.Struct("<QQqI")
+CONSUMER_STATE = struct.Struct("<qQ")
+
+MAXLEN = 0
+MINID = 1
+
+# The packed value of a pending entry: delivery time in the low 44 bits, then the owner's slot, then the count.
+_TIME_BITS = 44
+_TIME_MASK = (1 << _TIME_BITS) - 1
+_SLOT_BITS = 32
+_SLOT_MASK = (1 << _SLOT_BITS) - 1
+
+
+def id_of(ms: int, seq: int) -> int:
+    return ms << 64 | seq
+
+
+def split_id(stream_id: int) -> tuple[int, int]:
+    return stream_id >> 64, stream_id & 0xFFFF_FFFF_FFFF_FFFF
+
+
+def format_id(stream_id: int) -> bytes:
+    return b"%d-%d" % (stream_id >> 64, stream_id & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def _pack_id(stream_id: int) -> bytes:
+    return ID.pack(stream_id >> 64, stream_id & 0xFFFF_FFFF_FFFF_FFFF)
+
+
+def _unpack_id(data: bytes | memoryview, offset: int = 0) -> int:
+    ms, seq = ID.unpack_from(data, offset)
+    return ms << 64 | seq
+
+
+def _name(data: bytes) -> bytes:
+    return NAME_LEN.pack(len(data)) + data
+
+
+def _read_name(data: bytes | memoryview, pos: int) -> tuple[bytes, int]:
+    (length,) = NAME_LEN.unpack_from(data, pos)
+    pos += NAME_LEN.size
+    return bytes(data[pos : pos + length]), pos + length
+
+
+class Node:
+    """A run of records in one file. ``deleted`` holds IDs of deleted records still inside [start, end)."""
+
+    __slots__ = ("deleted", "end", "fid", "first", "last", "live", "start", "total")
+
+    def __init__(self, fid: int, start: int, end: int, total: int, live: int, first: int, last: int) -> None:
+        self.fid = fid
+        self.start = start
+        self.end = end
+        self.total = total  # records ever appended (live + deleted): a node holding NODE_ENTRIES is full
+        self.live = live
+        self.first = first  # ID of the node's first record ever (Redis's master ID): the index key
+        self.last = last  # ID of the node's last record (live or deleted)
+        self.deleted: set[int] | None = None
+
+
+class Consumer:
+    __slots__ = ("name", "pel", "seen", "slot")
+
+    def __init__(self, name: bytes, slot: int, seen: int) -> None:
+        self.name = name
+        self.slot = slot
+        self.seen = seen
+        self.pel: SortedList = SortedList()
+
+
+class Pending:
+    """One pending entry, unpacked (the PEL itself stores a packed int per entry)."""
+
+    __slots__ = ("consumer", "count", "delivered", "id")
+
+    def __init__(self, stream_id: int, consumer: Consumer, delivered: int, count: int) -> None:
+        self.id = stream_id
+        self.consumer = consumer
+        self.delivered = delivered
+        self.count = count
+
+
+class Group:
+    __slots__ = ("consumers", "entries_read", "last_id", "name", "next_slot", "pel", "slots")
+
+    def __init__(self, name: bytes, last_id: int, entries_read: int) -> None:
+        self.name = name
+        self.last_id = last_id
+        self.entries_read = entries_read
+        self.consumers: dict[bytes, Consumer] = {}
+        self.slots: dict[int, Consumer] = {}
+        self.next_slot = 0
+        self.pel: dict[int, int] = {}  # id -> delivery time | owner slot | delivery count, packed
+
+    def consumer(self, name: bytes, seen: int) -> tuple[Consumer, bool]:
+        found = self.consumers.get(name)
+        if found is not None:
+            return found, False
+        consumer = Consumer(name, self.next_slot, seen)
+        self.next_slot += 1
+        self.consumers[name] = consumer
+        self.slots[consumer.slot] = consumer
+        return consumer, True
+
+    def pending(self, stream_id: int) -> Pending | None:
+        packed = self.pel.get(stream_id)
+        if packed is None:
+            return None
+        return self._unpack(stream_id, packed)
+
+    def _unpack(self, stream_id: int, packed: int) -> Pending:
+        return Pending(
+            stream_id,
+            self.slots[(packed >> _TIME_BITS) & _SLOT_MASK],
+            packed & _TIME_MASK,
+            packed >> (_TIME_BITS + _SLOT_BITS),
+        )
+
+    def set_pending(self, stream_id: int, consumer: Consumer, delivered: int, count: int) -> None:
+        old = self.pel.get(stream_id)
+        if old is not None:
+            owner = self.slots[(old >> _TIME_BITS) & _SLOT_MASK]
+            if owner is not consumer:
+                owner.pel.remove(stream_id)
+                consumer.pel.add(stream_id)
+        else:
+            consumer.pel.add(stream_id)
+        self.pel[stream_id] = (count << _SLOT_BITS | consumer.slot) << _TIME_BITS | (delivered & _TIME_MASK)
+
+    def drop_pending(self, stream_id: int) -> bool:
+        packed = self.pel.pop(stream_id, None)
+        if packed is None:
+            return False
+        self.slots[(packed >> _TIME_BITS) & _SLOT_MASK].pel.remove(stream_id)
+        return True
+
+    def drop_consumer(self, consumer: Consumer) -> int:
+        pending = len(consumer.pel)
+        for stream_id in consumer.pel:
+            del self.pel[stream_id]
+        del self.consumers[consumer.name]
+        del self.slots[consumer.slot]
+        return pending
+
+    def iter_pending(self, start: int = 0, end: int = MAX_ID, consumer: Consumer | None = None) -> Iterator[Pending]:
+        """Pending entries with start <= id <= end in ID order (of one consumer, or of the whole group)."""
+        if consumer is not None:
+            ids: Iterable[int] = consumer.pel.irange(start, end)
+        else:
+            ids = heapq.merge(*(c.pel.irange(start, end) for c in self.consumers.values() if c.pel))
+        pel = self.pel
+        for stream_id in ids:
+            packed = pel.get(stream_id)
+            if packed is not None:  # the caller may drop entries while iterating
+                yield self._unpack(stream_id, packed)
+
+    def pending_bounds(self) -> tuple[int, int] | None:
+        lows = [c.pel[0] for c in self.consumers.values() if c.pel]
+        if not lows:
+            return None
+        return min(lows), max(c.pel[-1] for c in self.consumers.values() if c.pel)
+
+
+class StreamLog:
+    """One stream key. Mutations are journaled through the engine; entry bodies are read from the segments."""
+
+    __slots__ = (
+        "_engine",
+        "_fid",
+        "_keys",
+        "_nodes",
+        "_store",
+        "entries_added",
+        "first_id",
+        "groups",
+        "last_id",
+        "length",
+        "max_deleted_id",
+        "qid",
+    )
+
+    def __init__(self, engine: Engine, qid: int) -> None:
+        self._engine = engine
+        self._store: SegmentStore = engine._store
+        self.qid = qid
+        self._nodes: list[Node] = []
+        self._keys: list[int] = []  # node.first of each node, for bisect
+        self._fid = 0  # the file appended to (0: none yet)
+        self.length = 0
+        self.last_id = 0
+        self.first_id = 0  # first live entry (0 when empty), Redis's recorded-first-entry-id
+        self.max_deleted_id = 0
+        self.entries_added = 0
+        self.groups: dict[bytes, Group] = {}
+
+    def __repr__(self) -> str:
+        return f"StreamLog(qid={self.qid}, length={self.length}, nodes={len(self._nodes)})"
+
+    @property
+    def node_count(self) -> int:
+        return len(self._nodes)
+
+    @property
+    def radix_tree_nodes(self) -> int:
+        return radix_tree_nodes(self._keys)
+
+    # -- adding
+
+    def add(self, stream_id: int, fields: Sequence[bytes]) -> None:
+        """Appends an entry; the caller has checked that ``stream_id`` is above ``last_id``."""
+        engine = self._engine
+        size = sum(map(len, fields)) + 4 * len(fields) + 16
+        engine._before_write((size + framing.OVERHEAD) * 2 if engine.maxdisk else 0)
+        self._add(stream_id, fields)
+        engine._log(journal.OP_XADD, QID.pack(self.qid) + _pack_id(stream_id) + journal.encode_values(fields))
+
+    def _add(self, stream_id: int, fields: Sequence[bytes]) -> None:
+        store = self._store
+        data = framing.frame(REC_STREAM_ENTRY, _pack_id(stream_id) + journal.encode_values(fields))
+        created = 0
+        fid = self._fid
+        if fid == 0 or store.size(fid) >= store.segment_size:
+            fid = created = store.create(self.qid)
+        try:
+            offset = store.append(fid, data)
+        except BaseException:
+            if created:
+                store.kill(created)
+            raise
+        if created:
+            old, self._fid = self._fid, created
+            if old:
+                self._release(old)
+        node = self._nodes[-1] if self._nodes else None
+        if node is not None and node.fid == fid and node.end == offset and node.total < NODE_ENTRIES:
+            node.end = offset + len(data)
+            node.total += 1
+            node.live += 1
+            node.last = stream_id
+        else:
+            self._nodes.append(Node(fid, offset, offset + len(data), 1, 1, stream_id, stream_id))
+            self._keys.append(stream_id)
+        self.length += 1
+        self.entries_added += 1
+        self.last_id = stream_id
+        if self.length == 1:
+            self.first_id = stream_id
+
+    def _release(self, fid: int) -> None:
+        if fid == self._fid or fid not in self._store.files:
+            return
+        if any(node.fid == fid for node in self._nodes):
+            return
+        self._store.kill(fid)
+
+    # -- reading
+
+    def _records(self, node: Node, reverse: bool = False) -> Iterator[tuple[int, int, int, memoryview]]:
+        """(id, record start, record end, payload) of every record in the node, deleted ones included."""
+        store, fid = self._store, node.fid
+        if not reverse:
+            offset = node.start
+            while offset < node.end:
+                payload, after = store.read_forward(fid, offset, node.end)
+                view = memoryview(payload)  # type: ignore[arg-type]
+                yield _unpack_id(view), offset, after, view
+                offset = after
+        else:
+            end = node.end
+            while end > node.start:
+                payload, before = store.read_backward(fid, end, node.start)
+                view = memoryview(payload)  # type: ignore[arg-type]
+                yield _unpack_id(view), before, end, view
+                end = before
+
+    def _node_index(self, stream_id: int) -> int:
+        """Index of the last node whose first ID is <= stream_id (-1 if none)."""
+        return bisect.bisect_right(self._keys, stream_id) - 1
+
+    def range(self, start: int, end: int, count: int = 0, reverse: bool = False) -> list[tuple[int, list[bytes]]]:
+        """Live entries with start <= id <= end, at most ``count`` (0: all), oldest first unless ``reverse``."""
+        return list(self.iter_range(start, end, count, reverse))
+
+    def iter_range(
+        self, start: int, end: int, count: int = 0, reverse: bool = False
+    ) -> Iterator[tuple[int, list[bytes]]]:
+        if start > end or not self.length:
+            return
+        nodes = self._nodes
+        emitted = 0
+        if not reverse:
+            index = max(0, self._node_index(start))
+            while index < len(nodes):
+                node = nodes[index]
+                index += 1
+                if node.first > end:
+                    return
+                if node.last < start or not node.live:
+                    continue
+                deleted = node.deleted
+                for stream_id, _, _, payload in self._records(node):
+                    if stream_id > end:
+                        return
+                    if stream_id < start or (deleted and stream_id in deleted):
+                        continue
+                    yield stream_id, journal.decode_values(payload[16:])
+                    emitted += 1
+                    if emitted == count:
+                        return
+        else:
+            index = self._node_index(end)
+            while index >= 0:
+                node = nodes[index]
+                index -= 1
+                if node.last < start:
+                    return
+                if node.first > end or not node.live:
+                    continue
+                deleted = node.deleted
+                for stream_id, _, _, payload in self._records(node, reverse=True):
+                    if stream_id < start:
+                        return
+                    if stream_id > end or (deleted and stream_id in deleted):
+                        continue
+                    yield stream_id, journal.decode_values(payload[16:])
+                    emitted += 1
+                    if emitted == count:
+                        return
+
+    def get(self, stream_id: int) -> list[bytes] | None:
+        for _, fields in self.iter_range(stream_id, stream_id, 1):
+            return fields
+        return None
+
+    def exists(self, stream_id: int) -> bool:
+        return self._find(stream_id) is not None
+
+    def last_live_id(self) -> int:
+        """The newest entry's ID (0 if the stream is empty); ``last_id`` may be higher after XDEL or XSETID."""
+        for stream_id, _ in self.iter_range(0, MAX_ID, 1, reverse=True):
+            return stream_id
+        return 0
+
+    def _find(self, stream_id: int) -> tuple[Node, int, int] | None:
+        """The node holding live entry ``stream_id`` and the record's offsets."""
+        index = self._node_index(stream_id)
+        if index < 0:
+            return None
+        node = self._nodes[index]
+        if stream_id > node.last or not node.live or (node.deleted and stream_id in node.deleted):
+            return None
+        for found, start, end, _ in self._records(node):
+            if found == stream_id:
+                return node, start, end
+            if found > stream_id:
+                return None
+        return None
+
+    # -- deleting and trimming
+
+    def delete(self, ids: Sequence[int]) -> int:
+        """XDEL: removes the live entries among ``ids``; returns how many."""
+        targets = [i for i in dict.fromkeys(ids) if self._find(i) is not None]
+        if not targets:
+            return 0
+        self._engine._before_write(0)
+        self._delete(targets)
+        self._engine._log(journal.OP_XDEL, QID.pack(self.qid) + b"".join(map(_pack_id, targets)))
+        return len(targets)
+
+    def _delete(self, ids: Sequence[int]) -> None:
+        first_deleted = False
+        for stream_id in ids:
+            found = self._find(stream_id)
+            if found is None:
+                continue
+            node, start, end = found
+            node.live -= 1
+            self.length -= 1
+            if stream_id == self.first_id:
+                first_deleted = True
+            if stream_id > self.max_deleted_id:
+                self.max_deleted_id = stream_id
+            if not node.live:
+                self._drop_node(node)
+            elif start == node.start:
+                node.start = end
+                self._skip_deleted_prefix(node)
+            else:
+                if node.deleted is None:
+                    node.deleted = set()
+                node.deleted.add(stream_id)
+        if not self.length:
+            self.first_id = 0
+        elif first_deleted:
+            self.first_id = self._first_live()
+
+    def _skip_deleted_prefix(self, node: Node) -> None:
+        """Moves ``node.start`` past deleted records so scans do not read them again."""
+        deleted = node.deleted
+        if not deleted:
+            return
+        for stream_id, _, end, _ in self._records(node):
+            if stream_id not in deleted:
+                break
+            deleted.discard(stream_id)
+            node.start = end
+        if not deleted:
+            node.deleted = None
+
+    def _drop_node(self, node: Node) -> None:
+        index = self._nodes.index(node)
+        del self._nodes[index]
+        del self._keys[index]
+        self._release(node.fid)
+
+    def _first_live(self) -> int:
+        for stream_id, _ in self.iter_range(0, MAX_ID, 1):
+            return stream_id
+        return 0
+
+    def trim(self, strategy: int, threshold: int, approx: bool, limit: int) -> int:
+        """XTRIM / XADD trimming with Redis's node rules: MAXLEN ``threshold`` entries or MINID ``threshold``."""
+        if not self._nodes or (strategy == MAXLEN and self.length <= threshold):
+            return 0
+        self._engine._before_write(0)
+        deleted = self._trim(strategy, threshold, approx, limit)
+        if deleted:
+            high = threshold if strategy == MINID else 0
+            self._engine._log(
+                journal.OP_XTRIM,
+                TRIM_OP.pack(
+                    self.qid,
+                    strategy,
+                    approx,
+                    limit,
+                    high >> 64 if strategy == MINID else threshold,
+                    high & 0xFFFF_FFFF_FFFF_FFFF,
+                ),
+            )
+        return deleted
+
+    def _trim(self, strategy: int, threshold: int, approx: bool, limit: int) -> int:
+        deleted = 0
+        nodes = self._nodes
+        while nodes:
+            if strategy == MAXLEN and self.length <= threshold:
+                break
+            node = nodes[0]
+            entries = node.live
+            if limit and deleted + entries > limit:
+                break
+            remove = self.length - entries >= threshold if strategy == MAXLEN else node.last < threshold
+            if remove:
+                del nodes[0]
+                del self._keys[0]
+                self._release(node.fid)
+                self.length -= entries
+                deleted += entries
+                continue
+            if approx:
+                break
+            # Delete from inside the first node, oldest first, up to the threshold.
+            marked = node.deleted or set()
+            new_start = node.start
+            for stream_id, _, end, _ in self._records(node):
+                if strategy == MAXLEN:
+                    if self.length <= threshold:
+                        break
+                elif stream_id >= threshold:
+                    break
+                if stream_id in marked:
+                    marked.discard(stream_id)
+                else:
+                    node.live -= 1
+                    self.length -= 1
+                    deleted += 1
+                new_start = end
+            node.start = new_start
+            node.deleted = marked or None
+            break
+        if not self.length:
+            self.first_id = 0
+        elif deleted:
+            self.first_id = self._first_live()
+        return deleted
+
+    def set_id(self, last_id: int, entries_added: int, max_deleted_id: int) -> None:
+        """XSETID with the values already validated (the caller passes the current ones to keep them)."""
+        self._engine._before_write(0)
+        self._set_id(last_id, entries_added, max_deleted_id)
+        self._engine._log(
+            journal.OP_XSETID,
+            SETID_OP.pack(self.qid, *split_id(last_id), entries_added, *split_id(max_deleted_id)),
+        )
+
+    def _set_id(self, last_id: int, entries_added: int, max_deleted_id: int) -> None:
+        self.last_id = last_id
+        self.entries_added = entries_added
+        self.max_deleted_id = max_deleted_id
+
+    # -- consumer groups: state changes, each journaled as the data it sets
+
+    def set_group(self, name: bytes, last_id: int, entries_read: int) -> Group:
+        """Creates the group or moves its position (XGROUP CREATE / SETID, and reads past its last ID)."""
+        self._engine._before_write(0)
+        group = self._set_group(name, last_id, entries_read)
+        self._engine._log(journal.OP_XGROUP, GROUP_OP.pack(self.qid, *split_id(last_id), entries_read) + name)
+        return group
+
+    def _set_group(self, name: bytes, last_id: int, entries_read: int) -> Group:
+        group = self.groups.get(name)
+        if group is None:
+            group = self.groups[name] = Group(name, last_id, entries_read)
+        else:
+            group.last_id, group.entries_read = last_id, entries_read
+        return group
+
+    def destroy_group(self, name: bytes) -> bool:
+        if name not in self.groups:
+            return False
+        self._engine._before_write(0)
+        del self.groups[name]
+        self._engine._log(journal.OP_XGROUP_DEL, QID.pack(self.qid) + name)
+        return True
+
+    def create_consumer(self, group: Group, name: bytes, now: int, refresh: bool = True) -> tuple[Consumer, bool]:
+        """The named consumer, created (and journaled) if missing; its seen time becomes ``now`` (if ``refresh``)."""
+        consumer = group.consumers.get(name)
+        if consumer is not None:
+            if refresh:
+                consumer.seen = now  # not journaled alone: an idle time lost in a crash harms no one
+            return consumer, False
+        self._engine._before_write(0)
+        consumer, _ = group.consumer(name, now)
+        self._engine._log(journal.OP_XCONSUMER, CONSUMER_OP.pack(self.qid, now) + _name(group.name) + name)
+        return consumer, True
+
+    def delete_consumer(self, group: Group, consumer: Consumer) -> int:
+        self._engine._before_write(0)
+        pending = group.drop_consumer(consumer)
+        self._engine._log(journal.OP_XCONSUMER_DEL, QID.pack(self.qid) + _name(group.name) + consumer.name)
+        return pending
+
+    def set_pending(self, group: Group, consumer: Consumer, items: Sequence[tuple[int, int, int]]) -> None:
+        """Makes ``consumer`` the owner of each (id, delivery time, delivery count), creating entries as needed."""
+        if not items:
+            return
+        self._engine._before_write(0)
+        for stream_id, delivered, count in items:
+            group.set_pending(stream_id, consumer, delivered, count)
+        payload = [PEL_HEAD.pack(self.qid, consumer.seen), _name(group.name), _name(consumer.name)]
+        payload += [PEL_ITEM.pack(*split_id(i), delivered, count) for i, delivered, count in items]
+        self._engine._log(journal.OP_XPEL, b"".join(payload))
+
+    def drop_pending(self, group: Group, ids: Sequence[int]) -> int:
+        """Removes pending entries (XACK, and deleted entries XCLAIM / XAUTOCLAIM find); returns how many."""
+        dropped = [i for i in dict.fromkeys(ids) if i in group.pel]
+        if not dropped:
+            return 0
+        self._engine._before_write(0)
+        for stream_id in dropped:
+            group.drop_pending(stream_id)
+        self._engine._log(
+            journal.OP_XPEL_DEL, QID.pack(self.qid) + _name(group.name) + b"".join(map(_pack_id, dropped))
+        )
+        return len(dropped)
+
+    # -- consumer-group semantics shared by XREADGROUP and XINFO
+
+    def range_has_tombstones(self, start: int) -> bool:
+        if not self.length or not self.max_deleted_id:
+            return False
+        if self.first_id > self.max_deleted_id:
+            return False
+        return start <= self.max_deleted_id
+
+    def estimate_entries_read(self, stream_id: int) -> int:
+        """How many entries were added up to ``stream_id``, when that is knowable (Redis's rules)."""
+        if not self.entries_added:
+            return 0
+        if not self.length and stream_id <= self.last_id:
+            return self.entries_added
+        if stream_id == self.last_id:
+            return self.entries_added
+        if stream_id > self.last_id:
+            return INVALID_ENTRIES_READ
+        if not self.max_deleted_id or self.max_deleted_id < self.first_id:
+            if stream_id < self.first_id:
+                return self.entries_added - self.length
+            if stream_id == self.first_id:
+                return self.entries_added - self.length + 1
+        return INVALID_ENTRIES_READ
+
+    def lag(self, group: Group) -> int | None:
+        if not self.entries_added:
+            return 0
+        if group.entries_read != INVALID_ENTRIES_READ and not self.range_has_tombstones(group.last_id):
+            return self.entries_added - group.entries_read
+        read = self.estimate_entries_read(group.last_id)
+        if read != INVALID_ENTRIES_READ:
+            return self.entries_added - read
+        return None
+
+    def read_group(
+        self, group: Group, consumer: Consumer, after: int, count: int, noack: bool, now: int
+    ) -> list[tuple[int, list[bytes]]]:
+        """New entries past ``after`` for ``consumer``: advances the group and (unless NOACK) records them pending."""
+        if after >= MAX_ID:
+            return []
+        entries = self.range(after + 1, MAX_ID, count)
+        if not entries:
+            return []
+        last_id, entries_read = group.last_id, group.entries_read
+        for stream_id, _ in entries:
+            if stream_id > last_id:
+                if entries_read != INVALID_ENTRIES_READ and not self.range_has_tombstones(stream_id):
+                    entries_read += 1
+                elif self.entries_added:
+                    entries_read = self.estimate_entries_read(stream_id)
+                last_id = stream_id
+        with self._engine.atomic():
+            if not noack:
+                self.set_pending(group, consumer, [(stream_id, now, 1) for stream_id, _ in entries])
+            if (last_id, entries_read) != (group.last_id, group.entries_read):
+                self.set_group(group.name, last_id, entries_read)
+        return entries
+
+    def read_history(
+        self, group: Group, consumer: Consumer, start: int, count: int, now: int
+    ) -> list[tuple[int, list[bytes] | None]]:
+        """The consumer's own pending entries from ``start``; entries since deleted come back with None."""
+        out: list[tuple[int, list[bytes] | None]] = []
+        redelivered = []
+        for pending in group.iter_pending(start, MAX_ID, consumer):
+            if count and len(out) >= count:
+                break
+            fields = self.get(pending.id)
+            out.append((pending.id, fields))
+            if fields is not None:
+                redelivered.append((pending.id, now, pending.count + 1))
+        self.set_pending(group, consumer, redelivered)
+        return out
+
+    # -- lifecycle and persistence
+
+    def _drop_all(self) -> None:
+        fids = {node.fid for node in self._nodes} | ({self._fid} - {0})
+        self._nodes, self._keys = [], []
+        self._fid = 0
+        self.groups = {}
+        for fid in fids:
+            if fid in self._store.files:
+                self._store.kill(fid)
+
+    def files(self) -> set[int]:
+        return {node.fid for node in self._nodes} | ({self._fid} - {0})
+
+    def nodes(self) -> list[tuple[int, int, int, int]]:
+        """(file id, start, end, live records) of each node, for offline checks and tests."""
+        return [(n.fid, n.start, n.end, n.live) for n in self._nodes]
+
+    def pending_total(self) -> int:
+        return sum(len(group.pel) for group in self.groups.values())
+
+    def dump(self) -> bytes:
+        parts = [
+            STATE_HEAD.pack(
+                *split_id(self.last_id),
+                *split_id(self.first_id),
+                *split_id(self.max_deleted_id),
+                self.entries_added,
+                self.length,
+                0,
+                self._fid,
+                len(self._nodes),
+                len(self.groups),
+            )
+        ]
+        for n in self._nodes:
+            deleted = sorted(n.deleted or ())
+            parts.append(
+                NODE.pack(n.fid, n.start, n.end, n.total, n.live, *split_id(n.first), *split_id(n.last), len(deleted))
+            )
+            parts += map(_pack_id, deleted)
+        for group in self.groups.values():
+            parts.append(GROUP_STATE.pack(*split_id(group.last_id), group.entries_read, len(group.consumers)))
+            parts.append(_name(group.name))
+            for consumer in group.consumers.values():
+                parts.append(CONSUMER_STATE.pack(consumer.seen, len(consumer.pel)))
+                parts.append(_name(consumer.name))
+                for stream_id in consumer.pel:
+                    pending = group.pending(stream_id)
+                    assert pending is not None
+                    parts.append(PEL_ITEM.pack(*split_id(stream_id), pending.delivered, pending.count))
+        return b"".join(parts)
+
+    @classmethod
+    def load(cls, engine: Engine, qid: int, data: bytes | memoryview) -> StreamLog:
+        log = cls(engine, qid)
+        (
+            last_ms,
+            last_seq,
+            first_ms,
+            first_seq,
+            del_ms,
+            del_seq,
+            log.entries_added,
+            log.length,
+            _,
+            log._fid,
+            node_count,
+            group_count,
+        ) = STATE_HEAD.unpack_from(data, 0)
+        log.last_id = id_of(last_ms, last_seq)
+        log.first_id = id_of(first_ms, first_seq)
+        log.max_deleted_id = id_of(del_ms, del_seq)
+        pos = STATE_HEAD.size
+        for _ in range(node_count):
+            fid, start, end, total, live, f_ms, f_seq, l_ms, l_seq, n_deleted = NODE.unpack_from(data, pos)
+            pos += NODE.size
+            node = Node(fid, start, end, total, live, id_of(f_ms, f_seq), id_of(l_ms, l_seq))
+            if n_deleted:
+                node.deleted = {_unpack_id(data, pos + 16 * i) for i in range(n_deleted)}
+                pos += 16 * n_deleted
+            log._nodes.append(node)
+            log._keys.append(node.first)
+        for _ in range(group_count):
+            g_ms, g_seq, entries_read, consumer_count = GROUP_STATE.unpack_from(data, pos)
+            pos += GROUP_STATE.size
+            name, pos = _read_name(data, pos)
+            group = log.groups[name] = Group(name, id_of(g_ms, g_seq), entries_read)
+            for _ in range(consumer_count):
+                seen, pending_count = CONSUMER_STATE.unpack_from(data, pos)
+                pos += CONSUMER_STATE.size
+                consumer_name, pos = _read_name(data, pos)
+                consumer, _ = group.consumer(consumer_name, seen)
+                for _ in range(pending_count):
+                    ms, seq, delivered, count = PEL_ITEM.unpack_from(data, pos)
+                    pos += PEL_ITEM.size
+                    group.set_pending(id_of(ms, seq), consumer, delivered, count)
+        if pos != len(data):
+            raise ValueError("trailing bytes in stream state")
+        return log
+
+    # -- replay (same code paths as live)
+
+    def _replay(self, op: int, payload: bytes) -> None:
+        view = memoryview(payload)
+        if op == journal.OP_XADD:
+            self._add(_unpack_id(view, 8), journal.decode_values(view[24:]))
+        elif op == journal.OP_XDEL:
+            self._delete([_unpack_id(view, pos) for pos in range(8, len(view), 16)])
+        elif op == journal.OP_XTRIM:
+            _, strategy, approx, limit, high, low = TRIM_OP.unpack(payload)
+            self._trim(strategy, id_of(high, low) if strategy == MINID else high, bool(approx), limit)
+        elif op == journal.OP_XSETID:
+            _, last_ms, last_seq, added, del_ms, del_seq = SETID_OP.unpack(payload)
+            self._set_id(id_of(last_ms, last_seq), added, id_of(del_ms, del_seq))
+        elif op == journal.OP_XGROUP:
+            _, ms, seq, entries_read = GROUP_OP.unpack_from(payload)
+            self._set_group(payload[GROUP_OP.size :], id_of(ms, seq), entries_read)
+        elif op == journal.OP_XGROUP_DEL:
+            self.groups.pop(payload[QID.size :], None)
+        elif op == journal.OP_XCONSUMER:
+            _, seen = CONSUMER_OP.unpack_from(payload)
+            group_name, pos = _read_name(view, CONSUMER_OP.size)
+            consumer, _ = self.groups[group_name].consumer(payload[pos:], seen)
+            consumer.seen = seen
+        elif op == journal.OP_XCONSUMER_DEL:
+            group_name, pos = _read_name(view, QID.size)
+            group = self.groups[group_name]
+            group.drop_consumer(group.consumers[payload[pos:]])
+        elif op == journal.OP_XPEL:
+            _, seen = PEL_HEAD.unpack_from(payload)
+            group_name, pos = _read_name(view, PEL_HEAD.size)
+            consumer_name, pos = _read_name(view, pos)
+            group = self.groups[group_name]
+            consumer, _ = group.consumer(consumer_name, seen)
+            consumer.seen = seen
+            for item in range(pos, len(payload), PEL_ITEM.size):
+                ms, seq, delivered, count = PEL_ITEM.unpack_from(payload, item)
+                group.set_pending(id_of(ms, seq), consumer, delivered, count)
+        elif op == journal.OP_XPEL_DEL:
+            group_name, pos = _read_name(view, QID.size)
+            group = self.groups[group_name]
+            for item in range(pos, len(payload), 16):
+                group.drop_pending(_unpack_id(view, item))
+        else:
+            raise ValueError(f"unknown stream operation {op}")
+
+
+def radix_tree_nodes(keys: Sequence[int]) -> int:
+    """How many nodes Redis's radix tree has when it indexes listpack nodes under these IDs (XINFO STREAM).
+
+    Redis keys each node by its first ID as 16 big-endian bytes in a compressed trie: a chain of bytes shared by
+    every key below it is one node, a byte where keys diverge is one node, and every key ends in a leaf node.
+    """
+    if not keys:
+        return 1  # the empty root
+    encoded = sorted(_pack_id(key) for key in keys)
+
+    def count(low: int, high: int, depth: int) -> int:
+        if high - low == 1:
+            return 2 if depth < 16 else 1  # the rest of the key as one compressed node, then the leaf
+        first, last = encoded[low], encoded[high - 1]
+        shared = depth
+        while first[shared] == last[shared]:
+            shared += 1
+        nodes = (shared > depth) + 1  # the shared chain (if any) and the node where the keys branch
+        start = low
+        for index in range(low + 1, high + 1):
+            if index == high or encoded[index][shared] != encoded[start][shared]:
+                nodes += count(start, index, shared + 1)
+                start = index
+        return nodes
+
+    return count(0, len(encoded), 0)
