@@ -20,6 +20,7 @@ from respq.client import Client
 from respq.commands.dispatch import execute, resolve
 from respq.protocol import ProtocolError, RequestParser, encode_reply
 from respq.replies import Replies
+from respq.storage.errors import StorageError
 
 if TYPE_CHECKING:
     from respq.server import Server
@@ -93,7 +94,12 @@ async def _accept_loop(server: Server, listener: socket.socket) -> None:
             raise
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        server.nursery.start_soon(Connection(server, sock, addr).run)
+        connection = Connection(server, sock, addr)
+        # Counted here, in accept order: Trio runs new tasks in no fixed order, and the newest client is the one
+        # maxclients must refuse.
+        refused = len(server.clients) >= server.config.maxclients
+        server.register(connection)
+        server.nursery.start_soon(connection.run, refused)
 
 
 class Connection:
@@ -123,12 +129,11 @@ class Connection:
         self.client.killed = True
         self.scope.cancel()
 
-    async def run(self) -> None:
+    async def run(self, refused: bool) -> None:
         server = self.server
-        server.register(self)
         try:
             with self.scope:
-                if len(server.clients) > server.config.maxclients:
+                if refused:
                     server.stats.rejected_connections += 1
                     await self._send(b"-" + errors.MAX_CLIENTS + b"\r\n")
                     return
@@ -265,12 +270,14 @@ class Connection:
     # ---- output -------------------------------------------------------------------------------------------------
     async def _flush(self) -> None:
         """Sends pending replies once what they acknowledge is as durable as the fsync policy promises."""
-        server = self.server
-        engine = server.engine
-        if engine is not None:
-            lsn = engine.flush()
-            if lsn > server.durable_lsn and server.config.appendfsync == "always":
-                await server.wait_durable(lsn)
+        try:
+            await self.server.make_durable()
+        except StorageError as error:
+            # What these replies acknowledge may never reach the disk: drop the connection instead of lying.
+            self.server.log.warning(f"Closing client id={self.client.id}: its writes cannot be made durable ({error})")
+            self.out.clear()
+            self.kill()
+            return
         while self.out:
             data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
             self.out.clear()

@@ -82,6 +82,11 @@ def _one_line(message: bytes) -> bytes:
     return message.replace(b"\r", b" ").replace(b"\n", b" ")
 
 
+def misconf(reason: str) -> bytes:
+    """Writes refused because storage failed (Redis's AOF write-error reply)."""
+    return b"MISCONF Errors writing to the AOF file: " + reason.encode(errors="replace")
+
+
 def execabort_because(error: bytes) -> bytes:
     reason = error[4:] if error.startswith(b"ERR ") else error
     return b"EXECABORT Transaction discarded because of: " + reason

@@ -117,7 +117,7 @@ class Keyspace:
             return False
         self.engine.delete(db, key)
         self.volatile[db].discard(key)
-        self.touch(db, key)
+        self._removed(db, key)
         return True
 
     def delete_if_empty(self, db: int, key: bytes, value: Any) -> None:
@@ -137,15 +137,15 @@ class Keyspace:
             self.volatile[db].add(dst)
         else:
             self.volatile[db].discard(dst)
-        self.touch(db, src)
-        self.touch(db, dst)
+        self._removed(db, src)
+        self._removed(db, dst)
 
     def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
         if expire_ms is not None and expire_ms <= now_ms():
             # An expiry in the past deletes the key at once, as Redis does.
             self.engine.delete(db, key)
             self.volatile[db].discard(key)
-            self.touch(db, key)
+            self._removed(db, key)
             return
         self.engine.set_expire(db, key, expire_ms)
         if expire_ms is None:
@@ -158,6 +158,7 @@ class Keyspace:
         self._touch_db(db)
         self.engine.flushdb(db)
         self.volatile[db].clear()
+        self._signal_db(db)
 
     def flushall(self) -> None:
         for db in range(self.databases):
@@ -165,6 +166,8 @@ class Keyspace:
         self.engine.flushall()
         for volatile in self.volatile:
             volatile.clear()
+        for db in range(self.databases):
+            self._signal_db(db)
 
     def swapdb(self, a: int, b: int) -> None:
         self._touch_db(a)
@@ -180,7 +183,17 @@ class Keyspace:
         self.engine.delete(db, key)
         self.volatile[db].discard(key)
         self.server.stats.expired_keys += 1
+        self._removed(db, key)
+
+    def _removed(self, db: int, key: bytes) -> None:
+        """A key was deleted or replaced: watchers fail, and blocked stream readers learn the key is gone."""
         self.touch(db, key)
+        self.signal_ready(db, key)
+
+    def _signal_db(self, db: int) -> None:
+        for waiting_db, key in list(self.server.blocking.waiters):
+            if waiting_db == db:
+                self.signal_ready(db, key)
 
     def expire_some(self) -> None:
         """Active expiry: sample keys with a TTL in every database and delete the expired ones."""

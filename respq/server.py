@@ -16,6 +16,7 @@ from respq.commands.table import apply_renames, load_all
 from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.stats import Stats
+from respq.storage.errors import DiskFullError, StorageError, StorageWriteError
 
 if TYPE_CHECKING:
     from respq.client import Client
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
     from respq.keyspace import Keyspace
     from respq.storage.engine import Engine
 
+DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
 EVERYSEC_INTERVAL = 1.0
+CHECKPOINT_POLL = 0.5  # seconds between checks whether the journal has grown enough for a checkpoint
 
 
 class Server:
@@ -57,6 +60,23 @@ class Server:
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
 
     # ---- durability -------------------------------------------------------------------------------------------
+    async def make_durable(self) -> None:
+        """Returns once every mutation so far is as durable as appendfsync promises: written to the journal under
+        every policy (a process crash loses nothing), and synced under ``always``. Raises StorageError when that can
+        never happen (a failed fsync): the replies waiting for it must not be sent."""
+        engine = self.engine
+        if engine is None:
+            return
+        needed = engine.pending_lsn()
+        while needed > engine.flushed_lsn():
+            try:
+                engine.flush()
+            except DiskFullError:
+                # The records stay buffered and their replies wait; writing resumes when space returns.
+                await trio.sleep(DISK_FULL_RETRY)
+        if needed > self.durable_lsn and self.config.appendfsync == "always":
+            await self.wait_durable(needed)
+
     async def wait_durable(self, lsn: int) -> None:
         """Returns once the journal is synced up to lsn (group commit: one sync in flight covers every waiter)."""
         if lsn > self._sync_target:
@@ -64,6 +84,8 @@ class Server:
             self._sync_wanted.set()
         while self.durable_lsn < lsn:
             await self._durable_changed.wait()
+            if self.durable_lsn < lsn and self.engine is not None and self.engine.write_error:
+                raise StorageWriteError(self.engine.write_error)
 
     async def _syncer(self) -> None:
         engine = self.engine
@@ -71,10 +93,10 @@ class Server:
         while True:
             await self._sync_wanted.wait()
             self._sync_wanted = trio.Event()
-            target = engine.flush()
+            target = engine.flushed_lsn()  # waiters flushed their records before asking
             try:
                 await trio.to_thread.run_sync(engine.sync, target)
-            except Exception as error:  # the engine records the failure and refuses writes from now on
+            except StorageError as error:  # the engine refuses writes from now on; waiters are told
                 self.log.warning(f"journal sync failed: {error}")
             else:
                 self.durable_lsn = max(self.durable_lsn, target)
@@ -86,21 +108,29 @@ class Server:
         assert engine is not None
         while True:
             await trio.sleep(EVERYSEC_INTERVAL)
-            if self.config.appendfsync == "everysec":
+            if self.config.appendfsync != "everysec":
+                continue
+            try:
                 target = engine.flush()
                 if target > self.durable_lsn:
                     await trio.to_thread.run_sync(engine.sync, target)
                     self.durable_lsn = max(self.durable_lsn, target)
+            except StorageError as error:
+                self.log.warning(f"background journal sync failed: {error}")
 
     async def _checkpointer(self) -> None:
         engine = self.engine
         assert engine is not None
         while True:
-            await trio.sleep(0.5)
-            if engine.checkpoint_due():
+            await trio.sleep(CHECKPOINT_POLL)
+            if not engine.checkpoint_due():
+                continue
+            try:
                 checkpoint = engine.begin_checkpoint()
                 await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
                 engine.finish_checkpoint(checkpoint)
+            except StorageError as error:  # the journal keeps everything; the next attempt starts over
+                self.log.warning(f"checkpoint failed: {error}")
 
     # ---- background work ----------------------------------------------------------------------------------------
     async def _active_expiry(self) -> None:

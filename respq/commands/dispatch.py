@@ -9,6 +9,7 @@ from respq import errors
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.replies import QUEUED, ErrorReply
+from respq.storage.errors import StorageError
 
 if TYPE_CHECKING:
     from respq.client import Client
@@ -59,6 +60,8 @@ def execute(client: Client, argv: list[bytes]) -> Any:
         return _reject(client, argv, errors.pubsub_context(cmd.name.encode()))
     if server.loading and "loading" not in cmd.flags:
         return _reject(client, argv, errors.LOADING)
+    if cmd.is_write and server.engine is not None and server.engine.write_error:
+        return _reject(client, argv, errors.misconf(server.engine.write_error))
     if client.multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         client.multi.append((cmd, argv))
         return QUEUED
@@ -73,12 +76,15 @@ def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
     try:
         reply = cmd.handler(client, argv)  # type: ignore[misc]
     except CommandError as error:
-        reply = ErrorReply(error.message)
-        stats.count_error(error.message)
-        stats.count_call(cmd, time.perf_counter_ns() - start, failed=True)
+        message = error.message
+    except StorageError as error:  # a full disk, maxdisk, or writes disabled after an I/O failure
+        message = errors.misconf(str(error))
+    else:
+        stats.count_call(cmd, time.perf_counter_ns() - start, failed=False)
         return reply
-    stats.count_call(cmd, time.perf_counter_ns() - start, failed=False)
-    return reply
+    stats.count_error(message)
+    stats.count_call(cmd, time.perf_counter_ns() - start, failed=True)
+    return ErrorReply(message)
 
 
 def _reject(client: Client, argv: list[bytes], message: bytes) -> ErrorReply:

@@ -597,6 +597,7 @@ def _stream_keys(argv: list[bytes]) -> list[int]:
     "readonly blocking movablekeys",
     (0, 0, 0),
     group=G,
+    key_finder=_stream_keys,
     options=("COUNT", "BLOCK", "STREAMS"),
     summary="Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller "
     "for each stream. Can block.",
@@ -615,6 +616,7 @@ def xread(client: Client, argv: list[bytes]) -> Any:
     "write blocking movablekeys",
     (0, 0, 0),
     group=G,
+    key_finder=_stream_keys,
     options=("GROUP", "COUNT", "BLOCK", "NOACK", "STREAMS"),
     summary="Return new entries from a stream using a consumer group, or access the history of the pending "
     "entries for a given consumer. Can block.",

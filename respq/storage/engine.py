@@ -356,6 +356,13 @@ class Engine:
     def durable_lsn(self) -> int:
         return self._journal.durable_lsn
 
+    def flushed_lsn(self) -> int:
+        return self._journal.flushed_lsn
+
+    def pending_lsn(self) -> int:
+        """The LSN that will cover every mutation made so far, once flushed (no I/O)."""
+        return self._journal.flushed_lsn + self._journal.pending
+
     def sync(self, lsn: int) -> None:
         """Worker thread: returns when everything up to ``lsn`` is on disk. A failure disables writes for good."""
         try:

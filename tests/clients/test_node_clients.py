@@ -15,7 +15,7 @@ SCRIPT_TIMEOUT = 90.0  # the scripts' own watchdog fires at 60 s and still print
 
 # Queue commands respq does not answer yet: the scripts' checks for them run against real Redis only, and against
 # respq as expected failures. Drop a name from here once respq implements it.
-RESPQ_LACKS = {"streams"}
+RESPQ_LACKS: set[str] = set()
 
 CLIENTS = [
     pytest.param("ioredis_smoke.js", 2, id="ioredis"),
