@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -62,6 +63,15 @@ def require_tool(name: str) -> str:
     return path
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: a test run killed mid-way (timeout, ^C) must not leave servers behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 class ServerProcess:
     """A server subprocess in its own process group, killed (the whole group) on stop()."""
 
@@ -78,6 +88,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.output = bytearray()
         self._ready = threading.Event()

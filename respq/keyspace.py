@@ -38,9 +38,14 @@ class Keyspace:
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
         for db in range(self.databases):
-            for key in engine.keys(db):
+            for key in list(engine.keys(db)):
                 entry = engine.get(db, key)
-                if entry is not None and entry.expire_ms is not None:
+                if entry is None:
+                    continue
+                if entry.type == "list" and len(entry.value) == 0:
+                    # A list whose first push was cut by a crash or a full disk: Redis never shows empty lists.
+                    engine.delete(db, key)
+                elif entry.expire_ms is not None:
                     self.volatile[db].add(key)
 
     # ---- lookups ------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ CLIENT_UNBLOCK_REASON = b"ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
 INVALID_CLIENT_ID = b"ERR Invalid client ID"
 
 
-@command("ping", -1, "fast", group=G, summary="Returns the server's liveliness response.", since="1.0.0")
+@command("ping", -1, "fast", group=G, summary="Replies PONG, or its argument, to check the connection.", since="1.0.0")
 def ping(client: Client, argv: list[bytes]) -> Any:
     if len(argv) > 2:
         raise CommandError(errors.wrong_arity(b"ping"))
@@ -34,7 +34,7 @@ def ping(client: Client, argv: list[bytes]) -> Any:
     return argv[1] if len(argv) == 2 else PONG
 
 
-@command("echo", 2, "fast loading stale", group=G, summary="Returns the given string.", since="1.0.0")
+@command("echo", 2, "fast loading stale", group=G, summary="Replies with the argument it was given.", since="1.0.0")
 def echo(client: Client, argv: list[bytes]) -> Any:
     return argv[1]
 
@@ -51,7 +51,7 @@ def _default_user_password_ok(client: Client, user: bytes, password: bytes) -> b
     -2,
     "noscript loading stale fast no_auth allow_busy",
     group=G,
-    summary="Authenticates the connection.",
+    summary="Authenticates the connection with a password, optionally for a named user.",
     since="1.0.0",
 )
 def auth(client: Client, argv: list[bytes]) -> Any:
@@ -74,7 +74,7 @@ def auth(client: Client, argv: list[bytes]) -> Any:
     -1,
     "noscript loading stale fast no_auth allow_busy",
     group=G,
-    summary="Handshakes with the server, optionally switching protocol, authenticating and naming the connection.",
+    summary="Negotiates the protocol version, optionally authenticating and naming the connection.",
     since="6.0.0",
     options=("AUTH", "SETNAME"),
 )
@@ -120,7 +120,7 @@ def hello(client: Client, argv: list[bytes]) -> Any:
     }
 
 
-@command("select", 2, "loading stale fast", group=G, summary="Changes the selected database.", since="1.0.0")
+@command("select", 2, "loading stale fast", group=G, summary="Switches the connection's database.", since="1.0.0")
 def select(client: Client, argv: list[bytes]) -> Any:
     client.db = parse_db_index(argv[1], client.server.config.databases)
     return OK
@@ -131,7 +131,7 @@ def select(client: Client, argv: list[bytes]) -> Any:
     -1,
     "allow_busy noscript loading stale fast no_auth",
     group=G,
-    summary="Closes the connection.",
+    summary="Asks the server to close the connection once it has replied OK.",
     since="1.0.0",
 )
 def quit_(client: Client, argv: list[bytes]) -> Any:
@@ -144,7 +144,7 @@ def quit_(client: Client, argv: list[bytes]) -> Any:
     1,
     "noscript loading stale fast no_auth allow_busy",
     group=G,
-    summary="Resets the connection.",
+    summary="Clears the connection's state (database, transaction, subscriptions, name) as if new.",
     since="6.2.0",
 )
 def reset(client: Client, argv: list[bytes]) -> Any:
@@ -165,7 +165,7 @@ def reset(client: Client, argv: list[bytes]) -> Any:
 
 
 # ---- CLIENT -------------------------------------------------------------------------------------------------------
-container("client", group=G, summary="A container for client connection commands.", since="2.4.0")
+container("client", group=G, summary="Groups the subcommands that inspect and manage connections.", since="2.4.0")
 
 
 def _check_client_name(name: bytes) -> None:
@@ -178,14 +178,14 @@ def _check_client_name(name: bytes) -> None:
     2,
     "noscript loading stale",
     group=G,
-    summary="Returns the unique client ID of the connection.",
+    summary="Replies with the numeric ID the server gave this connection.",
     since="5.0.0",
 )
 def client_id(client: Client, argv: list[bytes]) -> Any:
     return client.id
 
 
-@command("client|setname", 3, "noscript loading stale", group=G, summary="Sets the connection name.", since="2.6.9")
+@command("client|setname", 3, "noscript loading stale", group=G, summary="Names the connection.", since="2.6.9")
 def client_setname(client: Client, argv: list[bytes]) -> Any:
     _check_client_name(argv[2])
     client.name = argv[2]
@@ -193,7 +193,7 @@ def client_setname(client: Client, argv: list[bytes]) -> Any:
 
 
 @command(
-    "client|getname", 2, "noscript loading stale", group=G, summary="Returns the name of the connection.", since="2.6.9"
+    "client|getname", 2, "noscript loading stale", group=G, summary="Replies with the connection's name.", since="2.6.9"
 )
 def client_getname(client: Client, argv: list[bytes]) -> Any:
     return client.name or None
@@ -206,7 +206,7 @@ def client_getname(client: Client, argv: list[bytes]) -> Any:
     group=G,
     extension=True,
     options=("LIB-NAME", "LIB-VER"),
-    summary="Records the client library's name or version (Redis 7.2; accepted so modern clients' handshakes work).",
+    summary="Records the client library's name or version, as sent in client handshakes.",
     since="7.2.0",
 )
 def client_setinfo(client: Client, argv: list[bytes]) -> Any:
@@ -280,7 +280,7 @@ def client_line(client: Client) -> bytes:
     2,
     "noscript loading stale",
     group=G,
-    summary="Returns information about the connection.",
+    summary="Describes this connection in the one-line format of CLIENT LIST.",
     since="6.2.0",
 )
 def client_info(client: Client, argv: list[bytes]) -> Any:
@@ -297,8 +297,9 @@ def _client_type(client: Client) -> bytes:
     "admin noscript loading stale",
     group=G,
     options=("TYPE", "ID"),
-    summary="Lists open connections.",
+    summary="Describes every open connection, one line each, optionally filtered by type or ID.",
     since="2.4.0",
+    complexity="O(N) in the open connections",
 )
 def client_list(client: Client, argv: list[bytes]) -> Any:
     clients = list(client.server.clients.values())
@@ -328,8 +329,9 @@ def client_list(client: Client, argv: list[bytes]) -> Any:
     "admin noscript loading stale",
     group=G,
     options=("ID", "ADDR", "LADDR", "TYPE", "USER", "SKIPME"),
-    summary="Terminates open connections.",
+    summary="Closes the connections that match an address, ID, type or other filter.",
     since="2.4.0",
+    complexity="O(N) in the open connections",
 )
 def client_kill(client: Client, argv: list[bytes]) -> Any:
     server = client.server
@@ -402,7 +404,7 @@ def _kill(client: Client) -> None:
     "admin noscript loading stale",
     group=G,
     options=("TIMEOUT", "ERROR"),
-    summary="Unblocks a client blocked by a blocking command from a different connection.",
+    summary="Wakes a connection waiting in a blocking command, as a timeout or with an error.",
     since="5.0.0",
 )
 def client_unblock(client: Client, argv: list[bytes]) -> Any:
@@ -428,7 +430,7 @@ def client_unblock(client: Client, argv: list[bytes]) -> Any:
     "admin noscript loading stale",
     group=G,
     options=("WRITE", "ALL"),
-    summary="Suspends commands processing.",
+    summary="Holds back commands from clients (all, or only writes) for some milliseconds.",
     since="3.0.0",
 )
 def client_pause(client: Client, argv: list[bytes]) -> Any:
@@ -456,7 +458,7 @@ def client_pause(client: Client, argv: list[bytes]) -> Any:
     2,
     "admin noscript loading stale",
     group=G,
-    summary="Resumes processing of clients.",
+    summary="Ends a pause started by CLIENT PAUSE, letting held commands run.",
     since="6.2.0",
 )
 def client_unpause(client: Client, argv: list[bytes]) -> Any:
@@ -479,7 +481,7 @@ def _on_off(arg: bytes) -> bool:
     "admin noscript loading stale",
     group=G,
     options=("ON", "OFF"),
-    summary="Sets the client eviction mode of the connection.",
+    summary="Accepts ON or OFF for client eviction; respq never evicts clients.",
     since="7.0.0",
 )
 def client_no_evict(client: Client, argv: list[bytes]) -> Any:
@@ -494,7 +496,7 @@ def client_no_evict(client: Client, argv: list[bytes]) -> Any:
     group=G,
     extension=True,
     options=("ON", "OFF"),
-    summary="Controls whether commands sent by the client affect key access times (Redis 7.2).",
+    summary="Accepts ON or OFF for access-time tracking; respq tracks no access times.",
     since="7.2.0",
 )
 def client_no_touch(client: Client, argv: list[bytes]) -> Any:
@@ -508,7 +510,7 @@ def client_no_touch(client: Client, argv: list[bytes]) -> Any:
     "noscript loading stale",
     group=G,
     options=("ON", "OFF", "SKIP"),
-    summary="Instructs the server whether to reply to commands.",
+    summary="Turns replies to this connection on or off, or skips the reply to the next command.",
     since="3.2.0",
 )
 def client_reply(client: Client, argv: list[bytes]) -> Any:
@@ -528,7 +530,7 @@ def client_reply(client: Client, argv: list[bytes]) -> Any:
     2,
     "loading stale",
     group=G,
-    summary="Returns helpful text about the different subcommands.",
+    summary="Lists the CLIENT subcommands with a line or two on each.",
     since="5.0.0",
 )
 def client_help(client: Client, argv: list[bytes]) -> Any:

@@ -107,8 +107,9 @@ def _find(name: bytes) -> Command | None:
     -1,
     "loading stale",
     group=G,
-    summary="Returns detailed information about all commands.",
+    summary="Describes every command: arity, flags, key positions and ACL categories.",
     since="2.8.13",
+    complexity="O(N) in the commands",
     acl=("@slow", "@connection"),
 )
 def command_(client: Client, argv: list[bytes]) -> Any:
@@ -120,7 +121,7 @@ def command_(client: Client, argv: list[bytes]) -> Any:
     2,
     "loading stale",
     group=G,
-    summary="Returns a count of commands.",
+    summary="Reports how many top-level commands the server knows.",
     since="2.8.13",
     acl=("@slow", "@connection"),
 )
@@ -133,8 +134,9 @@ def command_count(client: Client, argv: list[bytes]) -> Any:
     -2,
     "loading stale",
     group=G,
-    summary="Returns information about one, multiple or all commands.",
+    summary="Describes the named commands, or all of them when none is named.",
     since="2.8.13",
+    complexity="O(N) in the commands described",
     acl=("@slow", "@connection"),
 )
 def command_info_(client: Client, argv: list[bytes]) -> Any:
@@ -152,8 +154,9 @@ def command_info_(client: Client, argv: list[bytes]) -> Any:
     -2,
     "loading stale",
     group=G,
-    summary="Returns documentary information about commands.",
+    summary="Replies with each command's summary, version, complexity and group.",
     since="7.0.0",
+    complexity="O(N) in the commands described",
     acl=("@slow", "@connection"),
 )
 def command_docs_(client: Client, argv: list[bytes]) -> Any:
@@ -172,8 +175,9 @@ def command_docs_(client: Client, argv: list[bytes]) -> Any:
     "loading stale",
     group=G,
     options=("FILTERBY", "MODULE", "ACLCAT", "PATTERN"),
-    summary="Returns a list of command names.",
+    summary="Replies with every command name, optionally filtered by ACL category or pattern.",
     since="7.0.0",
+    complexity="O(N) in the commands",
     acl=("@slow", "@connection"),
 )
 def command_list(client: Client, argv: list[bytes]) -> Any:
@@ -202,8 +206,9 @@ def command_list(client: Client, argv: list[bytes]) -> Any:
     -4,
     "loading stale",
     group=G,
-    summary="Extracts the key names from an arbitrary command.",
+    summary="Finds which arguments of a complete command line are key names.",
     since="2.8.13",
+    complexity="O(N) in the arguments",
     acl=("@slow", "@connection"),
 )
 def command_getkeys(client: Client, argv: list[bytes]) -> Any:
@@ -226,7 +231,7 @@ def command_getkeys(client: Client, argv: list[bytes]) -> Any:
     2,
     "loading stale",
     group=G,
-    summary="Returns helpful text about the different subcommands.",
+    summary="Lists the COMMAND subcommands with a line or two on each.",
     since="5.0.0",
     acl=("@slow", "@connection"),
 )

@@ -29,9 +29,9 @@ _LLONG_MIN = -(1 << 63)
     "write",
     (1, -1, 1),
     group=G,
-    summary="Deletes one or more keys.",
+    summary="Removes the given keys with their values; replies how many existed.",
     since="1.0.0",
-    complexity="O(N) where N is the number of keys",
+    complexity="O(N) in the keys given; a value's files are dropped whole, not read",
 )
 def del_(client: Client, argv: list[bytes]) -> Any:
     keyspace = client.server.keyspace
@@ -44,9 +44,9 @@ def del_(client: Client, argv: list[bytes]) -> Any:
     "write fast",
     (1, -1, 1),
     group=G,
-    summary="Asynchronously deletes one or more keys.",
+    summary="Removes the given keys; in respq exactly the same as DEL.",
     since="4.0.0",
-    complexity="O(1) for each key removed regardless of its size",
+    complexity="O(N) in the keys given; a value's files are dropped whole, not read",
 )
 def unlink(client: Client, argv: list[bytes]) -> Any:
     return del_(client, argv)
@@ -58,9 +58,9 @@ def unlink(client: Client, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, -1, 1),
     group=G,
-    summary="Determines whether one or more keys exist.",
+    summary="Counts how many of the given keys exist, a repeated key once per mention.",
     since="1.0.0",
-    complexity="O(N) where N is the number of keys",
+    complexity="O(N) in the keys given",
 )
 def exists(client: Client, argv: list[bytes]) -> Any:
     keyspace = client.server.keyspace
@@ -73,9 +73,9 @@ def exists(client: Client, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, -1, 1),
     group=G,
-    summary="Returns the number of existing keys out of those specified (access times are not tracked).",
+    summary="Counts how many of the given keys exist; respq keeps no access times to update.",
     since="3.2.1",
-    complexity="O(N) where N is the number of keys that will be touched.",
+    complexity="O(N) in the keys given",
 )
 def touch(client: Client, argv: list[bytes]) -> Any:
     return exists(client, argv)
@@ -87,7 +87,7 @@ def touch(client: Client, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, 1, 1),
     group=G,
-    summary="Determines the type of value stored at a key.",
+    summary="Names the type of a key's value: list, stream, or none.",
     since="1.0.0",
 )
 def type_(client: Client, argv: list[bytes]) -> Any:
@@ -100,9 +100,9 @@ def type_(client: Client, argv: list[bytes]) -> Any:
     2,
     "readonly",
     group=G,
-    summary="Returns all key names that match a pattern.",
+    summary="Lists every key name that matches a glob-style pattern.",
     since="1.0.0",
-    complexity="O(N) with N being the number of keys in the database",
+    complexity="O(N) in the keys of the database",
     acl=("@keyspace", "@read", "@slow", "@dangerous"),
 )
 def keys(client: Client, argv: list[bytes]) -> Any:
@@ -127,9 +127,9 @@ def parse_scan_cursor(arg: bytes) -> int:
     "readonly",
     group=G,
     options=("MATCH", "COUNT", "TYPE"),
-    summary="Iterates over the key names in the database.",
+    summary="Walks the key names a batch at a time with a cursor, optionally filtered.",
     since="2.8.0",
-    complexity="O(1) for every call. O(N) for a complete iteration.",
+    complexity="O(N) per call in the keys of the database, so O(N²/COUNT) for a full walk",
 )
 def scan(client: Client, argv: list[bytes]) -> Any:
     cursor = parse_scan_cursor(argv[1])
@@ -183,7 +183,7 @@ def _rename(client: Client, argv: list[bytes], *, only_if_new: bool) -> Any:
 
 
 @command(
-    "rename", 3, "write", (1, 2, 1), group=G, summary="Renames a key and overwrites the destination.", since="1.0.0"
+    "rename", 3, "write", (1, 2, 1), group=G, summary="Moves a value to a new key, replacing any there.", since="1.0.0"
 )
 def rename(client: Client, argv: list[bytes]) -> Any:
     return _rename(client, argv, only_if_new=False)
@@ -195,14 +195,22 @@ def rename(client: Client, argv: list[bytes]) -> Any:
     "write fast",
     (1, 2, 1),
     group=G,
-    summary="Renames a key only when the target key name doesn't exist.",
+    summary="Moves a value to a new key name unless that name is already taken.",
     since="1.0.0",
 )
 def renamenx(client: Client, argv: list[bytes]) -> Any:
     return _rename(client, argv, only_if_new=True)
 
 
-@command("randomkey", 1, "readonly", group=G, summary="Returns a random key name from the database.", since="1.0.0")
+@command(
+    "randomkey",
+    1,
+    "readonly",
+    group=G,
+    summary="Replies with a key name picked at random, or null if the database is empty.",
+    since="1.0.0",
+    complexity="O(N) in the keys of the database",
+)
 def randomkey(client: Client, argv: list[bytes]) -> Any:
     return client.server.keyspace.random_key(client.db)
 
@@ -262,7 +270,7 @@ _EXPIRE_OPTIONS = ("NX", "XX", "GT", "LT")
     (1, 1, 1),
     group=G,
     options=_EXPIRE_OPTIONS,
-    summary="Sets the expiration time of a key in seconds.",
+    summary="Gives a key a time to live in seconds, optionally only under NX/XX/GT/LT.",
     since="1.0.0",
 )
 def expire(client: Client, argv: list[bytes]) -> Any:
@@ -276,7 +284,7 @@ def expire(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=_EXPIRE_OPTIONS,
-    summary="Sets the expiration time of a key in milliseconds.",
+    summary="Gives a key a time to live in milliseconds, optionally only under NX/XX/GT/LT.",
     since="2.6.0",
 )
 def pexpire(client: Client, argv: list[bytes]) -> Any:
@@ -290,7 +298,7 @@ def pexpire(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=_EXPIRE_OPTIONS,
-    summary="Sets the expiration time of a key to a Unix timestamp.",
+    summary="Makes a key expire at a Unix time in seconds, optionally only under NX/XX/GT/LT.",
     since="1.2.0",
 )
 def expireat(client: Client, argv: list[bytes]) -> Any:
@@ -304,7 +312,7 @@ def expireat(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=_EXPIRE_OPTIONS,
-    summary="Sets the expiration time of a key to a Unix milliseconds timestamp.",
+    summary="Makes a key expire at a Unix time in milliseconds, optionally under NX/XX/GT/LT.",
     since="2.6.0",
 )
 def pexpireat(client: Client, argv: list[bytes]) -> Any:
@@ -327,7 +335,7 @@ def _ttl(client: Client, key: bytes, *, milliseconds: bool, absolute: bool) -> i
     "readonly fast",
     (1, 1, 1),
     group=G,
-    summary="Returns the expiration time in seconds of a key.",
+    summary="Reports a key's remaining time to live in seconds (-1: no expiry, -2: no key).",
     since="1.0.0",
 )
 def ttl(client: Client, argv: list[bytes]) -> Any:
@@ -340,7 +348,7 @@ def ttl(client: Client, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, 1, 1),
     group=G,
-    summary="Returns the expiration time in milliseconds of a key.",
+    summary="Reports a key's remaining time to live in milliseconds (-1: no expiry, -2: no key).",
     since="2.6.0",
 )
 def pttl(client: Client, argv: list[bytes]) -> Any:
@@ -353,7 +361,7 @@ def pttl(client: Client, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, 1, 1),
     group=G,
-    summary="Returns the expiration time of a key as a Unix timestamp.",
+    summary="Reports the Unix time in seconds when a key expires (-1: never, -2: no key).",
     since="7.0.0",
 )
 def expiretime(client: Client, argv: list[bytes]) -> Any:
@@ -366,14 +374,14 @@ def expiretime(client: Client, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, 1, 1),
     group=G,
-    summary="Returns the expiration time of a key as a Unix milliseconds timestamp.",
+    summary="Reports the Unix time in milliseconds when a key expires (-1: never, -2: no key).",
     since="7.0.0",
 )
 def pexpiretime(client: Client, argv: list[bytes]) -> Any:
     return _ttl(client, argv[1], milliseconds=True, absolute=True)
 
 
-@command("persist", 2, "write fast", (1, 1, 1), group=G, summary="Removes the expiration time of a key.", since="2.2.0")
+@command("persist", 2, "write fast", (1, 1, 1), group=G, summary="Clears a key's expiry.", since="2.2.0")
 def persist(client: Client, argv: list[bytes]) -> Any:
     keyspace = client.server.keyspace
     entry = keyspace.lookup(client.db, argv[1])

@@ -10,6 +10,7 @@ from respq.commands.args import parse_int, parse_timeout
 from respq.commands.table import command
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK
+from respq.storage.errors import StorageError
 from respq.storage.listlog import LEFT, RIGHT, Side
 
 if TYPE_CHECKING:
@@ -69,9 +70,9 @@ def _push(client: Client, key: bytes, values: list[bytes], side: Side, *, only_e
     "write denyoom fast",
     (1, 1, 1),
     group=G,
-    summary="Prepends one or more elements to a list.",
+    summary="Adds elements at the head of a list, creating the list if needed.",
     since="1.0.0",
-    complexity="O(1) for each element added",
+    complexity="O(1) per element, appended to the list's files",
 )
 def lpush(client: Client, argv: list[bytes]) -> Any:
     return _push(client, argv[1], argv[2:], LEFT, only_existing=False)
@@ -83,9 +84,9 @@ def lpush(client: Client, argv: list[bytes]) -> Any:
     "write denyoom fast",
     (1, 1, 1),
     group=G,
-    summary="Appends one or more elements to a list.",
+    summary="Adds elements at the tail of a list, creating the list if needed.",
     since="1.0.0",
-    complexity="O(1) for each element added",
+    complexity="O(1) per element, appended to the list's files",
 )
 def rpush(client: Client, argv: list[bytes]) -> Any:
     return _push(client, argv[1], argv[2:], RIGHT, only_existing=False)
@@ -97,8 +98,9 @@ def rpush(client: Client, argv: list[bytes]) -> Any:
     "write denyoom fast",
     (1, 1, 1),
     group=G,
-    summary="Prepends one or more elements to a list only when the list exists.",
+    summary="Adds elements at the head of a list, only if the list already exists.",
     since="2.2.0",
+    complexity="O(1) per element",
 )
 def lpushx(client: Client, argv: list[bytes]) -> Any:
     return _push(client, argv[1], argv[2:], LEFT, only_existing=True)
@@ -110,8 +112,9 @@ def lpushx(client: Client, argv: list[bytes]) -> Any:
     "write denyoom fast",
     (1, 1, 1),
     group=G,
-    summary="Appends one or more elements to a list only when the list exists.",
+    summary="Adds elements at the tail of a list, only if the list already exists.",
     since="2.2.0",
+    complexity="O(1) per element",
 )
 def rpushx(client: Client, argv: list[bytes]) -> Any:
     return _push(client, argv[1], argv[2:], RIGHT, only_existing=True)
@@ -141,9 +144,9 @@ def _pop(client: Client, argv: list[bytes], side: Side) -> Any:
     "write fast",
     (1, 1, 1),
     group=G,
-    summary="Returns the first elements in a list after removing it.",
+    summary="Removes and returns one or more elements from the head of a list.",
     since="1.0.0",
-    complexity="O(N) where N is the number of elements returned",
+    complexity="O(1) per element popped, each one record read from disk",
 )
 def lpop(client: Client, argv: list[bytes]) -> Any:
     return _pop(client, argv, LEFT)
@@ -155,15 +158,15 @@ def lpop(client: Client, argv: list[bytes]) -> Any:
     "write fast",
     (1, 1, 1),
     group=G,
-    summary="Returns and removes the last elements of a list.",
+    summary="Removes and returns one or more elements from the tail of a list.",
     since="1.0.0",
-    complexity="O(N) where N is the number of elements returned",
+    complexity="O(1) per element popped, each one record read from disk",
 )
 def rpop(client: Client, argv: list[bytes]) -> Any:
     return _pop(client, argv, RIGHT)
 
 
-@command("llen", 2, "readonly fast", (1, 1, 1), group=G, summary="Returns the length of a list.", since="1.0.0")
+@command("llen", 2, "readonly fast", (1, 1, 1), group=G, summary="Reports how many elements a list has.", since="1.0.0")
 def llen(client: Client, argv: list[bytes]) -> Any:
     value = _get(client, argv[1])
     return 0 if value is None else len(value)
@@ -175,9 +178,9 @@ def llen(client: Client, argv: list[bytes]) -> Any:
     "readonly",
     (1, 1, 1),
     group=G,
-    summary="Returns a range of elements from a list.",
+    summary="Returns the elements between two indexes, inclusive; negative ones count from the tail.",
     since="1.0.0",
-    complexity="O(S+N) where S is the distance of start offset from HEAD and N the number of elements",
+    complexity="O(S+N): S records skipped from the nearer end to reach start, N records returned",
 )
 def lrange(client: Client, argv: list[bytes]) -> Any:
     start = parse_int(argv[2])
@@ -194,9 +197,9 @@ def lrange(client: Client, argv: list[bytes]) -> Any:
     "readonly",
     (1, 1, 1),
     group=G,
-    summary="Returns an element from a list by its index.",
+    summary="Returns the element at an index; negative indexes count from the tail.",
     since="1.0.0",
-    complexity="O(N) where N is the number of elements to traverse to get to the element",
+    complexity="O(N) in the index's distance from the nearer end (records skipped on disk)",
 )
 def lindex(client: Client, argv: list[bytes]) -> Any:
     index = parse_int(argv[2])
@@ -212,9 +215,9 @@ def lindex(client: Client, argv: list[bytes]) -> Any:
     "write denyoom",
     (1, 1, 1),
     group=G,
-    summary="Sets the value of an element in a list by its index.",
+    summary="Replaces the element at an index with a new value.",
     since="1.0.0",
-    complexity="O(N) where N is the length of the list",
+    complexity="O(N) in the index's distance from the nearer end; writes one record, rarely rewrites the list",
 )
 def lset(client: Client, argv: list[bytes]) -> Any:
     index = parse_int(argv[2])
@@ -234,9 +237,9 @@ def lset(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=("BEFORE", "AFTER"),
-    summary="Inserts an element before or after another element in a list.",
+    summary="Inserts an element just before or after the first occurrence of a pivot value.",
     since="2.2.0",
-    complexity="O(N) where N is the number of elements to traverse before seeing the value pivot",
+    complexity="O(N) in the pivot's position; writes one record, rarely rewrites the list",
 )
 def linsert(client: Client, argv: list[bytes]) -> Any:
     where = argv[2].upper()
@@ -257,9 +260,9 @@ def linsert(client: Client, argv: list[bytes]) -> Any:
     "write",
     (1, 1, 1),
     group=G,
-    summary="Removes elements from a list.",
+    summary="Removes up to COUNT elements equal to a value, scanning from the head or the tail.",
     since="1.0.0",
-    complexity="O(N+M) where N is the length of the list and M is the number of elements removed",
+    complexity="O(N) in the list length; rewrites the list on disk when something matches",
 )
 def lrem(client: Client, argv: list[bytes]) -> Any:
     count = parse_int(argv[2])
@@ -278,9 +281,9 @@ def lrem(client: Client, argv: list[bytes]) -> Any:
     "write",
     (1, 1, 1),
     group=G,
-    summary="Removes elements from both ends of a list.",
+    summary="Keeps only the elements between two indexes and drops the rest.",
     since="1.0.0",
-    complexity="O(N) where N is the number of elements to be removed by the operation",
+    complexity="O(S) in records skipped to reach the two cut points; dropped elements are never read",
 )
 def ltrim(client: Client, argv: list[bytes]) -> Any:
     start = parse_int(argv[2])
@@ -300,9 +303,9 @@ def ltrim(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=("RANK", "COUNT", "MAXLEN"),
-    summary="Returns the index of matching elements in a list.",
+    summary="Finds the indexes of elements equal to a value, with RANK, COUNT and MAXLEN limits.",
     since="6.0.6",
-    complexity="O(N) where N is the number of elements in the list",
+    complexity="O(N) in the elements scanned, each read from disk",
 )
 def lpos(client: Client, argv: list[bytes]) -> Any:
     rank, count, maxlen = 1, None, 0
@@ -347,12 +350,20 @@ def _move(client: Client, src: bytes, dst: bytes, wherefrom: Side, whereto: Side
     if source is None:
         return None
     destination = _get(client, dst)  # WRONGTYPE before anything moves
+    element = source.index(0 if wherefrom == LEFT else -1)
+    # Push, then pop: if the disk refuses the push, nothing has left the source yet.
     with client.server.engine.atomic():
-        element = source.pop(wherefrom, 1)[0]
-        _popped(client, src, source)
-        if destination is None or (src == dst and len(source) == 0):
+        created = destination is None
+        if created:
             destination = keyspace.create(client.db, dst, "list")
-        destination.push(whereto, [element])
+        try:
+            destination.push(whereto, [element])
+        except StorageError:
+            if created:
+                keyspace.engine.delete(client.db, dst)  # Redis has no empty lists
+            raise
+        source.pop(wherefrom, 1)
+    _popped(client, src, source)
     keyspace.touch(client.db, dst)
     keyspace.signal_ready(client.db, dst)
     return element
@@ -365,7 +376,7 @@ def _move(client: Client, src: bytes, dst: bytes, wherefrom: Side, whereto: Side
     (1, 2, 1),
     group=G,
     options=("LEFT", "RIGHT"),
-    summary="Returns an element after popping it from one list and pushing it to another.",
+    summary="Moves an element from an end of one list to an end of another and returns it.",
     since="6.2.0",
 )
 def lmove(client: Client, argv: list[bytes]) -> Any:
@@ -379,7 +390,7 @@ def lmove(client: Client, argv: list[bytes]) -> Any:
     "write denyoom",
     (1, 2, 1),
     group=G,
-    summary="Returns the last element of a list after removing and pushing it to another list.",
+    summary="Moves the tail element of one list to the head of another and returns it.",
     since="1.2.0",
 )
 def rpoplpush(client: Client, argv: list[bytes]) -> Any:
@@ -442,9 +453,9 @@ def _mpop_from(client: Client, keys: list[bytes], side: Side, count: int) -> Any
     group=G,
     key_finder=lambda argv: numkeys_positions(argv, 1),
     options=("LEFT", "RIGHT", "COUNT"),
-    summary="Returns multiple elements from a list after removing them.",
+    summary="Pops one or more elements from the first non-empty list among the given keys.",
     since="7.0.0",
-    complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned",
+    complexity="O(N+M): N keys checked, M elements popped",
 )
 def lmpop(client: Client, argv: list[bytes]) -> Any:
     keys, side, count = _parse_mpop(argv, 1)
@@ -495,9 +506,9 @@ def _safe(function: Any, key: bytes) -> Any:
     "write noscript blocking",
     (1, -2, 1),
     group=G,
-    summary="Removes and returns the first element in a list. Blocks until an element is available otherwise.",
+    summary="Pops the head of the first non-empty list given, waiting while all are empty.",
     since="2.0.0",
-    complexity="O(N) where N is the number of provided keys",
+    complexity="O(N) in the keys given",
 )
 def blpop(client: Client, argv: list[bytes]) -> Any:
     return _bpop(client, argv, LEFT)
@@ -509,9 +520,9 @@ def blpop(client: Client, argv: list[bytes]) -> Any:
     "write noscript blocking",
     (1, -2, 1),
     group=G,
-    summary="Removes and returns the last element in a list. Blocks until an element is available otherwise.",
+    summary="Pops the tail of the first non-empty list given, waiting while all are empty.",
     since="2.0.0",
-    complexity="O(N) where N is the number of provided keys",
+    complexity="O(N) in the keys given",
 )
 def brpop(client: Client, argv: list[bytes]) -> Any:
     return _bpop(client, argv, RIGHT)
@@ -536,8 +547,7 @@ def _bmove(client: Client, src: bytes, dst: bytes, wherefrom: Side, whereto: Sid
     (1, 2, 1),
     group=G,
     options=("LEFT", "RIGHT"),
-    summary="Pops an element from a list, pushes it to another list and returns it. Blocks until an element is "
-    "available otherwise.",
+    summary="Moves an element between lists as LMOVE does, waiting while the source is empty.",
     since="6.2.0",
 )
 def blmove(client: Client, argv: list[bytes]) -> Any:
@@ -551,8 +561,7 @@ def blmove(client: Client, argv: list[bytes]) -> Any:
     "write denyoom noscript blocking",
     (1, 2, 1),
     group=G,
-    summary="Pops an element from a list, pushes it to another list and returns it. Blocks until an element is "
-    "available otherwise.",
+    summary="Moves an element as RPOPLPUSH does, waiting while the source list is empty.",
     since="2.2.0",
 )
 def brpoplpush(client: Client, argv: list[bytes]) -> Any:
@@ -567,9 +576,9 @@ def brpoplpush(client: Client, argv: list[bytes]) -> Any:
     group=G,
     key_finder=lambda argv: numkeys_positions(argv, 2),
     options=("LEFT", "RIGHT", "COUNT"),
-    summary="Pops the first elements from one of multiple lists. Blocks until an element is available otherwise.",
+    summary="Pops elements from the first non-empty list as LMPOP does, waiting while all are empty.",
     since="7.0.0",
-    complexity="O(N+M) where N is the number of provided keys and M is the number of elements returned",
+    complexity="O(N+M): N keys checked, M elements popped",
 )
 def blmpop(client: Client, argv: list[bytes]) -> Any:
     timeout = parse_timeout(argv[1])

@@ -26,8 +26,9 @@ def _confirmation(client: Client, kind: bytes, name: bytes | None) -> Push:
     -2,
     "pubsub noscript loading stale",
     group=G,
-    summary="Listens for messages published to channels.",
+    summary="Subscribes the connection to channels, whose messages it then receives.",
     since="2.0.0",
+    complexity="O(N) in the channels given",
 )
 def subscribe(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
@@ -43,8 +44,9 @@ def subscribe(client: Client, argv: list[bytes]) -> Any:
     -2,
     "pubsub noscript loading stale",
     group=G,
-    summary="Listens for messages published to channels that match one or more patterns.",
+    summary="Subscribes the connection to every channel matching glob-style patterns.",
     since="2.0.0",
+    complexity="O(N) in the patterns given",
 )
 def psubscribe(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
@@ -60,8 +62,9 @@ def psubscribe(client: Client, argv: list[bytes]) -> Any:
     -1,
     "pubsub noscript loading stale",
     group=G,
-    summary="Stops listening to messages posted to channels.",
+    summary="Cancels channel subscriptions: the ones named, or all of them.",
     since="2.0.0",
+    complexity="O(N) in the channels named (or subscribed, if none is named)",
 )
 def unsubscribe(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
@@ -80,8 +83,9 @@ def unsubscribe(client: Client, argv: list[bytes]) -> Any:
     -1,
     "pubsub noscript loading stale",
     group=G,
-    summary="Stops listening to messages published to channels that match one or more patterns.",
+    summary="Cancels pattern subscriptions: the ones named, or all of them.",
     since="2.0.0",
+    complexity="O(N) in the patterns named (or subscribed, if none is named)",
 )
 def punsubscribe(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
@@ -100,21 +104,30 @@ def punsubscribe(client: Client, argv: list[bytes]) -> Any:
     3,
     "pubsub loading stale fast",
     group=G,
-    summary="Posts a message to a channel.",
+    summary="Sends a message to a channel's subscribers; replies how many received it.",
     since="2.0.0",
+    complexity="O(N+M): N subscribers of the channel, M patterns subscribed to",
 )
 def publish(client: Client, argv: list[bytes]) -> Any:
     return client.server.pubsub.publish(argv[1], argv[2])
 
 
-container("pubsub", group=G, summary="A container for Pub/Sub commands.", since="2.8.0")
+container("pubsub", group=G, summary="Groups the subcommands that report on publish/subscribe state.", since="2.8.0")
 
 
 def _pubsub_arity_error(argv: list[bytes]) -> CommandError:
     return CommandError(b"ERR unknown subcommand or wrong number of arguments for '" + argv[1] + b"'. Try PUBSUB HELP.")
 
 
-@command("pubsub|channels", -2, "pubsub loading stale", group=G, summary="Returns the active channels.", since="2.8.0")
+@command(
+    "pubsub|channels",
+    -2,
+    "pubsub loading stale",
+    group=G,
+    summary="Lists the channels that have subscribers, optionally matching a pattern.",
+    since="2.8.0",
+    complexity="O(N) in the channels with subscribers",
+)
 def pubsub_channels(client: Client, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise _pubsub_arity_error(argv)
@@ -130,8 +143,9 @@ def pubsub_channels(client: Client, argv: list[bytes]) -> Any:
     -2,
     "pubsub loading stale",
     group=G,
-    summary="Returns a count of subscribers to channels.",
+    summary="Reports the number of subscribers of each given channel.",
     since="2.8.0",
+    complexity="O(N) in the channels given",
 )
 def pubsub_numsub(client: Client, argv: list[bytes]) -> Any:
     pubsub = client.server.pubsub
@@ -146,7 +160,7 @@ def pubsub_numsub(client: Client, argv: list[bytes]) -> Any:
     2,
     "pubsub loading stale",
     group=G,
-    summary="Returns a count of unique pattern subscriptions.",
+    summary="Reports how many distinct patterns clients are subscribed to.",
     since="2.8.0",
 )
 def pubsub_numpat(client: Client, argv: list[bytes]) -> Any:
@@ -158,7 +172,7 @@ def pubsub_numpat(client: Client, argv: list[bytes]) -> Any:
     2,
     "loading stale",
     group=G,
-    summary="Returns helpful text about the different subcommands.",
+    summary="Lists the PUBSUB subcommands with a line or two on each.",
     since="6.2.0",
 )
 def pubsub_help(client: Client, argv: list[bytes]) -> Any:
@@ -185,7 +199,7 @@ def pubsub_help(client: Client, argv: list[bytes]) -> Any:
     -2,
     "pubsub loading stale",
     group=G,
-    summary="Returns the active shard channels (none: sharded pub/sub needs a cluster).",
+    summary="Lists active shard channels: always none, since sharding needs a cluster.",
     since="7.0.0",
 )
 def pubsub_shardchannels(client: Client, argv: list[bytes]) -> Any:
@@ -199,8 +213,9 @@ def pubsub_shardchannels(client: Client, argv: list[bytes]) -> Any:
     -2,
     "pubsub loading stale",
     group=G,
-    summary="Returns the count of subscribers of shard channels.",
+    summary="Reports zero subscribers for each shard channel given, since sharding needs a cluster.",
     since="7.0.0",
+    complexity="O(N) in the channels given",
 )
 def pubsub_shardnumsub(client: Client, argv: list[bytes]) -> Any:
     reply: list[Any] = []

@@ -43,7 +43,7 @@ def _flush_mode(argv: list[bytes]) -> None:
     1,
     "readonly fast",
     group=G,
-    summary="Returns the number of keys in the database.",
+    summary="Reports how many keys the selected database holds.",
     since="1.0.0",
     acl=("@keyspace", "@read", "@fast"),
 )
@@ -57,8 +57,9 @@ def dbsize(client: Client, argv: list[bytes]) -> Any:
     "write",
     group=G,
     options=("ASYNC", "SYNC"),
-    summary="Removes all keys from the database.",
+    summary="Deletes every key of the selected database.",
     since="1.0.0",
+    complexity="O(N) in the keys of the database",
     acl=("@keyspace", "@write", "@slow", "@dangerous"),
 )
 def flushdb(client: Client, argv: list[bytes]) -> Any:
@@ -73,8 +74,9 @@ def flushdb(client: Client, argv: list[bytes]) -> Any:
     "write",
     group=G,
     options=("ASYNC", "SYNC"),
-    summary="Removes all keys from all databases.",
+    summary="Deletes every key of every database.",
     since="1.0.0",
+    complexity="O(N) in the keys of all databases",
     acl=("@keyspace", "@write", "@slow", "@dangerous"),
 )
 def flushall(client: Client, argv: list[bytes]) -> Any:
@@ -88,8 +90,9 @@ def flushall(client: Client, argv: list[bytes]) -> Any:
     3,
     "write fast",
     group=G,
-    summary="Swaps two databases.",
+    summary="Exchanges the contents of two databases, waking clients blocked on their keys.",
     since="4.0.0",
+    complexity="O(N) in the keys of both databases",
     acl=("@keyspace", "@write", "@fast", "@dangerous"),
 )
 def swapdb(client: Client, argv: list[bytes]) -> Any:
@@ -103,7 +106,7 @@ def swapdb(client: Client, argv: list[bytes]) -> Any:
     return OK
 
 
-@command("time", 1, "loading stale fast", group=G, summary="Returns the server time.", since="2.6.0", acl=("@fast",))
+@command("time", 1, "loading stale fast", group=G, summary="Reports the server's clock.", since="2.6.0", acl=("@fast",))
 def time_(client: Client, argv: list[bytes]) -> Any:
     now = time.time_ns() // 1000
     return [str(now // 1_000_000).encode(), str(now % 1_000_000).encode()]
@@ -115,7 +118,7 @@ def time_(client: Client, argv: list[bytes]) -> Any:
     "admin noscript loading stale no_multi allow_busy",
     group=G,
     options=("NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"),
-    summary="Synchronously flushes storage and shuts down.",
+    summary="Makes every acknowledged write durable on disk, then stops the server.",
     since="1.0.0",
 )
 def shutdown(client: Client, argv: list[bytes]) -> Any:
@@ -143,7 +146,7 @@ def shutdown(client: Client, argv: list[bytes]) -> Any:
     "admin noscript loading stale",
     group=G,
     options=("SLEEP",),
-    summary="A container for debugging commands.",
+    summary="Runs a debugging action; respq offers only SLEEP.",
     since="1.0.0",
 )
 def debug(client: Client, argv: list[bytes]) -> Any:
@@ -159,7 +162,7 @@ def debug(client: Client, argv: list[bytes]) -> Any:
 
 
 # ---- CONFIG -------------------------------------------------------------------------------------------------------
-container("config", group=G, summary="A container for server configuration commands.", since="2.0.0")
+container("config", group=G, summary="Groups the subcommands that read and change server settings.", since="2.0.0")
 
 
 @command(
@@ -167,8 +170,9 @@ container("config", group=G, summary="A container for server configuration comma
     -3,
     "admin noscript loading stale",
     group=G,
-    summary="Returns the effective values of configuration parameters.",
+    summary="Replies with the current values of the settings matching the given patterns.",
     since="2.0.0",
+    complexity="O(N*M): N known settings, M patterns given",
 )
 def config_get_(client: Client, argv: list[bytes]) -> Any:
     return config_get(client.server.config, argv[2:])
@@ -179,8 +183,9 @@ def config_get_(client: Client, argv: list[bytes]) -> Any:
     -4,
     "admin noscript loading stale",
     group=G,
-    summary="Sets configuration parameters in-flight.",
+    summary="Changes one or more settings at run time, all of them or none.",
     since="2.0.0",
+    complexity="O(N) in the settings given",
 )
 def config_set_(client: Client, argv: list[bytes]) -> Any:
     if len(argv) % 2 != 0:
@@ -200,7 +205,7 @@ def config_set_(client: Client, argv: list[bytes]) -> Any:
     2,
     "admin noscript loading stale",
     group=G,
-    summary="Resets the server's statistics.",
+    summary="Zeroes the counters that INFO reports.",
     since="2.0.0",
 )
 def config_resetstat(client: Client, argv: list[bytes]) -> Any:
@@ -213,7 +218,7 @@ def config_resetstat(client: Client, argv: list[bytes]) -> Any:
     2,
     "admin noscript loading stale",
     group=G,
-    summary="Persists the effective configuration to file.",
+    summary="Writes the current settings back to the configuration file.",
     since="2.8.0",
 )
 def config_rewrite_(client: Client, argv: list[bytes]) -> Any:
@@ -229,7 +234,7 @@ def config_rewrite_(client: Client, argv: list[bytes]) -> Any:
     2,
     "loading stale",
     group=G,
-    summary="Returns helpful text about the different subcommands.",
+    summary="Lists the CONFIG subcommands with a line or two on each.",
     since="5.0.0",
 )
 def config_help(client: Client, argv: list[bytes]) -> Any:
@@ -270,7 +275,7 @@ ALL_SECTIONS = (*DEFAULT_SECTIONS[:-3], "commandstats", "errorstats", "latencyst
     -1,
     "loading stale",
     group=G,
-    summary="Returns information and statistics about the server.",
+    summary="Reports server status and counters, section by section.",
     since="1.0.0",
     options=(
         "SERVER",

@@ -301,9 +301,9 @@ def _next_id(stream: StreamLog, args: TrimArgs) -> int:
     (1, 1, 1),
     group=G,
     options=("NOMKSTREAM", "MAXLEN", "MINID", "LIMIT", "=", "~"),
-    summary="Appends a new message to a stream. Creates the key if it doesn't exist.",
+    summary="Appends an entry to a stream, creating it unless NOMKSTREAM; can trim it too.",
     since="5.0.0",
-    complexity="O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.",
+    complexity="O(1) to append; trimming adds O(N) in nodes dropped, reading at most one node",
 )
 def xadd(client: Client, argv: list[bytes]) -> Any:
     args, id_pos = _parse_add_or_trim(argv, xadd=True)
@@ -338,9 +338,9 @@ def xadd(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=("MAXLEN", "MINID", "LIMIT", "=", "~"),
-    summary="Deletes messages from the beginning of a stream.",
+    summary="Deletes a stream's oldest entries down to a length (MAXLEN) or an ID (MINID).",
     since="5.0.0",
-    complexity="O(N), with N being the number of evicted entries.",
+    complexity="O(N) in nodes dropped whole, plus at most one node read from disk",
 )
 def xtrim(client: Client, argv: list[bytes]) -> Any:
     args, _ = _parse_add_or_trim(argv, xadd=False)
@@ -356,7 +356,7 @@ def xtrim(client: Client, argv: list[bytes]) -> Any:
 
 # ---- XLEN / XRANGE / XREVRANGE / XDEL -----------------------------------------------------------------------------
 @command(
-    "xlen", 2, "readonly fast", (1, 1, 1), group=G, summary="Return the number of messages in a stream.", since="5.0.0"
+    "xlen", 2, "readonly fast", (1, 1, 1), group=G, summary="Reports how many entries a stream holds.", since="5.0.0"
 )
 def xlen(client: Client, argv: list[bytes]) -> Any:
     stream = _get(client, argv[1])
@@ -390,9 +390,9 @@ def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
     (1, 1, 1),
     group=G,
     options=("COUNT",),
-    summary="Return a range of elements in a stream, with IDs matching the specified IDs interval.",
+    summary="Returns the entries whose IDs lie between two bounds, oldest first.",
     since="5.0.0",
-    complexity="O(N) with N being the number of elements being returned.",
+    complexity="O(log N + M): a binary search for the first node, then M entries read from disk",
 )
 def xrange(client: Client, argv: list[bytes]) -> Any:
     return _xrange(client, argv, reverse=False)
@@ -405,10 +405,9 @@ def xrange(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=("COUNT",),
-    summary="Return a range of elements in a stream, with IDs matching the specified IDs interval, in reverse "
-    "order (from greater to smaller IDs) compared to XRANGE.",
+    summary="Returns the entries whose IDs lie between two bounds, newest first.",
     since="5.0.0",
-    complexity="O(N) with N being the number of elements returned.",
+    complexity="O(log N + M): a binary search for the last node, then M entries read from disk",
 )
 def xrevrange(client: Client, argv: list[bytes]) -> Any:
     return _xrange(client, argv, reverse=True)
@@ -420,10 +419,9 @@ def xrevrange(client: Client, argv: list[bytes]) -> Any:
     "write fast",
     (1, 1, 1),
     group=G,
-    summary="Removes the specified entries from the stream. Returns the number of items actually deleted, that "
-    "may be different from the number of IDs passed in case certain IDs do not exist.",
+    summary="Deletes entries by ID; replies how many of them existed.",
     since="5.0.0",
-    complexity="O(1) for each single item to delete in the stream, regardless of the stream size.",
+    complexity="O(log N) per ID, plus reading at most one node (100 entries) from disk",
 )
 def xdel(client: Client, argv: list[bytes]) -> Any:
     stream = _get(client, argv[1])
@@ -599,12 +597,9 @@ def _stream_keys(argv: list[bytes]) -> list[int]:
     group=G,
     key_finder=_stream_keys,
     options=("COUNT", "BLOCK", "STREAMS"),
-    summary="Return never seen elements in multiple streams, with IDs greater than the ones reported by the caller "
-    "for each stream. Can block.",
+    summary="Reads entries past given IDs from one or more streams, optionally waiting for some.",
     since="5.0.0",
-    complexity="For each stream mentioned: O(N) with N being the number of elements being returned, it means that "
-    "XREAD-ing with a fixed COUNT is O(1). Note that when the BLOCK option is used, XADD will pay O(M) time in "
-    "order to serve the M clients blocked on the stream getting new data.",
+    complexity="O(log N + M) per stream for M entries returned; each XADD wakes the readers it serves",
 )
 def xread(client: Client, argv: list[bytes]) -> Any:
     return _xread(client, argv, xreadgroup=False)
@@ -618,20 +613,16 @@ def xread(client: Client, argv: list[bytes]) -> Any:
     group=G,
     key_finder=_stream_keys,
     options=("GROUP", "COUNT", "BLOCK", "NOACK", "STREAMS"),
-    summary="Return new entries from a stream using a consumer group, or access the history of the pending "
-    "entries for a given consumer. Can block.",
+    summary="Reads new or own pending entries through a consumer group, optionally waiting.",
     since="5.0.0",
-    complexity="For each stream mentioned: O(M) with M being the number of elements returned. If M is constant "
-    "(e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when "
-    "XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting "
-    "new data.",
+    complexity="O(M log N) per stream for M entries, each read from disk and tracked as pending",
 )
 def xreadgroup(client: Client, argv: list[bytes]) -> Any:
     return _xread(client, argv, xreadgroup=True)
 
 
 # ---- XGROUP -------------------------------------------------------------------------------------------------------
-container("xgroup", group=G, summary="A container for consumer groups commands.", since="5.0.0")
+container("xgroup", group=G, summary="Groups the subcommands that create and manage consumer groups.", since="5.0.0")
 
 
 def _subcommand_syntax(argv: list[bytes]) -> CommandError:
@@ -676,7 +667,7 @@ def _xgroup_prepare(client: Client, argv: list[bytes]) -> tuple[StreamLog | None
     (2, 2, 1),
     group=G,
     options=("MKSTREAM", "ENTRIESREAD", "$"),
-    summary="Create a consumer group.",
+    summary="Creates a consumer group that starts after a given entry ID ($: the newest).",
     since="5.0.0",
 )
 def xgroup_create(client: Client, argv: list[bytes]) -> Any:
@@ -701,7 +692,7 @@ def xgroup_create(client: Client, argv: list[bytes]) -> Any:
     (2, 2, 1),
     group=G,
     options=("ENTRIESREAD",),
-    summary="Set a consumer group to an arbitrary last delivered ID value.",
+    summary="Moves a consumer group's last-delivered position to another entry ID.",
     since="5.0.0",
 )
 def xgroup_setid(client: Client, argv: list[bytes]) -> Any:
@@ -720,9 +711,9 @@ def xgroup_setid(client: Client, argv: list[bytes]) -> Any:
     "write",
     (2, 2, 1),
     group=G,
-    summary="Destroy a consumer group.",
+    summary="Deletes a consumer group with its consumers and pending entries.",
     since="5.0.0",
-    complexity="O(N) where N is the number of entries in the group's pending entries list (PEL).",
+    complexity="O(N) in the group's pending entries",
 )
 def xgroup_destroy(client: Client, argv: list[bytes]) -> Any:
     stream, group, _, _ = _xgroup_prepare(client, argv)
@@ -740,7 +731,7 @@ def xgroup_destroy(client: Client, argv: list[bytes]) -> Any:
     "write denyoom",
     (2, 2, 1),
     group=G,
-    summary="Create a consumer in a consumer group.",
+    summary="Adds a named consumer to a consumer group unless it is already there.",
     since="6.2.0",
 )
 def xgroup_createconsumer(client: Client, argv: list[bytes]) -> Any:
@@ -756,8 +747,9 @@ def xgroup_createconsumer(client: Client, argv: list[bytes]) -> Any:
     "write",
     (2, 2, 1),
     group=G,
-    summary="Delete a consumer from a consumer group.",
+    summary="Removes a consumer and its pending entries; replies how many were pending.",
     since="5.0.0",
+    complexity="O(N) in the consumer's pending entries",
 )
 def xgroup_delconsumer(client: Client, argv: list[bytes]) -> Any:
     stream, group, _, _ = _xgroup_prepare(client, argv)
@@ -791,7 +783,7 @@ XGROUP_HELP = [
     2,
     "loading stale",
     group=G,
-    summary="Show helpful text about the different subcommands.",
+    summary="Lists the XGROUP subcommands with a line or two on each.",
     since="5.0.0",
 )
 def xgroup_help(client: Client, argv: list[bytes]) -> Any:
@@ -806,7 +798,7 @@ def xgroup_help(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=("ENTRIESADDED", "MAXDELETEDID"),
-    summary="An internal command for replicating stream values.",
+    summary="Overrides a stream's last ID and counters, as replication and restores need.",
     since="5.0.0",
 )
 def xsetid(client: Client, argv: list[bytes]) -> Any:
@@ -852,11 +844,9 @@ def xsetid(client: Client, argv: list[bytes]) -> Any:
     "write fast",
     (1, 1, 1),
     group=G,
-    summary="Marks a pending message as correctly processed, effectively removing it from the pending entries list "
-    "of the consumer group. Return value of the command is the number of messages successfully acknowledged, that "
-    "is, the IDs we were actually able to resolve in the PEL.",
+    summary="Acknowledges entries, taking them off a consumer group's pending list.",
     since="5.0.0",
-    complexity="O(1) for each message ID processed.",
+    complexity="O(log N) per ID, N being the owning consumer's pending entries",
 )
 def xack(client: Client, argv: list[bytes]) -> Any:
     stream = _get(client, argv[1])
@@ -874,13 +864,9 @@ def xack(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=("IDLE",),
-    summary="Return information and entries from a stream consumer group pending entries list, that are messages "
-    "fetched but never acknowledged.",
+    summary="Summarizes a consumer group's pending entries, or lists them by ID range.",
     since="5.0.0",
-    complexity="O(N) with N being the number of elements returned, so asking for a small fixed number of entries "
-    "per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When "
-    "the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an "
-    "additional O(N) time for iterating every consumer.",
+    complexity="O(C) in consumers for the summary; O(C + M log C) to list M entries scanned",
 )
 def xpending(client: Client, argv: list[bytes]) -> Any:
     argc = len(argv)
@@ -935,10 +921,9 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=("IDLE", "TIME", "RETRYCOUNT", "FORCE", "JUSTID", "LASTID"),
-    summary="Changes (or acquires) ownership of a message in a consumer group, as if the message was delivered to "
-    "the specified consumer.",
+    summary="Hands pending entries idle long enough over to another consumer; returns them.",
     since="5.0.0",
-    complexity="O(log N) with N being the number of messages in the PEL of the consumer group.",
+    complexity="O(log N) per ID: the entry is looked up on disk and its pending record moved",
 )
 def xclaim(client: Client, argv: list[bytes]) -> Any:
     key = argv[1]
@@ -1023,10 +1008,9 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
     (1, 1, 1),
     group=G,
     options=("COUNT", "JUSTID"),
-    summary="Changes (or acquires) ownership of messages in a consumer group, as if the messages were delivered to "
-    "the specified consumer.",
+    summary="Claims idle pending entries from a start ID for a consumer, cursor by cursor.",
     since="6.2.0",
-    complexity="O(1) if COUNT is small.",
+    complexity="O(C + M log C) for M pending entries examined, at most ten times COUNT",
 )
 def xautoclaim(client: Client, argv: list[bytes]) -> Any:
     key = argv[1]
@@ -1090,7 +1074,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
 
 
 # ---- XINFO --------------------------------------------------------------------------------------------------------
-container("xinfo", group=G, summary="A container for stream introspection commands.", since="5.0.0")
+container("xinfo", group=G, summary="Groups the subcommands that describe streams and consumer groups.", since="5.0.0")
 
 
 def _xinfo_stream_key(client: Client, key: bytes) -> StreamLog:
@@ -1106,8 +1090,9 @@ def _xinfo_stream_key(client: Client, key: bytes) -> StreamLog:
     "readonly",
     (2, 2, 1),
     group=G,
-    summary="List the consumers in a consumer group.",
+    summary="Describes each consumer of a group: pending entries and idle time.",
     since="5.0.0",
+    complexity="O(N) in the group's consumers",
 )
 def xinfo_consumers(client: Client, argv: list[bytes]) -> Any:
     stream = _xinfo_stream_key(client, argv[2])
@@ -1122,7 +1107,14 @@ def xinfo_consumers(client: Client, argv: list[bytes]) -> Any:
 
 
 @command(
-    "xinfo|groups", 3, "readonly", (2, 2, 1), group=G, summary="List the consumer groups of a stream.", since="5.0.0"
+    "xinfo|groups",
+    3,
+    "readonly",
+    (2, 2, 1),
+    group=G,
+    summary="Describes each consumer group of a stream: consumers, pending, position, lag.",
+    since="5.0.0",
+    complexity="O(N) in the stream's groups",
 )
 def xinfo_groups(client: Client, argv: list[bytes]) -> Any:
     stream = _xinfo_stream_key(client, argv[2])
@@ -1146,8 +1138,9 @@ def xinfo_groups(client: Client, argv: list[bytes]) -> Any:
     (2, 2, 1),
     group=G,
     options=("FULL", "COUNT"),
-    summary="Get information about a stream.",
+    summary="Describes a stream; FULL adds its entries, groups and pending entries.",
     since="5.0.0",
+    complexity="O(N) in nodes; FULL adds COUNT entries and pending entries per group and consumer",
 )
 def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
     stream = _xinfo_stream_key(client, argv[2])
@@ -1224,7 +1217,7 @@ XINFO_HELP = [
     2,
     "loading stale",
     group=G,
-    summary="Show helpful text about the different subcommands.",
+    summary="Lists the XINFO subcommands with a line or two on each.",
     since="5.0.0",
 )
 def xinfo_help(client: Client, argv: list[bytes]) -> Any:

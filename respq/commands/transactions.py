@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 G = "transactions"
 
 
-@command("multi", 1, "noscript loading stale fast allow_busy", group=G, summary="Starts a transaction.", since="1.2.0")
+@command("multi", 1, "noscript loading stale fast allow_busy", group=G, summary="Opens a transaction.", since="1.2.0")
 def multi(client: Client, argv: list[bytes]) -> Any:
     if client.multi is not None:
         raise CommandError(errors.MULTI_NESTED)
@@ -33,7 +33,13 @@ def _end_transaction(client: Client) -> None:
 
 
 @command(
-    "discard", 1, "noscript loading stale fast allow_busy", group=G, summary="Discards a transaction.", since="2.0.0"
+    "discard",
+    1,
+    "noscript loading stale fast allow_busy",
+    group=G,
+    summary="Drops the queued commands and ends the transaction.",
+    since="2.0.0",
+    complexity="O(N) in the queued commands",
 )
 def discard(client: Client, argv: list[bytes]) -> Any:
     if client.multi is None:
@@ -47,8 +53,9 @@ def discard(client: Client, argv: list[bytes]) -> Any:
     1,
     "noscript loading stale skip_slowlog",
     group=G,
-    summary="Executes all commands in a transaction.",
+    summary="Runs every queued command at once, unless a watched key changed first.",
     since="1.2.0",
+    complexity="The sum of the queued commands' costs",
 )
 def exec_(client: Client, argv: list[bytes]) -> Any:
     queued = client.multi
@@ -87,8 +94,9 @@ def _watched_key_expired(client: Client) -> bool:
     "noscript loading stale fast allow_busy",
     (1, -1, 1),
     group=G,
-    summary="Monitors changes to keys to determine the execution of a transaction.",
+    summary="Marks keys so the next EXEC aborts if any of them changes before it.",
     since="2.2.0",
+    complexity="O(1) per key",
 )
 def watch(client: Client, argv: list[bytes]) -> Any:
     if client.multi is not None:
@@ -105,8 +113,9 @@ def watch(client: Client, argv: list[bytes]) -> Any:
     1,
     "noscript loading stale fast allow_busy",
     group=G,
-    summary="Forgets about watched keys of a transaction.",
+    summary="Stops watching every key this connection watches.",
     since="2.2.0",
+    complexity="O(N) in the keys watched",
 )
 def unwatch(client: Client, argv: list[bytes]) -> Any:
     client.server.keyspace.unwatch_all(client)

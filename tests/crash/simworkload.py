@@ -1,0 +1,243 @@
+"""A queue workload driven straight through the engine API, with an exact model of what it was told.
+
+Acknowledgement is what the server does before a reply goes out: ``flush()`` then ``sync(lsn)``. Each queue has
+one push side and pops from the other (FIFO); LMOVE takes from a queue's pop side to the right of ``moved:<queue>``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from respq.storage import LEFT, RIGHT, Engine, Side
+from tests.crash.model import Direction, History, check_recovery, message
+
+DB = 0
+Op = tuple  # ("push", key, side, values) | ("pop", key, side, values) | ("move", src, dst, side, value)
+
+
+def queue_key(index: int) -> bytes:
+    return b"q%d" % index
+
+
+def moved_key(queue: bytes) -> bytes:
+    return b"moved:" + queue
+
+
+def push_side(queue: bytes) -> Side:
+    return RIGHT if int(queue[1:]) % 2 == 0 else LEFT
+
+
+def directions(queues: int) -> dict[bytes, Direction]:
+    result: dict[bytes, Direction] = {}
+    for index in range(queues):
+        key = queue_key(index)
+        result[key] = 1 if push_side(key) == RIGHT else -1
+        result[moved_key(key)] = 1
+    return result
+
+
+def read_all(engine: Engine) -> dict[bytes, list[bytes]]:
+    """Every list, head to tail; empty lists count as absent (the server deletes them)."""
+    state = {}
+    for key in engine.keys(DB):
+        entry = engine.get(DB, key)
+        assert entry is not None
+        values = list(entry.value)
+        if values:
+            state[key] = values
+    return state
+
+
+def apply_op(state: dict[bytes, list[bytes]], op: Op) -> None:
+    kind = op[0]
+    if kind == "push":
+        _, key, side, values = op
+        target = state.setdefault(key, [])
+        for value in values:
+            if side == RIGHT:
+                target.append(value)
+            else:
+                target.insert(0, value)
+    elif kind == "pop":
+        _, key, side, values = op
+        target = state[key]
+        if side == LEFT:
+            del target[: len(values)]
+        else:
+            del target[len(target) - len(values) :]
+    else:
+        _, src, dst, side, value = op
+        source = state[src]
+        assert (source.pop(0) if side == LEFT else source.pop()) == value
+        state.setdefault(dst, []).append(value)
+    if kind != "push":
+        for key in [k for k, v in state.items() if not v]:
+            del state[key]
+
+
+@dataclass
+class Workload:
+    """One data directory's life across crashes: the producers' counters survive, the history is per run."""
+
+    queues: int = 8
+    producers: int = 4
+    seqs: list[int] = field(default_factory=list)
+    acked_state: dict[bytes, list[bytes]] = field(default_factory=dict)  # the model after every acknowledged op
+    pending: list[Op] = field(default_factory=list)  # done since the last acknowledgement
+    history: History = field(default_factory=History)
+    baseline: dict[bytes, list[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.seqs = [0] * self.producers
+
+    def start_run(self, observed: dict[bytes, list[bytes]]) -> None:
+        """After a recovery the observed data is the new truth."""
+        self.acked_state = {k: list(v) for k, v in observed.items()}
+        self.baseline = {k: list(v) for k, v in observed.items()}
+        self.pending = []
+        self.history = History()
+
+    # -- operations (each is applied to the engine, then remembered as unacknowledged)
+
+    def step(self, engine: Engine, rng: random.Random) -> None:
+        roll = rng.random()
+        key = queue_key(rng.randrange(self.queues))
+        if roll < 0.55:
+            producer = rng.randrange(self.producers)
+            values = []
+            for _ in range(1 if rng.random() < 0.5 else rng.randint(2, 20)):
+                self.seqs[producer] += 1
+                values.append(message(producer, self.seqs[producer]))
+            self.push(engine, key, values)
+        elif roll < 0.85:
+            self.pop(engine, key, rng.choice((1, 1, 2, 5, 50)))
+        else:
+            self.move(engine, key)
+
+    def push(self, engine: Engine, key: bytes, values: list[bytes]) -> None:
+        entry = engine.get(DB, key)
+        log = entry.value if entry is not None else engine.create_list(DB, key)
+        side = push_side(key)
+        # The op is remembered before the call: a crash inside it may or may not have made it durable.
+        self._remember(("push", key, side, values))
+        log.push(side, values)
+
+    def pop(self, engine: Engine, key: bytes, count: int) -> None:
+        entry = engine.get(DB, key)
+        if entry is None:
+            return
+        side = Side(1 - push_side(key))
+        expected = self._live_values(key)[:count] if side == LEFT else self._live_values(key)[::-1][:count]
+        if not expected:
+            return  # an empty list left by a push the power cut short: a pop of it changes nothing
+        self._remember(("pop", key, side, expected))
+        values = entry.value.pop(side, count)
+        assert values == expected, f"pop returned {values}, the model expected {expected}"
+        if not len(entry.value):
+            engine.delete(DB, key)
+
+    def move(self, engine: Engine, key: bytes) -> None:
+        """LMOVE as the docs prescribe: peek the source, push to the destination, then pop, in one atomic record."""
+        entry = engine.get(DB, key)
+        if entry is None:
+            return
+        side = Side(1 - push_side(key))
+        value = entry.value.index(0 if side == LEFT else -1)
+        if value is None:
+            return
+        dst = moved_key(key)
+        self._remember(("move", key, dst, side, value))
+        with engine.atomic():
+            target = engine.get(DB, dst)
+            (target.value if target is not None else engine.create_list(DB, dst)).push(RIGHT, [value])
+            assert entry.value.pop(side, 1) == [value]
+            if not len(entry.value):
+                engine.delete(DB, key)
+
+    def acknowledge(self, engine: Engine) -> None:
+        """What the server does before replies go out under ``always``."""
+        engine.sync(engine.flush())
+        self.mark_acknowledged()
+
+    def mark_acknowledged(self) -> None:
+        for op in self.pending:
+            apply_op(self.acked_state, op)
+            self._record(op, acked=True)
+        self.pending = []
+
+    # -- model bookkeeping
+
+    def _remember(self, op: Op) -> None:
+        self.pending.append(op)
+
+    def _live_values(self, key: bytes) -> list[bytes]:
+        state = {key: list(self.acked_state.get(key, []))}
+        for op in self.pending:
+            if (op[0] == "push" and op[1] == key) or (op[0] in ("pop", "move") and op[1] == key):
+                apply_op(state, op)
+                state.setdefault(key, [])
+        return state[key]
+
+    def _record(self, op: Op, *, acked: bool) -> None:
+        if op[0] == "push":
+            self.history.pushes.append((op[1], list(op[3]), acked))
+        elif op[0] == "pop":
+            self.history.pops.append((op[1], list(op[3]), len(op[3]), acked))
+        else:
+            self.history.moves.append((op[1], op[2], op[4], acked))
+
+    # -- after a crash
+
+    def check(self, observed: dict[bytes, list[bytes]]) -> tuple[list[str], int]:
+        """Violations, and how many unacknowledged operations the recovered state kept (-1 if it is no prefix)."""
+        for op in self.pending:
+            self._record(op, acked=False)
+        self.pending_at_crash = list(self.pending)
+        problems = check_recovery(self.baseline, self.history, observed, directions(self.queues))
+        kept = matching_prefix(self.acked_state, self.pending, observed)
+        if kept < 0:
+            problems.append(
+                f"the recovered state is not the state after any prefix of the {len(self.pending)} operations "
+                "since the last acknowledgement"
+            )
+        return problems, kept
+
+
+def matching_prefix(acked: dict[bytes, list[bytes]], pending: list[Op], observed: dict[bytes, list[bytes]]) -> int:
+    """k if ``observed`` is the state after the acknowledged ops and the first k pending ones, else -1."""
+    state = {k: list(v) for k, v in acked.items()}
+    if state == observed:
+        return 0
+    for index, op in enumerate(pending):
+        apply_op(state, op)
+        if state == observed:
+            return index + 1
+    return -1
+
+
+def run_until_crash(
+    engine: Engine, workload: Workload, rng: random.Random, *, steps: int, ack_every: Callable[[], int]
+) -> None:
+    """Random operations, acknowledgements and checkpoints (split as the server splits them) for ``steps``."""
+    until_ack = ack_every()
+    checkpoint = None
+    for _ in range(steps):
+        workload.step(engine, rng)
+        until_ack -= 1
+        if until_ack <= 0:
+            workload.acknowledge(engine)
+            until_ack = ack_every()
+        roll = rng.random()
+        if checkpoint is None and roll < 0.03:
+            checkpoint = engine.begin_checkpoint()
+            stage = 0
+        elif checkpoint is not None and roll < 0.2:
+            # Operations keep flowing between the steps, as they do while a worker thread runs the middle one.
+            if stage == 0:
+                engine.run_checkpoint(checkpoint)
+                stage = 1
+            else:
+                engine.finish_checkpoint(checkpoint)
+                checkpoint = None
