@@ -82,7 +82,10 @@ async def _accept_loop(server: Server, listener: socket.socket) -> None:
         try:
             sock, addr = listener.accept()
         except BlockingIOError:
-            await trio.lowlevel.wait_readable(listener)
+            try:
+                await trio.lowlevel.wait_readable(listener)
+            except trio.ClosedResourceError:  # the listener was closed for shutdown
+                return
             continue
         except OSError as error:
             if error.errno in (errno.EMFILE, errno.ENFILE):

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
 EVERYSEC_INTERVAL = 1.0
-CHECKPOINT_POLL = 0.5  # seconds between checks whether the journal has grown enough for a checkpoint
+CHECKPOINT_POLL = 0.5
+SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown  # seconds between checks whether the journal has grown enough for a checkpoint
 
 
 class Server:
@@ -262,8 +263,12 @@ class Server:
         log = self.log
         log.warning("User requested shutdown...")
         for listener in listeners:
+            trio.lowlevel.notify_closing(listener)
             listener.close()
-        # In-flight commands finish inside their own task; give replies a moment to drain, then stop everyone.
+        # Let batches being executed finish and write their replies (blocked clients wait for nothing), then close.
+        with trio.move_on_after(SHUTDOWN_DRAIN_SECONDS):
+            while any(c.busy and c.blocked is None for c in self.connections.values()):
+                await trio.sleep(0.01)
         for connection in list(self.connections.values()):
             connection.kill()
         if self.engine is not None:

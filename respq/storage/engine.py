@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -554,6 +555,10 @@ class Engine:
                 raise CorruptionError(os.path.join(directory, missing), 0, "journal file missing from the sequence")
         start_lsn = lsn
         self._replaying = True
+        # Replay touches every queue written since the checkpoint in journal order: with the normal descriptor cap,
+        # thousands of queues would reopen their segment files over and over. Recovery may hold more for a moment.
+        normal_cap = self._store.max_open_files
+        self._store.max_open_files = max(normal_cap, _recovery_descriptor_cap())
         try:
             for index, seq in enumerate(seqs):
                 path = os.path.join(directory, journal.journal_name(seq))
@@ -573,6 +578,8 @@ class Engine:
                 lsn = result.end_lsn
         finally:
             self._replaying = False
+            self._store.max_open_files = normal_cap
+            self._store.trim_open_files()
         self._journal.seq = seqs[-1] if seqs else first_seq - 1
         self._journal.flushed_lsn = self._journal.durable_lsn = lsn
         return lsn - start_lsn
@@ -638,3 +645,9 @@ class Engine:
             "stream_pending_entries": pending,
             "stream_pel_bytes_per_entry": PEL_BYTES_PER_ENTRY,
         }
+
+
+def _recovery_descriptor_cap() -> int:
+    """Descriptors recovery may keep open: half the process's limit, at most 8192."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(64, min(8192, soft // 2))

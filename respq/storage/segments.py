@@ -79,6 +79,10 @@ class SegmentStore:
 
     def _remember_fd(self, fid: int, fd: int) -> None:
         self._fds[fid] = fd
+        self.trim_open_files()
+
+    def trim_open_files(self) -> None:
+        """Closes the least recently used descriptors beyond the cap."""
         while len(self._fds) > self.max_open_files:
             _, old = self._fds.popitem(last=False)
             self.io.close(old)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 
 import redis
@@ -134,3 +135,29 @@ def test_random_bytes_never_hurt_other_clients(respq_server: ServerProcess, garb
     assert healthy.echo(b"still here") == b"still here"
     healthy.close()
     assert os.kill(respq_server.proc.pid, 0) is None
+
+
+def test_sigterm_lets_a_pipelined_batch_finish(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Commands already read are executed and answered before the server exits."""
+    data_dir = tmp_path / "data"
+    server = start_respq(data_dir)
+    raw = socket.create_connection(("127.0.0.1", server.port))
+    raw.settimeout(10)
+    batch = b"".join(b"*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$%d\r\n%d\r\n" % (len(str(i)), i) for i in range(2000))
+    raw.sendall(batch)
+    first = raw.recv(4)  # the server is working on the batch
+    server.kill(signal.SIGTERM)
+    data = first
+    while True:
+        chunk = raw.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    raw.close()
+    assert server.proc.wait(30) == 0
+    answered = data.count(b"\r\n")
+    server = start_respq(data_dir)
+    try:
+        assert make_client(server).llen("q") >= answered
+    finally:
+        server.stop()
