@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
 EVERYSEC_INTERVAL = 1.0
-CHECKPOINT_POLL = 0.5
-SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown  # seconds between checks whether the journal has grown enough for a checkpoint
+CHECKPOINT_POLL = 0.5  # seconds between checks whether the journal has grown enough for a checkpoint
+SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown
 
 
 class Server:
