@@ -284,6 +284,9 @@ class Connection:
         while self.out:
             data = b"".join(self.out) if len(self.out) > 1 else self.out[0]
             self.out.clear()
+            if self._over_output_limit(len(data)):
+                self._close_for_output_limit()
+                return
             await self._send(data)
 
     async def _send(self, data: bytes) -> None:
@@ -315,13 +318,17 @@ class Connection:
             self.out.append(data)
             return
         self.push_backlog += len(data)
-        if self._over_pubsub_limit():
-            self.server.log("verbose", f"Client id={self.client.id} closed for overcoming of output buffer limits.")
-            self.kill()
+        if self._over_output_limit(self.push_backlog):
+            self._close_for_output_limit()
             return
         self.out.append(data)
         if self.push_backlog == len(data):  # first pending push: start a writer
             self.server.nursery.start_soon(self._write_pushes)
+
+    def _close_for_output_limit(self) -> None:
+        self.server.log("verbose", f"Client id={self.client.id} closed for overcoming of output buffer limits.")
+        self.out.clear()
+        self.kill()
 
     async def _write_pushes(self) -> None:
         try:
@@ -335,10 +342,11 @@ class Connection:
         finally:
             self.push_backlog = 0 if not self.out else self.push_backlog
 
-    def _over_pubsub_limit(self) -> bool:
+    def _over_output_limit(self, backlog: int) -> bool:
+        """client-output-buffer-limit for this client's class: over the hard limit, or over the soft one for longer
+        than its seconds."""
         limits = self.server.config.client_output_buffer_limit
         hard, soft, soft_seconds = limits.get("pubsub" if self.client.subscriptions else "normal", (0, 0, 0))
-        backlog = self.push_backlog
         if hard and backlog > hard:
             return True
         if soft and backlog > soft:

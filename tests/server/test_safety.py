@@ -161,3 +161,22 @@ def test_sigterm_lets_a_pipelined_batch_finish(tmp_path) -> None:  # type: ignor
         assert make_client(server).llen("q") >= answered
     finally:
         server.stop()
+
+
+def test_normal_client_over_its_output_limit_is_closed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = start_respq(tmp_path / "data", "--client-output-buffer-limit", "normal 100kb 0 0")
+    try:
+        client = make_client(server)
+        client.rpush("big", *[b"x" * 1000 for _ in range(300)])  # a 300 KB LRANGE reply
+        small = client.lrange("big", 0, 9)
+        assert len(small) == 10
+        greedy = make_client(server)
+        try:
+            greedy.lrange("big", 0, -1)
+            closed = False
+        except redis.ConnectionError:
+            closed = True
+        assert closed
+        assert client.ping()
+    finally:
+        server.stop()
