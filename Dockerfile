@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# hiredis and crc32c come as binary wheels, so no compiler is needed.
+# crc32c comes as a binary wheel, so no compiler is needed.
 COPY pyproject.toml README.md /src/
 COPY respq /src/respq
 RUN pip install /src && rm -rf /src
