@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of respq against Debian's redis-server: `python -m bench --help`."""

@@ -1,0 +1,215 @@
+"""The redis-benchmark rows: one fresh server per run, a warm-up, a measured run sized to last the wanted duration,
+then a check of what arrived."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bench.client import Client, encode
+from bench.servers import CLIENT_CORE, ProcSample, Server
+
+PAYLOAD = b"x" * 100
+BATCH_VALUES = 100
+CLIENTS = 50
+RANDOM_KEYS = 10_000
+# Redis keeps every pushed value in RAM: a cap keeps the fastest rows within this machine's memory.
+MAX_MESSAGES_PER_RUN = 40_000_000
+
+
+class CheckFailed(AssertionError):
+    """What arrived at the server is not what the load generator sent."""
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    title: str
+    command: tuple[bytes, ...]
+    pipeline: int
+    messages_per_request: int = 1
+    random_keys: int = 0
+    prefill: bool = False  # RPOP: the list is filled with exactly as many values as will be popped
+    check: Callable[[Client, int], None] = field(default=lambda client, messages: None)
+
+
+def _expect(what: str, got: object, wanted: object) -> None:
+    if got != wanted:
+        raise CheckFailed(f"{what}: got {got!r}, expected {wanted!r}")
+
+
+def _check_llen(key: bytes) -> Callable[[Client, int], None]:
+    return lambda client, messages: _expect(f"LLEN {key.decode()}", client.call("LLEN", key), messages)
+
+
+def _check_xlen(client: Client, messages: int) -> None:
+    _expect("XLEN s", client.call("XLEN", "s"), messages)
+
+
+def _check_emptied(client: Client, messages: int) -> None:
+    _expect("LLEN q after popping every prefilled value", client.call("LLEN", "q"), 0)
+
+
+def _check_random_keys(client: Client, messages: int) -> None:
+    keys = client.call("DBSIZE")
+    assert isinstance(keys, int)
+    if not 0 < keys <= RANDOM_KEYS:
+        raise CheckFailed(f"DBSIZE: got {keys}, expected 1..{RANDOM_KEYS}")
+    # redis-benchmark replaces __rand_int__ with a 12-digit zero-padded number below -r.
+    lengths = client.pipeline([("LLEN", b"q:%012d" % index) for index in range(RANDOM_KEYS)])
+    _expect("sum of LLEN q:* over the random keys", sum(int(length) for length in lengths), messages)  # type: ignore[call-overload]
+
+
+def _rows() -> dict[str, Row]:
+    rows: list[Row] = []
+    for pipeline in (1, 16):
+        rows += [
+            Row(f"lpush_p{pipeline}", f"LPUSH q <100 B>, P={pipeline}", (b"LPUSH", b"q", PAYLOAD), pipeline,
+                check=_check_llen(b"q")),
+            Row(f"rpop_p{pipeline}", f"RPOP q on a filled list, P={pipeline}", (b"RPOP", b"q"), pipeline,
+                prefill=True, check=_check_emptied),
+            Row(f"xadd_p{pipeline}", f"XADD s * f <100 B>, P={pipeline}", (b"XADD", b"s", b"*", b"f", PAYLOAD),
+                pipeline, check=_check_xlen),
+        ]
+    rows += [
+        Row("lpush100_p16", "LPUSH b <100 x 100 B>, P=16", (b"LPUSH", b"b", *[PAYLOAD] * BATCH_VALUES), 16,
+            messages_per_request=BATCH_VALUES, check=_check_llen(b"b")),
+        Row("rand_p16", "LPUSH q:<10k random keys> <100 B>, P=16", (b"LPUSH", b"q:__rand_int__", PAYLOAD), 16,
+            random_keys=RANDOM_KEYS, check=_check_random_keys),
+    ]
+    return {row.name: row for row in rows}
+
+
+ROWS = _rows()
+
+
+@dataclass
+class RunResult:
+    server: str
+    row: str
+    messages: int
+    seconds: float
+    msgs_per_s: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu: float  # fraction of one core over the run
+    client_cpu: float
+    disk_bytes_per_msg: float
+
+
+def prefill(client: Client, key: bytes, count: int) -> None:
+    """RPUSH exactly ``count`` values, 100 per command, 16 commands in flight."""
+    full, rest = divmod(count, BATCH_VALUES)
+    batch = encode(b"RPUSH", key, *[PAYLOAD] * BATCH_VALUES)
+    for start in range(0, full, 16):
+        depth = min(16, full - start)
+        client.send(batch * depth)
+        client.read_replies(depth)
+    if rest:
+        client.call(b"RPUSH", key, *[PAYLOAD] * rest)
+    _expect(f"LLEN {key.decode()} after prefill", client.call("LLEN", key), count)
+
+
+def run_benchmark(server: Server, row: Row, requests: int) -> tuple[dict[str, str], float, float]:
+    """One redis-benchmark process on the client core; returns its CSV row, wall seconds and CPU seconds."""
+    argv = ["taskset", "-c", CLIENT_CORE, "redis-benchmark", "-p", str(server.port), "-c", str(CLIENTS),
+            "-P", str(row.pipeline), "-n", str(requests), "--csv"]
+    if row.random_keys:
+        argv += ["-r", str(row.random_keys)]
+    start = time.monotonic()
+    proc = subprocess.Popen([*argv, *(arg.decode() for arg in row.command)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    output = proc.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - start
+    records = [record for record in csv.DictReader(io.StringIO(output)) if record.get("rps")]
+    if proc.returncode != 0 or not records:
+        raise CheckFailed(f"redis-benchmark failed ({proc.returncode}): {output[-2000:]}")
+    return records[-1], wall, usage.ru_utime + usage.ru_stime
+
+
+def _whole_rounds(requests: int, row: Row) -> int:
+    """redis-benchmark rounds -n up to whole pipelines; a multiple of every client's pipeline keeps counts exact."""
+    unit = CLIENTS * row.pipeline
+    return max(unit, requests // unit * unit)
+
+
+def run_row(server: Server, row: Row, duration: float, warmup: float, rate_guess: float | None) -> RunResult:
+    """Warm up (which also measures the rate), then consecutive redis-benchmark runs until ``duration`` has passed.
+
+    redis-benchmark only knows request counts and the rate drifts on a shared machine, so one count sized from the
+    warm-up can end far from the wanted duration; chunks of about a third of it, each sized from the rate just seen,
+    keep every request counted (so the arrival check stays exact) and the total at least ``duration``.
+    """
+    chunk_seconds = max(duration / 3, 0.25)
+    with Client(server.port) as client:
+        warm_requests = _whole_rounds(max(CLIENTS * row.pipeline * 4, int((rate_guess or 0) * warmup)), row)
+        if row.prefill:
+            prefill(client, b"q", warm_requests)
+        record, _, _ = run_benchmark(server, row, warm_requests)
+        sent = warm_requests
+        rate = float(record["rps"])
+        budget = MAX_MESSAGES_PER_RUN // row.messages_per_request
+        requests = wall = client_cpu = 0.0
+        p50s: list[tuple[float, int]] = []
+        p99 = 0.0
+        before = server.sample()
+        while wall < duration and requests < budget:
+            remaining = max(duration - wall, chunk_seconds / 2)
+            count = _whole_rounds(int(rate * min(chunk_seconds, remaining)), row)
+            count = min(count, _whole_rounds(int(budget - requests), row))
+            if row.prefill:
+                pause = server.sample()
+                prefill(client, b"q", count)
+                before = _exclude(before, pause, server.sample())
+            record, seconds, cpu = run_benchmark(server, row, count)
+            rate = float(record["rps"])
+            requests += count
+            wall += seconds
+            client_cpu += cpu
+            p50s.append((float(record["p50_latency_ms"]), count))
+            p99 = max(p99, float(record["p99_latency_ms"]))
+        after = server.sample()
+        sent += int(requests)
+        row.check(client, sent * row.messages_per_request)
+    messages = int(requests) * row.messages_per_request
+    return RunResult(
+        server=server.kind,
+        row=row.name,
+        messages=messages,
+        seconds=wall,
+        msgs_per_s=messages / wall,
+        p50_ms=_weighted_median(p50s),
+        p99_ms=p99,
+        server_cpu=after.cpu_since(before) / wall,
+        client_cpu=client_cpu / wall,
+        disk_bytes_per_msg=(after.write_bytes - before.write_bytes) / messages,
+    )
+
+
+def _exclude(before: ProcSample, pause_start: ProcSample, pause_end: ProcSample) -> ProcSample:
+    """Moves a baseline forward by what the server spent between two samples (a prefill is not part of the run)."""
+    return ProcSample(
+        before.when,
+        before.cpu_seconds + pause_end.cpu_since(pause_start),
+        before.write_bytes + pause_end.write_bytes - pause_start.write_bytes,
+        before.rss_bytes,
+    )
+
+
+def _weighted_median(values: list[tuple[float, int]]) -> float:
+    """Median of per-chunk medians weighted by request count (chunks of one run see the same steady state)."""
+    total = sum(weight for _, weight in values)
+    seen = 0
+    for value, weight in sorted(values):
+        seen += weight
+        if seen * 2 >= total:
+            return value
+    return 0.0

@@ -1,0 +1,55 @@
+"""The benchmark harness end to end in --quick mode: every row runs against both servers and its arrival checks pass.
+
+No timing is asserted; the numbers only have to exist and be positive.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import require_tool
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_quick_run_checks_what_arrived_and_renders(tmp_path: Path) -> None:
+    require_tool("redis-server")
+    require_tool("redis-benchmark")
+    require_tool("taskset")
+    from bench.__main__ import ALL_ROWS, main
+
+    results, markdown, chart = tmp_path / "results.json", tmp_path / "benchmarks.md", tmp_path / "benchmarks.png"
+    exit_code = main(["--quick", "--policy", "always", "--results", str(results), "--markdown", str(markdown),
+                      "--chart", str(chart)])
+
+    assert exit_code == 0  # a failed arrival check (LLEN, XLEN, DBSIZE, PEL) makes it 1
+    stored = json.loads(results.read_text())["policies"]["always"]
+    measured = {(run["server"], run["row"]) for run in stored["runs"]}
+    throughput_rows = [row for row in ALL_ROWS if not row.startswith("mem_")]
+    assert measured == {(server, row) for server in ("respq", "redis") for row in throughput_rows}
+    assert all(run["msgs_per_s"] > 0 and run["messages"] > 0 for run in stored["runs"])
+    assert set(stored["memory"]) == {"mem_queues", "mem_backlog", "mem_idle"}
+    text = markdown.read_text()
+    assert "### Targets" in text and "### Throughput, `appendfsync always`" in text
+    assert "### Memory and scale" in text
+
+
+def test_rows_and_policy_filters_rerun_only_what_was_asked(tmp_path: Path) -> None:
+    require_tool("redis-server")
+    require_tool("redis-benchmark")
+    require_tool("taskset")
+    from bench.__main__ import main
+
+    results, markdown = tmp_path / "results.json", tmp_path / "benchmarks.md"
+    markdown.write_text("# Benchmarks\n\nHand-written analysis stays.\n")
+    argv = ["--quick", "--policy", "everysec", "--rows", "lpush_p16", "--results", str(results),
+            "--markdown", str(markdown), "--chart", str(tmp_path / "chart.png")]
+
+    assert main(argv) == 0
+    stored = json.loads(results.read_text())["policies"]
+    assert set(stored) == {"everysec"}
+    assert {run["row"] for run in stored["everysec"]["runs"]} == {"lpush_p16"}
+    assert "Hand-written analysis stays." in markdown.read_text()
