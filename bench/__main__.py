@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             invocation = {
                 "command": "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv),
                 "mode": f"quick, {args.duration:g} s runs" if args.quick
-                else f"full, {args.duration:g} s runs x {args.repeats} per server",
+                else f"{'full' if args.duration >= 60 else 'shortened'}, {args.duration:g} s runs x {args.repeats} "
+                "per server",
                 "started": time.strftime("%Y-%m-%d %H:%M"),
                 "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
             }
