@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from respq.commands.connection import help_lines
@@ -21,6 +22,18 @@ def _confirmation(client: Client, kind: bytes, name: bytes | None) -> Push:
     return Push([kind, name, client.subscriptions])
 
 
+def _each(client: Client, kind: bytes, names: list[bytes], change: Callable[[Client, bytes], object]) -> Any:
+    """Applies a (un)subscription per name, each confirmed separately; with no names at all (unsubscribing while
+    subscribed to nothing) Redis still confirms once, naming nothing."""
+    if not names:
+        return _confirmation(client, kind, None)
+    confirmations = []
+    for name in names:
+        change(client, name)
+        confirmations.append(_confirmation(client, kind, name))
+    return Replies(tuple(confirmations))
+
+
 @command(
     "subscribe",
     -2,
@@ -31,12 +44,7 @@ def _confirmation(client: Client, kind: bytes, name: bytes | None) -> Push:
     complexity="O(N) in the channels given",
 )
 def subscribe(client: Client, argv: list[bytes]) -> Any:
-    pubsub = client.server.pubsub
-    confirmations = []
-    for channel in argv[1:]:
-        pubsub.subscribe(client, channel)
-        confirmations.append(_confirmation(client, b"subscribe", channel))
-    return Replies(tuple(confirmations))
+    return _each(client, b"subscribe", argv[1:], client.server.pubsub.subscribe)
 
 
 @command(
@@ -49,12 +57,7 @@ def subscribe(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the patterns given",
 )
 def psubscribe(client: Client, argv: list[bytes]) -> Any:
-    pubsub = client.server.pubsub
-    confirmations = []
-    for pattern in argv[1:]:
-        pubsub.psubscribe(client, pattern)
-        confirmations.append(_confirmation(client, b"psubscribe", pattern))
-    return Replies(tuple(confirmations))
+    return _each(client, b"psubscribe", argv[1:], client.server.pubsub.psubscribe)
 
 
 @command(
@@ -67,15 +70,7 @@ def psubscribe(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the channels named (or subscribed, if none is named)",
 )
 def unsubscribe(client: Client, argv: list[bytes]) -> Any:
-    pubsub = client.server.pubsub
-    channels = argv[1:] or list(client.channels)
-    if not channels:
-        return _confirmation(client, b"unsubscribe", None)
-    confirmations = []
-    for channel in channels:
-        pubsub.unsubscribe(client, channel)
-        confirmations.append(_confirmation(client, b"unsubscribe", channel))
-    return Replies(tuple(confirmations))
+    return _each(client, b"unsubscribe", argv[1:] or list(client.channels), client.server.pubsub.unsubscribe)
 
 
 @command(
@@ -88,15 +83,7 @@ def unsubscribe(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the patterns named (or subscribed, if none is named)",
 )
 def punsubscribe(client: Client, argv: list[bytes]) -> Any:
-    pubsub = client.server.pubsub
-    patterns = argv[1:] or list(client.patterns)
-    if not patterns:
-        return _confirmation(client, b"punsubscribe", None)
-    confirmations = []
-    for pattern in patterns:
-        pubsub.punsubscribe(client, pattern)
-        confirmations.append(_confirmation(client, b"punsubscribe", pattern))
-    return Replies(tuple(confirmations))
+    return _each(client, b"punsubscribe", argv[1:] or list(client.patterns), client.server.pubsub.punsubscribe)
 
 
 @command(
