@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -328,14 +329,16 @@ class _RewriteState:
             self.lines.append(line)
 
 
-class Kind:
+class Kind(ABC):
+    """How one kind of directive value is parsed, shown by CONFIG GET and written back by CONFIG REWRITE."""
+
     multi_arg = False
 
-    def parse(self, args: list[str], current: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def parse(self, args: list[str], current: Any) -> Any: ...
 
-    def show(self, value: Any) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def show(self, value: Any) -> str: ...
 
     def rewrite(self, name: str, value: Any, default: Any, state: _RewriteState) -> None:
         state.rewrite(name, f"{name} {self.show(value)}", value != default)
