@@ -22,7 +22,6 @@ class Client:
         "created",
         "db",
         "dirty_cas",
-        "flags",
         "id",
         "killed",
         "laddr",
@@ -55,7 +54,7 @@ class Client:
         self.authenticated = not server.config.requirepass
         self.created = time.monotonic()
         self.last_interaction = self.created
-        self.last_command = b"NULL"
+        self.last_command = "NULL"  # for CLIENT LIST cmd=; encoded only when listed
         self.multi: list[tuple[Any, list[bytes]]] | None = None  # queued (command, argv) while in MULTI
         self.multi_error = False  # a command was rejected while queueing: EXEC answers EXECABORT
         self.watched: set[tuple[int, bytes]] = set()
@@ -67,7 +66,6 @@ class Client:
         self.no_touch = False
         self.closing = False  # QUIT: close after the reply is written
         self.killed = False
-        self.flags = ""
         self.connection: Any = None  # the transport that delivers out-of-band messages (set by the connection)
 
     @property

@@ -27,8 +27,9 @@ import re
 import sys
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from respq import __version__
@@ -1172,9 +1173,9 @@ class Config:
         return self.values["client-query-buffer-limit"]
 
     @property
-    def client_output_buffer_limit(self) -> dict[str, tuple[int, int, int]]:
+    def client_output_buffer_limit(self) -> Mapping[str, tuple[int, int, int]]:
         """ "normal", "replica", "pubsub" -> (hard limit bytes, soft limit bytes, soft limit seconds); 0 = none."""
-        return dict(self.values["client-output-buffer-limit"])
+        return MappingProxyType(self.values["client-output-buffer-limit"])
 
     @property
     def loglevel(self) -> str:

@@ -266,7 +266,7 @@ def client_line(client: Client) -> bytes:
         "omem=0",
         "tot-mem=0",
         "events=r",
-        "cmd=" + client.last_command.decode("latin-1"),
+        "cmd=" + client.last_command,
         "user=default",
         "redir=-1",
         f"resp={client.protocol}",

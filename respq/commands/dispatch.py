@@ -71,7 +71,7 @@ def execute(client: Client, argv: list[bytes]) -> Any:
 def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
     """Runs a handler that passed the generic checks, counting it for INFO commandstats/errorstats."""
     stats = client.server.stats
-    client.last_command = cmd.name.encode()
+    client.last_command = cmd.name
     start = time.perf_counter_ns()
     try:
         reply = cmd.handler(client, argv)  # type: ignore[misc]
