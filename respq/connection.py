@@ -163,15 +163,18 @@ class Connection:
         sock = self.sock
         parser = self.parser
         stats = self.server.stats
+        waited = False
         while True:
             try:
                 data = sock.recv(RECV_SIZE)
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(sock)
+                waited = True
                 continue
-            else:
+            if not waited:
                 # Data was already there: yield once so other clients get their turn.
                 await trio.lowlevel.checkpoint()
+            waited = False
             if not data:
                 return
             stats.net_input_bytes += len(data)

@@ -29,6 +29,8 @@ DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
 EVERYSEC_INTERVAL = 1.0
 CHECKPOINT_POLL = 0.5  # seconds between checks whether the journal has grown enough for a checkpoint
+SETTLE_VALUES_PER_PASS = 2000  # journal-resident values copied to segments per loop pass before a checkpoint
+SETTLE_AHEAD_SECONDS = 5.0  # producers may outpace the copying: then begin_checkpoint settles the rest
 SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown
 
 
@@ -69,14 +71,18 @@ class Server:
         if engine is None:
             return
         needed = engine.pending_lsn()
+        if self.config.appendfsync == "always":
+            if needed > self.durable_lsn:
+                if engine.write_error is not None:
+                    raise StorageWriteError(engine.write_error)
+                await self.wait_durable(needed)  # the syncer writes the journal once for every waiter
+            return
         while needed > engine.flushed_lsn():
             try:
                 engine.flush()
             except DiskFullError:
                 # The records stay buffered and their replies wait; writing resumes when space returns.
                 await trio.sleep(DISK_FULL_RETRY)
-        if needed > self.durable_lsn and self.config.appendfsync == "always":
-            await self.wait_durable(needed)
 
     async def wait_durable(self, lsn: int) -> None:
         """Returns once the journal is synced up to lsn (group commit: one sync in flight covers every waiter)."""
@@ -89,12 +95,25 @@ class Server:
                 raise StorageWriteError(self.engine.write_error)
 
     async def _syncer(self) -> None:
+        """Group commit: one journal write and one fdatasync cover every client waiting when it starts."""
         engine = self.engine
         assert engine is not None
         while True:
             await self._sync_wanted.wait()
             self._sync_wanted = trio.Event()
-            target = engine.flushed_lsn()  # waiters flushed their records before asking
+            # Clients made runnable by the same poll run first, so their records ride on this sync too.
+            await trio.lowlevel.checkpoint()
+            try:
+                target = engine.flush()
+            except DiskFullError:
+                # The records stay buffered and their replies wait; writing resumes when space returns.
+                await trio.sleep(DISK_FULL_RETRY)
+                self._sync_wanted.set()
+                continue
+            except StorageError:  # writes are disabled from now on (the engine logged why); waiters are told
+                self._durable_changed.set()
+                self._durable_changed = trio.Event()
+                continue
             try:
                 await trio.to_thread.run_sync(engine.sync, target)
             except StorageError as error:  # the engine refuses writes from now on; waiters are told
@@ -127,6 +146,11 @@ class Server:
             if not engine.checkpoint_due():
                 continue
             try:
+                # Copy what is still queued out of the journal a slice per loop pass, so that begin_checkpoint,
+                # which settles the rest at once, does not hold up the loop.
+                with trio.move_on_after(SETTLE_AHEAD_SECONDS):
+                    while engine.settle_some(SETTLE_VALUES_PER_PASS):
+                        await trio.sleep(0)
                 checkpoint = engine.begin_checkpoint()
                 await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
                 engine.finish_checkpoint(checkpoint)

@@ -142,7 +142,7 @@ def _check_journals(io: FileIO, directory: str, state: manifest.ManifestData) ->
                 seq=seq,
                 start_lsn=lsn,
                 last=index == len(seqs) - 1,
-                apply=lambda _op, _payload: None,
+                apply=lambda _op, _payload, _lsn: None,
                 cut_torn_tail=False,
             )
             lsn = result.end_lsn

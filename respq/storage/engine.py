@@ -39,6 +39,8 @@ DB_OP = struct.Struct("<H")  # db; then the key (delete) or nothing (flushdb)
 EXPIRE_OP = struct.Struct("<HBq")  # db, has expiry, expiry ms; then the key
 RENAME_OP = struct.Struct("<HI")  # db, source length; then source and destination
 TWO_DB_OP = struct.Struct("<HH")  # swapdb a b / move source destination (then the key)
+# What settling one list costs beyond its values, in values: opening (often creating) its segment file.
+SETTLE_LIST_COST = 50
 
 _logger = logging.getLogger("respq.storage")
 
@@ -108,6 +110,7 @@ class Engine:
         self._journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
         self._dbs: list[dict[bytes, KeyEntry]] = [{} for _ in range(databases)]
         self._queues: dict[int, ListLog | StreamLog] = {}
+        self._resident: dict[int, ListLog] = {}  # lists holding values that live only in the journal
         self._next_qid = 1
         self._replaying = False
         self._atomic_depth = 0
@@ -383,6 +386,7 @@ class Engine:
             raise StorageError("a checkpoint is already running")
         if self._atomic_depth:
             raise StorageError("cannot checkpoint inside an atomic block")
+        self._settle_all()
         lsn = self.flush()
         seq = self._journal.seq + 1
         self._journal.start_file(seq, lsn)
@@ -392,6 +396,22 @@ class Engine:
         directories.append(self._journal.directory)
         self._checkpoint_running = True
         return Checkpoint(blob, seq, lsn, dirty, dirty_fids, directories, dead)
+
+    def settle_some(self, budget: int) -> bool:
+        """Copies about ``budget`` journal-resident values into segments, ahead of a checkpoint, so that
+        ``begin_checkpoint`` (which settles whatever is left at once) stays short. True while more remain."""
+        while self._resident and budget > 0:
+            qid, log = next(iter(self._resident.items()))
+            before = len(log)
+            if not log.settle(budget):
+                return True  # the budget ran out inside this list; it stays registered
+            budget -= before + SETTLE_LIST_COST
+            self._resident.pop(qid, None)
+        return bool(self._resident)
+
+    def _settle_all(self) -> None:
+        while self._resident:
+            next(iter(self._resident.values())).settle()  # unregisters itself once done
 
     def run_checkpoint(self, cp: Checkpoint) -> None:
         """Worker thread: syncs dirtied segments and directories, then replaces the manifest atomically."""
@@ -473,7 +493,8 @@ class Engine:
         lsn = state.journal_lsn if state is not None else 0
         replayed = self._replay_journals(first_seq, lsn)
         self._checkpoint_lsn = lsn
-        self.checkpoint()
+        self.checkpoint()  # settles every replayed push into segments: the replayed files can go
+        self._journal.drop_readers()
         queues = len(self._queues)
         self._log_cb(
             "notice",
@@ -562,13 +583,14 @@ class Engine:
         try:
             for index, seq in enumerate(seqs):
                 path = os.path.join(directory, journal.journal_name(seq))
+                self._journal.keep_readable(path, lsn)  # replayed pushes are read from where they are
                 result = journal.replay_file(
                     io,
                     path,
                     seq=seq,
                     start_lsn=lsn,
                     last=index == len(seqs) - 1,
-                    apply=self._apply,
+                    apply=self._apply_record,
                     progress=lambda done, total, path=path: self._log_cb(
                         "notice", f"replaying {path}: {done >> 20} of {total >> 20} MiB"
                     ),
@@ -584,14 +606,19 @@ class Engine:
         self._journal.flushed_lsn = self._journal.durable_lsn = lsn
         return lsn - start_lsn
 
-    def _apply(self, op: int, payload: bytes) -> None:
+    def _apply_record(self, op: int, payload: bytes, lsn: int) -> None:
+        # Everything up to the end of this record is readable from its file now (replayed pushes point there).
+        self._journal.flushed_lsn = lsn + framing.OVERHEAD + len(payload)
+        self._apply(op, payload, lsn)
+
+    def _apply(self, op: int, payload: bytes, record_lsn: int | None) -> None:
         """Re-executes one journaled operation through the same code as the live call."""
         if op == journal.OP_BATCH:
             for inner_op, inner_payload in journal.decode_batch(payload):
-                self._apply(inner_op, inner_payload)
+                self._apply(inner_op, inner_payload, None)
         elif op >= journal.OP_PUSH:
             (qid,) = struct.unpack_from("<Q", payload)
-            self._queues[qid]._replay(op, payload)
+            self._queues[qid]._replay(op, payload, record_lsn)
         elif op == journal.OP_CREATE:
             db, type_code, qid = CREATE_OP.unpack_from(payload)
             self._create(db, payload[CREATE_OP.size :], type_code, qid)

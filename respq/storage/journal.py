@@ -48,6 +48,7 @@ OP_XPEL_DEL = 41  # (40 is the manifest record type)
 
 BATCH_ITEM = struct.Struct("<BI")
 VALUE_LEN = struct.Struct("<I")
+READ_BLOCK = 64 << 10  # bytes read from a journal file at once when serving values that live only there
 
 
 def encode_values(values: list[bytes] | tuple[bytes, ...]) -> bytes:
@@ -67,6 +68,17 @@ def decode_values(data: bytes | memoryview) -> list[bytes]:
         values.append(bytes(data[pos : pos + length]))
         pos += length
     return values
+
+
+def value_lengths(data: bytes | memoryview, pos: int) -> list[int]:
+    """The lengths of the values ``encode_values`` wrote from ``pos`` on (without copying the values)."""
+    lengths = []
+    end = len(data)
+    while pos < end:
+        (length,) = VALUE_LEN.unpack_from(data, pos)
+        lengths.append(length)
+        pos += 4 + length
+    return lengths
 
 
 def encode_batch(ops: list[tuple[int, bytes]]) -> bytes:
@@ -121,6 +133,9 @@ class Journal:
         self._files_named_durably = 0
         self._state = threading.Lock()  # guards _unsynced, flushed_lsn as seen by the syncer
         self._sync_in_flight = threading.Lock()  # at most one fdatasync round at a time
+        self.file_start_lsn = 0  # LSN of the current file's first record byte
+        self._readers: list[tuple[int, int]] = []  # (start LSN, fd) of replayed files, during recovery only
+        self._read_block: tuple[int, bytes] = (0, b"")  # (LSN, bytes) last read from a file
 
     def path(self, seq: int) -> str:
         return os.path.join(self.directory, journal_name(seq))
@@ -138,10 +153,51 @@ class Journal:
             self._unsynced.append([fd, None])
             self._files_started += 1
             self.seq, self.fd, self.file_offset = seq, fd, len(header)
-            self.flushed_lsn = start_lsn
+            self.flushed_lsn = self.file_start_lsn = start_lsn
 
-    def append(self, rtype: int, payload: bytes) -> None:
+    def append(self, rtype: int, payload: bytes) -> int:
+        """Buffers one record; returns the LSN of its first byte (where ``read`` finds it from now on)."""
+        lsn = self.flushed_lsn + len(self.buffer)
         self.buffer += framing.frame(rtype, payload)
+        return lsn
+
+    def read(self, lsn: int, length: int) -> bytes:
+        """``length`` bytes at ``lsn`` from the buffer, the current file or a file being replayed (loop thread).
+
+        Journal bytes never change once written, so one cached block serves consumers reading recent pushes.
+        """
+        rel = lsn - self.flushed_lsn
+        if rel >= 0:
+            return bytes(self.buffer[rel : rel + length])
+        base, block = self._read_block
+        if base <= lsn and lsn + length <= base + len(block):
+            return block[lsn - base : lsn - base + length]
+        if lsn >= self.file_start_lsn and self.fd >= 0:
+            fd, file_lsn = self.fd, self.file_start_lsn
+        else:
+            fd, file_lsn = self._reader_for(lsn)
+        size = max(length, min(READ_BLOCK, self.flushed_lsn - lsn))
+        block = self.io.pread(fd, size, lsn - file_lsn + framing.JOURNAL_HEADER.size)
+        if len(block) < length:
+            raise CorruptionError(self.path(self.seq), lsn - file_lsn, "journal shorter than a value it holds")
+        self._read_block = (lsn, block)
+        return block[:length]
+
+    def _reader_for(self, lsn: int) -> tuple[int, int]:
+        for start_lsn, fd in reversed(self._readers):
+            if start_lsn <= lsn:
+                return fd, start_lsn
+        raise CorruptionError(self.directory, lsn, "no journal file holds this position")
+
+    def keep_readable(self, path: str, start_lsn: int) -> None:
+        """Recovery: values replayed from ``path`` stay readable from it until ``drop_readers``."""
+        self._readers.append((start_lsn, self.io.open(path, write=False)))
+
+    def drop_readers(self) -> None:
+        for _, fd in self._readers:
+            self.io.close(fd)
+        self._readers.clear()
+        self._read_block = (0, b"")
 
     @property
     def pending(self) -> int:
@@ -228,6 +284,7 @@ class Journal:
                 self.io.close(fd)
             self._unsynced.clear()
             self.fd = -1
+        self.drop_readers()
 
 
 class ReplayResult:
@@ -245,11 +302,11 @@ def replay_file(
     seq: int,
     start_lsn: int | None,
     last: bool,
-    apply: Callable[[int, bytes], None],
+    apply: Callable[[int, bytes, int], None],
     cut_torn_tail: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
-    """Feeds every record of one journal file to ``apply``.
+    """Feeds every record of one journal file to ``apply(type, payload, LSN of the record)``.
 
     A bad record in the last file is a torn tail (cut, and its size returned) unless a valid record still ends
     at the end of the file: then it is damage in the middle, and like a bad record in any earlier file it raises
@@ -281,7 +338,7 @@ def replay_file(
         try:
             for offset, rtype, payload in framing.scan_file(lambda length, at: io.pread(fd, length, at), end, size):
                 try:
-                    apply(rtype, bytes(payload))
+                    apply(rtype, bytes(payload), found_lsn + offset - framing.JOURNAL_HEADER.size)
                 except (ValueError, KeyError, IndexError, struct.error) as error:
                     raise CorruptionError(path, offset, f"cannot apply operation {rtype}: {error!r}") from None
                 end = offset + framing.OVERHEAD + len(payload)

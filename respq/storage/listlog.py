@@ -1,4 +1,10 @@
-"""A list stored as a sequence of chunks: contiguous runs of records in the queue's segment files.
+"""A list stored as a sequence of chunks: contiguous runs of records in the queue's segment files, and runs of
+values pushed since the last checkpoint that so far live only in the journal.
+
+A push is written once, to the journal; its values are read back from there (a ``JournalRun`` keeps their
+positions, 12 bytes per value). Values still in the list when a checkpoint begins are copied into the queue's
+segment files (``settle``), so a message consumed before the next checkpoint is written to disk exactly once, and
+the manifest only ever describes segment chunks. Middle operations settle the list first.
 
 List order vs file order: a forward chunk holds its elements in file order (right pushes append them), a backward
 chunk in reverse file order (left pushes append them, so the newest head sits at the file's end). Head and tail
@@ -11,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from array import array
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -56,6 +63,30 @@ class Chunk:
         return f"Chunk({self.fid}, {self.start}, {self.end}, {self.count}, {'fwd' if self.forward else 'bwd'})"
 
 
+class JournalRun:
+    """Values of consecutive pushes at one end that live only in the journal: their LSNs and lengths.
+
+    Forward runs (right pushes) hold values in list order, backward runs (left pushes) in reverse list order, like
+    segment chunks. Values leave from either end: ``lo`` skips the consumed front of the arrays.
+    """
+
+    __slots__ = ("forward", "lengths", "lo", "positions")
+    fid = 0  # in no segment file
+
+    def __init__(self, forward: bool) -> None:
+        self.forward = forward
+        self.positions = array("Q")
+        self.lengths = array("I")
+        self.lo = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.positions) - self.lo
+
+    def __repr__(self) -> str:
+        return f"JournalRun({self.count}, {'fwd' if self.forward else 'bwd'})"
+
+
 class ListLog:
     """One list. Mutations are journaled by the engine that owns it; reads come from the segment files."""
 
@@ -65,11 +96,11 @@ class ListLog:
         self._engine = engine
         self._store: SegmentStore = engine._store
         self.qid = qid
-        self._chunks: list[Chunk] = []
+        self._chunks: list[Chunk | JournalRun] = []
         self._length = 0
         self._left_fid = 0  # 0: no active file yet
         self._right_fid = 0
-        self._rewriting: list[Chunk] | None = None
+        self._rewriting: list[Chunk | JournalRun] | None = None
 
     def __len__(self) -> int:
         return self._length
@@ -84,11 +115,36 @@ class ListLog:
         if not values:
             return self._length
         engine = self._engine
-        # Written twice (journal and segment); only worth adding up when a disk limit is set.
+        # Written twice if still here at the next checkpoint; only worth adding up when a disk limit is set.
         engine._before_write(sum(map(len, values)) * 2 + framing.OVERHEAD * 2 * len(values) if engine.maxdisk else 0)
-        self._push(side, values)
-        self._engine._log(journal.OP_PUSH, PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values))
+        payload = PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values)
+        if engine._atomic_depth:
+            # The block becomes one journal record later, at a position unknown now: write the segment copy.
+            self._push(side, values)
+            engine._log(journal.OP_PUSH, payload)
+        else:
+            self._push_journaled(side, list(map(len, values)), engine._journal.append(journal.OP_PUSH, payload))
         return self._length
+
+    def _push_journaled(self, side: Side, lengths: list[int], record_lsn: int) -> None:
+        """Adds the values of the OP_PUSH record at ``record_lsn`` as journal-resident values."""
+        forward = side == RIGHT
+        chunks = self._chunks
+        edge = (chunks[-1] if forward else chunks[0]) if chunks else None
+        if type(edge) is not JournalRun or edge.forward != forward:
+            edge = JournalRun(forward)
+            if forward:
+                chunks.append(edge)
+            else:
+                chunks.insert(0, edge)
+            self._engine._resident[self.qid] = self
+        positions, run_lengths = edge.positions, edge.lengths
+        position = record_lsn + framing.HEAD_SIZE + PUSH_HEAD.size + journal.VALUE_LEN.size
+        for length in lengths:
+            positions.append(position)
+            run_lengths.append(length)
+            position += length + journal.VALUE_LEN.size
+        self._length += len(lengths)
 
     def pop(self, side: Side, count: int) -> list[bytes]:
         """Removes up to ``count`` values from ``side``. An emptied list stays in the catalog: the caller deletes it."""
@@ -106,7 +162,7 @@ class ListLog:
         # Enough to undo a push that fails half-way (disk full after a segment roll): O(1), nothing copied.
         saved_chunks = len(chunks)
         edge = (chunks[-1] if forward else chunks[0]) if chunks else None
-        saved_edge = (edge.end, edge.count) if edge is not None else None
+        saved_edge = (edge.end, edge.count) if type(edge) is Chunk else None  # a journal run is never extended
         saved_length = self._length
         saved_fid = self._right_fid if forward else self._left_fid
         created: list[int] = []
@@ -182,6 +238,14 @@ class ListLog:
         from_left = side == LEFT
         while count > 0 and chunks:
             chunk = chunks[0] if from_left else chunks[-1]
+            if type(chunk) is JournalRun:
+                count -= self._pop_run(chunk, from_left == chunk.forward, count, out, want_values)
+                if not chunk.count:
+                    if from_left:
+                        del chunks[0]
+                    else:
+                        chunks.pop()
+                continue
             fid = chunk.fid
             if from_left == chunk.forward:
                 # The list end being popped is the chunk's file start: read forward (sequential, read-ahead).
@@ -204,6 +268,28 @@ class ListLog:
                 self._release(fid)
         self._length -= len(out)
         return out
+
+    def _pop_run(self, run: JournalRun, from_front: bool, count: int, out: list[bytes | None], want: bool) -> int:
+        """Takes up to ``count`` values from the front (lowest array index) or back of ``run``; returns how many."""
+        taken = min(count, run.count)
+        positions, lengths = run.positions, run.lengths
+        if from_front:
+            indices = range(run.lo, run.lo + taken)
+        else:
+            indices = range(len(positions) - 1, len(positions) - 1 - taken, -1)
+        if want:
+            read = self._engine._journal.read
+            out += [read(positions[i], lengths[i]) for i in indices]
+        else:
+            out += [None] * taken
+        if from_front:
+            run.lo += taken
+            if run.lo > 4096 and run.lo * 2 > len(positions):  # give the consumed front's memory back
+                del positions[: run.lo], lengths[: run.lo]
+                run.lo = 0
+        else:
+            del positions[len(positions) - taken :], lengths[len(lengths) - taken :]
+        return taken
 
     # -- reads
 
@@ -264,12 +350,15 @@ class ListLog:
             if 0 <= chunk_index < len(chunks):
                 local = 0 if list_forward else chunks[chunk_index].count - 1
 
-    def _iter_chunks(self, chunks: list[Chunk]) -> Iterator[bytes]:
+    def _iter_chunks(self, chunks: list[Chunk | JournalRun]) -> Iterator[bytes]:
         """Every value of ``chunks`` in list order (the list object is bound now, not when iteration starts)."""
         for chunk in chunks:
             yield from self._iter_chunk(chunk, 0, True)
 
-    def _iter_chunk(self, chunk: Chunk, local: int, list_forward: bool) -> Iterator[bytes]:
+    def _iter_chunk(self, chunk: Chunk | JournalRun, local: int, list_forward: bool) -> Iterator[bytes]:
+        if type(chunk) is JournalRun:
+            yield from self._iter_run(chunk, local, list_forward)
+            return
         store, fid = self._store, chunk.fid
         file_index = local if chunk.forward else chunk.count - 1 - local
         record_start, record_end = self._record_bounds(chunk, file_index)
@@ -285,6 +374,17 @@ class ListLog:
                 value, offset = store.read_backward(fid, offset, chunk.start)
                 remaining -= 1
                 yield value  # type: ignore[misc]
+
+    def _iter_run(self, run: JournalRun, local: int, list_forward: bool) -> Iterator[bytes]:
+        index = run.lo + local if run.forward else len(run.positions) - 1 - local
+        if run.forward == list_forward:
+            return self._read_run(run, range(index, len(run.positions)))
+        return self._read_run(run, range(index, run.lo - 1, -1))
+
+    def _read_run(self, run: JournalRun, indices: range) -> Iterator[bytes]:
+        read, positions, lengths = self._engine._journal.read, run.positions, run.lengths
+        for index in indices:
+            yield read(positions[index], lengths[index])
 
     def _locate(self, i: int) -> tuple[int, int]:
         """(chunk index, index within the chunk in list order) of list index ``i``; walks from the nearer end."""
@@ -409,6 +509,9 @@ class ListLog:
         if local == 0:
             return chunk_index
         chunk = self._chunks[chunk_index]
+        if type(chunk) is JournalRun:
+            self.settle()
+            return self._split_before(i)
         count = chunk.count
         # The boundary sits before file record ``local`` (forward) or ``count - local`` (backward).
         boundary, _ = self._record_bounds(chunk, local if chunk.forward else count - local)
@@ -441,6 +544,49 @@ class ListLog:
 
         The old chunks stay untouched until the new ones are complete, so a failure restores them as they were.
         """
+        old_chunks = self._chunks
+        written = self._write_out(values)
+        self._chunks, self._length = written, sum(chunk.count for chunk in written)
+        self._engine._resident.pop(self.qid, None)
+        for fid in {chunk.fid for chunk in old_chunks}:
+            self._release(fid)
+
+    def settle(self, budget: int = 0) -> bool:
+        """Copies values that live only in the journal into segment files, oldest pushes first, at most
+        ``budget`` of them (0: all). Done before a checkpoint lets the journal go, and before a middle operation.
+        Each step leaves the list consistent; a failure leaves the step undone. True once nothing is left."""
+        chunks = self._chunks
+        index = 0
+        while index < len(chunks):
+            run = chunks[index]
+            if type(run) is not JournalRun:
+                index += 1
+                continue
+            if budget and budget <= 0:
+                return False
+            taken = min(run.count, budget) if budget else run.count
+            # The oldest pushes sit at the array front (the head side of a forward run, the tail side of a
+            # backward one): they are pushed again, in their order, at their side's active segment file.
+            side = RIGHT if run.forward else LEFT
+            written = self._write_out(self._read_run(run, range(run.lo, run.lo + taken)), side)
+            run.lo += taken
+            if run.forward:
+                chunks[index:index] = written
+                index += len(written)
+            else:
+                chunks[index + 1 : index + 1] = written
+            if not run.count:
+                del chunks[index]
+            if budget:
+                budget -= taken
+                if budget <= 0 and any(type(chunk) is JournalRun for chunk in chunks):
+                    return False
+        self._engine._resident.pop(self.qid, None)
+        return True
+
+    def _write_out(self, values: Iterator[bytes], side: Side = RIGHT) -> list[Chunk]:
+        """Pushes ``values`` at ``side`` of an empty stand-in list and returns its chunks; the list itself is
+        unchanged and the caller places them. On failure nothing written stays referenced."""
         old_chunks, old_length = self._chunks, self._length
         self._chunks, self._length = [], 0
         self._rewriting = old_chunks  # still referenced: no file of theirs may be declared dead meanwhile
@@ -449,10 +595,10 @@ class ListLog:
             for value in values:
                 batch.append(value)
                 if len(batch) >= REWRITE_BATCH:
-                    self._push(RIGHT, batch)
+                    self._push(side, batch)
                     batch = []
             if batch:
-                self._push(RIGHT, batch)
+                self._push(side, batch)
         except BaseException:
             new_fids = {chunk.fid for chunk in self._chunks}
             self._chunks, self._length = old_chunks, old_length
@@ -460,9 +606,10 @@ class ListLog:
             for fid in new_fids:
                 self._release(fid)
             raise
+        written = self._chunks
+        self._chunks, self._length = old_chunks, old_length
         self._rewriting = None
-        for fid in {chunk.fid for chunk in old_chunks}:
-            self._release(fid)
+        return written  # type: ignore[return-value]
 
     # -- lifecycle and persistence
 
@@ -470,15 +617,19 @@ class ListLog:
         """The key is gone: every file of this list becomes dead."""
         fids = {chunk.fid for chunk in self._chunks} | {self._left_fid, self._right_fid}
         self._chunks, self._length = [], 0
+        self._engine._resident.pop(self.qid, None)
         self._left_fid = self._right_fid = 0
         for fid in fids:
             if fid:
                 self._release(fid)
 
     def files(self) -> set[int]:
-        return {chunk.fid for chunk in self._chunks} | ({self._left_fid, self._right_fid} - {0})
+        return ({chunk.fid for chunk in self._chunks} | {self._left_fid, self._right_fid}) - {0}
 
     def dump(self) -> bytes:
+        """The list's state for the manifest; only after ``settle`` (a manifest names segment chunks only)."""
+        if any(type(chunk) is JournalRun for chunk in self._chunks):
+            raise AssertionError("dump of a list whose values live in the journal")
         parts = [STATE_HEAD.pack(self._left_fid, self._right_fid, len(self._chunks))]
         parts += [CHUNK.pack(c.fid, c.start, c.end, c.count, c.forward) for c in self._chunks]
         return b"".join(parts)
@@ -497,10 +648,15 @@ class ListLog:
 
     # -- replay of journaled middle operations (same code paths as live)
 
-    def _replay(self, op: int, payload: bytes) -> None:
+    def _replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
+        """Re-applies one journaled operation; ``record_lsn`` is where it sits in the journal (None inside a
+        batch record, whose pushes were written to segments live as well)."""
         if op == journal.OP_PUSH:
             _, side = PUSH_HEAD.unpack_from(payload)
-            self._push(Side(side), journal.decode_values(memoryview(payload)[PUSH_HEAD.size :]))
+            if record_lsn is None:
+                self._push(Side(side), journal.decode_values(memoryview(payload)[PUSH_HEAD.size :]))
+            else:
+                self._push_journaled(Side(side), journal.value_lengths(payload, PUSH_HEAD.size), record_lsn)
         elif op == journal.OP_POP:
             _, side, count = POP_OP.unpack(payload)
             self._pop(Side(side), count, want_values=False)

@@ -798,7 +798,7 @@ class StreamLog:
 
     # -- replay (same code paths as live)
 
-    def _replay(self, op: int, payload: bytes) -> None:
+    def _replay(self, op: int, payload: bytes, record_lsn: int | None = None) -> None:
         view = memoryview(payload)
         if op == journal.OP_XADD:
             self._add(_unpack_id(view, 8), journal.decode_values(view[24:]))

@@ -66,6 +66,7 @@ def test_eio_on_write_stops_writes_until_restart_and_loses_nothing_acknowledged(
     with pytest.raises(StorageWriteError):
         push(engine, b"q", b"b1")
         engine.flush()
+        engine.checkpoint()  # pushes reach the segment files when a checkpoint copies what is still queued
     assert engine.write_error is not None and "Input/output error" in engine.write_error
     assert engine.stats()["last_write_status"] == engine.write_error
     assert any(level == "warning" and "Input/output error" in message for level, message in logs)
@@ -124,18 +125,24 @@ def test_enospc_on_the_journal_cuts_the_partial_record_serves_reads_and_resumes(
 
 
 def test_enospc_on_a_segment_changes_nothing_and_resumes() -> None:
+    """Pushes reach segment files when a checkpoint (or a middle operation) copies what is still queued."""
     fs, engine = setup()
     push(engine, b"q", b"acknowledged")
     ack(engine)
+    engine.checkpoint()
+    push(engine, b"q", b"x" * 5000, b"y")
+    ack(engine)
     fs.faults.write_error, fs.faults.write_when = errno.ENOSPC, in_segment
     with pytest.raises(DiskFullError):
-        push(engine, b"q", b"x" * 5000, b"y")  # rolls to a new segment, then fails
-    assert contents(engine, b"q") == [b"acknowledged"]
+        engine.checkpoint()  # rolls to a new segment, then fails
+    with pytest.raises(DiskFullError):
+        engine.get(0, b"q").value.set(0, b"z")  # type: ignore[union-attr]
+    assert contents(engine, b"q") == [b"acknowledged", b"x" * 5000, b"y"]
     fs.faults.write_error = None
     push(engine, b"q", b"after")
     ack(engine)
     fs.power_cut()
-    assert contents(reopen(fs), b"q") == [b"acknowledged", b"after"]
+    assert contents(reopen(fs), b"q") == [b"acknowledged", b"x" * 5000, b"y", b"after"]
 
 
 def test_enospc_during_a_checkpoint_abandons_it_and_writes_resume() -> None:

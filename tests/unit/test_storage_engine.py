@@ -357,22 +357,32 @@ def test_failed_fsync_disables_writes_until_restart(tmp_path: Path) -> None:
     engine.close()
 
 
-def test_disk_full_on_segment_write_changes_nothing(tmp_path: Path) -> None:
+def test_disk_full_while_copying_into_segments_changes_nothing(tmp_path: Path) -> None:
+    """Pushes are written to the journal only; the copy into segment files (before a checkpoint, or for a middle
+    operation) is where a full disk meets the segments."""
     io = FaultyIO()
     engine = open_engine(tmp_path, io=io)
     log = engine.create_list(0, b"q")
     log.push(RIGHT, [b"a"])
+    engine.checkpoint()
+    log.push(RIGHT, [b"x" * 100, b"y" * 100])
+    durable(engine)
     before = segment_bytes(tmp_path)
     io.disk_full = True
     with pytest.raises(DiskFullError):
-        log.push(RIGHT, [b"x" * 100, b"y" * 100])
-    assert segment_bytes(tmp_path) == before and list(log.range(0, -1)) == [b"a"]
+        engine.checkpoint()
+    with pytest.raises(DiskFullError):
+        log.set(1, b"z" * 100)
+    assert segment_bytes(tmp_path) == before
+    assert list(log.range(0, -1)) == [b"a", b"x" * 100, b"y" * 100]
     io.disk_full = False
+    engine.checkpoint()
+    assert segment_bytes(tmp_path) > before
     log.push(RIGHT, [b"b"])
     durable(engine)
     engine.abandon()
     engine = open_engine(tmp_path)
-    assert contents(engine, b"q") == [b"a", b"b"]
+    assert contents(engine, b"q") == [b"a", b"x" * 100, b"y" * 100, b"b"]
     engine.close()
 
 

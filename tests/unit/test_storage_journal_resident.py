@@ -1,0 +1,136 @@
+"""Pushes live only in the journal until a checkpoint: written once, copied to segments only if still queued."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from respq.storage import LEFT, RIGHT, Engine
+from tests.unit.test_storage_engine import contents, durable, journals, open_engine, segment_bytes
+
+
+def disk_bytes_written(path: Path) -> int:
+    return segment_bytes(path) + sum(p.stat().st_size for p in journals(path))
+
+
+def test_values_consumed_before_a_checkpoint_never_reach_a_segment(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    log = engine.create_list(0, b"q")
+    for i in range(2000):
+        log.push(LEFT, [b"m%06d" % i])
+        if i % 10 == 9:
+            assert log.pop(RIGHT, 10) == [b"m%06d" % n for n in range(i - 9, i + 1)]
+    durable(engine)
+    assert segment_bytes(tmp_path) == 0
+    log.push(LEFT, [b"last"])
+    engine.checkpoint()
+    # Only the value still queued was copied; the journal that held the other 2000 is gone.
+    assert 0 < segment_bytes(tmp_path) < 8192
+    assert contents(engine, b"q") == [b"last"]
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == [b"last"]
+    engine.close()
+
+
+def test_queued_values_are_copied_at_a_checkpoint_and_the_journal_released(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path, segment_size=8192)
+    log = engine.create_list(0, b"q")
+    log.push(RIGHT, [b"r%04d" % i for i in range(500)])
+    for i in range(500):
+        log.push(LEFT, [b"l%04d" % i])
+    expected = [b"l%04d" % i for i in reversed(range(500))] + [b"r%04d" % i for i in range(500)]
+    assert contents(engine, b"q") == expected  # read back from the journal's buffer and file
+    first_journal = journals(tmp_path)[0]
+    engine.checkpoint()
+    assert first_journal not in journals(tmp_path)
+    assert contents(engine, b"q") == expected  # now from segments
+    assert log.pop(LEFT, 3) == expected[:3] and log.pop(RIGHT, 2) == expected[:-3:-1]
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == expected[3:-2]
+    engine.close()
+
+
+def test_settling_a_slice_at_a_time_keeps_the_order(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    engine = open_engine(tmp_path, segment_size=4096)
+    log = engine.create_list(0, b"q")
+    model: list[bytes] = []
+    for i in range(3000):
+        value = b"v%05d" % i
+        if rng.random() < 0.5:
+            log.push(LEFT, [value])
+            model.insert(0, value)
+        else:
+            log.push(RIGHT, [value])
+            model.append(value)
+    steps = 0
+    while engine.settle_some(137):
+        steps += 1
+        assert list(log.range(0, -1)) == model
+        if steps % 3 == 0:  # consumption and new pushes between slices
+            assert log.pop(LEFT, 2) == model[:2]
+            del model[:2]
+            log.push(RIGHT, [b"late%d" % steps])
+            model.append(b"late%d" % steps)
+    assert steps > 10
+    assert list(log.range(0, -1)) == model
+    engine.checkpoint()
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == model
+    engine.close()
+
+
+def test_replayed_pushes_are_read_from_the_journal_for_middle_operations(tmp_path: Path) -> None:
+    """After a crash, replayed pushes point into the replayed journal files; an LSET, LINSERT or LREM replayed
+    after them reads those values back from there."""
+    engine = open_engine(tmp_path)
+    log = engine.create_list(0, b"q")
+    log.push(RIGHT, [b"a", b"b", b"c", b"d"])
+    log.push(LEFT, [b"z"])
+    log.set(2, b"B")
+    log.insert(b"c", b"c2", before=False)
+    log.remove(1, b"a")
+    log.push(RIGHT, [b"e"])
+    assert log.pop(LEFT, 1) == [b"z"]
+    durable(engine)
+    expected = [b"B", b"c", b"c2", b"d", b"e"]
+    assert contents(engine, b"q") == expected
+    written_before = segment_bytes(tmp_path)
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == expected
+    assert segment_bytes(tmp_path) >= written_before
+    engine.close()
+
+
+def test_steady_produce_and_consume_writes_each_byte_about_once(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path, checkpoint_bytes=256 << 10)
+    log = engine.create_list(0, b"q")
+    value = b"x" * 100
+    for _ in range(200):
+        log.push(LEFT, [value] * 50)
+        assert len(log.pop(RIGHT, 50)) == 50
+        durable(engine)
+        if engine.checkpoint_due():
+            engine.checkpoint()
+    # 10k messages of 100 B: the journal holds each once (plus framing); segments hold none of them.
+    assert segment_bytes(tmp_path) == 0
+    assert disk_bytes_written(tmp_path) < 300 << 10
+    engine.close()
+
+
+def test_a_reopened_engine_without_a_clean_close_keeps_both_sides(tmp_path: Path) -> None:
+    engine: Engine = open_engine(tmp_path)
+    log = engine.create_list(0, b"q")
+    log.push(LEFT, [b"1", b"2"])
+    engine.checkpoint()  # 1 and 2 settle into segments
+    log.push(RIGHT, [b"3"])
+    log.push(LEFT, [b"0"])
+    durable(engine)
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == [b"0", b"2", b"1", b"3"]
+    engine.close()
