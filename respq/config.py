@@ -864,6 +864,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("max-open-files", _int(16, INT_MAX), 256, S, live=False),
     _d("checkpoint-bytes", _mem(MB, LLONG_MAX), 64 * MB, S, live=False),
     _d("maxdisk", _mem(0, LLONG_MAX), 0, S),  # 0 = no limit
+    _d("scrub-bandwidth", _int(0, INT_MAX), 8, S),  # MB/s read by the background scrub; 0 = no scrub
     # -- accepted only with the values respq can honour --------------------------------------------------------
     _d(
         "supervised",
@@ -1209,6 +1210,11 @@ class Config:
     @property
     def maxdisk(self) -> int:
         return self.values["maxdisk"]
+
+    @property
+    def scrub_bandwidth(self) -> int:
+        """MB per second the start-up scrub of checkpointed segments may read; 0 = no scrub."""
+        return self.values["scrub-bandwidth"]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -87,6 +87,11 @@ def misconf(reason: str) -> bytes:
     return b"MISCONF Errors writing to the AOF file: " + reason.encode(errors="replace")
 
 
+def corrupt_data(reason: str) -> bytes:
+    """A read met a record that fails its checksum: it is never served, and the error says where it is."""
+    return b"ERR " + reason.encode(errors="replace")
+
+
 def execabort_because(error: bytes) -> bytes:
     reason = error[4:] if error.startswith(b"ERR ") else error
     return b"EXECABORT Transaction discarded because of: " + reason

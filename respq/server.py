@@ -15,7 +15,7 @@ from respq.blocking import BlockingRegistry
 from respq.commands.table import apply_renames, load_all
 from respq.log import Logger
 from respq.pubsub import PubSub
-from respq.stats import Stats
+from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.errors import DiskFullError, StorageError, StorageWriteError
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from respq.connection import Connection
     from respq.keyspace import Keyspace
     from respq.storage.engine import Engine
+    from respq.storage.scrub import Scrub
 
 DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
@@ -32,6 +33,7 @@ CHECKPOINT_POLL = 0.5  # seconds between checks whether the journal has grown en
 SETTLE_VALUES_PER_PASS = 2000  # journal-resident values copied to segments per loop pass before a checkpoint
 SETTLE_AHEAD_SECONDS = 5.0  # producers may outpace the copying: then begin_checkpoint settles the rest
 SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown
+SCRUB_CHUNK = 4 << 20  # bytes the scrub verifies per worker-thread call; it sleeps between calls to keep its pace
 
 
 class Server:
@@ -50,6 +52,7 @@ class Server:
         self.port = 0
         self.loading = True
         self.engine: Engine | None = None
+        self.scrub: Scrub | None = None  # the background check of checkpointed segments, once loading finished
         self.keyspace: Keyspace = None  # type: ignore[assignment]  # set when loading finishes
         self.blocking = BlockingRegistry()
         self.paused_until = 0.0
@@ -157,7 +160,34 @@ class Server:
             except StorageError as error:  # the journal keeps everything; the next attempt starts over
                 self.log.warning(f"checkpoint failed: {error}")
 
+    async def _scrubber(self, scrub: Scrub) -> None:
+        """Verifies what start-up trusted without reading (checkpointed segments), in a worker thread a chunk at a
+        time, at most scrub-bandwidth MB/s so serving goes on; setting it to 0 stops the pass."""
+        while True:
+            bandwidth = self.config.scrub_bandwidth << 20
+            if not bandwidth:
+                scrub.stop()
+                break
+            chunk = min(SCRUB_CHUNK, bandwidth // 4)  # a slow pace reads smaller chunks more often, not bursts
+            started = time.monotonic()
+            for fault in await trio.to_thread.run_sync(scrub.step, chunk):
+                self.log.warning(f"Scrub: {fault.message}")
+            if not scrub.running:
+                break
+            await trio.sleep(max(0.0, chunk / bandwidth - (time.monotonic() - started)))
+        self.log.notice(
+            f"Scrub of checkpointed segments ended ({scrub.status}): {scrub.bytes_verified} bytes verified, "
+            f"{scrub.errors} errors"
+        )
+
     # ---- background work ----------------------------------------------------------------------------------------
+    async def _sample_rates(self) -> None:
+        engine = self.engine
+        assert engine is not None
+        while True:
+            await trio.sleep(RATE_SAMPLE_INTERVAL)
+            self.stats.sample_rates(time.monotonic(), engine.syncs_total)
+
     async def _active_expiry(self) -> None:
         while True:
             await trio.sleep(ACTIVE_EXPIRE_INTERVAL)
@@ -239,6 +269,7 @@ class Server:
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         from respq.connection import serve_listeners
+        from respq.storage.scrub import Scrub
 
         cfg = self.config
         log = self.log
@@ -270,6 +301,12 @@ class Server:
             nursery.start_soon(self._everysec)
             nursery.start_soon(self._checkpointer)
             nursery.start_soon(self._active_expiry)
+            nursery.start_soon(self._sample_rates)
+            self.scrub = Scrub(cfg.dir)
+            if cfg.scrub_bandwidth:
+                nursery.start_soon(self._scrubber, self.scrub)
+            else:
+                self.scrub.stop()
             log.notice(f"Ready to accept connections tcp on {(cfg.bind or ['*'])[0]} port={self.port}")
             task_status.started(self.port)
             await self.shutdown_requested.wait()

@@ -11,6 +11,9 @@ from respq.replies import ErrorReply
 if TYPE_CHECKING:
     from respq.commands.table import Command
 
+RATE_SAMPLES = 16  # as Redis: a rate is the mean of the last 16 samples, taken every RATE_SAMPLE_INTERVAL
+RATE_SAMPLE_INTERVAL = 0.1  # seconds
+
 
 @dataclass(slots=True)
 class CommandStat:
@@ -18,6 +21,34 @@ class CommandStat:
     usec: int = 0
     rejected_calls: int = 0
     failed_calls: int = 0
+
+
+class InstantaneousRate:
+    """Per-second rate of a growing counter over a short sliding window, as Redis computes
+    instantaneous_ops_per_sec: each sample is the counter's growth per second since the previous sample, and the
+    rate is the mean of the last RATE_SAMPLES samples (slots not yet filled count as 0, so it ramps up and decays)."""
+
+    __slots__ = ("_last_count", "_last_time", "_next", "_samples")
+
+    def __init__(self) -> None:
+        self._samples = [0.0] * RATE_SAMPLES
+        self._next = 0
+        self._last_time: float | None = None
+        self._last_count = 0
+
+    def sample(self, count: int, now: float) -> None:
+        """Records the counter's value at ``now`` (seconds, monotonic)."""
+        if self._last_time is not None and now > self._last_time:
+            self._samples[self._next] = (count - self._last_count) / (now - self._last_time)
+            self._next = (self._next + 1) % RATE_SAMPLES
+        self._last_time, self._last_count = now, count
+
+    def per_second(self) -> int:
+        return int(sum(self._samples) / RATE_SAMPLES)
+
+    def reset(self) -> None:
+        self._samples = [0.0] * RATE_SAMPLES
+        self._last_time = None
 
 
 @dataclass
@@ -33,11 +64,17 @@ class Stats:
     keyspace_hits: int = 0
     keyspace_misses: int = 0
     total_error_replies: int = 0
+    ops_rate: InstantaneousRate = field(default_factory=InstantaneousRate)
+    syncs_rate: InstantaneousRate = field(default_factory=InstantaneousRate)
 
-    def count_call(self, cmd: Command, nanoseconds: int, *, failed: bool) -> None:
+    def _stat(self, cmd: Command) -> CommandStat:
         stat = self.commands.get(cmd.name)
         if stat is None:
             stat = self.commands[cmd.name] = CommandStat()
+        return stat
+
+    def count_call(self, cmd: Command, nanoseconds: int, *, failed: bool) -> None:
+        stat = self._stat(cmd)
         stat.calls += 1
         stat.usec += nanoseconds // 1000
         if failed:
@@ -49,10 +86,20 @@ class Stats:
         self.errors[message.split(b" ", 1)[0]] += 1
         self.total_error_replies += 1
 
-    def rejected(self, message: bytes) -> ErrorReply:
-        """Counts an error raised before any handler ran and returns it as a reply."""
+    def rejected(self, message: bytes, cmd: Command | None = None) -> ErrorReply:
+        """Counts an error raised before any handler ran and returns it as a reply.
+
+        ``cmd`` is the command refused, when the name resolved to one: as in Redis, it gets a rejected call (not a
+        call), while an unknown command or subcommand only shows in errorstats."""
+        if cmd is not None:
+            self._stat(cmd).rejected_calls += 1
         self.count_error(message)
         return ErrorReply(message)
+
+    def sample_rates(self, now: float, syncs_total: int) -> None:
+        """Called every RATE_SAMPLE_INTERVAL seconds with the engine's journal sync count."""
+        self.ops_rate.sample(self.total_commands, now)
+        self.syncs_rate.sample(syncs_total, now)
 
     def reset(self) -> None:
         self.commands.clear()
@@ -60,3 +107,5 @@ class Stats:
         self.total_commands = self.total_connections = self.rejected_connections = 0
         self.net_input_bytes = self.net_output_bytes = self.expired_keys = 0
         self.keyspace_hits = self.keyspace_misses = self.total_error_replies = 0
+        self.ops_rate.reset()
+        self.syncs_rate.reset()

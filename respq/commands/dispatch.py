@@ -9,7 +9,7 @@ from respq import errors
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.replies import QUEUED, ErrorReply
-from respq.storage.errors import StorageError
+from respq.storage.errors import CorruptionError, StorageError
 
 if TYPE_CHECKING:
     from respq.client import Client
@@ -28,12 +28,13 @@ _PUBSUB_ALLOWED = frozenset(
         b"sunsubscribe",
     }
 )
+NOT_IN_TRANSACTION = b"ERR Command not allowed inside a transaction"  # for commands flagged no_multi
 # Executed at once inside MULTI instead of being queued.
 _MULTI_IMMEDIATE = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
 
 
-def resolve(argv: list[bytes]) -> Command | bytes:
-    """The command argv names, or the error text for an unknown command/subcommand or a wrong arity."""
+def lookup(argv: list[bytes]) -> Command | bytes:
+    """The command or subcommand argv names, or the error text when there is none."""
     name = argv[0].lower()
     cmd = COMMANDS.get(name)
     if cmd is None:
@@ -43,25 +44,35 @@ def resolve(argv: list[bytes]) -> Command | bytes:
         if sub is None:
             return errors.unknown_subcommand(argv[1], argv[0])
         cmd = sub
-    if not cmd.accepts_arity(len(argv)):
-        return errors.wrong_arity(cmd.name.encode())
     return cmd
+
+
+def resolve(argv: list[bytes]) -> Command | bytes:
+    """The command argv names, or the error text for an unknown command/subcommand or a wrong arity."""
+    cmd = lookup(argv)
+    if isinstance(cmd, bytes) or cmd.accepts_arity(len(argv)):
+        return cmd
+    return errors.wrong_arity(cmd.name.encode())
 
 
 def execute(client: Client, argv: list[bytes]) -> Any:
     """Returns the reply value for argv (an ErrorReply for errors). Never raises for a client's mistake."""
     server = client.server
-    cmd = resolve(argv)
+    cmd = lookup(argv)
     if isinstance(cmd, bytes):
-        return _reject(client, argv, cmd)
+        return _reject(client, argv, cmd, None)  # an unknown name has no commandstats line to count it on
+    if not cmd.accepts_arity(len(argv)):
+        return _reject(client, argv, errors.wrong_arity(cmd.name.encode()), cmd)
     if not client.authenticated and "no_auth" not in cmd.flags:
-        return _reject(client, argv, errors.NOAUTH)
+        return _reject(client, argv, errors.NOAUTH, cmd)
+    if client.multi is not None and "no_multi" in cmd.flags:
+        return _reject(client, argv, NOT_IN_TRANSACTION, cmd)
     if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
-        return _reject(client, argv, errors.pubsub_context(cmd.name.encode()))
+        return _reject(client, argv, errors.pubsub_context(cmd.name.encode()), cmd)
     if server.loading and "loading" not in cmd.flags:
-        return _reject(client, argv, errors.LOADING)
+        return _reject(client, argv, errors.LOADING, cmd)
     if cmd.is_write and server.engine is not None and server.engine.write_error:
-        return _reject(client, argv, errors.misconf(server.engine.write_error))
+        return _reject(client, argv, errors.misconf(server.engine.write_error), cmd)
     if client.multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         client.multi.append((cmd, argv))
         return QUEUED
@@ -77,6 +88,8 @@ def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
         reply = cmd.handler(client, argv)  # type: ignore[misc]
     except CommandError as error:
         message = error.message
+    except CorruptionError as error:
+        message = errors.corrupt_data(str(error))
     except StorageError as error:  # a full disk, maxdisk, or writes disabled after an I/O failure
         message = errors.misconf(str(error))
     else:
@@ -87,8 +100,9 @@ def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
     return ErrorReply(message)
 
 
-def _reject(client: Client, argv: list[bytes], message: bytes) -> ErrorReply:
-    """A command refused before its handler: it poisons an open transaction, and a refused EXEC discards it."""
+def _reject(client: Client, argv: list[bytes], message: bytes, cmd: Command | None) -> ErrorReply:
+    """A command refused before its handler: it poisons an open transaction, and a refused EXEC discards it.
+    INFO counts it as a rejected call of ``cmd`` (not a call), as Redis does."""
     if client.multi is not None:
         client.multi_error = True
     if argv[0].lower() == b"exec":
@@ -97,4 +111,4 @@ def _reject(client: Client, argv: list[bytes], message: bytes) -> ErrorReply:
             client.multi_error = False
             client.server.keyspace.unwatch_all(client)
         message = errors.execabort_because(message)
-    return client.server.stats.rejected(message)
+    return client.server.stats.rejected(message, cmd)

@@ -420,6 +420,16 @@ def _persistence_section(server: Server) -> list[tuple[str, object]]:
     ]
     if server.engine is not None:
         lines += [("respq_" + key, value) for key, value in server.engine.stats().items()]
+        lines.append(("respq_syncs_per_sec", server.stats.syncs_rate.per_second()))
+    scrub = server.scrub
+    if scrub is not None:
+        fault = scrub.last_fault
+        lines += [
+            ("respq_scrub_status", scrub.status),
+            ("respq_scrub_bytes", scrub.bytes_verified),
+            ("respq_scrub_errors", scrub.errors),
+            ("respq_last_scrub_error", f"{fault.path}@{fault.offset}" if fault else ""),
+        ]
     return lines
 
 
@@ -428,7 +438,7 @@ def _stats_section(server: Server) -> list[tuple[str, object]]:
     return [
         ("total_connections_received", stats.total_connections),
         ("total_commands_processed", stats.total_commands),
-        ("instantaneous_ops_per_sec", 0),
+        ("instantaneous_ops_per_sec", stats.ops_rate.per_second()),
         ("total_net_input_bytes", stats.net_input_bytes),
         ("total_net_output_bytes", stats.net_output_bytes),
         ("rejected_connections", stats.rejected_connections),

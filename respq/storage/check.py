@@ -6,6 +6,7 @@ Reads only; never takes the lock and never repairs. A torn journal tail is not a
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from respq.storage import framing, journal, manifest
 from respq.storage.errors import CorruptionError, FormatError
@@ -38,27 +39,56 @@ def check_directory(path: str, io: FileIO = DEFAULT_IO) -> list[str]:
     return problems
 
 
-def _check_segment(io: FileIO, path: str, size: int) -> list[str]:
+PROGRESS_STEP = 1 << 20  # verify_segment reports progress at least this often (bytes)
+
+
+class SegmentFault(Exception):
+    """Why a segment file cannot be trusted up to its checkpointed length; ``offset`` is where (0 for the file)."""
+
+    def __init__(self, path: str, offset: int, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
+
+
+def verify_segment(io: FileIO, path: str, size: int, step: int = PROGRESS_STEP) -> Iterator[int]:
+    """Checks the header and every record's framing and CRC32C in the first ``size`` bytes of a segment file.
+
+    A generator so a caller can pace itself: it yields the bytes verified so far about every ``step`` bytes (and
+    keeps the file open in between), and raises SegmentFault at the first problem.
+    """
     try:
         fd = io.open(path, write=False)
     except FileNotFoundError:
-        return [f"{path}: segment file named by the manifest is missing"]
+        raise SegmentFault(path, 0, f"{path}: segment file named by the manifest is missing") from None
     try:
         actual = io.size(fd)
         if actual < size:
-            return [f"{path}: {actual} bytes, shorter than its checkpointed {size}"]
+            raise SegmentFault(path, actual, f"{path}: {actual} bytes, shorter than its checkpointed {size}")
         header = io.pread(fd, framing.SEGMENT_HEADER.size, 0)
         try:
             framing.check_prefix(header, framing.SEGMENT_MAGIC, path)
         except FormatError as error:
-            return [str(error)]
+            raise SegmentFault(path, 0, str(error)) from None
+        start = reported = framing.SEGMENT_HEADER.size
         try:
-            for _ in framing.scan_file(lambda n, at: io.pread(fd, n, at), framing.SEGMENT_HEADER.size, size):
-                pass
+            for offset, _, _ in framing.scan_file(lambda n, at: io.pread(fd, n, at), start, size):
+                if offset - reported >= step:
+                    reported = offset
+                    yield offset - start
         except framing.ScanError as error:
-            return [str(CorruptionError(path, error.offset, error.reason))]
+            raise SegmentFault(path, error.offset, str(CorruptionError(path, error.offset, error.reason))) from None
+        yield max(0, size - start)
     finally:
         io.close(fd)
+
+
+def _check_segment(io: FileIO, path: str, size: int) -> list[str]:
+    try:
+        for _ in verify_segment(io, path, size):
+            pass
+    except SegmentFault as fault:
+        return [str(fault)]
     return []
 
 

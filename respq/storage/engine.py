@@ -375,6 +375,10 @@ class Engine:
             self.write_error = f"fsync of the journal failed: {error}"
             raise StorageWriteError(self.write_error) from error
 
+    @property
+    def syncs_total(self) -> int:
+        return self._journal.syncs_total
+
     def checkpoint_due(self) -> bool:
         if self._checkpoint_running or self.write_error is not None:
             return False
