@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import memory, report
-from bench.groupflow import run_groupflow
+from bench.flow import Flow, run_flow
+from bench.groupflow import GROUP_FLOW
+from bench.listflow import LIST_FLOW
 from bench.servers import CLIENT_CORE, SERVERS, machine, versions
 from bench.workloads import ROWS, CheckFailed, RunResult, run_row
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-THROUGHPUT_ROWS = [*ROWS, "groupflow"]
+FLOWS: dict[str, Flow] = {flow.row: flow for flow in (LIST_FLOW, GROUP_FLOW)}
+THROUGHPUT_ROWS = [*ROWS, *FLOWS]
 ALL_ROWS = [*THROUGHPUT_ROWS, *memory.SCENARIOS]
 
 
@@ -63,8 +66,8 @@ def run_throughput(policy: str, rows: list[str], duration: float, repeats: int, 
             order = ["respq", "redis"] if repeat % 2 == 0 else ["redis", "respq"]
             for kind in order:
                 with SERVERS[kind](policy) as server:
-                    if row == "groupflow":
-                        result = run_groupflow(server, duration, warmup)
+                    if row in FLOWS:
+                        result = run_flow(server, FLOWS[row], duration, warmup)
                     else:
                         spec = ROWS[row]
                         result = run_row(server, spec, duration, warmup, rate_guess.get((kind, row)))

@@ -57,13 +57,17 @@ class Client:
             replies.append(reply)
         return replies
 
-    def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[object]:
-        self.send(b"".join(encode(*command) for command in commands))
-        replies = self.read_replies(len(commands))
+    def exchange(self, payload: bytes, count: int) -> list[object]:
+        """Sends already encoded commands and reads their ``count`` replies, none of which may be an error."""
+        self.send(payload)
+        replies = self.read_replies(count)
         for reply in replies:
             if isinstance(reply, hiredis.ReplyError):
                 raise ReplyError(str(reply))
         return replies
+
+    def pipeline(self, commands: Sequence[Sequence[Arg]]) -> list[object]:
+        return self.exchange(b"".join(encode(*command) for command in commands), len(commands))
 
     def call(self, *args: Arg) -> object:
         return self.pipeline([args])[0]

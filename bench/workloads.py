@@ -101,6 +101,15 @@ class RunResult:
     client_cpu: float
     disk_bytes_per_msg: float
 
+    @classmethod
+    def measured(cls, server: Server, row: str, messages: int, seconds: float, before: ProcSample, after: ProcSample,
+                 latency_ms: tuple[float, float], client_cpu: float) -> RunResult:
+        """Rates and per-message figures from a run's messages, its length and the server's counters around it."""
+        written = after.write_bytes - before.write_bytes
+        return cls(server=server.kind, row=row, messages=messages, seconds=seconds, msgs_per_s=messages / seconds,
+                   p50_ms=latency_ms[0], p99_ms=latency_ms[1], server_cpu=after.cpu_since(before) / seconds,
+                   client_cpu=client_cpu, disk_bytes_per_msg=written / max(messages, 1))
+
 
 def prefill(client: Client, key: bytes, count: int) -> None:
     """RPUSH exactly ``count`` values, 100 per command, 16 commands in flight."""
@@ -180,18 +189,8 @@ def run_row(server: Server, row: Row, duration: float, warmup: float, rate_guess
         sent += int(requests)
         row.check(client, sent * row.messages_per_request)
     messages = int(requests) * row.messages_per_request
-    return RunResult(
-        server=server.kind,
-        row=row.name,
-        messages=messages,
-        seconds=wall,
-        msgs_per_s=messages / wall,
-        p50_ms=_weighted_median(p50s),
-        p99_ms=p99,
-        server_cpu=after.cpu_since(before) / wall,
-        client_cpu=client_cpu / wall,
-        disk_bytes_per_msg=(after.write_bytes - before.write_bytes) / messages,
-    )
+    return RunResult.measured(server, row.name, messages, wall, before, after, (_weighted_median(p50s), p99),
+                              client_cpu / wall)
 
 
 def _exclude(before: ProcSample, pause_start: ProcSample, pause_end: ProcSample) -> ProcSample:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +54,24 @@ def test_rows_and_policy_filters_rerun_only_what_was_asked(tmp_path: Path) -> No
     assert set(stored) == {"everysec"}
     assert {run["row"] for run in stored["everysec"]["runs"]} == {"lpush_p16"}
     assert "Hand-written analysis stays." in markdown.read_text()
+
+
+
+def _tallies(produced: list[int], consumed: list[int]) -> list[Any]:
+    from bench.flow import Tally
+
+    sides = [Tally(producer=True, messages=len(produced)), Tally(producer=False, messages=len(consumed))]
+    for tally, ids in zip(sides, (produced, consumed), strict=True):
+        tally.add_ids(ids)
+    return sides
+
+
+@pytest.mark.parametrize("consumed", [[1, 2, 3], [1, 2, 3, 4, 4], [1, 1, 3, 4], [1, 1, 4, 4]],
+                         ids=["lost", "duplicated", "duplicate-instead-of-lost", "same-count-and-sum"])
+def test_flow_check_catches_a_message_not_consumed_exactly_once(consumed: list[int]) -> None:
+    from bench.flow import check_exactly_once
+    from bench.workloads import CheckFailed
+
+    assert check_exactly_once("listflow", _tallies([1, 2, 3, 4], [3, 1, 4, 2])) == 4
+    with pytest.raises(CheckFailed):
+        check_exactly_once("listflow", _tallies([1, 2, 3, 4], consumed))
