@@ -391,6 +391,7 @@ class Engine:
         if self._atomic_depth:
             raise StorageError("cannot checkpoint inside an atomic block")
         self._settle_all()
+        self._journal.drop_readers()  # files replayed at start-up: nothing refers to them any more
         lsn = self.flush()
         seq = self._journal.seq + 1
         self._journal.start_file(seq, lsn)
@@ -497,8 +498,13 @@ class Engine:
         lsn = state.journal_lsn if state is not None else 0
         replayed = self._replay_journals(first_seq, lsn)
         self._checkpoint_lsn = lsn
-        self.checkpoint()  # settles every replayed push into segments: the replayed files can go
-        self._journal.drop_readers()
+        if state is None:
+            self.checkpoint()  # a first start: write the manifest
+        else:
+            # Writes go to a new journal file; the replayed ones are durable already and stay, read by the pushes
+            # replayed from them, until the next checkpoint settles those and retires the files. So a restart
+            # after a crash costs the replay alone, however many queues it touched.
+            self._journal.start_file(self._journal.seq + 1, self._journal.flushed_lsn)
         queues = len(self._queues)
         self._log_cb(
             "notice",
@@ -667,7 +673,7 @@ class Engine:
             "journal_bytes": self._journal_bytes(),
             "segments": len(self._store.files) + len(self._store.dead),
             "queues": len(self._queues),
-            "open_fds": self._store.open_files + len(j._unsynced) + (self._lock_fd is not None),
+            "open_fds": self._store.open_files + len(j._unsynced) + len(j._readers) + (self._lock_fd is not None),
             "last_sync_us": j.last_sync_us,
             "last_sync_time": j.last_sync_time,
             "syncs_total": j.syncs_total,

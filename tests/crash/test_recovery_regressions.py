@@ -52,6 +52,21 @@ def before_manifest_rename(call: str, path: str) -> bool:
     return call == "rename" and path.endswith("/MANIFEST")
 
 
+def before_journal_dir_sync(call: str, path: str) -> bool:
+    return call == "fsync_dir" and path == JOURNAL
+
+
+def recover_then_write_and_cut_power(fs: SimFS) -> list[bytes]:
+    """Recovery starts a newer journal file; the first acknowledged write names it durably. The power fails just
+    before that directory sync, and again after the write was acknowledged: what recovery cut must stay cut."""
+    cut_during(fs, lambda: push_and_ack(open_engine(fs), b"q", b"unacknowledged"), before_journal_dir_sync)
+    engine = open_engine(fs)
+    push_and_ack(engine, b"q", b"after recovery")
+    engine.abandon()
+    fs.power_cut()
+    return contents(open_engine(fs), b"q")
+
+
 def test_a_write_acknowledged_into_a_new_journal_file_survives_before_the_checkpoint_ends() -> None:
     """The journal file a checkpoint starts is named durably only by a directory sync: the ack must wait for it."""
     fs = fresh_disk()
@@ -84,9 +99,7 @@ def test_a_cut_torn_tail_stays_cut_when_power_fails_during_recovery() -> None:
     engine.abandon()
     path = last_journal(fs)
     fs.write_file(path, fs.read_file(path) + b"\x07torn record")
-    cut_during(fs, lambda: open_engine(fs), before_manifest_rename)
-    engine = open_engine(fs)
-    assert contents(engine, b"q") == [b"acknowledged"]
+    assert recover_then_write_and_cut_power(fs) == [b"acknowledged", b"after recovery"]
     assert check_directory(DATA, io=fs) == []
 
 
@@ -101,9 +114,7 @@ def test_a_journal_file_whose_header_never_reached_the_disk_stays_harmless() -> 
     fs.close(fs.open(f"{JOURNAL}/{next_seq:016x}.wal", create=True))
     fs.write_file(f"{JOURNAL}/{next_seq:016x}.wal", b"RQW")
     fs.fsync_dir(JOURNAL)
-    cut_during(fs, lambda: open_engine(fs), before_manifest_rename)
-    engine = open_engine(fs)
-    assert contents(engine, b"q") == [b"acknowledged"]
+    assert recover_then_write_and_cut_power(fs) == [b"acknowledged", b"after recovery"]
     assert check_directory(DATA, io=fs) == []
 
 
