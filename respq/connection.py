@@ -19,13 +19,14 @@ from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.dispatch import execute, resolve
 from respq.protocol import ProtocolError, RequestParser, encode_reply
-from respq.replies import Replies
-from respq.storage.errors import StorageError
+from respq.replies import ErrorReply, Replies, StreamedArray
+from respq.storage.errors import CorruptionError, StorageError
 
 if TYPE_CHECKING:
     from respq.server import Server
 
 RECV_SIZE = 256 * 1024  # large reads let one recv pick up a whole pipeline
+STREAM_BATCH = 64 * 1024  # bytes of a streamed reply encoded and sent at a time
 LOOPBACK = ("127.", "::1", "::ffff:127.")
 
 PROTECTED_MODE = (
@@ -212,7 +213,12 @@ class Connection:
                             return False
                     if server.blocking.ready:
                         server.blocking.serve_ready()
-                    self._emit(reply)
+                    if type(reply) is StreamedArray and client.reply_mode == b"on":
+                        await self._stream(reply)
+                    else:
+                        if type(reply) is list and argv[0].lower() == b"exec":
+                            reply = _materialized(reply)
+                        self._emit(reply)
                     if client.closing or client.killed:
                         await self._flush()
                         return False
@@ -225,15 +231,50 @@ class Connection:
     def _emit(self, reply: Any) -> None:
         client = self.client
         mode = client.reply_mode
-        if mode == b"on":
+        if type(reply) is StreamedArray:  # only ever here when not sent (CLIENT REPLY OFF/SKIP): never read
+            reply.close()
+        elif mode == b"on":
             if type(reply) is Replies:
                 self.out += [encode_reply(item, client.protocol) for item in reply.items]
             else:
                 self.out.append(encode_reply(reply, client.protocol))
-        elif mode == b"skip-this":  # CLIENT REPLY SKIP itself: no reply, and none for the next command either
+        if mode == b"skip-this":  # CLIENT REPLY SKIP itself: no reply, and none for the next command either
             client.reply_mode = b"skip"
         elif mode == b"skip":
             client.reply_mode = b"on"
+
+    async def _stream(self, reply: StreamedArray) -> None:
+        """Sends a reply too large to build whole in batches, each once the socket takes it, so memory stays at a
+        batch however long the reply; other clients run between batches. Earlier replies go out first (after
+        the sync they wait for); replies of later commands follow it."""
+        try:
+            await self._flush()
+            if self.client.killed:
+                return
+            # An array of bulk strings is the same in RESP2 and RESP3.
+            parts: list[bytes] = [b"*%d\r\n" % reply.length]
+            size = 0
+            for value in reply.values:
+                parts += (b"$%d\r\n" % len(value), value, b"\r\n")
+                size += len(value) + 16
+                if size >= STREAM_BATCH:
+                    data = b"".join(parts)
+                    parts.clear()
+                    size = 0
+                    if self._over_output_limit(len(data)):
+                        self._close_for_output_limit()
+                        return
+                    await self._send(data)
+                    await trio.lowlevel.checkpoint()  # a fast reader must not keep the others waiting
+            # The tail goes out with the next replies; pushes queued meanwhile must not land inside the array.
+            self.out.insert(0, b"".join(parts))
+        except StorageError as error:
+            # Part of the array is on the wire already: an error reply cannot follow, only a closed connection.
+            self.server.log.warning(f"Closing client id={self.client.id}: reading its reply failed ({error})")
+            self.out.clear()
+            self.kill()
+        finally:
+            reply.close()
 
     async def _wait_unpaused(self, argv: list[bytes]) -> None:
         cmd = resolve(argv)
@@ -359,3 +400,17 @@ class Connection:
             return now - self.soft_limit_since > soft_seconds
         self.soft_limit_since = 0.0
         return False
+
+
+def _materialized(replies: list[Any]) -> list[Any]:
+    """EXEC's replies with streamed arrays built whole: a transaction's reply is one array, sent at once."""
+    if not any(type(item) is StreamedArray for item in replies):
+        return replies
+    return [_built(item) if type(item) is StreamedArray else item for item in replies]
+
+
+def _built(reply: StreamedArray) -> list[bytes] | ErrorReply:
+    try:
+        return reply.materialize()
+    except CorruptionError as error:
+        return ErrorReply(errors.corrupt_data(str(error)))

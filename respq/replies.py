@@ -13,7 +13,9 @@ The classes below cover the shapes plain values cannot express.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +90,33 @@ class Replies:
     """Several replies to one command (SUBSCRIBE confirms each channel separately); inside EXEC each is an element."""
 
     items: tuple
+
+
+class StreamedArray:
+    """An array of bulk strings produced while it is sent (LRANGE over a long list), so it is never built whole.
+
+    On the wire it is exactly the array it replaces (``*length`` then each bulk string, in RESP2 and RESP3). The
+    connection writes it in batches and calls ``close`` whether it read the values or not (``CLIENT REPLY OFF``,
+    a disconnect); ``materialize`` builds the plain list where a reply must be whole (inside EXEC).
+    """
+
+    __slots__ = ("_on_close", "length", "values")
+
+    def __init__(self, length: int, values: Iterator[bytes], on_close: Callable[[], None]) -> None:
+        self.length = length
+        self.values = values
+        self._on_close: Callable[[], None] | None = on_close
+
+    def close(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
+
+    def materialize(self) -> list[bytes]:
+        try:
+            return list(islice(self.values, self.length))
+        finally:
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"StreamedArray({self.length})"

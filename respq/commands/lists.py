@@ -9,7 +9,7 @@ from respq.blocking import Block
 from respq.commands.args import parse_int, parse_timeout
 from respq.commands.table import command
 from respq.errors import CommandError
-from respq.replies import NULL_ARRAY, OK
+from respq.replies import NULL_ARRAY, OK, StreamedArray
 from respq.storage.errors import StorageError
 from respq.storage.listlog import LEFT, RIGHT, Side
 
@@ -28,6 +28,7 @@ NUMKEYS_NOT_POSITIVE = b"ERR numkeys should be greater than 0"
 COUNT_NOT_POSITIVE = b"ERR count should be greater than 0"
 _SIDES = {b"LEFT": LEFT, b"RIGHT": RIGHT}
 _LLONG_MIN = -(1 << 63)
+STREAMED_RANGE = 1024  # LRANGE replies with more elements are streamed rather than built whole
 
 
 def _get(client: Client, key: bytes) -> ListLog | None:
@@ -188,7 +189,12 @@ def lrange(client: Client, argv: list[bytes]) -> Any:
     value = _get(client, argv[1])
     if value is None:
         return []
-    return list(value.range(start, stop))
+    first, last = value.range_bounds(start, stop)
+    if last - first < STREAMED_RANGE:
+        return list(value.range(start, stop))
+    # Sent while it is read, from a snapshot: the list may change before the last value goes out.
+    snapshot = value.snapshot(start, stop)
+    return StreamedArray(len(snapshot), iter(snapshot), snapshot.close)
 
 
 @command(

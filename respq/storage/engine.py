@@ -11,6 +11,7 @@ import os
 import resource
 import struct
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -119,6 +120,11 @@ class Engine:
         self._checkpoint_lsn = 0
         self._last_checkpoint_time = 0.0
         self._closed = False
+        # Files open list snapshots still read (LRANGE replies being streamed): checkpoints leave them on disk.
+        self._pinned_segments: Counter[int] = Counter()
+        self._pinned_journals: Counter[int] = Counter()
+        self._deferred_dead: dict[int, tuple[int, int]] = {}  # retired by a checkpoint while pinned
+        self._deferred_bytes = 0
 
     # -- opening and closing
 
@@ -382,7 +388,8 @@ class Engine:
     def checkpoint_due(self) -> bool:
         if self._checkpoint_running or self.write_error is not None:
             return False
-        return self._journal_bytes() >= self.checkpoint_bytes or self._store.dead_bytes >= self.checkpoint_bytes
+        dead_bytes = self._store.dead_bytes - self._deferred_bytes  # a checkpoint cannot delete pinned files
+        return self._journal_bytes() >= self.checkpoint_bytes or dead_bytes >= self.checkpoint_bytes
 
     def begin_checkpoint(self) -> Checkpoint:
         """Loop thread: rotates the journal and captures the state it must make durable (O(queues + chunks))."""
@@ -449,19 +456,49 @@ class Engine:
             self._store.dirty |= {fid for fid in cp.dirty_fids if fid in self._store.files}
             self._store.new_dirs.update(cp.directories)
             return
-        for qid in self._store.remove_dead(cp.dead):
+        dead = cp.dead
+        if self._pinned_segments:
+            dead = {}
+            for fid, entry in cp.dead.items():
+                if fid in self._pinned_segments:
+                    self._deferred_dead[fid] = entry
+                    self._deferred_bytes += entry[1]
+                else:
+                    dead[fid] = entry
+        for qid in self._store.remove_dead(dead):
             if qid not in self._queues:
                 try:
                     self._io.rmdir(self._store.queue_dir(qid))
                 except OSError:
-                    pass  # files of it died after this checkpoint began: the next one retries
+                    pass  # files of it died after this checkpoint began, or are pinned: a later one retries
         for name in self._io.listdir(self._journal.directory):
             seq = journal.parse_journal_name(name)
-            if seq is not None and seq < cp.journal_seq:
-                self._io.unlink(os.path.join(self._journal.directory, name))
+            if seq is not None and seq < cp.journal_seq and seq not in self._pinned_journals:
+                self._io.unlink(os.path.join(self._journal.directory, name))  # a pinned one goes at a later one
         self._journal.retire_before(cp.journal_lsn)
         self._checkpoint_lsn = cp.journal_lsn
         self._last_checkpoint_time = time.time()
+
+    def _pin_files(self, segments: list[int], journals: list[int]) -> None:
+        """A list snapshot reads these files until it is closed: no checkpoint may delete them meanwhile."""
+        self._pinned_segments.update(segments)
+        self._pinned_journals.update(journals)
+
+    def _unpin_files(self, segments: list[int], journals: list[int]) -> None:
+        """A snapshot is closed. Files a checkpoint retired meanwhile are dead again: the next checkpoint deletes
+        them (no manifest names them, and a restart deletes files the manifest does not name anyway)."""
+        self._pinned_segments.subtract(segments)
+        self._pinned_journals.subtract(journals)
+        for fid in set(segments):
+            if self._pinned_segments[fid] <= 0:
+                del self._pinned_segments[fid]
+                entry = self._deferred_dead.pop(fid, None)
+                if entry is not None:
+                    self._deferred_bytes -= entry[1]
+                    self._store.dead[fid] = entry
+        for seq in set(journals):
+            if self._pinned_journals[seq] <= 0:
+                del self._pinned_journals[seq]
 
     def checkpoint(self) -> None:
         """All three checkpoint steps on the calling thread (startup, shutdown, tests)."""
@@ -593,7 +630,7 @@ class Engine:
         try:
             for index, seq in enumerate(seqs):
                 path = os.path.join(directory, journal.journal_name(seq))
-                self._journal.keep_readable(path, lsn)  # replayed pushes are read from where they are
+                self._journal.keep_readable(seq, lsn)  # replayed pushes are read from where they are
                 result = journal.replay_file(
                     io,
                     path,
@@ -671,7 +708,7 @@ class Engine:
             "policy": self.appendfsync,
             "disk_bytes": self._disk_used(),
             "journal_bytes": self._journal_bytes(),
-            "segments": len(self._store.files) + len(self._store.dead),
+            "segments": len(self._store.files) + len(self._store.dead) + len(self._deferred_dead),
             "queues": len(self._queues),
             "open_fds": self._store.open_files + len(j._unsynced) + len(j._readers) + (self._lock_fd is not None),
             "last_sync_us": j.last_sync_us,

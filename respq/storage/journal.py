@@ -134,7 +134,8 @@ class Journal:
         self._state = threading.Lock()  # guards _unsynced, flushed_lsn as seen by the syncer
         self._sync_in_flight = threading.Lock()  # at most one fdatasync round at a time
         self.file_start_lsn = 0  # LSN of the current file's first record byte
-        self._readers: list[tuple[int, int]] = []  # (start LSN, fd) of replayed files, during recovery only
+        # (sequence number, start LSN, fd) of files replayed at start-up, until the next checkpoint settles their values
+        self._readers: list[tuple[int, int, int]] = []
         self._read_block: tuple[int, bytes] = (0, b"")  # (LSN, bytes) last read from a file
 
     def path(self, seq: int) -> str:
@@ -184,17 +185,26 @@ class Journal:
         return block[:length]
 
     def _reader_for(self, lsn: int) -> tuple[int, int]:
-        for start_lsn, fd in reversed(self._readers):
+        for _, start_lsn, fd in reversed(self._readers):
             if start_lsn <= lsn:
                 return fd, start_lsn
         raise CorruptionError(self.directory, lsn, "no journal file holds this position")
 
-    def keep_readable(self, path: str, start_lsn: int) -> None:
-        """Recovery: values replayed from ``path`` stay readable from it until ``drop_readers``."""
-        self._readers.append((start_lsn, self.io.open(path, write=False)))
+    def keep_readable(self, seq: int, start_lsn: int) -> None:
+        """Recovery: values replayed from file ``seq`` stay readable from it until ``drop_readers``."""
+        self._readers.append((seq, start_lsn, self.io.open(self.path(seq), write=False)))
+
+    def readable_files(self) -> list[tuple[int, int, int]]:
+        """(sequence number, first LSN, end LSN) of every file values can be read from, oldest first: the files
+        replayed at start-up (until the next checkpoint) and the current one, up to what has been written."""
+        files = [seq_and_start for *seq_and_start, _ in self._readers]
+        if self.fd >= 0:
+            files.append([self.seq, self.file_start_lsn])
+        ends = [start for _, start in files[1:]] + [self.flushed_lsn]
+        return [(seq, start, end) for (seq, start), end in zip(files, ends, strict=True)]
 
     def drop_readers(self) -> None:
-        for _, fd in self._readers:
+        for _, _, fd in self._readers:
             self.io.close(fd)
         self._readers.clear()
         self._read_block = (0, b"")

@@ -15,14 +15,18 @@ than a batch of values in memory.
 
 from __future__ import annotations
 
+import bisect
 import enum
 import struct
 from array import array
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from respq.storage import framing, journal
-from respq.storage.segments import SegmentStore
+from respq.storage.errors import CorruptionError
+from respq.storage.fileio import FileIO
+from respq.storage.segments import READ_AHEAD, SegmentStore
 
 if TYPE_CHECKING:
     from respq.storage.engine import Engine
@@ -314,6 +318,72 @@ class ListLog:
 
     def __iter__(self) -> Iterator[bytes]:
         return self._iter_from(0, True) if self._length else iter(())
+
+    def range_bounds(self, start: int, stop: int) -> tuple[int, int]:
+        """LRANGE's index rules: the first and last list index of the range, or (0, -1) when it is empty."""
+        length = self._length
+        if start < 0:
+            start = max(0, start + length)
+        if stop < 0:
+            stop += length
+        stop = min(stop, length - 1)
+        if start > stop or start >= length:
+            return 0, -1
+        return start, stop
+
+    def snapshot(self, start: int, stop: int) -> ListSnapshot:
+        """The values of ``range(start, stop)`` as they are now, readable later however the list changes.
+
+        O(chunks in the range) now, plus a copy of the positions of journal-resident values in it (12 bytes each)
+        and of values still in the journal's unwritten buffer; every other value is read only when iterated.
+        """
+        first, last = self.range_bounds(start, stop)
+        remaining = last - first + 1
+        pieces: list[_SegmentPiece | _JournalPiece | list[bytes]] = []
+        if remaining:
+            chunk_index, local = self._locate(first)
+            store = self._store
+            while remaining:
+                chunk = self._chunks[chunk_index]
+                take = min(chunk.count - local, remaining)
+                if type(chunk) is JournalRun:
+                    pieces += self._snapshot_run(chunk, local, take)
+                else:
+                    fid = chunk.fid
+                    path = store.path(store.files[fid][0], fid)
+                    piece = _SegmentPiece(fid, path, chunk.start, chunk.end, chunk.count, chunk.forward, local, take)
+                    pieces.append(piece)
+                remaining -= take
+                chunk_index += 1
+                local = 0
+        return ListSnapshot(self._engine, last - first + 1, pieces)
+
+    def _snapshot_run(self, run: JournalRun, local: int, take: int) -> list[_JournalPiece | list[bytes]]:
+        """``take`` values of ``run`` from list position ``local``: positions of those already written to the
+        journal file, and copies of those still in its buffer (at most one loop pass of pushes)."""
+        low = run.lo + local if run.forward else len(run.positions) - local - take
+        # Array order is push order, so positions ascend and the unwritten ones are a suffix.
+        positions, lengths = run.positions[low : low + take], run.lengths[low : low + take]
+        journal_ = self._engine._journal
+        written = bisect.bisect_left(positions, journal_.flushed_lsn)
+        pieces: list[_JournalPiece | list[bytes]] = []
+        # Values sit in the current journal file, or (until the first checkpoint after a crash) in files replayed
+        # at start-up: one piece per file.
+        for seq, start_lsn, end_lsn in journal_.readable_files():
+            first = bisect.bisect_left(positions, start_lsn, 0, written)
+            last = bisect.bisect_left(positions, end_lsn, 0, written)
+            if first < last:
+                in_file, in_file_lengths = positions[first:last], lengths[first:last]
+                if not run.forward:  # list order is the reverse of push order
+                    in_file.reverse()
+                    in_file_lengths.reverse()
+                pieces.append(
+                    _JournalPiece(seq, journal_.path(seq), start_lsn, in_file, in_file_lengths, run.forward)
+                )
+        buffered = [journal_.read(positions[i], lengths[i]) for i in range(written, take)]
+        if buffered:
+            pieces.append(buffered[::-1] if not run.forward else buffered)
+        return pieces if run.forward else pieces[::-1]
 
     def positions(self, value: bytes, rank: int = 1, count: int = 1, maxlen: int = 0) -> list[int]:
         """LPOS: indices of ``value``; a negative rank scans from the tail; count 0 = all; maxlen 0 = no limit."""
@@ -687,3 +757,201 @@ def _take(values: Iterator[bytes], count: int) -> Iterator[bytes]:
         count -= 1
         if not count:
             return
+
+
+# -- snapshots (LRANGE replies streamed while the list keeps changing)
+
+
+@dataclass(frozen=True, slots=True)
+class _SegmentPiece:
+    """Records [skip, skip + take) in list order of a chunk as it was; the file bytes it names never change."""
+
+    fid: int
+    path: str
+    start: int
+    end: int
+    count: int
+    forward: bool
+    skip: int
+    take: int
+
+
+@dataclass(frozen=True, slots=True)
+class _JournalPiece:
+    """Values in journal file ``seq`` (whose first record byte is at ``start_lsn``), in list order."""
+
+    seq: int
+    path: str
+    start_lsn: int
+    positions: array
+    lengths: array
+    ascending: bool  # positions grow along the list (right pushes) or shrink (left pushes)
+
+
+class ListSnapshot:
+    """The values of a range of a list as they were when it was taken (``ListLog.snapshot``), in bounded memory.
+
+    Files are read through the snapshot's own descriptor, one file at a time, opened by path: a file the list
+    stops using is closed by the segment store and retired by checkpoints, so the engine is told which files to
+    keep on disk until ``close``. Iterate once; close it (or use it as a context manager) whether read or not.
+    """
+
+    __slots__ = ("_engine", "_pieces", "_reader", "length")
+
+    def __init__(self, engine: Engine, length: int, pieces: list[_SegmentPiece | _JournalPiece | list[bytes]]) -> None:
+        self._engine: Engine | None = engine
+        self.length = length
+        self._pieces = pieces
+        self._reader: _BlockReader | None = None
+        engine._pin_files(self._segments(), self._journals())
+
+    def _segments(self) -> list[int]:
+        return [piece.fid for piece in self._pieces if type(piece) is _SegmentPiece]
+
+    def _journals(self) -> list[int]:
+        return [piece.seq for piece in self._pieces if type(piece) is _JournalPiece]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self._pieces:
+            if type(piece) is _SegmentPiece:
+                yield from self._read_segment(piece)
+            elif type(piece) is _JournalPiece:
+                yield from self._read_journal(piece)
+            else:
+                yield from piece  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Releases the descriptor and lets checkpoints delete the files (idempotent)."""
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        engine._unpin_files(self._segments(), self._journals())
+        self._pieces = []
+
+    def __enter__(self) -> ListSnapshot:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open(self, path: str) -> _BlockReader:
+        if self._engine is None:
+            raise ValueError("read from a closed list snapshot")
+        reader = self._reader
+        if reader is None or reader.path != path:
+            if reader is not None:
+                reader.close()
+                self._reader = None
+            reader = self._reader = _BlockReader(self._engine._io, path)
+        return reader
+
+    def _read_segment(self, piece: _SegmentPiece) -> Iterator[bytes]:
+        reader = self._open(piece.path)
+        remaining = piece.take
+        if piece.forward:  # list order is file order
+            offset = self._record_start(reader, piece, piece.skip)
+            while remaining:
+                value, offset = reader.forward(offset, piece.end)
+                remaining -= 1
+                yield value  # type: ignore[misc]
+        else:  # list order is reverse file order: the first value wanted is file record count - 1 - skip
+            end = self._record_start(reader, piece, piece.count - piece.skip)
+            while remaining:
+                value, end = reader.backward(end, piece.start)
+                remaining -= 1
+                yield value  # type: ignore[misc]
+
+    @staticmethod
+    def _record_start(reader: _BlockReader, piece: _SegmentPiece, file_index: int) -> int:
+        """File offset where record ``file_index`` starts (``count``: the chunk's end), walked from the nearer end."""
+        if file_index <= piece.count - file_index:
+            offset = piece.start
+            for _ in range(file_index):
+                _, offset = reader.forward(offset, piece.end, False)
+            return offset
+        offset = piece.end
+        for _ in range(piece.count - file_index):
+            _, offset = reader.backward(offset, piece.start, False)
+        return offset
+
+    def _read_journal(self, piece: _JournalPiece) -> Iterator[bytes]:
+        reader = self._open(piece.path)
+        base = piece.start_lsn - framing.JOURNAL_HEADER.size  # LSN of file offset 0
+        positions, lengths, ascending = piece.positions, piece.lengths, piece.ascending
+        for index in range(len(positions)):
+            yield reader.span(positions[index] - base, lengths[index], ascending)
+
+
+class _BlockReader:
+    """Reads one file through its own descriptor with a read-ahead block, in either direction."""
+
+    __slots__ = ("_base", "_block", "_fd", "_io", "path")
+
+    def __init__(self, io: FileIO, path: str) -> None:
+        self._io = io
+        self.path = path
+        self._fd = io.open(path, write=False)
+        self._base = 0
+        self._block = b""
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self._io.close(self._fd)
+            self._fd = -1
+
+    def _bytes(self, offset: int, length: int, forward: bool) -> tuple[bytes, int]:
+        """A block holding [offset, offset + length) (unless the file ends first), and its first byte's offset."""
+        base, block = self._base, self._block
+        if base <= offset and offset + length <= base + len(block):
+            return block, base
+        if forward:
+            base, size = offset, max(length, READ_AHEAD)
+        else:
+            base = min(offset, max(0, offset + length - READ_AHEAD))
+            size = offset + length - base
+        self._base, self._block = base, self._io.pread(self._fd, size, base)
+        return self._block, base
+
+    def span(self, offset: int, length: int, forward: bool) -> bytes:
+        data, base = self._bytes(offset, length, forward)
+        value = data[offset - base : offset - base + length]
+        if len(value) < length:
+            raise CorruptionError(self.path, offset, "file shorter than a value it holds")
+        return value
+
+    def forward(self, offset: int, limit: int, want_value: bool = True) -> tuple[bytes | None, int]:
+        """The value of the record starting at ``offset`` (ending by ``limit``) and the offset after it."""
+        data, base = self._bytes(offset, framing.HEAD_SIZE, True)
+        rel = offset - base
+        if rel + framing.HEAD_SIZE <= len(data):
+            (length,) = framing.TAIL.unpack_from(data, rel)  # the head starts with the payload length
+            if rel + length + framing.OVERHEAD > len(data) and offset + length + framing.OVERHEAD <= limit:
+                data, base = self._bytes(offset, length + framing.OVERHEAD, True)
+                rel = offset - base
+        try:
+            _, payload_start, end = framing.parse_forward(data, rel, min(len(data), limit - base))
+        except framing.FramingError as error:
+            raise CorruptionError(self.path, offset, error.reason) from None
+        return (data[payload_start : end - framing.TAIL_SIZE] if want_value else None), base + end
+
+    def backward(self, end: int, low: int, want_value: bool = True) -> tuple[bytes | None, int]:
+        """The value of the record ending at ``end`` (starting at or after ``low``) and the offset it starts at."""
+        data, base = self._bytes(end - framing.TAIL_SIZE, framing.TAIL_SIZE, False)
+        rel_end = end - base
+        if rel_end > len(data) or rel_end < framing.TAIL_SIZE:
+            raise CorruptionError(self.path, end, "file shorter than a record it holds")
+        (length,) = framing.TAIL.unpack_from(data, rel_end - framing.TAIL_SIZE)
+        start = end - length - framing.OVERHEAD
+        if low <= start < base:
+            data, base = self._bytes(start, end - start, False)
+        try:
+            _, payload_start, rec_start = framing.parse_backward(data, end - base, max(0, low - base))
+        except framing.FramingError as error:
+            raise CorruptionError(self.path, end, error.reason) from None
+        return (data[payload_start : end - base - framing.TAIL_SIZE] if want_value else None), base + rec_start
