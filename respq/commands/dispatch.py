@@ -67,12 +67,12 @@ def execute(client: Client, argv: list[bytes]) -> Any:
         return _reject(client, argv, errors.NOAUTH, cmd)
     if client.multi is not None and "no_multi" in cmd.flags:
         return _reject(client, argv, NOT_IN_TRANSACTION, cmd)
+    if cmd.is_write and server.engine is not None and server.engine.write_error:
+        return _reject(client, argv, errors.misconf(server.engine.write_error), cmd)
     if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
         return _reject(client, argv, errors.pubsub_context(cmd.name.encode()), cmd)
     if server.loading and "loading" not in cmd.flags:
         return _reject(client, argv, errors.LOADING, cmd)
-    if cmd.is_write and server.engine is not None and server.engine.write_error:
-        return _reject(client, argv, errors.misconf(server.engine.write_error), cmd)
     if client.multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         client.multi.append((cmd, argv))
         return QUEUED

@@ -1,0 +1,42 @@
+"""The order of the dispatcher's refusals, where two apply at once (Redis 7.0's processCommand order).
+
+The differential harness cannot make a real redis-server fail its AOF writes, so this runs the dispatcher in one
+process with the storage engine's write error set by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from respq.client import Client
+from respq.commands.dispatch import execute
+from respq.config import load_config
+from respq.log import Logger
+from respq.replies import ErrorReply
+from respq.server import Server
+
+
+def server_with_client(tmp_path: Path) -> tuple[Server, Client]:
+    server = Server(load_config(["--dir", str(tmp_path), "--loglevel", "warning"]), Logger("warning"))
+    server._load()
+    server.loading = False
+    return server, Client(server, "127.0.0.1:1", "127.0.0.1:2")
+
+
+def error_text(reply: object) -> bytes:
+    assert isinstance(reply, ErrorReply), reply
+    return bytes(reply.message)
+
+
+def test_a_write_refused_for_a_failed_disk_says_so_before_the_pubsub_context(tmp_path: Path) -> None:
+    server, client = server_with_client(tmp_path)
+    assert server.engine is not None
+    try:
+        client.channels.add(b"news")  # a RESP2 subscriber
+        server.engine.write_error = "fsync of the journal failed: [Errno 5] Input/output error"
+        assert error_text(execute(client, [b"LPUSH", b"q", b"v"])).startswith(b"MISCONF ")
+        assert error_text(execute(client, [b"LLEN", b"q"])).startswith(b"ERR Can't execute 'llen'")
+        server.engine.write_error = None
+        assert error_text(execute(client, [b"LPUSH", b"q", b"v"])).startswith(b"ERR Can't execute 'lpush'")
+    finally:
+        server.engine.close()
