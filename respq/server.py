@@ -150,9 +150,12 @@ class Server:
                 continue
             try:
                 # Copy what is still queued out of the journal a slice per loop pass, so that begin_checkpoint,
-                # which settles the rest at once, does not hold up the loop.
+                # which settles the rest at once, does not hold up the loop. Each slice copies at least twice what
+                # was pushed since the previous one, so settling outpaces producers that fill a backlog.
                 with trio.move_on_after(SETTLE_AHEAD_SECONDS):
-                    while engine.settle_some(SETTLE_VALUES_PER_PASS):
+                    pushed = engine.journaled_values
+                    while engine.settle_some(max(SETTLE_VALUES_PER_PASS, 2 * (engine.journaled_values - pushed))):
+                        pushed = engine.journaled_values
                         await trio.sleep(0)
                 checkpoint = engine.begin_checkpoint()
                 await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)

@@ -112,6 +112,7 @@ class Engine:
         self._dbs: list[dict[bytes, KeyEntry]] = [{} for _ in range(databases)]
         self._queues: dict[int, ListLog | StreamLog] = {}
         self._resident: dict[int, ListLog] = {}  # lists holding values that live only in the journal
+        self.journaled_values = 0  # values ever pushed into the journal alone (paces settling ahead of checkpoints)
         self._next_qid = 1
         self._replaying = False
         self._atomic_depth = 0

@@ -149,6 +149,7 @@ class ListLog:
             run_lengths.append(length)
             position += length + journal.VALUE_LEN.size
         self._length += len(lengths)
+        self._engine.journaled_values += len(lengths)
 
     def pop(self, side: Side, count: int) -> list[bytes]:
         """Removes up to ``count`` values from ``side``. An emptied list stays in the catalog: the caller deletes it."""

@@ -65,6 +65,7 @@ def test_settling_a_slice_at_a_time_keeps_the_order(tmp_path: Path) -> None:
         else:
             log.push(RIGHT, [value])
             model.append(value)
+    assert engine.journaled_values == 3000  # what the checkpointer paces its settling by
     steps = 0
     while engine.settle_some(137):
         steps += 1
