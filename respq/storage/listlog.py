@@ -307,15 +307,10 @@ class ListLog:
 
     def range(self, start: int, stop: int) -> Iterator[bytes]:
         """LRANGE: inclusive stop, negative indices from the tail. Consume it before the next mutation."""
-        length = self._length
-        if start < 0:
-            start = max(0, start + length)
-        if stop < 0:
-            stop += length
-        stop = min(stop, length - 1)
-        if start > stop or start >= length:
+        first, last = self.range_bounds(start, stop)
+        if first > last:
             return iter(())
-        return _take(self._iter_from(start, True), stop - start + 1)
+        return _take(self._iter_from(first, True), last - first + 1)
 
     def __iter__(self) -> Iterator[bytes]:
         return self._iter_from(0, True) if self._length else iter(())
