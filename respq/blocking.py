@@ -3,6 +3,7 @@ that made a key ready, in the order they blocked, as Redis does."""
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Waiter:
     block: Block
     done: trio.Event = field(default_factory=trio.Event)
     reply: Any = None
+    deadline: float = math.inf  # on Trio's clock
 
     def finish(self, reply: Any) -> None:
         self.reply = reply
@@ -63,7 +65,7 @@ class BlockingRegistry:
                     del self.waiters[(waiter.db, key)]
 
     def signal(self, db: int, key: bytes) -> None:
-        if (db, key) in self.waiters:
+        if self.waiters and (db, key) in self.waiters:
             self.ready[(db, key)] = None
 
     def serve_ready(self) -> None:

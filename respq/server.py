@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import select
 import signal
 import time
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from respq.blocking import BlockingRegistry
 from respq.commands.table import apply_renames, load_all
 from respq.log import Logger
 from respq.pubsub import PubSub
+from respq.reactor import Reactor
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.errors import DiskFullError, StorageError, StorageWriteError
 
@@ -55,6 +57,7 @@ class Server:
         self.scrub: Scrub | None = None  # the background check of checkpointed segments, once loading finished
         self.keyspace: Keyspace = None  # type: ignore[assignment]  # set when loading finishes
         self.blocking = BlockingRegistry()
+        self.reactor: Reactor | None = Reactor(self) if hasattr(select, "epoll") else None
         self.paused_until = 0.0
         self.pause_writes_only = False
         self.pause_changed = trio.Event()
@@ -86,6 +89,32 @@ class Server:
             except DiskFullError:
                 # The records stay buffered and their replies wait; writing resumes when space returns.
                 await trio.sleep(DISK_FULL_RETRY)
+
+    def sync_now(self) -> bool:
+        """Group commit on the loop thread: writes and syncs the journal at once if ``always`` asks for it. True when
+        every mutation so far is durable; False when it is not (a full disk, a failed sync): make_durable then waits,
+        or raises for a failed disk."""
+        engine = self.engine
+        if engine is None:
+            return True
+        if self.config.appendfsync != "always":
+            return False  # make_durable writes the journal without waiting unless the disk is full
+        if engine.pending_lsn() <= self.durable_lsn:
+            return True
+        try:
+            target = engine.flush()
+            engine.sync(target)
+        except StorageError as error:  # a full disk waits in the syncer; a failed disk refuses writes from now on
+            if engine.write_error is not None:
+                self.log.warning(f"journal sync failed: {error}")
+            return False
+        self._durable(target)
+        return True
+
+    def _durable(self, lsn: int) -> None:
+        self.durable_lsn = max(self.durable_lsn, lsn)
+        self._durable_changed.set()
+        self._durable_changed = trio.Event()
 
     async def wait_durable(self, lsn: int) -> None:
         """Returns once the journal is synced up to lsn (group commit: one sync in flight covers every waiter)."""
@@ -287,6 +316,8 @@ class Server:
             log.warning(warning)
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
+            if self.reactor is not None:
+                nursery.start_soon(self.reactor.run)
             listeners = await serve_listeners(self, nursery)
             self.port = listeners[0].getsockname()[1]
             log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")

@@ -1,0 +1,91 @@
+"""The reactor: one task serving every client whose commands complete without waiting.
+
+A task per connection costs each command a trip through Trio's scheduler and two epoll registrations. The reactor
+keeps its clients in an epoll set of its own (level-triggered, registered once), which Trio watches as a single
+file descriptor. Each pass reads every ready client, runs all its complete commands, waits once for what they wrote
+to be as durable as appendfsync promises (one group commit for all of them), then writes every client's replies:
+the loop Redis runs, with one yield to Trio per pass so that the other tasks keep their turn.
+
+A command that has to wait (a blocking pop, a streamed reply, CLIENT PAUSE, a socket that will not take its replies)
+hands its connection to a task of its own (``Connection.run``), which gives it back once it has caught up.
+"""
+
+from __future__ import annotations
+
+import select
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from respq.storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from respq.connection import Connection
+    from respq.server import Server
+
+
+REPOLLS = 4  # polls per pass before the group commit
+
+
+class Reactor:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.epoll = select.epoll()
+        self.connections: dict[int, Connection] = {}
+
+    def attach(self, connection: Connection) -> None:
+        self.connections[connection.fd] = connection
+        connection.in_reactor = True
+        self.epoll.register(connection.fd, select.EPOLLIN)
+
+    def detach(self, connection: Connection) -> None:
+        if self.connections.pop(connection.fd, None) is not None:
+            self.epoll.unregister(connection.fd)
+        connection.in_reactor = False
+
+    def hand_off(self, connection: Connection, wait: Any) -> None:
+        """Moves a connection whose next step has to wait to a task of its own."""
+        self.detach(connection)
+        self.server.nursery.start_soon(connection.run, False, wait)
+
+    def close(self, connection: Connection) -> None:
+        self.detach(connection)
+        connection.release()
+
+    async def run(self) -> None:
+        epoll = self.epoll
+        connections = self.connections
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(epoll)
+                replying: list[Connection] = []
+                # Clients whose commands arrived while the others ran join the same sync (a few more polls).
+                for _ in range(REPOLLS):
+                    events = epoll.poll(0)
+                    if not events:
+                        break
+                    for fd, _ in events:
+                        connection = connections.get(fd)
+                        if connection is not None and not connection.busy and connection.read_and_run():
+                            replying.append(connection)
+                if replying:
+                    await self._reply(replying)
+        finally:
+            for connection in list(connections.values()):
+                self.close(connection)
+            trio.lowlevel.notify_closing(epoll)
+            epoll.close()
+
+    async def _reply(self, replying: list[Connection]) -> None:
+        try:
+            # Syncing here rather than in the syncer's worker thread saves two thread switches per pass; the loop
+            # has nothing else to do meanwhile that would not wait for this sync anyway.
+            if not self.server.sync_now():
+                await self.server.make_durable()
+        except StorageError as error:
+            for connection in replying:
+                connection.refuse_undurable(error)
+            return
+        for connection in replying:
+            if connection.in_reactor:
+                connection.send_ready()
