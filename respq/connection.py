@@ -276,6 +276,9 @@ class Connection:
         reactor = self.server.reactor
         assert reactor is not None
         self.busy = False
+        if self.dropped:  # killed while its sync ran: nothing more is written
+            reactor.close(self)
+            return
         out = self.out
         if out:
             data = b"".join(out) if len(out) > 1 else out[0]

@@ -57,19 +57,25 @@ class Reactor:
         connections = self.connections
         try:
             while True:
-                await trio.lowlevel.wait_readable(epoll)
+                events = epoll.poll(0)
+                if not events:
+                    await trio.lowlevel.wait_readable(epoll)
+                    continue
                 replying: list[Connection] = []
                 # Clients whose commands arrived while the others ran join the same sync (a few more polls).
                 for _ in range(REPOLLS):
-                    events = epoll.poll(0)
-                    if not events:
-                        break
                     for fd, _ in events:
                         connection = connections.get(fd)
                         if connection is not None and not connection.busy and connection.read_and_run():
                             replying.append(connection)
+                    events = epoll.poll(0)
+                    if not events:
+                        break
                 if replying:
                     await self._reply(replying)
+                # One yield per pass: the syncer, timers and clients served by their own tasks get their turn. While
+                # clients keep the loop busy this costs no epoll registration, unlike waiting on the epoll fd.
+                await trio.lowlevel.checkpoint()
         finally:
             for connection in list(connections.values()):
                 self.close(connection)

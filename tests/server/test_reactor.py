@@ -1,4 +1,4 @@
-"""Connections leave the reactor for a task of their own when a step must wait, and come back: order and service kept."""
+"""Connections leave the reactor for a task of their own when a step must wait, then come back, replies in order."""
 
 from __future__ import annotations
 
