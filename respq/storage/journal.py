@@ -162,10 +162,12 @@ class Journal:
         self.buffer += framing.frame(rtype, payload)
         return lsn
 
-    def read(self, lsn: int, length: int) -> bytes:
+    def read(self, lsn: int, length: int, descending: bool = False) -> bytes:
         """``length`` bytes at ``lsn`` from the buffer, the current file or a file being replayed (loop thread).
 
-        Journal bytes never change once written, so one cached block serves consumers reading recent pushes.
+        Journal bytes never change once written, so one cached block serves consumers reading recent pushes. A reader
+        going to lower LSNs (``descending``: RPOP of right pushes) gets the block that ends at the value, not the one
+        that starts there, or every read would miss it.
         """
         rel = lsn - self.flushed_lsn
         if rel >= 0:
@@ -177,12 +179,16 @@ class Journal:
             fd, file_lsn = self.fd, self.file_start_lsn
         else:
             fd, file_lsn = self._reader_for(lsn)
-        size = max(length, min(READ_BLOCK, self.flushed_lsn - lsn))
-        block = self.io.pread(fd, size, lsn - file_lsn + framing.JOURNAL_HEADER.size)
-        if len(block) < length:
+        if descending:
+            base = max(file_lsn, lsn + length - READ_BLOCK)
+            size = lsn + length - base
+        else:
+            base, size = lsn, max(length, min(READ_BLOCK, self.flushed_lsn - lsn))
+        block = self.io.pread(fd, size, base - file_lsn + framing.JOURNAL_HEADER.size)
+        if len(block) < lsn - base + length:
             raise CorruptionError(self.path(self.seq), lsn - file_lsn, "journal shorter than a value it holds")
-        self._read_block = (lsn, block)
-        return block[:length]
+        self._read_block = (base, block)
+        return block[lsn - base : lsn - base + length]
 
     def _reader_for(self, lsn: int) -> tuple[int, int]:
         for _, start_lsn, fd in reversed(self._readers):

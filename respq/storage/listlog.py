@@ -284,7 +284,8 @@ class ListLog:
             indices = range(len(positions) - 1, len(positions) - 1 - taken, -1)
         if want:
             read = self._engine._journal.read
-            out += [read(positions[i], lengths[i]) for i in indices]
+            descending = not from_front  # positions ascend with the array index
+            out += [read(positions[i], lengths[i], descending) for i in indices]
         else:
             out += [None] * taken
         if from_front:
@@ -449,8 +450,9 @@ class ListLog:
 
     def _read_run(self, run: JournalRun, indices: range) -> Iterator[bytes]:
         read, positions, lengths = self._engine._journal.read, run.positions, run.lengths
+        descending = indices.step < 0
         for index in indices:
-            yield read(positions[index], lengths[index])
+            yield read(positions[index], lengths[index], descending)
 
     def _locate(self, i: int) -> tuple[int, int]:
         """(chunk index, index within the chunk in list order) of list index ``i``; walks from the nearer end."""

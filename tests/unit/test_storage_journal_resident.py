@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 from respq.storage import LEFT, RIGHT, Engine
+from respq.storage.fileio import FileIO
 from tests.unit.test_storage_engine import contents, durable, journals, open_engine, segment_bytes
 
 
@@ -134,4 +135,28 @@ def test_a_reopened_engine_without_a_clean_close_keeps_both_sides(tmp_path: Path
     engine.abandon()
     engine = open_engine(tmp_path)
     assert contents(engine, b"q") == [b"0", b"2", b"1", b"3"]
+    engine.close()
+
+
+class CountingIO(FileIO):
+    def __init__(self) -> None:
+        self.preads = 0
+
+    def pread(self, fd: int, length: int, offset: int) -> bytes:
+        self.preads += 1
+        return super().pread(fd, length, offset)
+
+
+def test_reading_journal_resident_values_newest_first_reads_blocks_not_values(tmp_path: Path) -> None:
+    io = CountingIO()
+    engine = open_engine(tmp_path, io=io)
+    log = engine.create_list(0, b"q")
+    values = [b"%05d:" % i + b"v" * 94 for i in range(3000)]  # ~400 KiB of journal: several read blocks
+    for start in range(0, len(values), 100):
+        log.push(RIGHT, values[start : start + 100])
+    durable(engine)  # written out: reads now come from the journal file, not its buffer
+    before = io.preads
+    assert log.pop(RIGHT, 1500) == values[:1499:-1]  # RPOP of right pushes: descending positions
+    assert log.pop(LEFT, 1500) == values[:1500]
+    assert io.preads - before <= 2 * (len(values) * 130 // (64 * 1024) + 2)
     engine.close()
