@@ -264,12 +264,14 @@ class StreamLog:
         engine = self._engine
         size = sum(map(len, fields)) + 4 * len(fields) + 16
         engine._before_write((size + framing.OVERHEAD) * 2 if engine.maxdisk else 0)
-        self._add(stream_id, fields)
-        engine._log(journal.OP_XADD, QID.pack(self.qid) + _pack_id(stream_id) + journal.encode_values(fields))
+        entry = _pack_id(stream_id) + journal.encode_values(fields)  # the segment record's payload and the journal's
+        self._add(stream_id, entry)
+        engine._log(journal.OP_XADD, QID.pack(self.qid) + entry)
 
-    def _add(self, stream_id: int, fields: Sequence[bytes]) -> None:
+    def _add(self, stream_id: int, entry: bytes) -> None:
+        """Appends an entry record (its ID, then its fields as the journal encodes values)."""
         store = self._store
-        data = framing.frame(REC_STREAM_ENTRY, _pack_id(stream_id) + journal.encode_values(fields))
+        data = framing.frame(REC_STREAM_ENTRY, entry)
         created = 0
         fid = self._fid
         if fid == 0 or store.size(fid) >= store.segment_size:
@@ -801,7 +803,7 @@ class StreamLog:
     def _replay(self, op: int, payload: bytes, record_lsn: int | None = None) -> None:
         view = memoryview(payload)
         if op == journal.OP_XADD:
-            self._add(_unpack_id(view, 8), journal.decode_values(view[24:]))
+            self._add(_unpack_id(view, 8), payload[8:])
         elif op == journal.OP_XDEL:
             self._delete([_unpack_id(view, pos) for pos in range(8, len(view), 16)])
         elif op == journal.OP_XTRIM:
