@@ -322,9 +322,11 @@ def xadd(client: Client, argv: list[bytes]) -> Any:
     if stream.last_id == MAX_ID:
         raise CommandError(ID_EXHAUSTED)
     new_id = _next_id(stream, args)
-    with client.server.engine.atomic():
-        stream.add(new_id, argv[id_pos + 1 :])
-        if args.strategy is not None:
+    if args.strategy is None:
+        stream.add(new_id, argv[id_pos + 1 :])  # one journal record by itself
+    else:
+        with client.server.engine.atomic():  # the entry and the trim it causes: one record
+            stream.add(new_id, argv[id_pos + 1 :])
             stream.trim(args.strategy, args.threshold, args.approx, args.limit)
     _changed(client, key)
     keyspace.signal_ready(client.db, key)
