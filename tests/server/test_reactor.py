@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from conftest import ServerProcess, start_respq, wait_until
+from conftest import ServerProcess, wait_until
 from tests.server.helpers import blocked_clients, make_client
 from tests.server.test_large_replies import RawClient
 
@@ -18,16 +15,8 @@ VALUE = b"v" * 100
 PIPELINED = 300  # about 32 MB of replies: far more than the socket buffers take while nobody reads
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    process = start_respq(tmp_path / "data")
-    try:
-        yield process
-    finally:
-        process.stop()
-
-
-def test_a_reader_that_stalls_gets_every_reply_in_order_while_others_are_served(server: ServerProcess) -> None:
+def test_a_reader_that_stalls_gets_every_reply_in_order_while_others_are_served(respq_server: ServerProcess) -> None:
+    server = respq_server
     other = make_client(server)
     other.rpush("big", *[VALUE + b"%04d" % i for i in range(ELEMENTS)])
     reader = RawClient(server.port)
@@ -47,9 +36,9 @@ def test_a_reader_that_stalls_gets_every_reply_in_order_while_others_are_served(
     reader.close()
 
 
-def test_a_blocking_pop_inside_a_pipeline_keeps_the_replies_in_order(server: ServerProcess) -> None:
-    pusher = make_client(server)
-    client = RawClient(server.port)
+def test_a_blocking_pop_inside_a_pipeline_keeps_the_replies_in_order(respq_server: ServerProcess) -> None:
+    pusher = make_client(respq_server)
+    client = RawClient(respq_server.port)
     client.send([b"RPUSH", b"before", b"a"], [b"BLPOP", b"later", b"10"], [b"ECHO", b"after"])
     assert client.line() == b":1"  # written before the client waits
     wait_until(lambda: blocked_clients(pusher) == 1)
@@ -63,10 +52,10 @@ def test_a_blocking_pop_inside_a_pipeline_keeps_the_replies_in_order(server: Ser
     client.close()
 
 
-def test_a_push_landing_before_the_popper_task_starts_still_serves_it(server: ServerProcess) -> None:
+def test_a_push_landing_before_the_popper_task_starts_still_serves_it(respq_server: ServerProcess) -> None:
     # Both commands arrive in the same reactor pass: the pop is registered as it runs, so the push serves it.
-    popper = RawClient(server.port)
-    pusher = RawClient(server.port)
+    popper = RawClient(respq_server.port)
+    pusher = RawClient(respq_server.port)
     for round_ in range(20):
         popper.send([b"BLPOP", b"k", b"5"])
         pusher.send([b"RPUSH", b"k", b"%d" % round_])
