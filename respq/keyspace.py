@@ -233,7 +233,7 @@ class Keyspace:
 
     def touch(self, db: int, key: bytes) -> None:
         """A key changed: transactions watching it must fail."""
-        clients = self.watchers and self.watchers.get((db, key))
+        clients = self.watchers.get((db, key))
         if clients:
             for client in clients:
                 client.dirty_cas = True

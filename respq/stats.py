@@ -74,7 +74,7 @@ class Stats:
         return stat
 
     def count_call(self, cmd: Command, nanoseconds: int, *, failed: bool) -> None:
-        stat = self.commands.get(cmd.name) or self._stat(cmd)
+        stat = self._stat(cmd)
         stat.calls += 1
         stat.usec += nanoseconds // 1000
         if failed:

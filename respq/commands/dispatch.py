@@ -58,9 +58,7 @@ def resolve(argv: list[bytes]) -> Command | bytes:
 def execute(client: Client, argv: list[bytes]) -> Any:
     """Returns the reply value for argv (an ErrorReply for errors). Never raises for a client's mistake."""
     server = client.server
-    cmd = COMMANDS.get(argv[0].lower())
-    if cmd is None or cmd.subcommands:
-        cmd = lookup(argv)
+    cmd = lookup(argv)
     if isinstance(cmd, bytes):
         return _reject(client, argv, cmd, None)  # an unknown name has no commandstats line to count it on
     if not cmd.accepts_arity(len(argv)):
@@ -69,9 +67,8 @@ def execute(client: Client, argv: list[bytes]) -> Any:
         return _reject(client, argv, errors.NOAUTH, cmd)
     if client.multi is not None and "no_multi" in cmd.flags:
         return _reject(client, argv, NOT_IN_TRANSACTION, cmd)
-    engine = server.engine
-    if cmd.is_write and engine is not None and engine.write_error:
-        return _reject(client, argv, errors.misconf(engine.write_error), cmd)
+    if cmd.is_write and server.engine is not None and server.engine.write_error:
+        return _reject(client, argv, errors.misconf(server.engine.write_error), cmd)
     if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
         return _reject(client, argv, errors.pubsub_context(cmd.name.encode()), cmd)
     if server.loading and "loading" not in cmd.flags:

@@ -35,10 +35,10 @@ class Command:
     extension: bool = False  # answered although Redis 7.0 does not have it (e.g. CLIENT SETINFO from 7.2)
     parent: Command | None = None
     key_finder: Callable[[list[bytes]], list[int]] | None = None  # for commands with movable keys (LMPOP numkeys ...)
-    is_write: bool = field(init=False)  # looked up for every command: kept as a plain attribute
 
-    def __post_init__(self) -> None:
-        self.is_write = "write" in self.flags
+    @property
+    def is_write(self) -> bool:
+        return "write" in self.flags
 
     def accepts_arity(self, argc: int) -> bool:
         arity = self.arity
