@@ -57,7 +57,7 @@ class Server:
         self.scrub: Scrub | None = None  # the background check of checkpointed segments, once loading finished
         self.keyspace: Keyspace = None  # type: ignore[assignment]  # set when loading finishes
         self.blocking = BlockingRegistry()
-        self.reactor: Reactor | None = Reactor(self) if hasattr(select, "epoll") else None
+        self.reactor: Reactor | None = None  # made when serving starts (it holds an epoll descriptor)
         self.paused_until = 0.0
         self.pause_writes_only = False
         self.pause_changed = trio.Event()
@@ -103,16 +103,26 @@ class Server:
             return True
         try:
             target = engine.flush()
-            engine.sync(target)
-        except StorageError as error:  # a full disk waits in the syncer; a failed disk refuses writes from now on
-            if engine.write_error is not None:
-                self.log.warning(f"journal sync failed: {error}")
+        except StorageError:  # a full disk: the syncer retries; a failed write: the engine logged it
             return False
-        self._durable(target)
+        try:
+            engine.sync(target)
+        except StorageError as error:
+            self._sync_finished(target, error)
+            return False
+        self._sync_finished(target)
         return True
 
-    def _durable(self, lsn: int) -> None:
-        self.durable_lsn = max(self.durable_lsn, lsn)
+    def _sync_finished(self, target: int, error: StorageError | None = None) -> None:
+        """The journal is synced up to ``target``, or the sync failed (the engine refuses writes from now on): wakes
+        the clients waiting for durability either way; they find out which."""
+        if error is None:
+            self.durable_lsn = max(self.durable_lsn, target)
+        else:
+            self.log.warning(f"journal sync failed: {error}")
+        self._wake_durability_waiters()
+
+    def _wake_durability_waiters(self) -> None:
         self._durable_changed.set()
         self._durable_changed = trio.Event()
 
@@ -143,17 +153,14 @@ class Server:
                 self._sync_wanted.set()
                 continue
             except StorageError:  # writes are disabled from now on (the engine logged why); waiters are told
-                self._durable_changed.set()
-                self._durable_changed = trio.Event()
+                self._wake_durability_waiters()
                 continue
             try:
                 await trio.to_thread.run_sync(engine.sync, target)
-            except StorageError as error:  # the engine refuses writes from now on; waiters are told
-                self.log.warning(f"journal sync failed: {error}")
+            except StorageError as error:
+                self._sync_finished(target, error)
             else:
-                self.durable_lsn = max(self.durable_lsn, target)
-            self._durable_changed.set()
-            self._durable_changed = trio.Event()
+                self._sync_finished(target)
 
     async def _everysec(self) -> None:
         engine = self.engine
@@ -316,7 +323,8 @@ class Server:
             log.warning(warning)
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
-            if self.reactor is not None:
+            if hasattr(select, "epoll"):
+                self.reactor = Reactor(self)
                 nursery.start_soon(self.reactor.run)
             listeners = await serve_listeners(self, nursery)
             self.port = listeners[0].getsockname()[1]
