@@ -65,7 +65,7 @@ class BlockingRegistry:
                     del self.waiters[(waiter.db, key)]
 
     def signal(self, db: int, key: bytes) -> None:
-        if self.waiters and (db, key) in self.waiters:
+        if (db, key) in self.waiters:
             self.ready[(db, key)] = None
 
     def serve_ready(self) -> None:
