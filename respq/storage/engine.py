@@ -332,6 +332,8 @@ class Engine:
             raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
         if self._journal.blocked:
             self._flush_journal()  # still full: raises DiskFullError again
+        if self._store.full:
+            self._store.write_pending()  # likewise
         if self.maxdisk and growth and self._disk_used() + growth > self.maxdisk:
             raise DiskFullError("maxdisk reached")
 
@@ -346,9 +348,15 @@ class Engine:
     # -- durability
 
     def flush(self) -> int:
-        """Writes buffered journal records (one write) and returns the LSN that covers them."""
+        """Writes buffered segment bytes, then buffered journal records (one write per file), and returns the LSN
+        that covers the records. Segment bytes the disk has no room for stay buffered: the journal holds their
+        operations, reads are served from the buffer, and new writes are refused until they are written."""
         if self.write_error is not None:
             raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
+        try:
+            self._store.write_pending()
+        except DiskFullError:
+            pass
         return self._flush_journal()
 
     def _flush_journal(self) -> int:
@@ -399,6 +407,7 @@ class Engine:
         if self._atomic_depth:
             raise StorageError("cannot checkpoint inside an atomic block")
         self._settle_all()
+        self._store.write_pending()  # the checkpoint syncs the files: what they must hold has to be in them
         self._journal.drop_readers()  # files replayed at start-up: nothing refers to them any more
         lsn = self.flush()
         seq = self._journal.seq + 1
@@ -535,6 +544,7 @@ class Engine:
         first_seq = state.journal_seq if state is not None else 0
         lsn = state.journal_lsn if state is not None else 0
         replayed = self._replay_journals(first_seq, lsn)
+        self._store.write_pending()
         self._checkpoint_lsn = lsn
         if state is None:
             self.checkpoint()  # a first start: write the manifest

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from respq.storage import framing, journal
-from respq.storage.errors import CorruptionError
+from respq.storage.errors import CorruptionError, StorageError
 from respq.storage.fileio import FileIO
 from respq.storage.segments import READ_AHEAD, SegmentStore
 
@@ -347,9 +347,14 @@ class ListLog:
                     pieces += self._snapshot_run(chunk, local, take)
                 else:
                     fid = chunk.fid
-                    path = store.path(store.files[fid][0], fid)
-                    piece = _SegmentPiece(fid, path, chunk.start, chunk.end, chunk.count, chunk.forward, local, take)
-                    pieces.append(piece)
+                    try:
+                        store.write_pending(fid)  # the snapshot reads the file itself
+                    except StorageError:  # the disk is full (or failing): copy these values while they are readable
+                        pieces.append(list(_take(self._iter_from(last - remaining + 1, True), take)))
+                    else:
+                        path = store.path(store.files[fid][0], fid)
+                        bounds = (chunk.start, chunk.end, chunk.count)
+                        pieces.append(_SegmentPiece(fid, path, *bounds, chunk.forward, local, take))
                 remaining -= take
                 chunk_index += 1
                 local = 0

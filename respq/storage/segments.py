@@ -1,9 +1,11 @@
 """Per-queue segment files: creation, appends, cached reads, an LRU of descriptors, and liveness.
 
 Segment files are append-only within a process: a byte once written is never rewritten, so a cached block of a
-file stays valid for the life of the file. They are written to the page cache as operations happen and synced
-only at checkpoints (the journal makes operations durable before that). A file is unlinked only after a durable
-manifest stops referring to it, because replay after a crash may append to it again.
+file stays valid for the life of the file. They are synced only at checkpoints (the journal makes operations
+durable before that), so small appends need not reach the page cache at once either: they are buffered per file
+and written by ``write_pending`` once per loop pass (the engine's flush), one ``pwrite`` per file instead of one per
+stream entry; reads of buffered bytes are served from the buffer. A file is unlinked only after a durable manifest
+stops referring to it, because replay after a crash may append to it again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from respq.storage.fileio import FileIO
 
 READ_AHEAD = 64 << 10
 CACHED_BLOCKS = 32  # files with a read-ahead block kept: bounds that memory at 2 MiB however many queues exist
+# Appends at least this large are written at once; smaller ones are buffered until the pass ends, up to this much
+# per file and four times as much in all (settling thousands of small lists at a checkpoint stays bounded).
+PENDING_LIMIT = 64 << 10
+PENDING_TOTAL_LIMIT = 4 * PENDING_LIMIT
 QUEUES_DIR = "queues"
 
 
@@ -59,6 +65,9 @@ class SegmentStore:
         self.live_bytes = 0
         self._fds: OrderedDict[int, int] = OrderedDict()
         self._blocks: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        self._pending: dict[int, tuple[int, bytearray]] = {}  # file id -> (offset, appended bytes not yet written)
+        self._pending_bytes = 0
+        self.full = False  # the last write of buffered bytes found the disk full: they are still buffered
 
     # -- paths and descriptors
 
@@ -88,6 +97,10 @@ class SegmentStore:
             self.io.close(old)
 
     def _forget(self, fid: int) -> None:
+        pending = self._pending.pop(fid, None)  # nothing refers to the file any more: its new bytes are moot
+        if pending is not None:
+            self._pending_bytes -= len(pending[1])
+            self.full = self.full and bool(self._pending)
         fd = self._fds.pop(fid, None)
         if fd is not None:
             self.io.close(fd)
@@ -136,23 +149,61 @@ class SegmentStore:
         return self.files[fid][1]
 
     def append(self, fid: int, data: bytes) -> int:
-        """Appends ``data`` and returns the offset it starts at. On failure the file is cut back and unchanged."""
+        """Appends ``data`` and returns the offset it starts at. A small append is buffered (see ``write_pending``);
+        a failure to write raises, with the file and the buffer as they were before this call."""
         entry = self.files[fid]
         offset = entry[1]
+        pending = self._pending.get(fid)
+        if pending is not None and len(pending[1]) + len(data) > PENDING_LIMIT:
+            self.write_pending(fid)
+            pending = None
+        if self._pending_bytes + len(data) > PENDING_TOTAL_LIMIT:
+            self.write_pending()
+            pending = None
+        if len(data) >= PENDING_LIMIT:
+            self._write(fid, data, offset)
+        elif pending is None:
+            self._pending[fid] = (offset, bytearray(data))
+        else:
+            pending[1].extend(data)
+        if len(data) < PENDING_LIMIT:
+            self._pending_bytes += len(data)
+        entry[1] = offset + len(data)
+        self.live_bytes += len(data)
+        self.dirty.add(fid)
+        return offset
+
+    def _write(self, fid: int, data: bytes | bytearray, offset: int) -> None:
         fd = self._fd(fid)
         try:
             self.io.pwrite(fd, data, offset)
         except OSError as error:
             try:
-                self.io.truncate(fd, offset)
+                self.io.truncate(fd, offset)  # the file ends on a record boundary again
             except OSError:
                 pass
             self._blocks.pop(fid, None)
             raise self._failure(error) from error
-        entry[1] = offset + len(data)
-        self.live_bytes += len(data)
-        self.dirty.add(fid)
-        return offset
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def write_pending(self, fid: int | None = None) -> None:
+        """Writes the buffered appends of ``fid`` (or of every file), one ``pwrite`` per file. What fails to be
+        written stays buffered, reads are still served from it, and the error is raised: a full disk sets ``full``
+        until a later call writes everything."""
+        for pending_fid in list(self._pending) if fid is None else [fid] if fid in self._pending else []:
+            offset, data = self._pending[pending_fid]
+            try:
+                self._write(pending_fid, data, offset)
+            except DiskFullError:
+                self.full = True
+                raise
+            del self._pending[pending_fid]
+            self._pending_bytes -= len(data)
+        if not self._pending:
+            self.full = False
 
     def kill(self, fid: int) -> None:
         """No chunk and no active pointer refers to ``fid`` any more: delete it after the next durable checkpoint."""
@@ -178,17 +229,27 @@ class SegmentStore:
             base, data = cached
             if base <= offset and offset + length <= base + len(data):
                 return data, base
+        pending = self._pending.get(fid)
+        if pending is not None and offset >= pending[0]:
+            # A record is appended whole, so one starting in the buffer lies entirely in it. The copy stays valid
+            # after the buffer is written (the bytes in the file are the same).
+            start, data = pending[0], bytes(pending[1])
+            self._remember_block(fid, start, data)
+            return data, start
         if backward:
             start = min(offset, max(0, offset + length - READ_AHEAD))
             size = offset + length - start
         else:
             start, size = offset, max(length, READ_AHEAD)
         data = self.io.pread(self._fd(fid), size, start)
+        self._remember_block(fid, start, data)
+        return data, start
+
+    def _remember_block(self, fid: int, start: int, data: bytes) -> None:
         self._blocks[fid] = (start, data)
         self._blocks.move_to_end(fid)
         if len(self._blocks) > CACHED_BLOCKS:
             self._blocks.popitem(last=False)
-        return data, start
 
     def read_forward(self, fid: int, offset: int, limit: int, want_value: bool = True) -> tuple[bytes | None, int]:
         """The value of the record starting at ``offset`` (within ``limit``) and the offset after it."""

@@ -13,6 +13,7 @@ from conftest import start_respq
 from respq.storage import LEFT, RIGHT, CorruptionError, DiskFullError, Engine, StorageWriteError
 from respq.storage.check import check_directory
 from respq.storage.framing import HEAD_SIZE, OVERHEAD, SEGMENT_HEADER
+from respq.storage.streamlog import MAX_ID, id_of
 from tests.crash.pipeline import Pipeline
 from tests.crash.simfs import SimFS
 
@@ -143,6 +144,54 @@ def test_enospc_on_a_segment_changes_nothing_and_resumes() -> None:
     ack(engine)
     fs.power_cut()
     assert contents(reopen(fs), b"q") == [b"acknowledged", b"x" * 5000, b"y", b"after"]
+
+
+def _stream_ids(engine: Engine, key: bytes) -> list[int]:
+    entry = engine.get(0, key)
+    return [stream_id for stream_id, _ in entry.value.range(0, MAX_ID)] if entry is not None else []  # type: ignore[union-attr]
+
+
+def test_enospc_on_buffered_stream_entries_keeps_them_readable_refuses_writes_and_resumes() -> None:
+    """Stream entries reach their segment when the loop pass flushes; the journal makes them durable either way."""
+    fs, engine = setup()
+    stream = engine.create_stream(0, b"s")
+    stream.add(id_of(1, 0), [b"f", b"acknowledged"])
+    ack(engine)
+    fs.faults.write_error, fs.faults.write_when = errno.ENOSPC, in_segment
+    stream.add(id_of(2, 0), [b"f", b"buffered"])
+    ack(engine)  # the journal still had room: acknowledged, while the entry's segment bytes wait in memory
+    assert _stream_ids(engine, b"s") == [id_of(1, 0), id_of(2, 0)]  # served from the buffer
+    with pytest.raises(DiskFullError):
+        stream.add(id_of(3, 0), [b"f", b"refused while full"])
+    with pytest.raises(DiskFullError):
+        engine.checkpoint()  # the files it would sync lack those bytes
+    assert engine.write_error is None
+    fs.faults.write_error = None  # space comes back
+    stream.add(id_of(3, 0), [b"f", b"after"])
+    ack(engine)
+    engine.checkpoint()
+    stream.add(id_of(4, 0), [b"f", b"after the checkpoint"])
+    ack(engine)
+    fs.power_cut()
+    assert _stream_ids(reopen(fs), b"s") == [id_of(ms, 0) for ms in (1, 2, 3, 4)]
+
+
+def test_eio_on_buffered_stream_entries_disables_writes_and_keeps_the_acknowledged() -> None:
+    fs, engine = setup()
+    stream = engine.create_stream(0, b"s")
+    stream.add(id_of(1, 0), [b"f", b"acknowledged"])
+    ack(engine)
+    fs.faults.write_error, fs.faults.write_when = errno.EIO, in_segment
+    stream.add(id_of(2, 0), [b"f", b"never acknowledged"])
+    with pytest.raises(StorageWriteError):
+        ack(engine)
+    assert engine.write_error is not None and "Input/output error" in engine.write_error
+    assert _stream_ids(engine, b"s") == [id_of(1, 0), id_of(2, 0)]  # reads are still served
+    fs.faults.write_error = None
+    with pytest.raises(StorageWriteError):
+        stream.add(id_of(3, 0), [b"f", b"refused"])
+    fs.power_cut()
+    assert _stream_ids(reopen(fs), b"s") == [id_of(1, 0)]
 
 
 def test_enospc_during_a_checkpoint_abandons_it_and_writes_resume() -> None:
