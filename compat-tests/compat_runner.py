@@ -383,11 +383,14 @@ class ScenarioRun:
         self.clients: dict[str, _Client] = {}
         self.transcript: list[str] = []
         self.replies_seen: list[bytes] = []  # the oracle's replies, for the coverage report
+        # Consecutive @send lines of one client, written together when any other step comes (a pipeline).
+        self.unsent: dict[str, list[bytes]] = {}
 
     def run(self, steps: list[Step]) -> None:
         try:
             for step in steps:
                 self._run_step(step)
+            self._send_pipelined()
         finally:
             for client in self.clients.values():
                 client.oracle.close()
@@ -403,17 +406,29 @@ class ScenarioRun:
                 self._exchange(hello, client)
         return self.clients[name]
 
+    def _send_pipelined(self) -> None:
+        for name, payloads in self.unsent.items():
+            client = self.clients[name]
+            client.oracle.send(b"".join(payloads))
+            client.subject.send(b"".join(payloads))
+        self.unsent.clear()
+
     def _run_step(self, step: Step) -> None:
+        if step.action == "send":
+            self._client(step.client, step.line)
+            self.unsent.setdefault(step.client, []).append(encode_command(step.args))
+            self.transcript.append(f"{step.describe()}  (sent, reply read later)")
+            return
+        self._send_pipelined()
         if step.action == "wait":
             self._wait(step)
             return
         client = self._client(step.client, step.line)
         if step.action in ("command", "raw"):
             self._exchange(step, client)
-        elif step.action in ("send", "send-raw"):
-            payload = encode_command(step.args) if step.action == "send" else step.args[0]
-            client.oracle.send(payload)
-            client.subject.send(payload)
+        elif step.action == "send-raw":
+            client.oracle.send(step.args[0])
+            client.subject.send(step.args[0])
             self.transcript.append(f"{step.describe()}  (sent, reply read later)")
         elif step.action == "read":
             self._compare(step, *self._read_both(client))

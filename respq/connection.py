@@ -17,7 +17,7 @@ import trio
 from respq import errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
-from respq.commands.dispatch import execute, resolve
+from respq.commands.dispatch import execute, execute_run, resolve
 from respq.protocol import ProtocolError, RequestParser, encode_reply
 from respq.replies import ErrorReply, Replies, StreamedArray
 from respq.storage.errors import CorruptionError, StorageError
@@ -332,6 +332,13 @@ class Connection:
                     return None
             if server.paused_until:
                 return _PAUSED
+            if self.batch_pos + 1 < len(batch):
+                replies = execute_run(client, batch, self.batch_pos)
+                if replies:
+                    self.batch_pos += len(replies)
+                    for reply in replies:
+                        self._emit(reply)
+                    continue
             argv = batch[self.batch_pos]
             self.batch_pos += 1
             wait = self._run(argv)

@@ -31,6 +31,7 @@ _PUBSUB_ALLOWED = frozenset(
 NOT_IN_TRANSACTION = b"ERR Command not allowed inside a transaction"  # for commands flagged no_multi
 # Executed at once inside MULTI instead of being queued.
 _MULTI_IMMEDIATE = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
+MAX_RUN = 1024  # calls one run may take: bounds the values a single storage operation gathers
 
 
 def lookup(argv: list[bytes]) -> Command | bytes:
@@ -98,6 +99,58 @@ def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
     stats.count_error(message)
     stats.count_call(cmd, time.perf_counter_ns() - start, failed=True)
     return ErrorReply(message)
+
+
+def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]:
+    """Replies to consecutive calls of one command on one key, from ``batch[pos]`` on, executed by the command's run
+    handler as one storage operation: the LPUSHes of a pipelining producer become one push of all their values, its
+    RPOPs one pop. Empty when ``batch[pos]`` must run alone, as ``execute``.
+
+    A run happens only where running the calls one by one gives the same replies and effects: every generic check
+    of ``execute`` passes, no transaction is open, and no client is blocked on the key (it would be served between
+    two of the calls)."""
+    argv = batch[pos]
+    end = pos + 1
+    if end == len(batch) or len(argv) < 2:
+        return []
+    name = argv[0].lower()
+    cmd = COMMANDS.get(name)
+    if cmd is None or cmd.run is None:
+        return []
+    fits = cmd.run.fits
+    key = argv[1]
+    if not fits(argv):
+        return []
+    limit = min(len(batch), pos + MAX_RUN)
+    while end < limit:
+        following = batch[end]
+        if len(following) < 2 or following[1] != key or following[0].lower() != name or not fits(following):
+            break
+        end += 1
+    if end - pos < 2:
+        return []
+    server = client.server
+    if (
+        not client.authenticated
+        or client.multi is not None
+        or client.in_pubsub_mode
+        or server.loading
+        or (server.engine is not None and server.engine.write_error)
+        or (client.db, key) in server.blocking.waiters
+    ):
+        return []
+    start = time.perf_counter_ns()
+    replies = cmd.run.handler(client, key, batch[pos:end])
+    if replies:
+        client.last_command = cmd.name
+        stats = server.stats
+        share = (time.perf_counter_ns() - start) // len(replies)
+        for reply in replies:
+            failed = type(reply) is ErrorReply
+            if failed:
+                stats.count_error(reply.message)
+            stats.count_call(cmd, share, failed=failed)
+    return replies
 
 
 def _reject(client: Client, argv: list[bytes], message: bytes, cmd: Command | None) -> ErrorReply:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 from respq import errors
 from respq.blocking import Block
 from respq.commands.args import parse_int, parse_timeout
-from respq.commands.table import command
+from respq.commands.table import command, run_of
 from respq.errors import CommandError
-from respq.replies import NULL_ARRAY, OK, StreamedArray
-from respq.storage.errors import StorageError
+from respq.replies import NULL_ARRAY, OK, ErrorReply, StreamedArray
+from respq.storage.errors import CorruptionError, StorageError
 from respq.storage.listlog import LEFT, RIGHT, Side
 
 if TYPE_CHECKING:
@@ -93,6 +93,35 @@ def rpush(client: Client, argv: list[bytes]) -> Any:
     return _push(client, argv[1], argv[2:], RIGHT, only_existing=False)
 
 
+def _is_push(argv: list[bytes]) -> bool:
+    return len(argv) >= 3
+
+
+def _push_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) -> list[Any]:
+    """Pipelined pushes to one list: one push of all their values; each call's reply is the length after it."""
+    values = [value for argv in argvs for value in argv[2:]]
+    try:
+        length = _push(client, key, values, side, only_existing=False)
+    except (CommandError, StorageError):  # refused before anything changed: each call runs alone and says why
+        return []
+    replies = []
+    length -= len(values)
+    for argv in argvs:
+        length += len(argv) - 2
+        replies.append(length)
+    return replies
+
+
+@run_of("lpush", _is_push)
+def lpush_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    return _push_run(client, key, argvs, LEFT)
+
+
+@run_of("rpush", _is_push)
+def rpush_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    return _push_run(client, key, argvs, RIGHT)
+
+
 @command(
     "lpushx",
     -3,
@@ -165,6 +194,37 @@ def lpop(client: Client, argv: list[bytes]) -> Any:
 )
 def rpop(client: Client, argv: list[bytes]) -> Any:
     return _pop(client, argv, RIGHT)
+
+
+def _is_single_pop(argv: list[bytes]) -> bool:
+    return len(argv) == 2
+
+
+def _pop_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) -> list[Any]:
+    """Pipelined single-value pops of one list: one pop of as many values; calls past the list's end get nil."""
+    try:
+        value = _get(client, key)
+        if value is None:
+            return [None] * len(argvs)
+        items: list[Any] = value.pop(side, len(argvs))
+    except CommandError:
+        return []
+    except CorruptionError as error:  # reported by the call that met it, as a count pop would
+        return [ErrorReply(errors.corrupt_data(str(error)))]
+    except StorageError:  # refused before anything changed
+        return []
+    _popped(client, key, value)
+    return items + [None] * (len(argvs) - len(items))
+
+
+@run_of("lpop", _is_single_pop)
+def lpop_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    return _pop_run(client, key, argvs, LEFT)
+
+
+@run_of("rpop", _is_single_pop)
+def rpop_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    return _pop_run(client, key, argvs, RIGHT)
 
 
 @command("llen", 2, "readonly fast", (1, 1, 1), group=G, summary="Reports how many elements a list has.", since="1.0.0")

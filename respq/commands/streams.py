@@ -13,9 +13,10 @@ from respq import errors
 from respq.blocking import Block
 from respq.commands.args import parse_int, parse_timeout_ms
 from respq.commands.connection import help_lines
-from respq.commands.table import command, container
+from respq.commands.table import command, container, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply
+from respq.storage.errors import StorageError
 from respq.storage.streamlog import (
     INVALID_ENTRIES_READ,
     MAX_ID,
@@ -331,6 +332,38 @@ def xadd(client: Client, argv: list[bytes]) -> Any:
     _changed(client, key)
     keyspace.signal_ready(client.db, key)
     return format_id(new_id)
+
+
+def _is_plain_xadd(argv: list[bytes]) -> bool:
+    """XADD key * field value [field value ...]: no option, an ID the server picks."""
+    return len(argv) >= 5 and len(argv) % 2 == 1 and argv[2] == b"*"
+
+
+@run_of("xadd", _is_plain_xadd)
+def xadd_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined XADD key * ... calls: the stream is looked up once; each entry is added as XADD adds it."""
+    keyspace = client.server.keyspace
+    try:
+        stream = _get(client, key)
+        if stream is None:
+            stream = keyspace.create(client.db, key, "stream")
+    except (CommandError, StorageError):
+        return []
+    replies: list[Any] = []
+    plain = TrimArgs()
+    for argv in argvs:
+        if stream.last_id == MAX_ID:
+            break  # XADD alone answers that
+        new_id = _next_id(stream, plain)
+        try:
+            stream.add(new_id, argv[3:])
+        except StorageError:  # refused before this entry changed anything: it runs alone and says why
+            break
+        replies.append(format_id(new_id))
+    if replies:
+        _changed(client, key)
+        keyspace.signal_ready(client.db, key)
+    return replies
 
 
 @command(

@@ -14,6 +14,19 @@ if TYPE_CHECKING:
     from respq.client import Client
 
 Handler = Callable[["Client", list[bytes]], Any]
+# Replies to consecutive calls (argument lists) of one command on one key, executed as one operation.
+RunHandler = Callable[["Client", bytes, list[list[bytes]]], list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """How a pipelined run of one command on one key executes as one storage operation (see dispatch.execute_run).
+
+    ``handler`` replies to a prefix of the calls, having executed exactly those and nothing of the rest, with the
+    replies and effects running them one by one gives; it may reply to none (the first call then runs alone)."""
+
+    fits: Callable[[list[bytes]], bool]  # a call can join a run: its shape (arity, no options) allows it
+    handler: RunHandler
 
 
 @dataclass(slots=True)
@@ -35,6 +48,7 @@ class Command:
     extension: bool = False  # answered although Redis 7.0 does not have it (e.g. CLIENT SETINFO from 7.2)
     parent: Command | None = None
     key_finder: Callable[[list[bytes]], list[int]] | None = None  # for commands with movable keys (LMPOP numkeys ...)
+    run: Run | None = None  # set by @run_of: consecutive calls on one key may execute as one operation
 
     @property
     def is_write(self) -> bool:
@@ -183,3 +197,13 @@ def apply_renames(renames: list[tuple[str, str]]) -> None:
         cmd = COMMANDS.pop(old.lower().encode(), None)
         if cmd is not None and new:
             COMMANDS[new.lower().encode()] = cmd
+
+
+def run_of(name: str, fits: Callable[[list[bytes]], bool]) -> Callable[[RunHandler], RunHandler]:
+    """Registers the run handler of an already registered command."""
+
+    def register(handler: RunHandler) -> RunHandler:
+        COMMANDS[name.encode()].run = Run(fits, handler)
+        return handler
+
+    return register
