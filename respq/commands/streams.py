@@ -105,6 +105,8 @@ def _fmt(template: bytes, *args: bytes) -> bytes:
 # ---- IDs ----------------------------------------------------------------------------------------------------------
 def _parse_u64(text: bytes) -> int | None:
     """Redis's string2ull: a strict signed integer must not be negative; otherwise strtoull's rules."""
+    if len(text) < 20 and text.isdigit():  # ASCII digits only: every rule below reads them as int() does
+        return int(text)
     if _STRICT_LL.fullmatch(text) and len(text) < 20:
         value = int(text)
         return value if value >= 0 else None
