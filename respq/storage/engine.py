@@ -31,7 +31,6 @@ from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, StreamLog
 
 POLICIES = ("always", "everysec", "no")
 TYPE_CODES = {"list": 1, "stream": 2}
-TYPE_NAMES = {code: name for name, code in TYPE_CODES.items()}
 JOURNAL_DIR = "journal"
 LOCK_NAME = "LOCK"
 
@@ -53,13 +52,9 @@ def _default_log(level: str, message: str) -> None:
     )
 
 
-class KeyEntry:
-    __slots__ = ("expire_ms", "type", "value")
-
-    def __init__(self, type_name: str, expire_ms: int | None, value: ListLog | StreamLog) -> None:
-        self.type = type_name
-        self.expire_ms = expire_ms
-        self.value = value
+# A key's catalog entry is its list or stream itself (``type``, ``expire_ms``, ``value`` is the object): a second
+# object per key would cost 56 bytes per queue for nothing.
+KeyEntry = ListLog | StreamLog
 
 
 @dataclass
@@ -110,7 +105,7 @@ class Engine:
         self._store.on_write_error = self._disable_writes
         self._journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
         self._dbs: list[dict[bytes, KeyEntry]] = [{} for _ in range(databases)]
-        self._queues: dict[int, ListLog | StreamLog] = {}
+        self._by_qid: dict[int, KeyEntry] | None = None  # during recovery only: replayed records name queue ids
         self._resident: dict[int, ListLog] = {}  # lists holding values that live only in the journal
         self.journaled_values = 0  # values ever pushed into the journal alone (paces settling ahead of checkpoints)
         self._next_qid = 1
@@ -207,17 +202,17 @@ class Engine:
         """A new empty list under ``key`` (which must not exist)."""
         self._before_write(len(key) + 64)
         qid = self._next_qid
-        entry = self._create(db, key, TYPE_CODES["list"], qid)
+        log = self._create(db, key, TYPE_CODES["list"], qid)
         self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["list"], qid) + key)
-        return entry.value  # type: ignore[return-value]
+        return log  # type: ignore[return-value]
 
     def create_stream(self, db: int, key: bytes) -> StreamLog:
         """A new empty stream under ``key`` (which must not exist)."""
         self._before_write(len(key) + 64)
         qid = self._next_qid
-        entry = self._create(db, key, TYPE_CODES["stream"], qid)
+        log = self._create(db, key, TYPE_CODES["stream"], qid)
         self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["stream"], qid) + key)
-        return entry.value  # type: ignore[return-value]
+        return log  # type: ignore[return-value]
 
     def _create(self, db: int, key: bytes, type_code: int, qid: int) -> KeyEntry:
         if key in self._dbs[db]:
@@ -229,11 +224,11 @@ class Engine:
             log = StreamLog(self, qid)
         else:
             raise ValueError(f"unsupported key type {type_code}")
-        entry = KeyEntry(TYPE_NAMES[type_code], None, log)
-        self._dbs[db][key] = entry
-        self._queues[qid] = log
+        self._dbs[db][key] = log
+        if self._by_qid is not None:
+            self._by_qid[qid] = log
         self._next_qid = max(self._next_qid, qid + 1)
-        return entry
+        return log
 
     def delete(self, db: int, key: bytes) -> bool:
         if key not in self._dbs[db]:
@@ -246,9 +241,9 @@ class Engine:
     def _delete(self, db: int, key: bytes) -> None:
         self._drop(self._dbs[db].pop(key))
 
-    def _drop(self, entry: KeyEntry) -> None:
-        log = entry.value
-        self._queues.pop(log.qid, None)
+    def _drop(self, log: KeyEntry) -> None:
+        if self._by_qid is not None:
+            self._by_qid.pop(log.qid, None)
         log._drop_all()
 
     def rename(self, db: int, src: bytes, dst: bytes) -> None:
@@ -476,11 +471,10 @@ class Engine:
                 else:
                     dead[fid] = entry
         for qid in self._store.remove_dead(dead):
-            if qid not in self._queues:
-                try:
-                    self._io.rmdir(self._store.queue_dir(qid))
-                except OSError:
-                    pass  # files of it died after this checkpoint began, or are pinned: a later one retries
+            try:
+                self._io.rmdir(self._store.queue_dir(qid))  # the queue is gone, or holds no segment file now
+            except OSError:
+                pass  # it still has files (or files that died after this checkpoint began, or pinned ones)
         for name in self._io.listdir(self._journal.directory):
             seq = journal.parse_journal_name(name)
             if seq is not None and seq < cp.journal_seq and seq not in self._pinned_journals:
@@ -538,12 +532,15 @@ class Engine:
     def _recover(self) -> None:
         started = time.monotonic()
         state = manifest.read(self._io, self.path)
+        self._by_qid = {}
         if state is not None:
             self._load_manifest(state)
         self._reconcile_segments()
         first_seq = state.journal_seq if state is not None else 0
         lsn = state.journal_lsn if state is not None else 0
         replayed = self._replay_journals(first_seq, lsn)
+        queues = len(self._by_qid)
+        self._by_qid = None
         self._store.write_pending()
         self._checkpoint_lsn = lsn
         if state is None:
@@ -553,7 +550,6 @@ class Engine:
             # replayed from them, until the next checkpoint settles those and retires the files. So a restart
             # after a crash costs the replay alone, however many queues it touched.
             self._journal.start_file(self._journal.seq + 1, self._journal.flushed_lsn)
-        queues = len(self._queues)
         self._log_cb(
             "notice",
             f"storage ready: {queues} queues, {replayed} journal bytes replayed in {time.monotonic() - started:.3f}s",
@@ -576,8 +572,10 @@ class Engine:
                 log = StreamLog.load(self, qid, blob)
             else:
                 raise StorageError(f"key type {type_code} is not supported by this build")
-            self._dbs[db][key] = KeyEntry(TYPE_NAMES[type_code], expire, log)
-            self._queues[qid] = log
+            log.expire_ms = expire
+            self._dbs[db][key] = log
+            assert self._by_qid is not None
+            self._by_qid[qid] = log
 
     def _reconcile_segments(self) -> None:
         """Cuts segment files back to their checkpointed size and deletes the ones the manifest does not know.
@@ -676,7 +674,8 @@ class Engine:
                 self._apply(inner_op, inner_payload, None)
         elif op >= journal.OP_PUSH:
             (qid,) = struct.unpack_from("<Q", payload)
-            self._queues[qid]._replay(op, payload, record_lsn)
+            assert self._by_qid is not None
+            self._by_qid[qid]._replay(op, payload, record_lsn)
         elif op == journal.OP_CREATE:
             db, type_code, qid = CREATE_OP.unpack_from(payload)
             self._create(db, payload[CREATE_OP.size :], type_code, qid)
@@ -714,13 +713,14 @@ class Engine:
 
     def stats(self) -> dict[str, int | float | str]:
         j = self._journal
-        pending = sum(log.pending_total() for log in self._queues.values() if isinstance(log, StreamLog))
+        logs = [log for keyspace in self._dbs for log in keyspace.values()]
+        pending = sum(log.pending_total() for log in logs if isinstance(log, StreamLog))
         return {
             "policy": self.appendfsync,
             "disk_bytes": self._disk_used(),
             "journal_bytes": self._journal_bytes(),
             "segments": len(self._store.files) + len(self._store.dead) + len(self._deferred_dead),
-            "queues": len(self._queues),
+            "queues": len(logs),
             "open_fds": self._store.open_files + len(j._unsynced) + len(j._readers) + (self._lock_fd is not None),
             "last_sync_us": j.last_sync_us,
             "last_sync_time": j.last_sync_time,

@@ -92,11 +92,14 @@ class JournalRun:
 
 
 class ListLog:
-    """One list. Mutations are journaled by the engine that owns it; reads come from the segment files."""
+    """One list, and its key's catalog entry (``type``, ``expire_ms``). Mutations are journaled by the engine that
+    owns it; reads come from the segment files."""
 
-    __slots__ = ("_chunks", "_engine", "_left_fid", "_length", "_rewriting", "_right_fid", "_store", "qid")
+    __slots__ = ("_chunks", "_engine", "_left_fid", "_length", "_rewriting", "_right_fid", "_store", "expire_ms", "qid")
+    type = "list"
 
     def __init__(self, engine: Engine, qid: int) -> None:
+        self.expire_ms: int | None = None  # absolute unix time in ms
         self._engine = engine
         self._store: SegmentStore = engine._store
         self.qid = qid
@@ -105,6 +108,11 @@ class ListLog:
         self._left_fid = 0  # 0: no active file yet
         self._right_fid = 0
         self._rewriting: list[Chunk | JournalRun] | None = None
+
+    @property
+    def value(self) -> ListLog:
+        """The catalog entry's value: the list itself (one object per key, not two)."""
+        return self
 
     def __len__(self) -> int:
         return self._length
@@ -137,7 +145,9 @@ class ListLog:
         edge = (chunks[-1] if forward else chunks[0]) if chunks else None
         if type(edge) is not JournalRun or edge.forward != forward:
             edge = JournalRun(forward)
-            if forward:
+            if not chunks:
+                self._chunks = [edge]  # sized exactly: an idle queue often never holds a second chunk
+            elif forward:
                 chunks.append(edge)
             else:
                 chunks.insert(0, edge)

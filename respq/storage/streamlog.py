@@ -215,7 +215,8 @@ class Group:
 
 
 class StreamLog:
-    """One stream key. Mutations are journaled through the engine; entry bodies are read from the segments."""
+    """One stream key, and its catalog entry (``type``, ``expire_ms``). Mutations are journaled through the engine;
+    entry bodies are read from the segments."""
 
     __slots__ = (
         "_engine",
@@ -224,6 +225,7 @@ class StreamLog:
         "_nodes",
         "_store",
         "entries_added",
+        "expire_ms",
         "first_id",
         "groups",
         "last_id",
@@ -231,8 +233,10 @@ class StreamLog:
         "max_deleted_id",
         "qid",
     )
+    type = "stream"
 
     def __init__(self, engine: Engine, qid: int) -> None:
+        self.expire_ms: int | None = None  # absolute unix time in ms
         self._engine = engine
         self._store: SegmentStore = engine._store
         self.qid = qid
@@ -252,6 +256,11 @@ class StreamLog:
     @property
     def node_count(self) -> int:
         return len(self._nodes)
+
+    @property
+    def value(self) -> StreamLog:
+        """The catalog entry's value: the stream itself (one object per key, not two)."""
+        return self
 
     @property
     def radix_tree_nodes(self) -> int:

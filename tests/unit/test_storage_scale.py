@@ -38,6 +38,31 @@ def test_backlog_is_not_held_in_python_memory(tmp_path: Path) -> None:
     engine.close()
 
 
+# Python objects of a list holding one value still in the journal (its key, catalog slot, list, chunk, journal
+# run): 620 bytes per queue on CPython 3.11, measured with 10k queues.
+IDLE_QUEUE_BYTES = 660
+
+
+def test_an_idle_queue_costs_a_few_hundred_bytes_of_python_objects(tmp_path: Path) -> None:
+    queues = 10_000
+    engine = Engine.open(str(tmp_path), log=lambda *_: None)
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        for q in range(queues):
+            engine.create_list(0, b"idle:%d" % q).push(RIGHT, [b"m" * 100])
+            if q % 256 == 255:
+                engine.flush()
+        engine.flush()
+        held = tracemalloc.get_traced_memory()[0] - baseline
+    finally:
+        tracemalloc.stop()
+    assert engine.dbsize(0) == queues
+    assert held / queues < IDLE_QUEUE_BYTES, held / queues
+    assert engine.get(0, b"idle:7").value.pop(LEFT, 1) == [b"m" * 100]  # type: ignore[union-attr]
+    engine.close()
+
+
 def test_thousand_queues_under_a_descriptor_cap(tmp_path: Path) -> None:
     cap = 32
     queues = 1000
