@@ -19,6 +19,7 @@ from respq.pubsub import PubSub
 from respq.reactor import Reactor
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.errors import DiskFullError, StorageError, StorageWriteError
+from respq.storage.scrub import DONE, OFF, Scrub
 
 if TYPE_CHECKING:
     from respq.client import Client
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from respq.connection import Connection
     from respq.keyspace import Keyspace
     from respq.storage.engine import Engine
-    from respq.storage.scrub import Scrub
 
 DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
@@ -36,6 +36,7 @@ SETTLE_VALUES_PER_PASS = 2000  # journal-resident values copied to segments per 
 SETTLE_AHEAD_SECONDS = 5.0  # producers may outpace the copying: then begin_checkpoint settles the rest
 SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown
 SCRUB_CHUNK = 4 << 20  # bytes the scrub verifies per worker-thread call; it sleeps between calls to keep its pace
+SCRUB_SETTING_POLL = 0.5  # seconds between looks at scrub-bandwidth while the scrub is off
 
 
 class Server:
@@ -199,9 +200,23 @@ class Server:
             except StorageError as error:  # the journal keeps everything; the next attempt starts over
                 self.log.warning(f"checkpoint failed: {error}")
 
-    async def _scrubber(self, scrub: Scrub) -> None:
+    async def _scrubber(self) -> None:
         """Verifies what start-up trusted without reading (checkpointed segments), in a worker thread a chunk at a
-        time, at most scrub-bandwidth MB/s so serving goes on; setting it to 0 stops the pass."""
+        time, at most scrub-bandwidth MB/s so serving goes on. Setting it to 0 stops the pass; setting it above 0
+        again starts a new one (a pass that finished stays finished)."""
+        assert self.scrub is not None
+        while True:
+            scrub = self.scrub
+            if scrub.status == OFF:
+                while not self.config.scrub_bandwidth:
+                    await trio.sleep(SCRUB_SETTING_POLL)
+                scrub = self.scrub = Scrub(self.config.dir)
+                self.log.notice("Scrub of checkpointed segments started")
+            await self._scrub_pass(scrub)
+            if scrub.status == DONE:
+                return
+
+    async def _scrub_pass(self, scrub: Scrub) -> None:
         while True:
             bandwidth = self.config.scrub_bandwidth << 20
             if not bandwidth:
@@ -308,7 +323,6 @@ class Server:
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         from respq.connection import serve_listeners
-        from respq.storage.scrub import Scrub
 
         cfg = self.config
         log = self.log
@@ -345,10 +359,9 @@ class Server:
             nursery.start_soon(self._active_expiry)
             nursery.start_soon(self._sample_rates)
             self.scrub = Scrub(cfg.dir)
-            if cfg.scrub_bandwidth:
-                nursery.start_soon(self._scrubber, self.scrub)
-            else:
+            if not cfg.scrub_bandwidth:
                 self.scrub.stop()
+            nursery.start_soon(self._scrubber)
             log.notice(f"Ready to accept connections tcp on {(cfg.bind or ['*'])[0]} port={self.port}")
             task_status.started(self.port)
             await self.shutdown_requested.wait()

@@ -112,3 +112,19 @@ def test_setting_scrub_bandwidth_to_0_stops_a_running_scrub(tmp_path: Path) -> N
             assert int(persistence(server)["respq_scrub_bytes"]) < 3_000_000  # type: ignore[call-overload]
     finally:
         server.stop()
+
+
+def test_setting_scrub_bandwidth_above_0_again_starts_a_new_pass(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    offset = flip_byte_in_record(fill_and_stop(data_dir, bulk_pushes=1), 10)
+    server = start_respq(data_dir, "--scrub-bandwidth", "0")
+    try:
+        with redis.Redis(port=server.port, socket_timeout=10) as client:
+            assert persistence(server)["respq_scrub_status"] == "off"
+            assert client.config_set("scrub-bandwidth", 100)
+            wait_until(lambda: persistence(server)["respq_scrub_status"] == "done", timeout=30)
+            info = persistence(server)
+            assert info["respq_scrub_errors"] == 1 and str(info["respq_last_scrub_error"]).endswith(f"@{offset}")
+            assert "Scrub of checkpointed segments started" in server.output.decode()
+    finally:
+        server.stop()
