@@ -336,8 +336,12 @@ class Connection:
                 replies = execute_run(client, batch, self.batch_pos)
                 if replies:
                     self.batch_pos += len(replies)
-                    for reply in replies:
-                        self._emit(reply)
+                    if client.reply_mode == b"on":
+                        protocol = client.protocol
+                        self.out += [encode_reply(reply, protocol) for reply in replies]
+                    else:
+                        for reply in replies:
+                            self._emit(reply)
                     continue
             argv = batch[self.batch_pos]
             self.batch_pos += 1

@@ -81,6 +81,13 @@ class Stats:
             stat.failed_calls += 1
         self.total_commands += 1
 
+    def count_calls(self, cmd: Command, calls: int, nanoseconds: int) -> None:
+        """``calls`` successful calls of ``cmd`` that took ``nanoseconds`` together (a pipelined run)."""
+        stat = self._stat(cmd)
+        stat.calls += calls
+        stat.usec += nanoseconds // 1000
+        self.total_commands += calls
+
     def count_error(self, message: bytes) -> None:
         # errorstats is keyed by the first word of the message (ERR, WRONGTYPE, ...), as in Redis.
         self.errors[message.split(b" ", 1)[0]] += 1

@@ -144,12 +144,12 @@ def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]
     if replies:
         client.last_command = cmd.name
         stats = server.stats
-        share = (time.perf_counter_ns() - start) // len(replies)
-        for reply in replies:
-            failed = type(reply) is ErrorReply
-            if failed:
-                stats.count_error(reply.message)
-            stats.count_call(cmd, share, failed=failed)
+        elapsed = time.perf_counter_ns() - start
+        failed = [reply for reply in replies if type(reply) is ErrorReply]
+        for error in failed:
+            stats.count_error(error.message)
+            stats.count_call(cmd, 0, failed=True)
+        stats.count_calls(cmd, len(replies) - len(failed), elapsed)
     return replies
 
 
