@@ -1,7 +1,8 @@
 """kill -9 under load: a respq subprocess under ``appendfsync always`` loses nothing it acknowledged.
 
-Producer threads push numbered messages (single and batched LPUSH/RPUSH, pipelined by the hundred) into many
-queues while consumer threads pop (LPOP/RPOP with a count, BLPOP/BRPOP, LMOVE into ``moved:<queue>``). In the same
+Producer threads push numbered messages (single and batched LPUSH/RPUSH, pipelined by the hundred, sometimes a burst
+into one queue) into many queues while consumer threads pop (LPOP/RPOP with a count or bursts without, BLPOP/BRPOP,
+LMOVE into ``moved:<queue>``). In the same
 cycles, stream producers XADD numbered entries into a few streams (one at a time and pipelined by the hundred);
 two consumers of the work group ``g`` XREADGROUP (some with BLOCK), then XACK + XDEL what they got in their next
 pipelined round (so acknowledgements are in flight at the kill), leave a few entries pending and XAUTOCLAIM idle
@@ -99,12 +100,14 @@ def producer(cycle: Cycle, producer_id: int, seed: int) -> None:
         commands, pushes = [], []
         for _ in range(rng.randint(100, 300)):
             key = queue_key(rng.randrange(QUEUES))
-            values = []
-            for _ in range(1 if rng.random() < 0.6 else rng.randint(2, 10)):
-                cycle.seqs[producer_id] += 1
-                values.append(message(producer_id, cycle.seqs[producer_id]))
-            commands.append(("RPUSH" if push_side(key) == RIGHT else "LPUSH", key, *values))
-            pushes.append((key, values))
+            # Sometimes a burst of pushes to one queue: the server runs those as one push (a pipelined run).
+            for _ in range(rng.randint(2, 16) if rng.random() < 0.2 else 1):
+                values = []
+                for _ in range(1 if rng.random() < 0.6 else rng.randint(2, 10)):
+                    cycle.seqs[producer_id] += 1
+                    values.append(message(producer_id, cycle.seqs[producer_id]))
+                commands.append(("RPUSH" if push_side(key) == RIGHT else "LPUSH", key, *values))
+                pushes.append((key, values))
         replies, complete = pipe.run(commands)
         for (key, values), reply in zip(pushes, replies, strict=False):
             if isinstance(reply, Exception):
@@ -126,7 +129,9 @@ def consumer(cycle: Cycle, kind: str, seed: int) -> None:
         for _ in range(rng.randint(5, 20) if kind == "block" else rng.randint(50, 150)):
             key = queue_key(rng.randrange(QUEUES))
             left = push_side(key) == RIGHT  # FIFO: pop the other end
-            if kind == "pop":
+            if kind == "pop" and rng.random() < 0.2:  # a burst of single pops: a pipelined run on the server
+                commands += [("LPOP" if left else "RPOP", key)] * rng.randint(2, 16)
+            elif kind == "pop":
                 commands.append(("LPOP" if left else "RPOP", key, rng.choice((1, 2, 5, 20))))
             elif kind == "block":
                 commands.append(("BLPOP" if left else "BRPOP", key, 0.02))
@@ -140,7 +145,10 @@ def consumer(cycle: Cycle, kind: str, seed: int) -> None:
                 recorder.errors.append(f"{command}: {reply}")
                 answered, reply = False, None
             key = command[1]
-            if kind == "pop":
+            if kind == "pop" and len(command) == 2:  # no count: a value or nil
+                values = ([reply] if reply is not None else []) if answered else None
+                history.pops.append((key, values, 1, answered))
+            elif kind == "pop":
                 values = (reply or []) if answered else None
                 history.pops.append((key, values, command[2], answered))
             elif kind == "block":
