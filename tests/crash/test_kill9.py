@@ -98,10 +98,11 @@ def producer(cycle: Cycle, producer_id: int, seed: int) -> None:
     pipe, recorder = cycle.connect()
     while not cycle.stop.is_set():
         commands, pushes = [], []
-        for _ in range(rng.randint(100, 300)):
+        size = rng.randint(100, 300)
+        while len(commands) < size:
             key = queue_key(rng.randrange(QUEUES))
             # Sometimes a burst of pushes to one queue: the server runs those as one push (a pipelined run).
-            for _ in range(rng.randint(2, 16) if rng.random() < 0.2 else 1):
+            for _ in range(min(rng.randint(2, 16) if rng.random() < 0.2 else 1, size - len(commands))):
                 values = []
                 for _ in range(1 if rng.random() < 0.6 else rng.randint(2, 10)):
                     cycle.seqs[producer_id] += 1
@@ -126,11 +127,12 @@ def consumer(cycle: Cycle, kind: str, seed: int) -> None:
     history = recorder.history
     while not cycle.stop.is_set():
         commands: list[tuple[Any, ...]] = []
-        for _ in range(rng.randint(5, 20) if kind == "block" else rng.randint(50, 150)):
+        size = rng.randint(5, 20) if kind == "block" else rng.randint(50, 150)
+        while len(commands) < size:
             key = queue_key(rng.randrange(QUEUES))
             left = push_side(key) == RIGHT  # FIFO: pop the other end
             if kind == "pop" and rng.random() < 0.2:  # a burst of single pops: a pipelined run on the server
-                commands += [("LPOP" if left else "RPOP", key)] * rng.randint(2, 16)
+                commands += [("LPOP" if left else "RPOP", key)] * min(rng.randint(2, 16), size - len(commands))
             elif kind == "pop":
                 commands.append(("LPOP" if left else "RPOP", key, rng.choice((1, 2, 5, 20))))
             elif kind == "block":
