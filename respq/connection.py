@@ -20,7 +20,7 @@ from respq.client import Client
 from respq.commands.dispatch import execute, execute_run, resolve
 from respq.protocol import ProtocolError, RequestParser, encode_reply
 from respq.replies import ErrorReply, Replies, StreamedArray
-from respq.storage.errors import CorruptionError, StorageError
+from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 
 if TYPE_CHECKING:
     from respq.server import Server
@@ -604,5 +604,5 @@ def _materialized(replies: list[Any]) -> list[Any]:
 def _built(reply: StreamedArray) -> list[bytes] | ErrorReply:
     try:
         return reply.materialize()
-    except CorruptionError as error:
+    except (CorruptionError, StorageReadError) as error:
         return ErrorReply(errors.corrupt_data(str(error)))

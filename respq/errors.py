@@ -88,7 +88,8 @@ def misconf(reason: str) -> bytes:
 
 
 def corrupt_data(reason: str) -> bytes:
-    """A read met a record that fails its checksum: it is never served, and the error says where it is."""
+    """A read met a record that fails its checksum, or the disk failed to read: nothing is served in its place,
+    and the error says where."""
     return b"ERR " + reason.encode(errors="replace")
 
 

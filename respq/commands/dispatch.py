@@ -9,7 +9,7 @@ from respq import errors
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.replies import QUEUED, ErrorReply
-from respq.storage.errors import CorruptionError, StorageError
+from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 
 if TYPE_CHECKING:
     from respq.client import Client
@@ -89,7 +89,7 @@ def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
         reply = cmd.handler(client, argv)  # type: ignore[misc]
     except CommandError as error:
         message = error.message
-    except CorruptionError as error:
+    except (CorruptionError, StorageReadError) as error:
         message = errors.corrupt_data(str(error))
     except StorageError as error:  # a full disk, maxdisk, or writes disabled after an I/O failure
         message = errors.misconf(str(error))

@@ -10,7 +10,7 @@ from respq.commands.args import parse_int, parse_timeout
 from respq.commands.table import command, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply, StreamedArray
-from respq.storage.errors import CorruptionError, StorageError
+from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 from respq.storage.listlog import LEFT, RIGHT, Side
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ def _pop_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) -
         items: list[Any] = value.pop(side, len(argvs))
     except CommandError:
         return []
-    except CorruptionError as error:  # reported by the call that met it, as a count pop would
+    except (CorruptionError, StorageReadError) as error:  # reported by the call that met it, as a count pop would
         return [ErrorReply(errors.corrupt_data(str(error)))]
     except StorageError:  # refused before anything changed
         return []

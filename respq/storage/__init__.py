@@ -7,6 +7,7 @@ from respq.storage.errors import (
     DiskFullError,
     FormatError,
     StorageError,
+    StorageReadError,
     StorageWriteError,
 )
 from respq.storage.listlog import LEFT, RIGHT, ListLog, Side
@@ -24,5 +25,6 @@ __all__ = [
     "ListLog",
     "Side",
     "StorageError",
+    "StorageReadError",
     "StorageWriteError",
 ]

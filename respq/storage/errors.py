@@ -17,6 +17,15 @@ class CorruptionError(StorageError):
         self.reason = reason
 
 
+class StorageReadError(StorageError):
+    """Reading a file failed (an I/O error): the command that needed the bytes fails with this; nothing is skipped."""
+
+    def __init__(self, path: str, offset: int, error: OSError) -> None:
+        super().__init__(f"reading {path} at offset {offset} failed: {error.strerror or error}")
+        self.path = path
+        self.offset = offset
+
+
 class FormatError(StorageError):
     """A file has an unknown magic or a format version this build cannot read."""
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from respq.storage import framing
-from respq.storage.errors import CorruptionError, DiskFullError, StorageWriteError
+from respq.storage.errors import CorruptionError, DiskFullError, StorageReadError, StorageWriteError
 from respq.storage.fileio import FileIO
 
 # Journal record types (logical operations). Values are part of the on-disk format: never renumber.
@@ -184,7 +184,10 @@ class Journal:
             size = lsn + length - base
         else:
             base, size = lsn, max(length, min(READ_BLOCK, self.flushed_lsn - lsn))
-        block = self.io.pread(fd, size, base - file_lsn + framing.JOURNAL_HEADER.size)
+        try:
+            block = self.io.pread(fd, size, base - file_lsn + framing.JOURNAL_HEADER.size)
+        except OSError as error:
+            raise StorageReadError(self.path(self.seq), base - file_lsn, error) from error
         if len(block) < lsn - base + length:
             raise CorruptionError(self.path(self.seq), lsn - file_lsn, "journal shorter than a value it holds")
         self._read_block = (base, block)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from respq.storage import framing, journal
-from respq.storage.errors import CorruptionError, StorageError
+from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 from respq.storage.fileio import FileIO
 from respq.storage.segments import READ_AHEAD, SegmentStore
 
@@ -909,7 +909,10 @@ class _BlockReader:
     def __init__(self, io: FileIO, path: str) -> None:
         self._io = io
         self.path = path
-        self._fd = io.open(path, write=False)
+        try:
+            self._fd = io.open(path, write=False)
+        except OSError as error:
+            raise StorageReadError(path, 0, error) from error
         self._base = 0
         self._block = b""
 
@@ -928,7 +931,10 @@ class _BlockReader:
         else:
             base = min(offset, max(0, offset + length - READ_AHEAD))
             size = offset + length - base
-        self._base, self._block = base, self._io.pread(self._fd, size, base)
+        try:
+            self._base, self._block = base, self._io.pread(self._fd, size, base)
+        except OSError as error:
+            raise StorageReadError(self.path, base, error) from error
         return self._block, base
 
     def span(self, offset: int, length: int, forward: bool) -> bytes:

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from respq.storage import framing
-from respq.storage.errors import CorruptionError, DiskFullError, StorageWriteError
+from respq.storage.errors import CorruptionError, DiskFullError, StorageReadError, StorageWriteError
 from respq.storage.fileio import FileIO
 
 READ_AHEAD = 64 << 10
@@ -241,7 +241,10 @@ class SegmentStore:
             size = offset + length - start
         else:
             start, size = offset, max(length, READ_AHEAD)
-        data = self.io.pread(self._fd(fid), size, start)
+        try:
+            data = self.io.pread(self._fd(fid), size, start)
+        except OSError as error:
+            raise StorageReadError(self.path(self.files[fid][0], fid), start, error) from error
         self._remember_block(fid, start, data)
         return data, start
 

@@ -46,6 +46,8 @@ class Faults:
     partial_write: bool = True  # an ENOSPC/EIO write lands partly before it fails, as the kernel may do
     fsync_error: int | None = None
     fsync_when: Callable[[str], bool] = lambda _path: True
+    read_error: int | None = None  # errno raised by pread (EIO)
+    read_when: Callable[[str], bool] = lambda _path: True
 
 
 @dataclass
@@ -144,7 +146,10 @@ class SimFS(FileIO):
             self._locks.discard(held)
 
     def pread(self, fd: int, length: int, offset: int) -> bytes:
-        node, _ = self._file(fd)
+        node, path = self._file(fd)
+        faults = self.faults
+        if faults.read_error is not None and faults.read_when(path):
+            raise OSError(faults.read_error, os.strerror(faults.read_error), path)
         return bytes(node.data[offset : offset + length])
 
     def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:

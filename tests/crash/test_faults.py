@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import start_respq
-from respq.storage import LEFT, RIGHT, CorruptionError, DiskFullError, Engine, StorageWriteError
+from respq.storage import LEFT, RIGHT, CorruptionError, DiskFullError, Engine, StorageReadError, StorageWriteError
 from respq.storage.check import check_directory
 from respq.storage.framing import HEAD_SIZE, OVERHEAD, SEGMENT_HEADER
 from respq.storage.streamlog import MAX_ID, id_of
@@ -192,6 +192,25 @@ def test_eio_on_buffered_stream_entries_disables_writes_and_keeps_the_acknowledg
         stream.add(id_of(3, 0), [b"f", b"refused"])
     fs.power_cut()
     assert _stream_ids(reopen(fs), b"s") == [id_of(1, 0)]
+
+
+def test_eio_on_a_read_fails_the_read_with_the_file_named_and_nothing_is_skipped() -> None:
+    fs, engine = setup()
+    push(engine, b"q", b"a", b"b", b"c")
+    ack(engine)
+    engine.checkpoint()  # the values are in the queue's segment now
+    push(engine, b"j", b"in the journal")
+    ack(engine)
+    fs.faults.read_error, fs.faults.read_when = errno.EIO, in_segment
+    log = engine.get(0, b"q").value  # type: ignore[union-attr]
+    with pytest.raises(StorageReadError, match=r"reading .*\.seg at offset \d+ failed: Input/output error"):
+        log.index(1)
+    fs.faults.read_when = in_journal
+    with pytest.raises(StorageReadError, match="Input/output error"):
+        engine.get(0, b"j").value.index(0)  # type: ignore[union-attr]
+    fs.faults.read_error = None  # the device recovers: everything is there, in order
+    assert contents(engine, b"q") == [b"a", b"b", b"c"]
+    assert contents(engine, b"j") == [b"in the journal"]
 
 
 def test_enospc_during_a_checkpoint_abandons_it_and_writes_resume() -> None:
