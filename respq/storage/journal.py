@@ -176,27 +176,29 @@ class Journal:
         if base <= lsn and lsn + length <= base + len(block):
             return block[lsn - base : lsn - base + length]
         if lsn >= self.file_start_lsn and self.fd >= 0:
-            fd, file_lsn = self.fd, self.file_start_lsn
+            seq, fd, file_lsn = self.seq, self.fd, self.file_start_lsn
         else:
-            fd, file_lsn = self._reader_for(lsn)
+            seq, fd, file_lsn = self._reader_for(lsn)
         if descending:
             base = max(file_lsn, lsn + length - READ_BLOCK)
             size = lsn + length - base
         else:
             base, size = lsn, max(length, min(READ_BLOCK, self.flushed_lsn - lsn))
+        offset = base - file_lsn + framing.JOURNAL_HEADER.size
         try:
-            block = self.io.pread(fd, size, base - file_lsn + framing.JOURNAL_HEADER.size)
+            block = self.io.pread(fd, size, offset)
         except OSError as error:
-            raise StorageReadError(self.path(self.seq), base - file_lsn, error) from error
+            raise StorageReadError(self.path(seq), offset, error) from error
         if len(block) < lsn - base + length:
-            raise CorruptionError(self.path(self.seq), lsn - file_lsn, "journal shorter than a value it holds")
+            raise CorruptionError(self.path(seq), lsn - file_lsn, "journal shorter than a value it holds")
         self._read_block = (base, block)
         return block[lsn - base : lsn - base + length]
 
-    def _reader_for(self, lsn: int) -> tuple[int, int]:
-        for _, start_lsn, fd in reversed(self._readers):
+    def _reader_for(self, lsn: int) -> tuple[int, int, int]:
+        """(sequence number, descriptor, first LSN) of the replayed file holding ``lsn``."""
+        for seq, start_lsn, fd in reversed(self._readers):
             if start_lsn <= lsn:
-                return fd, start_lsn
+                return seq, fd, start_lsn
         raise CorruptionError(self.directory, lsn, "no journal file holds this position")
 
     def keep_readable(self, seq: int, start_lsn: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -211,6 +212,12 @@ def test_eio_on_a_read_fails_the_read_with_the_file_named_and_nothing_is_skipped
     fs.faults.read_error = None  # the device recovers: everything is there, in order
     assert contents(engine, b"q") == [b"a", b"b", b"c"]
     assert contents(engine, b"j") == [b"in the journal"]
+    fs.power_cut()
+    engine = reopen(fs)  # j's value is now read from the journal file replayed at start-up: the error names it
+    (replayed_seq, _, _), *_ = engine._journal.readable_files()
+    fs.faults.read_error, fs.faults.read_when = errno.EIO, in_journal
+    with pytest.raises(StorageReadError, match=re.escape(f"reading {engine._journal.path(replayed_seq)} at")):
+        engine.get(0, b"j").value.index(0)  # type: ignore[union-attr]
 
 
 def test_enospc_during_a_checkpoint_abandons_it_and_writes_resume() -> None:
