@@ -337,9 +337,8 @@ class Connection:
                 if replies:
                     self.batch_pos += len(replies)
                     if client.reply_mode == b"on":
-                        protocol = client.protocol
-                        self.out += [encode_reply(reply, protocol) for reply in replies]
-                    else:
+                        self._emit(Replies(tuple(replies)))  # encoded in one go
+                    else:  # CLIENT REPLY SKIP applies to the first call alone
                         for reply in replies:
                             self._emit(reply)
                     continue

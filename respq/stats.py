@@ -74,18 +74,14 @@ class Stats:
         return stat
 
     def count_call(self, cmd: Command, nanoseconds: int, *, failed: bool) -> None:
-        stat = self._stat(cmd)
-        stat.calls += 1
-        stat.usec += nanoseconds // 1000
-        if failed:
-            stat.failed_calls += 1
-        self.total_commands += 1
+        self.count_calls(cmd, 1, nanoseconds, failed=int(failed))
 
-    def count_calls(self, cmd: Command, calls: int, nanoseconds: int) -> None:
-        """``calls`` successful calls of ``cmd`` that took ``nanoseconds`` together (a pipelined run)."""
+    def count_calls(self, cmd: Command, calls: int, nanoseconds: int, *, failed: int = 0) -> None:
+        """``calls`` calls of ``cmd`` (``failed`` of them answered errors) that took ``nanoseconds`` together."""
         stat = self._stat(cmd)
         stat.calls += calls
         stat.usec += nanoseconds // 1000
+        stat.failed_calls += failed
         self.total_commands += calls
 
     def count_error(self, message: bytes) -> None:

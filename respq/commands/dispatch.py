@@ -58,26 +58,34 @@ def resolve(argv: list[bytes]) -> Command | bytes:
 
 def execute(client: Client, argv: list[bytes]) -> Any:
     """Returns the reply value for argv (an ErrorReply for errors). Never raises for a client's mistake."""
-    server = client.server
     cmd = lookup(argv)
     if isinstance(cmd, bytes):
         return _reject(client, argv, cmd, None)  # an unknown name has no commandstats line to count it on
-    if not cmd.accepts_arity(len(argv)):
-        return _reject(client, argv, errors.wrong_arity(cmd.name.encode()), cmd)
-    if not client.authenticated and "no_auth" not in cmd.flags:
-        return _reject(client, argv, errors.NOAUTH, cmd)
-    if client.multi is not None and "no_multi" in cmd.flags:
-        return _reject(client, argv, NOT_IN_TRANSACTION, cmd)
-    if cmd.is_write and server.engine is not None and server.engine.write_error:
-        return _reject(client, argv, errors.misconf(server.engine.write_error), cmd)
-    if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
-        return _reject(client, argv, errors.pubsub_context(cmd.name.encode()), cmd)
-    if server.loading and "loading" not in cmd.flags:
-        return _reject(client, argv, errors.LOADING, cmd)
+    refusal = _refusal(client, cmd, argv)
+    if refusal is not None:
+        return _reject(client, argv, refusal, cmd)
     if client.multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         client.multi.append((cmd, argv))
         return QUEUED
     return call(client, cmd, argv)
+
+
+def _refusal(client: Client, cmd: Command, argv: list[bytes]) -> bytes | None:
+    """Why ``cmd`` may not run for this client now (the generic checks, in Redis's order), or None."""
+    server = client.server
+    if not cmd.accepts_arity(len(argv)):
+        return errors.wrong_arity(cmd.name.encode())
+    if not client.authenticated and "no_auth" not in cmd.flags:
+        return errors.NOAUTH
+    if client.multi is not None and "no_multi" in cmd.flags:
+        return NOT_IN_TRANSACTION
+    if cmd.is_write and server.engine is not None and server.engine.write_error:
+        return errors.misconf(server.engine.write_error)
+    if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
+        return errors.pubsub_context(cmd.name.encode())
+    if server.loading and "loading" not in cmd.flags:
+        return errors.LOADING
+    return None
 
 
 def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
@@ -131,12 +139,9 @@ def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]
         return []
     server = client.server
     if (
-        not client.authenticated
-        or client.multi is not None
-        or client.in_pubsub_mode
-        or server.loading
-        or (server.engine is not None and server.engine.write_error)
+        client.multi is not None
         or (client.db, key) in server.blocking.waiters
+        or _refusal(client, cmd, argv) is not None
     ):
         return []
     start = time.perf_counter_ns()
@@ -144,12 +149,10 @@ def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]
     if replies:
         client.last_command = cmd.name
         stats = server.stats
-        elapsed = time.perf_counter_ns() - start
         failed = [reply for reply in replies if type(reply) is ErrorReply]
         for error in failed:
             stats.count_error(error.message)
-            stats.count_call(cmd, 0, failed=True)
-        stats.count_calls(cmd, len(replies) - len(failed), elapsed)
+        stats.count_calls(cmd, len(replies), time.perf_counter_ns() - start, failed=len(failed))
     return replies
 
 
