@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from respq import errors
@@ -112,14 +113,8 @@ def _push_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) 
     return replies
 
 
-@run_of("lpush", _is_push)
-def lpush_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
-    return _push_run(client, key, argvs, LEFT)
-
-
-@run_of("rpush", _is_push)
-def rpush_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
-    return _push_run(client, key, argvs, RIGHT)
+run_of("lpush", _is_push)(partial(_push_run, side=LEFT))
+run_of("rpush", _is_push)(partial(_push_run, side=RIGHT))
 
 
 @command(
@@ -217,14 +212,8 @@ def _pop_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) -
     return items + [None] * (len(argvs) - len(items))
 
 
-@run_of("lpop", _is_single_pop)
-def lpop_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
-    return _pop_run(client, key, argvs, LEFT)
-
-
-@run_of("rpop", _is_single_pop)
-def rpop_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
-    return _pop_run(client, key, argvs, RIGHT)
+run_of("lpop", _is_single_pop)(partial(_pop_run, side=LEFT))
+run_of("rpop", _is_single_pop)(partial(_pop_run, side=RIGHT))
 
 
 @command("llen", 2, "readonly fast", (1, 1, 1), group=G, summary="Reports how many elements a list has.", since="1.0.0")
