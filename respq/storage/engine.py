@@ -52,9 +52,7 @@ def _default_log(level: str, message: str) -> None:
     )
 
 
-# A key's catalog entry is its list or stream itself (``type``, ``expire_ms``, ``value`` is the object): a second
-# object per key would cost 56 bytes per queue for nothing.
-KeyEntry = ListLog | StreamLog
+KeyEntry = ListLog | StreamLog  # a key's catalog entry is its list or stream itself (storage/catalog.py)
 
 
 @dataclass
@@ -713,14 +711,14 @@ class Engine:
 
     def stats(self) -> dict[str, int | float | str]:
         j = self._journal
-        logs = [log for keyspace in self._dbs for log in keyspace.values()]
+        logs = (log for keyspace in self._dbs for log in keyspace.values())
         pending = sum(log.pending_total() for log in logs if isinstance(log, StreamLog))
         return {
             "policy": self.appendfsync,
             "disk_bytes": self._disk_used(),
             "journal_bytes": self._journal_bytes(),
             "segments": len(self._store.files) + len(self._store.dead) + len(self._deferred_dead),
-            "queues": len(logs),
+            "queues": sum(map(len, self._dbs)),
             "open_fds": self._store.open_files + len(j._unsynced) + len(j._readers) + (self._lock_fd is not None),
             "last_sync_us": j.last_sync_us,
             "last_sync_time": j.last_sync_time,

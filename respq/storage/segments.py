@@ -162,11 +162,11 @@ class SegmentStore:
             pending = None
         if len(data) >= PENDING_LIMIT:
             self._write(fid, data, offset)
-        elif pending is None:
-            self._pending[fid] = (offset, bytearray(data))
         else:
-            pending[1].extend(data)
-        if len(data) < PENDING_LIMIT:
+            if pending is None:
+                self._pending[fid] = (offset, bytearray(data))
+            else:
+                pending[1].extend(data)
             self._pending_bytes += len(data)
         entry[1] = offset + len(data)
         self.live_bytes += len(data)
@@ -193,7 +193,9 @@ class SegmentStore:
         """Writes the buffered appends of ``fid`` (or of every file), one ``pwrite`` per file. What fails to be
         written stays buffered, reads are still served from it, and the error is raised: a full disk sets ``full``
         until a later call writes everything."""
-        for pending_fid in list(self._pending) if fid is None else [fid] if fid in self._pending else []:
+        for pending_fid in list(self._pending) if fid is None else [fid]:
+            if pending_fid not in self._pending:
+                continue
             offset, data = self._pending[pending_fid]
             try:
                 self._write(pending_fid, data, offset)
