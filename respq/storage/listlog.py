@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from respq.storage import framing, journal
+from respq.storage.catalog import CatalogEntry
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 from respq.storage.fileio import FileIO
 from respq.storage.segments import READ_AHEAD, SegmentStore
@@ -91,15 +92,15 @@ class JournalRun:
         return f"JournalRun({self.count}, {'fwd' if self.forward else 'bwd'})"
 
 
-class ListLog:
-    """One list, and its key's catalog entry (``type``, ``expire_ms``). Mutations are journaled by the engine that
-    owns it; reads come from the segment files."""
+class ListLog(CatalogEntry):
+    """One list, and its key's catalog entry. Mutations are journaled by the engine that owns it; reads come from
+    the segment files."""
 
-    __slots__ = ("_chunks", "_engine", "_left_fid", "_length", "_rewriting", "_right_fid", "_store", "expire_ms", "qid")
+    __slots__ = ("_chunks", "_engine", "_left_fid", "_length", "_rewriting", "_right_fid", "_store", "qid")
     type = "list"
 
     def __init__(self, engine: Engine, qid: int) -> None:
-        self.expire_ms: int | None = None  # absolute unix time in ms
+        super().__init__()
         self._engine = engine
         self._store: SegmentStore = engine._store
         self.qid = qid
@@ -108,11 +109,6 @@ class ListLog:
         self._left_fid = 0  # 0: no active file yet
         self._right_fid = 0
         self._rewriting: list[Chunk | JournalRun] | None = None
-
-    @property
-    def value(self) -> ListLog:
-        """The catalog entry's value: the list itself (one object per key, not two)."""
-        return self
 
     def __len__(self) -> int:
         return self._length

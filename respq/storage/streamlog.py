@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from sortedcontainers import SortedList
 
 from respq.storage import framing, journal
+from respq.storage.catalog import CatalogEntry
 from respq.storage.segments import SegmentStore
 
 if TYPE_CHECKING:
@@ -214,9 +215,9 @@ class Group:
         return min(lows), max(c.pel[-1] for c in self.consumers.values() if c.pel)
 
 
-class StreamLog:
-    """One stream key, and its catalog entry (``type``, ``expire_ms``). Mutations are journaled through the engine;
-    entry bodies are read from the segments."""
+class StreamLog(CatalogEntry):
+    """One stream key, and its catalog entry. Mutations are journaled through the engine; entry bodies are read from
+    the segments."""
 
     __slots__ = (
         "_engine",
@@ -225,7 +226,6 @@ class StreamLog:
         "_nodes",
         "_store",
         "entries_added",
-        "expire_ms",
         "first_id",
         "groups",
         "last_id",
@@ -236,7 +236,7 @@ class StreamLog:
     type = "stream"
 
     def __init__(self, engine: Engine, qid: int) -> None:
-        self.expire_ms: int | None = None  # absolute unix time in ms
+        super().__init__()
         self._engine = engine
         self._store: SegmentStore = engine._store
         self.qid = qid
@@ -256,11 +256,6 @@ class StreamLog:
     @property
     def node_count(self) -> int:
         return len(self._nodes)
-
-    @property
-    def value(self) -> StreamLog:
-        """The catalog entry's value: the stream itself (one object per key, not two)."""
-        return self
 
     @property
     def radix_tree_nodes(self) -> int:
