@@ -3,6 +3,13 @@
 #   docker run -p 6379:6379 -v respq-data:/data respq
 # Extra arguments replace the default ones below, so repeat them:
 #   docker run respq /etc/respq.conf --bind 0.0.0.0 --dir /data --protected-mode no
+# The C request parser (respq/_speedups.c) is compiled in a build stage, so the image carries no compiler.
+FROM python:3.11-slim-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py README.md /src/
+COPY respq /src/respq
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels /src
+
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,10 +17,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# crc32c comes as a binary wheel, so no compiler is needed.
-COPY pyproject.toml README.md /src/
-COPY respq /src/respq
-RUN pip install /src && rm -rf /src
+# Dependencies come as binary wheels (crc32c included).
+COPY --from=build /wheels /wheels
+RUN pip install /wheels/*.whl && rm -rf /wheels
 
 RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin respq \
     && mkdir /data && chown respq:respq /data

@@ -1,6 +1,7 @@
 """Per-command CPU inside one process, without sockets: where the server's own time goes.
 
-``python -m bench.micro`` runs LPUSH and RPOP through the dispatcher and the RESP encoder, and pushes straight into
+``python -m bench.micro`` parses requests (16 per read, as a P=16 client sends them) with the C parser and the
+Python one, runs LPUSH and RPOP through the dispatcher and the RESP encoder, and pushes straight into
 the storage engine (one list, and 10,000 lists picked at random), flushing the journal every 16 operations as a
 pipelined batch would. It prints microseconds of process CPU per operation. No fsync is involved: this is the
 loop thread's share of a command, the part the throughput rows cannot separate from syscalls and scheduling.
@@ -18,8 +19,9 @@ from respq.client import Client
 from respq.commands.dispatch import execute
 from respq.config import load_config
 from respq.log import Logger
-from respq.protocol import encode_reply
+from respq.protocol import RequestParser, encode_command, encode_reply
 from respq.server import Server
+from respq.speedups import parse_multibulk
 from respq.storage import LEFT, RIGHT, Engine
 
 VALUE = b"x" * 100
@@ -33,6 +35,24 @@ def cpu_per_op(operations: int, step: Callable[[int], object], flush: Callable[[
         if n % FLUSH_EVERY == FLUSH_EVERY - 1:
             flush()
     return (time.process_time() - started) / operations * 1e6
+
+
+def parsing(operations: int) -> dict[str, float]:
+    results = {}
+    for name, command in (("LPUSH q <100 B>", [b"LPUSH", b"q", VALUE]), ("RPOP q", [b"RPOP", b"q"])):
+        read = encode_command(command) * FLUSH_EVERY
+        for parser_name, accelerated in (("C", True), ("Python", False)):
+            if accelerated and parse_multibulk is None:
+                continue
+            parser = RequestParser(speedups=accelerated)
+
+            def parse_read(_: int, parser: RequestParser = parser, read: bytes = read) -> None:
+                parser.feed(read)
+                parser.parse()
+
+            per_read = cpu_per_op(operations // FLUSH_EVERY, parse_read, lambda: None)
+            results[f"parse {name}, {parser_name}"] = per_read / FLUSH_EVERY
+    return results
 
 
 def commands(operations: int, directory: str) -> dict[str, float]:
@@ -74,7 +94,7 @@ def main() -> None:
     parser.add_argument("--operations", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
-        results = commands(args.operations, first) | storage(args.operations, second)
+        results = parsing(args.operations) | commands(args.operations, first) | storage(args.operations, second)
     for name, micros in results.items():
         print(f"{name:32} {micros:6.1f} us CPU per operation")
 

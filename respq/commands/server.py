@@ -9,7 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from respq import REDIS_COMPAT_VERSION, __version__, errors
+from respq import REDIS_COMPAT_VERSION, __version__, errors, speedups
 from respq.commands.args import parse_int32, strtod_prefix
 from respq.commands.connection import help_lines
 from respq.commands.table import command, container
@@ -356,6 +356,7 @@ def _server_section(server: Server) -> list[tuple[str, object]]:
         ("config_file", server.config.config_file or ""),
         ("io_threads_active", 0),
         ("respq_version", __version__),
+        ("respq_request_parser", speedups.REQUEST_PARSER),
     ]
 
 

@@ -13,6 +13,7 @@ import redis
 import redis.asyncio
 
 import respq
+import respq.speedups
 from conftest import wait_until
 
 PROTOCOLS = [2, 3]
@@ -96,6 +97,7 @@ def test_info_server(client: redis.Redis, server_kind: str) -> None:
     assert info["tcp_port"] == client.connection_pool.connection_kwargs["port"]
     if server_kind == "respq":
         assert info["respq_version"] == respq.__version__
+        assert info["respq_request_parser"] == respq.speedups.REQUEST_PARSER
         assert info["redis_version"] == respq.REDIS_COMPAT_VERSION
 
 

@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import respq.protocol
+from conftest import IN_CI
 from respq.protocol import (
     ProtocolError,
     RequestParser,
@@ -29,6 +31,19 @@ from respq.replies import (
     SimpleString,
     Verbatim,
 )
+
+
+@pytest.fixture(autouse=True, params=["python", "c"])
+def parser_implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on the pure-Python parser and on the C accelerator: both must give Redis's answers."""
+    if request.param == "python":
+        monkeypatch.setattr(respq.protocol, "_parse_multibulk", None)
+    elif not respq.protocol.SPEEDUPS:
+        if IN_CI:
+            pytest.fail("respq._speedups is not built (CI=true: the accelerated parser must be tested)")
+        pytest.skip("respq._speedups is not built")
+    return str(request.param)
+
 
 Outcome = list[object]  # argv lists, then ("error", message) if the stream ended in a protocol error
 

@@ -1,0 +1,125 @@
+"""The C accelerator (respq/_speedups.c) against the pure-Python parser: the same commands, errors and positions for
+any byte stream cut anywhere. The accelerator only takes complete canonical commands and hands everything else
+to the exact path, so any difference here is a bug in it."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import respq.protocol
+from conftest import IN_CI
+from respq.protocol import ProtocolError, RequestParser, encode_command
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def require_speedups() -> None:
+    if not respq.protocol.SPEEDUPS:
+        if IN_CI:
+            pytest.fail("respq._speedups is not built (CI=true: the accelerated parser must be tested)")
+        pytest.skip("respq._speedups is not built")
+
+
+def outcome(chunks: list[bytes], *, speedups: bool, max_bulk_len: int) -> list[object]:
+    parser = RequestParser(speedups=speedups, max_bulk_len=max_bulk_len)
+    out: list[object] = []
+    try:
+        for chunk in chunks:
+            parser.feed(chunk)
+            while batch := parser.parse():
+                out.extend(batch)
+                out.append(("buffered", parser.buffered()))
+    except ProtocolError as error:
+        out.append(("error", error.message))
+    out.append(("left", parser.buffered()))
+    return out
+
+
+_arguments = st.lists(st.binary(max_size=24) | st.sampled_from([b"", b"\r\n", b"$3\r\n", b"*1\r\n", b"\0"]), max_size=5)
+# Pieces near the canonical shape, where a parser that cuts corners would differ from Redis.
+_pieces = st.one_of(
+    _arguments.map(encode_command),
+    _arguments.map(encode_command),
+    st.sampled_from(
+        [
+            b"*03\r\n",
+            b"*-1\r\n",
+            b"*0\r\n",
+            b"*+1\r\n$1\r\na\r\n",
+            b"*1\r\n$01\r\na\r\n",
+            b"*1\r\n$-0\r\n",
+            b"*1\r\n$+1\r\na\r\n",
+            b"*1\r\n$3\r\nabcXY",
+            b"*1\r\n$3\r\nabc\r",
+            b"*1\r\n:3\r\nabc\r\n",
+            b"*1\r\n$ 3\r\nabc\r\n",
+            b"*2147483648\r\n",
+            b"*99999999999999999999\r\n",
+            b"*1\r\n$99999999999999999999\r\n",
+            b"*1\r\n$200\r\n",
+            b"*1\n$1\r\na\r\n",
+            b"*1\r\n$1\na\r\n",
+            b"*1\r\n$1\r\n\0\r\n",
+            b"*1\0\r\n",
+            b"PING\r\n",
+            b"PING\n",
+            b'SET "a b" c\r\n',
+            b"\r\n",
+            b"\n",
+            b" \r\n",
+            b"\0",
+        ]
+    ),
+    st.binary(max_size=12),
+)
+
+
+@given(
+    pieces=st.lists(_pieces, max_size=12),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=4),
+    max_bulk_len=st.sampled_from([512 * 1024 * 1024, 3, 20]),
+)
+@example(pieces=[encode_command([b"LPUSH", b"q", b"x" * 100])] * 16, cuts=[], max_bulk_len=512 * 1024 * 1024)
+@example(pieces=[b"*1\r\n$3\r\nabcXY", b"*1\r\n$1\r\na\r\n"], cuts=[7], max_bulk_len=512 * 1024 * 1024)
+def test_accelerated_parser_agrees_with_python(pieces: list[bytes], cuts: list[int], max_bulk_len: int) -> None:
+    data = b"".join(pieces)
+    bounds = sorted({min(cut, len(data)) for cut in cuts} | {0, len(data)})
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    expected = outcome(chunks, speedups=False, max_bulk_len=max_bulk_len)
+    assert outcome(chunks, speedups=True, max_bulk_len=max_bulk_len) == expected
+
+
+def test_accelerator_takes_canonical_commands_and_stops_at_anything_else() -> None:
+    parse = respq.protocol._parse_multibulk
+    assert parse is not None
+    good = encode_command([b"LPUSH", b"q", b"a\r\nb", b""])
+    commands: list[list[bytes]] = []
+    assert parse(good * 2 + b"PING\r\n" + good, 0, 1 << 20, commands) == 2 * len(good)
+    assert commands == [[b"LPUSH", b"q", b"a\r\nb", b""]] * 2
+    not_taken = (
+        b"*01\r\n$1\r\na\r\n",  # a leading zero
+        b"*1\r\n$1\r\naXY",  # no CRLF after the argument
+        b"*1\r\n$2\r\na",  # incomplete
+        b"*1\r\n$-1\r\n",  # negative
+        b"*1\r\n$5\r\nabcde\r\n",  # over max_bulk_len
+    )
+    for shape in not_taken:
+        commands = []
+        assert parse(shape, 0, 4, commands) == 0, shape
+        assert commands == []
+
+
+def test_accelerator_refuses_bad_arguments() -> None:
+    parse = respq.protocol._parse_multibulk
+    assert parse is not None
+    with pytest.raises(TypeError):
+        parse(bytearray(b"*1\r\n$1\r\na\r\n"), 0, 10, [])  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        parse(b"*1\r\n", 5, 10, [])
+    with pytest.raises(TypeError):
+        parse(b"", 0, 10)  # type: ignore[call-arg]
