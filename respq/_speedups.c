@@ -1,6 +1,8 @@
-/* Optional C accelerator for the request parser (respq/protocol.py).
+/* Optional C accelerators: the request parser's common case (respq/protocol.py) and record framing
+ * (respq/storage/framing.py, journal.py). Each function has a Python twin that defines what it must return; the
+ * tests compare the two.
  *
- * It handles only the common shape of a request: complete, canonical multibulk commands ("*N\r\n" then N times
+ * The parser handles only the common shape of a request: complete, canonical multibulk commands ("*N\r\n" then N times
  * "$len\r\n<len bytes>\r\n", every number in digits without sign or leading zero). It stops at the first byte
  * that is anything else, and the Python parser takes that command through its exact, Redis-faithful path. So
  * this code never decides an error or a limit of its own: on input it does not accept, the result is the pure
@@ -13,6 +15,69 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+
+/* ---- CRC32C (Castagnoli), the checksum of every stored record ---------------------------------------------- */
+/* Same convention as the crc32c package: crc32c_update(previous, data) continues a checksum. */
+
+static uint32_t crc_table[8][256];
+
+static void
+crc_init(void)
+{
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[0][n] = c;
+    }
+    for (uint32_t n = 0; n < 256; n++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][n] = (crc_table[t - 1][n] >> 8) ^ crc_table[0][crc_table[t - 1][n] & 0xff];
+}
+
+static uint32_t
+crc_software(uint32_t crc, const unsigned char *p, size_t n)
+{
+    uint32_t c = ~crc;
+    while (n >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        word = __builtin_bswap64(word);
+#endif
+        word ^= c;
+        c = crc_table[7][word & 0xff] ^ crc_table[6][(word >> 8) & 0xff] ^ crc_table[5][(word >> 16) & 0xff] ^
+            crc_table[4][(word >> 24) & 0xff] ^ crc_table[3][(word >> 32) & 0xff] ^
+            crc_table[2][(word >> 40) & 0xff] ^ crc_table[1][(word >> 48) & 0xff] ^ crc_table[0][word >> 56];
+        p += 8;
+        n -= 8;
+    }
+    while (n--)
+        c = crc_table[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+    return ~c;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_CRC_SSE42 1
+__attribute__((target("sse4.2"))) static uint32_t
+crc_sse42(uint32_t crc, const unsigned char *p, size_t n)
+{
+    uint64_t c = ~crc;
+    while (n >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        c = __builtin_ia32_crc32di(c, word);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+#endif
+
+static uint32_t (*crc32c_update)(uint32_t, const unsigned char *, size_t) = crc_software;
 
 /* Longest count or length worth trying here: more digits than this is not canonical below the limits anyway. */
 #define MAX_DIGITS 18
@@ -97,6 +162,208 @@ build_command(const char *p, long long count)
     return argv;
 }
 
+
+/* ---- record framing ------------------------------------------------------------------------------------------ */
+/* A record: [u32 length][u8 type][u32 crc32c(type + payload)][payload][u32 length], little-endian. */
+
+#define RECORD_OVERHEAD 13
+
+static unsigned char *
+put_u32(unsigned char *p, uint32_t value)
+{
+    p[0] = (unsigned char)value;
+    p[1] = (unsigned char)(value >> 8);
+    p[2] = (unsigned char)(value >> 16);
+    p[3] = (unsigned char)(value >> 24);
+    return p + 4;
+}
+
+static unsigned char *
+put_record(unsigned char *p, unsigned char rtype, const unsigned char *payload, size_t length)
+{
+    uint32_t crc = crc32c_update(crc32c_update(0, &rtype, 1), payload, length);
+    p = put_u32(p, (uint32_t)length);
+    *p++ = rtype;
+    p = put_u32(p, crc);
+    memcpy(p, payload, length);
+    return put_u32(p + length, (uint32_t)length);
+}
+
+/* The bytes of every item of a sequence of buffers (bytes, in practice), held until release_items. */
+typedef struct {
+    PyObject *fast;
+    Py_ssize_t count;
+    Py_buffer *views;
+} Items;
+
+static void
+release_items(Items *items)
+{
+    if (items->views != NULL) {
+        for (Py_ssize_t i = 0; i < items->count; i++)
+            if (items->views[i].obj != NULL)
+                PyBuffer_Release(&items->views[i]);
+        PyMem_Free(items->views);
+    }
+    Py_XDECREF(items->fast);
+}
+
+/* Fills ``items`` and the total of their lengths; -1 with an exception set (and nothing held) on failure. */
+static int
+get_items(PyObject *sequence, Items *items, size_t *total, size_t max_item)
+{
+    items->fast = PySequence_Fast(sequence, "expected a sequence of bytes");
+    items->views = NULL;
+    items->count = 0;
+    if (items->fast == NULL)
+        return -1;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(items->fast);
+    items->views = PyMem_Calloc(count ? (size_t)count : 1, sizeof(Py_buffer));
+    if (items->views == NULL) {
+        Py_DECREF(items->fast);
+        items->fast = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject **objects = PySequence_Fast_ITEMS(items->fast);
+    *total = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (PyObject_GetBuffer(objects[i], &items->views[i], PyBUF_SIMPLE) < 0) {
+            items->count = i;
+            release_items(items);
+            return -1;
+        }
+        items->count = i + 1;
+        if ((size_t)items->views[i].len > max_item) {
+            release_items(items);
+            PyErr_SetString(PyExc_OverflowError, "a value longer than 4 GiB cannot be framed");
+            return -1;
+        }
+        *total += (size_t)items->views[i].len;
+    }
+    return 0;
+}
+
+static int
+get_rtype(PyObject *object, unsigned char *rtype)
+{
+    long value = PyLong_AsLong(object);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    if (value < 0 || value > 255) {
+        PyErr_SetString(PyExc_ValueError, "record type must be 0..255");
+        return -1;
+    }
+    *rtype = (unsigned char)value;
+    return 0;
+}
+
+PyDoc_STRVAR(frame_doc, "frame(rtype, payload) -> bytes\n\nOne record (respq.storage.framing.py_frame).");
+
+static PyObject *
+frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    unsigned char rtype;
+    Py_buffer view;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "frame takes 2 arguments");
+        return NULL;
+    }
+    if (get_rtype(args[0], &rtype) < 0 || PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if ((size_t)view.len > 0xFFFFFFFFu) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_OverflowError, "a value longer than 4 GiB cannot be framed");
+        return NULL;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, view.len + RECORD_OVERHEAD);
+    if (out != NULL)
+        put_record((unsigned char *)PyBytes_AS_STRING(out), rtype, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+PyDoc_STRVAR(frame_values_doc,
+"frame_values(rtype, values) -> bytes\n\nOne record per value, in one buffer (respq.storage.framing.py_frame_values).");
+
+static PyObject *
+frame_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    unsigned char rtype;
+    Items items;
+    size_t total;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "frame_values takes 2 arguments");
+        return NULL;
+    }
+    if (get_rtype(args[0], &rtype) < 0 || get_items(args[1], &items, &total, 0xFFFFFFFFu) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + RECORD_OVERHEAD * (size_t)items.count));
+    if (out != NULL) {
+        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+        for (Py_ssize_t i = 0; i < items.count; i++)
+            p = put_record(p, rtype, items.views[i].buf, (size_t)items.views[i].len);
+    }
+    release_items(&items);
+    return out;
+}
+
+PyDoc_STRVAR(encode_values_doc,
+"encode_values(values) -> bytes\n\nEach value after its u32 length (respq.storage.journal.py_encode_values).");
+
+static PyObject *
+encode_values(PyObject *module, PyObject *values)
+{
+    Items items;
+    size_t total;
+    if (get_items(values, &items, &total, 0xFFFFFFFFu) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + 4 * (size_t)items.count));
+    if (out != NULL) {
+        unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+        for (Py_ssize_t i = 0; i < items.count; i++) {
+            p = put_u32(p, (uint32_t)items.views[i].len);
+            memcpy(p, items.views[i].buf, (size_t)items.views[i].len);
+            p += items.views[i].len;
+        }
+    }
+    release_items(&items);
+    return out;
+}
+
+PyDoc_STRVAR(crc32c_doc,
+"crc32c(data, value=0, software=False) -> int\n\n"
+"CRC32C of data, continuing from value, with the implementation framing uses or the portable one (for the tests).");
+
+static PyObject *
+crc32c(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    unsigned long value = 0;
+    uint32_t (*update)(uint32_t, const unsigned char *, size_t) = crc32c_update;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "crc32c takes 1 to 3 arguments");
+        return NULL;
+    }
+    if (nargs == 3) {
+        int software = PyObject_IsTrue(args[2]);
+        if (software < 0)
+            return NULL;
+        if (software)
+            update = crc_software;
+    }
+    if (nargs >= 2) {
+        value = PyLong_AsUnsignedLong(args[1]);
+        if (value == (unsigned long)-1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    uint32_t crc = update((uint32_t)value, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLong(crc);
+}
+
 PyDoc_STRVAR(parse_multibulk_doc,
 "parse_multibulk(buf, pos, max_bulk_len, commands) -> int\n\n"
 "Appends to ``commands`` the argument list of every complete, canonical multibulk command found in ``buf``\n"
@@ -150,15 +417,32 @@ parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 static PyMethodDef speedups_methods[] = {
     {"parse_multibulk", (PyCFunction)(void (*)(void))parse_multibulk, METH_FASTCALL, parse_multibulk_doc},
+    {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL, frame_doc},
+    {"frame_values", (PyCFunction)(void (*)(void))frame_values, METH_FASTCALL, frame_values_doc},
+    {"encode_values", (PyCFunction)encode_values, METH_O, encode_values_doc},
+    {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef speedups_module = {
-    PyModuleDef_HEAD_INIT, "respq._speedups", "C accelerator for respq's request parser.", -1, speedups_methods,
+    PyModuleDef_HEAD_INIT, "respq._speedups", "C accelerators for respq's request parser and record framing.", -1,
+    speedups_methods,
 };
 
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&speedups_module);
+    crc_init();
+#ifdef HAVE_CRC_SSE42
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("sse4.2"))
+        crc32c_update = crc_sse42;
+#endif
+    PyObject *module = PyModule_Create(&speedups_module);
+    if (module != NULL && PyModule_AddStringConstant(module, "crc32c_implementation",
+                                                     crc32c_update == crc_software ? "software" : "sse4.2") < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

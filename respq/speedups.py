@@ -1,19 +1,27 @@
-"""The optional C accelerator (respq/_speedups.c, built by setup.py when a compiler is there).
+"""The optional C accelerators (respq/_speedups.c, built by setup.py when a compiler is there).
 
-``RESPQ_PURE_PYTHON=1`` turns it off, to compare or to rule it out; the replies are the same either way.
+Each is None when the module was not built or ``RESPQ_PURE_PYTHON=1`` turns it off (to compare, or to rule it out);
+callers then use their Python twin, which defines the result. The replies and the bytes on disk are the same.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-parse_multibulk: Callable[[bytes, int, int, list[list[bytes]]], int] | None
-try:
-    from respq._speedups import parse_multibulk
-except ImportError:
-    parse_multibulk = None
-if os.environ.get("RESPQ_PURE_PYTHON") == "1":
-    parse_multibulk = None
+parse_multibulk: Callable[[bytes, int, int, list[list[bytes]]], int] | None = None
+frame: Callable[[int, Any], bytes] | None = None
+frame_values: Callable[[int, Sequence[Any]], bytes] | None = None
+encode_values: Callable[[Sequence[Any]], bytes] | None = None
+
+if os.environ.get("RESPQ_PURE_PYTHON") != "1":
+    try:
+        from respq._speedups import encode_values as encode_values
+        from respq._speedups import frame as frame
+        from respq._speedups import frame_values as frame_values
+        from respq._speedups import parse_multibulk as parse_multibulk
+    except ImportError:
+        pass
 
 REQUEST_PARSER = "c" if parse_multibulk is not None else "python"

@@ -278,12 +278,16 @@ def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[TrimArgs, int]:
     return args, i
 
 
+def _auto_id(last: int, now: int) -> int:
+    """The ID of ``XADD key *`` after ``last`` at ``now`` (ms): the clock's time, or the next sequence number."""
+    return id_of(now, 0) if now > last >> 64 else last + 1
+
+
 def _next_id(stream: StreamLog, args: TrimArgs) -> int:
     """The ID XADD gives the new entry; CommandError if it would not be above the stream's last ID."""
     last = stream.last_id
     if args.id is None:
-        now = _now_ms()
-        candidate = id_of(now, 0) if now > last >> 64 else last + 1
+        candidate = _auto_id(last, _now_ms())
     elif args.seq_given:
         candidate = args.id
     elif last >> 64 == args.id >> 64:
@@ -351,21 +355,23 @@ def xadd_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
             stream = keyspace.create(client.db, key, "stream")
     except (CommandError, StorageError):
         return []
-    replies: list[Any] = []
-    plain = TrimArgs()
-    for argv in argvs:
-        if stream.last_id == MAX_ID:
+    # The IDs XADD would give one by one, all from one reading of the clock (a run takes microseconds).
+    ids: list[int] = []
+    last, now = stream.last_id, _now_ms()
+    for _ in argvs:
+        if last == MAX_ID:
             break  # XADD alone answers that
-        new_id = _next_id(stream, plain)
-        try:
-            stream.add(new_id, argv[3:])
-        except StorageError:  # refused before this entry changed anything: it runs alone and says why
-            break
-        replies.append(format_id(new_id))
-    if replies:
-        _changed(client, key)
-        keyspace.signal_ready(client.db, key)
-    return replies
+        last = _auto_id(last, now)
+        ids.append(last)
+    if not ids:
+        return []
+    try:
+        added = stream.add_many(ids, [argv[3:] for argv in argvs[: len(ids)]])
+    except StorageError:  # refused before anything changed: the first call runs alone and says why
+        return []
+    _changed(client, key)
+    keyspace.signal_ready(client.db, key)
+    return [format_id(new_id) for new_id in ids[:added]]
 
 
 @command(

@@ -338,6 +338,15 @@ class Engine:
         else:
             self._journal.append(op, payload)
 
+    def _log_many(self, op: int, payloads: list[bytes]) -> None:
+        """``_log`` of each payload, in order, framed in one go."""
+        if self._replaying:
+            return
+        if self._atomic_depth:
+            self._batch += [(op, payload) for payload in payloads]
+        else:
+            self._journal.append_many(op, payloads)
+
     # -- durability
 
     def flush(self) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import crc32c
 
+from respq import speedups
 from respq.storage.errors import FormatError
 
 HEAD = struct.Struct("<IBI")
@@ -51,12 +52,12 @@ def checksum(rtype: int, payload: bytes | memoryview) -> int:
     return crc32c.crc32c(payload, _TYPE_CRC[rtype])
 
 
-def frame(rtype: int, payload: bytes | memoryview) -> bytes:
+def py_frame(rtype: int, payload: bytes | memoryview) -> bytes:
     length = len(payload)
     return b"".join((HEAD.pack(length, rtype, checksum(rtype, payload)), payload, TAIL.pack(length)))
 
 
-def frame_values(rtype: int, values: Iterable[bytes]) -> bytes:
+def py_frame_values(rtype: int, values: Iterable[bytes]) -> bytes:
     """Many records in one buffer, ready for a single write."""
     parts: list[bytes] = []
     head, tail, type_crc = HEAD.pack, TAIL.pack, _TYPE_CRC[rtype]
@@ -64,6 +65,11 @@ def frame_values(rtype: int, values: Iterable[bytes]) -> bytes:
         length = len(value)
         parts += (head(length, rtype, crc32c.crc32c(value, type_crc)), value, tail(length))
     return b"".join(parts)
+
+
+# The C twins, when built: the same bytes (tests/unit/test_storage_framing.py compares them).
+frame = speedups.frame or py_frame
+frame_values = speedups.frame_values or py_frame_values
 
 
 def parse_forward(buf: bytes | memoryview, pos: int, limit: int) -> tuple[int, int, int]:

@@ -27,6 +27,7 @@ from sortedcontainers import SortedList
 
 from respq.storage import framing, journal
 from respq.storage.catalog import CatalogEntry
+from respq.storage.errors import StorageError
 from respq.storage.segments import SegmentStore
 
 if TYPE_CHECKING:
@@ -271,6 +272,64 @@ class StreamLog(CatalogEntry):
         entry = _pack_id(stream_id) + journal.encode_values(fields)  # the segment record's payload and the journal's
         self._add(stream_id, entry)
         engine._log(journal.OP_XADD, QID.pack(self.qid) + entry)
+
+    def add_many(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> int:
+        """Appends entries as ``add`` would one by one (IDs ascending, the first above ``last_id``), writing the
+        records that fit the active file with one append and one journal call. Returns how many were added; a
+        failure after the first entry stops there without raising (those added stay, journaled)."""
+        engine, store = self._engine, self._store
+        encode = journal.encode_values
+        entries = [_pack_id(stream_id) + encode(fields) for stream_id, fields in zip(ids, fields_list, strict=True)]
+        if engine.maxdisk:
+            engine._before_write((sum(map(len, entries)) + framing.OVERHEAD * len(entries)) * 2)
+        else:
+            engine._before_write(0)
+        added = 0
+        try:
+            while added < len(entries):
+                fid = self._fid
+                room = store.segment_size - store.size(fid) if fid else 0
+                taken, used = added, 0
+                while taken < len(entries) and used + len(entries[taken]) + framing.OVERHEAD <= room:
+                    used += len(entries[taken]) + framing.OVERHEAD
+                    taken += 1
+                if taken == added:  # the active file is full (or there is none): add() starts the next one
+                    self._add(ids[added], entries[added])
+                    engine._log(journal.OP_XADD, QID.pack(self.qid) + entries[added])
+                    added += 1
+                    continue
+                batch = entries[added:taken]
+                offset = store.append(fid, framing.frame_values(REC_STREAM_ENTRY, batch))
+                self._index(fid, offset, ids[added:taken], batch)
+                qid = QID.pack(self.qid)
+                engine._log_many(journal.OP_XADD, [qid + entry for entry in batch])
+                added = taken
+        except StorageError:
+            if not added:
+                raise
+        return added
+
+    def _index(self, fid: int, offset: int, ids: Sequence[int], entries: list[bytes]) -> None:
+        """Records, in nodes and counters, entries just appended back to back at ``offset`` of ``fid``."""
+        nodes = self._nodes
+        node = nodes[-1] if nodes else None
+        for stream_id, entry in zip(ids, entries, strict=True):
+            end = offset + len(entry) + framing.OVERHEAD
+            if node is not None and node.fid == fid and node.end == offset and node.total < NODE_ENTRIES:
+                node.end = end
+                node.total += 1
+                node.live += 1
+                node.last = stream_id
+            else:
+                node = Node(fid, offset, end, 1, 1, stream_id, stream_id)
+                nodes.append(node)
+                self._keys.append(stream_id)
+            offset = end
+        if not self.length:
+            self.first_id = ids[0]
+        self.length += len(ids)
+        self.entries_added += len(ids)
+        self.last_id = ids[-1]
 
     def _add(self, stream_id: int, entry: bytes) -> None:
         """Appends an entry record (its ID, then its fields as the journal encodes values)."""

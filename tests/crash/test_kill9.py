@@ -3,7 +3,8 @@
 Producer threads push numbered messages (single and batched LPUSH/RPUSH, pipelined by the hundred, sometimes a burst
 into one queue) into many queues while consumer threads pop (LPOP/RPOP with a count or bursts without, BLPOP/BRPOP,
 LMOVE into ``moved:<queue>``). In the same
-cycles, stream producers XADD numbered entries into a few streams (one at a time and pipelined by the hundred);
+cycles, stream producers XADD numbered entries into a few streams (one at a time and pipelined by the hundred, sometimes
+all into one stream);
 two consumers of the work group ``g`` XREADGROUP (some with BLOCK), then XACK + XDEL what they got in their next
 pipelined round (so acknowledgements are in flight at the kill), leave a few entries pending and XAUTOCLAIM idle
 ones, those the killed run left behind included; one consumer of a second group ``tap`` first asks for its own
@@ -168,9 +169,10 @@ def stream_producer(cycle: Cycle, producer_id: int, seed: int) -> None:
     pipe, recorder = cycle.connect()
     while not cycle.stop.is_set():
         sent: list[tuple[bytes, int]] = []
+        burst = rng.choice(STREAMS) if rng.random() < 0.3 else None  # all into one stream: one run on the server
         for _ in range(1 if rng.random() < 0.3 else rng.randint(20, 200)):
             cycle.seqs[producer_id] += 1
-            sent.append((rng.choice(STREAMS), cycle.seqs[producer_id]))
+            sent.append((burst or rng.choice(STREAMS), cycle.seqs[producer_id]))
         replies, complete = pipe.run([("XADD", stream, "*", *entry_fields(producer_id, seq)) for stream, seq in sent])
         for index, (stream, seq) in enumerate(sent):
             reply = replies[index] if index < len(replies) else None

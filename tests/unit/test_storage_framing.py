@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from types import ModuleType
 
-from respq.storage import framing
+import crc32c
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import IN_CI
+from respq.storage import framing, journal
 
 VALUES = [b"", b"a", b"hello world", bytes(range(256)), b"x" * 1000]
 
@@ -77,3 +83,47 @@ def test_backward_read_detects_mismatched_lengths() -> None:
     data[-4] ^= 1  # trailing length no longer matches the leading one
     with pytest.raises(framing.FramingError):
         framing.parse_backward(bytes(data), len(data), 0)
+
+
+# ---- the C twins (respq/_speedups.c) write exactly the bytes of the Python functions -------------------------
+def _speedups() -> ModuleType:
+    try:
+        import respq._speedups as module
+    except ImportError:
+        if IN_CI:
+            pytest.fail("respq._speedups is not built (CI=true: the C framing must be tested)")
+        pytest.skip("respq._speedups is not built")
+    return module
+
+
+_values = st.lists(st.binary(max_size=300), max_size=20)
+
+
+@given(data=st.binary(max_size=600), start=st.integers(min_value=0, max_value=0xFFFF_FFFF))
+def test_c_crc32c_agrees_with_the_crc32c_package(data: bytes, start: int) -> None:
+    module = _speedups()
+    expected = crc32c.crc32c(data, start)
+    assert module.crc32c(data, start) == expected
+    assert module.crc32c(data, start, True) == expected  # the portable implementation, used off x86-64
+
+
+@given(rtype=st.integers(min_value=0, max_value=255), values=_values)
+def test_c_framing_writes_the_same_bytes(rtype: int, values: list[bytes]) -> None:
+    module = _speedups()
+    assert module.frame_values(rtype, values) == framing.py_frame_values(rtype, values)
+    assert module.frame_values(rtype, tuple(values)) == framing.py_frame_values(rtype, values)
+    assert module.encode_values(values) == journal.py_encode_values(values)
+    for value in values[:3]:
+        assert module.frame(rtype, value) == framing.py_frame(rtype, value)
+        assert module.frame(rtype, memoryview(value)) == framing.py_frame(rtype, value)
+
+
+def test_c_framing_refuses_what_python_refuses() -> None:
+    module = _speedups()
+    with pytest.raises(ValueError):
+        module.frame(256, b"x")
+    with pytest.raises(TypeError):
+        module.frame_values(1, [b"a", "not bytes"])
+    with pytest.raises(TypeError):
+        module.encode_values(None)
+    assert module.frame_values(1, []) == b"" == module.encode_values([])
