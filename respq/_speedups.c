@@ -331,6 +331,131 @@ encode_values(PyObject *module, PyObject *values)
     return out;
 }
 
+
+static uint32_t
+get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+PyDoc_STRVAR(scan_records_doc,
+"scan_records(data, pos, limit, count) -> (payloads, pos)\n\n"
+"The payloads of up to ``count`` consecutive well-formed records of data[pos:limit], and the position after\n"
+"them; stops early at a record that is incomplete or fails a check (respq.storage.framing.py_scan_records).");
+
+static PyObject *
+scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "scan_records takes 4 arguments");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t count = PyLong_AsSsize_t(args[3]);
+    if (count == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (limit > view.len)
+        limit = view.len;
+    if (pos < 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "scan_records: negative position");
+        return NULL;
+    }
+    PyObject *payloads = PyList_New(0);
+    if (payloads == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *data = view.buf;
+    while (count > 0 && limit - pos >= RECORD_OVERHEAD) {
+        const unsigned char *record = data + pos;
+        uint32_t length = get_u32(record);
+        unsigned char rtype = record[4];
+        if ((uint64_t)length > (uint64_t)(limit - pos - RECORD_OVERHEAD))
+            break;
+        if (get_u32(record + 9 + length) != length)
+            break;
+        if (crc32c_update(crc32c_update(0, &rtype, 1), record + 9, length) != get_u32(record + 5))
+            break;
+        PyObject *payload = PyBytes_FromStringAndSize((const char *)record + 9, (Py_ssize_t)length);
+        if (payload == NULL || PyList_Append(payloads, payload) < 0) {
+            Py_XDECREF(payload);
+            Py_DECREF(payloads);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        Py_DECREF(payload);
+        pos += RECORD_OVERHEAD + (Py_ssize_t)length;
+        count--;
+    }
+    PyBuffer_Release(&view);
+    PyObject *result = Py_BuildValue("(Nn)", payloads, pos);
+    return result;
+}
+
+PyDoc_STRVAR(decode_values_doc,
+"decode_values(data, start=0) -> list\n\nThe values encode_values wrote, from ``start`` on "
+"(respq.storage.journal.py_decode_values); ValueError if they do not fill the data exactly.");
+
+static PyObject *
+decode_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t pos = 0;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "decode_values takes 1 or 2 arguments");
+        return NULL;
+    }
+    if (nargs == 2) {
+        pos = PyLong_AsSsize_t(args[1]);
+        if (pos == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *values = PyList_New(0);
+    if (values == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *data = view.buf;
+    Py_ssize_t end = view.len;
+    if (pos < 0 || pos > end)
+        goto malformed;
+    while (pos < end) {
+        if (end - pos < 4)
+            goto malformed;
+        uint32_t length = get_u32(data + pos);
+        pos += 4;
+        if ((uint64_t)length > (uint64_t)(end - pos))
+            goto malformed;
+        PyObject *value = PyBytes_FromStringAndSize((const char *)data + pos, (Py_ssize_t)length);
+        if (value == NULL || PyList_Append(values, value) < 0) {
+            Py_XDECREF(value);
+            Py_DECREF(values);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        Py_DECREF(value);
+        pos += length;
+    }
+    PyBuffer_Release(&view);
+    return values;
+malformed:
+    Py_DECREF(values);
+    PyBuffer_Release(&view);
+    PyErr_SetString(PyExc_ValueError, "malformed value list");
+    return NULL;
+}
+
 PyDoc_STRVAR(crc32c_doc,
 "crc32c(data, value=0, software=False) -> int\n\n"
 "CRC32C of data, continuing from value, with the implementation framing uses or the portable one (for the tests).");
@@ -420,6 +545,8 @@ static PyMethodDef speedups_methods[] = {
     {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL, frame_doc},
     {"frame_values", (PyCFunction)(void (*)(void))frame_values, METH_FASTCALL, frame_values_doc},
     {"encode_values", (PyCFunction)encode_values, METH_O, encode_values_doc},
+    {"scan_records", (PyCFunction)(void (*)(void))scan_records, METH_FASTCALL, scan_records_doc},
+    {"decode_values", (PyCFunction)(void (*)(void))decode_values, METH_FASTCALL, decode_values_doc},
     {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -14,13 +14,17 @@ parse_multibulk: Callable[[bytes, int, int, list[list[bytes]]], int] | None = No
 frame: Callable[[int, Any], bytes] | None = None
 frame_values: Callable[[int, Sequence[Any]], bytes] | None = None
 encode_values: Callable[[Sequence[Any]], bytes] | None = None
+decode_values: Callable[..., list[bytes]] | None = None
+scan_records: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
+        from respq._speedups import decode_values as decode_values
         from respq._speedups import encode_values as encode_values
         from respq._speedups import frame as frame
         from respq._speedups import frame_values as frame_values
         from respq._speedups import parse_multibulk as parse_multibulk
+        from respq._speedups import scan_records as scan_records
     except ImportError:
         pass
 

@@ -67,9 +67,27 @@ def py_frame_values(rtype: int, values: Iterable[bytes]) -> bytes:
     return b"".join(parts)
 
 
-# The C twins, when built: the same bytes (tests/unit/test_storage_framing.py compares them).
+def py_scan_records(data: bytes, pos: int, limit: int, count: int) -> tuple[list[bytes], int]:
+    """The payloads of up to ``count`` consecutive well-formed records in ``data[pos:limit]`` and the position after
+    them. Stops early, without raising, at a record that is incomplete or fails a check: the caller reads that one
+    alone (``parse_forward``), which says what is wrong."""
+    payloads = []
+    limit = min(limit, len(data))
+    while count > 0:
+        try:
+            _, payload_start, end = parse_forward(data, pos, limit)
+        except FramingError:
+            break
+        payloads.append(bytes(data[payload_start : end - TAIL_SIZE]))
+        pos = end
+        count -= 1
+    return payloads, pos
+
+
+# The C twins, when built: the same results (tests/unit/test_storage_framing.py compares them).
 frame = speedups.frame or py_frame
 frame_values = speedups.frame_values or py_frame_values
+scan_records = speedups.scan_records or py_scan_records
 
 
 def parse_forward(buf: bytes | memoryview, pos: int, limit: int) -> tuple[int, int, int]:

@@ -60,18 +60,28 @@ def py_encode_values(values: list[bytes] | tuple[bytes, ...]) -> bytes:
     return b"".join(parts)
 
 
-encode_values = speedups.encode_values or py_encode_values  # the C twin, when built: the same bytes
+encode_values = speedups.encode_values or py_encode_values  # the C twins, when built: the same results
 
 
-def decode_values(data: bytes | memoryview) -> list[bytes]:
+def py_decode_values(data: bytes | memoryview, start: int = 0) -> list[bytes]:
+    """The values ``encode_values`` wrote, from ``start`` on; ValueError if they do not fill the data exactly."""
     values = []
-    pos, end = 0, len(data)
+    pos, end = start, len(data)
+    if not 0 <= pos <= end:
+        raise ValueError("malformed value list")
     while pos < end:
+        if end - pos < VALUE_LEN.size:
+            raise ValueError("malformed value list")
         (length,) = VALUE_LEN.unpack_from(data, pos)
-        pos += 4
+        pos += VALUE_LEN.size
+        if length > end - pos:
+            raise ValueError("malformed value list")
         values.append(bytes(data[pos : pos + length]))
         pos += length
     return values
+
+
+decode_values = speedups.decode_values or py_decode_values
 
 
 def value_lengths(data: bytes | memoryview, pos: int) -> list[int]:

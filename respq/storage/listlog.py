@@ -258,13 +258,19 @@ class ListLog(CatalogEntry):
                         chunks.pop()
                 continue
             fid = chunk.fid
-            if from_left == chunk.forward:
+            if from_left == chunk.forward and want_values:
                 # The list end being popped is the chunk's file start: read forward (sequential, read-ahead).
                 while count > 0 and chunk.count:
-                    value, chunk.start = store.read_forward(fid, chunk.start, chunk.end, want_values)
+                    values, chunk.start = store.read_many_forward(fid, chunk.start, chunk.end, min(count, chunk.count))
+                    chunk.count -= len(values)
+                    count -= len(values)
+                    out += values
+            elif from_left == chunk.forward:
+                while count > 0 and chunk.count:
+                    _, chunk.start = store.read_forward(fid, chunk.start, chunk.end, False)
                     chunk.count -= 1
                     count -= 1
-                    out.append(value)
+                    out.append(None)
             else:
                 while count > 0 and chunk.count:
                     value, chunk.end = store.read_backward(fid, chunk.end, chunk.start, want_values)

@@ -272,6 +272,16 @@ class SegmentStore:
         value = data[payload_start : end - framing.TAIL_SIZE] if want_value else None
         return value, base + end
 
+    def read_many_forward(self, fid: int, offset: int, limit: int, count: int) -> tuple[list[bytes], int]:
+        """The values of up to ``count`` (at least one) consecutive records from ``offset`` (within ``limit``) and the
+        offset after them: those the cached block holds whole, checked in one call."""
+        data, base = self._block(fid, offset, framing.HEAD_SIZE, False)
+        values, after = framing.scan_records(data, offset - base, limit - base, count)
+        if values:
+            return values, base + after
+        value, after = self.read_forward(fid, offset, limit)  # a record past the block, or one that fails a check
+        return [value], after  # type: ignore[list-item]
+
     def read_backward(self, fid: int, end: int, low: int, want_value: bool = True) -> tuple[bytes | None, int]:
         """The value of the record ending at ``end`` (not before ``low``) and the offset it starts at."""
         data, base = self._block(fid, end - framing.TAIL_SIZE, framing.TAIL_SIZE, True)

@@ -377,12 +377,14 @@ class StreamLog(CatalogEntry):
         """(id, record start, record end, payload) of every record in the node, deleted ones included."""
         store, fid = self._store, node.fid
         if not reverse:
-            offset = node.start
+            offset, overhead = node.start, framing.OVERHEAD
             while offset < node.end:
-                payload, after = store.read_forward(fid, offset, node.end)
-                view = memoryview(payload)  # type: ignore[arg-type]
-                yield _unpack_id(view), offset, after, view
-                offset = after
+                payloads, _ = store.read_many_forward(fid, offset, node.end, NODE_ENTRIES)
+                for payload in payloads:
+                    after = offset + len(payload) + overhead
+                    view = memoryview(payload)
+                    yield _unpack_id(view), offset, after, view
+                    offset = after
         else:
             end = node.end
             while end > node.start:
@@ -421,7 +423,7 @@ class StreamLog(CatalogEntry):
                         return
                     if stream_id < start or (deleted and stream_id in deleted):
                         continue
-                    yield stream_id, journal.decode_values(payload[16:])
+                    yield stream_id, journal.decode_values(payload, ID.size)
                     emitted += 1
                     if emitted == count:
                         return
@@ -440,7 +442,7 @@ class StreamLog(CatalogEntry):
                         return
                     if stream_id > end or (deleted and stream_id in deleted):
                         continue
-                    yield stream_id, journal.decode_values(payload[16:])
+                    yield stream_id, journal.decode_values(payload, ID.size)
                     emitted += 1
                     if emitted == count:
                         return

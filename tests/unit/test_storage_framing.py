@@ -127,3 +127,43 @@ def test_c_framing_refuses_what_python_refuses() -> None:
     with pytest.raises(TypeError):
         module.encode_values(None)
     assert module.frame_values(1, []) == b"" == module.encode_values([])
+
+
+@given(
+    values=_values,
+    flip=st.none() | st.tuples(st.integers(min_value=0), st.integers(min_value=1, max_value=255)),
+    cut=st.integers(min_value=0, max_value=40),
+    start=st.integers(min_value=0, max_value=30),
+    count=st.integers(min_value=0, max_value=25),
+)
+def test_c_record_scan_agrees_with_python(
+    values: list[bytes], flip: tuple[int, int] | None, cut: int, start: int, count: int
+) -> None:
+    """Scans stop at the same record whether it is torn, corrupt or just past the limit."""
+    module = _speedups()
+    data = bytearray(framing.py_frame_values(framing.REC_LIST_VALUE, values))
+    if flip is not None and data:
+        data[flip[0] % len(data)] ^= flip[1]
+    blob = bytes(data)
+    limit = max(0, len(blob) - cut)
+    for pos in (0, start):
+        assert module.scan_records(blob, pos, limit, count) == framing.py_scan_records(blob, pos, limit, count)
+
+
+@given(values=_values, prefix=st.binary(max_size=20), damage=st.integers(min_value=-6, max_value=6))
+def test_c_decode_values_agrees_with_python(values: list[bytes], prefix: bytes, damage: int) -> None:
+    module = _speedups()
+    data = prefix + journal.py_encode_values(values)
+    if damage < 0:
+        data = data[:damage]  # a truncated list is malformed, whichever way it was cut
+    elif damage > 0:
+        data += bytes(damage)
+    outcomes = []
+    for decode in (module.decode_values, journal.py_decode_values):
+        try:
+            outcomes.append(decode(data, len(prefix)))
+        except ValueError as error:
+            outcomes.append(str(error))
+    assert outcomes[0] == outcomes[1]
+    if damage == 0:
+        assert outcomes[0] == values
