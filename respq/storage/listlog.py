@@ -21,6 +21,7 @@ import struct
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from respq.storage import framing, journal
@@ -177,6 +178,8 @@ class ListLog(CatalogEntry):
         saved_length = self._length
         saved_fid = self._right_fid if forward else self._left_fid
         created: list[int] = []
+        # ends[i]: the bytes values[:i + 1] take as records; a file takes the values up to its room, at least one.
+        ends = list(accumulate(len(value) + framing.OVERHEAD for value in values))
         try:
             index = 0
             while index < len(values):
@@ -186,11 +189,7 @@ class ListLog(CatalogEntry):
                     created.append(fid)
                     self._set_active(side, fid)
                 room = store.segment_size - store.size(fid)
-                batch_end = index + 1
-                used = len(values[index]) + framing.OVERHEAD
-                while batch_end < len(values) and used + len(values[batch_end]) + framing.OVERHEAD <= room:
-                    used += len(values[batch_end]) + framing.OVERHEAD
-                    batch_end += 1
+                batch_end = max(index + 1, bisect.bisect_right(ends, (ends[index - 1] if index else 0) + room, index))
                 data = framing.frame_values(framing.REC_LIST_VALUE, values[index:batch_end])
                 offset = store.append(fid, data)
                 added = batch_end - index
@@ -653,7 +652,10 @@ class ListLog(CatalogEntry):
             # The oldest pushes sit at the array front (the head side of a forward run, the tail side of a
             # backward one): they are pushed again, in their order, at their side's active segment file.
             side = RIGHT if run.forward else LEFT
-            written = self._write_out(self._read_run(run, range(run.lo, run.lo + taken)), side)
+            values = self._engine._journal.read_many(
+                run.positions[run.lo : run.lo + taken], run.lengths[run.lo : run.lo + taken]
+            )
+            written = self._write_out(values, side)
             run.lo += taken
             if run.forward:
                 chunks[index:index] = written
@@ -669,21 +671,25 @@ class ListLog(CatalogEntry):
         self._engine._resident.pop(self.qid, None)
         return True
 
-    def _write_out(self, values: Iterator[bytes], side: Side = RIGHT) -> list[Chunk]:
+    def _write_out(self, values: Iterator[bytes] | list[bytes], side: Side = RIGHT) -> list[Chunk]:
         """Pushes ``values`` at ``side`` of an empty stand-in list and returns its chunks; the list itself is
-        unchanged and the caller places them. On failure nothing written stays referenced."""
+        unchanged and the caller places them. On failure nothing written stays referenced. An iterator is consumed
+        in batches, so that a rewrite holds little of the list in memory at once; a list is pushed whole."""
         old_chunks, old_length = self._chunks, self._length
         self._chunks, self._length = [], 0
         self._rewriting = old_chunks  # still referenced: no file of theirs may be declared dead meanwhile
         try:
-            batch: list[bytes] = []
-            for value in values:
-                batch.append(value)
-                if len(batch) >= REWRITE_BATCH:
+            if type(values) is list:
+                self._push(side, values)
+            else:
+                batch: list[bytes] = []
+                for value in values:
+                    batch.append(value)
+                    if len(batch) >= REWRITE_BATCH:
+                        self._push(side, batch)
+                        batch = []
+                if batch:
                     self._push(side, batch)
-                    batch = []
-            if batch:
-                self._push(side, batch)
         except BaseException:
             new_fids = {chunk.fid for chunk in self._chunks}
             self._chunks, self._length = old_chunks, old_length
