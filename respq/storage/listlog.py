@@ -242,71 +242,87 @@ class ListLog(CatalogEntry):
         self._store.kill(fid)
 
     def _pop(self, side: Side, count: int, want_values: bool) -> list[bytes | None]:
+        """Takes up to ``count`` values from ``side``. Everything is read before anything changes: a read error or a
+        corrupt record met half-way raises with the list as it was (none of its values consumed unjournaled)."""
         store = self._store
         chunks = self._chunks
         out: list[bytes | None] = []
         from_left = side == LEFT
-        while count > 0 and chunks:
-            chunk = chunks[0] if from_left else chunks[-1]
+        taken: list[tuple[Chunk | JournalRun, int, int]] = []  # (chunk, values taken, its new start or end)
+        for chunk in chunks if from_left else reversed(chunks):
+            if count <= 0:
+                break
+            n = min(count, chunk.count)
             if type(chunk) is JournalRun:
-                count -= self._pop_run(chunk, from_left == chunk.forward, count, out, want_values)
-                if not chunk.count:
-                    if from_left:
-                        del chunks[0]
-                    else:
-                        chunks.pop()
-                continue
-            fid = chunk.fid
-            if from_left == chunk.forward and want_values:
-                # The list end being popped is the chunk's file start: read forward (sequential, read-ahead).
-                while count > 0 and chunk.count:
-                    values, chunk.start = store.read_many_forward(fid, chunk.start, chunk.end, min(count, chunk.count))
-                    chunk.count -= len(values)
-                    count -= len(values)
-                    out += values
+                self._read_run_end(chunk, from_left == chunk.forward, n, out, want_values)
+                taken.append((chunk, n, 0))
             elif from_left == chunk.forward:
-                while count > 0 and chunk.count:
-                    _, chunk.start = store.read_forward(fid, chunk.start, chunk.end, False)
-                    chunk.count -= 1
-                    count -= 1
-                    out.append(None)
+                # The list end being popped is the chunk's file start: read forward (sequential, read-ahead).
+                offset, left = chunk.start, n
+                while left:
+                    if want_values:
+                        values, offset = store.read_many_forward(chunk.fid, offset, chunk.end, left)
+                        out += values
+                        left -= len(values)
+                    else:
+                        _, offset = store.read_forward(chunk.fid, offset, chunk.end, False)
+                        out.append(None)
+                        left -= 1
+                taken.append((chunk, n, offset))
             else:
-                while count > 0 and chunk.count:
-                    value, chunk.end = store.read_backward(fid, chunk.end, chunk.start, want_values)
-                    chunk.count -= 1
-                    count -= 1
+                end = chunk.end
+                for _ in range(n):
+                    value, end = store.read_backward(chunk.fid, end, chunk.start, want_values)
                     out.append(value)
-            if not chunk.count:
-                if from_left:
-                    del chunks[0]
+                taken.append((chunk, n, end))
+            count -= n
+        emptied = []
+        for chunk, n, position in taken:
+            if type(chunk) is JournalRun:
+                self._drop_run_end(chunk, from_left == chunk.forward, n)
+            else:
+                if from_left == chunk.forward:
+                    chunk.start = position
                 else:
-                    chunks.pop()
-                self._release(fid)
+                    chunk.end = position
+                chunk.count -= n
+            if not chunk.count:
+                emptied.append(chunk)
+        if emptied:
+            if from_left:
+                del chunks[: len(emptied)]
+            else:
+                del chunks[len(chunks) - len(emptied) :]
+            for chunk in emptied:
+                if type(chunk) is Chunk:
+                    self._release(chunk.fid)
         self._length -= len(out)
         return out
 
-    def _pop_run(self, run: JournalRun, from_front: bool, count: int, out: list[bytes | None], want: bool) -> int:
-        """Takes up to ``count`` values from the front (lowest array index) or back of ``run``; returns how many."""
-        taken = min(count, run.count)
+    def _read_run_end(self, run: JournalRun, from_front: bool, count: int, out: list[bytes | None], want: bool) -> None:
+        """Appends the ``count`` values at the front (lowest array index) or back of ``run``, in popping order."""
+        if not want:
+            out += [None] * count
+            return
         positions, lengths = run.positions, run.lengths
         if from_front:
-            indices = range(run.lo, run.lo + taken)
+            indices = range(run.lo, run.lo + count)
         else:
-            indices = range(len(positions) - 1, len(positions) - 1 - taken, -1)
-        if want:
-            read = self._engine._journal.read
-            descending = not from_front  # positions ascend with the array index
-            out += [read(positions[i], lengths[i], descending) for i in indices]
-        else:
-            out += [None] * taken
+            indices = range(len(positions) - 1, len(positions) - 1 - count, -1)
+        read = self._engine._journal.read
+        descending = not from_front  # positions ascend with the array index
+        out += [read(positions[i], lengths[i], descending) for i in indices]
+
+    @staticmethod
+    def _drop_run_end(run: JournalRun, from_front: bool, count: int) -> None:
+        positions, lengths = run.positions, run.lengths
         if from_front:
-            run.lo += taken
+            run.lo += count
             if run.lo > 4096 and run.lo * 2 > len(positions):  # give the consumed front's memory back
                 del positions[: run.lo], lengths[: run.lo]
                 run.lo = 0
         else:
-            del positions[len(positions) - taken :], lengths[len(lengths) - taken :]
-        return taken
+            del positions[len(positions) - count :], lengths[len(lengths) - count :]
 
     # -- reads
 

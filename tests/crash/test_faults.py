@@ -239,13 +239,13 @@ def test_enospc_during_a_checkpoint_abandons_it_and_writes_resume() -> None:
     assert contents(reopen(fs), b"q") == [b"acknowledged", b"after", b"later"]
 
 
-def flip_byte_in_old_segment(fs: SimFS, engine: Engine) -> tuple[str, int]:
-    """Corrupts the 20th record of the queue's oldest segment after it was checkpointed."""
+def flip_byte_in_old_segment(fs: SimFS, engine: Engine, record: int = 19) -> tuple[str, int]:
+    """Corrupts a record (the 20th) of the queue's oldest segment after it was checkpointed."""
     engine.close()
     qdir = f"{DATA}/queues/{fs.listdir(DATA + '/queues')[0]}"
     path = f"{qdir}/{min(fs.listdir(qdir))}"
     data = bytearray(fs.read_file(path))
-    record_offset = SEGMENT_HEADER.size + 19 * (OVERHEAD + 8)  # record 20 of 8-byte values
+    record_offset = SEGMENT_HEADER.size + record * (OVERHEAD + 8)  # a record of 8-byte values
     data[record_offset + HEAD_SIZE + 3] ^= 0x40  # inside its payload: only the checksum can tell
     fs.write_file(path, bytes(data))
     return path, record_offset
@@ -265,6 +265,31 @@ def test_a_flipped_byte_in_an_old_segment_is_named_and_data_before_it_is_readabl
     with pytest.raises(CorruptionError) as raised:
         log.value.pop(LEFT, 1)
     assert raised.value.path == path and raised.value.offset == record_offset
+
+
+def test_a_pop_that_meets_a_bad_record_half_way_takes_nothing() -> None:
+    """The values read before the bad record are neither returned nor consumed: the error leaves the list as it was,
+    in memory and on disk, whichever end is popped and whether values also live in the journal."""
+    fs, engine = setup()
+    push(engine, b"q", *(b"m%07d" % i for i in range(100)))
+    ack(engine)
+    path, record_offset = flip_byte_in_old_segment(fs, engine, record=90)
+    engine = reopen(fs)
+    push(engine, b"q", b"j1", b"j2")  # journal-resident values at the right end
+    ack(engine)
+    log = engine.get(0, b"q").value  # type: ignore[union-attr]
+    with pytest.raises(CorruptionError) as raised:
+        log.pop(RIGHT, 20)  # j2, j1, m99 .. m91, then record 90
+    assert raised.value.path == path and raised.value.offset == record_offset + OVERHEAD + 8  # read back from its end
+    assert len(log) == 102
+    assert log.pop(RIGHT, 11) == [b"j2", b"j1", *(b"m%07d" % i for i in range(99, 90, -1))]
+    assert log.pop(LEFT, 3) == [b"m0000000", b"m0000001", b"m0000002"]
+    ack(engine)
+    fs.power_cut()
+    engine = reopen(fs)  # what was popped stays popped; nothing else went
+    log = engine.get(0, b"q").value  # type: ignore[union-attr]
+    assert len(log) == 88
+    assert log.pop(LEFT, 87) == [b"m%07d" % i for i in range(3, 90)]
 
 
 def test_respq_check_exit_status_on_a_clean_and_a_corrupted_directory(tmp_path: Path) -> None:
