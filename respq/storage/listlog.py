@@ -52,6 +52,9 @@ REMOVE_HEAD = struct.Struct("<Qq")
 TRIM_OP = struct.Struct("<Qqq")
 
 REWRITE_BATCH = 256  # values carried from old chunks to new ones per write during a rewrite
+# A list this long is a backlog: values pushed now will still be queued at the next checkpoint, so they go to their
+# segment at once (and into the journal) instead of being copied out of the journal later.
+BACKLOG_VALUES = 100_000
 COMPACT_CHUNKS = 512  # a list split into more chunks than this is rewritten after a middle operation
 
 
@@ -127,8 +130,10 @@ class ListLog(CatalogEntry):
         # Written twice if still here at the next checkpoint; only worth adding up when a disk limit is set.
         engine._before_write(sum(map(len, values)) * 2 + framing.OVERHEAD * 2 * len(values) if engine.maxdisk else 0)
         payload = PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values)
-        if engine._atomic_depth:
-            # The block becomes one journal record later, at a position unknown now: write the segment copy.
+        if engine._atomic_depth or self._length >= BACKLOG_VALUES:
+            # In a block, the record's position is unknown until the block ends; behind a backlog, the values would
+            # be copied to the segment anyway. Either way the segment copy is written now (recovery replays the
+            # journal record, and cuts segment bytes written after the checkpoint).
             self._push(side, values)
             engine._log(journal.OP_PUSH, payload)
         else:

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from conftest import start_respq
-from respq.storage import LEFT, RIGHT, CorruptionError, DiskFullError, Engine, StorageReadError, StorageWriteError
+from respq.storage import (
+    LEFT,
+    RIGHT,
+    CorruptionError,
+    DiskFullError,
+    Engine,
+    StorageReadError,
+    StorageWriteError,
+    listlog,
+)
 from respq.storage.check import check_directory
 from respq.storage.framing import HEAD_SIZE, OVERHEAD, SEGMENT_HEADER
 from respq.storage.streamlog import MAX_ID, id_of
@@ -329,3 +338,19 @@ def test_lmove_refused_for_a_full_disk_keeps_the_element_in_the_source(tmp_path:
         assert server.alive()
     finally:
         server.stop()
+
+
+def test_a_power_cut_after_pushes_behind_a_backlog_loses_nothing_acknowledged(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Pushes onto a long list write their segment copy at once, unsynced: the synced journal alone restores them."""
+    monkeypatch.setattr(listlog, "BACKLOG_VALUES", 100)
+    fs, engine = setup()
+    push(engine, b"q", *(b"a%04d" % i for i in range(150)))
+    ack(engine)
+    engine.checkpoint()
+    push(engine, b"q", *(b"b%04d" % i for i in range(300)))  # behind the backlog: segment copy plus journal record
+    ack(engine)
+    push(engine, b"q", b"unacknowledged")
+    fs.power_cut()
+    found = contents(reopen(fs), b"q")
+    assert found[:450] == [b"a%04d" % i for i in range(150)] + [b"b%04d" % i for i in range(300)]
+    assert found[450:] in ([], [b"unacknowledged"])

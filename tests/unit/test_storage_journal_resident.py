@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from respq.storage import LEFT, RIGHT, Engine
+from respq.storage import LEFT, RIGHT, Engine, listlog
 from respq.storage.fileio import FileIO
 from respq.storage.journal import READ_BLOCK
 from tests.unit.test_storage_engine import contents, durable, journals, open_engine, segment_bytes
@@ -161,4 +161,33 @@ def test_reading_journal_resident_values_newest_first_reads_blocks_not_values(tm
     assert log.pop(LEFT, 1500) == values[:1500]
     journal_bytes = sum(len(value) + 30 for value in values)  # value plus its length and a share of its record
     assert io.preads - before <= 2 * (journal_bytes // READ_BLOCK + 2)
+    engine.close()
+
+
+def test_pushes_behind_a_backlog_go_to_the_segment_at_once(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Values pushed onto a long list would be copied out of the journal at the next checkpoint anyway: they are
+    written to the segment with the push; after a crash, recovery cuts those bytes and replays the journal."""
+    monkeypatch.setattr(listlog, "BACKLOG_VALUES", 300)
+    engine = open_engine(tmp_path, segment_size=8192)
+    log = engine.create_list(0, b"q")
+    log.push(RIGHT, [b"a%04d" % i for i in range(300)])  # journal-resident: the list was short
+    assert engine.journaled_values == 300 and segment_bytes(tmp_path) == 0
+    engine.checkpoint()
+    settled = segment_bytes(tmp_path)
+    log.push(RIGHT, [b"b%04d" % i for i in range(200)])
+    log.push(LEFT, [b"c%04d" % i for i in range(50)])
+    engine.flush()
+    assert engine.journaled_values == 300  # the later pushes did not join the journal's runs
+    assert segment_bytes(tmp_path) > settled + 250 * 5
+    expected = [b"c%04d" % i for i in reversed(range(50))] + [b"a%04d" % i for i in range(300)]
+    expected += [b"b%04d" % i for i in range(200)]
+    assert contents(engine, b"q") == expected
+    durable(engine)
+    engine.abandon()
+    engine = open_engine(tmp_path, segment_size=8192)  # a crash: the checkpoint, then the journal replayed
+    assert contents(engine, b"q") == expected
+    engine.close()
+    engine = open_engine(tmp_path, segment_size=8192)
+    assert contents(engine, b"q") == expected
+    assert engine.get(0, b"q").value.pop(LEFT, 60) == expected[:60]  # type: ignore[union-attr]
     engine.close()
