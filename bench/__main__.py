@@ -94,7 +94,11 @@ def merge(stored: dict[str, Any], policy: str, runs: list[RunResult], mem: dict[
     entry = stored.setdefault("policies", {}).setdefault(policy, {"runs": [], "memory": {}, "invocations": []})
     entry["runs"] = [run for run in entry["runs"] if run["row"] not in rows] + [vars(run) for run in runs]
     entry["memory"].update(mem)
-    entry["invocations"].append(invocation)
+    # An earlier invocation whose every row this one reran no longer stands behind any number: drop it from the list.
+    # (Entries from before invocations recorded their rows go once a run covers every row.)
+    entry["invocations"] = [
+        earlier for earlier in entry["invocations"] if not set(earlier.get("rows", ALL_ROWS)) <= set(rows)
+    ] + [invocation | {"rows": rows}]
 
 
 def main(argv: list[str] | None = None) -> int:
