@@ -194,7 +194,10 @@ class RequestParser:
     While ``authenticated`` is False, Redis's unauthenticated limits apply and ``parse()`` returns at most one
     command, so that a successful AUTH can lift the limits before the next command is read.
 
-    Speed: the buffer is split at every CRLF in one C call; a canonical command (``*N`` and ``$len`` headers
+    Speed: with the C accelerator (``speedups=True``, the default when it is built), ``parse_multibulk`` takes
+    every complete canonical command and the exact path below the rest (``_parse_accelerated``): about ten times
+    faster than the pure-Python fast path (``python -m bench.micro``). Without it: the buffer is split at every
+    CRLF in one C call; a canonical command (``*N`` and ``$len`` headers
     found in the dicts, each body exactly ``len`` bytes) is then checked and cut out with a few list
     operations, whatever its argument count. Anything else (CRLF-terminated inline commands excepted) goes
     through the exact path that mirrors Redis step by step, as does every command of an unauthenticated
