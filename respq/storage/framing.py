@@ -8,8 +8,10 @@ followed by file-specific header fields.
 
 from __future__ import annotations
 
+import bisect
 import struct
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import accumulate
 
 import crc32c
 
@@ -82,6 +84,17 @@ def py_scan_records(data: bytes, pos: int, limit: int, count: int) -> tuple[list
         pos = end
         count -= 1
     return payloads, pos
+
+
+def record_ends(payloads: Sequence[bytes]) -> list[int]:
+    """``ends[i]``: the bytes ``payloads[:i + 1]`` take as records."""
+    return list(accumulate(len(payload) + OVERHEAD for payload in payloads))
+
+
+def fitting(ends: list[int], start: int, room: int) -> int:
+    """The end index of the records from ``start`` that fit in ``room`` bytes, at least one (a file takes a record
+    that overflows it when it is not full yet)."""
+    return max(start + 1, bisect.bisect_right(ends, (ends[start - 1] if start else 0) + room, start))
 
 
 # The C twins, when built: the same results (tests/unit/test_storage_framing.py compares them).

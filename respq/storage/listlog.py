@@ -21,7 +21,6 @@ import struct
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from respq.storage import framing, journal
@@ -183,8 +182,7 @@ class ListLog(CatalogEntry):
         saved_length = self._length
         saved_fid = self._right_fid if forward else self._left_fid
         created: list[int] = []
-        # ends[i]: the bytes values[:i + 1] take as records; a file takes the values up to its room, at least one.
-        ends = list(accumulate(len(value) + framing.OVERHEAD for value in values))
+        ends = framing.record_ends(values)
         try:
             index = 0
             while index < len(values):
@@ -194,7 +192,7 @@ class ListLog(CatalogEntry):
                     created.append(fid)
                     self._set_active(side, fid)
                 room = store.segment_size - store.size(fid)
-                batch_end = max(index + 1, bisect.bisect_right(ends, (ends[index - 1] if index else 0) + room, index))
+                batch_end = framing.fitting(ends, index, room)
                 data = framing.frame_values(framing.REC_LIST_VALUE, values[index:batch_end])
                 offset = store.append(fid, data)
                 added = batch_end - index

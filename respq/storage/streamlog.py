@@ -270,51 +270,57 @@ class StreamLog(CatalogEntry):
         size = sum(map(len, fields)) + 4 * len(fields) + 16
         engine._before_write((size + framing.OVERHEAD) * 2 if engine.maxdisk else 0)
         entry = _pack_id(stream_id) + journal.encode_values(fields)  # the segment record's payload and the journal's
-        self._add(stream_id, entry)
+        self._append((stream_id,), (entry,))
         engine._log(journal.OP_XADD, QID.pack(self.qid) + entry)
 
     def add_many(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> int:
         """Appends entries as ``add`` would one by one (IDs ascending, the first above ``last_id``), writing the
         records that fit the active file with one append and one journal call. Returns how many were added; a
         failure after the first entry stops there without raising (those added stay, journaled)."""
-        engine, store = self._engine, self._store
+        engine = self._engine
         encode = journal.encode_values
         entries = [_pack_id(stream_id) + encode(fields) for stream_id, fields in zip(ids, fields_list, strict=True)]
-        if engine.maxdisk:
-            engine._before_write((sum(map(len, entries)) + framing.OVERHEAD * len(entries)) * 2)
-        else:
-            engine._before_write(0)
+        engine._before_write((sum(map(len, entries)) + framing.OVERHEAD * len(entries)) * 2 if engine.maxdisk else 0)
+        qid = QID.pack(self.qid)
         added = 0
         try:
             while added < len(entries):
-                fid = self._fid
-                room = store.segment_size - store.size(fid) if fid else 0
-                taken, used = added, 0
-                while taken < len(entries) and used + len(entries[taken]) + framing.OVERHEAD <= room:
-                    used += len(entries[taken]) + framing.OVERHEAD
-                    taken += 1
-                if taken == added:  # the active file is full (or there is none): add() starts the next one
-                    self._add(ids[added], entries[added])
-                    engine._log(journal.OP_XADD, QID.pack(self.qid) + entries[added])
-                    added += 1
-                    continue
-                batch = entries[added:taken]
-                offset = store.append(fid, framing.frame_values(REC_STREAM_ENTRY, batch))
-                self._index(fid, offset, ids[added:taken], batch)
-                qid = QID.pack(self.qid)
-                engine._log_many(journal.OP_XADD, [qid + entry for entry in batch])
+                taken = added + self._append(ids[added:], entries[added:])
+                engine._log_many(journal.OP_XADD, [qid + entry for entry in entries[added:taken]])
                 added = taken
         except StorageError:
             if not added:
                 raise
         return added
 
-    def _index(self, fid: int, offset: int, ids: Sequence[int], entries: list[bytes]) -> None:
-        """Records, in nodes and counters, entries just appended back to back at ``offset`` of ``fid``."""
+    def _append(self, ids: Sequence[int], entries: Sequence[bytes]) -> int:
+        """Appends the first of ``entries`` and those after it that fit the active file (a full one is rolled
+        first), framed in one buffer, and indexes them; returns how many. A failure changes nothing."""
+        store = self._store
+        created = 0
+        fid = self._fid
+        if fid == 0 or store.size(fid) >= store.segment_size:
+            fid = created = store.create(self.qid)
+        if len(entries) == 1:  # a single XADD, or replay: the common case, kept short
+            count, data = 1, framing.frame(REC_STREAM_ENTRY, entries[0])
+        else:
+            count = framing.fitting(framing.record_ends(entries), 0, store.segment_size - store.size(fid))
+            data = framing.frame_values(REC_STREAM_ENTRY, entries[:count])
+        try:
+            offset = store.append(fid, data)
+        except BaseException:
+            if created:
+                store.kill(created)
+            raise
+        if created:
+            old, self._fid = self._fid, created
+            if old:
+                self._release(old)
         nodes = self._nodes
         node = nodes[-1] if nodes else None
-        for stream_id, entry in zip(ids, entries, strict=True):
-            end = offset + len(entry) + framing.OVERHEAD
+        for index in range(count):
+            stream_id = ids[index]
+            end = offset + len(entries[index]) + framing.OVERHEAD
             if node is not None and node.fid == fid and node.end == offset and node.total < NODE_ENTRIES:
                 node.end = end
                 node.total += 1
@@ -327,42 +333,10 @@ class StreamLog(CatalogEntry):
             offset = end
         if not self.length:
             self.first_id = ids[0]
-        self.length += len(ids)
-        self.entries_added += len(ids)
-        self.last_id = ids[-1]
-
-    def _add(self, stream_id: int, entry: bytes) -> None:
-        """Appends an entry record (its ID, then its fields as the journal encodes values)."""
-        store = self._store
-        data = framing.frame(REC_STREAM_ENTRY, entry)
-        created = 0
-        fid = self._fid
-        if fid == 0 or store.size(fid) >= store.segment_size:
-            fid = created = store.create(self.qid)
-        try:
-            offset = store.append(fid, data)
-        except BaseException:
-            if created:
-                store.kill(created)
-            raise
-        if created:
-            old, self._fid = self._fid, created
-            if old:
-                self._release(old)
-        node = self._nodes[-1] if self._nodes else None
-        if node is not None and node.fid == fid and node.end == offset and node.total < NODE_ENTRIES:
-            node.end = offset + len(data)
-            node.total += 1
-            node.live += 1
-            node.last = stream_id
-        else:
-            self._nodes.append(Node(fid, offset, offset + len(data), 1, 1, stream_id, stream_id))
-            self._keys.append(stream_id)
-        self.length += 1
-        self.entries_added += 1
-        self.last_id = stream_id
-        if self.length == 1:
-            self.first_id = stream_id
+        self.length += count
+        self.entries_added += count
+        self.last_id = ids[count - 1]
+        return count
 
     def _release(self, fid: int) -> None:
         if fid == self._fid or fid not in self._store.files:
@@ -868,7 +842,7 @@ class StreamLog(CatalogEntry):
     def _replay(self, op: int, payload: bytes, record_lsn: int | None = None) -> None:
         view = memoryview(payload)
         if op == journal.OP_XADD:
-            self._add(_unpack_id(view, 8), payload[8:])
+            self._append((_unpack_id(view, 8),), (payload[8:],))
         elif op == journal.OP_XDEL:
             self._delete([_unpack_id(view, pos) for pos in range(8, len(view), 16)])
         elif op == journal.OP_XTRIM:
