@@ -212,7 +212,7 @@ class Journal:
         self._read_block = (base, block)
         return block[lsn - base : lsn - base + length]
 
-    def read_many(self, positions: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
+    def read_many(self, positions: Sequence[int], lengths: Sequence[int], descending: bool = False) -> list[bytes]:
         """``read`` of each (position, length), in one loop: values in the cached block are sliced out directly."""
         out: list[bytes] = []
         base, block = self._read_block
@@ -221,7 +221,7 @@ class Journal:
             if base <= lsn and lsn + length <= end:
                 out.append(block[lsn - base : lsn - base + length])
             else:
-                out.append(self.read(lsn, length))
+                out.append(self.read(lsn, length, descending))
                 base, block = self._read_block
                 end = base + len(block)
         return out

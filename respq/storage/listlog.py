@@ -307,14 +307,15 @@ class ListLog(CatalogEntry):
         if not want:
             out += [None] * count
             return
-        positions, lengths = run.positions, run.lengths
-        if from_front:
-            indices = range(run.lo, run.lo + count)
-        else:
-            indices = range(len(positions) - 1, len(positions) - 1 - count, -1)
-        read = self._engine._journal.read
-        descending = not from_front  # positions ascend with the array index
-        out += [read(positions[i], lengths[i], descending) for i in indices]
+        positions, lengths, journal_ = run.positions, run.lengths, self._engine._journal
+        if count == 1:  # a lone pop: no slices to build
+            index = run.lo if from_front else len(positions) - 1
+            out.append(journal_.read(positions[index], lengths[index], not from_front))
+        elif from_front:
+            out += journal_.read_many(positions[run.lo : run.lo + count], lengths[run.lo : run.lo + count])
+        else:  # positions ascend with the array index: the back is read towards lower LSNs
+            back = len(positions) - count
+            out += journal_.read_many(positions[back:][::-1], lengths[back:][::-1], descending=True)
 
     @staticmethod
     def _drop_run_end(run: JournalRun, from_front: bool, count: int) -> None:
