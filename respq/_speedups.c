@@ -163,10 +163,50 @@ build_command(const char *p, long long count)
 }
 
 
+/* ---- argument helpers -------------------------------------------------------------------------------------- */
+
+static int
+check_nargs(const char *name, Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most)
+{
+    if (nargs >= least && nargs <= most)
+        return 0;
+    if (least == most)
+        PyErr_Format(PyExc_TypeError, "%s takes %zd arguments (%zd given)", name, least, nargs);
+    else
+        PyErr_Format(PyExc_TypeError, "%s takes %zd to %zd arguments (%zd given)", name, least, most, nargs);
+    return -1;
+}
+
+static int
+get_ssize(PyObject *object, Py_ssize_t *value)
+{
+    *value = PyLong_AsSsize_t(object);
+    return *value == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* Appends bytes(data[:length]) to list; -1 with an exception set on failure. */
+static int
+append_bytes(PyObject *list, const unsigned char *data, Py_ssize_t length)
+{
+    PyObject *item = PyBytes_FromStringAndSize((const char *)data, length);
+    if (item == NULL)
+        return -1;
+    int failed = PyList_Append(list, item);
+    Py_DECREF(item);
+    return failed;
+}
+
 /* ---- record framing ------------------------------------------------------------------------------------------ */
 /* A record: [u32 length][u8 type][u32 crc32c(type + payload)][payload][u32 length], little-endian. */
 
 #define RECORD_OVERHEAD 13
+#define MAX_VALUE_LENGTH 0xFFFFFFFFu /* a record's length field is a u32 */
+
+static void
+refuse_too_long(void)
+{
+    PyErr_SetString(PyExc_OverflowError, "a value longer than 4 GiB cannot be framed");
+}
 
 static unsigned char *
 put_u32(unsigned char *p, uint32_t value)
@@ -210,7 +250,7 @@ release_items(Items *items)
 
 /* Fills ``items`` and the total of their lengths; -1 with an exception set (and nothing held) on failure. */
 static int
-get_items(PyObject *sequence, Items *items, size_t *total, size_t max_item)
+get_items(PyObject *sequence, Items *items, size_t *total)
 {
     items->fast = PySequence_Fast(sequence, "expected a sequence of bytes");
     items->views = NULL;
@@ -234,9 +274,9 @@ get_items(PyObject *sequence, Items *items, size_t *total, size_t max_item)
             return -1;
         }
         items->count = i + 1;
-        if ((size_t)items->views[i].len > max_item) {
+        if ((size_t)items->views[i].len > MAX_VALUE_LENGTH) {
             release_items(items);
-            PyErr_SetString(PyExc_OverflowError, "a value longer than 4 GiB cannot be framed");
+            refuse_too_long();
             return -1;
         }
         *total += (size_t)items->views[i].len;
@@ -265,15 +305,12 @@ frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     unsigned char rtype;
     Py_buffer view;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "frame takes 2 arguments");
+    if (check_nargs("frame", nargs, 2, 2) < 0 || get_rtype(args[0], &rtype) < 0 ||
+        PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    }
-    if (get_rtype(args[0], &rtype) < 0 || PyObject_GetBuffer(args[1], &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if ((size_t)view.len > 0xFFFFFFFFu) {
+    if ((size_t)view.len > MAX_VALUE_LENGTH) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_OverflowError, "a value longer than 4 GiB cannot be framed");
+        refuse_too_long();
         return NULL;
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, view.len + RECORD_OVERHEAD);
@@ -292,11 +329,8 @@ frame_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     unsigned char rtype;
     Items items;
     size_t total;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "frame_values takes 2 arguments");
-        return NULL;
-    }
-    if (get_rtype(args[0], &rtype) < 0 || get_items(args[1], &items, &total, 0xFFFFFFFFu) < 0)
+    if (check_nargs("frame_values", nargs, 2, 2) < 0 || get_rtype(args[0], &rtype) < 0 ||
+        get_items(args[1], &items, &total) < 0)
         return NULL;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + RECORD_OVERHEAD * (size_t)items.count));
     if (out != NULL) {
@@ -316,7 +350,7 @@ encode_values(PyObject *module, PyObject *values)
 {
     Items items;
     size_t total;
-    if (get_items(values, &items, &total, 0xFFFFFFFFu) < 0)
+    if (get_items(values, &items, &total) < 0)
         return NULL;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + 4 * (size_t)items.count));
     if (out != NULL) {
@@ -330,7 +364,6 @@ encode_values(PyObject *module, PyObject *values)
     release_items(&items);
     return out;
 }
-
 
 static uint32_t
 get_u32(const unsigned char *p)
@@ -347,20 +380,10 @@ static PyObject *
 scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer view;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "scan_records takes 4 arguments");
-        return NULL;
-    }
-    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred())
-        return NULL;
-    Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
-    if (limit == -1 && PyErr_Occurred())
-        return NULL;
-    Py_ssize_t count = PyLong_AsSsize_t(args[3]);
-    if (count == -1 && PyErr_Occurred())
-        return NULL;
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+    Py_ssize_t pos, limit, count;
+    if (check_nargs("scan_records", nargs, 4, 4) < 0 || get_ssize(args[1], &pos) < 0 ||
+        get_ssize(args[2], &limit) < 0 || get_ssize(args[3], &count) < 0 ||
+        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     if (limit > view.len)
         limit = view.len;
@@ -385,20 +408,16 @@ scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             break;
         if (crc32c_update(crc32c_update(0, &rtype, 1), record + 9, length) != get_u32(record + 5))
             break;
-        PyObject *payload = PyBytes_FromStringAndSize((const char *)record + 9, (Py_ssize_t)length);
-        if (payload == NULL || PyList_Append(payloads, payload) < 0) {
-            Py_XDECREF(payload);
+        if (append_bytes(payloads, record + 9, (Py_ssize_t)length) < 0) {
             Py_DECREF(payloads);
             PyBuffer_Release(&view);
             return NULL;
         }
-        Py_DECREF(payload);
         pos += RECORD_OVERHEAD + (Py_ssize_t)length;
         count--;
     }
     PyBuffer_Release(&view);
-    PyObject *result = Py_BuildValue("(Nn)", payloads, pos);
-    return result;
+    return Py_BuildValue("(Nn)", payloads, pos);
 }
 
 PyDoc_STRVAR(decode_values_doc,
@@ -410,16 +429,8 @@ decode_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer view;
     Py_ssize_t pos = 0;
-    if (nargs < 1 || nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "decode_values takes 1 or 2 arguments");
-        return NULL;
-    }
-    if (nargs == 2) {
-        pos = PyLong_AsSsize_t(args[1]);
-        if (pos == -1 && PyErr_Occurred())
-            return NULL;
-    }
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+    if (check_nargs("decode_values", nargs, 1, 2) < 0 || (nargs == 2 && get_ssize(args[1], &pos) < 0) ||
+        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     PyObject *values = PyList_New(0);
     if (values == NULL) {
@@ -437,14 +448,11 @@ decode_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         pos += 4;
         if ((uint64_t)length > (uint64_t)(end - pos))
             goto malformed;
-        PyObject *value = PyBytes_FromStringAndSize((const char *)data + pos, (Py_ssize_t)length);
-        if (value == NULL || PyList_Append(values, value) < 0) {
-            Py_XDECREF(value);
+        if (append_bytes(values, data + pos, (Py_ssize_t)length) < 0) {
             Py_DECREF(values);
             PyBuffer_Release(&view);
             return NULL;
         }
-        Py_DECREF(value);
         pos += length;
     }
     PyBuffer_Release(&view);
@@ -466,10 +474,8 @@ crc32c(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer view;
     unsigned long value = 0;
     uint32_t (*update)(uint32_t, const unsigned char *, size_t) = crc32c_update;
-    if (nargs < 1 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "crc32c takes 1 to 3 arguments");
+    if (check_nargs("crc32c", nargs, 1, 3) < 0)
         return NULL;
-    }
     if (nargs == 3) {
         int software = PyObject_IsTrue(args[2]);
         if (software < 0)
@@ -499,10 +505,8 @@ parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t pos;
     long long max_bulk_len, count;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "parse_multibulk takes 4 arguments");
+    if (check_nargs("parse_multibulk", nargs, 4, 4) < 0)
         return NULL;
-    }
     if (!PyBytes_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "parse_multibulk: buf must be bytes");
         return NULL;
@@ -511,8 +515,7 @@ parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "parse_multibulk: commands must be a list");
         return NULL;
     }
-    pos = PyLong_AsSsize_t(args[1]);
-    if (pos == -1 && PyErr_Occurred())
+    if (get_ssize(args[1], &pos) < 0)
         return NULL;
     max_bulk_len = PyLong_AsLongLong(args[2]);
     if (max_bulk_len == -1 && PyErr_Occurred())
