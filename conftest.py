@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 from hypothesis import settings
@@ -52,15 +54,28 @@ def long_mode(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--long"))
 
 
+def _unavailable(message: str) -> NoReturn:
+    """Something a test needs is missing: skips locally, fails under CI=true."""
+    if IN_CI:
+        pytest.fail(message + " (CI=true: missing tools fail the run)")
+    pytest.skip(message)
+
+
 def require_tool(name: str) -> str:
     """The path of an external tool; a missing tool skips locally and fails under CI=true."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: missing tools fail the run)")
-        pytest.skip(message)
+        _unavailable(f"{name} is not installed")
     return path
+
+
+def require_speedups() -> ModuleType:
+    """respq's C module (respq/_speedups.c), whose functions the tests compare with their Python twins."""
+    try:
+        import respq._speedups as module
+    except ImportError:
+        _unavailable("respq._speedups is not built")
+    return module
 
 
 def _die_with_parent() -> None:

@@ -11,18 +11,16 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import respq.protocol
-from conftest import IN_CI
+from conftest import require_speedups
 from respq.protocol import ProtocolError, RequestParser, encode_command
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(autouse=True)
-def require_speedups() -> None:
-    if not respq.protocol.SPEEDUPS:
-        if IN_CI:
-            pytest.fail("respq._speedups is not built (CI=true: the accelerated parser must be tested)")
-        pytest.skip("respq._speedups is not built")
+def c_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``speedups=True`` parsers use the C parser (even where RESPQ_PURE_PYTHON=1 turned it off for the server)."""
+    monkeypatch.setattr(respq.protocol, "_parse_multibulk", require_speedups().parse_multibulk)
 
 
 def outcome(chunks: list[bytes], *, speedups: bool, max_bulk_len: int) -> list[object]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import crc32c
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import IN_CI
+from conftest import require_speedups
 from respq.storage import framing, journal
 
 VALUES = [b"", b"a", b"hello world", bytes(range(256)), b"x" * 1000]
@@ -86,22 +84,12 @@ def test_backward_read_detects_mismatched_lengths() -> None:
 
 
 # ---- the C twins (respq/_speedups.c) write exactly the bytes of the Python functions -------------------------
-def _speedups() -> ModuleType:
-    try:
-        import respq._speedups as module
-    except ImportError:
-        if IN_CI:
-            pytest.fail("respq._speedups is not built (CI=true: the C framing must be tested)")
-        pytest.skip("respq._speedups is not built")
-    return module
-
-
 _values = st.lists(st.binary(max_size=300), max_size=20)
 
 
 @given(data=st.binary(max_size=600), start=st.integers(min_value=0, max_value=0xFFFF_FFFF))
 def test_c_crc32c_agrees_with_the_crc32c_package(data: bytes, start: int) -> None:
-    module = _speedups()
+    module = require_speedups()
     expected = crc32c.crc32c(data, start)
     assert module.crc32c(data, start) == expected
     assert module.crc32c(data, start, True) == expected  # the portable implementation, used off x86-64
@@ -109,7 +97,7 @@ def test_c_crc32c_agrees_with_the_crc32c_package(data: bytes, start: int) -> Non
 
 @given(rtype=st.integers(min_value=0, max_value=255), values=_values)
 def test_c_framing_writes_the_same_bytes(rtype: int, values: list[bytes]) -> None:
-    module = _speedups()
+    module = require_speedups()
     assert module.frame_values(rtype, values) == framing.py_frame_values(rtype, values)
     assert module.frame_values(rtype, tuple(values)) == framing.py_frame_values(rtype, values)
     assert module.encode_values(values) == journal.py_encode_values(values)
@@ -119,7 +107,7 @@ def test_c_framing_writes_the_same_bytes(rtype: int, values: list[bytes]) -> Non
 
 
 def test_c_framing_refuses_what_python_refuses() -> None:
-    module = _speedups()
+    module = require_speedups()
     with pytest.raises(ValueError):
         module.frame(256, b"x")
     with pytest.raises(TypeError):
@@ -140,7 +128,7 @@ def test_c_record_scan_agrees_with_python(
     values: list[bytes], flip: tuple[int, int] | None, cut: int, start: int, count: int
 ) -> None:
     """Scans stop at the same record whether it is torn, corrupt or just past the limit."""
-    module = _speedups()
+    module = require_speedups()
     data = bytearray(framing.py_frame_values(framing.REC_LIST_VALUE, values))
     if flip is not None and data:
         data[flip[0] % len(data)] ^= flip[1]
@@ -152,7 +140,7 @@ def test_c_record_scan_agrees_with_python(
 
 @given(values=_values, prefix=st.binary(max_size=20), damage=st.integers(min_value=-6, max_value=6))
 def test_c_decode_values_agrees_with_python(values: list[bytes], prefix: bytes, damage: int) -> None:
-    module = _speedups()
+    module = require_speedups()
     data = prefix + journal.py_encode_values(values)
     if damage < 0:
         data = data[:damage]  # a truncated list is malformed, whichever way it was cut
