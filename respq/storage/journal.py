@@ -63,19 +63,22 @@ def py_encode_values(values: list[bytes] | tuple[bytes, ...]) -> bytes:
 encode_values = speedups.encode_values or py_encode_values  # the C twins, when built: the same results
 
 
+MALFORMED_VALUES = "malformed value list"  # also the C twin's text (the tests compare them)
+
+
 def py_decode_values(data: bytes | memoryview, start: int = 0) -> list[bytes]:
     """The values ``encode_values`` wrote, from ``start`` on; ValueError if they do not fill the data exactly."""
     values = []
     pos, end = start, len(data)
     if not 0 <= pos <= end:
-        raise ValueError("malformed value list")
+        raise ValueError(MALFORMED_VALUES)
     while pos < end:
         if end - pos < VALUE_LEN.size:
-            raise ValueError("malformed value list")
+            raise ValueError(MALFORMED_VALUES)
         (length,) = VALUE_LEN.unpack_from(data, pos)
         pos += VALUE_LEN.size
         if length > end - pos:
-            raise ValueError("malformed value list")
+            raise ValueError(MALFORMED_VALUES)
         values.append(bytes(data[pos : pos + length]))
         pos += length
     return values
