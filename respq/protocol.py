@@ -28,7 +28,6 @@ from respq.replies import (
 
 # The C accelerator for canonical multibulk commands (None: not built, or turned off).
 _parse_multibulk = speedups.parse_multibulk
-SPEEDUPS = _parse_multibulk is not None
 
 # Redis 7.0 limits (server.h / networking.c).
 INLINE_MAX_SIZE = 64 * 1024  # longest inline request, and longest header line awaited without its CR
@@ -194,7 +193,7 @@ class RequestParser:
     While ``authenticated`` is False, Redis's unauthenticated limits apply and ``parse()`` returns at most one
     command, so that a successful AUTH can lift the limits before the next command is read.
 
-    Speed: with the C accelerator (``speedups=True``, the default when it is built), ``parse_multibulk`` takes
+    Speed: with the C accelerator (when it is built and ``speedups`` is left True), ``parse_multibulk`` takes
     every complete canonical command and the exact path below the rest (``_parse_accelerated``): about ten times
     faster than the pure-Python fast path (``python -m bench.micro``). Without it: the buffer is split at every
     CRLF in one C call; a canonical command (``*N`` and ``$len`` headers
@@ -226,7 +225,7 @@ class RequestParser:
     )
 
     def __init__(
-        self, *, max_bulk_len: int = 512 * 1024 * 1024, query_buffer_limit: int = 1024**3, speedups: bool = SPEEDUPS
+        self, *, max_bulk_len: int = 512 * 1024 * 1024, query_buffer_limit: int = 1024**3, speedups: bool = True
     ) -> None:
         self.authenticated = True
         self._parse_canonical = _parse_multibulk if speedups else None
