@@ -765,7 +765,7 @@ class ListLog(CatalogEntry):
         if op == journal.OP_PUSH:
             _, side = PUSH_HEAD.unpack_from(payload)
             if record_lsn is None:
-                self._push(Side(side), journal.decode_values(memoryview(payload)[PUSH_HEAD.size :]))
+                self._push(Side(side), journal.decode_values(payload, PUSH_HEAD.size))
             else:
                 self._push_journaled(Side(side), journal.value_lengths(payload, PUSH_HEAD.size), record_lsn)
         elif op == journal.OP_POP:
