@@ -183,12 +183,13 @@ class Journal:
         """Buffers one record per payload, in order."""
         self.buffer += framing.frame_values(rtype, payloads)
 
-    def read(self, lsn: int, length: int, descending: bool = False) -> bytes:
+    def read(self, lsn: int, length: int, descending: bool = False, extent: tuple[int, int] | None = None) -> bytes:
         """``length`` bytes at ``lsn`` from the buffer, the current file or a file being replayed (loop thread).
 
         Journal bytes never change once written, so one cached block serves consumers reading recent pushes. A reader
         going to lower LSNs (``descending``: RPOP of right pushes) gets the block that ends at the value, not the one
-        that starts there, or every read would miss it.
+        that starts there, or every read would miss it. ``extent`` (base, size), when given, is the block to read
+        instead: one the caller knows it will use, in the current file.
         """
         rel = lsn - self.flushed_lsn
         if rel >= 0:
@@ -200,7 +201,10 @@ class Journal:
             seq, fd, file_lsn = self.seq, self.fd, self.file_start_lsn
         else:
             seq, fd, file_lsn = self._reader_for(lsn)
-        if descending:
+            extent = None
+        if extent is not None:
+            base, size = extent
+        elif descending:
             base = max(file_lsn, lsn + length - READ_BLOCK)
             size = lsn + length - base
         else:
@@ -216,18 +220,48 @@ class Journal:
         return block[lsn - base : lsn - base + length]
 
     def read_many(self, positions: Sequence[int], lengths: Sequence[int], descending: bool = False) -> list[bytes]:
-        """``read`` of each (position, length), in one loop: values in the cached block are sliced out directly."""
+        """``read`` of each (position, length), in one loop: values in the cached block are sliced out directly.
+
+        ``positions`` ascend (descend when ``descending``). A block read for a value spans only the values after it
+        that fit in ``READ_BLOCK``: values pushed far apart (a list among thousands, settled before a checkpoint) cost
+        a read of their own size, not a whole block each."""
         out: list[bytes] = []
         base, block = self._read_block
         end = base + len(block)
-        for lsn, length in zip(positions, lengths, strict=True):
+        count = len(positions)
+        for index, lsn in enumerate(positions):
+            length = lengths[index]
             if base <= lsn and lsn + length <= end:
                 out.append(block[lsn - base : lsn - base + length])
-            else:
-                out.append(self.read(lsn, length, descending))
-                base, block = self._read_block
-                end = base + len(block)
+                continue
+            out.append(self.read(lsn, length, descending, self._extent(positions, lengths, index, count, descending)))
+            base, block = self._read_block
+            end = base + len(block)
         return out
+
+    def _extent(
+        self, positions: Sequence[int], lengths: Sequence[int], index: int, count: int, descending: bool
+    ) -> tuple[int, int] | None:
+        """(base, size) of the block ``read_many`` needs from ``positions[index]`` on, within the current file's
+        written bytes; None where ``read`` decides (the buffer, a replayed file)."""
+        lsn = positions[index]
+        low, high = self.file_start_lsn, self.flushed_lsn
+        if lsn < low or lsn >= high:
+            return None
+        first, last = lsn, lsn + lengths[index]
+        following = index + 1
+        while following < count:
+            position, size = positions[following], lengths[following]
+            if descending:
+                if position < low or last - position > READ_BLOCK:
+                    break
+                first = position
+            else:
+                if position + size > high or position + size - first > READ_BLOCK:
+                    break
+                last = position + size
+            following += 1
+        return first, last - first
 
     def _reader_for(self, lsn: int) -> tuple[int, int, int]:
         """(sequence number, descriptor, first LSN) of the replayed file holding ``lsn``."""

@@ -142,10 +142,13 @@ def test_a_reopened_engine_without_a_clean_close_keeps_both_sides(tmp_path: Path
 class CountingIO(FileIO):
     def __init__(self) -> None:
         self.preads = 0
+        self.bytes_read = 0
 
     def pread(self, fd: int, length: int, offset: int) -> bytes:
         self.preads += 1
-        return super().pread(fd, length, offset)
+        data = super().pread(fd, length, offset)
+        self.bytes_read += len(data)
+        return data
 
 
 def test_reading_journal_resident_values_newest_first_reads_blocks_not_values(tmp_path: Path) -> None:
@@ -161,6 +164,27 @@ def test_reading_journal_resident_values_newest_first_reads_blocks_not_values(tm
     assert log.pop(LEFT, 1500) == values[:1500]
     journal_bytes = sum(len(value) + 30 for value in values)  # value plus its length and a share of its record
     assert io.preads - before <= 2 * (journal_bytes // READ_BLOCK + 2)
+    engine.close()
+
+
+def test_settling_lists_pushed_far_apart_reads_their_values_not_blocks(tmp_path: Path) -> None:
+    """Thousands of lists taking turns: each list's values sit far apart in the journal. Settling one list reads
+    about its own bytes, not a read-ahead block per value (which made a checkpoint read the journal hundreds of
+    times over)."""
+    io = CountingIO()
+    engine = open_engine(tmp_path, io=io)
+    lists = [engine.create_list(0, b"q%d" % n) for n in range(1000)]
+    for round_ in range(20):
+        for n, log in enumerate(lists):
+            log.push(LEFT if n % 2 else RIGHT, [b"%04d:%02d:" % (n, round_) + b"v" * 92])
+    durable(engine)
+    before = io.bytes_read
+    engine.checkpoint()
+    values_bytes = 1000 * 20 * 100
+    assert io.bytes_read - before < 2 * values_bytes  # one block per value would read ~READ_BLOCK * 20000
+    for n in (0, 1, 999):
+        expected = [b"%04d:%02d:" % (n, r) + b"v" * 92 for r in range(20)]
+        assert contents(engine, b"q%d" % n) == (expected[::-1] if n % 2 else expected)
     engine.close()
 
 
