@@ -112,11 +112,12 @@ def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
 def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]:
     """Replies to consecutive calls of one command on one key, from ``batch[pos]`` on, executed by the command's run
     handler as one storage operation: the LPUSHes of a pipelining producer become one push of all their values, its
-    RPOPs one pop. Empty when ``batch[pos]`` must run alone, as ``execute``.
+    RPOPs one pop. Calls of a command with a spread handler on differing keys (a producer spreading over many
+    queues) are executed by that handler in one loop. Empty when ``batch[pos]`` must run alone, as ``execute``.
 
     A run happens only where running the calls one by one gives the same replies and effects: every generic check
-    of ``execute`` passes, no transaction is open, and no client is blocked on the key (it would be served between
-    two of the calls)."""
+    of ``execute`` passes, no transaction is open, and no client is blocked on a key of the run (it would be served
+    between two of the calls)."""
     argv = batch[pos]
     end = pos + 1
     if end == len(batch) or len(argv) < 2:
@@ -135,17 +136,23 @@ def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]
         if len(following) < 2 or following[1] != key or following[0].lower() != name or not fits(following):
             break
         end += 1
+    spread = cmd.run.spread if end - pos < 2 else None
+    if spread is not None:  # the next call names another key: take the calls of this command whatever their keys
+        while end < limit:
+            following = batch[end]
+            if len(following) < 2 or following[0].lower() != name or not fits(following):
+                break
+            end += 1
     if end - pos < 2:
         return []
     server = client.server
-    if (
-        client.multi is not None
-        or (client.db, key) in server.blocking.waiters
-        or _refusal(client, cmd, argv) is not None
-    ):
+    waiters = server.blocking.waiters
+    if waiters:  # a client blocked on a key is served right after the call that feeds it: the run stops before it
+        end = next((i for i in range(pos, end) if (client.db, batch[i][1]) in waiters), end)
+    if end - pos < 2 or client.multi is not None or _refusal(client, cmd, argv) is not None:
         return []
     start = time.perf_counter_ns()
-    replies = cmd.run.handler(client, key, batch[pos:end])
+    replies = spread(client, batch[pos:end]) if spread is not None else cmd.run.handler(client, key, batch[pos:end])
     if replies:
         client.last_command = cmd.name
         stats = server.stats

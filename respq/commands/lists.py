@@ -113,8 +113,22 @@ def _push_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) 
     return replies
 
 
-run_of("lpush", _is_push)(partial(_push_run, side=LEFT))
-run_of("rpush", _is_push)(partial(_push_run, side=RIGHT))
+def _push_spread(client: Client, argvs: list[list[bytes]], side: Side) -> list[Any]:
+    """Pipelined pushes to different lists, each as LPUSH/RPUSH alone would do it. A storage failure ends the run
+    before the call it hit, which then runs alone and answers for itself."""
+    replies: list[Any] = []
+    for argv in argvs:
+        try:
+            replies.append(_push(client, argv[1], argv[2:], side, only_existing=False))
+        except CommandError as error:  # WRONGTYPE: this call alone fails
+            replies.append(ErrorReply(error.message))
+        except StorageError:
+            break
+    return replies
+
+
+run_of("lpush", _is_push, partial(_push_spread, side=LEFT))(partial(_push_run, side=LEFT))
+run_of("rpush", _is_push, partial(_push_spread, side=RIGHT))(partial(_push_run, side=RIGHT))
 
 
 @command(

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 Handler = Callable[["Client", list[bytes]], Any]
 # Replies to consecutive calls (argument lists) of one command on one key, executed as one operation.
 RunHandler = Callable[["Client", bytes, list[list[bytes]]], list[Any]]
+# Replies to consecutive calls of one command on keys that may differ, executed in one loop.
+SpreadHandler = Callable[["Client", list[list[bytes]]], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +29,9 @@ class Run:
 
     fits: Callable[[list[bytes]], bool]  # a call can join a run: its shape (arity, no options) allows it
     handler: RunHandler
+    # Calls on different keys (a producer spreading over many queues): each executed as the one-by-one path would,
+    # an error reply for a call that fails alone; the generic checks and the bookkeeping are done once.
+    spread: SpreadHandler | None = None
 
 
 @dataclass(slots=True)
@@ -199,11 +204,13 @@ def apply_renames(renames: list[tuple[str, str]]) -> None:
             COMMANDS[new.lower().encode()] = cmd
 
 
-def run_of(name: str, fits: Callable[[list[bytes]], bool]) -> Callable[[RunHandler], RunHandler]:
-    """Registers the run handler of an already registered command."""
+def run_of(
+    name: str, fits: Callable[[list[bytes]], bool], spread: SpreadHandler | None = None
+) -> Callable[[RunHandler], RunHandler]:
+    """Registers the run handlers of an already registered command."""
 
     def register(handler: RunHandler) -> RunHandler:
-        COMMANDS[name.encode()].run = Run(fits, handler)
+        COMMANDS[name.encode()].run = Run(fits, handler, spread)
         return handler
 
     return register
