@@ -104,7 +104,7 @@ def _check_chunks(
         if fid not in state.files or end > state.files[fid][1] or start < framing.SEGMENT_HEADER.size:
             problems.append(f"{where}: refers to bytes the manifest does not hold")
             continue
-        path = os.path.join(root, QUEUES_DIR, queue_dir_name(qid), segment_name(fid))
+        path = os.path.join(root, QUEUES_DIR, queue_dir_name(state.files[fid][0]), segment_name(fid))
         try:
             fd = io.open(path, write=False)
         except FileNotFoundError:
@@ -135,7 +135,7 @@ def _check_stream(
         if fid not in state.files or end > state.files[fid][1] or start < framing.SEGMENT_HEADER.size:
             problems.append(f"{where}: refers to bytes the manifest does not hold")
             continue
-        path = os.path.join(root, QUEUES_DIR, queue_dir_name(qid), segment_name(fid))
+        path = os.path.join(root, QUEUES_DIR, queue_dir_name(state.files[fid][0]), segment_name(fid))
         try:
             fd = io.open(path, write=False)
         except FileNotFoundError:

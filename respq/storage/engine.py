@@ -25,7 +25,7 @@ from respq.storage.errors import (
     StorageWriteError,
 )
 from respq.storage.fileio import DEFAULT_IO, FileIO
-from respq.storage.listlog import ListLog
+from respq.storage.listlog import ListLog, compact_shared
 from respq.storage.segments import SegmentStore, parse_segment_name, queue_dir_name
 from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, StreamLog
 
@@ -408,6 +408,7 @@ class Engine:
             raise StorageError("a checkpoint is already running")
         if self._atomic_depth:
             raise StorageError("cannot checkpoint inside an atomic block")
+        compact_shared(self._store)
         self._settle_all()
         self._store.write_pending()  # the checkpoint syncs the files: what they must hold has to be in them
         self._journal.drop_readers()  # files replayed at start-up: nothing refers to them any more
@@ -546,6 +547,7 @@ class Engine:
         first_seq = state.journal_seq if state is not None else 0
         lsn = state.journal_lsn if state is not None else 0
         replayed = self._replay_journals(first_seq, lsn)
+        self._store.drop_unreferenced_shared()
         queues = len(self._by_qid)
         self._by_qid = None
         self._store.write_pending()

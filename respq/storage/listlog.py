@@ -55,6 +55,8 @@ REWRITE_BATCH = 256  # values carried from old chunks to new ones per write duri
 # segment at once (and into the journal) instead of being copied out of the journal later.
 BACKLOG_VALUES = 100_000
 COMPACT_CHUNKS = 512  # a list split into more chunks than this is rewritten after a middle operation
+# A run of values settled at a checkpoint this small (framed) goes to the shared file, not to a file of the list's.
+SHARED_SETTLE_BYTES = 64 << 10
 
 
 class Chunk:
@@ -242,7 +244,10 @@ class ListLog(CatalogEntry):
                 return
         if self._rewriting is not None and any(chunk.fid == fid for chunk in self._rewriting):
             return
-        self._store.kill(fid)
+        if self._store.is_shared(fid):
+            self._store.unref_shared(fid, self.qid)
+        else:
+            self._store.kill(fid)
 
     def _pop(self, side: Side, count: int, want_values: bool) -> list[bytes | None]:
         """Takes up to ``count`` values from ``side``. Everything is read before anything changes: a read error or a
@@ -675,7 +680,11 @@ class ListLog(CatalogEntry):
             values = self._engine._journal.read_many(
                 run.positions[run.lo : run.lo + taken], run.lengths[run.lo : run.lo + taken]
             )
-            written = self._write_out(values, side)
+            data = framing.frame_values(framing.REC_LIST_VALUE, values)
+            if len(data) <= min(SHARED_SETTLE_BYTES, self._store.segment_size // 2):
+                written = [self._write_shared(data, len(values), run.forward)]
+            else:
+                written = self._write_out(values, side)
             run.lo += taken
             if run.forward:
                 chunks[index:index] = written
@@ -690,6 +699,29 @@ class ListLog(CatalogEntry):
                     return False
         self._engine._resident.pop(self.qid, None)
         return True
+
+    def _write_shared(self, data: bytes, count: int, forward: bool) -> Chunk:
+        """A chunk of the framed records ``data`` (``count`` values, in file order) appended to the shared file; the
+        caller places it. A failure leaves nothing referenced."""
+        store = self._store
+        fid, offset = store.append_shared(data)
+        store.ref_shared(fid, self.qid, self)
+        return Chunk(fid, offset, offset + len(data), count, forward)
+
+    def _move_out_of(self, fid: int) -> None:
+        """Copies this list's chunks in shared file ``fid`` (mostly dead) to the current shared file, each in place."""
+        store = self._store
+        for index, chunk in enumerate(self._chunks):
+            if type(chunk) is not Chunk or chunk.fid != fid:
+                continue
+            values: list[bytes] = []
+            offset = chunk.start
+            while len(values) < chunk.count:
+                batch, offset = store.read_many_forward(fid, offset, chunk.end, chunk.count - len(values))
+                values += batch
+            data = framing.frame_values(framing.REC_LIST_VALUE, values)
+            self._chunks[index] = self._write_shared(data, chunk.count, chunk.forward)
+        self._release(fid)
 
     def _write_out(self, values: Iterator[bytes] | list[bytes], side: Side = RIGHT) -> list[Chunk]:
         """Pushes ``values`` at ``side`` of an empty stand-in list and returns its chunks; the list itself is
@@ -755,6 +787,8 @@ class ListLog(CatalogEntry):
             pos += CHUNK.size
             log._chunks.append(Chunk(fid, start, end, chunk_count, bool(forward)))
             log._length += chunk_count
+            if engine._store.is_shared(fid):
+                engine._store.ref_shared(fid, qid, log)
         return log
 
     # -- replay of journaled middle operations (same code paths as live)
@@ -790,6 +824,22 @@ class ListLog(CatalogEntry):
             self._trim(start, stop)
         else:
             raise ValueError(f"unknown list operation {op}")
+
+
+def compact_shared(store: SegmentStore) -> None:
+    """Moves what is left in shared files less than a quarter live into the current shared file, so that a list
+    nobody consumes keeps its own few values on disk, not every file it once shared (loop thread, before a
+    checkpoint: like settling, it changes segment chunks only, and the old files die once no list refers to them)."""
+    live: dict[int, int] = dict.fromkeys(store.shared_refs, 0)
+    lists = {qid: log for refs in store.shared_refs.values() for qid, log in refs.items()}
+    for log in lists.values():
+        for chunk in log._chunks:  # type: ignore[attr-defined]
+            if type(chunk) is Chunk and chunk.fid in live:
+                live[chunk.fid] += chunk.end - chunk.start
+    for fid, live_bytes in live.items():
+        if fid != store.shared_fid and fid in store.files and live_bytes * 4 < store.size(fid):
+            for log in list(store.shared_refs.get(fid, {}).values()):
+                log._move_out_of(fid)  # type: ignore[attr-defined]
 
 
 def _take(values: Iterator[bytes], count: int) -> Iterator[bytes]:

@@ -26,6 +26,9 @@ CACHED_BLOCKS = 32  # files with a read-ahead block kept: bounds that memory at 
 PENDING_LIMIT = 64 << 10
 PENDING_TOTAL_LIMIT = 4 * PENDING_LIMIT
 QUEUES_DIR = "queues"
+# Owner of the shared files: a list settling a few values at a checkpoint appends them to the current shared file
+# instead of a file of its own, so thousands of small lists cost a few files (and fsyncs), not one each.
+SHARED_QID = 0
 
 
 def queue_dir_name(qid: int) -> str:
@@ -68,6 +71,9 @@ class SegmentStore:
         self._pending: dict[int, tuple[int, bytearray]] = {}  # file id -> (offset, appended bytes not yet written)
         self._pending_bytes = 0
         self.full = False  # the last write of buffered bytes found the disk full: they are still buffered
+        # shared file id -> {queue id: list} of the lists with a chunk in it; the file dies when none is left
+        self.shared_refs: dict[int, dict[int, object]] = {}
+        self.shared_fid = 0  # the shared file appended to (0: none yet)
 
     # -- paths and descriptors
 
@@ -145,6 +151,40 @@ class SegmentStore:
         self._remember_fd(fid, fd)
         return fid
 
+    def append_shared(self, data: bytes) -> tuple[int, int]:
+        """Appends ``data`` (at most a ``segment_size``'s worth) to the current shared file, starting a new one when
+        it would not fit whole; returns (file id, offset)."""
+        fid = self.shared_fid
+        if fid == 0 or self.files[fid][1] + len(data) > self.segment_size:
+            fid = self.create(SHARED_QID)
+            self.shared_refs[fid] = {}
+            old, self.shared_fid = self.shared_fid, fid
+            if old and not self.shared_refs[old]:
+                self.kill(old)
+        return fid, self.append(fid, data)
+
+    def is_shared(self, fid: int) -> bool:
+        entry = self.files.get(fid)
+        return entry is not None and entry[0] == SHARED_QID
+
+    def drop_unreferenced_shared(self) -> None:
+        """After recovery: shared files no list refers to any more are dead."""
+        for fid, (qid, _) in list(self.files.items()):
+            if qid == SHARED_QID and not self.shared_refs.get(fid) and fid != self.shared_fid:
+                self.kill(fid)
+
+    def ref_shared(self, fid: int, qid: int, owner: object) -> None:
+        self.shared_refs.setdefault(fid, {})[qid] = owner
+
+    def unref_shared(self, fid: int, qid: int) -> None:
+        """List ``qid`` holds no chunk of shared file ``fid`` any more; the file dies with its last list."""
+        refs = self.shared_refs.get(fid)
+        if refs is None:
+            return
+        refs.pop(qid, None)
+        if not refs and fid != self.shared_fid:
+            self.kill(fid)
+
     def size(self, fid: int) -> int:
         return self.files[fid][1]
 
@@ -210,6 +250,7 @@ class SegmentStore:
     def kill(self, fid: int) -> None:
         """No chunk and no active pointer refers to ``fid`` any more: delete it after the next durable checkpoint."""
         qid, size = self.files.pop(fid)
+        self.shared_refs.pop(fid, None)
         self.live_bytes -= size
         self.dead[fid] = (qid, size)
         self.dead_bytes += size

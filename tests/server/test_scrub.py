@@ -10,6 +10,7 @@ import redis
 
 from conftest import ServerProcess, start_respq, wait_until
 from respq.storage.framing import HEAD_SIZE, OVERHEAD, SEGMENT_HEADER
+from respq.storage.segments import SHARED_QID, queue_dir_name
 
 SMALL = [b"m%07d" % i for i in range(100)]  # 8-byte values: record n starts at a computable offset
 BULK = [b"b" * 1000] * 100
@@ -21,8 +22,8 @@ def persistence(server: ServerProcess) -> dict[str, object]:
 
 
 def fill_and_stop(data_dir: Path, bulk_pushes: int) -> Path:
-    """Queue q (one segment of small records) and ``bulk_pushes`` x 100 KB in queue bulk, all checkpointed by a
-    clean shutdown; returns q's segment."""
+    """Queue q (small records) and ``bulk_pushes`` x 100 KB in queue bulk, all checkpointed by a clean shutdown;
+    returns the segment holding q: the shared file, where a run this small is settled (bulk gets files of its own)."""
     server = start_respq(data_dir)
     try:
         with redis.Redis(port=server.port, socket_timeout=10) as client:
@@ -32,7 +33,7 @@ def fill_and_stop(data_dir: Path, bulk_pushes: int) -> Path:
         assert server.terminate() == 0
     finally:
         server.stop()
-    (segment,) = (data_dir / "queues").glob("0000000000000001/*.seg")
+    (segment,) = (data_dir / "queues" / queue_dir_name(SHARED_QID)).glob("*.seg")
     return segment
 
 
