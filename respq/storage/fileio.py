@@ -7,7 +7,9 @@ nothing in the engine touches ``os`` for file data or metadata except through he
 from __future__ import annotations
 
 import fcntl
+import mmap
 import os
+from typing import Any
 
 
 class FileIO:
@@ -24,6 +26,14 @@ class FileIO:
 
     def pread(self, fd: int, length: int, offset: int) -> bytes:
         return os.pread(fd, length, offset)
+
+    def map_readonly(self, fd: int, length: int) -> Any:
+        """The first ``length`` bytes of the file, sliceable without a system call per read (a read-only shared
+        mapping); the caller must not let the file shrink below ``length`` meanwhile, and passes it to ``unmap``."""
+        return mmap.mmap(fd, length, prot=mmap.PROT_READ)
+
+    def unmap(self, mapping: Any) -> None:
+        mapping.close()
 
     def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
         """Writes all of ``data``; a short write is continued, an error propagates (the caller truncates back)."""

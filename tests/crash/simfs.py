@@ -152,6 +152,16 @@ class SimFS(FileIO):
             raise OSError(faults.read_error, os.strerror(faults.read_error), path)
         return bytes(node.data[offset : offset + length])
 
+    def map_readonly(self, fd: int, length: int) -> bytes:
+        node, path = self._file(fd)
+        faults = self.faults
+        if faults.read_error is not None and faults.read_when(path):
+            raise OSError(faults.read_error, os.strerror(faults.read_error), path)
+        return bytes(node.data[:length])
+
+    def unmap(self, mapping: bytes) -> None:
+        pass
+
     def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
         node, path = self._file(fd)
         data = bytes(data)
