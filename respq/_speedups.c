@@ -420,6 +420,54 @@ scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(Nn)", payloads, pos);
 }
 
+PyDoc_STRVAR(scan_records_backward_doc,
+"scan_records_backward(data, end, low, count) -> (payloads, start)\n\n"
+"The payloads of up to ``count`` consecutive well-formed records of data[low:end] read from ``end`` towards ``low``\n"
+"(last record first), and where the last one read starts; stops early at a record that is incomplete or fails a\n"
+"check (respq.storage.framing.py_scan_records_backward).");
+
+static PyObject *
+scan_records_backward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t end, low, count;
+    if (check_nargs("scan_records_backward", nargs, 4, 4) < 0 || get_ssize(args[1], &end) < 0 ||
+        get_ssize(args[2], &low) < 0 || get_ssize(args[3], &count) < 0 ||
+        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (low < 0 || end > view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "scan_records_backward: region outside the data");
+        return NULL;
+    }
+    PyObject *payloads = PyList_New(0);
+    if (payloads == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *data = view.buf;
+    while (count > 0 && end - low >= RECORD_OVERHEAD) {
+        uint32_t length = get_u32(data + end - 4);
+        if ((uint64_t)length > (uint64_t)(end - low - RECORD_OVERHEAD))
+            break;
+        const unsigned char *record = data + end - RECORD_OVERHEAD - length;
+        unsigned char rtype = record[4];
+        if (get_u32(record) != length)
+            break;
+        if (crc32c_update(crc32c_update(0, &rtype, 1), record + 9, length) != get_u32(record + 5))
+            break;
+        if (append_bytes(payloads, record + 9, (Py_ssize_t)length) < 0) {
+            Py_DECREF(payloads);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        end -= RECORD_OVERHEAD + (Py_ssize_t)length;
+        count--;
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(Nn)", payloads, end);
+}
+
 PyDoc_STRVAR(decode_values_doc,
 "decode_values(data, start=0) -> list\n\nThe values encode_values wrote, from ``start`` on "
 "(respq.storage.journal.py_decode_values); ValueError if they do not fill the data exactly.");
@@ -549,6 +597,8 @@ static PyMethodDef speedups_methods[] = {
     {"frame_values", (PyCFunction)(void (*)(void))frame_values, METH_FASTCALL, frame_values_doc},
     {"encode_values", (PyCFunction)encode_values, METH_O, encode_values_doc},
     {"scan_records", (PyCFunction)(void (*)(void))scan_records, METH_FASTCALL, scan_records_doc},
+    {"scan_records_backward", (PyCFunction)(void (*)(void))scan_records_backward, METH_FASTCALL,
+     scan_records_backward_doc},
     {"decode_values", (PyCFunction)(void (*)(void))decode_values, METH_FASTCALL, decode_values_doc},
     {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
     {NULL, NULL, 0, NULL},

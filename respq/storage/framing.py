@@ -86,6 +86,24 @@ def py_scan_records(data: bytes, pos: int, limit: int, count: int) -> tuple[list
     return payloads, pos
 
 
+def py_scan_records_backward(data: bytes, end: int, low: int, count: int) -> tuple[list[bytes], int]:
+    """``py_scan_records`` towards lower offsets: the payloads of up to ``count`` records of ``data[low:end]``, the
+    one ending at ``end`` first, and where the last one read starts. Stops early, without raising, at a record that
+    is incomplete or fails a check: the caller reads that one alone (``parse_backward``), which says what is wrong."""
+    if low < 0 or end > len(data):
+        raise ValueError("scan_records_backward: region outside the data")
+    payloads = []
+    while count > 0:
+        try:
+            _, payload_start, start = parse_backward(data, end, low)
+        except FramingError:
+            break
+        payloads.append(bytes(data[payload_start : end - TAIL_SIZE]))
+        end = start
+        count -= 1
+    return payloads, end
+
+
 def record_ends(payloads: Sequence[bytes]) -> list[int]:
     """``ends[i]``: the bytes ``payloads[:i + 1]`` take as records."""
     return list(accumulate(len(payload) + OVERHEAD for payload in payloads))
@@ -101,6 +119,7 @@ def fitting(ends: list[int], start: int, room: int) -> int:
 frame = speedups.frame or py_frame
 frame_values = speedups.frame_values or py_frame_values
 scan_records = speedups.scan_records or py_scan_records
+scan_records_backward = speedups.scan_records_backward or py_scan_records_backward
 
 
 def parse_forward(buf: bytes | memoryview, pos: int, limit: int) -> tuple[int, int, int]:

@@ -278,10 +278,17 @@ class ListLog(CatalogEntry):
                         left -= 1
                 taken.append((chunk, n, offset))
             else:
-                end = chunk.end
-                for _ in range(n):
-                    value, end = store.read_backward(chunk.fid, end, chunk.start, want_values)
-                    out.append(value)
+                # The popped end is the chunk's file end: records are read backward (a stack, or RPOP of RPUSHes).
+                end, left = chunk.end, n
+                while left:
+                    if want_values:
+                        values, end = store.read_many_backward(chunk.fid, end, chunk.start, left)
+                        out += values
+                        left -= len(values)
+                    else:
+                        _, end = store.read_backward(chunk.fid, end, chunk.start, False)
+                        out.append(None)
+                        left -= 1
                 taken.append((chunk, n, end))
             count -= n
         emptied = []

@@ -323,6 +323,17 @@ class SegmentStore:
         value, after = self.read_forward(fid, offset, limit)  # a record past the block, or one that fails a check
         return [value], after  # type: ignore[list-item]
 
+    def read_many_backward(self, fid: int, end: int, low: int, count: int) -> tuple[list[bytes], int]:
+        """The values of up to ``count`` (at least one) consecutive records ending at ``end`` (not before ``low``),
+        the last first, and the offset the last one read starts at: those the cached block holds whole, checked in
+        one call."""
+        data, base = self._block(fid, end - framing.TAIL_SIZE, framing.TAIL_SIZE, True)
+        values, start = framing.scan_records_backward(data, end - base, max(0, low - base), count)
+        if values:
+            return values, base + start
+        value, start = self.read_backward(fid, end, low)  # a record reaching past the block, or a bad one
+        return [value], start  # type: ignore[list-item]
+
     def read_backward(self, fid: int, end: int, low: int, want_value: bool = True) -> tuple[bytes | None, int]:
         """The value of the record ending at ``end`` (not before ``low``) and the offset it starts at."""
         data, base = self._block(fid, end - framing.TAIL_SIZE, framing.TAIL_SIZE, True)

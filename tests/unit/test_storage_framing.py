@@ -127,7 +127,7 @@ def test_c_framing_refuses_what_python_refuses() -> None:
 def test_c_record_scan_agrees_with_python(
     values: list[bytes], flip: tuple[int, int] | None, cut: int, start: int, count: int
 ) -> None:
-    """Scans stop at the same record whether it is torn, corrupt or just past the limit."""
+    """Scans, forward and backward, stop at the same record whether it is torn, corrupt or past the limit."""
     module = require_speedups()
     data = bytearray(framing.py_frame_values(framing.REC_LIST_VALUE, values))
     if flip is not None and data:
@@ -136,6 +136,12 @@ def test_c_record_scan_agrees_with_python(
     limit = max(0, len(blob) - cut)
     for pos in (0, start):
         assert module.scan_records(blob, pos, limit, count) == framing.py_scan_records(blob, pos, limit, count)
+    for low in (0, min(start, limit)):
+        assert module.scan_records_backward(blob, limit, low, count) == framing.py_scan_records_backward(
+            blob, limit, low, count
+        )
+    if flip is None and cut == 0:  # intact: the scan reads every record, last first
+        assert module.scan_records_backward(blob, len(blob), 0, len(values))[0] == values[::-1]
 
 
 @given(values=_values, prefix=st.binary(max_size=20), damage=st.integers(min_value=-6, max_value=6))
