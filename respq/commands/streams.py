@@ -144,6 +144,18 @@ def parse_id(arg: bytes, missing_seq: int = 0, *, strict: bool = False, seq_wild
     return id_of(ms, seq), True
 
 
+def _plain_ids(args: list[bytes]) -> list[int] | None:
+    """The IDs when every argument is ``<ms>-<seq>`` in short ASCII digits (what servers hand out, and clients
+    send back to XACK), parsed as ``parse_id`` would; None to let ``parse_id`` judge each one."""
+    ids = []
+    for arg in args:
+        ms, dash, seq = arg.partition(b"-")
+        if not (dash and ms.isdigit() and seq.isdigit() and len(ms) < 20 and len(seq) < 20):
+            return None
+        ids.append(int(ms) << 64 | int(seq))
+    return ids
+
+
 def _parse_interval(arg: bytes, missing_seq: int) -> tuple[int, bool]:
     """A range bound; ``(`` makes it exclusive (and forbids ``-`` / ``+``)."""
     if len(arg) > 1 and arg[:1] == b"(":
@@ -896,7 +908,7 @@ def xack(client: Client, argv: list[bytes]) -> Any:
     group = stream.groups.get(argv[2]) if stream is not None else None
     if stream is None or group is None:
         return 0
-    ids = [parse_id(arg, strict=True)[0] for arg in argv[3:]]
+    ids = _plain_ids(argv[3:]) or [parse_id(arg, strict=True)[0] for arg in argv[3:]]
     return stream.drop_pending(group, ids)
 
 

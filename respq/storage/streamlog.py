@@ -70,8 +70,11 @@ def id_of(ms: int, seq: int) -> int:
     return ms << 64 | seq
 
 
+_SEQ_MASK = 0xFFFF_FFFF_FFFF_FFFF
+
+
 def split_id(stream_id: int) -> tuple[int, int]:
-    return stream_id >> 64, stream_id & 0xFFFF_FFFF_FFFF_FFFF
+    return stream_id >> 64, stream_id & _SEQ_MASK
 
 
 def format_id(stream_id: int) -> bytes:
@@ -181,6 +184,46 @@ class Group:
         else:
             consumer.pel.add(stream_id)
         self.pel[stream_id] = (count << _SLOT_BITS | consumer.slot) << _TIME_BITS | (delivered & _TIME_MASK)
+
+    def set_pending_many(self, consumer: Consumer, items: Sequence[tuple[int, int, int]]) -> None:
+        """``set_pending`` of each (id, delivery time, delivery count); new entries join the consumer's PEL at once."""
+        pel, slots = self.pel, self.slots
+        fresh = []
+        for stream_id, delivered, count in items:
+            old = pel.get(stream_id)
+            if old is None:
+                fresh.append(stream_id)
+            else:
+                owner = slots[(old >> _TIME_BITS) & _SLOT_MASK]
+                if owner is not consumer:
+                    owner.pel.remove(stream_id)
+                    consumer.pel.add(stream_id)
+            pel[stream_id] = (count << _SLOT_BITS | consumer.slot) << _TIME_BITS | (delivered & _TIME_MASK)
+        if len(fresh) > 1:
+            consumer.pel.update(fresh)
+        elif fresh:
+            consumer.pel.add(fresh[0])
+
+    def drop_pending_many(self, ids: Sequence[int]) -> None:
+        """``drop_pending`` of each of ``ids`` (all pending, no repeats). Acknowledging a consumer's oldest entries,
+        the usual case, cuts the front of its PEL in one step."""
+        by_owner: dict[int, list[int]] = {}
+        pel = self.pel
+        for stream_id in ids:
+            slot = (pel.pop(stream_id) >> _TIME_BITS) & _SLOT_MASK
+            owned = by_owner.get(slot)
+            if owned is None:
+                by_owner[slot] = [stream_id]
+            else:
+                owned.append(stream_id)
+        for slot, gone in by_owner.items():
+            owner_pel = self.slots[slot].pel
+            gone.sort()
+            if len(gone) > 1 and owner_pel[: len(gone)] == gone:
+                del owner_pel[: len(gone)]
+            else:
+                for stream_id in gone:
+                    owner_pel.remove(stream_id)
 
     def drop_pending(self, stream_id: int) -> bool:
         packed = self.pel.pop(stream_id, None)
@@ -641,20 +684,20 @@ class StreamLog(CatalogEntry):
         if not items:
             return
         self._engine._before_write(0)
-        for stream_id, delivered, count in items:
-            group.set_pending(stream_id, consumer, delivered, count)
+        group.set_pending_many(consumer, items)
         payload = [PEL_HEAD.pack(self.qid, consumer.seen), _name(group.name), _name(consumer.name)]
-        payload += [PEL_ITEM.pack(*split_id(i), delivered, count) for i, delivered, count in items]
+        pack = PEL_ITEM.pack
+        payload += [pack(i >> 64, i & _SEQ_MASK, delivered, count) for i, delivered, count in items]
         self._engine._log(journal.OP_XPEL, b"".join(payload))
 
     def drop_pending(self, group: Group, ids: Sequence[int]) -> int:
         """Removes pending entries (XACK, and deleted entries XCLAIM / XAUTOCLAIM find); returns how many."""
-        dropped = [i for i in dict.fromkeys(ids) if i in group.pel]
+        pel = group.pel
+        dropped = [i for i in dict.fromkeys(ids) if i in pel]
         if not dropped:
             return 0
         self._engine._before_write(0)
-        for stream_id in dropped:
-            group.drop_pending(stream_id)
+        group.drop_pending_many(dropped)
         self._engine._log(
             journal.OP_XPEL_DEL, QID.pack(self.qid) + _name(group.name) + b"".join(map(_pack_id, dropped))
         )

@@ -118,6 +118,33 @@ def test_group_state_survives_crash_and_checkpoint(tmp_path: Path) -> None:
     assert check_directory(str(tmp_path)) == []
 
 
+def test_acknowledging_keeps_each_consumers_pel_in_order_whichever_entries_go(tmp_path: Path) -> None:
+    """Acks of a consumer's oldest entries cut its PEL's front in one step; others are removed one by one; an ack
+    may span consumers. Each consumer's PEL stays exactly its pending IDs, in order."""
+    engine = _open(tmp_path)
+    stream = engine.create_stream(0, b"s")
+    _fill(stream, 20)
+    group = stream.set_group(b"g", 0, -1)
+    alice, _ = stream.create_consumer(group, b"alice", 1000)
+    bob, _ = stream.create_consumer(group, b"bob", 1000)
+    stream.read_group(group, alice, group.last_id, 10, False, 2000)  # 1..10
+    stream.read_group(group, bob, group.last_id, 10, False, 2000)  # 11..20
+
+    def owned(consumer):  # type: ignore[no-untyped-def]
+        return [stream_id >> 64 for stream_id in consumer.pel]
+
+    assert stream.drop_pending(group, [id_of(ms, 0) for ms in (3, 1, 2, 2)]) == 3  # alice's oldest, unordered
+    assert owned(alice) == [4, 5, 6, 7, 8, 9, 10]
+    assert stream.drop_pending(group, [id_of(ms, 0) for ms in (5, 7, 99)]) == 2  # from the middle
+    assert owned(alice) == [4, 6, 8, 9, 10]
+    assert stream.drop_pending(group, [id_of(ms, 0) for ms in (4, 11, 12, 15)]) == 4  # both consumers
+    assert (owned(alice), owned(bob)) == ([6, 8, 9, 10], [13, 14, 16, 17, 18, 19, 20])
+    stream.set_pending(group, bob, [(id_of(6, 0), 3000, 2), (id_of(8, 0), 3000, 2)])  # claimed from alice
+    assert (owned(alice), owned(bob)) == ([9, 10], [6, 8, 13, 14, 16, 17, 18, 19, 20])
+    assert set(group.pel) == {id_of(ms, 0) for ms in (6, 8, 9, 10, 13, 14, 16, 17, 18, 19, 20)}
+    engine.close()
+
+
 def test_pel_bytes_per_entry(tmp_path: Path) -> None:
     """The one structure that grows with data: measured here, documented in docs/storage.md, reported in INFO."""
     engine = _open(tmp_path, segment_size=4 << 20)
