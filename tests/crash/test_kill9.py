@@ -77,6 +77,7 @@ class Cycle:
     recorders: list[Recorder] = field(default_factory=list)
     pipelines: list[Pipeline] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    stream_rounds: int = 0  # stream consumer pipelines answered (whole or cut by the kill)
 
     def connect(self) -> tuple[Pipeline, Recorder]:
         pipe, recorder = Pipeline(self.port), Recorder()
@@ -227,6 +228,8 @@ def stream_consumer(cycle: Cycle, group: bytes, name: bytes, seed: int, *, work:
             )
             parts.append(("read", streams, []))
         replies, complete = pipe.run(commands)
+        with cycle.lock:
+            cycle.stream_rounds += 1
         for index, (kind, streams, ids) in enumerate(parts):
             reply = replies[index] if index < len(replies) else None
             answered = index < len(replies)
@@ -340,10 +343,15 @@ def run_cycle(server: ServerProcess, rng: random.Random, seqs: list[int]) -> Cyc
     for thread in threads:
         thread.start()
     target = rng.randint(1000, 5000)
+    # List producers answer faster than stream consumers go round (read, then ack in the next pipeline): the kill
+    # also waits for each of those to have gone round twice, or a cycle could end before any XACK is answered.
+    stream_rounds = 2 * len(readers)
     deadline = time.monotonic() + 20
-    while cycle.acked() < target and time.monotonic() < deadline:
+    while (cycle.acked() < target or cycle.stream_rounds < stream_rounds) and time.monotonic() < deadline:
         time.sleep(0.005)  # polling the replies received, not ordering anything
     in_flight = cycle.in_flight()
+    # A server that died on its own would pass for a killed one: its exit must be the kill's.
+    assert server.alive(), "the server exited under load:\n" + server.output.decode(errors="replace")[-4000:]
     server.stop()  # SIGKILL to the process group, mid-load
     cycle.stop.set()
     for thread in threads:
