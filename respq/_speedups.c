@@ -13,8 +13,11 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- CRC32C (Castagnoli), the checksum of every stored record ---------------------------------------------- */
 /* Same convention as the crc32c package: crc32c_update(previous, data) continues a checksum. */
@@ -468,6 +471,118 @@ scan_records_backward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(Nn)", payloads, end);
 }
 
+PyDoc_STRVAR(pread_many_doc,
+"pread_many(fd, offsets, lengths) -> list\n\n"
+"bytes of lengths[i] read at offsets[i] for each i, with the GIL released for the reads; a read cut short by the\n"
+"end of the file gives fewer bytes (respq.storage.fileio.py_pread_many).");
+
+typedef struct {
+    off_t offset;
+    Py_ssize_t length;
+    Py_ssize_t got;
+    char *buf;
+} Read;
+
+static PyObject *
+pread_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    int fd;
+    if (check_nargs("pread_many", nargs, 3, 3) < 0)
+        return NULL;
+    long fd_value = PyLong_AsLong(args[0]);
+    if (fd_value == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd_value < 0 || fd_value > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "pread_many: bad file descriptor");
+        return NULL;
+    }
+    fd = (int)fd_value;
+    PyObject *offsets = PySequence_Fast(args[1], "pread_many: offsets must be a sequence");
+    if (offsets == NULL)
+        return NULL;
+    PyObject *lengths = PySequence_Fast(args[2], "pread_many: lengths must be a sequence");
+    if (lengths == NULL) {
+        Py_DECREF(offsets);
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(offsets);
+    PyObject *out = NULL;
+    Read *reads = NULL;
+    if (PySequence_Fast_GET_SIZE(lengths) != n) {
+        PyErr_SetString(PyExc_ValueError, "pread_many: offsets and lengths differ in number");
+        goto done;
+    }
+    reads = PyMem_Malloc(sizeof(Read) * (size_t)(n ? n : 1));
+    out = PyList_New(n);
+    if (reads == NULL || out == NULL) {
+        Py_CLEAR(out);
+        if (reads == NULL)
+            PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t offset, length;
+        if (get_ssize(PySequence_Fast_GET_ITEM(offsets, i), &offset) < 0 ||
+            get_ssize(PySequence_Fast_GET_ITEM(lengths, i), &length) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        if (offset < 0 || length < 0) {
+            PyErr_SetString(PyExc_ValueError, "pread_many: negative offset or length");
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyObject *item = PyBytes_FromStringAndSize(NULL, length);
+        if (item == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, i, item);
+        reads[i] = (Read){(off_t)offset, length, 0, PyBytes_AS_STRING(item)};
+    }
+    int error = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !error; i++) {
+        Read *read = &reads[i];
+        while (read->got < read->length) {
+            ssize_t done = pread(fd, read->buf + read->got, (size_t)(read->length - read->got),
+                                 read->offset + read->got);
+            if (done < 0) {
+                if (errno == EINTR)
+                    continue;
+                error = errno;
+                break;
+            }
+            if (done == 0)
+                break; /* end of file: this value comes back short */
+            read->got += done;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (error) {
+        errno = error;
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_CLEAR(out);
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (reads[i].got < reads[i].length) {
+            PyObject *item = PyList_GET_ITEM(out, i);
+            if (_PyBytes_Resize(&item, reads[i].got) < 0) {
+                PyList_SET_ITEM(out, i, Py_NewRef(Py_None)); /* the resize freed the item */
+                Py_CLEAR(out);
+                goto done;
+            }
+            PyList_SET_ITEM(out, i, item);
+        }
+    }
+done:
+    PyMem_Free(reads);
+    Py_DECREF(offsets);
+    Py_DECREF(lengths);
+    return out;
+}
+
 PyDoc_STRVAR(decode_values_doc,
 "decode_values(data, start=0) -> list\n\nThe values encode_values wrote, from ``start`` on "
 "(respq.storage.journal.py_decode_values); ValueError if they do not fill the data exactly.");
@@ -597,6 +712,7 @@ static PyMethodDef speedups_methods[] = {
     {"frame_values", (PyCFunction)(void (*)(void))frame_values, METH_FASTCALL, frame_values_doc},
     {"encode_values", (PyCFunction)encode_values, METH_O, encode_values_doc},
     {"scan_records", (PyCFunction)(void (*)(void))scan_records, METH_FASTCALL, scan_records_doc},
+    {"pread_many", (PyCFunction)(void (*)(void))pread_many, METH_FASTCALL, pread_many_doc},
     {"scan_records_backward", (PyCFunction)(void (*)(void))scan_records_backward, METH_FASTCALL,
      scan_records_backward_doc},
     {"decode_values", (PyCFunction)(void (*)(void))decode_values, METH_FASTCALL, decode_values_doc},

@@ -17,6 +17,7 @@ encode_values: Callable[[Sequence[Any]], bytes] | None = None
 decode_values: Callable[..., list[bytes]] | None = None
 scan_records: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
 scan_records_backward: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
+pread_many: Callable[[int, Sequence[int], Sequence[int]], list[bytes]] | None = None
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
@@ -25,6 +26,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import frame as frame
         from respq._speedups import frame_values as frame_values
         from respq._speedups import parse_multibulk as parse_multibulk
+        from respq._speedups import pread_many as pread_many
         from respq._speedups import scan_records as scan_records
         from respq._speedups import scan_records_backward as scan_records_backward
     except ImportError:

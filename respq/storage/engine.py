@@ -425,20 +425,18 @@ class Engine:
     def settle_some(self, budget: int) -> bool:
         """Copies about ``budget`` journal-resident values into segments, ahead of a checkpoint, so that
         ``begin_checkpoint`` (which settles whatever is left at once) stays short. True while more remain."""
-        with self._journal.mapped():
-            while self._resident and budget > 0:
-                qid, log = next(iter(self._resident.items()))
-                before = len(log)
-                if not log.settle(budget):
-                    return True  # the budget ran out inside this list; it stays registered
-                budget -= before + SETTLE_LIST_COST
-                self._resident.pop(qid, None)
+        while self._resident and budget > 0:
+            qid, log = next(iter(self._resident.items()))
+            before = len(log)
+            if not log.settle(budget):
+                return True  # the budget ran out inside this list; it stays registered
+            budget -= before + SETTLE_LIST_COST
+            self._resident.pop(qid, None)
         return bool(self._resident)
 
     def _settle_all(self) -> None:
-        with self._journal.mapped():
-            while self._resident:
-                next(iter(self._resident.values())).settle()  # unregisters itself once done
+        while self._resident:
+            next(iter(self._resident.values())).settle()  # unregisters itself once done
 
     def run_checkpoint(self, cp: Checkpoint) -> None:
         """Worker thread: syncs dirtied segments and directories, then replaces the manifest atomically."""

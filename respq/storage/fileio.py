@@ -7,9 +7,10 @@ nothing in the engine touches ``os`` for file data or metadata except through he
 from __future__ import annotations
 
 import fcntl
-import mmap
 import os
-from typing import Any
+from collections.abc import Sequence
+
+from respq import speedups
 
 
 class FileIO:
@@ -27,13 +28,9 @@ class FileIO:
     def pread(self, fd: int, length: int, offset: int) -> bytes:
         return os.pread(fd, length, offset)
 
-    def map_readonly(self, fd: int, length: int) -> Any:
-        """The first ``length`` bytes of the file, sliceable without a system call per read (a read-only shared
-        mapping); the caller must not let the file shrink below ``length`` meanwhile, and passes it to ``unmap``."""
-        return mmap.mmap(fd, length, prot=mmap.PROT_READ)
-
-    def unmap(self, mapping: Any) -> None:
-        mapping.close()
+    def pread_many(self, fd: int, offsets: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
+        """``pread`` of each (offset, length), in one call (the reads loop in C with the accelerator module)."""
+        return _pread_many(fd, offsets, lengths)
 
     def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
         """Writes all of ``data``; a short write is continued, an error propagates (the caller truncates back)."""
@@ -96,3 +93,11 @@ class FileIO:
 
 
 DEFAULT_IO = FileIO()
+
+
+def py_pread_many(fd: int, offsets: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
+    """Each read may come back short at the end of the file, as ``os.pread`` does."""
+    return [os.pread(fd, length, offset) for offset, length in zip(offsets, lengths, strict=True)]
+
+
+_pread_many = speedups.pread_many or py_pread_many

@@ -12,9 +12,7 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from respq import speedups
 from respq.storage import framing
@@ -52,6 +50,10 @@ OP_XPEL_DEL = 41  # (40 is the manifest record type)
 BATCH_ITEM = struct.Struct("<BI")
 VALUE_LEN = struct.Struct("<I")
 READ_BLOCK = 64 << 10  # bytes read from a journal file at once when serving values that live only there
+# Values read together more than this far apart on average are read one by one (a list among thousands, settled
+# before a checkpoint, has its values ~1 MB apart): a block per value would read the journal many times over.
+SPARSE_GAP = 4 << 10
+SHORTER_THAN_VALUE = "journal shorter than a value it holds"
 
 
 def py_encode_values(values: list[bytes] | tuple[bytes, ...]) -> bytes:
@@ -156,7 +158,6 @@ class Journal:
         # (sequence number, start LSN, fd) of files replayed at start-up, until the next checkpoint settles their values
         self._readers: list[tuple[int, int, int]] = []
         self._read_block: tuple[int, bytes] = (0, b"")  # (LSN, bytes) last read from a file
-        self._mapped: tuple[int, int, Any] | None = None  # (first LSN, end LSN, mapping) of the current file
 
     def path(self, seq: int) -> str:
         return os.path.join(self.directory, journal_name(seq))
@@ -218,27 +219,26 @@ class Journal:
         except OSError as error:
             raise StorageReadError(self.path(seq), offset, error) from error
         if len(block) < lsn - base + length:
-            raise CorruptionError(self.path(seq), lsn - file_lsn, "journal shorter than a value it holds")
+            raise CorruptionError(self.path(seq), lsn - file_lsn, SHORTER_THAN_VALUE)
         self._read_block = (base, block)
         return block[lsn - base : lsn - base + length]
 
     def read_many(self, positions: Sequence[int], lengths: Sequence[int], descending: bool = False) -> list[bytes]:
         """``read`` of each (position, length), in one loop: values in the cached block are sliced out directly.
 
-        ``positions`` ascend (descend when ``descending``). A block read for a value spans only the values after it
-        that fit in ``READ_BLOCK``: values pushed far apart (a list among thousands, settled before a checkpoint) cost
-        a read of their own size, not a whole block each."""
-        mapped = self._mapped
-        if mapped is not None and positions:
-            low, high, data = mapped
+        ``positions`` ascend (descend when ``descending``). Values far apart on average are read each alone, in one
+        ``pread_many`` call; otherwise a block read for a value spans only the values after it that fit in
+        ``READ_BLOCK``."""
+        count = len(positions)
+        if count > 1:
             first, last = (positions[-1], positions[0]) if descending else (positions[0], positions[-1])
-            if low <= first and last + lengths[-1 if not descending else 0] <= high:
-                at = framing.JOURNAL_HEADER.size - low
-                return [data[at + lsn : at + lsn + length] for lsn, length in zip(positions, lengths, strict=True)]
+            if (last - first) // (count - 1) > SPARSE_GAP and self.file_start_lsn <= first:
+                end = last + (lengths[0] if descending else lengths[-1])
+                if end <= self.flushed_lsn:
+                    return self._read_scattered(positions, lengths)
         out: list[bytes] = []
         base, block = self._read_block
         end = base + len(block)
-        count = len(positions)
         for index, lsn in enumerate(positions):
             length = lengths[index]
             if base <= lsn and lsn + length <= end:
@@ -249,26 +249,17 @@ class Journal:
             end = base + len(block)
         return out
 
-    @contextmanager
-    def mapped(self) -> Iterator[None]:
-        """Within, ``read_many`` slices values held in the current file's written part out of a mapping of it: no
-        system call per value (settling copies thousands of values scattered over the file). The mapping goes at
-        the end, so its pages do not stay in the process's memory."""
-        length = self.flushed_lsn - self.file_start_lsn + framing.JOURNAL_HEADER.size
-        if self._mapped is not None or self.fd < 0 or self.flushed_lsn <= self.file_start_lsn:
-            yield
-            return
+    def _read_scattered(self, positions: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
+        """Values far apart in the current file's written part, each read alone in one ``pread_many`` call."""
+        at = framing.JOURNAL_HEADER.size - self.file_start_lsn
         try:
-            mapping = self.io.map_readonly(self.fd, length)
-        except (OSError, ValueError):
-            yield  # read as usual; a real read error is raised, with the file named, by the read that meets it
-            return
-        self._mapped = (self.file_start_lsn, self.flushed_lsn, mapping)
-        try:
-            yield
-        finally:
-            self._mapped = None
-            self.io.unmap(mapping)
+            values = self.io.pread_many(self.fd, [lsn + at for lsn in positions], lengths)
+        except OSError as error:
+            raise StorageReadError(self.path(self.seq), positions[0] + at, error) from error
+        for value, lsn, length in zip(values, positions, lengths, strict=True):
+            if len(value) != length:
+                raise CorruptionError(self.path(self.seq), lsn - self.file_start_lsn, SHORTER_THAN_VALUE)
+        return values
 
     def _extent(
         self, positions: Sequence[int], lengths: Sequence[int], index: int, count: int, descending: bool

@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from respq.storage.fileio import FileIO
@@ -152,15 +152,8 @@ class SimFS(FileIO):
             raise OSError(faults.read_error, os.strerror(faults.read_error), path)
         return bytes(node.data[offset : offset + length])
 
-    def map_readonly(self, fd: int, length: int) -> bytes:
-        node, path = self._file(fd)
-        faults = self.faults
-        if faults.read_error is not None and faults.read_when(path):
-            raise OSError(faults.read_error, os.strerror(faults.read_error), path)
-        return bytes(node.data[:length])
-
-    def unmap(self, mapping: bytes) -> None:
-        pass
+    def pread_many(self, fd: int, offsets: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
+        return [self.pread(fd, length, offset) for offset, length in zip(offsets, lengths, strict=True)]
 
     def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> None:
         node, path = self._file(fd)

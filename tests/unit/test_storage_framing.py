@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from array import array
+
 import crc32c
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import require_speedups
-from respq.storage import framing, journal
+from respq.storage import fileio, framing, journal
 
 VALUES = [b"", b"a", b"hello world", bytes(range(256)), b"x" * 1000]
 
@@ -142,6 +145,27 @@ def test_c_record_scan_agrees_with_python(
         )
     if flip is None and cut == 0:  # intact: the scan reads every record, last first
         assert module.scan_records_backward(blob, len(blob), 0, len(values))[0] == values[::-1]
+
+
+@given(reads=st.lists(st.tuples(st.integers(min_value=0, max_value=300), st.integers(min_value=0, max_value=80))))
+def test_c_pread_many_agrees_with_python(
+    tmp_path_factory: pytest.TempPathFactory, reads: list[tuple[int, int]]
+) -> None:
+    """Reads inside the file, across its end (short) and past it (empty)."""
+    module = require_speedups()
+    path = tmp_path_factory.mktemp("pread") / "file"
+    path.write_bytes(bytes(range(256)))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        offsets, lengths = [offset for offset, _ in reads], [length for _, length in reads]
+        assert module.pread_many(fd, offsets, lengths) == fileio.py_pread_many(fd, offsets, lengths)
+        assert module.pread_many(fd, array("Q", offsets), array("I", lengths)) == fileio.py_pread_many(
+            fd, offsets, lengths
+        )
+    finally:
+        os.close(fd)
+    with pytest.raises(OSError):
+        module.pread_many(fd, [0], [1])  # closed
 
 
 @given(values=_values, prefix=st.binary(max_size=20), damage=st.integers(min_value=-6, max_value=6))
