@@ -187,13 +187,12 @@ class Journal:
         """Buffers one record per payload, in order."""
         self.buffer += framing.frame_values(rtype, payloads)
 
-    def read(self, lsn: int, length: int, descending: bool = False, extent: tuple[int, int] | None = None) -> bytes:
+    def read(self, lsn: int, length: int, descending: bool = False) -> bytes:
         """``length`` bytes at ``lsn`` from the buffer, the current file or a file being replayed (loop thread).
 
         Journal bytes never change once written, so one cached block serves consumers reading recent pushes. A reader
         going to lower LSNs (``descending``: RPOP of right pushes) gets the block that ends at the value, not the one
-        that starts there, or every read would miss it. ``extent`` (base, size), when given, is the block to read
-        instead: one the caller knows it will use, in the current file.
+        that starts there, or every read would miss it.
         """
         rel = lsn - self.flushed_lsn
         if rel >= 0:
@@ -205,10 +204,7 @@ class Journal:
             seq, fd, file_lsn = self.seq, self.fd, self.file_start_lsn
         else:
             seq, fd, file_lsn = self._reader_for(lsn)
-            extent = None
-        if extent is not None:
-            base, size = extent
-        elif descending:
+        if descending:
             base = max(file_lsn, lsn + length - READ_BLOCK)
             size = lsn + length - base
         else:
@@ -226,11 +222,10 @@ class Journal:
     def read_many(self, positions: Sequence[int], lengths: Sequence[int], descending: bool = False) -> list[bytes]:
         """``read`` of each (position, length), in one loop: values in the cached block are sliced out directly.
 
-        ``positions`` ascend (descend when ``descending``). Values far apart on average are read each alone, in one
-        ``pread_many`` call; otherwise a block read for a value spans only the values after it that fit in
-        ``READ_BLOCK``."""
+        ``positions`` ascend (descend when ``descending``). Values far apart on average in the current file are read
+        each alone, in one ``pread_many`` call: a block per value would read the file many times over."""
         count = len(positions)
-        if count > 1:
+        if count > 1 and self.fd >= 0:
             first, last = (positions[-1], positions[0]) if descending else (positions[0], positions[-1])
             if (last - first) // (count - 1) > SPARSE_GAP and self.file_start_lsn <= first:
                 end = last + (lengths[0] if descending else lengths[-1])
@@ -239,14 +234,13 @@ class Journal:
         out: list[bytes] = []
         base, block = self._read_block
         end = base + len(block)
-        for index, lsn in enumerate(positions):
-            length = lengths[index]
+        for lsn, length in zip(positions, lengths, strict=True):
             if base <= lsn and lsn + length <= end:
                 out.append(block[lsn - base : lsn - base + length])
-                continue
-            out.append(self.read(lsn, length, descending, self._extent(positions, lengths, index, count, descending)))
-            base, block = self._read_block
-            end = base + len(block)
+            else:
+                out.append(self.read(lsn, length, descending))
+                base, block = self._read_block
+                end = base + len(block)
         return out
 
     def _read_scattered(self, positions: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
@@ -260,30 +254,6 @@ class Journal:
             if len(value) != length:
                 raise CorruptionError(self.path(self.seq), lsn - self.file_start_lsn, SHORTER_THAN_VALUE)
         return values
-
-    def _extent(
-        self, positions: Sequence[int], lengths: Sequence[int], index: int, count: int, descending: bool
-    ) -> tuple[int, int] | None:
-        """(base, size) of the block ``read_many`` needs from ``positions[index]`` on, within the current file's
-        written bytes; None where ``read`` decides (the buffer, a replayed file)."""
-        lsn = positions[index]
-        low, high = self.file_start_lsn, self.flushed_lsn
-        if lsn < low or lsn >= high:
-            return None
-        first, last = lsn, lsn + lengths[index]
-        following = index + 1
-        while following < count:
-            position, size = positions[following], lengths[following]
-            if descending:
-                if position < low or last - position > READ_BLOCK:
-                    break
-                first = position
-            else:
-                if position + size > high or position + size - first > READ_BLOCK:
-                    break
-                last = position + size
-            following += 1
-        return first, last - first
 
     def _reader_for(self, lsn: int) -> tuple[int, int, int]:
         """(sequence number, descriptor, first LSN) of the replayed file holding ``lsn``."""

@@ -264,32 +264,17 @@ class ListLog(CatalogEntry):
             if type(chunk) is JournalRun:
                 self._read_run_end(chunk, from_left == chunk.forward, n, out, want_values)
                 taken.append((chunk, n, 0))
-            elif from_left == chunk.forward:
-                # The list end being popped is the chunk's file start: read forward (sequential, read-ahead).
-                offset, left = chunk.start, n
-                while left:
-                    if want_values:
-                        values, offset = store.read_many_forward(chunk.fid, offset, chunk.end, left)
-                        out += values
-                        left -= len(values)
-                    else:
-                        _, offset = store.read_forward(chunk.fid, offset, chunk.end, False)
-                        out.append(None)
-                        left -= 1
-                taken.append((chunk, n, offset))
             else:
-                # The popped end is the chunk's file end: records are read backward (a stack, or RPOP of RPUSHes).
-                end, left = chunk.end, n
+                # Popping the chunk's file start reads forward (sequential, read-ahead); its file end, backward (a
+                # stack, or RPOP of RPUSHes). Either way a block's records are checked in one call.
+                forward = from_left == chunk.forward
+                read_many = store.read_many_forward if forward else store.read_many_backward
+                position, bound, left = (chunk.start, chunk.end, n) if forward else (chunk.end, chunk.start, n)
                 while left:
-                    if want_values:
-                        values, end = store.read_many_backward(chunk.fid, end, chunk.start, left)
-                        out += values
-                        left -= len(values)
-                    else:
-                        _, end = store.read_backward(chunk.fid, end, chunk.start, False)
-                        out.append(None)
-                        left -= 1
-                taken.append((chunk, n, end))
+                    values, position = read_many(chunk.fid, position, bound, left)
+                    out += values if want_values else [None] * len(values)
+                    left -= len(values)
+                taken.append((chunk, n, position))
             count -= n
         emptied = []
         for chunk, n, position in taken:
