@@ -379,20 +379,21 @@ PyDoc_STRVAR(scan_records_doc,
 "The payloads of up to ``count`` consecutive well-formed records of data[pos:limit], and the position after\n"
 "them; stops early at a record that is incomplete or fails a check (respq.storage.framing.py_scan_records).");
 
+/* The scan both directions share: from ``pos`` towards ``bound`` (above it forward, below it backward), each record
+   whole inside the region, its two lengths agreeing and its checksum right; stops at the first that is not. */
 static PyObject *
-scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+scan(const char *name, PyObject *const *args, Py_ssize_t nargs, int backward)
 {
     Py_buffer view;
-    Py_ssize_t pos, limit, count;
-    if (check_nargs("scan_records", nargs, 4, 4) < 0 || get_ssize(args[1], &pos) < 0 ||
-        get_ssize(args[2], &limit) < 0 || get_ssize(args[3], &count) < 0 ||
-        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+    Py_ssize_t pos, bound, count;
+    if (check_nargs(name, nargs, 4, 4) < 0 || get_ssize(args[1], &pos) < 0 || get_ssize(args[2], &bound) < 0 ||
+        get_ssize(args[3], &count) < 0 || PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (limit > view.len)
-        limit = view.len;
-    if (pos < 0) {
+    if (!backward && bound > view.len)
+        bound = view.len;
+    if (backward ? bound < 0 || pos > view.len : pos < 0) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "scan_records: negative position");
+        PyErr_Format(PyExc_ValueError, backward ? "%s: region outside the data" : "%s: negative position", name);
         return NULL;
     }
     PyObject *payloads = PyList_New(0);
@@ -401,13 +402,16 @@ scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     const unsigned char *data = view.buf;
-    while (count > 0 && limit - pos >= RECORD_OVERHEAD) {
-        const unsigned char *record = data + pos;
-        uint32_t length = get_u32(record);
-        unsigned char rtype = record[4];
-        if ((uint64_t)length > (uint64_t)(limit - pos - RECORD_OVERHEAD))
+    while (count > 0) {
+        Py_ssize_t room = backward ? pos - bound : bound - pos;
+        if (room < RECORD_OVERHEAD)
             break;
-        if (get_u32(record + 9 + length) != length)
+        uint32_t length = get_u32(backward ? data + pos - 4 : data + pos);
+        if ((uint64_t)length > (uint64_t)(room - RECORD_OVERHEAD))
+            break;
+        const unsigned char *record = backward ? data + pos - RECORD_OVERHEAD - length : data + pos;
+        unsigned char rtype = record[4];
+        if (get_u32(backward ? record : record + 9 + length) != length)
             break;
         if (crc32c_update(crc32c_update(0, &rtype, 1), record + 9, length) != get_u32(record + 5))
             break;
@@ -416,11 +420,17 @@ scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyBuffer_Release(&view);
             return NULL;
         }
-        pos += RECORD_OVERHEAD + (Py_ssize_t)length;
+        pos += backward ? -(RECORD_OVERHEAD + (Py_ssize_t)length) : RECORD_OVERHEAD + (Py_ssize_t)length;
         count--;
     }
     PyBuffer_Release(&view);
     return Py_BuildValue("(Nn)", payloads, pos);
+}
+
+static PyObject *
+scan_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return scan("scan_records", args, nargs, 0);
 }
 
 PyDoc_STRVAR(scan_records_backward_doc,
@@ -432,43 +442,7 @@ PyDoc_STRVAR(scan_records_backward_doc,
 static PyObject *
 scan_records_backward(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer view;
-    Py_ssize_t end, low, count;
-    if (check_nargs("scan_records_backward", nargs, 4, 4) < 0 || get_ssize(args[1], &end) < 0 ||
-        get_ssize(args[2], &low) < 0 || get_ssize(args[3], &count) < 0 ||
-        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    if (low < 0 || end > view.len) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "scan_records_backward: region outside the data");
-        return NULL;
-    }
-    PyObject *payloads = PyList_New(0);
-    if (payloads == NULL) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    const unsigned char *data = view.buf;
-    while (count > 0 && end - low >= RECORD_OVERHEAD) {
-        uint32_t length = get_u32(data + end - 4);
-        if ((uint64_t)length > (uint64_t)(end - low - RECORD_OVERHEAD))
-            break;
-        const unsigned char *record = data + end - RECORD_OVERHEAD - length;
-        unsigned char rtype = record[4];
-        if (get_u32(record) != length)
-            break;
-        if (crc32c_update(crc32c_update(0, &rtype, 1), record + 9, length) != get_u32(record + 5))
-            break;
-        if (append_bytes(payloads, record + 9, (Py_ssize_t)length) < 0) {
-            Py_DECREF(payloads);
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-        end -= RECORD_OVERHEAD + (Py_ssize_t)length;
-        count--;
-    }
-    PyBuffer_Release(&view);
-    return Py_BuildValue("(Nn)", payloads, end);
+    return scan("scan_records_backward", args, nargs, 1);
 }
 
 PyDoc_STRVAR(pread_many_doc,
