@@ -90,6 +90,11 @@ def _unpack_id(data: bytes | memoryview, offset: int = 0) -> int:
     return ms << 64 | seq
 
 
+def _pel_items(data: bytes | memoryview) -> list[tuple[int, int, int]]:
+    """(id, delivery time, delivery count) of each packed PEL_ITEM in ``data``."""
+    return [(ms << 64 | seq, delivered, count) for ms, seq, delivered, count in PEL_ITEM.iter_unpack(data)]
+
+
 def _name(data: bytes) -> bytes:
     return NAME_LEN.pack(len(data)) + data
 
@@ -174,19 +179,9 @@ class Group:
             packed >> (_TIME_BITS + _SLOT_BITS),
         )
 
-    def set_pending(self, stream_id: int, consumer: Consumer, delivered: int, count: int) -> None:
-        old = self.pel.get(stream_id)
-        if old is not None:
-            owner = self.slots[(old >> _TIME_BITS) & _SLOT_MASK]
-            if owner is not consumer:
-                owner.pel.remove(stream_id)
-                consumer.pel.add(stream_id)
-        else:
-            consumer.pel.add(stream_id)
-        self.pel[stream_id] = (count << _SLOT_BITS | consumer.slot) << _TIME_BITS | (delivered & _TIME_MASK)
-
     def set_pending_many(self, consumer: Consumer, items: Sequence[tuple[int, int, int]]) -> None:
-        """``set_pending`` of each (id, delivery time, delivery count); new entries join the consumer's PEL at once."""
+        """Makes ``consumer`` the owner of each (id, delivery time, delivery count), creating entries as needed; new
+        entries join the consumer's PEL at once."""
         pel, slots = self.pel, self.slots
         fresh = []
         for stream_id, delivered, count in items:
@@ -872,10 +867,9 @@ class StreamLog(CatalogEntry):
                 pos += CONSUMER_STATE.size
                 consumer_name, pos = _read_name(data, pos)
                 consumer, _ = group.consumer(consumer_name, seen)
-                for _ in range(pending_count):
-                    ms, seq, delivered, count = PEL_ITEM.unpack_from(data, pos)
-                    pos += PEL_ITEM.size
-                    group.set_pending(id_of(ms, seq), consumer, delivered, count)
+                end = pos + pending_count * PEL_ITEM.size
+                group.set_pending_many(consumer, _pel_items(data[pos:end]))
+                pos = end
         if pos != len(data):
             raise ValueError("trailing bytes in stream state")
         return log
@@ -915,9 +909,7 @@ class StreamLog(CatalogEntry):
             group = self.groups[group_name]
             consumer, _ = group.consumer(consumer_name, seen)
             consumer.seen = seen
-            for item in range(pos, len(payload), PEL_ITEM.size):
-                ms, seq, delivered, count = PEL_ITEM.unpack_from(payload, item)
-                group.set_pending(id_of(ms, seq), consumer, delivered, count)
+            group.set_pending_many(consumer, _pel_items(view[pos:]))
         elif op == journal.OP_XPEL_DEL:
             group_name, pos = _read_name(view, QID.size)
             group = self.groups[group_name]

@@ -161,7 +161,7 @@ def test_pel_bytes_per_entry(tmp_path: Path) -> None:
     try:
         before, _ = tracemalloc.get_traced_memory()
         for index, (ms, seq) in enumerate(ids):
-            group.set_pending(id_of(ms, seq), consumers[index % 4], base + index, 1)
+            group.set_pending_many(consumers[index % 4], [(id_of(ms, seq), base + index, 1)])
         after, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
