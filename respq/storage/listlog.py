@@ -669,12 +669,10 @@ class ListLog(CatalogEntry):
             # The oldest pushes sit at the array front (the head side of a forward run, the tail side of a
             # backward one): they are pushed again, in their order, at their side's active segment file.
             side = RIGHT if run.forward else LEFT
-            values = self._engine._journal.read_many(
-                run.positions[run.lo : run.lo + taken], run.lengths[run.lo : run.lo + taken]
-            )
-            data = framing.frame_values(framing.REC_LIST_VALUE, values)
-            if len(data) <= min(SHARED_SETTLE_BYTES, self._store.segment_size // 2):
-                written = [self._write_shared(data, len(values), run.forward)]
+            lengths = run.lengths[run.lo : run.lo + taken]
+            values = self._engine._journal.read_many(run.positions[run.lo : run.lo + taken], lengths)
+            if sum(lengths) + framing.OVERHEAD * taken <= min(SHARED_SETTLE_BYTES, self._store.segment_size // 2):
+                written = [self._write_shared(values, run.forward)]
             else:
                 written = self._write_out(values, side)
             run.lo += taken
@@ -692,13 +690,14 @@ class ListLog(CatalogEntry):
         self._engine._resident.pop(self.qid, None)
         return True
 
-    def _write_shared(self, data: bytes, count: int, forward: bool) -> Chunk:
-        """A chunk of the framed records ``data`` (``count`` values, in file order) appended to the shared file; the
-        caller places it. A failure leaves nothing referenced."""
+    def _write_shared(self, values: list[bytes], forward: bool) -> Chunk:
+        """A chunk of ``values`` (in file order) appended to the shared file; the caller places it. A failure leaves
+        nothing referenced."""
         store = self._store
+        data = framing.frame_values(framing.REC_LIST_VALUE, values)
         fid, offset = store.append_shared(data)
         store.ref_shared(fid, self.qid, self)
-        return Chunk(fid, offset, offset + len(data), count, forward)
+        return Chunk(fid, offset, offset + len(data), len(values), forward)
 
     def _move_out_of(self, fid: int) -> None:
         """Copies this list's chunks in shared file ``fid`` (mostly dead) to the current shared file, each in place."""
@@ -711,8 +710,7 @@ class ListLog(CatalogEntry):
             while len(values) < chunk.count:
                 batch, offset = store.read_many_forward(fid, offset, chunk.end, chunk.count - len(values))
                 values += batch
-            data = framing.frame_values(framing.REC_LIST_VALUE, values)
-            self._chunks[index] = self._write_shared(data, chunk.count, chunk.forward)
+            self._chunks[index] = self._write_shared(values, chunk.forward)
         self._release(fid)
 
     def _write_out(self, values: Iterator[bytes] | list[bytes], side: Side = RIGHT) -> list[Chunk]:
