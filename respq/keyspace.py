@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from respq.client import Client
     from respq.server import Server
     from respq.storage.engine import Engine
+    from respq.storage.listlog import Side
 
 ACTIVE_EXPIRE_SAMPLE = 20  # keys sampled per database per sweep, as in Redis's active expire cycle
 
@@ -116,6 +117,16 @@ class Keyspace:
         if type_name == "stream":
             return self.engine.create_stream(db, key)
         raise ValueError(type_name)
+
+    def push_each(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int]:
+        """LPUSH/RPUSH of each ``(key, values)`` in order, creating missing lists; each list's length after its push.
+        The keys must hold lists or nothing (``lookup`` them first), and no client may be blocked on one: nobody is
+        signalled."""
+        lengths = self.engine.push_each(db, side, pushes)
+        if self.watchers:
+            for key, _ in pushes:
+                self.touch(db, key)
+        return lengths
 
     def delete(self, db: int, key: bytes) -> bool:
         if self.lookup(db, key) is None:

@@ -114,17 +114,25 @@ def _push_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) 
 
 
 def _push_spread(client: Client, argvs: list[list[bytes]], side: Side) -> list[Any]:
-    """Pipelined pushes to different lists, each as LPUSH/RPUSH alone would do it. A storage failure ends the run
-    before the call it hit, which then runs alone and answers for itself."""
+    """Pipelined pushes to different lists, each answering as LPUSH/RPUSH alone would, journaled in one go. A call on
+    a key of another type fails alone; a full disk refuses the run, whose calls then run alone and answer for
+    themselves. ``execute_run`` ends the run before a key a client is blocked on, so nobody needs signalling."""
+    keyspace = client.server.keyspace
+    db = client.db
     replies: list[Any] = []
+    pushes: list[tuple[bytes, list[bytes]]] = []
     for argv in argvs:
-        try:
-            replies.append(_push(client, argv[1], argv[2:], side, only_existing=False))
-        except CommandError as error:  # WRONGTYPE: this call alone fails
-            replies.append(ErrorReply(error.message))
-        except StorageError:
-            break
-    return replies
+        entry = keyspace.lookup(db, argv[1])
+        if entry is not None and entry.type != "list":
+            replies.append(ErrorReply(errors.WRONGTYPE))
+        else:
+            replies.append(None)
+            pushes.append((argv[1], argv[2:]))
+    try:
+        lengths = iter(keyspace.push_each(db, side, pushes))
+    except StorageError:
+        return []
+    return [next(lengths) if reply is None else reply for reply in replies]
 
 
 run_of("lpush", _is_push, partial(_push_spread, side=LEFT))(partial(_push_run, side=LEFT))

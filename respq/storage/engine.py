@@ -25,7 +25,7 @@ from respq.storage.errors import (
     StorageWriteError,
 )
 from respq.storage.fileio import DEFAULT_IO, FileIO
-from respq.storage.listlog import ListLog, compact_shared
+from respq.storage.listlog import ListLog, Side, compact_shared, push_each, push_growth
 from respq.storage.segments import SegmentStore, parse_segment_name, queue_dir_name
 from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, StreamLog
 
@@ -203,6 +203,22 @@ class Engine:
         log = self._create(db, key, TYPE_CODES["list"], qid)
         self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["list"], qid) + key)
         return log  # type: ignore[return-value]
+
+    def push_each(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int]:
+        """Pushes of ``(key, values)`` at ``side`` in order, creating missing lists (a key may come more than once;
+        none may hold another type): each list's length after its push. Refused as a whole, before anything
+        changes, for a full disk."""
+        keyspace = self._dbs[db]
+        missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
+        growth = 0
+        if self.maxdisk:  # as create_list and ListLog.push count it
+            growth = sum(len(key) + 64 for key in missing)
+            growth += sum(push_growth(values) for _, values in pushes)
+        self._before_write(growth)
+        for key in missing:
+            self.create_list(db, key)
+        logs: list[ListLog] = [keyspace[key] for key, _ in pushes]  # type: ignore[misc]
+        return push_each(self, side, logs, [values for _, values in pushes])
 
     def create_stream(self, db: int, key: bytes) -> StreamLog:
         """A new empty stream under ``key`` (which must not exist)."""

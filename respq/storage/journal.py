@@ -183,9 +183,11 @@ class Journal:
         self.buffer += framing.frame(rtype, payload)
         return lsn
 
-    def append_many(self, rtype: int, payloads: list[bytes]) -> None:
-        """Buffers one record per payload, in order."""
+    def append_many(self, rtype: int, payloads: list[bytes]) -> int:
+        """Buffers one record per payload, in order; returns the LSN of the first (each follows the one before)."""
+        lsn = self.flushed_lsn + len(self.buffer)
         self.buffer += framing.frame_values(rtype, payloads)
+        return lsn
 
     def read(self, lsn: int, length: int, descending: bool = False) -> bytes:
         """``length`` bytes at ``lsn`` from the buffer, the current file or a file being replayed (loop thread).

@@ -19,7 +19,7 @@ import bisect
 import enum
 import struct
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,6 +50,7 @@ INSERT_HEAD = struct.Struct("<QBI")
 REMOVE_HEAD = struct.Struct("<Qq")
 TRIM_OP = struct.Struct("<Qqq")
 
+PUSHED_VALUES_AT = framing.HEAD_SIZE + PUSH_HEAD.size + journal.VALUE_LEN.size  # an OP_PUSH record's first value
 REWRITE_BATCH = 256  # values carried from old chunks to new ones per write during a rewrite
 # A list this long is a backlog: values pushed now will still be queued at the next checkpoint, so they go to their
 # segment at once (and into the journal) instead of being copied out of the journal later.
@@ -57,6 +58,11 @@ BACKLOG_VALUES = 100_000
 COMPACT_CHUNKS = 512  # a list split into more chunks than this is rewritten after a middle operation
 # A run of values settled at a checkpoint this small (framed) goes to the shared file, not to a file of the list's.
 SHARED_SETTLE_BYTES = 64 << 10
+
+
+def push_growth(values: Sequence[bytes]) -> int:
+    """Disk bytes a push of ``values`` may take: written twice if still here at the next checkpoint."""
+    return sum(map(len, values)) * 2 + framing.OVERHEAD * 2 * len(values)
 
 
 class Chunk:
@@ -128,8 +134,7 @@ class ListLog(CatalogEntry):
         if not values:
             return self._length
         engine = self._engine
-        # Written twice if still here at the next checkpoint; only worth adding up when a disk limit is set.
-        engine._before_write(sum(map(len, values)) * 2 + framing.OVERHEAD * 2 * len(values) if engine.maxdisk else 0)
+        engine._before_write(push_growth(values) if engine.maxdisk else 0)  # only worth adding up under a limit
         payload = PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values)
         if engine._atomic_depth or self._length >= BACKLOG_VALUES:
             # In a block, the record's position is unknown until the block ends; behind a backlog, the values would
@@ -138,12 +143,11 @@ class ListLog(CatalogEntry):
             self._push(side, values)
             engine._log(journal.OP_PUSH, payload)
         else:
-            self._push_journaled(side, list(map(len, values)), engine._journal.append(journal.OP_PUSH, payload))
+            self._push_journaled(side == RIGHT, map(len, values), engine._journal.append(journal.OP_PUSH, payload))
         return self._length
 
-    def _push_journaled(self, side: Side, lengths: list[int], record_lsn: int) -> None:
+    def _push_journaled(self, forward: bool, lengths: Iterable[int], record_lsn: int) -> None:
         """Adds the values of the OP_PUSH record at ``record_lsn`` as journal-resident values."""
-        forward = side == RIGHT
         chunks = self._chunks
         edge = (chunks[-1] if forward else chunks[0]) if chunks else None
         if type(edge) is not JournalRun or edge.forward != forward:
@@ -156,13 +160,15 @@ class ListLog(CatalogEntry):
                 chunks.insert(0, edge)
             self._engine._resident[self.qid] = self
         positions, run_lengths = edge.positions, edge.lengths
-        position = record_lsn + framing.HEAD_SIZE + PUSH_HEAD.size + journal.VALUE_LEN.size
+        before = len(positions)
+        position = record_lsn + PUSHED_VALUES_AT
         for length in lengths:
             positions.append(position)
             run_lengths.append(length)
             position += length + journal.VALUE_LEN.size
-        self._length += len(lengths)
-        self._engine.journaled_values += len(lengths)
+        added = len(positions) - before
+        self._length += added
+        self._engine.journaled_values += added
 
     def pop(self, side: Side, count: int) -> list[bytes]:
         """Removes up to ``count`` values from ``side``. An emptied list stays in the catalog: the caller deletes it."""
@@ -791,7 +797,7 @@ class ListLog(CatalogEntry):
             if record_lsn is None:
                 self._push(Side(side), journal.decode_values(payload, PUSH_HEAD.size))
             else:
-                self._push_journaled(Side(side), journal.value_lengths(payload, PUSH_HEAD.size), record_lsn)
+                self._push_journaled(side == RIGHT, journal.value_lengths(payload, PUSH_HEAD.size), record_lsn)
         elif op == journal.OP_POP:
             _, side, count = POP_OP.unpack(payload)
             self._pop(Side(side), count, want_values=False)
@@ -814,6 +820,23 @@ class ListLog(CatalogEntry):
             self._trim(start, stop)
         else:
             raise ValueError(f"unknown list operation {op}")
+
+
+def push_each(engine: Engine, side: Side, logs: list[ListLog], values: list[list[bytes]]) -> list[int]:
+    """``logs[i].push(side, values[i])`` for each ``i`` in order (a list may come more than once), with every journal
+    record framed in one go; returns each list's length after its push. The caller has checked the disk's room."""
+    if engine._atomic_depth or any(log._length >= BACKLOG_VALUES for log in logs):
+        return [log.push(side, log_values) for log, log_values in zip(logs, values, strict=True)]
+    head, encode = PUSH_HEAD.pack, journal.encode_values
+    payloads = [head(log.qid, side) + encode(log_values) for log, log_values in zip(logs, values, strict=True)]
+    lsn = engine._journal.append_many(journal.OP_PUSH, payloads)
+    lengths = []
+    forward = side == RIGHT
+    for log, log_values, payload in zip(logs, values, payloads, strict=True):
+        log._push_journaled(forward, map(len, log_values), lsn)
+        lsn += framing.OVERHEAD + len(payload)
+        lengths.append(log._length)
+    return lengths
 
 
 def compact_shared(store: SegmentStore) -> None:

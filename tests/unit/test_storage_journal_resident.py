@@ -6,7 +6,9 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from respq.storage import LEFT, RIGHT, Engine, listlog
+import pytest
+
+from respq.storage import LEFT, RIGHT, DiskFullError, Engine, listlog
 from respq.storage.fileio import FileIO
 from respq.storage.journal import READ_BLOCK
 from tests.unit.test_storage_engine import contents, durable, journals, open_engine, segment_bytes
@@ -222,4 +224,43 @@ def test_pushes_behind_a_backlog_go_to_the_segment_at_once(tmp_path: Path, monke
     engine = open_engine(tmp_path, segment_size=8192)
     assert contents(engine, b"q") == expected
     assert engine.get(0, b"q").value.pop(LEFT, 60) == expected[:60]  # type: ignore[union-attr]
+    engine.close()
+
+
+def test_pushes_to_many_lists_in_one_go_match_pushes_one_by_one_after_a_crash(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(listlog, "BACKLOG_VALUES", 40)  # some lists cross it: their runs take the segment path
+    rng = random.Random(5)
+    engine = open_engine(tmp_path)
+    expected: dict[bytes, list[bytes]] = {}
+    for round_ in range(60):
+        side = rng.choice((LEFT, RIGHT))
+        pushes = []
+        for call in range(rng.randrange(1, 12)):
+            key = b"k%d" % rng.randrange(8)  # repeats within a run, and missing keys created by their first call
+            values = [b"%d.%d.%d" % (round_, call, n) for n in range(rng.randrange(1, 4))]
+            pushes.append((key, values))
+        lengths = engine.push_each(0, side, pushes)
+        for (key, values), length in zip(pushes, lengths, strict=True):
+            queued = expected.setdefault(key, [])
+            if side == LEFT:
+                queued[:0] = values[::-1]
+            else:
+                queued += values
+            assert length == len(queued)
+        if round_ == 30:
+            engine.checkpoint()
+    assert {key: contents(engine, key) for key in expected} == expected
+    durable(engine)
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert {key: contents(engine, key) for key in expected} == expected
+    engine.close()
+
+
+def test_pushes_to_many_lists_refused_for_a_full_disk_create_nothing(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path, maxdisk=100_000)
+    with pytest.raises(DiskFullError):
+        engine.push_each(0, RIGHT, [(b"a", [b"x"]), (b"b", [b"y" * 200_000])])
+    assert engine.dbsize(0) == 0
+    assert engine.push_each(0, RIGHT, [(b"a", [b"x"]), (b"a", [b"z"])]) == [1, 2]
     engine.close()
