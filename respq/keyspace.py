@@ -70,6 +70,16 @@ class Keyspace:
     def exists(self, db: int, key: bytes) -> bool:
         return self.lookup(db, key) is not None
 
+    def type_of(self, db: int, key: bytes) -> str | None:
+        """The key's type name, None if missing or expired; a key iteration's check that leaves cold lists cold."""
+        found = self.engine.peek(db, key)
+        if found is None:
+            return None
+        if found[1] is not None and found[1] <= now_ms():
+            self._expire(db, key)
+            return None
+        return found[0]
+
     def dbsize(self, db: int) -> int:
         return self.engine.dbsize(db)
 
@@ -78,8 +88,8 @@ class Keyspace:
         now = now_ms()
         engine = self.engine
         for key in list(engine.keys(db)):
-            entry = engine.get(db, key)
-            if entry is not None and (entry.expire_ms is None or entry.expire_ms > now):
+            found = engine.peek(db, key)
+            if found is not None and (found[1] is None or found[1] > now):
                 yield key
 
     def matching_keys(self, db: int, pattern: bytes) -> list[bytes]:
@@ -219,10 +229,10 @@ class Keyspace:
                 continue
             sample = random.sample(list(volatile), min(ACTIVE_EXPIRE_SAMPLE, len(volatile)))
             for key in sample:
-                entry = self.engine.get(db, key)
-                if entry is None or entry.expire_ms is None:
+                found = self.engine.peek(db, key)
+                if found is None or found[1] is None:
                     volatile.discard(key)
-                elif entry.expire_ms <= now:
+                elif found[1] <= now:
                     self._expire(db, key)
 
     # ---- WATCH and blocked clients ------------------------------------------------------------------------------
@@ -251,7 +261,7 @@ class Keyspace:
 
     def _touch_db(self, db: int) -> None:
         for watched_db, key in list(self.watchers):
-            if watched_db == db and self.engine.get(db, key) is not None:
+            if watched_db == db and self.engine.peek(db, key) is not None:
                 self.touch(db, key)
 
     def signal_ready(self, db: int, key: bytes) -> None:

@@ -159,10 +159,10 @@ def scan(client: Client, argv: list[bytes]) -> Any:
     for key in batch:
         if match is not None and not match(key):
             continue
-        entry = keyspace.lookup(client.db, key)
-        if entry is None:
+        type_name = keyspace.type_of(client.db, key)
+        if type_name is None:
             continue
-        if type_filter is not None and entry.type.encode() != type_filter:
+        if type_filter is not None and type_name.encode() != type_filter:
             continue
         found.append(key)
     return [str(next_cursor).encode(), found]

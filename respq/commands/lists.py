@@ -56,12 +56,13 @@ def _popped(client: Client, key: bytes, value: ListLog) -> None:
 def _push(client: Client, key: bytes, values: list[bytes], side: Side, *, only_existing: bool) -> int:
     keyspace = client.server.keyspace
     value = keyspace.typed(client.db, key, "list")
-    if value is None:
-        if only_existing:
-            return 0
-        value = keyspace.create(client.db, key, "list")
-    length = value.push(side, values)
-    keyspace.touch(client.db, key)
+    if value is not None:
+        length = value.push(side, values)
+        keyspace.touch(client.db, key)
+    elif only_existing:
+        return 0
+    else:
+        length = keyspace.push_each(client.db, side, [(key, values)])[0]  # creates the list (compactly)
     keyspace.signal_ready(client.db, key)
     return length
 

@@ -10,6 +10,7 @@ import logging
 import os
 import resource
 import struct
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,7 +26,19 @@ from respq.storage.errors import (
     StorageWriteError,
 )
 from respq.storage.fileio import DEFAULT_IO, FileIO
-from respq.storage.listlog import ListLog, Side, compact_shared, push_each, push_growth
+from respq.storage.listlog import (
+    COLD_HEAD,
+    COLD_IN_JOURNAL,
+    COLD_IN_SEGMENTS,
+    ListLog,
+    Side,
+    cold_expire,
+    cold_files,
+    cold_kind,
+    compact_shared,
+    push_each,
+    push_growth,
+)
 from respq.storage.segments import SegmentStore, parse_segment_name, queue_dir_name
 from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, StreamLog
 
@@ -52,6 +65,9 @@ def _default_log(level: str, message: str) -> None:
     )
 
 
+# References to a list object held by the catalog alone, seen from the checkpoint's loop: the catalog's dict, the
+# loop's variable and getrefcount's argument (plus one per shared file naming the list).
+UNHELD_REFS = 3
 KeyEntry = ListLog | StreamLog  # a key's catalog entry is its list or stream itself (storage/catalog.py)
 
 
@@ -102,9 +118,12 @@ class Engine:
         self._store = SegmentStore(io, path, segment_size=max(segment_size, 4096), max_open_files=max_open_files)
         self._store.on_write_error = self._disable_writes
         self._journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
-        self._dbs: list[dict[bytes, KeyEntry]] = [{} for _ in range(databases)]
+        self._dbs: list[dict[bytes, KeyEntry | bytes]] = [{} for _ in range(databases)]  # bytes: a cold list
         self._by_qid: dict[int, KeyEntry] | None = None  # during recovery only: replayed records name queue ids
         self._resident: dict[int, ListLog] = {}  # lists holding values that live only in the journal
+        # Keys made cold entries holding a journal value since the last checkpoint, per database: what settle_some
+        # settles after the resident lists (a hint: _settle_all looks at every key, whatever was renamed or moved).
+        self._cold_in_journal: list[list[bytes]] = [[] for _ in range(databases)]
         self.journaled_values = 0  # values ever pushed into the journal alone (paces settling ahead of checkpoints)
         self._next_qid = 1
         self._replaying = False
@@ -188,7 +207,29 @@ class Engine:
     # -- catalog
 
     def get(self, db: int, key: bytes) -> KeyEntry | None:
-        return self._dbs[db].get(key)
+        entry = self._dbs[db].get(key)
+        if type(entry) is bytes:  # a cold list: an object again from now on
+            entry = self._dbs[db][key] = ListLog.thaw(self, entry)
+        return entry
+
+    def peek(self, db: int, key: bytes) -> tuple[str, int | None] | None:
+        """The key's type and expiry, without turning a cold list into objects (key iteration)."""
+        entry = self._dbs[db].get(key)
+        if entry is None:
+            return None
+        if type(entry) is bytes:
+            return "list", cold_expire(entry)
+        return entry.type, entry.expire_ms
+
+    def _thaw_holding(self, fids: set[int]) -> None:
+        """Cold lists holding a chunk of one of ``fids`` become objects."""
+        for db, keyspace in enumerate(self._dbs):
+            for key in [
+                key
+                for key, entry in keyspace.items()
+                if type(entry) is bytes and cold_kind(entry) == COLD_IN_SEGMENTS and cold_files(entry) & fids
+            ]:
+                self.get(db, key)
 
     def keys(self, db: int) -> Iterator[bytes]:
         return iter(list(self._dbs[db]))
@@ -217,8 +258,16 @@ class Engine:
         self._before_write(growth)
         for key in missing:
             self.create_list(db, key)
-        logs: list[ListLog] = [keyspace[key] for key, _ in pushes]  # type: ignore[misc]
-        return push_each(self, side, logs, [values for _, values in pushes])
+        logs: list[ListLog] = [self.get(db, key) for key, _ in pushes]  # type: ignore[misc]
+        lengths = push_each(self, side, logs, [values for _, values in pushes])
+        for key in missing:  # a new list holding one value stays cold until it is used again (idle queues)
+            log = keyspace[key]
+            if log._length == 1 and not self._atomic_depth:  # type: ignore[union-attr]
+                cold = log.freeze()  # type: ignore[union-attr]
+                if cold is not None:
+                    keyspace[key] = cold  # type: ignore[assignment]
+                    self._cold_in_journal[db].append(key)
+        return lengths
 
     def create_stream(self, db: int, key: bytes) -> StreamLog:
         """A new empty stream under ``key`` (which must not exist)."""
@@ -255,7 +304,9 @@ class Engine:
     def _delete(self, db: int, key: bytes) -> None:
         self._drop(self._dbs[db].pop(key))
 
-    def _drop(self, log: KeyEntry) -> None:
+    def _drop(self, log: KeyEntry | bytes) -> None:
+        if type(log) is bytes:
+            log = ListLog.thaw(self, log)  # it lets go of its files like any list
         if self._by_qid is not None:
             self._by_qid.pop(log.qid, None)
         log._drop_all()
@@ -283,7 +334,7 @@ class Engine:
         if key not in self._dbs[db]:
             raise KeyError(key)
         self._before_write(0)
-        self._dbs[db][key].expire_ms = expire_ms
+        self.get(db, key).expire_ms = expire_ms  # type: ignore[union-attr]
         self._log(journal.OP_EXPIRE, EXPIRE_OP.pack(db, expire_ms is not None, expire_ms or 0) + key)
 
     def flushdb(self, db: int) -> None:
@@ -424,7 +475,7 @@ class Engine:
             raise StorageError("a checkpoint is already running")
         if self._atomic_depth:
             raise StorageError("cannot checkpoint inside an atomic block")
-        compact_shared(self._store)
+        compact_shared(self)
         self._settle_all()
         self._store.write_pending()  # the checkpoint syncs the files: what they must hold has to be in them
         self._journal.drop_readers()  # files replayed at start-up: nothing refers to them any more
@@ -448,11 +499,29 @@ class Engine:
                 return True  # the budget ran out inside this list; it stays registered
             budget -= before + SETTLE_LIST_COST
             self._resident.pop(qid, None)
-        return bool(self._resident)
+        for db, keys in enumerate(self._cold_in_journal):
+            while keys and budget > 0:
+                self._settle_cold(db, keys.pop())
+                budget -= 1 + SETTLE_LIST_COST
+        return bool(self._resident) or any(self._cold_in_journal)
 
     def _settle_all(self) -> None:
         while self._resident:
             next(iter(self._resident.values())).settle()  # unregisters itself once done
+        for db, keyspace in enumerate(self._dbs):
+            for key in [key for key, entry in keyspace.items() if type(entry) is bytes]:
+                self._settle_cold(db, key)
+            self._cold_in_journal[db] = []
+
+    def _settle_cold(self, db: int, key: bytes) -> None:
+        """A cold list holding a journal value gets it copied to a segment and stays cold (one list at a time, so
+        that a burst of them never costs their objects all at once)."""
+        keyspace = self._dbs[db]
+        entry = keyspace.get(key)
+        if type(entry) is bytes and cold_kind(entry) == COLD_IN_JOURNAL:
+            log = self.get(db, key)
+            log.settle()  # type: ignore[union-attr]
+            keyspace[key] = log.freeze() or log  # type: ignore[union-attr]
 
     def run_checkpoint(self, cp: Checkpoint) -> None:
         """Worker thread: syncs dirtied segments and directories, then replaces the manifest atomically."""
@@ -545,10 +614,21 @@ class Engine:
             databases=self.databases,
             files={fid: (entry[0], entry[1]) for fid, entry in self._store.files.items()},
         )
+        # Every settled list becomes a cold entry (its manifest state and a head): lists used before the next
+        # checkpoint turn into objects again, the others cost their bytes alone. Only a list object no one holds
+        # but the catalog (and the shared files naming it) is replaced, so the change is never seen.
+        cold_list = TYPE_CODES["list"]
         for db, keyspace in enumerate(self._dbs):
-            for key, entry in keyspace.items():
-                value = entry.value
-                data.keys.append((db, TYPE_CODES[entry.type], entry.expire_ms, value.qid, key, value.dump()))
+            for key in list(keyspace):
+                entry = keyspace[key]
+                if type(entry) is ListLog and sys.getrefcount(entry) <= UNHELD_REFS + len(entry._shared_bytes()):
+                    entry = keyspace[key] = entry.freeze() or entry
+                if type(entry) is bytes:
+                    assert cold_kind(entry) == COLD_IN_SEGMENTS, "a journal value left unsettled"
+                    qid = COLD_HEAD.unpack_from(entry)[1]
+                    data.keys.append((db, cold_list, cold_expire(entry), qid, key, entry[COLD_HEAD.size :]))
+                else:
+                    data.keys.append((db, TYPE_CODES[entry.type], entry.expire_ms, entry.qid, key, entry.dump()))
         return manifest.encode(data)
 
     # -- recovery
@@ -709,7 +789,7 @@ class Engine:
             self._delete(db, payload[DB_OP.size :])
         elif op == journal.OP_EXPIRE:
             db, has_expire, expire = EXPIRE_OP.unpack_from(payload)
-            self._dbs[db][payload[EXPIRE_OP.size :]].expire_ms = expire if has_expire else None
+            self.get(db, payload[EXPIRE_OP.size :]).expire_ms = expire if has_expire else None  # type: ignore[union-attr]
         elif op == journal.OP_RENAME:
             db, src_length = RENAME_OP.unpack_from(payload)
             src = payload[RENAME_OP.size : RENAME_OP.size + src_length]

@@ -73,6 +73,8 @@ class SegmentStore:
         self.full = False  # the last write of buffered bytes found the disk full: they are still buffered
         # shared file id -> {queue id: list} of the lists with a chunk in it; the file dies when none is left
         self.shared_refs: dict[int, dict[int, object]] = {}
+        # Cold lists (kept as bytes by the engine) are counted, not named: shared file -> [lists, bytes they hold].
+        self.shared_cold: dict[int, list[int]] = {}
         self.shared_fid = 0  # the shared file appended to (0: none yet)
 
     # -- paths and descriptors
@@ -159,7 +161,7 @@ class SegmentStore:
             fid = self.create(SHARED_QID)
             self.shared_refs[fid] = {}
             old, self.shared_fid = self.shared_fid, fid
-            if old and not self.shared_refs[old]:
+            if old and not self.shared_refs[old] and old not in self.shared_cold:
                 self.kill(old)
         return fid, self.append(fid, data)
 
@@ -171,7 +173,7 @@ class SegmentStore:
         """After recovery: shared files no list refers to any more are dead."""
         for fid, (qid, _) in list(self.files.items()):
             if qid == SHARED_QID and not self.shared_refs.get(fid) and fid != self.shared_fid:
-                self.kill(fid)
+                self.kill(fid)  # (no list is cold during recovery)
 
     def ref_shared(self, fid: int, qid: int, owner: object) -> None:
         self.shared_refs.setdefault(fid, {})[qid] = owner
@@ -182,8 +184,23 @@ class SegmentStore:
         if refs is None:
             return
         refs.pop(qid, None)
-        if not refs and fid != self.shared_fid:
+        if not refs and fid not in self.shared_cold and fid != self.shared_fid:
             self.kill(fid)
+
+    def freeze_shared(self, fid: int, qid: int, held: int) -> None:
+        """List ``qid``, holding ``held`` bytes of shared file ``fid``, becomes a cold entry: counted, not named."""
+        self.shared_refs[fid].pop(qid, None)
+        cold = self.shared_cold.setdefault(fid, [0, 0])
+        cold[0] += 1
+        cold[1] += held
+
+    def thaw_shared(self, fid: int, held: int) -> None:
+        """A cold list holding ``held`` bytes of ``fid`` is an object again (``ref_shared`` names it)."""
+        cold = self.shared_cold[fid]
+        cold[0] -= 1
+        cold[1] -= held
+        if not cold[0]:
+            del self.shared_cold[fid]
 
     def size(self, fid: int) -> int:
         return self.files[fid][1]
@@ -251,6 +268,7 @@ class SegmentStore:
         """No chunk and no active pointer refers to ``fid`` any more: delete it after the next durable checkpoint."""
         qid, size = self.files.pop(fid)
         self.shared_refs.pop(fid, None)
+        self.shared_cold.pop(fid, None)
         self.live_bytes -= size
         self.dead[fid] = (qid, size)
         self.dead_bytes += size

@@ -1,0 +1,145 @@
+"""Lists nobody uses are kept as bytes in the catalog (cold entries), not as objects: a new list holding one pushed
+value at once, every settled list at a checkpoint. The first use turns one back into objects; nothing a client sees
+changes, and a list object somebody still holds is never replaced."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from pathlib import Path
+
+from respq.storage import LEFT, RIGHT, Engine, ListLog
+from respq.storage.listlog import COLD_IN_JOURNAL, COLD_IN_SEGMENTS, cold_kind
+from respq.storage.segments import SHARED_QID, queue_dir_name
+from tests.unit.test_storage_engine import contents, durable, open_engine
+
+VALUE = b"v" * 100
+
+
+def is_cold(engine: Engine, key: bytes, db: int = 0) -> bool:
+    return type(engine._dbs[db][key]) is bytes
+
+
+def shared_files(path: Path) -> set[Path]:
+    return set((path / "queues" / queue_dir_name(SHARED_QID)).glob("*.seg"))
+
+
+def test_idle_lists_of_one_value_cost_a_fraction_of_their_objects(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path, appendfsync="no")
+    keys = [b"idle:%d" % n for n in range(20_000)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for first in range(0, len(keys), 100):
+            engine.push_each(0, RIGHT, [(key, [VALUE]) for key in keys[first : first + 100]])
+            engine.flush()
+        per_list = (tracemalloc.get_traced_memory()[0] - before) / len(keys)
+    finally:
+        tracemalloc.stop()
+    # Key, catalog slot and a ~64 B entry; as objects (list, journal run, arrays, registry) it was over 600 B.
+    assert per_list < 250, per_list
+    assert all(is_cold(engine, key) for key in keys)
+    assert contents(engine, keys[7]) == [VALUE]
+    engine.close()
+
+
+def test_cold_lists_read_pop_push_expire_and_survive_checkpoints_crashes_and_reopens(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path, segment_size=64 << 10)
+    engine.push_each(0, RIGHT, [(b"a", [b"a1"]), (b"b", [b"b1"]), (b"c", [b"c1", b"c2"]), (b"d", [b"d1"])])
+    engine.push_each(0, LEFT, [(b"e", [b"e1"])])
+    assert [is_cold(engine, key) for key in (b"a", b"b", b"c", b"d", b"e")] == [True, True, False, True, True]
+    engine.set_expire(0, b"d", 4_000_000_000_000)
+    assert engine.peek(0, b"d") == ("list", 4_000_000_000_000)
+    engine.checkpoint()  # everything settled into the shared file, then cold
+    assert all(is_cold(engine, key) for key in (b"a", b"b", b"c", b"d", b"e"))
+    assert engine.peek(0, b"d") == ("list", 4_000_000_000_000) and engine.peek(0, b"a") == ("list", None)
+    assert engine.get(0, b"d").expire_ms == 4_000_000_000_000  # type: ignore[union-attr]
+    assert not is_cold(engine, b"d")
+    assert engine.get(0, b"a").pop(LEFT, 1) == [b"a1"]  # type: ignore[union-attr]
+    engine.delete(0, b"a")
+    engine.get(0, b"b").push(LEFT, [b"b0"])  # type: ignore[union-attr]
+    engine.push_each(0, RIGHT, [(b"f", [b"f1"])])  # cold in the journal: replayed after the crash
+    durable(engine)
+    engine.abandon()
+    expected = {b"a": None, b"b": [b"b0", b"b1"], b"c": [b"c1", b"c2"], b"d": [b"d1"], b"e": [b"e1"], b"f": [b"f1"]}
+    for _ in range(2):  # a crash, then a clean close and reopen
+        engine = open_engine(tmp_path, segment_size=64 << 10)
+        assert {key: contents(engine, key) for key in expected} == expected
+        assert engine.peek(0, b"d") == ("list", 4_000_000_000_000)
+        engine.checkpoint()
+        assert {key: contents(engine, key) for key in expected} == expected
+        engine.close()
+
+
+def test_settling_ahead_of_a_checkpoint_copies_cold_journal_values_a_few_lists_at_a_time(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.push_each(0, LEFT, [(b"k%d" % n, [b"v%d" % n]) for n in range(300)])
+    assert all(cold_kind(engine._dbs[0][b"k%d" % n]) == COLD_IN_JOURNAL for n in range(300))  # type: ignore[arg-type]
+    slices = 1
+    while engine.settle_some(1000):
+        slices += 1
+    assert slices > 3
+    assert all(cold_kind(engine._dbs[0][b"k%d" % n]) == COLD_IN_SEGMENTS for n in range(300))  # type: ignore[arg-type]
+    assert contents(engine, b"k299") == [b"v299"]
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"k0") == [b"v0"]
+    engine.close()
+
+
+def test_catalog_operations_on_cold_lists(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.push_each(0, RIGHT, [(b"k%d" % n, [b"v%d" % n]) for n in range(6)])
+    engine.checkpoint()
+    engine.rename(0, b"k0", b"k1")  # a cold list moves; the cold one it replaces lets go of its chunk
+    assert engine.move(0, 1, b"k2")
+    engine.swapdb(0, 2)
+    assert contents(engine, b"k1", db=2) == [b"v0"] and contents(engine, b"k2", db=1) == [b"v2"]
+    assert engine.delete(2, b"k3")
+    engine.flushdb(2)
+    assert engine.dbsize(2) == 0 and contents(engine, b"k2", db=1) == [b"v2"]
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert engine.dbsize(0) == 0 and engine.dbsize(2) == 0 and contents(engine, b"k2", db=1) == [b"v2"]
+    engine.close()
+
+
+def test_a_list_object_somebody_holds_stays_an_object(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    log = engine.create_list(0, b"held")
+    log.push(RIGHT, [b"x"])
+    engine.push_each(0, RIGHT, [(b"free", [b"y"]), (b"free", [b"z"])])
+    engine.checkpoint()
+    assert not is_cold(engine, b"held") and is_cold(engine, b"free")
+    assert engine.get(0, b"held") is log
+    log.push(RIGHT, [b"x2"])  # still the catalog's object: nothing pushed here is lost
+    assert contents(engine, b"held") == [b"x", b"x2"]
+    del log
+    engine.checkpoint()
+    assert is_cold(engine, b"held")
+    engine.close()
+
+
+def test_shared_files_live_while_cold_lists_hold_chunks_and_sparse_ones_are_emptied(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path, segment_size=16 << 10)
+    for first in range(0, 300, 100):
+        engine.push_each(0, RIGHT, [(b"q%d" % n, [b"%d:" % n + VALUE]) for n in range(first, first + 100)])
+        engine.checkpoint()
+    assert len(shared_files(tmp_path)) >= 3 and all(is_cold(engine, b"q%d" % n) for n in range(300))
+    assert isinstance(engine.get(0, b"q5"), ListLog) and not is_cold(engine, b"q5")
+    for n in range(1, 300):  # everyone but q0 is consumed: its file is mostly dead, it keeps only its value
+        assert engine.get(0, b"q%d" % n).pop(LEFT, 1) == [b"%d:" % n + VALUE]  # type: ignore[union-attr]
+        engine.delete(0, b"q%d" % n)
+    engine.checkpoint()
+    engine.checkpoint()
+    assert len(shared_files(tmp_path)) == 1  # q0's value moved into the current shared file; the others died
+    assert is_cold(engine, b"q0") and contents(engine, b"q0") == [b"0:" + VALUE]
+    engine.close()
+    engine = open_engine(tmp_path, segment_size=16 << 10)
+    assert contents(engine, b"q0") == [b"0:" + VALUE]
+    engine.delete(0, b"q0")
+    engine.checkpoint()
+    engine.checkpoint()
+    assert len(shared_files(tmp_path)) <= 1  # at most the current one
+    engine.close()
