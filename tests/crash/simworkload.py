@@ -118,11 +118,13 @@ class Workload:
 
     def push(self, engine: Engine, key: bytes, values: list[bytes]) -> None:
         entry = engine.get(DB, key)
-        log = entry.value if entry is not None else engine.create_list(DB, key)
         side = push_side(key)
         # The op is remembered before the call: a crash inside it may or may not have made it durable.
         self._remember(("push", key, side, values))
-        log.push(side, values)
+        if entry is None:  # as the server creates lists: a new one holding one value is a cold entry at once
+            engine.push_each(DB, side, [(key, values)])
+        else:
+            entry.value.push(side, values)  # type: ignore[union-attr]
 
     def pop(self, engine: Engine, key: bytes, count: int) -> None:
         entry = engine.get(DB, key)
