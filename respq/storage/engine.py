@@ -250,16 +250,20 @@ class Engine:
         none may hold another type): each list's length after its push. Refused as a whole, before anything
         changes, for a full disk."""
         keyspace = self._dbs[db]
-        missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
+        logs = [keyspace.get(key) for key, _ in pushes]
+        missing: list[bytes] = []
+        if not all(type(log) is ListLog for log in logs):  # lists to create, or cold ones to thaw
+            missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
         growth = 0
         if self.maxdisk:  # as create_list and ListLog.push count it
             growth = sum(len(key) + 64 for key in missing)
             growth += sum(push_growth(values) for _, values in pushes)
         self._before_write(growth)
-        for key in missing:
-            self.create_list(db, key)
-        logs: list[ListLog] = [self.get(db, key) for key, _ in pushes]  # type: ignore[misc]
-        lengths = push_each(self, side, logs, [values for _, values in pushes])
+        if missing or not all(type(log) is ListLog for log in logs):
+            for key in missing:
+                self.create_list(db, key)
+            logs = [self.get(db, key) for key, _ in pushes]
+        lengths = push_each(self, side, logs, [values for _, values in pushes])  # type: ignore[arg-type]
         for key in missing:  # a new list holding one value stays cold until it is used again (idle queues)
             log = keyspace[key]
             if log._length == 1 and not self._atomic_depth:  # type: ignore[union-attr]
