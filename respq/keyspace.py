@@ -39,14 +39,12 @@ class Keyspace:
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
         for db in range(self.databases):
+            for key in engine.empty_lists(db):
+                # A list whose first push was cut by a crash or a full disk: Redis never shows empty lists.
+                engine.delete(db, key)
             for key in list(engine.keys(db)):
-                entry = engine.get(db, key)
-                if entry is None:
-                    continue
-                if entry.type == "list" and len(entry.value) == 0:
-                    # A list whose first push was cut by a crash or a full disk: Redis never shows empty lists.
-                    engine.delete(db, key)
-                elif entry.expire_ms is not None:
+                found = engine.peek(db, key)  # lists loaded cold stay cold
+                if found is not None and found[1] is not None:
                     self.volatile[db].add(key)
 
     # ---- lookups ------------------------------------------------------------------------------------------------

@@ -119,11 +119,13 @@ class Engine:
         self._store.on_write_error = self._disable_writes
         self._journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
         self._dbs: list[dict[bytes, KeyEntry | bytes]] = [{} for _ in range(databases)]  # bytes: a cold list
-        self._by_qid: dict[int, KeyEntry] | None = None  # during recovery only: replayed records name queue ids
+        # During recovery only: replayed records name queue ids. A list loaded cold is named by (db, key) until the
+        # first record naming it turns it into an object (a replayed rename, move or swap does so first).
+        self._by_qid: dict[int, KeyEntry | tuple[int, bytes]] | None = None
         self._resident: dict[int, ListLog] = {}  # lists holding values that live only in the journal
-        # Keys made cold entries holding a journal value since the last checkpoint, per database: what settle_some
-        # settles after the resident lists (a hint: _settle_all looks at every key, whatever was renamed or moved).
-        self._cold_in_journal: list[list[bytes]] = [[] for _ in range(databases)]
+        # The keys settle_some still has to look at for cold entries holding a journal value, taken once the
+        # resident lists are settled (per database; None until then, and again after each checkpoint).
+        self._cold_scan: list[tuple[int, list[bytes]]] | None = None
         self.journaled_values = 0  # values ever pushed into the journal alone (paces settling ahead of checkpoints)
         self._next_qid = 1
         self._replaying = False
@@ -210,6 +212,8 @@ class Engine:
         entry = self._dbs[db].get(key)
         if type(entry) is bytes:  # a cold list: an object again from now on
             entry = self._dbs[db][key] = ListLog.thaw(self, entry)
+            if self._by_qid is not None:
+                self._by_qid[entry.qid] = entry
         return entry
 
     def peek(self, db: int, key: bytes) -> tuple[str, int | None] | None:
@@ -220,6 +224,10 @@ class Engine:
         if type(entry) is bytes:
             return "list", cold_expire(entry)
         return entry.type, entry.expire_ms
+
+    def empty_lists(self, db: int) -> list[bytes]:
+        """Keys of lists holding nothing (left by a crash that cut their first push); a cold list never is one."""
+        return [key for key, entry in self._dbs[db].items() if type(entry) is ListLog and not len(entry)]
 
     def _thaw_holding(self, fids: set[int]) -> None:
         """Cold lists holding a chunk of one of ``fids`` become objects."""
@@ -270,7 +278,6 @@ class Engine:
                 cold = log.freeze()  # type: ignore[union-attr]
                 if cold is not None:
                     keyspace[key] = cold  # type: ignore[assignment]
-                    self._cold_in_journal[db].append(key)
         return lengths
 
     def create_stream(self, db: int, key: bytes) -> StreamLog:
@@ -503,11 +510,15 @@ class Engine:
                 return True  # the budget ran out inside this list; it stays registered
             budget -= before + SETTLE_LIST_COST
             self._resident.pop(qid, None)
-        for db, keys in enumerate(self._cold_in_journal):
-            while keys and budget > 0:
-                self._settle_cold(db, keys.pop())
-                budget -= 1 + SETTLE_LIST_COST
-        return bool(self._resident) or any(self._cold_in_journal)
+        if budget > 0 and self._cold_scan is None:
+            self._cold_scan = [(db, list(keyspace)) for db, keyspace in enumerate(self._dbs) if keyspace]
+        while budget > 0 and self._cold_scan:
+            db, keys = self._cold_scan[-1]
+            if not keys:
+                self._cold_scan.pop()
+                continue
+            budget -= 1 + SETTLE_LIST_COST * self._settle_cold(db, keys.pop())
+        return bool(self._resident) or bool(self._cold_scan)
 
     def _settle_all(self) -> None:
         while self._resident:
@@ -515,17 +526,19 @@ class Engine:
         for db, keyspace in enumerate(self._dbs):
             for key in [key for key, entry in keyspace.items() if type(entry) is bytes]:
                 self._settle_cold(db, key)
-            self._cold_in_journal[db] = []
+        self._cold_scan = None
 
-    def _settle_cold(self, db: int, key: bytes) -> None:
-        """A cold list holding a journal value gets it copied to a segment and stays cold (one list at a time, so
-        that a burst of them never costs their objects all at once)."""
+    def _settle_cold(self, db: int, key: bytes) -> bool:
+        """If ``key`` is a cold list holding a journal value, copies it to a segment, the list staying cold (one
+        list at a time, so that a burst of them never costs their objects all at once); True if it was."""
         keyspace = self._dbs[db]
         entry = keyspace.get(key)
-        if type(entry) is bytes and cold_kind(entry) == COLD_IN_JOURNAL:
-            log = self.get(db, key)
-            log.settle()  # type: ignore[union-attr]
-            keyspace[key] = log.freeze() or log  # type: ignore[union-attr]
+        if type(entry) is not bytes or cold_kind(entry) != COLD_IN_JOURNAL:
+            return False
+        log = self.get(db, key)
+        log.settle()  # type: ignore[union-attr]
+        keyspace[key] = log.freeze() or log  # type: ignore[union-attr]
+        return True
 
     def run_checkpoint(self, cp: Checkpoint) -> None:
         """Worker thread: syncs dirtied segments and directories, then replaces the manifest atomically."""
@@ -676,6 +689,11 @@ class Engine:
                 raise StorageError(f"the data holds keys in db {db} but only {self.databases} databases are set")
             log: ListLog | StreamLog
             if type_code == TYPE_CODES["list"]:
+                cold = ListLog.cold_from_state(self, qid, expire, blob)
+                if cold is not None:  # objects only for the lists the journal names, when replay gets to them
+                    self._dbs[db][key] = cold
+                    self._by_qid[qid] = (db, key)
+                    continue
                 log = ListLog.load(self, qid, blob)
             elif type_code == TYPE_CODES["stream"]:
                 log = StreamLog.load(self, qid, blob)
@@ -784,7 +802,10 @@ class Engine:
         elif op >= journal.OP_PUSH:
             (qid,) = struct.unpack_from("<Q", payload)
             assert self._by_qid is not None
-            self._by_qid[qid]._replay(op, payload, record_lsn)
+            entry = self._by_qid[qid]
+            if type(entry) is tuple:
+                entry = self.get(*entry)
+            entry._replay(op, payload, record_lsn)  # type: ignore[union-attr]
         elif op == journal.OP_CREATE:
             db, type_code, qid = CREATE_OP.unpack_from(payload)
             self._create(db, payload[CREATE_OP.size :], type_code, qid)
@@ -797,6 +818,7 @@ class Engine:
         elif op == journal.OP_RENAME:
             db, src_length = RENAME_OP.unpack_from(payload)
             src = payload[RENAME_OP.size : RENAME_OP.size + src_length]
+            self.get(db, src)  # a cold list is named by its key until replay makes it an object: before it moves
             self._rename(db, src, payload[RENAME_OP.size + src_length :])
         elif op == journal.OP_FLUSHDB:
             self._flushdb(DB_OP.unpack(payload)[0])
@@ -805,9 +827,13 @@ class Engine:
                 self._flushdb(db)
         elif op == journal.OP_SWAPDB:
             a, b = TWO_DB_OP.unpack(payload)
+            for db in (a, b):
+                for key in [key for key, entry in self._dbs[db].items() if type(entry) is bytes]:
+                    self.get(db, key)
             self._dbs[a], self._dbs[b] = self._dbs[b], self._dbs[a]
         elif op == journal.OP_MOVE:
             src_db, dst_db = TWO_DB_OP.unpack_from(payload)
+            self.get(src_db, payload[TWO_DB_OP.size :])
             self._dbs[dst_db][payload[TWO_DB_OP.size :]] = self._dbs[src_db].pop(payload[TWO_DB_OP.size :])
         else:
             raise ValueError(f"unknown journal operation {op}")

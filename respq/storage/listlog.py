@@ -845,6 +845,26 @@ class ListLog(CatalogEntry):
             store.freeze_shared(fid, self.qid, held)
         return COLD_HEAD.pack(COLD_IN_SEGMENTS | flags, self.qid, expire or 0) + self.dump()
 
+    @staticmethod
+    def cold_from_state(engine: Engine, qid: int, expire_ms: int | None, state: bytes | memoryview) -> bytes | None:
+        """The cold entry of a list ``dump`` described (a checkpoint's manifest), counted by the shared files it
+        holds chunks of; None for a list of no chunks (it stays an object, to be found empty)."""
+        count = STATE_HEAD.unpack_from(state)[2]
+        if not count:
+            return None
+        store = engine._store
+        held: dict[int, int] = {}
+        for index in range(count):
+            fid, start, end, _, _ = CHUNK.unpack_from(state, STATE_HEAD.size + index * CHUNK.size)
+            if store.is_shared(fid):
+                held[fid] = held.get(fid, 0) + end - start
+        for fid, held_bytes in held.items():
+            cold = store.shared_cold.setdefault(fid, [0, 0])
+            cold[0] += 1
+            cold[1] += held_bytes
+        flags = COLD_EXPIRES if expire_ms is not None else 0
+        return COLD_HEAD.pack(COLD_IN_SEGMENTS | flags, qid, expire_ms or 0) + bytes(state)
+
     @classmethod
     def thaw(cls, engine: Engine, cold: bytes) -> ListLog:
         """The list a cold catalog entry stands for, holding what it held again."""

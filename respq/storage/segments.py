@@ -172,8 +172,9 @@ class SegmentStore:
     def drop_unreferenced_shared(self) -> None:
         """After recovery: shared files no list refers to any more are dead."""
         for fid, (qid, _) in list(self.files.items()):
-            if qid == SHARED_QID and not self.shared_refs.get(fid) and fid != self.shared_fid:
-                self.kill(fid)  # (no list is cold during recovery)
+            held = self.shared_refs.get(fid) or fid in self.shared_cold
+            if qid == SHARED_QID and not held and fid != self.shared_fid:
+                self.kill(fid)
 
     def ref_shared(self, fid: int, qid: int, owner: object) -> None:
         self.shared_refs.setdefault(fid, {})[qid] = owner

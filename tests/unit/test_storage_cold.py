@@ -8,9 +8,11 @@ import gc
 import tracemalloc
 from pathlib import Path
 
+from respq.commands.dispatch import execute
 from respq.storage import LEFT, RIGHT, Engine, ListLog
 from respq.storage.listlog import COLD_IN_JOURNAL, COLD_IN_SEGMENTS, cold_kind
 from respq.storage.segments import SHARED_QID, queue_dir_name
+from tests.unit.test_dispatch_order import server_with_client
 from tests.unit.test_storage_engine import contents, durable, open_engine
 
 VALUE = b"v" * 100
@@ -142,4 +144,60 @@ def test_shared_files_live_while_cold_lists_hold_chunks_and_sparse_ones_are_empt
     engine.checkpoint()
     engine.checkpoint()
     assert len(shared_files(tmp_path)) <= 1  # at most the current one
+    engine.close()
+
+
+def test_lists_used_through_commands_turn_cold_and_answer_the_same(tmp_path: Path) -> None:
+    """No layer above the engine keeps a list object between commands, or checkpoints would leave them objects."""
+    server, client = server_with_client(tmp_path)
+    engine = server.engine
+    assert engine is not None
+    try:
+        for n in range(50):
+            execute(client, [b"RPUSH", b"q%d" % n, b"a", b"b"])
+            execute(client, [b"LRANGE", b"q%d" % n, b"0", b"-1"])
+        execute(client, [b"BLPOP", b"q0", b"q1", b"0"])
+        execute(client, [b"LMOVE", b"q2", b"moved", b"LEFT", b"RIGHT"])
+        execute(client, [b"EXPIRE", b"q3", b"1000"])
+        engine.checkpoint()
+        assert [key for key in engine.keys(0) if not is_cold(engine, key)] == []
+        assert execute(client, [b"LRANGE", b"q0", b"0", b"-1"]) == [b"b"]
+        assert execute(client, [b"LRANGE", b"moved", b"0", b"-1"]) == [b"a"]
+        assert execute(client, [b"TTL", b"q3"]) == 1000
+        assert execute(client, [b"SCAN", b"0", b"TYPE", b"list", b"COUNT", b"1000"])[1] != []
+        assert is_cold(engine, b"q4")  # SCAN and KEYS look without turning lists into objects
+        assert len(execute(client, [b"KEYS", b"*"])) == 51 and is_cold(engine, b"q4")
+    finally:
+        engine.close()
+
+
+def test_a_restart_loads_lists_cold_and_replays_records_that_rename_move_or_swap_them(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.push_each(0, RIGHT, [(key, [key + b"1", key + b"2"]) for key in (b"a", b"b", b"c", b"d", b"e", b"f", b"g")])
+    engine.checkpoint()
+    engine.close()  # a clean close: the manifest holds every list
+    engine = open_engine(tmp_path)
+    assert all(is_cold(engine, key) for key in (b"a", b"b", b"c", b"d", b"e", b"f", b"g"))
+    # Journaled after the checkpoint, replayed on the next start with the lists loaded cold:
+    engine.rename(0, b"a", b"a2")
+    engine.get(0, b"a2").push(RIGHT, [b"a3"])  # type: ignore[union-attr]
+    assert engine.move(0, 1, b"b")
+    engine.get(1, b"b").push(RIGHT, [b"b3"])  # type: ignore[union-attr]
+    engine.swapdb(0, 2)
+    engine.get(2, b"c").push(LEFT, [b"c0"])  # type: ignore[union-attr]
+    engine.swapdb(0, 2)
+    engine.delete(0, b"d")
+    engine.set_expire(0, b"e", 4_000_000_000_000)
+    engine.rename(0, b"f", b"g")  # replaces g
+    durable(engine)
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"a2") == [b"a1", b"a2", b"a3"] and contents(engine, b"a") is None
+    assert contents(engine, b"b", db=1) == [b"b1", b"b2", b"b3"] and contents(engine, b"b") is None
+    assert contents(engine, b"c") == [b"c0", b"c1", b"c2"]
+    assert contents(engine, b"d") is None and engine.peek(0, b"e") == ("list", 4_000_000_000_000)
+    assert contents(engine, b"g") == [b"f1", b"f2"] and engine.dbsize(0) == 4
+    engine.close()
+    engine = open_engine(tmp_path)  # and once more from the manifest alone
+    assert contents(engine, b"g") == [b"f1", b"f2"] and contents(engine, b"b", db=1) == [b"b1", b"b2", b"b3"]
     engine.close()
