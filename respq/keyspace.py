@@ -126,11 +126,17 @@ class Keyspace:
             return self.engine.create_stream(db, key)
         raise ValueError(type_name)
 
-    def push_each(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int]:
-        """LPUSH/RPUSH of each ``(key, values)`` in order, creating missing lists; each list's length after its push.
-        The keys must hold lists or nothing (``lookup`` them first), and no client may be blocked on one: nobody is
-        signalled."""
-        lengths = self.engine.push_each(db, side, pushes)
+    def push_each(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int | None]:
+        """LPUSH/RPUSH of each ``(key, values)`` in order, creating missing lists: each list's length after its push,
+        None for a key of another type (nothing pushed there). No client may be blocked on one of the keys: nobody
+        is signalled."""
+        engine = self.engine
+        lengths: list[int | None] | None = engine.push_each(db, side, pushes)  # type: ignore[assignment]
+        if lengths is None:  # a key with an expiry (perhaps due) or of another type: look at each first
+            fits = [entry is None or entry.type == "list" for entry in (self.lookup(db, key) for key, _ in pushes)]
+            fitting = [push for push, fit in zip(pushes, fits, strict=True) if fit]
+            pushed = iter(engine.push_each(db, side, fitting, checked=True))  # type: ignore[arg-type]
+            lengths = [next(pushed) if fit else None for fit in fits]
         if self.watchers:
             for key, _ in pushes:
                 self.touch(db, key)

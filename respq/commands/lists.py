@@ -62,7 +62,7 @@ def _push(client: Client, key: bytes, values: list[bytes], side: Side, *, only_e
     elif only_existing:
         return 0
     else:
-        length = keyspace.push_each(client.db, side, [(key, values)])[0]  # creates the list (compactly)
+        length = keyspace.push_each(client.db, side, [(key, values)])[0]  # type: ignore[assignment]
     keyspace.signal_ready(client.db, key)
     return length
 
@@ -118,22 +118,12 @@ def _push_spread(client: Client, argvs: list[list[bytes]], side: Side) -> list[A
     """Pipelined pushes to different lists, each answering as LPUSH/RPUSH alone would, journaled in one go. A call on
     a key of another type fails alone; a full disk refuses the run, whose calls then run alone and answer for
     themselves. ``execute_run`` ends the run before a key a client is blocked on, so nobody needs signalling."""
-    keyspace = client.server.keyspace
-    db = client.db
-    replies: list[Any] = []
-    pushes: list[tuple[bytes, list[bytes]]] = []
-    for argv in argvs:
-        entry = keyspace.lookup(db, argv[1])
-        if entry is not None and entry.type != "list":
-            replies.append(ErrorReply(errors.WRONGTYPE))
-        else:
-            replies.append(None)
-            pushes.append((argv[1], argv[2:]))
+    pushes = [(argv[1], argv[2:]) for argv in argvs]
     try:
-        lengths = iter(keyspace.push_each(db, side, pushes))
+        lengths = client.server.keyspace.push_each(client.db, side, pushes)
     except StorageError:
         return []
-    return [next(lengths) if reply is None else reply for reply in replies]
+    return [ErrorReply(errors.WRONGTYPE) if length is None else length for length in lengths]
 
 
 run_of("lpush", _is_push, partial(_push_spread, side=LEFT))(partial(_push_run, side=LEFT))

@@ -253,24 +253,33 @@ class Engine:
         self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["list"], qid) + key)
         return log  # type: ignore[return-value]
 
-    def push_each(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int]:
-        """Pushes of ``(key, values)`` at ``side`` in order, creating missing lists (a key may come more than once;
-        none may hold another type): each list's length after its push. Refused as a whole, before anything
-        changes, for a full disk."""
+    def push_each(
+        self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]], *, checked: bool = False
+    ) -> list[int] | None:
+        """Pushes of ``(key, values)`` at ``side`` in order, creating missing lists (a key may come more than once):
+        each list's length after its push. Expiry and types are the caller's: unless it has ``checked`` the keys
+        (expired what was due, left out keys of other types), None, with nothing changed, when a key holds
+        anything but a list without an expiry. Refused as a whole, before anything changes, for a full disk."""
         keyspace = self._dbs[db]
         logs = [keyspace.get(key) for key, _ in pushes]
         missing: list[bytes] = []
-        if not all(type(log) is ListLog for log in logs):  # lists to create, or cold ones to thaw
+        if not all(type(log) is ListLog and log.expire_ms is None for log in logs):  # type: ignore[union-attr]
+            for index, (key, _) in enumerate(pushes):
+                log = logs[index]
+                if type(log) is bytes:
+                    log = logs[index] = self.get(db, key)
+                if log is not None and not checked and (type(log) is not ListLog or log.expire_ms is not None):
+                    return None
             missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
         growth = 0
         if self.maxdisk:  # as create_list and ListLog.push count it
             growth = sum(len(key) + 64 for key in missing)
             growth += sum(push_growth(values) for _, values in pushes)
         self._before_write(growth)
-        if missing or not all(type(log) is ListLog for log in logs):
+        if missing:
             for key in missing:
                 self.create_list(db, key)
-            logs = [self.get(db, key) for key, _ in pushes]
+            logs = [keyspace[key] for key, _ in pushes]
         lengths = push_each(self, side, logs, [values for _, values in pushes])  # type: ignore[arg-type]
         for key in missing:  # a new list holding one value stays cold until it is used again (idle queues)
             log = keyspace[key]

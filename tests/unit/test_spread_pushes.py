@@ -1,0 +1,56 @@
+"""Pipelined pushes spread over many keys run as one storage call; each call still answers as it would alone:
+expired keys are expired first, keys of another type fail alone, new lists are created once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from respq import keyspace as keyspace_module
+from respq.commands.dispatch import execute, execute_run
+from respq.replies import ErrorReply
+from tests.unit.test_dispatch_order import server_with_client
+
+
+def test_a_spread_run_expires_due_keys_and_fails_other_types_alone(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    server, client = server_with_client(tmp_path)
+    assert server.engine is not None
+    try:
+        execute(client, [b"RPUSH", b"a", b"a1"])
+        execute(client, [b"RPUSH", b"due", b"old"])
+        execute(client, [b"RPUSH", b"ttl", b"t1"])
+        execute(client, [b"XADD", b"s", b"1-1", b"f", b"v"])
+        now = keyspace_module.now_ms()
+        execute(client, [b"PEXPIREAT", b"due", b"%d" % (now + 1000)])
+        execute(client, [b"PEXPIREAT", b"ttl", b"%d" % (now + 100_000)])
+        monkeypatch.setattr(keyspace_module, "now_ms", lambda: now + 2000)  # "due" has expired, not yet deleted
+        batch = [
+            [b"RPUSH", b"a", b"a2"],
+            [b"RPUSH", b"due", b"new"],
+            [b"RPUSH", b"fresh", b"f1"],
+            [b"RPUSH", b"ttl", b"t2"],
+            [b"RPUSH", b"fresh", b"f2"],
+        ]
+        assert execute_run(client, batch, 0) == [2, 1, 1, 2, 2]
+        replies = execute_run(client, [[b"RPUSH", b"a", b"a3"], [b"RPUSH", b"s", b"x"], [b"RPUSH", b"b", b"b1"]], 0)
+        assert replies[0] == 3 and replies[2] == 1
+        assert isinstance(replies[1], ErrorReply) and bytes(replies[1].message).startswith(b"WRONGTYPE")
+        assert execute(client, [b"LRANGE", b"due", b"0", b"-1"]) == [b"new"]
+        assert execute(client, [b"PTTL", b"due"]) == -1
+        assert execute(client, [b"PTTL", b"ttl"]) > 0  # kept its expiry
+        assert execute(client, [b"LRANGE", b"fresh", b"0", b"-1"]) == [b"f1", b"f2"]
+        assert execute(client, [b"XLEN", b"s"]) == 1
+    finally:
+        server.engine.close()
+
+
+def test_a_spread_run_refused_for_a_full_disk_creates_nothing(tmp_path: Path) -> None:
+    server, client = server_with_client(tmp_path)
+    engine = server.engine
+    assert engine is not None
+    try:
+        engine.maxdisk = 1  # every write is over it
+        assert execute_run(client, [[b"LPUSH", b"k1", b"v"], [b"LPUSH", b"k2", b"v"]], 0) == []
+        assert execute(client, [b"DBSIZE"]) == 0
+    finally:
+        engine.maxdisk = 0
+        engine.close()
