@@ -128,19 +128,26 @@ class Keyspace:
 
     def push_each(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int | None]:
         """LPUSH/RPUSH of each ``(key, values)`` in order, creating missing lists: each list's length after its push,
-        None for a key of another type (nothing pushed there). No client may be blocked on one of the keys: nobody
-        is signalled."""
+        None for a key of another type (nothing pushed there). A storage failure after some pushes ends the list
+        before the call it hit (a failure before any is raised). No client may be blocked on one of the keys:
+        nobody is signalled."""
         engine = self.engine
-        lengths: list[int | None] | None = engine.push_each(db, side, pushes)  # type: ignore[assignment]
-        if lengths is None:  # a key with an expiry (perhaps due) or of another type: look at each first
+        results: list[int | None] | None = engine.push_each(db, side, pushes)  # type: ignore[assignment]
+        if results is None:  # a key with an expiry (perhaps due) or of another type: look at each first
             fits = [entry is None or entry.type == "list" for entry in (self.lookup(db, key) for key, _ in pushes)]
             fitting = [push for push, fit in zip(pushes, fits, strict=True) if fit]
             pushed = iter(engine.push_each(db, side, fitting, checked=True))  # type: ignore[arg-type]
-            lengths = [next(pushed) if fit else None for fit in fits]
+            results = []
+            for fit in fits:
+                length = next(pushed, None) if fit else None
+                if fit and length is None:
+                    break  # that push failed: the run ends before it
+                results.append(length)
         if self.watchers:
-            for key, _ in pushes:
-                self.touch(db, key)
-        return lengths
+            for (key, _), length in zip(pushes, results, strict=False):  # results may stop early
+                if length is not None:
+                    self.touch(db, key)
+        return results
 
     def delete(self, db: int, key: bytes) -> bool:
         if self.lookup(db, key) is None:

@@ -116,8 +116,9 @@ def _push_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) 
 
 def _push_spread(client: Client, argvs: list[list[bytes]], side: Side) -> list[Any]:
     """Pipelined pushes to different lists, each answering as LPUSH/RPUSH alone would, journaled in one go. A call on
-    a key of another type fails alone; a full disk refuses the run, whose calls then run alone and answer for
-    themselves. ``execute_run`` ends the run before a key a client is blocked on, so nobody needs signalling."""
+    a key of another type fails alone; a storage failure ends the run before the call it hit, which then runs alone
+    and answers for itself. ``execute_run`` ends the run before a key a client is blocked on, so nobody needs
+    signalling."""
     pushes = [(argv[1], argv[2:]) for argv in argvs]
     try:
         lengths = client.server.keyspace.push_each(client.db, side, pushes)

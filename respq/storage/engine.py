@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from respq.storage import framing, journal, manifest
+from respq.storage.catalog import CatalogEntry
 from respq.storage.errors import (
     CorruptionError,
     DirectoryLockedError,
@@ -27,6 +28,7 @@ from respq.storage.errors import (
 )
 from respq.storage.fileio import DEFAULT_IO, FileIO
 from respq.storage.listlog import (
+    BACKLOG_VALUES,
     COLD_HEAD,
     COLD_IN_JOURNAL,
     COLD_IN_SEGMENTS,
@@ -65,9 +67,16 @@ def _default_log(level: str, message: str) -> None:
     )
 
 
-# References to a list object held by the catalog alone, seen from the checkpoint's loop: the catalog's dict, the
-# loop's variable and getrefcount's argument (plus one per shared file naming the list).
-UNHELD_REFS = 3
+def _unheld_refs() -> int:
+    """What ``sys.getrefcount`` says of a dict's value held by a local variable and nothing else: the checkpoint's
+    loop sees this count (plus one per shared file naming the list) for a list object only the catalog holds.
+    Measured, not assumed: interpreters differ in whether the call's own argument counts."""
+    catalog = {b"key": CatalogEntry()}
+    entry = catalog[b"key"]
+    return sys.getrefcount(entry)
+
+
+UNHELD_REFS = _unheld_refs()
 KeyEntry = ListLog | StreamLog  # a key's catalog entry is its list or stream itself (storage/catalog.py)
 
 
@@ -259,7 +268,8 @@ class Engine:
         """Pushes of ``(key, values)`` at ``side`` in order, creating missing lists (a key may come more than once):
         each list's length after its push. Expiry and types are the caller's: unless it has ``checked`` the keys
         (expired what was due, left out keys of other types), None, with nothing changed, when a key holds
-        anything but a list without an expiry. Refused as a whole, before anything changes, for a full disk."""
+        anything but a list without an expiry. Refused as a whole, before anything changes, for a full disk; pushes
+        that also write segments (see ``_push_one_by_one``) may stop after some, returning fewer lengths."""
         keyspace = self._dbs[db]
         logs = [keyspace.get(key) for key, _ in pushes]
         missing: list[bytes] = []
@@ -271,6 +281,8 @@ class Engine:
                 if log is not None and not checked and (type(log) is not ListLog or log.expire_ms is not None):
                     return None
             missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
+        if self._atomic_depth or any(log is not None and log._length >= BACKLOG_VALUES for log in logs):  # type: ignore[union-attr]
+            return self._push_one_by_one(db, side, pushes)
         growth = 0
         if self.maxdisk:  # as create_list and ListLog.push count it
             growth = sum(len(key) + 64 for key in missing)
@@ -283,10 +295,27 @@ class Engine:
         lengths = push_each(self, side, logs, [values for _, values in pushes])  # type: ignore[arg-type]
         for key in missing:  # a new list holding one value stays cold until it is used again (idle queues)
             log = keyspace[key]
-            if log._length == 1 and not self._atomic_depth:  # type: ignore[union-attr]
+            if log._length == 1:  # type: ignore[union-attr]
                 cold = log.freeze()  # type: ignore[union-attr]
                 if cold is not None:
                     keyspace[key] = cold  # type: ignore[assignment]
+        return lengths
+
+    def _push_one_by_one(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int]:
+        """``push_each`` as separate pushes (inside an atomic block, or onto a backlog list, a push writes a segment
+        too, which a full disk can refuse half-way): a storage failure ends the run before the call it hit, unless it
+        is the first (then it is raised), and the lengths of the pushes done are returned."""
+        lengths: list[int] = []
+        for key, values in pushes:
+            try:
+                log = self.get(db, key)
+                if log is None:
+                    log = self.create_list(db, key)
+                lengths.append(log.push(side, values))  # type: ignore[union-attr]
+            except StorageError:
+                if not lengths:
+                    raise
+                break
         return lengths
 
     def create_stream(self, db: int, key: bytes) -> StreamLog:

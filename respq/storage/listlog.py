@@ -922,9 +922,8 @@ class ListLog(CatalogEntry):
 
 def push_each(engine: Engine, side: Side, logs: list[ListLog], values: list[list[bytes]]) -> list[int]:
     """``logs[i].push(side, values[i])`` for each ``i`` in order (a list may come more than once), with every journal
-    record framed in one go; returns each list's length after its push. The caller has checked the disk's room."""
-    if engine._atomic_depth or any(log._length >= BACKLOG_VALUES for log in logs):
-        return [log.push(side, log_values) for log, log_values in zip(logs, values, strict=True)]
+    record framed in one go; returns each list's length after its push. The caller has checked the disk's room, and
+    that no atomic block is open and no list is a backlog (those pushes write segments too: see ``push``)."""
     head, encode = PUSH_HEAD.pack, journal.encode_values
     payloads = [head(log.qid, side) + encode(log_values) for log, log_values in zip(logs, values, strict=True)]
     lsn = engine._journal.append_many(journal.OP_PUSH, payloads)

@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from respq import keyspace as keyspace_module
+from respq.client import Client
 from respq.commands.dispatch import execute, execute_run
-from respq.replies import ErrorReply
+from respq.replies import NULL_ARRAY, ErrorReply, SimpleString
+from respq.storage import engine as engine_module
+from respq.storage import listlog
 from tests.unit.test_dispatch_order import server_with_client
 
 
@@ -54,3 +57,42 @@ def test_a_spread_run_refused_for_a_full_disk_creates_nothing(tmp_path: Path) ->
     finally:
         engine.maxdisk = 0
         engine.close()
+
+
+def test_a_spread_run_stopped_by_a_full_disk_half_way_answers_for_what_it_did(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(listlog, "BACKLOG_VALUES", 100)  # pushes onto "big" write its segment as well
+    monkeypatch.setattr(engine_module, "BACKLOG_VALUES", 100)
+    server, client = server_with_client(tmp_path)
+    engine = server.engine
+    assert engine is not None
+    try:
+        execute(client, [b"RPUSH", b"big"] + [b"%d" % n for n in range(100)])
+        execute(client, [b"RPUSH", b"other", b"o"])
+        engine.flush()
+        # Room for what the run's check counts, not for the segment copy the backlog push also writes.
+        engine.maxdisk = engine._disk_used() + listlog.push_growth([b"X"]) + listlog.push_growth([b"Y"])
+        batch = [[b"RPUSH", b"big", b"X"], [b"RPUSH", b"other", b"Y"], [b"RPUSH", b"new", b"Z"]]
+        assert execute_run(client, batch, 0) == [101]  # the next call runs alone and answers for itself
+        engine.maxdisk = 0
+        assert execute(client, [b"LRANGE", b"big", b"-2", b"-1"]) == [b"99", b"X"]
+        assert execute(client, [b"LRANGE", b"other", b"0", b"-1"]) == [b"o"]
+        assert execute(client, [b"EXISTS", b"new"]) == 0
+    finally:
+        engine.maxdisk = 0
+        engine.close()
+
+
+def test_a_spread_run_invalidates_watches_on_the_keys_it_pushed_to_only(tmp_path: Path) -> None:
+    server, client = server_with_client(tmp_path)
+    watcher = Client(server, "127.0.0.1:3", "127.0.0.1:4")
+    assert server.engine is not None
+    try:
+        execute(client, [b"XADD", b"s", b"1-1", b"f", b"v"])
+        for key, expected in ((b"s", [SimpleString(b"PONG")]), (b"b", NULL_ARRAY)):
+            execute(watcher, [b"WATCH", key])
+            execute(watcher, [b"MULTI"])
+            execute(watcher, [b"PING"])
+            execute_run(client, [[b"LPUSH", b"a", b"x"], [b"LPUSH", b"s", b"y"], [b"LPUSH", b"b", b"z"]], 0)
+            assert execute(watcher, [b"EXEC"]) == expected, key  # a WRONGTYPE call changed nothing
+    finally:
+        server.engine.close()
