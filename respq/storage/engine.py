@@ -272,7 +272,6 @@ class Engine:
         that also write segments (see ``_push_one_by_one``) may stop after some, returning fewer lengths."""
         keyspace = self._dbs[db]
         logs = [keyspace.get(key) for key, _ in pushes]
-        missing: list[bytes] = []
         if not all(type(log) is ListLog and log.expire_ms is None for log in logs):  # type: ignore[union-attr]
             for index, (key, _) in enumerate(pushes):
                 log = logs[index]
@@ -280,9 +279,11 @@ class Engine:
                     log = logs[index] = self.get(db, key)
                 if log is not None and not checked and (type(log) is not ListLog or log.expire_ms is not None):
                     return None
-            missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
         if self._atomic_depth or any(log is not None and log._length >= BACKLOG_VALUES for log in logs):  # type: ignore[union-attr]
             return self._push_one_by_one(db, side, pushes)
+        missing: list[bytes] = []
+        if None in logs:
+            missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
         growth = 0
         if self.maxdisk:  # as create_list and ListLog.push count it
             growth = sum(len(key) + 64 for key in missing)
@@ -562,7 +563,7 @@ class Engine:
         while self._resident:
             next(iter(self._resident.values())).settle()  # unregisters itself once done
         for db, keyspace in enumerate(self._dbs):
-            for key in [key for key, entry in keyspace.items() if type(entry) is bytes]:
+            for key in [key for key, e in keyspace.items() if type(e) is bytes and cold_kind(e) == COLD_IN_JOURNAL]:
                 self._settle_cold(db, key)
         self._cold_scan = None
 
@@ -680,7 +681,7 @@ class Engine:
                     entry = keyspace[key] = entry.freeze() or entry
                 if type(entry) is bytes:
                     assert cold_kind(entry) == COLD_IN_SEGMENTS, "a journal value left unsettled"
-                    qid = COLD_HEAD.unpack_from(entry)[1]
+                    _, qid, _ = COLD_HEAD.unpack_from(entry)
                     data.keys.append((db, cold_list, cold_expire(entry), qid, key, entry[COLD_HEAD.size :]))
                 else:
                     data.keys.append((db, TYPE_CODES[entry.type], entry.expire_ms, entry.qid, key, entry.dump()))

@@ -80,9 +80,27 @@ def cold_expire(cold: bytes) -> int | None:
 
 def cold_files(cold: bytes) -> set[int]:
     """The segment files a COLD_IN_SEGMENTS entry holds chunks of."""
-    pos = COLD_HEAD.size + STATE_HEAD.size
-    count = STATE_HEAD.unpack_from(cold, COLD_HEAD.size)[2]
-    return {CHUNK.unpack_from(cold, pos + index * CHUNK.size)[0] for index in range(count)}
+    return {fid for fid, *_ in _packed_chunks(cold, COLD_HEAD.size)}
+
+
+def _cold_head(kind: int, qid: int, expire_ms: int | None) -> bytes:
+    return COLD_HEAD.pack(kind | (COLD_EXPIRES if expire_ms is not None else 0), qid, expire_ms or 0)
+
+
+def _packed_chunks(state: bytes | memoryview, offset: int) -> Iterator[tuple[int, int, int, int, int]]:
+    """(file id, start, end, count, forward) of each chunk of the state ``ListLog.dump`` wrote at ``offset``."""
+    count = STATE_HEAD.unpack_from(state, offset)[2]
+    start = offset + STATE_HEAD.size
+    return CHUNK.iter_unpack(memoryview(state)[start : start + count * CHUNK.size])  # type: ignore[return-value]
+
+
+def _shared_held(store: SegmentStore, spans: Iterable[tuple[int, int, int]]) -> dict[int, int]:
+    """Bytes held in each shared file by the chunks ``spans`` (file id, start, end) describe."""
+    held: dict[int, int] = {}
+    for fid, start, end in spans:
+        if store.is_shared(fid):
+            held[fid] = held.get(fid, 0) + end - start
+    return held
 
 
 def push_growth(values: Sequence[bytes]) -> int:
@@ -802,12 +820,9 @@ class ListLog(CatalogEntry):
     def load(cls, engine: Engine, qid: int, data: bytes | memoryview, offset: int = 0) -> ListLog:
         """The list ``dump`` wrote (at ``offset`` in ``data``), holding its shared files again."""
         log = cls(engine, qid)
-        log._left_fid, log._right_fid, count = STATE_HEAD.unpack_from(data, offset)
-        pos = offset + STATE_HEAD.size
+        log._left_fid, log._right_fid, _ = STATE_HEAD.unpack_from(data, offset)
         store = engine._store
-        for _ in range(count):
-            fid, start, end, chunk_count, forward = CHUNK.unpack_from(data, pos)
-            pos += CHUNK.size
+        for fid, start, end, chunk_count, forward in _packed_chunks(data, offset):
             log._chunks.append(Chunk(fid, start, end, chunk_count, bool(forward)))
             log._length += chunk_count
             if store.is_shared(fid):
@@ -816,12 +831,7 @@ class ListLog(CatalogEntry):
 
     def _shared_bytes(self) -> dict[int, int]:
         """Bytes of this list's chunks in each shared file it holds one of."""
-        held: dict[int, int] = {}
-        store = self._store
-        for chunk in self._chunks:
-            if chunk.fid and store.is_shared(chunk.fid):
-                held[chunk.fid] = held.get(chunk.fid, 0) + chunk.end - chunk.start  # type: ignore[union-attr]
-        return held
+        return _shared_held(self._store, ((c.fid, c.start, c.end) for c in self._chunks if type(c) is Chunk))
 
     def freeze(self) -> bytes | None:
         """The list as a cold catalog entry (see ``COLD_HEAD``), or None if it must stay an object: it holds
@@ -829,41 +839,30 @@ class ListLog(CatalogEntry):
         chunks = self._chunks
         if self._rewriting is not None or not chunks:
             return None
-        expire = self.expire_ms
-        flags = COLD_EXPIRES if expire is not None else 0
         if type(chunks[0]) is JournalRun:
             run = chunks[0]
             if len(chunks) != 1 or run.count != 1 or self._left_fid or self._right_fid:
                 return None
             self._engine._resident.pop(self.qid, None)
-            head = COLD_HEAD.pack(COLD_IN_JOURNAL | flags, self.qid, expire or 0)
+            head = _cold_head(COLD_IN_JOURNAL, self.qid, self.expire_ms)
             return head + COLD_VALUE.pack(run.forward, run.positions[run.lo], run.lengths[run.lo])
         if any(type(chunk) is JournalRun for chunk in chunks):
             return None
         store = self._store
         for fid, held in self._shared_bytes().items():
             store.freeze_shared(fid, self.qid, held)
-        return COLD_HEAD.pack(COLD_IN_SEGMENTS | flags, self.qid, expire or 0) + self.dump()
+        return _cold_head(COLD_IN_SEGMENTS, self.qid, self.expire_ms) + self.dump()
 
     @staticmethod
     def cold_from_state(engine: Engine, qid: int, expire_ms: int | None, state: bytes | memoryview) -> bytes | None:
         """The cold entry of a list ``dump`` described (a checkpoint's manifest), counted by the shared files it
         holds chunks of; None for a list of no chunks (it stays an object, to be found empty)."""
-        count = STATE_HEAD.unpack_from(state)[2]
-        if not count:
+        if not STATE_HEAD.unpack_from(state)[2]:
             return None
         store = engine._store
-        held: dict[int, int] = {}
-        for index in range(count):
-            fid, start, end, _, _ = CHUNK.unpack_from(state, STATE_HEAD.size + index * CHUNK.size)
-            if store.is_shared(fid):
-                held[fid] = held.get(fid, 0) + end - start
-        for fid, held_bytes in held.items():
-            cold = store.shared_cold.setdefault(fid, [0, 0])
-            cold[0] += 1
-            cold[1] += held_bytes
-        flags = COLD_EXPIRES if expire_ms is not None else 0
-        return COLD_HEAD.pack(COLD_IN_SEGMENTS | flags, qid, expire_ms or 0) + bytes(state)
+        for fid, held in _shared_held(store, (chunk[:3] for chunk in _packed_chunks(state, 0))).items():
+            store.count_cold(fid, held)
+        return _cold_head(COLD_IN_SEGMENTS, qid, expire_ms) + bytes(state)
 
     @classmethod
     def thaw(cls, engine: Engine, cold: bytes) -> ListLog:

@@ -161,7 +161,7 @@ class SegmentStore:
             fid = self.create(SHARED_QID)
             self.shared_refs[fid] = {}
             old, self.shared_fid = self.shared_fid, fid
-            if old and not self.shared_refs[old] and old not in self.shared_cold:
+            if old and self._unheld(old):
                 self.kill(old)
         return fid, self.append(fid, data)
 
@@ -172,8 +172,7 @@ class SegmentStore:
     def drop_unreferenced_shared(self) -> None:
         """After recovery: shared files no list refers to any more are dead."""
         for fid, (qid, _) in list(self.files.items()):
-            held = self.shared_refs.get(fid) or fid in self.shared_cold
-            if qid == SHARED_QID and not held and fid != self.shared_fid:
+            if qid == SHARED_QID and self._unheld(fid) and fid != self.shared_fid:
                 self.kill(fid)
 
     def ref_shared(self, fid: int, qid: int, owner: object) -> None:
@@ -185,12 +184,20 @@ class SegmentStore:
         if refs is None:
             return
         refs.pop(qid, None)
-        if not refs and fid not in self.shared_cold and fid != self.shared_fid:
+        if self._unheld(fid) and fid != self.shared_fid:
             self.kill(fid)
+
+    def _unheld(self, fid: int) -> bool:
+        """No list, object or cold entry, holds a chunk of shared file ``fid``."""
+        return not self.shared_refs.get(fid) and fid not in self.shared_cold
 
     def freeze_shared(self, fid: int, qid: int, held: int) -> None:
         """List ``qid``, holding ``held`` bytes of shared file ``fid``, becomes a cold entry: counted, not named."""
         self.shared_refs[fid].pop(qid, None)
+        self.count_cold(fid, held)
+
+    def count_cold(self, fid: int, held: int) -> None:
+        """One more cold list holds ``held`` bytes of shared file ``fid``."""
         cold = self.shared_cold.setdefault(fid, [0, 0])
         cold[0] += 1
         cold[1] += held
