@@ -601,6 +601,88 @@ malformed:
     return NULL;
 }
 
+PyDoc_STRVAR(encode_fields_doc,
+"encode_fields(values) -> bytes\n\nEach value after its length as a LEB128 varint "
+"(respq.storage.streamlog.py_encode_fields).");
+
+static PyObject *
+encode_fields(PyObject *module, PyObject *values)
+{
+    Items items;
+    size_t total;
+    if (get_items(values, &items, &total) < 0)
+        return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total + 10 * (size_t)items.count));
+    if (out != NULL) {
+        unsigned char *base = (unsigned char *)PyBytes_AS_STRING(out), *p = base;
+        for (Py_ssize_t i = 0; i < items.count; i++) {
+            uint64_t length = (uint64_t)items.views[i].len;
+            while (length >= 0x80) {
+                *p++ = (unsigned char)(length | 0x80);
+                length >>= 7;
+            }
+            *p++ = (unsigned char)length;
+            memcpy(p, items.views[i].buf, (size_t)items.views[i].len);
+            p += items.views[i].len;
+        }
+        if (_PyBytes_Resize(&out, p - base) < 0)
+            out = NULL;
+    }
+    release_items(&items);
+    return out;
+}
+
+PyDoc_STRVAR(decode_fields_doc,
+"decode_fields(data, start=0) -> list\n\nThe values encode_fields wrote, from ``start`` on "
+"(respq.storage.streamlog.py_decode_fields); ValueError if they do not fill the data exactly.");
+
+static PyObject *
+decode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t pos = 0;
+    if (check_nargs("decode_fields", nargs, 1, 2) < 0 || (nargs == 2 && get_ssize(args[1], &pos) < 0) ||
+        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PyObject *values = PyList_New(0);
+    if (values == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *data = view.buf;
+    Py_ssize_t end = view.len;
+    if (pos < 0 || pos > end)
+        goto malformed;
+    while (pos < end) {
+        uint64_t length = 0;
+        int shift = 0;
+        for (;;) {
+            if (pos >= end || shift > 56)
+                goto malformed;
+            unsigned char byte = data[pos++];
+            length |= (uint64_t)(byte & 0x7F) << shift;
+            if (!(byte & 0x80))
+                break;
+            shift += 7;
+        }
+        if (length > (uint64_t)(end - pos))
+            goto malformed;
+        if (append_bytes(values, data + pos, (Py_ssize_t)length) < 0) {
+            Py_DECREF(values);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        pos += (Py_ssize_t)length;
+    }
+    PyBuffer_Release(&view);
+    return values;
+malformed:
+    Py_DECREF(values);
+    PyBuffer_Release(&view);
+    PyErr_SetString(PyExc_ValueError, "malformed stream entry");
+    return NULL;
+}
+
 PyDoc_STRVAR(crc32c_doc,
 "crc32c(data, value=0, software=False) -> int\n\n"
 "CRC32C of data, continuing from value, with the implementation framing uses or the portable one (for the tests).");
@@ -690,6 +772,8 @@ static PyMethodDef speedups_methods[] = {
     {"scan_records_backward", (PyCFunction)(void (*)(void))scan_records_backward, METH_FASTCALL,
      scan_records_backward_doc},
     {"decode_values", (PyCFunction)(void (*)(void))decode_values, METH_FASTCALL, decode_values_doc},
+    {"encode_fields", (PyCFunction)encode_fields, METH_O, encode_fields_doc},
+    {"decode_fields", (PyCFunction)(void (*)(void))decode_fields, METH_FASTCALL, decode_fields_doc},
     {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
     {NULL, NULL, 0, NULL},
 };

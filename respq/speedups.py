@@ -15,13 +15,17 @@ frame: Callable[[int, Any], bytes] | None = None
 frame_values: Callable[[int, Sequence[Any]], bytes] | None = None
 encode_values: Callable[[Sequence[Any]], bytes] | None = None
 decode_values: Callable[..., list[bytes]] | None = None
+encode_fields: Callable[[Sequence[Any]], bytes] | None = None
+decode_fields: Callable[..., list[bytes]] | None = None
 scan_records: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
 scan_records_backward: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
 pread_many: Callable[[int, Sequence[int], Sequence[int]], list[bytes]] | None = None
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
+        from respq._speedups import decode_fields as decode_fields
         from respq._speedups import decode_values as decode_values
+        from respq._speedups import encode_fields as encode_fields
         from respq._speedups import encode_values as encode_values
         from respq._speedups import frame as frame
         from respq._speedups import frame_values as frame_values

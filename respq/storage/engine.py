@@ -11,6 +11,7 @@ import os
 import resource
 import struct
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from respq.storage.errors import (
     DiskFullError,
     StorageError,
     StorageWriteError,
+    TornReference,
 )
 from respq.storage.fileio import DEFAULT_IO, FileIO
 from respq.storage.listlog import (
@@ -41,8 +43,8 @@ from respq.storage.listlog import (
     push_each,
     push_growth,
 )
-from respq.storage.segments import SegmentStore, parse_segment_name, queue_dir_name
-from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, StreamLog
+from respq.storage.segments import SegmentStore, parse_segment_name
+from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, XADD_AT, StreamLog
 
 POLICIES = ("always", "everysec", "no")
 TYPE_CODES = {"list": 1, "stream": 2}
@@ -91,6 +93,7 @@ class Checkpoint:
     dirty_fids: set[int]
     directories: list[str]
     dead: dict[int, tuple[int, int]]
+    stream_bytes: int = 0  # stream entries appended since the previous checkpoint (see checkpoint_due)
     done: bool = False
     error: BaseException | None = field(default=None, repr=False)
 
@@ -136,6 +139,7 @@ class Engine:
         # resident lists are settled (per database; None until then, and again after each checkpoint).
         self._cold_scan: list[tuple[int, list[bytes]]] | None = None
         self.journaled_values = 0  # values ever pushed into the journal alone (paces settling ahead of checkpoints)
+        self.stream_bytes = 0  # stream entries appended since the last checkpoint began: recovery would read them
         self._next_qid = 1
         self._replaying = False
         self._atomic_depth = 0
@@ -149,6 +153,23 @@ class Engine:
         self._pinned_journals: Counter[int] = Counter()
         self._deferred_dead: dict[int, tuple[int, int]] = {}  # retired by a checkpoint while pinned
         self._deferred_bytes = 0
+        # Stream files (and directories) written since the last sync, gathered by each flush: the sync makes them
+        # durable before the journal records naming their entries (Journal.before_sync).
+        self._commit_lock = threading.Lock()
+        self._commit_paths: set[str] = set()
+        self._commit_dirs: set[str] = set()
+        self._journal.before_sync = self._sync_stream_files
+        self._journal.before_sync_due = self._stream_files_due
+        # Streams with entries appended since their last XADD_AT record (StreamLog._append), by queue id.
+        self._unnoted: dict[int, StreamLog] = {}
+        # What the server waits on is a position: journal bytes plus stream bytes ever appended, since an XADD may
+        # write no journal record at all. (journal LSN, position) as of the last flush, and the durable position.
+        self._stream_appended = 0
+        self._flushed = (0, 0)
+        self._durable = 0
+        # During recovery only: (queue id, file id) -> size on disk of every stream file, and of every file no
+        # manifest names, kept whole until replay has read the entries the journal says are in them.
+        self._on_disk: dict[tuple[int, int], int] = {}
 
     # -- opening and closing
 
@@ -450,15 +471,47 @@ class Engine:
     def _log(self, op: int, payload: bytes) -> None:
         if self._replaying:
             return
+        if self._unnoted:
+            self._note_appends()
+        self._journal_record(op, payload)
+
+    def _log_at(self, op: int, payload: bytes) -> int:
+        """``_log`` outside atomic blocks and replay, returning the record's LSN (where its values can be read)."""
+        if self._unnoted:
+            self._note_appends()
+        return self._journal.append(op, payload)
+
+    def _log_many_at(self, op: int, payloads: list[bytes]) -> int:
+        """``_log_at`` of each payload, in order, framed in one go; returns the first one's LSN."""
+        if self._unnoted:
+            self._note_appends()
+        return self._journal.append_many(op, payloads)
+
+    def _journal_record(self, op: int, payload: bytes) -> None:
         if self._atomic_depth:
             self._batch.append((op, payload))
         else:
             self._journal.append(op, payload)
 
+    def _journal_clean(self) -> bool:
+        """Everything journaled so far is durable, and nothing waits to be (see StreamLog._append)."""
+        j = self._journal
+        return not (j.buffer or self._atomic_depth or self._replaying or j.blocked) and j.durable_lsn >= j.flushed_lsn
+
+    def _note_appends(self) -> None:
+        """Journals where the stream entries appended since each stream's last XADD_AT record are, before any other
+        record (replay must meet them first), at a checkpoint, when a file is started and inside atomic blocks. A
+        pass of XADDs alone writes no journal record: its entries are synced in their segment and found there."""
+        unnoted, self._unnoted = self._unnoted, {}
+        for stream in unnoted.values():
+            stream.write_note()
+
     def _log_many(self, op: int, payloads: list[bytes]) -> None:
         """``_log`` of each payload, in order, framed in one go."""
         if self._replaying:
             return
+        if self._unnoted:
+            self._note_appends()
         if self._atomic_depth:
             self._batch += [(op, payload) for payload in payloads]
         else:
@@ -472,11 +525,46 @@ class Engine:
         operations, reads are served from the buffer, and new writes are refused until they are written."""
         if self.write_error is not None:
             raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
+        store = self._store
         try:
-            self._store.write_pending()
+            store.write_pending()
         except DiskFullError:
-            pass
-        return self._flush_journal()
+            if store.owes_commit():
+                raise  # stream entries live only in their segment: their journal records wait with them
+        paths, dirs = store.take_commit()
+        journal_lsn = self._flush_journal()
+        position = journal_lsn + self._stream_appended
+        with self._commit_lock:
+            self._commit_paths.update(paths)
+            self._commit_dirs.update(dirs)
+            self._flushed = (journal_lsn, position)
+        return position
+
+    def _stream_files_due(self) -> bool:
+        with self._commit_lock:
+            return bool(self._commit_paths or self._commit_dirs)
+
+    def _sync_stream_files(self) -> None:
+        """Sync thread, before the journal's fdatasync: the stream files flushed since the last sync, and the
+        directories naming new ones (a missing one would leave its journal records pointing at nothing)."""
+        with self._commit_lock:
+            paths, dirs = self._commit_paths, self._commit_dirs
+            self._commit_paths, self._commit_dirs = set(), set()
+        io = self._io
+        for path in paths:
+            try:
+                fd = io.open(path, write=False)
+            except FileNotFoundError:
+                continue  # deleted after a durable checkpoint stopped needing it
+            try:
+                io.fdatasync(fd)
+            finally:
+                io.close(fd)
+        for directory in dirs:
+            try:
+                io.fsync_dir(directory)
+            except FileNotFoundError:
+                continue
 
     def _flush_journal(self) -> int:
         try:
@@ -491,23 +579,30 @@ class Engine:
             self.write_error = reason
             self._log_cb("warning", f"writes disabled until restart: {reason}")
 
+    # Positions (``flush``'s result, what ``sync`` takes): journal bytes plus stream bytes ever appended.
+
     def durable_lsn(self) -> int:
-        return self._journal.durable_lsn
+        return self._durable
 
     def flushed_lsn(self) -> int:
-        return self._journal.flushed_lsn
+        return self._flushed[1]
 
     def pending_lsn(self) -> int:
-        """The LSN that will cover every mutation made so far, once flushed (no I/O)."""
-        return self._journal.flushed_lsn + self._journal.pending
+        """The position that will cover every mutation made so far, once flushed (no I/O)."""
+        return self._journal.flushed_lsn + self._journal.pending + self._stream_appended
 
     def sync(self, lsn: int) -> None:
-        """Worker thread: returns when everything up to ``lsn`` is on disk. A failure disables writes for good."""
+        """Worker thread: returns when everything up to position ``lsn`` (from ``flush``) is on disk. A failure
+        disables writes for good."""
+        with self._commit_lock:
+            journal_lsn, position = self._flushed
         try:
-            self._journal.sync(lsn)
+            self._journal.sync(journal_lsn)
         except OSError as error:
             self.write_error = f"fsync of the journal failed: {error}"
             raise StorageWriteError(self.write_error) from error
+        with self._commit_lock:
+            self._durable = max(self._durable, position)
 
     @property
     def syncs_total(self) -> int:
@@ -517,7 +612,9 @@ class Engine:
         if self._checkpoint_running or self.write_error is not None:
             return False
         dead_bytes = self._store.dead_bytes - self._deferred_bytes  # a checkpoint cannot delete pinned files
-        return self._journal_bytes() >= self.checkpoint_bytes or dead_bytes >= self.checkpoint_bytes
+        # The journal names stream entries rather than holding them: recovery reads those back as well.
+        replayed = self._journal_bytes() + self.stream_bytes
+        return replayed >= self.checkpoint_bytes or dead_bytes >= self.checkpoint_bytes
 
     def begin_checkpoint(self) -> Checkpoint:
         """Loop thread: rotates the journal and captures the state it must make durable (O(queues + chunks))."""
@@ -527,9 +624,11 @@ class Engine:
             raise StorageError("cannot checkpoint inside an atomic block")
         compact_shared(self)
         self._settle_all()
+        self._note_appends()  # in the file being closed: if this checkpoint fails, replay needs them before the next
         self._store.write_pending()  # the checkpoint syncs the files: what they must hold has to be in them
         self._journal.drop_readers()  # files replayed at start-up: nothing refers to them any more
-        lsn = self.flush()
+        self.flush()
+        lsn = self._journal.flushed_lsn
         seq = self._journal.seq + 1
         self._journal.start_file(seq, lsn)
         blob = self._manifest_blob(seq, lsn)
@@ -537,7 +636,8 @@ class Engine:
         dirty, directories, dead = self._store.take_snapshot_sets()
         directories.append(self._journal.directory)
         self._checkpoint_running = True
-        return Checkpoint(blob, seq, lsn, dirty, dirty_fids, directories, dead)
+        stream_bytes, self.stream_bytes = self.stream_bytes, 0
+        return Checkpoint(blob, seq, lsn, dirty, dirty_fids, directories, dead, stream_bytes)
 
     def settle_some(self, budget: int) -> bool:
         """Copies about ``budget`` journal-resident values into segments, ahead of a checkpoint, so that
@@ -609,6 +709,7 @@ class Engine:
             self._store.dead.update(cp.dead)
             self._store.dirty |= {fid for fid in cp.dirty_fids if fid in self._store.files}
             self._store.new_dirs.update(cp.directories)
+            self.stream_bytes += cp.stream_bytes
             return
         dead = cp.dead
         if self._pinned_segments:
@@ -699,6 +800,11 @@ class Engine:
         first_seq = state.journal_seq if state is not None else 0
         lsn = state.journal_lsn if state is not None else 0
         replayed = self._replay_journals(first_seq, lsn)
+        for (qid, fid), size in self._on_disk.items():
+            stream = self._by_qid.get(qid)
+            if type(stream) is StreamLog and stream._fid == fid:
+                stream.recover_tail(size)
+        self._cut_stream_tails()
         self._store.drop_unreferenced_shared()
         queues = len(self._by_qid)
         self._by_qid = None
@@ -711,6 +817,7 @@ class Engine:
             # replayed from them, until the next checkpoint settles those and retires the files. So a restart
             # after a crash costs the replay alone, however many queues it touched.
             self._journal.start_file(self._journal.seq + 1, self._journal.flushed_lsn)
+            self._note_appends()  # entries found at the end of stream files: later records follow them
         self._log_cb(
             "notice",
             f"storage ready: {queues} queues, {replayed} journal bytes replayed in {time.monotonic() - started:.3f}s",
@@ -744,25 +851,39 @@ class Engine:
             self._by_qid[qid] = log
 
     def _reconcile_segments(self) -> None:
-        """Cuts segment files back to their checkpointed size and deletes the ones the manifest does not know.
+        """Cuts list segment files back to their checkpointed size and deletes the ones the manifest does not know.
 
-        Journal replay then re-appends exactly what followed the checkpoint, to the same files.
+        Journal replay then re-appends exactly what followed the checkpoint, to the same files. Stream files, and
+        files the manifest does not name (a stream's, created after it, perhaps), stay whole: their entries were
+        written once, there, and replay reads them back (``_appended_records``); ``_cut_stream_tails`` settles
+        them afterwards.
         """
         io, store = self._io, self._store
+        assert self._by_qid is not None
         io.mkdir(store.root)
         seen: set[int] = set()
+        self._on_disk = {}
         for dir_name in io.listdir(store.root):
             qdir = os.path.join(store.root, dir_name)
             try:
                 names = io.listdir(qdir)
             except NotADirectoryError:
                 continue
+            qid = _parse_queue_dir_name(dir_name)
+            owner = self._by_qid.get(qid) if qid is not None else None
             for name in names:
                 fid = parse_segment_name(name)
                 path = os.path.join(qdir, name)
                 known = store.files.get(fid) if fid is not None else None
-                if known is None or queue_dir_name(known[0]) != dir_name:
-                    io.unlink(path)
+                if known is None or known[0] != qid:
+                    if fid is None or not qid or (owner is not None and not isinstance(owner, StreamLog)):
+                        io.unlink(path)  # not a segment, or a list's (or shared): replay recreates what it needs
+                    else:
+                        fd = io.open(path, write=False)
+                        try:
+                            self._on_disk[(qid, fid)] = io.size(fd)
+                        finally:
+                            io.close(fd)
                     continue
                 seen.add(fid)  # type: ignore[arg-type]
                 fd = io.open(path)
@@ -772,16 +893,84 @@ class Engine:
                         raise CorruptionError(path, actual, f"segment is shorter than its checkpointed {known[1]}")
                     header = io.pread(fd, framing.SEGMENT_HEADER.size, 0)
                     framing.check_prefix(header, framing.SEGMENT_MAGIC, path)
-                    if actual > known[1]:
+                    if isinstance(owner, StreamLog):
+                        self._on_disk[(known[0], fid)] = actual  # type: ignore[index]
+                    elif actual > known[1]:
                         io.truncate(fd, known[1])
                         store.dirty.add(fid)  # type: ignore[arg-type]
                 finally:
                     io.close(fd)
-            if not any(parse_segment_name(name) in seen for name in io.listdir(qdir)):
+            if not io.listdir(qdir):
                 io.rmdir(qdir)
         for fid, (qid, _) in store.files.items():
             if fid not in seen:
                 raise CorruptionError(store.path(qid, fid), 0, "segment file named by the manifest is missing")
+
+    def _appended_records(self, qid: int, fid: int, offset: int, length: int, count: int) -> list[bytes]:
+        """Recovery: the payloads of the ``count`` records (``length`` bytes) a journaled XADD appended at ``offset``
+        of stream file ``fid``. Raises TornReference when a power cut kept them from the disk, whole or in part
+        (the file, its header or its tail), and CorruptionError when they are damaged with valid records after."""
+        io, store = self._io, self._store
+        path = store.path(qid, fid)
+        known = store.files.get(fid)
+        if known is not None and known[0] != qid:
+            raise ValueError(f"segment file {fid} belongs to queue {known[0]}, not {qid}")
+        size = self._on_disk.get((qid, fid))
+        if size is None:
+            raise TornReference(f"{path}, named by the journal, is not on disk")
+        if offset + length > size:
+            raise TornReference(f"{path} ends at byte {size}, inside entries the journal places at {offset}")
+        fd = store._fd(fid) if known is not None else io.open(path, write=False)
+        try:
+            if known is None:
+                header = io.pread(fd, framing.SEGMENT_HEADER.size, 0)
+                if len(header) < framing.SEGMENT_HEADER.size or not header.startswith(framing.SEGMENT_MAGIC):
+                    raise TornReference(f"{path} has no header")
+                if framing.SEGMENT_HEADER.unpack(header)[2:] != (qid, fid):
+                    raise CorruptionError(path, 0, f"segment header does not name queue {qid} and file {fid}")
+            data = io.pread(fd, length, offset)
+            payloads, end = framing.scan_records(data, 0, length, count)
+            if len(payloads) == count and end == length:
+                return payloads
+            if journal.record_ends_at(io, fd, size, offset + end):
+                raise CorruptionError(path, offset + end, "a stream entry the journal names fails its checks")
+        finally:
+            if known is None:
+                io.close(fd)
+        raise TornReference(f"{path}: the entries the journal places at {offset} are torn")
+
+    def _tail_records(self, qid: int, fid: int, start: int, size: int) -> list[bytes]:
+        """Recovery: the payloads of the whole records from ``start`` to the first bad one in stream file ``fid`` (of
+        ``size`` bytes on disk). A bad record with valid ones after it to the end of the file is corruption."""
+        io, store = self._io, self._store
+        fd = store._fd(fid)
+        data = io.pread(fd, size - start, start)
+        payloads, end = framing.scan_records(data, 0, len(data), len(data))
+        if end < len(data) and journal.record_ends_at(io, fd, size, start + end):
+            raise CorruptionError(store.path(qid, fid), start + end, "a stream entry fails its checks")
+        return payloads
+
+    def _cut_stream_tails(self) -> None:
+        """After replay: stream files end where their last replayed entry does (what follows was never
+        acknowledged: its journal record did not survive), and files no replayed record named go."""
+        io, store = self._io, self._store
+        assert self._by_qid is not None
+        for (qid, fid), size in self._on_disk.items():
+            known = store.files.get(fid)
+            path = store.path(qid, fid)
+            if store.dead.get(fid, (None,))[0] == qid:
+                continue  # replay deleted its entries: it goes after the next checkpoint, like any dead file
+            if known is None or known[0] != qid:
+                io.unlink(path)
+                self._log_cb("notice", f"deleted {path}: no journal record names its entries")
+                try:
+                    io.rmdir(store.queue_dir(qid))
+                except OSError:
+                    pass  # it holds other files
+            elif size > known[1] and type(self._by_qid.get(qid)) is StreamLog:
+                store.cut(fid, known[1])
+                self._log_cb("notice", f"cut {size - known[1]} bytes of unacknowledged stream entries from {path}")
+        self._on_disk = {}
 
     def _replay_journals(self, first_seq: int, lsn: int) -> int:
         io = self._io
@@ -817,9 +1006,13 @@ class Engine:
                         "notice", f"replaying {path}: {done >> 20} of {total >> 20} MiB"
                     ),
                 )
+                lsn = result.end_lsn
+                if result.torn_reference:
+                    self._end_journal_at(seqs[index + 1 :], path, result)
+                    seqs = seqs[: index + 1]
+                    break
                 if result.torn_bytes:
                     self._log_cb("warning", f"cut a torn tail of {result.torn_bytes} bytes from the journal {path}")
-                lsn = result.end_lsn
         finally:
             self._replaying = False
             self._store.max_open_files = normal_cap
@@ -827,6 +1020,27 @@ class Engine:
         self._journal.seq = seqs[-1] if seqs else first_seq - 1
         self._journal.flushed_lsn = self._journal.durable_lsn = lsn
         return lsn - start_lsn
+
+    def _end_journal_at(self, later: list[int], path: str, result: journal.ReplayResult) -> None:
+        """A record of ``path`` names stream entries a power cut tore: nothing from it on was acknowledged. The files
+        after it go first (durably), so that a cut during this leaves no gap before them, then ``path`` is cut."""
+        io = self._io
+        directory = self._journal.directory
+        for seq in later:
+            io.unlink(os.path.join(directory, journal.journal_name(seq)))
+        if later:
+            io.fsync_dir(directory)
+        fd = io.open(path)
+        try:
+            io.truncate(fd, result.cut_offset)
+            io.fdatasync(fd)
+        finally:
+            io.close(fd)
+        self._log_cb(
+            "warning",
+            f"journal ends at LSN {result.end_lsn} ({result.torn_reference}): cut {result.torn_bytes} bytes from "
+            f"{path} and dropped {len(later)} later journal files, none of it acknowledged",
+        )
 
     def _apply_record(self, op: int, payload: bytes, lsn: int) -> None:
         # Everything up to the end of this record is readable from its file now (replayed pushes point there).
@@ -836,7 +1050,12 @@ class Engine:
     def _apply(self, op: int, payload: bytes, record_lsn: int | None) -> None:
         """Re-executes one journaled operation through the same code as the live call."""
         if op == journal.OP_BATCH:
-            for inner_op, inner_payload in journal.decode_batch(payload):
+            ops = journal.decode_batch(payload)
+            for inner_op, inner_payload in ops:
+                if inner_op == journal.OP_XADD_AT:  # all of the batch or none: a torn entry stops it up front
+                    qid, fid, offset, length, count = XADD_AT.unpack(inner_payload)
+                    self._appended_records(qid, fid, offset, length, count)
+            for inner_op, inner_payload in ops:
                 self._apply(inner_op, inner_payload, None)
         elif op >= journal.OP_PUSH:
             (qid,) = struct.unpack_from("<Q", payload)
@@ -904,6 +1123,15 @@ class Engine:
             "stream_pending_entries": pending,
             "stream_pel_bytes_per_entry": PEL_BYTES_PER_ENTRY,
         }
+
+
+def _parse_queue_dir_name(name: str) -> int | None:
+    if len(name) != 16:
+        return None
+    try:
+        return int(name, 16)
+    except ValueError:
+        return None
 
 
 def _recovery_descriptor_cap() -> int:

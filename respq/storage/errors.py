@@ -40,3 +40,9 @@ class StorageWriteError(StorageError):
 
 class DiskFullError(StorageError):
     """The disk (or the configured ``maxdisk``) has no room for this mutation; nothing of it was applied."""
+
+
+class TornReference(Exception):
+    """Recovery: a journal record names stream entries its segment file does not hold whole, the way a power cut
+    leaves the last unsynced appends. Nothing from that record on was acknowledged (the group commit syncs the
+    segment before any reply), so recovery ends the journal there."""

@@ -16,7 +16,13 @@ from collections.abc import Callable, Sequence
 
 from respq import speedups
 from respq.storage import framing
-from respq.storage.errors import CorruptionError, DiskFullError, StorageReadError, StorageWriteError
+from respq.storage.errors import (
+    CorruptionError,
+    DiskFullError,
+    StorageReadError,
+    StorageWriteError,
+    TornReference,
+)
 from respq.storage.fileio import FileIO
 
 # Journal record types (logical operations). Values are part of the on-disk format: never renumber.
@@ -46,6 +52,9 @@ OP_XCONSUMER = 37
 OP_XCONSUMER_DEL = 38
 OP_XPEL = 39  # set owner, delivery time and count of pending entries
 OP_XPEL_DEL = 41  # (40 is the manifest record type)
+OP_XADD_AT = 42  # entries appended to the stream's segment file: where they are, not what they hold
+OP_XPEL_RANGE = 43  # the live entries of an ID range became pending for a consumer (an XREADGROUP's batch)
+OP_XPEL_DEL_RANGE = 44  # every pending entry of a group within an ID range was acknowledged
 
 BATCH_ITEM = struct.Struct("<BI")
 VALUE_LEN = struct.Struct("<I")
@@ -158,6 +167,10 @@ class Journal:
         # (sequence number, start LSN, fd) of files replayed at start-up, until the next checkpoint settles their values
         self._readers: list[tuple[int, int, int]] = []
         self._read_block: tuple[int, bytes] = (0, b"")  # (LSN, bytes) last read from a file
+        # Called by ``sync`` before it syncs the journal: what journal records point at must be durable first. A
+        # sync runs for it even with the journal durable already when ``before_sync_due`` says it has work.
+        self.before_sync: Callable[[], None] | None = None
+        self.before_sync_due: Callable[[], bool] = lambda: False
 
     def path(self, seq: int) -> str:
         return os.path.join(self.directory, journal_name(seq))
@@ -313,16 +326,18 @@ class Journal:
 
     def sync(self, lsn: int) -> None:
         """Worker thread: returns once everything up to ``lsn`` is on disk, and every journal file's name."""
-        if self.durable_lsn >= lsn and not self._unnamed_files():
+        if self.durable_lsn >= lsn and not self._unnamed_files() and not self.before_sync_due():
             return
         with self._sync_in_flight:
-            if self.durable_lsn >= lsn and not self._unnamed_files():
+            if self.durable_lsn >= lsn and not self._unnamed_files() and not self.before_sync_due():
                 return  # the sync that just finished covered us
             with self._state:
                 target = self.flushed_lsn
                 files = [entry[0] for entry in self._unsynced]
                 files_started = self._files_started
             started = time.perf_counter()
+            if self.before_sync is not None:
+                self.before_sync()
             for fd in files:
                 assert fd is not None
                 self.io.fdatasync(fd)
@@ -372,11 +387,15 @@ class Journal:
 
 
 class ReplayResult:
-    __slots__ = ("end_lsn", "torn_bytes")
+    __slots__ = ("cut_offset", "end_lsn", "torn_bytes", "torn_reference")
 
-    def __init__(self, end_lsn: int, torn_bytes: int) -> None:
+    def __init__(self, end_lsn: int, torn_bytes: int, torn_reference: str = "", cut_offset: int = 0) -> None:
         self.end_lsn = end_lsn
         self.torn_bytes = torn_bytes
+        # Why replay stopped before a valid record (see TornReference), and that record's offset in the file: the
+        # caller cuts the file there once the files after it are gone.
+        self.torn_reference = torn_reference
+        self.cut_offset = cut_offset
 
 
 def replay_file(
@@ -394,7 +413,8 @@ def replay_file(
 
     A bad record in the last file is a torn tail (cut, and its size returned) unless a valid record still ends
     at the end of the file: then it is damage in the middle, and like a bad record in any earlier file it raises
-    CorruptionError instead of being skipped.
+    CorruptionError instead of being skipped. A record ``apply`` finds naming stream entries a power cut tore
+    (TornReference) ends the journal there, in any file: the caller drops the files after it, then cuts this one.
     """
     fd = io.open(path, write=cut_torn_tail)
     try:
@@ -425,12 +445,15 @@ def replay_file(
                     apply(rtype, bytes(payload), found_lsn + offset - framing.JOURNAL_HEADER.size)
                 except (ValueError, KeyError, IndexError, struct.error) as error:
                     raise CorruptionError(path, offset, f"cannot apply operation {rtype}: {error!r}") from None
+                except TornReference as torn:
+                    lsn = found_lsn + offset - framing.JOURNAL_HEADER.size
+                    return ReplayResult(lsn, size - offset, str(torn), offset)
                 end = offset + framing.OVERHEAD + len(payload)
                 if progress is not None and end >= next_report:
                     progress(end, size)
                     next_report = end + (16 << 20)
         except framing.ScanError as error:
-            if not last or _record_ends_at(io, fd, size, error.offset):
+            if not last or record_ends_at(io, fd, size, error.offset):
                 raise CorruptionError(path, error.offset, error.reason) from None
             if cut_torn_tail:
                 # Durably: once recovery names a newer file, a tail coming back here would be damage mid-journal.
@@ -442,7 +465,7 @@ def replay_file(
         io.close(fd)
 
 
-def _record_ends_at(io: FileIO, fd: int, size: int, after: int) -> bool:
+def record_ends_at(io: FileIO, fd: int, size: int, after: int) -> bool:
     """Whether a valid record starting past ``after`` ends exactly at ``size`` (so the damage is not a tail)."""
     tail = io.pread(fd, framing.TAIL_SIZE, size - framing.TAIL_SIZE) if size >= framing.TAIL_SIZE else b""
     if len(tail) < framing.TAIL_SIZE:

@@ -186,7 +186,7 @@ class ListLog(CatalogEntry):
             self._push(side, values)
             engine._log(journal.OP_PUSH, payload)
         else:
-            self._push_journaled(side == RIGHT, map(len, values), engine._journal.append(journal.OP_PUSH, payload))
+            self._push_journaled(side == RIGHT, map(len, values), engine._log_at(journal.OP_PUSH, payload))
         return self._length
 
     def _push_journaled(self, forward: bool, lengths: Iterable[int], record_lsn: int) -> None:
@@ -925,7 +925,7 @@ def push_each(engine: Engine, side: Side, logs: list[ListLog], values: list[list
     that no atomic block is open and no list is a backlog (those pushes write segments too: see ``push``)."""
     head, encode = PUSH_HEAD.pack, journal.encode_values
     payloads = [head(log.qid, side) + encode(log_values) for log, log_values in zip(logs, values, strict=True)]
-    lsn = engine._journal.append_many(journal.OP_PUSH, payloads)
+    lsn = engine._log_many_at(journal.OP_PUSH, payloads)
     lengths = []
     forward = side == RIGHT
     for log, log_values, payload in zip(logs, values, payloads, strict=True):

@@ -1,11 +1,13 @@
 """Per-queue segment files: creation, appends, cached reads, an LRU of descriptors, and liveness.
 
 Segment files are append-only within a process: a byte once written is never rewritten, so a cached block of a
-file stays valid for the life of the file. They are synced only at checkpoints (the journal makes operations
-durable before that), so small appends need not reach the page cache at once either: they are buffered per file
-and written by ``write_pending`` once per loop pass (the engine's flush), one ``pwrite`` per file instead of one per
-stream entry; reads of buffered bytes are served from the buffer. A file is unlinked only after a durable manifest
-stops referring to it, because replay after a crash may append to it again.
+file stays valid for the life of the file. List files are synced only at checkpoints (the journal holds their
+values until then). Stream files hold the only copy of their entries (the journal names where they are), so the
+group commit syncs the ones appended to since it last ran, and the directories of the ones created: see
+``take_commit``. Small appends are buffered per file and written by ``write_pending`` once per loop pass (the
+engine's flush), one ``pwrite`` per file instead of one per stream entry; reads of buffered bytes are served from
+the buffer. A file is unlinked only after a durable manifest stops referring to it, because replay after a crash
+may still need it.
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ class SegmentStore:
         # Cold lists (kept as bytes by the engine) are counted, not named: shared file -> [lists, bytes they hold].
         self.shared_cold: dict[int, list[int]] = {}
         self.shared_fid = 0  # the shared file appended to (0: none yet)
+        # Files whose appends the group commit makes durable (stream files), by path, since the last take_commit;
+        # and the directories in which such files were created.
+        self._commit: dict[int, str] = {}
+        self._commit_dirs: set[str] = set()
 
     # -- paths and descriptors
 
@@ -90,7 +96,8 @@ class SegmentStore:
         if fd is not None:
             self._fds.move_to_end(fid)
             return fd
-        fd = self.io.open(self.path(self.files[fid][0], fid))
+        entry = self.files.get(fid)
+        fd = self.io.open(self.path(entry[0], fid) if entry is not None else self._commit[fid])
         self._remember_fd(fid, fd)
         return fd
 
@@ -105,6 +112,8 @@ class SegmentStore:
             self.io.close(old)
 
     def _forget(self, fid: int) -> None:
+        if fid in self._commit:
+            return  # its appends are still owed to the group commit: take_commit forgets it
         pending = self._pending.pop(fid, None)  # nothing refers to the file any more: its new bytes are moot
         if pending is not None:
             self._pending_bytes -= len(pending[1])
@@ -126,8 +135,9 @@ class SegmentStore:
 
     # -- writing
 
-    def create(self, qid: int) -> int:
-        """A new empty segment file for queue ``qid``; its id comes from the counter the manifest records."""
+    def create(self, qid: int, *, commit: bool = False) -> int:
+        """A new empty segment file for queue ``qid``; its id comes from the counter the manifest records. With
+        ``commit``, the group commit makes its name durable (and syncs what is appended to it)."""
         fid = self.next_fid
         qdir = self.queue_dir(qid)
         path = os.path.join(qdir, segment_name(fid))
@@ -136,6 +146,8 @@ class SegmentStore:
         except FileNotFoundError:
             self.io.mkdir(qdir)
             self.new_dirs.add(self.root)
+            if commit:
+                self._commit_dirs.add(self.root)
             fd = self.io.open(path, create=True)
         header = framing.SEGMENT_HEADER.pack(framing.SEGMENT_MAGIC, framing.FORMAT_VERSION, qid, fid)
         try:
@@ -150,6 +162,9 @@ class SegmentStore:
         self.live_bytes += len(header)
         self.dirty.add(fid)
         self.new_dirs.add(qdir)
+        if commit:
+            self._commit_dirs.add(qdir)
+            self._commit[fid] = path
         self._remember_fd(fid, fd)
         return fid
 
@@ -213,10 +228,13 @@ class SegmentStore:
     def size(self, fid: int) -> int:
         return self.files[fid][1]
 
-    def append(self, fid: int, data: bytes) -> int:
+    def append(self, fid: int, data: bytes, *, commit: bool = False) -> int:
         """Appends ``data`` and returns the offset it starts at. A small append is buffered (see ``write_pending``);
-        a failure to write raises, with the file and the buffer as they were before this call."""
+        a failure to write raises, with the file and the buffer as they were before this call. With ``commit``,
+        the group commit syncs it."""
         entry = self.files[fid]
+        if commit and fid not in self._commit:
+            self._commit[fid] = self.path(entry[0], fid)
         offset = entry[1]
         pending = self._pending.get(fid)
         if pending is not None and len(pending[1]) + len(data) > PENDING_LIMIT:
@@ -271,6 +289,45 @@ class SegmentStore:
             self._pending_bytes -= len(data)
         if not self._pending:
             self.full = False
+
+    def owes_commit(self) -> bool:
+        """Bytes the group commit must make durable are still buffered (a full disk refused them)."""
+        return any(fid in self._commit for fid in self._pending)
+
+    def take_commit(self) -> tuple[list[str], list[str]]:
+        """After ``write_pending``: the files appended to and directories entered since the last call, for the group
+        commit to sync before the journal records naming them count as durable."""
+        paths, dirs = list(self._commit.values()), sorted(self._commit_dirs)
+        gone = [fid for fid in self._commit if fid not in self.files]
+        self._commit, self._commit_dirs = {}, set()
+        for fid in gone:  # killed while its appends were owed: nothing reads it any more
+            self._forget(fid)
+        return paths, dirs
+
+    def adopt(self, qid: int, fid: int) -> None:
+        """Recovery: stream file ``fid``, created after the checkpoint and named by the journal, joins the store
+        holding its header alone (``extend`` then accounts for the records replay finds in it)."""
+        self.files[fid] = [qid, framing.SEGMENT_HEADER.size]
+        self.live_bytes += framing.SEGMENT_HEADER.size
+        self.next_fid = max(self.next_fid, fid + 1)
+        self.dirty.add(fid)
+        self.new_dirs.add(self.queue_dir(qid))
+
+    def extend(self, fid: int, length: int) -> None:
+        """Recovery: ``length`` bytes already in the file past its known size are records of its stream now."""
+        self.files[fid][1] += length
+        self.live_bytes += length
+        self.dirty.add(fid)
+
+    def cut(self, fid: int, size: int) -> None:
+        """Recovery: the file ends at ``size`` (its known size) again; bytes past it were read, never counted."""
+        fd = self._fd(fid)
+        try:
+            self.io.truncate(fd, size)
+        except OSError as error:
+            raise self._failure(error) from error
+        self._blocks.pop(fid, None)
+        self.dirty.add(fid)
 
     def kill(self, fid: int) -> None:
         """No chunk and no active pointer refers to ``fid`` any more: delete it after the next durable checkpoint."""

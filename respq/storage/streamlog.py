@@ -1,7 +1,12 @@
 """A stream stored as a sparse index of nodes over its segment files, with consumer groups kept as data.
 
-Entries are records in the stream's own segment files (``REC_STREAM_ENTRY``: 16-byte big-endian ID, then the
-field/value strings); they are read back from disk whenever served. The only per-entry memory is for entries
+Entries are records in the stream's own segment files, the only copy of them (the journal says where they are);
+they are read back from disk whenever served. A record (``REC_STREAM_COMPACT``) holds a tag, the ID, and the
+field/value strings each after its length as a varint. The first entry of a node carries its whole ID (tag
+``FULL_ID``); the others its milliseconds as a distance from the node's first ID (tag = distance + 1) and its
+sequence number, as varints: two bytes for an entry added within 127 ms of its node's first, as Redis's listpack
+stores deltas from its master entry. Nodes written before that format (``REC_STREAM_ENTRY``: 16-byte ID, then
+u32-length strings) are read as they are. The only per-entry memory is for entries
 that are deleted but still inside a node, and for pending entries of consumer groups.
 
 A node is a run of up to ``NODE_ENTRIES`` consecutive records of one segment file, like a listpack node of a
@@ -19,12 +24,14 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from sortedcontainers import SortedList
 
+from respq import speedups
 from respq.storage import framing, journal
 from respq.storage.catalog import CatalogEntry
 from respq.storage.errors import StorageError
@@ -33,7 +40,14 @@ from respq.storage.segments import SegmentStore
 if TYPE_CHECKING:
     from respq.storage.engine import Engine
 
-REC_STREAM_ENTRY = 2  # segment record: one stream entry
+REC_STREAM_ENTRY = 2  # segment record: one stream entry, in nodes written before REC_STREAM_COMPACT
+REC_STREAM_COMPACT = 3  # segment record: one stream entry, its ID relative to its node's first
+# A compact record's tag: bit 0 set when the journal was not known clean as it was appended (NOTED: recovery may
+# keep it only through an XADD_AT record); tag >> 1 is 0 when the whole ID follows (a node's first record), else
+# the distance in milliseconds from the node's first ID, plus one.
+NOTED = 1
+NODE_COMPACT = 1 << 31  # in a dumped node's record count: its records are REC_STREAM_COMPACT
+MALFORMED_ENTRY = "malformed stream entry"  # also the C twin's text
 NODE_ENTRIES = 100  # entries (live or deleted) per node, Redis's stream-node-max-entries default
 MAX_ID = (1 << 128) - 1
 INVALID_ENTRIES_READ = -1  # a group whose read counter is unknown (Redis's SCG_INVALID_ENTRIES_READ)
@@ -43,6 +57,9 @@ PEL_BYTES_PER_ENTRY = 115
 
 ID = struct.Struct(">QQ")
 QID = struct.Struct("<Q")
+XADD_AT = struct.Struct("<QQQII")  # qid, file id, offset of the first record, bytes, records
+XADD_AT_RECORD = XADD_AT.size + framing.OVERHEAD
+ENTRY_GROWTH = framing.OVERHEAD + 1 + 16 + XADD_AT_RECORD  # disk an entry takes beyond its fields, at most
 NAME_LEN = struct.Struct("<I")
 TRIM_OP = struct.Struct("<QBBqQQ")  # qid, strategy, approx, limit, threshold (ms, seq or maxlen, 0)
 SETID_OP = struct.Struct("<QQQQQQ")  # qid, last id, entries added, max deleted id
@@ -50,6 +67,12 @@ GROUP_OP = struct.Struct("<QQQq")  # qid, last id, entries read; then the name
 PEL_HEAD = struct.Struct("<Qq")  # qid, consumer seen time; then group, consumer names and entries
 PEL_ITEM = struct.Struct(">QQqq")  # id, delivery time ms, delivery count
 CONSUMER_OP = struct.Struct("<Qq")  # qid, seen time; then group and consumer names
+PEL_RANGE = struct.Struct("<QqQQQQqI")  # qid, seen time, first and last ID, delivery time, entries; then the names
+PEL_DEL_RANGE = struct.Struct("<QQQQQ")  # qid, first and last ID; then the group name
+# An acknowledgement is journaled as an ID range when it covers this many entries or more (a list of IDs is shorter
+# below), and when the group has few enough consumers for the check that the range holds nothing else to be cheap.
+ACK_RANGE_MIN = 3
+ACK_RANGE_CONSUMERS = 32
 
 STATE_HEAD = struct.Struct("<QQQQQQQQqQII")
 NODE = struct.Struct("<QQQIIQQQQI")
@@ -90,6 +113,77 @@ def _unpack_id(data: bytes | memoryview, offset: int = 0) -> int:
     return ms << 64 | seq
 
 
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while number >= 0x80:
+        out.append(number & 0x7F | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+def _read_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    number = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError(MALFORMED_ENTRY)
+        byte = data[pos]
+        pos += 1
+        number |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return number, pos
+        shift += 7
+
+
+def py_encode_fields(values: Sequence[bytes]) -> bytes:
+    return b"".join(_varint(len(value)) + value for value in values)
+
+
+def py_decode_fields(data: bytes | memoryview, start: int = 0) -> list[bytes]:
+    """The values ``encode_fields`` wrote, from ``start`` on; ValueError if they do not fill the data exactly."""
+    values = []
+    pos, end = start, len(data)
+    if not 0 <= pos <= end:
+        raise ValueError(MALFORMED_ENTRY)
+    while pos < end:
+        length, pos = _read_varint(data, pos)
+        if length > end - pos:
+            raise ValueError(MALFORMED_ENTRY)
+        values.append(bytes(data[pos : pos + length]))
+        pos += length
+    return values
+
+
+encode_fields = speedups.encode_fields or py_encode_fields  # the C twins, when built: the same results
+decode_fields = speedups.decode_fields or py_decode_fields
+
+
+def _id_prefix(stream_id: int, first_ms: int, noted: int) -> bytes:
+    """A compact record's tag and ID, for an entry of the node whose first ID has milliseconds ``first_ms``."""
+    tag, seq = ((stream_id >> 64) - first_ms + 1) << 1 | noted, stream_id & _SEQ_MASK
+    if tag < 0x80 and seq < 0x80:
+        return bytes((tag, seq))
+    return _varint(tag) + _varint(seq)
+
+
+def _starts_node(payload: bytes | memoryview) -> bool:
+    """A compact record carrying its ID whole: the first of a node."""
+    return payload[0] >> 1 == 0
+
+
+def _compact_id(data: bytes | memoryview, first_ms: int) -> tuple[int, int]:
+    """The ID of a compact record of the node whose first ID has milliseconds ``first_ms``, and where its fields
+    start. (A node's first record carries its ID whole.)"""
+    tag = data[0]
+    if tag >> 1 == 0:
+        return _unpack_id(data, 1), 1 + ID.size
+    if tag < 0x80 and data[1] < 0x80:
+        return (first_ms + (tag >> 1) - 1) << 64 | data[1], 2
+    tag, pos = _read_varint(data, 0)
+    seq, pos = _read_varint(data, pos)
+    return (first_ms + (tag >> 1) - 1) << 64 | seq, pos
+
+
 def _pel_items(data: bytes | memoryview) -> list[tuple[int, int, int]]:
     """(id, delivery time, delivery count) of each packed PEL_ITEM in ``data``."""
     return [(ms << 64 | seq, delivered, count) for ms, seq, delivered, count in PEL_ITEM.iter_unpack(data)]
@@ -108,9 +202,12 @@ def _read_name(data: bytes | memoryview, pos: int) -> tuple[bytes, int]:
 class Node:
     """A run of records in one file. ``deleted`` holds IDs of deleted records still inside [start, end)."""
 
-    __slots__ = ("deleted", "end", "fid", "first", "last", "live", "start", "total")
+    __slots__ = ("compact", "deleted", "end", "fid", "first", "last", "live", "start", "total")
 
-    def __init__(self, fid: int, start: int, end: int, total: int, live: int, first: int, last: int) -> None:
+    def __init__(
+        self, fid: int, start: int, end: int, total: int, live: int, first: int, last: int, compact: bool = True
+    ) -> None:
+        self.compact = compact  # REC_STREAM_COMPACT records (False: a node written before them)
         self.fid = fid
         self.start = start
         self.end = end
@@ -264,6 +361,7 @@ class StreamLog(CatalogEntry):
         "_keys",
         "_nodes",
         "_store",
+        "_unnoted",
         "entries_added",
         "first_id",
         "groups",
@@ -282,6 +380,9 @@ class StreamLog(CatalogEntry):
         self._nodes: list[Node] = []
         self._keys: list[int] = []  # node.first of each node, for bisect
         self._fid = 0  # the file appended to (0: none yet)
+        # [file, offset, bytes, records] appended since the last XADD_AT record: journaled only when a journal record
+        # follows (see Engine._note_appends), since recovery finds the last file's entries without one
+        self._unnoted: list[int] | None = None
         self.length = 0
         self.last_id = 0
         self.first_id = 0  # first live entry (0 when empty), Redis's recorded-first-entry-id
@@ -305,61 +406,114 @@ class StreamLog(CatalogEntry):
     def add(self, stream_id: int, fields: Sequence[bytes]) -> None:
         """Appends an entry; the caller has checked that ``stream_id`` is above ``last_id``."""
         engine = self._engine
-        size = sum(map(len, fields)) + 4 * len(fields) + 16
-        engine._before_write((size + framing.OVERHEAD) * 2 if engine.maxdisk else 0)
-        entry = _pack_id(stream_id) + journal.encode_values(fields)  # the segment record's payload and the journal's
-        self._append((stream_id,), (entry,))
-        engine._log(journal.OP_XADD, QID.pack(self.qid) + entry)
+        body = encode_fields(fields)
+        engine._before_write(len(body) + ENTRY_GROWTH if engine.maxdisk else 0)
+        self._append((stream_id,), (body,))
 
     def add_many(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> int:
         """Appends entries as ``add`` would one by one (IDs ascending, the first above ``last_id``), writing the
-        records that fit the active file with one append and one journal call. Returns how many were added; a
+        records that fit the active file with one append and one journal record. Returns how many were added; a
         failure after the first entry stops there without raising (those added stay, journaled)."""
         engine = self._engine
-        encode = journal.encode_values
-        entries = [_pack_id(stream_id) + encode(fields) for stream_id, fields in zip(ids, fields_list, strict=True)]
-        engine._before_write((sum(map(len, entries)) + framing.OVERHEAD * len(entries)) * 2 if engine.maxdisk else 0)
-        qid = QID.pack(self.qid)
+        bodies = [encode_fields(fields) for fields in fields_list]
+        engine._before_write(sum(map(len, bodies)) + ENTRY_GROWTH * len(bodies) if engine.maxdisk else 0)
         added = 0
         try:
-            while added < len(entries):
-                taken = added + self._append(ids[added:], entries[added:])
-                engine._log_many(journal.OP_XADD, [qid + entry for entry in entries[added:taken]])
-                added = taken
+            while added < len(bodies):
+                added += self._append(ids[added:], bodies[added:])
         except StorageError:
             if not added:
                 raise
         return added
 
-    def _append(self, ids: Sequence[int], entries: Sequence[bytes]) -> int:
-        """Appends the first of ``entries`` and those after it that fit the active file (a full one is rolled
-        first), framed in one buffer, and indexes them; returns how many. A failure changes nothing."""
-        store = self._store
+    def _append(self, ids: Sequence[int], bodies: Sequence[bytes]) -> int:
+        """Appends the entries (``encode_fields`` of each one's fields) that fit the active file, at least the first
+        (a full file is rolled first), framed in one buffer, and indexes them; returns how many. A failure changes
+        nothing.
+
+        The segment holds the only copy of an entry, and the group commit syncs it. The journal's XADD_AT record of
+        where the entries are is written when the next journal record is (recovery must replay them before it),
+        when a file is started, or at once inside an atomic block; entries appended after the last one are found by
+        recovery at the end of the stream's file (``recover_tail``)."""
+        store, engine = self._store, self._engine
         created = 0
         fid = self._fid
         if fid == 0 or store.size(fid) >= store.segment_size:
-            fid = created = store.create(self.qid)
-        if len(entries) == 1:  # a single XADD, or replay: the common case, kept short
-            count, data = 1, framing.frame(REC_STREAM_ENTRY, entries[0])
+            fid = created = store.create(self.qid, commit=True)
+        # With the journal clean (everything before durable) and no other stream's entries unnoted, these entries
+        # are the newest operations: recovery may keep any first part of them without a note and still hold a
+        # prefix of what happened. Otherwise they are NOTED at once, and kept only if their note survives.
+        unnoted = engine._unnoted
+        lazy = not created and engine._journal_clean() and (not unnoted or (len(unnoted) == 1 and self.qid in unnoted))
+        noted = 0 if lazy else NOTED
+        # Which node each record joins decides how it is written: the last one while it takes more, else a new one.
+        node = self._nodes[-1] if self._nodes else None
+        offset = store.size(fid)
+        if node is not None and node.compact and node.fid == fid and node.end == offset:
+            in_node, first_ms = node.total, node.first >> 64
         else:
-            count = framing.fitting(framing.record_ends(entries), 0, store.segment_size - store.size(fid))
-            data = framing.frame_values(REC_STREAM_ENTRY, entries[:count])
+            in_node, first_ms = NODE_ENTRIES, 0
+        payloads = []
+        for stream_id, body in zip(ids, bodies, strict=True):
+            if in_node < NODE_ENTRIES:
+                payloads.append(_id_prefix(stream_id, first_ms, noted) + body)
+                in_node += 1
+            else:
+                payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), body))
+                in_node, first_ms = 1, stream_id >> 64
+        if len(payloads) == 1:  # a single XADD: the common case, kept short
+            count, data = 1, framing.frame(REC_STREAM_COMPACT, payloads[0])
+        else:
+            count = framing.fitting(framing.record_ends(payloads), 0, store.segment_size - offset)
+            data = framing.frame_values(REC_STREAM_COMPACT, payloads[:count])
         try:
-            offset = store.append(fid, data)
+            offset = store.append(fid, data, commit=True)
         except BaseException:
             if created:
                 store.kill(created)
             raise
         if created:
-            old, self._fid = self._fid, created
-            if old:
-                self._release(old)
+            self._roll_to(created)
+        engine.stream_bytes += len(data)
+        self._index(ids, payloads[:count], fid, offset)
+        if not engine._replaying:
+            engine._stream_appended += len(data)
+            unnoted = self._unnoted
+            if unnoted is not None and unnoted[0] == fid and unnoted[1] + unnoted[2] == offset:
+                unnoted[2] += len(data)
+                unnoted[3] += count
+            else:
+                if unnoted is not None:
+                    self.write_note()
+                self._unnoted = [fid, offset, len(data), count]
+            engine._unnoted[self.qid] = self
+            if not lazy:
+                engine._note_appends()
+        return count
+
+    def write_note(self) -> None:
+        """Journals the XADD_AT record of the entries appended since the last one (Engine._note_appends)."""
+        unnoted, self._unnoted = self._unnoted, None
+        if unnoted is not None:
+            self._engine._journal_record(journal.OP_XADD_AT, XADD_AT.pack(self.qid, *unnoted))
+
+    def _roll_to(self, fid: int) -> None:
+        old, self._fid = self._fid, fid
+        if old:
+            self._release(old)
+
+    def _index(self, ids: Sequence[int], payloads: Sequence[bytes], fid: int, offset: int) -> None:
+        """Adds the compact records just appended (or replayed) at ``offset`` of ``fid`` to the nodes: one whose ID is
+        whole starts a node, the others join the last one."""
         nodes = self._nodes
         node = nodes[-1] if nodes else None
+        count = len(payloads)
         for index in range(count):
             stream_id = ids[index]
-            end = offset + len(entries[index]) + framing.OVERHEAD
-            if node is not None and node.fid == fid and node.end == offset and node.total < NODE_ENTRIES:
+            end = offset + len(payloads[index]) + framing.OVERHEAD
+            if not _starts_node(payloads[index]):
+                if node is None or not node.compact or node.fid != fid or node.end != offset:
+                    raise ValueError("a stream entry written as part of a node follows no such node")
                 node.end = end
                 node.total += 1
                 node.live += 1
@@ -374,7 +528,66 @@ class StreamLog(CatalogEntry):
         self.length += count
         self.entries_added += count
         self.last_id = ids[count - 1]
-        return count
+
+    def _adopt(self, fid: int, offset: int, length: int, count: int) -> None:
+        """Replay of XADD_AT: indexes the records a journaled XADD appended, read back from the segment (the
+        engine raises TornReference if a power cut left them incomplete)."""
+        payloads = self._engine._appended_records(self.qid, fid, offset, length, count)
+        store = self._store
+        if fid != self._fid:
+            if fid not in store.files:
+                store.adopt(self.qid, fid)
+            self._roll_to(fid)
+        if store.size(fid) != offset:
+            raise ValueError(f"entries journaled at offset {offset} of file {fid}, which ends at {store.size(fid)}")
+        ids = self._decode_ids(payloads)
+        store.extend(fid, length)
+        self._engine.stream_bytes += length
+        self._index(ids, payloads, fid, offset)
+
+    def _decode_ids(self, payloads: Sequence[bytes]) -> list[int]:
+        """The IDs of compact records about to be indexed after the last node (checked to ascend from last_id)."""
+        node = self._nodes[-1] if self._nodes else None
+        first_ms = node.first >> 64 if node is not None and node.compact else -1
+        ids = []
+        for payload in payloads:
+            if _starts_node(payload):
+                stream_id = _unpack_id(payload, 1)
+                first_ms = stream_id >> 64
+            elif first_ms < 0:
+                raise ValueError("a stream entry written as part of a node follows no such node")
+            else:
+                stream_id = _compact_id(payload, first_ms)[0]
+            ids.append(stream_id)
+        if ids[0] <= self.last_id or any(b <= a for a, b in itertools.pairwise(ids)):
+            raise ValueError("stream entries out of ID order")
+        return ids
+
+    def recover_tail(self, size_on_disk: int) -> int:
+        """Recovery, after replay: indexes the entries appended to the stream's last file that no XADD_AT record
+        names (``_append`` leaves the newest ones unnoted): the whole records past the last replayed entry, up to
+        the first NOTED one (its note did not survive) or a torn one. Returns how many."""
+        fid = self._fid
+        store = self._store
+        if not fid or fid not in store.files or size_on_disk <= store.size(fid):
+            return 0
+        offset = store.size(fid)
+        payloads = []
+        for payload in self._engine._tail_records(self.qid, fid, offset, size_on_disk):
+            if payload[0] & NOTED:
+                break
+            payloads.append(payload)
+        if not payloads:
+            return 0
+        ids = self._decode_ids(payloads)
+        length = sum(len(payload) + framing.OVERHEAD for payload in payloads)
+        store.extend(fid, length)
+        self._engine.stream_bytes += length
+        self._index(ids, payloads, fid, offset)
+        # The journal names them first thing (Engine._recover), or notes of later entries would leave a gap.
+        self._unnoted = [fid, offset, length, len(ids)]
+        self._engine._unnoted[self.qid] = self
+        return len(ids)
 
     def _release(self, fid: int) -> None:
         if fid == self._fid or fid not in self._store.files:
@@ -385,9 +598,11 @@ class StreamLog(CatalogEntry):
 
     # -- reading
 
-    def _records(self, node: Node, reverse: bool = False) -> Iterator[tuple[int, int, int, memoryview]]:
-        """(id, record start, record end, payload) of every record in the node, deleted ones included."""
+    def _records(self, node: Node, reverse: bool = False) -> Iterator[tuple[int, int, int, memoryview, int]]:
+        """(id, record start, record end, payload, where its fields start) of every record in the node, deleted ones
+        included."""
         store, fid = self._store, node.fid
+        first_ms = node.first >> 64 if node.compact else -1
         if not reverse:
             offset, overhead = node.start, framing.OVERHEAD
             while offset < node.end:
@@ -395,14 +610,22 @@ class StreamLog(CatalogEntry):
                 for payload in payloads:
                     after = offset + len(payload) + overhead
                     view = memoryview(payload)
-                    yield _unpack_id(view), offset, after, view
+                    if first_ms < 0:
+                        yield _unpack_id(view), offset, after, view, ID.size
+                    else:
+                        stream_id, fields_at = _compact_id(payload, first_ms)
+                        yield stream_id, offset, after, view, fields_at
                     offset = after
         else:
             end = node.end
             while end > node.start:
                 payload, before = store.read_backward(fid, end, node.start)
                 view = memoryview(payload)  # type: ignore[arg-type]
-                yield _unpack_id(view), before, end, view
+                if first_ms < 0:
+                    yield _unpack_id(view), before, end, view, ID.size
+                else:
+                    stream_id, fields_at = _compact_id(view, first_ms)
+                    yield stream_id, before, end, view, fields_at
                 end = before
 
     def _node_index(self, stream_id: int) -> int:
@@ -430,12 +653,13 @@ class StreamLog(CatalogEntry):
                 if node.last < start or not node.live:
                     continue
                 deleted = node.deleted
-                for stream_id, _, _, payload in self._records(node):
+                decode = decode_fields if node.compact else journal.decode_values
+                for stream_id, _, _, payload, fields_at in self._records(node):
                     if stream_id > end:
                         return
                     if stream_id < start or (deleted and stream_id in deleted):
                         continue
-                    yield stream_id, journal.decode_values(payload, ID.size)
+                    yield stream_id, decode(payload, fields_at)
                     emitted += 1
                     if emitted == count:
                         return
@@ -449,15 +673,34 @@ class StreamLog(CatalogEntry):
                 if node.first > end or not node.live:
                     continue
                 deleted = node.deleted
-                for stream_id, _, _, payload in self._records(node, reverse=True):
+                decode = decode_fields if node.compact else journal.decode_values
+                for stream_id, _, _, payload, fields_at in self._records(node, reverse=True):
                     if stream_id < start:
                         return
                     if stream_id > end or (deleted and stream_id in deleted):
                         continue
-                    yield stream_id, journal.decode_values(payload, ID.size)
+                    yield stream_id, decode(payload, fields_at)
                     emitted += 1
                     if emitted == count:
                         return
+
+    def _live_ids(self, start: int, end: int) -> list[int]:
+        """IDs of the live entries with start <= id <= end (``iter_range`` without decoding the fields)."""
+        ids: list[int] = []
+        nodes = self._nodes
+        for index in range(max(0, self._node_index(start)), len(nodes)):
+            node = nodes[index]
+            if node.first > end:
+                break
+            if node.last < start or not node.live:
+                continue
+            deleted = node.deleted
+            for stream_id, *_ in self._records(node):
+                if stream_id > end:
+                    return ids
+                if stream_id >= start and not (deleted and stream_id in deleted):
+                    ids.append(stream_id)
+        return ids
 
     def get(self, stream_id: int) -> list[bytes] | None:
         for _, fields in self.iter_range(stream_id, stream_id, 1):
@@ -481,7 +724,7 @@ class StreamLog(CatalogEntry):
         node = self._nodes[index]
         if stream_id > node.last or not node.live or (node.deleted and stream_id in node.deleted):
             return None
-        for found, start, end, _ in self._records(node):
+        for found, start, end, *_ in self._records(node):
             if found == stream_id:
                 return node, start, end
             if found > stream_id:
@@ -532,7 +775,7 @@ class StreamLog(CatalogEntry):
         deleted = node.deleted
         if not deleted:
             return
-        for stream_id, _, end, _ in self._records(node):
+        for stream_id, _, end, *_ in self._records(node):
             if stream_id not in deleted:
                 break
             deleted.discard(stream_id)
@@ -595,7 +838,7 @@ class StreamLog(CatalogEntry):
             # Delete from inside the first node, oldest first, up to the threshold.
             marked = node.deleted or set()
             new_start = node.start
-            for stream_id, _, end, _ in self._records(node):
+            for stream_id, _, end, *_ in self._records(node):
                 if strategy == MAXLEN:
                     if self.length <= threshold:
                         break
@@ -685,6 +928,14 @@ class StreamLog(CatalogEntry):
         payload += [pack(i >> 64, i & _SEQ_MASK, delivered, count) for i, delivered, count in items]
         self._engine._log(journal.OP_XPEL, b"".join(payload))
 
+    def _set_read(self, group: Group, consumer: Consumer, ids: Sequence[int], now: int) -> None:
+        """``set_pending`` of a new batch XREADGROUP read: ``ids`` are every live entry from the first to the last,
+        so the journal names the range (replay finds the same entries in it), not each entry."""
+        self._engine._before_write(0)
+        group.set_pending_many(consumer, [(stream_id, now, 1) for stream_id in ids])
+        head = PEL_RANGE.pack(self.qid, consumer.seen, *split_id(ids[0]), *split_id(ids[-1]), now, len(ids))
+        self._engine._log(journal.OP_XPEL_RANGE, head + _name(group.name) + consumer.name)
+
     def drop_pending(self, group: Group, ids: Sequence[int]) -> int:
         """Removes pending entries (XACK, and deleted entries XCLAIM / XAUTOCLAIM find); returns how many."""
         pel = group.pel
@@ -693,9 +944,19 @@ class StreamLog(CatalogEntry):
             return 0
         self._engine._before_write(0)
         group.drop_pending_many(dropped)
-        self._engine._log(
-            journal.OP_XPEL_DEL, QID.pack(self.qid) + _name(group.name) + b"".join(map(_pack_id, dropped))
-        )
+        low, high = min(dropped), max(dropped)
+        if (
+            len(dropped) >= ACK_RANGE_MIN
+            and len(group.consumers) <= ACK_RANGE_CONSUMERS
+            and not any(c.pel.bisect_right(high) - c.pel.bisect_left(low) for c in group.consumers.values() if c.pel)
+        ):
+            # Nothing else of the group is pending between them (the usual acknowledgement of a read batch).
+            record = PEL_DEL_RANGE.pack(self.qid, *split_id(low), *split_id(high)) + group.name
+            self._engine._log(journal.OP_XPEL_DEL_RANGE, record)
+        else:
+            self._engine._log(
+                journal.OP_XPEL_DEL, QID.pack(self.qid) + _name(group.name) + b"".join(map(_pack_id, dropped))
+            )
         return len(dropped)
 
     # -- consumer-group semantics shared by XREADGROUP and XINFO
@@ -753,7 +1014,7 @@ class StreamLog(CatalogEntry):
                 last_id = stream_id
         with self._engine.atomic():
             if not noack:
-                self.set_pending(group, consumer, [(stream_id, now, 1) for stream_id, _ in entries])
+                self._set_read(group, consumer, [stream_id for stream_id, _ in entries], now)
             if (last_id, entries_read) != (group.last_id, group.entries_read):
                 self.set_group(group.name, last_id, entries_read)
         return entries
@@ -812,7 +1073,16 @@ class StreamLog(CatalogEntry):
         for n in self._nodes:
             deleted = sorted(n.deleted or ())
             parts.append(
-                NODE.pack(n.fid, n.start, n.end, n.total, n.live, *split_id(n.first), *split_id(n.last), len(deleted))
+                NODE.pack(
+                    n.fid,
+                    n.start,
+                    n.end,
+                    n.total | (NODE_COMPACT if n.compact else 0),
+                    n.live,
+                    *split_id(n.first),
+                    *split_id(n.last),
+                    len(deleted),
+                )
             )
             parts += map(_pack_id, deleted)
         for group in self.groups.values():
@@ -851,7 +1121,8 @@ class StreamLog(CatalogEntry):
         for _ in range(node_count):
             fid, start, end, total, live, f_ms, f_seq, l_ms, l_seq, n_deleted = NODE.unpack_from(data, pos)
             pos += NODE.size
-            node = Node(fid, start, end, total, live, id_of(f_ms, f_seq), id_of(l_ms, l_seq))
+            compact = bool(total & NODE_COMPACT)
+            node = Node(fid, start, end, total & ~NODE_COMPACT, live, id_of(f_ms, f_seq), id_of(l_ms, l_seq), compact)
             if n_deleted:
                 node.deleted = {_unpack_id(data, pos + 16 * i) for i in range(n_deleted)}
                 pos += 16 * n_deleted
@@ -878,8 +1149,12 @@ class StreamLog(CatalogEntry):
 
     def _replay(self, op: int, payload: bytes, record_lsn: int | None = None) -> None:
         view = memoryview(payload)
-        if op == journal.OP_XADD:
-            self._append((_unpack_id(view, 8),), (payload[8:],))
+        if op == journal.OP_XADD_AT:
+            _, fid, offset, length, count = XADD_AT.unpack(payload)
+            self._adopt(fid, offset, length, count)
+        elif op == journal.OP_XADD:  # the entry itself, as journals written before XADD_AT hold it
+            fields = journal.decode_values(payload, QID.size + ID.size)
+            self._append((_unpack_id(view, QID.size),), (encode_fields(fields),))
         elif op == journal.OP_XDEL:
             self._delete([_unpack_id(view, pos) for pos in range(8, len(view), 16)])
         elif op == journal.OP_XTRIM:
@@ -910,6 +1185,21 @@ class StreamLog(CatalogEntry):
             consumer, _ = group.consumer(consumer_name, seen)
             consumer.seen = seen
             group.set_pending_many(consumer, _pel_items(view[pos:]))
+        elif op == journal.OP_XPEL_RANGE:
+            _, seen, low_ms, low_seq, high_ms, high_seq, delivered, count = PEL_RANGE.unpack_from(payload)
+            group_name, pos = _read_name(view, PEL_RANGE.size)
+            group = self.groups[group_name]
+            consumer, _ = group.consumer(payload[pos:], seen)
+            consumer.seen = seen
+            ids = self._live_ids(id_of(low_ms, low_seq), id_of(high_ms, high_seq))
+            if len(ids) != count:
+                raise ValueError(f"a journaled read of {count} entries finds {len(ids)} in its range")
+            group.set_pending_many(consumer, [(stream_id, delivered, 1) for stream_id in ids])
+        elif op == journal.OP_XPEL_DEL_RANGE:
+            _, low_ms, low_seq, high_ms, high_seq = PEL_DEL_RANGE.unpack_from(payload)
+            group = self.groups[payload[PEL_DEL_RANGE.size :]]
+            low, high = id_of(low_ms, low_seq), id_of(high_ms, high_seq)
+            group.drop_pending_many(list(heapq.merge(*(c.pel.irange(low, high) for c in group.consumers.values()))))
         elif op == journal.OP_XPEL_DEL:
             group_name, pos = _read_name(view, QID.size)
             group = self.groups[group_name]

@@ -74,6 +74,7 @@ class SimFS(FileIO):
         self.crashed = False
         self.mutations = 0
         self.syncs = 0
+        self.written = 0  # bytes pwrite has been asked to write, as /proc/PID/io would count them (roughly)
 
     # -- crash scheduling
 
@@ -168,6 +169,7 @@ class SimFS(FileIO):
             self._write_at(node, data[: len(data) // 2], offset)
         self._mutating("pwrite", path)
         self._write_at(node, data, offset)
+        self.written += len(data)
 
     @staticmethod
     def _write_at(node: File, data: bytes, offset: int) -> None:

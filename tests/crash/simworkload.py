@@ -2,6 +2,9 @@
 
 Acknowledgement is what the server does before a reply goes out: ``flush()`` then ``sync(lsn)``. Each queue has
 one push side and pops from the other (FIFO); LMOVE takes from a queue's pop side to the right of ``moved:<queue>``.
+Beside the lists, one stream with one consumer group: XADD (one entry per call, or a pipelined run through
+``add_many``), XREADGROUP, XACK, exact XTRIM and DEL. Its state is modelled as three more "lists" (``STREAM``
+entries, its pending entries, its group's last delivered ID), so the same prefix check covers it.
 """
 
 from __future__ import annotations
@@ -11,10 +14,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from respq.storage import LEFT, RIGHT, Engine, Side
+from respq.storage.streamlog import MAX_ID, MAXLEN, StreamLog, id_of
 from tests.crash.model import Direction, History, check_recovery, message
 
 DB = 0
-Op = tuple  # ("push", key, side, values) | ("pop", key, side, values) | ("move", src, dst, side, value)
+# ("push", key, side, values) | ("pop", key, side, values) | ("move", src, dst, side, value)
+# | ("xadd", [(ms, value), ...]) | ("xread", consumer, [ms, ...]) | ("xack", [ms, ...]) | ("xtrim", maxlen) | ("xdel",)
+Op = tuple
+STREAM = b"s"
+PENDING = b"s|pending"  # "<ms>@<consumer>" of each pending entry, in ID order
+DELIVERED = b"s|delivered"  # the group's last delivered ID, while above 0
+GROUP = b"g"
+CONSUMERS = (b"c0", b"c1")
+STREAM_KEYS = (STREAM, PENDING, DELIVERED)
+
+
+def stream_entry(ms: int, value: bytes) -> bytes:
+    return b"%020d=%s" % (ms, value)
+
+
+def entry_ms(entry: bytes) -> int:
+    return int(entry[:20])
 
 
 def queue_key(index: int) -> bytes:
@@ -39,19 +59,35 @@ def directions(queues: int) -> dict[bytes, Direction]:
 
 
 def read_all(engine: Engine) -> dict[bytes, list[bytes]]:
-    """Every list, head to tail; empty lists count as absent (the server deletes them)."""
+    """Every list, head to tail, and the stream as its three model keys; empty ones count as absent (the server
+    deletes empty lists)."""
     state = {}
     for key in engine.keys(DB):
         entry = engine.get(DB, key)
         assert entry is not None
+        if isinstance(entry, StreamLog):
+            state.update(read_stream(entry))
+            continue
         values = list(entry.value)
         if values:
             state[key] = values
     return state
 
 
+def read_stream(stream: StreamLog) -> dict[bytes, list[bytes]]:
+    state = {STREAM: [stream_entry(i >> 64, fields[1]) for i, fields in stream.range(0, MAX_ID)]}
+    group = stream.groups.get(GROUP)
+    if group is not None:
+        state[PENDING] = [b"%020d@%s" % (p.id >> 64, p.consumer.name) for p in group.iter_pending()]
+        state[DELIVERED] = [b"%020d" % (group.last_id >> 64)] if group.last_id else []
+    return {key: values for key, values in state.items() if values}
+
+
 def apply_op(state: dict[bytes, list[bytes]], op: Op) -> None:
     kind = op[0]
+    if kind.startswith("x"):
+        apply_stream_op(state, op)
+        return
     if kind == "push":
         _, key, side, values = op
         target = state.setdefault(key, [])
@@ -77,6 +113,31 @@ def apply_op(state: dict[bytes, list[bytes]], op: Op) -> None:
             del state[key]
 
 
+def apply_stream_op(state: dict[bytes, list[bytes]], op: Op) -> None:
+    kind = op[0]
+    entries = state.get(STREAM, [])
+    if kind == "xadd":
+        entries = entries + [stream_entry(ms, value) for ms, value in op[1]]
+    elif kind == "xread":
+        _, consumer, taken = op
+        pending = state.get(PENDING, []) + [b"%020d@%s" % (ms, consumer) for ms in taken]
+        state[PENDING] = sorted(pending)
+        state[DELIVERED] = [b"%020d" % taken[-1]]
+    elif kind == "xack":
+        gone = {b"%020d" % ms for ms in op[1]}
+        state[PENDING] = [item for item in state.get(PENDING, []) if item[:20] not in gone]
+    elif kind == "xtrim":
+        entries = entries[len(entries) - op[1] :] if op[1] else []
+    else:  # "xdel": the whole key, group and all
+        entries = []
+        state.pop(PENDING, None)
+        state.pop(DELIVERED, None)
+    state[STREAM] = entries
+    for key in STREAM_KEYS:
+        if not state.get(key, True):
+            del state[key]
+
+
 @dataclass
 class Workload:
     """One data directory's life across crashes: the producers' counters survive, the history is per run."""
@@ -88,6 +149,8 @@ class Workload:
     pending: list[Op] = field(default_factory=list)  # done since the last acknowledgement
     history: History = field(default_factory=History)
     baseline: dict[bytes, list[bytes]] = field(default_factory=dict)
+    next_ms: int = 1  # stream IDs: increasing for the life of the disk, above any entry ever added
+    stream_acked: int = 0  # acknowledged stream operations
 
     def __post_init__(self) -> None:
         self.seqs = [0] * self.producers
@@ -102,6 +165,9 @@ class Workload:
     # -- operations (each is applied to the engine, then remembered as unacknowledged)
 
     def step(self, engine: Engine, rng: random.Random) -> None:
+        if rng.random() < 0.3:
+            self.stream_step(engine, rng)
+            return
         roll = rng.random()
         key = queue_key(rng.randrange(self.queues))
         if roll < 0.55:
@@ -158,6 +224,79 @@ class Workload:
             if not len(entry.value):
                 engine.delete(DB, key)
 
+    # -- the stream
+
+    def stream_step(self, engine: Engine, rng: random.Random) -> None:
+        roll = rng.random()
+        current = self._current_stream()
+        if roll < 0.45:
+            producer = rng.randrange(self.producers)
+            adds = []
+            for _ in range(1 if rng.random() < 0.5 else rng.randint(2, 40)):
+                self.seqs[producer] += 1
+                adds.append((self.next_ms, message(producer, self.seqs[producer])))
+                self.next_ms += rng.choice((1, 1, 2, 1000))
+            self.xadd(engine, adds)
+        elif roll < 0.7:
+            delivered = entry_ms(current[DELIVERED][0]) if DELIVERED in current else 0
+            fresh = [entry_ms(e) for e in current.get(STREAM, []) if entry_ms(e) > delivered]
+            if fresh:
+                self.xread(engine, rng.choice(CONSUMERS), fresh[: rng.choice((1, 3, 10, 100))])
+        elif roll < 0.9:
+            pending = [int(item[:20]) for item in current.get(PENDING, [])]
+            if pending:
+                oldest_first = rng.random() < 0.7  # as consumers acknowledge, or one entry anywhere
+                self.xack(engine, pending[: rng.randint(1, len(pending))] if oldest_first else rng.sample(pending, 1))
+        elif roll < 0.97:
+            if len(current.get(STREAM, [])) > 1:
+                self.xtrim(engine, rng.randrange(len(current[STREAM])))
+        elif STREAM in current or PENDING in current or DELIVERED in current:
+            self._remember(("xdel",))
+            engine.delete(DB, STREAM)
+
+    def _current_stream(self) -> dict[bytes, list[bytes]]:
+        state = {key: list(values) for key, values in self.acked_state.items() if key in STREAM_KEYS}
+        for op in self.pending:
+            if op[0].startswith("x"):
+                apply_stream_op(state, op)
+        return state
+
+    def _stream(self, engine: Engine) -> StreamLog:
+        entry = engine.get(DB, STREAM)
+        if entry is None:
+            with engine.atomic():
+                entry = engine.create_stream(DB, STREAM)
+                entry.set_group(GROUP, 0, 0)
+        assert isinstance(entry, StreamLog)
+        return entry
+
+    def xadd(self, engine: Engine, adds: list[tuple[int, bytes]]) -> None:
+        stream = self._stream(engine)
+        self._remember(("xadd", adds))
+        if len(adds) == 1:
+            stream.add(id_of(adds[0][0], 0), [b"v", adds[0][1]])
+        else:
+            added = stream.add_many([id_of(ms, 0) for ms, _ in adds], [[b"v", value] for _, value in adds])
+            assert added == len(adds)
+
+    def xread(self, engine: Engine, consumer: bytes, expected: list[int]) -> None:
+        stream = self._stream(engine)
+        group = stream.groups[GROUP]
+        owner, _ = stream.create_consumer(group, consumer, 0)
+        self._remember(("xread", consumer, expected))
+        read = stream.read_group(group, owner, group.last_id, len(expected), False, 0)
+        assert [i >> 64 for i, _ in read] == expected, f"XREADGROUP gave {read}, the model expected {expected}"
+
+    def xack(self, engine: Engine, ids: list[int]) -> None:
+        stream = self._stream(engine)
+        self._remember(("xack", ids))
+        assert stream.drop_pending(stream.groups[GROUP], [id_of(ms, 0) for ms in ids]) == len(ids)
+
+    def xtrim(self, engine: Engine, maxlen: int) -> None:
+        stream = self._stream(engine)
+        self._remember(("xtrim", maxlen))
+        stream.trim(MAXLEN, maxlen, False, 0)
+
     def acknowledge(self, engine: Engine) -> None:
         """What the server does before replies go out under ``always``."""
         engine.sync(engine.flush())
@@ -166,7 +305,10 @@ class Workload:
     def mark_acknowledged(self) -> None:
         for op in self.pending:
             apply_op(self.acked_state, op)
-            self._record(op, acked=True)
+            if op[0].startswith("x"):
+                self.stream_acked += 1
+            else:
+                self._record(op, acked=True)
         self.pending = []
 
     # -- model bookkeeping
@@ -195,9 +337,11 @@ class Workload:
     def check(self, observed: dict[bytes, list[bytes]]) -> tuple[list[str], int]:
         """Violations, and how many unacknowledged operations the recovered state kept (-1 if it is no prefix)."""
         for op in self.pending:
-            self._record(op, acked=False)
+            if not op[0].startswith("x"):
+                self._record(op, acked=False)
         self.pending_at_crash = list(self.pending)
-        problems = check_recovery(self.baseline, self.history, observed, directions(self.queues))
+        lists_only = [{k: v for k, v in state.items() if k not in STREAM_KEYS} for state in (self.baseline, observed)]
+        problems = check_recovery(lists_only[0], self.history, lists_only[1], directions(self.queues))
         kept = matching_prefix(self.acked_state, self.pending, observed)
         if kept < 0:
             problems.append(
@@ -213,6 +357,12 @@ def matching_prefix(acked: dict[bytes, list[bytes]], pending: list[Op], observed
     if state == observed:
         return 0
     for index, op in enumerate(pending):
+        if op[0] == "xadd":  # a pipelined run is a call per entry to its clients: a first part may survive alone
+            for entry in op[1][:-1]:
+                apply_op(state, ("xadd", [entry]))
+                if state == observed:
+                    return index
+            op = ("xadd", op[1][-1:])
         apply_op(state, op)
         if state == observed:
             return index + 1

@@ -162,14 +162,16 @@ def _stream_ids(engine: Engine, key: bytes) -> list[int]:
 
 
 def test_enospc_on_buffered_stream_entries_keeps_them_readable_refuses_writes_and_resumes() -> None:
-    """Stream entries reach their segment when the loop pass flushes; the journal makes them durable either way."""
+    """Stream entries reach their segment when the loop pass flushes, and live only there: an entry whose bytes the
+    disk refused is not acknowledged (its journal record waits with it) until space comes back."""
     fs, engine = setup()
     stream = engine.create_stream(0, b"s")
     stream.add(id_of(1, 0), [b"f", b"acknowledged"])
     ack(engine)
     fs.faults.write_error, fs.faults.write_when = errno.ENOSPC, in_segment
     stream.add(id_of(2, 0), [b"f", b"buffered"])
-    ack(engine)  # the journal still had room: acknowledged, while the entry's segment bytes wait in memory
+    with pytest.raises(DiskFullError):
+        ack(engine)  # the journal has room, the segment not: no acknowledgement while the entry is in memory alone
     assert _stream_ids(engine, b"s") == [id_of(1, 0), id_of(2, 0)]  # served from the buffer
     with pytest.raises(DiskFullError):
         stream.add(id_of(3, 0), [b"f", b"refused while full"])
@@ -177,6 +179,7 @@ def test_enospc_on_buffered_stream_entries_keeps_them_readable_refuses_writes_an
         engine.checkpoint()  # the files it would sync lack those bytes
     assert engine.write_error is None
     fs.faults.write_error = None  # space comes back
+    ack(engine)  # the waiting entry is written, synced and acknowledged
     stream.add(id_of(3, 0), [b"f", b"after"])
     ack(engine)
     engine.checkpoint()

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import require_speedups
-from respq.storage import fileio, framing, journal
+from respq.storage import fileio, framing, journal, streamlog
 
 VALUES = [b"", b"a", b"hello world", bytes(range(256)), b"x" * 1000]
 
@@ -185,3 +185,31 @@ def test_c_decode_values_agrees_with_python(values: list[bytes], prefix: bytes, 
     assert outcomes[0] == outcomes[1]
     if damage == 0:
         assert outcomes[0] == values
+
+
+_long_values = st.lists(st.binary(max_size=40) | st.sampled_from([b"x" * 127, b"y" * 128, b"z" * 20000]), max_size=6)
+
+
+@given(values=_long_values, prefix=st.binary(max_size=20), damage=st.integers(min_value=-6, max_value=6))
+def test_c_stream_fields_agree_with_python(values: list[bytes], prefix: bytes, damage: int) -> None:
+    """Stream entries' fields after varint lengths: the same bytes, and the same values or error read back."""
+    module = require_speedups()
+    encoded = streamlog.py_encode_fields(values)
+    assert module.encode_fields(values) == encoded
+    assert module.encode_fields(tuple(values)) == encoded
+    data = prefix + encoded
+    if damage < 0:
+        data = data[:damage]
+    elif damage > 0:
+        data += b"\xff" * damage  # an unfinished varint at the end
+    outcomes = []
+    for decode in (module.decode_fields, streamlog.py_decode_fields):
+        try:
+            outcomes.append(decode(data, len(prefix)))
+        except ValueError as error:
+            outcomes.append(str(error))
+    assert outcomes[0] == outcomes[1]
+    if damage == 0:
+        assert outcomes[0] == values
+    elif damage > 0:
+        assert outcomes[0] == streamlog.MALFORMED_ENTRY

@@ -177,8 +177,8 @@ def _layout(stream: StreamLog) -> list[tuple[int, ...]]:
 
 
 def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
-    """Pipelined XADDs go through add_many: the same nodes, files, journal bytes and recovery as single adds, across
-    node boundaries and segment rolls in the middle of a batch."""
+    """Pipelined XADDs go through add_many: the same nodes, segment bytes and recovery as single adds, across node
+    boundaries and segment rolls in the middle of a batch, with one journal record per batch and file."""
     one, many = _open(tmp_path / "one"), _open(tmp_path / "many")
     single, batched = one.create_stream(0, b"s"), many.create_stream(0, b"s")
     ms = 1
@@ -196,11 +196,16 @@ def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
     assert batched.range(0, MAX_ID) == single.range(0, MAX_ID)
     one.flush()
     many.flush()
-    journal_bytes = [
-        b"".join((path / "journal" / name).read_bytes() for name in sorted(os.listdir(path / "journal")))
+    segment_bytes = [
+        [file.read_bytes() for file in sorted((path / "queues").rglob("*.seg"))]
         for path in (tmp_path / "one", tmp_path / "many")
     ]
-    assert journal_bytes[0] == journal_bytes[1]
+    assert segment_bytes[0] == segment_bytes[1]
+    journal_sizes = [
+        sum(file.stat().st_size for file in (path / "journal").iterdir())
+        for path in (tmp_path / "one", tmp_path / "many")
+    ]
+    assert journal_sizes[1] < journal_sizes[0] / 10  # where the entries are, not the entries
     expected = single.range(0, MAX_ID)
     one.close()
     many.close()
@@ -210,3 +215,79 @@ def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
     assert stream.range(0, MAX_ID) == expected
     reopened.close()
     assert check_directory(str(tmp_path / "many")) == []
+
+
+def test_compact_ids_survive_any_distance_from_their_node_and_every_way_of_reading(tmp_path: Path) -> None:
+    """IDs are stored relative to their node's first: near ones in two bytes, far ones and big sequence numbers as
+    longer varints; reads forward, backward, by ID and after a crash or a checkpoint all give them back."""
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.create_stream(0, b"s")
+    ids = [id_of(5, 0), id_of(5, 1), id_of(5, 300), id_of(131, 0), id_of(10**12, (1 << 64) - 1), id_of(10**13, 7)]
+    ids += [id_of(10**13 + ms, ms % 200) for ms in range(1, 250)]  # node boundaries
+    expected = [(stream_id, [b"f", b"%d" % index]) for index, stream_id in enumerate(ids)]
+    for stream_id, fields in expected[:3]:
+        stream.add(stream_id, fields)
+    stream.add_many(ids[3:], [fields for _, fields in expected[3:]])
+
+    def check(stream: StreamLog) -> None:
+        assert stream.range(0, MAX_ID) == expected
+        assert stream.range(0, MAX_ID, reverse=True) == expected[::-1]
+        assert all(stream.get(stream_id) == fields for stream_id, fields in expected[::37])
+        assert stream.node_count == 3
+
+    check(stream)
+    engine.flush()
+    file_bytes = sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(tmp_path / "queues") for f in names)
+    assert file_bytes < 24 + len(ids) * 24  # most records: 13 framing, 2 for the ID, 2 + 1 + 3 for the fields
+    engine.abandon()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    check(engine.get(0, b"s"))  # type: ignore[arg-type]
+    stream = engine.get(0, b"s")
+    assert isinstance(stream, StreamLog)
+    assert stream.delete([ids[0], ids[200]]) == 2
+    del expected[200], expected[0]
+    engine.checkpoint()
+    engine.close()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.get(0, b"s")
+    assert isinstance(stream, StreamLog)
+    assert stream.range(0, MAX_ID) == expected
+    engine.close()
+    assert check_directory(str(tmp_path)) == []
+
+
+def test_nodes_and_journals_written_before_compact_records_are_still_read(tmp_path: Path) -> None:
+    """A data directory from before: nodes of REC_STREAM_ENTRY records (whole IDs, u32 lengths) in the manifest,
+    and OP_XADD journal records holding the entries themselves. Both read back; new entries start a compact node."""
+    from respq.storage import framing, journal, streamlog
+
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.create_stream(0, b"s")
+    store = stream._store
+    old = [(id_of(ms, 0), [b"f", b"old %d" % ms]) for ms in range(1, 6)]
+    payloads = [streamlog._pack_id(i) + journal.encode_values(fields) for i, fields in old]
+    fid = stream._fid = store.create(stream.qid)
+    data = framing.frame_values(streamlog.REC_STREAM_ENTRY, payloads)
+    offset = store.append(fid, data)
+    stream._nodes.append(streamlog.Node(fid, offset, offset + len(data), 5, 5, old[0][0], old[-1][0], compact=False))
+    stream._keys.append(old[0][0])
+    stream.length = stream.entries_added = 5
+    stream.first_id, stream.last_id = old[0][0], old[-1][0]
+    engine.checkpoint()  # the manifest names a node of the old records
+    journaled = (id_of(6, 0), [b"f", b"journaled whole"])
+    entry = streamlog.QID.pack(stream.qid) + streamlog._pack_id(journaled[0]) + journal.encode_values(journaled[1])
+    engine._log(journal.OP_XADD, entry)
+    engine.flush()
+    engine.abandon()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.get(0, b"s")  # type: ignore[assignment]
+    assert isinstance(stream, StreamLog)
+    assert stream.range(0, MAX_ID) == [*old, journaled]
+    assert [node.compact for node in stream._nodes] == [False, True]
+    stream.add(id_of(7, 0), [b"f", b"new"])
+    assert stream.range(0, MAX_ID, reverse=True)[:3] == [(id_of(7, 0), [b"f", b"new"]), journaled, old[-1]]
+    engine.checkpoint()
+    engine.close()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    assert [node.compact for node in engine.get(0, b"s")._nodes] == [False, True]  # type: ignore[union-attr]
+    engine.close()
