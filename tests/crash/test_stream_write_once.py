@@ -288,3 +288,17 @@ def test_entries_are_not_copied_again_at_checkpoints() -> None:
             engine.checkpoint()
     per_entry = (fs.written - written) / 2000
     assert record <= per_entry < record * 1.05, per_entry
+
+
+def test_an_append_the_journal_need_not_note_syncs_the_segment_alone() -> None:
+    """The group commit flushes only what has new bytes: a pass that only appended to a stream costs one sync."""
+    fs, engine = setup()
+    s = stream(engine)
+    s.add(id_of(1, 0), [b"f", b"first"])  # a new segment file: named in the journal
+    ack(engine)
+    syncs = fs.syncs
+    s.add(id_of(2, 0), [b"f", b"second"])
+    ack(engine)
+    assert fs.syncs - syncs == 1
+    fs.power_cut()
+    assert ids(reopen(fs)) == [1, 2]
