@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from respq.storage import LEFT, RIGHT, DiskFullError, Engine, listlog
+from respq.storage import LEFT, RIGHT, CorruptionError, DiskFullError, Engine, listlog
 from respq.storage.fileio import FileIO
 from respq.storage.journal import READ_BLOCK
 from tests.unit.test_storage_engine import contents, durable, journals, open_engine, segment_bytes
@@ -195,6 +195,36 @@ def test_settling_lists_pushed_far_apart_reads_their_values_not_blocks(tmp_path:
     for n in (0, 1, 999):
         expected = [b"%04d:%02d:" % (n, r) + b"v" * 92 for r in range(20)]
         assert contents(engine, b"q%d" % n) == (expected[::-1] if n % 2 else expected)
+    engine.close()
+
+
+class ShortReadIO(FileIO):
+    """Returns the ``short``-th value of the next scattered read one byte short, as a cut journal file would."""
+
+    def __init__(self) -> None:
+        self.short: int | None = None
+
+    def pread_many(self, fd: int, offsets: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
+        values = super().pread_many(fd, offsets, lengths)
+        if self.short is not None:
+            values[self.short] = values[self.short][:-1]
+            self.short = None
+        return values
+
+
+def test_a_value_read_short_while_settling_far_apart_values_is_corruption(tmp_path: Path) -> None:
+    io = ShortReadIO()
+    engine = open_engine(tmp_path, io=io)
+    lists = [engine.create_list(0, b"q%d" % n) for n in range(200)]
+    for round_ in range(5):
+        for n, log in enumerate(lists):
+            log.push(RIGHT, [b"%04d:%02d:" % (n, round_) + b"v" * 92])
+    durable(engine)
+    io.short = 3
+    with pytest.raises(CorruptionError) as raised:
+        lists[0].settle()
+    assert raised.value.path.endswith(".wal") and "shorter than a value" in str(raised.value)
+    assert contents(engine, b"q0") == [b"0000:%02d:" % r + b"v" * 92 for r in range(5)]  # the list is unchanged
     engine.close()
 
 
