@@ -18,7 +18,7 @@ from respq import errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.dispatch import execute, execute_run, resolve
-from respq.protocol import ProtocolError, RequestParser, encode_reply
+from respq.protocol import ProtocolError, RequestParser, encode_replies, encode_reply
 from respq.replies import ErrorReply, Replies, StreamedArray
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 
@@ -422,7 +422,7 @@ class Connection:
             reply.close()
         elif mode == b"on":
             if type(reply) is Replies:
-                self.out += [encode_reply(item, client.protocol) for item in reply.items]
+                self.out.append(encode_replies(reply.items, client.protocol))
             else:
                 self.out.append(encode_reply(reply, client.protocol))
         if mode == b"skip-this":  # CLIENT REPLY SKIP itself: no reply, and none for the next command either

@@ -10,7 +10,7 @@ hiredis (which also slows down quadratically on a multi-megabyte feed); see ``Re
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -659,6 +659,11 @@ def encode_reply(value: object, protocol: int) -> bytes:
     enc = _BY_PROTOCOL[protocol]
     enc[kind](parts.append, value, enc)
     return b"".join(parts)
+
+
+def encode_replies(values: Iterable[object], protocol: int) -> bytes:
+    """``encode_reply`` of each value, joined; integers (the lengths a run of pushes answers) formatted in place."""
+    return b"".join([b":%d\r\n" % value if type(value) is int else encode_reply(value, protocol) for value in values])
 
 
 def encode_command(args: list[bytes]) -> bytes:

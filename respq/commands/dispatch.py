@@ -122,7 +122,8 @@ def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]
     end = pos + 1
     if end == len(batch) or len(argv) < 2:
         return []
-    name = argv[0].lower()
+    word = argv[0]
+    name = word.lower()
     cmd = COMMANDS.get(name)
     if cmd is None or cmd.run is None:
         return []
@@ -131,16 +132,22 @@ def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]
     if not fits(argv):
         return []
     limit = min(len(batch), pos + MAX_RUN)
+    # A pipeline repeats its command word as it was spelled: comparing that first spares a lower() per call.
     while end < limit:
         following = batch[end]
-        if len(following) < 2 or following[1] != key or following[0].lower() != name or not fits(following):
+        if (
+            len(following) < 2
+            or following[1] != key
+            or (following[0] != word and following[0].lower() != name)
+            or not fits(following)
+        ):
             break
         end += 1
     spread = cmd.run.spread if end - pos < 2 else None
     if spread is not None:  # the next call names another key: take the calls of this command whatever their keys
         while end < limit:
             following = batch[end]
-            if len(following) < 2 or following[0].lower() != name or not fits(following):
+            if len(following) < 2 or (following[0] != word and following[0].lower() != name) or not fits(following):
                 break
             end += 1
     if end - pos < 2:

@@ -135,6 +135,9 @@ class Engine:
         # first record naming it turns it into an object (a replayed rename, move or swap does so first).
         self._by_qid: dict[int, KeyEntry | tuple[int, bytes]] | None = None
         self._resident: dict[int, ListLog] = {}  # lists holding values that live only in the journal
+        # Lists pushed to since the last checkpoint: in use, so it leaves them objects (freezing a list that is
+        # pushed to again at once costs a freeze and a thaw per list per checkpoint, for nothing).
+        self._pushed: set[int] = set()
         # The keys settle_some still has to look at for cold entries holding a journal value, taken once the
         # resident lists are settled (per database; None until then, and again after each checkpoint).
         self._cold_scan: list[tuple[int, list[bytes]]] | None = None
@@ -292,7 +295,15 @@ class Engine:
         anything but a list without an expiry. Refused as a whole, before anything changes, for a full disk; pushes
         that also write segments (see ``_push_one_by_one``) may stop after some, returning fewer lengths."""
         keyspace = self._dbs[db]
-        logs = [keyspace.get(key) for key, _ in pushes]
+        get = keyspace.get
+        logs = [get(key) for key, _ in pushes]
+        for log in logs:
+            if type(log) is not ListLog or log.expire_ms is not None or log._length >= BACKLOG_VALUES:  # type: ignore[union-attr]
+                break
+        else:  # the common case, in one pass: every key an existing list, none a backlog or with an expiry
+            if not self._atomic_depth:
+                self._before_write(sum(push_growth(values) for _, values in pushes) if self.maxdisk else 0)
+                return push_each(self, side, logs, [values for _, values in pushes])  # type: ignore[arg-type]
         if not all(type(log) is ListLog and log.expire_ms is None for log in logs):  # type: ignore[union-attr]
             for index, (key, _) in enumerate(pushes):
                 log = logs[index]
@@ -321,6 +332,7 @@ class Engine:
                 cold = log.freeze()  # type: ignore[union-attr]
                 if cold is not None:
                     keyspace[key] = cold  # type: ignore[assignment]
+                    self._pushed.discard(log.qid)  # type: ignore[union-attr]
         return lengths
 
     def _push_one_by_one(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int]:
@@ -771,14 +783,20 @@ class Engine:
             databases=self.databases,
             files={fid: (entry[0], entry[1]) for fid, entry in self._store.files.items()},
         )
-        # Every settled list becomes a cold entry (its manifest state and a head): lists used before the next
-        # checkpoint turn into objects again, the others cost their bytes alone. Only a list object no one holds
-        # but the catalog (and the shared files naming it) is replaced, so the change is never seen.
+        # Every settled list nobody pushed to since the last checkpoint becomes a cold entry (its manifest state and
+        # a head): lists used before the next checkpoint turn into objects again, the others cost their bytes
+        # alone. Only a list object no one holds but the catalog (and the shared files naming it) is replaced, so
+        # the change is never seen.
         cold_list = TYPE_CODES["list"]
+        pushed, self._pushed = self._pushed, set()
         for db, keyspace in enumerate(self._dbs):
             for key in list(keyspace):
                 entry = keyspace[key]
-                if type(entry) is ListLog and sys.getrefcount(entry) <= UNHELD_REFS + len(entry._shared_bytes()):
+                if (
+                    type(entry) is ListLog
+                    and entry.qid not in pushed
+                    and sys.getrefcount(entry) <= UNHELD_REFS + len(entry._shared_bytes())
+                ):
                     entry = keyspace[key] = entry.freeze() or entry
                 if type(entry) is bytes:
                     assert cold_kind(entry) == COLD_IN_SEGMENTS, "a journal value left unsettled"

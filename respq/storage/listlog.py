@@ -191,17 +191,7 @@ class ListLog(CatalogEntry):
 
     def _push_journaled(self, forward: bool, lengths: Iterable[int], record_lsn: int) -> None:
         """Adds the values of the OP_PUSH record at ``record_lsn`` as journal-resident values."""
-        chunks = self._chunks
-        edge = (chunks[-1] if forward else chunks[0]) if chunks else None
-        if type(edge) is not JournalRun or edge.forward != forward:
-            edge = JournalRun(forward)
-            if not chunks:
-                self._chunks = [edge]  # sized exactly: an idle queue often never holds a second chunk
-            elif forward:
-                chunks.append(edge)
-            else:
-                chunks.insert(0, edge)
-            self._engine._resident[self.qid] = self
+        edge = self._journal_run(forward)
         positions, run_lengths = edge.positions, edge.lengths
         before = len(positions)
         position = record_lsn + PUSHED_VALUES_AT
@@ -212,6 +202,25 @@ class ListLog(CatalogEntry):
         added = len(positions) - before
         self._length += added
         self._engine.journaled_values += added
+
+    def _journal_run(self, forward: bool) -> JournalRun:
+        """The journal run at the end ``forward`` names, started if that end holds anything else."""
+        chunks = self._chunks
+        if chunks:
+            edge = chunks[-1] if forward else chunks[0]
+            if type(edge) is JournalRun and edge.forward == forward:
+                return edge
+        edge = JournalRun(forward)
+        if not chunks:
+            self._chunks = [edge]  # sized exactly: an idle queue often never holds a second chunk
+        elif forward:
+            chunks.append(edge)
+        else:
+            chunks.insert(0, edge)
+        engine = self._engine
+        engine._resident[self.qid] = self
+        engine._pushed.add(self.qid)
+        return edge
 
     def pop(self, side: Side, count: int) -> list[bytes]:
         """Removes up to ``count`` values from ``side``. An emptied list stays in the catalog: the caller deletes it."""
@@ -922,16 +931,34 @@ class ListLog(CatalogEntry):
 def push_each(engine: Engine, side: Side, logs: list[ListLog], values: list[list[bytes]]) -> list[int]:
     """``logs[i].push(side, values[i])`` for each ``i`` in order (a list may come more than once), with every journal
     record framed in one go; returns each list's length after its push. The caller has checked the disk's room, and
-    that no atomic block is open and no list is a backlog (those pushes write segments too: see ``push``)."""
+    that no atomic block is open and no list is a backlog (those pushes write segments too: see ``push``).
+
+    ``_push_journaled`` inlined: this loop runs once per call of a producer spreading over many queues."""
     head, encode = PUSH_HEAD.pack, journal.encode_values
     payloads = [head(log.qid, side) + encode(log_values) for log, log_values in zip(logs, values, strict=True)]
-    lsn = engine._log_many_at(journal.OP_PUSH, payloads)
-    lengths = []
+    position = engine._log_many_at(journal.OP_PUSH, payloads) + PUSHED_VALUES_AT  # of the first record's first value
     forward = side == RIGHT
+    record_overhead, value_overhead = framing.OVERHEAD, journal.VALUE_LEN.size
+    lengths = []
     for log, log_values, payload in zip(logs, values, payloads, strict=True):
-        log._push_journaled(forward, map(len, log_values), lsn)
-        lsn += framing.OVERHEAD + len(payload)
+        chunks = log._chunks
+        edge = (chunks[-1] if forward else chunks[0]) if chunks else None
+        if type(edge) is not JournalRun or edge.forward != forward:
+            edge = log._journal_run(forward)
+        if len(log_values) == 1:
+            edge.positions.append(position)
+            edge.lengths.append(len(log_values[0]))
+        else:
+            positions, run_lengths = edge.positions, edge.lengths
+            at = position
+            for value in log_values:
+                positions.append(at)
+                run_lengths.append(len(value))
+                at += len(value) + value_overhead
+        log._length += len(log_values)
         lengths.append(log._length)
+        position += record_overhead + len(payload)
+    engine.journaled_values += sum(map(len, values))
     return lengths
 
 

@@ -53,7 +53,9 @@ def test_cold_lists_read_pop_push_expire_and_survive_checkpoints_crashes_and_reo
     assert [is_cold(engine, key) for key in (b"a", b"b", b"c", b"d", b"e")] == [True, True, False, True, True]
     engine.set_expire(0, b"d", 4_000_000_000_000)
     assert engine.peek(0, b"d") == ("list", 4_000_000_000_000)
-    engine.checkpoint()  # everything settled into the shared file, then cold
+    engine.checkpoint()  # everything settled into the shared file; c, pushed to since the last checkpoint, kept
+    assert not is_cold(engine, b"c")
+    engine.checkpoint()  # a whole interval unused: cold
     assert all(is_cold(engine, key) for key in (b"a", b"b", b"c", b"d", b"e"))
     assert engine.peek(0, b"d") == ("list", 4_000_000_000_000) and engine.peek(0, b"a") == ("list", None)
     assert engine.get(0, b"d").expire_ms == 4_000_000_000_000  # type: ignore[union-attr]
@@ -112,6 +114,7 @@ def test_a_list_object_somebody_holds_stays_an_object(tmp_path: Path) -> None:
     log = engine.create_list(0, b"held")
     log.push(RIGHT, [b"x"])
     engine.push_each(0, RIGHT, [(b"free", [b"y"]), (b"free", [b"z"])])
+    engine.checkpoint()  # both pushed to since the last checkpoint: left objects
     engine.checkpoint()
     assert not is_cold(engine, b"held") and is_cold(engine, b"free")
     assert engine.get(0, b"held") is log
@@ -119,7 +122,29 @@ def test_a_list_object_somebody_holds_stays_an_object(tmp_path: Path) -> None:
     assert contents(engine, b"held") == [b"x", b"x2"]
     del log
     engine.checkpoint()
+    engine.checkpoint()
     assert is_cold(engine, b"held")
+    engine.close()
+
+
+def test_lists_pushed_to_between_checkpoints_stay_objects_and_idle_ones_turn_cold(tmp_path: Path) -> None:
+    """Freezing a list that is pushed to again at once costs a freeze and a thaw per checkpoint for nothing: a
+    checkpoint leaves the lists pushed to since the previous one as objects."""
+    engine = open_engine(tmp_path)
+    engine.push_each(0, RIGHT, [(b"busy", [b"b0", b"b1"]), (b"idle", [b"i0", b"i1"])])
+    engine.checkpoint()
+    assert not is_cold(engine, b"busy") and not is_cold(engine, b"idle")
+    for round_ in range(3):
+        engine.push_each(0, RIGHT, [(b"busy", [b"b%d" % (round_ + 2)])])
+        engine.checkpoint()
+        assert not is_cold(engine, b"busy") and is_cold(engine, b"idle")
+    engine.checkpoint()
+    assert is_cold(engine, b"busy")
+    assert contents(engine, b"busy") == [b"b0", b"b1", b"b2", b"b3", b"b4"]
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"busy") == [b"b0", b"b1", b"b2", b"b3", b"b4"]
+    assert contents(engine, b"idle") == [b"i0", b"i1"]
     engine.close()
 
 
@@ -159,6 +184,7 @@ def test_lists_used_through_commands_turn_cold_and_answer_the_same(tmp_path: Pat
         execute(client, [b"BLPOP", b"q0", b"q1", b"0"])
         execute(client, [b"LMOVE", b"q2", b"moved", b"LEFT", b"RIGHT"])
         execute(client, [b"EXPIRE", b"q3", b"1000"])
+        engine.checkpoint()  # lists pushed to since the last checkpoint stay objects until one passes unused
         engine.checkpoint()
         assert [key for key in engine.keys(0) if not is_cold(engine, key)] == []
         assert execute(client, [b"LRANGE", b"q0", b"0", b"-1"]) == [b"b"]
