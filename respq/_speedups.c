@@ -557,16 +557,14 @@ done:
     return out;
 }
 
-PyDoc_STRVAR(decode_values_doc,
-"decode_values(data, start=0) -> list\n\nThe values encode_values wrote, from ``start`` on "
-"(respq.storage.journal.py_decode_values); ValueError if they do not fill the data exactly.");
-
+/* The values of a length-prefixed list from ``start`` on: decode_values' 4-byte little-endian lengths, or
+ * decode_fields' LEB128 varints. ValueError(``malformed``) unless they fill the data exactly. */
 static PyObject *
-decode_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+decode_list(const char *name, PyObject *const *args, Py_ssize_t nargs, int varint, const char *malformed)
 {
     Py_buffer view;
     Py_ssize_t pos = 0;
-    if (check_nargs("decode_values", nargs, 1, 2) < 0 || (nargs == 2 && get_ssize(args[1], &pos) < 0) ||
+    if (check_nargs(name, nargs, 1, 2) < 0 || (nargs == 2 && get_ssize(args[1], &pos) < 0) ||
         PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
         return NULL;
     PyObject *values = PyList_New(0);
@@ -579,26 +577,50 @@ decode_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (pos < 0 || pos > end)
         goto malformed;
     while (pos < end) {
-        if (end - pos < 4)
-            goto malformed;
-        uint32_t length = get_u32(data + pos);
-        pos += 4;
-        if ((uint64_t)length > (uint64_t)(end - pos))
+        uint64_t length = 0;
+        if (varint) {
+            int shift = 0;
+            for (;;) {
+                if (pos >= end || shift > 56)
+                    goto malformed;
+                unsigned char byte = data[pos++];
+                length |= (uint64_t)(byte & 0x7F) << shift;
+                if (!(byte & 0x80))
+                    break;
+                shift += 7;
+            }
+        } else {
+            if (end - pos < 4)
+                goto malformed;
+            length = get_u32(data + pos);
+            pos += 4;
+        }
+        if (length > (uint64_t)(end - pos))
             goto malformed;
         if (append_bytes(values, data + pos, (Py_ssize_t)length) < 0) {
             Py_DECREF(values);
             PyBuffer_Release(&view);
             return NULL;
         }
-        pos += length;
+        pos += (Py_ssize_t)length;
     }
     PyBuffer_Release(&view);
     return values;
 malformed:
     Py_DECREF(values);
     PyBuffer_Release(&view);
-    PyErr_SetString(PyExc_ValueError, "malformed value list");
+    PyErr_SetString(PyExc_ValueError, malformed);
     return NULL;
+}
+
+PyDoc_STRVAR(decode_values_doc,
+"decode_values(data, start=0) -> list\n\nThe values encode_values wrote, from ``start`` on "
+"(respq.storage.journal.py_decode_values); ValueError if they do not fill the data exactly.");
+
+static PyObject *
+decode_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return decode_list("decode_values", args, nargs, 0, "malformed value list");
 }
 
 PyDoc_STRVAR(encode_fields_doc,
@@ -639,48 +661,7 @@ PyDoc_STRVAR(decode_fields_doc,
 static PyObject *
 decode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    Py_buffer view;
-    Py_ssize_t pos = 0;
-    if (check_nargs("decode_fields", nargs, 1, 2) < 0 || (nargs == 2 && get_ssize(args[1], &pos) < 0) ||
-        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    PyObject *values = PyList_New(0);
-    if (values == NULL) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    const unsigned char *data = view.buf;
-    Py_ssize_t end = view.len;
-    if (pos < 0 || pos > end)
-        goto malformed;
-    while (pos < end) {
-        uint64_t length = 0;
-        int shift = 0;
-        for (;;) {
-            if (pos >= end || shift > 56)
-                goto malformed;
-            unsigned char byte = data[pos++];
-            length |= (uint64_t)(byte & 0x7F) << shift;
-            if (!(byte & 0x80))
-                break;
-            shift += 7;
-        }
-        if (length > (uint64_t)(end - pos))
-            goto malformed;
-        if (append_bytes(values, data + pos, (Py_ssize_t)length) < 0) {
-            Py_DECREF(values);
-            PyBuffer_Release(&view);
-            return NULL;
-        }
-        pos += (Py_ssize_t)length;
-    }
-    PyBuffer_Release(&view);
-    return values;
-malformed:
-    Py_DECREF(values);
-    PyBuffer_Release(&view);
-    PyErr_SetString(PyExc_ValueError, "malformed stream entry");
-    return NULL;
+    return decode_list("decode_fields", args, nargs, 1, "malformed stream entry");
 }
 
 PyDoc_STRVAR(crc32c_doc,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from array import array
+from collections.abc import Callable
 
 import crc32c
 import pytest
@@ -168,6 +169,17 @@ def test_c_pread_many_agrees_with_python(
         module.pread_many(fd, [0], [1])  # closed
 
 
+def _decoded(data: bytes, start: int, *decoders: Callable[[bytes, int], list[bytes]]) -> list[list[bytes] | str]:
+    """What each decoder makes of ``data``: its values, or its ValueError's message."""
+    outcomes: list[list[bytes] | str] = []
+    for decode in decoders:
+        try:
+            outcomes.append(decode(data, start))
+        except ValueError as error:
+            outcomes.append(str(error))
+    return outcomes
+
+
 @given(values=_values, prefix=st.binary(max_size=20), damage=st.integers(min_value=-6, max_value=6))
 def test_c_decode_values_agrees_with_python(values: list[bytes], prefix: bytes, damage: int) -> None:
     module = require_speedups()
@@ -176,12 +188,7 @@ def test_c_decode_values_agrees_with_python(values: list[bytes], prefix: bytes, 
         data = data[:damage]  # a truncated list is malformed, whichever way it was cut
     elif damage > 0:
         data += bytes(damage)
-    outcomes = []
-    for decode in (module.decode_values, journal.py_decode_values):
-        try:
-            outcomes.append(decode(data, len(prefix)))
-        except ValueError as error:
-            outcomes.append(str(error))
+    outcomes = _decoded(data, len(prefix), module.decode_values, journal.py_decode_values)
     assert outcomes[0] == outcomes[1]
     if damage == 0:
         assert outcomes[0] == values
@@ -202,12 +209,7 @@ def test_c_stream_fields_agree_with_python(values: list[bytes], prefix: bytes, d
         data = data[:damage]
     elif damage > 0:
         data += b"\xff" * damage  # an unfinished varint at the end
-    outcomes = []
-    for decode in (module.decode_fields, streamlog.py_decode_fields):
-        try:
-            outcomes.append(decode(data, len(prefix)))
-        except ValueError as error:
-            outcomes.append(str(error))
+    outcomes = _decoded(data, len(prefix), module.decode_fields, streamlog.py_decode_fields)
     assert outcomes[0] == outcomes[1]
     if damage == 0:
         assert outcomes[0] == values
