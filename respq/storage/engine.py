@@ -544,11 +544,12 @@ class Engine:
             if store.owes_commit():
                 raise  # stream entries live only in their segment: their journal records wait with them
         paths, dirs = store.take_commit()
+        with self._commit_lock:  # owed a sync from now on, even if the journal's write below is refused
+            self._commit_paths.update(paths)
+            self._commit_dirs.update(dirs)
         journal_lsn = self._flush_journal()
         position = journal_lsn + self._stream_appended
         with self._commit_lock:
-            self._commit_paths.update(paths)
-            self._commit_dirs.update(dirs)
             self._flushed = (journal_lsn, position)
         return position
 
@@ -967,6 +968,20 @@ class Engine:
         if end < len(data) and journal.record_ends_at(io, fd, size, start + end):
             raise CorruptionError(store.path(qid, fid), start + end, "a stream entry fails its checks")
         return payloads
+
+    def _forget_stream_tail(self, qid: int) -> None:
+        """Recovery, replaying a journal of an earlier build whose XADD records hold the entries themselves: that build
+        cut stream files back to their checkpointed sizes and replay wrote the entries again, so the bytes past what
+        the store knows of this stream's files are stale copies, not entries to find at the end."""
+        store = self._store
+        for key in [key for key in self._on_disk if key[0] == qid]:
+            size = self._on_disk.pop(key)
+            fid = key[1]
+            known = store.files.get(fid)
+            if known is None or known[0] != qid:
+                self._io.unlink(store.path(qid, fid))  # replay recreates it if it rolls to that file again
+            elif size > known[1]:
+                store.cut(fid, known[1])
 
     def _cut_stream_tails(self) -> None:
         """After replay: stream files end where their last replayed entry does (what follows was never

@@ -171,6 +171,8 @@ class Journal:
         # sync runs for it even with the journal durable already when ``before_sync_due`` says it has work.
         self.before_sync: Callable[[], None] | None = None
         self.before_sync_due: Callable[[], bool] = lambda: False
+        # A failed fdatasync: the data it covered may be gone whatever a retry says, so every later sync fails too.
+        self._sync_failed: OSError | None = None
 
     def path(self, seq: int) -> str:
         return os.path.join(self.directory, journal_name(seq))
@@ -326,41 +328,64 @@ class Journal:
         return self.flushed_lsn
 
     def sync(self, lsn: int) -> None:
-        """Worker thread: returns once everything up to ``lsn`` is on disk, and every journal file's name."""
-        if self.durable_lsn >= lsn and not self._unnamed_files() and not self.before_sync_due():
+        """Worker thread: returns once everything up to ``lsn`` is on disk, and every journal file's name.
+
+        A sync in flight may have taken work ``before_sync_due`` no longer shows (the stream files it is syncing):
+        a caller returns without waiting only if none is due *and* no sync is running, tested in that order since
+        a sync takes its work while holding the lock."""
+        self._raise_if_failed()
+        if (
+            self.durable_lsn >= lsn
+            and not self._unnamed_files()
+            and not self.before_sync_due()
+            and not self._sync_in_flight.locked()
+        ):
             return
         with self._sync_in_flight:
+            self._raise_if_failed()
             if self.durable_lsn >= lsn and not self._unnamed_files() and not self.before_sync_due():
                 return  # the sync that just finished covered us
-            with self._state:
-                target = self.flushed_lsn
-                files = [entry[0] for entry in self._unsynced]
-                files_started = self._files_started
-            started = time.perf_counter()
-            if self.before_sync is not None:
-                self.before_sync()
-            # Nothing new in the journal (only stream files had bytes to sync): no journal flush for nothing. A new
-            # file's header is not counted in the LSN, so a file not yet named durably is synced all the same.
-            if target > self.durable_lsn or files_started > self._files_named_durably:
-                for fd in files:
-                    assert fd is not None
-                    self.io.fdatasync(fd)
-            if files_started > self._files_named_durably:
-                self.io.fsync_dir(self.directory)
-                self._files_named_durably = files_started
-            self.last_sync_us = int((time.perf_counter() - started) * 1_000_000)
-            self.last_sync_time = time.time()
-            self.syncs_total += 1
-            with self._state:
-                self.durable_lsn = max(self.durable_lsn, target)
-                # Earlier files are now fully durable: their descriptors can go.
-                while len(self._unsynced) > 1 and self._unsynced[0][1] is not None:
-                    end = self._unsynced[0][1]
-                    if end > target:
-                        break
-                    fd = self._unsynced.pop(0)[0]
-                    assert fd is not None
-                    self.io.close(fd)
+            try:
+                self._sync_locked()
+            except OSError as error:
+                self._sync_failed = error
+                raise
+
+    def _raise_if_failed(self) -> None:
+        failed = self._sync_failed
+        if failed is not None:
+            raise OSError(failed.errno, f"an earlier sync failed: {failed.strerror or failed}")
+
+    def _sync_locked(self) -> None:
+        with self._state:
+            target = self.flushed_lsn
+            files = [entry[0] for entry in self._unsynced]
+            files_started = self._files_started
+        started = time.perf_counter()
+        if self.before_sync is not None:
+            self.before_sync()
+        # Nothing new in the journal (only stream files had bytes to sync): no journal flush for nothing. A new
+        # file's header is not counted in the LSN, so a file not yet named durably is synced all the same.
+        if target > self.durable_lsn or files_started > self._files_named_durably:
+            for fd in files:
+                assert fd is not None
+                self.io.fdatasync(fd)
+        if files_started > self._files_named_durably:
+            self.io.fsync_dir(self.directory)
+            self._files_named_durably = files_started
+        self.last_sync_us = int((time.perf_counter() - started) * 1_000_000)
+        self.last_sync_time = time.time()
+        self.syncs_total += 1
+        with self._state:
+            self.durable_lsn = max(self.durable_lsn, target)
+            # Earlier files are now fully durable: their descriptors can go.
+            while len(self._unsynced) > 1 and self._unsynced[0][1] is not None:
+                end = self._unsynced[0][1]
+                if end > target:
+                    break
+                fd = self._unsynced.pop(0)[0]
+                assert fd is not None
+                self.io.close(fd)
 
     def _unnamed_files(self) -> bool:
         """A file was started whose header and directory entry are not known to be durable yet."""

@@ -7,10 +7,11 @@ segment's sync and the journal's, after a segment roll, with a stream deleted in
 from __future__ import annotations
 
 import errno
+import threading
 
 import pytest
 
-from respq.storage import CorruptionError, DiskFullError, Engine
+from respq.storage import CorruptionError, DiskFullError, Engine, StorageWriteError
 from respq.storage.check import check_directory
 from respq.storage.framing import OVERHEAD
 from respq.storage.streamlog import MAX_ID, XADD_AT_RECORD, StreamLog, id_of
@@ -302,3 +303,83 @@ def test_an_append_the_journal_need_not_note_syncs_the_segment_alone() -> None:
     assert fs.syncs - syncs == 1
     fs.power_cut()
     assert ids(reopen(fs)) == [1, 2]
+
+
+class GatedFS(SimFS):
+    """Holds fdatasync of stream files until ``gate`` opens, as a slow disk would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate: threading.Event | None = None
+        self.entered = threading.Event()
+
+    def fdatasync(self, fd: int) -> None:
+        _, path = self._file(fd)
+        if self.gate is not None and "/queues/" in path:
+            self.entered.set()
+            assert self.gate.wait(30)
+        super().fdatasync(fd)
+
+
+def test_a_sync_arriving_while_another_syncs_stream_files_waits_for_it() -> None:
+    """The running sync has taken the stream files it syncs: a second one (the loop's, while the sync thread's is
+    in fdatasync) must not find nothing due and call the new entry durable before its file is."""
+    fs = GatedFS()
+    fs.make_durable_dir(DATA)
+    engine = reopen(fs)
+    s = stream(engine)
+    s.add(id_of(1, 0), [b"f", b"a"])
+    ack(engine)
+    s.add(id_of(2, 0), [b"f", b"b"])  # the journal is clean: no record, the segment alone holds it
+    target = engine.flush()
+    fs.gate = threading.Event()
+    first = threading.Thread(target=engine.sync, args=(target,), daemon=True)
+    first.start()
+    assert fs.entered.wait(30)
+    second = threading.Thread(target=engine.sync, args=(engine.flush(),), daemon=True)
+    second.start()
+    second.join(0.5)  # bounded: it must still be waiting, for the other sync's fdatasync
+    assert second.is_alive() and engine.durable_lsn() < target
+    fs.gate.set()
+    first.join(30)
+    second.join(30)
+    assert engine.durable_lsn() >= target
+    fs.power_cut()
+    assert ids(reopen(fs)) == [1, 2]
+
+
+def test_stream_files_written_before_a_refused_journal_write_are_still_synced() -> None:
+    fs, engine = setup()
+    s = stream(engine)
+    s.add(id_of(1, 0), [b"f", b"a"])
+    ack(engine)
+    engine.create_list(0, b"q")  # a journal record: the next entry is noted at once
+    s.add(id_of(2, 0), [b"f", b"b"])
+    fs.faults.write_error = errno.ENOSPC
+    fs.faults.write_when = lambda path: "/journal/" in path
+    with pytest.raises(DiskFullError):
+        engine.flush()  # the entry reached its segment; the journal's write was refused
+    fs.faults.write_error = None
+    ack(engine)
+    engine.create_list(0, b"later")
+    ack(engine)
+    fs.power_cut()
+    engine = reopen(fs)
+    assert ids(engine) == [1, 2] and engine.get(0, b"later") is not None
+
+
+def test_a_failed_sync_fails_every_later_one() -> None:
+    """After a failed fdatasync the data it covered may be gone whatever a retry reports: nothing it covered, and
+    nothing after, is called durable."""
+    fs, engine = setup()
+    s = stream(engine)
+    s.add(id_of(1, 0), [b"f", b"a"])
+    target = engine.flush()
+    fs.faults.fsync_error = errno.EIO
+    fs.faults.fsync_when = lambda path: "/queues/" in path
+    with pytest.raises(StorageWriteError):
+        engine.sync(target)
+    fs.faults.fsync_error = None
+    with pytest.raises(StorageWriteError):
+        engine.sync(target)
+    assert engine.durable_lsn() < target

@@ -291,3 +291,31 @@ def test_nodes_and_journals_written_before_compact_records_are_still_read(tmp_pa
     engine = _open(tmp_path, segment_size=1 << 20)
     assert [node.compact for node in engine.get(0, b"s")._nodes] == [False, True]  # type: ignore[union-attr]
     engine.close()
+
+
+def test_a_crash_of_an_earlier_build_leaves_stale_copies_that_replay_of_its_journal_replaces(tmp_path: Path) -> None:
+    """An earlier build wrote each entry to its segment and, whole, to the journal (OP_XADD), and recovery cut the
+    segment back to its checkpointed size before replaying. Its files after a crash hold those copies past that
+    size: replay of such a journal cuts them rather than finding entries there (or failing on what is left)."""
+    from respq.storage import framing, journal, streamlog
+
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.create_stream(0, b"s")
+    stream.add(id_of(1, 0), [b"f", b"a" * 50])
+    engine.checkpoint()
+    store, fid = stream._store, stream._fid
+    later = [(id_of(ms, 0), [b"f", b"b"]) for ms in range(2, 22)]
+    for entry_id, fields in later:
+        payload = streamlog._pack_id(entry_id) + journal.encode_values(fields)
+        store.append(fid, framing.frame_values(streamlog.REC_STREAM_ENTRY, [payload]))  # the earlier build's copy
+        engine._log(journal.OP_XADD, streamlog.QID.pack(stream.qid) + payload)
+    engine.flush()
+    engine.abandon()  # killed: the copies are on disk past the checkpointed size, the journal names the entries
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.get(0, b"s")  # type: ignore[assignment]
+    assert stream.range(0, MAX_ID) == [(id_of(1, 0), [b"f", b"a" * 50]), *later]
+    engine.close()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    assert len(engine.get(0, b"s").range(0, MAX_ID)) == 21  # type: ignore[union-attr]
+    engine.close()
+    assert check_directory(str(tmp_path)) == []
