@@ -173,6 +173,7 @@ class Engine:
         # During recovery only: (queue id, file id) -> size on disk of every stream file, and of every file no
         # manifest names, kept whole until replay has read the entries the journal says are in them.
         self._on_disk: dict[tuple[int, int], int] = {}
+        self._whole_entries = False  # recovery replayed a journal of an earlier build (see _replaying_whole_entries)
 
     # -- opening and closing
 
@@ -829,8 +830,8 @@ class Engine:
         self._by_qid = None
         self._store.write_pending()
         self._checkpoint_lsn = lsn
-        if state is None:
-            self.checkpoint()  # a first start: write the manifest
+        if state is None or self._whole_entries:
+            self.checkpoint()  # a first start: write the manifest; or retire an earlier build's journal
         else:
             # Writes go to a new journal file; the replayed ones are durable already and stay, read by the pushes
             # replayed from them, until the next checkpoint settles those and retires the files. So a restart
@@ -969,19 +970,23 @@ class Engine:
             raise CorruptionError(store.path(qid, fid), start + end, "a stream entry fails its checks")
         return payloads
 
-    def _forget_stream_tail(self, qid: int) -> None:
-        """Recovery, replaying a journal of an earlier build whose XADD records hold the entries themselves: that build
-        cut stream files back to their checkpointed sizes and replay wrote the entries again, so the bytes past what
-        the store knows of this stream's files are stale copies, not entries to find at the end."""
+    def _replaying_whole_entries(self) -> None:
+        """Recovery met an XADD record holding its entry: a journal of the build before entries were written once.
+        That build's recovery cut segment files back to their checkpointed sizes and deleted the files the manifest
+        did not name, then replay wrote entries again; the bytes past those sizes are its copies, not entries to
+        find at the end. So do as it did, once, and end this recovery with a checkpoint (see ``_recover``): a later
+        recovery must not cut entries appended after this one."""
+        if self._whole_entries:
+            return
+        self._whole_entries = True
         store = self._store
-        for key in [key for key in self._on_disk if key[0] == qid]:
-            size = self._on_disk.pop(key)
-            fid = key[1]
+        for (qid, fid), size in self._on_disk.items():
             known = store.files.get(fid)
             if known is None or known[0] != qid:
                 self._io.unlink(store.path(qid, fid))  # replay recreates it if it rolls to that file again
             elif size > known[1]:
                 store.cut(fid, known[1])
+        self._on_disk = {}
 
     def _cut_stream_tails(self) -> None:
         """After replay: stream files end where their last replayed entry does (what follows was never

@@ -1153,8 +1153,7 @@ class StreamLog(CatalogEntry):
             _, fid, offset, length, count = XADD_AT.unpack(payload)
             self._adopt(fid, offset, length, count)
         elif op == journal.OP_XADD:  # the entry itself, as journals written before XADD_AT hold it
-            if self._engine._on_disk:
-                self._engine._forget_stream_tail(self.qid)
+            self._engine._replaying_whole_entries()
             fields = journal.decode_values(payload, QID.size + ID.size)
             self._append((_unpack_id(view, QID.size),), (encode_fields(fields),))
         elif op == journal.OP_XDEL:

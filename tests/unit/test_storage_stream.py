@@ -319,3 +319,28 @@ def test_a_crash_of_an_earlier_build_leaves_stale_copies_that_replay_of_its_jour
     assert len(engine.get(0, b"s").range(0, MAX_ID)) == 21  # type: ignore[union-attr]
     engine.close()
     assert check_directory(str(tmp_path)) == []
+
+
+def test_entries_added_after_replaying_an_earlier_builds_journal_survive_the_next_crash(tmp_path: Path) -> None:
+    """The stale copies are cut once: the recovery that replays the earlier build's journal retires it with a
+    checkpoint, so a second recovery cannot cut entries appended in between (they lie where the copies were)."""
+    from respq.storage import framing, journal, streamlog
+
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.create_stream(0, b"s")
+    stream.add(id_of(1, 0), [b"f", b"a" * 50])
+    engine.checkpoint()
+    store, fid = stream._store, stream._fid
+    for ms in range(2, 22):
+        payload = streamlog._pack_id(id_of(ms, 0)) + journal.encode_values([b"f", b"b"])
+        store.append(fid, framing.frame_values(streamlog.REC_STREAM_ENTRY, [payload]))  # the earlier build's copy
+        engine._log(journal.OP_XADD, streamlog.QID.pack(stream.qid) + payload)
+    engine.flush()
+    engine.abandon()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    engine.get(0, b"s").add(id_of(30, 0), [b"f", b"after the upgrade"])  # type: ignore[union-attr]
+    engine.sync(engine.flush())
+    engine.abandon()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    assert [i >> 64 for i, _ in engine.get(0, b"s").range(0, MAX_ID)] == [*range(1, 22), 30]  # type: ignore[union-attr]
+    engine.close()
