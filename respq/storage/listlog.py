@@ -191,15 +191,7 @@ class ListLog(CatalogEntry):
 
     def _push_journaled(self, forward: bool, lengths: Iterable[int], record_lsn: int) -> None:
         """Adds the values of the OP_PUSH record at ``record_lsn`` as journal-resident values."""
-        edge = self._journal_run(forward)
-        positions, run_lengths = edge.positions, edge.lengths
-        before = len(positions)
-        position = record_lsn + PUSHED_VALUES_AT
-        for length in lengths:
-            positions.append(position)
-            run_lengths.append(length)
-            position += length + journal.VALUE_LEN.size
-        added = len(positions) - before
+        added = _place(self._journal_run(forward), lengths, record_lsn + PUSHED_VALUES_AT)
         self._length += added
         self._engine.journaled_values += added
 
@@ -938,28 +930,35 @@ def push_each(engine: Engine, side: Side, logs: list[ListLog], values: list[list
     payloads = [head(log.qid, side) + encode(log_values) for log, log_values in zip(logs, values, strict=True)]
     position = engine._log_many_at(journal.OP_PUSH, payloads) + PUSHED_VALUES_AT  # of the first record's first value
     forward = side == RIGHT
-    record_overhead, value_overhead = framing.OVERHEAD, journal.VALUE_LEN.size
+    record_overhead = framing.OVERHEAD
     lengths = []
     for log, log_values, payload in zip(logs, values, payloads, strict=True):
         chunks = log._chunks
         edge = (chunks[-1] if forward else chunks[0]) if chunks else None
         if type(edge) is not JournalRun or edge.forward != forward:
             edge = log._journal_run(forward)
-        if len(log_values) == 1:
+        if len(log_values) == 1:  # the usual call: placed here rather than through _place
             edge.positions.append(position)
             edge.lengths.append(len(log_values[0]))
         else:
-            positions, run_lengths = edge.positions, edge.lengths
-            at = position
-            for value in log_values:
-                positions.append(at)
-                run_lengths.append(len(value))
-                at += len(value) + value_overhead
+            _place(edge, map(len, log_values), position)
         log._length += len(log_values)
         lengths.append(log._length)
         position += record_overhead + len(payload)
     engine.journaled_values += sum(map(len, values))
     return lengths
+
+
+def _place(run: JournalRun, lengths: Iterable[int], position: int) -> int:
+    """Adds to ``run`` values of ``lengths`` lying one after another in the journal from ``position`` (each after
+    its length field); returns how many."""
+    positions, run_lengths = run.positions, run.lengths
+    before = len(positions)
+    for length in lengths:
+        positions.append(position)
+        run_lengths.append(length)
+        position += length + journal.VALUE_LEN.size
+    return len(positions) - before
 
 
 def compact_shared(engine: Engine) -> None:
