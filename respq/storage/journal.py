@@ -222,7 +222,7 @@ class Journal:
         else:
             seq, fd, file_lsn = self._reader_for(lsn)
         if descending:
-            base = max(file_lsn, lsn + length - READ_BLOCK)
+            base = max(file_lsn, min(lsn, lsn + length - READ_BLOCK))  # a value longer than a block: from its start
             size = lsn + length - base
         else:
             base, size = lsn, max(length, min(READ_BLOCK, self.flushed_lsn - lsn))

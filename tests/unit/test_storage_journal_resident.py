@@ -294,3 +294,22 @@ def test_pushes_to_many_lists_refused_for_a_full_disk_create_nothing(tmp_path: P
     assert engine.dbsize(0) == 0
     assert engine.push_each(0, RIGHT, [(b"a", [b"x"]), (b"a", [b"z"])]) == [1, 2]
     engine.close()
+
+
+@pytest.mark.parametrize("size", [READ_BLOCK - 1, READ_BLOCK, READ_BLOCK + 1, 2 * READ_BLOCK + 7, 200 * 1024])
+@pytest.mark.parametrize("side", [LEFT, RIGHT])
+def test_a_value_longer_than_a_read_block_comes_back_whole_from_the_end_it_was_pushed_to(
+    tmp_path: Path, side: int, size: int
+) -> None:
+    """Read against its push direction, a journal value is read backwards: the block must still start at the value
+    when the value is longer than a block (it started a block before the value's end, cutting its head off)."""
+    engine = open_engine(tmp_path)
+    log = engine.create_list(0, b"q")
+    values = [bytes([n]) * 10 + random.Random(size + n).randbytes(size) for n in range(3)]
+    for value in values:
+        log.push(side, [value])
+    durable(engine)  # out of the buffer: the reads go to the journal file
+    assert contents(engine, b"q") == (values[::-1] if side == LEFT else values)
+    assert log.pop(side, 1) == [values[-1]]
+    assert log.pop(side, 2) == [values[1], values[0]]
+    engine.close()
