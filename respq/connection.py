@@ -19,7 +19,7 @@ from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.dispatch import execute, execute_run, resolve
 from respq.protocol import ProtocolError, RequestParser, encode_replies, encode_reply
-from respq.replies import ErrorReply, Replies, StreamedArray
+from respq.replies import ErrorReply, Replies, StreamedArray, pushes_in
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 
 if TYPE_CHECKING:
@@ -425,6 +425,10 @@ class Connection:
                 self.out.append(encode_replies(reply.items, client.protocol))
             else:
                 self.out.append(encode_reply(reply, client.protocol))
+        else:
+            pushes = pushes_in(reply)  # silenced replies still deliver their pub/sub confirmations
+            if pushes:
+                self.out.append(encode_replies(pushes, client.protocol))
         if mode == b"skip-this":  # CLIENT REPLY SKIP itself: no reply, and none for the next command either
             client.reply_mode = b"skip"
         elif mode == b"skip":
