@@ -12,6 +12,7 @@ from respq import __version__
 
 def _serve(argv: list[str]) -> int:
     from respq.config import ConfigError, load_config
+    from respq.errors import StartupError
     from respq.log import Logger
     from respq.server import Server
 
@@ -26,8 +27,8 @@ def _serve(argv: list[str]) -> int:
         trio.run(server.run)
     except KeyboardInterrupt:
         return 0
-    except OSError as error:
-        log.warning(f"Fatal: {error}")
+    except StartupError as error:
+        log.warning(error.message)
         return 1
     return 0
 
