@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import start_respq
+from respq import config
 from respq.storage import framing
 
 RUN_TIMEOUT = 60.0  # a server that failed to refuse would run until this kills it
@@ -109,3 +110,26 @@ def test_data_directory_of_a_newer_format(tmp_path: Path) -> None:
         "# Fatal error loading the DB: ",
         f"format version {framing.FORMAT_VERSION + 1} is newer than this build supports",
     )
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_serve_help_prints_usage_and_directives(tmp_path: Path, flag: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "respq", "serve", flag],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FATAL" not in result.stdout + result.stderr
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert lines[0].startswith("Usage: respq serve [/path/to/respq.conf] [--directive value ...]")
+    honoured = [d for d in config.DIRECTIVES if d.handling is config.Handling.SUPPORTED]
+    for directive in honoured:
+        assert any(line.split(" ")[0] == directive.name for line in lines), directive.name
+    assert "port 6379" in lines
+    assert "appendfsync always" in lines
+    assert "segment-size 4mb" in lines
+    assert not (tmp_path / "respq-data").exists()
