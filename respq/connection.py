@@ -62,8 +62,12 @@ def _format_addr(addr: Any) -> str:
 # Redis 7.0's start-up lines when a listening socket cannot be made.
 LISTEN_SOCKET_FAILED = "Warning: Could not create server TCP listening socket {}:{}: {}"
 LISTEN_FAILED = "Failed listening on port {} (TCP), aborting."
-# An optional address ("-" prefix) that fails with one of these is skipped rather than fatal.
-_UNAVAILABLE = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT)
+LISTENING_NOWHERE = "Configured to not listen anywhere, exiting."
+# As in Redis, an address family or protocol the host lacks is skipped, and so is an address it does not have when
+# the address is optional ("-" prefix); any other failure stops start-up.
+_UNSUPPORTED = frozenset(
+    {errno.ENOPROTOOPT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT, errno.EPFNOSUPPORT, errno.EAFNOSUPPORT}
+)
 
 
 def open_listeners(server: Server) -> list[socket.socket]:
@@ -81,13 +85,14 @@ def open_listeners(server: Server) -> list[socket.socket]:
             try:
                 listener = _listen(address, port)
             except _ListenError as failure:
-                if optional and failure.errno in _UNAVAILABLE:
-                    server.log.warning(f"Could not bind to {address}: {failure.reason}; skipping it")
-                    continue
                 server.log.warning(LISTEN_SOCKET_FAILED.format(address, port, failure.reason))
+                if failure.errno in _UNSUPPORTED or (optional and failure.errno == errno.EADDRNOTAVAIL):
+                    continue
                 raise StartupError(LISTEN_FAILED.format(cfg.port)) from None
             port = listener.getsockname()[1]  # with --port 0 every address shares the first free port
             listeners.append(listener)
+        if not listeners:
+            raise StartupError(LISTENING_NOWHERE)
     except BaseException:
         for listener in listeners:
             listener.close()

@@ -133,3 +133,12 @@ def test_serve_help_prints_usage_and_directives(tmp_path: Path, flag: str) -> No
     assert "appendfsync always" in lines
     assert "segment-size 4mb" in lines
     assert not (tmp_path / "respq-data").exists()
+
+
+def test_nothing_left_to_listen_on(tmp_path: Path) -> None:
+    # 192.0.2.1 is reserved for documentation (RFC 5737): no host has it, and "-" makes it optional.
+    _fails_cleanly(
+        _serve(tmp_path, "--port", "0", "--bind", "-192.0.2.1", "--dir", str(tmp_path / "data")),
+        "# Warning: Could not create server TCP listening socket 192.0.2.1:0: bind: Cannot assign requested address",
+        "# Configured to not listen anywhere, exiting.",
+    )
