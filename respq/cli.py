@@ -11,10 +11,15 @@ from respq import __version__
 
 
 def _serve(argv: list[str]) -> int:
-    from respq.config import ConfigError, load_config
+    from respq.config import ConfigError, directive_help, load_config
+    from respq.errors import StartupError
     from respq.log import Logger
     from respq.server import Server
 
+    if argv and argv[0] in ("-h", "--help"):  # only first, as redis-server: later it is a directive
+        print(SERVE_USAGE)
+        print("\n".join(directive_help()))
+        return 0
     try:
         config = load_config(argv)
     except ConfigError as error:
@@ -26,8 +31,8 @@ def _serve(argv: list[str]) -> int:
         trio.run(server.run)
     except KeyboardInterrupt:
         return 0
-    except OSError as error:
-        log.warning(f"Fatal: {error}")
+    except StartupError as error:
+        log.warning(error.message)
         return 1
     return 0
 
@@ -49,8 +54,24 @@ def _check(argv: list[str]) -> int:
 
 
 USAGE = """usage: respq serve [CONFIG_FILE] [--directive value ...]
+       respq serve --help   (its options and directives)
        respq check DIR
        respq --version"""
+
+# Shaped after redis-server's usage.
+SERVE_USAGE = """Usage: respq serve [/path/to/respq.conf] [--directive value ...] [-]
+       respq serve - (read config from stdin)
+       respq serve -h or --help
+       respq check DIR (verify a data directory offline)
+       respq -v or --version
+
+Examples:
+       respq serve (serve on 127.0.0.1:6379 with the data in ./respq-data)
+       respq serve /etc/respq.conf
+       respq serve --port 7777 --dir /var/lib/respq
+       respq serve /etc/respq.conf --loglevel verbose
+       echo 'appendfsync everysec' | respq serve -
+"""
 
 
 def main(argv: list[str] | None = None) -> int:

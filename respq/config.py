@@ -1102,6 +1102,46 @@ def find_directive(name: str) -> Directive | None:
     return _BY_NAME.get(_ascii_lower(name))
 
 
+def directive_help() -> list[str]:
+    """For ``respq serve --help``, from the table so it cannot drift from the parser: the directives respq honours
+    with their defaults, then those it accepts with one value only, with why."""
+    supported = [d for d in DIRECTIVES if d.handling is Handling.SUPPORTED and d.accepts is None]
+    restricted = [d for d in DIRECTIVES if d.accepts is not None]
+    lines = ["Directives respq honours ('name value' lines in a config file, or --name value), with their defaults:"]
+    lines += [f"       {d.name} {_help_value(d)}" for d in supported]
+    lines += ["", "Accepted only with the values shown (any other stops start-up):"]
+    shown = [f"{d.name} {_accepted_values(d)}" for d in restricted]
+    width = max(map(len, shown))
+    lines += [f"       {text:<{width}}  {d.note}" for text, d in zip(shown, restricted, strict=True)]
+    lines += [
+        "",
+        "Every other Redis 7.0 directive is accepted and ignored; start-up warns when one differs from Redis's",
+        "default. loadmodule, user and sentinel lines are refused. See docs/configuration.md.",
+    ]
+    return lines
+
+
+def _accepted_values(directive: Directive) -> str:
+    """What a restricted directive accepts: its default, and for a choice any other option it lets through."""
+    kind, accepts = directive.kind, directive.accepts
+    others = []
+    if isinstance(kind, Choice) and accepts is not None:
+        others = [name for name, number in kind.options if number != directive.default and accepts(number)]
+    return "|".join([_help_value(directive), *others])
+
+
+def _help_value(directive: Directive) -> str:
+    """A default as it is written in a config file (sizes with units)."""
+    kind, value = directive.kind, directive.default
+    if isinstance(kind, Number) and kind.memory:
+        return format_memory(value)
+    if isinstance(kind, OutputBufferLimits):
+        return " ".join(f"{c} {format_memory(h)} {format_memory(s)} {t}" for c, (h, s, t) in value.items())
+    if isinstance(kind, ReplicaOf) and value is None:
+        return "no one"
+    return kind.show(value) or EMPTY_ARG
+
+
 def _defaults() -> dict[str, Any]:
     values = {directive.name: directive.default for directive in DIRECTIVES}
     values["dir"] = os.path.abspath("respq-data")

@@ -18,8 +18,9 @@ from respq import errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.dispatch import execute, execute_run, resolve
+from respq.errors import StartupError
 from respq.protocol import ProtocolError, RequestParser, encode_replies, encode_reply
-from respq.replies import ErrorReply, Replies, StreamedArray
+from respq.replies import ErrorReply, Replies, StreamedArray, pushes_in
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 
 if TYPE_CHECKING:
@@ -58,34 +59,82 @@ def _format_addr(addr: Any) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("::ffff:") else f"{host}:{port}"
 
 
-async def serve_listeners(server: Server, nursery: trio.Nursery) -> list[socket.socket]:
+# Redis 7.0's start-up lines when a listening socket cannot be made.
+LISTEN_SOCKET_FAILED = "Warning: Could not create server TCP listening socket {}:{}: {}"
+LISTEN_FAILED = "Failed listening on port {} (TCP), aborting."
+LISTENING_NOWHERE = "Configured to not listen anywhere, exiting."
+# As in Redis, an address family or protocol the host lacks is skipped, and so is an address it does not have when
+# the address is optional ("-" prefix); any other failure stops start-up.
+_UNSUPPORTED = frozenset(
+    {errno.ENOPROTOOPT, errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT, errno.EPFNOSUPPORT, errno.EAFNOSUPPORT}
+)
+
+
+def open_listeners(server: Server) -> list[socket.socket]:
+    """Binds and listens on every configured address (accepting starts with serve_listeners). A failure on an
+    address that is not optional stops start-up: raises StartupError, as Redis aborts."""
     cfg = server.config
     listeners: list[socket.socket] = []
     port = cfg.port
     # An empty bind list means every interface; a leading "-" marks an address that may be unavailable.
     addresses = cfg.bind or ["0.0.0.0", "-::"]
-    for entry in addresses:
-        optional = entry.startswith("-")
-        address = entry.lstrip("-")
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        for entry in addresses:
+            optional = entry.startswith("-")
+            address = entry.lstrip("-")
+            try:
+                listener = _listen(address, port)
+            except _ListenError as failure:
+                server.log.warning(LISTEN_SOCKET_FAILED.format(address, port, failure.reason))
+                if failure.errno in _UNSUPPORTED or (optional and failure.errno == errno.EADDRNOTAVAIL):
+                    continue
+                raise StartupError(LISTEN_FAILED.format(cfg.port)) from None
+            port = listener.getsockname()[1]  # with --port 0 every address shares the first free port
+            listeners.append(listener)
+        if not listeners:
+            raise StartupError(LISTENING_NOWHERE)
+    except BaseException:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
+
+
+class _ListenError(Exception):
+    def __init__(self, errno_: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.errno = errno_
+        self.reason = reason
+
+
+def _listen(address: str, port: int) -> socket.socket:
+    """A non-blocking listening socket; _ListenError names the step that failed, as Redis does (``bind: ...``),
+    except for an address that does not resolve, where the resolver's message says it all."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    step = "socket"
+    listener = None
+    try:
         listener = socket.socket(family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        try:
-            listener.bind((address, port))
-        except OSError as error:
-            listener.close()
-            if optional and error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
-                server.log.warning(f"Could not bind to {address}: {error}; skipping it")
-                continue
-            raise
+        step = "bind"
+        listener.bind((address, port))
+        step = "listen"
         listener.listen(511)
         listener.setblocking(False)
-        port = listener.getsockname()[1]  # with --port 0 every address shares the first free port
-        listeners.append(listener)
+    except OSError as error:
+        if listener is not None:
+            listener.close()
+        reason = error.strerror or str(error)
+        raise _ListenError(error.errno, reason if isinstance(error, socket.gaierror) else f"{step}: {reason}") from None
+    return listener
+
+
+def serve_listeners(server: Server, nursery: trio.Nursery, listeners: list[socket.socket]) -> None:
+    """Starts accepting clients on listeners made by open_listeners."""
+    for listener in listeners:
         nursery.start_soon(_accept_loop, server, listener)
-    return listeners
 
 
 async def _accept_loop(server: Server, listener: socket.socket) -> None:
@@ -425,6 +474,10 @@ class Connection:
                 self.out.append(encode_replies(reply.items, client.protocol))
             else:
                 self.out.append(encode_reply(reply, client.protocol))
+        else:
+            pushes = pushes_in(reply)  # silenced replies still deliver their pub/sub confirmations
+            if pushes:
+                self.out.append(encode_replies(pushes, client.protocol))
         if mode == b"skip-this":  # CLIENT REPLY SKIP itself: no reply, and none for the next command either
             client.reply_mode = b"skip"
         elif mode == b"skip":

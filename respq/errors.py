@@ -1,4 +1,5 @@
-"""Every error text respq sends, defined once. Texts follow Redis 7.0 exactly: clients match on them."""
+"""Every error text respq sends, defined once. Texts follow Redis 7.0 exactly: clients match on them. Also the
+exception that stops start-up."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ class CommandError(Exception):
             message = message.encode()
         super().__init__(message)
         self.message: bytes = message
+
+
+class StartupError(Exception):
+    """The server cannot start: ``message`` is the fatal line to log, worded as Redis words its own (``...,
+    aborting.``, ``... Exiting.``). The process exits with status 1 and no traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 # Generic

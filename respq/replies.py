@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,16 @@ class Replies:
     """Several replies to one command (SUBSCRIBE confirms each channel separately); inside EXEC each is an element."""
 
     items: tuple
+
+
+def pushes_in(reply: Any) -> tuple[Push, ...]:
+    """The pushes a reply carries (a SUBSCRIBE's confirmations, alone or inside EXEC's array): what CLIENT REPLY
+    OFF and SKIP do not silence, since Redis sends pub/sub confirmations and messages whatever the reply mode."""
+    kind = type(reply)
+    if kind is Push:
+        return (reply,)
+    items = reply.items if kind is Replies else reply if kind is list else ()
+    return tuple(item for item in items if type(item) is Push)
 
 
 class StreamedArray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import select
@@ -14,14 +15,17 @@ import trio
 from respq import __version__
 from respq.blocking import BlockingRegistry
 from respq.commands.table import apply_renames, load_all
+from respq.errors import StartupError
 from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
-from respq.storage.errors import DiskFullError, StorageError, StorageWriteError
+from respq.storage.errors import DirectoryLockedError, DiskFullError, StorageError, StorageWriteError
 from respq.storage.scrub import DONE, OFF, Scrub
 
 if TYPE_CHECKING:
+    import socket
+
     from respq.client import Client
     from respq.config import Config
     from respq.connection import Connection
@@ -37,6 +41,10 @@ SETTLE_AHEAD_SECONDS = 5.0  # producers may outpace the copying: then begin_chec
 SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown
 SCRUB_CHUNK = 4 << 20  # bytes the scrub verifies per worker-thread call; it sleeps between calls to keep its pace
 SCRUB_SETTING_POLL = 0.5  # seconds between looks at scrub-bandwidth while the scrub is off
+# Fatal start-up lines, worded after Redis 7.0's ("Can't open or create append-only dir", "Fatal error loading the DB").
+DATA_DIR_FAILED = "Can't open or create the data directory {}: {}"
+DATA_DIR_LOCKED = "Can't lock the data directory: {}"
+LOAD_FAILED = "Fatal error loading the DB: {}. Exiting."
 
 
 class Server:
@@ -300,13 +308,30 @@ class Server:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
-    def _load(self) -> None:
+    def _lock_data_directory(self) -> int:
+        """Creates the data directory if missing (not its parents: a mistyped path fails rather than growing a tree)
+        and takes its lock. Raises StartupError when either cannot be done."""
+        from respq.storage.engine import Engine
+
+        path = self.config.dir
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path)
+            return Engine.lock_directory(path)
+        except DirectoryLockedError as error:
+            raise StartupError(DATA_DIR_LOCKED.format(error)) from None
+        except OSError as error:
+            raise StartupError(DATA_DIR_FAILED.format(path, error.strerror or error)) from None
+
+    def _load(self, lock_fd: int | None = None) -> None:
+        """Opens the storage engine and the keyspace over it; with lock_fd, the directory's lock is held already."""
         from respq.keyspace import Keyspace
         from respq.storage.engine import Engine
 
         cfg = self.config
         engine = Engine.open(
             cfg.dir,
+            lock_fd=lock_fd,
             appendfsync=cfg.appendfsync,
             databases=cfg.databases,
             segment_size=cfg.segment_size,
@@ -322,7 +347,8 @@ class Server:
         self.shutdown_requested.set()
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        from respq.connection import serve_listeners
+        """Serves until shutdown. Raises StartupError (never inside an exception group) when start-up fails."""
+        from respq.connection import open_listeners, serve_listeners
 
         cfg = self.config
         log = self.log
@@ -331,42 +357,66 @@ class Server:
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)
         log.notice(f"respq {__version__} starting, pid={os.getpid()}")
-        os.makedirs(cfg.dir, exist_ok=True)
+        # The lock comes before any bind: a second server refused the directory never listens, not even briefly.
+        lock_fd = self._lock_data_directory()
         log.notice(f"Data directory {os.path.abspath(cfg.dir)}, appendfsync {cfg.appendfsync}")
+        try:
+            listeners = open_listeners(self)
+        except BaseException:
+            os.close(lock_fd)
+            raise
         for warning in getattr(cfg, "warnings", []):
             log.warning(warning)
-        async with trio.open_nursery() as nursery:
-            self.nursery = nursery
-            if hasattr(select, "epoll"):
-                self.reactor = Reactor(self)
-                nursery.start_soon(self.reactor.run)
-            listeners = await serve_listeners(self, nursery)
-            self.port = listeners[0].getsockname()[1]
-            log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")
-            nursery.start_soon(self._signals)
-            nursery.start_soon(self._client_timeouts)
-            started = time.monotonic()
-            try:
-                await trio.to_thread.run_sync(self._load)
-            except Exception as error:
-                log.warning(f"Loading the data directory failed: {error}")
-                raise
-            self.loading = False
-            log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
-            nursery.start_soon(self._syncer)
-            nursery.start_soon(self._everysec)
-            nursery.start_soon(self._checkpointer)
-            nursery.start_soon(self._active_expiry)
-            nursery.start_soon(self._sample_rates)
-            self.scrub = Scrub(cfg.dir)
-            if not cfg.scrub_bandwidth:
-                self.scrub.stop()
-            nursery.start_soon(self._scrubber)
-            log.notice(f"Ready to accept connections tcp on {(cfg.bind or ['*'])[0]} port={self.port}")
-            task_status.started(self.port)
-            await self.shutdown_requested.wait()
-            await self._shutdown(listeners)
-            nursery.cancel_scope.cancel()
+        failure: str | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                if hasattr(select, "epoll"):
+                    self.reactor = Reactor(self)
+                    nursery.start_soon(self.reactor.run)
+                serve_listeners(self, nursery, listeners)
+                self.port = listeners[0].getsockname()[1]
+                log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")
+                nursery.start_soon(self._signals)
+                nursery.start_soon(self._client_timeouts)
+                failure = await self._load_data(lock_fd)
+                if failure is None:
+                    await self._serve_loaded(nursery, listeners, task_status)
+                nursery.cancel_scope.cancel()
+        finally:
+            for listener in listeners:
+                listener.close()
+        if failure is not None:
+            raise StartupError(failure)  # out of the nursery, which would wrap it in an exception group
+
+    async def _load_data(self, lock_fd: int) -> str | None:
+        """Loads the data directory in a worker thread (the engine takes over lock_fd, and closes it if loading
+        fails); the fatal line when it cannot be loaded."""
+        started = time.monotonic()
+        try:
+            await trio.to_thread.run_sync(self._load, lock_fd)
+        except (StorageError, OSError) as error:
+            return LOAD_FAILED.format(error)
+        self.loading = False
+        self.log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
+        return None
+
+    async def _serve_loaded(self, nursery: trio.Nursery, listeners: list[socket.socket], task_status: Any) -> None:
+        """Starts the background work that needs the data, then serves until shutdown is requested."""
+        cfg = self.config
+        nursery.start_soon(self._syncer)
+        nursery.start_soon(self._everysec)
+        nursery.start_soon(self._checkpointer)
+        nursery.start_soon(self._active_expiry)
+        nursery.start_soon(self._sample_rates)
+        self.scrub = Scrub(cfg.dir)
+        if not cfg.scrub_bandwidth:
+            self.scrub.stop()
+        nursery.start_soon(self._scrubber)
+        self.log.notice(f"Ready to accept connections tcp on {(cfg.bind or ['*'])[0]} port={self.port}")
+        task_status.started(self.port)
+        await self.shutdown_requested.wait()
+        await self._shutdown(listeners)
 
     async def _signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -157,7 +157,10 @@ def reset(client: Client, argv: list[bytes]) -> Any:
     client.db = 0
     client.protocol = 2
     client.name = b""
-    client.reply_mode = b"on"
+    # Replies come back on, but a CLIENT REPLY SKIP sent just before still silences RESET's own reply (Redis clears
+    # OFF and a SKIP still to come, not the skip of the command running).
+    if client.reply_mode != b"skip":
+        client.reply_mode = b"on"
     client.no_evict = False
     client.no_touch = False
     client.authenticated = not server.config.requirepass
@@ -520,8 +523,12 @@ def client_reply(client: Client, argv: list[bytes]) -> Any:
     if mode == b"on":
         client.reply_mode = b"on"
         return OK
-    # OFF and SKIP take effect with this very command: it gets no reply either.
-    client.reply_mode = b"skip-this" if mode == b"skip" else b"off"
+    # OFF and SKIP take effect with this very command: it gets no reply either. SKIP changes nothing while replies
+    # are off (it would otherwise turn them back on after one command).
+    if mode == b"off":
+        client.reply_mode = b"off"
+    elif client.reply_mode != b"off":
+        client.reply_mode = b"skip-this"
     return None
 
 

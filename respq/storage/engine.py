@@ -190,13 +190,14 @@ class Engine:
         maxdisk: int = 0,
         log: Callable[[str, str], None] = _default_log,
         io: FileIO | None = None,
+        lock_fd: int | None = None,
     ) -> Engine:
-        """Locks ``path`` (created if missing), recovers its contents and returns the engine. Blocking."""
+        """Locks ``path`` (created if missing) unless the caller holds its lock already (``lock_fd``, from
+        lock_directory, which the engine then owns), recovers its contents and returns the engine. Blocking."""
         io = io or DEFAULT_IO
-        io.mkdir(path)
-        lock_fd = io.lock(os.path.join(path, LOCK_NAME))
         if lock_fd is None:
-            raise DirectoryLockedError(f"{path} is in use by another process")
+            io.mkdir(path)
+            lock_fd = cls.lock_directory(path, io)
         try:
             engine = cls(
                 path,
@@ -215,6 +216,15 @@ class Engine:
             io.close(lock_fd)
             raise
         return engine
+
+    @staticmethod
+    def lock_directory(path: str, io: FileIO | None = None) -> int:
+        """Takes the lock of the existing directory ``path``: held while the returned descriptor stays open. Raises
+        DirectoryLockedError when another process holds it, OSError when the lock file cannot be opened."""
+        lock_fd = (io or DEFAULT_IO).lock(os.path.join(path, LOCK_NAME))
+        if lock_fd is None:
+            raise DirectoryLockedError(f"{path} is in use by another process")
+        return lock_fd
 
     def close(self) -> None:
         """Clean shutdown: everything is checkpointed, so the next open replays nothing."""
