@@ -22,7 +22,9 @@ from respq.log import Logger
 from respq.protocol import RequestParser, encode_command, encode_reply
 from respq.server import Server
 from respq.speedups import parse_multibulk
-from respq.storage import LEFT, RIGHT, Engine
+from respq.storage import Engine
+from respq.types import REGISTRY
+from respq.types.lists.model import LEFT, RIGHT
 
 VALUE = b"x" * 100
 FLUSH_EVERY = 16
@@ -74,13 +76,13 @@ def commands(operations: int, directory: str) -> dict[str, float]:
 
 
 def storage(operations: int, directory: str) -> dict[str, float]:
-    engine = Engine.open(directory, appendfsync="always", log=lambda _level, _message: None)
-    one = engine.create_list(0, b"q")
+    engine = Engine.open(directory, types=REGISTRY, appendfsync="always", log=lambda _level, _message: None)
+    one = engine.create(0, b"q", "list")
     results = {
         "engine push, one list": cpu_per_op(operations, lambda _: one.push(LEFT, [VALUE]), engine.flush),
         "engine pop, one list": cpu_per_op(operations, lambda _: one.pop(RIGHT, 1), engine.flush),
     }
-    lists = [engine.create_list(0, b"q%d" % n) for n in range(10_000)]
+    lists = [engine.create(0, b"q%d" % n, "list") for n in range(10_000)]
     pick = random.Random(1).randrange
     results["engine push, 10k random lists"] = cpu_per_op(
         operations, lambda _: lists[pick(len(lists))].push(LEFT, [VALUE]), engine.flush

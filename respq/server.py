@@ -303,6 +303,7 @@ class Server:
     def _load(self) -> None:
         from respq.keyspace import Keyspace
         from respq.storage.engine import Engine
+        from respq.types import REGISTRY
 
         cfg = self.config
         engine = Engine.open(
@@ -314,6 +315,7 @@ class Server:
             checkpoint_bytes=cfg.checkpoint_bytes,
             maxdisk=cfg.maxdisk,
             log=self.log,
+            types=REGISTRY,
         )
         self.engine = engine
         self.keyspace = Keyspace(self, engine)

@@ -12,11 +12,12 @@ from respq.commands.table import command, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply, StreamedArray
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
-from respq.storage.listlog import LEFT, RIGHT, Side
+from respq.types.lists.model import LEFT, RIGHT, Side, push_keys
 
 if TYPE_CHECKING:
     from respq.client import Client
-    from respq.storage.listlog import ListLog
+    from respq.keyspace import Keyspace
+    from respq.types.lists.model import ListLog
 
 G = "list"
 RANK_ZERO = (
@@ -34,6 +35,30 @@ STREAMED_RANGE = 1024  # LRANGE replies with more elements are streamed rather t
 
 def _get(client: Client, key: bytes) -> ListLog | None:
     return client.server.keyspace.typed(client.db, key, "list")
+
+
+def _push_keys(keyspace: Keyspace, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int | None]:
+    """LPUSH/RPUSH of each ``(key, values)`` in order, creating missing lists: each list's length after its push,
+    None for a key of another type (nothing pushed there). A storage failure after some pushes ends the list before
+    the call it hit (a failure before any is raised). No client may be blocked on one of the keys: nobody is
+    signalled."""
+    engine = keyspace.engine
+    results: list[int | None] | None = push_keys(engine, db, side, pushes)  # type: ignore[assignment]
+    if results is None:  # a key with an expiry (perhaps due) or of another type: look at each first
+        fits = [entry is None or entry.type == "list" for entry in (keyspace.lookup(db, key) for key, _ in pushes)]
+        fitting = [push for push, fit in zip(pushes, fits, strict=True) if fit]
+        pushed = iter(push_keys(engine, db, side, fitting, checked=True))  # type: ignore[arg-type]
+        results = []
+        for fit in fits:
+            length = next(pushed, None) if fit else None
+            if fit and length is None:
+                break  # that push failed: the run ends before it
+            results.append(length)
+    if keyspace.watchers:
+        for (key, _), length in zip(pushes, results, strict=False):  # results may stop early
+            if length is not None:
+                keyspace.touch(db, key)
+    return results
 
 
 def _parse_side(arg: bytes) -> Side:
@@ -62,7 +87,7 @@ def _push(client: Client, key: bytes, values: list[bytes], side: Side, *, only_e
     elif only_existing:
         return 0
     else:
-        length = keyspace.push_each(client.db, side, [(key, values)])[0]  # type: ignore[assignment]
+        length = _push_keys(keyspace, client.db, side, [(key, values)])[0]  # type: ignore[assignment]
     keyspace.signal_ready(client.db, key)
     return length
 
@@ -121,7 +146,7 @@ def _push_spread(client: Client, argvs: list[list[bytes]], side: Side) -> list[A
     signalling."""
     pushes = [(argv[1], argv[2:]) for argv in argvs]
     try:
-        lengths = client.server.keyspace.push_each(client.db, side, pushes)
+        lengths = _push_keys(client.server.keyspace, client.db, side, pushes)
     except StorageError:
         return []
     return [ErrorReply(errors.WRONGTYPE) if length is None else length for length in lengths]

@@ -17,7 +17,7 @@ from respq.commands.table import command, container, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply
 from respq.storage.errors import StorageError
-from respq.storage.streamlog import (
+from respq.types.streams.model import (
     INVALID_ENTRIES_READ,
     MAX_ID,
     MAXLEN,

@@ -11,16 +11,17 @@ from pathlib import Path
 
 from conftest import ServerProcess
 from respq.storage.engine import Engine
-from respq.storage.listlog import RIGHT
+from respq.types import REGISTRY
+from respq.types.lists.model import RIGHT
 
 LISTENING = re.compile(rb"listening on .*? port=(\d+)")
 
 
 def _journal_to_replay(data_dir: Path, queues: int, per_queue: int) -> None:
     """Many pushes after the last checkpoint, left by a crash: recovery must replay every one of them."""
-    engine = Engine.open(str(data_dir), log=lambda level, message: None)
+    engine = Engine.open(str(data_dir), types=REGISTRY, log=lambda level, message: None)
     for q in range(queues):
-        engine.create_list(0, b"q:%d" % q).push(RIGHT, [b"m" * 64] * per_queue)
+        engine.create(0, b"q:%d" % q, "list").push(RIGHT, [b"m" * 64] * per_queue)
     engine.sync(engine.flush())
     engine.abandon()
 

@@ -9,8 +9,7 @@ from respq import keyspace as keyspace_module
 from respq.client import Client
 from respq.commands.dispatch import execute, execute_run
 from respq.replies import NULL_ARRAY, ErrorReply, SimpleString
-from respq.storage import engine as engine_module
-from respq.storage import listlog
+from respq.types.lists import model as listlog
 from tests.unit.test_dispatch_order import server_with_client
 
 
@@ -61,7 +60,6 @@ def test_a_spread_run_refused_for_a_full_disk_creates_nothing(tmp_path: Path) ->
 
 def test_a_spread_run_stopped_by_a_full_disk_half_way_answers_for_what_it_did(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(listlog, "BACKLOG_VALUES", 100)  # pushes onto "big" write its segment as well
-    monkeypatch.setattr(engine_module, "BACKLOG_VALUES", 100)
     server, client = server_with_client(tmp_path)
     engine = server.engine
     assert engine is not None
