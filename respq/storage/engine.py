@@ -981,7 +981,8 @@ class Engine:
                 vtype = self._type_of(owner)
                 if vtype.segment_recovery is SegmentRecovery.KEEP_WHOLE:
                     store.cut(fid, known[1])
-                    self._log_cb("notice", f"cut {size - known[1]} bytes of unacknowledged {vtype.name} entries from {path}")
+                    cut = size - known[1]
+                    self._log_cb("notice", f"cut {cut} bytes of unacknowledged {vtype.name} entries from {path}")
         self._on_disk = {}
 
     def _replay_journals(self, first_seq: int, lsn: int) -> int:
