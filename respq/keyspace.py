@@ -18,8 +18,9 @@ from respq.errors import CommandError
 from respq.glob import compile_glob
 
 if TYPE_CHECKING:
+    from respq.blocking import BlockingRegistry
     from respq.client import Client
-    from respq.server import Server
+    from respq.stats import Stats
     from respq.storage.engine import Engine
     from respq.storage.listlog import Side
 
@@ -31,10 +32,12 @@ def now_ms() -> int:
 
 
 class Keyspace:
-    def __init__(self, server: Server, engine: Engine) -> None:
-        self.server = server
+    def __init__(self, engine: Engine, *, databases: int, stats: Stats, blocking: BlockingRegistry) -> None:
+        """``stats`` counts the keys expiry deletes; ``blocking`` learns which keys became ready for its waiters."""
         self.engine = engine
-        self.databases = server.config.databases
+        self.databases = databases
+        self.stats = stats
+        self.blocking = blocking
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
@@ -219,7 +222,7 @@ class Keyspace:
     def _expire(self, db: int, key: bytes) -> None:
         self.engine.delete(db, key)
         self.volatile[db].discard(key)
-        self.server.stats.expired_keys += 1
+        self.stats.expired_keys += 1
         self._removed(db, key)
 
     def _removed(self, db: int, key: bytes) -> None:
@@ -228,7 +231,7 @@ class Keyspace:
         self.signal_ready(db, key)
 
     def _signal_db(self, db: int) -> None:
-        for waiting_db, key in list(self.server.blocking.waiters):
+        for waiting_db, key in list(self.blocking.waiters):
             if waiting_db == db:
                 self.signal_ready(db, key)
 
@@ -277,4 +280,4 @@ class Keyspace:
 
     def signal_ready(self, db: int, key: bytes) -> None:
         """Elements arrived at key: blocked clients waiting on it are served after the current command."""
-        self.server.blocking.signal(db, key)
+        self.blocking.signal(db, key)

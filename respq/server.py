@@ -316,7 +316,7 @@ class Server:
             log=self.log,
         )
         self.engine = engine
-        self.keyspace = Keyspace(self, engine)
+        self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
