@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from respq import REDIS_COMPAT_VERSION, errors
 from respq.commands.args import parse_db_index, parse_int, parse_timeout_ms
+from respq.commands.help import help_lines
 from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.replies import OK, PONG, ErrorReply, SimpleString, Verbatim
@@ -567,12 +568,3 @@ CLIENT_HELP = [
     "NO-TOUCH (ON|OFF)",
     "    Do not change key access times for this client's commands.",
 ]
-
-
-def help_lines(name: bytes, lines: list[str]) -> list[SimpleString]:
-    """Redis's HELP layout: a title line, the entries, and a closing HELP entry."""
-    return (
-        [SimpleString(name + b" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]
-        + [SimpleString(line.encode()) for line in lines]
-        + [SimpleString(b"HELP"), SimpleString(b"    Prints this help.")]
-    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from respq import errors
-from respq.commands.connection import help_lines
 from respq.commands.dispatch import resolve
+from respq.commands.help import help_lines
 from respq.commands.table import COMMANDS, Command, command
 from respq.errors import CommandError
 from respq.glob import compile_glob

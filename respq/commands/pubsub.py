@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from respq.commands.connection import help_lines
+from respq.commands.help import help_lines
 from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.glob import compile_glob

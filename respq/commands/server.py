@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from respq import REDIS_COMPAT_VERSION, __version__, errors, speedups
 from respq.commands.args import parse_int32, strtod_prefix
-from respq.commands.connection import help_lines
+from respq.commands.help import help_lines
 from respq.commands.table import command, container
 from respq.config import ConfigSetError, config_get, config_rewrite, config_set
 from respq.errors import CommandError

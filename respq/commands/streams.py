@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from respq import errors
 from respq.blocking import Block
 from respq.commands.args import parse_int, parse_timeout_ms
-from respq.commands.connection import help_lines
+from respq.commands.help import help_lines
 from respq.commands.table import command, container, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply
