@@ -7,26 +7,25 @@ import os
 import select
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from respq import __version__
 from respq.blocking import BlockingRegistry
-from respq.commands.table import apply_renames, load_all
+from respq.client import Client
+from respq.commands.modules import load_all
+from respq.commands.table import apply_renames
+from respq.config import Config
+from respq.connection import Connection, serve_listeners
+from respq.keyspace import Keyspace
 from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
+from respq.storage.engine import Engine
 from respq.storage.errors import DiskFullError, StorageError, StorageWriteError
 from respq.storage.scrub import DONE, OFF, Scrub
-
-if TYPE_CHECKING:
-    from respq.client import Client
-    from respq.config import Config
-    from respq.connection import Connection
-    from respq.keyspace import Keyspace
-    from respq.storage.engine import Engine
 
 DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
@@ -301,9 +300,6 @@ class Server:
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
     def _load(self) -> None:
-        from respq.keyspace import Keyspace
-        from respq.storage.engine import Engine
-
         cfg = self.config
         engine = Engine.open(
             cfg.dir,
@@ -322,8 +318,6 @@ class Server:
         self.shutdown_requested.set()
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        from respq.connection import serve_listeners
-
         cfg = self.config
         log = self.log
         # Reference cycles are rare on the hot path; a full collection over a large heap costs tens of ms of tail

@@ -564,8 +564,6 @@ def _safe(function: Any, key: bytes) -> Any:
     try:
         return function(key)
     except CommandError as error:
-        from respq.replies import ErrorReply
-
         return ErrorReply(error.message)
 
 

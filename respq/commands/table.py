@@ -1,7 +1,8 @@
 """The command table: every command as data (arity, flags, key positions, docs) plus its handler.
 
 Generic checks (unknown command, arity, subcommands) run once in the dispatcher, before any handler, as Redis
-does. The same table answers COMMAND COUNT/INFO/DOCS/LIST/GETKEYS and generates docs/commands.md.
+does. The same table answers COMMAND COUNT/INFO/DOCS/LIST/GETKEYS and generates docs/commands.md. Command modules
+register here when imported; respq.commands.modules lists them.
 """
 
 from __future__ import annotations
@@ -180,20 +181,6 @@ def lookup(argv: list[bytes]) -> Command | None:
     """The command (or subcommand) argv names; None if the top-level name is unknown."""
     cmd = COMMANDS.get(argv[0].lower())
     return cmd
-
-
-def load_all() -> None:
-    """Imports every command module so their handlers register."""
-    from respq.commands import (  # noqa: F401
-        connection,
-        introspection,
-        keys,
-        lists,
-        pubsub,
-        server,
-        streams,
-        transactions,
-    )
 
 
 def apply_renames(renames: list[tuple[str, str]]) -> None:
