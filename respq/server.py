@@ -14,6 +14,7 @@ import trio
 from respq import __version__
 from respq.blocking import BlockingRegistry
 from respq.client import Client
+from respq.commands.context import Context
 from respq.commands.modules import load_all
 from respq.commands.table import apply_renames
 from respq.config import Config
@@ -262,6 +263,20 @@ class Server:
                     connection.kill()
 
     # ---- clients ------------------------------------------------------------------------------------------------
+    def context(self, client: Client) -> Context:
+        """What the client's command handlers get: made once per client, used for every command it sends."""
+        return Context(
+            client,
+            keyspace=self.keyspace,
+            engine=self.engine,  # type: ignore[arg-type]  # None while loading, as the context says
+            blocking=self.blocking,
+            pubsub=self.pubsub,
+            stats=self.stats,
+            config=self.config,
+            clients=self.clients,
+            server=self,
+        )
+
     def register(self, connection: Connection) -> None:
         self.clients[connection.client.id] = connection.client
         self.connections[connection.client.id] = connection
@@ -345,6 +360,9 @@ class Server:
             except Exception as error:
                 log.warning(f"Loading the data directory failed: {error}")
                 raise
+            for connection in self.connections.values():  # clients that connected while loading
+                connection.ctx.keyspace = self.keyspace
+                connection.ctx.engine = self.engine  # type: ignore[assignment]
             self.loading = False
             log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
             nursery.start_soon(self._syncer)

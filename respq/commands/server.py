@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from respq import errors
 from respq.commands.args import parse_int32, strtod_prefix
+from respq.commands.context import Context
 from respq.commands.help import help_lines
 from respq.commands.table import command, container
 from respq.config import ConfigSetError, config_get, config_rewrite, config_set
 from respq.errors import CommandError
 from respq.info import render_info, selected_sections
 from respq.replies import OK, Verbatim
-
-if TYPE_CHECKING:
-    from respq.client import Client
 
 G = "server"
 
@@ -43,8 +41,8 @@ def _flush_mode(argv: list[bytes]) -> None:
     since="1.0.0",
     acl=("@keyspace", "@read", "@fast"),
 )
-def dbsize(client: Client, argv: list[bytes]) -> Any:
-    return client.server.keyspace.dbsize(client.db)
+def dbsize(ctx: Context, argv: list[bytes]) -> Any:
+    return ctx.keyspace.dbsize(ctx.client.db)
 
 
 @command(
@@ -58,9 +56,9 @@ def dbsize(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys of the database",
     acl=("@keyspace", "@write", "@slow", "@dangerous"),
 )
-def flushdb(client: Client, argv: list[bytes]) -> Any:
+def flushdb(ctx: Context, argv: list[bytes]) -> Any:
     _flush_mode(argv)
-    client.server.keyspace.flushdb(client.db)
+    ctx.keyspace.flushdb(ctx.client.db)
     return OK
 
 
@@ -75,9 +73,9 @@ def flushdb(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys of all databases",
     acl=("@keyspace", "@write", "@slow", "@dangerous"),
 )
-def flushall(client: Client, argv: list[bytes]) -> Any:
+def flushall(ctx: Context, argv: list[bytes]) -> Any:
     _flush_mode(argv)
-    client.server.keyspace.flushall()
+    ctx.keyspace.flushall()
     return OK
 
 
@@ -91,19 +89,19 @@ def flushall(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys of both databases",
     acl=("@keyspace", "@write", "@fast", "@dangerous"),
 )
-def swapdb(client: Client, argv: list[bytes]) -> Any:
+def swapdb(ctx: Context, argv: list[bytes]) -> Any:
     first = parse_int32(argv[1], INVALID_FIRST_DB)
     second = parse_int32(argv[2], INVALID_SECOND_DB)
-    databases = client.server.config.databases
+    databases = ctx.config.databases
     if not (0 <= first < databases and 0 <= second < databases):
         raise CommandError(errors.DB_INDEX_OUT_OF_RANGE)
     if first != second:
-        client.server.keyspace.swapdb(first, second)
+        ctx.keyspace.swapdb(first, second)
     return OK
 
 
 @command("time", 1, "loading stale fast", group=G, summary="Reports the server's clock.", since="2.6.0", acl=("@fast",))
-def time_(client: Client, argv: list[bytes]) -> Any:
+def time_(ctx: Context, argv: list[bytes]) -> Any:
     now = time.time_ns() // 1000
     return [str(now // 1_000_000).encode(), str(now % 1_000_000).encode()]
 
@@ -117,7 +115,8 @@ def time_(client: Client, argv: list[bytes]) -> Any:
     summary="Makes every acknowledged write durable on disk, then stops the server.",
     since="1.0.0",
 )
-def shutdown(client: Client, argv: list[bytes]) -> Any:
+def shutdown(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     flags = set()
     for arg in argv[1:]:
         option = arg.upper()
@@ -129,7 +128,7 @@ def shutdown(client: Client, argv: list[bytes]) -> Any:
     if b"ABORT" in flags:
         raise CommandError(b"ERR No shutdown in progress.")
     # Every write is already in the journal; SAVE and NOSAVE both mean "flush, sync and stop".
-    client.server.request_shutdown()
+    ctx.server.request_shutdown()
     client.closing = True
     client.reply_mode = b"off"
     return None
@@ -145,9 +144,9 @@ def shutdown(client: Client, argv: list[bytes]) -> Any:
     summary="Runs a debugging action; respq offers only SLEEP.",
     since="1.0.0",
 )
-def debug(client: Client, argv: list[bytes]) -> Any:
-    setting = client.server.config.enable_debug_command
-    if setting == "no" or (setting == "local" and not client.is_local):
+def debug(ctx: Context, argv: list[bytes]) -> Any:
+    setting = ctx.config.enable_debug_command
+    if setting == "no" or (setting == "local" and not ctx.client.is_local):
         raise CommandError(DEBUG_NOT_ALLOWED)
     sub = argv[1].upper()
     if sub == b"SLEEP" and len(argv) == 3:
@@ -170,8 +169,8 @@ container("config", group=G, summary="Groups the subcommands that read and chang
     since="2.0.0",
     complexity="O(N*M): N known settings, M patterns given",
 )
-def config_get_(client: Client, argv: list[bytes]) -> Any:
-    return config_get(client.server.config, argv[2:])
+def config_get_(ctx: Context, argv: list[bytes]) -> Any:
+    return config_get(ctx.config, argv[2:])
 
 
 @command(
@@ -183,16 +182,15 @@ def config_get_(client: Client, argv: list[bytes]) -> Any:
     since="2.0.0",
     complexity="O(N) in the settings given",
 )
-def config_set_(client: Client, argv: list[bytes]) -> Any:
+def config_set_(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) % 2 != 0:
         raise CommandError(errors.SYNTAX)
     pairs = [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)]
-    server = client.server
     try:
-        changed = config_set(server.config, pairs, client_is_local=client.is_local)
+        changed = config_set(ctx.config, pairs, client_is_local=ctx.client.is_local)
     except ConfigSetError as error:
         raise CommandError(error.message) from None
-    server.apply_config(changed)
+    ctx.server.apply_config(changed)
     return OK
 
 
@@ -204,8 +202,8 @@ def config_set_(client: Client, argv: list[bytes]) -> Any:
     summary="Zeroes the counters that INFO reports.",
     since="2.0.0",
 )
-def config_resetstat(client: Client, argv: list[bytes]) -> Any:
-    client.server.stats.reset()
+def config_resetstat(ctx: Context, argv: list[bytes]) -> Any:
+    ctx.stats.reset()
     return OK
 
 
@@ -217,9 +215,9 @@ def config_resetstat(client: Client, argv: list[bytes]) -> Any:
     summary="Writes the current settings back to the configuration file.",
     since="2.8.0",
 )
-def config_rewrite_(client: Client, argv: list[bytes]) -> Any:
+def config_rewrite_(ctx: Context, argv: list[bytes]) -> Any:
     try:
-        config_rewrite(client.server.config)
+        config_rewrite(ctx.config)
     except ConfigSetError as error:
         raise CommandError(error.message) from None
     return OK
@@ -233,7 +231,7 @@ def config_rewrite_(client: Client, argv: list[bytes]) -> Any:
     summary="Lists the CONFIG subcommands with a line or two on each.",
     since="5.0.0",
 )
-def config_help(client: Client, argv: list[bytes]) -> Any:
+def config_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(
         b"CONFIG",
         [
@@ -274,6 +272,6 @@ def config_help(client: Client, argv: list[bytes]) -> Any:
     ),
     acl=("@slow", "@dangerous"),
 )
-def info(client: Client, argv: list[bytes]) -> Any:
+def info(ctx: Context, argv: list[bytes]) -> Any:
     requested = [arg.decode("latin-1").lower() for arg in argv[1:]]
-    return Verbatim(render_info(client.server, selected_sections(requested)).encode())
+    return Verbatim(render_info(ctx.server, selected_sections(requested)).encode())

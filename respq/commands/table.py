@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from respq.client import Client
+from respq.commands.context import Context
 
-Handler = Callable[["Client", list[bytes]], Any]
+# The reply to one call (its argument list), given the caller's context (respq.commands.context says what it holds).
+Handler = Callable[[Context, list[bytes]], Any]
 # Replies to consecutive calls (argument lists) of one command on one key, executed as one operation.
-RunHandler = Callable[["Client", bytes, list[list[bytes]]], list[Any]]
+RunHandler = Callable[[Context, bytes, list[list[bytes]]], list[Any]]
 # Replies to consecutive calls of one command on keys that may differ, executed in one loop.
-SpreadHandler = Callable[["Client", list[list[bytes]]], list[Any]]
+SpreadHandler = Callable[[Context, list[list[bytes]]], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
