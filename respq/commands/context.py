@@ -47,8 +47,8 @@ class ServerControl(InfoSource, Protocol):
 @dataclass(slots=True, eq=False)
 class Context:
     client: Client  # the calling connection's state
-    # The keyspace and engine are None while the data directory loads; only commands flagged "loading" run then, and
-    # those that touch keys check first.
+    # The keyspace and engine are None while the data directory loads, when only commands flagged "loading" run; a
+    # handler of such a command that uses them must check (RESET, INFO do).
     keyspace: Keyspace
     engine: Engine
     blocking: BlockingRegistry  # clients blocked on keys (BLPOP, XREAD BLOCK, ...)
