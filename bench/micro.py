@@ -62,14 +62,14 @@ def commands(operations: int, directory: str) -> dict[str, float]:
     server = Server(config, Logger("warning"))
     server._load()
     server.loading = False
-    client = Client(server, "127.0.0.1:1", "127.0.0.1:2")
+    ctx = server.context(Client("127.0.0.1:1", "127.0.0.1:2", authenticated=True))
     engine = server.engine
     assert engine is not None
     results = {
         "LPUSH q <100 B>": cpu_per_op(
-            operations, lambda _: encode_reply(execute(client, [b"LPUSH", b"q", VALUE]), 2), engine.flush
+            operations, lambda _: encode_reply(execute(ctx, [b"LPUSH", b"q", VALUE]), 2), engine.flush
         ),
-        "RPOP q": cpu_per_op(operations, lambda _: encode_reply(execute(client, [b"RPOP", b"q"]), 2), engine.flush),
+        "RPOP q": cpu_per_op(operations, lambda _: encode_reply(execute(ctx, [b"RPOP", b"q"]), 2), engine.flush),
     }
     engine.close()
     return results

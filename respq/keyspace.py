@@ -18,8 +18,9 @@ from respq.errors import CommandError
 from respq.glob import compile_glob
 
 if TYPE_CHECKING:
+    from respq.blocking import BlockingRegistry
     from respq.client import Client
-    from respq.server import Server
+    from respq.stats import Stats
     from respq.storage.engine import Engine
 
 ACTIVE_EXPIRE_SAMPLE = 20  # keys sampled per database per sweep, as in Redis's active expire cycle
@@ -30,10 +31,12 @@ def now_ms() -> int:
 
 
 class Keyspace:
-    def __init__(self, server: Server, engine: Engine) -> None:
-        self.server = server
+    def __init__(self, engine: Engine, *, databases: int, stats: Stats, blocking: BlockingRegistry) -> None:
+        """``stats`` counts the keys expiry deletes; ``blocking`` learns which keys became ready for its waiters."""
         self.engine = engine
-        self.databases = server.config.databases
+        self.databases = databases
+        self.stats = stats
+        self.blocking = blocking
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
@@ -191,7 +194,7 @@ class Keyspace:
     def _expire(self, db: int, key: bytes) -> None:
         self.engine.delete(db, key)
         self.volatile[db].discard(key)
-        self.server.stats.expired_keys += 1
+        self.stats.expired_keys += 1
         self._removed(db, key)
 
     def _removed(self, db: int, key: bytes) -> None:
@@ -200,7 +203,7 @@ class Keyspace:
         self.signal_ready(db, key)
 
     def _signal_db(self, db: int) -> None:
-        for waiting_db, key in list(self.server.blocking.waiters):
+        for waiting_db, key in list(self.blocking.waiters):
             if waiting_db == db:
                 self.signal_ready(db, key)
 
@@ -249,4 +252,4 @@ class Keyspace:
 
     def signal_ready(self, db: int, key: bytes) -> None:
         """Elements arrived at key: blocked clients waiting on it are served after the current command."""
-        self.server.blocking.signal(db, key)
+        self.blocking.signal(db, key)

@@ -7,26 +7,27 @@ import os
 import select
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from respq import __version__
 from respq.blocking import BlockingRegistry
-from respq.commands.table import apply_renames, load_all
+from respq.client import Client
+from respq.commands.context import Context
+from respq.commands.modules import load_all
+from respq.commands.table import apply_renames
+from respq.config import Config
+from respq.connection import Connection, serve_listeners
+from respq.keyspace import Keyspace
 from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
+from respq.storage.engine import Engine
 from respq.storage.errors import DiskFullError, StorageError, StorageWriteError
 from respq.storage.scrub import DONE, OFF, Scrub
-
-if TYPE_CHECKING:
-    from respq.client import Client
-    from respq.config import Config
-    from respq.connection import Connection
-    from respq.keyspace import Keyspace
-    from respq.storage.engine import Engine
+from respq.types import REGISTRY
 
 DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
@@ -263,6 +264,20 @@ class Server:
                     connection.kill()
 
     # ---- clients ------------------------------------------------------------------------------------------------
+    def context(self, client: Client) -> Context:
+        """What the client's command handlers get: made once per client, used for every command it sends."""
+        return Context(
+            client,
+            keyspace=self.keyspace,
+            engine=self.engine,  # type: ignore[arg-type]  # None while loading, as the context says
+            blocking=self.blocking,
+            pubsub=self.pubsub,
+            stats=self.stats,
+            config=self.config,
+            clients=self.clients,
+            server=self,
+        )
+
     def register(self, connection: Connection) -> None:
         self.clients[connection.client.id] = connection.client
         self.connections[connection.client.id] = connection
@@ -301,10 +316,6 @@ class Server:
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
     def _load(self) -> None:
-        from respq.keyspace import Keyspace
-        from respq.storage.engine import Engine
-        from respq.types import REGISTRY
-
         cfg = self.config
         engine = Engine.open(
             cfg.dir,
@@ -318,14 +329,12 @@ class Server:
             types=REGISTRY,
         )
         self.engine = engine
-        self.keyspace = Keyspace(self, engine)
+        self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        from respq.connection import serve_listeners
-
         cfg = self.config
         log = self.log
         # Reference cycles are rare on the hot path; a full collection over a large heap costs tens of ms of tail
@@ -353,6 +362,9 @@ class Server:
             except Exception as error:
                 log.warning(f"Loading the data directory failed: {error}")
                 raise
+            for connection in self.connections.values():  # clients that connected while loading
+                connection.ctx.keyspace = self.keyspace
+                connection.ctx.engine = self.engine  # type: ignore[assignment]
             self.loading = False
             log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
             nursery.start_soon(self._syncer)

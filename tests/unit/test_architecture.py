@@ -54,9 +54,9 @@ def layer_of(module: str) -> int:
             parts = module.split(".")
             if len(parts) < len(pattern_parts):
                 continue
-            if all(p == "*" or p == m for p, m in zip(pattern_parts, parts, strict=False)):
-                if len(pattern_parts) > best_length:
-                    best, best_length = index, len(pattern_parts)
+            matches = all(p == "*" or p == m for p, m in zip(pattern_parts, parts, strict=False))
+            if matches and len(pattern_parts) > best_length:
+                best, best_length = index, len(pattern_parts)
     if best < 0:
         raise AssertionError(f"{module} is in no layer: add it to LAYERS in {Path(__file__).name}")
     return best
@@ -86,7 +86,8 @@ def imports_of(path: Path) -> list[Import]:
                     ).is_dir()
                     found.append(Import(candidate if is_module else node.module, node.lineno, annotation_only))
             elif isinstance(node, ast.Import):
-                found.extend(Import(a.name, node.lineno, annotation_only) for a in node.names if a.name.startswith("respq"))
+                names = [alias.name for alias in node.names if alias.name.startswith("respq")]
+                found.extend(Import(name, node.lineno, annotation_only) for name in names)
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.stmt):
                     visit([child], annotation_only)

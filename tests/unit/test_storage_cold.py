@@ -174,25 +174,25 @@ def test_shared_files_live_while_cold_lists_hold_chunks_and_sparse_ones_are_empt
 
 def test_lists_used_through_commands_turn_cold_and_answer_the_same(tmp_path: Path) -> None:
     """No layer above the engine keeps a list object between commands, or checkpoints would leave them objects."""
-    server, client = server_with_client(tmp_path)
+    server, ctx = server_with_client(tmp_path)
     engine = server.engine
     assert engine is not None
     try:
         for n in range(50):
-            execute(client, [b"RPUSH", b"q%d" % n, b"a", b"b"])
-            execute(client, [b"LRANGE", b"q%d" % n, b"0", b"-1"])
-        execute(client, [b"BLPOP", b"q0", b"q1", b"0"])
-        execute(client, [b"LMOVE", b"q2", b"moved", b"LEFT", b"RIGHT"])
-        execute(client, [b"EXPIRE", b"q3", b"1000"])
+            execute(ctx, [b"RPUSH", b"q%d" % n, b"a", b"b"])
+            execute(ctx, [b"LRANGE", b"q%d" % n, b"0", b"-1"])
+        execute(ctx, [b"BLPOP", b"q0", b"q1", b"0"])
+        execute(ctx, [b"LMOVE", b"q2", b"moved", b"LEFT", b"RIGHT"])
+        execute(ctx, [b"EXPIRE", b"q3", b"1000"])
         engine.checkpoint()  # lists pushed to since the last checkpoint stay objects until one passes unused
         engine.checkpoint()
         assert [key for key in engine.keys(0) if not is_cold(engine, key)] == []
-        assert execute(client, [b"LRANGE", b"q0", b"0", b"-1"]) == [b"b"]
-        assert execute(client, [b"LRANGE", b"moved", b"0", b"-1"]) == [b"a"]
-        assert execute(client, [b"TTL", b"q3"]) == 1000
-        assert execute(client, [b"SCAN", b"0", b"TYPE", b"list", b"COUNT", b"1000"])[1] != []
+        assert execute(ctx, [b"LRANGE", b"q0", b"0", b"-1"]) == [b"b"]
+        assert execute(ctx, [b"LRANGE", b"moved", b"0", b"-1"]) == [b"a"]
+        assert execute(ctx, [b"TTL", b"q3"]) == 1000
+        assert execute(ctx, [b"SCAN", b"0", b"TYPE", b"list", b"COUNT", b"1000"])[1] != []
         assert is_cold(engine, b"q4")  # SCAN and KEYS look without turning lists into objects
-        assert len(execute(client, [b"KEYS", b"*"])) == 51 and is_cold(engine, b"q4")
+        assert len(execute(ctx, [b"KEYS", b"*"])) == 51 and is_cold(engine, b"q4")
     finally:
         engine.close()
 
