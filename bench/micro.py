@@ -22,7 +22,9 @@ from respq.log import Logger
 from respq.protocol import RequestParser, encode_command, encode_reply
 from respq.server import Server
 from respq.speedups import parse_multibulk
-from respq.storage import LEFT, RIGHT, Engine
+from respq.storage import Engine
+from respq.types import REGISTRY
+from respq.types.lists.model import LEFT, RIGHT
 
 VALUE = b"x" * 100
 FLUSH_EVERY = 16
@@ -60,27 +62,27 @@ def commands(operations: int, directory: str) -> dict[str, float]:
     server = Server(config, Logger("warning"))
     server._load()
     server.loading = False
-    client = Client(server, "127.0.0.1:1", "127.0.0.1:2")
+    ctx = server.context(Client("127.0.0.1:1", "127.0.0.1:2", authenticated=True))
     engine = server.engine
     assert engine is not None
     results = {
         "LPUSH q <100 B>": cpu_per_op(
-            operations, lambda _: encode_reply(execute(client, [b"LPUSH", b"q", VALUE]), 2), engine.flush
+            operations, lambda _: encode_reply(execute(ctx, [b"LPUSH", b"q", VALUE]), 2), engine.flush
         ),
-        "RPOP q": cpu_per_op(operations, lambda _: encode_reply(execute(client, [b"RPOP", b"q"]), 2), engine.flush),
+        "RPOP q": cpu_per_op(operations, lambda _: encode_reply(execute(ctx, [b"RPOP", b"q"]), 2), engine.flush),
     }
     engine.close()
     return results
 
 
 def storage(operations: int, directory: str) -> dict[str, float]:
-    engine = Engine.open(directory, appendfsync="always", log=lambda _level, _message: None)
-    one = engine.create_list(0, b"q")
+    engine = Engine.open(directory, types=REGISTRY, appendfsync="always", log=lambda _level, _message: None)
+    one = engine.create(0, b"q", "list")
     results = {
         "engine push, one list": cpu_per_op(operations, lambda _: one.push(LEFT, [VALUE]), engine.flush),
         "engine pop, one list": cpu_per_op(operations, lambda _: one.pop(RIGHT, 1), engine.flush),
     }
-    lists = [engine.create_list(0, b"q%d" % n) for n in range(10_000)]
+    lists = [engine.create(0, b"q%d" % n, "list") for n in range(10_000)]
     pick = random.Random(1).randrange
     results["engine push, 10k random lists"] = cpu_per_op(
         operations, lambda _: lists[pick(len(lists))].push(LEFT, [VALUE]), engine.flush

@@ -625,7 +625,7 @@ decode_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 PyDoc_STRVAR(encode_fields_doc,
 "encode_fields(values) -> bytes\n\nEach value after its length as a LEB128 varint "
-"(respq.storage.streamlog.py_encode_fields).");
+"(respq.types.streams.model.py_encode_fields).");
 
 static PyObject *
 encode_fields(PyObject *module, PyObject *values)
@@ -656,7 +656,7 @@ encode_fields(PyObject *module, PyObject *values)
 
 PyDoc_STRVAR(decode_fields_doc,
 "decode_fields(data, start=0) -> list\n\nThe values encode_fields wrote, from ``start`` on "
-"(respq.storage.streamlog.py_decode_fields); ValueError if they do not fill the data exactly.");
+"(respq.types.streams.model.py_decode_fields); ValueError if they do not fill the data exactly.");
 
 static PyObject *
 decode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)

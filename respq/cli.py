@@ -39,11 +39,12 @@ def _serve(argv: list[str]) -> int:
 
 def _check(argv: list[str]) -> int:
     from respq.storage.check import check_directory
+    from respq.types import REGISTRY
 
     parser = argparse.ArgumentParser(prog="respq check", description="Verify a data directory offline.")
     parser.add_argument("dir")
     args = parser.parse_args(argv)
-    problems = check_directory(args.dir)
+    problems = check_directory(args.dir, REGISTRY)
     for problem in problems:
         print(problem)
     if problems:

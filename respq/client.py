@@ -1,13 +1,11 @@
-"""Per-connection state that commands read and change. Knows nothing of sockets: the connection owns the I/O."""
+"""Per-connection state that commands read and change. Knows nothing of sockets or of the server: the connection owns
+the I/O, and handlers reach shared state through their context (respq.commands.context)."""
 
 from __future__ import annotations
 
 import itertools
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from respq.server import Server
+from typing import Any
 
 _client_ids = itertools.count(1)
 
@@ -37,12 +35,11 @@ class Client:
         "patterns",
         "protocol",
         "reply_mode",
-        "server",
         "watched",
     )
 
-    def __init__(self, server: Server, addr: str, laddr: str) -> None:
-        self.server = server
+    def __init__(self, addr: str, laddr: str, *, authenticated: bool) -> None:
+        """``authenticated``: whether the connection may run commands before AUTH (no requirepass)."""
         self.id = next(_client_ids)
         self.addr = addr
         self.laddr = laddr
@@ -51,7 +48,7 @@ class Client:
         self.lib_ver = b""
         self.db = 0
         self.protocol = 2
-        self.authenticated = not server.config.requirepass
+        self.authenticated = authenticated
         self.created = time.monotonic()
         self.last_interaction = self.created
         self.last_command = "NULL"  # for CLIENT LIST cmd=; encoded only when listed

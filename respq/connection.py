@@ -191,9 +191,10 @@ class Connection:
         self.sock = sock
         self.fd = sock.fileno()
         self.peer_host = addr[0]
-        self.client = Client(server, _format_addr(addr), _format_addr(sock.getsockname()))
-        self.client.connection = self
         cfg = server.config
+        self.client = Client(_format_addr(addr), _format_addr(sock.getsockname()), authenticated=not cfg.requirepass)
+        self.client.connection = self
+        self.ctx = server.context(self.client)  # what its commands run with
         self.parser = RequestParser(
             max_bulk_len=cfg.proto_max_bulk_len, query_buffer_limit=cfg.client_query_buffer_limit
         )
@@ -366,6 +367,7 @@ class Connection:
         """Runs the complete commands received, as far as they go without waiting. None when all ran; otherwise what
         the next step waits for: a Block, a StreamedArray, _PAUSED, _CLOSE or a ProtocolError."""
         client = self.client
+        ctx = self.ctx
         server = self.server
         batch = self.batch
         while True:
@@ -382,7 +384,7 @@ class Connection:
             if server.paused_until:
                 return _PAUSED
             if self.batch_pos + 1 < len(batch):
-                replies = execute_run(client, batch, self.batch_pos)
+                replies = execute_run(ctx, batch, self.batch_pos)
                 if replies:
                     self.batch_pos += len(replies)
                     if client.reply_mode == b"on":
@@ -399,7 +401,7 @@ class Connection:
 
     def _run(self, argv: list[bytes]) -> Any:
         """Runs one command: what the loop must stop for (the client blocks, ...), or None."""
-        reply = execute(self.client, argv)
+        reply = execute(self.ctx, argv)
         if type(reply) is Block:
             return self._park(reply)
         return self._finish(argv, reply)

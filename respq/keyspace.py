@@ -18,10 +18,10 @@ from respq.errors import CommandError
 from respq.glob import compile_glob
 
 if TYPE_CHECKING:
+    from respq.blocking import BlockingRegistry
     from respq.client import Client
-    from respq.server import Server
+    from respq.stats import Stats
     from respq.storage.engine import Engine
-    from respq.storage.listlog import Side
 
 ACTIVE_EXPIRE_SAMPLE = 20  # keys sampled per database per sweep, as in Redis's active expire cycle
 
@@ -31,15 +31,17 @@ def now_ms() -> int:
 
 
 class Keyspace:
-    def __init__(self, server: Server, engine: Engine) -> None:
-        self.server = server
+    def __init__(self, engine: Engine, *, databases: int, stats: Stats, blocking: BlockingRegistry) -> None:
+        """``stats`` counts the keys expiry deletes; ``blocking`` learns which keys became ready for its waiters."""
         self.engine = engine
-        self.databases = server.config.databases
+        self.databases = databases
+        self.stats = stats
+        self.blocking = blocking
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
         for db in range(self.databases):
-            for key in engine.empty_lists(db):
+            for key in engine.empty_keys(db):
                 # A list whose first push was cut by a crash or a full disk: Redis never shows empty lists.
                 engine.delete(db, key)
             for key in list(engine.keys(db)):
@@ -120,34 +122,7 @@ class Keyspace:
 
     # ---- changes ------------------------------------------------------------------------------------------------
     def create(self, db: int, key: bytes, type_name: str) -> Any:
-        if type_name == "list":
-            return self.engine.create_list(db, key)
-        if type_name == "stream":
-            return self.engine.create_stream(db, key)
-        raise ValueError(type_name)
-
-    def push_each(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int | None]:
-        """LPUSH/RPUSH of each ``(key, values)`` in order, creating missing lists: each list's length after its push,
-        None for a key of another type (nothing pushed there). A storage failure after some pushes ends the list
-        before the call it hit (a failure before any is raised). No client may be blocked on one of the keys:
-        nobody is signalled."""
-        engine = self.engine
-        results: list[int | None] | None = engine.push_each(db, side, pushes)  # type: ignore[assignment]
-        if results is None:  # a key with an expiry (perhaps due) or of another type: look at each first
-            fits = [entry is None or entry.type == "list" for entry in (self.lookup(db, key) for key, _ in pushes)]
-            fitting = [push for push, fit in zip(pushes, fits, strict=True) if fit]
-            pushed = iter(engine.push_each(db, side, fitting, checked=True))  # type: ignore[arg-type]
-            results = []
-            for fit in fits:
-                length = next(pushed, None) if fit else None
-                if fit and length is None:
-                    break  # that push failed: the run ends before it
-                results.append(length)
-        if self.watchers:
-            for (key, _), length in zip(pushes, results, strict=False):  # results may stop early
-                if length is not None:
-                    self.touch(db, key)
-        return results
+        return self.engine.create(db, key, type_name)
 
     def delete(self, db: int, key: bytes) -> bool:
         if self.lookup(db, key) is None:
@@ -219,7 +194,7 @@ class Keyspace:
     def _expire(self, db: int, key: bytes) -> None:
         self.engine.delete(db, key)
         self.volatile[db].discard(key)
-        self.server.stats.expired_keys += 1
+        self.stats.expired_keys += 1
         self._removed(db, key)
 
     def _removed(self, db: int, key: bytes) -> None:
@@ -228,7 +203,7 @@ class Keyspace:
         self.signal_ready(db, key)
 
     def _signal_db(self, db: int) -> None:
-        for waiting_db, key in list(self.server.blocking.waiters):
+        for waiting_db, key in list(self.blocking.waiters):
             if waiting_db == db:
                 self.signal_ready(db, key)
 
@@ -277,4 +252,4 @@ class Keyspace:
 
     def signal_ready(self, db: int, key: bytes) -> None:
         """Elements arrived at key: blocked clients waiting on it are served after the current command."""
-        self.server.blocking.signal(db, key)
+        self.blocking.signal(db, key)

@@ -14,23 +14,25 @@ import trio
 
 from respq import __version__
 from respq.blocking import BlockingRegistry
-from respq.commands.table import apply_renames, load_all
+from respq.client import Client
+from respq.commands.context import Context
+from respq.commands.modules import load_all
+from respq.commands.table import apply_renames
+from respq.config import Config
+from respq.connection import Connection, open_listeners, serve_listeners
 from respq.errors import StartupError
+from respq.keyspace import Keyspace
 from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
+from respq.storage.engine import Engine
 from respq.storage.errors import DirectoryLockedError, DiskFullError, StorageError, StorageWriteError
 from respq.storage.scrub import DONE, OFF, Scrub
+from respq.types import REGISTRY
 
 if TYPE_CHECKING:
     import socket
-
-    from respq.client import Client
-    from respq.config import Config
-    from respq.connection import Connection
-    from respq.keyspace import Keyspace
-    from respq.storage.engine import Engine
 
 DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
@@ -271,6 +273,20 @@ class Server:
                     connection.kill()
 
     # ---- clients ------------------------------------------------------------------------------------------------
+    def context(self, client: Client) -> Context:
+        """What the client's command handlers get: made once per client, used for every command it sends."""
+        return Context(
+            client,
+            keyspace=self.keyspace,
+            engine=self.engine,  # type: ignore[arg-type]  # None while loading, as the context says
+            blocking=self.blocking,
+            pubsub=self.pubsub,
+            stats=self.stats,
+            config=self.config,
+            clients=self.clients,
+            server=self,
+        )
+
     def register(self, connection: Connection) -> None:
         self.clients[connection.client.id] = connection.client
         self.connections[connection.client.id] = connection
@@ -311,8 +327,6 @@ class Server:
     def _lock_data_directory(self) -> int:
         """Creates the data directory if missing (not its parents: a mistyped path fails rather than growing a tree)
         and takes its lock. Raises StartupError when either cannot be done."""
-        from respq.storage.engine import Engine
-
         path = self.config.dir
         try:
             with contextlib.suppress(FileExistsError):
@@ -325,9 +339,6 @@ class Server:
 
     def _load(self, lock_fd: int | None = None) -> None:
         """Opens the storage engine and the keyspace over it; with lock_fd, the directory's lock is held already."""
-        from respq.keyspace import Keyspace
-        from respq.storage.engine import Engine
-
         cfg = self.config
         engine = Engine.open(
             cfg.dir,
@@ -339,17 +350,16 @@ class Server:
             checkpoint_bytes=cfg.checkpoint_bytes,
             maxdisk=cfg.maxdisk,
             log=self.log,
+            types=REGISTRY,
         )
         self.engine = engine
-        self.keyspace = Keyspace(self, engine)
+        self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serves until shutdown. Raises StartupError (never inside an exception group) when start-up fails."""
-        from respq.connection import open_listeners, serve_listeners
-
         cfg = self.config
         log = self.log
         # Reference cycles are rare on the hot path; a full collection over a large heap costs tens of ms of tail
@@ -397,6 +407,9 @@ class Server:
             await trio.to_thread.run_sync(self._load, lock_fd)
         except (StorageError, OSError) as error:
             return LOAD_FAILED.format(error)
+        for connection in self.connections.values():  # clients that connected while loading
+            connection.ctx.keyspace = self.keyspace
+            connection.ctx.engine = self.engine  # type: ignore[assignment]
         self.loading = False
         self.log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
         return None

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from respq.replies import ErrorReply
 
-if TYPE_CHECKING:
-    from respq.commands.table import Command
+
+class Command(Protocol):
+    """What the counters need of a command: its name (``respq.commands.table.Command`` has it)."""
+
+    name: str
 
 RATE_SAMPLES = 16  # as Redis: a rate is the mean of the last 16 samples, taken every RATE_SAMPLE_INTERVAL
 RATE_SAMPLE_INTERVAL = 0.1  # seconds

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from respq import REDIS_COMPAT_VERSION, errors
+from respq.client import Client
 from respq.commands.args import parse_db_index, parse_int, parse_timeout_ms
+from respq.commands.context import Context
+from respq.commands.help import help_lines
 from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.replies import OK, PONG, ErrorReply, SimpleString, Verbatim
-
-if TYPE_CHECKING:
-    from respq.client import Client
 
 G = "connection"
 
@@ -25,7 +25,8 @@ INVALID_CLIENT_ID = b"ERR Invalid client ID"
 
 
 @command("ping", -1, "fast", group=G, summary="Replies PONG, or its argument, to check the connection.", since="1.0.0")
-def ping(client: Client, argv: list[bytes]) -> Any:
+def ping(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     if len(argv) > 2:
         raise CommandError(errors.wrong_arity(b"ping"))
     if client.protocol == 2 and client.subscriptions:
@@ -35,12 +36,12 @@ def ping(client: Client, argv: list[bytes]) -> Any:
 
 
 @command("echo", 2, "fast loading stale", group=G, summary="Replies with the argument it was given.", since="1.0.0")
-def echo(client: Client, argv: list[bytes]) -> Any:
+def echo(ctx: Context, argv: list[bytes]) -> Any:
     return argv[1]
 
 
-def _default_user_password_ok(client: Client, user: bytes, password: bytes) -> bool:
-    required = client.server.config.requirepass
+def _default_user_password_ok(ctx: Context, user: bytes, password: bytes) -> bool:
+    required = ctx.config.requirepass
     if user != b"default":
         return False
     return not required or password == required.encode()
@@ -54,18 +55,18 @@ def _default_user_password_ok(client: Client, user: bytes, password: bytes) -> b
     summary="Authenticates the connection with a password, optionally for a named user.",
     since="1.0.0",
 )
-def auth(client: Client, argv: list[bytes]) -> Any:
+def auth(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     if len(argv) == 2:
-        if not client.server.config.requirepass:
+        if not ctx.config.requirepass:
             raise CommandError(errors.AUTH_NO_PASSWORD)
         user, password = b"default", argv[1]
     else:
         user, password = argv[1], argv[2]
-    if not _default_user_password_ok(client, user, password):
+    if not _default_user_password_ok(ctx, user, password):
         raise CommandError(errors.WRONGPASS)
-    client.authenticated = True
+    ctx.client.authenticated = True
     return OK
 
 
@@ -78,7 +79,8 @@ def auth(client: Client, argv: list[bytes]) -> Any:
     since="6.0.0",
     options=("AUTH", "SETNAME"),
 )
-def hello(client: Client, argv: list[bytes]) -> Any:
+def hello(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     protocol = client.protocol
     if len(argv) >= 2:
         version = parse_int(argv[1], PROTOCOL_NOT_INTEGER)
@@ -100,7 +102,7 @@ def hello(client: Client, argv: list[bytes]) -> Any:
         else:
             raise CommandError(b"ERR Syntax error in HELLO option '" + argv[i] + b"'")
     if credentials is not None:
-        if not _default_user_password_ok(client, *credentials):
+        if not _default_user_password_ok(ctx, *credentials):
             raise CommandError(errors.WRONGPASS)
         client.authenticated = True
     if not client.authenticated:
@@ -121,8 +123,8 @@ def hello(client: Client, argv: list[bytes]) -> Any:
 
 
 @command("select", 2, "loading stale fast", group=G, summary="Switches the connection's database.", since="1.0.0")
-def select(client: Client, argv: list[bytes]) -> Any:
-    client.db = parse_db_index(argv[1], client.server.config.databases)
+def select(ctx: Context, argv: list[bytes]) -> Any:
+    ctx.client.db = parse_db_index(argv[1], ctx.config.databases)
     return OK
 
 
@@ -134,8 +136,8 @@ def select(client: Client, argv: list[bytes]) -> Any:
     summary="Asks the server to close the connection once it has replied OK.",
     since="1.0.0",
 )
-def quit_(client: Client, argv: list[bytes]) -> Any:
-    client.closing = True
+def quit_(ctx: Context, argv: list[bytes]) -> Any:
+    ctx.client.closing = True
     return OK
 
 
@@ -147,13 +149,13 @@ def quit_(client: Client, argv: list[bytes]) -> Any:
     summary="Clears the connection's state (database, transaction, subscriptions, name) as if new.",
     since="6.2.0",
 )
-def reset(client: Client, argv: list[bytes]) -> Any:
-    server = client.server
+def reset(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     client.multi = None
     client.multi_error = False
-    if server.keyspace is not None:
-        server.keyspace.unwatch_all(client)
-    server.pubsub.forget(client)
+    if ctx.keyspace is not None:
+        ctx.keyspace.unwatch_all(client)
+    ctx.pubsub.forget(client)
     client.db = 0
     client.protocol = 2
     client.name = b""
@@ -163,7 +165,7 @@ def reset(client: Client, argv: list[bytes]) -> Any:
         client.reply_mode = b"on"
     client.no_evict = False
     client.no_touch = False
-    client.authenticated = not server.config.requirepass
+    client.authenticated = not ctx.config.requirepass
     return SimpleString(b"RESET")
 
 
@@ -184,22 +186,22 @@ def _check_client_name(name: bytes) -> None:
     summary="Replies with the numeric ID the server gave this connection.",
     since="5.0.0",
 )
-def client_id(client: Client, argv: list[bytes]) -> Any:
-    return client.id
+def client_id(ctx: Context, argv: list[bytes]) -> Any:
+    return ctx.client.id
 
 
 @command("client|setname", 3, "noscript loading stale", group=G, summary="Names the connection.", since="2.6.9")
-def client_setname(client: Client, argv: list[bytes]) -> Any:
+def client_setname(ctx: Context, argv: list[bytes]) -> Any:
     _check_client_name(argv[2])
-    client.name = argv[2]
+    ctx.client.name = argv[2]
     return OK
 
 
 @command(
     "client|getname", 2, "noscript loading stale", group=G, summary="Replies with the connection's name.", since="2.6.9"
 )
-def client_getname(client: Client, argv: list[bytes]) -> Any:
-    return client.name or None
+def client_getname(ctx: Context, argv: list[bytes]) -> Any:
+    return ctx.client.name or None
 
 
 @command(
@@ -212,7 +214,8 @@ def client_getname(client: Client, argv: list[bytes]) -> Any:
     summary="Records the client library's name or version, as sent in client handshakes.",
     since="7.2.0",
 )
-def client_setinfo(client: Client, argv: list[bytes]) -> Any:
+def client_setinfo(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     attribute = argv[2].upper()
     value = argv[3]
     if any(c < 33 or c > 126 for c in value):
@@ -227,7 +230,6 @@ def client_setinfo(client: Client, argv: list[bytes]) -> Any:
 
 
 def client_line(client: Client) -> bytes:
-    server = client.server
     now = time.monotonic()
     connection = client.connection
     flags = ""
@@ -274,7 +276,6 @@ def client_line(client: Client) -> bytes:
         "redir=-1",
         f"resp={client.protocol}",
     ]
-    del server
     return " ".join(fields).encode()
 
 
@@ -286,8 +287,8 @@ def client_line(client: Client) -> bytes:
     summary="Describes this connection in the one-line format of CLIENT LIST.",
     since="6.2.0",
 )
-def client_info(client: Client, argv: list[bytes]) -> Any:
-    return Verbatim(client_line(client) + b"\n")
+def client_info(ctx: Context, argv: list[bytes]) -> Any:
+    return Verbatim(client_line(ctx.client) + b"\n")
 
 
 def _client_type(client: Client) -> bytes:
@@ -304,8 +305,8 @@ def _client_type(client: Client) -> bytes:
     since="2.4.0",
     complexity="O(N) in the open connections",
 )
-def client_list(client: Client, argv: list[bytes]) -> Any:
-    clients = list(client.server.clients.values())
+def client_list(ctx: Context, argv: list[bytes]) -> Any:
+    clients = list(ctx.clients.values())
     if len(argv) >= 4 and argv[2].upper() == b"TYPE" and len(argv) == 4:
         kind = argv[3].lower()
         if kind == b"slave":
@@ -336,10 +337,9 @@ def client_list(client: Client, argv: list[bytes]) -> Any:
     since="2.4.0",
     complexity="O(N) in the open connections",
 )
-def client_kill(client: Client, argv: list[bytes]) -> Any:
-    server = client.server
+def client_kill(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) == 3:  # the old form: CLIENT KILL addr:port
-        for other in list(server.clients.values()):
+        for other in list(ctx.clients.values()):
             if other.addr.encode() == argv[2]:
                 _kill(other)
                 return OK
@@ -371,8 +371,8 @@ def client_kill(client: Client, argv: list[bytes]) -> Any:
             raise CommandError(errors.SYNTAX)
         filters.append((name, value))
     killed = 0
-    for other in list(server.clients.values()):
-        if skipme and other is client:
+    for other in list(ctx.clients.values()):
+        if skipme and other is ctx.client:
             continue
         if all(_kill_filter_matches(other, name, value) for name, value in filters):
             _kill(other)
@@ -410,7 +410,7 @@ def _kill(client: Client) -> None:
     summary="Wakes a connection waiting in a blocking command, as a timeout or with an error.",
     since="5.0.0",
 )
-def client_unblock(client: Client, argv: list[bytes]) -> Any:
+def client_unblock(ctx: Context, argv: list[bytes]) -> Any:
     target = parse_int(argv[2])
     reason = b"TIMEOUT"
     if len(argv) == 4:
@@ -419,7 +419,7 @@ def client_unblock(client: Client, argv: list[bytes]) -> Any:
             raise CommandError(CLIENT_UNBLOCK_REASON)
     elif len(argv) > 4:
         raise CommandError(errors.SYNTAX)
-    registry = client.server.blocking
+    registry = ctx.blocking
     waiter = registry.by_client.get(target)
     if waiter is None:
         return 0
@@ -436,7 +436,7 @@ def client_unblock(client: Client, argv: list[bytes]) -> Any:
     summary="Holds back commands from clients (all, or only writes) for some milliseconds.",
     since="3.0.0",
 )
-def client_pause(client: Client, argv: list[bytes]) -> Any:
+def client_pause(ctx: Context, argv: list[bytes]) -> Any:
     milliseconds = parse_timeout_ms(argv[2])
     writes_only = False
     if len(argv) == 4:
@@ -447,7 +447,7 @@ def client_pause(client: Client, argv: list[bytes]) -> Any:
             raise CommandError(b"ERR CLIENT PAUSE mode must be WRITE or ALL")
     elif len(argv) > 4:
         raise CommandError(errors.SYNTAX)
-    server = client.server
+    server = ctx.server
     until = time.monotonic() + milliseconds / 1000
     # A new pause never shortens one in force, and ALL wins over WRITE.
     if until > server.paused_until:
@@ -464,8 +464,8 @@ def client_pause(client: Client, argv: list[bytes]) -> Any:
     summary="Ends a pause started by CLIENT PAUSE, letting held commands run.",
     since="6.2.0",
 )
-def client_unpause(client: Client, argv: list[bytes]) -> Any:
-    client.server.unpause()
+def client_unpause(ctx: Context, argv: list[bytes]) -> Any:
+    ctx.server.unpause()
     return OK
 
 
@@ -487,8 +487,8 @@ def _on_off(arg: bytes) -> bool:
     summary="Accepts ON or OFF for client eviction; respq never evicts clients.",
     since="7.0.0",
 )
-def client_no_evict(client: Client, argv: list[bytes]) -> Any:
-    client.no_evict = _on_off(argv[2])
+def client_no_evict(ctx: Context, argv: list[bytes]) -> Any:
+    ctx.client.no_evict = _on_off(argv[2])
     return OK
 
 
@@ -502,8 +502,8 @@ def client_no_evict(client: Client, argv: list[bytes]) -> Any:
     summary="Accepts ON or OFF for access-time tracking; respq tracks no access times.",
     since="7.2.0",
 )
-def client_no_touch(client: Client, argv: list[bytes]) -> Any:
-    client.no_touch = _on_off(argv[2])
+def client_no_touch(ctx: Context, argv: list[bytes]) -> Any:
+    ctx.client.no_touch = _on_off(argv[2])
     return OK
 
 
@@ -516,7 +516,8 @@ def client_no_touch(client: Client, argv: list[bytes]) -> Any:
     summary="Turns replies to this connection on or off, or skips the reply to the next command.",
     since="3.2.0",
 )
-def client_reply(client: Client, argv: list[bytes]) -> Any:
+def client_reply(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     mode = argv[2].lower()
     if mode not in (b"on", b"off", b"skip"):
         raise CommandError(errors.SYNTAX)
@@ -540,7 +541,7 @@ def client_reply(client: Client, argv: list[bytes]) -> Any:
     summary="Lists the CLIENT subcommands with a line or two on each.",
     since="5.0.0",
 )
-def client_help(client: Client, argv: list[bytes]) -> Any:
+def client_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(b"CLIENT", CLIENT_HELP)
 
 
@@ -574,12 +575,3 @@ CLIENT_HELP = [
     "NO-TOUCH (ON|OFF)",
     "    Do not change key access times for this client's commands.",
 ]
-
-
-def help_lines(name: bytes, lines: list[str]) -> list[SimpleString]:
-    """Redis's HELP layout: a title line, the entries, and a closing HELP entry."""
-    return (
-        [SimpleString(name + b" <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")]
-        + [SimpleString(line.encode()) for line in lines]
-        + [SimpleString(b"HELP"), SimpleString(b"    Prints this help.")]
-    )

@@ -1,18 +1,19 @@
-"""Runs one command for one client: the generic checks Redis makes before any handler, in Redis's order."""
+"""Runs one command for one client: the generic checks Redis makes before any handler, in Redis's order.
+
+Every entry point takes the calling client's context (respq.commands.context), made once per client; the handler gets
+the same context."""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from respq import errors
+from respq.commands.context import Context
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.replies import QUEUED, ErrorReply
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
-
-if TYPE_CHECKING:
-    from respq.client import Client
 
 # Allowed while a RESP2 client has subscriptions.
 _PUBSUB_ALLOWED = frozenset(
@@ -56,45 +57,46 @@ def resolve(argv: list[bytes]) -> Command | bytes:
     return errors.wrong_arity(cmd.name.encode())
 
 
-def execute(client: Client, argv: list[bytes]) -> Any:
+def execute(ctx: Context, argv: list[bytes]) -> Any:
     """Returns the reply value for argv (an ErrorReply for errors). Never raises for a client's mistake."""
     cmd = lookup(argv)
     if isinstance(cmd, bytes):
-        return _reject(client, argv, cmd, None)  # an unknown name has no commandstats line to count it on
-    refusal = _refusal(client, cmd, argv)
+        return _reject(ctx, argv, cmd, None)  # an unknown name has no commandstats line to count it on
+    refusal = _refusal(ctx, cmd, argv)
     if refusal is not None:
-        return _reject(client, argv, refusal, cmd)
-    if client.multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
-        client.multi.append((cmd, argv))
+        return _reject(ctx, argv, refusal, cmd)
+    multi = ctx.client.multi
+    if multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
+        multi.append((cmd, argv))
         return QUEUED
-    return call(client, cmd, argv)
+    return call(ctx, cmd, argv)
 
 
-def _refusal(client: Client, cmd: Command, argv: list[bytes]) -> bytes | None:
+def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
     """Why ``cmd`` may not run for this client now (the generic checks, in Redis's order), or None."""
-    server = client.server
+    client = ctx.client
     if not cmd.accepts_arity(len(argv)):
         return errors.wrong_arity(cmd.name.encode())
     if not client.authenticated and "no_auth" not in cmd.flags:
         return errors.NOAUTH
     if client.multi is not None and "no_multi" in cmd.flags:
         return NOT_IN_TRANSACTION
-    if cmd.is_write and server.engine is not None and server.engine.write_error:
-        return errors.misconf(server.engine.write_error)
+    if cmd.is_write and ctx.engine is not None and ctx.engine.write_error:
+        return errors.misconf(ctx.engine.write_error)
     if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
         return errors.pubsub_context(cmd.name.encode())
-    if server.loading and "loading" not in cmd.flags:
+    if ctx.server.loading and "loading" not in cmd.flags:
         return errors.LOADING
     return None
 
 
-def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
+def call(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:
     """Runs a handler that passed the generic checks, counting it for INFO commandstats/errorstats."""
-    stats = client.server.stats
-    client.last_command = cmd.name
+    stats = ctx.stats
+    ctx.client.last_command = cmd.name
     start = time.perf_counter_ns()
     try:
-        reply = cmd.handler(client, argv)  # type: ignore[misc]
+        reply = cmd.handler(ctx, argv)  # type: ignore[misc]
     except CommandError as error:
         message = error.message
     except (CorruptionError, StorageReadError) as error:
@@ -109,7 +111,7 @@ def call(client: Client, cmd: Command, argv: list[bytes]) -> Any:
     return ErrorReply(message)
 
 
-def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]:
+def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
     """Replies to consecutive calls of one command on one key, from ``batch[pos]`` on, executed by the command's run
     handler as one storage operation: the LPUSHes of a pipelining producer become one push of all their values, its
     RPOPs one pop. Calls of a command with a spread handler on differing keys (a producer spreading over many
@@ -152,17 +154,17 @@ def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]
             end += 1
     if end - pos < 2:
         return []
-    server = client.server
-    waiters = server.blocking.waiters
+    client = ctx.client
+    waiters = ctx.blocking.waiters
     if waiters:  # a client blocked on a key is served right after the call that feeds it: the run stops before it
         end = next((i for i in range(pos, end) if (client.db, batch[i][1]) in waiters), end)
-    if end - pos < 2 or client.multi is not None or _refusal(client, cmd, argv) is not None:
+    if end - pos < 2 or client.multi is not None or _refusal(ctx, cmd, argv) is not None:
         return []
     start = time.perf_counter_ns()
-    replies = spread(client, batch[pos:end]) if spread is not None else cmd.run.handler(client, key, batch[pos:end])
+    replies = spread(ctx, batch[pos:end]) if spread is not None else cmd.run.handler(ctx, key, batch[pos:end])
     if replies:
         client.last_command = cmd.name
-        stats = server.stats
+        stats = ctx.stats
         failed = [reply for reply in replies if type(reply) is ErrorReply]
         for error in failed:
             stats.count_error(error.message)
@@ -170,15 +172,16 @@ def execute_run(client: Client, batch: list[list[bytes]], pos: int) -> list[Any]
     return replies
 
 
-def _reject(client: Client, argv: list[bytes], message: bytes, cmd: Command | None) -> ErrorReply:
+def _reject(ctx: Context, argv: list[bytes], message: bytes, cmd: Command | None) -> ErrorReply:
     """A command refused before its handler: it poisons an open transaction, and a refused EXEC discards it.
     INFO counts it as a rejected call of ``cmd`` (not a call), as Redis does."""
+    client = ctx.client
     if client.multi is not None:
         client.multi_error = True
     if argv[0].lower() == b"exec":
         if client.multi is not None:
             client.multi = None
             client.multi_error = False
-            client.server.keyspace.unwatch_all(client)
+            ctx.keyspace.unwatch_all(client)
         message = errors.execabort_because(message)
-    return client.server.stats.rejected(message, cmd)
+    return ctx.stats.rejected(message, cmd)

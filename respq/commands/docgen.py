@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from respq.commands.table import COMMANDS, Command, load_all
+from respq.commands.modules import load_all
+from respq.commands.table import COMMANDS, Command
 
 HEADER = """# Supported commands
 

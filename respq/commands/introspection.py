@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from respq import errors
-from respq.commands.connection import help_lines
+from respq.commands.context import Context
 from respq.commands.dispatch import resolve
+from respq.commands.help import help_lines
 from respq.commands.table import COMMANDS, Command, command
 from respq.errors import CommandError
 from respq.glob import compile_glob
 from respq.replies import SetReply, SimpleString
-
-if TYPE_CHECKING:
-    from respq.client import Client
 
 G = "server"
 NO_KEY_ARGUMENTS = b"ERR The command has no key arguments"
@@ -112,7 +110,7 @@ def _find(name: bytes) -> Command | None:
     complexity="O(N) in the commands",
     acl=("@slow", "@connection"),
 )
-def command_(client: Client, argv: list[bytes]) -> Any:
+def command_(ctx: Context, argv: list[bytes]) -> Any:
     return [command_info(cmd) for cmd in _all_commands()]
 
 
@@ -125,7 +123,7 @@ def command_(client: Client, argv: list[bytes]) -> Any:
     since="2.8.13",
     acl=("@slow", "@connection"),
 )
-def command_count(client: Client, argv: list[bytes]) -> Any:
+def command_count(ctx: Context, argv: list[bytes]) -> Any:
     return len(COMMANDS)
 
 
@@ -139,7 +137,7 @@ def command_count(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the commands described",
     acl=("@slow", "@connection"),
 )
-def command_info_(client: Client, argv: list[bytes]) -> Any:
+def command_info_(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) == 2:
         return [command_info(cmd) for cmd in _all_commands()]
     infos = []
@@ -159,7 +157,7 @@ def command_info_(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the commands described",
     acl=("@slow", "@connection"),
 )
-def command_docs_(client: Client, argv: list[bytes]) -> Any:
+def command_docs_(ctx: Context, argv: list[bytes]) -> Any:
     names = argv[2:] or [cmd.name.encode() for cmd in _all_commands()]
     docs: dict[bytes, Any] = {}
     for name in names:
@@ -180,7 +178,7 @@ def command_docs_(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the commands",
     acl=("@slow", "@connection"),
 )
-def command_list(client: Client, argv: list[bytes]) -> Any:
+def command_list(ctx: Context, argv: list[bytes]) -> Any:
     names: list[bytes] = []
     for cmd in _all_commands():
         names.append(cmd.name.encode())
@@ -211,7 +209,7 @@ def command_list(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the arguments",
     acl=("@slow", "@connection"),
 )
-def command_getkeys(client: Client, argv: list[bytes]) -> Any:
+def command_getkeys(ctx: Context, argv: list[bytes]) -> Any:
     target = resolve(argv[2:])
     if isinstance(target, bytes):
         if target.startswith(b"ERR wrong number"):
@@ -235,7 +233,7 @@ def command_getkeys(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     acl=("@slow", "@connection"),
 )
-def command_help(client: Client, argv: list[bytes]) -> Any:
+def command_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(
         b"COMMAND",
         [

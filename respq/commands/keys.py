@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from respq import errors
 from respq.commands.args import parse_int
+from respq.commands.context import Context
 from respq.commands.table import command
 from respq.errors import CommandError
 from respq.glob import compile_glob
 from respq.keyspace import now_ms
 from respq.replies import OK, SimpleString
-
-if TYPE_CHECKING:
-    from respq.client import Client
 
 G = "generic"
 INVALID_CURSOR = b"ERR invalid cursor"
@@ -33,9 +31,9 @@ _LLONG_MIN = -(1 << 63)
     since="1.0.0",
     complexity="O(N) in the keys given; a value's files are dropped whole, not read",
 )
-def del_(client: Client, argv: list[bytes]) -> Any:
-    keyspace = client.server.keyspace
-    return sum(keyspace.delete(client.db, key) for key in argv[1:])
+def del_(ctx: Context, argv: list[bytes]) -> Any:
+    keyspace = ctx.keyspace
+    return sum(keyspace.delete(ctx.client.db, key) for key in argv[1:])
 
 
 @command(
@@ -48,8 +46,8 @@ def del_(client: Client, argv: list[bytes]) -> Any:
     since="4.0.0",
     complexity="O(N) in the keys given; a value's files are dropped whole, not read",
 )
-def unlink(client: Client, argv: list[bytes]) -> Any:
-    return del_(client, argv)
+def unlink(ctx: Context, argv: list[bytes]) -> Any:
+    return del_(ctx, argv)
 
 
 @command(
@@ -62,9 +60,9 @@ def unlink(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(N) in the keys given",
 )
-def exists(client: Client, argv: list[bytes]) -> Any:
-    keyspace = client.server.keyspace
-    return sum(keyspace.exists(client.db, key) for key in argv[1:])
+def exists(ctx: Context, argv: list[bytes]) -> Any:
+    keyspace = ctx.keyspace
+    return sum(keyspace.exists(ctx.client.db, key) for key in argv[1:])
 
 
 @command(
@@ -77,8 +75,8 @@ def exists(client: Client, argv: list[bytes]) -> Any:
     since="3.2.1",
     complexity="O(N) in the keys given",
 )
-def touch(client: Client, argv: list[bytes]) -> Any:
-    return exists(client, argv)
+def touch(ctx: Context, argv: list[bytes]) -> Any:
+    return exists(ctx, argv)
 
 
 @command(
@@ -90,8 +88,8 @@ def touch(client: Client, argv: list[bytes]) -> Any:
     summary="Names the type of a key's value: list, stream, or none.",
     since="1.0.0",
 )
-def type_(client: Client, argv: list[bytes]) -> Any:
-    entry = client.server.keyspace.lookup(client.db, argv[1])
+def type_(ctx: Context, argv: list[bytes]) -> Any:
+    entry = ctx.keyspace.lookup(ctx.client.db, argv[1])
     return SimpleString(entry.type.encode() if entry is not None else b"none")
 
 
@@ -105,8 +103,8 @@ def type_(client: Client, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys of the database",
     acl=("@keyspace", "@read", "@slow", "@dangerous"),
 )
-def keys(client: Client, argv: list[bytes]) -> Any:
-    return client.server.keyspace.matching_keys(client.db, argv[1])
+def keys(ctx: Context, argv: list[bytes]) -> Any:
+    return ctx.keyspace.matching_keys(ctx.client.db, argv[1])
 
 
 def parse_scan_cursor(arg: bytes) -> int:
@@ -131,7 +129,8 @@ def parse_scan_cursor(arg: bytes) -> int:
     since="2.8.0",
     complexity="O(N) per call in the keys of the database, so O(N²/COUNT) for a full walk",
 )
-def scan(client: Client, argv: list[bytes]) -> Any:
+def scan(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     cursor = parse_scan_cursor(argv[1])
     count = 10
     pattern: bytes | None = None
@@ -152,7 +151,7 @@ def scan(client: Client, argv: list[bytes]) -> Any:
         else:
             raise CommandError(errors.SYNTAX)
         i += 2
-    keyspace = client.server.keyspace
+    keyspace = ctx.keyspace
     next_cursor, batch = keyspace.scan(client.db, cursor if cursor < 1 << 32 else 1 << 32, count)
     match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None
     found = []
@@ -168,8 +167,9 @@ def scan(client: Client, argv: list[bytes]) -> Any:
     return [str(next_cursor).encode(), found]
 
 
-def _rename(client: Client, argv: list[bytes], *, only_if_new: bool) -> Any:
-    keyspace = client.server.keyspace
+def _rename(ctx: Context, argv: list[bytes], *, only_if_new: bool) -> Any:
+    client = ctx.client
+    keyspace = ctx.keyspace
     src, dst = argv[1], argv[2]
     if keyspace.lookup(client.db, src) is None:
         raise CommandError(errors.NO_SUCH_KEY)
@@ -185,8 +185,8 @@ def _rename(client: Client, argv: list[bytes], *, only_if_new: bool) -> Any:
 @command(
     "rename", 3, "write", (1, 2, 1), group=G, summary="Moves a value to a new key, replacing any there.", since="1.0.0"
 )
-def rename(client: Client, argv: list[bytes]) -> Any:
-    return _rename(client, argv, only_if_new=False)
+def rename(ctx: Context, argv: list[bytes]) -> Any:
+    return _rename(ctx, argv, only_if_new=False)
 
 
 @command(
@@ -198,8 +198,8 @@ def rename(client: Client, argv: list[bytes]) -> Any:
     summary="Moves a value to a new key name unless that name is already taken.",
     since="1.0.0",
 )
-def renamenx(client: Client, argv: list[bytes]) -> Any:
-    return _rename(client, argv, only_if_new=True)
+def renamenx(ctx: Context, argv: list[bytes]) -> Any:
+    return _rename(ctx, argv, only_if_new=True)
 
 
 @command(
@@ -211,8 +211,8 @@ def renamenx(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(N) in the keys of the database",
 )
-def randomkey(client: Client, argv: list[bytes]) -> Any:
-    return client.server.keyspace.random_key(client.db)
+def randomkey(ctx: Context, argv: list[bytes]) -> Any:
+    return ctx.keyspace.random_key(ctx.client.db)
 
 
 # ---- expiry -------------------------------------------------------------------------------------------------------
@@ -230,7 +230,8 @@ def _expire_flags(argv: list[bytes]) -> set[bytes]:
     return flags
 
 
-def _expire(client: Client, argv: list[bytes], *, unit_ms: int, absolute: bool) -> Any:
+def _expire(ctx: Context, argv: list[bytes], *, unit_ms: int, absolute: bool) -> Any:
+    client = ctx.client
     flags = _expire_flags(argv)
     when = parse_int(argv[2])
     invalid = errors.INVALID_EXPIRE % argv[0].lower()
@@ -243,7 +244,7 @@ def _expire(client: Client, argv: list[bytes], *, unit_ms: int, absolute: bool) 
         if when > _LLONG_MAX - base:
             raise CommandError(invalid)
         when += base
-    keyspace = client.server.keyspace
+    keyspace = ctx.keyspace
     entry = keyspace.lookup(client.db, argv[1])
     if entry is None:
         return 0
@@ -273,8 +274,8 @@ _EXPIRE_OPTIONS = ("NX", "XX", "GT", "LT")
     summary="Gives a key a time to live in seconds, optionally only under NX/XX/GT/LT.",
     since="1.0.0",
 )
-def expire(client: Client, argv: list[bytes]) -> Any:
-    return _expire(client, argv, unit_ms=1000, absolute=False)
+def expire(ctx: Context, argv: list[bytes]) -> Any:
+    return _expire(ctx, argv, unit_ms=1000, absolute=False)
 
 
 @command(
@@ -287,8 +288,8 @@ def expire(client: Client, argv: list[bytes]) -> Any:
     summary="Gives a key a time to live in milliseconds, optionally only under NX/XX/GT/LT.",
     since="2.6.0",
 )
-def pexpire(client: Client, argv: list[bytes]) -> Any:
-    return _expire(client, argv, unit_ms=1, absolute=False)
+def pexpire(ctx: Context, argv: list[bytes]) -> Any:
+    return _expire(ctx, argv, unit_ms=1, absolute=False)
 
 
 @command(
@@ -301,8 +302,8 @@ def pexpire(client: Client, argv: list[bytes]) -> Any:
     summary="Makes a key expire at a Unix time in seconds, optionally only under NX/XX/GT/LT.",
     since="1.2.0",
 )
-def expireat(client: Client, argv: list[bytes]) -> Any:
-    return _expire(client, argv, unit_ms=1000, absolute=True)
+def expireat(ctx: Context, argv: list[bytes]) -> Any:
+    return _expire(ctx, argv, unit_ms=1000, absolute=True)
 
 
 @command(
@@ -315,12 +316,12 @@ def expireat(client: Client, argv: list[bytes]) -> Any:
     summary="Makes a key expire at a Unix time in milliseconds, optionally under NX/XX/GT/LT.",
     since="2.6.0",
 )
-def pexpireat(client: Client, argv: list[bytes]) -> Any:
-    return _expire(client, argv, unit_ms=1, absolute=True)
+def pexpireat(ctx: Context, argv: list[bytes]) -> Any:
+    return _expire(ctx, argv, unit_ms=1, absolute=True)
 
 
-def _ttl(client: Client, key: bytes, *, milliseconds: bool, absolute: bool) -> int:
-    entry = client.server.keyspace.lookup(client.db, key)
+def _ttl(ctx: Context, key: bytes, *, milliseconds: bool, absolute: bool) -> int:
+    entry = ctx.keyspace.lookup(ctx.client.db, key)
     if entry is None:
         return -2
     if entry.expire_ms is None:
@@ -338,8 +339,8 @@ def _ttl(client: Client, key: bytes, *, milliseconds: bool, absolute: bool) -> i
     summary="Reports a key's remaining time to live in seconds (-1: no expiry, -2: no key).",
     since="1.0.0",
 )
-def ttl(client: Client, argv: list[bytes]) -> Any:
-    return _ttl(client, argv[1], milliseconds=False, absolute=False)
+def ttl(ctx: Context, argv: list[bytes]) -> Any:
+    return _ttl(ctx, argv[1], milliseconds=False, absolute=False)
 
 
 @command(
@@ -351,8 +352,8 @@ def ttl(client: Client, argv: list[bytes]) -> Any:
     summary="Reports a key's remaining time to live in milliseconds (-1: no expiry, -2: no key).",
     since="2.6.0",
 )
-def pttl(client: Client, argv: list[bytes]) -> Any:
-    return _ttl(client, argv[1], milliseconds=True, absolute=False)
+def pttl(ctx: Context, argv: list[bytes]) -> Any:
+    return _ttl(ctx, argv[1], milliseconds=True, absolute=False)
 
 
 @command(
@@ -364,8 +365,8 @@ def pttl(client: Client, argv: list[bytes]) -> Any:
     summary="Reports the Unix time in seconds when a key expires (-1: never, -2: no key).",
     since="7.0.0",
 )
-def expiretime(client: Client, argv: list[bytes]) -> Any:
-    return _ttl(client, argv[1], milliseconds=False, absolute=True)
+def expiretime(ctx: Context, argv: list[bytes]) -> Any:
+    return _ttl(ctx, argv[1], milliseconds=False, absolute=True)
 
 
 @command(
@@ -377,13 +378,14 @@ def expiretime(client: Client, argv: list[bytes]) -> Any:
     summary="Reports the Unix time in milliseconds when a key expires (-1: never, -2: no key).",
     since="7.0.0",
 )
-def pexpiretime(client: Client, argv: list[bytes]) -> Any:
-    return _ttl(client, argv[1], milliseconds=True, absolute=True)
+def pexpiretime(ctx: Context, argv: list[bytes]) -> Any:
+    return _ttl(ctx, argv[1], milliseconds=True, absolute=True)
 
 
 @command("persist", 2, "write fast", (1, 1, 1), group=G, summary="Clears a key's expiry.", since="2.2.0")
-def persist(client: Client, argv: list[bytes]) -> Any:
-    keyspace = client.server.keyspace
+def persist(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
+    keyspace = ctx.keyspace
     entry = keyspace.lookup(client.db, argv[1])
     if entry is None or entry.expire_ms is None:
         return 0

@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Any
 from respq import errors
 from respq.blocking import Block
 from respq.commands.args import parse_int, parse_timeout
+from respq.commands.context import Context
 from respq.commands.table import command, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply, StreamedArray
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
-from respq.storage.listlog import LEFT, RIGHT, Side
+from respq.types.lists.model import LEFT, RIGHT, Side, push_keys
 
 if TYPE_CHECKING:
-    from respq.client import Client
-    from respq.storage.listlog import ListLog
+    from respq.keyspace import Keyspace
+    from respq.types.lists.model import ListLog
 
 G = "list"
 RANK_ZERO = (
@@ -32,8 +33,32 @@ _LLONG_MIN = -(1 << 63)
 STREAMED_RANGE = 1024  # LRANGE replies with more elements are streamed rather than built whole
 
 
-def _get(client: Client, key: bytes) -> ListLog | None:
-    return client.server.keyspace.typed(client.db, key, "list")
+def _get(ctx: Context, key: bytes) -> ListLog | None:
+    return ctx.keyspace.typed(ctx.client.db, key, "list")
+
+
+def _push_keys(keyspace: Keyspace, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int | None]:
+    """LPUSH/RPUSH of each ``(key, values)`` in order, creating missing lists: each list's length after its push,
+    None for a key of another type (nothing pushed there). A storage failure after some pushes ends the list before
+    the call it hit (a failure before any is raised). No client may be blocked on one of the keys: nobody is
+    signalled."""
+    engine = keyspace.engine
+    results: list[int | None] | None = push_keys(engine, db, side, pushes)  # type: ignore[assignment]
+    if results is None:  # a key with an expiry (perhaps due) or of another type: look at each first
+        fits = [entry is None or entry.type == "list" for entry in (keyspace.lookup(db, key) for key, _ in pushes)]
+        fitting = [push for push, fit in zip(pushes, fits, strict=True) if fit]
+        pushed = iter(push_keys(engine, db, side, fitting, checked=True))  # type: ignore[arg-type]
+        results = []
+        for fit in fits:
+            length = next(pushed, None) if fit else None
+            if fit and length is None:
+                break  # that push failed: the run ends before it
+            results.append(length)
+    if keyspace.watchers:
+        for (key, _), length in zip(pushes, results, strict=False):  # results may stop early
+            if length is not None:
+                keyspace.touch(db, key)
+    return results
 
 
 def _parse_side(arg: bytes) -> Side:
@@ -43,18 +68,20 @@ def _parse_side(arg: bytes) -> Side:
     return side
 
 
-def _changed(client: Client, key: bytes) -> None:
-    client.server.keyspace.touch(client.db, key)
+def _changed(ctx: Context, key: bytes) -> None:
+    ctx.keyspace.touch(ctx.client.db, key)
 
 
-def _popped(client: Client, key: bytes, value: ListLog) -> None:
-    keyspace = client.server.keyspace
+def _popped(ctx: Context, key: bytes, value: ListLog) -> None:
+    client = ctx.client
+    keyspace = ctx.keyspace
     keyspace.delete_if_empty(client.db, key, value)
     keyspace.touch(client.db, key)
 
 
-def _push(client: Client, key: bytes, values: list[bytes], side: Side, *, only_existing: bool) -> int:
-    keyspace = client.server.keyspace
+def _push(ctx: Context, key: bytes, values: list[bytes], side: Side, *, only_existing: bool) -> int:
+    client = ctx.client
+    keyspace = ctx.keyspace
     value = keyspace.typed(client.db, key, "list")
     if value is not None:
         length = value.push(side, values)
@@ -62,7 +89,7 @@ def _push(client: Client, key: bytes, values: list[bytes], side: Side, *, only_e
     elif only_existing:
         return 0
     else:
-        length = keyspace.push_each(client.db, side, [(key, values)])[0]  # type: ignore[assignment]
+        length = _push_keys(keyspace, client.db, side, [(key, values)])[0]  # type: ignore[assignment]
     keyspace.signal_ready(client.db, key)
     return length
 
@@ -77,8 +104,8 @@ def _push(client: Client, key: bytes, values: list[bytes], side: Side, *, only_e
     since="1.0.0",
     complexity="O(1) per element, appended to the list's files",
 )
-def lpush(client: Client, argv: list[bytes]) -> Any:
-    return _push(client, argv[1], argv[2:], LEFT, only_existing=False)
+def lpush(ctx: Context, argv: list[bytes]) -> Any:
+    return _push(ctx, argv[1], argv[2:], LEFT, only_existing=False)
 
 
 @command(
@@ -91,19 +118,19 @@ def lpush(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(1) per element, appended to the list's files",
 )
-def rpush(client: Client, argv: list[bytes]) -> Any:
-    return _push(client, argv[1], argv[2:], RIGHT, only_existing=False)
+def rpush(ctx: Context, argv: list[bytes]) -> Any:
+    return _push(ctx, argv[1], argv[2:], RIGHT, only_existing=False)
 
 
 def _is_push(argv: list[bytes]) -> bool:
     return len(argv) >= 3
 
 
-def _push_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) -> list[Any]:
+def _push_run(ctx: Context, key: bytes, argvs: list[list[bytes]], side: Side) -> list[Any]:
     """Pipelined pushes to one list: one push of all their values; each call's reply is the length after it."""
     values = [value for argv in argvs for value in argv[2:]]
     try:
-        length = _push(client, key, values, side, only_existing=False)
+        length = _push(ctx, key, values, side, only_existing=False)
     except (CommandError, StorageError):  # refused before anything changed: each call runs alone and says why
         return []
     replies = []
@@ -114,14 +141,14 @@ def _push_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) 
     return replies
 
 
-def _push_spread(client: Client, argvs: list[list[bytes]], side: Side) -> list[Any]:
+def _push_spread(ctx: Context, argvs: list[list[bytes]], side: Side) -> list[Any]:
     """Pipelined pushes to different lists, each answering as LPUSH/RPUSH alone would, journaled in one go. A call on
     a key of another type fails alone; a storage failure ends the run before the call it hit, which then runs alone
     and answers for itself. ``execute_run`` ends the run before a key a client is blocked on, so nobody needs
     signalling."""
     pushes = [(argv[1], argv[2:]) for argv in argvs]
     try:
-        lengths = client.server.keyspace.push_each(client.db, side, pushes)
+        lengths = _push_keys(ctx.keyspace, ctx.client.db, side, pushes)
     except StorageError:
         return []
     return [ErrorReply(errors.WRONGTYPE) if length is None else length for length in lengths]
@@ -141,8 +168,8 @@ run_of("rpush", _is_push, partial(_push_spread, side=RIGHT))(partial(_push_run, 
     since="2.2.0",
     complexity="O(1) per element",
 )
-def lpushx(client: Client, argv: list[bytes]) -> Any:
-    return _push(client, argv[1], argv[2:], LEFT, only_existing=True)
+def lpushx(ctx: Context, argv: list[bytes]) -> Any:
+    return _push(ctx, argv[1], argv[2:], LEFT, only_existing=True)
 
 
 @command(
@@ -155,11 +182,11 @@ def lpushx(client: Client, argv: list[bytes]) -> Any:
     since="2.2.0",
     complexity="O(1) per element",
 )
-def rpushx(client: Client, argv: list[bytes]) -> Any:
-    return _push(client, argv[1], argv[2:], RIGHT, only_existing=True)
+def rpushx(ctx: Context, argv: list[bytes]) -> Any:
+    return _push(ctx, argv[1], argv[2:], RIGHT, only_existing=True)
 
 
-def _pop(client: Client, argv: list[bytes], side: Side) -> Any:
+def _pop(ctx: Context, argv: list[bytes], side: Side) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.wrong_arity(argv[0].lower()))
     count: int | None = None
@@ -167,13 +194,13 @@ def _pop(client: Client, argv: list[bytes], side: Side) -> Any:
         count = parse_int(argv[2], errors.MUST_BE_POSITIVE)
         if count < 0:
             raise CommandError(errors.MUST_BE_POSITIVE)
-    value = _get(client, argv[1])
+    value = _get(ctx, argv[1])
     if value is None:
         return None if count is None else NULL_ARRAY
     if count == 0:
         return []
     items = value.pop(side, 1 if count is None else count)
-    _popped(client, argv[1], value)
+    _popped(ctx, argv[1], value)
     return items[0] if count is None else items
 
 
@@ -187,8 +214,8 @@ def _pop(client: Client, argv: list[bytes], side: Side) -> Any:
     since="1.0.0",
     complexity="O(1) per element popped, each one record read from disk",
 )
-def lpop(client: Client, argv: list[bytes]) -> Any:
-    return _pop(client, argv, LEFT)
+def lpop(ctx: Context, argv: list[bytes]) -> Any:
+    return _pop(ctx, argv, LEFT)
 
 
 @command(
@@ -201,18 +228,18 @@ def lpop(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(1) per element popped, each one record read from disk",
 )
-def rpop(client: Client, argv: list[bytes]) -> Any:
-    return _pop(client, argv, RIGHT)
+def rpop(ctx: Context, argv: list[bytes]) -> Any:
+    return _pop(ctx, argv, RIGHT)
 
 
 def _is_single_pop(argv: list[bytes]) -> bool:
     return len(argv) == 2
 
 
-def _pop_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) -> list[Any]:
+def _pop_run(ctx: Context, key: bytes, argvs: list[list[bytes]], side: Side) -> list[Any]:
     """Pipelined single-value pops of one list: one pop of as many values; calls past the list's end get nil."""
     try:
-        value = _get(client, key)
+        value = _get(ctx, key)
         if value is None:
             return [None] * len(argvs)
         items: list[Any] = value.pop(side, len(argvs))
@@ -222,7 +249,7 @@ def _pop_run(client: Client, key: bytes, argvs: list[list[bytes]], side: Side) -
         return [ErrorReply(errors.corrupt_data(str(error)))]
     except StorageError:  # refused before anything changed
         return []
-    _popped(client, key, value)
+    _popped(ctx, key, value)
     return items + [None] * (len(argvs) - len(items))
 
 
@@ -231,8 +258,8 @@ run_of("rpop", _is_single_pop)(partial(_pop_run, side=RIGHT))
 
 
 @command("llen", 2, "readonly fast", (1, 1, 1), group=G, summary="Reports how many elements a list has.", since="1.0.0")
-def llen(client: Client, argv: list[bytes]) -> Any:
-    value = _get(client, argv[1])
+def llen(ctx: Context, argv: list[bytes]) -> Any:
+    value = _get(ctx, argv[1])
     return 0 if value is None else len(value)
 
 
@@ -246,10 +273,10 @@ def llen(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(S+N): S records skipped from the nearer end to reach start, N records returned",
 )
-def lrange(client: Client, argv: list[bytes]) -> Any:
+def lrange(ctx: Context, argv: list[bytes]) -> Any:
     start = parse_int(argv[2])
     stop = parse_int(argv[3])
-    value = _get(client, argv[1])
+    value = _get(ctx, argv[1])
     if value is None:
         return []
     first, last = value.range_bounds(start, stop)
@@ -270,9 +297,9 @@ def lrange(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(N) in the index's distance from the nearer end (records skipped on disk)",
 )
-def lindex(client: Client, argv: list[bytes]) -> Any:
+def lindex(ctx: Context, argv: list[bytes]) -> Any:
     index = parse_int(argv[2])
-    value = _get(client, argv[1])
+    value = _get(ctx, argv[1])
     if value is None:
         return None
     return value.index(index)
@@ -288,14 +315,14 @@ def lindex(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(N) in the index's distance from the nearer end; writes one record, rarely rewrites the list",
 )
-def lset(client: Client, argv: list[bytes]) -> Any:
+def lset(ctx: Context, argv: list[bytes]) -> Any:
     index = parse_int(argv[2])
-    value = _get(client, argv[1])
+    value = _get(ctx, argv[1])
     if value is None:
         raise CommandError(errors.NO_SUCH_KEY)
     if not value.set(index, argv[3]):
         raise CommandError(errors.INDEX_OUT_OF_RANGE)
-    _changed(client, argv[1])
+    _changed(ctx, argv[1])
     return OK
 
 
@@ -310,16 +337,16 @@ def lset(client: Client, argv: list[bytes]) -> Any:
     since="2.2.0",
     complexity="O(N) in the pivot's position; writes one record, rarely rewrites the list",
 )
-def linsert(client: Client, argv: list[bytes]) -> Any:
+def linsert(ctx: Context, argv: list[bytes]) -> Any:
     where = argv[2].upper()
     if where not in (b"BEFORE", b"AFTER"):
         raise CommandError(errors.SYNTAX)
-    value = _get(client, argv[1])
+    value = _get(ctx, argv[1])
     if value is None:
         return 0
     length = value.insert(argv[3], argv[4], where == b"BEFORE")
     if length > 0:
-        _changed(client, argv[1])
+        _changed(ctx, argv[1])
     return length
 
 
@@ -333,14 +360,14 @@ def linsert(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(N) in the list length; rewrites the list on disk when something matches",
 )
-def lrem(client: Client, argv: list[bytes]) -> Any:
+def lrem(ctx: Context, argv: list[bytes]) -> Any:
     count = parse_int(argv[2])
-    value = _get(client, argv[1])
+    value = _get(ctx, argv[1])
     if value is None:
         return 0
     removed = value.remove(count, argv[3])
     if removed:
-        _popped(client, argv[1], value)
+        _popped(ctx, argv[1], value)
     return removed
 
 
@@ -354,14 +381,14 @@ def lrem(client: Client, argv: list[bytes]) -> Any:
     since="1.0.0",
     complexity="O(S) in records skipped to reach the two cut points; dropped elements are never read",
 )
-def ltrim(client: Client, argv: list[bytes]) -> Any:
+def ltrim(ctx: Context, argv: list[bytes]) -> Any:
     start = parse_int(argv[2])
     stop = parse_int(argv[3])
-    value = _get(client, argv[1])
+    value = _get(ctx, argv[1])
     if value is None:
         return OK
     value.trim(start, stop)
-    _popped(client, argv[1], value)
+    _popped(ctx, argv[1], value)
     return OK
 
 
@@ -376,7 +403,7 @@ def ltrim(client: Client, argv: list[bytes]) -> Any:
     since="6.0.6",
     complexity="O(N) in the elements scanned, each read from disk",
 )
-def lpos(client: Client, argv: list[bytes]) -> Any:
+def lpos(ctx: Context, argv: list[bytes]) -> Any:
     rank, count, maxlen = 1, None, 0
     single_match = False
     i = 3
@@ -402,7 +429,7 @@ def lpos(client: Client, argv: list[bytes]) -> Any:
         else:
             raise CommandError(errors.SYNTAX)
         i += 2
-    value = _get(client, argv[1])
+    value = _get(ctx, argv[1])
     if value is None:
         return None if count is None else []
     found = value.positions(argv[2], rank=rank, count=1 if count is None or single_match else count, maxlen=maxlen)
@@ -412,16 +439,17 @@ def lpos(client: Client, argv: list[bytes]) -> Any:
 
 
 # ---- moves --------------------------------------------------------------------------------------------------------
-def _move(client: Client, src: bytes, dst: bytes, wherefrom: Side, whereto: Side) -> Any:
+def _move(ctx: Context, src: bytes, dst: bytes, wherefrom: Side, whereto: Side) -> Any:
     """LMOVE's core: None if the source is empty. Atomic in the journal, so a crash leaves the element in one list."""
-    keyspace = client.server.keyspace
-    source = _get(client, src)
+    client = ctx.client
+    keyspace = ctx.keyspace
+    source = _get(ctx, src)
     if source is None:
         return None
-    destination = _get(client, dst)  # WRONGTYPE before anything moves
+    destination = _get(ctx, dst)  # WRONGTYPE before anything moves
     element = source.index(0 if wherefrom == LEFT else -1)
     # Push, then pop: if the disk refuses the push, nothing has left the source yet.
-    with client.server.engine.atomic():
+    with ctx.engine.atomic():
         created = destination is None
         if created:
             destination = keyspace.create(client.db, dst, "list")
@@ -432,7 +460,7 @@ def _move(client: Client, src: bytes, dst: bytes, wherefrom: Side, whereto: Side
                 keyspace.engine.delete(client.db, dst)  # Redis has no empty lists
             raise
         source.pop(wherefrom, 1)
-    _popped(client, src, source)
+    _popped(ctx, src, source)
     keyspace.touch(client.db, dst)
     keyspace.signal_ready(client.db, dst)
     return element
@@ -448,9 +476,9 @@ def _move(client: Client, src: bytes, dst: bytes, wherefrom: Side, whereto: Side
     summary="Moves an element from an end of one list to an end of another and returns it.",
     since="6.2.0",
 )
-def lmove(client: Client, argv: list[bytes]) -> Any:
+def lmove(ctx: Context, argv: list[bytes]) -> Any:
     wherefrom, whereto = _parse_side(argv[3]), _parse_side(argv[4])
-    return _move(client, argv[1], argv[2], wherefrom, whereto)
+    return _move(ctx, argv[1], argv[2], wherefrom, whereto)
 
 
 @command(
@@ -462,8 +490,8 @@ def lmove(client: Client, argv: list[bytes]) -> Any:
     summary="Moves the tail element of one list to the head of another and returns it.",
     since="1.2.0",
 )
-def rpoplpush(client: Client, argv: list[bytes]) -> Any:
-    return _move(client, argv[1], argv[2], RIGHT, LEFT)
+def rpoplpush(ctx: Context, argv: list[bytes]) -> Any:
+    return _move(ctx, argv[1], argv[2], RIGHT, LEFT)
 
 
 def _parse_mpop(argv: list[bytes], first: int) -> tuple[list[bytes], Side, int]:
@@ -504,12 +532,12 @@ def try_numkeys(arg: bytes) -> int:
     return numkeys
 
 
-def _mpop_from(client: Client, keys: list[bytes], side: Side, count: int) -> Any:
+def _mpop_from(ctx: Context, keys: list[bytes], side: Side, count: int) -> Any:
     for key in keys:
-        value = _get(client, key)
+        value = _get(ctx, key)
         if value is not None and len(value):
             items = value.pop(side, count)
-            _popped(client, key, value)
+            _popped(ctx, key, value)
             return [key, items]
     return None
 
@@ -526,34 +554,34 @@ def _mpop_from(client: Client, keys: list[bytes], side: Side, count: int) -> Any
     since="7.0.0",
     complexity="O(N+M): N keys checked, M elements popped",
 )
-def lmpop(client: Client, argv: list[bytes]) -> Any:
+def lmpop(ctx: Context, argv: list[bytes]) -> Any:
     keys, side, count = _parse_mpop(argv, 1)
-    reply = _mpop_from(client, keys, side, count)
+    reply = _mpop_from(ctx, keys, side, count)
     return NULL_ARRAY if reply is None else reply
 
 
 # ---- blocking -----------------------------------------------------------------------------------------------------
-def _first_nonempty(client: Client, keys: list[bytes]) -> bytes | None:
+def _first_nonempty(ctx: Context, keys: list[bytes]) -> bytes | None:
     for key in keys:
-        value = _get(client, key)  # WRONGTYPE on the first key holding another type, as Redis checks in order
+        value = _get(ctx, key)  # WRONGTYPE on the first key holding another type, as Redis checks in order
         if value is not None and len(value):
             return key
     return None
 
 
-def _bpop(client: Client, argv: list[bytes], side: Side) -> Any:
+def _bpop(ctx: Context, argv: list[bytes], side: Side) -> Any:
     timeout = parse_timeout(argv[-1])
     keys = argv[1:-1]
 
     def pop_from(key: bytes) -> Any:
-        value = _get(client, key)
+        value = _get(ctx, key)
         if value is None or not len(value):
             return None
         element = value.pop(side, 1)[0]
-        _popped(client, key, value)
+        _popped(ctx, key, value)
         return [key, element]
 
-    ready = _first_nonempty(client, keys)
+    ready = _first_nonempty(ctx, keys)
     if ready is not None:
         return pop_from(ready)
     return Block(keys, timeout, lambda key: _safe(pop_from, key), NULL_ARRAY)
@@ -564,8 +592,6 @@ def _safe(function: Any, key: bytes) -> Any:
     try:
         return function(key)
     except CommandError as error:
-        from respq.replies import ErrorReply
-
         return ErrorReply(error.message)
 
 
@@ -579,8 +605,8 @@ def _safe(function: Any, key: bytes) -> Any:
     since="2.0.0",
     complexity="O(N) in the keys given",
 )
-def blpop(client: Client, argv: list[bytes]) -> Any:
-    return _bpop(client, argv, LEFT)
+def blpop(ctx: Context, argv: list[bytes]) -> Any:
+    return _bpop(ctx, argv, LEFT)
 
 
 @command(
@@ -593,18 +619,18 @@ def blpop(client: Client, argv: list[bytes]) -> Any:
     since="2.0.0",
     complexity="O(N) in the keys given",
 )
-def brpop(client: Client, argv: list[bytes]) -> Any:
-    return _bpop(client, argv, RIGHT)
+def brpop(ctx: Context, argv: list[bytes]) -> Any:
+    return _bpop(ctx, argv, RIGHT)
 
 
-def _bmove(client: Client, src: bytes, dst: bytes, wherefrom: Side, whereto: Side, timeout_arg: bytes) -> Any:
+def _bmove(ctx: Context, src: bytes, dst: bytes, wherefrom: Side, whereto: Side, timeout_arg: bytes) -> Any:
     timeout = parse_timeout(timeout_arg)
-    element = _move(client, src, dst, wherefrom, whereto)
+    element = _move(ctx, src, dst, wherefrom, whereto)
     if element is not None:
         return element
 
     def retry(key: bytes) -> Any:
-        return _move(client, src, dst, wherefrom, whereto)
+        return _move(ctx, src, dst, wherefrom, whereto)
 
     return Block([src], timeout, lambda key: _safe(retry, key), NULL_ARRAY)
 
@@ -619,9 +645,9 @@ def _bmove(client: Client, src: bytes, dst: bytes, wherefrom: Side, whereto: Sid
     summary="Moves an element between lists as LMOVE does, waiting while the source is empty.",
     since="6.2.0",
 )
-def blmove(client: Client, argv: list[bytes]) -> Any:
+def blmove(ctx: Context, argv: list[bytes]) -> Any:
     wherefrom, whereto = _parse_side(argv[3]), _parse_side(argv[4])
-    return _bmove(client, argv[1], argv[2], wherefrom, whereto, argv[5])
+    return _bmove(ctx, argv[1], argv[2], wherefrom, whereto, argv[5])
 
 
 @command(
@@ -633,8 +659,8 @@ def blmove(client: Client, argv: list[bytes]) -> Any:
     summary="Moves an element as RPOPLPUSH does, waiting while the source list is empty.",
     since="2.2.0",
 )
-def brpoplpush(client: Client, argv: list[bytes]) -> Any:
-    return _bmove(client, argv[1], argv[2], RIGHT, LEFT, argv[3])
+def brpoplpush(ctx: Context, argv: list[bytes]) -> Any:
+    return _bmove(ctx, argv[1], argv[2], RIGHT, LEFT, argv[3])
 
 
 @command(
@@ -649,14 +675,14 @@ def brpoplpush(client: Client, argv: list[bytes]) -> Any:
     since="7.0.0",
     complexity="O(N+M): N keys checked, M elements popped",
 )
-def blmpop(client: Client, argv: list[bytes]) -> Any:
+def blmpop(ctx: Context, argv: list[bytes]) -> Any:
     timeout = parse_timeout(argv[1])
     keys, side, count = _parse_mpop(argv, 2)
-    reply = _mpop_from(client, keys, side, count)
+    reply = _mpop_from(ctx, keys, side, count)
     if reply is not None:
         return reply
 
     def retry(key: bytes) -> Any:
-        return _mpop_from(client, [key], side, count)
+        return _mpop_from(ctx, [key], side, count)
 
     return Block(keys, timeout, lambda key: _safe(retry, key), NULL_ARRAY)

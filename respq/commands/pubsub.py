@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from respq.commands.connection import help_lines
+from respq.client import Client
+from respq.commands.context import Context
+from respq.commands.help import help_lines
 from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.glob import compile_glob
 from respq.replies import Push, Replies
-
-if TYPE_CHECKING:
-    from respq.client import Client
 
 G = "pubsub"
 
@@ -43,8 +42,8 @@ def _each(client: Client, kind: bytes, names: list[bytes], change: Callable[[Cli
     since="2.0.0",
     complexity="O(N) in the channels given",
 )
-def subscribe(client: Client, argv: list[bytes]) -> Any:
-    return _each(client, b"subscribe", argv[1:], client.server.pubsub.subscribe)
+def subscribe(ctx: Context, argv: list[bytes]) -> Any:
+    return _each(ctx.client, b"subscribe", argv[1:], ctx.pubsub.subscribe)
 
 
 @command(
@@ -56,8 +55,8 @@ def subscribe(client: Client, argv: list[bytes]) -> Any:
     since="2.0.0",
     complexity="O(N) in the patterns given",
 )
-def psubscribe(client: Client, argv: list[bytes]) -> Any:
-    return _each(client, b"psubscribe", argv[1:], client.server.pubsub.psubscribe)
+def psubscribe(ctx: Context, argv: list[bytes]) -> Any:
+    return _each(ctx.client, b"psubscribe", argv[1:], ctx.pubsub.psubscribe)
 
 
 @command(
@@ -69,8 +68,9 @@ def psubscribe(client: Client, argv: list[bytes]) -> Any:
     since="2.0.0",
     complexity="O(N) in the channels named (or subscribed, if none is named)",
 )
-def unsubscribe(client: Client, argv: list[bytes]) -> Any:
-    return _each(client, b"unsubscribe", argv[1:] or list(client.channels), client.server.pubsub.unsubscribe)
+def unsubscribe(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
+    return _each(client, b"unsubscribe", argv[1:] or list(client.channels), ctx.pubsub.unsubscribe)
 
 
 @command(
@@ -82,8 +82,9 @@ def unsubscribe(client: Client, argv: list[bytes]) -> Any:
     since="2.0.0",
     complexity="O(N) in the patterns named (or subscribed, if none is named)",
 )
-def punsubscribe(client: Client, argv: list[bytes]) -> Any:
-    return _each(client, b"punsubscribe", argv[1:] or list(client.patterns), client.server.pubsub.punsubscribe)
+def punsubscribe(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
+    return _each(client, b"punsubscribe", argv[1:] or list(client.patterns), ctx.pubsub.punsubscribe)
 
 
 @command(
@@ -95,8 +96,8 @@ def punsubscribe(client: Client, argv: list[bytes]) -> Any:
     since="2.0.0",
     complexity="O(N+M): N subscribers of the channel, M patterns subscribed to",
 )
-def publish(client: Client, argv: list[bytes]) -> Any:
-    return client.server.pubsub.publish(argv[1], argv[2])
+def publish(ctx: Context, argv: list[bytes]) -> Any:
+    return ctx.pubsub.publish(argv[1], argv[2])
 
 
 container("pubsub", group=G, summary="Groups the subcommands that report on publish/subscribe state.", since="2.8.0")
@@ -115,10 +116,10 @@ def _pubsub_arity_error(argv: list[bytes]) -> CommandError:
     since="2.8.0",
     complexity="O(N) in the channels with subscribers",
 )
-def pubsub_channels(client: Client, argv: list[bytes]) -> Any:
+def pubsub_channels(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise _pubsub_arity_error(argv)
-    channels = list(client.server.pubsub.channels)
+    channels = list(ctx.pubsub.channels)
     if len(argv) == 3:
         match = compile_glob(argv[2])
         channels = [channel for channel in channels if match(channel)]
@@ -134,8 +135,8 @@ def pubsub_channels(client: Client, argv: list[bytes]) -> Any:
     since="2.8.0",
     complexity="O(N) in the channels given",
 )
-def pubsub_numsub(client: Client, argv: list[bytes]) -> Any:
-    pubsub = client.server.pubsub
+def pubsub_numsub(ctx: Context, argv: list[bytes]) -> Any:
+    pubsub = ctx.pubsub
     reply: list[Any] = []
     for channel in argv[2:]:
         reply += [channel, pubsub.numsub(channel)]
@@ -150,8 +151,8 @@ def pubsub_numsub(client: Client, argv: list[bytes]) -> Any:
     summary="Reports how many distinct patterns clients are subscribed to.",
     since="2.8.0",
 )
-def pubsub_numpat(client: Client, argv: list[bytes]) -> Any:
-    return len(client.server.pubsub.patterns)
+def pubsub_numpat(ctx: Context, argv: list[bytes]) -> Any:
+    return len(ctx.pubsub.patterns)
 
 
 @command(
@@ -162,7 +163,7 @@ def pubsub_numpat(client: Client, argv: list[bytes]) -> Any:
     summary="Lists the PUBSUB subcommands with a line or two on each.",
     since="6.2.0",
 )
-def pubsub_help(client: Client, argv: list[bytes]) -> Any:
+def pubsub_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(
         b"PUBSUB",
         [
@@ -189,7 +190,7 @@ def pubsub_help(client: Client, argv: list[bytes]) -> Any:
     summary="Lists active shard channels: always none, since sharding needs a cluster.",
     since="7.0.0",
 )
-def pubsub_shardchannels(client: Client, argv: list[bytes]) -> Any:
+def pubsub_shardchannels(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise _pubsub_arity_error(argv)
     return []
@@ -204,7 +205,7 @@ def pubsub_shardchannels(client: Client, argv: list[bytes]) -> Any:
     since="7.0.0",
     complexity="O(N) in the channels given",
 )
-def pubsub_shardnumsub(client: Client, argv: list[bytes]) -> Any:
+def pubsub_shardnumsub(ctx: Context, argv: list[bytes]) -> Any:
     reply: list[Any] = []
     for channel in argv[2:]:
         reply += [channel, 0]

@@ -7,17 +7,18 @@ import itertools
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from respq import errors
 from respq.blocking import Block
 from respq.commands.args import parse_int, parse_timeout_ms
-from respq.commands.connection import help_lines
+from respq.commands.context import Context
+from respq.commands.help import help_lines
 from respq.commands.table import command, container, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply
 from respq.storage.errors import StorageError
-from respq.storage.streamlog import (
+from respq.types.streams.model import (
     INVALID_ENTRIES_READ,
     MAX_ID,
     MAXLEN,
@@ -29,9 +30,6 @@ from respq.storage.streamlog import (
     format_id,
     id_of,
 )
-
-if TYPE_CHECKING:
-    from respq.client import Client
 
 G = "stream"
 INVALID_ID = b"ERR Invalid stream ID specified as stream command argument"
@@ -197,16 +195,16 @@ class _MapKey(bytes):
     __hash__ = object.__hash__
 
 
-def _per_key(client: Client, served: list[tuple[bytes, list[Any]]]) -> Any:
+def _per_key(ctx: Context, served: list[tuple[bytes, list[Any]]]) -> Any:
     """XREAD/XREADGROUP: a map of key -> entries under RESP3, an array of [key, entries] pairs under RESP2."""
-    if client.protocol == 3:
+    if ctx.client.protocol == 3:
         return {_MapKey(key): entries for key, entries in served}
     return [[key, entries] for key, entries in served]
 
 
 # ---- lookups ------------------------------------------------------------------------------------------------------
-def _get(client: Client, key: bytes) -> StreamLog | None:
-    return client.server.keyspace.typed(client.db, key, "stream")
+def _get(ctx: Context, key: bytes) -> StreamLog | None:
+    return ctx.keyspace.typed(ctx.client.db, key, "stream")
 
 
 def _group_or_error(stream: StreamLog | None, key: bytes, name: bytes) -> Group:
@@ -216,8 +214,8 @@ def _group_or_error(stream: StreamLog | None, key: bytes, name: bytes) -> Group:
     return group
 
 
-def _changed(client: Client, key: bytes) -> None:
-    client.server.keyspace.touch(client.db, key)
+def _changed(ctx: Context, key: bytes) -> None:
+    ctx.keyspace.touch(ctx.client.db, key)
 
 
 # ---- XADD / XTRIM -------------------------------------------------------------------------------------------------
@@ -324,16 +322,17 @@ def _next_id(stream: StreamLog, args: TrimArgs) -> int:
     since="5.0.0",
     complexity="O(1) to append; trimming adds O(N) in nodes dropped, reading at most one node",
 )
-def xadd(client: Client, argv: list[bytes]) -> Any:
+def xadd(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     args, id_pos = _parse_add_or_trim(argv, xadd=True)
     field_count = len(argv) - id_pos - 1
     if field_count < 2 or field_count % 2:
         raise CommandError(errors.wrong_arity(b"xadd"))
     if args.id == 0 and args.seq_given:
         raise CommandError(ID_ZERO)
-    keyspace = client.server.keyspace
+    keyspace = ctx.keyspace
     key = argv[1]
-    stream = _get(client, key)
+    stream = _get(ctx, key)
     if stream is None:
         if args.nomkstream:
             return None
@@ -344,10 +343,10 @@ def xadd(client: Client, argv: list[bytes]) -> Any:
     if args.strategy is None:
         stream.add(new_id, argv[id_pos + 1 :])  # one journal record by itself
     else:
-        with client.server.engine.atomic():  # the entry and the trim it causes: one record
+        with ctx.engine.atomic():  # the entry and the trim it causes: one record
             stream.add(new_id, argv[id_pos + 1 :])
             stream.trim(args.strategy, args.threshold, args.approx, args.limit)
-    _changed(client, key)
+    _changed(ctx, key)
     keyspace.signal_ready(client.db, key)
     return format_id(new_id)
 
@@ -358,11 +357,12 @@ def _is_plain_xadd(argv: list[bytes]) -> bool:
 
 
 @run_of("xadd", _is_plain_xadd)
-def xadd_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+def xadd_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
     """Pipelined XADD key * ... calls: the stream is looked up once; each entry is added as XADD adds it."""
-    keyspace = client.server.keyspace
+    client = ctx.client
+    keyspace = ctx.keyspace
     try:
-        stream = _get(client, key)
+        stream = _get(ctx, key)
         if stream is None:
             stream = keyspace.create(client.db, key, "stream")
     except (CommandError, StorageError):
@@ -381,7 +381,7 @@ def xadd_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
         added = stream.add_many(ids, [argv[3:] for argv in argvs[: len(ids)]])
     except StorageError:  # refused before anything changed: the first call runs alone and says why
         return []
-    _changed(client, key)
+    _changed(ctx, key)
     keyspace.signal_ready(client.db, key)
     return [format_id(new_id) for new_id in ids[:added]]
 
@@ -397,15 +397,15 @@ def xadd_run(client: Client, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
     since="5.0.0",
     complexity="O(N) in nodes dropped whole, plus at most one node read from disk",
 )
-def xtrim(client: Client, argv: list[bytes]) -> Any:
+def xtrim(ctx: Context, argv: list[bytes]) -> Any:
     args, _ = _parse_add_or_trim(argv, xadd=False)
-    stream = _get(client, argv[1])
+    stream = _get(ctx, argv[1])
     if stream is None:
         return 0
     assert args.strategy is not None
     deleted = stream.trim(args.strategy, args.threshold, args.approx, args.limit)
     if deleted:
-        _changed(client, argv[1])
+        _changed(ctx, argv[1])
     return deleted
 
 
@@ -413,12 +413,12 @@ def xtrim(client: Client, argv: list[bytes]) -> Any:
 @command(
     "xlen", 2, "readonly fast", (1, 1, 1), group=G, summary="Reports how many entries a stream holds.", since="5.0.0"
 )
-def xlen(client: Client, argv: list[bytes]) -> Any:
-    stream = _get(client, argv[1])
+def xlen(ctx: Context, argv: list[bytes]) -> Any:
+    stream = _get(ctx, argv[1])
     return 0 if stream is None else stream.length
 
 
-def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
+def _xrange(ctx: Context, argv: list[bytes], reverse: bool) -> Any:
     start_arg, end_arg = (argv[3], argv[2]) if reverse else (argv[2], argv[3])
     start = _range_start(start_arg)
     end = _range_end(end_arg)
@@ -430,7 +430,7 @@ def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
             i += 2
         else:
             raise CommandError(errors.SYNTAX)
-    stream = _get(client, argv[1])
+    stream = _get(ctx, argv[1])
     if stream is None:
         return []
     if count == 0:
@@ -449,8 +449,8 @@ def _xrange(client: Client, argv: list[bytes], reverse: bool) -> Any:
     since="5.0.0",
     complexity="O(log N + M): a binary search for the first node, then M entries read from disk",
 )
-def xrange(client: Client, argv: list[bytes]) -> Any:
-    return _xrange(client, argv, reverse=False)
+def xrange(ctx: Context, argv: list[bytes]) -> Any:
+    return _xrange(ctx, argv, reverse=False)
 
 
 @command(
@@ -464,8 +464,8 @@ def xrange(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(log N + M): a binary search for the last node, then M entries read from disk",
 )
-def xrevrange(client: Client, argv: list[bytes]) -> Any:
-    return _xrange(client, argv, reverse=True)
+def xrevrange(ctx: Context, argv: list[bytes]) -> Any:
+    return _xrange(ctx, argv, reverse=True)
 
 
 @command(
@@ -478,14 +478,14 @@ def xrevrange(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(log N) per ID, plus reading at most one node (100 entries) from disk",
 )
-def xdel(client: Client, argv: list[bytes]) -> Any:
-    stream = _get(client, argv[1])
+def xdel(ctx: Context, argv: list[bytes]) -> Any:
+    stream = _get(ctx, argv[1])
     if stream is None:
         return 0
     ids = [parse_id(arg, strict=True)[0] for arg in argv[2:]]
     deleted = stream.delete(ids)
     if deleted:
-        _changed(client, argv[1])
+        _changed(ctx, argv[1])
     return deleted
 
 
@@ -543,11 +543,11 @@ def _parse_read(argv: list[bytes], xreadgroup: bool) -> ReadArgs:
     return ReadArgs(keys, argv[streams_at + half :], count, timeout_ms, group, consumer, noack)
 
 
-def _resolve_ids(client: Client, args: ReadArgs) -> list[int]:
+def _resolve_ids(ctx: Context, args: ReadArgs) -> list[int]:
     """The ID each stream is read past (MAX_ID stands for ``>``), checking keys and groups in Redis's order."""
     resolved = []
     for key, arg in zip(args.keys, args.ids, strict=True):
-        stream = _get(client, key)
+        stream = _get(ctx, key)
         if args.group is not None and (stream is None or args.group not in stream.groups):
             raise CommandError(_fmt(NOGROUP_XREADGROUP, key, args.group))
         if arg == b"$":
@@ -564,7 +564,7 @@ def _resolve_ids(client: Client, args: ReadArgs) -> list[int]:
 
 
 def _read_group_from(
-    client: Client, stream: StreamLog, group: Group, args: ReadArgs, after: int, count: int
+    ctx: Context, stream: StreamLog, group: Group, args: ReadArgs, after: int, count: int
 ) -> list[Any]:
     """One stream's part of an XREADGROUP reply: new entries past ``after``, or (history) the consumer's own."""
     now = _now_ms()
@@ -575,12 +575,12 @@ def _read_group_from(
     return _entries(stream.read_group(group, consumer, group.last_id, count, args.noack, now))
 
 
-def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
+def _xread(ctx: Context, argv: list[bytes], xreadgroup: bool) -> Any:
     args = _parse_read(argv, xreadgroup)
-    after = _resolve_ids(client, args)
+    after = _resolve_ids(ctx, args)
     served: list[tuple[bytes, list[Any]]] = []
     for key, gt in zip(args.keys, after, strict=True):
-        stream = _get(client, key)
+        stream = _get(ctx, key)
         if stream is None:
             continue
         if args.group is not None:
@@ -588,16 +588,16 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
             if gt != MAX_ID:
                 # History: always answered, from the start ID on (inclusive of the next ID after it).
                 served.append(
-                    (key, _read_group_from(client, stream, group, args, gt + 1 if gt < MAX_ID else gt, args.count))
+                    (key, _read_group_from(ctx, stream, group, args, gt + 1 if gt < MAX_ID else gt, args.count))
                 )
             elif stream.length and stream.last_live_id() > group.last_id:
-                served.append((key, _read_group_from(client, stream, group, args, MAX_ID, args.count)))
+                served.append((key, _read_group_from(ctx, stream, group, args, MAX_ID, args.count)))
         elif stream.length and stream.last_live_id() > gt:
             served.append((key, _entries(stream.range(gt + 1, MAX_ID, args.count))))
     if served:
         if args.group is not None:
-            _changed_all(client, [key for key, _ in served])
-        return _per_key(client, served)
+            _changed_all(ctx, [key for key, _ in served])
+        return _per_key(ctx, served)
     if args.timeout_ms is None:
         return NULL_ARRAY
     timeout = args.timeout_ms / 1000 if args.timeout_ms > 0 else None
@@ -605,19 +605,19 @@ def _xread(client: Client, argv: list[bytes], xreadgroup: bool) -> Any:
     positions = dict(zip(args.keys, after, strict=True))
 
     def retry(key: bytes) -> Any:
-        return _serve_blocked(client, args, key, positions[key], count)
+        return _serve_blocked(ctx, args, key, positions[key], count)
 
     return Block(list(args.keys), timeout, retry, NULL_ARRAY)
 
 
-def _changed_all(client: Client, keys: list[bytes]) -> None:
+def _changed_all(ctx: Context, keys: list[bytes]) -> None:
     for key in keys:
-        _changed(client, key)
+        _changed(ctx, key)
 
 
-def _serve_blocked(client: Client, args: ReadArgs, key: bytes, gt: int, count: int) -> Any:
+def _serve_blocked(ctx: Context, args: ReadArgs, key: bytes, gt: int, count: int) -> Any:
     """A blocked reader's turn after ``key`` was signalled: its reply, or None to keep waiting."""
-    entry = client.server.keyspace.lookup(client.db, key)
+    entry = ctx.keyspace.lookup(ctx.client.db, key)
     if entry is None or entry.type != "stream":
         return ErrorReply(UNBLOCKED_DELETED) if args.group is not None else None
     stream: StreamLog = entry.value
@@ -629,11 +629,11 @@ def _serve_blocked(client: Client, args: ReadArgs, key: bytes, gt: int, count: i
     if stream.last_id <= gt:
         return None
     if args.group is not None:
-        entries = _read_group_from(client, stream, group, args, MAX_ID, count)
-        _changed(client, key)
+        entries = _read_group_from(ctx, stream, group, args, MAX_ID, count)
+        _changed(ctx, key)
     else:
         entries = _entries(stream.range(gt + 1, MAX_ID, count))
-    return _per_key(client, [(key, entries)])
+    return _per_key(ctx, [(key, entries)])
 
 
 def _stream_keys(argv: list[bytes]) -> list[int]:
@@ -656,8 +656,8 @@ def _stream_keys(argv: list[bytes]) -> list[int]:
     since="5.0.0",
     complexity="O(log N + M) per stream for M entries returned; each XADD wakes the readers it serves",
 )
-def xread(client: Client, argv: list[bytes]) -> Any:
-    return _xread(client, argv, xreadgroup=False)
+def xread(ctx: Context, argv: list[bytes]) -> Any:
+    return _xread(ctx, argv, xreadgroup=False)
 
 
 @command(
@@ -672,8 +672,8 @@ def xread(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(M log N) per stream for M entries, each read from disk and tracked as pending",
 )
-def xreadgroup(client: Client, argv: list[bytes]) -> Any:
-    return _xread(client, argv, xreadgroup=True)
+def xreadgroup(ctx: Context, argv: list[bytes]) -> Any:
+    return _xread(ctx, argv, xreadgroup=True)
 
 
 # ---- XGROUP -------------------------------------------------------------------------------------------------------
@@ -684,7 +684,7 @@ def _subcommand_syntax(argv: list[bytes]) -> CommandError:
     return CommandError(_fmt(SUBCOMMAND_SYNTAX, argv[1][:128], argv[0].upper()))
 
 
-def _xgroup_prepare(client: Client, argv: list[bytes]) -> tuple[StreamLog | None, Group | None, bool, int]:
+def _xgroup_prepare(ctx: Context, argv: list[bytes]) -> tuple[StreamLog | None, Group | None, bool, int]:
     """XGROUP's shared checks, in Redis's order: options, key type, key existence, group existence."""
     sub = argv[1].lower()
     mkstream = False
@@ -702,7 +702,7 @@ def _xgroup_prepare(client: Client, argv: list[bytes]) -> tuple[StreamLog | None
             i += 2
         else:
             raise _subcommand_syntax(argv)
-    stream = _get(client, argv[2])
+    stream = _get(ctx, argv[2])
     group = None
     if not mkstream:
         if stream is None:
@@ -725,15 +725,15 @@ def _xgroup_prepare(client: Client, argv: list[bytes]) -> tuple[StreamLog | None
     summary="Creates a consumer group that starts after a given entry ID ($: the newest).",
     since="5.0.0",
 )
-def xgroup_create(client: Client, argv: list[bytes]) -> Any:
-    stream, _, _, entries_read = _xgroup_prepare(client, argv)
+def xgroup_create(ctx: Context, argv: list[bytes]) -> Any:
+    stream, _, _, entries_read = _xgroup_prepare(ctx, argv)
     if len(argv) > 8:
         raise _subcommand_syntax(argv)
     current_last = stream.last_id if stream is not None else 0
     start = current_last if argv[4] == b"$" else parse_id(argv[4], strict=True)[0]
     if stream is None:
-        stream = client.server.keyspace.create(client.db, argv[2], "stream")
-        _changed(client, argv[2])
+        stream = ctx.keyspace.create(ctx.client.db, argv[2], "stream")
+        _changed(ctx, argv[2])
     if argv[3] in stream.groups:
         raise CommandError(BUSYGROUP)
     stream.set_group(argv[3], start, entries_read)
@@ -750,8 +750,8 @@ def xgroup_create(client: Client, argv: list[bytes]) -> Any:
     summary="Moves a consumer group's last-delivered position to another entry ID.",
     since="5.0.0",
 )
-def xgroup_setid(client: Client, argv: list[bytes]) -> Any:
-    stream, group, _, entries_read = _xgroup_prepare(client, argv)
+def xgroup_setid(ctx: Context, argv: list[bytes]) -> Any:
+    stream, group, _, entries_read = _xgroup_prepare(ctx, argv)
     if len(argv) not in (5, 7):
         raise _subcommand_syntax(argv)
     assert stream is not None and group is not None
@@ -770,13 +770,13 @@ def xgroup_setid(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(N) in the group's pending entries",
 )
-def xgroup_destroy(client: Client, argv: list[bytes]) -> Any:
-    stream, group, _, _ = _xgroup_prepare(client, argv)
+def xgroup_destroy(ctx: Context, argv: list[bytes]) -> Any:
+    stream, group, _, _ = _xgroup_prepare(ctx, argv)
     if stream is None or group is None:
         return 0
     stream.destroy_group(group.name)
     # Readers blocked on the group get NOGROUP at once.
-    client.server.keyspace.signal_ready(client.db, argv[2])
+    ctx.keyspace.signal_ready(ctx.client.db, argv[2])
     return 1
 
 
@@ -789,8 +789,8 @@ def xgroup_destroy(client: Client, argv: list[bytes]) -> Any:
     summary="Adds a named consumer to a consumer group unless it is already there.",
     since="6.2.0",
 )
-def xgroup_createconsumer(client: Client, argv: list[bytes]) -> Any:
-    stream, group, _, _ = _xgroup_prepare(client, argv)
+def xgroup_createconsumer(ctx: Context, argv: list[bytes]) -> Any:
+    stream, group, _, _ = _xgroup_prepare(ctx, argv)
     assert stream is not None and group is not None
     _, created = stream.create_consumer(group, argv[4], _now_ms(), refresh=False)
     return int(created)
@@ -806,8 +806,8 @@ def xgroup_createconsumer(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(N) in the consumer's pending entries",
 )
-def xgroup_delconsumer(client: Client, argv: list[bytes]) -> Any:
-    stream, group, _, _ = _xgroup_prepare(client, argv)
+def xgroup_delconsumer(ctx: Context, argv: list[bytes]) -> Any:
+    stream, group, _, _ = _xgroup_prepare(ctx, argv)
     assert stream is not None and group is not None
     consumer = group.consumers.get(argv[4])
     if consumer is None:
@@ -841,7 +841,7 @@ XGROUP_HELP = [
     summary="Lists the XGROUP subcommands with a line or two on each.",
     since="5.0.0",
 )
-def xgroup_help(client: Client, argv: list[bytes]) -> Any:
+def xgroup_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(b"XGROUP", XGROUP_HELP)
 
 
@@ -856,7 +856,7 @@ def xgroup_help(client: Client, argv: list[bytes]) -> Any:
     summary="Overrides a stream's last ID and counters, as replication and restores need.",
     since="5.0.0",
 )
-def xsetid(client: Client, argv: list[bytes]) -> Any:
+def xsetid(ctx: Context, argv: list[bytes]) -> Any:
     last_id = parse_id(argv[2], strict=True)[0]
     entries_added = -1
     max_deleted = 0
@@ -875,7 +875,7 @@ def xsetid(client: Client, argv: list[bytes]) -> Any:
         else:
             raise CommandError(errors.SYNTAX)
         i += 2
-    stream = _get(client, argv[1])
+    stream = _get(ctx, argv[1])
     if stream is None:
         raise CommandError(errors.NO_SUCH_KEY)
     if stream.length:
@@ -888,7 +888,7 @@ def xsetid(client: Client, argv: list[bytes]) -> Any:
         entries_added if entries_added != -1 else stream.entries_added,
         max_deleted if max_deleted else stream.max_deleted_id,
     )
-    _changed(client, argv[1])
+    _changed(ctx, argv[1])
     return OK
 
 
@@ -903,8 +903,8 @@ def xsetid(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(log N) per ID, N being the owning consumer's pending entries",
 )
-def xack(client: Client, argv: list[bytes]) -> Any:
-    stream = _get(client, argv[1])
+def xack(ctx: Context, argv: list[bytes]) -> Any:
+    stream = _get(ctx, argv[1])
     group = stream.groups.get(argv[2]) if stream is not None else None
     if stream is None or group is None:
         return 0
@@ -923,7 +923,7 @@ def xack(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(C) in consumers for the summary; O(C + M log C) to list M entries scanned",
 )
-def xpending(client: Client, argv: list[bytes]) -> Any:
+def xpending(ctx: Context, argv: list[bytes]) -> Any:
     argc = len(argv)
     if argc != 3 and not 6 <= argc <= 9:
         raise CommandError(errors.SYNTAX)
@@ -941,7 +941,7 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
         end = _range_end(argv[at + 1])
         if at + 3 < argc:
             consumer_name = argv[at + 3]
-    stream = _get(client, argv[1])
+    stream = _get(ctx, argv[1])
     group = _group_or_error(stream, argv[1], argv[2])
     if argc == 3:
         bounds = group.pending_bounds()
@@ -980,9 +980,9 @@ def xpending(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(log N) per ID: the entry is looked up on disk and its pending record moved",
 )
-def xclaim(client: Client, argv: list[bytes]) -> Any:
+def xclaim(ctx: Context, argv: list[bytes]) -> Any:
     key = argv[1]
-    stream = _get(client, key)
+    stream = _get(ctx, key)
     group = _group_or_error(stream, key, argv[2])
     assert stream is not None
     min_idle = max(0, parse_int(argv[4], XCLAIM_MIN_IDLE))
@@ -1025,7 +1025,7 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
         delivery = now
     out: list[Any] = []
     consumer: Consumer | None = None
-    with client.server.engine.atomic():
+    with ctx.engine.atomic():
         if last_id > group.last_id:
             stream.set_group(group.name, last_id, group.entries_read)
         for stream_id in ids:
@@ -1052,7 +1052,7 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
             stream.set_pending(group, consumer, [(stream_id, delivery, count)])
             out.append(format_id(stream_id) if justid else _entry(stream_id, fields))
     if out:
-        _changed(client, key)
+        _changed(ctx, key)
     return out
 
 
@@ -1067,7 +1067,7 @@ def xclaim(client: Client, argv: list[bytes]) -> Any:
     since="6.2.0",
     complexity="O(C + M log C) for M pending entries examined, at most ten times COUNT",
 )
-def xautoclaim(client: Client, argv: list[bytes]) -> Any:
+def xautoclaim(ctx: Context, argv: list[bytes]) -> Any:
     key = argv[1]
     min_idle = max(0, parse_int(argv[4], XAUTOCLAIM_MIN_IDLE))
     start = _range_start(argv[5])
@@ -1087,7 +1087,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
         else:
             raise CommandError(errors.SYNTAX)
         j += 1
-    stream = _get(client, key)
+    stream = _get(ctx, key)
     group = _group_or_error(stream, key, argv[2])
     assert stream is not None
     attempts = count * XAUTOCLAIM_ATTEMPTS_FACTOR
@@ -1102,7 +1102,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
     deleted: list[bytes] = []
     consumer: Consumer | None = None
     examined = 0
-    with client.server.engine.atomic():
+    with ctx.engine.atomic():
         while attempts and count and examined < len(candidates):
             attempts -= 1
             stream_id = candidates[examined]
@@ -1124,7 +1124,7 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
             count -= 1
     cursor = format_id(candidates[examined]) if examined < len(candidates) else b"0-0"
     if claimed or deleted:
-        _changed(client, key)
+        _changed(ctx, key)
     return [cursor, claimed, deleted]
 
 
@@ -1132,8 +1132,8 @@ def xautoclaim(client: Client, argv: list[bytes]) -> Any:
 container("xinfo", group=G, summary="Groups the subcommands that describe streams and consumer groups.", since="5.0.0")
 
 
-def _xinfo_stream_key(client: Client, key: bytes) -> StreamLog:
-    stream = _get(client, key)
+def _xinfo_stream_key(ctx: Context, key: bytes) -> StreamLog:
+    stream = _get(ctx, key)
     if stream is None:
         raise CommandError(errors.NO_SUCH_KEY)
     return stream
@@ -1149,8 +1149,8 @@ def _xinfo_stream_key(client: Client, key: bytes) -> StreamLog:
     since="5.0.0",
     complexity="O(N) in the group's consumers",
 )
-def xinfo_consumers(client: Client, argv: list[bytes]) -> Any:
-    stream = _xinfo_stream_key(client, argv[2])
+def xinfo_consumers(ctx: Context, argv: list[bytes]) -> Any:
+    stream = _xinfo_stream_key(ctx, argv[2])
     group = stream.groups.get(argv[3])
     if group is None:
         raise CommandError(_fmt(NOGROUP_FOR_KEY, argv[3], argv[2]))
@@ -1171,8 +1171,8 @@ def xinfo_consumers(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(N) in the stream's groups",
 )
-def xinfo_groups(client: Client, argv: list[bytes]) -> Any:
-    stream = _xinfo_stream_key(client, argv[2])
+def xinfo_groups(ctx: Context, argv: list[bytes]) -> Any:
+    stream = _xinfo_stream_key(ctx, argv[2])
     return [
         {
             b"name": name,
@@ -1197,8 +1197,8 @@ def xinfo_groups(client: Client, argv: list[bytes]) -> Any:
     since="5.0.0",
     complexity="O(N) in nodes; FULL adds COUNT entries and pending entries per group and consumer",
 )
-def xinfo_stream(client: Client, argv: list[bytes]) -> Any:
-    stream = _xinfo_stream_key(client, argv[2])
+def xinfo_stream(ctx: Context, argv: list[bytes]) -> Any:
+    stream = _xinfo_stream_key(ctx, argv[2])
     options = argv[3:]
     full = bool(options)
     count = 10
@@ -1275,5 +1275,5 @@ XINFO_HELP = [
     summary="Lists the XINFO subcommands with a line or two on each.",
     since="5.0.0",
 )
-def xinfo_help(client: Client, argv: list[bytes]) -> Any:
+def xinfo_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(b"XINFO", XINFO_HELP)

@@ -1,23 +1,24 @@
 """The command table: every command as data (arity, flags, key positions, docs) plus its handler.
 
 Generic checks (unknown command, arity, subcommands) run once in the dispatcher, before any handler, as Redis
-does. The same table answers COMMAND COUNT/INFO/DOCS/LIST/GETKEYS and generates docs/commands.md.
+does. The same table answers COMMAND COUNT/INFO/DOCS/LIST/GETKEYS and generates docs/commands.md. Command modules
+register here when imported; respq.commands.modules lists them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from respq.client import Client
+from respq.commands.context import Context
 
-Handler = Callable[["Client", list[bytes]], Any]
+# The reply to one call (its argument list), given the caller's context (respq.commands.context says what it holds).
+Handler = Callable[[Context, list[bytes]], Any]
 # Replies to consecutive calls (argument lists) of one command on one key, executed as one operation.
-RunHandler = Callable[["Client", bytes, list[list[bytes]]], list[Any]]
+RunHandler = Callable[[Context, bytes, list[list[bytes]]], list[Any]]
 # Replies to consecutive calls of one command on keys that may differ, executed in one loop.
-SpreadHandler = Callable[["Client", list[list[bytes]]], list[Any]]
+SpreadHandler = Callable[[Context, list[list[bytes]]], list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,20 +181,6 @@ def lookup(argv: list[bytes]) -> Command | None:
     """The command (or subcommand) argv names; None if the top-level name is unknown."""
     cmd = COMMANDS.get(argv[0].lower())
     return cmd
-
-
-def load_all() -> None:
-    """Imports every command module so their handlers register."""
-    from respq.commands import (  # noqa: F401
-        connection,
-        introspection,
-        keys,
-        lists,
-        pubsub,
-        server,
-        streams,
-        transactions,
-    )
 
 
 def apply_renames(renames: list[tuple[str, str]]) -> None:

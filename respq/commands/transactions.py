@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from respq import errors
 from respq.blocking import Block
+from respq.commands.context import Context
 from respq.commands.dispatch import call
 from respq.commands.table import command
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, Replies
 
-if TYPE_CHECKING:
-    from respq.client import Client
-
 G = "transactions"
 
 
 @command("multi", 1, "noscript loading stale fast allow_busy", group=G, summary="Opens a transaction.", since="1.2.0")
-def multi(client: Client, argv: list[bytes]) -> Any:
+def multi(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     if client.multi is not None:
         raise CommandError(errors.MULTI_NESTED)
     client.multi = []
@@ -26,10 +25,11 @@ def multi(client: Client, argv: list[bytes]) -> Any:
     return OK
 
 
-def _end_transaction(client: Client) -> None:
+def _end_transaction(ctx: Context) -> None:
+    client = ctx.client
     client.multi = None
     client.multi_error = False
-    client.server.keyspace.unwatch_all(client)
+    ctx.keyspace.unwatch_all(client)
 
 
 @command(
@@ -41,10 +41,10 @@ def _end_transaction(client: Client) -> None:
     since="2.0.0",
     complexity="O(N) in the queued commands",
 )
-def discard(client: Client, argv: list[bytes]) -> Any:
-    if client.multi is None:
+def discard(ctx: Context, argv: list[bytes]) -> Any:
+    if ctx.client.multi is None:
         raise CommandError(errors.DISCARD_WITHOUT_MULTI)
-    _end_transaction(client)
+    _end_transaction(ctx)
     return OK
 
 
@@ -57,32 +57,34 @@ def discard(client: Client, argv: list[bytes]) -> Any:
     since="1.2.0",
     complexity="The sum of the queued commands' costs",
 )
-def exec_(client: Client, argv: list[bytes]) -> Any:
+def exec_(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     queued = client.multi
     if queued is None:
         raise CommandError(errors.EXEC_WITHOUT_MULTI)
     if client.multi_error:
-        _end_transaction(client)
+        _end_transaction(ctx)
         raise CommandError(errors.EXECABORT)
-    if client.dirty_cas or _watched_key_expired(client):
-        _end_transaction(client)
+    if client.dirty_cas or _watched_key_expired(ctx):
+        _end_transaction(ctx)
         return NULL_ARRAY
     client.multi = None
     replies = []
     for cmd, args in queued:
-        reply = call(client, cmd, args)
+        reply = call(ctx, cmd, args)
         if type(reply) is Block:  # blocking commands never block inside a transaction
             reply = reply.timeout_reply
         if type(reply) is Replies:
             replies += reply.items
         else:
             replies.append(reply)
-    _end_transaction(client)
+    _end_transaction(ctx)
     return replies
 
 
-def _watched_key_expired(client: Client) -> bool:
-    keyspace = client.server.keyspace
+def _watched_key_expired(ctx: Context) -> bool:
+    client = ctx.client
+    keyspace = ctx.keyspace
     for db, key in client.watched:
         keyspace.lookup(db, key)  # expiring it now marks the watchers dirty
     return client.dirty_cas
@@ -98,10 +100,11 @@ def _watched_key_expired(client: Client) -> bool:
     since="2.2.0",
     complexity="O(1) per key",
 )
-def watch(client: Client, argv: list[bytes]) -> Any:
+def watch(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
     if client.multi is not None:
         raise CommandError(errors.WATCH_INSIDE_MULTI)
-    keyspace = client.server.keyspace
+    keyspace = ctx.keyspace
     for key in argv[1:]:
         keyspace.lookup(client.db, key)  # a key already expired now is deleted before watching starts
         keyspace.watch(client, client.db, key)
@@ -117,6 +120,6 @@ def watch(client: Client, argv: list[bytes]) -> Any:
     since="2.2.0",
     complexity="O(N) in the keys watched",
 )
-def unwatch(client: Client, argv: list[bytes]) -> Any:
-    client.server.keyspace.unwatch_all(client)
+def unwatch(ctx: Context, argv: list[bytes]) -> Any:
+    ctx.keyspace.unwatch_all(ctx.client)
     return OK

@@ -10,11 +10,8 @@ from respq.storage.errors import (
     StorageReadError,
     StorageWriteError,
 )
-from respq.storage.listlog import LEFT, RIGHT, ListLog, Side
 
 __all__ = [
-    "LEFT",
-    "RIGHT",
     "Checkpoint",
     "CorruptionError",
     "DirectoryLockedError",
@@ -22,8 +19,6 @@ __all__ = [
     "Engine",
     "FormatError",
     "KeyEntry",
-    "ListLog",
-    "Side",
     "StorageError",
     "StorageReadError",
     "StorageWriteError",

@@ -11,16 +11,13 @@ from collections.abc import Iterator
 from respq.storage import framing, journal, manifest
 from respq.storage.errors import CorruptionError, FormatError
 from respq.storage.fileio import DEFAULT_IO, FileIO
-from respq.storage.listlog import CHUNK, STATE_HEAD
+from respq.storage.port import TypeRegistry
 from respq.storage.segments import QUEUES_DIR, queue_dir_name, segment_name
-from respq.storage.streamlog import NODE
-from respq.storage.streamlog import STATE_HEAD as STREAM_STATE_HEAD
-
-STREAM_TYPE = 2
 
 
-def check_directory(path: str, io: FileIO = DEFAULT_IO) -> list[str]:
-    """Problems found in the data directory at ``path``; an empty list means it is clean."""
+def check_directory(path: str, types: TypeRegistry, io: FileIO = DEFAULT_IO) -> list[str]:
+    """Problems found in the data directory at ``path``, holding values of ``types``; an empty list means it is
+    clean."""
     problems: list[str] = []
     try:
         state = manifest.read(io, path)
@@ -30,11 +27,16 @@ def check_directory(path: str, io: FileIO = DEFAULT_IO) -> list[str]:
         state = manifest.ManifestData()
     for fid, (qid, size) in state.files.items():
         problems += _check_segment(io, os.path.join(path, QUEUES_DIR, queue_dir_name(qid), segment_name(fid)), size)
-    for db, type_code, _, qid, key, blob in state.keys:
-        if type_code == STREAM_TYPE:
-            problems += _check_stream(io, path, state, db, key, qid, blob)
-        else:
-            problems += _check_chunks(io, path, state, db, key, qid, blob)
+    for db, type_code, _, _, key, blob in state.keys:
+        vtype = types.by_code.get(type_code)
+        if vtype is None:
+            problems.append(f"db {db} key {key!r}: key type {type_code} is not supported by this build")
+            continue
+        where = f"db {db} {vtype.name} {key!r}"
+        for label, fid, start, end, records, exact in vtype.spans(blob):
+            problem = _check_span(io, path, state, fid, start, end, records, exact)
+            if problem:
+                problems.append(f"{where} {label}: {problem}")
     problems += _check_journals(io, os.path.join(path, "journal"), state)
     return problems
 
@@ -92,64 +94,29 @@ def _check_segment(io: FileIO, path: str, size: int) -> list[str]:
     return []
 
 
-def _check_chunks(
-    io: FileIO, root: str, state: manifest.ManifestData, db: int, key: bytes, qid: int, blob: bytes
-) -> list[str]:
-    """Each chunk must cover exactly ``count`` whole records inside its (checkpointed) file."""
-    problems = []
-    _, _, count = STATE_HEAD.unpack_from(blob, 0)
-    for index in range(count):
-        fid, start, end, records, _ = CHUNK.unpack_from(blob, STATE_HEAD.size + index * CHUNK.size)
-        where = f"db {db} key {key!r} chunk {index}"
-        if fid not in state.files or end > state.files[fid][1] or start < framing.SEGMENT_HEADER.size:
-            problems.append(f"{where}: refers to bytes the manifest does not hold")
-            continue
-        path = os.path.join(root, QUEUES_DIR, queue_dir_name(state.files[fid][0]), segment_name(fid))
-        try:
-            fd = io.open(path, write=False)
-        except FileNotFoundError:
-            continue  # already reported with the segment
-        try:
-            found = sum(1 for _ in framing.scan_file(lambda n, at, fd=fd: io.pread(fd, n, at), start, end))
-        except framing.ScanError as error:
-            problems.append(f"{where}: {CorruptionError(path, error.offset, error.reason)}")
-            continue
-        finally:
-            io.close(fd)
-        if found != records:
-            problems.append(f"{where}: holds {found} records, the manifest says {records}")
-    return problems
-
-
-def _check_stream(
-    io: FileIO, root: str, state: manifest.ManifestData, db: int, key: bytes, qid: int, blob: bytes
-) -> list[str]:
-    """Each node must cover whole records inside its file, at least as many as it has live entries."""
-    problems = []
-    node_count = STREAM_STATE_HEAD.unpack_from(blob, 0)[-2]
-    pos = STREAM_STATE_HEAD.size
-    for index in range(node_count):
-        fid, start, end, _, live, *_, deleted = NODE.unpack_from(blob, pos)
-        pos += NODE.size + 16 * deleted
-        where = f"db {db} stream {key!r} node {index}"
-        if fid not in state.files or end > state.files[fid][1] or start < framing.SEGMENT_HEADER.size:
-            problems.append(f"{where}: refers to bytes the manifest does not hold")
-            continue
-        path = os.path.join(root, QUEUES_DIR, queue_dir_name(state.files[fid][0]), segment_name(fid))
-        try:
-            fd = io.open(path, write=False)
-        except FileNotFoundError:
-            continue  # already reported with the segment
-        try:
-            found = sum(1 for _ in framing.scan_file(lambda n, at, fd=fd: io.pread(fd, n, at), start, end))
-        except framing.ScanError as error:
-            problems.append(f"{where}: {CorruptionError(path, error.offset, error.reason)}")
-            continue
-        finally:
-            io.close(fd)
-        if found < live:
-            problems.append(f"{where}: holds {found} records, fewer than its {live} live entries")
-    return problems
+def _check_span(
+    io: FileIO, root: str, state: manifest.ManifestData, fid: int, start: int, end: int, records: int, exact: bool
+) -> str:
+    """What is wrong with a value's span of records [start, end) of file ``fid``: it must lie inside what the
+    manifest holds and hold exactly (``exact``) or at least ``records`` whole records; "" if nothing."""
+    if fid not in state.files or end > state.files[fid][1] or start < framing.SEGMENT_HEADER.size:
+        return "refers to bytes the manifest does not hold"
+    path = os.path.join(root, QUEUES_DIR, queue_dir_name(state.files[fid][0]), segment_name(fid))
+    try:
+        fd = io.open(path, write=False)
+    except FileNotFoundError:
+        return ""  # already reported with the segment
+    try:
+        found = sum(1 for _ in framing.scan_file(lambda n, at: io.pread(fd, n, at), start, end))
+    except framing.ScanError as error:
+        return str(CorruptionError(path, error.offset, error.reason))
+    finally:
+        io.close(fd)
+    if exact and found != records:
+        return f"holds {found} records, the manifest says {records}"
+    if not exact and found < records:
+        return f"holds {found} records, fewer than its {records} live entries"
+    return ""
 
 
 def _check_journals(io: FileIO, directory: str, state: manifest.ManifestData) -> list[str]:

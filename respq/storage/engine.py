@@ -29,25 +29,10 @@ from respq.storage.errors import (
     TornReference,
 )
 from respq.storage.fileio import DEFAULT_IO, FileIO
-from respq.storage.listlog import (
-    BACKLOG_VALUES,
-    COLD_HEAD,
-    COLD_IN_JOURNAL,
-    COLD_IN_SEGMENTS,
-    ListLog,
-    Side,
-    cold_expire,
-    cold_files,
-    cold_kind,
-    compact_shared,
-    push_each,
-    push_growth,
-)
+from respq.storage.port import SegmentRecovery, TypeRegistry, Value, ValueType
 from respq.storage.segments import SegmentStore, parse_segment_name
-from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, XADD_AT, StreamLog
 
 POLICIES = ("always", "everysec", "no")
-TYPE_CODES = {"list": 1, "stream": 2}
 JOURNAL_DIR = "journal"
 LOCK_NAME = "LOCK"
 
@@ -56,8 +41,8 @@ DB_OP = struct.Struct("<H")  # db; then the key (delete) or nothing (flushdb)
 EXPIRE_OP = struct.Struct("<HBq")  # db, has expiry, expiry ms; then the key
 RENAME_OP = struct.Struct("<HI")  # db, source length; then source and destination
 TWO_DB_OP = struct.Struct("<HH")  # swapdb a b / move source destination (then the key)
-# What settling one list costs beyond its values, in values: opening (often creating) its segment file.
-SETTLE_LIST_COST = 50
+# What settling one value costs beyond its values, in values: opening (often creating) its segment file.
+SETTLE_VALUE_COST = 50
 
 _logger = logging.getLogger("respq.storage")
 
@@ -79,7 +64,7 @@ def _unheld_refs() -> int:
 
 
 UNHELD_REFS = _unheld_refs()
-KeyEntry = ListLog | StreamLog  # a key's catalog entry is its list or stream itself (storage/catalog.py)
+KeyEntry = Value  # a key's catalog entry is its value itself (storage/catalog.py)
 
 
 @dataclass
@@ -93,7 +78,7 @@ class Checkpoint:
     dirty_fids: set[int]
     directories: list[str]
     dead: dict[int, tuple[int, int]]
-    stream_bytes: int = 0  # stream entries appended since the previous checkpoint (see checkpoint_due)
+    outside_bytes: int = 0  # bytes written outside the journal since the previous checkpoint (see checkpoint_due)
     done: bool = False
     error: BaseException | None = field(default=None, repr=False)
 
@@ -114,6 +99,7 @@ class Engine:
         checkpoint_bytes: int,
         maxdisk: int,
         log: Callable[[str, str], None],
+        types: TypeRegistry,
     ) -> None:
         if appendfsync not in POLICIES:
             raise ValueError(f"appendfsync must be one of {', '.join(POLICIES)}")
@@ -123,29 +109,31 @@ class Engine:
         self.checkpoint_bytes = checkpoint_bytes
         self.maxdisk = maxdisk
         self.write_error: str | None = None
-        self._io = io
+        self.types = types
+        self.io = io
         self._lock_fd: int | None = lock_fd
         self._log_cb = log
         # Segment headers eat into the size: keep a floor so every segment holds at least a few records.
-        self._store = SegmentStore(io, path, segment_size=max(segment_size, 4096), max_open_files=max_open_files)
-        self._store.on_write_error = self._disable_writes
-        self._journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
-        self._dbs: list[dict[bytes, KeyEntry | bytes]] = [{} for _ in range(databases)]  # bytes: a cold list
-        # During recovery only: replayed records name queue ids. A list loaded cold is named by (db, key) until the
+        self.store = SegmentStore(io, path, segment_size=max(segment_size, 4096), max_open_files=max_open_files)
+        self.store.on_write_error = self._disable_writes
+        self.journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
+        # Per database: key -> its value, or bytes for a cold value (a type's compact form of a value nobody uses).
+        self.catalog: list[dict[bytes, KeyEntry | bytes]] = [{} for _ in range(databases)]
+        # During recovery only: replayed records name queue ids. A value loaded cold is named by (db, key) until the
         # first record naming it turns it into an object (a replayed rename, move or swap does so first).
         self._by_qid: dict[int, KeyEntry | tuple[int, bytes]] | None = None
-        self._resident: dict[int, ListLog] = {}  # lists holding values that live only in the journal
-        # Lists pushed to since the last checkpoint: in use, so it leaves them objects (freezing a list that is
-        # pushed to again at once costs a freeze and a thaw per list per checkpoint, for nothing).
-        self._pushed: set[int] = set()
-        # The keys settle_some still has to look at for cold entries holding a journal value, taken once the
-        # resident lists are settled (per database; None until then, and again after each checkpoint).
+        self._settle_due: dict[int, Value] = {}  # values holding data that lives only in the journal (mark_settle)
+        # Values used since the last checkpoint: it leaves them objects (freezing a value that is used again at once
+        # costs a freeze and a thaw per value per checkpoint, for nothing).
+        self._used: set[int] = set()
+        # The keys settle_some still has to look at for cold entries holding journal data, taken once the marked
+        # values are settled (per database; None until then, and again after each checkpoint).
         self._cold_scan: list[tuple[int, list[bytes]]] | None = None
         self.journaled_values = 0  # values ever pushed into the journal alone (paces settling ahead of checkpoints)
-        self.stream_bytes = 0  # stream entries appended since the last checkpoint began: recovery would read them
+        self.outside_bytes = 0  # bytes written outside the journal since the last checkpoint began: recovery reads them
         self._next_qid = 1
-        self._replaying = False
-        self._atomic_depth = 0
+        self.replaying = False
+        self.atomic_depth = 0
         self._batch: list[tuple[int, bytes]] = []
         self._checkpoint_running = False
         self._checkpoint_lsn = 0
@@ -161,19 +149,19 @@ class Engine:
         self._commit_lock = threading.Lock()
         self._commit_paths: set[str] = set()
         self._commit_dirs: set[str] = set()
-        self._journal.before_sync = self._sync_stream_files
-        self._journal.before_sync_due = self._stream_files_due
-        # Streams with entries appended since their last XADD_AT record (StreamLog._append), by queue id.
-        self._unnoted: dict[int, StreamLog] = {}
-        # What the server waits on is a position: journal bytes plus stream bytes ever appended, since an XADD may
-        # write no journal record at all. (journal LSN, position) as of the last flush, and the durable position.
-        self._stream_appended = 0
+        self.journal.before_sync = self._sync_commit_files
+        self.journal.before_sync_due = self._commit_files_due
+        # Values whose state must be journaled before any other record (mark_note), by queue id.
+        self._notes: dict[int, Value] = {}
+        # What the server waits on is a position: journal bytes plus bytes ever appended outside it, since a write
+        # may journal no record at all. (journal LSN, position) as of the last flush, and the durable position.
+        self._outside_appended = 0
         self._flushed = (0, 0)
         self._durable = 0
-        # During recovery only: (queue id, file id) -> size on disk of every stream file, and of every file no
-        # manifest names, kept whole until replay has read the entries the journal says are in them.
+        # During recovery only: (queue id, file id) -> size on disk of every file kept whole (SegmentRecovery), and
+        # of every file no manifest names, until replay has read the entries the journal says are in them.
         self._on_disk: dict[tuple[int, int], int] = {}
-        self._whole_entries = False  # recovery replayed a journal of an earlier build (see _replaying_whole_entries)
+        self._whole_entries = False  # recovery replayed a journal of an earlier build (see replaying_whole_entries)
 
     # -- opening and closing
 
@@ -191,6 +179,7 @@ class Engine:
         log: Callable[[str, str], None] = _default_log,
         io: FileIO | None = None,
         lock_fd: int | None = None,
+        types: TypeRegistry,
     ) -> Engine:
         """Locks ``path`` (created if missing) unless the caller holds its lock already (``lock_fd``, from
         lock_directory, which the engine then owns), recovers its contents and returns the engine. Blocking."""
@@ -210,6 +199,7 @@ class Engine:
                 checkpoint_bytes=checkpoint_bytes,
                 maxdisk=maxdisk,
                 log=log,
+                types=types,
             )
             engine._recover()
         except BaseException:
@@ -235,188 +225,115 @@ class Engine:
             if self.write_error is None and not self._checkpoint_running:
                 self.checkpoint()
         finally:
-            self._journal.close()
-            self._store.close_all()
+            self.journal.close()
+            self.store.close_all()
             if self._lock_fd is not None:
-                self._io.close(self._lock_fd)
+                self.io.close(self._lock_fd)
                 self._lock_fd = None
 
     def abandon(self) -> None:
         """Drops descriptors and the lock as a crash would (crash tests); nothing more is written or synced."""
         self._closed = True
-        self._journal.close()
-        self._store.close_all()
+        self.journal.close()
+        self.store.close_all()
         if self._lock_fd is not None:
-            self._io.close(self._lock_fd)
+            self.io.close(self._lock_fd)
             self._lock_fd = None
 
     # -- catalog
 
     def get(self, db: int, key: bytes) -> KeyEntry | None:
-        entry = self._dbs[db].get(key)
-        if type(entry) is bytes:  # a cold list: an object again from now on
-            entry = self._dbs[db][key] = ListLog.thaw(self, entry)
+        entry = self.catalog[db].get(key)
+        if type(entry) is bytes:  # a cold value: an object again from now on
+            entry = self.catalog[db][key] = self.types.of_cold(entry).thaw(self, entry)
             if self._by_qid is not None:
                 self._by_qid[entry.qid] = entry
-        return entry
+        return entry  # type: ignore[return-value]
 
     def peek(self, db: int, key: bytes) -> tuple[str, int | None] | None:
-        """The key's type and expiry, without turning a cold list into objects (key iteration)."""
-        entry = self._dbs[db].get(key)
+        """The key's type and expiry, without turning a cold value into objects (key iteration)."""
+        entry = self.catalog[db].get(key)
         if entry is None:
             return None
         if type(entry) is bytes:
-            return "list", cold_expire(entry)
-        return entry.type, entry.expire_ms
+            vtype = self.types.of_cold(entry)
+            return vtype.name, vtype.cold_expire(entry)
+        return entry.type, entry.expire_ms  # type: ignore[union-attr]
 
-    def empty_lists(self, db: int) -> list[bytes]:
-        """Keys of lists holding nothing (left by a crash that cut their first push); a cold list never is one."""
-        return [key for key, entry in self._dbs[db].items() if type(entry) is ListLog and not len(entry)]
+    def empty_keys(self, db: int) -> list[bytes]:
+        """Keys of values that Redis would have deleted with their last element, holding nothing (left by a crash
+        that cut their first write); a cold value never is one."""
+        return [
+            key
+            for key, entry in self.catalog[db].items()
+            if type(entry) is not bytes and entry.vtype.deletes_when_empty and not len(entry)  # type: ignore[union-attr, arg-type]
+        ]
 
-    def _thaw_holding(self, fids: set[int]) -> None:
-        """Cold lists holding a chunk of one of ``fids`` become objects."""
-        for db, keyspace in enumerate(self._dbs):
+    def thaw_where(self, vtype: ValueType, test: Callable[[bytes], bool]) -> None:
+        """Cold values of ``vtype`` for which ``test`` holds become objects."""
+        for db, keyspace in enumerate(self.catalog):
             for key in [
                 key
                 for key, entry in keyspace.items()
-                if type(entry) is bytes and cold_kind(entry) == COLD_IN_SEGMENTS and cold_files(entry) & fids
+                if type(entry) is bytes and self.types.of_cold(entry) is vtype and test(entry)
             ]:
                 self.get(db, key)
 
     def keys(self, db: int) -> Iterator[bytes]:
-        return iter(list(self._dbs[db]))
+        return iter(list(self.catalog[db]))
 
     def dbsize(self, db: int) -> int:
-        return len(self._dbs[db])
+        return len(self.catalog[db])
 
-    def create_list(self, db: int, key: bytes) -> ListLog:
-        """A new empty list under ``key`` (which must not exist)."""
-        self._before_write(len(key) + 64)
+    def create(self, db: int, key: bytes, type_name: str) -> KeyEntry:
+        """A new empty value of type ``type_name`` under ``key`` (which must not exist)."""
+        vtype = self.types.by_name[type_name]
+        self.before_write(len(key) + 64)
         qid = self._next_qid
-        log = self._create(db, key, TYPE_CODES["list"], qid)
-        self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["list"], qid) + key)
-        return log  # type: ignore[return-value]
+        value = self._create(db, key, vtype, qid)
+        self.log(journal.OP_CREATE, CREATE_OP.pack(db, vtype.code, qid) + key)
+        return value
 
-    def push_each(
-        self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]], *, checked: bool = False
-    ) -> list[int] | None:
-        """Pushes of ``(key, values)`` at ``side`` in order, creating missing lists (a key may come more than once):
-        each list's length after its push. Expiry and types are the caller's: unless it has ``checked`` the keys
-        (expired what was due, left out keys of other types), None, with nothing changed, when a key holds
-        anything but a list without an expiry. Refused as a whole, before anything changes, for a full disk; pushes
-        that also write segments (see ``_push_one_by_one``) may stop after some, returning fewer lengths."""
-        keyspace = self._dbs[db]
-        get = keyspace.get
-        logs = [get(key) for key, _ in pushes]
-        for log in logs:
-            if type(log) is not ListLog or log.expire_ms is not None or log._length >= BACKLOG_VALUES:  # type: ignore[union-attr]
-                break
-        else:  # the common case, in one pass: every key an existing list, none a backlog or with an expiry
-            if not self._atomic_depth:
-                self._before_write(sum(push_growth(values) for _, values in pushes) if self.maxdisk else 0)
-                return push_each(self, side, logs, [values for _, values in pushes])  # type: ignore[arg-type]
-        if not all(type(log) is ListLog and log.expire_ms is None for log in logs):  # type: ignore[union-attr]
-            for index, (key, _) in enumerate(pushes):
-                log = logs[index]
-                if type(log) is bytes:
-                    log = logs[index] = self.get(db, key)
-                if log is not None and not checked and (type(log) is not ListLog or log.expire_ms is not None):
-                    return None
-        if self._atomic_depth or any(log is not None and log._length >= BACKLOG_VALUES for log in logs):  # type: ignore[union-attr]
-            return self._push_one_by_one(db, side, pushes)
-        missing: list[bytes] = []
-        if None in logs:
-            missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
-        growth = 0
-        if self.maxdisk:  # as create_list and ListLog.push count it
-            growth = sum(len(key) + 64 for key in missing)
-            growth += sum(push_growth(values) for _, values in pushes)
-        self._before_write(growth)
-        if missing:
-            for key in missing:
-                self.create_list(db, key)
-            logs = [keyspace[key] for key, _ in pushes]
-        lengths = push_each(self, side, logs, [values for _, values in pushes])  # type: ignore[arg-type]
-        for key in missing:  # a new list holding one value stays cold until it is used again (idle queues)
-            log = keyspace[key]
-            if log._length == 1:  # type: ignore[union-attr]
-                cold = log.freeze()  # type: ignore[union-attr]
-                if cold is not None:
-                    keyspace[key] = cold  # type: ignore[assignment]
-                    self._pushed.discard(log.qid)  # type: ignore[union-attr]
-        return lengths
-
-    def _push_one_by_one(self, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]) -> list[int]:
-        """``push_each`` as separate pushes (inside an atomic block, or onto a backlog list, a push writes a segment
-        too, which a full disk can refuse half-way): a storage failure ends the run before the call it hit, unless it
-        is the first (then it is raised), and the lengths of the pushes done are returned."""
-        lengths: list[int] = []
-        for key, values in pushes:
-            try:
-                log = self.get(db, key)
-                if log is None:
-                    log = self.create_list(db, key)
-                lengths.append(log.push(side, values))  # type: ignore[union-attr]
-            except StorageError:
-                if not lengths:
-                    raise
-                break
-        return lengths
-
-    def create_stream(self, db: int, key: bytes) -> StreamLog:
-        """A new empty stream under ``key`` (which must not exist)."""
-        self._before_write(len(key) + 64)
-        qid = self._next_qid
-        log = self._create(db, key, TYPE_CODES["stream"], qid)
-        self._log(journal.OP_CREATE, CREATE_OP.pack(db, TYPE_CODES["stream"], qid) + key)
-        return log  # type: ignore[return-value]
-
-    def _create(self, db: int, key: bytes, type_code: int, qid: int) -> KeyEntry:
-        if key in self._dbs[db]:
+    def _create(self, db: int, key: bytes, vtype: ValueType, qid: int) -> KeyEntry:
+        if key in self.catalog[db]:
             raise KeyError(f"key {key!r} already exists in db {db}")
-        log: ListLog | StreamLog
-        if type_code == TYPE_CODES["list"]:
-            log = ListLog(self, qid)
-        elif type_code == TYPE_CODES["stream"]:
-            log = StreamLog(self, qid)
-        else:
-            raise ValueError(f"unsupported key type {type_code}")
-        self._dbs[db][key] = log
+        value = vtype.create(self, qid)
+        self.catalog[db][key] = value
         if self._by_qid is not None:
-            self._by_qid[qid] = log
+            self._by_qid[qid] = value
         self._next_qid = max(self._next_qid, qid + 1)
-        return log
+        return value
 
     def delete(self, db: int, key: bytes) -> bool:
-        if key not in self._dbs[db]:
+        if key not in self.catalog[db]:
             return False
-        self._before_write(0)
+        self.before_write(0)
         self._delete(db, key)
-        self._log(journal.OP_DELETE, DB_OP.pack(db) + key)
+        self.log(journal.OP_DELETE, DB_OP.pack(db) + key)
         return True
 
     def _delete(self, db: int, key: bytes) -> None:
-        self._drop(self._dbs[db].pop(key))
+        self._drop(self.catalog[db].pop(key))
 
-    def _drop(self, log: KeyEntry | bytes) -> None:
-        if type(log) is bytes:
-            log = ListLog.thaw(self, log)  # it lets go of its files like any list
+    def _drop(self, value: KeyEntry | bytes) -> None:
+        if type(value) is bytes:
+            value = self.types.of_cold(value).thaw(self, value)  # it lets go of its files like any value
         if self._by_qid is not None:
-            self._by_qid.pop(log.qid, None)
-        log._drop_all()
+            self._by_qid.pop(value.qid, None)  # type: ignore[union-attr]
+        value.drop()  # type: ignore[union-attr]
 
     def rename(self, db: int, src: bytes, dst: bytes) -> None:
         """Moves ``src`` to ``dst`` (replacing it); KeyError if ``src`` is missing."""
-        if src not in self._dbs[db]:
+        if src not in self.catalog[db]:
             raise KeyError(src)
         if src == dst:
             return
-        self._before_write(len(src) + len(dst))
+        self.before_write(len(src) + len(dst))
         self._rename(db, src, dst)
-        self._log(journal.OP_RENAME, RENAME_OP.pack(db, len(src)) + src + dst)
+        self.log(journal.OP_RENAME, RENAME_OP.pack(db, len(src)) + src + dst)
 
     def _rename(self, db: int, src: bytes, dst: bytes) -> None:
-        keyspace = self._dbs[db]
+        keyspace = self.catalog[db]
         entry = keyspace.pop(src)
         replaced = keyspace.pop(dst, None)
         if replaced is not None:
@@ -425,120 +342,154 @@ class Engine:
 
     def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
         """Absolute unix time in ms, or None to persist; KeyError if ``key`` is missing."""
-        if key not in self._dbs[db]:
+        if key not in self.catalog[db]:
             raise KeyError(key)
-        self._before_write(0)
+        self.before_write(0)
         self.get(db, key).expire_ms = expire_ms  # type: ignore[union-attr]
-        self._log(journal.OP_EXPIRE, EXPIRE_OP.pack(db, expire_ms is not None, expire_ms or 0) + key)
+        self.log(journal.OP_EXPIRE, EXPIRE_OP.pack(db, expire_ms is not None, expire_ms or 0) + key)
 
     def flushdb(self, db: int) -> None:
-        self._before_write(0)
+        self.before_write(0)
         self._flushdb(db)
-        self._log(journal.OP_FLUSHDB, DB_OP.pack(db))
+        self.log(journal.OP_FLUSHDB, DB_OP.pack(db))
 
     def _flushdb(self, db: int) -> None:
-        keyspace, self._dbs[db] = self._dbs[db], {}
+        keyspace, self.catalog[db] = self.catalog[db], {}
         for entry in keyspace.values():
             self._drop(entry)
 
     def flushall(self) -> None:
-        self._before_write(0)
+        self.before_write(0)
         for db in range(self.databases):
             self._flushdb(db)
-        self._log(journal.OP_FLUSHALL, b"")
+        self.log(journal.OP_FLUSHALL, b"")
 
     def swapdb(self, a: int, b: int) -> None:
-        self._before_write(0)
-        self._dbs[a], self._dbs[b] = self._dbs[b], self._dbs[a]
-        self._log(journal.OP_SWAPDB, TWO_DB_OP.pack(a, b))
+        self.before_write(0)
+        self.catalog[a], self.catalog[b] = self.catalog[b], self.catalog[a]
+        self.log(journal.OP_SWAPDB, TWO_DB_OP.pack(a, b))
 
     def move(self, src_db: int, dst_db: int, key: bytes) -> bool:
         """MOVE: False if ``key`` is missing in ``src_db`` or already present in ``dst_db``."""
-        if key not in self._dbs[src_db] or key in self._dbs[dst_db] or src_db == dst_db:
+        if key not in self.catalog[src_db] or key in self.catalog[dst_db] or src_db == dst_db:
             return False
-        self._before_write(0)
-        self._dbs[dst_db][key] = self._dbs[src_db].pop(key)
-        self._log(journal.OP_MOVE, TWO_DB_OP.pack(src_db, dst_db) + key)
+        self.before_write(0)
+        self.catalog[dst_db][key] = self.catalog[src_db].pop(key)
+        self.log(journal.OP_MOVE, TWO_DB_OP.pack(src_db, dst_db) + key)
         return True
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """Every operation inside becomes one journal record: after a crash all of them happened or none."""
-        self._atomic_depth += 1
+        self.atomic_depth += 1
         try:
             yield
         finally:
-            self._atomic_depth -= 1
-            if not self._atomic_depth and self._batch:
+            self.atomic_depth -= 1
+            if not self.atomic_depth and self._batch:
                 ops, self._batch = self._batch, []
                 if len(ops) == 1:
-                    self._journal.append(*ops[0])
+                    self.journal.append(*ops[0])
                 else:
-                    self._journal.append(journal.OP_BATCH, journal.encode_batch(ops))
+                    self.journal.append(journal.OP_BATCH, journal.encode_batch(ops))
 
-    # -- the write path shared by every mutation
+    # -- the write path shared by every mutation (the port: see storage/port.py)
 
-    def _before_write(self, growth: int) -> None:
+    def before_write(self, growth: int) -> None:
         """Refuses a mutation up front, before anything of it is applied."""
-        if self._replaying:
+        if self.replaying:
             return
         if self.write_error is not None:
             raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
-        if self._journal.blocked:
+        if self.journal.blocked:
             self._flush_journal()  # still full: raises DiskFullError again
-        if self._store.full:
-            self._store.write_pending()  # likewise
+        if self.store.full:
+            self.store.write_pending()  # likewise
         if self.maxdisk and growth and self._disk_used() + growth > self.maxdisk:
             raise DiskFullError("maxdisk reached")
 
-    def _log(self, op: int, payload: bytes) -> None:
-        if self._replaying:
+    def log(self, op: int, payload: bytes) -> None:
+        """Journals one record (a no-op while replaying; gathered into one record inside ``atomic``)."""
+        if self.replaying:
             return
-        if self._unnoted:
-            self._note_appends()
-        self._journal_record(op, payload)
+        if self._notes:
+            self.write_notes()
+        self.log_note(op, payload)
 
-    def _log_at(self, op: int, payload: bytes) -> int:
-        """``_log`` outside atomic blocks and replay, returning the record's LSN (where its values can be read)."""
-        if self._unnoted:
-            self._note_appends()
-        return self._journal.append(op, payload)
+    def log_at(self, op: int, payload: bytes) -> int:
+        """``log`` outside atomic blocks and replay, returning the record's LSN (where its values can be read)."""
+        if self._notes:
+            self.write_notes()
+        return self.journal.append(op, payload)
 
-    def _log_many_at(self, op: int, payloads: list[bytes]) -> int:
-        """``_log_at`` of each payload, in order, framed in one go; returns the first one's LSN."""
-        if self._unnoted:
-            self._note_appends()
-        return self._journal.append_many(op, payloads)
+    def log_many_at(self, op: int, payloads: list[bytes]) -> int:
+        """``log_at`` of each payload, in order, framed in one go; returns the first one's LSN."""
+        if self._notes:
+            self.write_notes()
+        return self.journal.append_many(op, payloads)
 
-    def _journal_record(self, op: int, payload: bytes) -> None:
-        if self._atomic_depth:
+    def log_note(self, op: int, payload: bytes) -> None:
+        """Journals a record without writing pending notes first (what ``write_note`` of a value uses)."""
+        if self.atomic_depth:
             self._batch.append((op, payload))
         else:
-            self._journal.append(op, payload)
+            self.journal.append(op, payload)
 
-    def _journal_clean(self) -> bool:
-        """Everything journaled so far is durable, and nothing waits to be (see StreamLog._append)."""
-        j = self._journal
-        return not (j.buffer or self._atomic_depth or self._replaying or j.blocked) and j.durable_lsn >= j.flushed_lsn
-
-    def _note_appends(self) -> None:
-        """Journals where the stream entries appended since each stream's last XADD_AT record are, before any other
-        record (replay must meet them first), at a checkpoint, when a file is started and inside atomic blocks. A
-        pass of XADDs alone writes no journal record: its entries are synced in their segment and found there."""
-        unnoted, self._unnoted = self._unnoted, {}
-        for stream in unnoted.values():
-            stream.write_note()
-
-    def _log_many(self, op: int, payloads: list[bytes]) -> None:
-        """``_log`` of each payload, in order, framed in one go."""
-        if self._replaying:
+    def log_many(self, op: int, payloads: list[bytes]) -> None:
+        """``log`` of each payload, in order, framed in one go."""
+        if self.replaying:
             return
-        if self._unnoted:
-            self._note_appends()
-        if self._atomic_depth:
+        if self._notes:
+            self.write_notes()
+        if self.atomic_depth:
             self._batch += [(op, payload) for payload in payloads]
         else:
-            self._journal.append_many(op, payloads)
+            self.journal.append_many(op, payloads)
+
+    def journal_clean(self) -> bool:
+        """Everything journaled so far is durable, and nothing waits to be."""
+        j = self.journal
+        return not (j.buffer or self.atomic_depth or self.replaying or j.blocked) and j.durable_lsn >= j.flushed_lsn
+
+    def mark_note(self, value: Value) -> None:
+        """``value.write_note()`` must journal its state before any other record (replay must meet it first), at a
+        checkpoint and when a file is started (stream entries written to their segment alone)."""
+        self._notes[value.qid] = value
+
+    def notes_pending(self) -> dict[int, Value]:
+        return self._notes
+
+    def write_notes(self) -> None:
+        notes, self._notes = self._notes, {}
+        for value in notes.values():
+            value.write_note()  # type: ignore[attr-defined]
+
+    def appended_outside(self, nbytes: int) -> None:
+        """``nbytes`` were written to a segment file that the group commit syncs before the journal (not replaying:
+        a position a reply may wait on); recovery reads them back, so they count towards a checkpoint."""
+        self.outside_bytes += nbytes
+        if not self.replaying:
+            self._outside_appended += nbytes
+
+    def recovered_outside(self, nbytes: int) -> None:
+        """Recovery found ``nbytes`` written outside the journal that no record names (they count towards the next
+        checkpoint like any such bytes)."""
+        self.outside_bytes += nbytes
+
+    def mark_settle(self, value: Value) -> None:
+        """``value`` holds data living in the journal alone: ``value.settle(budget)`` copies it out before the next
+        checkpoint retires that journal."""
+        self._settle_due[value.qid] = value
+
+    def unmark_settle(self, value: Value) -> None:
+        self._settle_due.pop(value.qid, None)
+
+    def mark_used(self, qid: int) -> None:
+        """The value was used since the last checkpoint: the next one leaves it an object."""
+        self._used.add(qid)
+
+    def unmark_used(self, qid: int) -> None:
+        self._used.discard(qid)
 
     # -- durability
 
@@ -548,33 +499,34 @@ class Engine:
         operations, reads are served from the buffer, and new writes are refused until they are written."""
         if self.write_error is not None:
             raise StorageWriteError(f"writes are disabled until restart: {self.write_error}")
-        store = self._store
+        store = self.store
         try:
             store.write_pending()
         except DiskFullError:
             if store.owes_commit():
-                raise  # stream entries live only in their segment: their journal records wait with them
+                raise  # data written outside the journal lives only in its segment: its journal records wait with it
         paths, dirs = store.take_commit()
         with self._commit_lock:  # owed a sync from now on, even if the journal's write below is refused
             self._commit_paths.update(paths)
             self._commit_dirs.update(dirs)
         journal_lsn = self._flush_journal()
-        position = journal_lsn + self._stream_appended
+        position = journal_lsn + self._outside_appended
         with self._commit_lock:
             self._flushed = (journal_lsn, position)
         return position
 
-    def _stream_files_due(self) -> bool:
+    def _commit_files_due(self) -> bool:
         with self._commit_lock:
             return bool(self._commit_paths or self._commit_dirs)
 
-    def _sync_stream_files(self) -> None:
-        """Sync thread, before the journal's fdatasync: the stream files flushed since the last sync, and the
-        directories naming new ones (a missing one would leave its journal records pointing at nothing)."""
+    def _sync_commit_files(self) -> None:
+        """Sync thread, before the journal's fdatasync: the files written outside the journal (stream entries) since
+        the last sync, and the directories naming new ones (a missing one would leave its journal records pointing
+        at nothing)."""
         with self._commit_lock:
             paths, dirs = self._commit_paths, self._commit_dirs
             self._commit_paths, self._commit_dirs = set(), set()
-        io = self._io
+        io = self.io
         for path in paths:
             try:
                 fd = io.open(path, write=False)
@@ -592,7 +544,7 @@ class Engine:
 
     def _flush_journal(self) -> int:
         try:
-            return self._journal.flush()
+            return self.journal.flush()
         except StorageWriteError as error:
             self._disable_writes(str(error))
             raise
@@ -603,7 +555,7 @@ class Engine:
             self.write_error = reason
             self._log_cb("warning", f"writes disabled until restart: {reason}")
 
-    # Positions (``flush``'s result, what ``sync`` takes): journal bytes plus stream bytes ever appended.
+    # Positions (``flush``'s result, what ``sync`` takes): journal bytes plus bytes ever appended outside it.
 
     def durable_lsn(self) -> int:
         return self._durable
@@ -613,7 +565,7 @@ class Engine:
 
     def pending_lsn(self) -> int:
         """The position that will cover every mutation made so far, once flushed (no I/O)."""
-        return self._journal.flushed_lsn + self._journal.pending + self._stream_appended
+        return self.journal.flushed_lsn + self.journal.pending + self._outside_appended
 
     def sync(self, lsn: int) -> None:
         """Worker thread: returns when everything up to position ``lsn`` (from ``flush``) is on disk. A failure
@@ -621,7 +573,7 @@ class Engine:
         with self._commit_lock:
             journal_lsn, position = self._flushed
         try:
-            self._journal.sync(journal_lsn)
+            self.journal.sync(journal_lsn)
         except OSError as error:
             self.write_error = f"fsync of the journal failed: {error}"
             raise StorageWriteError(self.write_error) from error
@@ -630,86 +582,90 @@ class Engine:
 
     @property
     def syncs_total(self) -> int:
-        return self._journal.syncs_total
+        return self.journal.syncs_total
 
     def checkpoint_due(self) -> bool:
         if self._checkpoint_running or self.write_error is not None:
             return False
-        dead_bytes = self._store.dead_bytes - self._deferred_bytes  # a checkpoint cannot delete pinned files
-        # The journal names stream entries rather than holding them: recovery reads those back as well.
-        replayed = self._journal_bytes() + self.stream_bytes
+        dead_bytes = self.store.dead_bytes - self._deferred_bytes  # a checkpoint cannot delete pinned files
+        # The journal names data written outside it (stream entries): recovery reads those back as well.
+        replayed = self._journal_bytes() + self.outside_bytes
         return replayed >= self.checkpoint_bytes or dead_bytes >= self.checkpoint_bytes
 
     def begin_checkpoint(self) -> Checkpoint:
         """Loop thread: rotates the journal and captures the state it must make durable (O(queues + chunks))."""
         if self._checkpoint_running:
             raise StorageError("a checkpoint is already running")
-        if self._atomic_depth:
+        if self.atomic_depth:
             raise StorageError("cannot checkpoint inside an atomic block")
-        compact_shared(self)
+        for vtype in self.types:
+            vtype.before_checkpoint(self)
         self._settle_all()
-        self._note_appends()  # in the file being closed: if this checkpoint fails, replay needs them before the next
-        self._store.write_pending()  # the checkpoint syncs the files: what they must hold has to be in them
-        self._journal.drop_readers()  # files replayed at start-up: nothing refers to them any more
+        self.write_notes()  # in the file being closed: if this checkpoint fails, replay needs them before the next
+        self.store.write_pending()  # the checkpoint syncs the files: what they must hold has to be in them
+        self.journal.drop_readers()  # files replayed at start-up: nothing refers to them any more
         self.flush()
-        lsn = self._journal.flushed_lsn
-        seq = self._journal.seq + 1
-        self._journal.start_file(seq, lsn)
+        lsn = self.journal.flushed_lsn
+        seq = self.journal.seq + 1
+        self.journal.start_file(seq, lsn)
         blob = self._manifest_blob(seq, lsn)
-        dirty_fids = set(self._store.dirty)
-        dirty, directories, dead = self._store.take_snapshot_sets()
-        directories.append(self._journal.directory)
+        dirty_fids = set(self.store.dirty)
+        dirty, directories, dead = self.store.take_snapshot_sets()
+        directories.append(self.journal.directory)
         self._checkpoint_running = True
-        stream_bytes, self.stream_bytes = self.stream_bytes, 0
-        return Checkpoint(blob, seq, lsn, dirty, dirty_fids, directories, dead, stream_bytes)
+        outside_bytes, self.outside_bytes = self.outside_bytes, 0
+        return Checkpoint(blob, seq, lsn, dirty, dirty_fids, directories, dead, outside_bytes)
 
     def settle_some(self, budget: int) -> bool:
-        """Copies about ``budget`` journal-resident values into segments, ahead of a checkpoint, so that
+        """Copies about ``budget`` values living in the journal alone into segments, ahead of a checkpoint, so that
         ``begin_checkpoint`` (which settles whatever is left at once) stays short. True while more remain."""
-        while self._resident and budget > 0:
-            qid, log = next(iter(self._resident.items()))
-            before = len(log)
-            if not log.settle(budget):
-                return True  # the budget ran out inside this list; it stays registered
-            budget -= before + SETTLE_LIST_COST
-            self._resident.pop(qid, None)
+        due = self._settle_due
+        while due and budget > 0:
+            qid, value = next(iter(due.items()))
+            before = len(value)  # type: ignore[arg-type]
+            if not value.settle(budget):  # type: ignore[attr-defined]
+                return True  # the budget ran out inside this value; it stays marked
+            budget -= before + SETTLE_VALUE_COST
+            due.pop(qid, None)
         if budget > 0 and self._cold_scan is None:
-            self._cold_scan = [(db, list(keyspace)) for db, keyspace in enumerate(self._dbs) if keyspace]
+            self._cold_scan = [(db, list(keyspace)) for db, keyspace in enumerate(self.catalog) if keyspace]
         while budget > 0 and self._cold_scan:
             db, keys = self._cold_scan[-1]
             if not keys:
                 self._cold_scan.pop()
                 continue
-            budget -= 1 + SETTLE_LIST_COST * self._settle_cold(db, keys.pop())
-        return bool(self._resident) or bool(self._cold_scan)
+            budget -= 1 + SETTLE_VALUE_COST * self._settle_cold(db, keys.pop())
+        return bool(due) or bool(self._cold_scan)
 
     def _settle_all(self) -> None:
-        while self._resident:
-            next(iter(self._resident.values())).settle()  # unregisters itself once done
-        for db, keyspace in enumerate(self._dbs):
-            for key in [key for key, e in keyspace.items() if type(e) is bytes and cold_kind(e) == COLD_IN_JOURNAL]:
-                self._settle_cold(db, key)
+        while self._settle_due:
+            next(iter(self._settle_due.values())).settle()  # type: ignore[attr-defined]  # unmarks itself once done
+        if self.types.with_cold:
+            of_cold = self.types.of_cold
+            for db, keyspace in enumerate(self.catalog):
+                for key in [k for k, e in keyspace.items() if type(e) is bytes and of_cold(e).cold_needs_settle(e)]:
+                    self._settle_cold(db, key)
         self._cold_scan = None
 
     def _settle_cold(self, db: int, key: bytes) -> bool:
-        """If ``key`` is a cold list holding a journal value, copies it to a segment, the list staying cold (one
-        list at a time, so that a burst of them never costs their objects all at once); True if it was."""
-        keyspace = self._dbs[db]
+        """If ``key`` is a cold value holding data in the journal alone, copies it to a segment, the value staying
+        cold (one at a time, so that a burst of them never costs their objects all at once); True if it was."""
+        keyspace = self.catalog[db]
         entry = keyspace.get(key)
-        if type(entry) is not bytes or cold_kind(entry) != COLD_IN_JOURNAL:
+        if type(entry) is not bytes or not self.types.of_cold(entry).cold_needs_settle(entry):
             return False
-        log = self.get(db, key)
-        log.settle()  # type: ignore[union-attr]
-        keyspace[key] = log.freeze() or log  # type: ignore[union-attr]
+        value = self.get(db, key)
+        value.settle()  # type: ignore[union-attr]
+        keyspace[key] = value.freeze() or value  # type: ignore[union-attr]
         return True
 
     def run_checkpoint(self, cp: Checkpoint) -> None:
         """Worker thread: syncs dirtied segments and directories, then replaces the manifest atomically."""
-        io = self._io
+        io = self.io
         try:
             # The journal file begin_checkpoint rotated away from may end in unsynced records; once the new file's
             # name is durable (the directory sync below) that tail must be too, or recovery finds a gap before it.
-            self._journal.sync(cp.journal_lsn)
+            self.journal.sync(cp.journal_lsn)
             for path in cp.dirty_paths:
                 fd = io.open(path, write=False)
                 try:
@@ -730,10 +686,10 @@ class Engine:
         self._checkpoint_running = False
         if not cp.done:
             # Nothing was released: the old manifest and journals still describe everything.
-            self._store.dead.update(cp.dead)
-            self._store.dirty |= {fid for fid in cp.dirty_fids if fid in self._store.files}
-            self._store.new_dirs.update(cp.directories)
-            self.stream_bytes += cp.stream_bytes
+            self.store.dead.update(cp.dead)
+            self.store.dirty |= {fid for fid in cp.dirty_fids if fid in self.store.files}
+            self.store.new_dirs.update(cp.directories)
+            self.outside_bytes += cp.outside_bytes
             return
         dead = cp.dead
         if self._pinned_segments:
@@ -744,25 +700,25 @@ class Engine:
                     self._deferred_bytes += entry[1]
                 else:
                     dead[fid] = entry
-        for qid in self._store.remove_dead(dead):
+        for qid in self.store.remove_dead(dead):
             try:
-                self._io.rmdir(self._store.queue_dir(qid))  # the queue is gone, or holds no segment file now
+                self.io.rmdir(self.store.queue_dir(qid))  # the queue is gone, or holds no segment file now
             except OSError:
                 pass  # it still has files (or files that died after this checkpoint began, or pinned ones)
-        for name in self._io.listdir(self._journal.directory):
+        for name in self.io.listdir(self.journal.directory):
             seq = journal.parse_journal_name(name)
             if seq is not None and seq < cp.journal_seq and seq not in self._pinned_journals:
-                self._io.unlink(os.path.join(self._journal.directory, name))  # a pinned one goes at a later one
-        self._journal.retire_before(cp.journal_lsn)
+                self.io.unlink(os.path.join(self.journal.directory, name))  # a pinned one goes at a later one
+        self.journal.retire_before(cp.journal_lsn)
         self._checkpoint_lsn = cp.journal_lsn
         self._last_checkpoint_time = time.time()
 
-    def _pin_files(self, segments: list[int], journals: list[int]) -> None:
-        """A list snapshot reads these files until it is closed: no checkpoint may delete them meanwhile."""
+    def pin_files(self, segments: list[int], journals: list[int]) -> None:
+        """A snapshot (of a list) reads these files until it is closed: no checkpoint may delete them meanwhile."""
         self._pinned_segments.update(segments)
         self._pinned_journals.update(journals)
 
-    def _unpin_files(self, segments: list[int], journals: list[int]) -> None:
+    def unpin_files(self, segments: list[int], journals: list[int]) -> None:
         """A snapshot is closed. Files a checkpoint retired meanwhile are dead again: the next checkpoint deletes
         them (no manifest names them, and a restart deletes files the manifest does not name anyway)."""
         self._pinned_segments.subtract(segments)
@@ -773,7 +729,7 @@ class Engine:
                 entry = self._deferred_dead.pop(fid, None)
                 if entry is not None:
                     self._deferred_bytes -= entry[1]
-                    self._store.dead[fid] = entry
+                    self.store.dead[fid] = entry
         for seq in set(journals):
             if self._pinned_journals[seq] <= 0:
                 del self._pinned_journals[seq]
@@ -788,41 +744,49 @@ class Engine:
 
     def _manifest_blob(self, journal_seq: int, journal_lsn: int) -> bytes:
         data = manifest.ManifestData(
-            next_fid=self._store.next_fid,
+            next_fid=self.store.next_fid,
             next_qid=self._next_qid,
             journal_seq=journal_seq,
             journal_lsn=journal_lsn,
             databases=self.databases,
-            files={fid: (entry[0], entry[1]) for fid, entry in self._store.files.items()},
+            files={fid: (entry[0], entry[1]) for fid, entry in self.store.files.items()},
         )
-        # Every settled list nobody pushed to since the last checkpoint becomes a cold entry (its manifest state and
-        # a head): lists used before the next checkpoint turn into objects again, the others cost their bytes
-        # alone. Only a list object no one holds but the catalog (and the shared files naming it) is replaced, so
-        # the change is never seen.
-        cold_list = TYPE_CODES["list"]
-        pushed, self._pushed = self._pushed, set()
-        for db, keyspace in enumerate(self._dbs):
+        # Every settled value of a type with cold forms that nobody used since the last checkpoint becomes a cold
+        # entry (its manifest state and a head): values used before the next checkpoint turn into objects again,
+        # the others cost their bytes alone. Only an object no one holds but the catalog (and what its type keeps
+        # naming it: ``held_refs``) is replaced, so the change is never seen.
+        used, self._used = self._used, set()
+        freezing = bool(self.types.with_cold)
+        of_cold = self.types.of_cold
+        for db, keyspace in enumerate(self.catalog):
             for key in list(keyspace):
                 entry = keyspace[key]
-                if (
-                    type(entry) is ListLog
-                    and entry.qid not in pushed
-                    and sys.getrefcount(entry) <= UNHELD_REFS + len(entry._shared_bytes())
-                ):
-                    entry = keyspace[key] = entry.freeze() or entry
                 if type(entry) is bytes:
-                    assert cold_kind(entry) == COLD_IN_SEGMENTS, "a journal value left unsettled"
-                    _, qid, _ = COLD_HEAD.unpack_from(entry)
-                    data.keys.append((db, cold_list, cold_expire(entry), qid, key, entry[COLD_HEAD.size :]))
-                else:
-                    data.keys.append((db, TYPE_CODES[entry.type], entry.expire_ms, entry.qid, key, entry.dump()))
+                    vtype = of_cold(entry)
+                    assert not vtype.cold_needs_settle(entry), "a cold value left unsettled"
+                    qid, state = vtype.cold_state(entry)
+                    data.keys.append((db, vtype.code, vtype.cold_expire(entry), qid, key, state))
+                    continue
+                if (
+                    freezing
+                    and entry.vtype.cold_kinds  # type: ignore[union-attr]
+                    and entry.qid not in used  # type: ignore[union-attr]
+                    and sys.getrefcount(entry) <= UNHELD_REFS + entry.held_refs()  # type: ignore[union-attr]
+                ):
+                    cold = entry.freeze()  # type: ignore[union-attr]
+                    if cold is not None:
+                        keyspace[key] = cold
+                        qid, state = entry.vtype.cold_state(cold)  # type: ignore[union-attr]
+                        data.keys.append((db, entry.vtype.code, entry.expire_ms, qid, key, state))  # type: ignore[union-attr]
+                        continue
+                data.keys.append((db, entry.vtype.code, entry.expire_ms, entry.qid, key, entry.dump()))  # type: ignore[union-attr]
         return manifest.encode(data)
 
     # -- recovery
 
     def _recover(self) -> None:
         started = time.monotonic()
-        state = manifest.read(self._io, self.path)
+        state = manifest.read(self.io, self.path)
         self._by_qid = {}
         if state is not None:
             self._load_manifest(state)
@@ -831,14 +795,14 @@ class Engine:
         lsn = state.journal_lsn if state is not None else 0
         replayed = self._replay_journals(first_seq, lsn)
         for (qid, fid), size in self._on_disk.items():
-            stream = self._by_qid.get(qid)
-            if type(stream) is StreamLog and stream._fid == fid:
-                stream.recover_tail(size)
-        self._cut_stream_tails()
-        self._store.drop_unreferenced_shared()
+            value = self._by_qid.get(qid)
+            if isinstance(value, Value) and value.vtype.segment_recovery is SegmentRecovery.KEEP_WHOLE:
+                value.recover_tail(fid, size)  # type: ignore[attr-defined]
+        self._cut_unnamed_tails()
+        self.store.drop_unreferenced_shared()
         queues = len(self._by_qid)
         self._by_qid = None
-        self._store.write_pending()
+        self.store.write_pending()
         self._checkpoint_lsn = lsn
         if state is None or self._whole_entries:
             self.checkpoint()  # a first start: write the manifest; or retire an earlier build's journal
@@ -846,15 +810,15 @@ class Engine:
             # Writes go to a new journal file; the replayed ones are durable already and stay, read by the pushes
             # replayed from them, until the next checkpoint settles those and retires the files. So a restart
             # after a crash costs the replay alone, however many queues it touched.
-            self._journal.start_file(self._journal.seq + 1, self._journal.flushed_lsn)
-            self._note_appends()  # entries found at the end of stream files: later records follow them
+            self.journal.start_file(self.journal.seq + 1, self.journal.flushed_lsn)
+            self.write_notes()  # data found at the end of files kept whole: later records follow it
         self._log_cb(
             "notice",
             f"storage ready: {queues} queues, {replayed} journal bytes replayed in {time.monotonic() - started:.3f}s",
         )
 
     def _load_manifest(self, state: manifest.ManifestData) -> None:
-        store = self._store
+        store = self.store
         store.next_fid = state.next_fid
         self._next_qid = state.next_qid
         for fid, (qid, size) in state.files.items():
@@ -863,32 +827,30 @@ class Engine:
         for db, type_code, expire, qid, key, blob in state.keys:
             if db >= self.databases:
                 raise StorageError(f"the data holds keys in db {db} but only {self.databases} databases are set")
-            log: ListLog | StreamLog
-            if type_code == TYPE_CODES["list"]:
-                cold = ListLog.cold_from_state(self, qid, expire, blob)
-                if cold is not None:  # objects only for the lists the journal names, when replay gets to them
-                    self._dbs[db][key] = cold
-                    self._by_qid[qid] = (db, key)
-                    continue
-                log = ListLog.load(self, qid, blob)
-            elif type_code == TYPE_CODES["stream"]:
-                log = StreamLog.load(self, qid, blob)
-            else:
+            vtype = self.types.by_code.get(type_code)
+            if vtype is None:
                 raise StorageError(f"key type {type_code} is not supported by this build")
-            log.expire_ms = expire
-            self._dbs[db][key] = log
             assert self._by_qid is not None
-            self._by_qid[qid] = log
+            cold = vtype.load_cold(self, qid, expire, blob)
+            if cold is not None:  # objects only for the values the journal names, when replay gets to them
+                self.catalog[db][key] = cold
+                self._by_qid[qid] = (db, key)
+                continue
+            value = vtype.load(self, qid, blob)
+            value.expire_ms = expire
+            self.catalog[db][key] = value
+            self._by_qid[qid] = value
 
     def _reconcile_segments(self) -> None:
         """Cuts list segment files back to their checkpointed size and deletes the ones the manifest does not know.
 
-        Journal replay then re-appends exactly what followed the checkpoint, to the same files. Stream files, and
-        files the manifest does not name (a stream's, created after it, perhaps), stay whole: their entries were
-        written once, there, and replay reads them back (``_appended_records``); ``_cut_stream_tails`` settles
+        Journal replay then re-appends exactly what followed the checkpoint, to the same files. Files of types that
+        keep them whole (streams: ``SegmentRecovery.KEEP_WHOLE``), and files the manifest does not name (a stream's,
+        created after it, perhaps), stay whole: their entries were written once, there, and replay reads them back
+        (``appended_records``); ``_cut_unnamed_tails`` settles
         them afterwards.
         """
-        io, store = self._io, self._store
+        io, store = self.io, self.store
         assert self._by_qid is not None
         io.mkdir(store.root)
         seen: set[int] = set()
@@ -901,12 +863,13 @@ class Engine:
                 continue
             qid = _parse_queue_dir_name(dir_name)
             owner = self._by_qid.get(qid) if qid is not None else None
+            keep_whole = owner is not None and self._recovery_of(owner) is SegmentRecovery.KEEP_WHOLE
             for name in names:
                 fid = parse_segment_name(name)
                 path = os.path.join(qdir, name)
                 known = store.files.get(fid) if fid is not None else None
                 if known is None or known[0] != qid:
-                    if fid is None or not qid or (owner is not None and not isinstance(owner, StreamLog)):
+                    if fid is None or not qid or (owner is not None and not keep_whole):
                         io.unlink(path)  # not a segment, or a list's (or shared): replay recreates what it needs
                     else:
                         fd = io.open(path, write=False)
@@ -923,7 +886,7 @@ class Engine:
                         raise CorruptionError(path, actual, f"segment is shorter than its checkpointed {known[1]}")
                     header = io.pread(fd, framing.SEGMENT_HEADER.size, 0)
                     framing.check_prefix(header, framing.SEGMENT_MAGIC, path)
-                    if isinstance(owner, StreamLog):
+                    if keep_whole:
                         self._on_disk[(known[0], fid)] = actual  # type: ignore[index]
                     elif actual > known[1]:
                         io.truncate(fd, known[1])
@@ -936,11 +899,20 @@ class Engine:
             if fid not in seen:
                 raise CorruptionError(store.path(qid, fid), 0, "segment file named by the manifest is missing")
 
-    def _appended_records(self, qid: int, fid: int, offset: int, length: int, count: int) -> list[bytes]:
+    def _type_of(self, owner: KeyEntry | tuple[int, bytes]) -> ValueType:
+        if type(owner) is tuple:  # a cold value, named by its key
+            db, key = owner
+            return self.types.of_cold(self.catalog[db][key])  # type: ignore[arg-type]
+        return owner.vtype  # type: ignore[union-attr]
+
+    def _recovery_of(self, owner: KeyEntry | tuple[int, bytes]) -> SegmentRecovery:
+        return self._type_of(owner).segment_recovery
+
+    def appended_records(self, qid: int, fid: int, offset: int, length: int, count: int) -> list[bytes]:
         """Recovery: the payloads of the ``count`` records (``length`` bytes) a journaled XADD appended at ``offset``
         of stream file ``fid``. Raises TornReference when a power cut kept them from the disk, whole or in part
         (the file, its header or its tail), and CorruptionError when they are damaged with valid records after."""
-        io, store = self._io, self._store
+        io, store = self.io, self.store
         path = store.path(qid, fid)
         known = store.files.get(fid)
         if known is not None and known[0] != qid:
@@ -950,7 +922,7 @@ class Engine:
             raise TornReference(f"{path}, named by the journal, is not on disk")
         if offset + length > size:
             raise TornReference(f"{path} ends at byte {size}, inside entries the journal places at {offset}")
-        fd = store._fd(fid) if known is not None else io.open(path, write=False)
+        fd = store.fd(fid) if known is not None else io.open(path, write=False)
         try:
             if known is None:
                 header = io.pread(fd, framing.SEGMENT_HEADER.size, 0)
@@ -969,18 +941,18 @@ class Engine:
                 io.close(fd)
         raise TornReference(f"{path}: the entries the journal places at {offset} are torn")
 
-    def _tail_records(self, qid: int, fid: int, start: int, size: int) -> list[bytes]:
+    def tail_records(self, qid: int, fid: int, start: int, size: int) -> list[bytes]:
         """Recovery: the payloads of the whole records from ``start`` to the first bad one in stream file ``fid`` (of
         ``size`` bytes on disk). A bad record with valid ones after it to the end of the file is corruption."""
-        io, store = self._io, self._store
-        fd = store._fd(fid)
+        io, store = self.io, self.store
+        fd = store.fd(fid)
         data = io.pread(fd, size - start, start)
         payloads, end = framing.scan_records(data, 0, len(data), len(data))
         if end < len(data) and journal.record_ends_at(io, fd, size, start + end):
             raise CorruptionError(store.path(qid, fid), start + end, "a stream entry fails its checks")
         return payloads
 
-    def _replaying_whole_entries(self) -> None:
+    def replaying_whole_entries(self) -> None:
         """Recovery met an XADD record holding its entry: a journal of the build before entries were written once.
         That build's recovery cut segment files back to their checkpointed sizes and deleted the files the manifest
         did not name, then replay wrote entries again; the bytes past those sizes are its copies, not entries to
@@ -989,19 +961,19 @@ class Engine:
         if self._whole_entries:
             return
         self._whole_entries = True
-        store = self._store
+        store = self.store
         for (qid, fid), size in self._on_disk.items():
             known = store.files.get(fid)
             if known is None or known[0] != qid:
-                self._io.unlink(store.path(qid, fid))  # replay recreates it if it rolls to that file again
+                self.io.unlink(store.path(qid, fid))  # replay recreates it if it rolls to that file again
             elif size > known[1]:
                 store.cut(fid, known[1])
         self._on_disk = {}
 
-    def _cut_stream_tails(self) -> None:
-        """After replay: stream files end where their last replayed entry does (what follows was never
+    def _cut_unnamed_tails(self) -> None:
+        """After replay: files kept whole end where their last replayed entry does (what follows was never
         acknowledged: its journal record did not survive), and files no replayed record named go."""
-        io, store = self._io, self._store
+        io, store = self.io, self.store
         assert self._by_qid is not None
         for (qid, fid), size in self._on_disk.items():
             known = store.files.get(fid)
@@ -1015,14 +987,17 @@ class Engine:
                     io.rmdir(store.queue_dir(qid))
                 except OSError:
                     pass  # it holds other files
-            elif size > known[1] and type(self._by_qid.get(qid)) is StreamLog:
-                store.cut(fid, known[1])
-                self._log_cb("notice", f"cut {size - known[1]} bytes of unacknowledged stream entries from {path}")
+            elif size > known[1] and (owner := self._by_qid.get(qid)) is not None:
+                vtype = self._type_of(owner)
+                if vtype.segment_recovery is SegmentRecovery.KEEP_WHOLE:
+                    store.cut(fid, known[1])
+                    cut = size - known[1]
+                    self._log_cb("notice", f"cut {cut} bytes of unacknowledged {vtype.name} entries from {path}")
         self._on_disk = {}
 
     def _replay_journals(self, first_seq: int, lsn: int) -> int:
-        io = self._io
-        directory = self._journal.directory
+        io = self.io
+        directory = self.journal.directory
         io.mkdir(directory)
         seqs = sorted(s for s in map(journal.parse_journal_name, io.listdir(directory)) if s is not None)
         for seq in seqs:
@@ -1034,15 +1009,15 @@ class Engine:
                 missing = journal.journal_name(first_seq + index)
                 raise CorruptionError(os.path.join(directory, missing), 0, "journal file missing from the sequence")
         start_lsn = lsn
-        self._replaying = True
+        self.replaying = True
         # Replay touches every queue written since the checkpoint in journal order: with the normal descriptor cap,
         # thousands of queues would reopen their segment files over and over. Recovery may hold more for a moment.
-        normal_cap = self._store.max_open_files
-        self._store.max_open_files = max(normal_cap, _recovery_descriptor_cap())
+        normal_cap = self.store.max_open_files
+        self.store.max_open_files = max(normal_cap, _recovery_descriptor_cap())
         try:
             for index, seq in enumerate(seqs):
                 path = os.path.join(directory, journal.journal_name(seq))
-                self._journal.keep_readable(seq, lsn)  # replayed pushes are read from where they are
+                self.journal.keep_readable(seq, lsn)  # replayed pushes are read from where they are
                 result = journal.replay_file(
                     io,
                     path,
@@ -1062,18 +1037,18 @@ class Engine:
                 if result.torn_bytes:
                     self._log_cb("warning", f"cut a torn tail of {result.torn_bytes} bytes from the journal {path}")
         finally:
-            self._replaying = False
-            self._store.max_open_files = normal_cap
-            self._store.trim_open_files()
-        self._journal.seq = seqs[-1] if seqs else first_seq - 1
-        self._journal.flushed_lsn = self._journal.durable_lsn = lsn
+            self.replaying = False
+            self.store.max_open_files = normal_cap
+            self.store.trim_open_files()
+        self.journal.seq = seqs[-1] if seqs else first_seq - 1
+        self.journal.flushed_lsn = self.journal.durable_lsn = lsn
         return lsn - start_lsn
 
     def _end_journal_at(self, later: list[int], path: str, result: journal.ReplayResult) -> None:
         """A record of ``path`` names stream entries a power cut tore: nothing from it on was acknowledged. The files
         after it go first (durably), so that a cut during this leaves no gap before them, then ``path`` is cut."""
-        io = self._io
-        directory = self._journal.directory
+        io = self.io
+        directory = self.journal.directory
         for seq in later:
             io.unlink(os.path.join(directory, journal.journal_name(seq)))
         if later:
@@ -1092,29 +1067,33 @@ class Engine:
 
     def _apply_record(self, op: int, payload: bytes, lsn: int) -> None:
         # Everything up to the end of this record is readable from its file now (replayed pushes point there).
-        self._journal.flushed_lsn = lsn + framing.OVERHEAD + len(payload)
+        self.journal.flushed_lsn = lsn + framing.OVERHEAD + len(payload)
         self._apply(op, payload, lsn)
 
     def _apply(self, op: int, payload: bytes, record_lsn: int | None) -> None:
         """Re-executes one journaled operation through the same code as the live call."""
         if op == journal.OP_BATCH:
             ops = journal.decode_batch(payload)
-            for inner_op, inner_payload in ops:
-                if inner_op == journal.OP_XADD_AT:  # all of the batch or none: a torn entry stops it up front
-                    qid, fid, offset, length, count = XADD_AT.unpack(inner_payload)
-                    self._appended_records(qid, fid, offset, length, count)
+            by_op = self.types.by_op
+            for inner_op, inner_payload in ops:  # all of the batch or none: torn data stops it up front
+                vtype = by_op.get(inner_op)
+                if vtype is not None:
+                    vtype.precheck(self, inner_op, inner_payload)
             for inner_op, inner_payload in ops:
                 self._apply(inner_op, inner_payload, None)
-        elif op >= journal.OP_PUSH:
+        elif op in self.types.by_op:  # a type's record: it starts with the queue id
             (qid,) = struct.unpack_from("<Q", payload)
             assert self._by_qid is not None
             entry = self._by_qid[qid]
             if type(entry) is tuple:
                 entry = self.get(*entry)
-            entry._replay(op, payload, record_lsn)  # type: ignore[union-attr]
+            entry.replay(op, payload, record_lsn)  # type: ignore[union-attr]
         elif op == journal.OP_CREATE:
             db, type_code, qid = CREATE_OP.unpack_from(payload)
-            self._create(db, payload[CREATE_OP.size :], type_code, qid)
+            vtype = self.types.by_code.get(type_code)
+            if vtype is None:
+                raise StorageError(f"key type {type_code} is not supported by this build")
+            self._create(db, payload[CREATE_OP.size :], vtype, qid)
         elif op == journal.OP_DELETE:
             (db,) = DB_OP.unpack_from(payload)
             self._delete(db, payload[DB_OP.size :])
@@ -1134,42 +1113,43 @@ class Engine:
         elif op == journal.OP_SWAPDB:
             a, b = TWO_DB_OP.unpack(payload)
             for db in (a, b):
-                for key in [key for key, entry in self._dbs[db].items() if type(entry) is bytes]:
+                for key in [key for key, entry in self.catalog[db].items() if type(entry) is bytes]:
                     self.get(db, key)
-            self._dbs[a], self._dbs[b] = self._dbs[b], self._dbs[a]
+            self.catalog[a], self.catalog[b] = self.catalog[b], self.catalog[a]
         elif op == journal.OP_MOVE:
             src_db, dst_db = TWO_DB_OP.unpack_from(payload)
             self.get(src_db, payload[TWO_DB_OP.size :])
-            self._dbs[dst_db][payload[TWO_DB_OP.size :]] = self._dbs[src_db].pop(payload[TWO_DB_OP.size :])
+            self.catalog[dst_db][payload[TWO_DB_OP.size :]] = self.catalog[src_db].pop(payload[TWO_DB_OP.size :])
         else:
             raise ValueError(f"unknown journal operation {op}")
 
     # -- accounting
 
     def _journal_bytes(self) -> int:
-        return self._journal.flushed_lsn + self._journal.pending - self._checkpoint_lsn
+        return self.journal.flushed_lsn + self.journal.pending - self._checkpoint_lsn
 
     def _disk_used(self) -> int:
-        return self._store.live_bytes + self._store.dead_bytes + self._journal_bytes()
+        return self.store.live_bytes + self.store.dead_bytes + self._journal_bytes()
 
     def stats(self) -> dict[str, int | float | str]:
-        j = self._journal
-        logs = (log for keyspace in self._dbs for log in keyspace.values())
-        pending = sum(log.pending_total() for log in logs if isinstance(log, StreamLog))
+        j = self.journal
+        figures: dict[str, int | float | str] = {}
+        for vtype in self.types:
+            values = (v for db in self.catalog for v in db.values() if type(v) is not bytes and v.vtype is vtype)  # type: ignore[union-attr]
+            figures.update(vtype.stats(values))  # type: ignore[arg-type]
         return {
             "policy": self.appendfsync,
             "disk_bytes": self._disk_used(),
             "journal_bytes": self._journal_bytes(),
-            "segments": len(self._store.files) + len(self._store.dead) + len(self._deferred_dead),
-            "queues": sum(map(len, self._dbs)),
-            "open_fds": self._store.open_files + len(j._unsynced) + len(j._readers) + (self._lock_fd is not None),
+            "segments": len(self.store.files) + len(self.store.dead) + len(self._deferred_dead),
+            "queues": sum(map(len, self.catalog)),
+            "open_fds": self.store.open_files + j.open_files + (self._lock_fd is not None),
             "last_sync_us": j.last_sync_us,
             "last_sync_time": j.last_sync_time,
             "syncs_total": j.syncs_total,
             "last_checkpoint_time": self._last_checkpoint_time,
             "last_write_status": "ok" if self.write_error is None else self.write_error,
-            "stream_pending_entries": pending,
-            "stream_pel_bytes_per_entry": PEL_BYTES_PER_ENTRY,
+            **figures,
         }
 
 

@@ -34,27 +34,11 @@ OP_FLUSHDB = 14
 OP_FLUSHALL = 15
 OP_SWAPDB = 16
 OP_MOVE = 17
-OP_PUSH = 20
-OP_POP = 21
-OP_SET = 22
-OP_INSERT = 23
-OP_REMOVE = 24
-OP_TRIM = 25
 OP_BATCH = 30  # several operations that must survive a crash together (see Engine.atomic)
-# Stream operations (streamlog.py): entries, and consumer-group state as the data it sets.
-OP_XADD = 31
-OP_XDEL = 32
-OP_XTRIM = 33
-OP_XSETID = 34
-OP_XGROUP = 35  # create a group or set its position
-OP_XGROUP_DEL = 36
-OP_XCONSUMER = 37
-OP_XCONSUMER_DEL = 38
-OP_XPEL = 39  # set owner, delivery time and count of pending entries
-OP_XPEL_DEL = 41  # (40 is the manifest record type)
-OP_XADD_AT = 42  # entries appended to the stream's segment file: where they are, not what they hold
-OP_XPEL_RANGE = 43  # the live entries of an ID range became pending for a consumer (an XREADGROUP's batch)
-OP_XPEL_DEL_RANGE = 44  # every pending entry of a group within an ID range was acknowledged
+# The engine's own records. A value type's records (respq/types/*) take other numbers, checked by the registry.
+ENGINE_OPS = frozenset(
+    {OP_CREATE, OP_DELETE, OP_EXPIRE, OP_RENAME, OP_FLUSHDB, OP_FLUSHALL, OP_SWAPDB, OP_MOVE, OP_BATCH}
+)
 
 BATCH_ITEM = struct.Struct("<BI")
 VALUE_LEN = struct.Struct("<I")
@@ -292,6 +276,11 @@ class Journal:
             files.append([self.seq, self.file_start_lsn])
         ends = [start for _, start in files[1:]] + [self.flushed_lsn]
         return [(seq, start, end) for (seq, start), end in zip(files, ends, strict=True)]
+
+    @property
+    def open_files(self) -> int:
+        """Descriptors the journal holds: files not yet fully synced and files replayed at start-up."""
+        return len(self._unsynced) + len(self._readers)
 
     def drop_readers(self) -> None:
         for _, _, fd in self._readers:

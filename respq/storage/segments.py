@@ -91,7 +91,7 @@ class SegmentStore:
     def path(self, qid: int, fid: int) -> str:
         return os.path.join(self.root, queue_dir_name(qid), segment_name(fid))
 
-    def _fd(self, fid: int) -> int:
+    def fd(self, fid: int) -> int:
         fd = self._fds.get(fid)
         if fd is not None:
             self._fds.move_to_end(fid)
@@ -257,7 +257,7 @@ class SegmentStore:
         return offset
 
     def _write(self, fid: int, data: bytes | bytearray, offset: int) -> None:
-        fd = self._fd(fid)
+        fd = self.fd(fid)
         try:
             self.io.pwrite(fd, data, offset)
         except OSError as error:
@@ -321,7 +321,7 @@ class SegmentStore:
 
     def cut(self, fid: int, size: int) -> None:
         """Recovery: the file ends at ``size`` (its known size) again; bytes past it were read, never counted."""
-        fd = self._fd(fid)
+        fd = self.fd(fid)
         try:
             self.io.truncate(fd, size)
         except OSError as error:
@@ -368,7 +368,7 @@ class SegmentStore:
         else:
             start, size = offset, max(length, READ_AHEAD)
         try:
-            data = self.io.pread(self._fd(fid), size, start)
+            data = self.io.pread(self.fd(fid), size, start)
         except OSError as error:
             raise StorageReadError(self.path(self.files[fid][0], fid), start, error) from error
         self._remember_block(fid, start, data)

@@ -13,8 +13,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from respq.storage import LEFT, RIGHT, Engine, Side
-from respq.storage.streamlog import MAX_ID, MAXLEN, StreamLog, id_of
+from respq.storage import Engine
+from respq.types.lists.model import LEFT, RIGHT, Side, push_keys
+from respq.types.streams.model import MAX_ID, MAXLEN, StreamLog, id_of
 from tests.crash.model import Direction, History, check_recovery, message
 
 DB = 0
@@ -188,7 +189,7 @@ class Workload:
         # The op is remembered before the call: a crash inside it may or may not have made it durable.
         self._remember(("push", key, side, values))
         if entry is None:  # as the server creates lists: a new one holding one value is a cold entry at once
-            engine.push_each(DB, side, [(key, values)])
+            push_keys(engine, DB, side, [(key, values)])
         else:
             entry.value.push(side, values)  # type: ignore[union-attr]
 
@@ -219,7 +220,7 @@ class Workload:
         self._remember(("move", key, dst, side, value))
         with engine.atomic():
             target = engine.get(DB, dst)
-            (target.value if target is not None else engine.create_list(DB, dst)).push(RIGHT, [value])
+            (target.value if target is not None else engine.create(DB, dst, "list")).push(RIGHT, [value])
             assert entry.value.pop(side, 1) == [value]
             if not len(entry.value):
                 engine.delete(DB, key)
@@ -265,7 +266,7 @@ class Workload:
         entry = engine.get(DB, STREAM)
         if entry is None:
             with engine.atomic():
-                entry = engine.create_stream(DB, STREAM)
+                entry = engine.create(DB, STREAM, "stream")
                 entry.set_group(GROUP, 0, 0)
         assert isinstance(entry, StreamLog)
         return entry

@@ -11,19 +11,13 @@ from pathlib import Path
 import pytest
 
 from conftest import start_respq
-from respq.storage import (
-    LEFT,
-    RIGHT,
-    CorruptionError,
-    DiskFullError,
-    Engine,
-    StorageReadError,
-    StorageWriteError,
-    listlog,
-)
+from respq.storage import CorruptionError, DiskFullError, Engine, StorageReadError, StorageWriteError
 from respq.storage.check import check_directory
 from respq.storage.framing import HEAD_SIZE, OVERHEAD, SEGMENT_HEADER
-from respq.storage.streamlog import MAX_ID, id_of
+from respq.types import REGISTRY
+from respq.types.lists import model as listlog
+from respq.types.lists.model import LEFT, RIGHT
+from respq.types.streams.model import MAX_ID, id_of
 from tests.crash.pipeline import Pipeline
 from tests.crash.simfs import SimFS
 
@@ -42,12 +36,12 @@ def setup(logs: Logs | None = None) -> tuple[SimFS, Engine]:
 
 
 def reopen(fs: SimFS, logs: Logs | None = None) -> Engine:
-    return Engine.open(DATA, io=fs, segment_size=4096, log=logs if logs is not None else Logs())
+    return Engine.open(DATA, types=REGISTRY, io=fs, segment_size=4096, log=logs if logs is not None else Logs())
 
 
 def push(engine: Engine, key: bytes, *values: bytes) -> None:
     entry = engine.get(0, key)
-    (entry.value if entry is not None else engine.create_list(0, key)).push(RIGHT, list(values))
+    (entry.value if entry is not None else engine.create(0, key, "list")).push(RIGHT, list(values))
 
 
 def ack(engine: Engine) -> None:
@@ -165,7 +159,7 @@ def test_enospc_on_buffered_stream_entries_keeps_them_readable_refuses_writes_an
     """Stream entries reach their segment when the loop pass flushes, and live only there: an entry whose bytes the
     disk refused is not acknowledged (its journal record waits with it) until space comes back."""
     fs, engine = setup()
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     stream.add(id_of(1, 0), [b"f", b"acknowledged"])
     ack(engine)
     fs.faults.write_error, fs.faults.write_when = errno.ENOSPC, in_segment
@@ -191,7 +185,7 @@ def test_enospc_on_buffered_stream_entries_keeps_them_readable_refuses_writes_an
 
 def test_eio_on_buffered_stream_entries_disables_writes_and_keeps_the_acknowledged() -> None:
     fs, engine = setup()
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     stream.add(id_of(1, 0), [b"f", b"acknowledged"])
     ack(engine)
     fs.faults.write_error, fs.faults.write_when = errno.EIO, in_segment
@@ -226,9 +220,9 @@ def test_eio_on_a_read_fails_the_read_with_the_file_named_and_nothing_is_skipped
     assert contents(engine, b"j") == [b"in the journal"]
     fs.power_cut()
     engine = reopen(fs)  # j's value is now read from the journal file replayed at start-up: the error names it
-    (replayed_seq, _, _), *_ = engine._journal.readable_files()
+    (replayed_seq, _, _), *_ = engine.journal.readable_files()
     fs.faults.read_error, fs.faults.read_when = errno.EIO, in_journal
-    with pytest.raises(StorageReadError, match=re.escape(f"reading {engine._journal.path(replayed_seq)} at")):
+    with pytest.raises(StorageReadError, match=re.escape(f"reading {engine.journal.path(replayed_seq)} at")):
         engine.get(0, b"j").value.index(0)  # type: ignore[union-attr]
 
 
@@ -268,7 +262,7 @@ def test_a_flipped_byte_in_an_old_segment_is_named_and_data_before_it_is_readabl
     push(engine, b"q", *(b"m%07d" % i for i in range(100)))
     ack(engine)
     path, record_offset = flip_byte_in_old_segment(fs, engine)
-    problems = check_directory(DATA, io=fs)
+    problems = check_directory(DATA, REGISTRY, io=fs)
     assert problems and f"{path} at offset {record_offset}: checksum mismatch" in problems[0]
     engine = reopen(fs)
     log = engine.get(0, b"q")

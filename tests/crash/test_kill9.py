@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ServerProcess, start_respq
-from respq.storage import RIGHT
+from respq.types.lists.model import RIGHT
 from tests.crash.conftest import Campaign
 from tests.crash.model import History, check_recovery, message
 from tests.crash.pipeline import Pipeline

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from respq.storage import Engine
 from respq.storage.check import check_directory
+from respq.types import REGISTRY
 from tests.crash.conftest import Campaign
 from tests.crash.simfs import SimFS, SimulatedCrash
 from tests.crash.simworkload import Workload, read_all, run_until_crash
@@ -39,7 +40,9 @@ def open_engine(fs: SimFS, rng: random.Random, outcome: Outcome, *, crash_recove
         if crash_recovery and rng.random() < 0.25:
             fs.crash_after = rng.randint(0, 40)
         try:
-            engine = Engine.open(DATA, io=fs, segment_size=4096, log=lambda _level, _message: None, **options)
+            engine = Engine.open(
+                DATA, types=REGISTRY, io=fs, segment_size=4096, log=lambda _level, _message: None, **options
+            )
         except SimulatedCrash:
             outcome.crashes_in_recovery += 1
             fs.power_cut(rng)
@@ -47,7 +50,7 @@ def open_engine(fs: SimFS, rng: random.Random, outcome: Outcome, *, crash_recove
         fs.crash_after = None
         return engine
     fs.crash_after = None
-    return Engine.open(DATA, io=fs, segment_size=4096, log=lambda _level, _message: None, **options)
+    return Engine.open(DATA, types=REGISTRY, io=fs, segment_size=4096, log=lambda _level, _message: None, **options)
 
 
 def power_cut_campaign(
@@ -74,7 +77,7 @@ def power_cut_campaign(
         fs.crash_after = rng.randint(0, 1500)
         if not sync_stream_files:
             # The control: the sync makes the journal durable but not the stream files its records point into.
-            engine._journal.before_sync = lambda: None
+            engine.journal.before_sync = lambda: None
         if not sync_on_ack:
             # The control: "acknowledge" after writing the journal but without waiting for the sync.
             workload.acknowledge = lambda engine, w=workload: (engine.flush(), w.mark_acknowledged())  # type: ignore[method-assign]
@@ -90,7 +93,7 @@ def power_cut_campaign(
         engine = open_engine(fs, rng, outcome, crash_recovery=True)
         observed = read_all(engine)
         problems, kept = workload.check(observed)
-        problems += [f"respq check after recovery: {problem}" for problem in check_directory(DATA, io=fs)]
+        problems += [f"respq check after recovery: {problem}" for problem in check_directory(DATA, REGISTRY, io=fs)]
         if problems:
             outcome.problems += [f"cycle {outcome.cycles}: {problem}" for problem in problems[:5]]
             if stop_at_first_problem:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from respq.storage import RIGHT, Engine
+from respq.storage import Engine
 from respq.storage.check import check_directory
+from respq.types import REGISTRY
+from respq.types.lists.model import RIGHT
 from tests.crash.simfs import SimFS, SimulatedCrash
 
 DATA = "/disk/respq"
@@ -19,12 +21,12 @@ def fresh_disk() -> SimFS:
 
 
 def open_engine(fs: SimFS) -> Engine:
-    return Engine.open(DATA, io=fs, segment_size=4096, log=lambda _level, _message: None)
+    return Engine.open(DATA, types=REGISTRY, io=fs, segment_size=4096, log=lambda _level, _message: None)
 
 
 def push_and_ack(engine: Engine, key: bytes, *values: bytes) -> None:
     entry = engine.get(0, key)
-    (entry.value if entry is not None else engine.create_list(0, key)).push(RIGHT, list(values))
+    (entry.value if entry is not None else engine.create(0, key, "list")).push(RIGHT, list(values))
     engine.sync(engine.flush())
 
 
@@ -100,7 +102,7 @@ def test_a_cut_torn_tail_stays_cut_when_power_fails_during_recovery() -> None:
     path = last_journal(fs)
     fs.write_file(path, fs.read_file(path) + b"\x07torn record")
     assert recover_then_write_and_cut_power(fs) == [b"acknowledged", b"after recovery"]
-    assert check_directory(DATA, io=fs) == []
+    assert check_directory(DATA, REGISTRY, io=fs) == []
 
 
 def test_a_journal_file_whose_header_never_reached_the_disk_stays_harmless() -> None:
@@ -115,7 +117,7 @@ def test_a_journal_file_whose_header_never_reached_the_disk_stays_harmless() -> 
     fs.write_file(f"{JOURNAL}/{next_seq:016x}.wal", b"RQW")
     fs.fsync_dir(JOURNAL)
     assert recover_then_write_and_cut_power(fs) == [b"acknowledged", b"after recovery"]
-    assert check_directory(DATA, io=fs) == []
+    assert check_directory(DATA, REGISTRY, io=fs) == []
 
 
 def test_a_checkpoint_without_new_writes_still_syncs_the_journal_header_it_names() -> None:

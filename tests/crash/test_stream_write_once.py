@@ -14,7 +14,8 @@ import pytest
 from respq.storage import CorruptionError, DiskFullError, Engine, StorageWriteError
 from respq.storage.check import check_directory
 from respq.storage.framing import OVERHEAD
-from respq.storage.streamlog import MAX_ID, XADD_AT_RECORD, StreamLog, id_of
+from respq.types import REGISTRY
+from respq.types.streams.model import MAX_ID, XADD_AT_RECORD, StreamLog, id_of
 from tests.crash.simfs import SimFS
 
 DATA = "/disk/respq"
@@ -36,7 +37,7 @@ def setup() -> tuple[SimFS, Engine]:
 
 
 def reopen(fs: SimFS, logs: Logs | None = None) -> Engine:
-    return Engine.open(DATA, io=fs, segment_size=4096, log=logs if logs is not None else Logs())
+    return Engine.open(DATA, types=REGISTRY, io=fs, segment_size=4096, log=logs if logs is not None else Logs())
 
 
 def ack(engine: Engine) -> None:
@@ -46,7 +47,7 @@ def ack(engine: Engine) -> None:
 def stream(engine: Engine, key: bytes = b"s") -> StreamLog:
     entry = engine.get(0, key)
     if entry is None:
-        entry = engine.create_stream(0, key)
+        entry = engine.create(0, key, "stream")
     assert isinstance(entry, StreamLog)
     return entry
 
@@ -96,9 +97,9 @@ def test_a_segment_the_sync_missed_ends_the_journal_at_the_record_naming_it() ->
     s = stream(engine)
     s.add(id_of(1, 0), [b"f", b"acknowledged"])
     ack(engine)
-    engine._journal.before_sync = lambda: None  # the journal alone reaches the disk
+    engine.journal.before_sync = lambda: None  # the journal alone reaches the disk
     s.add(id_of(2, 0), [b"f", b"torn"])
-    engine.create_list(0, b"q").push(0, [b"after it"])
+    engine.create(0, b"q", "list").push(0, [b"after it"])
     ack(engine)
     fs.power_cut()
     logs = Logs()
@@ -111,7 +112,7 @@ def test_a_segment_the_sync_missed_ends_the_journal_at_the_record_naming_it() ->
     ack(engine)
     fs.power_cut()
     assert ids(reopen(fs)) == [1, 3]
-    assert check_directory(DATA, io=fs) == []
+    assert check_directory(DATA, REGISTRY, io=fs) == []
 
 
 def test_journal_files_after_a_torn_reference_are_dropped() -> None:
@@ -119,11 +120,11 @@ def test_journal_files_after_a_torn_reference_are_dropped() -> None:
     s = stream(engine)
     s.add(id_of(1, 0), [b"f", b"kept"])
     ack(engine)
-    engine._journal.before_sync = lambda: None
+    engine.journal.before_sync = lambda: None
     s.add(id_of(2, 0), [b"f", b"torn"])
     ack(engine)
     checkpoint = engine.begin_checkpoint()  # rotates the journal: a newer file follows the torn record
-    engine.create_list(0, b"q").push(0, [b"in the next file"])
+    engine.create(0, b"q", "list").push(0, [b"in the next file"])
     ack(engine)
     del checkpoint  # the power goes before the checkpoint is made durable
     fs.power_cut()
@@ -167,8 +168,8 @@ def test_rolled_segments_created_after_the_checkpoint_are_found_and_tails_cut() 
     # appended with the journal clean (the newest operations: kept); then a file is started (its record is lost,
     # and so is the file) and a list pushed to; entries appended after that need their record (lost: cut).
     s.add_many([id_of(ms, 0) for ms in range(41, 61)], [[b"f", value]] * 20)
-    engine.create_list(0, b"q").push(0, [b"journaled, never written"])
-    engine._store.write_pending()
+    engine.create(0, b"q", "list").push(0, [b"journaled, never written"])
+    engine.store.write_pending()
     engine.abandon()
     logs = Logs()
     engine = reopen(fs, logs)
@@ -181,7 +182,7 @@ def test_rolled_segments_created_after_the_checkpoint_are_found_and_tails_cut() 
     ack(engine)
     engine.close()
     assert ids(reopen(fs)) == [*recovered, 100]
-    assert check_directory(DATA, io=fs) == []
+    assert check_directory(DATA, REGISTRY, io=fs) == []
 
 
 def test_entries_appended_after_a_lost_journal_record_are_cut() -> None:
@@ -191,15 +192,15 @@ def test_entries_appended_after_a_lost_journal_record_are_cut() -> None:
     s = stream(engine)
     s.add(id_of(1, 0), [b"f", b"acknowledged"])
     ack(engine)
-    engine.create_list(0, b"q").push(0, [b"lost"])
+    engine.create(0, b"q", "list").push(0, [b"lost"])
     s.add(id_of(2, 0), [b"f", b"after the lost push"])
-    engine._store.write_pending()  # the segment bytes reach the file, the journal's never do
+    engine.store.write_pending()  # the segment bytes reach the file, the journal's never do
     engine.abandon()
     logs = Logs()
     engine = reopen(fs, logs)
     assert ids(engine) == [1] and engine.get(0, b"q") is None
     assert "cut" in logs.text() and "unacknowledged stream entries" in logs.text()
-    assert check_directory(DATA, io=fs) == []
+    assert check_directory(DATA, REGISTRY, io=fs) == []
 
 
 def test_a_stream_deleted_in_the_pass_that_added_to_it_still_replays() -> None:
@@ -270,7 +271,7 @@ def test_entries_are_not_copied_again_at_checkpoints() -> None:
     """Bytes written per entry over produce, consume and checkpoint cycles: the entry's record, and little else."""
     fs = SimFS()
     fs.make_durable_dir(DATA)
-    engine = Engine.open(DATA, io=fs, segment_size=1 << 20, log=Logs())
+    engine = Engine.open(DATA, types=REGISTRY, io=fs, segment_size=1 << 20, log=Logs())
     s = stream(engine)
     group = s.set_group(b"g", 0, 0)
     consumer, _ = s.create_consumer(group, b"c", 0)
@@ -353,7 +354,7 @@ def test_stream_files_written_before_a_refused_journal_write_are_still_synced() 
     s = stream(engine)
     s.add(id_of(1, 0), [b"f", b"a"])
     ack(engine)
-    engine.create_list(0, b"q")  # a journal record: the next entry is noted at once
+    engine.create(0, b"q", "list")  # a journal record: the next entry is noted at once
     s.add(id_of(2, 0), [b"f", b"b"])
     fs.faults.write_error = errno.ENOSPC
     fs.faults.write_when = lambda path: "/journal/" in path
@@ -361,7 +362,7 @@ def test_stream_files_written_before_a_refused_journal_write_are_still_synced() 
         engine.flush()  # the entry reached its segment; the journal's write was refused
     fs.faults.write_error = None
     ack(engine)
-    engine.create_list(0, b"later")
+    engine.create(0, b"later", "list")
     ack(engine)
     fs.power_cut()
     engine = reopen(fs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from respq.client import Client
+from respq.commands.context import Context
 from respq.commands.dispatch import execute
 from respq.config import load_config
 from respq.log import Logger
@@ -16,11 +17,12 @@ from respq.replies import ErrorReply
 from respq.server import Server
 
 
-def server_with_client(tmp_path: Path) -> tuple[Server, Client]:
+def server_with_client(tmp_path: Path) -> tuple[Server, Context]:
+    """A loaded server and the context of one client of it (``ctx.client``), as a connection would make."""
     server = Server(load_config(["--dir", str(tmp_path), "--loglevel", "warning"]), Logger("warning"))
     server._load()
     server.loading = False
-    return server, Client(server, "127.0.0.1:1", "127.0.0.1:2")
+    return server, server.context(Client("127.0.0.1:1", "127.0.0.1:2", authenticated=True))
 
 
 def error_text(reply: object) -> bytes:
@@ -29,14 +31,14 @@ def error_text(reply: object) -> bytes:
 
 
 def test_a_write_refused_for_a_failed_disk_says_so_before_the_pubsub_context(tmp_path: Path) -> None:
-    server, client = server_with_client(tmp_path)
+    server, ctx = server_with_client(tmp_path)
     assert server.engine is not None
     try:
-        client.channels.add(b"news")  # a RESP2 subscriber
+        ctx.client.channels.add(b"news")  # a RESP2 subscriber
         server.engine.write_error = "fsync of the journal failed: [Errno 5] Input/output error"
-        assert error_text(execute(client, [b"LPUSH", b"q", b"v"])).startswith(b"MISCONF ")
-        assert error_text(execute(client, [b"LLEN", b"q"])).startswith(b"ERR Can't execute 'llen'")
+        assert error_text(execute(ctx, [b"LPUSH", b"q", b"v"])).startswith(b"MISCONF ")
+        assert error_text(execute(ctx, [b"LLEN", b"q"])).startswith(b"ERR Can't execute 'llen'")
         server.engine.write_error = None
-        assert error_text(execute(client, [b"LPUSH", b"q", b"v"])).startswith(b"ERR Can't execute 'lpush'")
+        assert error_text(execute(ctx, [b"LPUSH", b"q", b"v"])).startswith(b"ERR Can't execute 'lpush'")
     finally:
         server.engine.close()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from respq.storage import RIGHT, Engine, manifest
+from respq.storage import Engine, manifest
 from respq.storage.check import check_directory
 from respq.storage.fileio import DEFAULT_IO
 from respq.storage.framing import HEAD_SIZE, OVERHEAD, SEGMENT_HEADER
 from respq.storage.scrub import DONE, Scrub
+from respq.types import REGISTRY
+from respq.types.lists.model import RIGHT
 
 VALUE = b"v" * 100
 RECORD = OVERHEAD + len(VALUE)
@@ -20,14 +22,14 @@ def quiet(level: str, message: str) -> None:
 
 
 def open_engine(root: Path) -> Engine:
-    return Engine.open(str(root), segment_size=4096, log=quiet)
+    return Engine.open(str(root), types=REGISTRY, segment_size=4096, log=quiet)
 
 
 def checkpointed_dir(root: Path) -> None:
     """Three queues of several 4 KiB segments each, all covered by the manifest (a clean close checkpoints)."""
     engine = open_engine(root)
     for key in (b"a", b"b", b"c"):
-        engine.create_list(0, key).push(RIGHT, [VALUE] * 120)
+        engine.create(0, key, "list").push(RIGHT, [VALUE] * 120)
     engine.close()
 
 
@@ -94,7 +96,7 @@ def test_a_listed_segment_that_is_missing_short_or_damaged_is_reported(tmp_path:
         f"{short}: {short_size - 1} bytes, shorter than its checkpointed {short_size}",
         f"corrupt data in {damaged} at offset {record_offset}: checksum mismatch",
     ]
-    assert set(messages) <= set(check_directory(str(tmp_path)))  # the same words `respq check` prints
+    assert set(messages) <= set(check_directory(str(tmp_path), REGISTRY))  # the same words `respq check` prints
     assert scrub.last_fault is not None
     assert (scrub.last_fault.path, scrub.last_fault.offset) == (damaged, record_offset)
 

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from respq.storage import (
-    LEFT,
-    RIGHT,
     CorruptionError,
     DirectoryLockedError,
     DiskFullError,
@@ -22,6 +20,8 @@ from respq.storage import (
 )
 from respq.storage.check import check_directory
 from respq.storage.fileio import FileIO
+from respq.types import REGISTRY
+from respq.types.lists.model import LEFT, RIGHT
 
 
 class Logs:
@@ -34,7 +34,7 @@ class Logs:
 
 def open_engine(path: Path, **options) -> Engine:  # type: ignore[no-untyped-def]
     options.setdefault("log", Logs())
-    return Engine.open(str(path), **options)
+    return Engine.open(str(path), types=REGISTRY, **options)
 
 
 def journals(path: Path) -> list[Path]:
@@ -56,7 +56,7 @@ def contents(engine: Engine, key: bytes, db: int = 0) -> list[bytes] | None:
 
 def test_push_pop_both_ends_and_reopen(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     assert log.push(RIGHT, [b"1", b"2"]) == 2
     assert log.push(LEFT, [b"0", b"-1"]) == 4
     assert list(log.range(0, -1)) == [b"-1", b"0", b"1", b"2"]
@@ -75,7 +75,7 @@ def test_push_pop_both_ends_and_reopen(tmp_path: Path) -> None:
 
 def test_flushed_and_synced_writes_survive_a_crash_unflushed_do_not(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, segment_size=4096)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"v%d" % i for i in range(1000)])
     assert log.pop(LEFT, 10) == [b"v%d" % i for i in range(10)]
     durable(engine)
@@ -88,7 +88,7 @@ def test_flushed_and_synced_writes_survive_a_crash_unflushed_do_not(tmp_path: Pa
 
 def test_crash_during_a_checkpoint_recovers_from_the_previous_one(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, segment_size=4096)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(LEFT, [b"a%d" % i for i in range(300)])
     durable(engine)
     cp = engine.begin_checkpoint()
@@ -106,7 +106,7 @@ def test_crash_during_a_checkpoint_recovers_from_the_previous_one(tmp_path: Path
 
 def test_torn_journal_tail_is_cut_and_logged(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"first"])
     durable(engine)
     log.push(RIGHT, [b"second" * 10])
@@ -126,7 +126,7 @@ def test_torn_journal_tail_is_cut_and_logged(tmp_path: Path) -> None:
 
 def test_atomic_block_is_one_record_lost_or_kept_whole(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    src, dst = engine.create_list(0, b"src"), engine.create_list(0, b"dst")
+    src, dst = engine.create(0, b"src", "list"), engine.create(0, b"dst", "list")
     src.push(RIGHT, [b"job1", b"job2"])
     dst.push(RIGHT, [b"done0"])
     durable(engine)
@@ -153,14 +153,14 @@ def _corrupt(path: Path, offset: int) -> None:
 
 def test_corruption_in_the_middle_of_the_journal_is_refused(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     for i in range(20):
         log.push(RIGHT, [b"value %d" % i])
         engine.flush()
     engine.abandon()
     (wal,) = journals(tmp_path)
     _corrupt(wal, wal.stat().st_size // 2)
-    assert any(str(wal) in problem for problem in check_directory(str(tmp_path)))
+    assert any(str(wal) in problem for problem in check_directory(str(tmp_path), REGISTRY))
     with pytest.raises(CorruptionError) as caught:
         open_engine(tmp_path)
     assert caught.value.path == str(wal) and 0 < caught.value.offset < wal.stat().st_size // 2 + 1
@@ -169,7 +169,7 @@ def test_corruption_in_the_middle_of_the_journal_is_refused(tmp_path: Path) -> N
 
 def test_corruption_in_an_older_journal_is_refused(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"x" * 100, b"y" * 100])
     engine.flush()
     engine.begin_checkpoint()  # rotates; the crash comes before the manifest is written
@@ -181,18 +181,18 @@ def test_corruption_in_an_older_journal_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CorruptionError) as caught:
         open_engine(tmp_path)
     assert caught.value.path == str(older)
-    assert any(str(older) in problem for problem in check_directory(str(tmp_path)))
+    assert any(str(older) in problem for problem in check_directory(str(tmp_path), REGISTRY))
 
 
 def test_corrupt_segment_is_reported_by_check_and_on_read(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"%05d" % i for i in range(100)])
     engine.close()
-    assert check_directory(str(tmp_path)) == []
+    assert check_directory(str(tmp_path), REGISTRY) == []
     (segment,) = (tmp_path / "queues").rglob("*.seg")
     _corrupt(segment, segment.stat().st_size - 30)
-    problems = check_directory(str(tmp_path))
+    problems = check_directory(str(tmp_path), REGISTRY)
     assert problems and str(segment) in problems[0]
     engine = open_engine(tmp_path)  # a checkpointed segment is not rescanned at startup...
     with pytest.raises(CorruptionError) as caught:  # ...but its damage is never served
@@ -203,12 +203,12 @@ def test_corrupt_segment_is_reported_by_check_and_on_read(tmp_path: Path) -> Non
 
 def test_corrupt_manifest_is_refused(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    engine.create_list(0, b"q").push(RIGHT, [b"v"])
+    engine.create(0, b"q", "list").push(RIGHT, [b"v"])
     engine.close()
     _corrupt(tmp_path / "MANIFEST", 20)
     with pytest.raises(CorruptionError):
         open_engine(tmp_path)
-    assert check_directory(str(tmp_path))
+    assert check_directory(str(tmp_path), REGISTRY)
 
 
 def test_newer_format_version_is_refused(tmp_path: Path) -> None:
@@ -231,7 +231,7 @@ def test_second_open_of_the_same_directory_is_refused(tmp_path: Path) -> None:
 
 def test_segments_are_deleted_once_consumed(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, segment_size=8192)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     for i in range(2000):
         log.push(LEFT, [b"m%06d" % i])
     durable(engine)
@@ -253,7 +253,7 @@ def test_del_and_flushall_give_space_back_after_a_checkpoint(tmp_path: Path) -> 
     engine = open_engine(tmp_path, segment_size=8192, databases=4)
     for db in range(4):
         for k in range(5):
-            engine.create_list(db, b"k%d" % k).push(RIGHT, [b"x" * 100] * 200)
+            engine.create(db, b"k%d" % k, "list").push(RIGHT, [b"x" * 100] * 200)
     engine.checkpoint()
     full = segment_bytes(tmp_path)
     assert engine.delete(0, b"k0") and not engine.delete(0, b"k0")
@@ -272,7 +272,7 @@ def test_del_and_flushall_give_space_back_after_a_checkpoint(tmp_path: Path) -> 
 
 def test_checkpoint_due_after_enough_journal(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, checkpoint_bytes=10_000)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     assert not engine.checkpoint_due()
     log.push(RIGHT, [b"x" * 1000] * 11)
     engine.flush()
@@ -292,8 +292,8 @@ def test_checkpoint_due_after_enough_journal(tmp_path: Path) -> None:
 
 def test_rename_move_swapdb_survive_replay(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    engine.create_list(0, b"a").push(RIGHT, [b"1"])
-    engine.create_list(0, b"b").push(RIGHT, [b"2"])
+    engine.create(0, b"a", "list").push(RIGHT, [b"1"])
+    engine.create(0, b"b", "list").push(RIGHT, [b"2"])
     engine.rename(0, b"a", b"b")  # overwrites b
     assert engine.move(0, 1, b"b") and not engine.move(0, 1, b"missing")
     engine.swapdb(0, 1)
@@ -336,7 +336,7 @@ class FaultyIO(FileIO):
 def test_failed_fsync_disables_writes_until_restart(tmp_path: Path) -> None:
     io = FaultyIO()
     engine = open_engine(tmp_path, io=io)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"a"])
     durable(engine)
     log.push(RIGHT, [b"b"])
@@ -362,7 +362,7 @@ def test_disk_full_while_copying_into_segments_changes_nothing(tmp_path: Path) -
     operation) is where a full disk meets the segments."""
     io = FaultyIO()
     engine = open_engine(tmp_path, io=io)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"a"])
     engine.checkpoint()
     log.push(RIGHT, [b"x" * 100, b"y" * 100])
@@ -389,7 +389,7 @@ def test_disk_full_while_copying_into_segments_changes_nothing(tmp_path: Path) -
 def test_disk_full_on_journal_flush_blocks_then_resumes(tmp_path: Path) -> None:
     io = FaultyIO()
     engine = open_engine(tmp_path, io=io)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"a" * 10] * 3)
     io.disk_full = True
     with pytest.raises(DiskFullError):
@@ -408,7 +408,7 @@ def test_disk_full_on_journal_flush_blocks_then_resumes(tmp_path: Path) -> None:
 
 def test_maxdisk_refuses_growth_but_allows_pops(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, maxdisk=200_000)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     with pytest.raises(DiskFullError):
         for _ in range(1000):
             log.push(RIGHT, [b"x" * 1000])
@@ -420,7 +420,7 @@ def test_maxdisk_refuses_growth_but_allows_pops(tmp_path: Path) -> None:
 def test_one_sync_in_flight_and_writers_share_it(tmp_path: Path) -> None:
     io = FaultyIO()
     engine = open_engine(tmp_path, io=io)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     syncs_before = engine.stats()["syncs_total"]
     lsns = []
     for i in range(40):
@@ -445,7 +445,7 @@ def test_replay_reproduces_every_operation(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, segment_size=4096, checkpoint_bytes=1 << 30)
     keys = [b"a", b"b", b"c"]
     for key in keys:
-        engine.create_list(0, key).push(RIGHT, [b"seed"])
+        engine.create(0, key, "list").push(RIGHT, [b"seed"])
     for step in range(3000):
         log = engine.get(0, rng.choice(keys)).value  # type: ignore[union-attr]
         value = b"%d" % rng.randrange(20)

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import require_speedups
-from respq.storage import fileio, framing, journal, streamlog
+from respq.storage import fileio, framing, journal
+from respq.types.streams import model as streamlog
 
 VALUES = [b"", b"a", b"hello world", bytes(range(256)), b"x" * 1000]
 

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from respq.storage import LEFT, RIGHT, CorruptionError, DiskFullError, Engine, listlog
+from respq.storage import CorruptionError, DiskFullError, Engine
 from respq.storage.fileio import FileIO
 from respq.storage.journal import READ_BLOCK
+from respq.types.lists import model as listlog
+from respq.types.lists.model import LEFT, RIGHT, push_keys
 from tests.unit.test_storage_engine import contents, durable, journals, open_engine, segment_bytes
 
 
@@ -20,7 +22,7 @@ def disk_bytes_written(path: Path) -> int:
 
 def test_values_consumed_before_a_checkpoint_never_reach_a_segment(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     for i in range(2000):
         log.push(LEFT, [b"m%06d" % i])
         if i % 10 == 9:
@@ -40,7 +42,7 @@ def test_values_consumed_before_a_checkpoint_never_reach_a_segment(tmp_path: Pat
 
 def test_queued_values_are_copied_at_a_checkpoint_and_the_journal_released(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, segment_size=8192)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"r%04d" % i for i in range(500)])
     for i in range(500):
         log.push(LEFT, [b"l%04d" % i])
@@ -60,7 +62,7 @@ def test_queued_values_are_copied_at_a_checkpoint_and_the_journal_released(tmp_p
 def test_settling_a_slice_at_a_time_keeps_the_order(tmp_path: Path) -> None:
     rng = random.Random(3)
     engine = open_engine(tmp_path, segment_size=4096)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     model: list[bytes] = []
     for i in range(3000):
         value = b"v%05d" % i
@@ -93,7 +95,7 @@ def test_replayed_pushes_are_read_from_the_journal_for_middle_operations(tmp_pat
     """After a crash, replayed pushes point into the replayed journal files; an LSET, LINSERT or LREM replayed
     after them reads those values back from there."""
     engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"a", b"b", b"c", b"d"])
     log.push(LEFT, [b"z"])
     log.set(2, b"B")
@@ -114,7 +116,7 @@ def test_replayed_pushes_are_read_from_the_journal_for_middle_operations(tmp_pat
 
 def test_steady_produce_and_consume_writes_each_byte_about_once(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, checkpoint_bytes=256 << 10)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     value = b"x" * 100
     for _ in range(200):
         log.push(LEFT, [value] * 50)
@@ -130,7 +132,7 @@ def test_steady_produce_and_consume_writes_each_byte_about_once(tmp_path: Path) 
 
 def test_a_reopened_engine_without_a_clean_close_keeps_both_sides(tmp_path: Path) -> None:
     engine: Engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(LEFT, [b"1", b"2"])
     engine.checkpoint()  # 1 and 2 settle into segments
     log.push(RIGHT, [b"3"])
@@ -163,7 +165,7 @@ class CountingIO(FileIO):
 def test_reading_journal_resident_values_newest_first_reads_blocks_not_values(tmp_path: Path) -> None:
     io = CountingIO()
     engine = open_engine(tmp_path, io=io)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     values = [b"%05d:" % i + b"v" * 94 for i in range(3000)]  # ~400 KiB of journal: several read blocks
     for start in range(0, len(values), 100):
         log.push(RIGHT, values[start : start + 100])
@@ -182,7 +184,7 @@ def test_settling_lists_pushed_far_apart_reads_their_values_not_blocks(tmp_path:
     times over)."""
     io = CountingIO()
     engine = open_engine(tmp_path, io=io)
-    lists = [engine.create_list(0, b"q%d" % n) for n in range(1000)]
+    lists = [engine.create(0, b"q%d" % n, "list") for n in range(1000)]
     for round_ in range(20):
         for n, log in enumerate(lists):
             log.push(LEFT if n % 2 else RIGHT, [b"%04d:%02d:" % (n, round_) + b"v" * 92])
@@ -215,7 +217,7 @@ class ShortReadIO(FileIO):
 def test_a_value_read_short_while_settling_far_apart_values_is_corruption(tmp_path: Path) -> None:
     io = ShortReadIO()
     engine = open_engine(tmp_path, io=io)
-    lists = [engine.create_list(0, b"q%d" % n) for n in range(200)]
+    lists = [engine.create(0, b"q%d" % n, "list") for n in range(200)]
     for round_ in range(5):
         for n, log in enumerate(lists):
             log.push(RIGHT, [b"%04d:%02d:" % (n, round_) + b"v" * 92])
@@ -233,7 +235,7 @@ def test_pushes_behind_a_backlog_go_to_the_segment_at_once(tmp_path: Path, monke
     written to the segment with the push; after a crash, recovery cuts those bytes and replays the journal."""
     monkeypatch.setattr(listlog, "BACKLOG_VALUES", 300)
     engine = open_engine(tmp_path, segment_size=8192)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"a%04d" % i for i in range(300)])  # journal-resident: the list was short
     assert engine.journaled_values == 300 and segment_bytes(tmp_path) == 0
     engine.checkpoint()
@@ -269,7 +271,7 @@ def test_pushes_to_many_lists_in_one_go_match_pushes_one_by_one_after_a_crash(tm
             key = b"k%d" % rng.randrange(8)  # repeats within a run, and missing keys created by their first call
             values = [b"%d.%d.%d" % (round_, call, n) for n in range(rng.randrange(1, 4))]
             pushes.append((key, values))
-        lengths = engine.push_each(0, side, pushes)
+        lengths = push_keys(engine, 0, side, pushes)
         for (key, values), length in zip(pushes, lengths, strict=True):
             queued = expected.setdefault(key, [])
             if side == LEFT:
@@ -290,9 +292,9 @@ def test_pushes_to_many_lists_in_one_go_match_pushes_one_by_one_after_a_crash(tm
 def test_pushes_to_many_lists_refused_for_a_full_disk_create_nothing(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, maxdisk=100_000)
     with pytest.raises(DiskFullError):
-        engine.push_each(0, RIGHT, [(b"a", [b"x"]), (b"b", [b"y" * 200_000])])
+        push_keys(engine, 0, RIGHT, [(b"a", [b"x"]), (b"b", [b"y" * 200_000])])
     assert engine.dbsize(0) == 0
-    assert engine.push_each(0, RIGHT, [(b"a", [b"x"]), (b"a", [b"z"])]) == [1, 2]
+    assert push_keys(engine, 0, RIGHT, [(b"a", [b"x"]), (b"a", [b"z"])]) == [1, 2]
     engine.close()
 
 
@@ -304,7 +306,7 @@ def test_a_value_longer_than_a_read_block_comes_back_whole_from_the_end_it_was_p
     """Read against its push direction, a journal value is read backwards: the block must still start at the value
     when the value is longer than a block (it started a block before the value's end, cutting its head off)."""
     engine = open_engine(tmp_path)
-    log = engine.create_list(0, b"q")
+    log = engine.create(0, b"q", "list")
     values = [bytes([n]) * 10 + random.Random(size + n).randbytes(size) for n in range(3)]
     for value in values:
         log.push(side, [value])

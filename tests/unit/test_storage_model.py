@@ -9,7 +9,9 @@ import tempfile
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from respq.storage import LEFT, RIGHT, Engine, Side
+from respq.storage import Engine
+from respq.types import REGISTRY
+from respq.types.lists.model import LEFT, RIGHT, Side
 
 KEYS = st.sampled_from([b"a", b"\x00k\xff"])
 DBS = st.sampled_from([0, 1])
@@ -39,7 +41,9 @@ class EngineVsModel(RuleBasedStateMachine):
         self.flushed: dict[tuple[int, bytes], list[bytes]] = {}
 
     def _open(self) -> Engine:
-        return Engine.open(self.dir, segment_size=4096, checkpoint_bytes=32768, databases=2, log=lambda *_: None)
+        return Engine.open(
+            self.dir, types=REGISTRY, segment_size=4096, checkpoint_bytes=32768, databases=2, log=lambda *_: None
+        )
 
     def teardown(self) -> None:
         try:
@@ -53,7 +57,7 @@ class EngineVsModel(RuleBasedStateMachine):
     def _list(self, db: int, key: bytes, create: bool = False):  # type: ignore[no-untyped-def]
         entry = self.engine.get(db, key)
         if entry is None:
-            return self.engine.create_list(db, key) if create else None
+            return self.engine.create(db, key, "list") if create else None
         return entry.value
 
     def _drop_if_empty(self, db: int, key: bytes) -> None:

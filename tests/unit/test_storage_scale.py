@@ -6,7 +6,9 @@ import os
 import tracemalloc
 from pathlib import Path
 
-from respq.storage import LEFT, RIGHT, Engine
+from respq.storage import Engine
+from respq.types import REGISTRY
+from respq.types.lists.model import LEFT, RIGHT
 
 
 def open_fds() -> int:
@@ -16,8 +18,8 @@ def open_fds() -> int:
 def test_backlog_is_not_held_in_python_memory(tmp_path: Path) -> None:
     messages, size = 200_000, 1024
     value = b"m" * size
-    engine = Engine.open(str(tmp_path), log=lambda *_: None)
-    log = engine.create_list(0, b"backlog")
+    engine = Engine.open(str(tmp_path), types=REGISTRY, log=lambda *_: None)
+    log = engine.create(0, b"backlog", "list")
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]
@@ -45,12 +47,12 @@ IDLE_QUEUE_BYTES = 660
 
 def test_an_idle_queue_costs_a_few_hundred_bytes_of_python_objects(tmp_path: Path) -> None:
     queues = 10_000
-    engine = Engine.open(str(tmp_path), log=lambda *_: None)
+    engine = Engine.open(str(tmp_path), types=REGISTRY, log=lambda *_: None)
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]
         for q in range(queues):
-            engine.create_list(0, b"idle:%d" % q).push(RIGHT, [b"m" * 100])
+            engine.create(0, b"idle:%d" % q, "list").push(RIGHT, [b"m" * 100])
             if q % 256 == 255:
                 engine.flush()
         engine.flush()
@@ -67,14 +69,14 @@ def test_thousand_queues_under_a_descriptor_cap(tmp_path: Path) -> None:
     cap = 32
     queues = 1000
     before = open_fds()
-    engine = Engine.open(str(tmp_path), max_open_files=cap, segment_size=4096, log=lambda *_: None)
+    engine = Engine.open(str(tmp_path), types=REGISTRY, max_open_files=cap, segment_size=4096, log=lambda *_: None)
     peak = 0
     for q in range(queues):
-        engine.create_list(0, b"queue:%d" % q).push(RIGHT, [b"%d:%d" % (q, i) for i in range(3)])
+        engine.create(0, b"queue:%d" % q, "list").push(RIGHT, [b"%d:%d" % (q, i) for i in range(3)])
         peak = max(peak, open_fds())
     engine.sync(engine.flush())
     engine.close()
-    engine = Engine.open(str(tmp_path), max_open_files=cap, segment_size=4096, log=lambda *_: None)
+    engine = Engine.open(str(tmp_path), types=REGISTRY, max_open_files=cap, segment_size=4096, log=lambda *_: None)
     assert engine.dbsize(0) == queues and engine.stats()["queues"] == queues
     for q in range(queues):
         log = engine.get(0, b"queue:%d" % q).value  # type: ignore[union-attr]

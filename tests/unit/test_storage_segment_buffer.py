@@ -7,7 +7,8 @@ from pathlib import Path
 from respq.storage import Engine
 from respq.storage.fileio import FileIO
 from respq.storage.segments import PENDING_LIMIT, PENDING_TOTAL_LIMIT
-from respq.storage.streamlog import MAX_ID, id_of
+from respq.types import REGISTRY
+from respq.types.streams.model import MAX_ID, id_of
 
 
 class CountingIO(FileIO):
@@ -29,7 +30,7 @@ class CountingIO(FileIO):
 
 
 def _open(path: Path, io: CountingIO) -> Engine:
-    return Engine.open(str(path), io=io, segment_size=4 << 20, log=lambda *_: None)
+    return Engine.open(str(path), types=REGISTRY, io=io, segment_size=4 << 20, log=lambda *_: None)
 
 
 def _entry(ms: int) -> list[bytes]:
@@ -39,7 +40,7 @@ def _entry(ms: int) -> list[bytes]:
 def test_entries_added_in_one_pass_reach_their_segment_in_one_write(tmp_path: Path) -> None:
     io = CountingIO()
     engine = _open(tmp_path, io)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     for ms in range(1, 201):
         stream.add(id_of(ms, 0), _entry(ms))
     assert io.segment_writes == 0
@@ -48,9 +49,9 @@ def test_entries_added_in_one_pass_reach_their_segment_in_one_write(tmp_path: Pa
     assert stream.range(0, MAX_ID, 1, reverse=True) == [(id_of(200, 0), _entry(200))]
     engine.flush()
     assert io.segment_writes == 1
-    assert engine._store.pending_bytes == 0
+    assert engine.store.pending_bytes == 0
     engine.close()
-    reopened = Engine.open(str(tmp_path), segment_size=4 << 20, log=lambda *_: None)
+    reopened = Engine.open(str(tmp_path), types=REGISTRY, segment_size=4 << 20, log=lambda *_: None)
     entries = reopened.get(0, b"s").value.range(0, MAX_ID)  # type: ignore[union-attr]
     assert entries == [(id_of(ms, 0), _entry(ms)) for ms in range(1, 201)]
     reopened.close()
@@ -59,22 +60,22 @@ def test_entries_added_in_one_pass_reach_their_segment_in_one_write(tmp_path: Pa
 def test_buffered_bytes_are_bounded_per_file_and_in_all(tmp_path: Path) -> None:
     io = CountingIO()
     engine = _open(tmp_path, io)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     big = b"x" * 1000
     count = 3 * PENDING_LIMIT // len(big)
     for ms in range(1, count + 1):
         stream.add(id_of(ms, 0), [b"f", big])
-        assert engine._store.pending_bytes <= PENDING_LIMIT
+        assert engine.store.pending_bytes <= PENDING_LIMIT
     assert io.segment_writes >= 2  # the file's buffer was written each time it was full
-    streams = [engine.create_stream(0, b"s%d" % index) for index in range(8)]
+    streams = [engine.create(0, b"s%d" % index, "stream") for index in range(8)]
     for ms in range(1, 101):
         for other in streams:
             other.add(id_of(ms, 0), [b"f", big])
-            assert engine._store.pending_bytes <= PENDING_TOTAL_LIMIT
+            assert engine.store.pending_bytes <= PENDING_TOTAL_LIMIT
     engine.flush()
     written = io.segment_writes
     stream.add(id_of(count + 1, 0), [b"f", b"y" * PENDING_LIMIT])  # too large to buffer: written at once
     assert io.segment_writes == written + 1
-    assert engine._store.pending_bytes == 0
+    assert engine.store.pending_bytes == 0
     assert stream.range(id_of(count + 1, 0), MAX_ID)[0][1] == [b"f", b"y" * PENDING_LIMIT]
     engine.close()

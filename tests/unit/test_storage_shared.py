@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from respq.storage import LEFT, RIGHT, Engine
+from respq.storage import Engine
 from respq.storage.check import check_directory
 from respq.storage.segments import SHARED_QID, queue_dir_name
+from respq.types import REGISTRY
+from respq.types.lists.model import LEFT, RIGHT
 from tests.unit.test_storage_engine import contents, durable, open_engine
 
 VALUE = b"v" * 90
@@ -27,7 +29,7 @@ def fill(engine: Engine, lists: int, count: int, first: int = 0) -> None:
     for i in range(count):
         for n in range(first, first + lists):
             entry = engine.get(0, b"q%d" % n)
-            log = engine.create_list(0, b"q%d" % n) if entry is None else entry.value
+            log = engine.create(0, b"q%d" % n, "list") if entry is None else entry.value
             log.push(LEFT if n % 2 else RIGHT, [value(n, i)])  # type: ignore[union-attr]
 
 
@@ -47,7 +49,7 @@ def test_small_lists_settle_into_a_few_shared_files_and_survive_reopen_and_crash
     files = segment_files(tmp_path)
     assert list(files) == [queue_dir_name(SHARED_QID)]  # no list got a directory or a file of its own
     assert files[queue_dir_name(SHARED_QID)] <= 500 * 10 * 130 // (64 << 10) + 2
-    assert check_directory(str(tmp_path)) == []  # chunks are checked in the file that holds them
+    assert check_directory(str(tmp_path), REGISTRY) == []  # chunks are checked in the file that holds them
     fill(engine, 500, 1, first=500)  # journal-resident only: replayed after the crash
     durable(engine)
     engine.abandon()
@@ -105,7 +107,7 @@ def test_a_list_left_unconsumed_keeps_its_values_not_the_files_it_shared(tmp_pat
 
 def test_large_runs_still_go_to_the_lists_own_files(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, segment_size=1 << 20)
-    log = engine.create_list(0, b"big")
+    log = engine.create(0, b"big", "list")
     log.push(RIGHT, [b"%06d" % i + VALUE for i in range(2000)])  # ~200 KiB: more than a shared settle takes
     engine.checkpoint()
     files = segment_files(tmp_path)

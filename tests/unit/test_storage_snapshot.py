@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from respq.storage import LEFT, RIGHT, Engine, ListLog
+from respq.storage import Engine
+from respq.types.lists.model import LEFT, RIGHT, ListLog
 from tests.unit.test_storage_engine import journals, open_engine
 
 SEGMENT_SIZE = 4096  # many small files, so a range spans several chunks and files
@@ -22,7 +23,7 @@ def value(tag: str, i: int) -> bytes:
 def mixed_list(engine: Engine, key: bytes = b"q") -> tuple[ListLog, list[bytes]]:
     """A list whose middle is segment chunks (forward and backward) and whose two ends are journal runs, the
     outermost values of each still in the journal's unwritten buffer."""
-    log = engine.create_list(0, key)
+    log = engine.create(0, key, "list")
     model: list[bytes] = []
     for i in range(300):
         log.push(RIGHT, [value("r", i)])

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from respq.storage import Engine
 from respq.storage.check import check_directory
-from respq.storage.streamlog import (
+from respq.types import REGISTRY
+from respq.types.streams.model import (
     MAX_ID,
     MAXLEN,
     MINID,
@@ -21,7 +22,8 @@ from respq.storage.streamlog import (
 
 
 def _open(path: Path, **options: int) -> Engine:
-    return Engine.open(str(path), segment_size=options.pop("segment_size", 4096), log=lambda *_: None, **options)
+    segment_size = options.pop("segment_size", 4096)
+    return Engine.open(str(path), types=REGISTRY, segment_size=segment_size, log=lambda *_: None, **options)
 
 
 def _fill(stream: StreamLog, count: int, start_ms: int = 1) -> None:
@@ -35,7 +37,7 @@ def _segment_files(path: Path) -> list[str]:
 
 def test_index_is_sparse_and_old_ids_are_read_from_disk(tmp_path: Path) -> None:
     engine = _open(tmp_path, segment_size=1 << 20)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     _fill(stream, 5000)
     # One index node per NODE_ENTRIES entries, not one object per entry.
     assert stream.node_count == 5000 // NODE_ENTRIES
@@ -48,7 +50,7 @@ def test_index_is_sparse_and_old_ids_are_read_from_disk(tmp_path: Path) -> None:
 
 def test_trimming_and_xdel_free_whole_segments(tmp_path: Path) -> None:
     engine = _open(tmp_path)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     _fill(stream, 600)
     files_before = len(stream.files())
     assert files_before > 3
@@ -63,12 +65,12 @@ def test_trimming_and_xdel_free_whole_segments(tmp_path: Path) -> None:
     assert len(stream.files()) == 1
     assert stream.range(0, MAX_ID) == [(id_of(600, 0), [b"field", b"value-600"])]
     engine.close()
-    assert check_directory(str(tmp_path)) == []
+    assert check_directory(str(tmp_path), REGISTRY) == []
 
 
 def test_approximate_trim_removes_whole_nodes_only(tmp_path: Path) -> None:
     engine = _open(tmp_path, segment_size=1 << 20)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     _fill(stream, 350)
     assert stream.trim(MAXLEN, 290, True, 10000) == 0
     assert stream.trim(MAXLEN, 200, True, 10000) == 100
@@ -86,7 +88,7 @@ def test_radix_tree_nodes_match_redis_counts() -> None:
 
 def test_group_state_survives_crash_and_checkpoint(tmp_path: Path) -> None:
     engine = _open(tmp_path)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     _fill(stream, 10)
     group = stream.set_group(b"g", 0, -1)
     alice, _ = stream.create_consumer(group, b"alice", 1000)
@@ -115,14 +117,14 @@ def test_group_state_survives_crash_and_checkpoint(tmp_path: Path) -> None:
     assert len(stream.groups[b"g"].pel) == 3
     assert stream.groups[b"g"].consumers[b"bob"].seen == 3000
     engine.close()
-    assert check_directory(str(tmp_path)) == []
+    assert check_directory(str(tmp_path), REGISTRY) == []
 
 
 def test_acknowledging_keeps_each_consumers_pel_in_order_whichever_entries_go(tmp_path: Path) -> None:
     """Acks of a consumer's oldest entries cut its PEL's front in one step; others are removed one by one; an ack
     may span consumers. Each consumer's PEL stays exactly its pending IDs, in order."""
     engine = _open(tmp_path)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     _fill(stream, 20)
     group = stream.set_group(b"g", 0, -1)
     alice, _ = stream.create_consumer(group, b"alice", 1000)
@@ -148,7 +150,7 @@ def test_acknowledging_keeps_each_consumers_pel_in_order_whichever_entries_go(tm
 def test_pel_bytes_per_entry(tmp_path: Path) -> None:
     """The one structure that grows with data: measured here, documented in docs/storage.md, reported in INFO."""
     engine = _open(tmp_path, segment_size=4 << 20)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     count = 20000
     base = 1_700_000_000_000
     for i in range(count):
@@ -180,7 +182,7 @@ def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
     """Pipelined XADDs go through add_many: the same nodes, segment bytes and recovery as single adds, across node
     boundaries and segment rolls in the middle of a batch, with one journal record per batch and file."""
     one, many = _open(tmp_path / "one"), _open(tmp_path / "many")
-    single, batched = one.create_stream(0, b"s"), many.create_stream(0, b"s")
+    single, batched = one.create(0, b"s", "stream"), many.create(0, b"s", "stream")
     ms = 1
     for size in (1, 7, 16, 150, 40, 3, 260):
         ids = [id_of(ms + n, n % 3) for n in range(size)]
@@ -214,14 +216,14 @@ def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
     assert isinstance(stream, StreamLog)
     assert stream.range(0, MAX_ID) == expected
     reopened.close()
-    assert check_directory(str(tmp_path / "many")) == []
+    assert check_directory(str(tmp_path / "many"), REGISTRY) == []
 
 
 def test_compact_ids_survive_any_distance_from_their_node_and_every_way_of_reading(tmp_path: Path) -> None:
     """IDs are stored relative to their node's first: near ones in two bytes, far ones and big sequence numbers as
     longer varints; reads forward, backward, by ID and after a crash or a checkpoint all give them back."""
     engine = _open(tmp_path, segment_size=1 << 20)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     ids = [id_of(5, 0), id_of(5, 1), id_of(5, 300), id_of(131, 0), id_of(10**12, (1 << 64) - 1), id_of(10**13, 7)]
     ids += [id_of(10**13 + ms, ms % 200) for ms in range(1, 250)]  # node boundaries
     expected = [(stream_id, [b"f", b"%d" % index]) for index, stream_id in enumerate(ids)]
@@ -253,17 +255,18 @@ def test_compact_ids_survive_any_distance_from_their_node_and_every_way_of_readi
     assert isinstance(stream, StreamLog)
     assert stream.range(0, MAX_ID) == expected
     engine.close()
-    assert check_directory(str(tmp_path)) == []
+    assert check_directory(str(tmp_path), REGISTRY) == []
 
 
 def test_nodes_and_journals_written_before_compact_records_are_still_read(tmp_path: Path) -> None:
     """A data directory from before: nodes of REC_STREAM_ENTRY records (whole IDs, u32 lengths) in the manifest,
     and OP_XADD journal records holding the entries themselves. Both read back; new entries start a compact node."""
-    from respq.storage import framing, journal, streamlog
+    from respq.storage import framing, journal
+    from respq.types.streams import model as streamlog
 
     engine = _open(tmp_path, segment_size=1 << 20)
-    stream = engine.create_stream(0, b"s")
-    store = stream._store
+    stream = engine.create(0, b"s", "stream")
+    store = stream.store
     old = [(id_of(ms, 0), [b"f", b"old %d" % ms]) for ms in range(1, 6)]
     payloads = [streamlog._pack_id(i) + journal.encode_values(fields) for i, fields in old]
     fid = stream._fid = store.create(stream.qid)
@@ -276,7 +279,7 @@ def test_nodes_and_journals_written_before_compact_records_are_still_read(tmp_pa
     engine.checkpoint()  # the manifest names a node of the old records
     journaled = (id_of(6, 0), [b"f", b"journaled whole"])
     entry = streamlog.QID.pack(stream.qid) + streamlog._pack_id(journaled[0]) + journal.encode_values(journaled[1])
-    engine._log(journal.OP_XADD, entry)
+    engine.log(streamlog.OP_XADD, entry)
     engine.flush()
     engine.abandon()
     engine = _open(tmp_path, segment_size=1 << 20)
@@ -297,18 +300,19 @@ def test_a_crash_of_an_earlier_build_leaves_stale_copies_that_replay_of_its_jour
     """An earlier build wrote each entry to its segment and, whole, to the journal (OP_XADD), and recovery cut the
     segment back to its checkpointed size before replaying. Its files after a crash hold those copies past that
     size: replay of such a journal cuts them rather than finding entries there (or failing on what is left)."""
-    from respq.storage import framing, journal, streamlog
+    from respq.storage import framing, journal
+    from respq.types.streams import model as streamlog
 
     engine = _open(tmp_path, segment_size=1 << 20)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     stream.add(id_of(1, 0), [b"f", b"a" * 50])
     engine.checkpoint()
-    store, fid = stream._store, stream._fid
+    store, fid = stream.store, stream._fid
     later = [(id_of(ms, 0), [b"f", b"b"]) for ms in range(2, 22)]
     for entry_id, fields in later:
         payload = streamlog._pack_id(entry_id) + journal.encode_values(fields)
         store.append(fid, framing.frame_values(streamlog.REC_STREAM_ENTRY, [payload]))  # the earlier build's copy
-        engine._log(journal.OP_XADD, streamlog.QID.pack(stream.qid) + payload)
+        engine.log(streamlog.OP_XADD, streamlog.QID.pack(stream.qid) + payload)
     engine.flush()
     engine.abandon()  # killed: the copies are on disk past the checkpointed size, the journal names the entries
     engine = _open(tmp_path, segment_size=1 << 20)
@@ -318,23 +322,24 @@ def test_a_crash_of_an_earlier_build_leaves_stale_copies_that_replay_of_its_jour
     engine = _open(tmp_path, segment_size=1 << 20)
     assert len(engine.get(0, b"s").range(0, MAX_ID)) == 21  # type: ignore[union-attr]
     engine.close()
-    assert check_directory(str(tmp_path)) == []
+    assert check_directory(str(tmp_path), REGISTRY) == []
 
 
 def test_entries_added_after_replaying_an_earlier_builds_journal_survive_the_next_crash(tmp_path: Path) -> None:
     """The stale copies are cut once: the recovery that replays the earlier build's journal retires it with a
     checkpoint, so a second recovery cannot cut entries appended in between (they lie where the copies were)."""
-    from respq.storage import framing, journal, streamlog
+    from respq.storage import framing, journal
+    from respq.types.streams import model as streamlog
 
     engine = _open(tmp_path, segment_size=1 << 20)
-    stream = engine.create_stream(0, b"s")
+    stream = engine.create(0, b"s", "stream")
     stream.add(id_of(1, 0), [b"f", b"a" * 50])
     engine.checkpoint()
-    store, fid = stream._store, stream._fid
+    store, fid = stream.store, stream._fid
     for ms in range(2, 22):
         payload = streamlog._pack_id(id_of(ms, 0)) + journal.encode_values([b"f", b"b"])
         store.append(fid, framing.frame_values(streamlog.REC_STREAM_ENTRY, [payload]))  # the earlier build's copy
-        engine._log(journal.OP_XADD, streamlog.QID.pack(stream.qid) + payload)
+        engine.log(streamlog.OP_XADD, streamlog.QID.pack(stream.qid) + payload)
     engine.flush()
     engine.abandon()
     engine = _open(tmp_path, segment_size=1 << 20)

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from respq.storage import Engine
-from respq.storage.streamlog import MAX_ID, MAXLEN, MINID, StreamLog
+from respq.types import REGISTRY
+from respq.types.streams.model import MAX_ID, MAXLEN, MINID, StreamLog
 
 KEYS = st.sampled_from([b"s", b"\x00t"])
 GROUPS = st.sampled_from([b"g1", b"g2"])
@@ -48,7 +49,9 @@ class StreamsVsModel(RuleBasedStateMachine):
         self.clock = 1_700_000_000_000
 
     def _open(self) -> Engine:
-        return Engine.open(self.dir, segment_size=4096, checkpoint_bytes=32768, databases=1, log=lambda *_: None)
+        return Engine.open(
+            self.dir, types=REGISTRY, segment_size=4096, checkpoint_bytes=32768, databases=1, log=lambda *_: None
+        )
 
     def teardown(self) -> None:
         try:
@@ -64,7 +67,7 @@ class StreamsVsModel(RuleBasedStateMachine):
             if not create:
                 return None
             self.model[key] = StreamModel()
-            return self.engine.create_stream(0, key)
+            return self.engine.create(0, key, "stream")
         return entry.value  # type: ignore[return-value]
 
     def _tick(self) -> int:

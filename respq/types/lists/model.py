@@ -21,17 +21,21 @@ import struct
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from respq.storage import framing, journal
-from respq.storage.catalog import CatalogEntry
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 from respq.storage.fileio import FileIO
+from respq.storage.port import StorePort, Value, ValueType
 from respq.storage.segments import READ_AHEAD, SegmentStore
 
-if TYPE_CHECKING:
-    from respq.storage.engine import Engine
-
+# Journal record types of lists. Values are part of the on-disk format: never renumber. Each payload starts with
+# the list's queue id.
+OP_PUSH = 20
+OP_POP = 21
+OP_SET = 22
+OP_INSERT = 23
+OP_REMOVE = 24
+OP_TRIM = 25
 
 class Side(enum.IntEnum):
     LEFT = 0
@@ -146,17 +150,17 @@ class JournalRun:
         return f"JournalRun({self.count}, {'fwd' if self.forward else 'bwd'})"
 
 
-class ListLog(CatalogEntry):
+class ListLog(Value):
     """One list, and its key's catalog entry. Mutations are journaled by the engine that owns it; reads come from
     the segment files."""
 
-    __slots__ = ("_chunks", "_engine", "_left_fid", "_length", "_rewriting", "_right_fid", "_store", "qid")
+    __slots__ = ("_chunks", "_engine", "_left_fid", "_length", "_rewriting", "_right_fid", "qid", "store")
     type = "list"
 
-    def __init__(self, engine: Engine, qid: int) -> None:
+    def __init__(self, engine: StorePort, qid: int) -> None:
         super().__init__()
         self._engine = engine
-        self._store: SegmentStore = engine._store
+        self.store: SegmentStore = engine.store
         self.qid = qid
         self._chunks: list[Chunk | JournalRun] = []
         self._length = 0
@@ -177,16 +181,16 @@ class ListLog(CatalogEntry):
         if not values:
             return self._length
         engine = self._engine
-        engine._before_write(push_growth(values) if engine.maxdisk else 0)  # only worth adding up under a limit
+        engine.before_write(push_growth(values) if engine.maxdisk else 0)  # only worth adding up under a limit
         payload = PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values)
-        if engine._atomic_depth or self._length >= BACKLOG_VALUES:
+        if engine.atomic_depth or self._length >= BACKLOG_VALUES:
             # In a block, the record's position is unknown until the block ends; behind a backlog, the values would
             # be copied to the segment anyway. Either way the segment copy is written now (recovery replays the
             # journal record, and cuts segment bytes written after the checkpoint).
             self._push(side, values)
-            engine._log(journal.OP_PUSH, payload)
+            engine.log(OP_PUSH, payload)
         else:
-            self._push_journaled(side == RIGHT, map(len, values), engine._log_at(journal.OP_PUSH, payload))
+            self._push_journaled(side == RIGHT, map(len, values), engine.log_at(OP_PUSH, payload))
         return self._length
 
     def _push_journaled(self, forward: bool, lengths: Iterable[int], record_lsn: int) -> None:
@@ -210,21 +214,21 @@ class ListLog(CatalogEntry):
         else:
             chunks.insert(0, edge)
         engine = self._engine
-        engine._resident[self.qid] = self
-        engine._pushed.add(self.qid)
+        engine.mark_settle(self)
+        engine.mark_used(self.qid)
         return edge
 
     def pop(self, side: Side, count: int) -> list[bytes]:
         """Removes up to ``count`` values from ``side``. An emptied list stays in the catalog: the caller deletes it."""
         if count <= 0 or not self._length:
             return []
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         values = self._pop(side, count, want_values=True)
-        self._engine._log(journal.OP_POP, POP_OP.pack(self.qid, side, len(values)))
+        self._engine.log(OP_POP, POP_OP.pack(self.qid, side, len(values)))
         return values  # type: ignore[return-value]
 
     def _push(self, side: Side, values: Sequence[bytes]) -> None:
-        store = self._store
+        store = self.store
         forward = side == RIGHT
         chunks = self._chunks
         # Enough to undo a push that fails half-way (disk full after a segment roll): O(1), nothing copied.
@@ -287,22 +291,22 @@ class ListLog(CatalogEntry):
 
     def _release(self, fid: int) -> None:
         """Marks ``fid`` dead if nothing in this list refers to it any more."""
-        if fid in (self._left_fid, self._right_fid) or fid not in self._store.files:
+        if fid in (self._left_fid, self._right_fid) or fid not in self.store.files:
             return
         for chunk in self._chunks:
             if chunk.fid == fid:
                 return
         if self._rewriting is not None and any(chunk.fid == fid for chunk in self._rewriting):
             return
-        if self._store.is_shared(fid):
-            self._store.unref_shared(fid, self.qid)
+        if self.store.is_shared(fid):
+            self.store.unref_shared(fid, self.qid)
         else:
-            self._store.kill(fid)
+            self.store.kill(fid)
 
     def _pop(self, side: Side, count: int, want_values: bool) -> list[bytes | None]:
         """Takes up to ``count`` values from ``side``. Everything is read before anything changes: a read error or a
         corrupt record met half-way raises with the list as it was (none of its values consumed unjournaled)."""
-        store = self._store
+        store = self.store
         chunks = self._chunks
         out: list[bytes | None] = []
         from_left = side == LEFT
@@ -354,7 +358,7 @@ class ListLog(CatalogEntry):
         if not want:
             out += [None] * count
             return
-        positions, lengths, journal_ = run.positions, run.lengths, self._engine._journal
+        positions, lengths, journal_ = run.positions, run.lengths, self._engine.journal
         if count == 1:  # a lone pop: no slices to build
             index = run.lo if from_front else len(positions) - 1
             out.append(journal_.read(positions[index], lengths[index], not from_front))
@@ -417,7 +421,7 @@ class ListLog(CatalogEntry):
         pieces: list[_SegmentPiece | _JournalPiece | list[bytes]] = []
         if remaining:
             chunk_index, local = self._locate(first)
-            store = self._store
+            store = self.store
             while remaining:
                 chunk = self._chunks[chunk_index]
                 take = min(chunk.count - local, remaining)
@@ -444,7 +448,7 @@ class ListLog(CatalogEntry):
         low = run.lo + local if run.forward else len(run.positions) - local - take
         # Array order is push order, so positions ascend and the unwritten ones are a suffix.
         positions, lengths = run.positions[low : low + take], run.lengths[low : low + take]
-        journal_ = self._engine._journal
+        journal_ = self._engine.journal
         written = bisect.bisect_left(positions, journal_.flushed_lsn)
         pieces: list[_JournalPiece | list[bytes]] = []
         # Values sit in the current journal file, or (until the first checkpoint after a crash) in files replayed
@@ -509,7 +513,7 @@ class ListLog(CatalogEntry):
         if type(chunk) is JournalRun:
             yield from self._iter_run(chunk, local, list_forward)
             return
-        store, fid = self._store, chunk.fid
+        store, fid = self.store, chunk.fid
         file_index = local if chunk.forward else chunk.count - 1 - local
         record_start, record_end = self._record_bounds(chunk, file_index)
         if chunk.forward == list_forward:
@@ -532,7 +536,7 @@ class ListLog(CatalogEntry):
         return self._read_run(run, range(index, run.lo - 1, -1))
 
     def _read_run(self, run: JournalRun, indices: range) -> Iterator[bytes]:
-        read, positions, lengths = self._engine._journal.read, run.positions, run.lengths
+        read, positions, lengths = self._engine.journal.read, run.positions, run.lengths
         descending = indices.step < 0
         for index in indices:
             yield read(positions[index], lengths[index], descending)
@@ -556,7 +560,7 @@ class ListLog(CatalogEntry):
 
     def _record_bounds(self, chunk: Chunk, file_index: int) -> tuple[int, int]:
         """File offsets of record ``file_index`` (in file order) of ``chunk``, skipping from the nearer end."""
-        store, fid = self._store, chunk.fid
+        store, fid = self.store, chunk.fid
         if file_index <= chunk.count - 1 - file_index:
             offset = chunk.start
             for _ in range(file_index):
@@ -577,9 +581,9 @@ class ListLog(CatalogEntry):
             i += self._length
         if not 0 <= i < self._length:
             return False
-        self._engine._before_write(len(value) * 2 + framing.OVERHEAD * 2)
+        self._engine.before_write(len(value) * 2 + framing.OVERHEAD * 2)
         self._set(i, value)
-        self._engine._log(journal.OP_SET, SET_HEAD.pack(self.qid, i) + value)
+        self._engine.log(OP_SET, SET_HEAD.pack(self.qid, i) + value)
         return True
 
     def _set(self, i: int, value: bytes) -> None:
@@ -596,9 +600,9 @@ class ListLog(CatalogEntry):
         found = self.positions(pivot)
         if not found:
             return -1
-        self._engine._before_write(len(value) * 2 + len(pivot) + framing.OVERHEAD * 2)
+        self._engine.before_write(len(value) * 2 + len(pivot) + framing.OVERHEAD * 2)
         self._insert_at(found[0] if before else found[0] + 1, value)
-        self._engine._log(journal.OP_INSERT, INSERT_HEAD.pack(self.qid, before, len(pivot)) + pivot + value)
+        self._engine.log(OP_INSERT, INSERT_HEAD.pack(self.qid, before, len(pivot)) + pivot + value)
         return self._length
 
     def _insert_at(self, i: int, value: bytes) -> None:
@@ -612,9 +616,9 @@ class ListLog(CatalogEntry):
         matches = self.positions(value, 1 if count >= 0 else -1, abs(count))
         if not matches:
             return 0
-        self._engine._before_write(len(value) + framing.OVERHEAD)
+        self._engine.before_write(len(value) + framing.OVERHEAD)
         self._remove(matches)
-        self._engine._log(journal.OP_REMOVE, REMOVE_HEAD.pack(self.qid, count) + value)
+        self._engine.log(OP_REMOVE, REMOVE_HEAD.pack(self.qid, count) + value)
         return len(matches)
 
     def _remove(self, matches: list[int]) -> None:
@@ -633,9 +637,9 @@ class ListLog(CatalogEntry):
             start, stop = length, length - 1  # remove all
         if start == 0 and stop == length - 1:
             return
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         self._trim(start, stop)
-        self._engine._log(journal.OP_TRIM, TRIM_OP.pack(self.qid, start, stop))
+        self._engine.log(OP_TRIM, TRIM_OP.pack(self.qid, start, stop))
 
     def _trim(self, start: int, stop: int) -> None:
         dropped: list[Chunk] = []
@@ -677,7 +681,7 @@ class ListLog(CatalogEntry):
 
     def _write_detached(self, value: bytes) -> Chunk:
         """Writes one value to the right active file as a chunk the caller places anywhere in the list."""
-        store = self._store
+        store = self.store
         fid = self._right_fid
         if fid == 0 or store.size(fid) >= store.segment_size:
             fid = store.create(self.qid)
@@ -698,7 +702,7 @@ class ListLog(CatalogEntry):
         old_chunks = self._chunks
         written = self._write_out(values)
         self._chunks, self._length = written, sum(chunk.count for chunk in written)
-        self._engine._resident.pop(self.qid, None)
+        self._engine.unmark_settle(self)
         for fid in {chunk.fid for chunk in old_chunks}:
             self._release(fid)
 
@@ -720,8 +724,8 @@ class ListLog(CatalogEntry):
             # backward one): they are pushed again, in their order, at their side's active segment file.
             side = RIGHT if run.forward else LEFT
             lengths = run.lengths[run.lo : run.lo + taken]
-            values = self._engine._journal.read_many(run.positions[run.lo : run.lo + taken], lengths)
-            if sum(lengths) + framing.OVERHEAD * taken <= min(SHARED_SETTLE_BYTES, self._store.segment_size // 2):
+            values = self._engine.journal.read_many(run.positions[run.lo : run.lo + taken], lengths)
+            if sum(lengths) + framing.OVERHEAD * taken <= min(SHARED_SETTLE_BYTES, self.store.segment_size // 2):
                 written = [self._write_shared(values, run.forward)]
             else:
                 written = self._write_out(values, side)
@@ -737,13 +741,13 @@ class ListLog(CatalogEntry):
                 budget -= taken
                 if budget <= 0 and any(type(chunk) is JournalRun for chunk in chunks):
                     return False
-        self._engine._resident.pop(self.qid, None)
+        self._engine.unmark_settle(self)
         return True
 
     def _write_shared(self, values: list[bytes], forward: bool) -> Chunk:
         """A chunk of ``values`` (in file order) appended to the shared file; the caller places it. A failure leaves
         nothing referenced."""
-        store = self._store
+        store = self.store
         data = framing.frame_values(framing.REC_LIST_VALUE, values)
         fid, offset = store.append_shared(data)
         store.ref_shared(fid, self.qid, self)
@@ -751,7 +755,7 @@ class ListLog(CatalogEntry):
 
     def _move_out_of(self, fid: int) -> None:
         """Copies this list's chunks in shared file ``fid`` (mostly dead) to the current shared file, each in place."""
-        store = self._store
+        store = self.store
         for index, chunk in enumerate(self._chunks):
             if type(chunk) is not Chunk or chunk.fid != fid:
                 continue
@@ -796,11 +800,11 @@ class ListLog(CatalogEntry):
 
     # -- lifecycle and persistence
 
-    def _drop_all(self) -> None:
+    def drop(self) -> None:
         """The key is gone: every file of this list becomes dead."""
         fids = {chunk.fid for chunk in self._chunks} | {self._left_fid, self._right_fid}
         self._chunks, self._length = [], 0
-        self._engine._resident.pop(self.qid, None)
+        self._engine.unmark_settle(self)
         self._left_fid = self._right_fid = 0
         for fid in fids:
             if fid:
@@ -818,11 +822,11 @@ class ListLog(CatalogEntry):
         return b"".join(parts)
 
     @classmethod
-    def load(cls, engine: Engine, qid: int, data: bytes | memoryview, offset: int = 0) -> ListLog:
+    def load(cls, engine: StorePort, qid: int, data: bytes | memoryview, offset: int = 0) -> ListLog:
         """The list ``dump`` wrote (at ``offset`` in ``data``), holding its shared files again."""
         log = cls(engine, qid)
         log._left_fid, log._right_fid, _ = STATE_HEAD.unpack_from(data, offset)
-        store = engine._store
+        store = engine.store
         for fid, start, end, chunk_count, forward in _packed_chunks(data, offset):
             log._chunks.append(Chunk(fid, start, end, chunk_count, bool(forward)))
             log._length += chunk_count
@@ -830,9 +834,14 @@ class ListLog(CatalogEntry):
                 store.ref_shared(fid, qid, log)
         return log
 
+    def held_refs(self) -> int:
+        """References to this object besides the catalog's: one per shared file naming it (freezing may replace an
+        object only when nothing else holds it)."""
+        return len(self._shared_bytes())
+
     def _shared_bytes(self) -> dict[int, int]:
         """Bytes of this list's chunks in each shared file it holds one of."""
-        return _shared_held(self._store, ((c.fid, c.start, c.end) for c in self._chunks if type(c) is Chunk))
+        return _shared_held(self.store, ((c.fid, c.start, c.end) for c in self._chunks if type(c) is Chunk))
 
     def freeze(self) -> bytes | None:
         """The list as a cold catalog entry (see ``COLD_HEAD``), or None if it must stay an object: it holds
@@ -844,29 +853,29 @@ class ListLog(CatalogEntry):
             run = chunks[0]
             if len(chunks) != 1 or run.count != 1 or self._left_fid or self._right_fid:
                 return None
-            self._engine._resident.pop(self.qid, None)
+            self._engine.unmark_settle(self)
             head = _cold_head(COLD_IN_JOURNAL, self.qid, self.expire_ms)
             return head + COLD_VALUE.pack(run.forward, run.positions[run.lo], run.lengths[run.lo])
         if any(type(chunk) is JournalRun for chunk in chunks):
             return None
-        store = self._store
+        store = self.store
         for fid, held in self._shared_bytes().items():
             store.freeze_shared(fid, self.qid, held)
         return _cold_head(COLD_IN_SEGMENTS, self.qid, self.expire_ms) + self.dump()
 
     @staticmethod
-    def cold_from_state(engine: Engine, qid: int, expire_ms: int | None, state: bytes | memoryview) -> bytes | None:
+    def cold_from_state(engine: StorePort, qid: int, expire_ms: int | None, state: bytes | memoryview) -> bytes | None:
         """The cold entry of a list ``dump`` described (a checkpoint's manifest), counted by the shared files it
         holds chunks of; None for a list of no chunks (it stays an object, to be found empty)."""
         if not STATE_HEAD.unpack_from(state)[2]:
             return None
-        store = engine._store
+        store = engine.store
         for fid, held in _shared_held(store, (chunk[:3] for chunk in _packed_chunks(state, 0))).items():
             store.count_cold(fid, held)
         return _cold_head(COLD_IN_SEGMENTS, qid, expire_ms) + bytes(state)
 
     @classmethod
-    def thaw(cls, engine: Engine, cold: bytes) -> ListLog:
+    def thaw(cls, engine: StorePort, cold: bytes) -> ListLog:
         """The list a cold catalog entry stands for, holding what it held again."""
         kind, qid, expire = COLD_HEAD.unpack_from(cold)
         if kind & ~COLD_EXPIRES == COLD_IN_JOURNAL:
@@ -877,50 +886,50 @@ class ListLog(CatalogEntry):
             run.lengths.append(length)
             log._chunks = [run]
             log._length = 1
-            engine._resident[qid] = log
+            engine.mark_settle(log)
         else:
             log = cls.load(engine, qid, cold, COLD_HEAD.size)
             for fid, held in log._shared_bytes().items():
-                engine._store.thaw_shared(fid, held)
+                engine.store.thaw_shared(fid, held)
         log.expire_ms = expire if kind & COLD_EXPIRES else None
         return log
 
     # -- replay of journaled middle operations (same code paths as live)
 
-    def _replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
+    def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
         """Re-applies one journaled operation; ``record_lsn`` is where it sits in the journal (None inside a
         batch record, whose pushes were written to segments live as well)."""
-        if op == journal.OP_PUSH:
+        if op == OP_PUSH:
             _, side = PUSH_HEAD.unpack_from(payload)
             if record_lsn is None:
                 self._push(Side(side), journal.decode_values(payload, PUSH_HEAD.size))
             else:
                 self._push_journaled(side == RIGHT, journal.value_lengths(payload, PUSH_HEAD.size), record_lsn)
-        elif op == journal.OP_POP:
+        elif op == OP_POP:
             _, side, count = POP_OP.unpack(payload)
             self._pop(Side(side), count, want_values=False)
-        elif op == journal.OP_SET:
+        elif op == OP_SET:
             _, index = SET_HEAD.unpack_from(payload)
             self._set(index, payload[SET_HEAD.size :])
-        elif op == journal.OP_INSERT:
+        elif op == OP_INSERT:
             _, before, pivot_length = INSERT_HEAD.unpack_from(payload)
             pivot = payload[INSERT_HEAD.size : INSERT_HEAD.size + pivot_length]
             found = self.positions(pivot)
             if not found:
                 raise ValueError("pivot missing on replay")
             self._insert_at(found[0] if before else found[0] + 1, payload[INSERT_HEAD.size + pivot_length :])
-        elif op == journal.OP_REMOVE:
+        elif op == OP_REMOVE:
             _, count = REMOVE_HEAD.unpack_from(payload)
             value = payload[REMOVE_HEAD.size :]
             self._remove(self.positions(value, 1 if count >= 0 else -1, abs(count)))
-        elif op == journal.OP_TRIM:
+        elif op == OP_TRIM:
             _, start, stop = TRIM_OP.unpack(payload)
             self._trim(start, stop)
         else:
             raise ValueError(f"unknown list operation {op}")
 
 
-def push_each(engine: Engine, side: Side, logs: list[ListLog], values: list[list[bytes]]) -> list[int]:
+def push_each(engine: StorePort, side: Side, logs: list[ListLog], values: list[list[bytes]]) -> list[int]:
     """``logs[i].push(side, values[i])`` for each ``i`` in order (a list may come more than once), with every journal
     record framed in one go; returns each list's length after its push. The caller has checked the disk's room, and
     that no atomic block is open and no list is a backlog (those pushes write segments too: see ``push``).
@@ -928,7 +937,7 @@ def push_each(engine: Engine, side: Side, logs: list[ListLog], values: list[list
     ``_push_journaled`` inlined: this loop runs once per call of a producer spreading over many queues."""
     head, encode = PUSH_HEAD.pack, journal.encode_values
     payloads = [head(log.qid, side) + encode(log_values) for log, log_values in zip(logs, values, strict=True)]
-    position = engine._log_many_at(journal.OP_PUSH, payloads) + PUSHED_VALUES_AT  # of the first record's first value
+    position = engine.log_many_at(OP_PUSH, payloads) + PUSHED_VALUES_AT  # of the first record's first value
     forward = side == RIGHT
     record_overhead = framing.OVERHEAD
     lengths = []
@@ -961,11 +970,11 @@ def _place(run: JournalRun, lengths: Iterable[int], position: int) -> int:
     return len(positions) - before
 
 
-def compact_shared(engine: Engine) -> None:
+def compact_shared(engine: StorePort) -> None:
     """Moves what is left in shared files less than a quarter live into the current shared file, so that a list
     nobody consumes keeps its own few values on disk, not every file it once shared (loop thread, before a
     checkpoint: like settling, it changes segment chunks only, and the old files die once no list refers to them)."""
-    store = engine._store
+    store = engine.store
     live: dict[int, int] = dict.fromkeys(store.shared_refs, 0)
     for fid, (_, held) in store.shared_cold.items():
         live[fid] = live.get(fid, 0) + held
@@ -980,7 +989,8 @@ def compact_shared(engine: Engine) -> None:
         if fid != store.shared_fid and fid in store.files and live_bytes * 4 < store.size(fid)
     }
     if sparse & store.shared_cold.keys():
-        engine._thaw_holding(sparse)  # cold lists become objects, named by shared_refs like the others
+        # cold lists become objects, named by shared_refs like the others
+        engine.thaw_where(LIST, lambda cold: cold_kind(cold) == COLD_IN_SEGMENTS and bool(cold_files(cold) & sparse))
     for fid in sparse:
         for log in list(store.shared_refs.get(fid, {}).values()):
             log._move_out_of(fid)  # type: ignore[attr-defined]
@@ -1033,12 +1043,14 @@ class ListSnapshot:
 
     __slots__ = ("_engine", "_pieces", "_reader", "length")
 
-    def __init__(self, engine: Engine, length: int, pieces: list[_SegmentPiece | _JournalPiece | list[bytes]]) -> None:
-        self._engine: Engine | None = engine
+    def __init__(
+        self, engine: StorePort, length: int, pieces: list[_SegmentPiece | _JournalPiece | list[bytes]]
+    ) -> None:
+        self._engine: StorePort | None = engine
         self.length = length
         self._pieces = pieces
         self._reader: _BlockReader | None = None
-        engine._pin_files(self._segments(), self._journals())
+        engine.pin_files(self._segments(), self._journals())
 
     def _segments(self) -> list[int]:
         return [piece.fid for piece in self._pieces if type(piece) is _SegmentPiece]
@@ -1066,7 +1078,7 @@ class ListSnapshot:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        engine._unpin_files(self._segments(), self._journals())
+        engine.unpin_files(self._segments(), self._journals())
         self._pieces = []
 
     def __enter__(self) -> ListSnapshot:
@@ -1083,7 +1095,7 @@ class ListSnapshot:
             if reader is not None:
                 reader.close()
                 self._reader = None
-            reader = self._reader = _BlockReader(self._engine._io, path)
+            reader = self._reader = _BlockReader(self._engine.io, path)
         return reader
 
     def _read_segment(self, piece: _SegmentPiece) -> Iterator[bytes]:
@@ -1126,10 +1138,10 @@ class ListSnapshot:
 class _BlockReader:
     """Reads one file through its own descriptor with a read-ahead block, in either direction."""
 
-    __slots__ = ("_base", "_block", "_fd", "_io", "path")
+    __slots__ = ("_base", "_block", "_fd", "io", "path")
 
     def __init__(self, io: FileIO, path: str) -> None:
-        self._io = io
+        self.io = io
         self.path = path
         try:
             self._fd = io.open(path, write=False)
@@ -1140,7 +1152,7 @@ class _BlockReader:
 
     def close(self) -> None:
         if self._fd >= 0:
-            self._io.close(self._fd)
+            self.io.close(self._fd)
             self._fd = -1
 
     def _bytes(self, offset: int, length: int, forward: bool) -> tuple[bytes, int]:
@@ -1154,7 +1166,7 @@ class _BlockReader:
             base = min(offset, max(0, offset + length - READ_AHEAD))
             size = offset + length - base
         try:
-            self._base, self._block = base, self._io.pread(self._fd, size, base)
+            self._base, self._block = base, self.io.pread(self._fd, size, base)
         except OSError as error:
             raise StorageReadError(self.path, base, error) from error
         return self._block, base
@@ -1196,3 +1208,117 @@ class _BlockReader:
         except framing.FramingError as error:
             raise CorruptionError(self.path, end, error.reason) from None
         return (data[payload_start : end - base - framing.TAIL_SIZE] if want_value else None), base + rec_start
+
+
+def push_keys(
+    engine: StorePort, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]], *, checked: bool = False
+) -> list[int] | None:
+    """Pushes of ``(key, values)`` at ``side`` in order, creating missing lists (a key may come more than once):
+    each list's length after its push. Expiry and types are the caller's: unless it has ``checked`` the keys
+    (expired what was due, left out keys of other types), None, with nothing changed, when a key holds anything but
+    a list without an expiry. Refused as a whole, before anything changes, for a full disk; pushes that also write
+    segments (see ``_push_one_by_one``) may stop after some, returning fewer lengths."""
+    keyspace = engine.catalog[db]
+    get = keyspace.get
+    logs = [get(key) for key, _ in pushes]
+    for log in logs:
+        if type(log) is not ListLog or log.expire_ms is not None or log._length >= BACKLOG_VALUES:
+            break
+    else:  # the common case, in one pass: every key an existing list, none a backlog or with an expiry
+        if not engine.atomic_depth:
+            engine.before_write(sum(push_growth(values) for _, values in pushes) if engine.maxdisk else 0)
+            return push_each(engine, side, logs, [values for _, values in pushes])
+    if not all(type(log) is ListLog and log.expire_ms is None for log in logs):
+        for index, (key, _) in enumerate(pushes):
+            log = logs[index]
+            if type(log) is bytes:
+                log = logs[index] = engine.get(db, key)
+            if log is not None and not checked and (type(log) is not ListLog or log.expire_ms is not None):
+                return None
+    if engine.atomic_depth or any(log is not None and log._length >= BACKLOG_VALUES for log in logs):
+        return _push_one_by_one(engine, db, side, pushes)
+    missing: list[bytes] = []
+    if None in logs:
+        missing = [key for key in dict.fromkeys(key for key, _ in pushes) if key not in keyspace]
+    growth = 0
+    if engine.maxdisk:  # as Engine.create and ListLog.push count it
+        growth = sum(len(key) + 64 for key in missing)
+        growth += sum(push_growth(values) for _, values in pushes)
+    engine.before_write(growth)
+    if missing:
+        for key in missing:
+            engine.create(db, key, LIST.name)
+        logs = [keyspace[key] for key, _ in pushes]
+    lengths = push_each(engine, side, logs, [values for _, values in pushes])
+    for key in missing:  # a new list holding one value stays cold until it is used again (idle queues)
+        log = keyspace[key]
+        if log._length == 1:
+            cold = log.freeze()
+            if cold is not None:
+                keyspace[key] = cold
+                engine.unmark_used(log.qid)
+    return lengths
+
+
+def _push_one_by_one(
+    engine: StorePort, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]
+) -> list[int]:
+    """``push_keys`` as separate pushes (inside an atomic block, or onto a backlog list, a push writes a segment
+    too, which a full disk can refuse half-way): a storage failure ends the run before the call it hit, unless it is
+    the first (then it is raised), and the lengths of the pushes done are returned."""
+    lengths: list[int] = []
+    for key, values in pushes:
+        try:
+            log = engine.get(db, key)
+            if log is None:
+                log = engine.create(db, key, LIST.name)
+            lengths.append(log.push(side, values))  # type: ignore[attr-defined]
+        except StorageError:
+            if not lengths:
+                raise
+            break
+    return lengths
+
+
+class ListType(ValueType):
+    """Lists: values journaled once and settled into segment files before a checkpoint; idle lists go cold."""
+
+    name = "list"
+    code = 1
+    ops = (OP_PUSH, OP_POP, OP_SET, OP_INSERT, OP_REMOVE, OP_TRIM)
+    records = (framing.REC_LIST_VALUE,)
+    cold_kinds = (COLD_IN_JOURNAL, COLD_IN_SEGMENTS)
+    deletes_when_empty = True
+
+    def create(self, port: StorePort, qid: int) -> ListLog:
+        return ListLog(port, qid)
+
+    def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> ListLog:
+        return ListLog.load(port, qid, state)
+
+    def load_cold(self, port: StorePort, qid: int, expire_ms: int | None, state: bytes) -> bytes | None:
+        return ListLog.cold_from_state(port, qid, expire_ms, state)
+
+    def thaw(self, port: StorePort, cold: bytes) -> ListLog:
+        return ListLog.thaw(port, cold)
+
+    def cold_expire(self, cold: bytes) -> int | None:
+        return cold_expire(cold)
+
+    def cold_state(self, cold: bytes) -> tuple[int, bytes]:
+        _, qid, _ = COLD_HEAD.unpack_from(cold)
+        return qid, cold[COLD_HEAD.size :]
+
+    def cold_needs_settle(self, cold: bytes) -> bool:
+        return cold_kind(cold) == COLD_IN_JOURNAL
+
+    def before_checkpoint(self, port: StorePort) -> None:
+        compact_shared(port)
+
+    def spans(self, state: bytes) -> Iterator[tuple[str, int, int, int, int, bool]]:
+        for index, (fid, start, end, count, _) in enumerate(_packed_chunks(state, 0)):
+            yield f"chunk {index}", fid, start, end, count, True
+
+
+LIST = ListType()
+ListLog.vtype = LIST

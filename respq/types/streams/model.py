@@ -27,18 +27,30 @@ import heapq
 import itertools
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 from sortedcontainers import SortedList
 
 from respq import speedups
 from respq.storage import framing, journal
-from respq.storage.catalog import CatalogEntry
 from respq.storage.errors import StorageError
+from respq.storage.port import SegmentRecovery, StorePort, Value, ValueType
 from respq.storage.segments import SegmentStore
 
-if TYPE_CHECKING:
-    from respq.storage.engine import Engine
+# Journal record types of streams: entries, and consumer-group state as the data it sets. Values are part of the
+# on-disk format: never renumber. Each payload starts with the stream's queue id.
+OP_XADD = 31  # an entry whole: journals of builds before entries were written once (replayed, never written)
+OP_XDEL = 32
+OP_XTRIM = 33
+OP_XSETID = 34
+OP_XGROUP = 35  # create a group or set its position
+OP_XGROUP_DEL = 36
+OP_XCONSUMER = 37
+OP_XCONSUMER_DEL = 38
+OP_XPEL = 39  # set owner, delivery time and count of pending entries
+OP_XPEL_DEL = 41  # (40 is the manifest record type)
+OP_XADD_AT = 42  # entries appended to the stream's segment file: where they are, not what they hold
+OP_XPEL_RANGE = 43  # the live entries of an ID range became pending for a consumer (an XREADGROUP's batch)
+OP_XPEL_DEL_RANGE = 44  # every pending entry of a group within an ID range was acknowledged
 
 REC_STREAM_ENTRY = 2  # segment record: one stream entry, in nodes written before REC_STREAM_COMPACT
 REC_STREAM_COMPACT = 3  # segment record: one stream entry, its ID relative to its node's first
@@ -351,7 +363,7 @@ class Group:
         return min(lows), max(c.pel[-1] for c in self.consumers.values() if c.pel)
 
 
-class StreamLog(CatalogEntry):
+class StreamLog(Value):
     """One stream key, and its catalog entry. Mutations are journaled through the engine; entry bodies are read from
     the segments."""
 
@@ -360,7 +372,6 @@ class StreamLog(CatalogEntry):
         "_fid",
         "_keys",
         "_nodes",
-        "_store",
         "_unnoted",
         "entries_added",
         "first_id",
@@ -369,19 +380,20 @@ class StreamLog(CatalogEntry):
         "length",
         "max_deleted_id",
         "qid",
+        "store",
     )
     type = "stream"
 
-    def __init__(self, engine: Engine, qid: int) -> None:
+    def __init__(self, engine: StorePort, qid: int) -> None:
         super().__init__()
         self._engine = engine
-        self._store: SegmentStore = engine._store
+        self.store: SegmentStore = engine.store
         self.qid = qid
         self._nodes: list[Node] = []
         self._keys: list[int] = []  # node.first of each node, for bisect
         self._fid = 0  # the file appended to (0: none yet)
         # [file, offset, bytes, records] appended since the last XADD_AT record: journaled only when a journal record
-        # follows (see Engine._note_appends), since recovery finds the last file's entries without one
+        # follows (see Engine.write_notes), since recovery finds the last file's entries without one
         self._unnoted: list[int] | None = None
         self.length = 0
         self.last_id = 0
@@ -407,7 +419,7 @@ class StreamLog(CatalogEntry):
         """Appends an entry; the caller has checked that ``stream_id`` is above ``last_id``."""
         engine = self._engine
         body = encode_fields(fields)
-        engine._before_write(len(body) + ENTRY_GROWTH if engine.maxdisk else 0)
+        engine.before_write(len(body) + ENTRY_GROWTH if engine.maxdisk else 0)
         self._append((stream_id,), (body,))
 
     def add_many(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> int:
@@ -416,7 +428,7 @@ class StreamLog(CatalogEntry):
         failure after the first entry stops there without raising (those added stay, journaled)."""
         engine = self._engine
         bodies = [encode_fields(fields) for fields in fields_list]
-        engine._before_write(sum(map(len, bodies)) + ENTRY_GROWTH * len(bodies) if engine.maxdisk else 0)
+        engine.before_write(sum(map(len, bodies)) + ENTRY_GROWTH * len(bodies) if engine.maxdisk else 0)
         added = 0
         try:
             while added < len(bodies):
@@ -435,7 +447,7 @@ class StreamLog(CatalogEntry):
         where the entries are is written when the next journal record is (recovery must replay them before it),
         when a file is started, or at once inside an atomic block; entries appended after the last one are found by
         recovery at the end of the stream's file (``recover_tail``)."""
-        store, engine = self._store, self._engine
+        store, engine = self.store, self._engine
         created = 0
         fid = self._fid
         if fid == 0 or store.size(fid) >= store.segment_size:
@@ -443,8 +455,8 @@ class StreamLog(CatalogEntry):
         # With the journal clean (everything before durable) and no other stream's entries unnoted, these entries
         # are the newest operations: recovery may keep any first part of them without a note and still hold a
         # prefix of what happened. Otherwise they are NOTED at once, and kept only if their note survives.
-        unnoted = engine._unnoted
-        lazy = not created and engine._journal_clean() and (not unnoted or (len(unnoted) == 1 and self.qid in unnoted))
+        unnoted = engine.notes_pending()
+        lazy = not created and engine.journal_clean() and (not unnoted or (len(unnoted) == 1 and self.qid in unnoted))
         noted = 0 if lazy else NOTED
         # Which node each record joins decides how it is written: the last one while it takes more, else a new one.
         node = self._nodes[-1] if self._nodes else None
@@ -474,10 +486,9 @@ class StreamLog(CatalogEntry):
             raise
         if created:
             self._roll_to(created)
-        engine.stream_bytes += len(data)
+        engine.appended_outside(len(data))
         self._index(ids, payloads[:count], fid, offset)
-        if not engine._replaying:
-            engine._stream_appended += len(data)
+        if not engine.replaying:
             unnoted = self._unnoted
             if unnoted is not None and unnoted[0] == fid and unnoted[1] + unnoted[2] == offset:
                 unnoted[2] += len(data)
@@ -486,16 +497,16 @@ class StreamLog(CatalogEntry):
                 if unnoted is not None:
                     self.write_note()
                 self._unnoted = [fid, offset, len(data), count]
-            engine._unnoted[self.qid] = self
+            engine.mark_note(self)
             if not lazy:
-                engine._note_appends()
+                engine.write_notes()
         return count
 
     def write_note(self) -> None:
-        """Journals the XADD_AT record of the entries appended since the last one (Engine._note_appends)."""
+        """Journals the XADD_AT record of the entries appended since the last one (Engine.write_notes)."""
         unnoted, self._unnoted = self._unnoted, None
         if unnoted is not None:
-            self._engine._journal_record(journal.OP_XADD_AT, XADD_AT.pack(self.qid, *unnoted))
+            self._engine.log_note(OP_XADD_AT, XADD_AT.pack(self.qid, *unnoted))
 
     def _roll_to(self, fid: int) -> None:
         old, self._fid = self._fid, fid
@@ -532,8 +543,8 @@ class StreamLog(CatalogEntry):
     def _adopt(self, fid: int, offset: int, length: int, count: int) -> None:
         """Replay of XADD_AT: indexes the records a journaled XADD appended, read back from the segment (the
         engine raises TornReference if a power cut left them incomplete)."""
-        payloads = self._engine._appended_records(self.qid, fid, offset, length, count)
-        store = self._store
+        payloads = self._engine.appended_records(self.qid, fid, offset, length, count)
+        store = self.store
         if fid != self._fid:
             if fid not in store.files:
                 store.adopt(self.qid, fid)
@@ -542,7 +553,7 @@ class StreamLog(CatalogEntry):
             raise ValueError(f"entries journaled at offset {offset} of file {fid}, which ends at {store.size(fid)}")
         ids = self._decode_ids(payloads)
         store.extend(fid, length)
-        self._engine.stream_bytes += length
+        self._engine.appended_outside(length)
         self._index(ids, payloads, fid, offset)
 
     def _decode_ids(self, payloads: Sequence[bytes]) -> list[int]:
@@ -563,17 +574,17 @@ class StreamLog(CatalogEntry):
             raise ValueError("stream entries out of ID order")
         return ids
 
-    def recover_tail(self, size_on_disk: int) -> int:
+    def recover_tail(self, fid: int, size_on_disk: int) -> int:
         """Recovery, after replay: indexes the entries appended to the stream's last file that no XADD_AT record
         names (``_append`` leaves the newest ones unnoted): the whole records past the last replayed entry, up to
-        the first NOTED one (its note did not survive) or a torn one. Returns how many."""
-        fid = self._fid
-        store = self._store
-        if not fid or fid not in store.files or size_on_disk <= store.size(fid):
+        the first NOTED one (its note did not survive) or a torn one. Returns how many. Only the stream's last file
+        (``fid``, of ``size_on_disk`` bytes) can hold such entries."""
+        store = self.store
+        if not fid or fid != self._fid or fid not in store.files or size_on_disk <= store.size(fid):
             return 0
         offset = store.size(fid)
         payloads = []
-        for payload in self._engine._tail_records(self.qid, fid, offset, size_on_disk):
+        for payload in self._engine.tail_records(self.qid, fid, offset, size_on_disk):
             if payload[0] & NOTED:
                 break
             payloads.append(payload)
@@ -582,26 +593,26 @@ class StreamLog(CatalogEntry):
         ids = self._decode_ids(payloads)
         length = sum(len(payload) + framing.OVERHEAD for payload in payloads)
         store.extend(fid, length)
-        self._engine.stream_bytes += length
+        self._engine.recovered_outside(length)
         self._index(ids, payloads, fid, offset)
         # The journal names them first thing (Engine._recover), or notes of later entries would leave a gap.
         self._unnoted = [fid, offset, length, len(ids)]
-        self._engine._unnoted[self.qid] = self
+        self._engine.mark_note(self)
         return len(ids)
 
     def _release(self, fid: int) -> None:
-        if fid == self._fid or fid not in self._store.files:
+        if fid == self._fid or fid not in self.store.files:
             return
         if any(node.fid == fid for node in self._nodes):
             return
-        self._store.kill(fid)
+        self.store.kill(fid)
 
     # -- reading
 
     def _records(self, node: Node, reverse: bool = False) -> Iterator[tuple[int, int, int, memoryview, int]]:
         """(id, record start, record end, payload, where its fields start) of every record in the node, deleted ones
         included."""
-        store, fid = self._store, node.fid
+        store, fid = self.store, node.fid
         first_ms = node.first >> 64 if node.compact else -1
         if not reverse:
             offset, overhead = node.start, framing.OVERHEAD
@@ -738,9 +749,9 @@ class StreamLog(CatalogEntry):
         targets = [i for i in dict.fromkeys(ids) if self._find(i) is not None]
         if not targets:
             return 0
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         self._delete(targets)
-        self._engine._log(journal.OP_XDEL, QID.pack(self.qid) + b"".join(map(_pack_id, targets)))
+        self._engine.log(OP_XDEL, QID.pack(self.qid) + b"".join(map(_pack_id, targets)))
         return len(targets)
 
     def _delete(self, ids: Sequence[int]) -> None:
@@ -798,12 +809,12 @@ class StreamLog(CatalogEntry):
         """XTRIM / XADD trimming with Redis's node rules: MAXLEN ``threshold`` entries or MINID ``threshold``."""
         if not self._nodes or (strategy == MAXLEN and self.length <= threshold):
             return 0
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         deleted = self._trim(strategy, threshold, approx, limit)
         if deleted:
             high = threshold if strategy == MINID else 0
-            self._engine._log(
-                journal.OP_XTRIM,
+            self._engine.log(
+                OP_XTRIM,
                 TRIM_OP.pack(
                     self.qid,
                     strategy,
@@ -862,10 +873,10 @@ class StreamLog(CatalogEntry):
 
     def set_id(self, last_id: int, entries_added: int, max_deleted_id: int) -> None:
         """XSETID with the values already validated (the caller passes the current ones to keep them)."""
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         self._set_id(last_id, entries_added, max_deleted_id)
-        self._engine._log(
-            journal.OP_XSETID,
+        self._engine.log(
+            OP_XSETID,
             SETID_OP.pack(self.qid, *split_id(last_id), entries_added, *split_id(max_deleted_id)),
         )
 
@@ -878,9 +889,9 @@ class StreamLog(CatalogEntry):
 
     def set_group(self, name: bytes, last_id: int, entries_read: int) -> Group:
         """Creates the group or moves its position (XGROUP CREATE / SETID, and reads past its last ID)."""
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         group = self._set_group(name, last_id, entries_read)
-        self._engine._log(journal.OP_XGROUP, GROUP_OP.pack(self.qid, *split_id(last_id), entries_read) + name)
+        self._engine.log(OP_XGROUP, GROUP_OP.pack(self.qid, *split_id(last_id), entries_read) + name)
         return group
 
     def _set_group(self, name: bytes, last_id: int, entries_read: int) -> Group:
@@ -894,9 +905,9 @@ class StreamLog(CatalogEntry):
     def destroy_group(self, name: bytes) -> bool:
         if name not in self.groups:
             return False
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         del self.groups[name]
-        self._engine._log(journal.OP_XGROUP_DEL, QID.pack(self.qid) + name)
+        self._engine.log(OP_XGROUP_DEL, QID.pack(self.qid) + name)
         return True
 
     def create_consumer(self, group: Group, name: bytes, now: int, refresh: bool = True) -> tuple[Consumer, bool]:
@@ -906,35 +917,35 @@ class StreamLog(CatalogEntry):
             if refresh:
                 consumer.seen = now  # not journaled alone: an idle time lost in a crash harms no one
             return consumer, False
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         consumer, _ = group.consumer(name, now)
-        self._engine._log(journal.OP_XCONSUMER, CONSUMER_OP.pack(self.qid, now) + _name(group.name) + name)
+        self._engine.log(OP_XCONSUMER, CONSUMER_OP.pack(self.qid, now) + _name(group.name) + name)
         return consumer, True
 
     def delete_consumer(self, group: Group, consumer: Consumer) -> int:
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         pending = group.drop_consumer(consumer)
-        self._engine._log(journal.OP_XCONSUMER_DEL, QID.pack(self.qid) + _name(group.name) + consumer.name)
+        self._engine.log(OP_XCONSUMER_DEL, QID.pack(self.qid) + _name(group.name) + consumer.name)
         return pending
 
     def set_pending(self, group: Group, consumer: Consumer, items: Sequence[tuple[int, int, int]]) -> None:
         """Makes ``consumer`` the owner of each (id, delivery time, delivery count), creating entries as needed."""
         if not items:
             return
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         group.set_pending_many(consumer, items)
         payload = [PEL_HEAD.pack(self.qid, consumer.seen), _name(group.name), _name(consumer.name)]
         pack = PEL_ITEM.pack
         payload += [pack(i >> 64, i & _SEQ_MASK, delivered, count) for i, delivered, count in items]
-        self._engine._log(journal.OP_XPEL, b"".join(payload))
+        self._engine.log(OP_XPEL, b"".join(payload))
 
     def _set_read(self, group: Group, consumer: Consumer, ids: Sequence[int], now: int) -> None:
         """``set_pending`` of a new batch XREADGROUP read: ``ids`` are every live entry from the first to the last,
         so the journal names the range (replay finds the same entries in it), not each entry."""
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         group.set_pending_many(consumer, [(stream_id, now, 1) for stream_id in ids])
         head = PEL_RANGE.pack(self.qid, consumer.seen, *split_id(ids[0]), *split_id(ids[-1]), now, len(ids))
-        self._engine._log(journal.OP_XPEL_RANGE, head + _name(group.name) + consumer.name)
+        self._engine.log(OP_XPEL_RANGE, head + _name(group.name) + consumer.name)
 
     def drop_pending(self, group: Group, ids: Sequence[int]) -> int:
         """Removes pending entries (XACK, and deleted entries XCLAIM / XAUTOCLAIM find); returns how many."""
@@ -942,7 +953,7 @@ class StreamLog(CatalogEntry):
         dropped = [i for i in dict.fromkeys(ids) if i in pel]
         if not dropped:
             return 0
-        self._engine._before_write(0)
+        self._engine.before_write(0)
         group.drop_pending_many(dropped)
         low, high = min(dropped), max(dropped)
         if (
@@ -952,10 +963,10 @@ class StreamLog(CatalogEntry):
         ):
             # Nothing else of the group is pending between them (the usual acknowledgement of a read batch).
             record = PEL_DEL_RANGE.pack(self.qid, *split_id(low), *split_id(high)) + group.name
-            self._engine._log(journal.OP_XPEL_DEL_RANGE, record)
+            self._engine.log(OP_XPEL_DEL_RANGE, record)
         else:
-            self._engine._log(
-                journal.OP_XPEL_DEL, QID.pack(self.qid) + _name(group.name) + b"".join(map(_pack_id, dropped))
+            self._engine.log(
+                OP_XPEL_DEL, QID.pack(self.qid) + _name(group.name) + b"".join(map(_pack_id, dropped))
             )
         return len(dropped)
 
@@ -1037,14 +1048,14 @@ class StreamLog(CatalogEntry):
 
     # -- lifecycle and persistence
 
-    def _drop_all(self) -> None:
+    def drop(self) -> None:
         fids = {node.fid for node in self._nodes} | ({self._fid} - {0})
         self._nodes, self._keys = [], []
         self._fid = 0
         self.groups = {}
         for fid in fids:
-            if fid in self._store.files:
-                self._store.kill(fid)
+            if fid in self.store.files:
+                self.store.kill(fid)
 
     def files(self) -> set[int]:
         return {node.fid for node in self._nodes} | ({self._fid} - {0})
@@ -1098,7 +1109,7 @@ class StreamLog(CatalogEntry):
         return b"".join(parts)
 
     @classmethod
-    def load(cls, engine: Engine, qid: int, data: bytes | memoryview) -> StreamLog:
+    def load(cls, engine: StorePort, qid: int, data: bytes | memoryview) -> StreamLog:
         log = cls(engine, qid)
         (
             last_ms,
@@ -1147,38 +1158,38 @@ class StreamLog(CatalogEntry):
 
     # -- replay (same code paths as live)
 
-    def _replay(self, op: int, payload: bytes, record_lsn: int | None = None) -> None:
+    def replay(self, op: int, payload: bytes, record_lsn: int | None = None) -> None:
         view = memoryview(payload)
-        if op == journal.OP_XADD_AT:
+        if op == OP_XADD_AT:
             _, fid, offset, length, count = XADD_AT.unpack(payload)
             self._adopt(fid, offset, length, count)
-        elif op == journal.OP_XADD:  # the entry itself, as journals written before XADD_AT hold it
-            self._engine._replaying_whole_entries()
+        elif op == OP_XADD:  # the entry itself, as journals written before XADD_AT hold it
+            self._engine.replaying_whole_entries()
             fields = journal.decode_values(payload, QID.size + ID.size)
             self._append((_unpack_id(view, QID.size),), (encode_fields(fields),))
-        elif op == journal.OP_XDEL:
+        elif op == OP_XDEL:
             self._delete([_unpack_id(view, pos) for pos in range(8, len(view), 16)])
-        elif op == journal.OP_XTRIM:
+        elif op == OP_XTRIM:
             _, strategy, approx, limit, high, low = TRIM_OP.unpack(payload)
             self._trim(strategy, id_of(high, low) if strategy == MINID else high, bool(approx), limit)
-        elif op == journal.OP_XSETID:
+        elif op == OP_XSETID:
             _, last_ms, last_seq, added, del_ms, del_seq = SETID_OP.unpack(payload)
             self._set_id(id_of(last_ms, last_seq), added, id_of(del_ms, del_seq))
-        elif op == journal.OP_XGROUP:
+        elif op == OP_XGROUP:
             _, ms, seq, entries_read = GROUP_OP.unpack_from(payload)
             self._set_group(payload[GROUP_OP.size :], id_of(ms, seq), entries_read)
-        elif op == journal.OP_XGROUP_DEL:
+        elif op == OP_XGROUP_DEL:
             self.groups.pop(payload[QID.size :], None)
-        elif op == journal.OP_XCONSUMER:
+        elif op == OP_XCONSUMER:
             _, seen = CONSUMER_OP.unpack_from(payload)
             group_name, pos = _read_name(view, CONSUMER_OP.size)
             consumer, _ = self.groups[group_name].consumer(payload[pos:], seen)
             consumer.seen = seen
-        elif op == journal.OP_XCONSUMER_DEL:
+        elif op == OP_XCONSUMER_DEL:
             group_name, pos = _read_name(view, QID.size)
             group = self.groups[group_name]
             group.drop_consumer(group.consumers[payload[pos:]])
-        elif op == journal.OP_XPEL:
+        elif op == OP_XPEL:
             _, seen = PEL_HEAD.unpack_from(payload)
             group_name, pos = _read_name(view, PEL_HEAD.size)
             consumer_name, pos = _read_name(view, pos)
@@ -1186,7 +1197,7 @@ class StreamLog(CatalogEntry):
             consumer, _ = group.consumer(consumer_name, seen)
             consumer.seen = seen
             group.set_pending_many(consumer, _pel_items(view[pos:]))
-        elif op == journal.OP_XPEL_RANGE:
+        elif op == OP_XPEL_RANGE:
             _, seen, low_ms, low_seq, high_ms, high_seq, delivered, count = PEL_RANGE.unpack_from(payload)
             group_name, pos = _read_name(view, PEL_RANGE.size)
             group = self.groups[group_name]
@@ -1196,12 +1207,12 @@ class StreamLog(CatalogEntry):
             if len(ids) != count:
                 raise ValueError(f"a journaled read of {count} entries finds {len(ids)} in its range")
             group.set_pending_many(consumer, [(stream_id, delivered, 1) for stream_id in ids])
-        elif op == journal.OP_XPEL_DEL_RANGE:
+        elif op == OP_XPEL_DEL_RANGE:
             _, low_ms, low_seq, high_ms, high_seq = PEL_DEL_RANGE.unpack_from(payload)
             group = self.groups[payload[PEL_DEL_RANGE.size :]]
             low, high = id_of(low_ms, low_seq), id_of(high_ms, high_seq)
             group.drop_pending_many(list(heapq.merge(*(c.pel.irange(low, high) for c in group.consumers.values()))))
-        elif op == journal.OP_XPEL_DEL:
+        elif op == OP_XPEL_DEL:
             group_name, pos = _read_name(view, QID.size)
             group = self.groups[group_name]
             for item in range(pos, len(payload), 16):
@@ -1236,3 +1247,58 @@ def radix_tree_nodes(keys: Sequence[int]) -> int:
         return nodes
 
     return count(0, len(encoded), 0)
+
+
+class StreamType(ValueType):
+    """Streams: entries written once, to their segment file (synced by the group commit before the journal records
+    naming them), so recovery keeps stream files whole and reads entries back; group state is journaled data."""
+
+    name = "stream"
+    code = 2
+    ops = (
+        OP_XADD,
+        OP_XDEL,
+        OP_XTRIM,
+        OP_XSETID,
+        OP_XGROUP,
+        OP_XGROUP_DEL,
+        OP_XCONSUMER,
+        OP_XCONSUMER_DEL,
+        OP_XPEL,
+        OP_XPEL_DEL,
+        OP_XADD_AT,
+        OP_XPEL_RANGE,
+        OP_XPEL_DEL_RANGE,
+    )
+    records = (REC_STREAM_ENTRY, REC_STREAM_COMPACT)
+    segment_recovery = SegmentRecovery.KEEP_WHOLE
+
+    def create(self, port: StorePort, qid: int) -> StreamLog:
+        return StreamLog(port, qid)
+
+    def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> StreamLog:
+        return StreamLog.load(port, qid, state)
+
+    def precheck(self, port: StorePort, op: int, payload: bytes) -> None:
+        if op == OP_XADD_AT:
+            qid, fid, offset, length, count = XADD_AT.unpack(payload)
+            port.appended_records(qid, fid, offset, length, count)
+
+    def spans(self, state: bytes) -> Iterator[tuple[str, int, int, int, int, bool]]:
+        """Each node must cover whole records inside its file, at least as many as it has live entries."""
+        node_count = STATE_HEAD.unpack_from(state, 0)[-2]
+        pos = STATE_HEAD.size
+        for index in range(node_count):
+            fid, start, end, _, live, *_, deleted = NODE.unpack_from(state, pos)
+            pos += NODE.size + 16 * deleted
+            yield f"node {index}", fid, start, end, live, False
+
+    def stats(self, values: Iterable[Value]) -> dict[str, int]:
+        return {
+            "stream_pending_entries": sum(stream.pending_total() for stream in values),  # type: ignore[attr-defined]
+            "stream_pel_bytes_per_entry": PEL_BYTES_PER_ENTRY,
+        }
+
+
+STREAM = StreamType()
+StreamLog.vtype = STREAM

@@ -1,0 +1,63 @@
+"""What a command handler may use: the context it is called with.
+
+A handler is ``handler(ctx, argv) -> reply`` (a run handler ``(ctx, key, argvs)``, a spread handler ``(ctx, argvs)``).
+``ctx.client`` is the calling connection's own state (selected database ``ctx.client.db``, protocol, transaction,
+subscriptions, name, ...); every other field is shared by all clients of one server. A handler reaches nothing else:
+no server object, no connection, no socket. One context is made per client when it connects and serves every command
+it sends (``Server.context``), so dispatching costs no allocation.
+
+Nothing here needs a running server: a test, or a script engine, builds a context over an engine opened on a
+temporary directory, a ``Keyspace`` over it and a ``ServerControl`` of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol
+
+from respq.blocking import BlockingRegistry
+from respq.client import Client
+from respq.config import Config
+from respq.info import InfoSource
+from respq.keyspace import Keyspace
+from respq.pubsub import PubSub
+from respq.stats import Stats
+from respq.storage.engine import Engine
+
+
+class ServerControl(InfoSource, Protocol):
+    """The server-wide state and actions a handler may use beyond the context's own fields; ``respq.server.Server``
+    provides it. INFO renders from it (InfoSource); the rest is for the dispatcher and a few admin commands."""
+
+    loading: bool  # the data directory is still loading: only commands flagged "loading" run
+    paused_until: float  # CLIENT PAUSE: time.monotonic() when the pause ends, 0.0 when none
+    pause_writes_only: bool
+
+    def unpause(self) -> None:
+        """CLIENT UNPAUSE: ends a pause and lets held commands run."""
+
+    def request_shutdown(self) -> None:
+        """SHUTDOWN: stops the server once the reply is written."""
+
+    def apply_config(self, changed: list[str]) -> None:
+        """Makes the directives CONFIG SET changed take effect."""
+
+
+@dataclass(slots=True, eq=False)
+class Context:
+    client: Client  # the calling connection's state
+    # The keyspace and engine are None while the data directory loads, when only commands flagged "loading" run; a
+    # handler of such a command that uses them must check (RESET, INFO do).
+    keyspace: Keyspace
+    engine: Engine
+    blocking: BlockingRegistry  # clients blocked on keys (BLPOP, XREAD BLOCK, ...)
+    pubsub: PubSub
+    stats: Stats  # INFO stats/commandstats/errorstats counters
+    config: Config  # the live configuration (CONFIG SET changes it in place)
+    clients: dict[int, Client]  # every connected client by id (CLIENT LIST/KILL)
+    server: ServerControl
+
+    def for_client(self, client: Client) -> Context:
+        """The same server's context for another client (a second connection in a test, a script's own client)."""
+        return dataclasses.replace(self, client=client)

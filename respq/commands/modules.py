@@ -1,0 +1,20 @@
+"""Every command module, named once. Importing this module registers all of respq's commands in the table.
+
+A command module registers its handlers with ``@command`` when it is imported; the table itself imports none of them,
+so the table and its modules form no import cycle. A new command module is one more line here.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from respq.commands import connection, introspection, keys, lists, pubsub, server, streams, transactions
+from respq.commands.table import COMMANDS, Command
+
+# In registration order: COMMAND and COMMAND LIST reply in it.
+MODULES: tuple[ModuleType, ...] = (connection, introspection, keys, lists, pubsub, server, streams, transactions)
+
+
+def load_all() -> dict[bytes, Command]:
+    """The command table, every module of MODULES registered (done when this module was imported)."""
+    return COMMANDS

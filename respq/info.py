@@ -1,0 +1,293 @@
+"""INFO's sections and fields, rendered from the server's state.
+
+This module imports no command module, so every front end renders the same text: the INFO command, and later an HTTP
+metrics endpoint or a script. ``InfoSource`` names everything it reads; the server provides it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+from respq import REDIS_COMPAT_VERSION, __version__, speedups
+from respq.blocking import BlockingRegistry
+from respq.client import Client
+from respq.config import Config
+from respq.keyspace import Keyspace
+from respq.pubsub import PubSub
+from respq.stats import Stats
+from respq.storage.engine import Engine
+from respq.storage.scrub import Scrub
+
+
+class InfoSource(Protocol):
+    """The state INFO reports on (``respq.server.Server`` provides it)."""
+
+    config: Config
+    stats: Stats
+    pubsub: PubSub
+    blocking: BlockingRegistry
+    clients: Mapping[int, Client]
+    engine: Engine | None  # None while loading
+    keyspace: Keyspace | None  # None while loading
+    scrub: Scrub | None
+    loading: bool
+    run_id: str
+    port: int
+    started: float  # time.time() at start
+    started_monotonic: float
+
+
+DEFAULT_SECTIONS = (
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+)
+ALL_SECTIONS = (*DEFAULT_SECTIONS[:-3], "commandstats", "errorstats", "latencystats", "cluster", "keyspace")
+
+
+def selected_sections(requested: list[str]) -> list[str]:
+    """The sections INFO's lowercased arguments name, in order and once each: ``all`` and ``everything`` name every
+    section, ``default`` (also what no argument means) the default ones; unknown names are kept and render nothing."""
+    sections: list[str] = []
+    for name in requested or ["default"]:
+        if name in ("all", "everything"):
+            sections += ALL_SECTIONS
+        elif name == "default":
+            sections += DEFAULT_SECTIONS
+        else:
+            sections.append(name)
+    return list(dict.fromkeys(sections))
+
+
+def render_info(server: InfoSource, sections: list[str]) -> str:
+    """INFO's text for ``sections`` (see ``selected_sections``), each under its ``# Title`` line."""
+    parts = []
+    for name in sections:
+        renderer = _SECTIONS.get(name)
+        if renderer is None:
+            continue
+        title = "Keyspace" if name == "keyspace" else name.capitalize()
+        title = {
+            "cpu": "CPU",
+            "commandstats": "Commandstats",
+            "errorstats": "Errorstats",
+            "latencystats": "Latencystats",
+        }.get(name, title)
+        lines = renderer(server)
+        parts.append("# " + title + "\r\n" + "".join(f"{key}:{value}\r\n" for key, value in lines))
+    return "\r\n".join(parts)
+
+
+def _server_section(server: InfoSource) -> list[tuple[str, object]]:
+    now = time.time()
+    uptime = int(time.monotonic() - server.started_monotonic)
+    uname = platform.uname()
+    return [
+        ("redis_version", REDIS_COMPAT_VERSION),
+        ("redis_git_sha1", "00000000"),
+        ("redis_git_dirty", 0),
+        ("redis_build_id", "0"),
+        ("redis_mode", "standalone"),
+        ("os", f"{uname.system} {uname.release} {uname.machine}"),
+        ("arch_bits", 64),
+        ("monotonic_clock", "POSIX clock_gettime"),
+        ("multiplexing_api", "epoll"),
+        ("atomicvar_api", "c11-builtin"),
+        ("gcc_version", "0.0.0"),
+        ("process_id", os.getpid()),
+        ("process_supervised", "no"),
+        ("run_id", server.run_id),
+        ("tcp_port", server.port),
+        ("server_time_usec", int(now * 1_000_000)),
+        ("uptime_in_seconds", uptime),
+        ("uptime_in_days", uptime // 86400),
+        ("hz", 10),
+        ("configured_hz", 10),
+        ("lru_clock", int(now) & ((1 << 24) - 1)),
+        ("executable", os.path.abspath(sys.argv[0])),
+        ("config_file", server.config.config_file or ""),
+        ("io_threads_active", 0),
+        ("respq_version", __version__),
+        ("respq_request_parser", speedups.REQUEST_PARSER),
+    ]
+
+
+def _clients_section(server: InfoSource) -> list[tuple[str, object]]:
+    return [
+        ("connected_clients", len(server.clients)),
+        ("cluster_connections", 0),
+        ("maxclients", server.config.maxclients),
+        ("client_recent_max_input_buffer", 0),
+        ("client_recent_max_output_buffer", 0),
+        ("blocked_clients", len(server.blocking)),
+        ("tracking_clients", 0),
+        ("clients_in_timeout_table", len(server.blocking)),
+    ]
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.2f}{unit}"
+    return f"{size}B"
+
+
+def _memory_section(server: InfoSource) -> list[tuple[str, object]]:
+    rss = _rss_bytes()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return [
+        ("used_memory", rss),
+        ("used_memory_human", _human(rss)),
+        ("used_memory_rss", rss),
+        ("used_memory_rss_human", _human(rss)),
+        ("used_memory_peak", peak),
+        ("used_memory_peak_human", _human(peak)),
+        ("total_system_memory", os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
+        ("maxmemory", 0),
+        ("maxmemory_human", "0B"),
+        ("maxmemory_policy", "noeviction"),
+        ("mem_allocator", "libc"),
+    ]
+
+
+def _persistence_section(server: InfoSource) -> list[tuple[str, object]]:
+    lines: list[tuple[str, object]] = [
+        ("loading", int(server.loading)),
+        ("async_loading", 0),
+        ("rdb_changes_since_last_save", 0),
+        ("rdb_bgsave_in_progress", 0),
+        ("rdb_last_save_time", int(server.started)),
+        ("rdb_last_bgsave_status", "ok"),
+        ("aof_enabled", 1),
+        ("aof_rewrite_in_progress", 0),
+        ("aof_rewrite_scheduled", 0),
+        ("aof_last_write_status", "ok" if server.engine is None or not server.engine.write_error else "err"),
+    ]
+    if server.engine is not None:
+        lines += [("respq_" + key, value) for key, value in server.engine.stats().items()]
+        lines.append(("respq_syncs_per_sec", server.stats.syncs_rate.per_second()))
+    scrub = server.scrub
+    if scrub is not None:
+        fault = scrub.last_fault
+        lines += [
+            ("respq_scrub_status", scrub.status),
+            ("respq_scrub_bytes", scrub.bytes_verified),
+            ("respq_scrub_errors", scrub.errors),
+            ("respq_last_scrub_error", f"{fault.path}@{fault.offset}" if fault else ""),
+        ]
+    return lines
+
+
+def _stats_section(server: InfoSource) -> list[tuple[str, object]]:
+    stats = server.stats
+    return [
+        ("total_connections_received", stats.total_connections),
+        ("total_commands_processed", stats.total_commands),
+        ("instantaneous_ops_per_sec", stats.ops_rate.per_second()),
+        ("total_net_input_bytes", stats.net_input_bytes),
+        ("total_net_output_bytes", stats.net_output_bytes),
+        ("rejected_connections", stats.rejected_connections),
+        ("expired_keys", stats.expired_keys),
+        ("evicted_keys", 0),
+        ("keyspace_hits", stats.keyspace_hits),
+        ("keyspace_misses", stats.keyspace_misses),
+        ("pubsub_channels", len(server.pubsub.channels)),
+        ("pubsub_patterns", len(server.pubsub.patterns)),
+        ("total_error_replies", stats.total_error_replies),
+    ]
+
+
+def _replication_section(server: InfoSource) -> list[tuple[str, object]]:
+    return [
+        ("role", "master"),
+        ("connected_slaves", 0),
+        ("master_failover_state", "no-failover"),
+        ("master_replid", server.run_id),
+        ("master_replid2", "0" * 40),
+        ("master_repl_offset", 0),
+        ("second_repl_offset", -1),
+        ("repl_backlog_active", 0),
+        ("repl_backlog_size", 1048576),
+        ("repl_backlog_first_byte_offset", 0),
+        ("repl_backlog_histlen", 0),
+    ]
+
+
+def _cpu_section(server: InfoSource) -> list[tuple[str, object]]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return [
+        ("used_cpu_sys", f"{usage.ru_stime:.6f}"),
+        ("used_cpu_user", f"{usage.ru_utime:.6f}"),
+        ("used_cpu_sys_children", f"{children.ru_stime:.6f}"),
+        ("used_cpu_user_children", f"{children.ru_utime:.6f}"),
+    ]
+
+
+def _commandstats_section(server: InfoSource) -> list[tuple[str, object]]:
+    lines = []
+    for name, stat in server.stats.commands.items():
+        per_call = stat.usec / stat.calls if stat.calls else 0.0
+        lines.append(
+            (
+                f"cmdstat_{name}",
+                f"calls={stat.calls},usec={stat.usec},usec_per_call={per_call:.2f},"
+                f"rejected_calls={stat.rejected_calls},failed_calls={stat.failed_calls}",
+            )
+        )
+    return lines
+
+
+def _errorstats_section(server: InfoSource) -> list[tuple[str, object]]:
+    return [(f"errorstat_{code.decode('latin-1')}", f"count={count}") for code, count in server.stats.errors.items()]
+
+
+def _keyspace_section(server: InfoSource) -> list[tuple[str, object]]:
+    if server.keyspace is None:
+        return []
+    lines: list[tuple[str, object]] = []
+    for db in range(server.config.databases):
+        keys = server.keyspace.dbsize(db)
+        if keys:
+            expires = len(server.keyspace.volatile[db])
+            lines.append((f"db{db}", f"keys={keys},expires={expires},avg_ttl=0"))
+    return lines
+
+
+_SECTIONS = {
+    "server": _server_section,
+    "clients": _clients_section,
+    "memory": _memory_section,
+    "persistence": _persistence_section,
+    "stats": _stats_section,
+    "replication": _replication_section,
+    "cpu": _cpu_section,
+    "modules": lambda server: [],
+    "commandstats": _commandstats_section,
+    "errorstats": _errorstats_section,
+    "latencystats": lambda server: [],
+    "cluster": lambda server: [("cluster_enabled", 0)],
+    "keyspace": _keyspace_section,
+}

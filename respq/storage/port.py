@@ -1,0 +1,223 @@
+"""What a value type is to the engine, and what the engine offers a value type: the one boundary between them.
+
+A value type (list, stream, ...) is a plug-in: a package under ``respq/types/`` holding its model, its commands and
+its errors, registered in one table (``respq.types.REGISTRY``). The engine, the keyspace and ``respq check`` iterate
+the registry and never name a concrete type. Storage imports no type: the registry is handed to ``Engine.open``.
+
+Two halves:
+
+* ``ValueType``: one object per type, stateless, describing it (name, on-disk type code, journal op numbers,
+  segment record types, cold forms) and doing what the engine needs done for every value of the type (create,
+  load from the manifest, check a manifest state offline, work before a checkpoint, recovery policy, statistics).
+* ``StorePort``: the public part of the engine a value may use. Anything else of the engine is private to it.
+
+Per-value methods the engine calls (see ``Value``): ``replay``, ``dump``, ``files``, ``drop``, and where the type
+declares them, ``settle`` (values marked with ``mark_settle``), ``write_note`` (values marked with
+``mark_note``), ``freeze`` (types with cold forms) and ``recover_tail`` (types whose files are kept whole).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from respq.storage.catalog import CatalogEntry
+from respq.storage.journal import ENGINE_OPS
+from respq.storage.manifest import REC_MANIFEST
+
+if TYPE_CHECKING:
+    from respq.storage.fileio import FileIO
+    from respq.storage.journal import Journal
+    from respq.storage.segments import SegmentStore
+
+
+class SegmentRecovery(enum.Enum):
+    """What recovery does with a value's segment files past their checkpointed size."""
+
+    CUT_TO_CHECKPOINT = "cut"  # replay re-appends what followed the checkpoint (lists: the journal holds the values)
+    KEEP_WHOLE = "keep"  # entries were written once, there; replay reads them back (streams)
+
+
+class Value(CatalogEntry):
+    """A key's value in the catalog (and the catalog entry itself: ``type``, ``expire_ms``, ``qid``)."""
+
+    __slots__ = ()
+    vtype: ClassVar[ValueType]
+    qid: int
+
+    def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
+        """Re-applies one of the type's journal records (``record_lsn`` None inside a batch)."""
+        raise NotImplementedError
+
+    def dump(self) -> bytes:
+        """The value's state for the manifest (read back by ``ValueType.load``)."""
+        raise NotImplementedError
+
+    def files(self) -> set[int]:
+        """Segment files holding the value's data."""
+        raise NotImplementedError
+
+    def drop(self) -> None:
+        """The key is gone: let go of every file (they die at the next checkpoint)."""
+        raise NotImplementedError
+
+
+class ValueType:
+    """One value type's description and type-wide operations. Subclass per type; instantiate once, register."""
+
+    name: str = ""  # what TYPE answers
+    code: int = 0  # in CREATE records and manifest entries: part of the on-disk format, never reused
+    ops: tuple[int, ...] = ()  # journal op numbers of its records; each record's payload starts with the queue id
+    records: tuple[int, ...] = ()  # segment record types it writes
+    cold_kinds: tuple[int, ...] = ()  # first bytes (low 7 bits) of its cold entries, if it has them
+    segment_recovery = SegmentRecovery.CUT_TO_CHECKPOINT
+    deletes_when_empty = False  # Redis deletes the key with its last element (lists); a stream may stay empty
+
+    def create(self, port: StorePort, qid: int) -> Value:
+        raise NotImplementedError
+
+    def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> Value:
+        """A value from its manifest state (``Value.dump``)."""
+        raise NotImplementedError
+
+    def load_cold(self, port: StorePort, qid: int, expire_ms: int | None, state: bytes) -> bytes | None:
+        """A cold entry for a value loaded from the manifest, or None to load it as an object."""
+        return None
+
+    # -- cold entries: a value nobody uses kept as bytes in the catalog (types with ``cold_kinds``)
+
+    def thaw(self, port: StorePort, cold: bytes) -> Value:
+        raise NotImplementedError
+
+    def cold_expire(self, cold: bytes) -> int | None:
+        raise NotImplementedError
+
+    def cold_state(self, cold: bytes) -> tuple[int, bytes]:
+        """(queue id, manifest state) of a cold entry, for the manifest without thawing it."""
+        raise NotImplementedError
+
+    def cold_needs_settle(self, cold: bytes) -> bool:
+        """The cold entry holds data that lives in the journal alone (settled before a checkpoint)."""
+        return False
+
+    # -- checkpoints and recovery
+
+    def before_checkpoint(self, port: StorePort) -> None:
+        """Type-wide work at the start of a checkpoint, before values are settled."""
+
+    def precheck(self, port: StorePort, op: int, payload: bytes) -> None:
+        """Recovery, for each record of a batch before any is applied: raise TornReference if applying it would
+        find its data torn (a batch is all or nothing)."""
+
+    # -- offline check (respq check)
+
+    def spans(self, state: bytes) -> Iterator[tuple[str, int, int, int, int, bool]]:
+        """(label, file id, start, end, records, exact) of each span of segment records the state refers to: the
+        span must hold exactly (``exact``) or at least ``records`` whole records."""
+        return iter(())
+
+    # -- statistics
+
+    def stats(self, values: Iterable[Value]) -> dict[str, int]:
+        """INFO-style figures over every value of the type."""
+        return {}
+
+
+# Fixed parts of the format that no type may take.
+RESERVED_CODES = frozenset({0})
+RESERVED_RECORDS = ENGINE_OPS | {REC_MANIFEST}  # the engine's own journal ops and the manifest record
+
+
+class TypeRegistry:
+    """The registered value types, with every number they own checked for collisions when it is built."""
+
+    def __init__(self, types: Sequence[ValueType]) -> None:
+        self.types = tuple(types)
+        self.by_name: dict[str, ValueType] = {}
+        self.by_code: dict[int, ValueType] = {}
+        self.by_op: dict[int, ValueType] = {}
+        self.by_cold_kind: dict[int, ValueType] = {}
+        record_types: dict[int, ValueType] = {}  # journal ops and segment records share the record type byte
+        for vtype in self.types:
+            _claim(self.by_name, vtype.name, vtype, "type name", set())
+            _claim(self.by_code, vtype.code, vtype, "type code", RESERVED_CODES)
+            for op in vtype.ops:
+                _claim(record_types, op, vtype, "record type", RESERVED_RECORDS)
+                self.by_op[op] = vtype
+            for record in vtype.records:
+                _claim(record_types, record, vtype, "record type", RESERVED_RECORDS)
+            for kind in vtype.cold_kinds:
+                if not 0 < kind < 0x80:
+                    raise ValueError(f"{vtype.name}: cold kind {kind} must be 1-127")
+                _claim(self.by_cold_kind, kind, vtype, "cold kind", set())
+        self.with_cold = tuple(t for t in self.types if t.cold_kinds)
+
+    def __iter__(self) -> Iterator[ValueType]:
+        return iter(self.types)
+
+    def __getitem__(self, name: str) -> ValueType:
+        return self.by_name[name]
+
+    def of_cold(self, cold: bytes) -> ValueType:
+        return self.by_cold_kind[cold[0] & 0x7F]
+
+
+def _claim(table: dict[Any, ValueType], number: Any, vtype: ValueType, what: str, reserved: Iterable[Any]) -> None:
+    if number in reserved:
+        raise ValueError(f"{vtype.name}: {what} {number} is reserved")
+    if number in table:
+        raise ValueError(f"{vtype.name}: {what} {number} is already {table[number].name}'s")
+    table[number] = vtype
+
+
+class StorePort(Protocol):
+    """The engine as a value sees it. Rules: ``before_write`` before any change (it may refuse); then change, then
+    journal with ``log`` (a no-op during replay); ``log_at``/``log_many_at`` only outside atomic blocks and replay."""
+
+    io: FileIO
+    store: SegmentStore  # the segment files
+    journal: Journal  # read values that live in the journal alone (``journal.read``/``read_many``)
+    catalog: list[dict[bytes, Any]]  # per database: key -> Value or cold bytes (types replace their own entries)
+    maxdisk: int
+    atomic_depth: int  # > 0 inside ``atomic()``
+    replaying: bool
+    journaled_values: int  # values pushed into the journal alone (paces settling)
+    outside_bytes: int  # bytes written outside the journal since the last checkpoint began (recovery reads them)
+
+    def before_write(self, growth: int) -> None: ...
+    def log(self, op: int, payload: bytes) -> None: ...
+    def log_many(self, op: int, payloads: list[bytes]) -> None: ...
+    def log_at(self, op: int, payload: bytes) -> int: ...
+    def log_many_at(self, op: int, payloads: list[bytes]) -> int: ...
+    def log_note(self, op: int, payload: bytes) -> None: ...
+    def atomic(self) -> AbstractContextManager[None]: ...
+    def journal_clean(self) -> bool: ...
+    def mark_settle(self, value: Value) -> None: ...
+    def unmark_settle(self, value: Value) -> None: ...
+    def mark_used(self, qid: int) -> None: ...
+    def unmark_used(self, qid: int) -> None: ...
+    def mark_note(self, value: Value) -> None: ...
+    def notes_pending(self) -> dict[int, Value]: ...
+    def write_notes(self) -> None: ...
+    def appended_outside(self, nbytes: int) -> None: ...
+    def pin_files(self, segments: list[int], journals: list[int]) -> None: ...
+    def unpin_files(self, segments: list[int], journals: list[int]) -> None: ...
+    def thaw_where(self, vtype: ValueType, test: Callable[[bytes], bool]) -> None: ...
+    def create(self, db: int, key: bytes, type_name: str) -> Value: ...
+    def get(self, db: int, key: bytes) -> Value | None: ...
+    def appended_records(self, qid: int, fid: int, offset: int, length: int, count: int) -> list[bytes]: ...
+    def tail_records(self, qid: int, fid: int, start: int, size: int) -> list[bytes]: ...
+    def replaying_whole_entries(self) -> None: ...
+
+
+__all__ = [
+    "RESERVED_CODES",
+    "RESERVED_RECORDS",
+    "SegmentRecovery",
+    "StorePort",
+    "TypeRegistry",
+    "Value",
+    "ValueType",
+]
