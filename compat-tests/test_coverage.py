@@ -1,13 +1,15 @@
 """Every command, option keyword and error text respq has must be exercised by a differential case.
 
 Commands and options come from respq's command table; errors from the module-level bytes constants of
-respq/errors.py. A case covers an error when Redis answers it while the cases run (checked here by running every
-case against two Redis servers, which also proves the cases themselves are deterministic).
+respq/errors.py and of every value type's errors.py. A case covers an error when Redis answers it while the cases
+run (checked here by running every case against two Redis servers, which also proves the cases themselves are
+deterministic).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
 from collections.abc import Iterable, Iterator
@@ -138,11 +140,34 @@ def test_every_command_and_option_has_a_case() -> None:
     )
 
 
-def test_every_error_text_has_a_case(oracle_errors: set[bytes]) -> None:
+def error_modules() -> list[ModuleType]:
+    """respq/errors.py and every value type's errors.py: where respq's error texts are defined."""
     import respq.errors
+    import respq.types
 
-    missing = uncovered_errors(error_constants(respq.errors), oracle_errors)
-    assert not missing, "errors in respq/errors.py no case makes Redis answer:\n  " + "\n  ".join(missing)
+    types_dir = Path(respq.types.__file__).parent
+    names = sorted(path.parent.name for path in types_dir.glob("*/errors.py"))
+    return [respq.errors, *(importlib.import_module(f"respq.types.{name}.errors") for name in names)]
+
+
+def test_every_error_text_has_a_case(oracle_errors: set[bytes]) -> None:
+    missing = [
+        f"{module.__name__}.{line}"
+        for module in error_modules()
+        for line in uncovered_errors(error_constants(module), oracle_errors)
+    ]
+    assert not missing, "error texts no case makes Redis answer:\n  " + "\n  ".join(missing)
+
+
+def test_every_value_type_has_its_errors_scanned() -> None:
+    import respq.types
+
+    scanned = {module.__name__ for module in error_modules()}
+    assert {"respq.errors", "respq.types.lists.errors", "respq.types.streams.errors"} <= scanned
+    for vtype in respq.types.REGISTRY:
+        package = f"respq.types.{vtype.name}s"
+        if importlib.util.find_spec(f"{package}.errors") is not None:
+            assert f"{package}.errors" in scanned
 
 
 def test_exempt_errors_still_exist() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from respq.blocking import Block
-from respq.commands import lists
 from respq.commands.dispatch import execute
 from respq.replies import NULL_ARRAY, OK, QUEUED, ErrorReply
+from respq.types.lists import commands as lists
 from tests.unit.contexts import bare_context, new_client
 
 

@@ -1,1 +1,1 @@
-"""Lists: the classic queue type (model.py: the durable list; its commands live in respq/commands/lists.py)."""
+"""Lists, the classic queue type: model.py (the durable list), commands.py, errors.py (their error texts)."""

@@ -1,1 +1,1 @@
-"""Streams and consumer groups (model.py: the durable stream; its commands live in respq/commands/streams.py)."""
+"""Streams and consumer groups: model.py (the durable stream), commands.py, errors.py (their error texts)."""

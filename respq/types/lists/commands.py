@@ -13,6 +13,13 @@ from respq.commands.table import command, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply, StreamedArray
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
+from respq.types.lists.errors import (
+    COUNT_NEGATIVE,
+    COUNT_NOT_POSITIVE,
+    MAXLEN_NEGATIVE,
+    NUMKEYS_NOT_POSITIVE,
+    RANK_ZERO,
+)
 from respq.types.lists.model import LEFT, RIGHT, Side, push_keys
 
 if TYPE_CHECKING:
@@ -20,14 +27,7 @@ if TYPE_CHECKING:
     from respq.types.lists.model import ListLog
 
 G = "list"
-RANK_ZERO = (
-    b"ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start "
-    b"from the end of the list"
-)
-COUNT_NEGATIVE = b"ERR COUNT can't be negative"
-MAXLEN_NEGATIVE = b"ERR MAXLEN can't be negative"
-NUMKEYS_NOT_POSITIVE = b"ERR numkeys should be greater than 0"
-COUNT_NOT_POSITIVE = b"ERR count should be greater than 0"
+
 _SIDES = {b"LEFT": LEFT, b"RIGHT": RIGHT}
 _LLONG_MIN = -(1 << 63)
 STREAMED_RANGE = 1024  # LRANGE replies with more elements are streamed rather than built whole

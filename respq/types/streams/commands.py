@@ -18,6 +18,47 @@ from respq.commands.table import command, container, run_of
 from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply
 from respq.storage.errors import StorageError
+from respq.types.streams.errors import (
+    BUSYGROUP,
+    DOLLAR_IN_XREADGROUP,
+    ELEMENTS_TOO_LARGE,
+    ENTRIES_ADDED_NEGATIVE,
+    ENTRIESREAD_NEGATIVE,
+    GREATER_IN_XREAD,
+    GROUP_ONLY_XREADGROUP,
+    ID_EXHAUSTED,
+    ID_TOO_SMALL,
+    ID_ZERO,
+    INVALID_END,
+    INVALID_ID,
+    INVALID_START,
+    LIMIT_NEGATIVE,
+    LIMIT_WITHOUT_APPROX,
+    LIMIT_WITHOUT_STRATEGY,
+    MAXLEN_AND_MINID,
+    MAXLEN_NEGATIVE,
+    MISSING_GROUP,
+    NOACK_ONLY_XREADGROUP,
+    NOGROUP_BLOCKED,
+    NOGROUP_FOR_KEY,
+    NOGROUP_KEY_OR_GROUP,
+    NOGROUP_XREADGROUP,
+    SUBCOMMAND_SYNTAX,
+    UNBALANCED_STREAMS,
+    UNBLOCKED_DELETED,
+    XAUTOCLAIM_COUNT,
+    XAUTOCLAIM_MIN_IDLE,
+    XCLAIM_IDLE,
+    XCLAIM_MIN_IDLE,
+    XCLAIM_RETRYCOUNT,
+    XCLAIM_TIME,
+    XCLAIM_UNKNOWN_OPTION,
+    XGROUP_NEEDS_KEY,
+    XSETID_BELOW_LENGTH,
+    XSETID_BELOW_MAXDELETED,
+    XSETID_BELOW_TOP,
+    XTRIM_WITHOUT_STRATEGY,
+)
 from respq.types.streams.model import (
     INVALID_ENTRIES_READ,
     MAX_ID,
@@ -32,54 +73,6 @@ from respq.types.streams.model import (
 )
 
 G = "stream"
-INVALID_ID = b"ERR Invalid stream ID specified as stream command argument"
-ID_ZERO = b"ERR The ID specified in XADD must be greater than 0-0"
-ID_TOO_SMALL = b"ERR The ID specified in XADD is equal or smaller than the target stream top item"
-# Redis answers this (errno is not EDOM) when an `ms-*` ID would need a sequence past the last one.
-ELEMENTS_TOO_LARGE = b"ERR Elements are too large to be stored"
-ID_EXHAUSTED = b"ERR The stream has exhausted the last possible ID, unable to add more items"
-MAXLEN_AND_MINID = b"ERR syntax error, MAXLEN and MINID options at the same time are not compatible"
-MAXLEN_NEGATIVE = b"ERR The MAXLEN argument must be >= 0."
-LIMIT_NEGATIVE = b"ERR The LIMIT argument must be >= 0."
-LIMIT_WITHOUT_STRATEGY = b"ERR syntax error, LIMIT cannot be used without specifying a trimming strategy"
-XTRIM_WITHOUT_STRATEGY = b"ERR syntax error, XTRIM must be called with a trimming strategy"
-LIMIT_WITHOUT_APPROX = b"ERR syntax error, LIMIT cannot be used without the special ~ option"
-INVALID_START = b"ERR invalid start ID for the interval"
-INVALID_END = b"ERR invalid end ID for the interval"
-UNBALANCED_STREAMS = b"ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
-GROUP_ONLY_XREADGROUP = b"ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead."
-NOACK_ONLY_XREADGROUP = b"ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead."
-MISSING_GROUP = b"ERR Missing GROUP option for XREADGROUP"
-DOLLAR_IN_XREADGROUP = (
-    b"ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by "
-    b"specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."
-)
-GREATER_IN_XREAD = (
-    b"ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
-)
-NOGROUP_XREADGROUP = b"NOGROUP No such key '%s' or consumer group '%s' in XREADGROUP with GROUP option"
-NOGROUP_KEY_OR_GROUP = b"NOGROUP No such key '%s' or consumer group '%s'"
-NOGROUP_FOR_KEY = b"NOGROUP No such consumer group '%s' for key name '%s'"
-NOGROUP_BLOCKED = b"NOGROUP the consumer group this client was blocked on no longer exists"
-UNBLOCKED_DELETED = b"UNBLOCKED the stream key no longer exists"
-BUSYGROUP = b"BUSYGROUP Consumer Group name already exists"
-ENTRIESREAD_NEGATIVE = b"ERR value for ENTRIESREAD must be positive or -1"
-XGROUP_NEEDS_KEY = (
-    b"ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM "
-    b"option to create an empty stream automatically."
-)
-SUBCOMMAND_SYNTAX = b"ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."
-ENTRIES_ADDED_NEGATIVE = b"ERR entries_added must be positive"
-XSETID_BELOW_MAXDELETED = b"ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"
-XSETID_BELOW_TOP = b"ERR The ID specified in XSETID is smaller than the target stream top item"
-XSETID_BELOW_LENGTH = b"ERR The entries_added specified in XSETID is smaller than the target stream length"
-XCLAIM_MIN_IDLE = b"ERR Invalid min-idle-time argument for XCLAIM"
-XCLAIM_IDLE = b"ERR Invalid IDLE option argument for XCLAIM"
-XCLAIM_TIME = b"ERR Invalid TIME option argument for XCLAIM"
-XCLAIM_RETRYCOUNT = b"ERR Invalid RETRYCOUNT option argument for XCLAIM"
-XCLAIM_UNKNOWN_OPTION = b"ERR Unrecognized XCLAIM option '%s'"
-XAUTOCLAIM_MIN_IDLE = b"ERR Invalid min-idle-time argument for XAUTOCLAIM"
-XAUTOCLAIM_COUNT = b"ERR COUNT must be > 0"
 
 XREAD_BLOCKED_DEFAULT_COUNT = 1000  # a blocked reader with no COUNT gets at most this many entries per stream
 APPROX_TRIM_LIMIT = 100 * NODE_ENTRIES  # Redis's default LIMIT for `~` trimming
