@@ -19,7 +19,7 @@ from respq.storage import journal, manifest
 from respq.storage.check import check_directory
 from respq.storage.fileio import DEFAULT_IO
 from respq.storage.segments import SHARED_QID
-from tests.fixtures.make_datadir import Call, InProcess, read_state
+from tests.fixtures.make_datadir import DATABASES, Call, InProcess, read_state
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VERSIONS = sorted(path.name for path in FIXTURES.glob("format-v*"))
@@ -50,7 +50,7 @@ def write_more(call: Call) -> dict[tuple[str, str], bytes]:
     """After opening: a value appended to every list, an entry to every stream and a new list in database 0.
     Returns the IDs the entries got, by (database, key)."""
     ids = {}
-    for db in range(16):
+    for db in range(DATABASES):
         call(["SELECT", db])
         for key in call(["KEYS", "*"]):
             kind = call(["TYPE", key])
