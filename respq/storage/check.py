@@ -12,7 +12,7 @@ from respq.storage import framing, journal, manifest
 from respq.storage.errors import CorruptionError, FormatError
 from respq.storage.fileio import DEFAULT_IO, FileIO
 from respq.storage.port import TypeRegistry
-from respq.storage.segments import QUEUES_DIR, queue_dir_name, segment_name
+from respq.storage.segments import QUEUES_DIR, parse_segment_name, queue_dir_name, segment_name
 
 
 def check_directory(path: str, types: TypeRegistry, io: FileIO = DEFAULT_IO) -> list[str]:
@@ -38,6 +38,7 @@ def check_directory(path: str, types: TypeRegistry, io: FileIO = DEFAULT_IO) -> 
             if problem:
                 problems.append(f"{where} {label}: {problem}")
     problems += _check_journals(io, os.path.join(path, "journal"), state)
+    problems += _check_unlisted_versions(io, path, state)
     return problems
 
 
@@ -147,3 +148,45 @@ def _check_journals(io: FileIO, directory: str, state: manifest.ManifestData) ->
             problems.append(str(error))
             lsn = None
     return problems
+
+
+def _check_unlisted_versions(io: FileIO, root: str, state: manifest.ManifestData) -> list[str]:
+    """Files the checks above do not read, which recovery reads or deletes all the same (segment files created after
+    the checkpoint, journal files it retired), must not be of a newer format version either."""
+    problems: list[str] = []
+    listed = {(queue_dir_name(qid), segment_name(fid)) for fid, (qid, _) in state.files.items()}
+    queues = os.path.join(root, QUEUES_DIR)
+    for dir_name in _names(io, queues):
+        try:
+            names = io.listdir(os.path.join(queues, dir_name))
+        except NotADirectoryError:
+            continue
+        for name in names:
+            if (dir_name, name) not in listed and parse_segment_name(name) is not None:
+                problems += _newer_version(io, os.path.join(queues, dir_name, name), framing.SEGMENT_MAGIC)
+    directory = os.path.join(root, "journal")
+    for name in _names(io, directory):
+        seq = journal.parse_journal_name(name)
+        if seq is not None and seq < state.journal_seq:
+            problems += _newer_version(io, os.path.join(directory, name), framing.JOURNAL_MAGIC)
+    return problems
+
+
+def _names(io: FileIO, directory: str) -> list[str]:
+    try:
+        return io.listdir(directory)
+    except FileNotFoundError:
+        return []
+
+
+def _newer_version(io: FileIO, path: str, magic: bytes) -> list[str]:
+    fd = io.open(path, write=False)
+    try:
+        header = io.pread(fd, framing.FILE_PREFIX.size, 0)
+    finally:
+        io.close(fd)
+    try:
+        framing.refuse_newer(header, magic, path)
+    except FormatError as error:
+        return [str(error)]
+    return []

@@ -790,6 +790,7 @@ class Engine:
         self._by_qid = {}
         if state is not None:
             self._load_manifest(state)
+        self._refuse_newer_journals()
         self._reconcile_segments()
         first_seq = state.journal_seq if state is not None else 0
         lsn = state.journal_lsn if state is not None else 0
@@ -841,20 +842,72 @@ class Engine:
             self.catalog[db][key] = value
             self._by_qid[qid] = value
 
+    def _refuse_newer_journals(self) -> None:
+        """Recovery, before anything changes: a journal file of a newer format version than this build's (as a later
+        build starts at open) is refused, not replayed or deleted."""
+        io, directory = self.io, self.journal.directory
+        try:
+            names = io.listdir(directory)
+        except FileNotFoundError:
+            return
+        for name in names:
+            if journal.parse_journal_name(name) is None:
+                continue
+            path = os.path.join(directory, name)
+            fd = io.open(path, write=False)
+            try:
+                header = io.pread(fd, framing.FILE_PREFIX.size, 0)
+            finally:
+                io.close(fd)
+            framing.refuse_newer(header, framing.JOURNAL_MAGIC, path)
+
     def _reconcile_segments(self) -> None:
         """Cuts list segment files back to their checkpointed size and deletes the ones the manifest does not know.
 
         Journal replay then re-appends exactly what followed the checkpoint, to the same files. Files of types that
         keep them whole (streams: ``SegmentRecovery.KEEP_WHOLE``), and files the manifest does not name (a stream's,
         created after it, perhaps), stay whole: their entries were written once, there, and replay reads them back
-        (``appended_records``); ``_cut_unnamed_tails`` settles
-        them afterwards.
+        (``appended_records``); ``_cut_unnamed_tails`` settles them afterwards.
         """
         io, store = self.io, self.store
         assert self._by_qid is not None
         io.mkdir(store.root)
-        seen: set[int] = set()
+        found, seen = self._scan_segments()
+        for fid, (qid, _) in store.files.items():
+            if fid not in seen:
+                raise CorruptionError(store.path(qid, fid), 0, "segment file named by the manifest is missing")
         self._on_disk = {}
+        for qdir, qid, files in found:
+            owner = self._by_qid.get(qid) if qid is not None else None
+            keep_whole = owner is not None and self._recovery_of(owner) is SegmentRecovery.KEEP_WHOLE
+            for path, fid, size in files:
+                known = store.files.get(fid) if fid is not None else None
+                if known is None or known[0] != qid:
+                    if fid is None or not qid or (owner is not None and not keep_whole):
+                        io.unlink(path)  # not a segment, or a list's (or shared): replay recreates what it needs
+                    else:
+                        self._on_disk[(qid, fid)] = size
+                    continue
+                if keep_whole:
+                    self._on_disk[(qid, fid)] = size  # type: ignore[index]
+                elif size > known[1]:
+                    fd = io.open(path)
+                    try:
+                        io.truncate(fd, known[1])
+                    finally:
+                        io.close(fd)
+                    store.dirty.add(fid)  # type: ignore[arg-type]
+            if not io.listdir(qdir):
+                io.rmdir(qdir)
+
+    def _scan_segments(self) -> tuple[list[tuple[str, int | None, list[tuple[str, int | None, int]]]], set[int]]:
+        """Every queue directory (path, queue id) with its files (path, file id, size), and the manifest's files
+        found among them: every header is read first, so that recovery refuses before it changes anything. A file
+        the manifest lists must be a segment this build reads, at least as long as the checkpoint says; any other
+        must not be of a newer format version (recovery would delete it, or read a stream's entries from it)."""
+        io, store = self.io, self.store
+        found: list[tuple[str, int | None, list[tuple[str, int | None, int]]]] = []
+        listed: set[int] = set()
         for dir_name in io.listdir(store.root):
             qdir = os.path.join(store.root, dir_name)
             try:
@@ -862,42 +915,30 @@ class Engine:
             except NotADirectoryError:
                 continue
             qid = _parse_queue_dir_name(dir_name)
-            owner = self._by_qid.get(qid) if qid is not None else None
-            keep_whole = owner is not None and self._recovery_of(owner) is SegmentRecovery.KEEP_WHOLE
+            files: list[tuple[str, int | None, int]] = []
             for name in names:
                 fid = parse_segment_name(name)
                 path = os.path.join(qdir, name)
-                known = store.files.get(fid) if fid is not None else None
-                if known is None or known[0] != qid:
-                    if fid is None or not qid or (owner is not None and not keep_whole):
-                        io.unlink(path)  # not a segment, or a list's (or shared): replay recreates what it needs
-                    else:
-                        fd = io.open(path, write=False)
-                        try:
-                            self._on_disk[(qid, fid)] = io.size(fd)
-                        finally:
-                            io.close(fd)
+                if fid is None:
+                    files.append((path, None, 0))
                     continue
-                seen.add(fid)  # type: ignore[arg-type]
-                fd = io.open(path)
+                fd = io.open(path, write=False)
                 try:
-                    actual = io.size(fd)
-                    if actual < known[1]:
-                        raise CorruptionError(path, actual, f"segment is shorter than its checkpointed {known[1]}")
+                    size = io.size(fd)
                     header = io.pread(fd, framing.SEGMENT_HEADER.size, 0)
-                    framing.check_prefix(header, framing.SEGMENT_MAGIC, path)
-                    if keep_whole:
-                        self._on_disk[(known[0], fid)] = actual  # type: ignore[index]
-                    elif actual > known[1]:
-                        io.truncate(fd, known[1])
-                        store.dirty.add(fid)  # type: ignore[arg-type]
                 finally:
                     io.close(fd)
-            if not io.listdir(qdir):
-                io.rmdir(qdir)
-        for fid, (qid, _) in store.files.items():
-            if fid not in seen:
-                raise CorruptionError(store.path(qid, fid), 0, "segment file named by the manifest is missing")
+                known = store.files.get(fid)
+                if known is not None and known[0] == qid:
+                    if size < known[1]:
+                        raise CorruptionError(path, size, f"segment is shorter than its checkpointed {known[1]}")
+                    framing.check_prefix(header, framing.SEGMENT_MAGIC, path)
+                    listed.add(fid)
+                else:
+                    framing.refuse_newer(header, framing.SEGMENT_MAGIC, path)
+                files.append((path, fid, size))
+            found.append((qdir, qid, files))
+        return found, listed
 
     def _type_of(self, owner: KeyEntry | tuple[int, bytes]) -> ValueType:
         if type(owner) is tuple:  # a cold value, named by its key

@@ -166,11 +166,19 @@ def check_prefix(data: bytes, magic: bytes, what: str) -> int:
     found_magic, version = FILE_PREFIX.unpack_from(data)
     if found_magic != magic:
         raise FormatError(f"{what}: not a respq file (magic {found_magic!r})")
-    if version > FORMAT_VERSION:
-        raise FormatError(f"{what}: format version {version} is newer than this build supports ({FORMAT_VERSION})")
+    refuse_newer(data, magic, what)
     if version < 1:
         raise FormatError(f"{what}: format version {version} is not supported")
     return version
+
+
+def refuse_newer(data: bytes, magic: bytes, what: str) -> None:
+    """Refuses a file whose header names a format version newer than this build's. A header cut short or of
+    another kind passes: the caller decides what such a file is (a torn new file, say)."""
+    if len(data) >= FILE_PREFIX.size:
+        found_magic, version = FILE_PREFIX.unpack_from(data)
+        if found_magic == magic and version > FORMAT_VERSION:
+            raise FormatError(f"{what}: format version {version} is newer than this build supports ({FORMAT_VERSION})")
 
 
 class ScanError(Exception):

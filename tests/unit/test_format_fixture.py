@@ -1,0 +1,175 @@
+"""Data directories written by earlier builds (tests/fixtures/format-v*/) open unchanged with this one: every key
+holds exactly what it held, `respq check` finds nothing wrong, and writing on, then restarting, keeps it all.
+See docs/storage.md, "Format versions"."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from respq.storage import journal, manifest
+from respq.storage.check import check_directory
+from respq.storage.fileio import DEFAULT_IO
+from respq.storage.segments import SHARED_QID
+from respq.types import REGISTRY
+from respq.types.streams import model as streamlog
+from tests.fixtures.make_datadir import DATABASES, Call, InProcess, read_state
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+VERSIONS = sorted(path.name for path in FIXTURES.glob("format-v*"))
+DIRECTORIES = [(version, kind) for version in VERSIONS for kind in ("crash", "clean")]
+MARK = "written-after-open"  # what write_more appends
+
+
+def fixture_copy(tmp_path: Path, version: str, kind: str) -> tuple[Path, dict[str, Any]]:
+    """A copy of one fixture directory (opening it writes: the fixture itself must stay as it is) and what it
+    holds."""
+    copy = tmp_path / f"{version}-{kind}"
+    shutil.copytree(FIXTURES / version / kind, copy)
+    return copy, json.loads((FIXTURES / version / "expected.json").read_text())
+
+
+@pytest.fixture(params=DIRECTORIES, ids=[f"{version}-{kind}" for version, kind in DIRECTORIES])
+def fixture_dir(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    return fixture_copy(tmp_path, *request.param)
+
+
+def test_there_is_a_fixture_of_the_current_format_version() -> None:
+    from respq.storage.framing import FORMAT_VERSION
+
+    assert f"format-v{FORMAT_VERSION}" in VERSIONS, "a new format version needs its fixture (docs/storage.md)"
+
+
+def write_more(call: Call) -> dict[tuple[str, str], bytes]:
+    """After opening: a value appended to every list, an entry to every stream and a new list in database 0.
+    Returns the IDs the entries got, by (database, key)."""
+    ids = {}
+    for db in range(DATABASES):
+        call(["SELECT", db])
+        for key in call(["KEYS", "*"]):
+            kind = call(["TYPE", key])
+            if kind == b"list":
+                call(["RPUSH", key, MARK])
+            else:
+                ids[(str(db), key.decode("latin-1"))] = call(["XADD", key, "*", "after", MARK])
+    call(["SELECT", 0])
+    call(["RPUSH", "after:new", MARK])
+    return ids
+
+
+def assert_written_more(state: dict[str, Any], expected: dict[str, Any], ids: dict[tuple[str, str], bytes]) -> None:
+    """``state`` is ``expected`` with write_more's writes: lists end in the new value, streams in the new entry
+    (which moves what an XADD moves, and nothing else)."""
+    assert state["0"].pop("after:new") == {"type": "list", "pexpiretime": -1, "values": [MARK]}
+    assert state.keys() == expected.keys()
+    for db, keys in expected.items():
+        assert state[db].keys() == keys.keys(), db
+        for key, entry in keys.items():
+            got = json.loads(json.dumps(state[db][key]))
+            if entry["type"] == "list":
+                assert got["values"] == entry["values"] + [MARK], (db, key)
+                got["values"] = entry["values"]
+            else:
+                stream, new_id = got["stream"], ids[(db, key)].decode()
+                assert stream["entries"] == entry["stream"]["entries"] + [[new_id, ["after", MARK]]], (db, key)
+                assert stream["length"] == entry["stream"]["length"] + 1
+                assert stream["entries-added"] == entry["stream"]["entries-added"] + 1
+                assert stream["last-generated-id"] == new_id
+                for name in ("entries", "length", "entries-added", "last-generated-id", "radix-tree-keys"):
+                    stream[name] = entry["stream"][name]
+                stream["radix-tree-nodes"] = entry["stream"]["radix-tree-nodes"]
+                for group, old in zip(stream["groups"], entry["stream"]["groups"], strict=True):
+                    group["lag"] = old["lag"]  # one more entry not yet read
+            assert got == entry, (db, key)
+
+
+def test_respq_check_finds_the_fixture_clean(fixture_dir: tuple[Path, dict[str, Any]]) -> None:
+    path, _ = fixture_dir
+    assert check_directory(str(path), REGISTRY) == []
+    result = subprocess.run(
+        [sys.executable, "-m", "respq", "check", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == f"{path}: no problems found"
+
+
+@pytest.mark.parametrize("restart", ["clean", "crash"])
+def test_the_fixture_opens_with_its_contents_and_keeps_what_is_written_after(
+    fixture_dir: tuple[Path, dict[str, Any]], restart: str
+) -> None:
+    path, expected = fixture_dir
+    server = InProcess(str(path), segment_size=None)  # the server's configuration and loading
+    try:
+        assert read_state(server.call) == expected
+        ids = write_more(server.call)
+        server.end_pass()
+        after = read_state(server.call)
+    finally:
+        if restart == "clean":
+            server.engine.close()
+        else:
+            server.engine.abandon()
+    assert_written_more(json.loads(json.dumps(after)), expected, ids)
+    server = InProcess(str(path), segment_size=None)
+    try:
+        assert read_state(server.call) == after
+    finally:
+        server.engine.close()
+    assert check_directory(str(path), REGISTRY) == []
+
+
+def _journal_ops(path: Path) -> Iterator[int]:
+    names = sorted(os.listdir(path / "journal"))
+    ops: list[int] = []
+
+    def apply(op: int, payload: bytes, _lsn: int) -> None:
+        ops.append(op)
+        if op == journal.OP_BATCH:
+            ops.extend(inner for inner, _ in journal.decode_batch(payload))
+
+    for index, name in enumerate(names):
+        seq = journal.parse_journal_name(name)
+        assert seq is not None
+        journal.replay_file(
+            DEFAULT_IO,
+            str(path / "journal" / name),
+            seq=seq,
+            start_lsn=None,
+            last=index == len(names) - 1,
+            apply=apply,
+            cut_torn_tail=False,
+        )
+    return iter(ops)
+
+
+def test_the_version_1_crash_fixture_holds_what_it_was_written_for() -> None:
+    """What the fixture's README promises, so that a fixture written again by a changed generator would say so."""
+    path = FIXTURES / "format-v1" / "crash"
+    state = manifest.read(DEFAULT_IO, str(path))
+    assert state is not None
+    ops = set(_journal_ops(path))
+    every_op = set(journal.ENGINE_OPS) | set(REGISTRY.by_op)
+    # OP_XADD is an earlier build's (entries are written once now); a FLUSHALL would leave nothing to check.
+    assert every_op - ops == {streamlog.OP_XADD, journal.OP_FLUSHALL}
+    assert len(os.listdir(path / "journal")) == 2
+    assert sum(1 for qid, _ in state.files.values() if qid == SHARED_QID) >= 2
+    listed = {(f"{qid:016x}", f"{fid:016x}.seg") for fid, (qid, _) in state.files.items()}
+    on_disk = {(qdir, name) for qdir in os.listdir(path / "queues") for name in os.listdir(path / "queues" / qdir)}
+    assert on_disk - listed, "a stream file created after the last checkpoint"
+    assert max(len(files) for files in _files_by_queue(state).values()) >= 3  # a list spanning several files
+
+
+def _files_by_queue(state: manifest.ManifestData) -> dict[int, list[int]]:
+    by_queue: dict[int, list[int]] = {}
+    for fid, (qid, _) in state.files.items():
+        if qid != SHARED_QID:
+            by_queue.setdefault(qid, []).append(fid)
+    return by_queue
