@@ -228,6 +228,11 @@ class Keyspace:
         client.watched.add((db, key))
         self.watchers.setdefault((db, key), set()).add(client)
 
+    def adopt_watches(self, client: Client) -> None:
+        """Keys ``client`` watched while the data was loading (recorded on the client alone) are watched here now."""
+        for slot in client.watched:
+            self.watchers.setdefault(slot, set()).add(client)
+
     def unwatch_all(self, client: Client) -> None:
         for slot in client.watched:
             clients = self.watchers.get(slot)

@@ -410,6 +410,7 @@ class Server:
         for connection in self.connections.values():  # clients that connected while loading
             connection.ctx.keyspace = self.keyspace
             connection.ctx.engine = self.engine  # type: ignore[assignment]
+            self.keyspace.adopt_watches(connection.client)  # type: ignore[union-attr]
         self.loading = False
         self.log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
         return None

@@ -29,7 +29,15 @@ def _end_transaction(ctx: Context) -> None:
     client = ctx.client
     client.multi = None
     client.multi_error = False
-    ctx.keyspace.unwatch_all(client)
+    _unwatch(ctx)
+
+
+def _unwatch(ctx: Context) -> None:
+    if ctx.keyspace is None:  # still loading: the watches are the client's alone (see watch)
+        ctx.client.watched.clear()
+        ctx.client.dirty_cas = False
+    else:
+        ctx.keyspace.unwatch_all(ctx.client)
 
 
 @command(
@@ -85,8 +93,9 @@ def exec_(ctx: Context, argv: list[bytes]) -> Any:
 def _watched_key_expired(ctx: Context) -> bool:
     client = ctx.client
     keyspace = ctx.keyspace
-    for db, key in client.watched:
-        keyspace.lookup(db, key)  # expiring it now marks the watchers dirty
+    if keyspace is not None:
+        for db, key in client.watched:
+            keyspace.lookup(db, key)  # expiring it now marks the watchers dirty
     return client.dirty_cas
 
 
@@ -105,6 +114,9 @@ def watch(ctx: Context, argv: list[bytes]) -> Any:
     if client.multi is not None:
         raise CommandError(errors.WATCH_INSIDE_MULTI)
     keyspace = ctx.keyspace
+    if keyspace is None:  # still loading: nothing can change a key yet; the keyspace adopts these once loaded
+        client.watched.update((client.db, key) for key in argv[1:])
+        return OK
     for key in argv[1:]:
         keyspace.lookup(client.db, key)  # a key already expired now is deleted before watching starts
         keyspace.watch(client, client.db, key)
@@ -121,5 +133,5 @@ def watch(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys watched",
 )
 def unwatch(ctx: Context, argv: list[bytes]) -> Any:
-    ctx.keyspace.unwatch_all(ctx.client)
+    _unwatch(ctx)
     return OK
