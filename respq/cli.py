@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import trio
@@ -44,6 +45,9 @@ def _check(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="respq check", description="Verify a data directory offline.")
     parser.add_argument("dir")
     args = parser.parse_args(argv)
+    if not os.path.isdir(args.dir):
+        print(f"{args.dir}: no such data directory", file=sys.stderr)
+        return 2
     problems = check_directory(args.dir, REGISTRY)
     for problem in problems:
         print(problem)

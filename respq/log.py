@@ -25,8 +25,11 @@ class Logger:
             return
         now = time.time()
         stamp = time.strftime("%d %b %Y %H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-        self.stream.write(f"{self.pid}:M {stamp} {_MARKS[level]} {message}\n")
-        self.stream.flush()
+        try:
+            self.stream.write(f"{self.pid}:M {stamp} {_MARKS[level]} {message}\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # as Redis: a log nobody can read (a closed pipe, a full disk) never stops the server
 
     def notice(self, message: str) -> None:
         self("notice", message)

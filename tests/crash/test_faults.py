@@ -351,3 +351,13 @@ def test_a_power_cut_after_pushes_behind_a_backlog_loses_nothing_acknowledged(mo
     found = contents(reopen(fs), b"q")
     assert found[:450] == [b"a%04d" % i for i in range(150)] + [b"b%04d" % i for i in range(300)]
     assert found[450:] in ([], [b"unacknowledged"])
+
+
+def test_respq_check_of_a_missing_directory_fails(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    result = subprocess.run(
+        [sys.executable, "-m", "respq", "check", str(missing)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{missing}: no such data directory"
+    assert "no problems found" not in result.stdout
