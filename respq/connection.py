@@ -41,6 +41,9 @@ STREAM_PASS = 4 * STREAM_BATCH  # streamed bytes encoded per turn of a connectio
 # snapshot holds per value (a position and a length, or a reference), and a floor on its encoded size.
 STREAMED_VALUE_CHARGE = 16
 SEND_BUFFERS = 64  # queued replies handed to one sendmsg
+# Commands one connection runs per reactor pass (a few ms): a long pipeline takes turns with the other clients, whose
+# replies would otherwise wait for all of a 256 KiB read of it to run. Pipelines of P=16 never reach it.
+RUN_BUDGET = 4096
 # A client's fixed cost in client memory (maxmemory-clients, CLIENT LIST tot-mem): its Connection, Client and parser
 # objects, measured as the server's RSS growth over 2,000 idle connections (2.7 KB each).
 CLIENT_BASE_MEMORY = 2700
@@ -151,6 +154,7 @@ class _Stream:
 
 _CLOSE = object()  # the command loop stopped: send what is pending, then close
 _PAUSED = object()  # the command loop stopped before a command that must wait for CLIENT PAUSE to end
+_MORE = object()  # the command loop ran its budget for this pass: the reactor runs the rest on its next one
 
 
 class Connection:
@@ -288,10 +292,19 @@ class Connection:
             return False
         self.server.stats.net_input_bytes += len(data)
         self.parser.feed(data)
+        return self.run_more()
+
+    def run_more(self) -> bool:
+        """Runs the commands received, up to RUN_BUDGET of them (the reactor comes back for the rest on its next
+        pass). True when replies wait in ``out`` for the reactor's sync, as read_and_run."""
+        reactor = self.server.reactor
+        assert reactor is not None
         self.busy = True
         self.client.last_interaction = time.monotonic()
-        wait = self._run_ready()
-        if wait is not None:
+        wait = self._run_ready(RUN_BUDGET)
+        if wait is _MORE:
+            reactor.run_later(self)
+        elif wait is not None:
             reactor.hand_off(self, wait)  # still busy: its own task sends what is pending
             return False
         if self.out:
@@ -388,12 +401,14 @@ class Connection:
         self.kill()
 
     # ---- commands -----------------------------------------------------------------------------------------------
-    def _run_ready(self) -> Any:
-        """Runs the complete commands received, as far as they go without waiting. None when all ran; otherwise what
-        the next step waits for: a Block, _PAUSED, _CLOSE or a ProtocolError."""
+    def _run_ready(self, budget: int = 0) -> Any:
+        """Runs the complete commands received, as far as they go without waiting, and (``budget``) at most about
+        that many. None when all ran; otherwise what the next step waits for: a Block, _PAUSED, _CLOSE, a
+        ProtocolError, or _MORE (the budget is spent)."""
         client = self.client
         server = self.server
         batch = self.batch
+        ran = 0
         while True:
             if self.batch_pos == len(batch):
                 self.parser.authenticated = client.authenticated  # unauthenticated, a batch holds one command
@@ -407,10 +422,13 @@ class Connection:
                     return None
             if server.paused_until:
                 return _PAUSED
+            if budget and ran >= budget:
+                return _MORE
             if self.batch_pos + 1 < len(batch):
                 replies = execute_run(client, batch, self.batch_pos)
                 if replies:
                     self.batch_pos += len(replies)
+                    ran += len(replies)
                     if client.reply_mode == b"on":
                         self._emit(Replies(tuple(replies)))  # encoded in one go
                     else:  # CLIENT REPLY SKIP applies to the first call alone
@@ -419,6 +437,7 @@ class Connection:
                     continue
             argv = batch[self.batch_pos]
             self.batch_pos += 1
+            ran += 1
             wait = self._run(argv)
             if wait is not None:
                 return wait

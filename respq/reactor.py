@@ -35,6 +35,7 @@ class Reactor:
         self.server = server
         self.epoll = select.epoll()
         self.connections: dict[int, Connection] = {}
+        self.later: list[Connection] = []  # connections with commands received and not yet run (a long pipeline)
 
     def attach(self, connection: Connection) -> None:
         """Serves a connection: its requests, and its queued replies if any."""
@@ -54,6 +55,10 @@ class Reactor:
         connection.in_reactor = False
         connection.events = 0
 
+    def run_later(self, connection: Connection) -> None:
+        """The connection ran its budget for this pass: it runs more on the next one, whether or not more arrives."""
+        self.later.append(connection)
+
     def hand_off(self, connection: Connection, wait: Any) -> None:
         """Moves a connection whose next step has to wait to a task of its own."""
         self.detach(connection)
@@ -69,10 +74,16 @@ class Reactor:
         try:
             while True:
                 events = epoll.poll(0)
-                if not events:
+                later = self.later
+                if not events and not later:
                     await trio.lowlevel.wait_readable(epoll)
                     continue
                 replying: list[Connection] = []
+                if later:
+                    self.later = []
+                    for connection in later:
+                        if connection.in_reactor and not connection.busy and connection.run_more():
+                            replying.append(connection)
                 # Clients whose commands arrived while the others ran join the same sync (a few more polls).
                 for _ in range(REPOLLS):
                     for fd, mask in events:
