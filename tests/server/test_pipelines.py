@@ -22,7 +22,7 @@ from tests.server.helpers import make_client
 pytestmark = pytest.mark.timeout(300)
 
 KINDS = ["respq", "redis"]
-PIPELINE = 1_000_000  # commands a client writes before it reads; --long runs PIPELINE_LONG through redis-py too
+PIPELINE = 1_000_000  # commands a raw client writes before it reads; redis-py too under --long
 PIPELINE_REDIS_PY = 200_000  # redis-py builds and parses in Python: the full size only under --long
 SMALL_LIST = [b"v" * 100] * 100  # LRANGE of it: a reply of about 10 KB, built whole
 LRANGE_SMALL = encode_command([b"LRANGE", b"small", b"0", b"-1"])
@@ -196,6 +196,21 @@ def test_the_largest_client_is_evicted_over_maxmemory_clients(kind: str, tmp_pat
         _stall_until_closed(admin, sock, "hog")
         assert admin.info("stats")["evicted_clients"] == 1
         assert b"Evicting client: id=" in server.output and b"name=hog" in server.output
+        sock.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_clients_that_set_no_evict_stay_over_maxmemory_clients(kind: str, tmp_path: Path) -> None:
+    with serving(kind, tmp_path, "--maxmemory-clients", "4mb") as server:
+        admin = make_client(server)
+        admin.client_no_evict("on")
+        admin.rpush("small", *SMALL_LIST)
+        sock = stalled_client(server.port, b"hog")
+        sock.sendall(encode_command([b"CLIENT", b"NO-EVICT", b"on"]) + LRANGE_SMALL * 1000)  # about 10 MB of replies
+        wait_until(lambda: omem(admin, "hog") >= 4 * 1024 * 1024, timeout=30)
+        wait_until(lambda: b"Over client maxmemory after evicting all evictable clients" in server.output)
+        assert client_entry(admin, "hog") is not None
+        assert admin.info("stats")["evicted_clients"] == 0
         sock.close()
 
 
