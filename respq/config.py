@@ -850,6 +850,9 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("proto-max-bulk-len", _mem(MB, LLONG_MAX), 512 * MB, S),
     _d("client-query-buffer-limit", _mem(MB, LLONG_MAX, unsigned=True), GB, S),
     _d("client-output-buffer-limit", OutputBufferLimits(), DEFAULT_OUTPUT_BUFFER_LIMITS, S),
+    # respq: replies queued for a client past which its requests stop being read (Redis: unbounded by default).
+    _d("client-output-queue-limit", _mem(MB, LLONG_MAX, unsigned=True), GB, S),
+    _d("maxmemory-clients", Number(-100, LLONG_MAX, memory=True, percent=True), 0, S),
     _d("loglevel", LOGLEVEL, 2, S),
     _d("logfile", TEXT, "", I, S),
     _d(
@@ -891,7 +894,6 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("maxmemory-policy", EVICTION_POLICIES, 7, note=MEMORY_NOTE),
     _d("maxmemory-samples", _int(1, INT_MAX), 5, note=MEMORY_NOTE),
     _d("maxmemory-eviction-tenacity", _int(0, 100), 10, note=MEMORY_NOTE),
-    _d("maxmemory-clients", Number(-100, LLONG_MAX, memory=True, percent=True), 0, note=MEMORY_NOTE),
     _d("rdbchecksum", YES_NO, True, I, note=PERSISTENCE_NOTE),
     _d("io-threads-do-reads", YES_NO, False, I),
     _d("always-show-logo", YES_NO, False, I),
@@ -1217,6 +1219,25 @@ class Config:
     def client_output_buffer_limit(self) -> Mapping[str, tuple[int, int, int]]:
         """ "normal", "replica", "pubsub" -> (hard limit bytes, soft limit bytes, soft limit seconds); 0 = none."""
         return MappingProxyType(self.values["client-output-buffer-limit"])
+
+    @property
+    def client_output_queue_limit(self) -> int:
+        """Bytes of replies queued for a client past which its requests are no longer read (respq's own bound)."""
+        return self.values["client-output-queue-limit"]
+
+    @property
+    def maxmemory_clients(self) -> int:
+        """Bytes all clients together may use before the largest are evicted; 0 = no limit. A percentage of
+        maxmemory (as Redis computes it, with the same 128 KiB floor); 0 when it is a percentage of no maxmemory."""
+        value = self.values["maxmemory-clients"]
+        if value < 0:
+            maxmemory = self.values["maxmemory"]
+            if not maxmemory:
+                return 0
+            value = maxmemory * -value // 100
+        elif not value:
+            return 0
+        return max(value, 128 * KB)  # a limit so small that no client could talk to the server is raised
 
     @property
     def loglevel(self) -> str:

@@ -19,7 +19,7 @@ from respq.commands.context import Context
 from respq.commands.modules import load_all
 from respq.commands.table import apply_renames
 from respq.config import Config
-from respq.connection import Connection, open_listeners, serve_listeners
+from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners
 from respq.errors import StartupError
 from respq.keyspace import Keyspace
 from respq.log import Logger
@@ -43,6 +43,7 @@ SETTLE_AHEAD_SECONDS = 5.0  # producers may outpace the copying: then begin_chec
 SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown
 SCRUB_CHUNK = 4 << 20  # bytes the scrub verifies per worker-thread call; it sleeps between calls to keep its pace
 SCRUB_SETTING_POLL = 0.5  # seconds between looks at scrub-bandwidth while the scrub is off
+CLIENTS_CRON_INTERVAL = 1.0  # seconds between the checks every client gets (Redis: each client once a second)
 # Fatal start-up lines, worded after Redis 7.0's ("Can't open or create append-only dir", "Fatal error loading the DB").
 DATA_DIR_FAILED = "Can't open or create the data directory {}: {}"
 DATA_DIR_LOCKED = "Can't lock the data directory: {}"
@@ -78,6 +79,8 @@ class Server:
         self._sync_target = 0
         self.shutdown_requested = trio.Event()
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
+        self.clients_output = 0  # bytes of replies queued for every client together
+        self.maxmemory_clients = config.maxmemory_clients  # bytes; 0 = no client eviction
 
     # ---- durability -------------------------------------------------------------------------------------------
     async def make_durable(self) -> None:
@@ -258,19 +261,54 @@ class Server:
             if not self.loading:
                 self.keyspace.expire_some()
 
-    async def _client_timeouts(self) -> None:
+    async def _clients_cron(self) -> None:
+        """Once a second, as Redis's clientsCron: idle timeouts, output buffer soft limits held long enough (even with
+        nothing more queued), the recent peaks of client buffers for INFO, and maxmemory-clients with query buffers
+        counted too."""
         while True:
-            await trio.sleep(1.0)
-            limit = self.config.timeout
-            if not limit:
-                continue
+            await trio.sleep(CLIENTS_CRON_INTERVAL)
+            timeout = self.config.timeout
             now = time.monotonic()
+            largest_input = largest_output = 0
             for connection in list(self.connections.values()):
                 client = connection.client
-                if client.subscriptions or connection.blocked:
-                    continue
-                if now - client.last_interaction > limit:
+                idle = now - client.last_interaction
+                if timeout and idle > timeout and not client.subscriptions and not connection.blocked:
                     connection.kill()
+                    continue
+                queued = connection.output_memory()
+                if queued:
+                    connection.check_output_limit()
+                    largest_output = max(largest_output, queued)
+                largest_input = max(largest_input, connection.parser.buffered())
+            self.stats.sample_client_buffers(int(time.time()), largest_input, largest_output)
+            self.evict_clients(exact=True)
+
+    def evict_clients(self, exact: bool = False) -> None:
+        """maxmemory-clients, as Redis's evictClients: while all clients together use at least the limit, the
+        largest are closed (those with CLIENT NO-EVICT count but stay). Unless ``exact``, a first estimate from the
+        queued replies alone (the part that grows between two crons) spares a pass over every client."""
+        limit = self.maxmemory_clients
+        if not limit:
+            return
+        if not exact and self.clients_output + len(self.connections) * CLIENT_BASE_MEMORY < limit:
+            return
+        usage = [(c.memory(), c) for c in self.connections.values() if not c.client.killed]
+        total = sum(memory for memory, _ in usage)
+        if total < limit:
+            return
+        usage.sort(key=lambda pair: pair[0], reverse=True)
+        for memory, connection in usage:
+            if total < limit:
+                return
+            if connection.client.no_evict:
+                continue
+            self.log.notice(f"Evicting client: {connection.describe()}")
+            self.stats.evicted_clients += 1
+            connection.kill()
+            total -= memory
+        if total >= limit:
+            self.log.warning("Over client maxmemory after evicting all evictable clients")
 
     # ---- clients ------------------------------------------------------------------------------------------------
     def context(self, client: Client) -> Context:
@@ -320,6 +358,8 @@ class Server:
             self.log.set_level(cfg.loglevel)
         if "maxdisk" in changed and self.engine is not None:
             self.engine.maxdisk = cfg.maxdisk
+        if "maxmemory-clients" in changed or "maxmemory" in changed:
+            self.maxmemory_clients = cfg.maxmemory_clients  # the next cron evicts if clients are over it
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
 
@@ -388,7 +428,7 @@ class Server:
                 self.port = listeners[0].getsockname()[1]
                 log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")
                 nursery.start_soon(self._signals)
-                nursery.start_soon(self._client_timeouts)
+                nursery.start_soon(self._clients_cron)
                 failure = await self._load_data(lock_fd)
                 if failure is None:
                     await self._serve_loaded(nursery, listeners, task_status)

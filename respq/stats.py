@@ -16,6 +16,7 @@ class Command(Protocol):
 
 RATE_SAMPLES = 16  # as Redis: a rate is the mean of the last 16 samples, taken every RATE_SAMPLE_INTERVAL
 RATE_SAMPLE_INTERVAL = 0.1  # seconds
+PEAK_SLOTS = 8  # as Redis: the recent peak of client buffers is the largest seen in each of the last 8 seconds
 
 
 @dataclass(slots=True)
@@ -67,8 +68,20 @@ class Stats:
     keyspace_hits: int = 0
     keyspace_misses: int = 0
     total_error_replies: int = 0
+    evicted_clients: int = 0
+    # Per second (indexed by the clock's second modulo PEAK_SLOTS), the largest input and output buffers seen.
+    peak_input: list[int] = field(default_factory=lambda: [0] * PEAK_SLOTS)
+    peak_output: list[int] = field(default_factory=lambda: [0] * PEAK_SLOTS)
     ops_rate: InstantaneousRate = field(default_factory=InstantaneousRate)
     syncs_rate: InstantaneousRate = field(default_factory=InstantaneousRate)
+
+    def sample_client_buffers(self, second: int, largest_input: int, largest_output: int) -> None:
+        """Records this second's largest client buffers; the next second's slot starts over (as Redis's
+        clientsCronTrackExpansiveClients)."""
+        slot = second % PEAK_SLOTS
+        self.peak_input[(slot + 1) % PEAK_SLOTS] = self.peak_output[(slot + 1) % PEAK_SLOTS] = 0
+        self.peak_input[slot] = max(self.peak_input[slot], largest_input)
+        self.peak_output[slot] = max(self.peak_output[slot], largest_output)
 
     def _stat(self, cmd: Command) -> CommandStat:
         stat = self.commands.get(cmd.name)
@@ -112,6 +125,6 @@ class Stats:
         self.errors.clear()
         self.total_commands = self.total_connections = self.rejected_connections = 0
         self.net_input_bytes = self.net_output_bytes = self.expired_keys = 0
-        self.keyspace_hits = self.keyspace_misses = self.total_error_replies = 0
+        self.keyspace_hits = self.keyspace_misses = self.total_error_replies = self.evicted_clients = 0
         self.ops_rate.reset()
         self.syncs_rate.reset()

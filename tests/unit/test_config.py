@@ -282,6 +282,18 @@ def test_config_get_formats_like_redis() -> None:
     }
 
 
+def test_client_memory_limits_in_bytes() -> None:
+    assert load_config([]).client_output_queue_limit == 2**30
+    assert load_config(["--client-output-queue-limit", "2mb"]).client_output_queue_limit == 2**21
+    assert load_config([]).maxmemory_clients == 0
+    assert load_config(["--maxmemory-clients", "10mb"]).maxmemory_clients == 10 * 2**20
+    # As Redis: a percentage of maxmemory (none without maxmemory), never under 128 KiB.
+    assert load_config(["--maxmemory-clients", "10%"]).maxmemory_clients == 0
+    assert load_config(["--maxmemory-clients", "10%", "--maxmemory", "1gb"]).maxmemory_clients == 2**30 // 10
+    assert load_config(["--maxmemory-clients", "1%", "--maxmemory", "1mb"]).maxmemory_clients == 128 * 1024
+    assert load_config(["--maxmemory-clients", "1kb"]).maxmemory_clients == 128 * 1024
+
+
 def test_config_get_names_aliases_and_hidden() -> None:
     config = Config()
     assert config_get(config, [b"MAXCLIENTS"]) == {b"MAXCLIENTS": b"10000"}  # exact names keep their spelling
