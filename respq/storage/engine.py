@@ -43,7 +43,7 @@ from respq.storage.listlog import (
     push_each,
     push_growth,
 )
-from respq.storage.segments import SegmentStore, parse_segment_name
+from respq.storage.segments import SEGMENT_SIZE, SegmentStore, parse_segment_name
 from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, XADD_AT, StreamLog
 
 POLICIES = ("always", "everysec", "no")
@@ -184,7 +184,7 @@ class Engine:
         *,
         appendfsync: str = "always",
         databases: int = 16,
-        segment_size: int = 4 << 20,
+        segment_size: int = SEGMENT_SIZE,
         max_open_files: int = 256,
         checkpoint_bytes: int = 64 << 20,
         maxdisk: int = 0,
