@@ -103,6 +103,31 @@ class Lists:
             items.insert(0, value) if side == LEFT else items.append(value)
         assert length == len(items)
 
+    def spread(self, keys: list[bytes], side: Side, values: list[bytes]) -> None:
+        """Pipelined pushes to several lists, as the server runs them: their records framed in one go, each list
+        finding its values at its own record's position."""
+        pushes = [(keys[index % len(keys)], [value]) for index, value in enumerate(values)]
+        lengths = self.engine.push_each(0, side, pushes)
+        for (key, (value,)), length in zip(pushes, lengths, strict=True):  # type: ignore[arg-type]
+            items = self.model.setdefault(key, [])
+            items.insert(0, value) if side == LEFT else items.append(value)
+            assert length == len(items)
+
+    def trim(self, key: bytes, start: int, stop: int) -> None:
+        """LTRIM splits chunks and runs at record boundaries (settling the list first)."""
+        log = self.log(key)
+        if log is None:
+            return
+        log.trim(start, stop)
+        self.model[key] = model_range(self.model[key], start, stop)
+        self.drop_if_empty(key)
+
+    def rename(self, src: bytes, dst: bytes) -> None:
+        if src not in self.model or src == dst:
+            return
+        self.engine.rename(0, src, dst)
+        self.model[dst] = self.model.pop(src)
+
     def pop(self, key: bytes, side: Side, count: int) -> None:
         log = self.log(key)
         if log is None:
@@ -303,6 +328,24 @@ class BigListValues(RuleBasedStateMachine):
     )
     def push(self, key: bytes, side: Side, sizes: list[int], how: str) -> None:
         self.lists.push(key, side, self.lists.new_values(sizes), how)
+
+    @rule(
+        keys=st.lists(KEYS, min_size=2, max_size=3, unique=True),
+        side=SIDES,
+        sizes=st.lists(value_sizes(), min_size=2, max_size=4),
+    )
+    def spread(self, keys: list[bytes], side: Side, sizes: list[int]) -> None:
+        self.lists.spread(keys, side, self.lists.new_values(sizes))
+
+    @precondition(lambda self: self.lists.model)
+    @rule(key=KEYS, start=st.integers(-3, 2), stop=st.integers(-3, 3))
+    def ltrim(self, key: bytes, start: int, stop: int) -> None:
+        self.lists.trim(key, start, stop)
+
+    @precondition(lambda self: self.lists.model)
+    @rule(src=KEYS, dst=KEYS)
+    def rename(self, src: bytes, dst: bytes) -> None:
+        self.lists.rename(src, dst)
 
     @precondition(lambda self: self.lists.model)
     @rule(key=KEYS, side=SIDES, count=st.integers(1, 4))
