@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from conftest import IN_CI
 from respq.storage import Engine
 from respq.storage.segments import SEGMENT_SIZE
 from respq.storage.streamlog import MAX_ID, StreamLog, id_of
@@ -37,6 +38,7 @@ GROUP = b"g"
 CONSUMERS = st.sampled_from([b"c1", b"c2"])
 CI_BUDGET, CI_EXAMPLES, CI_STEPS = 64 << 20, 10, 30
 LONG_TIMEOUT = 3 * 3600
+SHRINK_TIMEOUT = 900
 LONG_BUDGET, LONG_EXAMPLES, LONG_STEPS = 400 << 20, 200, 60
 
 
@@ -340,6 +342,8 @@ def run_machine(examples: int, steps: int, budget: int) -> None:
     run_state_machine_as_test(
         machine,
         settings=settings(
+            # Shrinking replays megabytes per step: in CI a failure is reported as found, at once.
+            phases=[phase for phase in Phase if phase != Phase.shrink or not IN_CI],
             max_examples=examples,
             stateful_step_count=steps,
             deadline=None,
@@ -348,6 +352,7 @@ def run_machine(examples: int, steps: int, budget: int) -> None:
     )
 
 
+@pytest.mark.timeout(SHRINK_TIMEOUT)  # shrinking a failure (outside CI) takes minutes
 def test_big_stream_entries_against_a_model() -> None:
     run_machine(CI_EXAMPLES, CI_STEPS, CI_BUDGET)
 

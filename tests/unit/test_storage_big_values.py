@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -28,6 +28,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from conftest import IN_CI
 from respq.storage import LEFT, RIGHT, Engine, ListLog, Side, framing, listlog
 from respq.storage import engine as engine_module
 from respq.storage.segments import PENDING_LIMIT, READ_AHEAD, SEGMENT_SIZE
@@ -39,6 +40,7 @@ SIDES = st.sampled_from([LEFT, RIGHT])
 # Bytes pushed per example, and examples per run: CI keeps the whole file well under half a minute on two cores.
 CI_BUDGET, CI_EXAMPLES, CI_STEPS = 64 << 20, 15, 25
 LONG_TIMEOUT = 3 * 3600
+SHRINK_TIMEOUT = 900
 LONG_BUDGET, LONG_EXAMPLES, LONG_STEPS = 400 << 20, 300, 60
 
 
@@ -423,6 +425,8 @@ def run_machine(examples: int, steps: int, budget: int) -> None:
     run_state_machine_as_test(
         machine,
         settings=settings(
+            # Shrinking replays megabytes per step: in CI a failure is reported as found, at once.
+            phases=[phase for phase in Phase if phase != Phase.shrink or not IN_CI],
             max_examples=examples,
             stateful_step_count=steps,
             deadline=None,
@@ -431,6 +435,7 @@ def run_machine(examples: int, steps: int, budget: int) -> None:
     )
 
 
+@pytest.mark.timeout(SHRINK_TIMEOUT)  # shrinking a failure (outside CI) takes minutes
 def test_big_list_values_against_a_model() -> None:
     run_machine(CI_EXAMPLES, CI_STEPS, CI_BUDGET)
 
