@@ -246,3 +246,29 @@ def test_values_of_every_size_survive_kill9_and_a_clean_restart(tmp_path: Path, 
         check_values(list(fields.values()), entry, "XREVRANGE after a clean restart")
     finally:
         server.stop()
+
+
+@pytest.mark.timeout(900)
+def test_a_100_mb_value_through_the_server(tmp_path: Path, long_mode: bool) -> None:
+    if not long_mode:
+        pytest.skip("runs with --long")
+    data_dir = tmp_path / "data"
+    server = start_respq(data_dir, *OPTIONS)
+    value, other = make_value(8 << 20, 100_000_000), make_value(8 << 20 | 1, 100_000_000)
+    try:
+        client = redis.Redis(port=server.port, socket_timeout=300)
+        client.rpush("r", b"a", value)
+        check_value(client.rpop("r"), value, "RPOP of 100 MB")
+        client.lpush("l", other, b"b")
+        client.lpush("l", value)
+        check_value(client.lindex("l", 0), value, "LINDEX of 100 MB")
+        server.stop()  # SIGKILL: replayed from the journal
+        server = start_respq(data_dir, *OPTIONS)
+        client = redis.Redis(port=server.port, socket_timeout=300)
+        check_value(client.lpop("l"), value, "LPOP of 100 MB after kill -9")
+        server.terminate()
+        server = start_respq(data_dir, *OPTIONS)
+        client = redis.Redis(port=server.port, socket_timeout=300)
+        check_values(client.lrange("l", 0, -1), [b"b", other], "LRANGE after a clean restart")
+    finally:
+        server.stop()
