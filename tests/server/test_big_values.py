@@ -120,7 +120,8 @@ def test_every_list_read_returns_whole_values(server: ServerProcess, client: red
 
 
 def test_pushes_and_pops_in_multi_come_back_whole(client: redis.Redis, size: int) -> None:
-    """Pops inside MULTI read the journal as any other; pushes inside it write segment records at once."""
+    """EXEC journals its commands one by one, as they would be outside it: pops read values from the journal's file
+    (pushed before) and from its buffer (pushed in the same transaction)."""
     v = Values(size, 2)
     queued_right, queued_left = [v.big(), v.small(), v.big()], [v.big(), v.big()]
     client.rpush("r", *queued_right)

@@ -3,7 +3,7 @@
 A value lives in the journal's buffer, then in the journal file (read in both directions, one by one or by count,
 in cached blocks or scattered), in a replayed journal file after a crash, in a segment file of its list or in the
 shared file once a checkpoint settles it, in a cold list after a restart, in segment records written at once by an
-atomic block (LMOVE, MULTI) or behind a backlog, and in an LRANGE snapshot read while the list changes. Every size
+atomic block (LMOVE's push) or behind a backlog, and in an LRANGE snapshot read while the list changes. Every size
 is drawn around the storage's block and buffer sizes (tests/bigvalues.py), and the boundary sizes themselves run as
 explicit cases on every run. ``pytest tests/unit/test_storage_big_values.py --long`` sweeps many more examples
 with a larger byte budget, and a 100 MB round trip.
@@ -11,6 +11,7 @@ with a larger byte budget, and a 100 MB round trip.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from hypothesis.stateful import (
 )
 
 from conftest import IN_CI
-from respq.storage import LEFT, RIGHT, Engine, ListLog, Side, framing, listlog
+from respq.storage import LEFT, RIGHT, Engine, ListLog, Side, fileio, framing, listlog
 from respq.storage import engine as engine_module
 from respq.storage.segments import PENDING_LIMIT, READ_AHEAD, SEGMENT_SIZE
 from tests.bigvalues import BOUNDARY_SIZES, check_value, check_values, make_value, show, value_sizes
@@ -93,7 +94,7 @@ class Lists:
         items = self.model.setdefault(key, [])
         if how == "each":  # LPUSH/RPUSH as the server runs them: a new list of one value is cold at once
             (length,) = self.engine.push_each(0, side, [(key, values)])  # type: ignore[misc]
-        elif how == "atomic":  # inside MULTI: the values go to segment records at once
+        elif how == "atomic":  # in an atomic block (LMOVE's push): the values go to segment records at once
             log = self.log(key, create=True)
             with self.engine.atomic():
                 length = log.push(side, values[:1])  # type: ignore[union-attr]
@@ -510,6 +511,21 @@ def test_pushes_behind_a_backlog_go_to_segments_whole(lists: Lists, size: int, m
     monkeypatch.setattr(listlog, "BACKLOG_VALUES", 2)
     monkeypatch.setattr(engine_module, "BACKLOG_VALUES", 2)
     every_path(lists, size)
+
+
+def test_records_and_values_longer_than_one_read_come_back_whole(lists: Lists, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux returns at most fileio.READ_CAP bytes per read (2 GiB less a page; values and records can be longer
+    once proto-max-bulk-len and client-query-buffer-limit allow it), scaled down here to 1 MiB: a journal record
+    longer than that was cut at recovery as a torn tail, and a value longer than that could not be read."""
+    cap = 1 << 20
+    monkeypatch.setattr(fileio, "_os_pread", lambda fd, length, offset: os.pread(fd, min(length, cap), offset))
+    monkeypatch.setattr(fileio, "READ_CAP", cap)
+    lists.push(b"m", RIGHT, lists.new_values([cap // 2 + 7] * 5), "atomic")  # one batch record of 2.5 MiB
+    lists.push(b"n", LEFT, lists.new_values([2 * cap + 3]), "push")
+    lists.sync()
+    lists.crash(flush_first=False)
+    lists.check_all("an atomic block's record longer than one read, replayed")
+    every_path(lists, 3 * cap + 1)
 
 
 @pytest.mark.timeout(LONG_TIMEOUT)
