@@ -36,10 +36,12 @@ from tests.bigvalues import BOUNDARY_SIZES, check_values, make_value, value_size
 KEY = b"s"
 GROUP = b"g"
 CONSUMERS = st.sampled_from([b"c1", b"c2"])
-CI_BUDGET, CI_EXAMPLES, CI_STEPS = 64 << 20, 10, 30
+# Value bytes made per test (spread evenly over its examples: the rest of an example's values are small), examples
+# and steps per example. CI keeps the model test to seconds on two cores; --long sweeps far more.
+CI_BYTES, CI_EXAMPLES, CI_STEPS = 512 << 20, 10, 30
 LONG_TIMEOUT = 3 * 3600
 SHRINK_TIMEOUT = 900
-LONG_BUDGET, LONG_EXAMPLES, LONG_STEPS = 400 << 20, 200, 60
+LONG_BYTES, LONG_EXAMPLES, LONG_STEPS = 200 * (400 << 20), 200, 60
 
 
 @dataclass
@@ -264,7 +266,7 @@ class Streams:
 
 
 class BigStreamEntries(RuleBasedStateMachine):
-    budget = CI_BUDGET
+    budget = CI_BYTES // CI_EXAMPLES
 
     def __init__(self) -> None:
         super().__init__()
@@ -337,8 +339,8 @@ class BigStreamEntries(RuleBasedStateMachine):
         self.streams.check_ends()
 
 
-def run_machine(examples: int, steps: int, budget: int) -> None:
-    machine = type("Machine", (BigStreamEntries,), {"budget": budget})
+def run_machine(examples: int, steps: int, total_bytes: int) -> None:
+    machine = type("Machine", (BigStreamEntries,), {"budget": total_bytes // examples})
     run_state_machine_as_test(
         machine,
         settings=settings(
@@ -354,14 +356,14 @@ def run_machine(examples: int, steps: int, budget: int) -> None:
 
 @pytest.mark.timeout(SHRINK_TIMEOUT)  # shrinking a failure (outside CI) takes minutes
 def test_big_stream_entries_against_a_model() -> None:
-    run_machine(CI_EXAMPLES, CI_STEPS, CI_BUDGET)
+    run_machine(CI_EXAMPLES, CI_STEPS, CI_BYTES)
 
 
 @pytest.mark.timeout(LONG_TIMEOUT)
 def test_big_stream_entries_long_sweep(long_mode: bool) -> None:
     if not long_mode:
         pytest.skip("the long sweep runs with --long")
-    run_machine(LONG_EXAMPLES, LONG_STEPS, LONG_BUDGET)
+    run_machine(LONG_EXAMPLES, LONG_STEPS, LONG_BYTES)
 
 
 @pytest.fixture

@@ -38,11 +38,12 @@ from tests.unit.test_storage_model import model_range
 
 KEYS = st.sampled_from([b"a", b"b", b"c"])
 SIDES = st.sampled_from([LEFT, RIGHT])
-# Bytes pushed per example, and examples per run: CI keeps the whole file well under half a minute on two cores.
-CI_BUDGET, CI_EXAMPLES, CI_STEPS = 64 << 20, 15, 25
+# Value bytes made per test (spread evenly over its examples: the rest of an example's values are small), examples
+# and steps per example. CI keeps the model test to seconds on two cores; --long sweeps far more.
+CI_BYTES, CI_EXAMPLES, CI_STEPS = 512 << 20, 15, 25
 LONG_TIMEOUT = 3 * 3600
 SHRINK_TIMEOUT = 900
-LONG_BUDGET, LONG_EXAMPLES, LONG_STEPS = 400 << 20, 300, 60
+LONG_BYTES, LONG_EXAMPLES, LONG_STEPS = 300 * (400 << 20), 300, 60
 
 
 def open_engine(path: str) -> Engine:
@@ -287,7 +288,7 @@ class Lists:
 
 
 class BigListValues(RuleBasedStateMachine):
-    budget = CI_BUDGET
+    budget = CI_BYTES // CI_EXAMPLES
 
     def __init__(self) -> None:
         super().__init__()
@@ -421,8 +422,8 @@ class BigListValues(RuleBasedStateMachine):
             lists.check_ends(key)
 
 
-def run_machine(examples: int, steps: int, budget: int) -> None:
-    machine = type("Machine", (BigListValues,), {"budget": budget})
+def run_machine(examples: int, steps: int, total_bytes: int) -> None:
+    machine = type("Machine", (BigListValues,), {"budget": total_bytes // examples})
     run_state_machine_as_test(
         machine,
         settings=settings(
@@ -438,14 +439,14 @@ def run_machine(examples: int, steps: int, budget: int) -> None:
 
 @pytest.mark.timeout(SHRINK_TIMEOUT)  # shrinking a failure (outside CI) takes minutes
 def test_big_list_values_against_a_model() -> None:
-    run_machine(CI_EXAMPLES, CI_STEPS, CI_BUDGET)
+    run_machine(CI_EXAMPLES, CI_STEPS, CI_BYTES)
 
 
 @pytest.mark.timeout(LONG_TIMEOUT)
 def test_big_list_values_long_sweep(long_mode: bool) -> None:
     if not long_mode:
         pytest.skip("the long sweep runs with --long")
-    run_machine(LONG_EXAMPLES, LONG_STEPS, LONG_BUDGET)
+    run_machine(LONG_EXAMPLES, LONG_STEPS, LONG_BYTES)
 
 
 # -- the boundary sizes, every run
