@@ -37,8 +37,23 @@ class Divergence(AssertionError):
 _ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "b": b"\b", "a": b"\a", "\\": b"\\", '"': b'"'}
 
 
+_GENERATED = re.compile(r"@gen:(\d+):(\d+)")
+GENERATED_LINE = 16  # bytes of generated value per line of text: "SSSSS:OOOOOOOOO\n", seed and offset
+GENERATED_MAX = 512 << 20  # proto-max-bulk-len's default; offsets keep their nine digits
+
+
+def generated_value(size: int, seed: int) -> bytes:
+    """``size`` bytes for ``@gen:SIZE:SEED``: lines of 16 bytes naming the seed and their own offset, so values of
+    different seeds differ and a piece of one, cut or shifted, says where it came from."""
+    if not 0 <= seed <= 99999 or not 0 <= size <= GENERATED_MAX:
+        raise ScenarioError(f"@gen:{size}:{seed}: SIZE up to {GENERATED_MAX}, SEED up to 99999")
+    lines = b"".join(b"%5d:%09d\n" % (seed, offset) for offset in range(0, size, GENERATED_LINE))
+    return lines[:size]
+
+
 def split_args(line: str) -> list[bytes]:
-    """Splits a line like redis-cli does: double quotes take \\xHH, \\r, \\n... escapes; single quotes only \\'."""
+    """Splits a line like redis-cli does: double quotes take \\xHH, \\r, \\n... escapes; single quotes only \\'.
+    An unquoted ``@gen:SIZE:SEED`` stands for ``generated_value(SIZE, SEED)`` (quoted, it is the text itself)."""
     args: list[bytes] = []
     i, n = 0, len(line)
     while True:
@@ -83,7 +98,8 @@ def split_args(line: str) -> list[bytes]:
             while i < n and not line[i].isspace():
                 current += line[i].encode()
                 i += 1
-            args.append(bytes(current))
+            generated = _GENERATED.fullmatch(current.decode("utf-8", "replace"))
+            args.append(generated_value(int(generated[1]), int(generated[2])) if generated else bytes(current))
             continue
         if i < n and not line[i].isspace():
             raise ScenarioError(f"a closing quote must be followed by a space in: {line}")
@@ -516,12 +532,35 @@ class ScenarioRun:
         ]
         if step.norms:
             lines.append(f"  (normalized with {', '.join(step.norms)}; respq raw: {_show(raw)})")
+        if max(len(oracle_form), len(subject_form)) > SHOWN_BYTES:
+            lines += _where_they_differ(oracle_form, subject_form, oracle_label or "Redis", self.pair.subject.label)
         return "\n".join(lines)
+
+
+SHOWN_BYTES = 200  # replies longer than this are shown cut, with the place where the two first differ
 
 
 def _show(reply: bytes, limit: int = 400) -> str:
     text = repr(reply)
     return text if len(text) <= limit else text[:limit] + f"... ({len(reply)} bytes)"
+
+
+def _where_they_differ(expected: bytes, got: bytes, expected_label: str, got_label: str) -> list[str]:
+    """Long replies: their lengths, the first byte at which they differ, and the bytes around it on each side."""
+    at = _first_difference(expected, got)
+    start, end = max(0, at - 48), at + 48
+    return [
+        f"  the replies ({len(expected)} and {len(got)} bytes) first differ at byte {at}:",
+        f"    {expected_label}: ...{expected[start:end]!r}...",
+        f"    {got_label}: ...{got[start:end]!r}...",
+    ]
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    """The first offset where ``a`` and ``b`` differ (the shorter one's length if it is a prefix of the other)."""
+    common = min(len(a), len(b))
+    page = next((i for i in range(0, common, 4096) if a[i : i + 4096] != b[i : i + 4096]), common)
+    return next((i for i in range(page, min(common, page + 4096)) if a[i] != b[i]), common)
 
 
 def run_block(pair: Pair, block: Block, protocol: int) -> ScenarioRun:

@@ -10,6 +10,7 @@ import pytest
 from compat_runner import (
     Divergence,
     ScenarioError,
+    generated_value,
     load_cases,
     make_pair,
     parse_block,
@@ -55,6 +56,20 @@ def test_split_args_handles_quotes_and_escapes() -> None:
     for bad in ['X "open', "X 'open", 'X "a"b']:
         with pytest.raises(ScenarioError):
             split_args(bad)
+
+
+def test_an_unquoted_gen_token_is_generated_bytes_and_a_quoted_one_text() -> None:
+    value = generated_value(40, 7)
+    assert value == b"    7:000000000\n    7:000000016\n    7:00"
+    assert split_args("RPUSH q @gen:40:7 '@gen:40:7' \"@gen:0:1\" @gen:40 x@gen:1:1") == [
+        b"RPUSH", b"q", value, b"@gen:40:7", b"@gen:0:1", b"@gen:40", b"x@gen:1:1",
+    ]
+    assert split_args("X @gen:0:3") == [b"X", b""]
+    big = generated_value(200_000, 1)
+    assert len(big) == 200_000 and big == generated_value(200_000, 1) != generated_value(200_000, 2)
+    assert big[134_464:134_480] == b"    1:000134464\n"  # any piece of it says where it was cut from
+    with pytest.raises(ScenarioError):
+        split_args("X @gen:10:100000")
 
 
 def _block(text: str):  # type: ignore[no-untyped-def]
@@ -165,6 +180,23 @@ def test_a_connection_that_stays_open_is_caught(isolated_redis_pair: Callable[..
     monkeypatch.setattr(compat_runner, "REPLY_TIMEOUT", 0.3)
     with pytest.raises(ScenarioError, match="did not close"):
         run_block(isolated_redis_pair(), _block("PING\n@closed"), 2)
+
+
+def test_a_long_reply_is_compared_whole_and_its_difference_shown_where_it_starts(
+    isolated_redis_pair: Callable[..., object],
+) -> None:
+    """Two 200 KB values that differ in one byte far from their start: the report names that byte, briefly."""
+    pair = isolated_redis_pair()
+    value = generated_value(200_000, 1)
+    damaged = value[:150_000] + b"#" + value[150_001:]
+    pair.oracle.control_call("SET", "k", value)  # type: ignore[attr-defined]
+    pair.subject.control_call("SET", "k", damaged)  # type: ignore[attr-defined]
+    with pytest.raises(Divergence) as caught:
+        run_block(pair, _block("GET k"), 2)  # type: ignore[arg-type]
+    report = str(caught.value)
+    assert "the replies (200011 and 200011 bytes) first differ at byte 150009:" in report
+    assert "1:000149984\\n#   1:000150000\\n" in report  # the bytes around it, as text
+    assert len(report) < 4000
 
 
 @pytest.fixture

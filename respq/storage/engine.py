@@ -30,7 +30,7 @@ from respq.storage.errors import (
 )
 from respq.storage.fileio import DEFAULT_IO, FileIO
 from respq.storage.port import SegmentRecovery, TypeRegistry, Value, ValueType
-from respq.storage.segments import SegmentStore, parse_segment_name
+from respq.storage.segments import SEGMENT_SIZE, SegmentStore, parse_segment_name
 
 POLICIES = ("always", "everysec", "no")
 JOURNAL_DIR = "journal"
@@ -172,7 +172,7 @@ class Engine:
         *,
         appendfsync: str = "always",
         databases: int = 16,
-        segment_size: int = 4 << 20,
+        segment_size: int = SEGMENT_SIZE,
         max_open_files: int = 256,
         checkpoint_bytes: int = 64 << 20,
         maxdisk: int = 0,

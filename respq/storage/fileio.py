@@ -12,6 +12,13 @@ from collections.abc import Sequence
 
 from respq import speedups
 
+# Linux reads at most MAX_RW_COUNT bytes per call (INT_MAX rounded down to a page: 0x7ffff000 with 4 KiB pages): a
+# read that long and still short of what was asked is not the end of the file. Values and journal records can be
+# longer when proto-max-bulk-len and client-query-buffer-limit allow it; read once, such a value failed as
+# "journal shorter than a value it holds", and recovery took its record for a torn tail and cut it.
+READ_CAP = (1 << 31) - (1 << 16)
+_os_pread = os.pread
+
 
 class FileIO:
     """Thin wrappers over POSIX calls. Descriptors are plain ints; paths are str."""
@@ -26,7 +33,11 @@ class FileIO:
         os.close(fd)
 
     def pread(self, fd: int, length: int, offset: int) -> bytes:
-        return os.pread(fd, length, offset)
+        """Up to ``length`` bytes at ``offset``: fewer only at the end of the file."""
+        data = _os_pread(fd, length, offset)
+        if length > len(data) >= READ_CAP:
+            return _read_on(fd, length, offset, data)
+        return data
 
     def pread_many(self, fd: int, offsets: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
         """``pread`` of each (offset, length), in one call (the reads loop in C with the accelerator module)."""
@@ -95,9 +106,22 @@ class FileIO:
 DEFAULT_IO = FileIO()
 
 
+def _read_on(fd: int, length: int, offset: int, data: bytes) -> bytes:
+    """``data`` (read at ``offset``) followed by the rest of ``length`` bytes, up to the end of the file."""
+    parts = [data]
+    got = len(data)
+    while got < length:
+        more = _os_pread(fd, length - got, offset + got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
 def py_pread_many(fd: int, offsets: Sequence[int], lengths: Sequence[int]) -> list[bytes]:
-    """Each read may come back short at the end of the file, as ``os.pread`` does."""
-    return [os.pread(fd, length, offset) for offset, length in zip(offsets, lengths, strict=True)]
+    """Each read may come back short at the end of the file (only there: the C twin loops as well)."""
+    return [_read_on(fd, length, offset, b"") for offset, length in zip(offsets, lengths, strict=True)]
 
 
 _pread_many = speedups.pread_many or py_pread_many

@@ -24,6 +24,7 @@ HEAD_SIZE = HEAD.size  # 9
 TAIL_SIZE = TAIL.size  # 4
 OVERHEAD = HEAD_SIZE + TAIL_SIZE
 MAX_PAYLOAD = 0xFFFF_FFFF
+SCAN_BLOCK = 1 << 20  # bytes ``scan_file`` reads at a time (more for a record longer than that)
 
 # Record types. Segment files hold values; journal and manifest files hold their own types (see journal.py).
 REC_LIST_VALUE = 1
@@ -192,7 +193,7 @@ class ScanError(Exception):
 
 
 def scan_file(
-    read: Callable[[int, int], bytes], start: int, end: int, block: int = 1 << 20
+    read: Callable[[int, int], bytes], start: int, end: int, block: int = SCAN_BLOCK
 ) -> Iterator[tuple[int, int, memoryview]]:
     """Yields (offset, type, payload) for each record in [start, end) using ``read(length, offset)``.
 

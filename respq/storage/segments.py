@@ -21,6 +21,7 @@ from respq.storage import framing
 from respq.storage.errors import CorruptionError, DiskFullError, StorageReadError, StorageWriteError
 from respq.storage.fileio import FileIO
 
+SEGMENT_SIZE = 4 << 20  # default size at which a segment file rolls (the segment-size directive's default too)
 READ_AHEAD = 64 << 10
 CACHED_BLOCKS = 32  # files with a read-ahead block kept: bounds that memory at 2 MiB however many queues exist
 # Appends at least this large are written at once; smaller ones are buffered until the pass ends, up to this much

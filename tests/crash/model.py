@@ -2,26 +2,63 @@
 
 Shared by the kill -9 loop (replies recorded by socket clients) and the power-loss simulation (engine calls).
 Messages are ``b"<producer>:<seq>"`` with ``seq`` increasing per producer for the life of a data directory, so the
-order of one producer's messages inside a list can be checked from the values alone.
+order of one producer's messages inside a list can be checked from the values alone. Under a size mix other than
+``small`` some are padded to sizes around the storage's blocks (``SIZE_MIXES``), with bytes that depend on the
+producer, the sequence number and the size: a message cut, shifted or damaged anywhere is no message.
 """
 
 from __future__ import annotations
 
+import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+
+from respq.storage import framing, journal
+from tests.bigvalues import boundary_sizes, make_value, show
 
 # Lists read head to tail hold one producer's messages in this direction: +1 ascending (RPUSH, LMOVE ... RIGHT
 # destinations), -1 descending (LPUSH).
 Direction = int
 
 
-def message(producer: int, seq: int) -> bytes:
-    return b"%d:%d" % (producer, seq)
+def message(producer: int, seq: int, size: int = 0) -> bytes:
+    """``b"<producer>:<seq>"``; with ``size``, ``b"<producer>:<seq>:<size>:"`` and padding up to that many bytes."""
+    head = b"%d:%d:%d:" % (producer, seq, size)
+    if size < len(head):
+        return b"%d:%d" % (producer, seq)
+    return head + make_value(producer << 40 | seq, size - len(head))
 
 
 def parse_message(value: bytes) -> tuple[int, int]:
-    producer, _, seq = value.partition(b":")
-    return int(producer), int(seq)
+    """(producer, seq) of a campaign message; ValueError for anything else, a padded message cut or damaged too."""
+    producer, _, rest = value.partition(b":")
+    seq, padded, rest = rest.partition(b":")
+    parsed = int(producer), int(seq)
+    if padded:
+        size = int(rest.partition(b":")[0])
+        if len(value) != size or value != message(*parsed, size):
+            raise ValueError(f"a message of {size} bytes, cut or damaged: {show(value)} ({len(value)} bytes)")
+    return parsed
+
+
+@dataclass(frozen=True)
+class SizeMix:
+    """How long messages are: a ``share`` of them padded to one of ``sizes``, the others a few bytes."""
+
+    share: float
+    sizes: tuple[int, ...] = ()
+
+    def pick(self, rng: random.Random) -> int:
+        """A message size (0: unpadded). The ``small`` mix draws nothing: old seeds replay as they did."""
+        if not self.share or rng.random() >= self.share:
+            return 0
+        return rng.choice(self.sizes)
+
+
+# Around the journal's read block, the segments' read-ahead and append buffer, the 4 KiB segment files of the
+# power-loss simulation and the 1 MiB replay scan: larger ones would make a cycle too slow to run many.
+LARGE_SIZES = tuple(boundary_sizes([journal.SPARSE_GAP, journal.READ_BLOCK, framing.SCAN_BLOCK]))
+SIZE_MIXES = {"small": SizeMix(0.0), "large": SizeMix(0.05, LARGE_SIZES)}
 
 
 @dataclass
@@ -68,7 +105,7 @@ def check_recovery(
     for key, values, acked in history.pushes:
         for value in values:
             if value in home:
-                problems.append(f"test bug: {value!r} pushed twice")
+                problems.append(f"test bug: {show(value)} pushed twice")
             home[value] = key
             if acked:
                 required.add(value)
@@ -95,7 +132,7 @@ def check_recovery(
             moved_maybe[value] = dst
     for value, times in taken_acked.items():
         if times > 1:
-            problems.append(f"{value!r} was delivered {times} times by acknowledged pops")
+            problems.append(f"{show(value)} was delivered {times} times by acknowledged pops")
 
     where: defaultdict[bytes, list[bytes]] = defaultdict(list)
     for key, values in observed.items():
@@ -103,9 +140,9 @@ def check_recovery(
             where[value].append(key)
     for value, keys in where.items():
         if value not in home:
-            problems.append(f"{value!r} in {keys} was never pushed (resurrected from an earlier run, or garbage)")
+            problems.append(f"{show(value)} in {keys} was never pushed (resurrected from an earlier run, or garbage)")
         elif len(keys) > 1:
-            problems.append(f"{value!r} appears {len(keys)} times: in {keys}")
+            problems.append(f"{show(value)} appears {len(keys)} times: in {keys}")
 
     unknown_pops_used: Counter[bytes] = Counter()
     unknown_moves_used: Counter[tuple[bytes, bytes]] = Counter()
@@ -114,11 +151,11 @@ def check_recovery(
         place = found[0] if len(found) == 1 else None
         if value in taken_acked:
             if found:
-                problems.append(f"{value!r} was popped (acknowledged) but is back in {found}")
+                problems.append(f"{show(value)} was popped (acknowledged) but is back in {found}")
             continue
         if value in moved_acked:
             if place != moved_acked[value]:
-                problems.append(f"{value!r} was LMOVE'd (acknowledged) to {moved_acked[value]!r}, found in {found}")
+                problems.append(f"{show(value)} was LMOVE'd (acknowledged) to {moved_acked[value]!r}, found in {found}")
             continue
         if place == key or (place is not None and moved_maybe.get(value) == place):
             continue
@@ -126,14 +163,14 @@ def check_recovery(
             if unknown_moves[(key, place)]:
                 unknown_moves_used[(key, place)] += 1
                 continue
-            problems.append(f"{value!r} belongs in {key!r} but is in {place!r}")
+            problems.append(f"{show(value)} belongs in {key!r} but is in {place!r}")
             continue
         if found:
             continue  # duplicates were reported above
         if value not in required or value in taken_maybe:
             continue
         if value in moved_maybe:
-            problems.append(f"{value!r} was being LMOVE'd to {moved_maybe[value]!r} and is now in neither list")
+            problems.append(f"{show(value)} was being LMOVE'd to {moved_maybe[value]!r} and is now in neither list")
             continue
         unknown_pops_used[key] += 1
     for key, used in unknown_pops_used.items():
@@ -161,7 +198,7 @@ def check_order(observed: dict[bytes, list[bytes]], directions: dict[bytes, Dire
             try:
                 producer, seq = parse_message(value)
             except ValueError:
-                problems.append(f"{key!r} holds {value!r}, not a campaign message")
+                problems.append(f"{key!r} holds {show(value)}, not a campaign message")
                 continue
             previous = last.get(producer)
             if previous is not None and (seq - previous) * direction <= 0:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from respq.storage import Engine
 from respq.types.lists.model import LEFT, RIGHT, Side, push_keys
 from respq.types.streams.model import MAX_ID, MAXLEN, StreamLog, id_of
-from tests.crash.model import Direction, History, check_recovery, message
+from tests.bigvalues import show
+from tests.crash.model import SIZE_MIXES, Direction, History, SizeMix, check_recovery, message
 
 DB = 0
 # ("push", key, side, values) | ("pop", key, side, values) | ("move", src, dst, side, value)
@@ -57,6 +58,10 @@ def directions(queues: int) -> dict[bytes, Direction]:
         result[key] = 1 if push_side(key) == RIGHT else -1
         result[moved_key(key)] = 1
     return result
+
+
+def shown(values: list[bytes]) -> str:
+    return "[" + ", ".join(map(show, values)) + "]"
 
 
 def read_all(engine: Engine) -> dict[bytes, list[bytes]]:
@@ -152,6 +157,7 @@ class Workload:
     baseline: dict[bytes, list[bytes]] = field(default_factory=dict)
     next_ms: int = 1  # stream IDs: increasing for the life of the disk, above any entry ever added
     stream_acked: int = 0  # acknowledged stream operations
+    sizes: SizeMix = SIZE_MIXES["small"]  # how long messages and stream values are
 
     def __post_init__(self) -> None:
         self.seqs = [0] * self.producers
@@ -176,7 +182,7 @@ class Workload:
             values = []
             for _ in range(1 if rng.random() < 0.5 else rng.randint(2, 20)):
                 self.seqs[producer] += 1
-                values.append(message(producer, self.seqs[producer]))
+                values.append(message(producer, self.seqs[producer], self.sizes.pick(rng)))
             self.push(engine, key, values)
         elif roll < 0.85:
             self.pop(engine, key, rng.choice((1, 1, 2, 5, 50)))
@@ -203,7 +209,7 @@ class Workload:
             return  # an empty list left by a push the power cut short: a pop of it changes nothing
         self._remember(("pop", key, side, expected))
         values = entry.value.pop(side, count)
-        assert values == expected, f"pop returned {values}, the model expected {expected}"
+        assert values == expected, f"pop returned {shown(values)}, the model expected {shown(expected)}"
         if not len(entry.value):
             engine.delete(DB, key)
 
@@ -221,7 +227,8 @@ class Workload:
         with engine.atomic():
             target = engine.get(DB, dst)
             (target.value if target is not None else engine.create(DB, dst, "list")).push(RIGHT, [value])
-            assert entry.value.pop(side, 1) == [value]
+            popped = entry.value.pop(side, 1)
+            assert popped == [value], f"LMOVE popped {shown(popped)}, peeked {show(value)}"
             if not len(entry.value):
                 engine.delete(DB, key)
 
@@ -235,7 +242,7 @@ class Workload:
             adds = []
             for _ in range(1 if rng.random() < 0.5 else rng.randint(2, 40)):
                 self.seqs[producer] += 1
-                adds.append((self.next_ms, message(producer, self.seqs[producer])))
+                adds.append((self.next_ms, message(producer, self.seqs[producer], self.sizes.pick(rng))))
                 self.next_ms += rng.choice((1, 1, 2, 1000))
             self.xadd(engine, adds)
         elif roll < 0.7:
@@ -286,7 +293,8 @@ class Workload:
         owner, _ = stream.create_consumer(group, consumer, 0)
         self._remember(("xread", consumer, expected))
         read = stream.read_group(group, owner, group.last_id, len(expected), False, 0)
-        assert [i >> 64 for i, _ in read] == expected, f"XREADGROUP gave {read}, the model expected {expected}"
+        got = [i >> 64 for i, _ in read]
+        assert got == expected, f"XREADGROUP gave {got}, the model expected {expected}"
 
     def xack(self, engine: Engine, ids: list[int]) -> None:
         stream = self._stream(engine)

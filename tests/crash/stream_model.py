@@ -40,6 +40,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import NamedTuple
 
+from tests.bigvalues import show
+from tests.crash.model import message, parse_message
+
 StreamId = tuple[int, int]
 
 
@@ -52,15 +55,20 @@ def format_id(stream_id: StreamId) -> bytes:
     return b"%d-%d" % stream_id
 
 
-def entry_fields(producer: int, seq: int) -> tuple[bytes, ...]:
-    return (b"p", b"%d" % producer, b"n", b"%d" % seq)
+def entry_fields(producer: int, seq: int, size: int = 0) -> tuple[bytes, ...]:
+    """``p <producer> n <seq>``, and with ``size`` a field ``d`` holding the padded message of that size."""
+    fields = (b"p", b"%d" % producer, b"n", b"%d" % seq)
+    return (*fields, b"d", message(producer, seq, size)) if size else fields
 
 
 def parse_fields(fields: list[bytes]) -> tuple[int, int]:
-    """(producer, seq) of a campaign entry; ValueError for anything else."""
-    if len(fields) != 4 or fields[0] != b"p" or fields[2] != b"n":
-        raise ValueError(fields)
-    return int(fields[1]), int(fields[3])
+    """(producer, seq) of a campaign entry; ValueError for anything else (a padded value cut or damaged too)."""
+    if len(fields) not in (4, 6) or fields[0] != b"p" or fields[2] != b"n" or fields[4:5] not in ([], [b"d"]):
+        raise ValueError(f"not a campaign entry: {[show(f) for f in fields]}")
+    key = int(fields[1]), int(fields[3])
+    if len(fields) == 6 and parse_message(fields[5]) != key:
+        raise ValueError(f"entry of producer {key[0]} seq {key[1]} holds another message: {show(fields[5])}")
+    return key
 
 
 class Add(NamedTuple):
@@ -177,7 +185,7 @@ def _check_entries(name: bytes, before: StreamState, history: StreamHistory, aft
         try:
             key = parse_fields(fields)
         except ValueError:
-            problems.append(f"{format_id(stream_id)!r} holds {fields!r}, not a campaign entry")
+            problems.append(f"{format_id(stream_id)!r} holds {[show(f) for f in fields]}, not a campaign entry")
             continue
         producer, seq = key
         if key in found:

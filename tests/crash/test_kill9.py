@@ -28,7 +28,7 @@ from typing import Any
 from conftest import ServerProcess, start_respq
 from respq.types.lists.model import RIGHT
 from tests.crash.conftest import Campaign
-from tests.crash.model import History, check_recovery, message
+from tests.crash.model import SIZE_MIXES, History, SizeMix, check_recovery, message
 from tests.crash.pipeline import Pipeline
 from tests.crash.simworkload import directions, moved_key, push_side, queue_key
 from tests.crash.stream_model import (
@@ -73,6 +73,7 @@ class Cycle:
     port: int
     rng: random.Random
     seqs: list[int]
+    sizes: SizeMix
     stop: threading.Event = field(default_factory=threading.Event)
     recorders: list[Recorder] = field(default_factory=list)
     pipelines: list[Pipeline] = field(default_factory=list)
@@ -108,7 +109,7 @@ def producer(cycle: Cycle, producer_id: int, seed: int) -> None:
                 values = []
                 for _ in range(1 if rng.random() < 0.6 else rng.randint(2, 10)):
                     cycle.seqs[producer_id] += 1
-                    values.append(message(producer_id, cycle.seqs[producer_id]))
+                    values.append(message(producer_id, cycle.seqs[producer_id], cycle.sizes.pick(rng)))
                 commands.append(("RPUSH" if push_side(key) == RIGHT else "LPUSH", key, *values))
                 pushes.append((key, values))
         replies, complete = pipe.run(commands)
@@ -169,13 +170,15 @@ def stream_producer(cycle: Cycle, producer_id: int, seed: int) -> None:
     rng = random.Random(seed)
     pipe, recorder = cycle.connect()
     while not cycle.stop.is_set():
-        sent: list[tuple[bytes, int]] = []
+        sent: list[tuple[bytes, int, int]] = []
         burst = rng.choice(STREAMS) if rng.random() < 0.3 else None  # all into one stream: one run on the server
         for _ in range(1 if rng.random() < 0.3 else rng.randint(20, 200)):
             cycle.seqs[producer_id] += 1
-            sent.append((burst or rng.choice(STREAMS), cycle.seqs[producer_id]))
-        replies, complete = pipe.run([("XADD", stream, "*", *entry_fields(producer_id, seq)) for stream, seq in sent])
-        for index, (stream, seq) in enumerate(sent):
+            sent.append((burst or rng.choice(STREAMS), cycle.seqs[producer_id], cycle.sizes.pick(rng)))
+        replies, complete = pipe.run(
+            [("XADD", stream, "*", *entry_fields(producer_id, seq, size)) for stream, seq, size in sent]
+        )
+        for index, (stream, seq, _) in enumerate(sent):
             reply = replies[index] if index < len(replies) else None
             if isinstance(reply, Exception):
                 recorder.errors.append(f"XADD {stream!r}: {reply}")
@@ -321,9 +324,9 @@ class CycleResult:
     acked: int  # replies received
 
 
-def run_cycle(server: ServerProcess, rng: random.Random, seqs: list[int]) -> CycleResult:
+def run_cycle(server: ServerProcess, rng: random.Random, seqs: list[int], sizes: SizeMix) -> CycleResult:
     """Load, then SIGKILL once enough replies came back; returns what the clients were told and the load figures."""
-    cycle = Cycle(server.port, rng, seqs)
+    cycle = Cycle(server.port, rng, seqs, sizes)
     threads = [threading.Thread(target=producer, args=(cycle, i, rng.random()), daemon=True) for i in range(PRODUCERS)]
     threads += [
         threading.Thread(target=consumer, args=(cycle, kind, rng.random()), daemon=True)
@@ -368,8 +371,16 @@ def run_cycle(server: ServerProcess, rng: random.Random, seqs: list[int]) -> Cyc
 
 
 def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, campaign: Campaign) -> None:
-    rng = campaign.rng("kill9")
-    cycles = campaign.cycles_or(ci=8, long=1000)
+    kill9_campaign(tmp_path, campaign, campaign.rng("kill9"), campaign.cycles_or(ci=8, long=1000), campaign.sizes)
+
+
+def test_kill9_with_large_values_loses_nothing_acknowledged(tmp_path: Path, campaign: Campaign) -> None:
+    """The same load with messages and stream values around the storage's blocks (1 in 20 of them)."""
+    rng = campaign.rng("kill9-large")
+    kill9_campaign(tmp_path, campaign, rng, campaign.cycles_or(ci=2, long=100), SIZE_MIXES["large"])
+
+
+def kill9_campaign(tmp_path: Path, campaign: Campaign, rng: random.Random, cycles: int, sizes: SizeMix) -> None:
     data_dir = tmp_path / "data"
     seqs = [0] * (PRODUCERS + STREAM_PRODUCERS)
     expected_order = directions(QUEUES)
@@ -382,7 +393,7 @@ def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, campaign: C
     deadline = time.monotonic() + campaign.seconds
     try:
         while done < cycles and time.monotonic() < deadline:
-            result = run_cycle(server, rng, seqs)
+            result = run_cycle(server, rng, seqs, sizes)
             done += 1
             in_flight_total += result.in_flight
             acked_total += result.acked
@@ -405,7 +416,8 @@ def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, campaign: C
     finally:
         server.stop()
     print(
-        f"kill -9: {done} cycles, {acked_total} replies checked, {in_flight_total / max(done, 1):.0f} commands in "
+        f"kill -9 ({'large' if sizes.share else 'small'} values): {done} cycles, {acked_total} replies checked, "
+        f"{in_flight_total / max(done, 1):.0f} commands in "
         f"flight per kill on average, restart (process start to ready) max {max(restarts):.2f}s, "
         f"seed {campaign.seed}; streams: {xadds} XADDs acknowledged, {deliveries} entries delivered, "
         f"{xacks} IDs XACKed, {claims} claimed, {pending} pending entries checked after restarts, longest stream "
