@@ -40,6 +40,7 @@ ROW_TITLES = {
     "get_p1": "GET k (100 B), P=1",
     "set_p16": "SET k <100 B>, P=16",
     "get_p16": "GET k (100 B), P=16",
+    "setrand_p16": "SET on 10k random keys, P=16",
     "mget_p16": "MGET of 10 keys (100 B each), P=16",
     "listflow": "list queue: LPUSH / RPOP q 100 (BLMPOP when empty)",
     "groupflow": "consumer group: XADD / XREADGROUP COUNT 100 + XACK",
@@ -49,7 +50,7 @@ CHART_LABELS = {
     "lpush_p16": "LPUSH\nP=16", "rpop_p16": "RPOP\nP=16", "xadd_p16": "XADD\nP=16",
     "lpush100_p16": "LPUSH 100 values\nP=16", "rand_p16": "10k random keys\nP=16", "listflow": "list\nqueue flow",
     "set_p1": "SET\nP=1", "get_p1": "GET\nP=1", "set_p16": "SET\nP=16", "get_p16": "GET\nP=16",
-    "mget_p16": "MGET 10 keys\nP=16",
+    "setrand_p16": "SET 10k random\nkeys P=16", "mget_p16": "MGET 10 keys\nP=16",
     "groupflow": "consumer\ngroup flow",
 }
 TARGET_GROUPS = [

@@ -67,6 +67,15 @@ def _check_mget(client: Client, messages: int) -> None:
     _expect("MGET of the 10 keys", client.call("MGET", *MGET_KEYS), [PAYLOAD] * len(MGET_KEYS))
 
 
+def _check_random_strings(client: Client, messages: int) -> None:
+    keys = client.call("DBSIZE")
+    assert isinstance(keys, int)
+    if not 0 < keys <= RANDOM_KEYS:
+        raise CheckFailed(f"DBSIZE: got {keys}, expected 1..{RANDOM_KEYS}")
+    values = client.pipeline([("GET", b"k:%012d" % index) for index in range(RANDOM_KEYS)])
+    _expect("values of the random keys", {value for value in values if value is not None}, {PAYLOAD})
+
+
 def _check_random_keys(client: Client, messages: int) -> None:
     keys = client.call("DBSIZE")
     assert isinstance(keys, int)
@@ -97,6 +106,8 @@ def _rows() -> dict[str, Row]:
             messages_per_request=BATCH_VALUES, check=_check_llen(b"b")),
         Row("rand_p16", "LPUSH q:<10k random keys> <100 B>, P=16", (b"LPUSH", b"q:__rand_int__", PAYLOAD), 16,
             random_keys=RANDOM_KEYS, check=_check_random_keys),
+        Row("setrand_p16", "SET k:<10k random keys> <100 B>, P=16", (b"SET", b"k:__rand_int__", PAYLOAD), 16,
+            random_keys=RANDOM_KEYS, check=_check_random_strings),
         Row("mget_p16", "MGET of 10 keys (100 B values), P=16", (b"MGET", *MGET_KEYS), 16,
             setup=((b"MSET", *(part for key in MGET_KEYS for part in (key, PAYLOAD))),), check=_check_mget),
     ]

@@ -62,7 +62,7 @@ def test_runs_answer_and_change_what_calls_one_by_one_do(tmp_path_factory, batch
     assert results[0] == results[1]
 
 
-def test_a_get_run_on_a_key_of_another_type_fails_each_call_and_an_expired_key_is_gone(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_get_run_fails_each_call_on_another_type_and_expires_due_keys(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     server, ctx = server_with_client(tmp_path)
     assert server.engine is not None
     try:
