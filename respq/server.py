@@ -360,6 +360,14 @@ class Server:
             self.engine.maxdisk = cfg.maxdisk
         if "maxmemory-clients" in changed or "maxmemory" in changed:
             self.maxmemory_clients = cfg.maxmemory_clients  # the next cron evicts if clients are over it
+        if "maxmemory" in changed and self.engine is not None:
+            self.engine.maxmemory = cfg.maxmemory
+            if self.engine.over_maxmemory():
+                self.log.warning(
+                    f"WARNING: the new maxmemory value set via CONFIG SET ({cfg.maxmemory}) is smaller than the "
+                    f"memory values hold ({self.engine.inline_bytes}): commands that add data are refused until "
+                    "keys are deleted"
+                )
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
 
@@ -389,6 +397,7 @@ class Server:
             max_open_files=cfg.max_open_files,
             checkpoint_bytes=cfg.checkpoint_bytes,
             maxdisk=cfg.maxdisk,
+            maxmemory=cfg.maxmemory,
             log=self.log,
             types=REGISTRY,
         )
