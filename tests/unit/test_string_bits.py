@@ -3,6 +3,8 @@ and Redis's overflow checks written out in 64-bit arithmetic as bitops.c does th
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,18 @@ from respq.types.strings import bits
 from respq.types.strings.bits import Overflow
 
 MASK64 = (1 << 64) - 1
+
+
+def reader(data: bytes) -> bits.Reader:
+    def read(start: int, end: int) -> bytes:
+        assert 0 <= start < end <= len(data), "reads stay inside the value"
+        return data[start:end]
+
+    return read
+
+
+def of(data: bytes) -> tuple[int, bits.Reader]:
+    return len(data), reader(data)
 
 
 def as_bits(data: bytes) -> list[int]:
@@ -136,6 +150,7 @@ data = st.one_of(
 index = st.integers(-400, 400) | st.sampled_from([-(1 << 63), (1 << 63) - 1])
 int64 = st.integers(-(1 << 63), (1 << 63) - 1)
 overflow = st.sampled_from(list(Overflow))
+chunk = st.sampled_from([1, 3, 8, bits.READ_CHUNK])  # how much BITCOUNT/BITPOS read at a time
 
 
 @st.composite
@@ -147,32 +162,38 @@ def field_type(draw: st.DrawFn) -> tuple[int, bool]:
 # ---- scans ----------------------------------------------------------------------------------------------------------
 
 
-@given(data, index, index, st.booleans())
-def test_bitcount_matches_the_model(value: bytes, start: int, end: int, bit_units: bool) -> None:
-    assert bits.bitcount(value, start, end, bit_units=bit_units) == model_bitcount(value, start, end, bit_units)
+@given(data, index, index, st.booleans(), chunk)
+def test_bitcount_matches_the_model(value: bytes, start: int, end: int, bit_units: bool, read_chunk: int) -> None:
+    expected = model_bitcount(value, start, end, bit_units)
+    with patch.object(bits, "READ_CHUNK", read_chunk):
+        assert bits.bitcount(*of(value), start, end, bit_units=bit_units) == expected
 
 
 @given(data)
 def test_bitcount_of_the_whole_string(value: bytes) -> None:
-    assert bits.bitcount(value) == sum(as_bits(value))
+    assert bits.bitcount(*of(value)) == sum(as_bits(value))
 
 
-@given(data, st.integers(0, 1), index, index | st.none(), st.booleans())
-def test_bitpos_matches_the_model(value: bytes, bit: int, start: int, end: int | None, bit_units: bool) -> None:
+@given(data, st.integers(0, 1), index, index | st.none(), st.booleans(), chunk)
+def test_bitpos_matches_the_model(
+    value: bytes, bit: int, start: int, end: int | None, bit_units: bool, read_chunk: int
+) -> None:
     if bit_units and end is None:
         end = -1  # BITPOS takes BIT/BYTE only after an end
-    assert bits.bitpos(value, bit, start, end, bit_units=bit_units) == model_bitpos(value, bit, start, end, bit_units)
+    expected = model_bitpos(value, bit, start, end, bit_units)
+    with patch.object(bits, "READ_CHUNK", read_chunk):
+        assert bits.bitpos(*of(value), bit, start, end, bit_units=bit_units) == expected
 
 
 def test_bitpos_examples_from_the_redis_docs() -> None:
-    assert bits.bitpos(b"\xff\xf0\x00", 0) == 12
-    assert bits.bitpos(b"\x00\xff\xf0", 1, 0) == 8
-    assert bits.bitpos(b"\x00\xff\xf0", 1, 2) == 16
-    assert bits.bitpos(b"\x00\xff\xf0", 1, 2, -1, bit_units=False) == 16
-    assert bits.bitpos(b"\x00\xff\xf0", 1, 7, 15, bit_units=True) == 8
-    assert bits.bitpos(b"\xff\xff", 0) == 16  # the right of the string counts as zeros
-    assert bits.bitpos(b"\xff\xff", 0, 0, -1) == -1  # ... unless an end is given
-    assert bits.bitpos(b"", 0) == -1  # an existing empty string has no bit at all
+    assert bits.bitpos(*of(b"\xff\xf0\x00"), 0) == 12
+    assert bits.bitpos(*of(b"\x00\xff\xf0"), 1, 0) == 8
+    assert bits.bitpos(*of(b"\x00\xff\xf0"), 1, 2) == 16
+    assert bits.bitpos(*of(b"\x00\xff\xf0"), 1, 2, -1, bit_units=False) == 16
+    assert bits.bitpos(*of(b"\x00\xff\xf0"), 1, 7, 15, bit_units=True) == 8
+    assert bits.bitpos(*of(b"\xff\xff"), 0) == 16  # the right of the string counts as zeros
+    assert bits.bitpos(*of(b"\xff\xff"), 0, 0, -1) == -1  # ... unless an end is given
+    assert bits.bitpos(*of(b""), 0) == -1  # an existing empty string has no bit at all
 
 
 @pytest.mark.parametrize("implementation", ["python", "c"])

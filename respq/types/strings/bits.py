@@ -9,6 +9,7 @@ result.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 from respq import speedups
 
@@ -69,6 +70,11 @@ def first_bit(data: bytes, bit: int, start: int = 0, end: int | None = None) -> 
 
 # ---- BITCOUNT and BITPOS ------------------------------------------------------------------------------------------
 
+# How BITCOUNT and BITPOS see a value: ``read(start, end)`` returns its bytes [start, end) (within the value), so a
+# scan copies what it looks at, a chunk at a time, rather than the whole value.
+Reader = Callable[[int, int], bytes]
+READ_CHUNK = 1 << 20
+
 
 def clamp_range(start: int, end: int, total: int) -> tuple[int, int]:
     """Redis's range rule: negative indexes count from ``total``; then both are clamped into ``[0, total)`` (an empty
@@ -87,58 +93,76 @@ def _edge_masks(start: int, end: int) -> tuple[int, int]:
     return (0xFF00 >> (start & 7)) & 0xFF, (1 << (7 - (end & 7))) - 1
 
 
-def bitcount(data: bytes, start: int = 0, end: int = -1, *, bit_units: bool = False) -> int:
-    """BITCOUNT: set bits between indexes ``start`` and ``end`` (inclusive; bytes, or bits with ``bit_units``)."""
+def bitcount(length: int, read: Reader, start: int = 0, end: int = -1, *, bit_units: bool = False) -> int:
+    """BITCOUNT of a value of ``length`` bytes: set bits between indexes ``start`` and ``end`` (inclusive; bytes,
+    or bits with ``bit_units``)."""
     if start < 0 and end < 0 and start > end:
         return 0
-    start, end = clamp_range(start, end, len(data) * 8 if bit_units else len(data))
+    start, end = clamp_range(start, end, length * 8 if bit_units else length)
     if start > end:
         return 0
-    if not bit_units:
-        return popcount(data, start, end + 1)
-    first, last = start >> 3, end >> 3
-    before, after = _edge_masks(start, end)
-    return popcount(data, first, last + 1) - (data[first] & before).bit_count() - (data[last] & after).bit_count()
+    if bit_units:
+        before, after = _edge_masks(start, end)
+        start, end = start >> 3, end >> 3
+        if before or after:
+            edges = read(start, start + 1)[0] & before, read(end, end + 1)[0] & after
+            return _count(read, start, end + 1) - edges[0].bit_count() - edges[1].bit_count()
+    return _count(read, start, end + 1)
 
 
-def _first_bit_in(data: bytes, bit: int, start: int, end: int) -> int:
-    """The first bit equal to ``bit`` at bit positions [start, end] of data (both inside it); -1 if none."""
-    first, last = start >> 3, end >> 3
-    before, after = _edge_masks(start, end)
-    if before or first == last:
-        # The first byte, its bits outside the range made to differ from the bit sought.
-        outside = before | (after if first == last else 0)
-        byte = data[first] & ~outside if bit else data[first] | outside
-        if byte != (0 if bit else 0xFF):
-            return first * 8 + 8 - (byte if bit else byte ^ 0xFF).bit_length()
-        if first == last:
-            return -1
-        first += 1
-    middle_end = last if after else last + 1
-    found = first_bit(data, bit, first, middle_end)
-    if found >= 0 or not after:
-        return found
-    byte = data[last] & ~after if bit else data[last] | after
-    if byte != (0 if bit else 0xFF):
-        return last * 8 + 8 - (byte if bit else byte ^ 0xFF).bit_length()
+def _count(read: Reader, start: int, end: int) -> int:
+    return sum(popcount(read(i, min(i + READ_CHUNK, end))) for i in range(start, end, READ_CHUNK))
+
+
+def _find(read: Reader, bit: int, start: int, end: int) -> int:
+    """The first bit equal to ``bit`` in bytes [start, end), as a bit position in the value; -1 if none."""
+    for i in range(start, end, READ_CHUNK):
+        found = first_bit(read(i, min(i + READ_CHUNK, end)), bit)
+        if found >= 0:
+            return i * 8 + found
     return -1
 
 
+def _in_byte(byte: int, bit: int, outside: int) -> int:
+    """The first ``bit`` in ``byte`` (0 = its most significant bit), ignoring the ``outside`` bits; -1 if none."""
+    byte = byte & ~outside if bit else (byte | outside) ^ 0xFF
+    return 8 - byte.bit_length() if byte else -1
+
+
+def _first_bit_in(read: Reader, bit: int, start: int, end: int) -> int:
+    """The first bit equal to ``bit`` at bit positions [start, end] of the value (both inside it); -1 if none."""
+    first, last = start >> 3, end >> 3
+    before, after = _edge_masks(start, end)
+    if first == last:
+        found = _in_byte(read(first, first + 1)[0], bit, before | after)
+        return -1 if found < 0 else first * 8 + found
+    if before:
+        found = _in_byte(read(first, first + 1)[0], bit, before)
+        if found >= 0:
+            return first * 8 + found
+        first += 1
+    found = _find(read, bit, first, last if after else last + 1)
+    if found >= 0 or not after:
+        return found
+    found = _in_byte(read(last, last + 1)[0], bit, after)
+    return -1 if found < 0 else last * 8 + found
+
+
 def bitpos(
-    data: bytes, bit: int, start: int = 0, end: int | None = None, *, bit_units: bool = False
+    length: int, read: Reader, bit: int, start: int = 0, end: int | None = None, *, bit_units: bool = False
 ) -> int:
-    """BITPOS on an existing string: the first ``bit`` between indexes ``start`` and ``end`` (bytes, or bits with
-    ``bit_units``). Looking for a 0 with no end given, the string counts as padded with zeros: past an all-ones
-    range the answer is the first bit after the string. With an end given, or looking for a 1, none is -1."""
-    end_given = end is not None
-    total = len(data) * 8 if bit_units else len(data)
-    start, last = clamp_range(start, -1 if end is None else end, total)
-    if start > last:
+    """BITPOS of an existing value of ``length`` bytes: the first ``bit`` between indexes ``start`` and ``end``
+    (bytes, or bits with ``bit_units``). Looking for a 0 with no end given, the value counts as padded with zeros:
+    past an all-ones range the answer is the first bit after the value. With an end given, or looking for a 1,
+    none is -1."""
+    total = length * 8 if bit_units else length
+    first, last = clamp_range(start, -1 if end is None else end, total)
+    if first > last:
         return -1
     if not bit_units:
-        start, last = start * 8, last * 8 + 7
-    found = _first_bit_in(data, bit, start, last)
-    if found < 0 and bit == 0 and not end_given:
+        first, last = first * 8, last * 8 + 7
+    found = _first_bit_in(read, bit, first, last)
+    if found < 0 and bit == 0 and end is None:
         return last + 1
     return found
 
