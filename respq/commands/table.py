@@ -85,6 +85,7 @@ _GROUP_CATEGORIES = {
     "stream": ("@stream",),
     "pubsub": ("@pubsub",),
     "transactions": ("@transaction",),
+    "bitmap": ("@bitmap",),
 }
 
 
