@@ -83,7 +83,7 @@ def _byte(value: StringValue, index: int) -> int:
     "write denyoom",
     (1, 1, 1),
     group=G,
-    summary="Sets or clears the bit at offset in the string value stored at key",
+    summary="Sets or clears one bit of a string, zero-padding or creating it; replies with the bit's old value.",
     since="2.2.0",
 )
 def setbit(ctx: Context, argv: list[bytes]) -> Any:
@@ -114,7 +114,7 @@ def setbit(ctx: Context, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, 1, 1),
     group=G,
-    summary="Returns the bit value at offset in the string value stored at key",
+    summary="Replies with one bit of a string: 0 past its end or for a missing key.",
     since="2.2.0",
 )
 def getbit(ctx: Context, argv: list[bytes]) -> Any:
@@ -134,7 +134,7 @@ def getbit(ctx: Context, argv: list[bytes]) -> Any:
     "readonly",
     (1, 1, 1),
     group=G,
-    summary="Count set bits in a string",
+    summary="Counts the set bits of a string, or of a range of its bytes or bits.",
     since="2.6.0",
     complexity="O(N)",
     options=("BYTE", "BIT"),
@@ -160,7 +160,7 @@ def bitcount(ctx: Context, argv: list[bytes]) -> Any:
     "readonly",
     (1, 1, 1),
     group=G,
-    summary="Find first bit set or clear in a string",
+    summary="Finds the first set or clear bit of a string, or of a range of its bytes or bits.",
     since="2.8.7",
     complexity="O(N)",
     options=("BYTE", "BIT"),
@@ -191,7 +191,7 @@ def bitpos(ctx: Context, argv: list[bytes]) -> Any:
     "write denyoom",
     (2, -1, 1),
     group=G,
-    summary="Perform bitwise operations between strings",
+    summary="Stores the bitwise AND, OR, XOR or NOT of strings in a key, replacing what was there.",
     since="2.6.0",
     complexity="O(N)",
     options=("AND", "OR", "XOR", "NOT"),
@@ -366,9 +366,9 @@ def _bitfield(ctx: Context, argv: list[bytes], *, readonly: bool) -> Any:
     "write denyoom",
     (1, 1, 1),
     group=G,
-    summary="Perform arbitrary bitfield integer operations on strings",
+    summary="Reads, writes and increments integer fields of any width at any bit offset of a string.",
     since="3.2.0",
-    complexity="O(1) for each subcommand specified",
+    complexity="O(1) per operation",
     options=("GET", "SET", "INCRBY", "OVERFLOW", "WRAP", "SAT", "FAIL"),
 )
 def bitfield(ctx: Context, argv: list[bytes]) -> Any:
@@ -381,9 +381,9 @@ def bitfield(ctx: Context, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, 1, 1),
     group=G,
-    summary="Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
+    summary="Reads integer fields of a string as BITFIELD GET does, and refuses any write.",
     since="6.0.0",
-    complexity="O(1) for each subcommand specified",
+    complexity="O(1) per operation",
     options=("GET",),
 )
 def bitfield_ro(ctx: Context, argv: list[bytes]) -> Any:
