@@ -12,9 +12,20 @@ from respq.commands import connection, introspection, keys, pubsub, server, tran
 from respq.commands.table import COMMANDS, Command
 from respq.types.lists import commands as lists
 from respq.types.streams import commands as streams
+from respq.types.strings import commands as strings
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
-MODULES: tuple[ModuleType, ...] = (connection, introspection, keys, lists, pubsub, server, streams, transactions)
+MODULES: tuple[ModuleType, ...] = (
+    connection,
+    introspection,
+    keys,
+    lists,
+    pubsub,
+    server,
+    streams,
+    strings,
+    transactions,
+)
 
 
 def load_all() -> dict[bytes, Command]:

@@ -83,6 +83,7 @@ _GROUP_CATEGORIES = {
     "generic": ("@keyspace",),
     "list": ("@list",),
     "stream": ("@stream",),
+    "string": ("@string",),
     "pubsub": ("@pubsub",),
     "transactions": ("@transaction",),
     "bitmap": ("@bitmap",),
