@@ -14,8 +14,8 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists, streams and strings. Hash, set, sorted-set, bit, GEO, HyperLogLog (PF*), scripting, cluster and
-replication commands are not part of respq.
+Value types: lists, streams and strings (bit commands included). Hash, set, sorted-set, GEO, HyperLogLog (PF*),
+scripting, cluster and replication commands are not part of respq.
 
 """
 
@@ -51,6 +51,8 @@ def render() -> str:
         "- `INCRBYFLOAT` adds in C's `long double` and prints as Redis does (`0.1` + `0.2` is `0.3`) when the C module",
         "  is built. Without it (`respq_request_parser:python`, or `RESPQ_PURE_PYTHON=1`) an exact emulation of the",
         "  80-bit format in Python integers gives the same answers, at tens of microseconds per call instead of one.",
+        "- A `BITFIELD` whose writes all fail under `OVERFLOW FAIL` still grows (or creates) the string, as in Redis;",
+        "  respq journals that growth, where Redis leaves it out of its AOF (gone after Redis restarts).",
         "",
     ]
     return "\n".join(lines)
