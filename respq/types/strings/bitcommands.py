@@ -35,6 +35,7 @@ G = "bitmap"
 _OPS = (b"and", b"or", b"xor", b"not")
 _OVERFLOWS = {b"wrap": Overflow.WRAP, b"sat": Overflow.SAT, b"fail": Overflow.FAIL}
 _UNITS = {b"bit": True, b"byte": False}
+_RECORD_OVERHEAD = 128  # journal bytes around a write's data (key creation, framing), generously
 
 
 def _keyword(arg: bytes) -> bytes:
@@ -69,6 +70,12 @@ def _string(ctx: Context, key: bytes) -> StringValue | None:
     return ctx.keyspace.typed(ctx.client.db, key, "string")
 
 
+def _room(ctx: Context, key: bytes, size: int) -> None:
+    """Refuses a write of several steps (create then fill, delete then replace, several ranges) before its first
+    step, when storage could not take all of it: a step must not fail once another is done."""
+    ctx.engine.before_write(len(key) + size + _RECORD_OVERHEAD)
+
+
 def _byte(value: StringValue, index: int) -> int:
     """The value's byte at ``index``; 0 past its end."""
     return value.substring(index, index + 1)[0] if index < len(value) else 0
@@ -95,6 +102,7 @@ def setbit(ctx: Context, argv: list[bytes]) -> Any:
     index, mask = offset >> 3, 0x80 >> (offset & 7)
     value = _string(ctx, key)
     if value is None:
+        _room(ctx, key, index + 1)
         with ctx.engine.atomic():  # never an empty key after a crash
             value = keyspace.create(db, key, "string")
             value.set_range(index, bytes((mask if on else 0,)))
@@ -211,6 +219,7 @@ def bitop(ctx: Context, argv: list[bytes]) -> Any:
     if not result:
         keyspace.delete(db, dest)  # an empty result deletes the destination, of whatever type
         return 0
+    _room(ctx, dest, len(result))  # once the old value is deleted the new one must not fail for room
     with ctx.engine.atomic():  # the old value (any type) and the new one: both or neither after a crash
         target = keyspace.replace(db, dest, "string")
         # Written as a range, not set: Redis's result is a new "raw" string, as a written range leaves it.
@@ -350,10 +359,13 @@ def _bitfield(ctx: Context, argv: list[bytes], *, readonly: bool) -> Any:
         view.write(first + at, written)
         if grows or new != old:
             changes += 1
+    runs = view.runs(grow_to)
+    if value is None or len(runs) > 1:
+        _room(ctx, key, grow_to if value is None else sum(len(chunk) for _, chunk in runs))
     with ctx.engine.atomic():  # a new key and all its writes, or several runs: all or nothing after a crash
         if value is None:
             value = keyspace.create(db, key, "string")
-        for start, chunk in view.runs(grow_to):
+        for start, chunk in runs:
             value.set_range(start, chunk)
     if changes:
         keyspace.touch(db, key)
