@@ -699,6 +699,89 @@ crc32c(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromUnsignedLong(crc);
 }
 
+/* ---- Bit scans over string values (respq/types/strings/bits.py: popcount, first_bit) ---------------------- */
+
+/* Byte range [start, end) of a buffer argument, checked against its length. */
+static int
+get_byte_range(const char *name, PyObject *const *args, Py_buffer *view, Py_ssize_t *start, Py_ssize_t *end)
+{
+    if (get_ssize(args[0], start) < 0 || get_ssize(args[1], end) < 0)
+        return -1;
+    if (*start < 0 || *end < *start || *end > view->len) {
+        PyErr_Format(PyExc_ValueError, "%s: range out of bounds", name);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(popcount_doc,
+"popcount(data, start, end) -> int\n\nSet bits in bytes data[start:end] (respq.types.strings.bits._popcount_py).");
+
+static PyObject *
+popcount(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t start, end;
+    if (check_nargs("popcount", nargs, 3, 3) < 0 || PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (get_byte_range("popcount", args + 1, &view, &start, &end) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)view.buf + start;
+    Py_ssize_t n = end - start;
+    unsigned long long bits = 0;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        bits += (unsigned long long)__builtin_popcountll(word);
+    }
+    while (n--)
+        bits += (unsigned long long)__builtin_popcount(*p++);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(bits);
+}
+
+PyDoc_STRVAR(first_bit_doc,
+"first_bit(data, bit, start, end) -> int\n\nThe position in bits (from data's start) of the first bit equal to bit "
+"in bytes data[start:end], -1 if none (respq.types.strings.bits._first_bit_py).");
+
+static PyObject *
+first_bit(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t start, end;
+    if (check_nargs("first_bit", nargs, 4, 4) < 0)
+        return NULL;
+    int bit = PyObject_IsTrue(args[1]);
+    if (bit < 0 || PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (get_byte_range("first_bit", args + 2, &view, &start, &end) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    const unsigned char *base = view.buf, *p = base + start, *stop = base + end;
+    /* Whole words of the byte that means "not here" (0x00 looking for a 1, 0xff looking for a 0) are skipped. */
+    const uint64_t skip_word = bit ? 0 : UINT64_MAX;
+    const unsigned char skip = bit ? 0 : 0xff;
+    for (; stop - p >= 8; p += 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        if (word != skip_word)
+            break;
+    }
+    Py_ssize_t found = -1;
+    for (; p < stop; p++) {
+        if (*p != skip) {
+            unsigned int byte = bit ? *p : (unsigned char)~*p;
+            found = (p - base) * 8 + (__builtin_clz(byte) - (int)(8 * sizeof(unsigned int) - 8));
+            break;
+        }
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(found);
+}
+
 PyDoc_STRVAR(parse_multibulk_doc,
 "parse_multibulk(buf, pos, max_bulk_len, commands) -> int\n\n"
 "Appends to ``commands`` the argument list of every complete, canonical multibulk command found in ``buf``\n"
@@ -988,6 +1071,8 @@ static PyMethodDef speedups_methods[] = {
     {"ld_is_finite", (PyCFunction)ld_is_finite, METH_O, ld_is_finite_doc},
     {"ld_format", (PyCFunction)ld_format, METH_O, ld_format_doc},
     {"lcs", (PyCFunction)(void (*)(void))lcs, METH_FASTCALL, lcs_doc},
+    {"popcount", (PyCFunction)(void (*)(void))popcount, METH_FASTCALL, popcount_doc},
+    {"first_bit", (PyCFunction)(void (*)(void))first_bit, METH_FASTCALL, first_bit_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -25,6 +25,8 @@ ld_add: Callable[[bytes, bytes], bytes] | None = None
 ld_is_finite: Callable[[bytes], bool] | None = None
 ld_format: Callable[[bytes], bytes] | None = None
 lcs: Callable[[bytes, bytes], tuple[int, bytes, list[tuple[int, int, int, int, int]]] | None] | None = None
+popcount: Callable[[bytes, int, int], int] | None = None
+first_bit: Callable[[bytes, int, int, int], int] | None = None
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
@@ -32,6 +34,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import decode_values as decode_values
         from respq._speedups import encode_fields as encode_fields
         from respq._speedups import encode_values as encode_values
+        from respq._speedups import first_bit as first_bit
         from respq._speedups import frame as frame
         from respq._speedups import frame_values as frame_values
         from respq._speedups import lcs as lcs
@@ -40,6 +43,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import ld_is_finite as ld_is_finite
         from respq._speedups import ld_parse as ld_parse
         from respq._speedups import parse_multibulk as parse_multibulk
+        from respq._speedups import popcount as popcount
         from respq._speedups import pread_many as pread_many
         from respq._speedups import scan_records as scan_records
         from respq._speedups import scan_records_backward as scan_records_backward

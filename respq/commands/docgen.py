@@ -14,8 +14,8 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists, streams and strings. Hash, set, sorted-set, bit, GEO, HyperLogLog (PF*), scripting, cluster and
-replication commands are not part of respq.
+Value types: lists, streams and strings (bit commands included). Hash, set, sorted-set, GEO, HyperLogLog (PF*),
+scripting, cluster and replication commands are not part of respq.
 
 """
 
@@ -55,6 +55,8 @@ def render() -> str:
         "  `respq_inline_bytes`), not the process's memory; lists and streams live on disk (see `maxdisk`). Over it,",
         "  commands flagged `denyoom` get Redis's `OOM` error, as under `noeviction`: respq never evicts keys,",
         "  whatever `maxmemory-policy` says.",
+        "- A `BITFIELD` whose writes all fail under `OVERFLOW FAIL` still grows (or creates) the string, as in Redis;",
+        "  respq journals that growth, where Redis leaves it out of its AOF (gone after Redis restarts).",
         "",
     ]
     return "\n".join(lines)

@@ -12,10 +12,12 @@ from respq.commands import connection, introspection, keys, pubsub, server, tran
 from respq.commands.table import COMMANDS, Command
 from respq.types.lists import commands as lists
 from respq.types.streams import commands as streams
+from respq.types.strings import bitcommands
 from respq.types.strings import commands as strings
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
 MODULES: tuple[ModuleType, ...] = (
+    bitcommands,
     connection,
     introspection,
     keys,

@@ -86,6 +86,7 @@ _GROUP_CATEGORIES = {
     "string": ("@string",),
     "pubsub": ("@pubsub",),
     "transactions": ("@transaction",),
+    "bitmap": ("@bitmap",),
 }
 
 
