@@ -7,9 +7,10 @@ types", walks through it.
 """
 
 from respq.storage.port import TypeRegistry
+from respq.types.hashes.model import HASH
 from respq.types.lists.model import LIST
 from respq.types.streams.model import STREAM
 
-REGISTRY = TypeRegistry([LIST, STREAM])
+REGISTRY = TypeRegistry([LIST, STREAM, HASH])
 
 __all__ = ["REGISTRY"]
