@@ -14,7 +14,7 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists and streams only. String, hash, set, sorted-set, scripting, cluster and replication commands are
+Value types: lists, streams and hashes. String, set, sorted-set, scripting, cluster and replication commands are
 not part of respq.
 
 """
@@ -48,6 +48,10 @@ def render() -> str:
         "  otherwise; see docs/configuration.md) and `respq_*` storage fields in the persistence section.",
         "- `COMMAND DOCS` carries respq's own summaries and no argument trees.",
         "- `SHUTDOWN SAVE`/`NOSAVE` are accepted: every acknowledged write is already in the journal either way.",
+        "- Hashes too large for a listpack (over `hash-max-listpack-entries` fields, or a field or value over",
+        "  `hash-max-listpack-value` bytes): Redis's hash-table order is its own, so HGETALL, HKEYS, HVALS and",
+        "  HRANDFIELD answer in insertion order; HSCAN's cursor walks a 32-bit hash of each field and COUNT is exact.",
+        "  A hash keeps its encoding across restarts, where Redis derives it again when it loads its RDB file.",
         "",
     ]
     return "\n".join(lines)

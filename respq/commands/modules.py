@@ -10,11 +10,22 @@ from types import ModuleType
 
 from respq.commands import connection, introspection, keys, pubsub, server, transactions
 from respq.commands.table import COMMANDS, Command
+from respq.types.hashes import commands as hashes
 from respq.types.lists import commands as lists
 from respq.types.streams import commands as streams
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
-MODULES: tuple[ModuleType, ...] = (connection, introspection, keys, lists, pubsub, server, streams, transactions)
+MODULES: tuple[ModuleType, ...] = (
+    connection,
+    introspection,
+    keys,
+    hashes,
+    lists,
+    pubsub,
+    server,
+    streams,
+    transactions,
+)
 
 
 def load_all() -> dict[bytes, Command]:
