@@ -10,7 +10,7 @@ import pytest
 from respq.storage import Engine
 from respq.storage.errors import DiskFullError
 from respq.types import REGISTRY
-from respq.types.hashes.model import HashValue, new_hash
+from respq.types.hashes.model import HASH, HashValue, new_hash
 
 
 @pytest.fixture
@@ -124,5 +124,22 @@ def test_a_hashtable_scan_returns_every_field_present_throughout(data_dir: str) 
         assert {b"f%d" % i for i in range(300)} <= set(seen)
         small = new_hash(engine, 0, b"s", [b"b", b"1", b"a", b"2"])
         assert small.scan(12345, 1) == (0, [b"b", b"a"])  # a listpack answers whole, in order, at once
+    finally:
+        engine.close()
+
+
+def test_a_copy_keeps_fields_order_and_encoding_through_a_crash(data_dir: str) -> None:
+    engine = open_engine(data_dir)
+    source = new_hash(engine, 0, b"src", [b"b", b"1", b"a", b"2"], 1, 64)  # two fields over a limit of one
+    with engine.atomic():  # as COPY does it: the key's creation, then the copy under its queue id
+        created = engine.create(0, b"dst", "hash")
+        engine.catalog[0][b"dst"] = HASH.copy(engine, source, created.qid)
+    source.set_many([b"c", b"3"])  # the copy is a copy
+    engine = crash(engine, data_dir)
+    try:
+        copied = get_hash(engine, b"dst")
+        assert list(copied.items()) == [(b"b", b"1"), (b"a", b"2")]
+        assert copied.encoding() == b"hashtable"
+        assert len(get_hash(engine, b"src")) == 3
     finally:
         engine.close()

@@ -115,7 +115,7 @@ class HashValue(Value):
         before = len(fields)
         pairs_iter = iter(pairs)
         fields.update(zip(pairs_iter, pairs_iter, strict=True))
-        if not self.hashtable and (len(fields) > max_entries or any(len(arg) > max_value for arg in pairs)):
+        if not self.hashtable and (len(fields) > max_entries or max(map(len, pairs)) > max_value):
             self.hashtable = True
         port.log(OP_HSET, HSET_HEAD.pack(self.qid, self.hashtable) + journal.encode_values(pairs))
         return len(fields) - before
@@ -185,6 +185,19 @@ class HashType(ValueType):
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> HashValue:
         return HashValue.load(port, qid, state)
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> HashValue:
+        """COPY: a new hash under queue id ``qid`` with ``value``'s fields, order and encoding (as Redis's
+        hashTypeDup keeps a listpack a listpack), journaled as one OP_HSET. The caller journals the key's creation
+        first, in the same atomic block, so that replay meets the queue id before the fields."""
+        assert isinstance(value, HashValue)
+        new = HashValue(port, qid)
+        flat = [item for pair in value.fields.items() for item in pair]
+        port.before_write(_RECORD_OVERHEAD + sum(map(len, flat)) + _VALUE_OVERHEAD * len(flat) if port.maxdisk else 0)
+        new.fields = value.fields.copy()
+        new.hashtable = value.hashtable
+        port.log(OP_HSET, HSET_HEAD.pack(qid, new.hashtable) + journal.encode_values(flat))
+        return new
 
 
 HASH = HashType()
