@@ -36,10 +36,10 @@ TIMEOUT_NOT_INTEGER = b"ERR timeout is not an integer or out of range"
 TIMEOUT_NEGATIVE = b"ERR timeout is negative"
 INVALID_EXPIRE = b"ERR invalid expire time in '%s' command"
 MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
-# Increments of stored numbers (INCR*/HINCRBY*: string and hash values)
-NOT_FLOAT = b"ERR value is not a valid float"
-INCR_OVERFLOW = b"ERR increment or decrement would overflow"
-INCR_NAN_OR_INFINITY = b"ERR increment would produce NaN or Infinity"
+# INCRBYFLOAT and HINCRBYFLOAT (strings and hashes)
+NOT_A_FLOAT = b"ERR value is not a valid float"
+NAN_OR_INFINITY = b"ERR increment would produce NaN or Infinity"
+INCR_OVERFLOW = b"ERR increment or decrement would overflow"  # INCR* and HINCRBY
 
 # Authentication and access
 NOAUTH = b"NOAUTH Authentication required."

@@ -13,6 +13,7 @@ from respq.commands.table import COMMANDS, Command
 from respq.types.hashes import commands as hashes
 from respq.types.lists import commands as lists
 from respq.types.streams import commands as streams
+from respq.types.strings import commands as strings
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
 MODULES: tuple[ModuleType, ...] = (
@@ -24,6 +25,7 @@ MODULES: tuple[ModuleType, ...] = (
     pubsub,
     server,
     streams,
+    strings,
     transactions,
 )
 

@@ -84,6 +84,7 @@ _GROUP_CATEGORIES = {
     "list": ("@list",),
     "hash": ("@hash",),
     "stream": ("@stream",),
+    "string": ("@string",),
     "pubsub": ("@pubsub",),
     "transactions": ("@transaction",),
 }

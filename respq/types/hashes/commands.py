@@ -293,7 +293,7 @@ def hincrbyfloat(ctx: Context, argv: list[bytes]) -> Any:
     # The increment alone first: added to 0 it fails only if it is no number, or is infinite itself.
     checked = _add_floats(b"0", increment)
     if checked is None:
-        raise CommandError(errors.NOT_FLOAT)
+        raise CommandError(errors.NOT_A_FLOAT)
     if checked is _NOT_FINITE:
         raise CommandError(INCREMENT_NAN_OR_INFINITY)
     value = _get(ctx, argv[1])
@@ -302,7 +302,7 @@ def hincrbyfloat(ctx: Context, argv: list[bytes]) -> Any:
     if result is None:
         raise CommandError(HASH_VALUE_NOT_FLOAT)
     if result is _NOT_FINITE:
-        raise CommandError(errors.INCR_NAN_OR_INFINITY)
+        raise CommandError(errors.NAN_OR_INFINITY)
     _set(ctx, argv[1], [argv[2], result])
     return result
 

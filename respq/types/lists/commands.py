@@ -584,11 +584,16 @@ def _bpop(ctx: Context, argv: list[bytes], side: Side) -> Any:
     ready = _first_nonempty(ctx, keys)
     if ready is not None:
         return pop_from(ready)
-    return Block(keys, timeout, lambda key: _safe(pop_from, key), NULL_ARRAY)
+    return Block(keys, timeout, lambda key: _safe(ctx, pop_from, key), NULL_ARRAY)
 
 
-def _safe(function: Any, key: bytes) -> Any:
-    """A served waiter whose key changed type gets the error instead of staying blocked."""
+def _safe(ctx: Context, function: Any, key: bytes) -> Any:
+    """A waiter's turn after ``key`` was signalled. As in Redis, list waiters are served from a list only: a key
+    that holds another type by then (a list replaced by SET in the same transaction) leaves them waiting. An error
+    of the move itself (BLMOVE to a key of another type) is the waiter's reply."""
+    entry = ctx.keyspace.lookup(ctx.client.db, key)
+    if entry is None or entry.type != "list":
+        return None
     try:
         return function(key)
     except CommandError as error:
@@ -632,7 +637,7 @@ def _bmove(ctx: Context, src: bytes, dst: bytes, wherefrom: Side, whereto: Side,
     def retry(key: bytes) -> Any:
         return _move(ctx, src, dst, wherefrom, whereto)
 
-    return Block([src], timeout, lambda key: _safe(retry, key), NULL_ARRAY)
+    return Block([src], timeout, lambda key: _safe(ctx, retry, key), NULL_ARRAY)
 
 
 @command(
@@ -685,4 +690,4 @@ def blmpop(ctx: Context, argv: list[bytes]) -> Any:
     def retry(key: bytes) -> Any:
         return _mpop_from(ctx, [key], side, count)
 
-    return Block(keys, timeout, lambda key: _safe(retry, key), NULL_ARRAY)
+    return Block(keys, timeout, lambda key: _safe(ctx, retry, key), NULL_ARRAY)
