@@ -7,6 +7,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from respq import errors
+from respq.commands import floats
 from respq.commands.args import parse_int, try_int
 from respq.commands.context import Context
 from respq.commands.keys import parse_scan_cursor, parse_scan_options
@@ -289,42 +290,22 @@ def hincrby(ctx: Context, argv: list[bytes]) -> Any:
     since="2.6.0",
 )
 def hincrbyfloat(ctx: Context, argv: list[bytes]) -> Any:
-    increment = argv[3]
-    # The increment alone first: added to 0 it fails only if it is no number, or is infinite itself.
-    checked = _add_floats(b"0", increment)
-    if checked is None:
+    increment = floats.parse(argv[3])  # the increment is checked before the key is looked at
+    if increment is None:
         raise CommandError(errors.NOT_A_FLOAT)
-    if checked is _NOT_FINITE:
+    if not floats.is_finite(increment):
         raise CommandError(INCREMENT_NAN_OR_INFINITY)
     value = _get(ctx, argv[1])
     found = None if value is None else value.fields.get(argv[2])
-    result = _add_floats(b"0" if found is None else found, increment)
-    if result is None:
+    current = floats.parse(b"0" if found is None else found)
+    if current is None:
         raise CommandError(HASH_VALUE_NOT_FLOAT)
-    if result is _NOT_FINITE:
+    total = floats.add(current, increment)
+    if not floats.is_finite(total):
         raise CommandError(errors.NAN_OR_INFINITY)
-    _set(ctx, argv[1], [argv[2], result])
-    return result
-
-
-_NOT_FINITE = b"inf"
-
-
-def _add_floats(current: bytes, increment: bytes) -> bytes | None:
-    """current + increment as Redis's long double, formatted as it prints it; None if either is no number,
-    _NOT_FINITE if the sum is not finite. Placeholder until the shared long double helper lands."""
-    import math
-    import re
-
-    pattern = re.compile(rb"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?)", re.IGNORECASE)
-    if not current or not increment or pattern.fullmatch(current) is None or pattern.fullmatch(increment) is None:
-        return None
-    total = float(current) + float(increment)
-    if not math.isfinite(total):
-        return _NOT_FINITE
-    text = b"%.17f" % total
-    text = text.rstrip(b"0").rstrip(b".") if b"." in text else text
-    return b"0" if text == b"-0" else text
+    text = floats.to_text(total)  # stored as printed, as Redis does (and journaled so: replay never adds)
+    _set(ctx, argv[1], [argv[2], text])
+    return text
 
 
 @command(
