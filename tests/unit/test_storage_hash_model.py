@@ -1,5 +1,6 @@
 """Hashes in the engine against a plain Python model, across clean reopens and simulated crashes: fields, their
-order (Redis's listpack order) and the listpack/hashtable encoding all come back as they were acknowledged."""
+order (Redis's listpack order) and the listpack/hashtable encoding all come back as they were acknowledged, and the
+bytes the engine counts as held in memory always add up to what the hashes hold."""
 
 from __future__ import annotations
 
@@ -159,6 +160,7 @@ class HashesVsModel(RuleBasedStateMachine):
 
     @invariant()
     def contents_match(self) -> None:
+        held = 0  # what the engine counts as held in memory (maxmemory): every hash's own figure, nothing else
         for db in (0, 1):
             keys = sorted(self.engine.keys(db))
             assert keys == sorted(k for d, k in self.model if d == db)
@@ -171,6 +173,8 @@ class HashesVsModel(RuleBasedStateMachine):
                 assert isinstance(entry, HashValue)
                 assert list(entry.items()) == list(expected.fields.items())  # the order too
                 assert entry.encoding() == (b"hashtable" if expected.hashtable else b"listpack")
+                held += entry.memory_usage()
+        assert self.engine.inline_bytes == held
 
 
 TestHashesVsModel = HashesVsModel.TestCase

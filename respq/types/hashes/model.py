@@ -39,6 +39,10 @@ HASHTABLE = b"hashtable"
 _VALUE_OVERHEAD = journal.VALUE_LEN.size
 _RECORD_OVERHEAD = framing.OVERHEAD + HSET_HEAD.size
 _BYTES_SIZE = sys.getsizeof(b"")  # a bytes object's header (its data follows inline)
+# What respq holds in memory beyond the data, reported with it through ``StorePort.inline_changed`` (maxmemory): per
+# hash its object, its empty dict and the catalog's slot; per field two bytes headers and the dict's entry.
+HASH_OVERHEAD = 180
+FIELD_OVERHEAD = 2 * _BYTES_SIZE + 40
 
 
 class HashValue(Value):
@@ -53,6 +57,7 @@ class HashValue(Value):
         self.qid = qid
         self.fields: dict[bytes, bytes] = {}
         self.hashtable = False  # Redis's encoding: False while it would still be a listpack
+        port.inline_changed(HASH_OVERHEAD)
 
     def __repr__(self) -> str:
         return f"HashValue(qid={self.qid}, fields={len(self.fields)}, {self.encoding().decode()})"
@@ -96,10 +101,9 @@ class HashValue(Value):
         return HASHTABLE if self.hashtable else LISTPACK
 
     def memory_usage(self) -> int:
-        """Bytes respq holds in memory for the value: the object, its dict and every field and value object."""
+        """Bytes respq holds in memory for the value (what it reports for maxmemory): its data and overheads."""
         fields = self.fields
-        inline = sum(map(len, fields)) + sum(map(len, fields.values()))
-        return sys.getsizeof(self) + sys.getsizeof(fields) + inline + 2 * _BYTES_SIZE * len(fields)
+        return HASH_OVERHEAD + sum(map(len, fields)) + sum(map(len, fields.values())) + FIELD_OVERHEAD * len(fields)
 
     # -- writes (``port.before_write`` first, then the change, then its journal record)
 
@@ -111,14 +115,32 @@ class HashValue(Value):
         hash-max-listpack-entries / -value: a hash outgrowing them becomes a hashtable, as Redis converts it."""
         port = self._port
         port.before_write(_RECORD_OVERHEAD + sum(map(len, pairs)) + _VALUE_OVERHEAD * len(pairs) if port.maxdisk else 0)
-        fields = self.fields
-        before = len(fields)
-        pairs_iter = iter(pairs)
-        fields.update(zip(pairs_iter, pairs_iter, strict=True))
-        if not self.hashtable and (len(fields) > max_entries or max(map(len, pairs)) > max_value):
+        added = self._update(pairs)
+        if not self.hashtable and (len(self.fields) > max_entries or max(map(len, pairs)) > max_value):
             self.hashtable = True
         port.log(OP_HSET, HSET_HEAD.pack(self.qid, self.hashtable) + journal.encode_values(pairs))
-        return len(fields) - before
+        return added
+
+    def _update(self, pairs: Sequence[bytes]) -> int:
+        """Sets the pairs and reports the bytes they change; returns how many fields are new."""
+        fields = self.fields
+        before = len(fields)
+        if before:  # what the fields given held before, each once
+            given = dict.fromkeys(pairs[::2])
+            held = sum(len(field) + len(value) for field in given if (value := fields.get(field)) is not None)
+            held += FIELD_OVERHEAD * sum(field in fields for field in given)
+        else:
+            held = 0
+        pairs_iter = iter(pairs)
+        fields.update(zip(pairs_iter, pairs_iter, strict=True))
+        added = len(fields) - before
+        if not before and 2 * added == len(pairs):  # a new hash, no field given twice: the common case
+            holds = sum(map(len, pairs)) + FIELD_OVERHEAD * added
+        else:
+            given = dict.fromkeys(pairs[::2])
+            holds = sum(len(field) + len(fields[field]) for field in given) + FIELD_OVERHEAD * len(given)
+        self._port.inline_changed(holds - held)
+        return added
 
     def delete_many(self, fields: Iterable[bytes]) -> int:
         """Removes the fields present (each once however often given); returns how many. The caller deletes the
@@ -129,24 +151,28 @@ class HashValue(Value):
             return 0
         port = self._port
         port.before_write(framing.OVERHEAD + QID.size + sum(map(len, present)) if port.maxdisk else 0)
-        for field in present:
-            del held[field]
+        self._delete(present)
         port.log(OP_HDEL, QID.pack(self.qid) + journal.encode_values(present))
         return len(present)
+
+    def _delete(self, present: list[bytes]) -> None:
+        held = self.fields
+        freed = 0
+        for field in present:
+            freed += len(field) + len(held.pop(field)) + FIELD_OVERHEAD
+        self._port.inline_changed(-freed)
 
     # -- persistence
 
     def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
         if op == OP_HSET:
-            values = journal.decode_values(payload, HSET_HEAD.size)
-            pairs = iter(values)
-            self.fields.update(zip(pairs, pairs, strict=True))
+            self._update(journal.decode_values(payload, HSET_HEAD.size))
             if payload[QID.size]:
                 self.hashtable = True
         elif op == OP_HDEL:
             fields = self.fields
-            for field in journal.decode_values(payload, QID.size):
-                fields.pop(field, None)
+            removed = dict.fromkeys(journal.decode_values(payload, QID.size))
+            self._delete([field for field in removed if field in fields])
         else:
             raise ValueError(f"unknown hash operation {op}")
 
@@ -161,15 +187,16 @@ class HashValue(Value):
         flat = journal.decode_values(state, STATE_HEAD.size)
         if len(flat) % 2:
             raise ValueError("a hash state holds a field without its value")
-        pairs = iter(flat)
-        value.fields = dict(zip(pairs, pairs, strict=True))
+        value._update(flat)
         return value
 
     def files(self) -> set[int]:
         return set()  # held in memory: the journal and the manifest hold it on disk
 
     def drop(self) -> None:
+        held = self.memory_usage()
         self.fields = {}
+        self._port.inline_changed(-held)
 
 
 class HashType(ValueType):
@@ -191,10 +218,10 @@ class HashType(ValueType):
         hashTypeDup keeps a listpack a listpack), journaled as one OP_HSET. The caller journals the key's creation
         first, in the same atomic block, so that replay meets the queue id before the fields."""
         assert isinstance(value, HashValue)
-        new = HashValue(port, qid)
         flat = [item for pair in value.fields.items() for item in pair]
         port.before_write(_RECORD_OVERHEAD + sum(map(len, flat)) + _VALUE_OVERHEAD * len(flat) if port.maxdisk else 0)
-        new.fields = value.fields.copy()
+        new = HashValue(port, qid)
+        new._update(flat)
         new.hashtable = value.hashtable
         port.log(OP_HSET, HSET_HEAD.pack(qid, new.hashtable) + journal.encode_values(flat))
         return new
