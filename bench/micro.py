@@ -1,12 +1,12 @@
 """Per-command CPU inside one process, without sockets: where the server's own time goes.
 
 ``python -m bench.micro`` parses requests (16 per read, as a P=16 client sends them) with the C parser and the
-Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET and MGET of 10 keys through
-the dispatcher and the RESP encoder (SET and GET also as the runs of 16 a pipelining client's reads make), and
-pushes straight into
-the storage engine (one list, and 10,000 lists picked at random), flushing the journal every 16 operations as a
-pipelined batch would. It prints microseconds of process CPU per operation. No fsync is involved: this is the
-loop thread's share of a command, the part the throughput rows cannot separate from syscalls and scheduling.
+Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET and MGET of 10 keys (SET and
+GET also as the runs of 16 a pipelining client's reads make), HSET (a new 10-field hash each) and HGET through the
+dispatcher and the RESP encoder, and pushes straight into the storage engine (one list, and 10,000 lists picked at
+random), flushing the journal every 16 operations as a pipelined batch would. It prints microseconds of process CPU
+per operation. No fsync is involved: this is the loop thread's share of a command, the part the throughput rows
+cannot separate from syscalls and scheduling.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from respq.types import REGISTRY
 from respq.types.lists.model import LEFT, RIGHT
 
 VALUE = b"x" * 100
+HASH_FIELDS = [item for i in range(10) for item in (b"field%d" % i, b"value-%04d" % i)]
 FLUSH_EVERY = 16
 
 
@@ -82,6 +83,12 @@ def commands(operations: int, directory: str) -> dict[str, float]:
         ),
         "MGET of 10 keys": cpu_per_op(
             operations, lambda _: encode_reply(execute(ctx, [b"MGET", *keys[:10]]), 2), engine.flush
+        ),
+        "HSET h:<new> 10 fields": cpu_per_op(
+            operations, lambda n: encode_reply(execute(ctx, [b"HSET", b"h:%d" % n, *HASH_FIELDS]), 2), engine.flush
+        ),
+        "HGET h:0 field3": cpu_per_op(
+            operations, lambda _: encode_reply(execute(ctx, [b"HGET", b"h:0", b"field3"]), 2), engine.flush
         ),
     }
     for name, argv in (("SET k <100 B>", [b"SET", b"k", VALUE]), ("GET k", [b"GET", b"k"])):

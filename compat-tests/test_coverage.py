@@ -167,7 +167,8 @@ def test_every_value_type_has_its_errors_scanned() -> None:
     scanned = {module.__name__ for module in error_modules()}
     assert {"respq.errors", "respq.types.lists.errors", "respq.types.streams.errors"} <= scanned
     for vtype in respq.types.REGISTRY:
-        package = f"respq.types.{vtype.name}s"
+        package = type(vtype).__module__.rpartition(".")[0]  # the type's package (hash: respq.types.hashes)
+        assert package.startswith("respq.types."), f"{vtype.name}'s type is defined outside its package"
         if importlib.util.find_spec(f"{package}.errors") is not None:
             assert f"{package}.errors" in scanned
 

@@ -39,6 +39,7 @@ MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
 # INCRBYFLOAT and HINCRBYFLOAT (strings and hashes)
 NOT_A_FLOAT = b"ERR value is not a valid float"
 NAN_OR_INFINITY = b"ERR increment would produce NaN or Infinity"
+INCR_OVERFLOW = b"ERR increment or decrement would overflow"  # INCR* and HINCRBY
 
 # Authentication and access
 NOAUTH = b"NOAUTH Authentication required."

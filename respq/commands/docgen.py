@@ -14,7 +14,7 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists, streams and strings (bit commands included). Hash, set, sorted-set, GEO, HyperLogLog (PF*),
+Value types: lists, streams, strings (bit commands included) and hashes. Set, sorted-set, GEO, HyperLogLog (PF*),
 scripting, cluster and replication commands are not part of respq.
 
 """
@@ -57,6 +57,10 @@ def render() -> str:
         "  whatever `maxmemory-policy` says.",
         "- A `BITFIELD` whose writes all fail under `OVERFLOW FAIL` still grows (or creates) the string, as in Redis;",
         "  respq journals that growth, where Redis leaves it out of its AOF (gone after Redis restarts).",
+        "- Hashes too large for a listpack (over `hash-max-listpack-entries` fields, or a field or value over",
+        "  `hash-max-listpack-value` bytes): Redis's hash-table order is its own, so HGETALL, HKEYS, HVALS and",
+        "  HRANDFIELD answer in insertion order; HSCAN's cursor walks a 32-bit hash of each field and COUNT is exact.",
+        "  A hash keeps its encoding across restarts, where Redis derives it again when it loads its RDB file.",
         "",
     ]
     return "\n".join(lines)

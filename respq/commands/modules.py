@@ -10,6 +10,7 @@ from types import ModuleType
 
 from respq.commands import connection, introspection, keys, pubsub, server, transactions
 from respq.commands.table import COMMANDS, Command
+from respq.types.hashes import commands as hashes
 from respq.types.lists import commands as lists
 from respq.types.streams import commands as streams
 from respq.types.strings import bitcommands
@@ -21,6 +22,7 @@ MODULES: tuple[ModuleType, ...] = (
     connection,
     introspection,
     keys,
+    hashes,
     lists,
     pubsub,
     server,

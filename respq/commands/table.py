@@ -82,6 +82,7 @@ _GROUP_CATEGORIES = {
     "server": ("@admin", "@dangerous"),
     "generic": ("@keyspace",),
     "list": ("@list",),
+    "hash": ("@hash",),
     "stream": ("@stream",),
     "string": ("@string",),
     "pubsub": ("@pubsub",),

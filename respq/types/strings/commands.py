@@ -20,7 +20,6 @@ from respq.replies import OK, ErrorReply
 from respq.storage.errors import StorageError
 from respq.types.strings.errors import (
     DECR_OVERFLOW,
-    INCR_OVERFLOW,
     LCS_LEN_AND_IDX,
     LCS_NO_MEMORY,
     LCS_NOT_STRINGS,
@@ -562,7 +561,7 @@ def _incr(ctx: Context, key: bytes, increment: int) -> int:
         current = found
     total = current + increment
     if not _LLONG_MIN <= total <= _LLONG_MAX:
-        raise CommandError(INCR_OVERFLOW)
+        raise CommandError(errors.INCR_OVERFLOW)
     data = b"%d" % total
     if value is None:
         _put(ctx, key, data, None)

@@ -2,7 +2,6 @@
 
 STRING_TOO_LONG = b"ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 OFFSET_OUT_OF_RANGE = b"ERR offset is out of range"
-INCR_OVERFLOW = b"ERR increment or decrement would overflow"
 DECR_OVERFLOW = b"ERR decrement would overflow"
 LCS_NOT_STRINGS = b"ERR The specified keys must contain string values"
 LCS_LEN_AND_IDX = b"ERR If you want both the length and indexes, please just use IDX."
