@@ -36,6 +36,7 @@ TIMEOUT_NOT_INTEGER = b"ERR timeout is not an integer or out of range"
 TIMEOUT_NEGATIVE = b"ERR timeout is negative"
 INVALID_EXPIRE = b"ERR invalid expire time in '%s' command"
 MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
+UNSUPPORTED_OPTION = b"ERR Unsupported option %s"
 
 # Authentication and access
 NOAUTH = b"NOAUTH Authentication required."
@@ -75,6 +76,11 @@ def unknown_command(name: bytes, args: list[bytes]) -> bytes:
 
 def unknown_subcommand(sub: bytes, command: bytes) -> bytes:
     return _one_line(b"ERR unknown subcommand '" + _c_string(sub)[:128] + b"'. Try " + command.upper() + b" HELP.")
+
+
+def unsupported_option(option: bytes) -> bytes:
+    """The EXPIRE family's reply to an option it does not know (printed as a C string, on one line)."""
+    return _one_line(UNSUPPORTED_OPTION.replace(b"%s", _c_string(option)))
 
 
 def wrong_arity(name: bytes) -> bytes:

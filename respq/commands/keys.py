@@ -221,7 +221,7 @@ def _expire_flags(argv: list[bytes]) -> set[bytes]:
     for arg in argv[3:]:
         option = arg.upper()
         if option not in (b"NX", b"XX", b"GT", b"LT"):
-            raise CommandError(b"ERR Unsupported option " + arg)
+            raise CommandError(errors.unsupported_option(arg))
         flags.add(option)
     if b"NX" in flags and len(flags) > 1:
         raise CommandError(NX_INCOMPATIBLE)
