@@ -182,14 +182,15 @@ class Keyspace:
             self._signal_db(db)
 
     def swapdb(self, a: int, b: int) -> None:
-        self._touch_db(a)
-        self._touch_db(b)
+        # A watched key present on either side changes: it appears, goes, or holds the other database's value.
+        self._touch_db(a, b)
+        self._touch_db(b, a)
         self.engine.swapdb(a, b)
         self.volatile[a], self.volatile[b] = self.volatile[b], self.volatile[a]
-        # Clients blocked on keys of either database may now be served.
-        for db in (a, b):
-            for key in self.engine.keys(db):
-                self.signal_ready(db, key)
+        # Clients blocked on keys of either database may now be served (or, reading a group of a stream now
+        # gone, told so).
+        self._signal_db(a)
+        self._signal_db(b)
 
     def _expire(self, db: int, key: bytes) -> None:
         self.engine.delete(db, key)
@@ -245,9 +246,11 @@ class Keyspace:
             for client in clients:
                 client.dirty_cas = True
 
-    def _touch_db(self, db: int) -> None:
+    def _touch_db(self, db: int, other: int | None = None) -> None:
+        """Watchers of keys of ``db`` that exist there (or in ``other``, about to take its place) fail."""
+        peek = self.engine.peek
         for watched_db, key in list(self.watchers):
-            if watched_db == db and self.engine.peek(db, key) is not None:
+            if watched_db == db and (peek(db, key) is not None or (other is not None and peek(other, key) is not None)):
                 self.touch(db, key)
 
     def signal_ready(self, db: int, key: bytes) -> None:
