@@ -37,6 +37,14 @@ TIMEOUT_NEGATIVE = b"ERR timeout is negative"
 INVALID_EXPIRE = b"ERR invalid expire time in '%s' command"
 MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
 UNSUPPORTED_OPTION = b"ERR Unsupported option %s"
+LFU_NOT_SELECTED = (
+    b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching "
+    b"between policies at runtime LRU and LFU data will take some time to adjust."
+)
+LFU_SELECTED = (
+    b"ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between "
+    b"policies at runtime LRU and LFU data will take some time to adjust."
+)
 
 # Authentication and access
 NOAUTH = b"NOAUTH Authentication required."

@@ -48,6 +48,17 @@ def render() -> str:
         "  otherwise; see docs/configuration.md) and `respq_*` storage fields in the persistence section.",
         "- `COMMAND DOCS` carries respq's own summaries and no argument trees.",
         "- `SHUTDOWN SAVE`/`NOSAVE` are accepted: every acknowledged write is already in the journal either way.",
+        "- `OBJECT IDLETIME` always answers 0 and `OBJECT FREQ` (under an LFU `maxmemory-policy`) always 5, the",
+        "  counter Redis gives a new key: respq keeps no per-key access clock, whose bytes per key would count against",
+        "  the memory an idle queue costs. The errors under the other policy, and null for a missing key, are Redis's.",
+        "- `OBJECT ENCODING` names what Redis 7.0 would use for the same value (`quicklist` for every list, `stream`);",
+        "  `OBJECT REFCOUNT` answers as Redis would for an unshared value.",
+        "- `MEMORY USAGE` reports the bytes Redis 7.0 would allocate for the same key and value (jemalloc size",
+        "  classes, listpack encodings, Redis's sampling), not respq's own memory (values live on disk). A list is",
+        "  measured as RPUSH would build it: after pops from its head Redis's first node holds fewer values and the",
+        "  figures differ; beyond 1 MiB the nodes past those sampled are counted from the list's byte total. A",
+        "  stream's figure follows respq's nodes, which match Redis's while entries stay under a few KiB.",
+        "  `MEMORY` has `USAGE` and `HELP` only.",
         "",
     ]
     return "\n".join(lines)

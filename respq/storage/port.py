@@ -14,6 +14,8 @@ Two halves:
 Per-value methods the engine calls (see ``Value``): ``replay``, ``dump``, ``files``, ``drop``, and where the type
 declares them, ``settle`` (values marked with ``mark_settle``), ``write_note`` (values marked with
 ``mark_note``), ``freeze`` (types with cold forms) and ``recover_tail`` (types whose files are kept whole).
+Per-value methods the generic commands call: ``encoding``, ``refcount`` (OBJECT), ``memory_usage`` (MEMORY
+USAGE).
 """
 
 from __future__ import annotations
@@ -61,6 +63,23 @@ class Value(CatalogEntry):
 
     def drop(self) -> None:
         """The key is gone: let go of every file (they die at the next checkpoint)."""
+        raise NotImplementedError
+
+    # -- what the generic commands ask of any value
+
+    def encoding(self) -> bytes:
+        """OBJECT ENCODING: the name Redis 7.0 gives its representation of the same contents (``quicklist``,
+        ``stream``, ``embstr``/``int``/``raw``, ``listpack``/``hashtable``, ...)."""
+        raise NotImplementedError
+
+    def refcount(self) -> int:
+        """OBJECT REFCOUNT: what Redis 7.0 reports for the same contents (1 unless it shares the object)."""
+        return 1
+
+    def memory_usage(self, samples: int = 5) -> int:
+        """MEMORY USAGE of the value alone (the command adds the key's share): the bytes Redis 7.0 would use for
+        the same contents, estimated as Redis does from the first ``samples`` nested parts (0: all of them).
+        Types whose size needs no sampling ignore ``samples``."""
         raise NotImplementedError
 
 

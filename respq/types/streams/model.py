@@ -35,6 +35,7 @@ from respq.storage import framing, journal
 from respq.storage.errors import StorageError
 from respq.storage.port import SegmentRecovery, StorePort, Value, ValueType
 from respq.storage.segments import SegmentStore
+from respq.types import memory
 
 # Journal record types of streams: entries, and consumer-group state as the data it sets. Values are part of the
 # on-disk format: never renumber. Each payload starts with the stream's queue id.
@@ -93,6 +94,15 @@ CONSUMER_STATE = struct.Struct("<qQ")
 
 MAXLEN = 0
 MINID = 1
+
+# Redis 7.0's structures, for MEMORY USAGE: sizeof stream, streamCG, streamConsumer, streamNACK; the listpack a
+# new node allocates up front; the entry flag for fields the same as the node's master entry's.
+STREAM_STRUCT = 80
+GROUP_STRUCT = 40
+CONSUMER_STRUCT = 24
+NACK_STRUCT = 24
+STREAM_LISTPACK_PREALLOC = 4096
+STREAM_SAMEFIELDS = 2
 
 # The packed value of a pending entry: delivery time in the low 44 bits, then the owner's slot, then the count.
 _TIME_BITS = 44
@@ -1060,6 +1070,65 @@ class StreamLog(Value):
     def files(self) -> set[int]:
         return {node.fid for node in self._nodes} | ({self._fid} - {0})
 
+    # -- what the generic commands ask of it
+
+    def encoding(self) -> bytes:
+        return b"stream"
+
+    def memory_usage(self, samples: int = 5) -> int:
+        """What Redis 7.0 reports for the same stream: the object, its radix tree, the listpacks of the first
+        ``samples`` nodes (0: all) averaged over all but the last, the last one's, and the groups' structures.
+        Each listpack is sized from the node's records as Redis encodes them (a master entry, then per entry its
+        flags, ID deltas, fields unless they are the master's, values and element count); an open last node keeps
+        the 4 KiB Redis allocates up front."""
+        size = memory.ROBJ + STREAM_STRUCT + _rax_usage(len(self._keys), self.radix_tree_nodes)
+        nodes = self._nodes
+        measured = [self._listpack_alloc(node) for node in (nodes[:samples] if samples else nodes)]
+        if len(nodes) <= len(measured):
+            size += sum(measured)
+        else:
+            size += sum(measured) // len(measured) * (len(nodes) - 1) + self._listpack_alloc(nodes[-1])
+        for group in self.groups.values():
+            pel = group.pel
+            size += GROUP_STRUCT + _rax_usage(len(pel), radix_tree_nodes(pel)) + NACK_STRUCT * len(pel)
+            for consumer in group.consumers.values():
+                owned = consumer.pel
+                size += CONSUMER_STRUCT + len(consumer.name) + _rax_usage(len(owned), radix_tree_nodes(owned))
+        return size
+
+    def _listpack_alloc(self, node: Node) -> int:
+        """The allocation Redis would hold for ``node``'s listpack: shrunk to fit once a newer node exists."""
+        lp_bytes = self._listpack_bytes(node)
+        if node is self._nodes[-1] and lp_bytes <= STREAM_LISTPACK_PREALLOC:
+            return STREAM_LISTPACK_PREALLOC
+        return memory.malloc_size(lp_bytes)
+
+    def _listpack_bytes(self, node: Node) -> int:
+        entries = []
+        deleted = node.deleted or ()
+        for stream_id, _, _, payload, fields_at in self._records(node):
+            decode = decode_fields if node.compact else journal.decode_values
+            entries.append((stream_id, decode(payload, fields_at), stream_id in deleted))
+        master = entries[0][1][0::2]
+        master_ms, master_seq = split_id(node.first)
+        entry, int_entry = memory.listpack_entry, memory.listpack_int_entry
+        total = memory.LISTPACK_EMPTY + int_entry(node.live) + int_entry(node.total - node.live)
+        total += int_entry(len(master)) + sum(map(entry, master)) + int_entry(0)
+        recorded = 0
+        for stream_id, fields, gone in entries:
+            names = fields[0::2]
+            same = names == master
+            ms, seq = split_id(stream_id)
+            recorded += int_entry(gone | (STREAM_SAMEFIELDS if same else 0))
+            recorded += int_entry(_int64(ms - master_ms)) + int_entry(_int64(seq - master_seq))
+            if not same:
+                recorded += int_entry(len(names)) + sum(map(entry, names))
+            recorded += sum(map(entry, fields[1::2]))
+            recorded += int_entry(len(names) + 3 + (0 if same else len(names) + 1))
+        # Records the node's start has moved past are still in Redis's listpack, marked deleted: as large as the
+        # others on average.
+        return total + recorded * node.total // len(entries)
+
     def nodes(self) -> list[tuple[int, int, int, int]]:
         """(file id, start, end, live records) of each node, for offline checks and tests."""
         return [(n.fid, n.start, n.end, n.live) for n in self._nodes]
@@ -1221,15 +1290,26 @@ class StreamLog(Value):
             raise ValueError(f"unknown stream operation {op}")
 
 
-def radix_tree_nodes(keys: Sequence[int]) -> int:
+def _rax_usage(elements: int, nodes: int) -> int:
+    """Redis's streamRadixTreeMemoryUsage: an ID per element, and a node header plus 30 words per node."""
+    return elements * 16 + nodes * (4 + 8 * 30)
+
+
+def _int64(number: int) -> int:
+    """A difference of two unsigned 64-bit numbers as Redis stores it: wrapped into a signed 64-bit integer."""
+    number &= (1 << 64) - 1
+    return number - (1 << 64) if number >= 1 << 63 else number
+
+
+def radix_tree_nodes(keys: Iterable[int]) -> int:
     """How many nodes Redis's radix tree has when it indexes listpack nodes under these IDs (XINFO STREAM).
 
     Redis keys each node by its first ID as 16 big-endian bytes in a compressed trie: a chain of bytes shared by
     every key below it is one node, a byte where keys diverge is one node, and every key ends in a leaf node.
     """
-    if not keys:
-        return 1  # the empty root
     encoded = sorted(_pack_id(key) for key in keys)
+    if not encoded:
+        return 1  # the empty root
 
     def count(low: int, high: int, depth: int) -> int:
         if high - low == 1:
