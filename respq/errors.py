@@ -36,6 +36,7 @@ TIMEOUT_NOT_INTEGER = b"ERR timeout is not an integer or out of range"
 TIMEOUT_NEGATIVE = b"ERR timeout is negative"
 INVALID_EXPIRE = b"ERR invalid expire time in '%s' command"
 MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
+SAME_OBJECT = b"ERR source and destination objects are the same"
 UNSUPPORTED_OPTION = b"ERR Unsupported option %s"
 LFU_NOT_SELECTED = (
     b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching "

@@ -152,6 +152,36 @@ class Keyspace:
         self._removed(db, src)
         self._removed(db, dst)
 
+    def copy(self, src_db: int, src: bytes, dst_db: int, dst: bytes, *, replace: bool) -> bool:
+        """COPY: False if ``src`` is missing, or ``dst`` exists and not ``replace``. The copy keeps the expiry;
+        clients watching ``dst`` fail, clients blocked on it are served."""
+        if self.lookup(src_db, src) is None:
+            return False
+        existing = self.lookup(dst_db, dst) is not None  # an expired destination is gone first
+        if existing and not replace:
+            return False
+        value = self.engine.copy(src_db, src, dst_db, dst, replace=existing)
+        if value.expire_ms is not None:
+            self.volatile[dst_db].add(dst)
+        else:
+            self.volatile[dst_db].discard(dst)
+        self._removed(dst_db, dst)
+        return True
+
+    def move(self, src_db: int, key: bytes, dst_db: int) -> bool:
+        """MOVE: False if ``key`` is missing in ``src_db`` or present in ``dst_db``. It keeps its expiry."""
+        entry = self.lookup(src_db, key)
+        if entry is None or self.lookup(dst_db, key) is not None:
+            return False
+        expire_ms = entry.expire_ms
+        self.engine.move(src_db, dst_db, key)
+        self.volatile[src_db].discard(key)
+        if expire_ms is not None:
+            self.volatile[dst_db].add(key)
+        self._removed(src_db, key)
+        self._removed(dst_db, key)
+        return True
+
     def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
         if expire_ms is not None and expire_ms <= now_ms():
             # An expiry in the past deletes the key at once, as Redis does.

@@ -59,6 +59,8 @@ def render() -> str:
         "  figures differ; beyond 1 MiB the nodes past those sampled are counted from the list's byte total. A",
         "  stream's figure follows respq's nodes, which match Redis's while entries stay under a few KiB.",
         "  `MEMORY` has `USAGE` and `HELP` only.",
+        "- `DUMP` and `RESTORE` answer `ERR unknown command`: their payload is Redis's RDB serialization of a value,",
+        "  which respq does not implement; a copy between servers goes through the value's own commands.",
         "",
     ]
     return "\n".join(lines)

@@ -1,12 +1,12 @@
-"""Generic key commands, the same for every value type: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, expiry and TTLs, OBJECT
-and MEMORY USAGE (which ask the value itself: ``Value.encoding``, ``refcount``, ``memory_usage``)."""
+"""Generic key commands, the same for every value type: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE, expiry and
+TTLs, OBJECT and MEMORY USAGE (which ask the value itself: ``Value.encoding``, ``refcount``, ``memory_usage``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from respq import errors
-from respq.commands.args import parse_int
+from respq.commands.args import parse_db_index, parse_int
 from respq.commands.context import Context
 from respq.commands.help import help_lines
 from respq.commands.table import command, container
@@ -203,6 +203,55 @@ def rename(ctx: Context, argv: list[bytes]) -> Any:
 )
 def renamenx(ctx: Context, argv: list[bytes]) -> Any:
     return _rename(ctx, argv, only_if_new=True)
+
+
+@command(
+    "copy",
+    -3,
+    "write denyoom",
+    (1, 2, 1),
+    group=G,
+    options=("DB", "REPLACE"),
+    summary="Copies a key's value and expiry to another key, optionally in another database or replacing it.",
+    since="6.2.0",
+    complexity="O(N) in the size of the value: its contents are written again",
+)
+def copy(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
+    dst_db = client.db
+    replace = False
+    i = 3
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"replace":
+            replace = True
+        elif option == b"db" and i + 1 < len(argv):
+            dst_db = parse_db_index(argv[i + 1], ctx.keyspace.databases)
+            i += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 1
+    src, dst = argv[1], argv[2]
+    if dst_db == client.db and src == dst:
+        raise CommandError(errors.SAME_OBJECT)
+    return int(ctx.keyspace.copy(client.db, src, dst_db, dst, replace=replace))
+
+
+@command(
+    "move",
+    3,
+    "write fast",
+    (1, 1, 1),
+    group=G,
+    summary="Moves a key with its value and expiry to another database, unless the key is there already.",
+    since="1.0.0",
+)
+def move(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
+    dst_db = parse_db_index(argv[2], ctx.keyspace.databases)
+    if dst_db == client.db:
+        raise CommandError(errors.SAME_OBJECT)
+    return int(ctx.keyspace.move(client.db, argv[1], dst_db))
 
 
 @command(

@@ -15,7 +15,7 @@ Per-value methods the engine calls (see ``Value``): ``replay``, ``dump``, ``file
 declares them, ``settle`` (values marked with ``mark_settle``), ``write_note`` (values marked with
 ``mark_note``), ``freeze`` (types with cold forms) and ``recover_tail`` (types whose files are kept whole).
 Per-value methods the generic commands call: ``encoding``, ``refcount`` (OBJECT), ``memory_usage`` (MEMORY
-USAGE).
+USAGE); and ``ValueType.copy`` (COPY, through ``Engine.copy``).
 """
 
 from __future__ import annotations
@@ -99,6 +99,13 @@ class ValueType:
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> Value:
         """A value from its manifest state (``Value.dump``)."""
+        raise NotImplementedError
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> Value:
+        """COPY: a new value with queue id ``qid`` holding the same contents as ``value`` (of this type), every
+        write journaled as records of ``qid`` so that replaying them after the CREATE of ``qid`` rebuilds it.
+        Called by ``Engine.copy`` inside an atomic block, which journals that CREATE and places the value; on
+        failure, drop what was made and raise (the engine discards the records)."""
         raise NotImplementedError
 
     def load_cold(self, port: StorePort, qid: int, expire_ms: int | None, state: bytes) -> bytes | None:

@@ -119,7 +119,12 @@ def _shared_held(store: SegmentStore, spans: Iterable[tuple[int, int, int]]) -> 
 
 def push_growth(values: Sequence[bytes]) -> int:
     """Disk bytes a push of ``values`` may take: written twice if still here at the next checkpoint."""
-    return sum(map(len, values)) * 2 + framing.OVERHEAD * 2 * len(values)
+    return push_growth_bytes(sum(map(len, values)), len(values))
+
+
+def push_growth_bytes(total: int, count: int) -> int:
+    """``push_growth`` of ``count`` values of ``total`` bytes."""
+    return total * 2 + framing.OVERHEAD * 2 * count
 
 
 class Chunk:
@@ -1355,6 +1360,29 @@ class ListType(ValueType):
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> ListLog:
         return ListLog.load(port, qid, state)
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> ListLog:
+        """The values pushed in order onto a new list. Inside the engine's atomic block each push writes the new
+        list's segment and journals its values (replay pushes them again): a copy costs its bytes twice on disk,
+        and the batch record holds them in memory until the block ends."""
+        source: ListLog = value  # type: ignore[assignment]
+        port.before_write(push_growth_bytes(source.payload_bytes(), len(source)) if port.maxdisk else 0)
+        copied = ListLog(port, qid)
+        try:
+            batch: list[bytes] = []
+            size = 0
+            for item in source:
+                batch.append(item)
+                size += len(item)
+                if len(batch) >= REWRITE_BATCH or size >= SHARED_SETTLE_BYTES:
+                    copied.push(RIGHT, batch)
+                    batch, size = [], 0
+            if batch:
+                copied.push(RIGHT, batch)
+        except BaseException:
+            copied.drop()
+            raise
+        return copied
 
     def load_cold(self, port: StorePort, qid: int, expire_ms: int | None, state: bytes) -> bytes | None:
         return ListLog.cold_from_state(port, qid, expire_ms, state)

@@ -512,6 +512,54 @@ class StreamLog(Value):
                 engine.write_notes()
         return count
 
+    def _append_node(self, ids: Sequence[int], bodies: Sequence[bytes]) -> None:
+        """Appends one whole node (COPY): records of these IDs and field bodies, the first carrying its ID whole,
+        in the active file unless it would overflow it (a node never spans files). Journaled at once, as inside
+        an atomic block every append is."""
+        store, engine = self.store, self._engine
+        first_ms = ids[0] >> 64
+        payloads = [b"%c%s%s" % (NOTED, _pack_id(ids[0]), bodies[0])]
+        payloads += [_id_prefix(i, first_ms, NOTED) + body for i, body in zip(ids[1:], bodies[1:], strict=True)]
+        data = framing.frame_values(REC_STREAM_COMPACT, payloads)
+        fid = self._fid
+        created = 0
+        if not fid or (
+            store.size(fid) > framing.SEGMENT_HEADER.size and store.size(fid) + len(data) > store.segment_size
+        ):
+            fid = created = store.create(self.qid, commit=True)
+        try:
+            offset = store.append(fid, data, commit=True)
+        except BaseException:
+            if created:
+                store.kill(created)
+            raise
+        if created:
+            self._roll_to(created)
+        engine.appended_outside(len(data))
+        self._index(ids, payloads, fid, offset)
+        if self._unnoted is not None:
+            self.write_note()
+        self._unnoted = [fid, offset, len(data), len(payloads)]
+        engine.mark_note(self)
+        engine.write_notes()
+
+    def _node_copy(self, node: Node) -> tuple[list[int], list[bytes], list[int]]:
+        """(IDs, field bodies, IDs deleted) of every record a copy of ``node`` holds: its records, deleted ones
+        included, preceded by stand-ins for the records its start has moved past, so the copy counts as many
+        entries towards the node's 100 as Redis's copied listpack does."""
+        ids: list[int] = []
+        bodies: list[bytes] = []
+        for stream_id, _, _, payload, fields_at in self._records(node):
+            ids.append(stream_id)
+            if node.compact:
+                bodies.append(bytes(payload[fields_at:]))
+            else:
+                bodies.append(encode_fields(journal.decode_values(payload, fields_at)))
+        # The records dropped from the front held IDs from node.first up, all below the first one left.
+        skipped = [node.first + index for index in range(node.total - len(ids))]
+        deleted = skipped + sorted(node.deleted or ())
+        return skipped + ids, [b""] * len(skipped) + bodies, deleted
+
     def write_note(self) -> None:
         """Journals the XADD_AT record of the entries appended since the last one (Engine.write_notes)."""
         unnoted, self._unnoted = self._unnoted, None
@@ -1133,6 +1181,11 @@ class StreamLog(Value):
         """(file id, start, end, live records) of each node, for offline checks and tests."""
         return [(n.fid, n.start, n.end, n.live) for n in self._nodes]
 
+    def node_ids(self) -> list[tuple[int, int, int, int]]:
+        """(first ID, last ID, records ever, live records) of each node: what Redis's listpacks would say, for
+        tests."""
+        return [(n.first, n.last, n.total, n.live) for n in self._nodes]
+
     def pending_total(self) -> int:
         return sum(len(group.pel) for group in self.groups.values())
 
@@ -1358,6 +1411,35 @@ class StreamType(ValueType):
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> StreamLog:
         return StreamLog.load(port, qid, state)
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> StreamLog:
+        """Node by node, the records (deleted ones too) written to the new stream's files and noted (XADD_AT),
+        the deleted ones deleted (XDEL), the counters set (XSETID), then each group, its consumers and their
+        pending entries (XGROUP, XCONSUMER, XPEL): the state Redis's copy has, node boundaries included, built by
+        the operations replay applies."""
+        source: StreamLog = value  # type: ignore[assignment]
+        port.before_write(sum(node.end - node.start for node in source._nodes) if port.maxdisk else 0)
+        copied = StreamLog(port, qid)
+        try:
+            deleted: list[int] = []
+            for node in source._nodes:
+                ids, bodies, gone = source._node_copy(node)
+                copied._append_node(ids, bodies)
+                deleted += gone
+            if deleted:
+                copied._delete(deleted)
+                port.log(OP_XDEL, QID.pack(qid) + b"".join(map(_pack_id, deleted)))
+            copied.set_id(source.last_id, source.entries_added, source.max_deleted_id)
+            for group in source.groups.values():
+                twin = copied.set_group(group.name, group.last_id, group.entries_read)
+                for consumer in group.consumers.values():
+                    new_consumer, _ = copied.create_consumer(twin, consumer.name, consumer.seen)
+                    pending = [(p.id, p.delivered, p.count) for p in group.iter_pending(consumer=consumer)]
+                    copied.set_pending(twin, new_consumer, pending)
+        except BaseException:
+            copied.drop()
+            raise
+        return copied
 
     def precheck(self, port: StorePort, op: int, payload: bytes) -> None:
         if op == OP_XADD_AT:
