@@ -584,11 +584,15 @@ def _bpop(ctx: Context, argv: list[bytes], side: Side) -> Any:
     ready = _first_nonempty(ctx, keys)
     if ready is not None:
         return pop_from(ready)
-    return Block(keys, timeout, lambda key: _safe(pop_from, key), NULL_ARRAY)
+    return Block(keys, timeout, lambda key: _safe(ctx, pop_from, key), NULL_ARRAY)
 
 
-def _safe(function: Any, key: bytes) -> Any:
-    """A served waiter whose key changed type gets the error instead of staying blocked."""
+def _safe(ctx: Context, function: Any, key: bytes) -> Any:
+    """A waiter's turn when ``key`` was signalled. Redis serves a key's waiters by the type it now holds: a key of
+    another type (a stream COPY or RENAME put there) leaves list waiters blocked. An error met while serving one
+    (BLMOVE's destination of another type) is its reply instead of leaving it blocked."""
+    if ctx.keyspace.type_of(ctx.client.db, key) not in (None, "list"):
+        return None
     try:
         return function(key)
     except CommandError as error:
@@ -632,7 +636,7 @@ def _bmove(ctx: Context, src: bytes, dst: bytes, wherefrom: Side, whereto: Side,
     def retry(key: bytes) -> Any:
         return _move(ctx, src, dst, wherefrom, whereto)
 
-    return Block([src], timeout, lambda key: _safe(retry, key), NULL_ARRAY)
+    return Block([src], timeout, lambda key: _safe(ctx, retry, key), NULL_ARRAY)
 
 
 @command(
@@ -685,4 +689,4 @@ def blmpop(ctx: Context, argv: list[bytes]) -> Any:
     def retry(key: bytes) -> Any:
         return _mpop_from(ctx, [key], side, count)
 
-    return Block(keys, timeout, lambda key: _safe(retry, key), NULL_ARRAY)
+    return Block(keys, timeout, lambda key: _safe(ctx, retry, key), NULL_ARRAY)
