@@ -38,6 +38,7 @@ INVALID_EXPIRE = b"ERR invalid expire time in '%s' command"
 MUST_BE_POSITIVE = b"ERR value is out of range, must be positive"
 SAME_OBJECT = b"ERR source and destination objects are the same"
 UNSUPPORTED_OPTION = b"ERR Unsupported option %s"
+SORT_NOT_DOUBLE = b"ERR One or more scores can't be converted into double"
 LFU_NOT_SELECTED = (
     b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching "
     b"between policies at runtime LRU and LFU data will take some time to adjust."

@@ -61,6 +61,10 @@ def render() -> str:
         "  `MEMORY` has `USAGE` and `HELP` only.",
         "- `DUMP` and `RESTORE` answer `ERR unknown command`: their payload is Redis's RDB serialization of a value,",
         "  which respq does not implement; a copy between servers goes through the value's own commands.",
+        "- `SORT ... ALPHA` compares bytes, as Redis does in the C and C.UTF-8 locales (Redis uses the server's",
+        "  collation otherwise); with `BY`, `ALPHA` and a `LIMIT`, elements of equal weight stay in list order where",
+        "  Redis's partial sort may swap them. A numeric `SORT` that meets a value out of a double's range fails on",
+        "  both; Redis may then keep failing later numeric sorts (its stale `errno`), respq judges each value alone.",
         "",
     ]
     return "\n".join(lines)

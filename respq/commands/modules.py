@@ -8,13 +8,23 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from respq.commands import connection, introspection, keys, pubsub, server, transactions
+from respq.commands import connection, introspection, keys, pubsub, server, sort, transactions
 from respq.commands.table import COMMANDS, Command
 from respq.types.lists import commands as lists
 from respq.types.streams import commands as streams
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
-MODULES: tuple[ModuleType, ...] = (connection, introspection, keys, lists, pubsub, server, streams, transactions)
+MODULES: tuple[ModuleType, ...] = (
+    connection,
+    introspection,
+    keys,
+    lists,
+    pubsub,
+    server,
+    sort,
+    streams,
+    transactions,
+)
 
 
 def load_all() -> dict[bytes, Command]:
