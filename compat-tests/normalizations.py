@@ -131,6 +131,12 @@ def _positive_ttl(node: Node) -> Node:
     return node
 
 
+def _small_count(node: Node) -> Node:
+    if node.kind == ":" and isinstance(node.value, bytes) and node.value in (b"0", b"1"):
+        return _placeholder(node, b"<0 or 1>")
+    return node
+
+
 def _stream_id(node: Node) -> Node:
     if isinstance(node.value, list):
         return Node(node.kind, [_stream_id(child) for child in node.value])
@@ -221,6 +227,9 @@ NORMALIZATIONS: dict[str, Normalization] = {
         Normalization("positive-ttl", frozenset({"ttl", "pttl", "expiretime", "pexpiretime"}),
                       "a remaining or absolute time depends on when each server ran the command; -1/-2 must match",
                       _positive_ttl),
+        Normalization("small-count", frozenset({"object idletime"}),
+                      "Redis's idle time is whole seconds of a clock that may tick between two commands; respq "
+                      "answers 0 (it keeps no access times)", _small_count),
         Normalization("stream-id", frozenset({"xadd"}),
                       "auto-generated stream ids come from each server's clock", _stream_id),
         Normalization("client-fields", frozenset({"client info", "client list"}),

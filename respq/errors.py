@@ -41,6 +41,18 @@ NOT_A_FLOAT = b"ERR value is not a valid float"
 NAN_OR_INFINITY = b"ERR increment would produce NaN or Infinity"
 INCR_OVERFLOW = b"ERR increment or decrement would overflow"  # INCR* and HINCRBY
 
+SAME_OBJECT = b"ERR source and destination objects are the same"
+UNSUPPORTED_OPTION = b"ERR Unsupported option %s"
+SORT_NOT_DOUBLE = b"ERR One or more scores can't be converted into double"
+LFU_NOT_SELECTED = (
+    b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching "
+    b"between policies at runtime LRU and LFU data will take some time to adjust."
+)
+LFU_SELECTED = (
+    b"ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between "
+    b"policies at runtime LRU and LFU data will take some time to adjust."
+)
+
 # Authentication and access
 NOAUTH = b"NOAUTH Authentication required."
 NOAUTH_HELLO = (
@@ -80,6 +92,11 @@ def unknown_command(name: bytes, args: list[bytes]) -> bytes:
 
 def unknown_subcommand(sub: bytes, command: bytes) -> bytes:
     return _one_line(b"ERR unknown subcommand '" + _c_string(sub)[:128] + b"'. Try " + command.upper() + b" HELP.")
+
+
+def unsupported_option(option: bytes) -> bytes:
+    """The EXPIRE family's reply to an option it does not know (printed as a C string, on one line)."""
+    return _one_line(UNSUPPORTED_OPTION.replace(b"%s", _c_string(option)))
 
 
 def wrong_arity(name: bytes) -> bytes:

@@ -165,6 +165,36 @@ class Keyspace:
         self._removed(db, src)
         self._removed(db, dst)
 
+    def copy(self, src_db: int, src: bytes, dst_db: int, dst: bytes, *, replace: bool) -> bool:
+        """COPY: False if ``src`` is missing, or ``dst`` exists and not ``replace``. The copy keeps the expiry;
+        clients watching ``dst`` fail, clients blocked on it are served."""
+        if self.lookup(src_db, src) is None:
+            return False
+        existing = self.lookup(dst_db, dst) is not None  # an expired destination is gone first
+        if existing and not replace:
+            return False
+        value = self.engine.copy(src_db, src, dst_db, dst, replace=existing)
+        if value.expire_ms is not None:
+            self.volatile[dst_db].add(dst)
+        else:
+            self.volatile[dst_db].discard(dst)
+        self._removed(dst_db, dst)
+        return True
+
+    def move(self, src_db: int, key: bytes, dst_db: int) -> bool:
+        """MOVE: False if ``key`` is missing in ``src_db`` or present in ``dst_db``. It keeps its expiry."""
+        entry = self.lookup(src_db, key)
+        if entry is None or self.lookup(dst_db, key) is not None:
+            return False
+        expire_ms = entry.expire_ms
+        self.engine.move(src_db, dst_db, key)
+        self.volatile[src_db].discard(key)
+        if expire_ms is not None:
+            self.volatile[dst_db].add(key)
+        self._removed(src_db, key)
+        self._removed(dst_db, key)
+        return True
+
     def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
         if expire_ms is not None and expire_ms <= now_ms():
             # An expiry in the past deletes the key at once, as Redis does.
@@ -195,14 +225,15 @@ class Keyspace:
             self._signal_db(db)
 
     def swapdb(self, a: int, b: int) -> None:
-        self._touch_db(a)
-        self._touch_db(b)
+        # A watched key present on either side changes: it appears, goes, or holds the other database's value.
+        self._touch_db(a, b)
+        self._touch_db(b, a)
         self.engine.swapdb(a, b)
         self.volatile[a], self.volatile[b] = self.volatile[b], self.volatile[a]
-        # Clients blocked on keys of either database may now be served.
-        for db in (a, b):
-            for key in self.engine.keys(db):
-                self.signal_ready(db, key)
+        # Clients blocked on keys of either database may now be served (or, reading a group of a stream now
+        # gone, told so).
+        self._signal_db(a)
+        self._signal_db(b)
 
     def _expire(self, db: int, key: bytes) -> None:
         self.engine.delete(db, key)
@@ -263,9 +294,11 @@ class Keyspace:
             for client in clients:
                 client.dirty_cas = True
 
-    def _touch_db(self, db: int) -> None:
+    def _touch_db(self, db: int, other: int | None = None) -> None:
+        """Watchers of keys of ``db`` that exist there (or in ``other``, about to take its place) fail."""
+        peek = self.engine.peek
         for watched_db, key in list(self.watchers):
-            if watched_db == db and self.engine.peek(db, key) is not None:
+            if watched_db == db and (peek(db, key) is not None or (other is not None and peek(other, key) is not None)):
                 self.touch(db, key)
 
     def signal_ready(self, db: int, key: bytes) -> None:

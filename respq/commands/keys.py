@@ -1,17 +1,20 @@
-"""Generic key commands, the same for every value type: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, expiry and TTLs."""
+"""Generic key commands, the same for every value type: DEL, EXISTS, TYPE, KEYS, SCAN, RENAME, COPY, MOVE, expiry and
+TTLs, OBJECT and MEMORY USAGE (which ask the value itself: ``Value.encoding``, ``refcount``, ``memory_usage``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from respq import errors
-from respq.commands.args import parse_int
+from respq.commands.args import parse_db_index, parse_int
 from respq.commands.context import Context
-from respq.commands.table import command
+from respq.commands.help import help_lines
+from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.glob import compile_glob
 from respq.keyspace import now_ms
 from respq.replies import OK, SimpleString
+from respq.types import memory
 
 G = "generic"
 INVALID_CURSOR = b"ERR invalid cursor"
@@ -85,7 +88,7 @@ def touch(ctx: Context, argv: list[bytes]) -> Any:
     "readonly fast",
     (1, 1, 1),
     group=G,
-    summary="Names the type of a key's value: list, stream, or none.",
+    summary="Names the type of a key's value (as registered by its type: list, stream, ...), or none.",
     since="1.0.0",
 )
 def type_(ctx: Context, argv: list[bytes]) -> Any:
@@ -210,6 +213,55 @@ def renamenx(ctx: Context, argv: list[bytes]) -> Any:
 
 
 @command(
+    "copy",
+    -3,
+    "write denyoom",
+    (1, 2, 1),
+    group=G,
+    options=("DB", "REPLACE"),
+    summary="Copies a key's value and expiry to another key, optionally in another database or replacing it.",
+    since="6.2.0",
+    complexity="O(N) in the size of the value: its contents are written again",
+)
+def copy(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
+    dst_db = client.db
+    replace = False
+    i = 3
+    while i < len(argv):
+        option = argv[i].lower()
+        if option == b"replace":
+            replace = True
+        elif option == b"db" and i + 1 < len(argv):
+            dst_db = parse_db_index(argv[i + 1], ctx.keyspace.databases)
+            i += 1
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 1
+    src, dst = argv[1], argv[2]
+    if dst_db == client.db and src == dst:
+        raise CommandError(errors.SAME_OBJECT)
+    return int(ctx.keyspace.copy(client.db, src, dst_db, dst, replace=replace))
+
+
+@command(
+    "move",
+    3,
+    "write fast",
+    (1, 1, 1),
+    group=G,
+    summary="Moves a key with its value and expiry to another database, unless the key is there already.",
+    since="1.0.0",
+)
+def move(ctx: Context, argv: list[bytes]) -> Any:
+    client = ctx.client
+    dst_db = parse_db_index(argv[2], ctx.keyspace.databases)
+    if dst_db == client.db:
+        raise CommandError(errors.SAME_OBJECT)
+    return int(ctx.keyspace.move(client.db, argv[1], dst_db))
+
+
+@command(
     "randomkey",
     1,
     "readonly",
@@ -228,7 +280,7 @@ def _expire_flags(argv: list[bytes]) -> set[bytes]:
     for arg in argv[3:]:
         option = arg.upper()
         if option not in (b"NX", b"XX", b"GT", b"LT"):
-            raise CommandError(b"ERR Unsupported option " + arg)
+            raise CommandError(errors.unsupported_option(arg))
         flags.add(option)
     if b"NX" in flags and len(flags) > 1:
         raise CommandError(NX_INCOMPATIBLE)
@@ -398,3 +450,161 @@ def persist(ctx: Context, argv: list[bytes]) -> Any:
         return 0
     keyspace.set_expire(client.db, argv[1], None)
     return 1
+
+
+# ---- OBJECT and MEMORY USAGE: what the value says of itself --------------------------------------------------------
+container("object", group=G, summary="Groups the subcommands that describe how a key's value is held.", since="2.2.3")
+
+LFU_INIT_VAL = 5  # the access counter Redis gives a new key under an LFU policy
+
+
+def _lfu_policy(ctx: Context) -> bool:
+    return "lfu" in ctx.config.show("maxmemory-policy")
+
+
+def _object_lookup(ctx: Context, key: bytes) -> Any:
+    """The key's value, None if missing (OBJECT replies null then, before any other check)."""
+    return ctx.keyspace.lookup(ctx.client.db, key)
+
+
+@command(
+    "object|encoding",
+    3,
+    "readonly",
+    (2, 2, 1),
+    group=G,
+    summary="Names the representation Redis 7.0 would use for the key's value (quicklist, stream, ...).",
+    since="2.2.3",
+)
+def object_encoding(ctx: Context, argv: list[bytes]) -> Any:
+    value = _object_lookup(ctx, argv[2])
+    return None if value is None else value.encoding()
+
+
+@command(
+    "object|refcount",
+    3,
+    "readonly",
+    (2, 2, 1),
+    group=G,
+    summary="Reports the reference count Redis 7.0 would show for the key's value.",
+    since="2.2.3",
+)
+def object_refcount(ctx: Context, argv: list[bytes]) -> Any:
+    value = _object_lookup(ctx, argv[2])
+    return None if value is None else value.refcount()
+
+
+@command(
+    "object|idletime",
+    3,
+    "readonly",
+    (2, 2, 1),
+    group=G,
+    summary="Reports seconds since the key was used: always 0, since respq keeps no access times.",
+    since="2.2.3",
+)
+def object_idletime(ctx: Context, argv: list[bytes]) -> Any:
+    if _object_lookup(ctx, argv[2]) is None:
+        return None
+    if _lfu_policy(ctx):
+        raise CommandError(errors.LFU_SELECTED)
+    return 0  # no per-key access clock: its bytes per idle queue would outweigh the answer's use
+
+
+@command(
+    "object|freq",
+    3,
+    "readonly",
+    (2, 2, 1),
+    group=G,
+    summary="Reports the key's access frequency under an LFU policy: always 5, a new key's counter in Redis.",
+    since="4.0.0",
+)
+def object_freq(ctx: Context, argv: list[bytes]) -> Any:
+    if _object_lookup(ctx, argv[2]) is None:
+        return None
+    if not _lfu_policy(ctx):
+        raise CommandError(errors.LFU_NOT_SELECTED)
+    return LFU_INIT_VAL
+
+
+@command(
+    "object|help",
+    2,
+    "loading stale",
+    group=G,
+    summary="Lists the OBJECT subcommands with a line or two on each.",
+    since="6.2.0",
+)
+def object_help(ctx: Context, argv: list[bytes]) -> Any:
+    return help_lines(
+        b"OBJECT",
+        [
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    )
+
+
+container("memory", group="server", summary="Groups the subcommands that report memory use.", since="4.0.0")
+
+
+@command(
+    "memory|usage",
+    -3,
+    "readonly",
+    (2, 2, 1),
+    group="server",
+    options=("SAMPLES",),
+    summary="Reports the bytes Redis 7.0 would use for a key and its value, nested parts sampled.",
+    since="4.0.0",
+    complexity="O(N) in the samples: the parts sampled are read",
+    acl=("@read", "@slow"),
+)
+def memory_usage(ctx: Context, argv: list[bytes]) -> Any:
+    samples = 5
+    i = 3
+    while i < len(argv):
+        if argv[i].lower() == b"samples" and i + 1 < len(argv):
+            samples = parse_int(argv[i + 1])
+            if samples < 0:
+                raise CommandError(errors.SYNTAX)
+            i += 2
+        else:
+            raise CommandError(errors.SYNTAX)
+    key = argv[2]
+    value = ctx.engine.get(ctx.client.db, key)  # Redis looks in the table as it is: a key due to expire counts
+    if value is None:
+        return None
+    return value.memory_usage(samples) + memory.key_usage(key)
+
+
+@command(
+    "memory|help",
+    2,
+    "loading stale",
+    group="server",
+    summary="Lists the MEMORY subcommands with a line or two on each.",
+    since="4.0.0",
+    acl=("@slow",),
+)
+def memory_help(ctx: Context, argv: list[bytes]) -> Any:
+    return help_lines(
+        b"MEMORY",
+        [
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
+    )

@@ -385,6 +385,42 @@ class Engine:
         self.log(journal.OP_MOVE, TWO_DB_OP.pack(src_db, dst_db) + key)
         return True
 
+    def copy(self, src_db: int, src: bytes, dst_db: int, dst: bytes, *, replace: bool = False) -> KeyEntry:
+        """COPY: a new value under ``dst`` with the contents and expiry of ``src``, replacing what ``dst`` holds
+        if ``replace`` (else it must not exist). One batch record: the old ``dst`` deleted, the CREATE of a new
+        queue id, the records its type journals to fill it, its expiry; a crash keeps all of it or none. The old
+        ``dst`` goes only once the copy is made: a copy that fails leaves everything as it was."""
+        source = self.get(src_db, src)
+        if source is None:
+            raise KeyError(src)
+        if (src_db, src) == (dst_db, dst) or (dst in self.catalog[dst_db] and not replace):
+            raise KeyError(f"key {dst!r} already exists in db {dst_db}")
+        vtype = source.vtype
+        self.before_write(len(dst) + 64)
+        qid = self._next_qid
+        self._next_qid += 1
+        with self.atomic():
+            if self._notes:
+                self.write_notes()  # other values' notes stay in the batch whatever becomes of the copy
+            mark = len(self._batch)
+            try:
+                value = vtype.copy(self, source, qid)
+            except BaseException:
+                del self._batch[mark:]
+                raise
+            # The records filling the copy follow its CREATE (and the old key's DELETE) in the batch.
+            head = []
+            if dst in self.catalog[dst_db]:
+                self._delete(dst_db, dst)
+                head.append((journal.OP_DELETE, DB_OP.pack(dst_db) + dst))
+            head.append((journal.OP_CREATE, CREATE_OP.pack(dst_db, vtype.code, qid) + dst))
+            self._batch[mark:mark] = head
+            self.catalog[dst_db][dst] = value
+            if source.expire_ms is not None:
+                value.expire_ms = source.expire_ms
+                self.log(journal.OP_EXPIRE, EXPIRE_OP.pack(dst_db, True, source.expire_ms) + dst)
+        return value
+
     @contextmanager
     def atomic(self) -> Iterator[None]:
         """Every operation inside becomes one journal record: after a crash all of them happened or none."""

@@ -14,6 +14,8 @@ Two halves:
 Per-value methods the engine calls (see ``Value``): ``replay``, ``dump``, ``files``, ``drop``, and where the type
 declares them, ``settle`` (values marked with ``mark_settle``), ``write_note`` (values marked with
 ``mark_note``), ``freeze`` (types with cold forms) and ``recover_tail`` (types whose files are kept whole).
+Per-value methods the generic commands call: ``encoding``, ``refcount`` (OBJECT), ``memory_usage`` (MEMORY
+USAGE); and ``ValueType.copy`` (COPY, through ``Engine.copy``).
 """
 
 from __future__ import annotations
@@ -63,6 +65,23 @@ class Value(CatalogEntry):
         """The key is gone: let go of every file (they die at the next checkpoint)."""
         raise NotImplementedError
 
+    # -- what the generic commands ask of any value
+
+    def encoding(self) -> bytes:
+        """OBJECT ENCODING: the name Redis 7.0 gives its representation of the same contents (``quicklist``,
+        ``stream``, ``embstr``/``int``/``raw``, ``listpack``/``hashtable``, ...)."""
+        raise NotImplementedError
+
+    def refcount(self) -> int:
+        """OBJECT REFCOUNT: what Redis 7.0 reports for the same contents (1 unless it shares the object)."""
+        return 1
+
+    def memory_usage(self, samples: int = 5) -> int:
+        """MEMORY USAGE of the value alone (the command adds the key's share): the bytes Redis 7.0 would use for
+        the same contents, estimated as Redis does from the first ``samples`` nested parts (0: all of them).
+        Types whose size needs no sampling ignore ``samples``."""
+        raise NotImplementedError
+
 
 class ValueType:
     """One value type's description and type-wide operations. Subclass per type; instantiate once, register."""
@@ -80,6 +99,13 @@ class ValueType:
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> Value:
         """A value from its manifest state (``Value.dump``)."""
+        raise NotImplementedError
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> Value:
+        """COPY: a new value with queue id ``qid`` holding the same contents as ``value`` (of this type), every
+        write journaled as records of ``qid`` so that replaying them after the CREATE of ``qid`` rebuilds it.
+        Called by ``Engine.copy`` inside an atomic block, which journals that CREATE and places the value; on
+        failure, drop what was made and raise (the engine discards the records)."""
         raise NotImplementedError
 
     def load_cold(self, port: StorePort, qid: int, expire_ms: int | None, state: bytes) -> bytes | None:

@@ -13,6 +13,7 @@ state is the encoding flag and every field and value in order.
 from __future__ import annotations
 
 import heapq
+import itertools
 import struct
 import sys
 from collections.abc import ItemsView, Iterable, KeysView, Sequence, ValuesView
@@ -20,6 +21,7 @@ from zlib import crc32
 
 from respq.storage import framing, journal
 from respq.storage.port import StorePort, Value, ValueType
+from respq.types import memory
 
 # Journal record types of hashes (60-69 are the hash type's). Part of the on-disk format: never renumber.
 OP_HSET = 60
@@ -43,6 +45,9 @@ _BYTES_SIZE = sys.getsizeof(b"")  # a bytes object's header (its data follows in
 # hash its object, its empty dict and the catalog's slot; per field two bytes headers and the dict's entry.
 HASH_OVERHEAD = 180
 FIELD_OVERHEAD = 2 * _BYTES_SIZE + 40
+
+
+_DICT_SIZE = 56  # sizeof(dict) in Redis 7.0: two tables' pointers and counters
 
 
 class HashValue(Value):
@@ -100,7 +105,29 @@ class HashValue(Value):
         """What OBJECT ENCODING answers on Redis 7.0 for the same history of writes."""
         return HASHTABLE if self.hashtable else LISTPACK
 
-    def memory_usage(self) -> int:
+    def memory_usage(self, samples: int = 5) -> int:
+        """MEMORY USAGE as Redis 7.0 computes it for the same hash: a listpack's bytes, or a hash table's buckets
+        and an average of the first ``samples`` fields' allocations (0: all) times the field count."""
+        fields = self.fields
+        if not self.hashtable:
+            packed = memory.LISTPACK_EMPTY + sum(
+                memory.listpack_entry(field) + memory.listpack_entry(value) for field, value in fields.items()
+            )
+            return memory.ROBJ + memory.malloc_size(packed)
+        buckets = 4
+        while buckets < len(fields):
+            buckets *= 2
+        size = memory.ROBJ + _DICT_SIZE + 8 * buckets
+        sampled = list(itertools.islice(fields.items(), samples or None))
+        if sampled:
+            per_field = sum(
+                memory.sds_size(len(field)) + memory.sds_size(len(value)) + memory.DICT_ENTRY
+                for field, value in sampled
+            ) / len(sampled)
+            size += int(per_field * len(fields))
+        return size
+
+    def inline_bytes(self) -> int:
         """Bytes respq holds in memory for the value (what it reports for maxmemory): its data and overheads."""
         fields = self.fields
         return HASH_OVERHEAD + sum(map(len, fields)) + sum(map(len, fields.values())) + FIELD_OVERHEAD * len(fields)
@@ -194,7 +221,7 @@ class HashValue(Value):
         return set()  # held in memory: the journal and the manifest hold it on disk
 
     def drop(self) -> None:
-        held = self.memory_usage()
+        held = self.inline_bytes()
         self.fields = {}
         self._port.inline_changed(-held)
 

@@ -589,8 +589,9 @@ def _bpop(ctx: Context, argv: list[bytes], side: Side) -> Any:
 
 def _safe(ctx: Context, function: Any, key: bytes) -> Any:
     """A waiter's turn after ``key`` was signalled. As in Redis, list waiters are served from a list only: a key
-    that holds another type by then (a list replaced by SET in the same transaction) leaves them waiting. An error
-    of the move itself (BLMOVE to a key of another type) is the waiter's reply."""
+    that holds another type by then (a list replaced by SET in the same transaction, a stream COPY or RENAME put
+    there) leaves them waiting. An error of the move itself (BLMOVE to a key of another type) is the waiter's
+    reply."""
     entry = ctx.keyspace.lookup(ctx.client.db, key)
     if entry is None or entry.type != "list":
         return None

@@ -27,6 +27,7 @@ from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 from respq.storage.fileio import FileIO
 from respq.storage.port import StorePort, Value, ValueType
 from respq.storage.segments import READ_AHEAD, SegmentStore
+from respq.types import memory
 
 # Journal record types of lists. Values are part of the on-disk format: never renumber. Each payload starts with
 # the list's queue id.
@@ -72,6 +73,15 @@ COLD_IN_JOURNAL = 1  # one value, living in the journal alone
 COLD_IN_SEGMENTS = 2  # values in segment files: the head is followed by the list's manifest state (``dump``)
 COLD_EXPIRES = 0x80
 
+# Redis 7.0's quicklist, for MEMORY USAGE: object and header, node header, a node's listpack limit
+# (list-max-listpack-size -2), the per-value overhead it assumes, values that get a node of their own.
+QUICKLIST = memory.ROBJ + 40
+QUICKLIST_NODE = 40
+QUICKLIST_NODE_BYTES = 8192
+QUICKLIST_ENTRY_ESTIMATE = 8
+PLAIN_VALUE = 1 << 30
+EXACT_MEMORY_BYTES = 1 << 20  # MEMORY USAGE reads a list this long whole, to count its nodes as Redis does
+
 
 def cold_kind(cold: bytes) -> int:
     return cold[0] & ~COLD_EXPIRES
@@ -109,7 +119,12 @@ def _shared_held(store: SegmentStore, spans: Iterable[tuple[int, int, int]]) -> 
 
 def push_growth(values: Sequence[bytes]) -> int:
     """Disk bytes a push of ``values`` may take: written twice if still here at the next checkpoint."""
-    return sum(map(len, values)) * 2 + framing.OVERHEAD * 2 * len(values)
+    return push_growth_bytes(sum(map(len, values)), len(values))
+
+
+def push_growth_bytes(total: int, count: int) -> int:
+    """``push_growth`` of ``count`` values of ``total`` bytes."""
+    return total * 2 + framing.OVERHEAD * 2 * count
 
 
 class Chunk:
@@ -798,6 +813,56 @@ class ListLog(Value):
         self._rewriting = None
         return written  # type: ignore[return-value]
 
+    # -- what the generic commands ask of it
+
+    def encoding(self) -> bytes:
+        return b"quicklist"  # Redis 7.0 keeps every list as one (small lists as a listpack came with 7.2)
+
+    def memory_usage(self, samples: int = 5) -> int:
+        """What Redis 7.0 reports for a quicklist of these values as RPUSH builds it (nodes of listpacks up to
+        8 KiB, list-max-listpack-size -2): the first ``samples`` nodes (0: all) measured, their average times the
+        node count. A list of up to 1 MiB is read whole to count its nodes exactly; a longer one is read up to the
+        nodes measured, and the count of the rest is estimated from its byte total (reading all of it would cost
+        the list's size in reads)."""
+        exact = self.payload_bytes() <= EXACT_MEMORY_BYTES
+        sizes: list[int] = []  # allocation of each node so far (node header and listpack)
+        size = 0  # listpack bytes of the node being filled (0: none yet)
+        measured_bytes = 0  # value bytes in the nodes measured
+        node_bytes = 0  # value bytes in the node being filled
+        for value in self:
+            length = len(value)
+            if size and length < PLAIN_VALUE and size + length + QUICKLIST_ENTRY_ESTIMATE <= QUICKLIST_NODE_BYTES:
+                size += memory.listpack_entry(value)
+                node_bytes += length
+                continue
+            if size:
+                sizes.append(QUICKLIST_NODE + memory.malloc_size(size))
+                measured_bytes += node_bytes
+                if not exact and len(sizes) == samples:
+                    break
+            size = length if length >= PLAIN_VALUE else memory.LISTPACK_EMPTY + memory.listpack_entry(value)
+            node_bytes = length
+        else:
+            sizes.append(QUICKLIST_NODE + memory.malloc_size(size))
+            exact = True
+        measured = sizes[:samples] if samples else sizes
+        if exact:
+            nodes = len(sizes)
+        else:
+            rest = self.payload_bytes() - measured_bytes
+            nodes = len(sizes) + max(1, -(-rest * len(sizes) // max(1, measured_bytes)))
+        return int(QUICKLIST + sum(measured) / len(measured) * nodes)
+
+    def payload_bytes(self) -> int:
+        """The bytes of every value, from the chunks' bounds and the journal runs' lengths (nothing is read)."""
+        total = 0
+        for chunk in self._chunks:
+            if type(chunk) is JournalRun:
+                total += sum(chunk.lengths) - sum(chunk.lengths[: chunk.lo])
+            else:
+                total += chunk.end - chunk.start - chunk.count * framing.OVERHEAD
+        return total
+
     # -- lifecycle and persistence
 
     def drop(self) -> None:
@@ -1295,6 +1360,29 @@ class ListType(ValueType):
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> ListLog:
         return ListLog.load(port, qid, state)
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> ListLog:
+        """The values pushed in order onto a new list. Inside the engine's atomic block each push writes the new
+        list's segment and journals its values (replay pushes them again): a copy costs its bytes twice on disk,
+        and the batch record holds them in memory until the block ends."""
+        source: ListLog = value  # type: ignore[assignment]
+        port.before_write(push_growth_bytes(source.payload_bytes(), len(source)) if port.maxdisk else 0)
+        copied = ListLog(port, qid)
+        try:
+            batch: list[bytes] = []
+            size = 0
+            for item in source:
+                batch.append(item)
+                size += len(item)
+                if len(batch) >= REWRITE_BATCH or size >= SHARED_SETTLE_BYTES:
+                    copied.push(RIGHT, batch)
+                    batch, size = [], 0
+            if batch:
+                copied.push(RIGHT, batch)
+        except BaseException:
+            copied.drop()
+            raise
+        return copied
 
     def load_cold(self, port: StorePort, qid: int, expire_ms: int | None, state: bytes) -> bytes | None:
         return ListLog.cold_from_state(port, qid, expire_ms, state)

@@ -588,9 +588,7 @@ def _xread(ctx: Context, argv: list[bytes], xreadgroup: bool) -> Any:
         elif stream.length and stream.last_live_id() > gt:
             served.append((key, _entries(stream.range(gt + 1, MAX_ID, args.count))))
     if served:
-        if args.group is not None:
-            _changed_all(ctx, [key for key, _ in served])
-        return _per_key(ctx, served)
+        return _per_key(ctx, served)  # group state changed, but Redis does not signal watchers of it
     if args.timeout_ms is None:
         return NULL_ARRAY
     timeout = args.timeout_ms / 1000 if args.timeout_ms > 0 else None
@@ -601,11 +599,6 @@ def _xread(ctx: Context, argv: list[bytes], xreadgroup: bool) -> Any:
         return _serve_blocked(ctx, args, key, positions[key], count)
 
     return Block(list(args.keys), timeout, retry, NULL_ARRAY)
-
-
-def _changed_all(ctx: Context, keys: list[bytes]) -> None:
-    for key in keys:
-        _changed(ctx, key)
 
 
 def _serve_blocked(ctx: Context, args: ReadArgs, key: bytes, gt: int, count: int) -> Any:
@@ -623,7 +616,6 @@ def _serve_blocked(ctx: Context, args: ReadArgs, key: bytes, gt: int, count: int
         return None
     if args.group is not None:
         entries = _read_group_from(ctx, stream, group, args, MAX_ID, count)
-        _changed(ctx, key)
     else:
         entries = _entries(stream.range(gt + 1, MAX_ID, count))
     return _per_key(ctx, [(key, entries)])
@@ -881,7 +873,6 @@ def xsetid(ctx: Context, argv: list[bytes]) -> Any:
         entries_added if entries_added != -1 else stream.entries_added,
         max_deleted if max_deleted else stream.max_deleted_id,
     )
-    _changed(ctx, argv[1])
     return OK
 
 
@@ -1044,8 +1035,6 @@ def xclaim(ctx: Context, argv: list[bytes]) -> Any:
                 count += 1
             stream.set_pending(group, consumer, [(stream_id, delivery, count)])
             out.append(format_id(stream_id) if justid else _entry(stream_id, fields))
-    if out:
-        _changed(ctx, key)
     return out
 
 
@@ -1116,8 +1105,6 @@ def xautoclaim(ctx: Context, argv: list[bytes]) -> Any:
             claimed.append(format_id(stream_id) if justid else _entry(stream_id, fields))
             count -= 1
     cursor = format_id(candidates[examined]) if examined < len(candidates) else b"0-0"
-    if claimed or deleted:
-        _changed(ctx, key)
     return [cursor, claimed, deleted]
 
 

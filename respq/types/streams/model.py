@@ -35,6 +35,7 @@ from respq.storage import framing, journal
 from respq.storage.errors import StorageError
 from respq.storage.port import SegmentRecovery, StorePort, Value, ValueType
 from respq.storage.segments import SegmentStore
+from respq.types import memory
 
 # Journal record types of streams: entries, and consumer-group state as the data it sets. Values are part of the
 # on-disk format: never renumber. Each payload starts with the stream's queue id.
@@ -93,6 +94,15 @@ CONSUMER_STATE = struct.Struct("<qQ")
 
 MAXLEN = 0
 MINID = 1
+
+# Redis 7.0's structures, for MEMORY USAGE: sizeof stream, streamCG, streamConsumer, streamNACK; the listpack a
+# new node allocates up front; the entry flag for fields the same as the node's master entry's.
+STREAM_STRUCT = 80
+GROUP_STRUCT = 40
+CONSUMER_STRUCT = 24
+NACK_STRUCT = 24
+STREAM_LISTPACK_PREALLOC = 4096
+STREAM_SAMEFIELDS = 2
 
 # The packed value of a pending entry: delivery time in the low 44 bits, then the owner's slot, then the count.
 _TIME_BITS = 44
@@ -501,6 +511,54 @@ class StreamLog(Value):
             if not lazy:
                 engine.write_notes()
         return count
+
+    def _append_node(self, ids: Sequence[int], bodies: Sequence[bytes]) -> None:
+        """Appends one whole node (COPY): records of these IDs and field bodies, the first carrying its ID whole,
+        in the active file unless it would overflow it (a node never spans files). Journaled at once, as inside
+        an atomic block every append is."""
+        store, engine = self.store, self._engine
+        first_ms = ids[0] >> 64
+        payloads = [b"%c%s%s" % (NOTED, _pack_id(ids[0]), bodies[0])]
+        payloads += [_id_prefix(i, first_ms, NOTED) + body for i, body in zip(ids[1:], bodies[1:], strict=True)]
+        data = framing.frame_values(REC_STREAM_COMPACT, payloads)
+        fid = self._fid
+        created = 0
+        if not fid or (
+            store.size(fid) > framing.SEGMENT_HEADER.size and store.size(fid) + len(data) > store.segment_size
+        ):
+            fid = created = store.create(self.qid, commit=True)
+        try:
+            offset = store.append(fid, data, commit=True)
+        except BaseException:
+            if created:
+                store.kill(created)
+            raise
+        if created:
+            self._roll_to(created)
+        engine.appended_outside(len(data))
+        self._index(ids, payloads, fid, offset)
+        if self._unnoted is not None:
+            self.write_note()
+        self._unnoted = [fid, offset, len(data), len(payloads)]
+        engine.mark_note(self)
+        engine.write_notes()
+
+    def _node_copy(self, node: Node) -> tuple[list[int], list[bytes], list[int]]:
+        """(IDs, field bodies, IDs deleted) of every record a copy of ``node`` holds: its records, deleted ones
+        included, preceded by stand-ins for the records its start has moved past, so the copy counts as many
+        entries towards the node's 100 as Redis's copied listpack does."""
+        ids: list[int] = []
+        bodies: list[bytes] = []
+        for stream_id, _, _, payload, fields_at in self._records(node):
+            ids.append(stream_id)
+            if node.compact:
+                bodies.append(bytes(payload[fields_at:]))
+            else:
+                bodies.append(encode_fields(journal.decode_values(payload, fields_at)))
+        # The records dropped from the front held IDs from node.first up, all below the first one left.
+        skipped = [node.first + index for index in range(node.total - len(ids))]
+        deleted = skipped + sorted(node.deleted or ())
+        return skipped + ids, [b""] * len(skipped) + bodies, deleted
 
     def write_note(self) -> None:
         """Journals the XADD_AT record of the entries appended since the last one (Engine.write_notes)."""
@@ -1060,9 +1118,73 @@ class StreamLog(Value):
     def files(self) -> set[int]:
         return {node.fid for node in self._nodes} | ({self._fid} - {0})
 
+    # -- what the generic commands ask of it
+
+    def encoding(self) -> bytes:
+        return b"stream"
+
+    def memory_usage(self, samples: int = 5) -> int:
+        """What Redis 7.0 reports for the same stream: the object, its radix tree, the listpacks of the first
+        ``samples`` nodes (0: all) averaged over all but the last, the last one's, and the groups' structures.
+        Each listpack is sized from the node's records as Redis encodes them (a master entry, then per entry its
+        flags, ID deltas, fields unless they are the master's, values and element count); an open last node keeps
+        the 4 KiB Redis allocates up front."""
+        size = memory.ROBJ + STREAM_STRUCT + _rax_usage(len(self._keys), self.radix_tree_nodes)
+        nodes = self._nodes
+        measured = [self._listpack_alloc(node) for node in (nodes[:samples] if samples else nodes)]
+        if len(nodes) <= len(measured):
+            size += sum(measured)
+        else:
+            size += sum(measured) // len(measured) * (len(nodes) - 1) + self._listpack_alloc(nodes[-1])
+        for group in self.groups.values():
+            pel = group.pel
+            size += GROUP_STRUCT + _rax_usage(len(pel), radix_tree_nodes(pel)) + NACK_STRUCT * len(pel)
+            for consumer in group.consumers.values():
+                owned = consumer.pel
+                size += CONSUMER_STRUCT + len(consumer.name) + _rax_usage(len(owned), radix_tree_nodes(owned))
+        return size
+
+    def _listpack_alloc(self, node: Node) -> int:
+        """The allocation Redis would hold for ``node``'s listpack: shrunk to fit once a newer node exists."""
+        lp_bytes = self._listpack_bytes(node)
+        if node is self._nodes[-1] and lp_bytes <= STREAM_LISTPACK_PREALLOC:
+            return STREAM_LISTPACK_PREALLOC
+        return memory.malloc_size(lp_bytes)
+
+    def _listpack_bytes(self, node: Node) -> int:
+        entries = []
+        deleted = node.deleted or ()
+        for stream_id, _, _, payload, fields_at in self._records(node):
+            decode = decode_fields if node.compact else journal.decode_values
+            entries.append((stream_id, decode(payload, fields_at), stream_id in deleted))
+        master = entries[0][1][0::2]
+        master_ms, master_seq = split_id(node.first)
+        entry, int_entry = memory.listpack_entry, memory.listpack_int_entry
+        total = memory.LISTPACK_EMPTY + int_entry(node.live) + int_entry(node.total - node.live)
+        total += int_entry(len(master)) + sum(map(entry, master)) + int_entry(0)
+        recorded = 0
+        for stream_id, fields, gone in entries:
+            names = fields[0::2]
+            same = names == master
+            ms, seq = split_id(stream_id)
+            recorded += int_entry(gone | (STREAM_SAMEFIELDS if same else 0))
+            recorded += int_entry(_int64(ms - master_ms)) + int_entry(_int64(seq - master_seq))
+            if not same:
+                recorded += int_entry(len(names)) + sum(map(entry, names))
+            recorded += sum(map(entry, fields[1::2]))
+            recorded += int_entry(len(names) + 3 + (0 if same else len(names) + 1))
+        # Records the node's start has moved past are still in Redis's listpack, marked deleted: as large as the
+        # others on average.
+        return total + recorded * node.total // len(entries)
+
     def nodes(self) -> list[tuple[int, int, int, int]]:
         """(file id, start, end, live records) of each node, for offline checks and tests."""
         return [(n.fid, n.start, n.end, n.live) for n in self._nodes]
+
+    def node_ids(self) -> list[tuple[int, int, int, int]]:
+        """(first ID, last ID, records ever, live records) of each node: what Redis's listpacks would say, for
+        tests."""
+        return [(n.first, n.last, n.total, n.live) for n in self._nodes]
 
     def pending_total(self) -> int:
         return sum(len(group.pel) for group in self.groups.values())
@@ -1221,15 +1343,26 @@ class StreamLog(Value):
             raise ValueError(f"unknown stream operation {op}")
 
 
-def radix_tree_nodes(keys: Sequence[int]) -> int:
+def _rax_usage(elements: int, nodes: int) -> int:
+    """Redis's streamRadixTreeMemoryUsage: an ID per element, and a node header plus 30 words per node."""
+    return elements * 16 + nodes * (4 + 8 * 30)
+
+
+def _int64(number: int) -> int:
+    """A difference of two unsigned 64-bit numbers as Redis stores it: wrapped into a signed 64-bit integer."""
+    number &= (1 << 64) - 1
+    return number - (1 << 64) if number >= 1 << 63 else number
+
+
+def radix_tree_nodes(keys: Iterable[int]) -> int:
     """How many nodes Redis's radix tree has when it indexes listpack nodes under these IDs (XINFO STREAM).
 
     Redis keys each node by its first ID as 16 big-endian bytes in a compressed trie: a chain of bytes shared by
     every key below it is one node, a byte where keys diverge is one node, and every key ends in a leaf node.
     """
-    if not keys:
-        return 1  # the empty root
     encoded = sorted(_pack_id(key) for key in keys)
+    if not encoded:
+        return 1  # the empty root
 
     def count(low: int, high: int, depth: int) -> int:
         if high - low == 1:
@@ -1278,6 +1411,35 @@ class StreamType(ValueType):
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> StreamLog:
         return StreamLog.load(port, qid, state)
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> StreamLog:
+        """Node by node, the records (deleted ones too) written to the new stream's files and noted (XADD_AT),
+        the deleted ones deleted (XDEL), the counters set (XSETID), then each group, its consumers and their
+        pending entries (XGROUP, XCONSUMER, XPEL): the state Redis's copy has, node boundaries included, built by
+        the operations replay applies."""
+        source: StreamLog = value  # type: ignore[assignment]
+        port.before_write(sum(node.end - node.start for node in source._nodes) if port.maxdisk else 0)
+        copied = StreamLog(port, qid)
+        try:
+            deleted: list[int] = []
+            for node in source._nodes:
+                ids, bodies, gone = source._node_copy(node)
+                copied._append_node(ids, bodies)
+                deleted += gone
+            if deleted:
+                copied._delete(deleted)
+                port.log(OP_XDEL, QID.pack(qid) + b"".join(map(_pack_id, deleted)))
+            copied.set_id(source.last_id, source.entries_added, source.max_deleted_id)
+            for group in source.groups.values():
+                twin = copied.set_group(group.name, group.last_id, group.entries_read)
+                for consumer in group.consumers.values():
+                    new_consumer, _ = copied.create_consumer(twin, consumer.name, consumer.seen)
+                    pending = [(p.id, p.delivered, p.count) for p in group.iter_pending(consumer=consumer)]
+                    copied.set_pending(twin, new_consumer, pending)
+        except BaseException:
+            copied.drop()
+            raise
+        return copied
 
     def precheck(self, port: StorePort, op: int, payload: bytes) -> None:
         if op == OP_XADD_AT:

@@ -21,6 +21,7 @@ from typing import ClassVar
 
 from respq.storage import framing
 from respq.storage.port import StorePort, Value, ValueType
+from respq.types import memory
 
 # Journal record types of strings (50-59 are theirs). Part of the on-disk format: never renumber. Each payload
 # starts with the value's queue id.
@@ -131,6 +132,16 @@ class StringValue(Value):
             return b"int"
         return b"embstr" if len(data) <= EMBSTR_SIZE_LIMIT else b"raw"
 
+    def memory_usage(self, samples: int = 5) -> int:
+        """MEMORY USAGE as Redis 7.0 computes it: an ``int`` is its object alone, an ``embstr`` one allocation of
+        object and string, a ``raw`` string the object and its sds (without the room APPEND may have reserved)."""
+        encoding = self.encoding()
+        if encoding == b"int":
+            return memory.ROBJ
+        if encoding == b"embstr":
+            return memory.malloc_size(memory.ROBJ + 3 + len(self._data) + 1)
+        return memory.ROBJ + memory.sds_size(len(self._data))
+
     # -- lifecycle and persistence
 
     def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
@@ -169,6 +180,14 @@ class StringType(ValueType):
         value = StringValue(port, qid)
         value._set(bytes(state))
         return value
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> StringValue:
+        """COPY: a new string under queue id ``qid`` with the same contents, journaled as one OP_SET (the caller
+        journals the key's creation first, in the same atomic block)."""
+        assert isinstance(value, StringValue)
+        new = StringValue(port, qid)
+        new.set(value.data)
+        return new
 
 
 STRING = StringType()
