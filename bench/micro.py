@@ -3,7 +3,8 @@
 ``python -m bench.micro`` parses requests (16 per read, as a P=16 client sends them) with the C parser and the
 Python one, runs LPUSH and RPOP through the dispatcher and the RESP encoder, and pushes straight into
 the storage engine (one list, and 10,000 lists picked at random), flushing the journal every 16 operations as a
-pipelined batch would. It prints microseconds of process CPU per operation. No fsync is involved: this is the
+pipelined batch would; XADD likewise (alone, trimming with `MAXLEN ~`, and as a pipelined run of 16 calls). It
+prints microseconds of process CPU per operation. No fsync is involved: this is the
 loop thread's share of a command, the part the throughput rows cannot separate from syscalls and scheduling.
 """
 
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from respq.client import Client
-from respq.commands.dispatch import execute
+from respq.commands.dispatch import execute, execute_run
 from respq.config import load_config
 from respq.log import Logger
 from respq.protocol import RequestParser, encode_command, encode_reply
@@ -68,7 +69,24 @@ def commands(operations: int, directory: str) -> dict[str, float]:
             operations, lambda _: encode_reply(execute(client, [b"LPUSH", b"q", VALUE]), 2), engine.flush
         ),
         "RPOP q": cpu_per_op(operations, lambda _: encode_reply(execute(client, [b"RPOP", b"q"]), 2), engine.flush),
+        "XADD s * f <100 B>": cpu_per_op(
+            operations, lambda _: encode_reply(execute(client, [b"XADD", b"s", b"*", b"f", VALUE]), 2), engine.flush
+        ),
+        "XADD t MAXLEN ~ 1000 * f <100 B>": cpu_per_op(
+            operations,
+            lambda _: encode_reply(execute(client, [b"XADD", b"t", b"MAXLEN", b"~", b"1000", b"*", b"f", VALUE]), 2),
+            engine.flush,
+        ),
     }
+    run = [[b"XADD", b"u", b"*", b"f", VALUE]] * FLUSH_EVERY
+
+    def xadd_run(_: int) -> None:  # one pipelined read of 16 calls, then the flush of its pass
+        for reply in execute_run(client, run, 0):
+            encode_reply(reply, 2)
+        engine.flush()
+
+    runs = operations // FLUSH_EVERY
+    results["XADD u * f <100 B>, runs of 16"] = cpu_per_op(runs, xadd_run, lambda: None) / FLUSH_EVERY
     engine.close()
     return results
 
@@ -80,6 +98,11 @@ def storage(operations: int, directory: str) -> dict[str, float]:
         "engine push, one list": cpu_per_op(operations, lambda _: one.push(LEFT, [VALUE]), engine.flush),
         "engine pop, one list": cpu_per_op(operations, lambda _: one.pop(RIGHT, 1), engine.flush),
     }
+    stream = engine.create_stream(0, b"s")
+    fields = [b"f", VALUE]
+    results["engine add, one stream"] = cpu_per_op(
+        operations, lambda n: stream.add((n + 1) << 64, fields), engine.flush
+    )
     lists = [engine.create_list(0, b"q%d" % n) for n in range(10_000)]
     pick = random.Random(1).randrange
     results["engine push, 10k random lists"] = cpu_per_op(
