@@ -664,6 +664,172 @@ decode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return decode_list("decode_fields", args, nargs, 1, "malformed stream entry");
 }
 
+/* ---- Redis listpack sizes (streamlog.py_lp_entry) -------------------------------------------------------------- */
+
+/* Bytes of an integer element of a listpack: its encoding and the one-byte back length (listpack.c). */
+static long long
+lp_int_size(int64_t v)
+{
+    if (v >= 0 && v <= 127)
+        return 2;
+    if (v >= -4096 && v <= 4095)
+        return 3;
+    if (v >= -32768 && v <= 32767)
+        return 4;
+    if (v >= -8388608 && v <= 8388607)
+        return 5;
+    if (v >= -2147483648LL && v <= 2147483647LL)
+        return 6;
+    return 10;
+}
+
+/* lpStringToInt64: a canonical decimal integer within int64. */
+static int
+lp_string_integer(const unsigned char *s, Py_ssize_t len, int64_t *value)
+{
+    if (len == 0 || len > 20)
+        return 0;
+    if (len == 1 && s[0] == '0') {
+        *value = 0;
+        return 1;
+    }
+    Py_ssize_t i = 0;
+    int negative = 0;
+    if (s[0] == '-') {
+        negative = 1;
+        i = 1;
+        if (len == 1)
+            return 0;
+    }
+    if (s[i] < '1' || s[i] > '9')
+        return 0;
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        unsigned digit = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - digit) / 10)
+            return 0;
+        v = v * 10 + digit;
+    }
+    if (negative) {
+        if (v > (uint64_t)INT64_MAX + 1)
+            return 0;
+        *value = (int64_t)(0 - v);
+    } else {
+        if (v > (uint64_t)INT64_MAX)
+            return 0;
+        *value = (int64_t)v;
+    }
+    return 1;
+}
+
+static long long
+lp_string_size(const unsigned char *s, Py_ssize_t len)
+{
+    int64_t value;
+    if (lp_string_integer(s, len, &value))
+        return lp_int_size(value);
+    unsigned long long encoded = (unsigned long long)len + (len < 64 ? 1 : len < 4096 ? 2 : 5);
+    if (encoded <= 127)
+        return (long long)encoded + 1;
+    if (encoded < 16383)
+        return (long long)encoded + 2;
+    if (encoded < 2097151)
+        return (long long)encoded + 3;
+    return (long long)encoded + (encoded < 268435455 ? 4 : 5);
+}
+
+/* A bytes-like item's data; ``view`` is filled (and must be released) only for objects that are not bytes. */
+static int
+item_data(PyObject *item, Py_buffer *view, const unsigned char **data, Py_ssize_t *len)
+{
+    view->obj = NULL;
+    if (PyBytes_Check(item)) {
+        *data = (const unsigned char *)PyBytes_AS_STRING(item);
+        *len = PyBytes_GET_SIZE(item);
+        return 0;
+    }
+    if (PyObject_GetBuffer(item, view, PyBUF_SIMPLE) < 0)
+        return -1;
+    *data = view->buf;
+    *len = view->len;
+    return 0;
+}
+
+PyDoc_STRVAR(lp_entry_doc,
+"lp_entry(fields, master, ms_diff, seq_diff, room) -> int\n\n"
+"The bytes an entry adds to a listpack with master field names ``master`` if its fields and values come to less\n"
+"than ``room`` bytes; else (or with master None) minus the bytes of a listpack holding it alone\n"
+"(respq.storage.streamlog.py_lp_entry).");
+
+static PyObject *
+lp_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("lp_entry", nargs, 5, 5) < 0)
+        return NULL;
+    PyObject *fast = PySequence_Fast(args[0], "lp_entry: fields must be a sequence of bytes");
+    if (fast == NULL)
+        return NULL;
+    PyObject *master = args[1] == Py_None ? NULL : PySequence_Fast(args[1], "lp_entry: master must be a sequence");
+    if (args[1] != Py_None && master == NULL) {
+        Py_DECREF(fast);
+        return NULL;
+    }
+    unsigned long long ms_diff = PyLong_AsUnsignedLongLongMask(args[2]);
+    unsigned long long seq_diff = PyLong_AsUnsignedLongLongMask(args[3]);
+    long long room = PyLong_AsLongLong(args[4]);
+    PyObject *result = NULL;
+    if (PyErr_Occurred())
+        goto done;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(fast) / 2;
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    int same = master != NULL && PySequence_Fast_GET_SIZE(master) == count;
+    long long names = 0, values = 0, total = 0;
+    for (Py_ssize_t i = 0; i < 2 * count; i++) {
+        Py_buffer view;
+        const unsigned char *data;
+        Py_ssize_t len;
+        if (item_data(items[i], &view, &data, &len) < 0)
+            goto done;
+        total += len;
+        if (i % 2) {
+            values += lp_string_size(data, len);
+        } else {
+            names += lp_string_size(data, len);
+            if (same) {
+                Py_buffer other_view;
+                const unsigned char *other;
+                Py_ssize_t other_len;
+                if (item_data(PySequence_Fast_ITEMS(master)[i / 2], &other_view, &other, &other_len) < 0) {
+                    if (view.obj != NULL)
+                        PyBuffer_Release(&view);
+                    goto done;
+                }
+                same = other_len == len && memcmp(other, data, (size_t)len) == 0;
+                if (other_view.obj != NULL)
+                    PyBuffer_Release(&other_view);
+            }
+        }
+        if (view.obj != NULL)
+            PyBuffer_Release(&view);
+    }
+    if (master != NULL && total < room) {
+        long long added = 2 + lp_int_size((int64_t)ms_diff) + lp_int_size((int64_t)seq_diff) + values;
+        if (same)
+            added += lp_int_size(count + 3);
+        else
+            added += lp_int_size(count) + names + lp_int_size(2 * (int64_t)count + 4);
+        result = PyLong_FromLongLong(added);
+    } else {
+        result = PyLong_FromLongLong(-(7 + lp_int_size(count) + names + 2 + 6 + values + lp_int_size(count + 3)));
+    }
+done:
+    Py_DECREF(fast);
+    Py_XDECREF(master);
+    return result;
+}
+
 PyDoc_STRVAR(crc32c_doc,
 "crc32c(data, value=0, software=False) -> int\n\n"
 "CRC32C of data, continuing from value, with the implementation framing uses or the portable one (for the tests).");
@@ -756,6 +922,7 @@ static PyMethodDef speedups_methods[] = {
     {"encode_fields", (PyCFunction)encode_fields, METH_O, encode_fields_doc},
     {"decode_fields", (PyCFunction)(void (*)(void))decode_fields, METH_FASTCALL, decode_fields_doc},
     {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
+    {"lp_entry", (PyCFunction)(void (*)(void))lp_entry, METH_FASTCALL, lp_entry_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -865,6 +865,9 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("checkpoint-bytes", _mem(MB, LLONG_MAX), 64 * MB, S, live=False),
     _d("maxdisk", _mem(0, LLONG_MAX), 0, S),  # 0 = no limit
     _d("scrub-bandwidth", _int(0, INT_MAX), 8, S),  # MB/s read by the background scrub; 0 = no scrub
+    # When a stream entry starts a new listpack node (what `~` trimming removes whole), as in Redis.
+    _d("stream-node-max-entries", _int(0, LLONG_MAX), 100, S),
+    _d("stream-node-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 4096, S),
     # -- accepted only with the values respq can honour --------------------------------------------------------
     _d(
         "supervised",
@@ -1022,7 +1025,6 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("cluster-node-timeout", _int(0, LLONG_MAX), 15000, note=CLUSTER_NOTE),
     _d("slowlog-log-slower-than", _int(-1, LLONG_MAX), 10000),
     _d("latency-monitor-threshold", _int(0, LLONG_MAX), 0),
-    _d("stream-node-max-entries", _int(0, LLONG_MAX), 100, note=ENCODING_NOTE),
     _d("repl-backlog-size", _mem(1, LLONG_MAX), MB, note=REPLICATION_NOTE),
     _d("cluster-link-sendbuf-limit", _mem(0, ULLONG_MAX, unsigned=True), 0, note=CLUSTER_NOTE),
     Directive(
@@ -1040,7 +1042,6 @@ DIRECTIVES: tuple[Directive, ...] = (
         alias="hash-max-ziplist-value",
         note=ENCODING_NOTE,
     ),
-    _d("stream-node-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 4096, note=ENCODING_NOTE),
     Directive(
         "zset-max-listpack-value",
         _mem(0, LLONG_MAX, unsigned=True),
@@ -1210,6 +1211,14 @@ class Config:
     @property
     def maxdisk(self) -> int:
         return self.values["maxdisk"]
+
+    @property
+    def stream_node_max_entries(self) -> int:
+        return self.values["stream-node-max-entries"]
+
+    @property
+    def stream_node_max_bytes(self) -> int:
+        return self.values["stream-node-max-bytes"]
 
     @property
     def scrub_bandwidth(self) -> int:

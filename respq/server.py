@@ -296,6 +296,8 @@ class Server:
             self.log.set_level(cfg.loglevel)
         if "maxdisk" in changed and self.engine is not None:
             self.engine.maxdisk = cfg.maxdisk
+        if ("stream-node-max-entries" in changed or "stream-node-max-bytes" in changed) and self.engine is not None:
+            self.engine.set_stream_node_limits(cfg.stream_node_max_entries, cfg.stream_node_max_bytes)
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
 
@@ -314,6 +316,8 @@ class Server:
             checkpoint_bytes=cfg.checkpoint_bytes,
             maxdisk=cfg.maxdisk,
             log=self.log,
+            stream_node_max_entries=cfg.stream_node_max_entries,
+            stream_node_max_bytes=cfg.stream_node_max_bytes,
         )
         self.engine = engine
         self.keyspace = Keyspace(self, engine)

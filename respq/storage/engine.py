@@ -44,7 +44,14 @@ from respq.storage.listlog import (
     push_growth,
 )
 from respq.storage.segments import SegmentStore, parse_segment_name
-from respq.storage.streamlog import PEL_BYTES_PER_ENTRY, XADD_AT, StreamLog
+from respq.storage.streamlog import (
+    LISTPACK_MAX_SIZE,
+    NODE_MAX_BYTES,
+    NODE_MAX_ENTRIES,
+    PEL_BYTES_PER_ENTRY,
+    XADD_AT,
+    StreamLog,
+)
 
 POLICIES = ("always", "everysec", "no")
 TYPE_CODES = {"list": 1, "stream": 2}
@@ -114,6 +121,8 @@ class Engine:
         checkpoint_bytes: int,
         maxdisk: int,
         log: Callable[[str, str], None],
+        stream_node_max_entries: int = NODE_MAX_ENTRIES,
+        stream_node_max_bytes: int = NODE_MAX_BYTES,
     ) -> None:
         if appendfsync not in POLICIES:
             raise ValueError(f"appendfsync must be one of {', '.join(POLICIES)}")
@@ -122,6 +131,8 @@ class Engine:
         self.databases = databases
         self.checkpoint_bytes = checkpoint_bytes
         self.maxdisk = maxdisk
+        self.stream_node_entries = self.stream_node_bytes = 0
+        self.set_stream_node_limits(stream_node_max_entries, stream_node_max_bytes)
         self.write_error: str | None = None
         self._io = io
         self._lock_fd: int | None = lock_fd
@@ -190,6 +201,8 @@ class Engine:
         maxdisk: int = 0,
         log: Callable[[str, str], None] = _default_log,
         io: FileIO | None = None,
+        stream_node_max_entries: int = NODE_MAX_ENTRIES,
+        stream_node_max_bytes: int = NODE_MAX_BYTES,
     ) -> Engine:
         """Locks ``path`` (created if missing), recovers its contents and returns the engine. Blocking."""
         io = io or DEFAULT_IO
@@ -209,12 +222,20 @@ class Engine:
                 checkpoint_bytes=checkpoint_bytes,
                 maxdisk=maxdisk,
                 log=log,
+                stream_node_max_entries=stream_node_max_entries,
+                stream_node_max_bytes=stream_node_max_bytes,
             )
             engine._recover()
         except BaseException:
             io.close(lock_fd)
             raise
         return engine
+
+    def set_stream_node_limits(self, max_entries: int, max_bytes: int) -> None:
+        """stream-node-max-entries and stream-node-max-bytes: when an entry starts a new listpack (StreamLog._append).
+        As in Redis, a byte limit of 0, or one above what a listpack may hold, means that much."""
+        self.stream_node_entries = max_entries
+        self.stream_node_bytes = max_bytes if 0 < max_bytes <= LISTPACK_MAX_SIZE else LISTPACK_MAX_SIZE
 
     def close(self) -> None:
         """Clean shutdown: everything is checkpointed, so the next open replays nothing."""
@@ -1090,7 +1111,8 @@ class Engine:
         if op == journal.OP_BATCH:
             ops = journal.decode_batch(payload)
             for inner_op, inner_payload in ops:
-                if inner_op == journal.OP_XADD_AT:  # all of the batch or none: a torn entry stops it up front
+                # All of the batch or none: a torn entry stops it up front.
+                if inner_op == journal.OP_XADD_AT or inner_op == journal.OP_XADD_AT_JOIN:
                     qid, fid, offset, length, count = XADD_AT.unpack(inner_payload)
                     self._appended_records(qid, fid, offset, length, count)
             for inner_op, inner_payload in ops:

@@ -55,6 +55,7 @@ OP_XPEL_DEL = 41  # (40 is the manifest record type)
 OP_XADD_AT = 42  # entries appended to the stream's segment file: where they are, not what they hold
 OP_XPEL_RANGE = 43  # the live entries of an ID range became pending for a consumer (an XREADGROUP's batch)
 OP_XPEL_DEL_RANGE = 44  # every pending entry of a group within an ID range was acknowledged
+OP_XADD_AT_JOIN = 45  # as OP_XADD_AT, and the first entry continues the listpack of the entries before it
 
 BATCH_ITEM = struct.Struct("<BI")
 VALUE_LEN = struct.Struct("<I")

@@ -9,10 +9,15 @@ stores deltas from its master entry. Nodes written before that format (``REC_STR
 u32-length strings) are read as they are. The only per-entry memory is for entries
 that are deleted but still inside a node, and for pending entries of consumer groups.
 
-A node is a run of up to ``NODE_ENTRIES`` consecutive records of one segment file, like a listpack node of a
-Redis stream: it is created, filled and dropped the way Redis creates, fills and drops its nodes (a node that
-has held 100 entries, live or deleted, is full; a node whose entries are all deleted goes), so approximate
-trimming (``~``) and ``XINFO STREAM`` node counts follow Redis for streams of small entries.
+A node is a run of up to ``NODE_ENTRIES`` consecutive records of one segment file. The entries are also grouped
+exactly as Redis groups them into listpack nodes of its radix tree (``Listpack``: one or more consecutive nodes),
+since approximate trimming (``~``) removes whole listpacks and ``XINFO STREAM`` counts them. A listpack is full
+when it holds ``stream-node-max-entries`` entries (live or deleted) or when the next entry would take it to
+``stream-node-max-bytes`` bytes, computed as Redis's listpack encoding would store it, with the directives in
+force when the entry is added; it goes when its last live entry is deleted. A node starts at each listpack, and
+also where a segment file rolls, where the node before is not adjacent, and every ``NODE_ENTRIES`` records: such a
+node continues the listpack of the node before it (``Node.pack``), which the journal says (``OP_XADD_AT_JOIN``)
+and the manifest records, so the grouping survives restarts whatever the directives are then.
 
 IDs are Python ints: ``ms << 64 | seq``, so they compare and sort as stream IDs do.
 
@@ -25,6 +30,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import re
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -47,8 +53,12 @@ REC_STREAM_COMPACT = 3  # segment record: one stream entry, its ID relative to i
 # the distance in milliseconds from the node's first ID, plus one.
 NOTED = 1
 NODE_COMPACT = 1 << 31  # in a dumped node's record count: its records are REC_STREAM_COMPACT
+NODE_JOINS = 1 << 30  # in a dumped node's record count: it continues the listpack of the node before it
 MALFORMED_ENTRY = "malformed stream entry"  # also the C twin's text
-NODE_ENTRIES = 100  # entries (live or deleted) per node, Redis's stream-node-max-entries default
+NODE_ENTRIES = 100  # records per node at most (an index key every 100 entries whatever the listpacks hold)
+NODE_MAX_ENTRIES = 100  # Redis's stream-node-max-entries default
+NODE_MAX_BYTES = 4096  # Redis's stream-node-max-bytes default
+LISTPACK_MAX_SIZE = 1 << 30  # Redis's STREAM_LISTPACK_MAX_SIZE: the byte limit when the directive is 0 or above
 MAX_ID = (1 << 128) - 1
 INVALID_ENTRIES_READ = -1  # a group whose read counter is unknown (Redis's SCG_INVALID_ENTRIES_READ)
 # Measured by tests/unit/test_storage_stream.py (tracemalloc): Python bytes one pending entry costs, all
@@ -74,8 +84,11 @@ PEL_DEL_RANGE = struct.Struct("<QQQQQ")  # qid, first and last ID; then the grou
 ACK_RANGE_MIN = 3
 ACK_RANGE_CONSUMERS = 32
 
-STATE_HEAD = struct.Struct("<QQQQQQQQqQII")
+STATE_HEAD = struct.Struct("<QQQQQQQQqQII")  # ids, entries added, length, flags (STATE_PACKS), file, counts
+STATE_PACKS = 1  # in STATE_HEAD's flags: each node that starts a listpack is followed by a PACK_STATE
 NODE = struct.Struct("<QQQIIQQQQI")
+# A listpack: its bytes (-1: unknown), first and last IDs, entries ever added, master field names (then the names).
+PACK_STATE = struct.Struct("<qQQQQQI")
 GROUP_STATE = struct.Struct("<QQqI")
 CONSUMER_STATE = struct.Struct("<qQ")
 
@@ -158,6 +171,77 @@ encode_fields = speedups.encode_fields or py_encode_fields  # the C twins, when 
 decode_fields = speedups.decode_fields or py_decode_fields
 
 
+# -- the bytes Redis's listpack encoding takes (listpack.c), which decide where Redis starts a node
+
+LP_EMPTY = 7  # a listpack's header (total bytes, element count) and its end byte
+_LP_INTEGER = re.compile(rb"0|-?[1-9][0-9]*")
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def lp_int_size(value: int) -> int:
+    """Bytes of an integer element: its encoding and the one-byte back length."""
+    if 0 <= value <= 127:
+        return 2
+    if -4096 <= value <= 4095:
+        return 3
+    if -32768 <= value <= 32767:
+        return 4
+    if -8388608 <= value <= 8388607:
+        return 5
+    if -2147483648 <= value <= 2147483647:
+        return 6
+    return 10
+
+
+def lp_string_size(value: bytes) -> int:
+    """Bytes of a string element, stored as an integer when it is one in canonical form (lpStringToInt64)."""
+    length = len(value)
+    if length <= 20 and _LP_INTEGER.fullmatch(value):
+        number = int(value)
+        if _INT64_MIN <= number <= _INT64_MAX:
+            return lp_int_size(number)
+    encoded = length + (1 if length < 64 else 2 if length < 4096 else 5)
+    if encoded <= 127:
+        return encoded + 1
+    if encoded < 16383:
+        return encoded + 2
+    if encoded < 2097151:
+        return encoded + 3
+    return encoded + (4 if encoded < 268435455 else 5)
+
+
+def _signed64(value: int) -> int:
+    value &= _SEQ_MASK
+    return value - (1 << 64) if value > _INT64_MAX else value
+
+
+def py_lp_entry(fields: Sequence[bytes], master: Sequence[bytes] | None, ms_diff: int, seq_diff: int, room: int) -> int:
+    """The bytes an entry with these fields and values adds to a listpack whose master entry has the field names
+    ``master``, its ID that far from the master ID (each part as a 64-bit difference), if the fields and values
+    come to less than ``room`` bytes (Redis's test for a listpack node being full); otherwise, or with ``master``
+    None, minus the bytes of a new listpack holding it alone. Neither counts the listpack's live and deleted
+    counters, which change as entries are deleted.
+
+    An entry is flags, the two ID differences, [the field count and names, unless they are the master's], the
+    values, and the count of elements before it (streamAppendItem)."""
+    count = len(fields) // 2
+    names_size = values_size = total = 0
+    for index in range(0, 2 * count, 2):
+        name, value = fields[index], fields[index + 1]
+        names_size += lp_string_size(name)
+        values_size += lp_string_size(value)
+        total += len(name) + len(value)
+    if master is None or total >= room:
+        return -(LP_EMPTY + lp_int_size(count) + names_size + 2 + 6 + values_size + lp_int_size(count + 3))
+    added = 2 + lp_int_size(_signed64(ms_diff)) + lp_int_size(_signed64(seq_diff)) + values_size
+    if len(master) == count and all(master[i] == fields[2 * i] for i in range(count)):
+        return added + lp_int_size(count + 3)
+    return added + lp_int_size(count) + names_size + lp_int_size(2 * count + 4)
+
+
+lp_entry = speedups.lp_entry or py_lp_entry
+
+
 def _id_prefix(stream_id: int, first_ms: int, noted: int) -> bytes:
     """A compact record's tag and ID, for an entry of the node whose first ID has milliseconds ``first_ms``."""
     tag, seq = ((stream_id >> 64) - first_ms + 1) << 1 | noted, stream_id & _SEQ_MASK
@@ -199,14 +283,42 @@ def _read_name(data: bytes | memoryview, pos: int) -> tuple[bytes, int]:
     return bytes(data[pos : pos + length]), pos + length
 
 
+class Listpack:
+    """The entries Redis would hold in one listpack node of its radix tree: one or more consecutive ``Node``s.
+    Trimming with ``~`` removes these whole. A node whose entries are all deleted goes (but for a listpack's last
+    one), and a listpack goes with its last live entry, as Redis drops a listpack on XDEL."""
+
+    __slots__ = ("fields", "first", "last", "live", "size", "total")
+
+    def __init__(self, first: int, size: int | None, fields: tuple[bytes, ...] | None) -> None:
+        self.first = first  # its first entry's ID (the master ID, Redis's radix-tree key)
+        self.last = first  # its last entry's ID, live or deleted
+        self.total = 1  # entries ever added, live or deleted
+        self.live = 1
+        # Its bytes in Redis's encoding, but for the live and deleted counters, and its master entry's field names.
+        # None: unknown (a node written by an earlier build), and then no entry joins it.
+        self.size = size
+        self.fields = fields
+
+
 class Node:
     """A run of records in one file. ``deleted`` holds IDs of deleted records still inside [start, end)."""
 
-    __slots__ = ("compact", "deleted", "end", "fid", "first", "last", "live", "start", "total")
+    __slots__ = ("compact", "deleted", "end", "fid", "first", "last", "live", "pack", "start", "total")
 
     def __init__(
-        self, fid: int, start: int, end: int, total: int, live: int, first: int, last: int, compact: bool = True
+        self,
+        fid: int,
+        start: int,
+        end: int,
+        total: int,
+        live: int,
+        first: int,
+        last: int,
+        pack: Listpack,
+        compact: bool = True,
     ) -> None:
+        self.pack = pack  # the listpack its entries belong to (shared with the nodes before and after it, if any)
         self.compact = compact  # REC_STREAM_COMPACT records (False: a node written before them)
         self.fid = fid
         self.start = start
@@ -395,11 +507,21 @@ class StreamLog(CatalogEntry):
 
     @property
     def node_count(self) -> int:
-        return len(self._nodes)
+        """Listpacks: Redis's radix-tree keys."""
+        return len(self._pack_keys())
 
     @property
     def radix_tree_nodes(self) -> int:
-        return radix_tree_nodes(self._keys)
+        return radix_tree_nodes(self._pack_keys())
+
+    def _pack_keys(self) -> list[int]:
+        keys = []
+        pack = None
+        for node in self._nodes:
+            if node.pack is not pack:
+                pack = node.pack
+                keys.append(pack.first)
+        return keys
 
     # -- adding
 
@@ -408,7 +530,7 @@ class StreamLog(CatalogEntry):
         engine = self._engine
         body = encode_fields(fields)
         engine._before_write(len(body) + ENTRY_GROWTH if engine.maxdisk else 0)
-        self._append((stream_id,), (body,))
+        self._append((stream_id,), (body,), (fields,))
 
     def add_many(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> int:
         """Appends entries as ``add`` would one by one (IDs ascending, the first above ``last_id``), writing the
@@ -420,13 +542,13 @@ class StreamLog(CatalogEntry):
         added = 0
         try:
             while added < len(bodies):
-                added += self._append(ids[added:], bodies[added:])
+                added += self._append(ids[added:], bodies[added:], fields_list[added:])
         except StorageError:
             if not added:
                 raise
         return added
 
-    def _append(self, ids: Sequence[int], bodies: Sequence[bytes]) -> int:
+    def _append(self, ids: Sequence[int], bodies: Sequence[bytes], fields_list: Sequence[Sequence[bytes]]) -> int:
         """Appends the entries (``encode_fields`` of each one's fields) that fit the active file, at least the first
         (a full file is rolled first), framed in one buffer, and indexes them; returns how many. A failure changes
         nothing.
@@ -440,12 +562,6 @@ class StreamLog(CatalogEntry):
         fid = self._fid
         if fid == 0 or store.size(fid) >= store.segment_size:
             fid = created = store.create(self.qid, commit=True)
-        # With the journal clean (everything before durable) and no other stream's entries unnoted, these entries
-        # are the newest operations: recovery may keep any first part of them without a note and still hold a
-        # prefix of what happened. Otherwise they are NOTED at once, and kept only if their note survives.
-        unnoted = engine._unnoted
-        lazy = not created and engine._journal_clean() and (not unnoted or (len(unnoted) == 1 and self.qid in unnoted))
-        noted = 0 if lazy else NOTED
         # Which node each record joins decides how it is written: the last one while it takes more, else a new one.
         node = self._nodes[-1] if self._nodes else None
         offset = store.size(fid)
@@ -453,14 +569,70 @@ class StreamLog(CatalogEntry):
             in_node, first_ms = node.total, node.first >> 64
         else:
             in_node, first_ms = NODE_ENTRIES, 0
-        payloads = []
-        for stream_id, body in zip(ids, bodies, strict=True):
-            if in_node < NODE_ENTRIES:
-                payloads.append(_id_prefix(stream_id, first_ms, noted) + body)
-                in_node += 1
+        # With the journal clean (everything before durable) and no other stream's entries unnoted, these entries
+        # are the newest operations: recovery may keep any first part of them without a note and still hold a
+        # prefix of what happened. Otherwise they are NOTED at once, and kept only if their note survives.
+        unnoted = engine._unnoted
+        lazy = not created and engine._journal_clean() and (not unnoted or (len(unnoted) == 1 and self.qid in unnoted))
+        noted = 0 if lazy else NOTED
+        # Which listpack each entry joins, as Redis decides it: the last one unless that is full (see Listpack).
+        max_entries, max_bytes = engine.stream_node_entries, engine.stream_node_bytes
+        joins_first = False  # the first record starts a node that continues the last listpack
+        pack = node.pack if node is not None else None
+        if (
+            len(ids) == 1
+            and in_node < NODE_ENTRIES
+            and pack is not None
+            and pack.size is not None
+            and pack.total <= 127
+            and not (max_entries and pack.total >= max_entries)
+        ):
+            # A single XADD onto a node that takes more: the common case, kept short.
+            stream_id, first = ids[0], pack.first
+            room = max_bytes - pack.size - 4  # the live and deleted counters take 2 bytes each
+            size = lp_entry(
+                fields_list[0], pack.fields, (stream_id >> 64) - (first >> 64), (stream_id - first) & _SEQ_MASK, room
+            )
+            if size >= 0:
+                payloads = [_id_prefix(stream_id, first_ms, noted) + bodies[0]]
             else:
-                payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), body))
-                in_node, first_ms = 1, stream_id >> 64
+                payloads = [b"%c%s%s" % (noted, _pack_id(stream_id), bodies[0])]
+            sizes = [size]
+        else:
+            if pack is not None and pack.size is not None:
+                p_first, p_fields, p_total, p_live, p_size = pack.first, pack.fields, pack.total, pack.live, pack.size
+            else:
+                p_first, p_fields, p_total, p_live, p_size = 0, None, 0, 0, 0  # none to join
+            payloads = []
+            sizes = []  # the listpack bytes each entry adds, or minus those of the listpack it starts (see _index)
+            for index, stream_id in enumerate(ids):
+                if p_fields is None or (max_entries and p_total >= max_entries):
+                    size = lp_entry(fields_list[index], None, 0, 0, 0)
+                else:
+                    if p_total <= 127:
+                        room = max_bytes - p_size - 4  # the live and deleted counters take 2 bytes each
+                    else:
+                        room = max_bytes - p_size - lp_int_size(p_live) - lp_int_size(p_total - p_live)
+                    ms_diff, seq_diff = (stream_id >> 64) - (p_first >> 64), (stream_id - p_first) & _SEQ_MASK
+                    size = lp_entry(fields_list[index], p_fields, ms_diff, seq_diff, room)
+                if size >= 0:  # it joins the last listpack
+                    if in_node < NODE_ENTRIES:
+                        payloads.append(_id_prefix(stream_id, first_ms, noted) + bodies[index])
+                        in_node += 1
+                    else:
+                        if index:
+                            break  # a node continuing a listpack is the first record its journal note names
+                        joins_first, lazy, noted = True, False, NOTED
+                        payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), bodies[index]))
+                        in_node, first_ms = 1, stream_id >> 64
+                    p_total += 1
+                    p_live += 1
+                    p_size += size
+                else:
+                    payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), bodies[index]))
+                    in_node, first_ms = 1, stream_id >> 64
+                    p_first, p_fields, p_total, p_live, p_size = stream_id, fields_list[index][0::2], 1, 1, -size
+                sizes.append(size)
         if len(payloads) == 1:  # a single XADD: the common case, kept short
             count, data = 1, framing.frame(REC_STREAM_COMPACT, payloads[0])
         else:
@@ -475,17 +647,17 @@ class StreamLog(CatalogEntry):
         if created:
             self._roll_to(created)
         engine.stream_bytes += len(data)
-        self._index(ids, payloads[:count], fid, offset)
+        self._index(ids, payloads[:count], fid, offset, sizes, fields_list)
         if not engine._replaying:
             engine._stream_appended += len(data)
             unnoted = self._unnoted
-            if unnoted is not None and unnoted[0] == fid and unnoted[1] + unnoted[2] == offset:
+            if not joins_first and unnoted is not None and unnoted[0] == fid and unnoted[1] + unnoted[2] == offset:
                 unnoted[2] += len(data)
                 unnoted[3] += count
             else:
                 if unnoted is not None:
                     self.write_note()
-                self._unnoted = [fid, offset, len(data), count]
+                self._unnoted = [fid, offset, len(data), count, joins_first]
             engine._unnoted[self.qid] = self
             if not lazy:
                 engine._note_appends()
@@ -495,31 +667,55 @@ class StreamLog(CatalogEntry):
         """Journals the XADD_AT record of the entries appended since the last one (Engine._note_appends)."""
         unnoted, self._unnoted = self._unnoted, None
         if unnoted is not None:
-            self._engine._journal_record(journal.OP_XADD_AT, XADD_AT.pack(self.qid, *unnoted))
+            *where, joins = unnoted
+            op = journal.OP_XADD_AT_JOIN if joins else journal.OP_XADD_AT
+            self._engine._journal_record(op, XADD_AT.pack(self.qid, *where))
 
     def _roll_to(self, fid: int) -> None:
         old, self._fid = self._fid, fid
         if old:
             self._release(old)
 
-    def _index(self, ids: Sequence[int], payloads: Sequence[bytes], fid: int, offset: int) -> None:
-        """Adds the compact records just appended (or replayed) at ``offset`` of ``fid`` to the nodes: one whose ID is
-        whole starts a node, the others join the last one."""
+    def _index(
+        self,
+        ids: Sequence[int],
+        payloads: Sequence[bytes],
+        fid: int,
+        offset: int,
+        sizes: Sequence[int],
+        fields_list: Sequence[Sequence[bytes]],
+    ) -> None:
+        """Adds the compact records just appended (or replayed) at ``offset`` of ``fid`` to the nodes and listpacks:
+        a record whose ID is whole starts a node, the others join the last one. ``sizes[i]`` is the listpack bytes
+        record i adds to the last listpack, or minus those of the listpack it starts (whose master field names are
+        its own, from ``fields_list[i]``)."""
         nodes = self._nodes
         node = nodes[-1] if nodes else None
         count = len(payloads)
         for index in range(count):
             stream_id = ids[index]
             end = offset + len(payloads[index]) + framing.OVERHEAD
+            size = sizes[index]
+            if size >= 0:
+                if node is None:
+                    raise ValueError("a stream entry written as part of a listpack follows no such listpack")
+                pack = node.pack
+                pack.total += 1
+                pack.live += 1
+                pack.last = stream_id
+                if pack.size is not None:
+                    pack.size += size
+            else:
+                pack = Listpack(stream_id, -size, tuple(fields_list[index][0::2]))
             if not _starts_node(payloads[index]):
-                if node is None or not node.compact or node.fid != fid or node.end != offset:
+                if node is None or not node.compact or node.fid != fid or node.end != offset or size < 0:
                     raise ValueError("a stream entry written as part of a node follows no such node")
                 node.end = end
                 node.total += 1
                 node.live += 1
                 node.last = stream_id
             else:
-                node = Node(fid, offset, end, 1, 1, stream_id, stream_id)
+                node = Node(fid, offset, end, 1, 1, stream_id, stream_id, pack)
                 nodes.append(node)
                 self._keys.append(stream_id)
             offset = end
@@ -529,9 +725,9 @@ class StreamLog(CatalogEntry):
         self.entries_added += count
         self.last_id = ids[count - 1]
 
-    def _adopt(self, fid: int, offset: int, length: int, count: int) -> None:
-        """Replay of XADD_AT: indexes the records a journaled XADD appended, read back from the segment (the
-        engine raises TornReference if a power cut left them incomplete)."""
+    def _adopt(self, fid: int, offset: int, length: int, count: int, joins: bool) -> None:
+        """Replay of XADD_AT (XADD_AT_JOIN when ``joins``): indexes the records a journaled XADD appended, read back
+        from the segment (the engine raises TornReference if a power cut left them incomplete)."""
         payloads = self._engine._appended_records(self.qid, fid, offset, length, count)
         store = self._store
         if fid != self._fid:
@@ -540,28 +736,56 @@ class StreamLog(CatalogEntry):
             self._roll_to(fid)
         if store.size(fid) != offset:
             raise ValueError(f"entries journaled at offset {offset} of file {fid}, which ends at {store.size(fid)}")
-        ids = self._decode_ids(payloads)
+        ids, starts = self._decode_ids(payloads)
+        sizes, fields_list = self._account(ids, payloads, starts, joins)
         store.extend(fid, length)
         self._engine.stream_bytes += length
-        self._index(ids, payloads, fid, offset)
+        self._index(ids, payloads, fid, offset, sizes, fields_list)
 
-    def _decode_ids(self, payloads: Sequence[bytes]) -> list[int]:
-        """The IDs of compact records about to be indexed after the last node (checked to ascend from last_id)."""
+    def _decode_ids(self, payloads: Sequence[bytes]) -> tuple[list[int], list[int]]:
+        """The IDs of compact records about to be indexed after the last node (checked to ascend from last_id), and
+        where each one's fields start."""
         node = self._nodes[-1] if self._nodes else None
         first_ms = node.first >> 64 if node is not None and node.compact else -1
-        ids = []
+        ids, starts = [], []
         for payload in payloads:
             if _starts_node(payload):
                 stream_id = _unpack_id(payload, 1)
                 first_ms = stream_id >> 64
+                fields_at = 1 + ID.size
             elif first_ms < 0:
                 raise ValueError("a stream entry written as part of a node follows no such node")
             else:
-                stream_id = _compact_id(payload, first_ms)[0]
+                stream_id, fields_at = _compact_id(payload, first_ms)
             ids.append(stream_id)
+            starts.append(fields_at)
         if ids[0] <= self.last_id or any(b <= a for a, b in itertools.pairwise(ids)):
             raise ValueError("stream entries out of ID order")
-        return ids
+        return ids, starts
+
+    def _account(
+        self, ids: Sequence[int], payloads: Sequence[bytes], starts: Sequence[int], joins_first: bool
+    ) -> tuple[list[int], list[list[bytes]]]:
+        """Recovery: the sizes ``_index`` takes for the records it is about to index, from their fields (also
+        returned) as ``_append`` found them from the arguments. A record carrying its ID whole starts a listpack,
+        but for the first one of an XADD_AT_JOIN note (``joins_first``), which starts a node of the last one."""
+        node = self._nodes[-1] if self._nodes else None
+        p_first, p_fields = (node.pack.first, node.pack.fields) if node is not None else (0, None)
+        sizes: list[int] = []
+        fields_list = []
+        for index, payload in enumerate(payloads):
+            fields = decode_fields(payload, starts[index])
+            fields_list.append(fields)
+            stream_id = ids[index]
+            if _starts_node(payload) and not (joins_first and not index):
+                p_first, p_fields = stream_id, fields[0::2]
+                sizes.append(lp_entry(fields, None, 0, 0, 0))
+            elif p_fields is None:  # a listpack of unknown size (an earlier build's): only counted
+                sizes.append(0)
+            else:
+                ms_diff, seq_diff = (stream_id >> 64) - (p_first >> 64), (stream_id - p_first) & _SEQ_MASK
+                sizes.append(lp_entry(fields, p_fields, ms_diff, seq_diff, 1 << 62))  # it joined: the size is wanted
+        return sizes, fields_list
 
     def recover_tail(self, size_on_disk: int) -> int:
         """Recovery, after replay: indexes the entries appended to the stream's last file that no XADD_AT record
@@ -579,13 +803,14 @@ class StreamLog(CatalogEntry):
             payloads.append(payload)
         if not payloads:
             return 0
-        ids = self._decode_ids(payloads)
+        ids, starts = self._decode_ids(payloads)
+        sizes, fields_list = self._account(ids, payloads, starts, False)
         length = sum(len(payload) + framing.OVERHEAD for payload in payloads)
         store.extend(fid, length)
         self._engine.stream_bytes += length
-        self._index(ids, payloads, fid, offset)
+        self._index(ids, payloads, fid, offset, sizes, fields_list)
         # The journal names them first thing (Engine._recover), or notes of later entries would leave a gap.
-        self._unnoted = [fid, offset, length, len(ids)]
+        self._unnoted = [fid, offset, length, len(ids), False]
         self._engine._unnoted[self.qid] = self
         return len(ids)
 
@@ -751,13 +976,16 @@ class StreamLog(CatalogEntry):
                 continue
             node, start, end = found
             node.live -= 1
+            node.pack.live -= 1
             self.length -= 1
             if stream_id == self.first_id:
                 first_deleted = True
             if stream_id > self.max_deleted_id:
                 self.max_deleted_id = stream_id
-            if not node.live:
-                self._drop_node(node)
+            if not node.pack.live:
+                self._drop_pack(node)
+            elif not node.live:  # its listpack lives on in its other nodes
+                self._drop_nodes(self._node_index(node.first), self._node_index(node.first) + 1)
             elif start == node.start:
                 node.start = end
                 self._skip_deleted_prefix(node)
@@ -783,11 +1011,22 @@ class StreamLog(CatalogEntry):
         if not deleted:
             node.deleted = None
 
-    def _drop_node(self, node: Node) -> None:
-        index = self._nodes.index(node)
-        del self._nodes[index]
-        del self._keys[index]
-        self._release(node.fid)
+    def _drop_pack(self, node: Node) -> None:
+        """Drops the nodes of ``node``'s listpack (consecutive, ``node`` among them)."""
+        nodes, pack = self._nodes, node.pack
+        low = high = self._node_index(node.first)
+        while low > 0 and nodes[low - 1].pack is pack:
+            low -= 1
+        while high + 1 < len(nodes) and nodes[high + 1].pack is pack:
+            high += 1
+        self._drop_nodes(low, high + 1)
+
+    def _drop_nodes(self, low: int, high: int) -> None:
+        gone = self._nodes[low:high]
+        del self._nodes[low:high]
+        del self._keys[low:high]
+        for fid in dict.fromkeys(node.fid for node in gone):
+            self._release(fid)
 
     def _first_live(self) -> int:
         for stream_id, _ in self.iter_range(0, MAX_ID, 1):
@@ -816,48 +1055,71 @@ class StreamLog(CatalogEntry):
         return deleted
 
     def _trim(self, strategy: int, threshold: int, approx: bool, limit: int) -> int:
+        """streamTrim: whole listpacks from the oldest while the strategy allows, at most ``limit`` live entries
+        (0: no limit) in all; then, unless ``approx``, entries inside the first listpack left."""
         deleted = 0
         nodes = self._nodes
         while nodes:
             if strategy == MAXLEN and self.length <= threshold:
                 break
-            node = nodes[0]
-            entries = node.live
+            pack = nodes[0].pack
+            entries = pack.live  # deleted entries still inside a listpack do not count towards the limit
             if limit and deleted + entries > limit:
                 break
-            remove = self.length - entries >= threshold if strategy == MAXLEN else node.last < threshold
+            remove = self.length - entries >= threshold if strategy == MAXLEN else pack.last < threshold
             if remove:
-                del nodes[0]
-                del self._keys[0]
-                self._release(node.fid)
+                count = 1
+                while count < len(nodes) and nodes[count].pack is pack:
+                    count += 1
+                self._drop_nodes(0, count)
                 self.length -= entries
                 deleted += entries
                 continue
-            if approx:
-                break
-            # Delete from inside the first node, oldest first, up to the threshold.
-            marked = node.deleted or set()
-            new_start = node.start
-            for stream_id, _, end, *_ in self._records(node):
-                if strategy == MAXLEN:
-                    if self.length <= threshold:
-                        break
-                elif stream_id >= threshold:
-                    break
-                if stream_id in marked:
-                    marked.discard(stream_id)
-                else:
-                    node.live -= 1
-                    self.length -= 1
-                    deleted += 1
-                new_start = end
-            node.start = new_start
-            node.deleted = marked or None
+            if not approx:
+                deleted += self._trim_inside(pack, strategy, threshold)
             break
         if not self.length:
             self.first_id = 0
         elif deleted:
             self.first_id = self._first_live()
+        return deleted
+
+    def _trim_inside(self, pack: Listpack, strategy: int, threshold: int) -> int:
+        """Deletes the first listpack's entries, oldest first, up to the threshold; returns how many. Nodes left
+        empty go, but for the listpack's last if all are (Redis keeps a listpack whose entries trimming deleted)."""
+        deleted = 0
+        emptied = 0
+        nodes = self._nodes
+        for node in nodes:
+            if node.pack is not pack:
+                break
+            if not node.live:
+                emptied += 1
+                continue
+            marked = node.deleted or set()
+            new_start = node.start
+            reached = False
+            for stream_id, _, end, *_ in self._records(node):
+                reached = self.length <= threshold if strategy == MAXLEN else stream_id >= threshold
+                if reached:
+                    break
+                if stream_id in marked:
+                    marked.discard(stream_id)
+                else:
+                    node.live -= 1
+                    pack.live -= 1
+                    self.length -= 1
+                    deleted += 1
+                new_start = end
+            node.start = new_start
+            node.deleted = marked or None
+            if reached:
+                break
+            emptied += 1
+        if emptied and (emptied == len(nodes) or nodes[emptied].pack is not pack):
+            emptied -= 1  # the listpack keeps its last node
+        if emptied:
+            self._drop_nodes(0, emptied)
         return deleted
 
     def set_id(self, last_id: int, entries_added: int, max_deleted_id: int) -> None:
@@ -1064,20 +1326,22 @@ class StreamLog(CatalogEntry):
                 *split_id(self.max_deleted_id),
                 self.entries_added,
                 self.length,
-                0,
+                STATE_PACKS,
                 self._fid,
                 len(self._nodes),
                 len(self.groups),
             )
         ]
+        pack = None
         for n in self._nodes:
             deleted = sorted(n.deleted or ())
+            joins = n.pack is pack
             parts.append(
                 NODE.pack(
                     n.fid,
                     n.start,
                     n.end,
-                    n.total | (NODE_COMPACT if n.compact else 0),
+                    n.total | (NODE_COMPACT if n.compact else 0) | (NODE_JOINS if joins else 0),
                     n.live,
                     *split_id(n.first),
                     *split_id(n.last),
@@ -1085,6 +1349,12 @@ class StreamLog(CatalogEntry):
                 )
             )
             parts += map(_pack_id, deleted)
+            if not joins:
+                pack = n.pack
+                names = pack.fields or ()
+                size = -1 if pack.size is None else pack.size
+                parts.append(PACK_STATE.pack(size, *split_id(pack.first), *split_id(pack.last), pack.total, len(names)))
+                parts += map(_name, names)
         for group in self.groups.values():
             parts.append(GROUP_STATE.pack(*split_id(group.last_id), group.entries_read, len(group.consumers)))
             parts.append(_name(group.name))
@@ -1111,23 +1381,14 @@ class StreamLog(CatalogEntry):
             log.length,
             _,
             log._fid,
-            node_count,
+            _,
             group_count,
         ) = STATE_HEAD.unpack_from(data, 0)
         log.last_id = id_of(last_ms, last_seq)
         log.first_id = id_of(first_ms, first_seq)
         log.max_deleted_id = id_of(del_ms, del_seq)
-        pos = STATE_HEAD.size
-        for _ in range(node_count):
-            fid, start, end, total, live, f_ms, f_seq, l_ms, l_seq, n_deleted = NODE.unpack_from(data, pos)
-            pos += NODE.size
-            compact = bool(total & NODE_COMPACT)
-            node = Node(fid, start, end, total & ~NODE_COMPACT, live, id_of(f_ms, f_seq), id_of(l_ms, l_seq), compact)
-            if n_deleted:
-                node.deleted = {_unpack_id(data, pos + 16 * i) for i in range(n_deleted)}
-                pos += 16 * n_deleted
-            log._nodes.append(node)
-            log._keys.append(node.first)
+        log._nodes, pos = read_nodes(data)
+        log._keys = [node.first for node in log._nodes]
         for _ in range(group_count):
             g_ms, g_seq, entries_read, consumer_count = GROUP_STATE.unpack_from(data, pos)
             pos += GROUP_STATE.size
@@ -1149,13 +1410,13 @@ class StreamLog(CatalogEntry):
 
     def _replay(self, op: int, payload: bytes, record_lsn: int | None = None) -> None:
         view = memoryview(payload)
-        if op == journal.OP_XADD_AT:
+        if op == journal.OP_XADD_AT or op == journal.OP_XADD_AT_JOIN:
             _, fid, offset, length, count = XADD_AT.unpack(payload)
-            self._adopt(fid, offset, length, count)
+            self._adopt(fid, offset, length, count, op == journal.OP_XADD_AT_JOIN)
         elif op == journal.OP_XADD:  # the entry itself, as journals written before XADD_AT hold it
             self._engine._replaying_whole_entries()
             fields = journal.decode_values(payload, QID.size + ID.size)
-            self._append((_unpack_id(view, QID.size),), (encode_fields(fields),))
+            self._append((_unpack_id(view, QID.size),), (encode_fields(fields),), (fields,))
         elif op == journal.OP_XDEL:
             self._delete([_unpack_id(view, pos) for pos in range(8, len(view), 16)])
         elif op == journal.OP_XTRIM:
@@ -1208,6 +1469,40 @@ class StreamLog(CatalogEntry):
                 group.drop_pending(_unpack_id(view, item))
         else:
             raise ValueError(f"unknown stream operation {op}")
+
+
+def read_nodes(data: bytes | memoryview) -> tuple[list[Node], int]:
+    """The nodes (and their listpacks) of a stream's dumped state, and where what follows them starts."""
+    *_, flags, _, node_count, _ = STATE_HEAD.unpack_from(data, 0)
+    pos = STATE_HEAD.size
+    nodes = []
+    pack: Listpack | None = None
+    for _ in range(node_count):
+        fid, start, end, total, live, f_ms, f_seq, l_ms, l_seq, n_deleted = NODE.unpack_from(data, pos)
+        pos += NODE.size
+        first, last = id_of(f_ms, f_seq), id_of(l_ms, l_seq)
+        deleted = {_unpack_id(data, pos + 16 * i) for i in range(n_deleted)} if n_deleted else None
+        pos += 16 * n_deleted
+        if not flags & STATE_PACKS:  # an earlier build's: each node was a listpack, of unknown size
+            pack = Listpack(first, None, None)
+            pack.last, pack.total, pack.live = last, total & ~NODE_COMPACT, 0
+        elif not total & NODE_JOINS:
+            size, p_ms, p_seq, q_ms, q_seq, p_total, name_count = PACK_STATE.unpack_from(data, pos)
+            pos += PACK_STATE.size
+            names = []
+            for _ in range(name_count):
+                name, pos = _read_name(data, pos)
+                names.append(name)
+            pack = Listpack(id_of(p_ms, p_seq), None if size < 0 else size, tuple(names) if size >= 0 else None)
+            pack.last, pack.total, pack.live = id_of(q_ms, q_seq), p_total, 0
+        elif pack is None:
+            raise ValueError("a stream node continues a listpack, and no node comes before it")
+        node = Node(fid, start, end, total & ~(NODE_COMPACT | NODE_JOINS), live, first, last, pack)
+        node.compact = bool(total & NODE_COMPACT)
+        node.deleted = deleted
+        pack.live += live
+        nodes.append(node)
+    return nodes, pos
 
 
 def radix_tree_nodes(keys: Sequence[int]) -> int:

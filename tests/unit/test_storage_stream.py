@@ -269,7 +269,11 @@ def test_nodes_and_journals_written_before_compact_records_are_still_read(tmp_pa
     fid = stream._fid = store.create(stream.qid)
     data = framing.frame_values(streamlog.REC_STREAM_ENTRY, payloads)
     offset = store.append(fid, data)
-    stream._nodes.append(streamlog.Node(fid, offset, offset + len(data), 5, 5, old[0][0], old[-1][0], compact=False))
+    pack = streamlog.Listpack(old[0][0], None, None)  # an earlier build's node: a listpack of unknown size
+    pack.last, pack.total, pack.live = old[-1][0], 5, 5
+    stream._nodes.append(
+        streamlog.Node(fid, offset, offset + len(data), 5, 5, old[0][0], old[-1][0], pack, compact=False)
+    )
     stream._keys.append(old[0][0])
     stream.length = stream.entries_added = 5
     stream.first_id, stream.last_id = old[0][0], old[-1][0]
