@@ -6,6 +6,8 @@ import os
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from respq.storage import Engine
 from respq.storage.check import check_directory
 from respq.storage.streamlog import (
@@ -176,6 +178,20 @@ def _layout(stream: StreamLog) -> list[tuple[int, ...]]:
     return [(n.fid, n.start, n.end, n.total, n.live, n.first, n.last) for n in stream._nodes]
 
 
+def _listpacks(stream: StreamLog) -> list[tuple[object, ...]]:
+    """Each listpack's state and the nodes it groups."""
+    packs: list[tuple[object, ...]] = []
+    last = None
+    for node in stream._nodes:
+        pack = node.pack
+        if pack is not last:
+            fields = None if pack.fields is None else tuple(pack.fields)
+            packs.append((pack.first, pack.last, pack.total, pack.live, pack.size, fields, []))
+            last = pack
+        packs[-1][-1].append((node.fid, node.start, node.end, node.live))  # type: ignore[attr-defined]
+    return packs
+
+
 def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
     """Pipelined XADDs go through add_many: the same nodes, segment bytes and recovery as single adds, across node
     boundaries and segment rolls in the middle of a batch, with one journal record per batch and file."""
@@ -190,6 +206,7 @@ def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
             single.add(stream_id, entry)
         assert batched.add_many(ids, fields) == size
         assert _layout(batched) == _layout(single)
+        assert _listpacks(batched) == _listpacks(single)
     assert len(single.files()) > 3  # the batches crossed segment rolls
     for name in ("length", "first_id", "last_id", "entries_added"):
         assert getattr(batched, name) == getattr(single, name), name
@@ -348,3 +365,96 @@ def test_entries_added_after_replaying_an_earlier_builds_journal_survive_the_nex
     engine = _open(tmp_path, segment_size=1 << 20)
     assert [i >> 64 for i, _ in engine.get(0, b"s").range(0, MAX_ID)] == [*range(1, 22), 30]  # type: ignore[union-attr]
     engine.close()
+
+
+def _grow(stream: StreamLog, ms: int, count: int, size: int) -> int:
+    for n in range(count):
+        stream.add(id_of(ms + n, n % 2), [b"f", b"v" * (size + n % 5), b"n", b"%d" % n])
+    return ms + count
+
+
+def test_listpacks_survive_restarts_and_crashes(tmp_path: Path) -> None:
+    """Where listpacks start was decided with the directives of the time: a restart (clean, or a crash that replays
+    the journal and finds unnoted entries) keeps every listpack, including those continued across segment rolls,
+    past 100 records, and after the newest listpack went with XDEL (the next entry joins the one before)."""
+    engine = _open(tmp_path)  # 4 KiB segment files: entries of a few hundred bytes roll them often
+    stream = engine.create_stream(0, b"s")
+    ms = _grow(stream, 1, 60, 300)  # 4096-byte listpacks of ~12 entries
+    engine.set_stream_node_limits(250, 0)  # listpacks of 250 entries, however many bytes
+    ms = _grow(stream, ms, 400, 20)
+    engine.checkpoint()
+    engine.set_stream_node_limits(3, 4096)
+    ms = _grow(stream, ms, 10, 100)
+    tail = [stream_id for stream_id, _ in stream.range(0, MAX_ID)][-1:]
+    assert stream.delete(tail) == 1  # the newest listpack held one entry: it goes
+    engine.set_stream_node_limits(100, 4096)
+    ms = _grow(stream, ms, 5, 10)  # these join the listpack before it (it held 3 of 3; now the limit is 100)
+    shape = _listpacks(stream)
+    assert any(len(nodes) > 1 for *_, nodes in shape)  # listpacks span nodes (rolls, 100 records, non-adjacent)
+    assert shape[-1][2] == 8  # 3 entries, then the 5 that joined it
+    engine.sync(engine.flush())
+    engine.abandon()  # a crash: the journal since the checkpoint is replayed, the newest entries found unnoted
+    engine = _open(tmp_path)
+    stream = engine.get(0, b"s")  # type: ignore[assignment]
+    assert _listpacks(stream) == shape
+    engine.close()  # a clean shutdown: all of it from the manifest
+    engine = _open(tmp_path)
+    stream = engine.get(0, b"s")  # type: ignore[assignment]
+    assert _listpacks(stream) == shape
+    assert stream.node_count == len(shape)
+    engine.close()
+    assert check_directory(str(tmp_path)) == []
+
+
+_DUMP = StreamLog.dump
+
+
+def _dump_as_earlier_builds(stream: StreamLog) -> bytes:
+    """The stream state as builds before listpacks wrote it: no flags, no listpack state, nodes and groups only."""
+    from respq.storage import streamlog
+
+    dumped = _DUMP(stream)
+    head = list(streamlog.STATE_HEAD.unpack_from(dumped, 0))
+    head[8] = 0
+    nodes, end = streamlog.read_nodes(dumped)
+    parts = [streamlog.STATE_HEAD.pack(*head)]
+    for n in nodes:
+        deleted = sorted(n.deleted or ())
+        count = n.total | (streamlog.NODE_COMPACT if n.compact else 0)
+        parts.append(
+            streamlog.NODE.pack(n.fid, n.start, n.end, count, n.live, *split_ids(n.first, n.last), len(deleted))
+        )
+        parts += map(streamlog._pack_id, deleted)
+    return b"".join(parts) + bytes(dumped[end:])
+
+
+def split_ids(*ids: int) -> list[int]:
+    return [part for stream_id in ids for part in (stream_id >> 64, stream_id & (1 << 64) - 1)]
+
+
+def test_streams_of_earlier_builds_open_and_trim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest written before listpacks (each node then counted as one): it loads with each node as a listpack
+    whose size is unknown, so no entry joins it; new entries start listpacks of their own, and trimming works."""
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.create_stream(0, b"s")
+    engine.set_stream_node_limits(100, 0)  # nodes of 100 entries, as earlier builds made them
+    _grow(stream, 1, 250, 50)
+    stream.delete([id_of(3, 0)])
+    monkeypatch.setattr(StreamLog, "dump", _dump_as_earlier_builds)
+    engine.close()
+    monkeypatch.undo()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.get(0, b"s")  # type: ignore[assignment]
+    assert stream.length == 249
+    counts = [(pack[2], pack[3], pack[4]) for pack in _listpacks(stream)]
+    assert counts == [(100, 99, None), (100, 100, None), (50, 50, None)]
+    _grow(stream, 251, 30, 50)  # the last node is closed: a listpack of 4096 bytes starts
+    assert [pack[2] for pack in _listpacks(stream)] == [100, 100, 50, 30]
+    assert stream.trim(MAXLEN, 100, True, 0) == 99  # whole listpacks: the next would leave fewer than 100
+    assert stream.trim(MAXLEN, 50, True, 0) == 100
+    assert stream.length == 80
+    engine.close()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    assert engine.get(0, b"s").length == 80  # type: ignore[union-attr]
+    engine.close()
+    assert check_directory(str(tmp_path)) == []

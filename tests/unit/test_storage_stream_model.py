@@ -261,21 +261,50 @@ class StreamsVsModel(RuleBasedStateMachine):
         self.engine.checkpoint()
         self.flushed = copy.deepcopy(self.model)
 
+    @rule(entries=st.sampled_from([0, 1, 3, 100, 150]), max_bytes=st.sampled_from([0, 300, 4096]))
+    def node_limits(self, entries: int, max_bytes: int) -> None:
+        """CONFIG SET stream-node-max-entries / -bytes: listpacks made before keep their shape."""
+        self.engine.set_stream_node_limits(entries, max_bytes)
+
+    def _listpacks(self) -> dict[bytes, list[tuple[object, ...]]]:
+        """Per stream, each listpack (first and last ID, entries added, live, size, master fields) with its nodes."""
+        shapes: dict[bytes, list[tuple[object, ...]]] = {}
+        for key in self.model:
+            stream = self._stream(key)
+            assert stream is not None
+            packs: list[tuple[object, ...]] = []
+            shapes[key] = packs
+            last = None
+            for node in stream._nodes:
+                pack = node.pack
+                if pack is not last:
+                    fields = None if pack.fields is None else tuple(pack.fields)
+                    packs.append((pack.first, pack.last, pack.total, pack.live, pack.size, fields))
+                    last = pack
+                packs.append((node.fid, node.start, node.end, node.live))
+        return shapes
+
     @rule()
     def reopen(self) -> None:
+        shapes = self._listpacks()
         self.engine.close()
         self.engine = self._open()
         self.flushed = copy.deepcopy(self.model)
+        assert self._listpacks() == shapes
 
     @rule(flush_first=st.booleans())
     def crash(self, flush_first: bool) -> None:
-        """Buffered journal records are lost; everything flushed and synced must come back."""
+        """Buffered journal records are lost; everything flushed and synced must come back, listpacks included."""
+        shapes = None
         if flush_first:
             self.engine.sync(self.engine.flush())
             self.flushed = copy.deepcopy(self.model)
+            shapes = self._listpacks()
         self.engine.abandon()
         self.engine = self._open()
         self.model = copy.deepcopy(self.flushed)
+        if shapes is not None:
+            assert self._listpacks() == shapes
 
     @invariant()
     def contents_match(self) -> None:
