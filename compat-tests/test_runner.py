@@ -96,7 +96,8 @@ def test_repeat_expands_a_line_with_its_iteration_and_sized_values() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["@repeat 0 PING", "@repeat x PING", "@repeat 2", "@norm time\nPING", "@norm nosuchnorm\nTIME", "@wait blocked_clients\nPING", "@norm time", "@frobnicate",
+    ["@repeat 0 PING", "@repeat x PING", "@repeat 2",
+     "@norm time\nPING", "@norm nosuchnorm\nTIME", "@wait blocked_clients\nPING", "@norm time", "@frobnicate",
      "PING\n@isolated", "@norm client-id\n@read", "@proto 4"],
 )
 def test_malformed_blocks_are_rejected(text: str) -> None:

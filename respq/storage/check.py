@@ -13,7 +13,8 @@ from respq.storage.errors import CorruptionError, FormatError
 from respq.storage.fileio import DEFAULT_IO, FileIO
 from respq.storage.listlog import CHUNK, STATE_HEAD
 from respq.storage.segments import QUEUES_DIR, queue_dir_name, segment_name
-from respq.storage.streamlog import read_nodes
+from respq.storage.streamlog import NODE
+from respq.storage.streamlog import STATE_HEAD as STREAM_STATE_HEAD
 
 STREAM_TYPE = 2
 
@@ -125,8 +126,11 @@ def _check_stream(
 ) -> list[str]:
     """Each node must cover whole records inside its file, at least as many as it has live entries."""
     problems = []
-    for index, node in enumerate(read_nodes(blob)[0]):
-        fid, start, end, live = node.fid, node.start, node.end, node.live
+    node_count = STREAM_STATE_HEAD.unpack_from(blob, 0)[-2]
+    pos = STREAM_STATE_HEAD.size
+    for index in range(node_count):
+        fid, start, end, _, live, *_, deleted = NODE.unpack_from(blob, pos)
+        pos += NODE.size + 16 * deleted
         where = f"db {db} stream {key!r} node {index}"
         if fid not in state.files or end > state.files[fid][1] or start < framing.SEGMENT_HEADER.size:
             problems.append(f"{where}: refers to bytes the manifest does not hold")

@@ -62,6 +62,7 @@ CREATE_OP = struct.Struct("<HBQ")  # db, type, queue id; then the key
 DB_OP = struct.Struct("<H")  # db; then the key (delete) or nothing (flushdb)
 EXPIRE_OP = struct.Struct("<HBq")  # db, has expiry, expiry ms; then the key
 RENAME_OP = struct.Struct("<HI")  # db, source length; then source and destination
+STREAM_NODES_OP = struct.Struct("<qq")  # stream-node-max-entries, stream-node-max-bytes (0 taken as the maximum)
 TWO_DB_OP = struct.Struct("<HH")  # swapdb a b / move source destination (then the key)
 # What settling one list costs beyond its values, in values: opening (often creating) its segment file.
 SETTLE_LIST_COST = 50
@@ -132,6 +133,10 @@ class Engine:
         self.checkpoint_bytes = checkpoint_bytes
         self.maxdisk = maxdisk
         self.stream_node_entries = self.stream_node_bytes = 0
+        # The limits replay would assume at this point of the journal (the manifest gives them at a checkpoint), and
+        # whether the current ones are journaled: the first stream entry appended after a change journals them.
+        self._journaled_stream_nodes = (NODE_MAX_ENTRIES, NODE_MAX_BYTES)
+        self._stream_nodes_noted = False
         self.set_stream_node_limits(stream_node_max_entries, stream_node_max_bytes)
         self.write_error: str | None = None
         self._io = io
@@ -232,10 +237,19 @@ class Engine:
         return engine
 
     def set_stream_node_limits(self, max_entries: int, max_bytes: int) -> None:
-        """stream-node-max-entries and stream-node-max-bytes: when an entry starts a new listpack (StreamLog._append).
-        As in Redis, a byte limit of 0, or one above what a listpack may hold, means that much."""
+        """stream-node-max-entries and stream-node-max-bytes: when a stream entry starts a new listpack
+        (StreamLog._plan). As in Redis, a byte limit of 0, or one above what a listpack may hold, means that much."""
         self.stream_node_entries = max_entries
         self.stream_node_bytes = max_bytes if 0 < max_bytes <= LISTPACK_MAX_SIZE else LISTPACK_MAX_SIZE
+        self._stream_nodes_noted = False
+
+    def _note_stream_nodes(self) -> None:
+        """Journals the limits ahead of the stream entries appended under them, unless replay would assume them."""
+        limits = (self.stream_node_entries, self.stream_node_bytes)
+        if not self._replaying and limits != self._journaled_stream_nodes:
+            self._log(journal.OP_STREAM_NODES, STREAM_NODES_OP.pack(*limits))
+            self._journaled_stream_nodes = limits
+        self._stream_nodes_noted = True
 
     def close(self) -> None:
         """Clean shutdown: everything is checkpointed, so the next open replays nothing."""
@@ -806,6 +820,8 @@ class Engine:
             databases=self.databases,
             files={fid: (entry[0], entry[1]) for fid, entry in self._store.files.items()},
         )
+        if self._journaled_stream_nodes != (NODE_MAX_ENTRIES, NODE_MAX_BYTES):
+            data.stream_nodes = self._journaled_stream_nodes  # what replay from the new journal file starts with
         # Every settled list nobody pushed to since the last checkpoint becomes a cold entry (its manifest state and
         # a head): lists used before the next checkpoint turn into objects again, the others cost their bytes
         # alone. Only a list object no one holds but the catalog (and the shared files naming it) is replaced, so
@@ -840,11 +856,20 @@ class Engine:
         self._reconcile_segments()
         first_seq = state.journal_seq if state is not None else 0
         lsn = state.journal_lsn if state is not None else 0
+        configured = (self.stream_node_entries, self.stream_node_bytes)
+        if state is not None and state.stream_nodes is not None:
+            self.stream_node_entries, self.stream_node_bytes = state.stream_nodes
+        else:
+            self.stream_node_entries, self.stream_node_bytes = NODE_MAX_ENTRIES, NODE_MAX_BYTES
         replayed = self._replay_journals(first_seq, lsn)
         for (qid, fid), size in self._on_disk.items():
             stream = self._by_qid.get(qid)
             if type(stream) is StreamLog and stream._fid == fid:
-                stream.recover_tail(size)
+                stream.recover_tail(size)  # appended under the limits the last file ends with
+        # What replay of the journal so far ends with: later appends journal the configured limits if they differ.
+        self._journaled_stream_nodes = (self.stream_node_entries, self.stream_node_bytes)
+        self.stream_node_entries, self.stream_node_bytes = configured
+        self._stream_nodes_noted = False
         self._cut_stream_tails()
         self._store.drop_unreferenced_shared()
         queues = len(self._by_qid)
@@ -1111,8 +1136,7 @@ class Engine:
         if op == journal.OP_BATCH:
             ops = journal.decode_batch(payload)
             for inner_op, inner_payload in ops:
-                # All of the batch or none: a torn entry stops it up front.
-                if inner_op == journal.OP_XADD_AT or inner_op == journal.OP_XADD_AT_JOIN:
+                if inner_op == journal.OP_XADD_AT:  # all of the batch or none: a torn entry stops it up front
                     qid, fid, offset, length, count = XADD_AT.unpack(inner_payload)
                     self._appended_records(qid, fid, offset, length, count)
             for inner_op, inner_payload in ops:
@@ -1149,6 +1173,8 @@ class Engine:
                 for key in [key for key, entry in self._dbs[db].items() if type(entry) is bytes]:
                     self.get(db, key)
             self._dbs[a], self._dbs[b] = self._dbs[b], self._dbs[a]
+        elif op == journal.OP_STREAM_NODES:
+            self.stream_node_entries, self.stream_node_bytes = STREAM_NODES_OP.unpack(payload)
         elif op == journal.OP_MOVE:
             src_db, dst_db = TWO_DB_OP.unpack_from(payload)
             self.get(src_db, payload[TWO_DB_OP.size :])

@@ -34,6 +34,9 @@ OP_FLUSHDB = 14
 OP_FLUSHALL = 15
 OP_SWAPDB = 16
 OP_MOVE = 17
+# stream-node-max-entries and -bytes from here on (replay starts with the manifest's, or Redis's defaults): which
+# listpack a stream entry joins depends on them, and replay decides it again (streamlog.StreamLog._plan).
+OP_STREAM_NODES = 18
 OP_PUSH = 20
 OP_POP = 21
 OP_SET = 22
@@ -55,7 +58,6 @@ OP_XPEL_DEL = 41  # (40 is the manifest record type)
 OP_XADD_AT = 42  # entries appended to the stream's segment file: where they are, not what they hold
 OP_XPEL_RANGE = 43  # the live entries of an ID range became pending for a consumer (an XREADGROUP's batch)
 OP_XPEL_DEL_RANGE = 44  # every pending entry of a group within an ID range was acknowledged
-OP_XADD_AT_JOIN = 45  # as OP_XADD_AT, and the first entry continues the listpack of the entries before it
 
 BATCH_ITEM = struct.Struct("<BI")
 VALUE_LEN = struct.Struct("<I")

@@ -21,6 +21,9 @@ HEAD = struct.Struct("<QQQQH")  # next file id, next queue id, first journal to 
 COUNT = struct.Struct("<Q")
 FILE = struct.Struct("<QQQ")  # file id, queue id, checkpointed size
 KEY = struct.Struct("<HBBqQII")  # db, type, has expiry, expiry ms, queue id, key length, state length
+# After the keys (absent from manifests of earlier builds): stream-node-max-entries and -bytes as journal replay
+# from this checkpoint must first assume them (see Engine._note_stream_nodes).
+STREAM_NODES = struct.Struct("<qq")
 
 
 @dataclass
@@ -33,6 +36,7 @@ class ManifestData:
     files: dict[int, tuple[int, int]] = field(default_factory=dict)  # file id -> (queue id, size)
     # (db, type code, expiry or None, queue id, key, type-specific state)
     keys: list[tuple[int, int, int | None, int, bytes, bytes]] = field(default_factory=list)
+    stream_nodes: tuple[int, int] | None = None  # None: Redis's defaults
 
 
 def encode(data: ManifestData) -> bytes:
@@ -46,6 +50,8 @@ def encode(data: ManifestData) -> bytes:
             key,
             state,
         )
+    if data.stream_nodes is not None:
+        parts.append(STREAM_NODES.pack(*data.stream_nodes))
     payload = b"".join(parts)
     prefix = framing.MANIFEST_HEADER.pack(framing.MANIFEST_MAGIC, framing.FORMAT_VERSION)
     return prefix + framing.frame(REC_MANIFEST, payload)
@@ -87,6 +93,10 @@ def _decode_payload(payload: memoryview) -> ManifestData:
         state = bytes(payload[pos : pos + state_length])
         pos += state_length
         data.keys.append((db, type_code, expire if has_expire else None, qid, key, state))
+    if len(payload) - pos == STREAM_NODES.size:
+        entries, node_bytes = STREAM_NODES.unpack_from(payload, pos)
+        data.stream_nodes = (entries, node_bytes)
+        pos += STREAM_NODES.size
     if pos != len(payload):
         raise ValueError("trailing bytes")
     return data

@@ -9,15 +9,15 @@ stores deltas from its master entry. Nodes written before that format (``REC_STR
 u32-length strings) are read as they are. The only per-entry memory is for entries
 that are deleted but still inside a node, and for pending entries of consumer groups.
 
-A node is a run of up to ``NODE_ENTRIES`` consecutive records of one segment file. The entries are also grouped
-exactly as Redis groups them into listpack nodes of its radix tree (``Listpack``: one or more consecutive nodes),
-since approximate trimming (``~``) removes whole listpacks and ``XINFO STREAM`` counts them. A listpack is full
-when it holds ``stream-node-max-entries`` entries (live or deleted) or when the next entry would take it to
-``stream-node-max-bytes`` bytes, computed as Redis's listpack encoding would store it, with the directives in
-force when the entry is added; it goes when its last live entry is deleted. A node starts at each listpack, and
-also where a segment file rolls, where the node before is not adjacent, and every ``NODE_ENTRIES`` records: such a
-node continues the listpack of the node before it (``Node.pack``), which the journal says (``OP_XADD_AT_JOIN``)
-and the manifest records, so the grouping survives restarts whatever the directives are then.
+A node is a run of up to ``NODE_ENTRIES`` consecutive records of one segment file: the sparse index reads go by.
+Apart from them, the stream keeps where Redis would cut its entries into listpack nodes of its radix tree, since
+approximate trimming (``~``) removes whole listpacks and ``XINFO STREAM`` counts them: a compact array with, per
+listpack, its first and last IDs, live and total entries and its size in Redis's listpack encoding (and a list of
+its master field names). Redis starts a listpack when the last one holds ``stream-node-max-entries`` entries
+(live or deleted) or when the next entry would take it to ``stream-node-max-bytes``, with the directives in force
+at XADD time; one goes when its last live entry is deleted. Recovery decides again for each replayed entry, with
+the same state and the directives the journal says were in force (``OP_STREAM_NODES``), so the listpacks come
+back the same; checkpoints write the array.
 
 IDs are Python ints: ``ms << 64 | seq``, so they compare and sort as stream IDs do.
 
@@ -32,6 +32,9 @@ import heapq
 import itertools
 import re
 import struct
+import sys
+import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -53,12 +56,15 @@ REC_STREAM_COMPACT = 3  # segment record: one stream entry, its ID relative to i
 # the distance in milliseconds from the node's first ID, plus one.
 NOTED = 1
 NODE_COMPACT = 1 << 31  # in a dumped node's record count: its records are REC_STREAM_COMPACT
-NODE_JOINS = 1 << 30  # in a dumped node's record count: it continues the listpack of the node before it
 MALFORMED_ENTRY = "malformed stream entry"  # also the C twin's text
-NODE_ENTRIES = 100  # records per node at most (an index key every 100 entries whatever the listpacks hold)
+NODE_ENTRIES = 100  # records per node at most
 NODE_MAX_ENTRIES = 100  # Redis's stream-node-max-entries default
 NODE_MAX_BYTES = 4096  # Redis's stream-node-max-bytes default
 LISTPACK_MAX_SIZE = 1 << 30  # Redis's STREAM_LISTPACK_MAX_SIZE: the byte limit when the directive is 0 or above
+# A listpack in StreamLog._lp: 7 unsigned 64-bit slots.
+LP_FIRST_MS, LP_FIRST_SEQ, LP_LAST_MS, LP_LAST_SEQ, LP_LIVE, LP_TOTAL, LP_SIZE = range(7)
+LP_SLOTS = 7
+LP_UNKNOWN = (1 << 64) - 1  # the size of a listpack of an earlier build's stream: no entry joins it
 MAX_ID = (1 << 128) - 1
 INVALID_ENTRIES_READ = -1  # a group whose read counter is unknown (Redis's SCG_INVALID_ENTRIES_READ)
 # Measured by tests/unit/test_storage_stream.py (tracemalloc): Python bytes one pending entry costs, all
@@ -71,6 +77,7 @@ XADD_AT = struct.Struct("<QQQII")  # qid, file id, offset of the first record, b
 XADD_AT_RECORD = XADD_AT.size + framing.OVERHEAD
 ENTRY_GROWTH = framing.OVERHEAD + 1 + 16 + XADD_AT_RECORD  # disk an entry takes beyond its fields, at most
 NAME_LEN = struct.Struct("<I")
+_LITTLE_ENDIAN = sys.byteorder == "little"
 TRIM_OP = struct.Struct("<QBBqQQ")  # qid, strategy, approx, limit, threshold (ms, seq or maxlen, 0)
 SETID_OP = struct.Struct("<QQQQQQ")  # qid, last id, entries added, max deleted id
 GROUP_OP = struct.Struct("<QQQq")  # qid, last id, entries read; then the name
@@ -85,10 +92,12 @@ ACK_RANGE_MIN = 3
 ACK_RANGE_CONSUMERS = 32
 
 STATE_HEAD = struct.Struct("<QQQQQQQQqQII")  # ids, entries added, length, flags (STATE_PACKS), file, counts
-STATE_PACKS = 1  # in STATE_HEAD's flags: each node that starts a listpack is followed by a PACK_STATE
+STATE_PACKS = 1  # in STATE_HEAD's flags: the listpacks follow the groups (without it: one per node, size unknown)
+# Listpacks, and the bytes that follow: zlib (level 1) of their slots, then of each one's master field names. The
+# array is mostly zero bytes (small counts, sequence numbers): ~6 bytes a listpack instead of 56, for ~1 ms a MB.
+PACKS_HEAD = struct.Struct("<II")
+SAME_NAMES = 0xFFFF_FFFF  # in place of a listpack's field count: the names of the listpack before it
 NODE = struct.Struct("<QQQIIQQQQI")
-# A listpack: its bytes (-1: unknown), first and last IDs, entries ever added, master field names (then the names).
-PACK_STATE = struct.Struct("<qQQQQQI")
 GROUP_STATE = struct.Struct("<QQqI")
 CONSUMER_STATE = struct.Struct("<qQ")
 
@@ -283,42 +292,14 @@ def _read_name(data: bytes | memoryview, pos: int) -> tuple[bytes, int]:
     return bytes(data[pos : pos + length]), pos + length
 
 
-class Listpack:
-    """The entries Redis would hold in one listpack node of its radix tree: one or more consecutive ``Node``s.
-    Trimming with ``~`` removes these whole. A node whose entries are all deleted goes (but for a listpack's last
-    one), and a listpack goes with its last live entry, as Redis drops a listpack on XDEL."""
-
-    __slots__ = ("fields", "first", "last", "live", "size", "total")
-
-    def __init__(self, first: int, size: int | None, fields: tuple[bytes, ...] | None) -> None:
-        self.first = first  # its first entry's ID (the master ID, Redis's radix-tree key)
-        self.last = first  # its last entry's ID, live or deleted
-        self.total = 1  # entries ever added, live or deleted
-        self.live = 1
-        # Its bytes in Redis's encoding, but for the live and deleted counters, and its master entry's field names.
-        # None: unknown (a node written by an earlier build), and then no entry joins it.
-        self.size = size
-        self.fields = fields
-
-
 class Node:
     """A run of records in one file. ``deleted`` holds IDs of deleted records still inside [start, end)."""
 
-    __slots__ = ("compact", "deleted", "end", "fid", "first", "last", "live", "pack", "start", "total")
+    __slots__ = ("compact", "deleted", "end", "fid", "first", "last", "live", "start", "total")
 
     def __init__(
-        self,
-        fid: int,
-        start: int,
-        end: int,
-        total: int,
-        live: int,
-        first: int,
-        last: int,
-        pack: Listpack,
-        compact: bool = True,
+        self, fid: int, start: int, end: int, total: int, live: int, first: int, last: int, compact: bool = True
     ) -> None:
-        self.pack = pack  # the listpack its entries belong to (shared with the nodes before and after it, if any)
         self.compact = compact  # REC_STREAM_COMPACT records (False: a node written before them)
         self.fid = fid
         self.start = start
@@ -471,6 +452,8 @@ class StreamLog(CatalogEntry):
         "_engine",
         "_fid",
         "_keys",
+        "_lp",
+        "_lp_fields",
         "_nodes",
         "_store",
         "_unnoted",
@@ -491,6 +474,10 @@ class StreamLog(CatalogEntry):
         self.qid = qid
         self._nodes: list[Node] = []
         self._keys: list[int] = []  # node.first of each node, for bisect
+        # The listpacks Redis would cut the entries into, LP_SLOTS numbers each, oldest first; and each one's master
+        # field names (None: unknown), shared with the listpack before when they are the same.
+        self._lp = array("Q")
+        self._lp_fields: list[tuple[bytes, ...] | None] = []
         self._fid = 0  # the file appended to (0: none yet)
         # [file, offset, bytes, records] appended since the last XADD_AT record: journaled only when a journal record
         # follows (see Engine._note_appends), since recovery finds the last file's entries without one
@@ -508,20 +495,33 @@ class StreamLog(CatalogEntry):
     @property
     def node_count(self) -> int:
         """Listpacks: Redis's radix-tree keys."""
-        return len(self._pack_keys())
+        return len(self._lp) // LP_SLOTS
 
     @property
     def radix_tree_nodes(self) -> int:
-        return radix_tree_nodes(self._pack_keys())
+        lp = self._lp
+        return radix_tree_nodes([lp[i] << 64 | lp[i + 1] for i in range(0, len(lp), LP_SLOTS)])
 
-    def _pack_keys(self) -> list[int]:
-        keys = []
-        pack = None
-        for node in self._nodes:
-            if node.pack is not pack:
-                pack = node.pack
-                keys.append(pack.first)
-        return keys
+    def listpacks(self) -> list[tuple[int, int, int, int, int | None, tuple[bytes, ...] | None]]:
+        """(first ID, last ID, live entries, entries added, size or None, master field names) of each listpack."""
+        lp = self._lp
+        return [
+            (
+                lp[i] << 64 | lp[i + 1],
+                lp[i + 2] << 64 | lp[i + 3],
+                lp[i + LP_LIVE],
+                lp[i + LP_TOTAL],
+                None if lp[i + LP_SIZE] == LP_UNKNOWN else lp[i + LP_SIZE],
+                self._lp_fields[i // LP_SLOTS],
+            )
+            for i in range(0, len(lp), LP_SLOTS)
+        ]
+
+    def _listpack_of(self, stream_id: int) -> int:
+        """Index of the listpack holding ``stream_id`` (the last one whose first ID is not above it)."""
+        lp = self._lp
+        firsts = range(0, len(lp), LP_SLOTS)
+        return bisect.bisect_right(firsts, stream_id, key=lambda base: lp[base] << 64 | lp[base + 1]) - 1
 
     # -- adding
 
@@ -558,10 +558,18 @@ class StreamLog(CatalogEntry):
         when a file is started, or at once inside an atomic block; entries appended after the last one are found by
         recovery at the end of the stream's file (``recover_tail``)."""
         store, engine = self._store, self._engine
+        if not engine._stream_nodes_noted:
+            engine._note_stream_nodes()  # which listpack each entry joins depends on them: replay must know
         created = 0
         fid = self._fid
         if fid == 0 or store.size(fid) >= store.segment_size:
             fid = created = store.create(self.qid, commit=True)
+        # With the journal clean (everything before durable) and no other stream's entries unnoted, these entries
+        # are the newest operations: recovery may keep any first part of them without a note and still hold a
+        # prefix of what happened. Otherwise they are NOTED at once, and kept only if their note survives.
+        unnoted = engine._unnoted
+        lazy = not created and engine._journal_clean() and (not unnoted or (len(unnoted) == 1 and self.qid in unnoted))
+        noted = 0 if lazy else NOTED
         # Which node each record joins decides how it is written: the last one while it takes more, else a new one.
         node = self._nodes[-1] if self._nodes else None
         offset = store.size(fid)
@@ -569,75 +577,25 @@ class StreamLog(CatalogEntry):
             in_node, first_ms = node.total, node.first >> 64
         else:
             in_node, first_ms = NODE_ENTRIES, 0
-        # With the journal clean (everything before durable) and no other stream's entries unnoted, these entries
-        # are the newest operations: recovery may keep any first part of them without a note and still hold a
-        # prefix of what happened. Otherwise they are NOTED at once, and kept only if their note survives.
-        unnoted = engine._unnoted
-        lazy = not created and engine._journal_clean() and (not unnoted or (len(unnoted) == 1 and self.qid in unnoted))
-        noted = 0 if lazy else NOTED
-        # Which listpack each entry joins, as Redis decides it: the last one unless that is full (see Listpack).
-        max_entries, max_bytes = engine.stream_node_entries, engine.stream_node_bytes
-        joins_first = False  # the first record starts a node that continues the last listpack
-        pack = node.pack if node is not None else None
-        if (
-            len(ids) == 1
-            and in_node < NODE_ENTRIES
-            and pack is not None
-            and pack.size is not None
-            and pack.total <= 127
-            and not (max_entries and pack.total >= max_entries)
-        ):
-            # A single XADD onto a node that takes more: the common case, kept short.
-            stream_id, first = ids[0], pack.first
-            room = max_bytes - pack.size - 4  # the live and deleted counters take 2 bytes each
-            size = lp_entry(
-                fields_list[0], pack.fields, (stream_id >> 64) - (first >> 64), (stream_id - first) & _SEQ_MASK, room
-            )
-            if size >= 0:
-                payloads = [_id_prefix(stream_id, first_ms, noted) + bodies[0]]
+        if len(ids) == 1:  # a single XADD: the common case, kept short
+            if in_node < NODE_ENTRIES:
+                payload = _id_prefix(ids[0], first_ms, noted) + bodies[0]
             else:
-                payloads = [b"%c%s%s" % (noted, _pack_id(stream_id), bodies[0])]
-            sizes = [size]
+                payload = b"%c%s%s" % (noted, _pack_id(ids[0]), bodies[0])
+            count, data, sizes = 1, framing.frame(REC_STREAM_COMPACT, payload), self._plan(ids, fields_list)
+            payloads: Sequence[bytes] = (payload,)
         else:
-            if pack is not None and pack.size is not None:
-                p_first, p_fields, p_total, p_live, p_size = pack.first, pack.fields, pack.total, pack.live, pack.size
-            else:
-                p_first, p_fields, p_total, p_live, p_size = 0, None, 0, 0, 0  # none to join
             payloads = []
-            sizes = []  # the listpack bytes each entry adds, or minus those of the listpack it starts (see _index)
-            for index, stream_id in enumerate(ids):
-                if p_fields is None or (max_entries and p_total >= max_entries):
-                    size = lp_entry(fields_list[index], None, 0, 0, 0)
+            for stream_id, body in zip(ids, bodies, strict=True):
+                if in_node < NODE_ENTRIES:
+                    payloads.append(_id_prefix(stream_id, first_ms, noted) + body)
+                    in_node += 1
                 else:
-                    if p_total <= 127:
-                        room = max_bytes - p_size - 4  # the live and deleted counters take 2 bytes each
-                    else:
-                        room = max_bytes - p_size - lp_int_size(p_live) - lp_int_size(p_total - p_live)
-                    ms_diff, seq_diff = (stream_id >> 64) - (p_first >> 64), (stream_id - p_first) & _SEQ_MASK
-                    size = lp_entry(fields_list[index], p_fields, ms_diff, seq_diff, room)
-                if size >= 0:  # it joins the last listpack
-                    if in_node < NODE_ENTRIES:
-                        payloads.append(_id_prefix(stream_id, first_ms, noted) + bodies[index])
-                        in_node += 1
-                    else:
-                        if index:
-                            break  # a node continuing a listpack is the first record its journal note names
-                        joins_first, lazy, noted = True, False, NOTED
-                        payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), bodies[index]))
-                        in_node, first_ms = 1, stream_id >> 64
-                    p_total += 1
-                    p_live += 1
-                    p_size += size
-                else:
-                    payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), bodies[index]))
+                    payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), body))
                     in_node, first_ms = 1, stream_id >> 64
-                    p_first, p_fields, p_total, p_live, p_size = stream_id, fields_list[index][0::2], 1, 1, -size
-                sizes.append(size)
-        if len(payloads) == 1:  # a single XADD: the common case, kept short
-            count, data = 1, framing.frame(REC_STREAM_COMPACT, payloads[0])
-        else:
             count = framing.fitting(framing.record_ends(payloads), 0, store.segment_size - offset)
             data = framing.frame_values(REC_STREAM_COMPACT, payloads[:count])
+            sizes = self._plan(ids[:count], fields_list)
         try:
             offset = store.append(fid, data, commit=True)
         except BaseException:
@@ -647,17 +605,18 @@ class StreamLog(CatalogEntry):
         if created:
             self._roll_to(created)
         engine.stream_bytes += len(data)
-        self._index(ids, payloads[:count], fid, offset, sizes, fields_list)
+        self._index(ids, payloads[:count], fid, offset)
+        self._add_to_listpacks(ids, sizes, fields_list)
         if not engine._replaying:
             engine._stream_appended += len(data)
             unnoted = self._unnoted
-            if not joins_first and unnoted is not None and unnoted[0] == fid and unnoted[1] + unnoted[2] == offset:
+            if unnoted is not None and unnoted[0] == fid and unnoted[1] + unnoted[2] == offset:
                 unnoted[2] += len(data)
                 unnoted[3] += count
             else:
                 if unnoted is not None:
                     self.write_note()
-                self._unnoted = [fid, offset, len(data), count, joins_first]
+                self._unnoted = [fid, offset, len(data), count]
             engine._unnoted[self.qid] = self
             if not lazy:
                 engine._note_appends()
@@ -667,55 +626,88 @@ class StreamLog(CatalogEntry):
         """Journals the XADD_AT record of the entries appended since the last one (Engine._note_appends)."""
         unnoted, self._unnoted = self._unnoted, None
         if unnoted is not None:
-            *where, joins = unnoted
-            op = journal.OP_XADD_AT_JOIN if joins else journal.OP_XADD_AT
-            self._engine._journal_record(op, XADD_AT.pack(self.qid, *where))
+            self._engine._journal_record(journal.OP_XADD_AT, XADD_AT.pack(self.qid, *unnoted))
 
     def _roll_to(self, fid: int) -> None:
         old, self._fid = self._fid, fid
         if old:
             self._release(old)
 
-    def _index(
-        self,
-        ids: Sequence[int],
-        payloads: Sequence[bytes],
-        fid: int,
-        offset: int,
-        sizes: Sequence[int],
-        fields_list: Sequence[Sequence[bytes]],
+    def _plan(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> list[int]:
+        """Where Redis puts each entry (streamAppendItem): for each one, the bytes it adds to the last listpack, or
+        minus those of the listpack it starts (the last one is full, or of unknown size). Nothing changes."""
+        engine = self._engine
+        max_entries, max_bytes = engine.stream_node_entries, engine.stream_node_bytes
+        lp = self._lp
+        end = len(lp)
+        if end and lp[end - 1] != LP_UNKNOWN:
+            base = end - LP_SLOTS
+            first_ms, first_seq, live, total, size = lp[base], lp[base + 1], lp[base + 4], lp[base + 5], lp[end - 1]
+            names = self._lp_fields[-1]
+        else:
+            first_ms = first_seq = live = total = size = 0
+            names = None
+        sizes = []
+        for index, stream_id in enumerate(ids):
+            fields = fields_list[index]
+            if names is None or (max_entries and total >= max_entries):
+                added = lp_entry(fields, None, 0, 0, 0)
+            else:
+                # The live and deleted counters count too: 2 bytes each below 128.
+                counters = 4 if total <= 127 else lp_int_size(live) + lp_int_size(total - live)
+                ms_diff, seq_diff = (stream_id >> 64) - first_ms, ((stream_id & _SEQ_MASK) - first_seq) & _SEQ_MASK
+                added = lp_entry(fields, names, ms_diff, seq_diff, max_bytes - size - counters)
+            if added >= 0:
+                total += 1
+                live += 1
+                size += added
+            else:
+                first_ms, first_seq, names = stream_id >> 64, stream_id & _SEQ_MASK, fields[0::2]
+                total = live = 1
+                size = -added
+            sizes.append(added)
+        return sizes
+
+    def _add_to_listpacks(
+        self, ids: Sequence[int], sizes: Sequence[int], fields_list: Sequence[Sequence[bytes]]
     ) -> None:
-        """Adds the compact records just appended (or replayed) at ``offset`` of ``fid`` to the nodes and listpacks:
-        a record whose ID is whole starts a node, the others join the last one. ``sizes[i]`` is the listpack bytes
-        record i adds to the last listpack, or minus those of the listpack it starts (whose master field names are
-        its own, from ``fields_list[i]``)."""
+        """Records the entries ``_plan`` placed (as many as ``sizes`` holds) in the listpacks."""
+        lp = self._lp
+        for index, added in enumerate(sizes):
+            stream_id = ids[index]
+            ms, seq = stream_id >> 64, stream_id & _SEQ_MASK
+            if added >= 0:
+                base = len(lp) - LP_SLOTS
+                lp[base + 2] = ms
+                lp[base + 3] = seq
+                lp[base + 4] += 1
+                lp[base + 5] += 1
+                if lp[base + 6] != LP_UNKNOWN:
+                    lp[base + 6] += added
+            else:
+                lp.extend((ms, seq, ms, seq, 1, 1, -added))
+                names = tuple(fields_list[index][0::2])
+                previous = self._lp_fields[-1] if self._lp_fields else None
+                self._lp_fields.append(previous if names == previous else names)
+
+    def _index(self, ids: Sequence[int], payloads: Sequence[bytes], fid: int, offset: int) -> None:
+        """Adds the compact records just appended (or replayed) at ``offset`` of ``fid`` to the nodes: one whose ID is
+        whole starts a node, the others join the last one."""
         nodes = self._nodes
         node = nodes[-1] if nodes else None
         count = len(payloads)
         for index in range(count):
             stream_id = ids[index]
             end = offset + len(payloads[index]) + framing.OVERHEAD
-            size = sizes[index]
-            if size >= 0:
-                if node is None:
-                    raise ValueError("a stream entry written as part of a listpack follows no such listpack")
-                pack = node.pack
-                pack.total += 1
-                pack.live += 1
-                pack.last = stream_id
-                if pack.size is not None:
-                    pack.size += size
-            else:
-                pack = Listpack(stream_id, -size, tuple(fields_list[index][0::2]))
             if not _starts_node(payloads[index]):
-                if node is None or not node.compact or node.fid != fid or node.end != offset or size < 0:
+                if node is None or not node.compact or node.fid != fid or node.end != offset:
                     raise ValueError("a stream entry written as part of a node follows no such node")
                 node.end = end
                 node.total += 1
                 node.live += 1
                 node.last = stream_id
             else:
-                node = Node(fid, offset, end, 1, 1, stream_id, stream_id, pack)
+                node = Node(fid, offset, end, 1, 1, stream_id, stream_id)
                 nodes.append(node)
                 self._keys.append(stream_id)
             offset = end
@@ -725,9 +717,9 @@ class StreamLog(CatalogEntry):
         self.entries_added += count
         self.last_id = ids[count - 1]
 
-    def _adopt(self, fid: int, offset: int, length: int, count: int, joins: bool) -> None:
-        """Replay of XADD_AT (XADD_AT_JOIN when ``joins``): indexes the records a journaled XADD appended, read back
-        from the segment (the engine raises TornReference if a power cut left them incomplete)."""
+    def _adopt(self, fid: int, offset: int, length: int, count: int) -> None:
+        """Replay of XADD_AT: indexes the records a journaled XADD appended, read back from the segment (the
+        engine raises TornReference if a power cut left them incomplete)."""
         payloads = self._engine._appended_records(self.qid, fid, offset, length, count)
         store = self._store
         if fid != self._fid:
@@ -736,18 +728,19 @@ class StreamLog(CatalogEntry):
             self._roll_to(fid)
         if store.size(fid) != offset:
             raise ValueError(f"entries journaled at offset {offset} of file {fid}, which ends at {store.size(fid)}")
-        ids, starts = self._decode_ids(payloads)
-        sizes, fields_list = self._account(ids, payloads, starts, joins)
+        ids, fields_list = self._decode(payloads)
         store.extend(fid, length)
         self._engine.stream_bytes += length
-        self._index(ids, payloads, fid, offset, sizes, fields_list)
+        self._index(ids, payloads, fid, offset)
+        self._add_to_listpacks(ids, self._plan(ids, fields_list), fields_list)  # as _append decided, again
 
-    def _decode_ids(self, payloads: Sequence[bytes]) -> tuple[list[int], list[int]]:
-        """The IDs of compact records about to be indexed after the last node (checked to ascend from last_id), and
-        where each one's fields start."""
+    def _decode(self, payloads: Sequence[bytes]) -> tuple[list[int], list[list[bytes]]]:
+        """The IDs and fields of compact records about to be indexed after the last node (the IDs checked to ascend
+        from last_id)."""
         node = self._nodes[-1] if self._nodes else None
         first_ms = node.first >> 64 if node is not None and node.compact else -1
-        ids, starts = [], []
+        ids = []
+        fields_list = []
         for payload in payloads:
             if _starts_node(payload):
                 stream_id = _unpack_id(payload, 1)
@@ -758,34 +751,10 @@ class StreamLog(CatalogEntry):
             else:
                 stream_id, fields_at = _compact_id(payload, first_ms)
             ids.append(stream_id)
-            starts.append(fields_at)
+            fields_list.append(decode_fields(payload, fields_at))
         if ids[0] <= self.last_id or any(b <= a for a, b in itertools.pairwise(ids)):
             raise ValueError("stream entries out of ID order")
-        return ids, starts
-
-    def _account(
-        self, ids: Sequence[int], payloads: Sequence[bytes], starts: Sequence[int], joins_first: bool
-    ) -> tuple[list[int], list[list[bytes]]]:
-        """Recovery: the sizes ``_index`` takes for the records it is about to index, from their fields (also
-        returned) as ``_append`` found them from the arguments. A record carrying its ID whole starts a listpack,
-        but for the first one of an XADD_AT_JOIN note (``joins_first``), which starts a node of the last one."""
-        node = self._nodes[-1] if self._nodes else None
-        p_first, p_fields = (node.pack.first, node.pack.fields) if node is not None else (0, None)
-        sizes: list[int] = []
-        fields_list = []
-        for index, payload in enumerate(payloads):
-            fields = decode_fields(payload, starts[index])
-            fields_list.append(fields)
-            stream_id = ids[index]
-            if _starts_node(payload) and not (joins_first and not index):
-                p_first, p_fields = stream_id, fields[0::2]
-                sizes.append(lp_entry(fields, None, 0, 0, 0))
-            elif p_fields is None:  # a listpack of unknown size (an earlier build's): only counted
-                sizes.append(0)
-            else:
-                ms_diff, seq_diff = (stream_id >> 64) - (p_first >> 64), (stream_id - p_first) & _SEQ_MASK
-                sizes.append(lp_entry(fields, p_fields, ms_diff, seq_diff, 1 << 62))  # it joined: the size is wanted
-        return sizes, fields_list
+        return ids, fields_list
 
     def recover_tail(self, size_on_disk: int) -> int:
         """Recovery, after replay: indexes the entries appended to the stream's last file that no XADD_AT record
@@ -803,14 +772,14 @@ class StreamLog(CatalogEntry):
             payloads.append(payload)
         if not payloads:
             return 0
-        ids, starts = self._decode_ids(payloads)
-        sizes, fields_list = self._account(ids, payloads, starts, False)
+        ids, fields_list = self._decode(payloads)
         length = sum(len(payload) + framing.OVERHEAD for payload in payloads)
         store.extend(fid, length)
         self._engine.stream_bytes += length
-        self._index(ids, payloads, fid, offset, sizes, fields_list)
+        self._index(ids, payloads, fid, offset)
+        self._add_to_listpacks(ids, self._plan(ids, fields_list), fields_list)
         # The journal names them first thing (Engine._recover), or notes of later entries would leave a gap.
-        self._unnoted = [fid, offset, length, len(ids), False]
+        self._unnoted = [fid, offset, length, len(ids)]
         self._engine._unnoted[self.qid] = self
         return len(ids)
 
@@ -975,17 +944,20 @@ class StreamLog(CatalogEntry):
             if found is None:
                 continue
             node, start, end = found
+            pack = self._listpack_of(stream_id) * LP_SLOTS
+            if self._lp[pack + LP_LIVE] == 1:  # its listpack goes with its last live entry
+                del self._lp[pack : pack + LP_SLOTS]
+                del self._lp_fields[pack // LP_SLOTS]
+            else:
+                self._lp[pack + LP_LIVE] -= 1
             node.live -= 1
-            node.pack.live -= 1
             self.length -= 1
             if stream_id == self.first_id:
                 first_deleted = True
             if stream_id > self.max_deleted_id:
                 self.max_deleted_id = stream_id
-            if not node.pack.live:
-                self._drop_pack(node)
-            elif not node.live:  # its listpack lives on in its other nodes
-                self._drop_nodes(self._node_index(node.first), self._node_index(node.first) + 1)
+            if not node.live:
+                self._drop_node(node)
             elif start == node.start:
                 node.start = end
                 self._skip_deleted_prefix(node)
@@ -1011,22 +983,11 @@ class StreamLog(CatalogEntry):
         if not deleted:
             node.deleted = None
 
-    def _drop_pack(self, node: Node) -> None:
-        """Drops the nodes of ``node``'s listpack (consecutive, ``node`` among them)."""
-        nodes, pack = self._nodes, node.pack
-        low = high = self._node_index(node.first)
-        while low > 0 and nodes[low - 1].pack is pack:
-            low -= 1
-        while high + 1 < len(nodes) and nodes[high + 1].pack is pack:
-            high += 1
-        self._drop_nodes(low, high + 1)
-
-    def _drop_nodes(self, low: int, high: int) -> None:
-        gone = self._nodes[low:high]
-        del self._nodes[low:high]
-        del self._keys[low:high]
-        for fid in dict.fromkeys(node.fid for node in gone):
-            self._release(fid)
+    def _drop_node(self, node: Node) -> None:
+        index = self._nodes.index(node)
+        del self._nodes[index]
+        del self._keys[index]
+        self._release(node.fid)
 
     def _first_live(self) -> int:
         for stream_id, _ in self.iter_range(0, MAX_ID, 1):
@@ -1035,11 +996,12 @@ class StreamLog(CatalogEntry):
 
     def trim(self, strategy: int, threshold: int, approx: bool, limit: int) -> int:
         """XTRIM / XADD trimming with Redis's node rules: MAXLEN ``threshold`` entries or MINID ``threshold``."""
-        if not self._nodes or (strategy == MAXLEN and self.length <= threshold):
+        if not self._lp or (strategy == MAXLEN and self.length <= threshold):
             return 0
         self._engine._before_write(0)
+        packs = len(self._lp)
         deleted = self._trim(strategy, threshold, approx, limit)
-        if deleted:
+        if deleted or len(self._lp) != packs:
             high = threshold if strategy == MINID else 0
             self._engine._log(
                 journal.OP_XTRIM,
@@ -1055,72 +1017,85 @@ class StreamLog(CatalogEntry):
         return deleted
 
     def _trim(self, strategy: int, threshold: int, approx: bool, limit: int) -> int:
-        """streamTrim: whole listpacks from the oldest while the strategy allows, at most ``limit`` live entries
-        (0: no limit) in all; then, unless ``approx``, entries inside the first listpack left."""
-        deleted = 0
-        nodes = self._nodes
-        while nodes:
-            if strategy == MAXLEN and self.length <= threshold:
+        """streamTrim: whole listpacks from the oldest while the strategy allows, and at most ``limit`` live entries
+        in all (0: no limit; entries deleted inside a listpack do not count); then, unless ``approx``, the oldest
+        entries of the first listpack left, up to the threshold."""
+        lp = self._lp
+        packs = len(lp) // LP_SLOTS
+        deleted = removed = 0
+        inside = False
+        while removed < packs:
+            length = self.length - deleted
+            if strategy == MAXLEN and length <= threshold:
                 break
-            pack = nodes[0].pack
-            entries = pack.live  # deleted entries still inside a listpack do not count towards the limit
+            base = removed * LP_SLOTS
+            entries = lp[base + LP_LIVE]
             if limit and deleted + entries > limit:
                 break
-            remove = self.length - entries >= threshold if strategy == MAXLEN else pack.last < threshold
-            if remove:
-                count = 1
-                while count < len(nodes) and nodes[count].pack is pack:
-                    count += 1
-                self._drop_nodes(0, count)
-                self.length -= entries
-                deleted += entries
-                continue
-            if not approx:
-                deleted += self._trim_inside(pack, strategy, threshold)
-            break
+            if strategy == MAXLEN:
+                remove = length - entries >= threshold
+            else:
+                remove = (lp[base + LP_LAST_MS] << 64 | lp[base + LP_LAST_SEQ]) < threshold
+            if not remove:
+                inside = not approx
+                break
+            deleted += entries
+            removed += 1
+        if removed:
+            base = removed * LP_SLOTS
+            boundary = lp[base] << 64 | lp[base + 1] if removed < packs else MAX_ID + 1
+            cut = self._cut(boundary, deleted)
+            assert cut == deleted, (cut, deleted)
+            del lp[:base]
+            del self._lp_fields[:removed]
+            self.length -= deleted
+        if inside:
+            if strategy == MAXLEN:
+                cut = self._cut(MAX_ID + 1, self.length - threshold)
+            else:
+                cut = self._cut(threshold, self.length)
+            lp[LP_LIVE] -= cut  # those entries stay in their listpack, deleted
+            self.length -= cut
+            deleted += cut
         if not self.length:
             self.first_id = 0
         elif deleted:
             self.first_id = self._first_live()
         return deleted
 
-    def _trim_inside(self, pack: Listpack, strategy: int, threshold: int) -> int:
-        """Deletes the first listpack's entries, oldest first, up to the threshold; returns how many. Nodes left
-        empty go, but for the listpack's last if all are (Redis keeps a listpack whose entries trimming deleted)."""
-        deleted = 0
-        emptied = 0
+    def _cut(self, boundary: int, count: int) -> int:
+        """Deletes the oldest live entries with IDs below ``boundary``, at most ``count``; returns how many. Whole
+        nodes go without being read; at most one is read, to move its start."""
         nodes = self._nodes
-        for node in nodes:
-            if node.pack is not pack:
+        removed = drop = 0
+        while drop < len(nodes) and nodes[drop].last < boundary and removed + nodes[drop].live <= count:
+            removed += nodes[drop].live
+            drop += 1
+        if drop:
+            gone = nodes[:drop]
+            del nodes[:drop]
+            del self._keys[:drop]
+            for fid in dict.fromkeys(node.fid for node in gone):
+                self._release(fid)
+        if not nodes or removed >= count:
+            return removed
+        node = nodes[0]
+        marked = node.deleted or set()
+        new_start = node.start
+        for stream_id, _, end, *_ in self._records(node):
+            if stream_id >= boundary or removed >= count:
                 break
-            if not node.live:
-                emptied += 1
-                continue
-            marked = node.deleted or set()
-            new_start = node.start
-            reached = False
-            for stream_id, _, end, *_ in self._records(node):
-                reached = self.length <= threshold if strategy == MAXLEN else stream_id >= threshold
-                if reached:
-                    break
-                if stream_id in marked:
-                    marked.discard(stream_id)
-                else:
-                    node.live -= 1
-                    pack.live -= 1
-                    self.length -= 1
-                    deleted += 1
-                new_start = end
-            node.start = new_start
-            node.deleted = marked or None
-            if reached:
-                break
-            emptied += 1
-        if emptied and (emptied == len(nodes) or nodes[emptied].pack is not pack):
-            emptied -= 1  # the listpack keeps its last node
-        if emptied:
-            self._drop_nodes(0, emptied)
-        return deleted
+            if stream_id in marked:
+                marked.discard(stream_id)
+            else:
+                node.live -= 1
+                removed += 1
+            new_start = end
+        node.start = new_start
+        node.deleted = marked or None
+        if not node.live:
+            self._drop_node(node)
+        return removed
 
     def set_id(self, last_id: int, entries_added: int, max_deleted_id: int) -> None:
         """XSETID with the values already validated (the caller passes the current ones to keep them)."""
@@ -1332,16 +1307,14 @@ class StreamLog(CatalogEntry):
                 len(self.groups),
             )
         ]
-        pack = None
         for n in self._nodes:
             deleted = sorted(n.deleted or ())
-            joins = n.pack is pack
             parts.append(
                 NODE.pack(
                     n.fid,
                     n.start,
                     n.end,
-                    n.total | (NODE_COMPACT if n.compact else 0) | (NODE_JOINS if joins else 0),
+                    n.total | (NODE_COMPACT if n.compact else 0),
                     n.live,
                     *split_id(n.first),
                     *split_id(n.last),
@@ -1349,12 +1322,6 @@ class StreamLog(CatalogEntry):
                 )
             )
             parts += map(_pack_id, deleted)
-            if not joins:
-                pack = n.pack
-                names = pack.fields or ()
-                size = -1 if pack.size is None else pack.size
-                parts.append(PACK_STATE.pack(size, *split_id(pack.first), *split_id(pack.last), pack.total, len(names)))
-                parts += map(_name, names)
         for group in self.groups.values():
             parts.append(GROUP_STATE.pack(*split_id(group.last_id), group.entries_read, len(group.consumers)))
             parts.append(_name(group.name))
@@ -1365,7 +1332,22 @@ class StreamLog(CatalogEntry):
                     pending = group.pending(stream_id)
                     assert pending is not None
                     parts.append(PEL_ITEM.pack(*split_id(stream_id), pending.delivered, pending.count))
+        parts.append(self._dump_listpacks())  # last: earlier builds wrote no more, and read no more
         return b"".join(parts)
+
+    def _dump_listpacks(self) -> bytes:
+        lp = self._lp
+        packed = [lp.tobytes() if _LITTLE_ENDIAN else struct.pack(f"<{len(lp)}Q", *lp)]
+        previous = None
+        for names in self._lp_fields:
+            if names is not None and names is previous:
+                packed.append(NAME_LEN.pack(SAME_NAMES))
+                continue
+            packed.append(NAME_LEN.pack(len(names or ())))
+            packed += map(_name, names or ())
+            previous = names
+        compressed = zlib.compress(b"".join(packed), 1)
+        return PACKS_HEAD.pack(len(lp) // LP_SLOTS, len(compressed)) + compressed
 
     @classmethod
     def load(cls, engine: Engine, qid: int, data: bytes | memoryview) -> StreamLog:
@@ -1379,16 +1361,25 @@ class StreamLog(CatalogEntry):
             del_seq,
             log.entries_added,
             log.length,
-            _,
+            flags,
             log._fid,
-            _,
+            node_count,
             group_count,
         ) = STATE_HEAD.unpack_from(data, 0)
         log.last_id = id_of(last_ms, last_seq)
         log.first_id = id_of(first_ms, first_seq)
         log.max_deleted_id = id_of(del_ms, del_seq)
-        log._nodes, pos = read_nodes(data)
-        log._keys = [node.first for node in log._nodes]
+        pos = STATE_HEAD.size
+        for _ in range(node_count):
+            fid, start, end, total, live, f_ms, f_seq, l_ms, l_seq, n_deleted = NODE.unpack_from(data, pos)
+            pos += NODE.size
+            compact = bool(total & NODE_COMPACT)
+            node = Node(fid, start, end, total & ~NODE_COMPACT, live, id_of(f_ms, f_seq), id_of(l_ms, l_seq), compact)
+            if n_deleted:
+                node.deleted = {_unpack_id(data, pos + 16 * i) for i in range(n_deleted)}
+                pos += 16 * n_deleted
+            log._nodes.append(node)
+            log._keys.append(node.first)
         for _ in range(group_count):
             g_ms, g_seq, entries_read, consumer_count = GROUP_STATE.unpack_from(data, pos)
             pos += GROUP_STATE.size
@@ -1402,17 +1393,48 @@ class StreamLog(CatalogEntry):
                 end = pos + pending_count * PEL_ITEM.size
                 group.set_pending_many(consumer, _pel_items(data[pos:end]))
                 pos = end
+        if flags & STATE_PACKS:
+            pos = log._load_listpacks(data, pos)
+        else:  # an earlier build's: each node was a listpack; of unknown size, so no entry joins it
+            for node in log._nodes:
+                first, last = split_id(node.first), split_id(node.last)
+                log._lp.extend((*first, *last, node.live, node.total, LP_UNKNOWN))
+                log._lp_fields.append(None)
         if pos != len(data):
             raise ValueError("trailing bytes in stream state")
         return log
+
+    def _load_listpacks(self, state: bytes | memoryview, at: int) -> int:
+        """Reads the listpacks ``dump`` wrote at ``at``; returns where they end."""
+        count, length = PACKS_HEAD.unpack_from(state, at)
+        at += PACKS_HEAD.size
+        data = zlib.decompress(state[at : at + length])
+        pos = count * LP_SLOTS * 8
+        self._lp.frombytes(data[:pos])
+        if not _LITTLE_ENDIAN:
+            self._lp.byteswap()
+        previous: tuple[bytes, ...] | None = None
+        for _ in range(count):
+            (name_count,) = NAME_LEN.unpack_from(data, pos)
+            pos += NAME_LEN.size
+            if name_count != SAME_NAMES:
+                names = []
+                for _ in range(name_count):
+                    name, pos = _read_name(data, pos)
+                    names.append(name)
+                previous = tuple(names) if names else None
+            self._lp_fields.append(previous)
+        if pos != len(data):
+            raise ValueError("trailing bytes in a stream's listpacks")
+        return at + length
 
     # -- replay (same code paths as live)
 
     def _replay(self, op: int, payload: bytes, record_lsn: int | None = None) -> None:
         view = memoryview(payload)
-        if op == journal.OP_XADD_AT or op == journal.OP_XADD_AT_JOIN:
+        if op == journal.OP_XADD_AT:
             _, fid, offset, length, count = XADD_AT.unpack(payload)
-            self._adopt(fid, offset, length, count, op == journal.OP_XADD_AT_JOIN)
+            self._adopt(fid, offset, length, count)
         elif op == journal.OP_XADD:  # the entry itself, as journals written before XADD_AT hold it
             self._engine._replaying_whole_entries()
             fields = journal.decode_values(payload, QID.size + ID.size)
@@ -1469,40 +1491,6 @@ class StreamLog(CatalogEntry):
                 group.drop_pending(_unpack_id(view, item))
         else:
             raise ValueError(f"unknown stream operation {op}")
-
-
-def read_nodes(data: bytes | memoryview) -> tuple[list[Node], int]:
-    """The nodes (and their listpacks) of a stream's dumped state, and where what follows them starts."""
-    *_, flags, _, node_count, _ = STATE_HEAD.unpack_from(data, 0)
-    pos = STATE_HEAD.size
-    nodes = []
-    pack: Listpack | None = None
-    for _ in range(node_count):
-        fid, start, end, total, live, f_ms, f_seq, l_ms, l_seq, n_deleted = NODE.unpack_from(data, pos)
-        pos += NODE.size
-        first, last = id_of(f_ms, f_seq), id_of(l_ms, l_seq)
-        deleted = {_unpack_id(data, pos + 16 * i) for i in range(n_deleted)} if n_deleted else None
-        pos += 16 * n_deleted
-        if not flags & STATE_PACKS:  # an earlier build's: each node was a listpack, of unknown size
-            pack = Listpack(first, None, None)
-            pack.last, pack.total, pack.live = last, total & ~NODE_COMPACT, 0
-        elif not total & NODE_JOINS:
-            size, p_ms, p_seq, q_ms, q_seq, p_total, name_count = PACK_STATE.unpack_from(data, pos)
-            pos += PACK_STATE.size
-            names = []
-            for _ in range(name_count):
-                name, pos = _read_name(data, pos)
-                names.append(name)
-            pack = Listpack(id_of(p_ms, p_seq), None if size < 0 else size, tuple(names) if size >= 0 else None)
-            pack.last, pack.total, pack.live = id_of(q_ms, q_seq), p_total, 0
-        elif pack is None:
-            raise ValueError("a stream node continues a listpack, and no node comes before it")
-        node = Node(fid, start, end, total & ~(NODE_COMPACT | NODE_JOINS), live, first, last, pack)
-        node.compact = bool(total & NODE_COMPACT)
-        node.deleted = deleted
-        pack.live += live
-        nodes.append(node)
-    return nodes, pos
 
 
 def radix_tree_nodes(keys: Sequence[int]) -> int:

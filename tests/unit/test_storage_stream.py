@@ -179,17 +179,8 @@ def _layout(stream: StreamLog) -> list[tuple[int, ...]]:
 
 
 def _listpacks(stream: StreamLog) -> list[tuple[object, ...]]:
-    """Each listpack's state and the nodes it groups."""
-    packs: list[tuple[object, ...]] = []
-    last = None
-    for node in stream._nodes:
-        pack = node.pack
-        if pack is not last:
-            fields = None if pack.fields is None else tuple(pack.fields)
-            packs.append((pack.first, pack.last, pack.total, pack.live, pack.size, fields, []))
-            last = pack
-        packs[-1][-1].append((node.fid, node.start, node.end, node.live))  # type: ignore[attr-defined]
-    return packs
+    """Each listpack's state, and the nodes."""
+    return [*stream.listpacks(), *_layout(stream)]
 
 
 def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
@@ -286,11 +277,9 @@ def test_nodes_and_journals_written_before_compact_records_are_still_read(tmp_pa
     fid = stream._fid = store.create(stream.qid)
     data = framing.frame_values(streamlog.REC_STREAM_ENTRY, payloads)
     offset = store.append(fid, data)
-    pack = streamlog.Listpack(old[0][0], None, None)  # an earlier build's node: a listpack of unknown size
-    pack.last, pack.total, pack.live = old[-1][0], 5, 5
-    stream._nodes.append(
-        streamlog.Node(fid, offset, offset + len(data), 5, 5, old[0][0], old[-1][0], pack, compact=False)
-    )
+    stream._nodes.append(streamlog.Node(fid, offset, offset + len(data), 5, 5, old[0][0], old[-1][0], compact=False))
+    stream._lp.extend((1, 0, 5, 0, 5, 5, streamlog.LP_UNKNOWN))  # a listpack of unknown size
+    stream._lp_fields.append(None)
     stream._keys.append(old[0][0])
     stream.length = stream.entries_added = 5
     stream.first_id, stream.last_id = old[0][0], old[-1][0]
@@ -374,9 +363,9 @@ def _grow(stream: StreamLog, ms: int, count: int, size: int) -> int:
 
 
 def test_listpacks_survive_restarts_and_crashes(tmp_path: Path) -> None:
-    """Where listpacks start was decided with the directives of the time: a restart (clean, or a crash that replays
-    the journal and finds unnoted entries) keeps every listpack, including those continued across segment rolls,
-    past 100 records, and after the newest listpack went with XDEL (the next entry joins the one before)."""
+    """Where listpacks start was decided with the directives of the time, which the journal records: a restart
+    (clean, or a crash that replays the journal and finds unnoted entries) decides the same again, with the limits
+    replay meets, including after the newest listpack went with XDEL (the next entry joins the one before)."""
     engine = _open(tmp_path)  # 4 KiB segment files: entries of a few hundred bytes roll them often
     stream = engine.create_stream(0, b"s")
     ms = _grow(stream, 1, 60, 300)  # 4096-byte listpacks of ~12 entries
@@ -390,8 +379,7 @@ def test_listpacks_survive_restarts_and_crashes(tmp_path: Path) -> None:
     engine.set_stream_node_limits(100, 4096)
     ms = _grow(stream, ms, 5, 10)  # these join the listpack before it (it held 3 of 3; now the limit is 100)
     shape = _listpacks(stream)
-    assert any(len(nodes) > 1 for *_, nodes in shape)  # listpacks span nodes (rolls, 100 records, non-adjacent)
-    assert shape[-1][2] == 8  # 3 entries, then the 5 that joined it
+    assert [pack[3] for pack in stream.listpacks()][-3:] == [3, 3, 8]
     engine.sync(engine.flush())
     engine.abandon()  # a crash: the journal since the checkpoint is replayed, the newest entries found unnoted
     engine = _open(tmp_path)
@@ -401,7 +389,6 @@ def test_listpacks_survive_restarts_and_crashes(tmp_path: Path) -> None:
     engine = _open(tmp_path)
     stream = engine.get(0, b"s")  # type: ignore[assignment]
     assert _listpacks(stream) == shape
-    assert stream.node_count == len(shape)
     engine.close()
     assert check_directory(str(tmp_path)) == []
 
@@ -410,26 +397,15 @@ _DUMP = StreamLog.dump
 
 
 def _dump_as_earlier_builds(stream: StreamLog) -> bytes:
-    """The stream state as builds before listpacks wrote it: no flags, no listpack state, nodes and groups only."""
+    """The stream state as builds before listpacks wrote it: no flags, nor the listpacks after the groups."""
     from respq.storage import streamlog
 
     dumped = _DUMP(stream)
     head = list(streamlog.STATE_HEAD.unpack_from(dumped, 0))
     head[8] = 0
-    nodes, end = streamlog.read_nodes(dumped)
-    parts = [streamlog.STATE_HEAD.pack(*head)]
-    for n in nodes:
-        deleted = sorted(n.deleted or ())
-        count = n.total | (streamlog.NODE_COMPACT if n.compact else 0)
-        parts.append(
-            streamlog.NODE.pack(n.fid, n.start, n.end, count, n.live, *split_ids(n.first, n.last), len(deleted))
-        )
-        parts += map(streamlog._pack_id, deleted)
-    return b"".join(parts) + bytes(dumped[end:])
-
-
-def split_ids(*ids: int) -> list[int]:
-    return [part for stream_id in ids for part in (stream_id >> 64, stream_id & (1 << 64) - 1)]
+    listpacks = stream._dump_listpacks()
+    assert dumped.endswith(listpacks)
+    return streamlog.STATE_HEAD.pack(*head) + dumped[streamlog.STATE_HEAD.size : -len(listpacks)]
 
 
 def test_streams_of_earlier_builds_open_and_trim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -446,10 +422,9 @@ def test_streams_of_earlier_builds_open_and_trim(tmp_path: Path, monkeypatch: py
     engine = _open(tmp_path, segment_size=1 << 20)
     stream = engine.get(0, b"s")  # type: ignore[assignment]
     assert stream.length == 249
-    counts = [(pack[2], pack[3], pack[4]) for pack in _listpacks(stream)]
-    assert counts == [(100, 99, None), (100, 100, None), (50, 50, None)]
+    assert [pack[2:5] for pack in stream.listpacks()] == [(99, 100, None), (100, 100, None), (50, 50, None)]
     _grow(stream, 251, 30, 50)  # the last node is closed: a listpack of 4096 bytes starts
-    assert [pack[2] for pack in _listpacks(stream)] == [100, 100, 50, 30]
+    assert [pack[3] for pack in stream.listpacks()] == [100, 100, 50, 30]
     assert stream.trim(MAXLEN, 100, True, 0) == 99  # whole listpacks: the next would leave fewer than 100
     assert stream.trim(MAXLEN, 50, True, 0) == 100
     assert stream.length == 80
@@ -458,3 +433,37 @@ def test_streams_of_earlier_builds_open_and_trim(tmp_path: Path, monkeypatch: py
     assert engine.get(0, b"s").length == 80  # type: ignore[union-attr]
     engine.close()
     assert check_directory(str(tmp_path)) == []
+
+
+def test_listpacks_of_entries_found_after_a_crash_survive_the_next_crash(tmp_path: Path) -> None:
+    """Entries appended with the journal clean are found at the end of the file after a crash and named in the next
+    journal file, which a second crash (before any checkpoint) may leave empty: replay carries the limits from one
+    file to the next, so they are placed under the limits of their time again."""
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.create_stream(0, b"s")
+    engine.checkpoint()
+    engine.set_stream_node_limits(3, 0)
+    _grow(stream, 1, 1, 10)  # journals the limits and where the entry is
+    engine.sync(engine.flush())
+    _grow(stream, 2, 9, 10)  # the journal is clean: these are found at the end of the file, unnoted
+    engine.sync(engine.flush())
+    shape = _listpacks(stream)
+    assert [pack[3] for pack in stream.listpacks()] == [3, 3, 3, 1]
+    for _ in range(2):
+        engine.abandon()
+        engine = _open(tmp_path, segment_size=1 << 20)
+        stream = engine.get(0, b"s")  # type: ignore[assignment]
+        assert _listpacks(stream) == shape
+    # Limits journaled before a checkpoint hold after it: the manifest says what replay starts with.
+    engine.set_stream_node_limits(5, 0)
+    _grow(stream, 20, 1, 10)
+    engine.checkpoint()
+    engine.sync(engine.flush())
+    _grow(stream, 21, 9, 10)  # no record needed: the limits are those journaled
+    engine.sync(engine.flush())
+    shape = _listpacks(stream)
+    assert [pack[3] for pack in stream.listpacks()][-3:] == [5, 5, 1]
+    engine.abandon()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    assert _listpacks(engine.get(0, b"s")) == shape  # type: ignore[arg-type]
+    engine.close()

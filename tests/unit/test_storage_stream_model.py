@@ -266,22 +266,13 @@ class StreamsVsModel(RuleBasedStateMachine):
         """CONFIG SET stream-node-max-entries / -bytes: listpacks made before keep their shape."""
         self.engine.set_stream_node_limits(entries, max_bytes)
 
-    def _listpacks(self) -> dict[bytes, list[tuple[object, ...]]]:
-        """Per stream, each listpack (first and last ID, entries added, live, size, master fields) with its nodes."""
-        shapes: dict[bytes, list[tuple[object, ...]]] = {}
+    def _listpacks(self) -> dict[bytes, list[object]]:
+        """Per stream, each listpack (first and last ID, live, entries added, size, master fields), and the nodes."""
+        shapes: dict[bytes, list[object]] = {}
         for key in self.model:
             stream = self._stream(key)
             assert stream is not None
-            packs: list[tuple[object, ...]] = []
-            shapes[key] = packs
-            last = None
-            for node in stream._nodes:
-                pack = node.pack
-                if pack is not last:
-                    fields = None if pack.fields is None else tuple(pack.fields)
-                    packs.append((pack.first, pack.last, pack.total, pack.live, pack.size, fields))
-                    last = pack
-                packs.append((node.fid, node.start, node.end, node.live))
+            shapes[key] = [*stream.listpacks(), *stream.nodes()]
         return shapes
 
     @rule()
