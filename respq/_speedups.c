@@ -757,34 +757,28 @@ item_data(PyObject *item, Py_buffer *view, const unsigned char **data, Py_ssize_
     return 0;
 }
 
-PyDoc_STRVAR(lp_entry_doc,
-"lp_entry(fields, master, ms_diff, seq_diff, room) -> int\n\n"
-"The bytes an entry adds to a listpack with master field names ``master`` if its fields and values come to less\n"
-"than ``room`` bytes; else (or with master None) minus the bytes of a listpack holding it alone\n"
-"(respq.storage.streamlog.py_lp_entry).");
-
-static PyObject *
-lp_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The sizes of an entry (fields and values) in a listpack: its fields' and values' total length; what it adds to a
+ * listpack with master field names ``master`` (NULL: not computed), its ID that far from the master ID; and a new
+ * listpack holding it alone. -1 with an exception set on failure. */
+static int
+entry_sizes(PyObject *fields, PyObject *master, uint64_t ms_diff, uint64_t seq_diff, long long *total_out,
+            long long *added_out, long long *alone_out)
 {
-    if (check_nargs("lp_entry", nargs, 5, 5) < 0)
-        return NULL;
-    PyObject *fast = PySequence_Fast(args[0], "lp_entry: fields must be a sequence of bytes");
+    PyObject *fast = PySequence_Fast(fields, "lp_entry: fields must be a sequence of bytes");
     if (fast == NULL)
-        return NULL;
-    PyObject *master = args[1] == Py_None ? NULL : PySequence_Fast(args[1], "lp_entry: master must be a sequence");
-    if (args[1] != Py_None && master == NULL) {
-        Py_DECREF(fast);
-        return NULL;
+        return -1;
+    PyObject *names_fast = NULL;
+    if (master != NULL) {
+        names_fast = PySequence_Fast(master, "lp_entry: master must be a sequence");
+        if (names_fast == NULL) {
+            Py_DECREF(fast);
+            return -1;
+        }
     }
-    unsigned long long ms_diff = PyLong_AsUnsignedLongLongMask(args[2]);
-    unsigned long long seq_diff = PyLong_AsUnsignedLongLongMask(args[3]);
-    long long room = PyLong_AsLongLong(args[4]);
-    PyObject *result = NULL;
-    if (PyErr_Occurred())
-        goto done;
+    int result = -1;
     Py_ssize_t count = PySequence_Fast_GET_SIZE(fast) / 2;
     PyObject **items = PySequence_Fast_ITEMS(fast);
-    int same = master != NULL && PySequence_Fast_GET_SIZE(master) == count;
+    int same = names_fast != NULL && PySequence_Fast_GET_SIZE(names_fast) == count;
     long long names = 0, values = 0, total = 0;
     for (Py_ssize_t i = 0; i < 2 * count; i++) {
         Py_buffer view;
@@ -801,7 +795,7 @@ lp_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                 Py_buffer other_view;
                 const unsigned char *other;
                 Py_ssize_t other_len;
-                if (item_data(PySequence_Fast_ITEMS(master)[i / 2], &other_view, &other, &other_len) < 0) {
+                if (item_data(PySequence_Fast_ITEMS(names_fast)[i / 2], &other_view, &other, &other_len) < 0) {
                     if (view.obj != NULL)
                         PyBuffer_Release(&view);
                     goto done;
@@ -814,19 +808,98 @@ lp_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (view.obj != NULL)
             PyBuffer_Release(&view);
     }
-    if (master != NULL && total < room) {
+    *total_out = total;
+    *alone_out = 7 + lp_int_size(count) + names + 2 + 6 + values + lp_int_size(count + 3);
+    *added_out = 0;
+    if (names_fast != NULL) {
         long long added = 2 + lp_int_size((int64_t)ms_diff) + lp_int_size((int64_t)seq_diff) + values;
         if (same)
             added += lp_int_size(count + 3);
         else
             added += lp_int_size(count) + names + lp_int_size(2 * (int64_t)count + 4);
-        result = PyLong_FromLongLong(added);
-    } else {
-        result = PyLong_FromLongLong(-(7 + lp_int_size(count) + names + 2 + 6 + values + lp_int_size(count + 3)));
+        *added_out = added;
     }
+    result = 0;
 done:
     Py_DECREF(fast);
-    Py_XDECREF(master);
+    Py_XDECREF(names_fast);
+    return result;
+}
+
+PyDoc_STRVAR(lp_entry_doc,
+"lp_entry(fields, master, ms_diff, seq_diff, room) -> int\n\n"
+"The bytes an entry adds to a listpack with master field names ``master`` if its fields and values come to less\n"
+"than ``room`` bytes; else (or with master None) minus the bytes of a listpack holding it alone\n"
+"(respq.storage.streamlog.py_lp_entry).");
+
+static PyObject *
+lp_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("lp_entry", nargs, 5, 5) < 0)
+        return NULL;
+    unsigned long long ms_diff = PyLong_AsUnsignedLongLongMask(args[2]);
+    unsigned long long seq_diff = PyLong_AsUnsignedLongLongMask(args[3]);
+    long long room = PyLong_AsLongLong(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    long long total, added, alone;
+    PyObject *master = args[1] == Py_None ? NULL : args[1];
+    if (entry_sizes(args[0], master, ms_diff, seq_diff, &total, &added, &alone) < 0)
+        return NULL;
+    return PyLong_FromLongLong(master != NULL && total < room ? added : -alone);
+}
+
+#define LP_SLOTS 7
+#define LP_UNKNOWN UINT64_MAX
+
+PyDoc_STRVAR(lp_place_doc,
+"lp_place(listpacks, fields, names, ms, seq, max_entries, max_bytes) -> int\n\n"
+"streamAppendItem's choice for an entry with ID ms-seq: the bytes it adds to the last listpack of ``listpacks``\n"
+"(an array('Q') of 7 numbers per listpack; the last one's master field names are ``names``), updated in place,\n"
+"or minus those of a new listpack holding it, which the caller appends (respq.storage.streamlog.py_lp_place).");
+
+static PyObject *
+lp_place(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("lp_place", nargs, 7, 7) < 0)
+        return NULL;
+    unsigned long long ms = PyLong_AsUnsignedLongLong(args[3]);
+    unsigned long long seq = ms == (unsigned long long)-1 && PyErr_Occurred() ? 0 : PyLong_AsUnsignedLongLong(args[4]);
+    long long max_entries = PyErr_Occurred() ? 0 : PyLong_AsLongLong(args[5]);
+    long long max_bytes = PyErr_Occurred() ? 0 : PyLong_AsLongLong(args[6]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    if (view.itemsize != 8 || view.len % (LP_SLOTS * 8)) {
+        PyErr_SetString(PyExc_TypeError, "lp_place: listpacks must be an array('Q') of whole listpacks");
+        goto done;
+    }
+    uint64_t *last = view.len ? (uint64_t *)view.buf + view.len / 8 - LP_SLOTS : NULL;
+    /* 0 first ms, 1 first seq, 2 last ms, 3 last seq, 4 live, 5 total, 6 size */
+    int joinable = last != NULL && last[6] != LP_UNKNOWN && args[2] != Py_None &&
+                   !(max_entries > 0 && last[5] >= (uint64_t)max_entries);
+    long long total, added, alone;
+    if (entry_sizes(args[1], joinable ? args[2] : NULL, joinable ? ms - last[0] : 0,
+                    joinable ? seq - last[1] : 0, &total, &added, &alone) < 0)
+        goto done;
+    if (joinable) {
+        long long counters = last[5] <= 127 ? 4 : lp_int_size((int64_t)last[4]) + lp_int_size((int64_t)(last[5] - last[4]));
+        if (total < max_bytes - (long long)last[6] - counters) {
+            last[2] = ms;
+            last[3] = seq;
+            last[4] += 1;
+            last[5] += 1;
+            last[6] += (uint64_t)added;
+            result = PyLong_FromLongLong(added);
+            goto done;
+        }
+    }
+    result = PyLong_FromLongLong(-alone);
+done:
+    PyBuffer_Release(&view);
     return result;
 }
 
@@ -923,6 +996,7 @@ static PyMethodDef speedups_methods[] = {
     {"decode_fields", (PyCFunction)(void (*)(void))decode_fields, METH_FASTCALL, decode_fields_doc},
     {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
     {"lp_entry", (PyCFunction)(void (*)(void))lp_entry, METH_FASTCALL, lp_entry_doc},
+    {"lp_place", (PyCFunction)(void (*)(void))lp_place, METH_FASTCALL, lp_place_doc},
     {NULL, NULL, 0, NULL},
 };
 

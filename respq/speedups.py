@@ -21,6 +21,7 @@ scan_records: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = N
 scan_records_backward: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
 pread_many: Callable[[int, Sequence[int], Sequence[int]], list[bytes]] | None = None
 lp_entry: Callable[[Sequence[Any], Sequence[Any] | None, int, int, int], int] | None = None
+lp_place: Callable[[Any, Sequence[Any], Sequence[Any] | None, int, int, int, int], int] | None = None
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
@@ -31,6 +32,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import frame as frame
         from respq._speedups import frame_values as frame_values
         from respq._speedups import lp_entry as lp_entry
+        from respq._speedups import lp_place as lp_place
         from respq._speedups import parse_multibulk as parse_multibulk
         from respq._speedups import pread_many as pread_many
         from respq._speedups import scan_records as scan_records

@@ -237,7 +237,10 @@ class TrimArgs:
 def _approx_trim_limit(node_max_entries: int) -> int:
     """The LIMIT of `~` trimming when none is given: 100 * stream-node-max-entries, as Redis computes it in a signed
     64-bit integer (so a huge setting wraps), then bounded."""
-    limit = (100 * node_max_entries) & _ULL_MAX
+    limit = 100 * node_max_entries
+    if 0 < limit <= APPROX_TRIM_LIMIT_MAX:
+        return limit
+    limit &= _ULL_MAX
     if limit >= 1 << 63:
         limit -= 1 << 64
     if limit <= 0:

@@ -238,7 +238,7 @@ class Engine:
 
     def set_stream_node_limits(self, max_entries: int, max_bytes: int) -> None:
         """stream-node-max-entries and stream-node-max-bytes: when a stream entry starts a new listpack
-        (StreamLog._plan). As in Redis, a byte limit of 0, or one above what a listpack may hold, means that much."""
+        (StreamLog._place). As in Redis, a byte limit of 0, or one above what a listpack may hold, means that much."""
         self.stream_node_entries = max_entries
         self.stream_node_bytes = max_bytes if 0 < max_bytes <= LISTPACK_MAX_SIZE else LISTPACK_MAX_SIZE
         self._stream_nodes_noted = False

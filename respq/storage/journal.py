@@ -35,7 +35,7 @@ OP_FLUSHALL = 15
 OP_SWAPDB = 16
 OP_MOVE = 17
 # stream-node-max-entries and -bytes from here on (replay starts with the manifest's, or Redis's defaults): which
-# listpack a stream entry joins depends on them, and replay decides it again (streamlog.StreamLog._plan).
+# listpack a stream entry joins depends on them, and replay decides it again (streamlog.StreamLog._place).
 OP_STREAM_NODES = 18
 OP_PUSH = 20
 OP_POP = 21

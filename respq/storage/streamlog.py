@@ -248,7 +248,37 @@ def py_lp_entry(fields: Sequence[bytes], master: Sequence[bytes] | None, ms_diff
     return added + lp_int_size(count) + names_size + lp_int_size(2 * count + 4)
 
 
+def py_lp_place(
+    listpacks: array,
+    fields: Sequence[bytes],
+    names: Sequence[bytes] | None,
+    ms: int,
+    seq: int,
+    max_entries: int,
+    max_bytes: int,
+) -> int:
+    """streamAppendItem's choice for an entry with ID ``ms``-``seq``: the bytes it adds to the last of
+    ``listpacks`` (StreamLog._lp; the last one's master field names are ``names``), which it updates; or minus the
+    bytes of a new listpack holding it, which the caller appends. Redis starts one when the last holds
+    ``max_entries`` entries (0: no limit), or would reach ``max_bytes`` bytes with the entry's fields and values."""
+    end = len(listpacks)
+    if end and names is not None and listpacks[end - 1] != LP_UNKNOWN:
+        base = end - LP_SLOTS
+        live, total, size = listpacks[base + LP_LIVE], listpacks[base + LP_TOTAL], listpacks[base + LP_SIZE]
+        if not (max_entries and total >= max_entries):
+            counters = 4 if total <= 127 else lp_int_size(live) + lp_int_size(total - live)  # 2 bytes each below 128
+            ms_diff, seq_diff = ms - listpacks[base], (seq - listpacks[base + 1]) & _SEQ_MASK
+            added = py_lp_entry(fields, names, ms_diff, seq_diff, max_bytes - size - counters)
+            if added >= 0:
+                listpacks[base + LP_LAST_MS], listpacks[base + LP_LAST_SEQ] = ms, seq
+                listpacks[base + LP_LIVE], listpacks[base + LP_TOTAL] = live + 1, total + 1
+                listpacks[base + LP_SIZE] = size + added
+            return added
+    return py_lp_entry(fields, None, 0, 0, 0)
+
+
 lp_entry = speedups.lp_entry or py_lp_entry
+lp_place = speedups.lp_place or py_lp_place
 
 
 def _id_prefix(stream_id: int, first_ms: int, noted: int) -> bytes:
@@ -582,7 +612,7 @@ class StreamLog(CatalogEntry):
                 payload = _id_prefix(ids[0], first_ms, noted) + bodies[0]
             else:
                 payload = b"%c%s%s" % (noted, _pack_id(ids[0]), bodies[0])
-            count, data, sizes = 1, framing.frame(REC_STREAM_COMPACT, payload), self._plan(ids, fields_list)
+            count, data = 1, framing.frame(REC_STREAM_COMPACT, payload)
             payloads: Sequence[bytes] = (payload,)
         else:
             payloads = []
@@ -595,7 +625,6 @@ class StreamLog(CatalogEntry):
                     in_node, first_ms = 1, stream_id >> 64
             count = framing.fitting(framing.record_ends(payloads), 0, store.segment_size - offset)
             data = framing.frame_values(REC_STREAM_COMPACT, payloads[:count])
-            sizes = self._plan(ids[:count], fields_list)
         try:
             offset = store.append(fid, data, commit=True)
         except BaseException:
@@ -606,7 +635,15 @@ class StreamLog(CatalogEntry):
             self._roll_to(created)
         engine.stream_bytes += len(data)
         self._index(ids, payloads[:count], fid, offset)
-        self._add_to_listpacks(ids, sizes, fields_list)
+        if count == 1:  # _place of one entry, inline: the common case
+            stream_id, fields = ids[0], fields_list[0]
+            ms, seq = stream_id >> 64, stream_id & _SEQ_MASK
+            names = self._lp_fields[-1] if self._lp_fields else None
+            added = lp_place(self._lp, fields, names, ms, seq, engine.stream_node_entries, engine.stream_node_bytes)
+            if added < 0:
+                self._start_listpack(ms, seq, fields, -added)
+        else:
+            self._place(ids[:count], fields_list)
         if not engine._replaying:
             engine._stream_appended += len(data)
             unnoted = self._unnoted
@@ -633,62 +670,27 @@ class StreamLog(CatalogEntry):
         if old:
             self._release(old)
 
-    def _plan(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> list[int]:
-        """Where Redis puts each entry (streamAppendItem): for each one, the bytes it adds to the last listpack, or
-        minus those of the listpack it starts (the last one is full, or of unknown size). Nothing changes."""
+    def _place(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> None:
+        """Adds entries just indexed (or replayed) to the listpacks, each where Redis would put it (lp_place)."""
         engine = self._engine
         max_entries, max_bytes = engine.stream_node_entries, engine.stream_node_bytes
         lp = self._lp
-        end = len(lp)
-        if end and lp[end - 1] != LP_UNKNOWN:
-            base = end - LP_SLOTS
-            first_ms, first_seq, live, total, size = lp[base], lp[base + 1], lp[base + 4], lp[base + 5], lp[end - 1]
-            names = self._lp_fields[-1]
-        else:
-            first_ms = first_seq = live = total = size = 0
-            names = None
-        sizes = []
+        names = self._lp_fields[-1] if self._lp_fields else None
         for index, stream_id in enumerate(ids):
             fields = fields_list[index]
-            if names is None or (max_entries and total >= max_entries):
-                added = lp_entry(fields, None, 0, 0, 0)
-            else:
-                # The live and deleted counters count too: 2 bytes each below 128.
-                counters = 4 if total <= 127 else lp_int_size(live) + lp_int_size(total - live)
-                ms_diff, seq_diff = (stream_id >> 64) - first_ms, ((stream_id & _SEQ_MASK) - first_seq) & _SEQ_MASK
-                added = lp_entry(fields, names, ms_diff, seq_diff, max_bytes - size - counters)
-            if added >= 0:
-                total += 1
-                live += 1
-                size += added
-            else:
-                first_ms, first_seq, names = stream_id >> 64, stream_id & _SEQ_MASK, fields[0::2]
-                total = live = 1
-                size = -added
-            sizes.append(added)
-        return sizes
-
-    def _add_to_listpacks(
-        self, ids: Sequence[int], sizes: Sequence[int], fields_list: Sequence[Sequence[bytes]]
-    ) -> None:
-        """Records the entries ``_plan`` placed (as many as ``sizes`` holds) in the listpacks."""
-        lp = self._lp
-        for index, added in enumerate(sizes):
-            stream_id = ids[index]
             ms, seq = stream_id >> 64, stream_id & _SEQ_MASK
-            if added >= 0:
-                base = len(lp) - LP_SLOTS
-                lp[base + 2] = ms
-                lp[base + 3] = seq
-                lp[base + 4] += 1
-                lp[base + 5] += 1
-                if lp[base + 6] != LP_UNKNOWN:
-                    lp[base + 6] += added
-            else:
-                lp.extend((ms, seq, ms, seq, 1, 1, -added))
-                names = tuple(fields_list[index][0::2])
-                previous = self._lp_fields[-1] if self._lp_fields else None
-                self._lp_fields.append(previous if names == previous else names)
+            added = lp_place(lp, fields, names, ms, seq, max_entries, max_bytes)
+            if added < 0:
+                names = self._start_listpack(ms, seq, fields, -added)
+
+    def _start_listpack(self, ms: int, seq: int, fields: Sequence[bytes], size: int) -> tuple[bytes, ...]:
+        """A new listpack holding the entry ms-seq (of ``size`` bytes); returns its master field names."""
+        self._lp.extend((ms, seq, ms, seq, 1, 1, size))
+        names = tuple(fields[0::2])
+        if self._lp_fields and self._lp_fields[-1] == names:
+            names = self._lp_fields[-1]  # the listpack before's, shared
+        self._lp_fields.append(names)
+        return names
 
     def _index(self, ids: Sequence[int], payloads: Sequence[bytes], fid: int, offset: int) -> None:
         """Adds the compact records just appended (or replayed) at ``offset`` of ``fid`` to the nodes: one whose ID is
@@ -732,7 +734,7 @@ class StreamLog(CatalogEntry):
         store.extend(fid, length)
         self._engine.stream_bytes += length
         self._index(ids, payloads, fid, offset)
-        self._add_to_listpacks(ids, self._plan(ids, fields_list), fields_list)  # as _append decided, again
+        self._place(ids, fields_list)  # as _append decided, again
 
     def _decode(self, payloads: Sequence[bytes]) -> tuple[list[int], list[list[bytes]]]:
         """The IDs and fields of compact records about to be indexed after the last node (the IDs checked to ascend
@@ -777,7 +779,7 @@ class StreamLog(CatalogEntry):
         store.extend(fid, length)
         self._engine.stream_bytes += length
         self._index(ids, payloads, fid, offset)
-        self._add_to_listpacks(ids, self._plan(ids, fields_list), fields_list)
+        self._place(ids, fields_list)
         # The journal names them first thing (Engine._recover), or notes of later entries would leave a gap.
         self._unnoted = [fid, offset, length, len(ids)]
         self._engine._unnoted[self.qid] = self
@@ -1021,6 +1023,12 @@ class StreamLog(CatalogEntry):
         in all (0: no limit; entries deleted inside a listpack do not count); then, unless ``approx``, the oldest
         entries of the first listpack left, up to the threshold."""
         lp = self._lp
+        if approx and lp:  # most calls (XADD with `~`) can remove nothing: the first listpack stays
+            entries = lp[4]  # its live entries
+            if (limit and entries > limit) or (
+                self.length - entries < threshold if strategy == MAXLEN else (lp[2] << 64 | lp[3]) >= threshold
+            ):
+                return 0
         packs = len(lp) // LP_SLOTS
         deleted = removed = 0
         inside = False
@@ -1044,14 +1052,14 @@ class StreamLog(CatalogEntry):
         if removed:
             base = removed * LP_SLOTS
             boundary = lp[base] << 64 | lp[base + 1] if removed < packs else MAX_ID + 1
-            cut = self._cut(boundary, deleted)
+            cut = self._cut(boundary, deleted, exact=True)
             assert cut == deleted, (cut, deleted)
             del lp[:base]
             del self._lp_fields[:removed]
             self.length -= deleted
         if inside:
             if strategy == MAXLEN:
-                cut = self._cut(MAX_ID + 1, self.length - threshold)
+                cut = self._cut(MAX_ID + 1, self.length - threshold, exact=True)
             else:
                 cut = self._cut(threshold, self.length)
             lp[LP_LIVE] -= cut  # those entries stay in their listpack, deleted
@@ -1063,9 +1071,10 @@ class StreamLog(CatalogEntry):
             self.first_id = self._first_live()
         return deleted
 
-    def _cut(self, boundary: int, count: int) -> int:
-        """Deletes the oldest live entries with IDs below ``boundary``, at most ``count``; returns how many. Whole
-        nodes go without being read; at most one is read, to move its start."""
+    def _cut(self, boundary: int, count: int, exact: bool = False) -> int:
+        """Deletes the oldest live entries with IDs below ``boundary``, at most ``count`` (``exact``: exactly that
+        many are there); returns how many. Whole nodes go without being read; at most one is read, to move its
+        start (without decoding its records, when the count is exact and it holds no deleted ones)."""
         nodes = self._nodes
         removed = drop = 0
         while drop < len(nodes) and nodes[drop].last < boundary and removed + nodes[drop].live <= count:
@@ -1080,6 +1089,14 @@ class StreamLog(CatalogEntry):
         if not nodes or removed >= count:
             return removed
         node = nodes[0]
+        if exact and not node.deleted and node.compact:
+            left, offset = count - removed, node.start
+            while left:  # the node's first records are the ones to go
+                values, offset = self._store.read_many_forward(node.fid, offset, node.end, left)
+                left -= len(values)
+            node.start = offset
+            node.live -= count - removed
+            return count
         marked = node.deleted or set()
         new_start = node.start
         for stream_id, _, end, *_ in self._records(node):

@@ -302,3 +302,44 @@ def test_listpack_sizes_follow_redis_encoding() -> None:
     # Redis starts a new node when the listpack's bytes plus the entry's field and value lengths reach the limit.
     assert streamlog.py_lp_entry([b"f", b"v"], (b"f",), 3, 0, 2) < 0
     assert streamlog.py_lp_entry([b"f", b"v"], (b"f",), 3, 0, 3) > 0
+
+
+@given(
+    fields=st.lists(_listpack_strings, min_size=2, max_size=6).filter(lambda f: len(f) % 2 == 0),
+    tail=st.none()
+    | st.tuples(
+        st.sampled_from([1, 5, 1 << 40]),
+        st.sampled_from([0, 3, (1 << 64) - 2]),
+        st.integers(0, 200),
+        st.integers(0, 200),
+        st.sampled_from([10, 4000, 4090, streamlog.LP_UNKNOWN]),
+    ),
+    same=st.booleans(),
+    ms=st.sampled_from([5, 1 << 40, (1 << 63) + 1]),
+    seq=st.sampled_from([0, 2, 9]),
+    max_entries=st.sampled_from([0, 1, 100, 150]),
+    max_bytes=st.sampled_from([100, 4096, 1 << 30]),
+)
+def test_c_listpack_placement_agrees_with_python(
+    fields: list[bytes],
+    tail: tuple[int, int, int, int, int] | None,
+    same: bool,
+    ms: int,
+    seq: int,
+    max_entries: int,
+    max_bytes: int,
+) -> None:
+    """Which listpack an entry joins, and the listpack array after it: the C twin decides as Python does."""
+    module = require_speedups()
+    names = tuple(fields[0::2]) if same else (b"other",)
+    arrays = []
+    for _ in range(2):
+        listpacks = array("Q", [7, 7, 7, 7, 1, 1, 50])  # an earlier listpack, untouched
+        if tail is not None:
+            first_ms, first_seq, live, extra, size = tail
+            listpacks.extend((first_ms, first_seq, first_ms, first_seq, live, live + extra, size))
+        arrays.append(listpacks)
+    got = module.lp_place(arrays[0], fields, names if tail else None, ms, seq, max_entries, max_bytes)
+    expected = streamlog.py_lp_place(arrays[1], fields, names if tail else None, ms, seq, max_entries, max_bytes)
+    assert got == expected
+    assert arrays[0] == arrays[1]
