@@ -1294,6 +1294,7 @@ class StreamLog(CatalogEntry):
     def _drop_all(self) -> None:
         fids = {node.fid for node in self._nodes} | ({self._fid} - {0})
         self._nodes, self._keys = [], []
+        self._lp, self._lp_fields = array("Q"), []
         self._fid = 0
         self.groups = {}
         for fid in fids:
