@@ -903,6 +903,88 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(lp_join_many_doc,
+"lp_join_many(listpacks, names, fields_list, ids, start, max_entries, max_bytes) -> (int, int)\n\n"
+"lp_place of the entries from ``start`` on (IDs as ms << 64 | seq) while each joins the last listpack: how many\n"
+"did, and minus the bytes of a listpack holding the next one alone (0 if none is left)\n"
+"(respq.storage.streamlog.py_lp_join_many).");
+
+static PyObject *
+lp_join_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("lp_join_many", nargs, 7, 7) < 0)
+        return NULL;
+    Py_ssize_t start;
+    if (get_ssize(args[4], &start) < 0)
+        return NULL;
+    long long max_entries = PyLong_AsLongLong(args[5]);
+    long long max_bytes = PyErr_Occurred() ? 0 : PyLong_AsLongLong(args[6]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *fields_list = PySequence_Fast(args[2], "lp_join_many: fields_list must be a sequence");
+    if (fields_list == NULL)
+        return NULL;
+    PyObject *ids = PySequence_Fast(args[3], "lp_join_many: ids must be a sequence");
+    if (ids == NULL) {
+        Py_DECREF(fields_list);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
+        goto out;
+    if (view.itemsize != 8 || view.len % (LP_SLOTS * 8)) {
+        PyErr_SetString(PyExc_TypeError, "lp_join_many: listpacks must be an array('Q') of whole listpacks");
+        goto done;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(ids);
+    if (PySequence_Fast_GET_SIZE(fields_list) < count || start < 0 || start > count) {
+        PyErr_SetString(PyExc_ValueError, "lp_join_many: fields_list and ids do not match");
+        goto done;
+    }
+    uint64_t *last = view.len ? (uint64_t *)view.buf + view.len / 8 - LP_SLOTS : NULL;
+    Py_ssize_t index = start;
+    long long next_alone = 0;
+    for (; index < count; index++) {
+        unsigned char raw[16];
+        PyObject *id = PySequence_Fast_ITEMS(ids)[index];
+        if (!PyLong_Check(id)) {
+            PyErr_SetString(PyExc_TypeError, "lp_join_many: ids must be ints");
+            goto done;
+        }
+        if (_PyLong_AsByteArray((PyLongObject *)id, raw, 16, 1, 0) < 0)
+            goto done;
+        uint64_t seq, ms;
+        memcpy(&seq, raw, 8);
+        memcpy(&ms, raw + 8, 8);
+        int joinable = last != NULL && last[6] != LP_UNKNOWN && args[1] != Py_None &&
+                       !(max_entries > 0 && last[5] >= (uint64_t)max_entries);
+        long long total, added, alone;
+        if (entry_sizes(PySequence_Fast_ITEMS(fields_list)[index], joinable ? args[1] : NULL,
+                        joinable ? ms - last[0] : 0, joinable ? seq - last[1] : 0, &total, &added, &alone) < 0)
+            goto done;
+        long long counters = 0;
+        if (joinable)
+            counters = last[5] <= 127 ? 4 : lp_int_size((int64_t)last[4]) + lp_int_size((int64_t)(last[5] - last[4]));
+        if (!joinable || total >= max_bytes - (long long)last[6] - counters) {
+            next_alone = -alone;
+            break;
+        }
+        last[2] = ms;
+        last[3] = seq;
+        last[4] += 1;
+        last[5] += 1;
+        last[6] += (uint64_t)added;
+    }
+    result = Py_BuildValue("(nL)", index - start, next_alone);
+done:
+    PyBuffer_Release(&view);
+out:
+    Py_DECREF(fields_list);
+    Py_DECREF(ids);
+    return result;
+}
+
 PyDoc_STRVAR(crc32c_doc,
 "crc32c(data, value=0, software=False) -> int\n\n"
 "CRC32C of data, continuing from value, with the implementation framing uses or the portable one (for the tests).");
@@ -997,6 +1079,7 @@ static PyMethodDef speedups_methods[] = {
     {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
     {"lp_entry", (PyCFunction)(void (*)(void))lp_entry, METH_FASTCALL, lp_entry_doc},
     {"lp_place", (PyCFunction)(void (*)(void))lp_place, METH_FASTCALL, lp_place_doc},
+    {"lp_join_many", (PyCFunction)(void (*)(void))lp_join_many, METH_FASTCALL, lp_join_many_doc},
     {NULL, NULL, 0, NULL},
 };
 

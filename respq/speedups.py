@@ -22,6 +22,9 @@ scan_records_backward: Callable[[Any, int, int, int], tuple[list[bytes], int]] |
 pread_many: Callable[[int, Sequence[int], Sequence[int]], list[bytes]] | None = None
 lp_entry: Callable[[Sequence[Any], Sequence[Any] | None, int, int, int], int] | None = None
 lp_place: Callable[[Any, Sequence[Any], Sequence[Any] | None, int, int, int, int], int] | None = None
+lp_join_many: (
+    Callable[[Any, Sequence[Any] | None, Sequence[Any], Sequence[int], int, int, int], tuple[int, int]] | None
+) = None
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
@@ -32,6 +35,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import frame as frame
         from respq._speedups import frame_values as frame_values
         from respq._speedups import lp_entry as lp_entry
+        from respq._speedups import lp_join_many as lp_join_many
         from respq._speedups import lp_place as lp_place
         from respq._speedups import parse_multibulk as parse_multibulk
         from respq._speedups import pread_many as pread_many

@@ -277,8 +277,30 @@ def py_lp_place(
     return py_lp_entry(fields, None, 0, 0, 0)
 
 
+def py_lp_join_many(
+    listpacks: array,
+    names: Sequence[bytes] | None,
+    fields_list: Sequence[Sequence[bytes]],
+    ids: Sequence[int],
+    start: int,
+    max_entries: int,
+    max_bytes: int,
+) -> tuple[int, int]:
+    """``py_lp_place`` of the entries from ``start`` on while each joins the last listpack: how many did, and minus
+    the bytes of a listpack holding the next one alone (0 if none is left)."""
+    for index in range(start, len(ids)):
+        stream_id = ids[index]
+        added = py_lp_place(
+            listpacks, fields_list[index], names, stream_id >> 64, stream_id & _SEQ_MASK, max_entries, max_bytes
+        )
+        if added < 0:
+            return index - start, added
+    return len(ids) - start, 0
+
+
 lp_entry = speedups.lp_entry or py_lp_entry
 lp_place = speedups.lp_place or py_lp_place
+lp_join_many = speedups.lp_join_many or py_lp_join_many
 
 
 def _id_prefix(stream_id: int, first_ms: int, noted: int) -> bytes:
@@ -643,7 +665,7 @@ class StreamLog(CatalogEntry):
             if added < 0:
                 self._start_listpack(ms, seq, fields, -added)
         else:
-            self._place(ids[:count], fields_list)
+            self._place(ids, fields_list, count)
         if not engine._replaying:
             engine._stream_appended += len(data)
             unnoted = self._unnoted
@@ -670,18 +692,23 @@ class StreamLog(CatalogEntry):
         if old:
             self._release(old)
 
-    def _place(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> None:
-        """Adds entries just indexed (or replayed) to the listpacks, each where Redis would put it (lp_place)."""
+    def _place(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]], count: int) -> None:
+        """Adds the first ``count`` entries, just indexed (or replayed), to the listpacks, each where Redis would put
+        it (lp_place)."""
         engine = self._engine
         max_entries, max_bytes = engine.stream_node_entries, engine.stream_node_bytes
         lp = self._lp
         names = self._lp_fields[-1] if self._lp_fields else None
-        for index, stream_id in enumerate(ids):
-            fields = fields_list[index]
-            ms, seq = stream_id >> 64, stream_id & _SEQ_MASK
-            added = lp_place(lp, fields, names, ms, seq, max_entries, max_bytes)
-            if added < 0:
-                names = self._start_listpack(ms, seq, fields, -added)
+        if count < len(ids):
+            ids = ids[:count]
+        index = 0
+        while index < count:
+            joined, alone = lp_join_many(lp, names, fields_list, ids, index, max_entries, max_bytes)
+            index += joined
+            if index < count:  # this one starts a listpack
+                stream_id = ids[index]
+                names = self._start_listpack(stream_id >> 64, stream_id & _SEQ_MASK, fields_list[index], -alone)
+                index += 1
 
     def _start_listpack(self, ms: int, seq: int, fields: Sequence[bytes], size: int) -> tuple[bytes, ...]:
         """A new listpack holding the entry ms-seq (of ``size`` bytes); returns its master field names."""
@@ -734,7 +761,7 @@ class StreamLog(CatalogEntry):
         store.extend(fid, length)
         self._engine.stream_bytes += length
         self._index(ids, payloads, fid, offset)
-        self._place(ids, fields_list)  # as _append decided, again
+        self._place(ids, fields_list, len(ids))  # as _append decided, again
 
     def _decode(self, payloads: Sequence[bytes]) -> tuple[list[int], list[list[bytes]]]:
         """The IDs and fields of compact records about to be indexed after the last node (the IDs checked to ascend
@@ -779,7 +806,7 @@ class StreamLog(CatalogEntry):
         store.extend(fid, length)
         self._engine.stream_bytes += length
         self._index(ids, payloads, fid, offset)
-        self._place(ids, fields_list)
+        self._place(ids, fields_list, len(ids))
         # The journal names them first thing (Engine._recover), or notes of later entries would leave a gap.
         self._unnoted = [fid, offset, length, len(ids)]
         self._engine._unnoted[self.qid] = self

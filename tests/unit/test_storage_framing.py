@@ -343,3 +343,33 @@ def test_c_listpack_placement_agrees_with_python(
     expected = streamlog.py_lp_place(arrays[1], fields, names if tail else None, ms, seq, max_entries, max_bytes)
     assert got == expected
     assert arrays[0] == arrays[1]
+
+
+@given(
+    entries=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from([b"v", b"x" * 1000, b"12", b"x" * 3000])),
+        min_size=1,
+        max_size=12,
+    ),
+    start=st.integers(0, 3),
+    known=st.booleans(),
+    max_entries=st.sampled_from([0, 2, 5]),
+    max_bytes=st.sampled_from([100, 4096]),
+)
+def test_c_listpack_runs_agree_with_python(
+    entries: list[tuple[int, int, bytes]], start: int, known: bool, max_entries: int, max_bytes: int
+) -> None:
+    """Entries placed while they join the last listpack: the C twin places as many as Python does, the same way."""
+    module = require_speedups()
+    ids, fields_list, ms = [], [], 7
+    for ms_step, seq, value in entries:
+        ms += ms_step
+        ids.append(ms << 64 | seq + len(ids))
+        fields_list.append([b"f", value])
+    start = min(start, len(ids))
+    size = 30 if known else streamlog.LP_UNKNOWN
+    arrays = [array("Q", [7, 0, 7, 0, 1, 1, size]) for _ in range(2)]
+    got = module.lp_join_many(arrays[0], (b"f",), fields_list, ids, start, max_entries, max_bytes)
+    expected = streamlog.py_lp_join_many(arrays[1], (b"f",), fields_list, ids, start, max_entries, max_bytes)
+    assert got == expected
+    assert arrays[0] == arrays[1]
