@@ -62,7 +62,7 @@ CREATE_OP = struct.Struct("<HBQ")  # db, type, queue id; then the key
 DB_OP = struct.Struct("<H")  # db; then the key (delete) or nothing (flushdb)
 EXPIRE_OP = struct.Struct("<HBq")  # db, has expiry, expiry ms; then the key
 RENAME_OP = struct.Struct("<HI")  # db, source length; then source and destination
-STREAM_NODES_OP = struct.Struct("<qq")  # stream-node-max-entries, stream-node-max-bytes (0 taken as the maximum)
+STREAM_NODES_OP = struct.Struct("<qq")  # stream-node-max-entries, and the byte limit as set_stream_node_limits keeps it
 TWO_DB_OP = struct.Struct("<HH")  # swapdb a b / move source destination (then the key)
 # What settling one list costs beyond its values, in values: opening (often creating) its segment file.
 SETTLE_LIST_COST = 50
