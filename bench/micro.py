@@ -2,11 +2,12 @@
 
 ``python -m bench.micro`` parses requests (16 per read, as a P=16 client sends them) with the C parser and the
 Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET and MGET of 10 keys (SET and
-GET also as the runs of 16 a pipelining client's reads make), HSET (a new 10-field hash each) and HGET through the
-dispatcher and the RESP encoder, and pushes straight into the storage engine (one list, and 10,000 lists picked at
-random), flushing the journal every 16 operations as a pipelined batch would. It prints microseconds of process CPU
-per operation. No fsync is involved: this is the loop thread's share of a command, the part the throughput rows
-cannot separate from syscalls and scheduling.
+GET also as the runs of 16 a pipelining client's reads make), HSET (a new 10-field hash each), HGET and XADD (alone,
+trimming with `MAXLEN ~`, and as a pipelined run of 16 calls) through the dispatcher and the RESP encoder, and pushes
+and stream adds straight into the storage engine (one list, and 10,000 lists picked at random), flushing the journal
+every 16 operations as a pipelined batch would. It prints microseconds of process CPU per operation. No fsync is
+involved: this is the loop thread's share of a command, the part the throughput rows cannot separate from syscalls
+and scheduling.
 """
 
 from __future__ import annotations
@@ -90,6 +91,14 @@ def commands(operations: int, directory: str) -> dict[str, float]:
         "HGET h:0 field3": cpu_per_op(
             operations, lambda _: encode_reply(execute(ctx, [b"HGET", b"h:0", b"field3"]), 2), engine.flush
         ),
+        "XADD s * f <100 B>": cpu_per_op(
+            operations, lambda _: encode_reply(execute(ctx, [b"XADD", b"s", b"*", b"f", VALUE]), 2), engine.flush
+        ),
+        "XADD t MAXLEN ~ 1000 * f <100 B>": cpu_per_op(
+            operations,
+            lambda _: encode_reply(execute(ctx, [b"XADD", b"t", b"MAXLEN", b"~", b"1000", b"*", b"f", VALUE]), 2),
+            engine.flush,
+        ),
     }
     for name, argv in (("SET k <100 B>", [b"SET", b"k", VALUE]), ("GET k", [b"GET", b"k"])):
         batch = [argv] * FLUSH_EVERY  # a P=16 client's read: one run of the command
@@ -98,6 +107,14 @@ def commands(operations: int, directory: str) -> dict[str, float]:
             lambda _, batch=batch: encode_replies(execute_run(ctx, batch, 0), 2),  # type: ignore[misc]
             engine.flush,
         ) / FLUSH_EVERY
+    run = [[b"XADD", b"u", b"*", b"f", VALUE]] * FLUSH_EVERY
+
+    def xadd_run(_: int) -> None:  # one pipelined read of 16 calls, then the flush of its pass
+        encode_replies(execute_run(ctx, run, 0), 2)
+        engine.flush()
+
+    runs = operations // FLUSH_EVERY
+    results["XADD u * f <100 B>, runs of 16"] = cpu_per_op(runs, xadd_run, lambda: None) / FLUSH_EVERY
     engine.close()
     return results
 
@@ -109,6 +126,13 @@ def storage(operations: int, directory: str) -> dict[str, float]:
         "engine push, one list": cpu_per_op(operations, lambda _: one.push(LEFT, [VALUE]), engine.flush),
         "engine pop, one list": cpu_per_op(operations, lambda _: one.pop(RIGHT, 1), engine.flush),
     }
+    stream = engine.create(0, b"s", "stream")
+    fields = [b"f", VALUE]
+    results["engine add, one stream"] = cpu_per_op(
+        operations,
+        lambda n: stream.add((n + 1) << 64, fields),  # type: ignore[attr-defined]
+        engine.flush,
+    )
     lists = [engine.create(0, b"q%d" % n, "list") for n in range(10_000)]
     pick = random.Random(1).randrange
     results["engine push, 10k random lists"] = cpu_per_op(

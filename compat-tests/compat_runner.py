@@ -210,6 +210,15 @@ def parse_block(path: Path, lines: list[tuple[int, str]]) -> Block | None:
                 raise fail(number, f"@norm needs known normalization names, not {unknown}: {sorted(NORMALIZATIONS)}")
             norms = tuple(text_rest)
             continue  # applies to the next reply
+        elif directive == "repeat":
+            if len(rest) < 2 or not rest[0].isdigit() or int(rest[0]) < 1:
+                raise fail(number, "@repeat N CMD ... ({i} is the iteration, from 1; {K*C} is K bytes C)")
+            for iteration in range(1, int(rest[0]) + 1):
+                args = [_expand(word, iteration) for word in rest[1:]]
+                step = Step(number, client, "command", args, norms, f"{line.split(None, 2)[2]} [i={iteration}]")
+                _check_norms(step, step.args, fail)
+                block.steps.append(step)
+            norms = ()
         elif directive == "send":
             if not rest:
                 raise fail(number, "@send CMD ...")
@@ -250,6 +259,23 @@ def parse_block(path: Path, lines: list[tuple[int, str]]) -> Block | None:
     if norms:
         raise fail(lines[-1][0], "@norm at the end of a block")
     return block if block.steps else None
+
+
+_REPEAT_TOKEN = re.compile(rb"\{(i|(\d+)\*(.))\}")
+
+
+def _expand(word: bytes, iteration: int) -> bytes:
+    """A word of an @repeat line: {i} becomes the iteration number, {K*C} K bytes C (K up to 1,000,000)."""
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        if match.group(1) == b"i":
+            return b"%d" % iteration
+        count = int(match.group(2))
+        if count > 1_000_000:
+            raise ScenarioError(f"{{{count}*...}} is too long")
+        return match.group(3) * count
+
+    return _REPEAT_TOKEN.sub(replace, word)
 
 
 def _check_norms(step: Step, command: list[bytes], fail) -> None:  # type: ignore[no-untyped-def]

@@ -101,9 +101,18 @@ def test_block_directives_parse_into_steps() -> None:
     assert block.steps[5].args == [b"PING\r\n"]
 
 
+def test_repeat_expands_a_line_with_its_iteration_and_sized_values() -> None:
+    block = _block("@repeat 3 XADD s {i}-1 f {3*x}{i}\n@norm stream-id\n@repeat 2 XADD s * f v")
+    assert [step.args for step in block.steps[:3]] == [
+        [b"XADD", b"s", b"%d-1" % i, b"f", b"xxx%d" % i] for i in (1, 2, 3)
+    ]
+    assert [step.norms for step in block.steps] == [(), (), (), ("stream-id",), ("stream-id",)]
+
+
 @pytest.mark.parametrize(
     "text",
-    ["@norm time\nPING", "@norm nosuchnorm\nTIME", "@wait blocked_clients\nPING", "@norm time", "@frobnicate",
+    ["@repeat 0 PING", "@repeat x PING", "@repeat 2",
+     "@norm time\nPING", "@norm nosuchnorm\nTIME", "@wait blocked_clients\nPING", "@norm time", "@frobnicate",
      "PING\n@isolated", "@norm client-id\n@read", "@proto 4"],
 )
 def test_malformed_blocks_are_rejected(text: str) -> None:

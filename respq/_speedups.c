@@ -668,6 +668,327 @@ decode_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return decode_list("decode_fields", args, nargs, 1, "malformed stream entry");
 }
 
+/* ---- Redis listpack sizes (streamlog.py_lp_entry) -------------------------------------------------------------- */
+
+/* Bytes of an integer element of a listpack: its encoding and the one-byte back length (listpack.c). */
+static long long
+lp_int_size(int64_t v)
+{
+    if (v >= 0 && v <= 127)
+        return 2;
+    if (v >= -4096 && v <= 4095)
+        return 3;
+    if (v >= -32768 && v <= 32767)
+        return 4;
+    if (v >= -8388608 && v <= 8388607)
+        return 5;
+    if (v >= -2147483648LL && v <= 2147483647LL)
+        return 6;
+    return 10;
+}
+
+/* lpStringToInt64: a canonical decimal integer within int64. */
+static int
+lp_string_integer(const unsigned char *s, Py_ssize_t len, int64_t *value)
+{
+    if (len == 0 || len > 20)
+        return 0;
+    if (len == 1 && s[0] == '0') {
+        *value = 0;
+        return 1;
+    }
+    Py_ssize_t i = 0;
+    int negative = 0;
+    if (s[0] == '-') {
+        negative = 1;
+        i = 1;
+        if (len == 1)
+            return 0;
+    }
+    if (s[i] < '1' || s[i] > '9')
+        return 0;
+    uint64_t v = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        unsigned digit = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - digit) / 10)
+            return 0;
+        v = v * 10 + digit;
+    }
+    if (negative) {
+        if (v > (uint64_t)INT64_MAX + 1)
+            return 0;
+        *value = (int64_t)(0 - v);
+    } else {
+        if (v > (uint64_t)INT64_MAX)
+            return 0;
+        *value = (int64_t)v;
+    }
+    return 1;
+}
+
+static long long
+lp_string_size(const unsigned char *s, Py_ssize_t len)
+{
+    int64_t value;
+    if (lp_string_integer(s, len, &value))
+        return lp_int_size(value);
+    unsigned long long encoded = (unsigned long long)len + (len < 64 ? 1 : len < 4096 ? 2 : 5);
+    if (encoded <= 127)
+        return (long long)encoded + 1;
+    if (encoded < 16383)
+        return (long long)encoded + 2;
+    if (encoded < 2097151)
+        return (long long)encoded + 3;
+    return (long long)encoded + (encoded < 268435455 ? 4 : 5);
+}
+
+/* A bytes-like item's data; ``view`` is filled (and must be released) only for objects that are not bytes. */
+static int
+item_data(PyObject *item, Py_buffer *view, const unsigned char **data, Py_ssize_t *len)
+{
+    view->obj = NULL;
+    if (PyBytes_Check(item)) {
+        *data = (const unsigned char *)PyBytes_AS_STRING(item);
+        *len = PyBytes_GET_SIZE(item);
+        return 0;
+    }
+    if (PyObject_GetBuffer(item, view, PyBUF_SIMPLE) < 0)
+        return -1;
+    *data = view->buf;
+    *len = view->len;
+    return 0;
+}
+
+/* The sizes of an entry (fields and values) in a listpack: its fields' and values' total length; what it adds to a
+ * listpack with master field names ``master`` (NULL: not computed), its ID that far from the master ID; and a new
+ * listpack holding it alone. -1 with an exception set on failure. */
+static int
+entry_sizes(PyObject *fields, PyObject *master, uint64_t ms_diff, uint64_t seq_diff, long long *total_out,
+            long long *added_out, long long *alone_out)
+{
+    PyObject *fast = PySequence_Fast(fields, "lp_entry: fields must be a sequence of bytes");
+    if (fast == NULL)
+        return -1;
+    PyObject *names_fast = NULL;
+    if (master != NULL) {
+        names_fast = PySequence_Fast(master, "lp_entry: master must be a sequence");
+        if (names_fast == NULL) {
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    int result = -1;
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(fast) / 2;
+    PyObject **items = PySequence_Fast_ITEMS(fast);
+    int same = names_fast != NULL && PySequence_Fast_GET_SIZE(names_fast) == count;
+    long long names = 0, values = 0, total = 0;
+    for (Py_ssize_t i = 0; i < 2 * count; i++) {
+        Py_buffer view;
+        const unsigned char *data;
+        Py_ssize_t len;
+        if (item_data(items[i], &view, &data, &len) < 0)
+            goto done;
+        total += len;
+        if (i % 2) {
+            values += lp_string_size(data, len);
+        } else {
+            names += lp_string_size(data, len);
+            if (same) {
+                Py_buffer other_view;
+                const unsigned char *other;
+                Py_ssize_t other_len;
+                if (item_data(PySequence_Fast_ITEMS(names_fast)[i / 2], &other_view, &other, &other_len) < 0) {
+                    if (view.obj != NULL)
+                        PyBuffer_Release(&view);
+                    goto done;
+                }
+                same = other_len == len && memcmp(other, data, (size_t)len) == 0;
+                if (other_view.obj != NULL)
+                    PyBuffer_Release(&other_view);
+            }
+        }
+        if (view.obj != NULL)
+            PyBuffer_Release(&view);
+    }
+    *total_out = total;
+    *alone_out = 7 + lp_int_size(count) + names + 2 + 6 + values + lp_int_size(count + 3);
+    *added_out = 0;
+    if (names_fast != NULL) {
+        long long added = 2 + lp_int_size((int64_t)ms_diff) + lp_int_size((int64_t)seq_diff) + values;
+        if (same)
+            added += lp_int_size(count + 3);
+        else
+            added += lp_int_size(count) + names + lp_int_size(2 * (int64_t)count + 4);
+        *added_out = added;
+    }
+    result = 0;
+done:
+    Py_DECREF(fast);
+    Py_XDECREF(names_fast);
+    return result;
+}
+
+PyDoc_STRVAR(lp_entry_doc,
+"lp_entry(fields, master, ms_diff, seq_diff, room) -> int\n\n"
+"The bytes an entry adds to a listpack with master field names ``master`` if its fields and values come to less\n"
+"than ``room`` bytes; else (or with master None) minus the bytes of a listpack holding it alone\n"
+"(respq.storage.streamlog.py_lp_entry).");
+
+static PyObject *
+lp_entry(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("lp_entry", nargs, 5, 5) < 0)
+        return NULL;
+    unsigned long long ms_diff = PyLong_AsUnsignedLongLongMask(args[2]);
+    unsigned long long seq_diff = PyLong_AsUnsignedLongLongMask(args[3]);
+    long long room = PyLong_AsLongLong(args[4]);
+    if (PyErr_Occurred())
+        return NULL;
+    long long total, added, alone;
+    PyObject *master = args[1] == Py_None ? NULL : args[1];
+    if (entry_sizes(args[0], master, ms_diff, seq_diff, &total, &added, &alone) < 0)
+        return NULL;
+    return PyLong_FromLongLong(master != NULL && total < room ? added : -alone);
+}
+
+#define LP_SLOTS 7
+#define LP_UNKNOWN UINT64_MAX
+
+PyDoc_STRVAR(lp_place_doc,
+"lp_place(listpacks, fields, names, ms, seq, max_entries, max_bytes) -> int\n\n"
+"streamAppendItem's choice for an entry with ID ms-seq: the bytes it adds to the last listpack of ``listpacks``\n"
+"(an array('Q') of 7 numbers per listpack; the last one's master field names are ``names``), updated in place,\n"
+"or minus those of a new listpack holding it, which the caller appends (respq.storage.streamlog.py_lp_place).");
+
+static PyObject *
+lp_place(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("lp_place", nargs, 7, 7) < 0)
+        return NULL;
+    unsigned long long ms = PyLong_AsUnsignedLongLong(args[3]);
+    unsigned long long seq = ms == (unsigned long long)-1 && PyErr_Occurred() ? 0 : PyLong_AsUnsignedLongLong(args[4]);
+    long long max_entries = PyErr_Occurred() ? 0 : PyLong_AsLongLong(args[5]);
+    long long max_bytes = PyErr_Occurred() ? 0 : PyLong_AsLongLong(args[6]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
+        return NULL;
+    PyObject *result = NULL;
+    if (view.itemsize != 8 || view.len % (LP_SLOTS * 8)) {
+        PyErr_SetString(PyExc_TypeError, "lp_place: listpacks must be an array('Q') of whole listpacks");
+        goto done;
+    }
+    uint64_t *last = view.len ? (uint64_t *)view.buf + view.len / 8 - LP_SLOTS : NULL;
+    /* 0 first ms, 1 first seq, 2 last ms, 3 last seq, 4 live, 5 total, 6 size */
+    int joinable = last != NULL && last[6] != LP_UNKNOWN && args[2] != Py_None &&
+                   !(max_entries > 0 && last[5] >= (uint64_t)max_entries);
+    long long total, added, alone;
+    if (entry_sizes(args[1], joinable ? args[2] : NULL, joinable ? ms - last[0] : 0,
+                    joinable ? seq - last[1] : 0, &total, &added, &alone) < 0)
+        goto done;
+    if (joinable) {
+        long long counters = last[5] <= 127 ? 4 : lp_int_size((int64_t)last[4]) + lp_int_size((int64_t)(last[5] - last[4]));
+        if (total < max_bytes - (long long)last[6] - counters) {
+            last[2] = ms;
+            last[3] = seq;
+            last[4] += 1;
+            last[5] += 1;
+            last[6] += (uint64_t)added;
+            result = PyLong_FromLongLong(added);
+            goto done;
+        }
+    }
+    result = PyLong_FromLongLong(-alone);
+done:
+    PyBuffer_Release(&view);
+    return result;
+}
+
+PyDoc_STRVAR(lp_join_many_doc,
+"lp_join_many(listpacks, names, fields_list, ids, start, max_entries, max_bytes) -> (int, int)\n\n"
+"lp_place of the entries from ``start`` on (IDs as ms << 64 | seq) while each joins the last listpack: how many\n"
+"did, and minus the bytes of a listpack holding the next one alone (0 if none is left)\n"
+"(respq.storage.streamlog.py_lp_join_many).");
+
+static PyObject *
+lp_join_many(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("lp_join_many", nargs, 7, 7) < 0)
+        return NULL;
+    Py_ssize_t start;
+    if (get_ssize(args[4], &start) < 0)
+        return NULL;
+    long long max_entries = PyLong_AsLongLong(args[5]);
+    long long max_bytes = PyErr_Occurred() ? 0 : PyLong_AsLongLong(args[6]);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *fields_list = PySequence_Fast(args[2], "lp_join_many: fields_list must be a sequence");
+    if (fields_list == NULL)
+        return NULL;
+    PyObject *ids = PySequence_Fast(args[3], "lp_join_many: ids must be a sequence");
+    if (ids == NULL) {
+        Py_DECREF(fields_list);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_WRITABLE | PyBUF_FORMAT) < 0)
+        goto out;
+    if (view.itemsize != 8 || view.len % (LP_SLOTS * 8)) {
+        PyErr_SetString(PyExc_TypeError, "lp_join_many: listpacks must be an array('Q') of whole listpacks");
+        goto done;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(ids);
+    if (PySequence_Fast_GET_SIZE(fields_list) < count || start < 0 || start > count) {
+        PyErr_SetString(PyExc_ValueError, "lp_join_many: fields_list and ids do not match");
+        goto done;
+    }
+    uint64_t *last = view.len ? (uint64_t *)view.buf + view.len / 8 - LP_SLOTS : NULL;
+    Py_ssize_t index = start;
+    long long next_alone = 0;
+    for (; index < count; index++) {
+        unsigned char raw[16];
+        PyObject *id = PySequence_Fast_ITEMS(ids)[index];
+        if (!PyLong_Check(id)) {
+            PyErr_SetString(PyExc_TypeError, "lp_join_many: ids must be ints");
+            goto done;
+        }
+        if (_PyLong_AsByteArray((PyLongObject *)id, raw, 16, 1, 0) < 0)
+            goto done;
+        uint64_t seq, ms;
+        memcpy(&seq, raw, 8);
+        memcpy(&ms, raw + 8, 8);
+        int joinable = last != NULL && last[6] != LP_UNKNOWN && args[1] != Py_None &&
+                       !(max_entries > 0 && last[5] >= (uint64_t)max_entries);
+        long long total, added, alone;
+        if (entry_sizes(PySequence_Fast_ITEMS(fields_list)[index], joinable ? args[1] : NULL,
+                        joinable ? ms - last[0] : 0, joinable ? seq - last[1] : 0, &total, &added, &alone) < 0)
+            goto done;
+        long long counters = 0;
+        if (joinable)
+            counters = last[5] <= 127 ? 4 : lp_int_size((int64_t)last[4]) + lp_int_size((int64_t)(last[5] - last[4]));
+        if (!joinable || total >= max_bytes - (long long)last[6] - counters) {
+            next_alone = -alone;
+            break;
+        }
+        last[2] = ms;
+        last[3] = seq;
+        last[4] += 1;
+        last[5] += 1;
+        last[6] += (uint64_t)added;
+    }
+    result = Py_BuildValue("(nL)", index - start, next_alone);
+done:
+    PyBuffer_Release(&view);
+out:
+    Py_DECREF(fields_list);
+    Py_DECREF(ids);
+    return result;
+}
+
 PyDoc_STRVAR(crc32c_doc,
 "crc32c(data, value=0, software=False) -> int\n\n"
 "CRC32C of data, continuing from value, with the implementation framing uses or the portable one (for the tests).");
@@ -1073,6 +1394,9 @@ static PyMethodDef speedups_methods[] = {
     {"lcs", (PyCFunction)(void (*)(void))lcs, METH_FASTCALL, lcs_doc},
     {"popcount", (PyCFunction)(void (*)(void))popcount, METH_FASTCALL, popcount_doc},
     {"first_bit", (PyCFunction)(void (*)(void))first_bit, METH_FASTCALL, first_bit_doc},
+    {"lp_entry", (PyCFunction)(void (*)(void))lp_entry, METH_FASTCALL, lp_entry_doc},
+    {"lp_place", (PyCFunction)(void (*)(void))lp_place, METH_FASTCALL, lp_place_doc},
+    {"lp_join_many", (PyCFunction)(void (*)(void))lp_join_many, METH_FASTCALL, lp_join_many_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -870,6 +870,9 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("maxdisk", _mem(0, LLONG_MAX), 0, S),  # 0 = no limit
     _d("maxmemory", _mem(0, ULLONG_MAX, unsigned=True), 0, S),  # values held in memory (strings); 0 = no limit
     _d("scrub-bandwidth", _int(0, INT_MAX), 8, S),  # MB/s read by the background scrub; 0 = no scrub
+    # When a stream entry starts a new listpack node (what `~` trimming removes whole), as in Redis.
+    _d("stream-node-max-entries", _int(0, LLONG_MAX), 100, S),
+    _d("stream-node-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 4096, S),
     # -- accepted only with the values respq can honour --------------------------------------------------------
     _d(
         "supervised",
@@ -1025,7 +1028,6 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("cluster-node-timeout", _int(0, LLONG_MAX), 15000, note=CLUSTER_NOTE),
     _d("slowlog-log-slower-than", _int(-1, LLONG_MAX), 10000),
     _d("latency-monitor-threshold", _int(0, LLONG_MAX), 0),
-    _d("stream-node-max-entries", _int(0, LLONG_MAX), 100, note=ENCODING_NOTE),
     _d("repl-backlog-size", _mem(1, LLONG_MAX), MB, note=REPLICATION_NOTE),
     _d("cluster-link-sendbuf-limit", _mem(0, ULLONG_MAX, unsigned=True), 0, note=CLUSTER_NOTE),
     # Hashes honour these two: they decide when a hash stops being a listpack (OBJECT ENCODING, HSCAN, order).
@@ -1036,7 +1038,6 @@ DIRECTIVES: tuple[Directive, ...] = (
     ),
     _d("active-defrag-ignore-bytes", _mem(1, LLONG_MAX, unsigned=True), 100 * MB),
     Directive("hash-max-listpack-value", _mem(0, LLONG_MAX, unsigned=True), 64, S, alias="hash-max-ziplist-value"),
-    _d("stream-node-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 4096, note=ENCODING_NOTE),
     Directive(
         "zset-max-listpack-value",
         _mem(0, LLONG_MAX, unsigned=True),
@@ -1270,6 +1271,14 @@ class Config:
     def maxmemory(self) -> int:
         """Bytes values may hold in memory before commands flagged denyoom are refused; 0 = no limit."""
         return self.values["maxmemory"]
+
+    @property
+    def stream_node_max_entries(self) -> int:
+        return self.values["stream-node-max-entries"]
+
+    @property
+    def stream_node_max_bytes(self) -> int:
+        return self.values["stream-node-max-bytes"]
 
     @property
     def scrub_bandwidth(self) -> int:

@@ -29,7 +29,7 @@ from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.engine import Engine
 from respq.storage.errors import DirectoryLockedError, DiskFullError, StorageError, StorageWriteError
 from respq.storage.scrub import DONE, OFF, Scrub
-from respq.types import REGISTRY
+from respq.types import REGISTRY, SETTINGS_DIRECTIVES, type_settings
 
 if TYPE_CHECKING:
     import socket
@@ -368,6 +368,9 @@ class Server:
                     f"memory values hold ({self.engine.inline_bytes}): commands that add data are refused until "
                     "keys are deleted"
                 )
+        if SETTINGS_DIRECTIVES.intersection(changed) and self.engine is not None:
+            for name, payload in type_settings(cfg).items():
+                self.engine.set_type_settings(name, payload)
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
 
@@ -400,6 +403,7 @@ class Server:
             maxmemory=cfg.maxmemory,
             log=self.log,
             types=REGISTRY,
+            type_settings=type_settings(cfg),
         )
         self.engine = engine
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)

@@ -27,6 +27,11 @@ ld_format: Callable[[bytes], bytes] | None = None
 lcs: Callable[[bytes, bytes], tuple[int, bytes, list[tuple[int, int, int, int, int]]] | None] | None = None
 popcount: Callable[[bytes, int, int], int] | None = None
 first_bit: Callable[[bytes, int, int, int], int] | None = None
+lp_entry: Callable[[Sequence[Any], Sequence[Any] | None, int, int, int], int] | None = None
+lp_place: Callable[[Any, Sequence[Any], Sequence[Any] | None, int, int, int, int], int] | None = None
+lp_join_many: (
+    Callable[[Any, Sequence[Any] | None, Sequence[Any], Sequence[int], int, int, int], tuple[int, int]] | None
+) = None
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
@@ -42,6 +47,9 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import ld_format as ld_format
         from respq._speedups import ld_is_finite as ld_is_finite
         from respq._speedups import ld_parse as ld_parse
+        from respq._speedups import lp_entry as lp_entry
+        from respq._speedups import lp_join_many as lp_join_many
+        from respq._speedups import lp_place as lp_place
         from respq._speedups import parse_multibulk as parse_multibulk
         from respq._speedups import popcount as popcount
         from respq._speedups import pread_many as pread_many

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from respq.storage import framing, journal, manifest
 from respq.storage.catalog import CatalogEntry
@@ -40,6 +41,7 @@ CREATE_OP = struct.Struct("<HBQ")  # db, type, queue id; then the key
 DB_OP = struct.Struct("<H")  # db; then the key (delete) or nothing (flushdb)
 EXPIRE_OP = struct.Struct("<HBq")  # db, has expiry, expiry ms; then the key
 RENAME_OP = struct.Struct("<HI")  # db, source length; then source and destination
+SETTINGS_OP = struct.Struct("<B")  # type code; then the type's settings payload (ValueType.parse_settings)
 TWO_DB_OP = struct.Struct("<HH")  # swapdb a b / move source destination (then the key)
 # What settling one value costs beyond its values, in values: opening (often creating) its segment file.
 SETTLE_VALUE_COST = 50
@@ -115,6 +117,18 @@ class Engine:
         self.maxmemory = maxmemory
         self.write_error: str | None = None
         self.types = types
+        # Per type with settings (type code ->): the payload in force and what the type made of it (values read
+        # ``settings``); what replay would assume at this point of the journal (the manifest gives it at a
+        # checkpoint); and the types whose payload in force may differ from that: the type calls ``note_settings``
+        # before its first record that depends on them, which journals them if so.
+        self._settings_payloads: dict[int, bytes] = {}
+        self.settings: dict[int, Any] = {}
+        self._journaled_settings: dict[int, bytes] = {}
+        self.settings_unnoted: set[int] = set()
+        for vtype in types:
+            if vtype.default_settings is not None:
+                self._apply_settings(vtype, vtype.default_settings)
+                self._journaled_settings[vtype.code] = vtype.default_settings
         self.io = io
         self._lock_fd: int | None = lock_fd
         self._log_cb = log
@@ -186,9 +200,11 @@ class Engine:
         io: FileIO | None = None,
         lock_fd: int | None = None,
         types: TypeRegistry,
+        type_settings: dict[str, bytes] | None = None,
     ) -> Engine:
         """Locks ``path`` (created if missing) unless the caller holds its lock already (``lock_fd``, from
-        lock_directory, which the engine then owns), recovers its contents and returns the engine. Blocking."""
+        lock_directory, which the engine then owns), recovers its contents and returns the engine. Blocking.
+        ``type_settings``: type name -> settings payload in force from now on (``set_type_settings``)."""
         io = io or DEFAULT_IO
         if lock_fd is None:
             io.mkdir(path)
@@ -209,6 +225,8 @@ class Engine:
                 types=types,
             )
             engine._recover()
+            for name, payload in (type_settings or {}).items():
+                engine.set_type_settings(name, payload)
         except BaseException:
             io.close(lock_fd)
             raise
@@ -222,6 +240,28 @@ class Engine:
         if lock_fd is None:
             raise DirectoryLockedError(f"{path} is in use by another process")
         return lock_fd
+
+    def set_type_settings(self, name: str, payload: bytes) -> None:
+        """Puts a type's settings (its own payload, ``ValueType.parse_settings``) in force for what comes next.
+        Journaled lazily: the type's ``note_settings`` before its first record that depends on them."""
+        vtype = self.types[name]
+        if vtype.default_settings is None:
+            raise ValueError(f"{name} has no settings")
+        self._apply_settings(vtype, payload)
+        self.settings_unnoted.add(vtype.code)
+
+    def _apply_settings(self, vtype: ValueType, payload: bytes) -> None:
+        self.settings[vtype.code] = vtype.parse_settings(payload)
+        self._settings_payloads[vtype.code] = payload
+
+    def note_settings(self, vtype: ValueType) -> None:
+        """Journals the type's settings ahead of the records made under them, unless replay would assume them."""
+        code = vtype.code
+        payload = self._settings_payloads[code]
+        if not self.replaying and payload != self._journaled_settings[code]:
+            self.log(journal.OP_TYPE_SETTINGS, SETTINGS_OP.pack(code) + payload)
+            self._journaled_settings[code] = payload
+        self.settings_unnoted.discard(code)
 
     def close(self) -> None:
         """Clean shutdown: everything is checkpointed, so the next open replays nothing."""
@@ -802,6 +842,10 @@ class Engine:
             databases=self.databases,
             files={fid: (entry[0], entry[1]) for fid, entry in self.store.files.items()},
         )
+        for vtype in self.types:  # what replay from the new journal file starts with, where not the default
+            payload = self._journaled_settings.get(vtype.code)
+            if payload is not None and payload != vtype.default_settings:
+                data.settings[vtype.code] = payload
         # Every settled value of a type with cold forms that nobody used since the last checkpoint becomes a cold
         # entry (its manifest state and a head): values used before the next checkpoint turn into objects again,
         # the others cost their bytes alone. Only an object no one holds but the catalog (and what its type keeps
@@ -845,11 +889,23 @@ class Engine:
         self._reconcile_segments()
         first_seq = state.journal_seq if state is not None else 0
         lsn = state.journal_lsn if state is not None else 0
+        # Replay starts with the settings the manifest names (the defaults elsewhere) and meets their changes.
+        configured = dict(self._settings_payloads)
+        for code, payload in (state.settings if state is not None else {}).items():
+            vtype = self.types.by_code.get(code)
+            if vtype is None or vtype.default_settings is None:
+                raise StorageError(f"settings of key type {code}, which this build does not support")
+            self._apply_settings(vtype, payload)
         replayed = self._replay_journals(first_seq, lsn)
         for (qid, fid), size in self._on_disk.items():
             value = self._by_qid.get(qid)
             if isinstance(value, Value) and value.vtype.segment_recovery is SegmentRecovery.KEEP_WHOLE:
-                value.recover_tail(fid, size)  # type: ignore[attr-defined]
+                value.recover_tail(fid, size)  # type: ignore[attr-defined]  # under the settings replay ends with
+        # What replay of the journal so far ends with; later records journal the configured settings if they differ.
+        self._journaled_settings = dict(self._settings_payloads)
+        for code, payload in configured.items():
+            self._apply_settings(self.types.by_code[code], payload)
+        self.settings_unnoted = set(configured)
         self._cut_unnamed_tails()
         self.store.drop_unreferenced_shared()
         queues = len(self._by_qid)
@@ -1208,6 +1264,12 @@ class Engine:
                 for key in [key for key, entry in self.catalog[db].items() if type(entry) is bytes]:
                     self.get(db, key)
             self.catalog[a], self.catalog[b] = self.catalog[b], self.catalog[a]
+        elif op == journal.OP_TYPE_SETTINGS:
+            (code,) = SETTINGS_OP.unpack_from(payload)
+            vtype = self.types.by_code.get(code)
+            if vtype is None or vtype.default_settings is None:
+                raise StorageError(f"settings of key type {code}, which this build does not support")
+            self._apply_settings(vtype, payload[SETTINGS_OP.size :])
         elif op == journal.OP_MOVE:
             src_db, dst_db = TWO_DB_OP.unpack_from(payload)
             self.get(src_db, payload[TWO_DB_OP.size :])

@@ -34,10 +34,25 @@ OP_FLUSHDB = 14
 OP_FLUSHALL = 15
 OP_SWAPDB = 16
 OP_MOVE = 17
+# A value type's settings from here on (type code, then the type's opaque payload): replay hands them to the type
+# (ValueType.apply_settings) before the records that follow, which may depend on them (replay starts with the
+# manifest's settings, or the type's defaults).
+OP_TYPE_SETTINGS = 18
 OP_BATCH = 30  # several operations that must survive a crash together (see Engine.atomic)
 # The engine's own records. A value type's records (respq/types/*) take other numbers, checked by the registry.
 ENGINE_OPS = frozenset(
-    {OP_CREATE, OP_DELETE, OP_EXPIRE, OP_RENAME, OP_FLUSHDB, OP_FLUSHALL, OP_SWAPDB, OP_MOVE, OP_BATCH}
+    {
+        OP_CREATE,
+        OP_DELETE,
+        OP_EXPIRE,
+        OP_RENAME,
+        OP_FLUSHDB,
+        OP_FLUSHALL,
+        OP_SWAPDB,
+        OP_MOVE,
+        OP_TYPE_SETTINGS,
+        OP_BATCH,
+    }
 )
 
 BATCH_ITEM = struct.Struct("<BI")

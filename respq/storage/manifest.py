@@ -21,6 +21,9 @@ HEAD = struct.Struct("<QQQQH")  # next file id, next queue id, first journal to 
 COUNT = struct.Struct("<Q")
 FILE = struct.Struct("<QQQ")  # file id, queue id, checkpointed size
 KEY = struct.Struct("<HBBqQII")  # db, type, has expiry, expiry ms, queue id, key length, state length
+# After the keys, only when some type's settings are not its defaults (format 2; absent before): a count, then per
+# type its code and payload length, then the payload: the settings journal replay from this checkpoint starts with.
+SETTINGS = struct.Struct("<BI")  # type code, payload length; then the payload (the type's own encoding)
 
 
 @dataclass
@@ -33,6 +36,7 @@ class ManifestData:
     files: dict[int, tuple[int, int]] = field(default_factory=dict)  # file id -> (queue id, size)
     # (db, type code, expiry or None, queue id, key, type-specific state)
     keys: list[tuple[int, int, int | None, int, bytes, bytes]] = field(default_factory=list)
+    settings: dict[int, bytes] = field(default_factory=dict)  # type code -> settings payload, where not the default
 
 
 def encode(data: ManifestData) -> bytes:
@@ -46,6 +50,10 @@ def encode(data: ManifestData) -> bytes:
             key,
             state,
         )
+    if data.settings:
+        parts.append(COUNT.pack(len(data.settings)))
+        for type_code, settings in data.settings.items():
+            parts += (SETTINGS.pack(type_code, len(settings)), settings)
     payload = b"".join(parts)
     prefix = framing.MANIFEST_HEADER.pack(framing.MANIFEST_MAGIC, framing.FORMAT_VERSION)
     return prefix + framing.frame(REC_MANIFEST, payload)
@@ -87,6 +95,16 @@ def _decode_payload(payload: memoryview) -> ManifestData:
         state = bytes(payload[pos : pos + state_length])
         pos += state_length
         data.keys.append((db, type_code, expire if has_expire else None, qid, key, state))
+    if pos < len(payload):
+        (count,) = COUNT.unpack_from(payload, pos)
+        pos += COUNT.size
+        for _ in range(count):
+            type_code, length = SETTINGS.unpack_from(payload, pos)
+            pos += SETTINGS.size
+            if pos + length > len(payload):
+                raise ValueError("settings past the end")
+            data.settings[type_code] = bytes(payload[pos : pos + length])
+            pos += length
     if pos != len(payload):
         raise ValueError("trailing bytes")
     return data

@@ -11,6 +11,9 @@ Two halves:
   load from the manifest, check a manifest state offline, work before a checkpoint, recovery policy, statistics).
 * ``StorePort``: the public part of the engine a value may use. Anything else of the engine is private to it.
 
+Types may have settings (``default_settings``, ``parse_settings``): configuration their values depend on that
+replay must know, journaled by the engine as opaque payloads when they change and kept in the manifest.
+
 Per-value methods the engine calls (see ``Value``): ``replay``, ``dump``, ``files``, ``drop``, and where the type
 declares them, ``settle`` (values marked with ``mark_settle``), ``write_note`` (values marked with
 ``mark_note``), ``freeze`` (types with cold forms) and ``recover_tail`` (types whose files are kept whole).
@@ -93,6 +96,9 @@ class ValueType:
     cold_kinds: tuple[int, ...] = ()  # first bytes (low 7 bits) of its cold entries, if it has them
     segment_recovery = SegmentRecovery.CUT_TO_CHECKPOINT
     deletes_when_empty = False  # Redis deletes the key with its last element (lists); a stream may stay empty
+    # Types whose values depend on settings (configuration the journal must replay, e.g. where a stream's listpack
+    # nodes end): the payload in force when neither the manifest nor the journal says otherwise; None: no settings.
+    default_settings: bytes | None = None
 
     def create(self, port: StorePort, qid: int) -> Value:
         raise NotImplementedError
@@ -111,6 +117,11 @@ class ValueType:
     def load_cold(self, port: StorePort, qid: int, expire_ms: int | None, state: bytes) -> bytes | None:
         """A cold entry for a value loaded from the manifest, or None to load it as an object."""
         return None
+
+    def parse_settings(self, payload: bytes) -> Any:
+        """Types with settings: what values read from ``StorePort.settings[code]`` for a settings payload (from
+        ``Engine.set_type_settings``, the manifest or a replayed record). Raises ValueError if malformed."""
+        raise NotImplementedError
 
     # -- cold entries: a value nobody uses kept as bytes in the catalog (types with ``cold_kinds``)
 
@@ -211,6 +222,8 @@ class StorePort(Protocol):
     replaying: bool
     journaled_values: int  # values pushed into the journal alone (paces settling)
     outside_bytes: int  # bytes written outside the journal since the last checkpoint began (recovery reads them)
+    settings: dict[int, Any]  # type code -> the type's settings in force (``ValueType.parse_settings``)
+    settings_unnoted: set[int]  # type codes whose settings in force may not be journaled yet: ``note_settings``
 
     def before_write(self, growth: int) -> None: ...
     def log(self, op: int, payload: bytes) -> None: ...
@@ -218,6 +231,7 @@ class StorePort(Protocol):
     def log_at(self, op: int, payload: bytes) -> int: ...
     def log_many_at(self, op: int, payloads: list[bytes]) -> int: ...
     def log_note(self, op: int, payload: bytes) -> None: ...
+    def note_settings(self, vtype: ValueType) -> None: ...
     def atomic(self) -> AbstractContextManager[None]: ...
     def journal_clean(self) -> bool: ...
     def mark_settle(self, value: Value) -> None: ...

@@ -6,12 +6,22 @@ record type or cold-entry kind that collides with another type's or the engine's
 types", walks through it.
 """
 
+from respq.config import Config
 from respq.storage.port import TypeRegistry
 from respq.types.hashes.model import HASH
 from respq.types.lists.model import LIST
-from respq.types.streams.model import STREAM
+from respq.types.streams.model import STREAM, node_settings
 from respq.types.strings.model import STRING
 
 REGISTRY = TypeRegistry([LIST, STREAM, STRING, HASH])
 
-__all__ = ["REGISTRY"]
+# The directives that types' settings come from: CONFIG SET of one hands the engine new settings.
+SETTINGS_DIRECTIVES = frozenset({"stream-node-max-entries", "stream-node-max-bytes"})
+
+
+def type_settings(config: Config) -> dict[str, bytes]:
+    """Each type with settings: its payload for ``Engine.set_type_settings``, from the directives."""
+    return {"stream": node_settings(config.stream_node_max_entries, config.stream_node_max_bytes)}
+
+
+__all__ = ["REGISTRY", "SETTINGS_DIRECTIVES", "type_settings"]

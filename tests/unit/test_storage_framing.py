@@ -216,3 +216,161 @@ def test_c_stream_fields_agree_with_python(values: list[bytes], prefix: bytes, d
         assert outcomes[0] == values
     elif damage > 0:
         assert outcomes[0] == streamlog.MALFORMED_ENTRY
+
+
+_listpack_strings = st.sampled_from(
+    [
+        b"",
+        b"0",
+        b"-0",
+        b"00",
+        b"1",
+        b"-1",
+        b"127",
+        b"128",
+        b"-4096",
+        b"-4097",
+        b"4095",
+        b"4096",
+        b"32767",
+        b"32768",
+        b"8388607",
+        b"-8388609",
+        b"2147483647",
+        b"2147483648",
+        b"9223372036854775807",
+        b"9223372036854775808",
+        b"-9223372036854775808",
+        b"-9223372036854775809",
+        b"+5",
+        b" 5",
+        b"5 ",
+        b"1e3",
+        b"\xd9\xa1",
+        b"99999999999999999999",
+        b"f",
+        b"x" * 63,
+        b"x" * 64,
+        b"x" * 125,
+        b"x" * 126,
+        b"x" * 4095,
+        b"x" * 4096,
+        b"x" * 16380,
+        b"x" * 20000,
+    ]
+) | st.binary(max_size=10)
+
+
+@given(
+    fields=st.lists(_listpack_strings, min_size=2, max_size=8).filter(lambda f: len(f) % 2 == 0),
+    master=st.none() | st.lists(_listpack_strings, max_size=4).map(tuple),
+    same=st.booleans(),
+    ms_diff=st.sampled_from([0, 1, 127, 128, 5000, 1 << 31, (1 << 63) - 1, 1 << 63, (1 << 64) - 1]),
+    seq_diff=st.sampled_from([0, 5, (1 << 64) - 10, 1 << 40]),
+    room=st.sampled_from([0, 1, 10, 100, 4096, 1 << 30]),
+)
+def test_c_listpack_sizes_agree_with_python(
+    fields: list[bytes], master: tuple[bytes, ...] | None, same: bool, ms_diff: int, seq_diff: int, room: int
+) -> None:
+    """The listpack bytes an entry takes (where Redis starts a stream node): the C twin computes what Python does."""
+    module = require_speedups()
+    if same and master is not None:
+        master = tuple(fields[0::2])
+    expected = streamlog.py_lp_entry(fields, master, ms_diff, seq_diff, room)
+    assert module.lp_entry(fields, master, ms_diff, seq_diff, room) == expected
+    assert module.lp_entry([memoryview(f) for f in fields], master, ms_diff, seq_diff, room) == expected
+
+
+def test_listpack_sizes_follow_redis_encoding() -> None:
+    """Hand-checked against listpack.c: integers stored as integers, string lengths with their headers."""
+    assert [streamlog.lp_string_size(s) for s in (b"0", b"127", b"128", b"-1", b"007", b"-0", b"x" * 63)] == [
+        2,
+        2,
+        3,
+        3,
+        5,
+        4,
+        65,
+    ]
+    assert streamlog.lp_string_size(b"x" * 64) == 64 + 2 + 1  # a 12-bit length header, a 1-byte back length
+    assert streamlog.lp_string_size(b"x" * 126) == 126 + 2 + 2  # 128 encoded bytes take a 2-byte back length
+    # XADD s 1-0 f v alone: header and end byte; field count, "f", 0; flags, 0, 0, "v", lp-count (2 bytes per
+    # small integer, 3 per one-byte string). The live and deleted counters (2 bytes each) are not counted.
+    assert streamlog.py_lp_entry([b"f", b"v"], None, 0, 0, 0) == -(7 + 2 + 3 + 2 + 6 + 3 + 2)
+    # The same fields again, 3 ms later: flags, ms 3, seq 0, "v", lp-count; with other fields their names too.
+    assert streamlog.py_lp_entry([b"f", b"v"], (b"f",), 3, 0, 100) == 2 + 2 + 2 + 3 + 2
+    assert streamlog.py_lp_entry([b"g", b"v"], (b"f",), 3, 0, 100) == 2 + 2 + 2 + 2 + 3 + 3 + 2
+    # Redis starts a new node when the listpack's bytes plus the entry's field and value lengths reach the limit.
+    assert streamlog.py_lp_entry([b"f", b"v"], (b"f",), 3, 0, 2) < 0
+    assert streamlog.py_lp_entry([b"f", b"v"], (b"f",), 3, 0, 3) > 0
+
+
+@given(
+    fields=st.lists(_listpack_strings, min_size=2, max_size=6).filter(lambda f: len(f) % 2 == 0),
+    tail=st.none()
+    | st.tuples(
+        st.sampled_from([1, 5, 1 << 40]),
+        st.sampled_from([0, 3, (1 << 64) - 2]),
+        st.integers(0, 200),
+        st.integers(0, 200),
+        st.sampled_from([10, 4000, 4090, streamlog.LP_UNKNOWN]),
+    ),
+    same=st.booleans(),
+    ms=st.sampled_from([5, 1 << 40, (1 << 63) + 1]),
+    seq=st.sampled_from([0, 2, 9]),
+    max_entries=st.sampled_from([0, 1, 100, 150]),
+    max_bytes=st.sampled_from([100, 4096, 1 << 30]),
+)
+def test_c_listpack_placement_agrees_with_python(
+    fields: list[bytes],
+    tail: tuple[int, int, int, int, int] | None,
+    same: bool,
+    ms: int,
+    seq: int,
+    max_entries: int,
+    max_bytes: int,
+) -> None:
+    """Which listpack an entry joins, and the listpack array after it: the C twin decides as Python does."""
+    module = require_speedups()
+    names = tuple(fields[0::2]) if same else (b"other",)
+    arrays = []
+    for _ in range(2):
+        listpacks = array("Q", [7, 7, 7, 7, 1, 1, 50])  # an earlier listpack, untouched
+        if tail is not None:
+            first_ms, first_seq, live, extra, size = tail
+            listpacks.extend((first_ms, first_seq, first_ms, first_seq, live, live + extra, size))
+        arrays.append(listpacks)
+    got = module.lp_place(arrays[0], fields, names if tail else None, ms, seq, max_entries, max_bytes)
+    expected = streamlog.py_lp_place(arrays[1], fields, names if tail else None, ms, seq, max_entries, max_bytes)
+    assert got == expected
+    assert arrays[0] == arrays[1]
+
+
+@given(
+    entries=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.sampled_from([b"v", b"x" * 1000, b"12", b"x" * 3000])),
+        min_size=1,
+        max_size=12,
+    ),
+    start=st.integers(0, 3),
+    known=st.booleans(),
+    max_entries=st.sampled_from([0, 2, 5]),
+    max_bytes=st.sampled_from([100, 4096]),
+)
+def test_c_listpack_runs_agree_with_python(
+    entries: list[tuple[int, int, bytes]], start: int, known: bool, max_entries: int, max_bytes: int
+) -> None:
+    """Entries placed while they join the last listpack: the C twin places as many as Python does, the same way."""
+    module = require_speedups()
+    ids, fields_list, ms = [], [], 7
+    for ms_step, seq, value in entries:
+        ms += ms_step
+        ids.append(ms << 64 | seq + len(ids))
+        fields_list.append([b"f", value])
+    start = min(start, len(ids))
+    size = 30 if known else streamlog.LP_UNKNOWN
+    arrays = [array("Q", [7, 0, 7, 0, 1, 1, size]) for _ in range(2)]
+    got = module.lp_join_many(arrays[0], (b"f",), fields_list, ids, start, max_entries, max_bytes)
+    expected = streamlog.py_lp_join_many(arrays[1], (b"f",), fields_list, ids, start, max_entries, max_bytes)
+    assert got == expected
+    assert arrays[0] == arrays[1]

@@ -6,6 +6,8 @@ import os
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from respq.storage import Engine
 from respq.storage.check import check_directory
 from respq.types import REGISTRY
@@ -17,6 +19,7 @@ from respq.types.streams.model import (
     PEL_BYTES_PER_ENTRY,
     StreamLog,
     id_of,
+    node_settings,
     radix_tree_nodes,
 )
 
@@ -178,6 +181,11 @@ def _layout(stream: StreamLog) -> list[tuple[int, ...]]:
     return [(n.fid, n.start, n.end, n.total, n.live, n.first, n.last) for n in stream._nodes]
 
 
+def _listpacks(stream: StreamLog) -> list[tuple[object, ...]]:
+    """Each listpack's state, and the nodes."""
+    return [*stream.listpacks(), *_layout(stream)]
+
+
 def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
     """Pipelined XADDs go through add_many: the same nodes, segment bytes and recovery as single adds, across node
     boundaries and segment rolls in the middle of a batch, with one journal record per batch and file."""
@@ -192,6 +200,7 @@ def test_add_many_is_add_one_by_one(tmp_path: Path) -> None:
             single.add(stream_id, entry)
         assert batched.add_many(ids, fields) == size
         assert _layout(batched) == _layout(single)
+        assert _listpacks(batched) == _listpacks(single)
     assert len(single.files()) > 3  # the batches crossed segment rolls
     for name in ("length", "first_id", "last_id", "entries_added"):
         assert getattr(batched, name) == getattr(single, name), name
@@ -273,6 +282,8 @@ def test_nodes_and_journals_written_before_compact_records_are_still_read(tmp_pa
     data = framing.frame_values(streamlog.REC_STREAM_ENTRY, payloads)
     offset = store.append(fid, data)
     stream._nodes.append(streamlog.Node(fid, offset, offset + len(data), 5, 5, old[0][0], old[-1][0], compact=False))
+    stream._lp.extend((1, 0, 5, 0, 5, 5, streamlog.LP_UNKNOWN))  # a listpack of unknown size
+    stream._lp_fields.append(None)
     stream._keys.append(old[0][0])
     stream.length = stream.entries_added = 5
     stream.first_id, stream.last_id = old[0][0], old[-1][0]
@@ -348,4 +359,117 @@ def test_entries_added_after_replaying_an_earlier_builds_journal_survive_the_nex
     engine.abandon()
     engine = _open(tmp_path, segment_size=1 << 20)
     assert [i >> 64 for i, _ in engine.get(0, b"s").range(0, MAX_ID)] == [*range(1, 22), 30]  # type: ignore[union-attr]
+    engine.close()
+
+
+def _grow(stream: StreamLog, ms: int, count: int, size: int) -> int:
+    for n in range(count):
+        stream.add(id_of(ms + n, n % 2), [b"f", b"v" * (size + n % 5), b"n", b"%d" % n])
+    return ms + count
+
+
+def test_listpacks_survive_restarts_and_crashes(tmp_path: Path) -> None:
+    """Where listpacks start was decided with the directives of the time, which the journal records: a restart
+    (clean, or a crash that replays the journal and finds unnoted entries) decides the same again, with the limits
+    replay meets, including after the newest listpack went with XDEL (the next entry joins the one before)."""
+    engine = _open(tmp_path)  # 4 KiB segment files: entries of a few hundred bytes roll them often
+    stream = engine.create(0, b"s", "stream")
+    ms = _grow(stream, 1, 60, 300)  # 4096-byte listpacks of ~12 entries
+    engine.set_type_settings("stream", node_settings(250, 0))  # listpacks of 250 entries, however many bytes
+    ms = _grow(stream, ms, 400, 20)
+    engine.checkpoint()
+    engine.set_type_settings("stream", node_settings(3, 4096))
+    ms = _grow(stream, ms, 10, 100)
+    tail = [stream_id for stream_id, _ in stream.range(0, MAX_ID)][-1:]
+    assert stream.delete(tail) == 1  # the newest listpack held one entry: it goes
+    engine.set_type_settings("stream", node_settings(100, 4096))
+    ms = _grow(stream, ms, 5, 10)  # these join the listpack before it (it held 3 of 3; now the limit is 100)
+    shape = _listpacks(stream)
+    assert [pack[3] for pack in stream.listpacks()][-3:] == [3, 3, 8]
+    engine.sync(engine.flush())
+    engine.abandon()  # a crash: the journal since the checkpoint is replayed, the newest entries found unnoted
+    engine = _open(tmp_path)
+    stream = engine.get(0, b"s")  # type: ignore[assignment]
+    assert _listpacks(stream) == shape
+    engine.close()  # a clean shutdown: all of it from the manifest
+    engine = _open(tmp_path)
+    stream = engine.get(0, b"s")  # type: ignore[assignment]
+    assert _listpacks(stream) == shape
+    engine.close()
+    assert check_directory(str(tmp_path), REGISTRY) == []
+
+
+_DUMP = StreamLog.dump
+
+
+def _dump_as_earlier_builds(stream: StreamLog) -> bytes:
+    """The stream state as builds before listpacks wrote it: no flags, nor the listpacks after the groups."""
+    from respq.types.streams import model as streamlog
+
+    dumped = _DUMP(stream)
+    head = list(streamlog.STATE_HEAD.unpack_from(dumped, 0))
+    head[8] = 0
+    listpacks = stream._dump_listpacks()
+    assert dumped.endswith(listpacks)
+    return streamlog.STATE_HEAD.pack(*head) + dumped[streamlog.STATE_HEAD.size : -len(listpacks)]
+
+
+def test_streams_of_earlier_builds_open_and_trim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest written before listpacks (each node then counted as one): it loads with each node as a listpack
+    whose size is unknown, so no entry joins it; new entries start listpacks of their own, and trimming works."""
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.create(0, b"s", "stream")
+    engine.set_type_settings("stream", node_settings(100, 0))  # nodes of 100 entries, as earlier builds made them
+    _grow(stream, 1, 250, 50)
+    stream.delete([id_of(3, 0)])
+    monkeypatch.setattr(StreamLog, "dump", _dump_as_earlier_builds)
+    engine.close()
+    monkeypatch.undo()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.get(0, b"s")  # type: ignore[assignment]
+    assert stream.length == 249
+    assert [pack[2:5] for pack in stream.listpacks()] == [(99, 100, None), (100, 100, None), (50, 50, None)]
+    _grow(stream, 251, 30, 50)  # the last node is closed: a listpack of 4096 bytes starts
+    assert [pack[3] for pack in stream.listpacks()] == [100, 100, 50, 30]
+    assert stream.trim(MAXLEN, 100, True, 0) == 99  # whole listpacks: the next would leave fewer than 100
+    assert stream.trim(MAXLEN, 50, True, 0) == 100
+    assert stream.length == 80
+    engine.close()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    assert engine.get(0, b"s").length == 80  # type: ignore[union-attr]
+    engine.close()
+    assert check_directory(str(tmp_path), REGISTRY) == []
+
+
+def test_listpacks_of_entries_found_after_a_crash_survive_the_next_crash(tmp_path: Path) -> None:
+    """Entries appended with the journal clean are found at the end of the file after a crash and named in the next
+    journal file, which a second crash (before any checkpoint) may leave empty: replay carries the limits from one
+    file to the next, so they are placed under the limits of their time again."""
+    engine = _open(tmp_path, segment_size=1 << 20)
+    stream = engine.create(0, b"s", "stream")
+    engine.checkpoint()
+    engine.set_type_settings("stream", node_settings(3, 0))
+    _grow(stream, 1, 1, 10)  # journals the limits and where the entry is
+    engine.sync(engine.flush())
+    _grow(stream, 2, 9, 10)  # the journal is clean: these are found at the end of the file, unnoted
+    engine.sync(engine.flush())
+    shape = _listpacks(stream)
+    assert [pack[3] for pack in stream.listpacks()] == [3, 3, 3, 1]
+    for _ in range(2):
+        engine.abandon()
+        engine = _open(tmp_path, segment_size=1 << 20)
+        stream = engine.get(0, b"s")  # type: ignore[assignment]
+        assert _listpacks(stream) == shape
+    # Limits journaled before a checkpoint hold after it: the manifest says what replay starts with.
+    engine.set_type_settings("stream", node_settings(5, 0))
+    _grow(stream, 20, 1, 10)
+    engine.checkpoint()
+    engine.sync(engine.flush())
+    _grow(stream, 21, 9, 10)  # no record needed: the limits are those journaled
+    engine.sync(engine.flush())
+    shape = _listpacks(stream)
+    assert [pack[3] for pack in stream.listpacks()][-3:] == [5, 5, 1]
+    engine.abandon()
+    engine = _open(tmp_path, segment_size=1 << 20)
+    assert _listpacks(engine.get(0, b"s")) == shape  # type: ignore[arg-type]
     engine.close()

@@ -12,7 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from respq.storage import Engine
 from respq.types import REGISTRY
-from respq.types.streams.model import MAX_ID, MAXLEN, MINID, StreamLog
+from respq.types.streams.model import MAX_ID, MAXLEN, MINID, StreamLog, node_settings
 
 KEYS = st.sampled_from([b"s", b"\x00t"])
 GROUPS = st.sampled_from([b"g1", b"g2"])
@@ -264,21 +264,41 @@ class StreamsVsModel(RuleBasedStateMachine):
         self.engine.checkpoint()
         self.flushed = copy.deepcopy(self.model)
 
+    @rule(entries=st.sampled_from([0, 1, 3, 100, 150]), max_bytes=st.sampled_from([0, 300, 4096]))
+    def node_limits(self, entries: int, max_bytes: int) -> None:
+        """CONFIG SET stream-node-max-entries / -bytes: listpacks made before keep their shape."""
+        self.engine.set_type_settings("stream", node_settings(entries, max_bytes))
+
+    def _listpacks(self) -> dict[bytes, list[object]]:
+        """Per stream, each listpack (first and last ID, live, entries added, size, master fields), and the nodes."""
+        shapes: dict[bytes, list[object]] = {}
+        for key in self.model:
+            stream = self._stream(key)
+            assert stream is not None
+            shapes[key] = [*stream.listpacks(), *stream.nodes()]
+        return shapes
+
     @rule()
     def reopen(self) -> None:
+        shapes = self._listpacks()
         self.engine.close()
         self.engine = self._open()
         self.flushed = copy.deepcopy(self.model)
+        assert self._listpacks() == shapes
 
     @rule(flush_first=st.booleans())
     def crash(self, flush_first: bool) -> None:
-        """Buffered journal records are lost; everything flushed and synced must come back."""
+        """Buffered journal records are lost; everything flushed and synced must come back, listpacks included."""
+        shapes = None
         if flush_first:
             self.engine.sync(self.engine.flush())
             self.flushed = copy.deepcopy(self.model)
+            shapes = self._listpacks()
         self.engine.abandon()
         self.engine = self._open()
         self.model = copy.deepcopy(self.flushed)
+        if shapes is not None:
+            assert self._listpacks() == shapes
 
     @invariant()
     def contents_match(self) -> None:

@@ -64,7 +64,6 @@ from respq.types.streams.model import (
     MAX_ID,
     MAXLEN,
     MINID,
-    NODE_ENTRIES,
     Consumer,
     Group,
     StreamLog,
@@ -75,7 +74,9 @@ from respq.types.streams.model import (
 G = "stream"
 
 XREAD_BLOCKED_DEFAULT_COUNT = 1000  # a blocked reader with no COUNT gets at most this many entries per stream
-APPROX_TRIM_LIMIT = 100 * NODE_ENTRIES  # Redis's default LIMIT for `~` trimming
+# `~` trimming without LIMIT removes at most 100 listpacks' worth of entries, kept within these bounds.
+APPROX_TRIM_LIMIT_MAX = 1_000_000
+APPROX_TRIM_LIMIT_FALLBACK = 10_000  # when stream-node-max-entries is 0 (or the product overflows)
 XAUTOCLAIM_MAX_COUNT = ((1 << 63) - 1) // 16
 XAUTOCLAIM_ATTEMPTS_FACTOR = 10
 _ULL_MAX = (1 << 64) - 1
@@ -223,8 +224,23 @@ class TrimArgs:
     seq_given: bool = True
 
 
-def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[TrimArgs, int]:
-    """XADD / XTRIM options, in Redis's order of checks; returns them and the position of XADD's ID."""
+def _approx_trim_limit(node_max_entries: int) -> int:
+    """The LIMIT of `~` trimming when none is given: 100 * stream-node-max-entries, as Redis computes it in a signed
+    64-bit integer (so a huge setting wraps), then bounded."""
+    limit = 100 * node_max_entries
+    if 0 < limit <= APPROX_TRIM_LIMIT_MAX:
+        return limit
+    limit &= _ULL_MAX
+    if limit >= 1 << 63:
+        limit -= 1 << 64
+    if limit <= 0:
+        return APPROX_TRIM_LIMIT_FALLBACK
+    return min(limit, APPROX_TRIM_LIMIT_MAX)
+
+
+def _parse_add_or_trim(argv: list[bytes], xadd: bool, node_max_entries: int) -> tuple[TrimArgs, int]:
+    """XADD / XTRIM options, in Redis's order of checks; returns them and the position of XADD's ID. A LIMIT of 0
+    means no limit; `~` without LIMIT gets one from stream-node-max-entries."""
     args = TrimArgs()
     limit_given = False
     i = 2
@@ -275,7 +291,7 @@ def _parse_add_or_trim(argv: list[bytes], xadd: bool) -> tuple[TrimArgs, int]:
         if not args.approx:
             raise CommandError(LIMIT_WITHOUT_APPROX)
     elif args.approx:
-        args.limit = APPROX_TRIM_LIMIT
+        args.limit = _approx_trim_limit(node_max_entries)  # stream-node-max-entries
     else:
         args.limit = 0
     return args, i
@@ -317,7 +333,7 @@ def _next_id(stream: StreamLog, args: TrimArgs) -> int:
 )
 def xadd(ctx: Context, argv: list[bytes]) -> Any:
     client = ctx.client
-    args, id_pos = _parse_add_or_trim(argv, xadd=True)
+    args, id_pos = _parse_add_or_trim(argv, True, ctx.config.stream_node_max_entries)
     field_count = len(argv) - id_pos - 1
     if field_count < 2 or field_count % 2:
         raise CommandError(errors.wrong_arity(b"xadd"))
@@ -391,7 +407,7 @@ def xadd_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
     complexity="O(N) in nodes dropped whole, plus at most one node read from disk",
 )
 def xtrim(ctx: Context, argv: list[bytes]) -> Any:
-    args, _ = _parse_add_or_trim(argv, xadd=False)
+    args, _ = _parse_add_or_trim(argv, False, ctx.config.stream_node_max_entries)
     stream = _get(ctx, argv[1])
     if stream is None:
         return 0

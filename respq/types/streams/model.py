@@ -9,10 +9,15 @@ stores deltas from its master entry. Nodes written before that format (``REC_STR
 u32-length strings) are read as they are. The only per-entry memory is for entries
 that are deleted but still inside a node, and for pending entries of consumer groups.
 
-A node is a run of up to ``NODE_ENTRIES`` consecutive records of one segment file, like a listpack node of a
-Redis stream: it is created, filled and dropped the way Redis creates, fills and drops its nodes (a node that
-has held 100 entries, live or deleted, is full; a node whose entries are all deleted goes), so approximate
-trimming (``~``) and ``XINFO STREAM`` node counts follow Redis for streams of small entries.
+A node is a run of up to ``NODE_ENTRIES`` consecutive records of one segment file: the sparse index reads go by.
+Apart from them, the stream keeps where Redis would cut its entries into listpack nodes of its radix tree, since
+approximate trimming (``~``) removes whole listpacks and ``XINFO STREAM`` counts them: a compact array with, per
+listpack, its first and last IDs, live and total entries and its size in Redis's listpack encoding (and a list of
+its master field names). Redis starts a listpack when the last one holds ``stream-node-max-entries`` entries
+(live or deleted) or when the next entry would take it to ``stream-node-max-bytes``, with the directives in force
+at XADD time; one goes when its last live entry is deleted. Recovery decides again for each replayed entry, with
+the same state and the directives the journal says were in force (``OP_STREAM_NODES``), so the listpacks come
+back the same; checkpoints write the array.
 
 IDs are Python ints: ``ms << 64 | seq``, so they compare and sort as stream IDs do.
 
@@ -25,7 +30,11 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import re
 import struct
+import sys
+import zlib
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 
 from sortedcontainers import SortedList
@@ -61,7 +70,24 @@ REC_STREAM_COMPACT = 3  # segment record: one stream entry, its ID relative to i
 NOTED = 1
 NODE_COMPACT = 1 << 31  # in a dumped node's record count: its records are REC_STREAM_COMPACT
 MALFORMED_ENTRY = "malformed stream entry"  # also the C twin's text
-NODE_ENTRIES = 100  # entries (live or deleted) per node, Redis's stream-node-max-entries default
+NODE_ENTRIES = 100  # records per node at most
+STREAM_CODE = 2  # the stream type's code (StreamType.code): its settings are engine.settings[STREAM_CODE]
+NODE_MAX_ENTRIES = 100  # Redis's stream-node-max-entries default
+NODE_MAX_BYTES = 4096  # Redis's stream-node-max-bytes default
+LISTPACK_MAX_SIZE = 1 << 30  # Redis's STREAM_LISTPACK_MAX_SIZE: the byte limit when the directive is 0 or above
+
+
+def node_settings(max_entries: int, max_bytes: int) -> bytes:
+    """The stream type's settings payload (Engine.set_type_settings) for stream-node-max-entries and
+    stream-node-max-bytes: when an entry starts a new listpack (StreamLog._place). As in Redis, a byte limit of 0,
+    or one above what a listpack may hold, means that much."""
+    return SETTINGS.pack(max_entries, max_bytes if 0 < max_bytes <= LISTPACK_MAX_SIZE else LISTPACK_MAX_SIZE)
+
+
+# A listpack in StreamLog._lp: 7 unsigned 64-bit slots.
+LP_FIRST_MS, LP_FIRST_SEQ, LP_LAST_MS, LP_LAST_SEQ, LP_LIVE, LP_TOTAL, LP_SIZE = range(7)
+LP_SLOTS = 7
+LP_UNKNOWN = (1 << 64) - 1  # the size of a listpack of an earlier build's stream: no entry joins it
 MAX_ID = (1 << 128) - 1
 INVALID_ENTRIES_READ = -1  # a group whose read counter is unknown (Redis's SCG_INVALID_ENTRIES_READ)
 # Measured by tests/unit/test_storage_stream.py (tracemalloc): Python bytes one pending entry costs, all
@@ -70,10 +96,12 @@ PEL_BYTES_PER_ENTRY = 115
 
 ID = struct.Struct(">QQ")
 QID = struct.Struct("<Q")
+SETTINGS = struct.Struct("<qq")  # the type's settings payload: stream-node-max-entries, the byte limit in force
 XADD_AT = struct.Struct("<QQQII")  # qid, file id, offset of the first record, bytes, records
 XADD_AT_RECORD = XADD_AT.size + framing.OVERHEAD
 ENTRY_GROWTH = framing.OVERHEAD + 1 + 16 + XADD_AT_RECORD  # disk an entry takes beyond its fields, at most
 NAME_LEN = struct.Struct("<I")
+_LITTLE_ENDIAN = sys.byteorder == "little"
 TRIM_OP = struct.Struct("<QBBqQQ")  # qid, strategy, approx, limit, threshold (ms, seq or maxlen, 0)
 SETID_OP = struct.Struct("<QQQQQQ")  # qid, last id, entries added, max deleted id
 GROUP_OP = struct.Struct("<QQQq")  # qid, last id, entries read; then the name
@@ -87,7 +115,12 @@ PEL_DEL_RANGE = struct.Struct("<QQQQQ")  # qid, first and last ID; then the grou
 ACK_RANGE_MIN = 3
 ACK_RANGE_CONSUMERS = 32
 
-STATE_HEAD = struct.Struct("<QQQQQQQQqQII")
+STATE_HEAD = struct.Struct("<QQQQQQQQqQII")  # ids, entries added, length, flags (STATE_PACKS), file, counts
+STATE_PACKS = 1  # in STATE_HEAD's flags: the listpacks follow the groups (without it: one per node, size unknown)
+# Listpacks, and the bytes that follow: zlib (level 1) of their slots, then of each one's master field names. The
+# array is mostly zero bytes (small counts, sequence numbers): ~6 bytes a listpack instead of 56, for ~1 ms a MB.
+PACKS_HEAD = struct.Struct("<II")
+SAME_NAMES = 0xFFFF_FFFF  # in place of a listpack's field count: the names of the listpack before it
 NODE = struct.Struct("<QQQIIQQQQI")
 GROUP_STATE = struct.Struct("<QQqI")
 CONSUMER_STATE = struct.Struct("<qQ")
@@ -178,6 +211,129 @@ def py_decode_fields(data: bytes | memoryview, start: int = 0) -> list[bytes]:
 
 encode_fields = speedups.encode_fields or py_encode_fields  # the C twins, when built: the same results
 decode_fields = speedups.decode_fields or py_decode_fields
+
+
+# -- the bytes Redis's listpack encoding takes (listpack.c), which decide where Redis starts a node
+
+LP_EMPTY = 7  # a listpack's header (total bytes, element count) and its end byte
+_LP_INTEGER = re.compile(rb"0|-?[1-9][0-9]*")
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def lp_int_size(value: int) -> int:
+    """Bytes of an integer element: its encoding and the one-byte back length."""
+    if 0 <= value <= 127:
+        return 2
+    if -4096 <= value <= 4095:
+        return 3
+    if -32768 <= value <= 32767:
+        return 4
+    if -8388608 <= value <= 8388607:
+        return 5
+    if -2147483648 <= value <= 2147483647:
+        return 6
+    return 10
+
+
+def lp_string_size(value: bytes) -> int:
+    """Bytes of a string element, stored as an integer when it is one in canonical form (lpStringToInt64)."""
+    length = len(value)
+    if length <= 20 and _LP_INTEGER.fullmatch(value):
+        number = int(value)
+        if _INT64_MIN <= number <= _INT64_MAX:
+            return lp_int_size(number)
+    encoded = length + (1 if length < 64 else 2 if length < 4096 else 5)
+    if encoded <= 127:
+        return encoded + 1
+    if encoded < 16383:
+        return encoded + 2
+    if encoded < 2097151:
+        return encoded + 3
+    return encoded + (4 if encoded < 268435455 else 5)
+
+
+def _signed64(value: int) -> int:
+    value &= _SEQ_MASK
+    return value - (1 << 64) if value > _INT64_MAX else value
+
+
+def py_lp_entry(fields: Sequence[bytes], master: Sequence[bytes] | None, ms_diff: int, seq_diff: int, room: int) -> int:
+    """The bytes an entry with these fields and values adds to a listpack whose master entry has the field names
+    ``master``, its ID that far from the master ID (each part as a 64-bit difference), if the fields and values
+    come to less than ``room`` bytes (Redis's test for a listpack node being full); otherwise, or with ``master``
+    None, minus the bytes of a new listpack holding it alone. Neither counts the listpack's live and deleted
+    counters, which change as entries are deleted.
+
+    An entry is flags, the two ID differences, [the field count and names, unless they are the master's], the
+    values, and the count of elements before it (streamAppendItem)."""
+    count = len(fields) // 2
+    names_size = values_size = total = 0
+    for index in range(0, 2 * count, 2):
+        name, value = fields[index], fields[index + 1]
+        names_size += lp_string_size(name)
+        values_size += lp_string_size(value)
+        total += len(name) + len(value)
+    if master is None or total >= room:
+        return -(LP_EMPTY + lp_int_size(count) + names_size + 2 + 6 + values_size + lp_int_size(count + 3))
+    added = 2 + lp_int_size(_signed64(ms_diff)) + lp_int_size(_signed64(seq_diff)) + values_size
+    if len(master) == count and all(master[i] == fields[2 * i] for i in range(count)):
+        return added + lp_int_size(count + 3)
+    return added + lp_int_size(count) + names_size + lp_int_size(2 * count + 4)
+
+
+def py_lp_place(
+    listpacks: array,
+    fields: Sequence[bytes],
+    names: Sequence[bytes] | None,
+    ms: int,
+    seq: int,
+    max_entries: int,
+    max_bytes: int,
+) -> int:
+    """streamAppendItem's choice for an entry with ID ``ms``-``seq``: the bytes it adds to the last of
+    ``listpacks`` (StreamLog._lp; the last one's master field names are ``names``), which it updates; or minus the
+    bytes of a new listpack holding it, which the caller appends. Redis starts one when the last holds
+    ``max_entries`` entries (0: no limit), or would reach ``max_bytes`` bytes with the entry's fields and values."""
+    end = len(listpacks)
+    if end and names is not None and listpacks[end - 1] != LP_UNKNOWN:
+        base = end - LP_SLOTS
+        live, total, size = listpacks[base + LP_LIVE], listpacks[base + LP_TOTAL], listpacks[base + LP_SIZE]
+        if not (max_entries and total >= max_entries):
+            counters = 4 if total <= 127 else lp_int_size(live) + lp_int_size(total - live)  # 2 bytes each below 128
+            ms_diff, seq_diff = ms - listpacks[base], (seq - listpacks[base + 1]) & _SEQ_MASK
+            added = py_lp_entry(fields, names, ms_diff, seq_diff, max_bytes - size - counters)
+            if added >= 0:
+                listpacks[base + LP_LAST_MS], listpacks[base + LP_LAST_SEQ] = ms, seq
+                listpacks[base + LP_LIVE], listpacks[base + LP_TOTAL] = live + 1, total + 1
+                listpacks[base + LP_SIZE] = size + added
+            return added
+    return py_lp_entry(fields, None, 0, 0, 0)
+
+
+def py_lp_join_many(
+    listpacks: array,
+    names: Sequence[bytes] | None,
+    fields_list: Sequence[Sequence[bytes]],
+    ids: Sequence[int],
+    start: int,
+    max_entries: int,
+    max_bytes: int,
+) -> tuple[int, int]:
+    """``py_lp_place`` of the entries from ``start`` on while each joins the last listpack: how many did, and minus
+    the bytes of a listpack holding the next one alone (0 if none is left)."""
+    for index in range(start, len(ids)):
+        stream_id = ids[index]
+        added = py_lp_place(
+            listpacks, fields_list[index], names, stream_id >> 64, stream_id & _SEQ_MASK, max_entries, max_bytes
+        )
+        if added < 0:
+            return index - start, added
+    return len(ids) - start, 0
+
+
+lp_entry = speedups.lp_entry or py_lp_entry
+lp_place = speedups.lp_place or py_lp_place
+lp_join_many = speedups.lp_join_many or py_lp_join_many
 
 
 def _id_prefix(stream_id: int, first_ms: int, noted: int) -> bytes:
@@ -381,6 +537,8 @@ class StreamLog(Value):
         "_engine",
         "_fid",
         "_keys",
+        "_lp",
+        "_lp_fields",
         "_nodes",
         "_unnoted",
         "entries_added",
@@ -401,6 +559,10 @@ class StreamLog(Value):
         self.qid = qid
         self._nodes: list[Node] = []
         self._keys: list[int] = []  # node.first of each node, for bisect
+        # The listpacks Redis would cut the entries into, LP_SLOTS numbers each, oldest first; and each one's master
+        # field names (None: unknown), shared with the listpack before when they are the same.
+        self._lp = array("Q")
+        self._lp_fields: list[tuple[bytes, ...] | None] = []
         self._fid = 0  # the file appended to (0: none yet)
         # [file, offset, bytes, records] appended since the last XADD_AT record: journaled only when a journal record
         # follows (see Engine.write_notes), since recovery finds the last file's entries without one
@@ -417,11 +579,34 @@ class StreamLog(Value):
 
     @property
     def node_count(self) -> int:
-        return len(self._nodes)
+        """Listpacks: Redis's radix-tree keys."""
+        return len(self._lp) // LP_SLOTS
 
     @property
     def radix_tree_nodes(self) -> int:
-        return radix_tree_nodes(self._keys)
+        lp = self._lp
+        return radix_tree_nodes([lp[i] << 64 | lp[i + 1] for i in range(0, len(lp), LP_SLOTS)])
+
+    def listpacks(self) -> list[tuple[int, int, int, int, int | None, tuple[bytes, ...] | None]]:
+        """(first ID, last ID, live entries, entries added, size or None, master field names) of each listpack."""
+        lp = self._lp
+        return [
+            (
+                lp[i] << 64 | lp[i + 1],
+                lp[i + 2] << 64 | lp[i + 3],
+                lp[i + LP_LIVE],
+                lp[i + LP_TOTAL],
+                None if lp[i + LP_SIZE] == LP_UNKNOWN else lp[i + LP_SIZE],
+                self._lp_fields[i // LP_SLOTS],
+            )
+            for i in range(0, len(lp), LP_SLOTS)
+        ]
+
+    def _listpack_of(self, stream_id: int) -> int:
+        """Index of the listpack holding ``stream_id`` (the last one whose first ID is not above it)."""
+        lp = self._lp
+        firsts = range(0, len(lp), LP_SLOTS)
+        return bisect.bisect_right(firsts, stream_id, key=lambda base: lp[base] << 64 | lp[base + 1]) - 1
 
     # -- adding
 
@@ -430,7 +615,7 @@ class StreamLog(Value):
         engine = self._engine
         body = encode_fields(fields)
         engine.before_write(len(body) + ENTRY_GROWTH if engine.maxdisk else 0)
-        self._append((stream_id,), (body,))
+        self._append((stream_id,), (body,), (fields,))
 
     def add_many(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]]) -> int:
         """Appends entries as ``add`` would one by one (IDs ascending, the first above ``last_id``), writing the
@@ -442,13 +627,13 @@ class StreamLog(Value):
         added = 0
         try:
             while added < len(bodies):
-                added += self._append(ids[added:], bodies[added:])
+                added += self._append(ids[added:], bodies[added:], fields_list[added:])
         except StorageError:
             if not added:
                 raise
         return added
 
-    def _append(self, ids: Sequence[int], bodies: Sequence[bytes]) -> int:
+    def _append(self, ids: Sequence[int], bodies: Sequence[bytes], fields_list: Sequence[Sequence[bytes]]) -> int:
         """Appends the entries (``encode_fields`` of each one's fields) that fit the active file, at least the first
         (a full file is rolled first), framed in one buffer, and indexes them; returns how many. A failure changes
         nothing.
@@ -458,6 +643,8 @@ class StreamLog(Value):
         when a file is started, or at once inside an atomic block; entries appended after the last one are found by
         recovery at the end of the stream's file (``recover_tail``)."""
         store, engine = self.store, self._engine
+        if STREAM_CODE in engine.settings_unnoted:
+            engine.note_settings(STREAM)  # which listpack each entry joins depends on them: replay must know
         created = 0
         fid = self._fid
         if fid == 0 or store.size(fid) >= store.segment_size:
@@ -475,17 +662,22 @@ class StreamLog(Value):
             in_node, first_ms = node.total, node.first >> 64
         else:
             in_node, first_ms = NODE_ENTRIES, 0
-        payloads = []
-        for stream_id, body in zip(ids, bodies, strict=True):
+        if len(ids) == 1:  # a single XADD: the common case, kept short
             if in_node < NODE_ENTRIES:
-                payloads.append(_id_prefix(stream_id, first_ms, noted) + body)
-                in_node += 1
+                payload = _id_prefix(ids[0], first_ms, noted) + bodies[0]
             else:
-                payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), body))
-                in_node, first_ms = 1, stream_id >> 64
-        if len(payloads) == 1:  # a single XADD: the common case, kept short
-            count, data = 1, framing.frame(REC_STREAM_COMPACT, payloads[0])
+                payload = b"%c%s%s" % (noted, _pack_id(ids[0]), bodies[0])
+            count, data = 1, framing.frame(REC_STREAM_COMPACT, payload)
+            payloads: Sequence[bytes] = (payload,)
         else:
+            payloads = []
+            for stream_id, body in zip(ids, bodies, strict=True):
+                if in_node < NODE_ENTRIES:
+                    payloads.append(_id_prefix(stream_id, first_ms, noted) + body)
+                    in_node += 1
+                else:
+                    payloads.append(b"%c%s%s" % (noted, _pack_id(stream_id), body))
+                    in_node, first_ms = 1, stream_id >> 64
             count = framing.fitting(framing.record_ends(payloads), 0, store.segment_size - offset)
             data = framing.frame_values(REC_STREAM_COMPACT, payloads[:count])
         try:
@@ -498,6 +690,16 @@ class StreamLog(Value):
             self._roll_to(created)
         engine.appended_outside(len(data))
         self._index(ids, payloads[:count], fid, offset)
+        if count == 1:  # _place of one entry, inline: the common case
+            stream_id, fields = ids[0], fields_list[0]
+            ms, seq = stream_id >> 64, stream_id & _SEQ_MASK
+            names = self._lp_fields[-1] if self._lp_fields else None
+            max_entries, max_bytes = engine.settings[STREAM_CODE]
+            added = lp_place(self._lp, fields, names, ms, seq, max_entries, max_bytes)
+            if added < 0:
+                self._start_listpack(ms, seq, fields, -added)
+        else:
+            self._place(ids, fields_list, count)
         if not engine.replaying:
             unnoted = self._unnoted
             if unnoted is not None and unnoted[0] == fid and unnoted[1] + unnoted[2] == offset:
@@ -515,8 +717,11 @@ class StreamLog(Value):
     def _append_node(self, ids: Sequence[int], bodies: Sequence[bytes]) -> None:
         """Appends one whole node (COPY): records of these IDs and field bodies, the first carrying its ID whole,
         in the active file unless it would overflow it (a node never spans files). Journaled at once, as inside
-        an atomic block every append is."""
+        an atomic block every append is. The entries go into listpacks as XADD would place them, with the settings
+        in force (replay of the XADD_AT record places them again the same way)."""
         store, engine = self.store, self._engine
+        if STREAM_CODE in engine.settings_unnoted:
+            engine.note_settings(STREAM)
         first_ms = ids[0] >> 64
         payloads = [b"%c%s%s" % (NOTED, _pack_id(ids[0]), bodies[0])]
         payloads += [_id_prefix(i, first_ms, NOTED) + body for i, body in zip(ids[1:], bodies[1:], strict=True)]
@@ -536,7 +741,9 @@ class StreamLog(Value):
         if created:
             self._roll_to(created)
         engine.appended_outside(len(data))
+        fields_list = [decode_fields(body, 0) for body in bodies]
         self._index(ids, payloads, fid, offset)
+        self._place(ids, fields_list, len(ids))
         if self._unnoted is not None:
             self.write_note()
         self._unnoted = [fid, offset, len(data), len(payloads)]
@@ -570,6 +777,33 @@ class StreamLog(Value):
         old, self._fid = self._fid, fid
         if old:
             self._release(old)
+
+    def _place(self, ids: Sequence[int], fields_list: Sequence[Sequence[bytes]], count: int) -> None:
+        """Adds the first ``count`` entries, just indexed (or replayed), to the listpacks, each where Redis would put
+        it (lp_place)."""
+        engine = self._engine
+        max_entries, max_bytes = engine.settings[STREAM_CODE]
+        lp = self._lp
+        names = self._lp_fields[-1] if self._lp_fields else None
+        if count < len(ids):
+            ids = ids[:count]
+        index = 0
+        while index < count:
+            joined, alone = lp_join_many(lp, names, fields_list, ids, index, max_entries, max_bytes)
+            index += joined
+            if index < count:  # this one starts a listpack
+                stream_id = ids[index]
+                names = self._start_listpack(stream_id >> 64, stream_id & _SEQ_MASK, fields_list[index], -alone)
+                index += 1
+
+    def _start_listpack(self, ms: int, seq: int, fields: Sequence[bytes], size: int) -> tuple[bytes, ...]:
+        """A new listpack holding the entry ms-seq (of ``size`` bytes); returns its master field names."""
+        self._lp.extend((ms, seq, ms, seq, 1, 1, size))
+        names = tuple(fields[0::2])
+        if self._lp_fields and self._lp_fields[-1] == names:
+            names = self._lp_fields[-1]  # the listpack before's, shared
+        self._lp_fields.append(names)
+        return names
 
     def _index(self, ids: Sequence[int], payloads: Sequence[bytes], fid: int, offset: int) -> None:
         """Adds the compact records just appended (or replayed) at ``offset`` of ``fid`` to the nodes: one whose ID is
@@ -609,28 +843,33 @@ class StreamLog(Value):
             self._roll_to(fid)
         if store.size(fid) != offset:
             raise ValueError(f"entries journaled at offset {offset} of file {fid}, which ends at {store.size(fid)}")
-        ids = self._decode_ids(payloads)
+        ids, fields_list = self._decode(payloads)
         store.extend(fid, length)
         self._engine.appended_outside(length)
         self._index(ids, payloads, fid, offset)
+        self._place(ids, fields_list, len(ids))  # as _append decided, again
 
-    def _decode_ids(self, payloads: Sequence[bytes]) -> list[int]:
-        """The IDs of compact records about to be indexed after the last node (checked to ascend from last_id)."""
+    def _decode(self, payloads: Sequence[bytes]) -> tuple[list[int], list[list[bytes]]]:
+        """The IDs and fields of compact records about to be indexed after the last node (the IDs checked to ascend
+        from last_id)."""
         node = self._nodes[-1] if self._nodes else None
         first_ms = node.first >> 64 if node is not None and node.compact else -1
         ids = []
+        fields_list = []
         for payload in payloads:
             if _starts_node(payload):
                 stream_id = _unpack_id(payload, 1)
                 first_ms = stream_id >> 64
+                fields_at = 1 + ID.size
             elif first_ms < 0:
                 raise ValueError("a stream entry written as part of a node follows no such node")
             else:
-                stream_id = _compact_id(payload, first_ms)[0]
+                stream_id, fields_at = _compact_id(payload, first_ms)
             ids.append(stream_id)
+            fields_list.append(decode_fields(payload, fields_at))
         if ids[0] <= self.last_id or any(b <= a for a, b in itertools.pairwise(ids)):
             raise ValueError("stream entries out of ID order")
-        return ids
+        return ids, fields_list
 
     def recover_tail(self, fid: int, size_on_disk: int) -> int:
         """Recovery, after replay: indexes the entries appended to the stream's last file that no XADD_AT record
@@ -648,11 +887,12 @@ class StreamLog(Value):
             payloads.append(payload)
         if not payloads:
             return 0
-        ids = self._decode_ids(payloads)
+        ids, fields_list = self._decode(payloads)
         length = sum(len(payload) + framing.OVERHEAD for payload in payloads)
         store.extend(fid, length)
         self._engine.recovered_outside(length)
         self._index(ids, payloads, fid, offset)
+        self._place(ids, fields_list, len(ids))
         # The journal names them first thing (Engine._recover), or notes of later entries would leave a gap.
         self._unnoted = [fid, offset, length, len(ids)]
         self._engine.mark_note(self)
@@ -819,6 +1059,12 @@ class StreamLog(Value):
             if found is None:
                 continue
             node, start, end = found
+            pack = self._listpack_of(stream_id) * LP_SLOTS
+            if self._lp[pack + LP_LIVE] == 1:  # its listpack goes with its last live entry
+                del self._lp[pack : pack + LP_SLOTS]
+                del self._lp_fields[pack // LP_SLOTS]
+            else:
+                self._lp[pack + LP_LIVE] -= 1
             node.live -= 1
             self.length -= 1
             if stream_id == self.first_id:
@@ -865,11 +1111,12 @@ class StreamLog(Value):
 
     def trim(self, strategy: int, threshold: int, approx: bool, limit: int) -> int:
         """XTRIM / XADD trimming with Redis's node rules: MAXLEN ``threshold`` entries or MINID ``threshold``."""
-        if not self._nodes or (strategy == MAXLEN and self.length <= threshold):
+        if not self._lp or (strategy == MAXLEN and self.length <= threshold):
             return 0
         self._engine.before_write(0)
+        packs = len(self._lp)
         deleted = self._trim(strategy, threshold, approx, limit)
-        if deleted:
+        if deleted or len(self._lp) != packs:
             high = threshold if strategy == MINID else 0
             self._engine.log(
                 OP_XTRIM,
@@ -885,49 +1132,100 @@ class StreamLog(Value):
         return deleted
 
     def _trim(self, strategy: int, threshold: int, approx: bool, limit: int) -> int:
-        deleted = 0
-        nodes = self._nodes
-        while nodes:
-            if strategy == MAXLEN and self.length <= threshold:
+        """streamTrim: whole listpacks from the oldest while the strategy allows, and at most ``limit`` live entries
+        in all (0: no limit; entries deleted inside a listpack do not count); then, unless ``approx``, the oldest
+        entries of the first listpack left, up to the threshold."""
+        lp = self._lp
+        if approx and lp:  # most calls (XADD with `~`) can remove nothing: the first listpack stays
+            entries = lp[4]  # its live entries
+            if (limit and entries > limit) or (
+                self.length - entries < threshold if strategy == MAXLEN else (lp[2] << 64 | lp[3]) >= threshold
+            ):
+                return 0
+        packs = len(lp) // LP_SLOTS
+        deleted = removed = 0
+        inside = False
+        while removed < packs:
+            length = self.length - deleted
+            if strategy == MAXLEN and length <= threshold:
                 break
-            node = nodes[0]
-            entries = node.live
+            base = removed * LP_SLOTS
+            entries = lp[base + LP_LIVE]
             if limit and deleted + entries > limit:
                 break
-            remove = self.length - entries >= threshold if strategy == MAXLEN else node.last < threshold
-            if remove:
-                del nodes[0]
-                del self._keys[0]
-                self._release(node.fid)
-                self.length -= entries
-                deleted += entries
-                continue
-            if approx:
+            if strategy == MAXLEN:
+                remove = length - entries >= threshold
+            else:
+                remove = (lp[base + LP_LAST_MS] << 64 | lp[base + LP_LAST_SEQ]) < threshold
+            if not remove:
+                inside = not approx
                 break
-            # Delete from inside the first node, oldest first, up to the threshold.
-            marked = node.deleted or set()
-            new_start = node.start
-            for stream_id, _, end, *_ in self._records(node):
-                if strategy == MAXLEN:
-                    if self.length <= threshold:
-                        break
-                elif stream_id >= threshold:
-                    break
-                if stream_id in marked:
-                    marked.discard(stream_id)
-                else:
-                    node.live -= 1
-                    self.length -= 1
-                    deleted += 1
-                new_start = end
-            node.start = new_start
-            node.deleted = marked or None
-            break
+            deleted += entries
+            removed += 1
+        if removed:
+            base = removed * LP_SLOTS
+            boundary = lp[base] << 64 | lp[base + 1] if removed < packs else MAX_ID + 1
+            cut = self._cut(boundary, deleted, exact=True)
+            assert cut == deleted, (cut, deleted)
+            del lp[:base]
+            del self._lp_fields[:removed]
+            self.length -= deleted
+        if inside:
+            if strategy == MAXLEN:
+                cut = self._cut(MAX_ID + 1, self.length - threshold, exact=True)
+            else:
+                cut = self._cut(threshold, self.length)
+            lp[LP_LIVE] -= cut  # those entries stay in their listpack, deleted
+            self.length -= cut
+            deleted += cut
         if not self.length:
             self.first_id = 0
         elif deleted:
             self.first_id = self._first_live()
         return deleted
+
+    def _cut(self, boundary: int, count: int, exact: bool = False) -> int:
+        """Deletes the oldest live entries with IDs below ``boundary``, at most ``count`` (``exact``: exactly that
+        many are there); returns how many. Whole nodes go without being read; at most one is read, to move its
+        start (without decoding its records, when the count is exact and it holds no deleted ones)."""
+        nodes = self._nodes
+        removed = drop = 0
+        while drop < len(nodes) and nodes[drop].last < boundary and removed + nodes[drop].live <= count:
+            removed += nodes[drop].live
+            drop += 1
+        if drop:
+            gone = nodes[:drop]
+            del nodes[:drop]
+            del self._keys[:drop]
+            for fid in dict.fromkeys(node.fid for node in gone):
+                self._release(fid)
+        if not nodes or removed >= count:
+            return removed
+        node = nodes[0]
+        if exact and not node.deleted and node.compact:
+            left, offset = count - removed, node.start
+            while left:  # the node's first records are the ones to go
+                values, offset = self.store.read_many_forward(node.fid, offset, node.end, left)
+                left -= len(values)
+            node.start = offset
+            node.live -= count - removed
+            return count
+        marked = node.deleted or set()
+        new_start = node.start
+        for stream_id, _, end, *_ in self._records(node):
+            if stream_id >= boundary or removed >= count:
+                break
+            if stream_id in marked:
+                marked.discard(stream_id)
+            else:
+                node.live -= 1
+                removed += 1
+            new_start = end
+        node.start = new_start
+        node.deleted = marked or None
+        if not node.live:
+            self._drop_node(node)
+        return removed
 
     def set_id(self, last_id: int, entries_added: int, max_deleted_id: int) -> None:
         """XSETID with the values already validated (the caller passes the current ones to keep them)."""
@@ -1109,6 +1407,7 @@ class StreamLog(Value):
     def drop(self) -> None:
         fids = {node.fid for node in self._nodes} | ({self._fid} - {0})
         self._nodes, self._keys = [], []
+        self._lp, self._lp_fields = array("Q"), []
         self._fid = 0
         self.groups = {}
         for fid in fids:
@@ -1197,7 +1496,7 @@ class StreamLog(Value):
                 *split_id(self.max_deleted_id),
                 self.entries_added,
                 self.length,
-                0,
+                STATE_PACKS,
                 self._fid,
                 len(self._nodes),
                 len(self.groups),
@@ -1228,7 +1527,22 @@ class StreamLog(Value):
                     pending = group.pending(stream_id)
                     assert pending is not None
                     parts.append(PEL_ITEM.pack(*split_id(stream_id), pending.delivered, pending.count))
+        parts.append(self._dump_listpacks())  # last: earlier builds wrote no more, and read no more
         return b"".join(parts)
+
+    def _dump_listpacks(self) -> bytes:
+        lp = self._lp
+        packed = [lp.tobytes() if _LITTLE_ENDIAN else struct.pack(f"<{len(lp)}Q", *lp)]
+        previous = None
+        for names in self._lp_fields:
+            if names is not None and names is previous:
+                packed.append(NAME_LEN.pack(SAME_NAMES))
+                continue
+            packed.append(NAME_LEN.pack(len(names or ())))
+            packed += map(_name, names or ())
+            previous = names
+        compressed = zlib.compress(b"".join(packed), 1)
+        return PACKS_HEAD.pack(len(lp) // LP_SLOTS, len(compressed)) + compressed
 
     @classmethod
     def load(cls, engine: StorePort, qid: int, data: bytes | memoryview) -> StreamLog:
@@ -1242,7 +1556,7 @@ class StreamLog(Value):
             del_seq,
             log.entries_added,
             log.length,
-            _,
+            flags,
             log._fid,
             node_count,
             group_count,
@@ -1274,9 +1588,40 @@ class StreamLog(Value):
                 end = pos + pending_count * PEL_ITEM.size
                 group.set_pending_many(consumer, _pel_items(data[pos:end]))
                 pos = end
+        if flags & STATE_PACKS:
+            pos = log._load_listpacks(data, pos)
+        else:  # an earlier build's: each node was a listpack; of unknown size, so no entry joins it
+            for node in log._nodes:
+                first, last = split_id(node.first), split_id(node.last)
+                log._lp.extend((*first, *last, node.live, node.total, LP_UNKNOWN))
+                log._lp_fields.append(None)
         if pos != len(data):
             raise ValueError("trailing bytes in stream state")
         return log
+
+    def _load_listpacks(self, state: bytes | memoryview, at: int) -> int:
+        """Reads the listpacks ``dump`` wrote at ``at``; returns where they end."""
+        count, length = PACKS_HEAD.unpack_from(state, at)
+        at += PACKS_HEAD.size
+        data = zlib.decompress(state[at : at + length])
+        pos = count * LP_SLOTS * 8
+        self._lp.frombytes(data[:pos])
+        if not _LITTLE_ENDIAN:
+            self._lp.byteswap()
+        previous: tuple[bytes, ...] | None = None
+        for _ in range(count):
+            (name_count,) = NAME_LEN.unpack_from(data, pos)
+            pos += NAME_LEN.size
+            if name_count != SAME_NAMES:
+                names = []
+                for _ in range(name_count):
+                    name, pos = _read_name(data, pos)
+                    names.append(name)
+                previous = tuple(names) if names else None
+            self._lp_fields.append(previous)
+        if pos != len(data):
+            raise ValueError("trailing bytes in a stream's listpacks")
+        return at + length
 
     # -- replay (same code paths as live)
 
@@ -1288,7 +1633,7 @@ class StreamLog(Value):
         elif op == OP_XADD:  # the entry itself, as journals written before XADD_AT hold it
             self._engine.replaying_whole_entries()
             fields = journal.decode_values(payload, QID.size + ID.size)
-            self._append((_unpack_id(view, QID.size),), (encode_fields(fields),))
+            self._append((_unpack_id(view, QID.size),), (encode_fields(fields),), (fields,))
         elif op == OP_XDEL:
             self._delete([_unpack_id(view, pos) for pos in range(8, len(view), 16)])
         elif op == OP_XTRIM:
@@ -1387,7 +1732,7 @@ class StreamType(ValueType):
     naming them), so recovery keeps stream files whole and reads entries back; group state is journaled data."""
 
     name = "stream"
-    code = 2
+    code = STREAM_CODE
     ops = (
         OP_XADD,
         OP_XDEL,
@@ -1405,6 +1750,13 @@ class StreamType(ValueType):
     )
     records = (REC_STREAM_ENTRY, REC_STREAM_COMPACT)
     segment_recovery = SegmentRecovery.KEEP_WHOLE
+
+    # (stream-node-max-entries, stream-node-max-bytes as node_settings keeps it): where listpacks end
+    default_settings = SETTINGS.pack(NODE_MAX_ENTRIES, NODE_MAX_BYTES)
+
+    def parse_settings(self, payload: bytes) -> tuple[int, int]:
+        max_entries, max_bytes = SETTINGS.unpack(payload)
+        return max_entries, max_bytes
 
     def create(self, port: StorePort, qid: int) -> StreamLog:
         return StreamLog(port, qid)
