@@ -473,3 +473,50 @@ def test_listpacks_of_entries_found_after_a_crash_survive_the_next_crash(tmp_pat
     engine = _open(tmp_path, segment_size=1 << 20)
     assert _listpacks(engine.get(0, b"s")) == shape  # type: ignore[arg-type]
     engine.close()
+
+
+def test_a_copied_stream_has_listpacks_and_keeps_them(tmp_path: Path) -> None:
+    """COPY places the copied entries in listpacks as XADD would, under the settings in force (journaled first), so
+    the copy trims by whole listpacks and replay of its records after a crash makes the same ones."""
+    engine = _open(tmp_path)
+    stream = engine.create(0, b"s", "stream")
+    _grow(stream, 1, 30, 10)
+    engine.checkpoint()
+    engine.set_type_settings("stream", node_settings(4, 0))
+    copied = engine.copy(0, b"s", 0, b"t")
+    assert [pack[3] for pack in copied.listpacks()] == [4] * 7 + [2]  # type: ignore[attr-defined]
+    shape = _listpacks(copied)  # type: ignore[arg-type]
+    engine.sync(engine.flush())
+    engine.abandon()
+    engine = _open(tmp_path)
+    copied = engine.get(0, b"t")
+    assert _listpacks(copied) == shape  # type: ignore[arg-type]
+    assert copied.trim(MAXLEN, 10, True, 0) == 20  # type: ignore[union-attr]
+    engine.close()
+    assert check_directory(str(tmp_path), REGISTRY) == []
+
+
+def test_type_settings_are_generic_in_the_manifest_and_journal(tmp_path: Path) -> None:
+    """The engine keeps settings as opaque payloads by type code: a manifest names only those not the defaults
+    (one at the defaults reads as a directory of format 1 does), and a payload for a type without settings, or of a
+    type this build does not know, is refused."""
+    from respq.storage import manifest
+    from respq.storage.errors import StorageError
+    from respq.types.streams.model import STREAM
+
+    engine = _open(tmp_path)
+    engine.checkpoint()
+    assert manifest.read(engine.io, str(tmp_path)).settings == {}  # type: ignore[union-attr]
+    engine.set_type_settings("stream", node_settings(7, 300))
+    stream = engine.create(0, b"s", "stream")
+    _grow(stream, 1, 1, 10)  # journals the settings
+    engine.checkpoint()
+    state = manifest.read(engine.io, str(tmp_path))
+    assert state is not None and state.settings == {STREAM.code: node_settings(7, 300)}
+    with pytest.raises(ValueError):
+        engine.set_type_settings("list", b"")
+    engine.close()
+    state.settings[99] = b"x"
+    manifest.write(engine.io, str(tmp_path), manifest.encode(state))
+    with pytest.raises(StorageError):
+        _open(tmp_path)
