@@ -16,8 +16,8 @@ listpack, its first and last IDs, live and total entries and its size in Redis's
 its master field names). Redis starts a listpack when the last one holds ``stream-node-max-entries`` entries
 (live or deleted) or when the next entry would take it to ``stream-node-max-bytes``, with the directives in force
 at XADD time; one goes when its last live entry is deleted. Recovery decides again for each replayed entry, with
-the same state and the directives the journal says were in force (``OP_STREAM_NODES``), so the listpacks come
-back the same; checkpoints write the array.
+the same state and the directives the journal says were in force (the type's settings, ``OP_TYPE_SETTINGS``),
+so the listpacks come back the same; checkpoints write the array.
 
 IDs are Python ints: ``ms << 64 | seq``, so they compare and sort as stream IDs do.
 
