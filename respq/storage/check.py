@@ -37,6 +37,15 @@ def check_directory(path: str, types: TypeRegistry, io: FileIO = DEFAULT_IO) -> 
             problem = _check_span(io, path, state, fid, start, end, records, exact)
             if problem:
                 problems.append(f"{where} {label}: {problem}")
+    for type_code, payload in state.settings.items():
+        vtype = types.by_code.get(type_code)
+        if vtype is None or vtype.default_settings is None:
+            problems.append(f"settings of key type {type_code}, which this build does not support")
+            continue
+        try:
+            vtype.parse_settings(payload)
+        except ValueError as error:
+            problems.append(f"{vtype.name} settings: malformed ({error})")
     problems += _check_journals(io, os.path.join(path, "journal"), state)
     problems += _check_unlisted_versions(io, path, state)
     return problems

@@ -895,7 +895,10 @@ class Engine:
             vtype = self.types.by_code.get(code)
             if vtype is None or vtype.default_settings is None:
                 raise StorageError(f"settings of key type {code}, which this build does not support")
-            self._apply_settings(vtype, payload)
+            try:
+                self._apply_settings(vtype, payload)
+            except ValueError as error:
+                raise StorageError(f"{vtype.name} settings in the manifest: {error}") from None
         replayed = self._replay_journals(first_seq, lsn)
         for (qid, fid), size in self._on_disk.items():
             value = self._by_qid.get(qid)

@@ -1755,6 +1755,8 @@ class StreamType(ValueType):
     default_settings = SETTINGS.pack(NODE_MAX_ENTRIES, NODE_MAX_BYTES)
 
     def parse_settings(self, payload: bytes) -> tuple[int, int]:
+        if len(payload) != SETTINGS.size:
+            raise ValueError(f"stream settings of {len(payload)} bytes, not {SETTINGS.size}")
         max_entries, max_bytes = SETTINGS.unpack(payload)
         return max_entries, max_bytes
 
