@@ -1,11 +1,12 @@
 """Per-command CPU inside one process, without sockets: where the server's own time goes.
 
 ``python -m bench.micro`` parses requests (16 per read, as a P=16 client sends them) with the C parser and the
-Python one, runs LPUSH, RPOP, HSET (a new 10-field hash each) and HGET through the dispatcher and the RESP encoder,
-and pushes straight into the storage engine (one list, and 10,000 lists picked at random), flushing the journal
-every 16 operations as a pipelined batch would. It prints microseconds of process CPU per operation. No fsync is
-involved: this is the loop thread's share of a command, the part the throughput rows cannot separate from syscalls
-and scheduling.
+Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET, MGET of 10 keys, HSET (a new
+10-field hash each) and HGET through the dispatcher and the RESP encoder (SET and GET also as the runs of 16 a
+pipelining client's reads make), and pushes straight into the storage engine (one list, and 10,000 lists picked at
+random), flushing the journal every 16 operations as a pipelined batch would. It prints microseconds of process CPU
+per operation. No fsync is involved: this is the loop thread's share of a command, the part the throughput rows
+cannot separate from syscalls and scheduling.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import time
 from collections.abc import Callable
 
 from respq.client import Client
-from respq.commands.dispatch import execute
+from respq.commands.dispatch import execute, execute_run
 from respq.config import load_config
 from respq.log import Logger
-from respq.protocol import RequestParser, encode_command, encode_reply
+from respq.protocol import RequestParser, encode_command, encode_replies, encode_reply
 from respq.server import Server
 from respq.speedups import parse_multibulk
 from respq.storage import Engine
@@ -67,11 +68,22 @@ def commands(operations: int, directory: str) -> dict[str, float]:
     ctx = server.context(Client("127.0.0.1:1", "127.0.0.1:2", authenticated=True))
     engine = server.engine
     assert engine is not None
+    keys = [b"k:%d" % random.Random(n).randrange(10_000) for n in range(10_000)]
     results = {
         "LPUSH q <100 B>": cpu_per_op(
             operations, lambda _: encode_reply(execute(ctx, [b"LPUSH", b"q", VALUE]), 2), engine.flush
         ),
         "RPOP q": cpu_per_op(operations, lambda _: encode_reply(execute(ctx, [b"RPOP", b"q"]), 2), engine.flush),
+        "SET k <100 B>": cpu_per_op(
+            operations, lambda _: encode_reply(execute(ctx, [b"SET", b"k", VALUE]), 2), engine.flush
+        ),
+        "GET k": cpu_per_op(operations, lambda _: encode_reply(execute(ctx, [b"GET", b"k"]), 2), engine.flush),
+        "SET k:<10k random> <100 B>": cpu_per_op(
+            operations, lambda n: encode_reply(execute(ctx, [b"SET", keys[n % len(keys)], VALUE]), 2), engine.flush
+        ),
+        "MGET of 10 keys": cpu_per_op(
+            operations, lambda _: encode_reply(execute(ctx, [b"MGET", *keys[:10]]), 2), engine.flush
+        ),
         "HSET h:<new> 10 fields": cpu_per_op(
             operations, lambda n: encode_reply(execute(ctx, [b"HSET", b"h:%d" % n, *HASH_FIELDS]), 2), engine.flush
         ),
@@ -79,6 +91,18 @@ def commands(operations: int, directory: str) -> dict[str, float]:
             operations, lambda _: encode_reply(execute(ctx, [b"HGET", b"h:0", b"field3"]), 2), engine.flush
         ),
     }
+    runs = (
+        ("SET k <100 B>", [b"SET", b"k", VALUE]),
+        ("GET k", [b"GET", b"k"]),
+        ("HGET h:0 field3", [b"HGET", b"h:0", b"field3"]),
+    )
+    for name, argv in runs:
+        batch = [argv] * FLUSH_EVERY  # a P=16 client's read: one run of the command
+        results[f"{name}, runs of 16"] = cpu_per_op(
+            operations // FLUSH_EVERY,
+            lambda _, batch=batch: encode_replies(execute_run(ctx, batch, 0), 2),  # type: ignore[misc]
+            engine.flush,
+        ) / FLUSH_EVERY
     engine.close()
     return results
 

@@ -20,10 +20,11 @@ THROUGHPUT_TARGETS: dict[str, dict[str, float]] = {
     **{row: {"always": 0.5, "everysec": 0.4} for row in
        ("lpush_p1", "rpop_p1", "xadd_p1", "lpush_p16", "rpop_p16", "xadd_p16")},
     "lpush100_p16": {"always": 1.2, "everysec": 1.0},
+    **{row: {"always": 0.5, "everysec": 0.4} for row in ("set_p1", "set_p16")},
+    # Reads sync in neither server: one target under both policies.
+    **{row: {"always": 0.5, "everysec": 0.5} for row in ("get_p1", "get_p16", "mget_p16", "hget_p1", "hget_p16")},
     "rand_p16": {"always": 0.6, "everysec": 0.4},
     "listflow": {"always": 0.5, "everysec": 0.5},
-    # Reads sync in neither server: one target for both policies.
-    **{row: {"always": 0.5, "everysec": 0.5} for row in ("hget_p1", "hget_p16")},
     "groupflow": {"always": 0.5, "everysec": 0.5},
 }
 ROW_TITLES = {
@@ -35,6 +36,12 @@ ROW_TITLES = {
     "xadd_p16": "XADD s * f <100 B>, P=16",
     "lpush100_p16": "LPUSH b <100 x 100 B>, P=16",
     "rand_p16": "LPUSH on 10k random keys, P=16",
+    "set_p1": "SET k <100 B>, P=1",
+    "get_p1": "GET k (100 B), P=1",
+    "set_p16": "SET k <100 B>, P=16",
+    "get_p16": "GET k (100 B), P=16",
+    "setrand_p16": "SET on 10k random keys, P=16",
+    "mget_p16": "MGET of 10 keys (100 B each), P=16",
     "hget_p1": "HGET h f (100 B value), P=1",
     "hget_p16": "HGET h f (100 B value), P=16",
     "hset10_p16": "HSET of a new 10-field hash per command (-r), P=16",
@@ -45,14 +52,19 @@ CHART_LABELS = {
     "lpush_p1": "LPUSH\nP=1", "rpop_p1": "RPOP\nP=1", "xadd_p1": "XADD\nP=1",
     "lpush_p16": "LPUSH\nP=16", "rpop_p16": "RPOP\nP=16", "xadd_p16": "XADD\nP=16",
     "lpush100_p16": "LPUSH 100 values\nP=16", "rand_p16": "10k random keys\nP=16", "listflow": "list\nqueue flow",
-    "groupflow": "consumer\ngroup flow", "hget_p1": "HGET\nP=1", "hget_p16": "HGET\nP=16",
-    "hset10_p16": "HSET new\n10-field hash",
+    "set_p1": "SET\nP=1", "get_p1": "GET\nP=1", "set_p16": "SET\nP=16", "get_p16": "GET\nP=16",
+    "setrand_p16": "SET 10k random\nkeys P=16", "mget_p16": "MGET 10 keys\nP=16",
+    "groupflow": "consumer\ngroup flow",
+    "hget_p1": "HGET\nP=1", "hget_p16": "HGET\nP=16", "hset10_p16": "HSET new\n10-field hash",
 }
 TARGET_GROUPS = [
     ("LPUSH / RPOP / XADD single message, P=1", ["lpush_p1", "rpop_p1", "xadd_p1"]),
     ("same, P=16", ["lpush_p16", "rpop_p16", "xadd_p16"]),
     ("LPUSH 100 x 100 B per command, P=16", ["lpush100_p16"]),
     ("10,000 random queues, P=16", ["rand_p16"]),
+    ("SET 100 B, P=1 / P=16", ["set_p1", "set_p16"]),
+    ("GET 100 B, P=1 / P=16", ["get_p1", "get_p16"]),
+    ("MGET of 10 keys, P=16", ["mget_p16"]),
     ("HGET of a 100 B value, P=1 and P=16", ["hget_p1", "hget_p16"]),
     ("list queue flow, delivered msgs/s", ["listflow"]),
     ("consumer-group flow, delivered msgs/s", ["groupflow"]),

@@ -38,7 +38,7 @@ class Row:
     messages_per_request: int = 1
     random_keys: int = 0
     prefill: bool = False  # RPOP: the list is filled with exactly as many values as will be popped
-    setup: tuple[tuple[bytes, ...], ...] = ()  # commands run once before the warm-up (what a read row reads)
+    setup: tuple[tuple[bytes, ...], ...] = ()  # commands run once on the fresh server, before the warm-up
     check: Callable[[Client, int], None] = field(default=lambda client, messages: None)
 
 
@@ -57,6 +57,26 @@ def _check_xlen(client: Client, messages: int) -> None:
 
 def _check_emptied(client: Client, messages: int) -> None:
     _expect("LLEN q after popping every prefilled value", client.call("LLEN", "q"), 0)
+
+
+def _check_string(key: bytes) -> Callable[[Client, int], None]:
+    return lambda client, messages: _expect(f"GET {key.decode()}", client.call("GET", key), PAYLOAD)
+
+
+MGET_KEYS = tuple(b"k:%d" % index for index in range(10))
+
+
+def _check_mget(client: Client, messages: int) -> None:
+    _expect("MGET of the 10 keys", client.call("MGET", *MGET_KEYS), [PAYLOAD] * len(MGET_KEYS))
+
+
+def _check_random_strings(client: Client, messages: int) -> None:
+    keys = client.call("DBSIZE")
+    assert isinstance(keys, int)
+    if not 0 < keys <= RANDOM_KEYS:
+        raise CheckFailed(f"DBSIZE: got {keys}, expected 1..{RANDOM_KEYS}")
+    values = client.pipeline([("GET", b"k:%012d" % index) for index in range(RANDOM_KEYS)])
+    _expect("values of the random keys", {value for value in values if value is not None}, {PAYLOAD})
 
 
 def _check_random_keys(client: Client, messages: int) -> None:
@@ -94,6 +114,10 @@ def _rows() -> dict[str, Row]:
                 pipeline, check=_check_xlen),
             Row(f"hget_p{pipeline}", f"HGET h f (a 100 B value), P={pipeline}", (b"HGET", b"h", b"f"), pipeline,
                 setup=((b"HSET", b"h", b"f", PAYLOAD),), check=_check_hget),
+            Row(f"set_p{pipeline}", f"SET k <100 B>, P={pipeline}", (b"SET", b"k", PAYLOAD), pipeline,
+                check=_check_string(b"k")),
+            Row(f"get_p{pipeline}", f"GET k (100 B value), P={pipeline}", (b"GET", b"k"), pipeline,
+                setup=((b"SET", b"k", PAYLOAD),), check=_check_string(b"k")),
         ]
     rows += [
         Row("lpush100_p16", "LPUSH b <100 x 100 B>, P=16", (b"LPUSH", b"b", *[PAYLOAD] * BATCH_VALUES), 16,
@@ -102,6 +126,10 @@ def _rows() -> dict[str, Row]:
             random_keys=RANDOM_KEYS, check=_check_random_keys),
         Row("hset10_p16", "HSET h:<random> with 10 fields of 10 B (a new hash each), P=16",
             (b"HSET", b"h:__rand_int__", *HASH_FIELDS), 16, random_keys=NEW_HASH_KEYS, check=_check_new_hashes),
+        Row("setrand_p16", "SET k:<10k random keys> <100 B>, P=16", (b"SET", b"k:__rand_int__", PAYLOAD), 16,
+            random_keys=RANDOM_KEYS, check=_check_random_strings),
+        Row("mget_p16", "MGET of 10 keys (100 B values), P=16", (b"MGET", *MGET_KEYS), 16,
+            setup=((b"MSET", *(part for key in MGET_KEYS for part in (key, PAYLOAD))),), check=_check_mget),
     ]
     return {row.name: row for row in rows}
 
@@ -182,6 +210,8 @@ def run_row(server: Server, row: Row, duration: float, warmup: float, rate_guess
     with Client(server.port) as client:
         for setup in row.setup:
             client.call(*setup)
+        for command in row.setup:
+            client.call(*command)
         warm_requests = _whole_rounds(max(CLIENTS * row.pipeline * 4, int((rate_guess or 0) * warmup)), row)
         if row.prefill:
             prefill(client, b"q", warm_requests)

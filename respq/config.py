@@ -769,6 +769,7 @@ class Directive:
 IGNORED_NOTE = "respq does not use it"
 PERSISTENCE_NOTE = "respq writes every queue to its own log on disk; RDB and AOF settings do not apply"
 MEMORY_NOTE = "respq keeps queues on disk rather than in memory (see maxdisk)"
+EVICTION_NOTE = "respq never evicts keys: over maxmemory it refuses commands that add data, whatever the policy"
 REPLICATION_NOTE = "respq has no replication"
 CLUSTER_NOTE = "respq has no cluster mode"
 TLS_NOTE = "respq has no TLS: put a TLS-terminating proxy in front of it"
@@ -864,6 +865,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("max-open-files", _int(16, INT_MAX), 256, S, live=False),
     _d("checkpoint-bytes", _mem(MB, LLONG_MAX), 64 * MB, S, live=False),
     _d("maxdisk", _mem(0, LLONG_MAX), 0, S),  # 0 = no limit
+    _d("maxmemory", _mem(0, ULLONG_MAX, unsigned=True), 0, S),  # values held in memory (strings); 0 = no limit
     _d("scrub-bandwidth", _int(0, INT_MAX), 8, S),  # MB/s read by the background scrub; 0 = no scrub
     # -- accepted only with the values respq can honour --------------------------------------------------------
     _d(
@@ -887,8 +889,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     # -- accepted and ignored ----------------------------------------------------------------------------------
     _d("save", Save(), [(3600, 1), (300, 100), (60, 10000)], note=PERSISTENCE_NOTE),
     _d("appendonly", YES_NO, False, note=PERSISTENCE_NOTE),
-    _d("maxmemory", _mem(0, ULLONG_MAX, unsigned=True), 0, note=MEMORY_NOTE),
-    _d("maxmemory-policy", EVICTION_POLICIES, 7, note=MEMORY_NOTE),
+    _d("maxmemory-policy", EVICTION_POLICIES, 7, note=EVICTION_NOTE),
     _d("maxmemory-samples", _int(1, INT_MAX), 5, note=MEMORY_NOTE),
     _d("maxmemory-eviction-tenacity", _int(0, 100), 10, note=MEMORY_NOTE),
     _d("maxmemory-clients", Number(-100, LLONG_MAX, memory=True, percent=True), 0, note=MEMORY_NOTE),
@@ -1243,6 +1244,11 @@ class Config:
     @property
     def maxdisk(self) -> int:
         return self.values["maxdisk"]
+
+    @property
+    def maxmemory(self) -> int:
+        """Bytes values may hold in memory before commands flagged denyoom are refused; 0 = no limit."""
+        return self.values["maxmemory"]
 
     @property
     def scrub_bandwidth(self) -> int:

@@ -58,6 +58,7 @@ NOPROTO = b"NOPROTO unsupported protocol version"
 
 # Server state
 LOADING = b"LOADING Redis is loading the dataset in memory"
+OOM = b"OOM command not allowed when used memory > 'maxmemory'."
 
 # Transactions
 MULTI_NESTED = b"ERR MULTI calls can not be nested"

@@ -165,9 +165,10 @@ def _memory_section(server: InfoSource) -> list[tuple[str, object]]:
         ("used_memory_peak", peak),
         ("used_memory_peak_human", _human(peak)),
         ("total_system_memory", os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
-        ("maxmemory", 0),
-        ("maxmemory_human", "0B"),
-        ("maxmemory_policy", "noeviction"),
+        ("maxmemory", server.config.maxmemory),
+        ("maxmemory_human", _human(server.config.maxmemory)),
+        ("maxmemory_policy", server.config.show("maxmemory-policy")),
+        ("respq_inline_bytes", server.engine.inline_bytes if server.engine is not None else 0),
         ("mem_allocator", "libc"),
     ]
 

@@ -320,6 +320,14 @@ class Server:
             self.log.set_level(cfg.loglevel)
         if "maxdisk" in changed and self.engine is not None:
             self.engine.maxdisk = cfg.maxdisk
+        if "maxmemory" in changed and self.engine is not None:
+            self.engine.maxmemory = cfg.maxmemory
+            if self.engine.over_maxmemory():
+                self.log.warning(
+                    f"WARNING: the new maxmemory value set via CONFIG SET ({cfg.maxmemory}) is smaller than the "
+                    f"memory values hold ({self.engine.inline_bytes}): commands that add data are refused until "
+                    "keys are deleted"
+                )
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
 
@@ -349,6 +357,7 @@ class Server:
             max_open_files=cfg.max_open_files,
             checkpoint_bytes=cfg.checkpoint_bytes,
             maxdisk=cfg.maxdisk,
+            maxmemory=cfg.maxmemory,
             log=self.log,
             types=REGISTRY,
         )

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from respq import errors
+from respq.client import Client
 from respq.commands.context import Context
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
@@ -32,6 +33,7 @@ _PUBSUB_ALLOWED = frozenset(
 NOT_IN_TRANSACTION = b"ERR Command not allowed inside a transaction"  # for commands flagged no_multi
 # Executed at once inside MULTI instead of being queued.
 _MULTI_IMMEDIATE = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
+_NEVER_REFUSED_IN_MULTI = frozenset({b"discard", b"quit", b"reset"})  # over maxmemory, while queuing
 MAX_RUN = 1024  # calls one run may take: bounds the values a single storage operation gathers
 
 
@@ -81,13 +83,27 @@ def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
         return errors.NOAUTH
     if client.multi is not None and "no_multi" in cmd.flags:
         return NOT_IN_TRANSACTION
-    if cmd.is_write and ctx.engine is not None and ctx.engine.write_error:
-        return errors.misconf(ctx.engine.write_error)
+    engine = ctx.engine
+    if engine is not None and engine.maxmemory and engine.over_maxmemory() and _refused_when_oom(client, cmd):
+        return errors.OOM
+    if cmd.is_write and engine is not None and engine.write_error:
+        return errors.misconf(engine.write_error)
     if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
         return errors.pubsub_context(cmd.name.encode())
     if ctx.server.loading and "loading" not in cmd.flags:
         return errors.LOADING
     return None
+
+
+def _refused_when_oom(client: Client, cmd: Command) -> bool:
+    """Over maxmemory, Redis refuses commands that may add data (flagged denyoom), an EXEC queuing one, and
+    anything but EXEC/DISCARD/QUIT/RESET while a transaction is being queued (queuing itself takes memory)."""
+    name = (cmd.parent or cmd).name.encode()
+    if client.multi is not None:
+        if name != b"exec":
+            return name not in _NEVER_REFUSED_IN_MULTI
+        return any("denyoom" in queued.flags for queued, _ in client.multi)
+    return "denyoom" in cmd.flags
 
 
 def call(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:

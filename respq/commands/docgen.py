@@ -55,6 +55,10 @@ def render() -> str:
         "  `hash-max-listpack-value` bytes): Redis's hash-table order is its own, so HGETALL, HKEYS, HVALS and",
         "  HRANDFIELD answer in insertion order; HSCAN's cursor walks a 32-bit hash of each field and COUNT is exact.",
         "  A hash keeps its encoding across restarts, where Redis derives it again when it loads its RDB file.",
+        "- `maxmemory` limits the bytes values hold in memory (strings and hashes: contents plus overheads; INFO",
+        "  `respq_inline_bytes`), not the process's memory; lists and streams live on disk (see `maxdisk`). Over it,",
+        "  commands flagged `denyoom` get Redis's `OOM` error, as under `noeviction`: respq never evicts keys,",
+        "  whatever `maxmemory-policy` says.",
         "",
     ]
     return "\n".join(lines)

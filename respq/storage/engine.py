@@ -98,6 +98,7 @@ class Engine:
         max_open_files: int,
         checkpoint_bytes: int,
         maxdisk: int,
+        maxmemory: int = 0,
         log: Callable[[str, str], None],
         types: TypeRegistry,
     ) -> None:
@@ -108,7 +109,10 @@ class Engine:
         self.databases = databases
         self.checkpoint_bytes = checkpoint_bytes
         self.maxdisk = maxdisk
-        self.inline_bytes = 0  # bytes values hold in memory (strings: ``inline_changed``)
+        # Bytes values hold in memory (strings, hashes: ``inline_changed``), and the limit the server refuses
+        # commands flagged denyoom over (0 = none); the engine itself never refuses on it.
+        self.inline_bytes = 0
+        self.maxmemory = maxmemory
         self.write_error: str | None = None
         self.types = types
         self.io = io
@@ -177,6 +181,7 @@ class Engine:
         max_open_files: int = 256,
         checkpoint_bytes: int = 64 << 20,
         maxdisk: int = 0,
+        maxmemory: int = 0,
         log: Callable[[str, str], None] = _default_log,
         io: FileIO | None = None,
         lock_fd: int | None = None,
@@ -199,6 +204,7 @@ class Engine:
                 max_open_files=max_open_files,
                 checkpoint_bytes=checkpoint_bytes,
                 maxdisk=maxdisk,
+                maxmemory=maxmemory,
                 log=log,
                 types=types,
             )
@@ -480,6 +486,10 @@ class Engine:
     def inline_changed(self, delta: int) -> None:
         """A value holds ``delta`` more bytes in memory (fewer if negative): live, loaded or replayed alike."""
         self.inline_bytes += delta
+
+    def over_maxmemory(self) -> bool:
+        """Values hold more memory than ``maxmemory`` allows (commands that may add data are refused)."""
+        return 0 < self.maxmemory < self.inline_bytes
 
     def mark_settle(self, value: Value) -> None:
         """``value`` holds data living in the journal alone: ``value.settle(budget)`` copies it out before the next

@@ -221,7 +221,7 @@ def test_ignored_directives_warn_only_when_changed(tmp_path: Path) -> None:
         "list-max-ziplist-size -2\nlist-max-ziplist-entries 512\nmaxmemory 2gb\n",
     )
     config = load_config([conf])
-    assert [warning.split("'")[1] for warning in config.warnings] == ["maxmemory", "maxmemory-policy", "save"]
+    assert [warning.split("'")[1] for warning in config.warnings] == ["maxmemory-policy", "save"]  # maxmemory: honoured
     assert config_get(config, [b"maxmemory"]) == {b"maxmemory": b"2147483648"}
 
 

@@ -14,9 +14,10 @@ from respq import errors, keyspace, speedups
 from respq.commands import floats
 from respq.commands.args import parse_int, try_int
 from respq.commands.context import Context
-from respq.commands.table import command
+from respq.commands.table import command, run_of
 from respq.errors import CommandError
-from respq.replies import OK
+from respq.replies import OK, ErrorReply
+from respq.storage.errors import StorageError
 from respq.types.strings.errors import (
     DECR_OVERFLOW,
     LCS_LEN_AND_IDX,
@@ -43,6 +44,14 @@ def _now_ms() -> int:
 
 def _get(ctx: Context, key: bytes) -> StringValue | None:
     return ctx.keyspace.typed(ctx.client.db, key, _STRING)
+
+
+def _lookup(ctx: Context, db: int, key: bytes) -> Any:
+    """Keyspace.lookup, with the engine's entry taken as it is when it has no expiry to check (MGET's loop)."""
+    entry = ctx.engine.get(db, key)
+    if entry is not None and entry.expire_ms is not None:
+        return ctx.keyspace.lookup(db, key)  # expires it lazily if due
+    return entry
 
 
 def _put(
@@ -166,6 +175,33 @@ def get(ctx: Context, argv: list[bytes]) -> Any:
     return value.data if value is not None else None
 
 
+def _get_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined GETs of one key: one lookup, the same reply to each."""
+    try:
+        value = _get(ctx, key)
+    except CommandError as error:
+        return [ErrorReply(error.message)] * len(argvs)
+    return [value.data if value is not None else None] * len(argvs)
+
+
+def _get_spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined GETs of different keys, each answering as GET alone would."""
+    db = ctx.client.db
+    replies: list[Any] = []
+    for argv in argvs:
+        entry = _lookup(ctx, db, argv[1])
+        if entry is None:
+            replies.append(None)
+        elif entry.type != _STRING:
+            replies.append(ErrorReply(errors.WRONGTYPE))
+        else:
+            replies.append(entry.data)
+    return replies
+
+
+run_of("get", lambda argv: len(argv) == 2, _get_spread)(_get_run)
+
+
 @command(
     "set",
     -3,
@@ -183,6 +219,41 @@ def set_(ctx: Context, argv: list[bytes]) -> Any:
         _put(ctx, key, argv[2], ctx.keyspace.lookup(ctx.client.db, key))
         return OK
     return _set_generic(ctx, argv, argv[1], argv[2], flags, expire, OK, None)
+
+
+def _set_spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined plain SETs (no option), each executed as SET alone would be, without the dispatch around each.
+    The run stops where one alone would be refused (over maxmemory, checked before each as Redis checks each
+    command) or where storage refuses one (that call then runs alone and answers for itself)."""
+    space = ctx.keyspace
+    db = ctx.client.db
+    engine = ctx.engine
+    replies: list[Any] = []
+    for argv in argvs:
+        if replies and engine.maxmemory and engine.over_maxmemory():
+            break
+        key = argv[1]
+        try:
+            _put(ctx, key, argv[2], space.lookup(db, key))
+        except StorageError:
+            break
+        replies.append(OK)
+    return replies
+
+
+def _set_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined plain SETs of one key: the last value is what they leave, so without a memory limit to check
+    between them it is the one written (one journal record: after a crash all of them happened or none)."""
+    if ctx.engine.maxmemory:
+        return _set_spread(ctx, argvs)
+    try:
+        _put(ctx, key, argvs[-1][2], ctx.keyspace.lookup(ctx.client.db, key))
+    except StorageError:
+        return []
+    return [OK] * len(argvs)
+
+
+run_of("set", lambda argv: len(argv) == 3, _set_spread)(_set_run)
 
 
 @command(
@@ -297,13 +368,24 @@ def getex(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys given",
 )
 def mget(ctx: Context, argv: list[bytes]) -> Any:
-    lookup = ctx.keyspace.lookup
     db = ctx.client.db
-    values = []
-    for key in argv[1:]:
-        entry = lookup(db, key)
-        values.append(entry.data if entry is not None and entry.type == _STRING else None)
+    engine_get = ctx.engine.get
+    values: list[bytes | None] = []
+    append = values.append
+    for key in argv[1:]:  # the loop of every MGET: the engine's entry as it is unless it has an expiry to check
+        entry = engine_get(db, key)
+        if entry is not None and entry.expire_ms is not None:
+            entry = ctx.keyspace.lookup(db, key)  # expires it lazily if due
+        append(entry.data if entry is not None and entry.type == _STRING else None)
     return values
+
+
+def _mget_spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined MGETs: each answered as MGET alone would be, without the dispatch around each."""
+    return [mget(ctx, argv) for argv in argvs]
+
+
+run_of("mget", lambda argv: len(argv) >= 2, _mget_spread)(lambda ctx, key, argvs: _mget_spread(ctx, argvs))
 
 
 def _mset(ctx: Context, argv: list[bytes], only_new: bool) -> Any:
