@@ -73,14 +73,18 @@ def hset(ctx: Context, argv: list[bytes]) -> Any:
     return _set(ctx, argv[1], argv[2:])
 
 
-def _one_by_one(handler: Handler) -> tuple[RunHandler, SpreadHandler]:
+def _one_by_one(handler: Handler, *, adds_data: bool) -> tuple[RunHandler, SpreadHandler]:
     """Run and spread handlers for pipelined calls of a hash command (``dispatch.execute_run``): each call executed
     as it would be alone, the generic checks and the bookkeeping done once for all. A call's own error is its
-    reply; a storage failure ends the run before the call it hit, which then runs alone and answers for itself."""
+    reply; a storage failure ends the run before the call it hit, which then runs alone and answers for itself, and
+    so does going over maxmemory before a call that ``adds_data`` (Redis checks it before every such command)."""
 
     def spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:
+        engine = ctx.engine
         replies: list[Any] = []
         for argv in argvs:
+            if adds_data and replies and engine.maxmemory and engine.over_maxmemory():
+                break
             try:
                 replies.append(handler(ctx, argv))
             except CommandError as error:
@@ -92,12 +96,12 @@ def _one_by_one(handler: Handler) -> tuple[RunHandler, SpreadHandler]:
     return (lambda ctx, _key, argvs: spread(ctx, argvs)), spread
 
 
-def _pipelined(name: str, handler: Handler, fits: Callable[[list[bytes]], bool]) -> None:
-    run, spread = _one_by_one(handler)
+def _pipelined(name: str, handler: Handler, fits: Callable[[list[bytes]], bool], *, adds_data: bool) -> None:
+    run, spread = _one_by_one(handler, adds_data=adds_data)
     run_of(name, fits, spread)(run)
 
 
-_pipelined("hset", hset, lambda argv: len(argv) >= 4)
+_pipelined("hset", hset, lambda argv: len(argv) >= 4, adds_data=True)
 
 
 @command(
@@ -148,7 +152,7 @@ def hget(ctx: Context, argv: list[bytes]) -> Any:
     return None if value is None else value.fields.get(argv[2])
 
 
-_pipelined("hget", hget, lambda argv: len(argv) == 3)
+_pipelined("hget", hget, lambda argv: len(argv) == 3, adds_data=False)
 
 
 @command(
