@@ -1,9 +1,9 @@
 """Per-command CPU inside one process, without sockets: where the server's own time goes.
 
 ``python -m bench.micro`` parses requests (16 per read, as a P=16 client sends them) with the C parser and the
-Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET and MGET of 10 keys (SET and
-GET also as the runs of 16 a pipelining client's reads make), HSET (a new 10-field hash each) and HGET through the
-dispatcher and the RESP encoder, and pushes straight into the storage engine (one list, and 10,000 lists picked at
+Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET, MGET of 10 keys, HSET (a new
+10-field hash each) and HGET through the dispatcher and the RESP encoder (SET and GET also as the runs of 16 a
+pipelining client's reads make), and pushes straight into the storage engine (one list, and 10,000 lists picked at
 random), flushing the journal every 16 operations as a pipelined batch would. It prints microseconds of process CPU
 per operation. No fsync is involved: this is the loop thread's share of a command, the part the throughput rows
 cannot separate from syscalls and scheduling.
@@ -91,7 +91,12 @@ def commands(operations: int, directory: str) -> dict[str, float]:
             operations, lambda _: encode_reply(execute(ctx, [b"HGET", b"h:0", b"field3"]), 2), engine.flush
         ),
     }
-    for name, argv in (("SET k <100 B>", [b"SET", b"k", VALUE]), ("GET k", [b"GET", b"k"])):
+    runs = (
+        ("SET k <100 B>", [b"SET", b"k", VALUE]),
+        ("GET k", [b"GET", b"k"]),
+        ("HGET h:0 field3", [b"HGET", b"h:0", b"field3"]),
+    )
+    for name, argv in runs:
         batch = [argv] * FLUSH_EVERY  # a P=16 client's read: one run of the command
         results[f"{name}, runs of 16"] = cpu_per_op(
             operations // FLUSH_EVERY,

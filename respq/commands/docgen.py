@@ -51,7 +51,7 @@ def render() -> str:
         "- `INCRBYFLOAT` adds in C's `long double` and prints as Redis does (`0.1` + `0.2` is `0.3`) when the C module",
         "  is built. Without it (`respq_request_parser:python`, or `RESPQ_PURE_PYTHON=1`) an exact emulation of the",
         "  80-bit format in Python integers gives the same answers, at tens of microseconds per call instead of one.",
-        "- `maxmemory` limits the bytes values hold in memory (strings: contents plus about 180 bytes per key; INFO",
+        "- `maxmemory` limits the bytes values hold in memory (strings and hashes: contents plus overheads; INFO",
         "  `respq_inline_bytes`), not the process's memory; lists and streams live on disk (see `maxdisk`). Over it,",
         "  commands flagged `denyoom` get Redis's `OOM` error, as under `noeviction`: respq never evicts keys,",
         "  whatever `maxmemory-policy` says.",

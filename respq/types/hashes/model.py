@@ -31,6 +31,12 @@ QID = struct.Struct("<Q")
 HSET_HEAD = struct.Struct("<QB")  # queue id, 1 once the hash is a hashtable
 STATE_HEAD = struct.Struct("<B")  # 1: hashtable
 
+# What respq holds in memory beyond the data, reported with it through ``StorePort.inline_changed`` (maxmemory): per
+# hash its object, its empty dict and the catalog's slot; per field two bytes objects' headers (33 bytes each) and
+# the dict's entry.
+HASH_OVERHEAD = 180
+FIELD_OVERHEAD = 106
+
 # Redis 7.0's defaults for hash-max-listpack-entries and hash-max-listpack-value.
 LISTPACK_ENTRIES = 512
 LISTPACK_VALUE = 64
@@ -41,10 +47,6 @@ HASHTABLE = b"hashtable"
 _VALUE_OVERHEAD = journal.VALUE_LEN.size
 _RECORD_OVERHEAD = framing.OVERHEAD + HSET_HEAD.size
 _BYTES_SIZE = sys.getsizeof(b"")  # a bytes object's header (its data follows inline)
-# What respq holds in memory beyond the data, reported with it through ``StorePort.inline_changed`` (maxmemory): per
-# hash its object, its empty dict and the catalog's slot; per field two bytes headers and the dict's entry.
-HASH_OVERHEAD = 180
-FIELD_OVERHEAD = 2 * _BYTES_SIZE + 40
 
 
 _DICT_SIZE = 56  # sizeof(dict) in Redis 7.0: two tables' pointers and counters
@@ -126,11 +128,6 @@ class HashValue(Value):
             ) / len(sampled)
             size += int(per_field * len(fields))
         return size
-
-    def inline_bytes(self) -> int:
-        """Bytes respq holds in memory for the value (what it reports for maxmemory): its data and overheads."""
-        fields = self.fields
-        return HASH_OVERHEAD + sum(map(len, fields)) + sum(map(len, fields.values())) + FIELD_OVERHEAD * len(fields)
 
     # -- writes (``port.before_write`` first, then the change, then its journal record)
 
@@ -221,9 +218,15 @@ class HashValue(Value):
         return set()  # held in memory: the journal and the manifest hold it on disk
 
     def drop(self) -> None:
-        held = self.inline_bytes()
+        held = self.inline_size()
         self.fields = {}
         self._port.inline_changed(-held)
+
+    def inline_size(self) -> int:
+        """What the hash counts towards maxmemory (its share of the engine's ``inline_bytes``): its data and
+        overheads, as its writes report them."""
+        fields = self.fields
+        return HASH_OVERHEAD + sum(map(len, fields)) + sum(map(len, fields.values())) + FIELD_OVERHEAD * len(fields)
 
 
 class HashType(ValueType):
