@@ -1,10 +1,11 @@
 """Per-command CPU inside one process, without sockets: where the server's own time goes.
 
 ``python -m bench.micro`` parses requests (16 per read, as a P=16 client sends them) with the C parser and the
-Python one, runs LPUSH and RPOP through the dispatcher and the RESP encoder, and pushes straight into
-the storage engine (one list, and 10,000 lists picked at random), flushing the journal every 16 operations as a
-pipelined batch would. It prints microseconds of process CPU per operation. No fsync is involved: this is the
-loop thread's share of a command, the part the throughput rows cannot separate from syscalls and scheduling.
+Python one, runs LPUSH, RPOP, HSET (a new 10-field hash each) and HGET through the dispatcher and the RESP encoder,
+and pushes straight into the storage engine (one list, and 10,000 lists picked at random), flushing the journal
+every 16 operations as a pipelined batch would. It prints microseconds of process CPU per operation. No fsync is
+involved: this is the loop thread's share of a command, the part the throughput rows cannot separate from syscalls
+and scheduling.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from respq.types import REGISTRY
 from respq.types.lists.model import LEFT, RIGHT
 
 VALUE = b"x" * 100
+HASH_FIELDS = [item for i in range(10) for item in (b"field%d" % i, b"value-%04d" % i)]
 FLUSH_EVERY = 16
 
 
@@ -70,6 +72,12 @@ def commands(operations: int, directory: str) -> dict[str, float]:
             operations, lambda _: encode_reply(execute(ctx, [b"LPUSH", b"q", VALUE]), 2), engine.flush
         ),
         "RPOP q": cpu_per_op(operations, lambda _: encode_reply(execute(ctx, [b"RPOP", b"q"]), 2), engine.flush),
+        "HSET h:<new> 10 fields": cpu_per_op(
+            operations, lambda n: encode_reply(execute(ctx, [b"HSET", b"h:%d" % n, *HASH_FIELDS]), 2), engine.flush
+        ),
+        "HGET h:0 field3": cpu_per_op(
+            operations, lambda _: encode_reply(execute(ctx, [b"HGET", b"h:0", b"field3"]), 2), engine.flush
+        ),
     }
     engine.close()
     return results

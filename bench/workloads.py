@@ -18,6 +18,9 @@ PAYLOAD = b"x" * 100
 BATCH_VALUES = 100
 CLIENTS = 50
 RANDOM_KEYS = 10_000
+# HSET rows: keys drawn from a billion, so nearly every command creates a new hash (a run's few collisions update one).
+NEW_HASH_KEYS = 1_000_000_000
+HASH_FIELDS = tuple(item for i in range(10) for item in (b"field%d" % i, b"value-%04d" % i))  # 10 fields of 10 B
 # Redis keeps every pushed value in RAM: a cap keeps the fastest rows within this machine's memory.
 MAX_MESSAGES_PER_RUN = 40_000_000
 
@@ -35,6 +38,7 @@ class Row:
     messages_per_request: int = 1
     random_keys: int = 0
     prefill: bool = False  # RPOP: the list is filled with exactly as many values as will be popped
+    setup: tuple[tuple[bytes, ...], ...] = ()  # commands run once before the warm-up (what a read row reads)
     check: Callable[[Client, int], None] = field(default=lambda client, messages: None)
 
 
@@ -65,6 +69,19 @@ def _check_random_keys(client: Client, messages: int) -> None:
     _expect("sum of LLEN q:* over the random keys", sum(int(length) for length in lengths), messages)  # type: ignore[call-overload]
 
 
+def _check_hget(client: Client, messages: int) -> None:
+    _expect("HGET h f", client.call("HGET", "h", "f"), PAYLOAD)
+
+
+def _check_new_hashes(client: Client, messages: int) -> None:
+    keys = client.call("DBSIZE")
+    assert isinstance(keys, int)
+    if not messages * 0.98 <= keys <= messages:  # a billion keys to draw from: collisions are rare
+        raise CheckFailed(f"DBSIZE: got {keys}, expected about one new hash per HSET ({messages})")
+    key = client.call("RANDOMKEY")
+    _expect(f"HGETALL {key!r}", client.call("HGETALL", key), list(HASH_FIELDS))
+
+
 def _rows() -> dict[str, Row]:
     rows: list[Row] = []
     for pipeline in (1, 16):
@@ -75,12 +92,16 @@ def _rows() -> dict[str, Row]:
                 prefill=True, check=_check_emptied),
             Row(f"xadd_p{pipeline}", f"XADD s * f <100 B>, P={pipeline}", (b"XADD", b"s", b"*", b"f", PAYLOAD),
                 pipeline, check=_check_xlen),
+            Row(f"hget_p{pipeline}", f"HGET h f (a 100 B value), P={pipeline}", (b"HGET", b"h", b"f"), pipeline,
+                setup=((b"HSET", b"h", b"f", PAYLOAD),), check=_check_hget),
         ]
     rows += [
         Row("lpush100_p16", "LPUSH b <100 x 100 B>, P=16", (b"LPUSH", b"b", *[PAYLOAD] * BATCH_VALUES), 16,
             messages_per_request=BATCH_VALUES, check=_check_llen(b"b")),
         Row("rand_p16", "LPUSH q:<10k random keys> <100 B>, P=16", (b"LPUSH", b"q:__rand_int__", PAYLOAD), 16,
             random_keys=RANDOM_KEYS, check=_check_random_keys),
+        Row("hset10_p16", "HSET h:<random> with 10 fields of 10 B (a new hash each), P=16",
+            (b"HSET", b"h:__rand_int__", *HASH_FIELDS), 16, random_keys=NEW_HASH_KEYS, check=_check_new_hashes),
     ]
     return {row.name: row for row in rows}
 
@@ -159,6 +180,8 @@ def run_row(server: Server, row: Row, duration: float, warmup: float, rate_guess
     """
     chunk_seconds = max(duration / 3, 0.25)
     with Client(server.port) as client:
+        for setup in row.setup:
+            client.call(*setup)
         warm_requests = _whole_rounds(max(CLIENTS * row.pipeline * 4, int((rate_guess or 0) * warmup)), row)
         if row.prefill:
             prefill(client, b"q", warm_requests)

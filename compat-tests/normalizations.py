@@ -107,8 +107,19 @@ def _unordered(node: Node) -> Node:
     return Node(node.kind, children)
 
 
+def _is_pair(node: Node) -> bool:
+    return node.kind == "*" and isinstance(node.value, list) and len(node.value) == 2
+
+
 def _unordered_pairs(node: Node) -> Node:
-    if not isinstance(node.value, list) or node.kind not in "*%" or len(node.value) % 2:
+    if not isinstance(node.value, list) or node.kind not in "*%":
+        return node
+    items = node.value
+    if node.kind == "*" and len(items) == 2 and items[0].kind == "$" and isinstance(items[1].value, list):
+        return Node("*", [items[0], _unordered_pairs(items[1])])  # HSCAN: the cursor, then field, value, ...
+    if node.kind == "*" and items and all(_is_pair(item) for item in items):  # RESP3 [field, value] arrays
+        return Node("*", sorted(items, key=encode))
+    if len(items) % 2:
         return node
     pairs = sorted(node.pairs(), key=lambda pair: encode(pair[0]) + encode(pair[1]))
     return Node(node.kind, [item for pair in pairs for item in pair])
@@ -205,10 +216,14 @@ NORMALIZATIONS: dict[str, Normalization] = {
                       _info_values),
         Normalization("time", frozenset({"time"}),
                       "the clock moves; both replies must be the current time as [seconds, microseconds]", _time),
-        Normalization("unordered", frozenset({"keys", "scan", "pubsub channels", "pubsub shardchannels"}),
-                      "Redis returns these in hash-table order", _unordered),
-        Normalization("unordered-pairs", frozenset({"config get"}),
-                      "CONFIG GET returns the matching parameters in hash-table order", _unordered_pairs),
+        Normalization("unordered",
+                      frozenset({"keys", "scan", "pubsub channels", "pubsub shardchannels", "hkeys", "hvals",
+                                 "hrandfield"}),
+                      "Redis returns these in hash-table order (hashes: once they are no longer listpacks)",
+                      _unordered),
+        Normalization("unordered-pairs", frozenset({"config get", "hgetall", "hscan", "hrandfield"}),
+                      "CONFIG GET, and hashes no longer listpacks, return pairs in hash-table order",
+                      _unordered_pairs),
         Normalization("positive-ttl", frozenset({"ttl", "pttl", "expiretime", "pexpiretime"}),
                       "a remaining or absolute time depends on when each server ran the command; -1/-2 must match",
                       _positive_ttl),

@@ -25,6 +25,8 @@ CASES_DIR = Path(__file__).parent / "cases"
 # Errors no differential case can produce, each with the reason. Keep this short.
 ERRORS_WITHOUT_CASE: dict[str, str] = {
     "LOADING": "Redis answers it only while loading a dataset from disk at startup; not reproducible on demand",
+    "LCS_TOO_LONG": "LCS of a string of 4 GiB or more: past what a test can hold",
+    "LCS_NO_MEMORY": "LCS whose table the allocator refuses: depends on the machine's memory, not reproducible",
 }
 
 
@@ -165,16 +167,16 @@ def test_every_value_type_has_its_errors_scanned() -> None:
     scanned = {module.__name__ for module in error_modules()}
     assert {"respq.errors", "respq.types.lists.errors", "respq.types.streams.errors"} <= scanned
     for vtype in respq.types.REGISTRY:
-        package = f"respq.types.{vtype.name}s"
+        package = type(vtype).__module__.rpartition(".")[0]  # the type's package (hash: respq.types.hashes)
+        assert package.startswith("respq.types."), f"{vtype.name}'s type is defined outside its package"
         if importlib.util.find_spec(f"{package}.errors") is not None:
             assert f"{package}.errors" in scanned
 
 
 def test_exempt_errors_still_exist() -> None:
-    import respq.errors
-
-    stale = set(ERRORS_WITHOUT_CASE) - set(error_constants(respq.errors))
-    assert not stale, f"ERRORS_WITHOUT_CASE names constants respq/errors.py no longer has: {sorted(stale)}"
+    defined = {name for module in error_modules() for name in error_constants(module)}
+    stale = set(ERRORS_WITHOUT_CASE) - defined
+    assert not stale, f"ERRORS_WITHOUT_CASE names constants no errors.py has any more: {sorted(stale)}"
 
 
 # The checks must bite: fabricated commands and errors nobody wrote a case for are reported.

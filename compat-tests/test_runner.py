@@ -122,6 +122,23 @@ def test_normalizations_hide_only_what_they_name() -> None:
     assert normalize(b"-ERR x\r\n", ("time",)) == b"-ERR x\r\n"
 
 
+def test_unordered_pairs_keeps_pairs_together() -> None:
+    def bulk(*items: bytes) -> bytes:
+        return b"".join(b"$%d\r\n%s\r\n" % (len(item), item) for item in items)
+
+    flat = b"*4\r\n" + bulk(b"b", b"2", b"a", b"1")
+    assert normalize(flat, ("unordered-pairs",)) == b"*4\r\n" + bulk(b"a", b"1", b"b", b"2")
+    assert normalize(b"*4\r\n" + bulk(b"b", b"1", b"a", b"2"), ("unordered-pairs",)) != normalize(
+        flat, ("unordered-pairs",))  # values stay with their fields
+    scan = b"*2\r\n$1\r\n0\r\n" + flat  # HSCAN: the cursor stays first, the pairs after it are sorted
+    assert normalize(scan, ("unordered-pairs",)) == b"*2\r\n$1\r\n0\r\n*4\r\n" + bulk(b"a", b"1", b"b", b"2")
+    assert normalize(scan.replace(b"$1\r\n0", b"$1\r\n5", 1), ("unordered-pairs",)) != normalize(
+        scan, ("unordered-pairs",))
+    nested = b"*2\r\n*2\r\n" + bulk(b"b", b"2") + b"*2\r\n" + bulk(b"a", b"1")  # RESP3 HRANDFIELD WITHVALUES
+    assert normalize(nested, ("unordered-pairs",)) == b"*2\r\n*2\r\n" + bulk(b"a", b"1") + b"*2\r\n" + bulk(
+        b"b", b"2")
+
+
 def test_info_values_compares_headers_and_field_names() -> None:
     def info(body: bytes) -> bytes:
         return b"$%d\r\n%s\r\n" % (len(body), body)

@@ -13,9 +13,13 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -743,6 +747,229 @@ parse_multibulk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(p - base);
 }
 
+/* ---- strings: long double arithmetic and LCS, as Redis 7.0 computes them ------------------------------------ */
+/* INCRBYFLOAT and HINCRBYFLOAT add in C's long double (80-bit extended on x86-64) and print the sum with "%.17Lf"
+ * less its trailing zeros (util.c: ld2string, LD_STR_HUMAN), which is why 0.1 + 0.2 answers 0.3 there. A long double
+ * travels through Python as the bytes of its representation (padding zeroed), opaque to everything but these
+ * functions; respq/commands/floats.py holds the Python twins, an exact emulation of the same arithmetic. */
+
+#define MAX_LONG_DOUBLE_CHARS (5 * 1024) /* Redis's buffer for a long double as text, both ways */
+
+typedef union {
+    long double value;
+    unsigned char bytes[sizeof(long double)];
+} LongDouble;
+
+static PyObject *
+long_double_bytes(long double value)
+{
+    LongDouble ld;
+    memset(&ld, 0, sizeof ld);
+    ld.value = value;
+    return PyBytes_FromStringAndSize((const char *)ld.bytes, sizeof ld.bytes);
+}
+
+static int
+long_double_arg(PyObject *arg, long double *value)
+{
+    LongDouble ld;
+    if (!PyBytes_Check(arg) || PyBytes_GET_SIZE(arg) != (Py_ssize_t)sizeof ld.bytes) {
+        PyErr_SetString(PyExc_TypeError, "expected a long double from ld_parse or ld_add");
+        return -1;
+    }
+    memcpy(ld.bytes, PyBytes_AS_STRING(arg), sizeof ld.bytes);
+    *value = ld.value;
+    return 0;
+}
+
+PyDoc_STRVAR(ld_parse_doc,
+"ld_parse(text) -> bytes | None\n\nThe long double ``text`` spells, as Redis's string2ld reads it (strtold over the "
+"whole text: no leading space, nothing after, no NaN, no overflow or underflow to zero, under 5 KiB), or None.");
+
+static PyObject *
+ld_parse(PyObject *module, PyObject *arg)
+{
+    Py_buffer view;
+    char buf[MAX_LONG_DOUBLE_CHARS];
+    char *end;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    size_t length = (size_t)view.len;
+    if (length == 0 || length >= sizeof buf) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    memcpy(buf, view.buf, length);
+    buf[length] = '\0';
+    PyBuffer_Release(&view);
+    errno = 0;
+    long double value = strtold(buf, &end);
+    if (isspace((unsigned char)buf[0]) || *end != '\0' || (size_t)(end - buf) != length ||
+        (errno == ERANGE && (value == HUGE_VALL || value == -HUGE_VALL || fpclassify(value) == FP_ZERO)) ||
+        errno == EINVAL || isnan(value))
+        Py_RETURN_NONE;
+    return long_double_bytes(value);
+}
+
+PyDoc_STRVAR(ld_add_doc, "ld_add(a, b) -> bytes\n\nThe long double a + b.");
+
+static PyObject *
+ld_add(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    long double a, b;
+    if (check_nargs("ld_add", nargs, 2, 2) < 0 || long_double_arg(args[0], &a) < 0 ||
+        long_double_arg(args[1], &b) < 0)
+        return NULL;
+    volatile long double sum = a + b; /* rounded to long double here, whatever the compiler keeps in registers */
+    return long_double_bytes(sum);
+}
+
+PyDoc_STRVAR(ld_is_finite_doc, "ld_is_finite(a) -> bool\n\nNeither NaN nor infinite.");
+
+static PyObject *
+ld_is_finite(PyObject *module, PyObject *arg)
+{
+    long double value;
+    if (long_double_arg(arg, &value) < 0)
+        return NULL;
+    return PyBool_FromLong(!isnan(value) && !isinf(value));
+}
+
+PyDoc_STRVAR(ld_format_doc,
+"ld_format(a) -> bytes\n\nThe long double as Redis prints it for humans (ld2string, LD_STR_HUMAN): \"%.17Lf\" "
+"without trailing zeros (nor a trailing point), \"-0\" as \"0\", infinities as \"inf\" and \"-inf\".");
+
+static PyObject *
+ld_format(PyObject *module, PyObject *arg)
+{
+    long double value;
+    char buf[MAX_LONG_DOUBLE_CHARS];
+    if (long_double_arg(arg, &value) < 0)
+        return NULL;
+    if (isinf(value))
+        return PyBytes_FromString(value > 0 ? "inf" : "-inf");
+    int written = snprintf(buf, sizeof buf, "%.17Lf", value);
+    if (written < 0 || (size_t)written + 1 > sizeof buf) {
+        PyErr_SetString(PyExc_ValueError, "ld_format: no room");
+        return NULL;
+    }
+    size_t length = (size_t)written;
+    if (strchr(buf, '.') != NULL) {
+        while (buf[length - 1] == '0')
+            length--;
+        if (buf[length - 1] == '.')
+            length--;
+    }
+    if (length == 2 && buf[0] == '-' && buf[1] == '0')
+        return PyBytes_FromString("0");
+    return PyBytes_FromStringAndSize(buf, (Py_ssize_t)length);
+}
+
+PyDoc_STRVAR(lcs_doc,
+"lcs(a, b) -> (length, lcs, ranges) | None\n\n"
+"The longest common subsequence of two byte strings as Redis's LCS finds it (the dynamic programming table, then a\n"
+"walk back from its end): its length, the subsequence, and the matched ranges in the order Redis emits them, each\n"
+"(a_start, a_end, b_start, b_end, length). None when the table cannot be allocated. The GIL is released while the\n"
+"table is built.");
+
+static PyObject *
+lcs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer va, vb;
+    PyObject *result = NULL, *text = NULL, *ranges = NULL;
+    if (check_nargs("lcs", nargs, 2, 2) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &va, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &vb, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&va);
+        return NULL;
+    }
+    const unsigned char *a = va.buf, *b = vb.buf;
+    if ((uint64_t)va.len >= UINT32_MAX - 1 || (uint64_t)vb.len >= UINT32_MAX - 1) {
+        PyErr_SetString(PyExc_ValueError, "lcs: string too long");
+        goto done;
+    }
+    uint32_t alen = (uint32_t)va.len, blen = (uint32_t)vb.len;
+    uint64_t cells = (uint64_t)(alen + 1) * (blen + 1);
+    uint32_t *table = cells <= SIZE_MAX / sizeof(uint32_t) ? malloc((size_t)cells * sizeof(uint32_t)) : NULL;
+    if (table == NULL) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto done;
+    }
+#define LCS_AT(i, j) table[(uint64_t)(j) + (uint64_t)(i) * (blen + 1)]
+    Py_BEGIN_ALLOW_THREADS
+    for (uint32_t i = 0; i <= alen; i++) {
+        for (uint32_t j = 0; j <= blen; j++) {
+            if (i == 0 || j == 0)
+                LCS_AT(i, j) = 0;
+            else if (a[i - 1] == b[j - 1])
+                LCS_AT(i, j) = LCS_AT(i - 1, j - 1) + 1;
+            else {
+                uint32_t up = LCS_AT(i - 1, j), left = LCS_AT(i, j - 1);
+                LCS_AT(i, j) = up > left ? up : left;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    uint32_t length = LCS_AT(alen, blen), idx = length;
+    text = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)length);
+    ranges = PyList_New(0);
+    if (text == NULL || ranges == NULL)
+        goto free_table;
+    char *out = PyBytes_AS_STRING(text);
+    /* The walk back, emitting each contiguous run of matches when it ends (Redis's order and rules). */
+    uint32_t a_start = alen, a_end = 0, b_start = 0, b_end = 0; /* a_start == alen: no run open */
+    uint32_t i = alen, j = blen;
+    while (i > 0 && j > 0) {
+        int emit = 0;
+        if (a[i - 1] == b[j - 1]) {
+            out[idx - 1] = (char)a[i - 1];
+            if (a_start == alen) {
+                a_start = a_end = i - 1;
+                b_start = b_end = j - 1;
+            } else if (a_start == i && b_start == j) {
+                a_start--;
+                b_start--;
+            } else {
+                emit = 1;
+            }
+            if (a_start == 0 || b_start == 0)
+                emit = 1;
+            idx--;
+            i--;
+            j--;
+        } else {
+            if (LCS_AT(i - 1, j) > LCS_AT(i, j - 1))
+                i--;
+            else
+                j--;
+            if (a_start != alen)
+                emit = 1;
+        }
+        if (emit) {
+            PyObject *range = Py_BuildValue("(IIIII)", a_start, a_end, b_start, b_end, a_end - a_start + 1);
+            if (range == NULL || PyList_Append(ranges, range) < 0) {
+                Py_XDECREF(range);
+                goto free_table;
+            }
+            Py_DECREF(range);
+            a_start = alen;
+        }
+    }
+#undef LCS_AT
+    result = Py_BuildValue("(IOO)", length, text, ranges);
+free_table:
+    free(table);
+done:
+    Py_XDECREF(text);
+    Py_XDECREF(ranges);
+    PyBuffer_Release(&va);
+    PyBuffer_Release(&vb);
+    return result;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"parse_multibulk", (PyCFunction)(void (*)(void))parse_multibulk, METH_FASTCALL, parse_multibulk_doc},
     {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL, frame_doc},
@@ -756,11 +983,16 @@ static PyMethodDef speedups_methods[] = {
     {"encode_fields", (PyCFunction)encode_fields, METH_O, encode_fields_doc},
     {"decode_fields", (PyCFunction)(void (*)(void))decode_fields, METH_FASTCALL, decode_fields_doc},
     {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
+    {"ld_parse", (PyCFunction)ld_parse, METH_O, ld_parse_doc},
+    {"ld_add", (PyCFunction)(void (*)(void))ld_add, METH_FASTCALL, ld_add_doc},
+    {"ld_is_finite", (PyCFunction)ld_is_finite, METH_O, ld_is_finite_doc},
+    {"ld_format", (PyCFunction)ld_format, METH_O, ld_format_doc},
+    {"lcs", (PyCFunction)(void (*)(void))lcs, METH_FASTCALL, lcs_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef speedups_module = {
-    PyModuleDef_HEAD_INIT, "respq._speedups", "C accelerators for respq's request parser and record framing.", -1,
+    PyModuleDef_HEAD_INIT, "respq._speedups", "C accelerators for respq's request parser, record framing and string arithmetic.", -1,
     speedups_methods,
 };
 

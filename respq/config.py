@@ -1025,21 +1025,14 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("stream-node-max-entries", _int(0, LLONG_MAX), 100, note=ENCODING_NOTE),
     _d("repl-backlog-size", _mem(1, LLONG_MAX), MB, note=REPLICATION_NOTE),
     _d("cluster-link-sendbuf-limit", _mem(0, ULLONG_MAX, unsigned=True), 0, note=CLUSTER_NOTE),
-    Directive(
-        "hash-max-listpack-entries", _uint(0, LLONG_MAX), 512, alias="hash-max-ziplist-entries", note=ENCODING_NOTE
-    ),
+    # Hashes honour these two: they decide when a hash stops being a listpack (OBJECT ENCODING, HSCAN, order).
+    Directive("hash-max-listpack-entries", _uint(0, LLONG_MAX), 512, S, alias="hash-max-ziplist-entries"),
     _d("set-max-intset-entries", _uint(0, LLONG_MAX), 512, note=ENCODING_NOTE),
     Directive(
         "zset-max-listpack-entries", _uint(0, LLONG_MAX), 128, alias="zset-max-ziplist-entries", note=ENCODING_NOTE
     ),
     _d("active-defrag-ignore-bytes", _mem(1, LLONG_MAX, unsigned=True), 100 * MB),
-    Directive(
-        "hash-max-listpack-value",
-        _mem(0, LLONG_MAX, unsigned=True),
-        64,
-        alias="hash-max-ziplist-value",
-        note=ENCODING_NOTE,
-    ),
+    Directive("hash-max-listpack-value", _mem(0, LLONG_MAX, unsigned=True), 64, S, alias="hash-max-ziplist-value"),
     _d("stream-node-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 4096, note=ENCODING_NOTE),
     Directive(
         "zset-max-listpack-value",

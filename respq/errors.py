@@ -47,6 +47,10 @@ LFU_SELECTED = (
     b"ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between "
     b"policies at runtime LRU and LFU data will take some time to adjust."
 )
+# INCRBYFLOAT and HINCRBYFLOAT (strings and hashes)
+NOT_A_FLOAT = b"ERR value is not a valid float"
+NAN_OR_INFINITY = b"ERR increment would produce NaN or Infinity"
+INCR_OVERFLOW = b"ERR increment or decrement would overflow"  # INCR* and HINCRBY
 
 # Authentication and access
 NOAUTH = b"NOAUTH Authentication required."

@@ -124,6 +124,19 @@ class Keyspace:
     def create(self, db: int, key: bytes, type_name: str) -> Any:
         return self.engine.create(db, key, type_name)
 
+    def replace(self, db: int, key: bytes, type_name: str) -> Any:
+        """A new empty value of ``type_name`` under ``key``, deleting whatever was there (expired or not): watchers
+        fail, the key leaves the volatile set (a new value has no expiry), and clients blocked on the old value are
+        signalled (stream group readers learn it is gone). Call it and the write that fills the value inside one
+        ``engine.atomic()``, so that a crash never leaves the key empty or half-replaced."""
+        engine = self.engine
+        if engine.peek(db, key) is not None:
+            engine.delete(db, key)
+            self.volatile[db].discard(key)
+            self.signal_ready(db, key)
+        self.touch(db, key)
+        return engine.create(db, key, type_name)
+
     def delete(self, db: int, key: bytes) -> bool:
         if self.lookup(db, key) is None:
             return False

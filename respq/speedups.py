@@ -20,6 +20,11 @@ decode_fields: Callable[..., list[bytes]] | None = None
 scan_records: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
 scan_records_backward: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
 pread_many: Callable[[int, Sequence[int], Sequence[int]], list[bytes]] | None = None
+ld_parse: Callable[[bytes], bytes | None] | None = None
+ld_add: Callable[[bytes, bytes], bytes] | None = None
+ld_is_finite: Callable[[bytes], bool] | None = None
+ld_format: Callable[[bytes], bytes] | None = None
+lcs: Callable[[bytes, bytes], tuple[int, bytes, list[tuple[int, int, int, int, int]]] | None] | None = None
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
@@ -29,6 +34,11 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import encode_values as encode_values
         from respq._speedups import frame as frame
         from respq._speedups import frame_values as frame_values
+        from respq._speedups import lcs as lcs
+        from respq._speedups import ld_add as ld_add
+        from respq._speedups import ld_format as ld_format
+        from respq._speedups import ld_is_finite as ld_is_finite
+        from respq._speedups import ld_parse as ld_parse
         from respq._speedups import parse_multibulk as parse_multibulk
         from respq._speedups import pread_many as pread_many
         from respq._speedups import scan_records as scan_records

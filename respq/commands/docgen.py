@@ -14,8 +14,8 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists and streams only. String, hash, set, sorted-set, scripting, cluster and replication commands are
-not part of respq.
+Value types: lists, streams, strings and hashes. Set, sorted-set, bit, GEO, HyperLogLog (PF*), scripting,
+cluster and replication commands are not part of respq.
 
 """
 
@@ -65,6 +65,13 @@ def render() -> str:
         "  collation otherwise); with `BY`, `ALPHA` and a `LIMIT`, elements of equal weight stay in list order where",
         "  Redis's partial sort may swap them. A numeric `SORT` that meets a value out of a double's range fails on",
         "  both; Redis may then keep failing later numeric sorts (its stale `errno`), respq judges each value alone.",
+        "- `INCRBYFLOAT` adds in C's `long double` and prints as Redis does (`0.1` + `0.2` is `0.3`) when the C module",
+        "  is built. Without it (`respq_request_parser:python`, or `RESPQ_PURE_PYTHON=1`) an exact emulation of the",
+        "  80-bit format in Python integers gives the same answers, at tens of microseconds per call instead of one.",
+        "- Hashes too large for a listpack (over `hash-max-listpack-entries` fields, or a field or value over",
+        "  `hash-max-listpack-value` bytes): Redis's hash-table order is its own, so HGETALL, HKEYS, HVALS and",
+        "  HRANDFIELD answer in insertion order; HSCAN's cursor walks a 32-bit hash of each field and COUNT is exact.",
+        "  A hash keeps its encoding across restarts, where Redis derives it again when it loads its RDB file.",
         "",
     ]
     return "\n".join(lines)

@@ -122,6 +122,31 @@ def parse_scan_cursor(arg: bytes) -> int:
     return value
 
 
+def parse_scan_options(argv: list[bytes], start: int, *, with_type: bool) -> tuple[int, bytes | None, bytes | None]:
+    """COUNT, MATCH and (SCAN only) TYPE from ``argv[start:]``: (count, pattern, lowercased type). Each option takes
+    one argument; COUNT must be at least 1, and anything else is a syntax error, as in Redis's scanGenericCommand."""
+    count = 10
+    pattern: bytes | None = None
+    type_filter: bytes | None = None
+    i = start
+    while i < len(argv):
+        option = argv[i].upper()
+        if i + 1 >= len(argv):
+            raise CommandError(errors.SYNTAX)
+        if option == b"COUNT":
+            count = parse_int(argv[i + 1])
+            if count < 1:
+                raise CommandError(errors.SYNTAX)
+        elif option == b"MATCH":
+            pattern = argv[i + 1]
+        elif option == b"TYPE" and with_type:
+            type_filter = argv[i + 1].lower()
+        else:
+            raise CommandError(errors.SYNTAX)
+        i += 2
+    return count, pattern, type_filter
+
+
 @command(
     "scan",
     -2,
@@ -135,25 +160,7 @@ def parse_scan_cursor(arg: bytes) -> int:
 def scan(ctx: Context, argv: list[bytes]) -> Any:
     client = ctx.client
     cursor = parse_scan_cursor(argv[1])
-    count = 10
-    pattern: bytes | None = None
-    type_filter: bytes | None = None
-    i = 2
-    while i < len(argv):
-        option = argv[i].upper()
-        if i + 1 >= len(argv):
-            raise CommandError(errors.SYNTAX)
-        if option == b"COUNT":
-            count = parse_int(argv[i + 1])
-            if count < 1:
-                raise CommandError(errors.SYNTAX)
-        elif option == b"MATCH":
-            pattern = argv[i + 1]
-        elif option == b"TYPE":
-            type_filter = argv[i + 1].lower()
-        else:
-            raise CommandError(errors.SYNTAX)
-        i += 2
+    count, pattern, type_filter = parse_scan_options(argv, 2, with_type=True)
     keyspace = ctx.keyspace
     next_cursor, batch = keyspace.scan(client.db, cursor if cursor < 1 << 32 else 1 << 32, count)
     match = compile_glob(pattern) if pattern is not None and pattern != b"*" else None

@@ -10,19 +10,23 @@ from types import ModuleType
 
 from respq.commands import connection, introspection, keys, pubsub, server, sort, transactions
 from respq.commands.table import COMMANDS, Command
+from respq.types.hashes import commands as hashes
 from respq.types.lists import commands as lists
 from respq.types.streams import commands as streams
+from respq.types.strings import commands as strings
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
 MODULES: tuple[ModuleType, ...] = (
     connection,
     introspection,
     keys,
+    hashes,
     lists,
     pubsub,
     server,
     sort,
     streams,
+    strings,
     transactions,
 )
 

@@ -82,7 +82,9 @@ _GROUP_CATEGORIES = {
     "server": ("@admin", "@dangerous"),
     "generic": ("@keyspace",),
     "list": ("@list",),
+    "hash": ("@hash",),
     "stream": ("@stream",),
+    "string": ("@string",),
     "pubsub": ("@pubsub",),
     "transactions": ("@transaction",),
 }

@@ -108,6 +108,7 @@ class Engine:
         self.databases = databases
         self.checkpoint_bytes = checkpoint_bytes
         self.maxdisk = maxdisk
+        self.inline_bytes = 0  # bytes values hold in memory (strings: ``inline_changed``)
         self.write_error: str | None = None
         self.types = types
         self.io = io
@@ -511,6 +512,10 @@ class Engine:
         """Recovery found ``nbytes`` written outside the journal that no record names (they count towards the next
         checkpoint like any such bytes)."""
         self.outside_bytes += nbytes
+
+    def inline_changed(self, delta: int) -> None:
+        """A value holds ``delta`` more bytes in memory (fewer if negative): live, loaded or replayed alike."""
+        self.inline_bytes += delta
 
     def mark_settle(self, value: Value) -> None:
         """``value`` holds data living in the journal alone: ``value.settle(budget)`` copies it out before the next

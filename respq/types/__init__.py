@@ -7,9 +7,11 @@ types", walks through it.
 """
 
 from respq.storage.port import TypeRegistry
+from respq.types.hashes.model import HASH
 from respq.types.lists.model import LIST
 from respq.types.streams.model import STREAM
+from respq.types.strings.model import STRING
 
-REGISTRY = TypeRegistry([LIST, STREAM])
+REGISTRY = TypeRegistry([LIST, STREAM, STRING, HASH])
 
 __all__ = ["REGISTRY"]

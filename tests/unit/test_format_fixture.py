@@ -20,7 +20,10 @@ from respq.storage.check import check_directory
 from respq.storage.fileio import DEFAULT_IO
 from respq.storage.segments import SHARED_QID
 from respq.types import REGISTRY
+from respq.types.lists.model import LIST
 from respq.types.streams import model as streamlog
+from respq.types.streams.model import STREAM
+from respq.types.strings.model import STRING
 from tests.fixtures.make_datadir import DATABASES, Call, InProcess, read_state
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -49,7 +52,8 @@ def test_there_is_a_fixture_of_the_current_format_version() -> None:
 
 
 def write_more(call: Call) -> dict[tuple[str, str], bytes]:
-    """After opening: a value appended to every list, an entry to every stream and a new list in database 0.
+    """After opening: a value appended to every list, an entry to every stream, MARK to every string and a new list
+    in database 0.
     Returns the IDs the entries got, by (database, key)."""
     ids = {}
     for db in range(DATABASES):
@@ -58,6 +62,8 @@ def write_more(call: Call) -> dict[tuple[str, str], bytes]:
             kind = call(["TYPE", key])
             if kind == b"list":
                 call(["RPUSH", key, MARK])
+            elif kind == b"string":
+                call(["APPEND", key, MARK])
             else:
                 ids[(str(db), key.decode("latin-1"))] = call(["XADD", key, "*", "after", MARK])
     call(["SELECT", 0])
@@ -77,6 +83,10 @@ def assert_written_more(state: dict[str, Any], expected: dict[str, Any], ids: di
             if entry["type"] == "list":
                 assert got["values"] == entry["values"] + [MARK], (db, key)
                 got["values"] = entry["values"]
+            elif entry["type"] == "string":
+                if isinstance(entry["value"], str):  # longer values are kept as size and digest: compared below
+                    assert got["value"] == entry["value"] + MARK, (db, key)
+                got["value"] = entry["value"]
             else:
                 stream, new_id = got["stream"], ids[(db, key)].decode()
                 assert stream["entries"] == entry["stream"]["entries"] + [[new_id, ["after", MARK]]], (db, key)
@@ -156,7 +166,7 @@ def test_the_version_1_crash_fixture_holds_what_it_was_written_for() -> None:
     state = manifest.read(DEFAULT_IO, str(path))
     assert state is not None
     ops = set(_journal_ops(path))
-    every_op = set(journal.ENGINE_OPS) | set(REGISTRY.by_op)
+    every_op = set(journal.ENGINE_OPS) | set(LIST.ops) | set(STREAM.ops)  # the types of version 1
     # OP_XADD is an earlier build's (entries are written once now); a FLUSHALL would leave nothing to check.
     assert every_op - ops == {streamlog.OP_XADD, journal.OP_FLUSHALL}
     assert len(os.listdir(path / "journal")) == 2
@@ -165,6 +175,18 @@ def test_the_version_1_crash_fixture_holds_what_it_was_written_for() -> None:
     on_disk = {(qdir, name) for qdir in os.listdir(path / "queues") for name in os.listdir(path / "queues" / qdir)}
     assert on_disk - listed, "a stream file created after the last checkpoint"
     assert max(len(files) for files in _files_by_queue(state).values()) >= 3  # a list spanning several files
+
+
+def test_the_version_2_crash_fixture_holds_every_string_record() -> None:
+    """Version 2 added strings: the crash fixture's journal holds each of their records (and every other record
+    version 1's holds), and its manifest holds strings."""
+    path = FIXTURES / "format-v2" / "crash"
+    state = manifest.read(DEFAULT_IO, str(path))
+    assert state is not None
+    ops = set(_journal_ops(path))
+    every_op = set(journal.ENGINE_OPS) | set(LIST.ops) | set(STREAM.ops) | set(STRING.ops)
+    assert every_op - ops == {streamlog.OP_XADD, journal.OP_FLUSHALL}
+    assert any(type_code == STRING.code for _, type_code, *_ in state.keys)
 
 
 def _files_by_queue(state: manifest.ManifestData) -> dict[int, list[int]]:

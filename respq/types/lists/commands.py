@@ -588,10 +588,11 @@ def _bpop(ctx: Context, argv: list[bytes], side: Side) -> Any:
 
 
 def _safe(ctx: Context, function: Any, key: bytes) -> Any:
-    """A waiter's turn when ``key`` was signalled. Redis serves a key's waiters by the type it now holds: a key of
-    another type (a stream COPY or RENAME put there) leaves list waiters blocked. An error met while serving one
-    (BLMOVE's destination of another type) is its reply instead of leaving it blocked."""
-    if ctx.keyspace.type_of(ctx.client.db, key) not in (None, "list"):
+    """A waiter's turn after ``key`` was signalled. As in Redis, list waiters are served from a list only: a key
+    that holds another type by then (a list replaced by SET in the same transaction) leaves them waiting. An error
+    of the move itself (BLMOVE to a key of another type) is the waiter's reply."""
+    entry = ctx.keyspace.lookup(ctx.client.db, key)
+    if entry is None or entry.type != "list":
         return None
     try:
         return function(key)

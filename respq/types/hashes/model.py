@@ -1,0 +1,222 @@
+"""A hash: its fields held in memory in one dict, every change journaled as the data it sets or removes.
+
+The dict keeps Redis's listpack order for small hashes: a new field goes to the end, HSET of an existing field
+updates it in place, HDEL removes it in place. Redis's encoding (``listpack`` while the hash is small, ``hashtable``
+once it has outgrown ``hash-max-listpack-entries`` / ``hash-max-listpack-value``, never back) is kept as one flag,
+which the journal records and the manifest state carry, so a restart reports what the running server did.
+
+Journal: OP_HSET (queue id, the encoding after the write, then field, value, ... as ``journal.encode_values``),
+HINCRBY/HINCRBYFLOAT included, as a set of the new value; OP_HDEL (queue id, then the fields removed). The manifest
+state is the encoding flag and every field and value in order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import struct
+import sys
+from collections.abc import ItemsView, Iterable, KeysView, Sequence, ValuesView
+from zlib import crc32
+
+from respq.storage import framing, journal
+from respq.storage.port import StorePort, Value, ValueType
+
+# Journal record types of hashes (60-69 are the hash type's). Part of the on-disk format: never renumber.
+OP_HSET = 60
+OP_HDEL = 61
+
+QID = struct.Struct("<Q")
+HSET_HEAD = struct.Struct("<QB")  # queue id, 1 once the hash is a hashtable
+STATE_HEAD = struct.Struct("<B")  # 1: hashtable
+
+# Redis 7.0's defaults for hash-max-listpack-entries and hash-max-listpack-value.
+LISTPACK_ENTRIES = 512
+LISTPACK_VALUE = 64
+
+LISTPACK = b"listpack"
+HASHTABLE = b"hashtable"
+
+_VALUE_OVERHEAD = journal.VALUE_LEN.size
+_RECORD_OVERHEAD = framing.OVERHEAD + HSET_HEAD.size
+_BYTES_SIZE = sys.getsizeof(b"")  # a bytes object's header (its data follows inline)
+
+
+class HashValue(Value):
+    """One hash key and its catalog entry. ``fields`` maps field to value in Redis's listpack order."""
+
+    __slots__ = ("_port", "fields", "hashtable", "qid")
+    type = "hash"
+
+    def __init__(self, port: StorePort, qid: int) -> None:
+        super().__init__()
+        self._port = port
+        self.qid = qid
+        self.fields: dict[bytes, bytes] = {}
+        self.hashtable = False  # Redis's encoding: False while it would still be a listpack
+
+    def __repr__(self) -> str:
+        return f"HashValue(qid={self.qid}, fields={len(self.fields)}, {self.encoding().decode()})"
+
+    # -- reads
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def get(self, field: bytes) -> bytes | None:
+        return self.fields.get(field)
+
+    def items(self) -> ItemsView[bytes, bytes]:
+        return self.fields.items()
+
+    def keys(self) -> KeysView[bytes]:
+        return self.fields.keys()
+
+    def values(self) -> ValuesView[bytes]:
+        return self.fields.values()
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """HSCAN's walk: (next cursor, fields). A listpack hash answers whole with cursor 0, as Redis does. A
+        hashtable is visited in the order of a 32-bit hash of each field, the cursor being the next hash value to
+        visit, so a field present for the whole walk is returned at least once however fields come and go (and
+        ``count`` is about how many come back, as in Redis). O(N) per call."""
+        if not self.hashtable:
+            return 0, list(self.fields)
+        pending = [(h, field) for field in self.fields if (h := crc32(field)) >= cursor]
+        if len(pending) <= count:
+            return 0, [field for _, field in sorted(pending)]
+        batch = heapq.nsmallest(count, pending)
+        last = batch[-1][0]
+        # Fields sharing the last hash all go into this batch, since the next cursor starts past that hash.
+        taken = {field for _, field in batch}
+        batch += [(h, field) for h, field in pending if h == last and field not in taken]
+        return (last + 1) % (1 << 32), [field for _, field in batch]
+
+    def encoding(self) -> bytes:
+        """What OBJECT ENCODING answers on Redis 7.0 for the same history of writes."""
+        return HASHTABLE if self.hashtable else LISTPACK
+
+    def memory_usage(self) -> int:
+        """Bytes respq holds in memory for the value: the object, its dict and every field and value object."""
+        fields = self.fields
+        inline = sum(map(len, fields)) + sum(map(len, fields.values()))
+        return sys.getsizeof(self) + sys.getsizeof(fields) + inline + 2 * _BYTES_SIZE * len(fields)
+
+    # -- writes (``port.before_write`` first, then the change, then its journal record)
+
+    def set_many(
+        self, pairs: Sequence[bytes], max_entries: int = LISTPACK_ENTRIES, max_value: int = LISTPACK_VALUE
+    ) -> int:
+        """Sets field, value, field, value, ... (flat, as HSET's arguments; a field given twice takes its last
+        value) and returns how many fields are new. ``max_entries`` and ``max_value`` are the configured
+        hash-max-listpack-entries / -value: a hash outgrowing them becomes a hashtable, as Redis converts it."""
+        port = self._port
+        port.before_write(_RECORD_OVERHEAD + sum(map(len, pairs)) + _VALUE_OVERHEAD * len(pairs) if port.maxdisk else 0)
+        fields = self.fields
+        before = len(fields)
+        pairs_iter = iter(pairs)
+        fields.update(zip(pairs_iter, pairs_iter, strict=True))
+        if not self.hashtable and (len(fields) > max_entries or max(map(len, pairs)) > max_value):
+            self.hashtable = True
+        port.log(OP_HSET, HSET_HEAD.pack(self.qid, self.hashtable) + journal.encode_values(pairs))
+        return len(fields) - before
+
+    def delete_many(self, fields: Iterable[bytes]) -> int:
+        """Removes the fields present (each once however often given); returns how many. The caller deletes the
+        key when the hash is left empty, as Redis does."""
+        held = self.fields
+        present = [field for field in dict.fromkeys(fields) if field in held]
+        if not present:
+            return 0
+        port = self._port
+        port.before_write(framing.OVERHEAD + QID.size + sum(map(len, present)) if port.maxdisk else 0)
+        for field in present:
+            del held[field]
+        port.log(OP_HDEL, QID.pack(self.qid) + journal.encode_values(present))
+        return len(present)
+
+    # -- persistence
+
+    def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
+        if op == OP_HSET:
+            values = journal.decode_values(payload, HSET_HEAD.size)
+            pairs = iter(values)
+            self.fields.update(zip(pairs, pairs, strict=True))
+            if payload[QID.size]:
+                self.hashtable = True
+        elif op == OP_HDEL:
+            fields = self.fields
+            for field in journal.decode_values(payload, QID.size):
+                fields.pop(field, None)
+        else:
+            raise ValueError(f"unknown hash operation {op}")
+
+    def dump(self) -> bytes:
+        flat = [item for pair in self.fields.items() for item in pair]
+        return STATE_HEAD.pack(self.hashtable) + journal.encode_values(flat)
+
+    @classmethod
+    def load(cls, port: StorePort, qid: int, state: bytes | memoryview) -> HashValue:
+        value = cls(port, qid)
+        value.hashtable = bool(STATE_HEAD.unpack_from(state, 0)[0])
+        flat = journal.decode_values(state, STATE_HEAD.size)
+        if len(flat) % 2:
+            raise ValueError("a hash state holds a field without its value")
+        pairs = iter(flat)
+        value.fields = dict(zip(pairs, pairs, strict=True))
+        return value
+
+    def files(self) -> set[int]:
+        return set()  # held in memory: the journal and the manifest hold it on disk
+
+    def drop(self) -> None:
+        self.fields = {}
+
+
+class HashType(ValueType):
+    """Hashes: held in memory, journaled as the fields set and removed, dumped whole into the manifest."""
+
+    name = "hash"
+    code = 4
+    ops = (OP_HSET, OP_HDEL)
+    deletes_when_empty = True  # Redis deletes a hash with its last field
+
+    def create(self, port: StorePort, qid: int) -> HashValue:
+        return HashValue(port, qid)
+
+    def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> HashValue:
+        return HashValue.load(port, qid, state)
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> HashValue:
+        """COPY: a new hash under queue id ``qid`` with ``value``'s fields, order and encoding (as Redis's
+        hashTypeDup keeps a listpack a listpack), journaled as one OP_HSET. The caller journals the key's creation
+        first, in the same atomic block, so that replay meets the queue id before the fields."""
+        assert isinstance(value, HashValue)
+        new = HashValue(port, qid)
+        flat = [item for pair in value.fields.items() for item in pair]
+        port.before_write(_RECORD_OVERHEAD + sum(map(len, flat)) + _VALUE_OVERHEAD * len(flat) if port.maxdisk else 0)
+        new.fields = value.fields.copy()
+        new.hashtable = value.hashtable
+        port.log(OP_HSET, HSET_HEAD.pack(qid, new.hashtable) + journal.encode_values(flat))
+        return new
+
+
+HASH = HashType()
+HashValue.vtype = HASH
+
+
+def new_hash(
+    port: StorePort,
+    db: int,
+    key: bytes,
+    pairs: Sequence[bytes],
+    max_entries: int = LISTPACK_ENTRIES,
+    max_value: int = LISTPACK_VALUE,
+) -> HashValue:
+    """Creates ``key`` (which must not exist) holding ``pairs`` (flat field, value, ...): one journal record for
+    both, so a crash never leaves the key empty; refused as a whole, before anything changes, for a full disk."""
+    if port.maxdisk:
+        port.before_write(len(key) + 64 + _RECORD_OVERHEAD + sum(map(len, pairs)) + _VALUE_OVERHEAD * len(pairs))
+    with port.atomic():
+        value: HashValue = port.create(db, key, HASH.name)  # type: ignore[assignment]
+        value.set_many(pairs, max_entries, max_value)
+    return value

@@ -1,0 +1,10 @@
+"""Error texts of the string commands, each defined once (Redis 7.0's words; compat-tests cover each)."""
+
+STRING_TOO_LONG = b"ERR string exceeds maximum allowed size (proto-max-bulk-len)"
+OFFSET_OUT_OF_RANGE = b"ERR offset is out of range"
+DECR_OVERFLOW = b"ERR decrement would overflow"
+LCS_NOT_STRINGS = b"ERR The specified keys must contain string values"
+LCS_LEN_AND_IDX = b"ERR If you want both the length and indexes, please just use IDX."
+LCS_TOO_LONG = b"ERR String too long for LCS"
+LCS_TABLE_TOO_BIG = b"ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len"
+LCS_NO_MEMORY = b"ERR Insufficient memory, failed allocating transient memory for LCS"
