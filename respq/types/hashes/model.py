@@ -13,13 +13,14 @@ state is the encoding flag and every field and value in order.
 from __future__ import annotations
 
 import heapq
+import itertools
 import struct
-import sys
 from collections.abc import ItemsView, Iterable, KeysView, Sequence, ValuesView
 from zlib import crc32
 
 from respq.storage import framing, journal
 from respq.storage.port import StorePort, Value, ValueType
+from respq.types import memory
 
 # Journal record types of hashes (60-69 are the hash type's). Part of the on-disk format: never renumber.
 OP_HSET = 60
@@ -35,10 +36,10 @@ LISTPACK_VALUE = 64
 
 LISTPACK = b"listpack"
 HASHTABLE = b"hashtable"
+DICT_STRUCT = 56  # sizeof(dict) in Redis 7.0, for MEMORY USAGE
 
 _VALUE_OVERHEAD = journal.VALUE_LEN.size
 _RECORD_OVERHEAD = framing.OVERHEAD + HSET_HEAD.size
-_BYTES_SIZE = sys.getsizeof(b"")  # a bytes object's header (its data follows inline)
 
 
 class HashValue(Value):
@@ -95,11 +96,23 @@ class HashValue(Value):
         """What OBJECT ENCODING answers on Redis 7.0 for the same history of writes."""
         return HASHTABLE if self.hashtable else LISTPACK
 
-    def memory_usage(self) -> int:
-        """Bytes respq holds in memory for the value: the object, its dict and every field and value object."""
+    def memory_usage(self, samples: int = 5) -> int:
+        """What Redis 7.0 reports for the same hash. A listpack: the object and the listpack's allocation (its bytes
+        follow from the fields and values). A hashtable: the object, the dict and its bucket array (as sized after
+        growing one field at a time, without a rehash under way), and the first ``samples`` entries (0: all)
+        averaged over all of them; Redis takes its samples in its hash order, so the figure matches when fields
+        and values are of like sizes."""
         fields = self.fields
-        inline = sum(map(len, fields)) + sum(map(len, fields.values()))
-        return sys.getsizeof(self) + sys.getsizeof(fields) + inline + 2 * _BYTES_SIZE * len(fields)
+        if not self.hashtable:
+            entry = memory.listpack_entry
+            entries = sum(entry(field) + entry(value) for field, value in fields.items())
+            return memory.ROBJ + memory.malloc_size(memory.LISTPACK_EMPTY + entries)
+        size = memory.ROBJ + DICT_STRUCT + 8 * _dict_slots(len(fields))
+        taken = list(itertools.islice(fields.items(), samples or None))
+        if taken:
+            measured = sum(memory.sds_size(len(f)) + memory.sds_size(len(v)) + memory.DICT_ENTRY for f, v in taken)
+            size = int(size + measured / len(taken) * len(fields))
+        return size
 
     # -- writes (``port.before_write`` first, then the change, then its journal record)
 
@@ -170,6 +183,15 @@ class HashValue(Value):
 
     def drop(self) -> None:
         self.fields = {}
+
+
+def _dict_slots(used: int) -> int:
+    """Buckets of a Redis dict holding ``used`` entries that grew one at a time: a power of two, at least 4, that
+    doubled whenever it was full."""
+    slots = 4
+    while slots < used:
+        slots *= 2
+    return slots
 
 
 class HashType(ValueType):
