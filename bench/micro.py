@@ -100,7 +100,12 @@ def commands(operations: int, directory: str) -> dict[str, float]:
             engine.flush,
         ),
     }
-    for name, argv in (("SET k <100 B>", [b"SET", b"k", VALUE]), ("GET k", [b"GET", b"k"])):
+    runs = (
+        ("SET k <100 B>", [b"SET", b"k", VALUE]),
+        ("GET k", [b"GET", b"k"]),
+        ("HGET h:0 field3", [b"HGET", b"h:0", b"field3"]),
+    )
+    for name, argv in runs:
         batch = [argv] * FLUSH_EVERY  # a P=16 client's read: one run of the command
         results[f"{name}, runs of 16"] = cpu_per_op(
             operations // FLUSH_EVERY,

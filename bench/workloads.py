@@ -112,24 +112,24 @@ def _rows() -> dict[str, Row]:
                 prefill=True, check=_check_emptied),
             Row(f"xadd_p{pipeline}", f"XADD s * f <100 B>, P={pipeline}", (b"XADD", b"s", b"*", b"f", PAYLOAD),
                 pipeline, check=_check_xlen),
+            Row(f"hget_p{pipeline}", f"HGET h f (a 100 B value), P={pipeline}", (b"HGET", b"h", b"f"), pipeline,
+                setup=((b"HSET", b"h", b"f", PAYLOAD),), check=_check_hget),
             Row(f"set_p{pipeline}", f"SET k <100 B>, P={pipeline}", (b"SET", b"k", PAYLOAD), pipeline,
                 check=_check_string(b"k")),
             Row(f"get_p{pipeline}", f"GET k (100 B value), P={pipeline}", (b"GET", b"k"), pipeline,
                 setup=((b"SET", b"k", PAYLOAD),), check=_check_string(b"k")),
-            Row(f"hget_p{pipeline}", f"HGET h f (a 100 B value), P={pipeline}", (b"HGET", b"h", b"f"), pipeline,
-                setup=((b"HSET", b"h", b"f", PAYLOAD),), check=_check_hget),
         ]
     rows += [
         Row("lpush100_p16", "LPUSH b <100 x 100 B>, P=16", (b"LPUSH", b"b", *[PAYLOAD] * BATCH_VALUES), 16,
             messages_per_request=BATCH_VALUES, check=_check_llen(b"b")),
         Row("rand_p16", "LPUSH q:<10k random keys> <100 B>, P=16", (b"LPUSH", b"q:__rand_int__", PAYLOAD), 16,
             random_keys=RANDOM_KEYS, check=_check_random_keys),
+        Row("hset10_p16", "HSET h:<random> with 10 fields of 10 B (a new hash each), P=16",
+            (b"HSET", b"h:__rand_int__", *HASH_FIELDS), 16, random_keys=NEW_HASH_KEYS, check=_check_new_hashes),
         Row("setrand_p16", "SET k:<10k random keys> <100 B>, P=16", (b"SET", b"k:__rand_int__", PAYLOAD), 16,
             random_keys=RANDOM_KEYS, check=_check_random_strings),
         Row("mget_p16", "MGET of 10 keys (100 B values), P=16", (b"MGET", *MGET_KEYS), 16,
             setup=((b"MSET", *(part for key in MGET_KEYS for part in (key, PAYLOAD))),), check=_check_mget),
-        Row("hset10_p16", "HSET h:<random> with 10 fields of 10 B (a new hash each), P=16",
-            (b"HSET", b"h:__rand_int__", *HASH_FIELDS), 16, random_keys=NEW_HASH_KEYS, check=_check_new_hashes),
     ]
     return {row.name: row for row in rows}
 
@@ -208,6 +208,8 @@ def run_row(server: Server, row: Row, duration: float, warmup: float, rate_guess
     """
     chunk_seconds = max(duration / 3, 0.25)
     with Client(server.port) as client:
+        for setup in row.setup:
+            client.call(*setup)
         for command in row.setup:
             client.call(*command)
         warm_requests = _whole_rounds(max(CLIENTS * row.pipeline * 4, int((rate_guess or 0) * warmup)), row)

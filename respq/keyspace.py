@@ -58,6 +58,25 @@ class Keyspace:
             return None
         return entry
 
+    def lookup_many(self, db: int, keys: list[bytes]) -> list[Any]:
+        """``lookup`` of each key, in one loop (MGET: one request, many keys)."""
+        engine = self.engine
+        catalog = engine.catalog[db]
+        now = 0
+        found: list[Any] = []
+        for key in keys:
+            entry = catalog.get(key)
+            if entry is not None:
+                if type(entry) is bytes:  # a cold value: an object again, as lookup would make it
+                    entry = engine.get(db, key)
+                if entry.expire_ms is not None:  # type: ignore[union-attr]
+                    now = now or now_ms()
+                    if entry.expire_ms <= now:  # type: ignore[union-attr]
+                        self._expire(db, key)
+                        entry = None
+            found.append(entry)
+        return found
+
     def typed(self, db: int, key: bytes, type_name: str) -> Any:
         """The key's value if it holds ``type_name``; None if missing; WRONGTYPE otherwise."""
         entry = self.lookup(db, key)

@@ -228,12 +228,10 @@ def _store_list(ctx: Context, key: bytes, values: list[bytes]) -> None:
     engine = ctx.engine
     with engine.atomic():
         engine.before_write(push_growth(values) + len(key) + 64)  # refused before anything changes
-        keyspace.delete(db, key)
-        stored = keyspace.create(db, key, "list")
+        stored = keyspace.replace(db, key, "list")
         for index in range(0, len(values), STORE_BATCH):
             stored.push(RIGHT, values[index : index + STORE_BATCH])
-    keyspace.touch(db, key)
-    keyspace.signal_ready(db, key)
+    keyspace.signal_ready(db, key)  # clients blocked on the key are served from the new list
 
 
 @command(

@@ -24,9 +24,10 @@ def malloc_size(size: int) -> int:
     return (size + step - 1) // step * step
 
 
-def sds_size(length: int) -> int:
-    """The allocation of an sds string of ``length`` bytes (header by length class, the bytes, a NUL)."""
-    if length < 32:
+def sds_size(length: int, *, grown: bool = False) -> int:
+    """The allocation of an sds string of ``length`` bytes (header by length class, the bytes, a NUL). A ``grown``
+    string never has the 1-byte header of the shortest class (sds growth skips it)."""
+    if length < 32 and not grown:
         header = 1
     elif length < 256:
         header = 3

@@ -4,7 +4,9 @@ Acknowledgement is what the server does before a reply goes out: ``flush()`` the
 one push side and pops from the other (FIFO); LMOVE takes from a queue's pop side to the right of ``moved:<queue>``.
 Beside the lists, one stream with one consumer group: XADD (one entry per call, or a pipelined run through
 ``add_many``), XREADGROUP, XACK, exact XTRIM and DEL. Its state is modelled as three more "lists" (``STREAM``
-entries, its pending entries, its group's last delivered ID), so the same prefix check covers it.
+entries, its pending entries, its group's last delivered ID), so the same prefix check covers it. And two hashes:
+HSET (creating them), HDEL (deleting them with their last field), some values long enough to make a hashtable;
+each is modelled as the list of its ``field=value`` items in order.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from respq.storage import Engine
+from respq.types.hashes.model import HashValue, new_hash
 from respq.types.lists.model import LEFT, RIGHT, Side, push_keys
 from respq.types.streams.model import MAX_ID, MAXLEN, StreamLog, id_of
 from tests.bigvalues import show
@@ -29,6 +32,12 @@ DELIVERED = b"s|delivered"  # the group's last delivered ID, while above 0
 GROUP = b"g"
 CONSUMERS = (b"c0", b"c1")
 STREAM_KEYS = (STREAM, PENDING, DELIVERED)
+HASHES = (b"h0", b"h1")
+HASH_FIELDS = (b"f0", b"f1", b"f2", b"f3", b"f4", b"f5")
+
+
+def hash_item(field: bytes, value: bytes) -> bytes:
+    return field + b"=" + value
 
 
 def stream_entry(ms: int, value: bytes) -> bytes:
@@ -74,6 +83,10 @@ def read_all(engine: Engine) -> dict[bytes, list[bytes]]:
         if isinstance(entry, StreamLog):
             state.update(read_stream(entry))
             continue
+        if isinstance(entry, HashValue):
+            if len(entry):
+                state[key] = [hash_item(field, value) for field, value in entry.items()]
+            continue
         values = list(entry.value)
         if values:
             state[key] = values
@@ -93,6 +106,9 @@ def apply_op(state: dict[bytes, list[bytes]], op: Op) -> None:
     kind = op[0]
     if kind.startswith("x"):
         apply_stream_op(state, op)
+        return
+    if kind.startswith("h"):
+        apply_hash_op(state, op)
         return
     if kind == "push":
         _, key, side, values = op
@@ -144,6 +160,21 @@ def apply_stream_op(state: dict[bytes, list[bytes]], op: Op) -> None:
             del state[key]
 
 
+def apply_hash_op(state: dict[bytes, list[bytes]], op: Op) -> None:
+    kind, key, args = op
+    fields = dict(item.split(b"=", 1) for item in state.get(key, []))
+    if kind == "hset":
+        pairs = iter(args)
+        fields.update(zip(pairs, pairs, strict=True))  # a field already there keeps its place, as in a listpack
+    else:
+        for field in args:
+            fields.pop(field, None)
+    if fields:
+        state[key] = [hash_item(field, value) for field, value in fields.items()]
+    else:
+        state.pop(key, None)
+
+
 @dataclass
 class Workload:
     """One data directory's life across crashes: the producers' counters survive, the history is per run."""
@@ -158,6 +189,8 @@ class Workload:
     next_ms: int = 1  # stream IDs: increasing for the life of the disk, above any entry ever added
     stream_acked: int = 0  # acknowledged stream operations
     sizes: SizeMix = SIZE_MIXES["small"]  # how long messages and stream values are
+    hash_acked: int = 0  # acknowledged hash operations
+    hash_writes: int = 0  # makes every value written to a hash new
 
     def __post_init__(self) -> None:
         self.seqs = [0] * self.producers
@@ -174,6 +207,9 @@ class Workload:
     def step(self, engine: Engine, rng: random.Random) -> None:
         if rng.random() < 0.3:
             self.stream_step(engine, rng)
+            return
+        if rng.random() < 0.15:
+            self.hash_step(engine, rng)
             return
         roll = rng.random()
         key = queue_key(rng.randrange(self.queues))
@@ -306,6 +342,35 @@ class Workload:
         self._remember(("xtrim", maxlen))
         stream.trim(MAXLEN, maxlen, False, 0)
 
+    # -- the hashes
+
+    def hash_step(self, engine: Engine, rng: random.Random) -> None:
+        key = rng.choice(HASHES)
+        state = {key: list(self.acked_state.get(key, []))}
+        for op in self.pending:
+            if op[0].startswith("h") and op[1] == key:
+                apply_hash_op(state, op)
+        current = [item.split(b"=", 1)[0] for item in state.get(key, [])]
+        entry = engine.get(DB, key)
+        if not current or rng.random() < 0.6:
+            pairs: list[bytes] = []
+            for _ in range(rng.randint(1, 4)):
+                self.hash_writes += 1
+                value = b"%d" % self.hash_writes
+                pairs += [rng.choice(HASH_FIELDS), value if rng.random() < 0.9 else value.ljust(70, b"x")]
+            self._remember(("hset", key, pairs))
+            if entry is None:
+                new_hash(engine, DB, key, pairs)
+            else:
+                entry.set_many(pairs)  # type: ignore[union-attr]
+            return
+        fields = rng.sample(current, rng.randint(1, len(current)))
+        self._remember(("hdel", key, fields))
+        if len(fields) == len(current):  # as HDEL of every field does: the key goes, one record
+            engine.delete(DB, key)
+        else:
+            assert entry.delete_many(fields) == len(fields)  # type: ignore[union-attr]
+
     def acknowledge(self, engine: Engine) -> None:
         """What the server does before replies go out under ``always``."""
         engine.sync(engine.flush())
@@ -316,6 +381,8 @@ class Workload:
             apply_op(self.acked_state, op)
             if op[0].startswith("x"):
                 self.stream_acked += 1
+            elif op[0].startswith("h"):
+                self.hash_acked += 1
             else:
                 self._record(op, acked=True)
         self.pending = []
@@ -346,10 +413,11 @@ class Workload:
     def check(self, observed: dict[bytes, list[bytes]]) -> tuple[list[str], int]:
         """Violations, and how many unacknowledged operations the recovered state kept (-1 if it is no prefix)."""
         for op in self.pending:
-            if not op[0].startswith("x"):
+            if not op[0].startswith(("x", "h")):
                 self._record(op, acked=False)
         self.pending_at_crash = list(self.pending)
-        lists_only = [{k: v for k, v in state.items() if k not in STREAM_KEYS} for state in (self.baseline, observed)]
+        others = (*STREAM_KEYS, *HASHES)
+        lists_only = [{k: v for k, v in state.items() if k not in others} for state in (self.baseline, observed)]
         problems = check_recovery(lists_only[0], self.history, lists_only[1], directions(self.queues))
         kept = matching_prefix(self.acked_state, self.pending, observed)
         if kept < 0:

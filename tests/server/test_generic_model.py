@@ -1,6 +1,6 @@
-"""COPY, RENAME, RENAMENX, MOVE, SWAPDB, SORT ... STORE, DEL and expiry over lists and streams (with consumer
-groups) against a respq subprocess and a Python model, with clean restarts and kill -9 in between: replies and
-contents always match the model (under appendfsync always every acknowledged command survives)."""
+"""COPY, RENAME, RENAMENX, MOVE, SWAPDB, SORT ... STORE, DEL and expiry over lists, streams (with consumer
+groups), strings and hashes against a respq subprocess and a Python model, with clean restarts and kill -9 in
+between: replies and contents always match the model (under appendfsync always every acknowledged command survives)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ TTL = 100_000  # seconds: far enough that nothing expires during a run
 
 @dataclass
 class Value:
-    kind: str  # "list" or "stream"
-    items: list[Any] = field(default_factory=list)  # list values, or (id, [field, value]) entries
+    kind: str  # "list", "stream", "string" or "hash"
+    items: Any = field(default_factory=list)  # list values, (id, [field, value]) entries, bytes, or a dict
     ttl: bool = False
     last: int = 0  # streams: the last ID's milliseconds (IDs are "<n>-0")
     groups: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (last delivered ms, pending)
@@ -96,6 +96,21 @@ class GenericAgainstModel(RuleBasedStateMachine):
         value.items.append((f"{value.last}-0".encode(), [b"f", payload]))
         assert self.clients[db].xadd(key, {b"f": payload}, id=f"{value.last}-0") == f"{value.last}-0".encode()
 
+    @rule(db=DBS, key=KEYS, payload=VALUES, keep_ttl=st.booleans())
+    def set_string(self, db: int, key: str, payload: bytes, keep_ttl: bool) -> None:
+        old = self.dbs[db].get(key)
+        assert self.clients[db].set(key, payload, keepttl=keep_ttl)
+        self.dbs[db][key] = Value("string", payload, ttl=keep_ttl and old is not None and old.ttl)
+
+    @rule(db=DBS, key=KEYS, name=st.sampled_from([b"f", b"g"]), payload=VALUES)
+    def hset(self, db: int, key: str, name: bytes, payload: bytes) -> None:
+        value = self.dbs[db].get(key)
+        if value is not None and value.kind != "hash":
+            return
+        value = self.dbs[db].setdefault(key, Value("hash", {}))
+        assert self.clients[db].hset(key, name, payload) == (name not in value.items)
+        value.items[name] = payload
+
     @rule(db=DBS, key=KEYS, group=st.sampled_from(["g", "h"]))
     def group_reads_one(self, db: int, key: str, group: str) -> None:
         value = self.dbs[db].get(key)
@@ -111,7 +126,8 @@ class GenericAgainstModel(RuleBasedStateMachine):
         if not after:
             assert not got
             return
-        assert got == [[key.encode(), [after[0]]]]
+        entry_id, fields = after[0]
+        assert got == [[key.encode(), [(entry_id, dict(zip(fields[::2], fields[1::2], strict=True)))]]]
         value.groups[group] = (int(after[0][0].split(b"-")[0]), pending + 1)
 
     # -- generic commands
@@ -213,6 +229,12 @@ class GenericAgainstModel(RuleBasedStateMachine):
                 assert (ttl > 0) if value.ttl else ttl == -1
                 if value.kind == "list":
                     assert client.lrange(key, 0, -1) == value.items
+                    continue
+                if value.kind == "string":
+                    assert client.get(key) == value.items
+                    continue
+                if value.kind == "hash":
+                    assert client.hgetall(key) == value.items
                     continue
                 assert [(entry_id, fields) for entry_id, fields in client.xrange(key)] == [
                     (entry_id, dict(zip(fields[::2], fields[1::2], strict=True))) for entry_id, fields in value.items

@@ -20,6 +20,7 @@ from respq.storage.check import check_directory
 from respq.storage.fileio import DEFAULT_IO
 from respq.storage.segments import SHARED_QID
 from respq.types import REGISTRY
+from respq.types.hashes.model import HASH
 from respq.types.lists.model import LIST
 from respq.types.streams import model as streamlog
 from respq.types.streams.model import STREAM
@@ -52,8 +53,8 @@ def test_there_is_a_fixture_of_the_current_format_version() -> None:
 
 
 def write_more(call: Call) -> dict[tuple[str, str], bytes]:
-    """After opening: a value appended to every list, an entry to every stream, MARK to every string and a new list
-    in database 0.
+    """After opening: a value appended to every list, an entry to every stream, MARK to every string, a field to
+    every hash and a new list in database 0.
     Returns the IDs the entries got, by (database, key)."""
     ids = {}
     for db in range(DATABASES):
@@ -64,6 +65,8 @@ def write_more(call: Call) -> dict[tuple[str, str], bytes]:
                 call(["RPUSH", key, MARK])
             elif kind == b"string":
                 call(["APPEND", key, MARK])
+            elif kind == b"hash":
+                call(["HSET", key, "after", MARK])
             else:
                 ids[(str(db), key.decode("latin-1"))] = call(["XADD", key, "*", "after", MARK])
     call(["SELECT", 0])
@@ -87,6 +90,9 @@ def assert_written_more(state: dict[str, Any], expected: dict[str, Any], ids: di
                 if isinstance(entry["value"], str):  # longer values are kept as size and digest: compared below
                     assert got["value"] == entry["value"] + MARK, (db, key)
                 got["value"] = entry["value"]
+            elif entry["type"] == "hash":
+                assert got["fields"] == entry["fields"] + ["after", MARK], (db, key)
+                got["fields"] = entry["fields"]
             else:
                 stream, new_id = got["stream"], ids[(db, key)].decode()
                 assert stream["entries"] == entry["stream"]["entries"] + [[new_id, ["after", MARK]]], (db, key)
@@ -178,17 +184,17 @@ def test_the_version_1_crash_fixture_holds_what_it_was_written_for() -> None:
     assert max(len(files) for files in _files_by_queue(state).values()) >= 3  # a list spanning several files
 
 
-def test_the_version_2_crash_fixture_holds_every_string_record() -> None:
-    """Version 2 added strings: the crash fixture's journal holds each of their records (and every other record
-    version 1's holds), and its manifest holds strings."""
+def test_the_version_2_crash_fixture_holds_every_string_and_hash_record() -> None:
+    """Version 2 added strings and hashes: the crash fixture's journal holds each of their records (and every other
+    record version 1's holds), and its manifest holds both."""
     path = FIXTURES / "format-v2" / "crash"
     state = manifest.read(DEFAULT_IO, str(path))
     assert state is not None
     ops = set(_journal_ops(path))
-    every_op = set(journal.ENGINE_OPS) | set(LIST.ops) | set(STREAM.ops) | set(STRING.ops)
-    # OP_TYPE_SETTINGS joined version 2 after this fixture was written (tests/unit/test_storage_stream.py covers it).
+    every_op = set(journal.ENGINE_OPS) | set(LIST.ops) | set(STREAM.ops) | set(STRING.ops) | set(HASH.ops)
+    # OP_TYPE_SETTINGS is written only when a type's settings differ from its defaults (test_storage_stream.py).
     assert every_op - ops == {streamlog.OP_XADD, journal.OP_FLUSHALL, journal.OP_TYPE_SETTINGS}
-    assert any(type_code == STRING.code for _, type_code, *_ in state.keys)
+    assert {STRING.code, HASH.code} <= {type_code for _, type_code, *_ in state.keys}
 
 
 def _files_by_queue(state: manifest.ManifestData) -> dict[int, list[int]]:

@@ -253,3 +253,36 @@ def test_copy_refuses_a_missing_source_an_existing_destination_and_itself(tmp_pa
         engine.copy(0, b"a", 0, b"a", replace=True)
     assert list_state(engine, 0, b"b") == ("list", None, [b"2"])
     engine.close()
+
+
+def test_strings_and_hashes_are_copied_with_their_encodings(tmp_path: Path) -> None:
+    engine = _open(tmp_path)
+    with engine.atomic():
+        engine.create(0, b"int", "string").set(b"123")  # type: ignore[attr-defined]
+    with engine.atomic():
+        grown = engine.create(0, b"raw", "string")
+        grown.set(b"ab")  # type: ignore[attr-defined]
+        grown.append(b"cd")  # type: ignore[attr-defined]
+    with engine.atomic():
+        small = engine.create(0, b"small", "hash")
+        small.set_many([b"a", b"1", b"b", b"2"])  # type: ignore[attr-defined]
+    with engine.atomic():
+        big = engine.create(0, b"big", "hash")
+        big.set_many([b"f", b"v" * 100, b"g", b"1"])  # type: ignore[attr-defined]
+    for key in (b"int", b"raw", b"small", b"big"):
+        engine.copy(0, key, 1, key)
+
+    def described(db: int, key: bytes) -> Any:
+        value = engine.get(db, key)
+        assert value is not None
+        contents = value.data if value.type == "string" else list(value.items())  # type: ignore[attr-defined]
+        return value.type, value.encoding(), contents
+
+    expected = {key: described(0, key) for key in (b"int", b"raw", b"small", b"big")}
+    assert {key: described(1, key) for key in expected} == expected
+    assert expected[b"raw"][1] == b"raw" and expected[b"big"][1] == b"hashtable"
+    durable(engine)
+    engine.abandon()
+    engine = _open(tmp_path)
+    assert {key: described(1, key) for key in expected} == expected
+    engine.close()

@@ -118,3 +118,19 @@ def test_a_set_run_invalidates_the_watches_of_the_keys_it_sets(tmp_path: Path) -
             assert execute(watcher, [b"EXEC"]) == expected, key
     finally:
         server.engine.close()
+
+
+def test_mget_expires_due_keys_as_it_reads_them(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    server, ctx = server_with_client(tmp_path)
+    assert server.engine is not None
+    try:
+        execute(ctx, [b"SET", b"due", b"v", b"PX", b"1000"])
+        execute(ctx, [b"SET", b"kept", b"w", b"PX", b"100000"])
+        execute(ctx, [b"RPUSH", b"l", b"x"])
+        now = keyspace_module.now_ms()
+        monkeypatch.setattr(keyspace_module, "now_ms", lambda: now + 2000)
+        assert execute(ctx, [b"MGET", b"due", b"kept", b"l", b"due"]) == [None, b"w", None, None]
+        assert execute(ctx, [b"DBSIZE"]) == 2
+        assert ctx.stats.expired_keys == 1
+    finally:
+        server.engine.close()

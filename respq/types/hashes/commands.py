@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +12,11 @@ from respq.commands import floats
 from respq.commands.args import parse_int, try_int
 from respq.commands.context import Context
 from respq.commands.keys import parse_scan_cursor, parse_scan_options
-from respq.commands.table import command
+from respq.commands.table import Handler, RunHandler, SpreadHandler, command, run_of
 from respq.errors import CommandError
 from respq.glob import compile_glob
-from respq.replies import OK
+from respq.replies import OK, ErrorReply
+from respq.storage.errors import StorageError
 from respq.types.hashes.errors import (
     COUNT_OUT_OF_RANGE,
     HASH_VALUE_NOT_FLOAT,
@@ -71,6 +73,37 @@ def hset(ctx: Context, argv: list[bytes]) -> Any:
     return _set(ctx, argv[1], argv[2:])
 
 
+def _one_by_one(handler: Handler, *, adds_data: bool) -> tuple[RunHandler, SpreadHandler]:
+    """Run and spread handlers for pipelined calls of a hash command (``dispatch.execute_run``): each call executed
+    as it would be alone, the generic checks and the bookkeeping done once for all. A call's own error is its
+    reply; a storage failure ends the run before the call it hit, which then runs alone and answers for itself, and
+    so does going over maxmemory before a call that ``adds_data`` (Redis checks it before every such command)."""
+
+    def spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:
+        engine = ctx.engine
+        replies: list[Any] = []
+        for argv in argvs:
+            if adds_data and replies and engine.maxmemory and engine.over_maxmemory():
+                break
+            try:
+                replies.append(handler(ctx, argv))
+            except CommandError as error:
+                replies.append(ErrorReply(error.message))
+            except StorageError:
+                break
+        return replies
+
+    return (lambda ctx, _key, argvs: spread(ctx, argvs)), spread
+
+
+def _pipelined(name: str, handler: Handler, fits: Callable[[list[bytes]], bool], *, adds_data: bool) -> None:
+    run, spread = _one_by_one(handler, adds_data=adds_data)
+    run_of(name, fits, spread)(run)
+
+
+_pipelined("hset", hset, lambda argv: len(argv) >= 4, adds_data=True)
+
+
 @command(
     "hmset",
     -4,
@@ -117,6 +150,9 @@ def hsetnx(ctx: Context, argv: list[bytes]) -> Any:
 def hget(ctx: Context, argv: list[bytes]) -> Any:
     value = _get(ctx, argv[1])
     return None if value is None else value.fields.get(argv[2])
+
+
+_pipelined("hget", hget, lambda argv: len(argv) == 3, adds_data=False)
 
 
 @command(

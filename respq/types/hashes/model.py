@@ -15,7 +15,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import struct
-import sys
 from collections.abc import ItemsView, Iterable, KeysView, Sequence, ValuesView
 from zlib import crc32
 
@@ -31,23 +30,22 @@ QID = struct.Struct("<Q")
 HSET_HEAD = struct.Struct("<QB")  # queue id, 1 once the hash is a hashtable
 STATE_HEAD = struct.Struct("<B")  # 1: hashtable
 
+# What respq holds in memory beyond the data, reported with it through ``StorePort.inline_changed`` (maxmemory): per
+# hash its object, its empty dict and the catalog's slot; per field two bytes objects' headers (33 bytes each) and
+# the dict's entry.
+HASH_OVERHEAD = 180
+FIELD_OVERHEAD = 106
+
 # Redis 7.0's defaults for hash-max-listpack-entries and hash-max-listpack-value.
 LISTPACK_ENTRIES = 512
 LISTPACK_VALUE = 64
 
 LISTPACK = b"listpack"
 HASHTABLE = b"hashtable"
+DICT_STRUCT = 56  # sizeof(dict) in Redis 7.0, for MEMORY USAGE
 
 _VALUE_OVERHEAD = journal.VALUE_LEN.size
 _RECORD_OVERHEAD = framing.OVERHEAD + HSET_HEAD.size
-_BYTES_SIZE = sys.getsizeof(b"")  # a bytes object's header (its data follows inline)
-# What respq holds in memory beyond the data, reported with it through ``StorePort.inline_changed`` (maxmemory): per
-# hash its object, its empty dict and the catalog's slot; per field two bytes headers and the dict's entry.
-HASH_OVERHEAD = 180
-FIELD_OVERHEAD = 2 * _BYTES_SIZE + 40
-
-
-_DICT_SIZE = 56  # sizeof(dict) in Redis 7.0: two tables' pointers and counters
 
 
 class HashValue(Value):
@@ -106,31 +104,22 @@ class HashValue(Value):
         return HASHTABLE if self.hashtable else LISTPACK
 
     def memory_usage(self, samples: int = 5) -> int:
-        """MEMORY USAGE as Redis 7.0 computes it for the same hash: a listpack's bytes, or a hash table's buckets
-        and an average of the first ``samples`` fields' allocations (0: all) times the field count."""
+        """What Redis 7.0 reports for the same hash. A listpack: the object and the listpack's allocation (its bytes
+        follow from the fields and values). A hashtable: the object, the dict and its bucket array (as sized after
+        growing one field at a time, without a rehash under way), and the first ``samples`` entries (0: all)
+        averaged over all of them; Redis takes its samples in its hash order, so the figure matches when fields
+        and values are of like sizes."""
         fields = self.fields
         if not self.hashtable:
-            packed = memory.LISTPACK_EMPTY + sum(
-                memory.listpack_entry(field) + memory.listpack_entry(value) for field, value in fields.items()
-            )
-            return memory.ROBJ + memory.malloc_size(packed)
-        buckets = 4
-        while buckets < len(fields):
-            buckets *= 2
-        size = memory.ROBJ + _DICT_SIZE + 8 * buckets
-        sampled = list(itertools.islice(fields.items(), samples or None))
-        if sampled:
-            per_field = sum(
-                memory.sds_size(len(field)) + memory.sds_size(len(value)) + memory.DICT_ENTRY
-                for field, value in sampled
-            ) / len(sampled)
-            size += int(per_field * len(fields))
+            entry = memory.listpack_entry
+            entries = sum(entry(field) + entry(value) for field, value in fields.items())
+            return memory.ROBJ + memory.malloc_size(memory.LISTPACK_EMPTY + entries)
+        size = memory.ROBJ + DICT_STRUCT + 8 * _dict_slots(len(fields))
+        taken = list(itertools.islice(fields.items(), samples or None))
+        if taken:
+            measured = sum(memory.sds_size(len(f)) + memory.sds_size(len(v)) + memory.DICT_ENTRY for f, v in taken)
+            size = int(size + measured / len(taken) * len(fields))
         return size
-
-    def inline_bytes(self) -> int:
-        """Bytes respq holds in memory for the value (what it reports for maxmemory): its data and overheads."""
-        fields = self.fields
-        return HASH_OVERHEAD + sum(map(len, fields)) + sum(map(len, fields.values())) + FIELD_OVERHEAD * len(fields)
 
     # -- writes (``port.before_write`` first, then the change, then its journal record)
 
@@ -221,9 +210,24 @@ class HashValue(Value):
         return set()  # held in memory: the journal and the manifest hold it on disk
 
     def drop(self) -> None:
-        held = self.inline_bytes()
+        held = self.inline_size()
         self.fields = {}
         self._port.inline_changed(-held)
+
+    def inline_size(self) -> int:
+        """What the hash counts towards maxmemory (its share of the engine's ``inline_bytes``): its data and
+        overheads, as its writes report them."""
+        fields = self.fields
+        return HASH_OVERHEAD + sum(map(len, fields)) + sum(map(len, fields.values())) + FIELD_OVERHEAD * len(fields)
+
+
+def _dict_slots(used: int) -> int:
+    """Buckets of a Redis dict holding ``used`` entries that grew one at a time: a power of two, at least 4, that
+    doubled whenever it was full."""
+    slots = 4
+    while slots < used:
+        slots *= 2
+    return slots
 
 
 class HashType(ValueType):

@@ -368,16 +368,10 @@ def getex(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys given",
 )
 def mget(ctx: Context, argv: list[bytes]) -> Any:
-    db = ctx.client.db
-    engine_get = ctx.engine.get
-    values: list[bytes | None] = []
-    append = values.append
-    for key in argv[1:]:  # the loop of every MGET: the engine's entry as it is unless it has an expiry to check
-        entry = engine_get(db, key)
-        if entry is not None and entry.expire_ms is not None:
-            entry = ctx.keyspace.lookup(db, key)  # expires it lazily if due
-        append(entry.data if entry is not None and entry.type == _STRING else None)
-    return values
+    return [
+        entry.data if entry is not None and entry.type == _STRING else None
+        for entry in ctx.keyspace.lookup_many(ctx.client.db, argv[1:])
+    ]
 
 
 def _mget_spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:

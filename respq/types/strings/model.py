@@ -38,6 +38,9 @@ VALUE_OVERHEAD = 180
 EMBSTR_SIZE_LIMIT = 44  # Redis keeps strings up to this length in one allocation with their object ("embstr")
 _LONG = re.compile(rb"-?[1-9][0-9]{0,19}|0")  # string2l's form (no "+", no leading zeros); range checked apart
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+SHARED_INTEGERS = 10000  # Redis shares one object for each integer 0-9999 (OBJ_SHARED_INTEGERS)
+SHARED_REFCOUNT = (1 << 31) - 1  # what OBJECT REFCOUNT shows for a shared object
+GREEDY_LIMIT = 1 << 20  # sds growth doubles a string's room up to 1 MiB, then adds 1 MiB (SDS_MAX_PREALLOC)
 
 
 class StringValue(Value):
@@ -132,15 +135,26 @@ class StringValue(Value):
             return b"int"
         return b"embstr" if len(data) <= EMBSTR_SIZE_LIMIT else b"raw"
 
+    def refcount(self) -> int:
+        """Redis shares the objects of the integers 0-9999 (with no LRU/LFU maxmemory policy, the default)."""
+        if self.encoding() == b"int" and 0 <= int(self._data) < SHARED_INTEGERS:
+            return SHARED_REFCOUNT
+        return 1
+
     def memory_usage(self, samples: int = 5) -> int:
-        """MEMORY USAGE as Redis 7.0 computes it: an ``int`` is its object alone, an ``embstr`` one allocation of
-        object and string, a ``raw`` string the object and its sds (without the room APPEND may have reserved)."""
+        """What Redis 7.0 reports for the same string: the object alone for an integer, object and bytes in one
+        allocation for an embstr, the object and the sds for a raw string. A string APPEND or SETRANGE grew has
+        the room sds growth gives (double its length below 1 MiB) as if its last write grew it."""
         encoding = self.encoding()
+        length = len(self._data)
         if encoding == b"int":
             return memory.ROBJ
         if encoding == b"embstr":
-            return memory.malloc_size(memory.ROBJ + 3 + len(self._data) + 1)
-        return memory.ROBJ + memory.sds_size(len(self._data))
+            return memory.malloc_size(memory.ROBJ + 3 + length + 1)  # sdshdr8 after the object
+        if type(self._data) is bytes:
+            return memory.ROBJ + memory.sds_size(length)
+        room = length * 2 if length < GREEDY_LIMIT else length + GREEDY_LIMIT
+        return memory.ROBJ + memory.sds_size(room, grown=True)
 
     # -- lifecycle and persistence
 
@@ -182,12 +196,14 @@ class StringType(ValueType):
         return value
 
     def copy(self, port: StorePort, value: Value, qid: int) -> StringValue:
-        """COPY: a new string under queue id ``qid`` with the same contents, journaled as one OP_SET (the caller
-        journals the key's creation first, in the same atomic block)."""
+        """COPY: the same bytes (one OP_SET); a raw string stays raw, as Redis's dupStringObject keeps the
+        encoding (an empty OP_APPEND makes replay grow it in place too)."""
         assert isinstance(value, StringValue)
-        new = StringValue(port, qid)
-        new.set(value.data)
-        return new
+        copied = StringValue(port, qid)
+        copied.set(value.data)
+        if type(value._data) is not bytes:
+            copied.append(b"")
+        return copied
 
 
 STRING = StringType()
