@@ -152,7 +152,19 @@ def hget(ctx: Context, argv: list[bytes]) -> Any:
     return None if value is None else value.fields.get(argv[2])
 
 
-_pipelined("hget", hget, lambda argv: len(argv) == 3, adds_data=False)
+def _hget_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined HGETs of one key: one lookup, then each field (a WRONGTYPE key: each call answers alone)."""
+    try:
+        value = _get(ctx, key)
+    except CommandError:
+        return []
+    if value is None:
+        return [None] * len(argvs)
+    get = value.fields.get
+    return [get(argv[2]) for argv in argvs]
+
+
+run_of("hget", lambda argv: len(argv) == 3, _one_by_one(hget, adds_data=False)[1])(_hget_run)
 
 
 @command(
