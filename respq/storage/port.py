@@ -24,6 +24,7 @@ USAGE); and ``ValueType.copy`` (COPY, through ``Engine.copy``).
 from __future__ import annotations
 
 import enum
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -45,48 +46,48 @@ class SegmentRecovery(enum.Enum):
     KEEP_WHOLE = "keep"  # entries were written once, there; replay reads them back (streams)
 
 
-class Value(CatalogEntry):
+class Value(CatalogEntry, metaclass=ABCMeta):
     """A key's value in the catalog (and the catalog entry itself: ``type``, ``expire_ms``, ``qid``)."""
 
     __slots__ = ()
     vtype: ClassVar[ValueType]
     qid: int
 
+    @abstractmethod
     def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
         """Re-applies one of the type's journal records (``record_lsn`` None inside a batch)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def dump(self) -> bytes:
         """The value's state for the manifest (read back by ``ValueType.load``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def files(self) -> set[int]:
         """Segment files holding the value's data."""
-        raise NotImplementedError
 
+    @abstractmethod
     def drop(self) -> None:
         """The key is gone: let go of every file (they die at the next checkpoint)."""
-        raise NotImplementedError
 
     # -- what the generic commands ask of any value
 
+    @abstractmethod
     def encoding(self) -> bytes:
         """OBJECT ENCODING: the name Redis 7.0 gives its representation of the same contents (``quicklist``,
         ``stream``, ``embstr``/``int``/``raw``, ``listpack``/``hashtable``, ...)."""
-        raise NotImplementedError
 
     def refcount(self) -> int:
         """OBJECT REFCOUNT: what Redis 7.0 reports for the same contents (1 unless it shares the object)."""
         return 1
 
+    @abstractmethod
     def memory_usage(self, samples: int = 5) -> int:
         """MEMORY USAGE of the value alone (the command adds the key's share): the bytes Redis 7.0 would use for
         the same contents, estimated as Redis does from the first ``samples`` nested parts (0: all of them).
         Types whose size needs no sampling ignore ``samples``."""
-        raise NotImplementedError
 
 
-class ValueType:
+class ValueType(metaclass=ABCMeta):
     """One value type's description and type-wide operations. Subclass per type; instantiate once, register."""
 
     name: str = ""  # what TYPE answers
@@ -100,19 +101,20 @@ class ValueType:
     # nodes end): the payload in force when neither the manifest nor the journal says otherwise; None: no settings.
     default_settings: bytes | None = None
 
+    @abstractmethod
     def create(self, port: StorePort, qid: int) -> Value:
-        raise NotImplementedError
+        """A new empty value under queue id ``qid``."""
 
+    @abstractmethod
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> Value:
         """A value from its manifest state (``Value.dump``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def copy(self, port: StorePort, value: Value, qid: int) -> Value:
         """COPY: a new value with queue id ``qid`` holding the same contents as ``value`` (of this type), every
         write journaled as records of ``qid`` so that replaying them after the CREATE of ``qid`` rebuilds it.
         Called by ``Engine.copy`` inside an atomic block, which journals that CREATE and places the value; on
         failure, drop what was made and raise (the engine discards the records)."""
-        raise NotImplementedError
 
     def load_cold(self, port: StorePort, qid: int, expire_ms: int | None, state: bytes) -> bytes | None:
         """A cold entry for a value loaded from the manifest, or None to load it as an object."""
@@ -121,19 +123,19 @@ class ValueType:
     def parse_settings(self, payload: bytes) -> Any:
         """Types with settings: what values read from ``StorePort.settings[code]`` for a settings payload (from
         ``Engine.set_type_settings``, the manifest or a replayed record). Raises ValueError if malformed."""
-        raise NotImplementedError
+        raise TypeError(f"{self.name} declares no settings")  # TypeRegistry refuses such a type
 
     # -- cold entries: a value nobody uses kept as bytes in the catalog (types with ``cold_kinds``)
 
     def thaw(self, port: StorePort, cold: bytes) -> Value:
-        raise NotImplementedError
+        raise TypeError(f"{self.name} declares no cold forms")  # TypeRegistry refuses such a type
 
     def cold_expire(self, cold: bytes) -> int | None:
-        raise NotImplementedError
+        raise TypeError(f"{self.name} declares no cold forms")  # TypeRegistry refuses such a type
 
     def cold_state(self, cold: bytes) -> tuple[int, bytes]:
         """(queue id, manifest state) of a cold entry, for the manifest without thawing it."""
-        raise NotImplementedError
+        raise TypeError(f"{self.name} declares no cold forms")  # TypeRegistry refuses such a type
 
     def cold_needs_settle(self, cold: bytes) -> bool:
         """The cold entry holds data that lives in the journal alone (settled before a checkpoint)."""
@@ -142,11 +144,13 @@ class ValueType:
     # -- checkpoints and recovery
 
     def before_checkpoint(self, port: StorePort) -> None:
-        """Type-wide work at the start of a checkpoint, before values are settled."""
+        """Type-wide work at the start of a checkpoint, before values are settled (none by default)."""
+        return
 
     def precheck(self, port: StorePort, op: int, payload: bytes) -> None:
         """Recovery, for each record of a batch before any is applied: raise TornReference if applying it would
-        find its data torn (a batch is all or nothing)."""
+        find its data torn (a batch is all or nothing). Nothing to check by default."""
+        return
 
     # -- offline check (respq check)
 
@@ -189,6 +193,10 @@ class TypeRegistry:
                 if not 0 < kind < 0x80:
                     raise ValueError(f"{vtype.name}: cold kind {kind} must be 1-127")
                 _claim(self.by_cold_kind, kind, vtype, "cold kind", set())
+            if vtype.cold_kinds:
+                _require(vtype, ("thaw", "cold_expire", "cold_state"), "cold kinds")
+            if vtype.default_settings is not None:
+                _require(vtype, ("parse_settings",), "settings")
         self.with_cold = tuple(t for t in self.types if t.cold_kinds)
 
     def __iter__(self) -> Iterator[ValueType]:
@@ -199,6 +207,13 @@ class TypeRegistry:
 
     def of_cold(self, cold: bytes) -> ValueType:
         return self.by_cold_kind[cold[0] & 0x7F]
+
+
+def _require(vtype: ValueType, methods: tuple[str, ...], declared: str) -> None:
+    """A type that declares an optional capability must bring the methods the engine calls for it."""
+    for name in methods:
+        if getattr(type(vtype), name) is getattr(ValueType, name):
+            raise ValueError(f"{vtype.name}: declares {declared} but does not define {name}")
 
 
 def _claim(table: dict[Any, ValueType], number: Any, vtype: ValueType, what: str, reserved: Iterable[Any]) -> None:

@@ -193,3 +193,23 @@ def _identifier_pieces(name: str) -> list[str]:
     for part in name.split("_"):
         pieces += re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", part)
     return pieces
+
+
+def test_a_type_declaring_cold_forms_or_settings_must_define_their_methods() -> None:
+    """The registry refuses a type that declares an optional capability without the methods the engine calls."""
+    import pytest
+
+    from respq.storage.port import TypeRegistry
+    from respq.types.strings.model import StringType
+
+    class ColdString(StringType):
+        name, code, ops, cold_kinds = "coldstring", 99, (), (99,)
+
+    with pytest.raises(ValueError, match="declares cold kinds but does not define thaw"):
+        TypeRegistry([ColdString()])
+
+    class SetString(StringType):
+        name, code, ops, default_settings = "setstring", 98, (), b""
+
+    with pytest.raises(ValueError, match="declares settings but does not define parse_settings"):
+        TypeRegistry([SetString()])
