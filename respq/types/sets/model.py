@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import random
 import struct
+import sys
 from collections.abc import Collection, Iterable, Iterator
 from itertools import islice
 from zlib import crc32
@@ -49,6 +50,8 @@ HASHTABLE = b"hashtable"
 DICT_STRUCT = 56  # sizeof(dict) in Redis 7.0, for MEMORY USAGE
 INTSET_HEADER = 8  # encoding and length, before the integers
 
+_SET_BASE = sys.getsizeof(set())
+_SMALL_GROWTH = 2048  # compacted up to this size: copies of larger tables fragment the heap more than they save
 _VALUE_OVERHEAD = journal.VALUE_LEN.size
 _RECORD_OVERHEAD = framing.OVERHEAD + HEAD.size
 _is_int = memory.listpack_int  # Redis's isSdsRepresentableAsLongLong: strict decimal within int64
@@ -177,7 +180,12 @@ class SetValue(Value):
         return len(new)
 
     def _add(self, new: list[bytes]) -> None:
-        self.members.update(new)
+        members = self.members
+        members.update(new)
+        if len(members) <= _SMALL_GROWTH and sys.getsizeof(members) > _SET_BASE + 64 * len(members):
+            # CPython grows a small set's table fourfold: past 4 slots per member a copy sized for what it holds
+            # halves it (e.g. 84 -> 43 bytes per member at 100 members).
+            self.members = members.copy()
         self._port.inline_changed(sum(map(len, new)) + MEMBER_OVERHEAD * len(new))
 
     def remove_many(self, members: Iterable[bytes], *, hashtable: bool | None = None) -> list[bytes]:
@@ -197,7 +205,10 @@ class SetValue(Value):
         return present
 
     def _remove(self, present: list[bytes]) -> None:
-        self.members.difference_update(present)
+        members = self.members
+        members.difference_update(present)
+        if sys.getsizeof(members) > _SET_BASE + 128 * len(members):  # a CPython set never shrinks its table
+            self.members = members.copy()
         self._port.inline_changed(-(sum(map(len, present)) + MEMBER_OVERHEAD * len(present)))
 
     # -- persistence
