@@ -13,10 +13,11 @@ from respq import errors
 from respq.commands.args import parse_int
 from respq.commands.context import Context
 from respq.commands.keys import parse_scan_cursor, parse_scan_options
-from respq.commands.table import command
+from respq.commands.table import Handler, command, run_of
 from respq.errors import CommandError
 from respq.glob import compile_glob
-from respq.replies import SetReply
+from respq.replies import ErrorReply, SetReply
+from respq.storage.errors import StorageError
 from respq.types.hashes.errors import COUNT_OUT_OF_RANGE
 from respq.types.lists.commands import numkeys_positions, try_numkeys
 from respq.types.sets.errors import LIMIT_NEGATIVE, NUMKEYS_TOO_MANY
@@ -90,6 +91,61 @@ def sadd(ctx: Context, argv: list[bytes]) -> Any:
     return added
 
 
+def _spread(handler: Handler, *, adds_data: bool) -> Any:
+    """Spread handler for pipelined calls of a set command on differing keys (``dispatch.execute_run``): each call
+    executed as it would be alone, the generic checks and the bookkeeping done once for all. A call's own error is
+    its reply; a storage failure ends the run before the call it hit, which then runs alone and answers for itself,
+    and so does going over maxmemory before a call that ``adds_data`` (Redis checks it before every such command)."""
+
+    def spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:
+        engine = ctx.engine
+        replies: list[Any] = []
+        for argv in argvs:
+            if adds_data and replies and engine.maxmemory and engine.over_maxmemory():
+                break
+            try:
+                replies.append(handler(ctx, argv))
+            except CommandError as error:
+                replies.append(ErrorReply(error.message))
+            except StorageError:
+                break
+        return replies
+
+    return spread
+
+
+def _sadd_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined SADDs of one key: one lookup and one journal record for all their members (the set's encoding
+    after them is the same either way: conversions only follow from the members added and the final size); each
+    call's reply counts what was new when it ran. Under maxmemory each call runs alone, as Redis checks each."""
+    if ctx.engine.maxmemory:
+        return []
+    try:
+        value = _get(ctx, key)
+    except CommandError:
+        return []  # WRONGTYPE: each call answers alone
+    held = set() if value is None else value.members
+    seen: set[bytes] = set()
+    replies = []
+    members: list[bytes] = []
+    for argv in argvs:
+        new = [member for member in dict.fromkeys(argv[2:]) if member not in held and member not in seen]
+        seen.update(new)
+        members += new
+        replies.append(len(new))
+    db = ctx.client.db
+    try:
+        if value is None:
+            new_set(ctx.engine, db, key, members, _max_intset(ctx))
+        elif members:
+            value.add_many(members, _max_intset(ctx))
+    except StorageError:
+        return []  # refused before anything changed: the first call runs alone and answers for itself
+    if members:
+        ctx.keyspace.touch(db, key)
+    return replies
+
+
 @command(
     "srem",
     -3,
@@ -145,6 +201,22 @@ def smembers(ctx: Context, argv: list[bytes]) -> Any:
 def sismember(ctx: Context, argv: list[bytes]) -> Any:
     value = _get(ctx, argv[1])
     return int(value is not None and argv[2] in value.members)
+
+
+def _sismember_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
+    """Pipelined SISMEMBERs of one key: one lookup, then each member (a WRONGTYPE key: each call answers alone)."""
+    try:
+        value = _get(ctx, key)
+    except CommandError:
+        return []
+    if value is None:
+        return [0] * len(argvs)
+    held = value.members
+    return [int(argv[2] in held) for argv in argvs]
+
+
+run_of("sadd", lambda argv: len(argv) >= 3, _spread(sadd, adds_data=True))(_sadd_run)
+run_of("sismember", lambda argv: len(argv) == 3, _spread(sismember, adds_data=False))(_sismember_run)
 
 
 @command(
