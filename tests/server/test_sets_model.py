@@ -101,6 +101,11 @@ class SetsAgainstModel(RuleBasedStateMachine):
         added = self.model.setdefault(key, Model()).add(members)
         assert self.r.sadd(key, *members) == added
 
+    @rule(key=KEYS, start=st.integers(0, 300), count=st.integers(100, 200))
+    def sadd_range(self, key: str, start: int, count: int) -> None:
+        """Many members at once: past 128 a set's members move from a sorted list to a Python set."""
+        self.sadd(key, [b"%d" % n for n in range(start, start + count)])
+
     @rule(key=KEYS, members=MEMBER_LISTS, kill=KILL)
     def srem(self, key: str, members: list[bytes], kill: bool) -> None:
         try:

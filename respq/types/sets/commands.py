@@ -124,12 +124,13 @@ def _sadd_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
         value = _get(ctx, key)
     except CommandError:
         return []  # WRONGTYPE: each call answers alone
-    held = set() if value is None else value.members
+    holds = value.__contains__ if value is not None else None
     seen: set[bytes] = set()
     replies = []
     members: list[bytes] = []
     for argv in argvs:
-        new = [member for member in dict.fromkeys(argv[2:]) if member not in held and member not in seen]
+        given = dict.fromkeys(argv[2:])
+        new = [member for member in given if member not in seen and not (holds and holds(member))]
         seen.update(new)
         members += new
         replies.append(len(new))
@@ -162,11 +163,10 @@ def srem(ctx: Context, argv: list[bytes]) -> Any:
     value = _get(ctx, key)
     if value is None:
         return 0
-    held = value.members
-    present = [member for member in dict.fromkeys(argv[2:]) if member in held]
+    present = [member for member in dict.fromkeys(argv[2:]) if member in value]
     if not present:
         return 0
-    if len(present) == len(held):
+    if len(present) == len(value):
         ctx.keyspace.delete(db, key)  # one record for the whole change: the key goes with its last member
     else:
         value.remove_many(present)
@@ -200,7 +200,7 @@ def smembers(ctx: Context, argv: list[bytes]) -> Any:
 )
 def sismember(ctx: Context, argv: list[bytes]) -> Any:
     value = _get(ctx, argv[1])
-    return int(value is not None and argv[2] in value.members)
+    return int(value is not None and argv[2] in value)
 
 
 def _sismember_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
@@ -211,8 +211,8 @@ def _sismember_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[A
         return []
     if value is None:
         return [0] * len(argvs)
-    held = value.members
-    return [int(argv[2] in held) for argv in argvs]
+    holds = value.__contains__
+    return [int(holds(argv[2])) for argv in argvs]
 
 
 run_of("sadd", lambda argv: len(argv) >= 3, _spread(sadd, adds_data=True))(_sadd_run)
@@ -233,8 +233,8 @@ def smismember(ctx: Context, argv: list[bytes]) -> Any:
     value = _get(ctx, argv[1])
     if value is None:
         return [0] * (len(argv) - 2)
-    held = value.members
-    return [int(member in held) for member in argv[2:]]
+    holds = value.__contains__
+    return [int(holds(member)) for member in argv[2:]]
 
 
 @command(
@@ -357,8 +357,8 @@ def smove(ctx: Context, argv: list[bytes]) -> Any:
         return 0  # before the destination's type is looked at, as in Redis
     dst = _get(ctx, dst_key)
     if src is dst:
-        return int(member in src.members)
-    if member not in src.members:
+        return int(member in src)
+    if member not in src:
         return 0
     engine = ctx.engine
     with engine.atomic():  # both keys change, or neither (a crash, a full disk)
@@ -383,11 +383,11 @@ def _inter(ctx: Context, keys: list[bytes], limit: int = 0) -> list[bytes]:
     if any(value is None for value in sets):
         return []
     ordered = sorted(sets, key=len)  # type: ignore[arg-type]
-    first, others = ordered[0], [value.members for value in ordered[1:] if value is not ordered[0]]
+    first, others = ordered[0], [value.__contains__ for value in ordered[1:] if value is not ordered[0]]
     found: list[bytes] = []
     assert first is not None
     for member in first:
-        if all(member in other for other in others):
+        if all(holds(member) for holds in others):
             found.append(member)
             if len(found) == limit:
                 break
@@ -464,8 +464,8 @@ def _diff(ctx: Context, keys: list[bytes]) -> list[bytes]:
     first = sets[0]
     if first is None:
         return []
-    others = [value.members for value in sets[1:] if value is not None]
-    return [member for member in first.members if not any(member in other for other in others)]
+    others = [value.__contains__ for value in sets[1:] if value is not None]
+    return [member for member in first.members if not any(holds(member) for holds in others)]
 
 
 @command(

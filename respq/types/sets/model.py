@@ -1,4 +1,7 @@
-"""A set: its members held in memory in one Python set, every change journaled as the members added or removed.
+"""A set: its members held in memory, every change journaled as the members added or removed.
+
+Up to SMALL_SET members they are a sorted list (a pointer each, found by bisection); past it a Python set (its table
+costs ~43 bytes per member, as much again as a 36-byte member's own object), which a set never goes back from.
 
 Redis 7.0 holds a set as an ``intset`` while every member is an integer (in strict decimal form, within int64) and
 there are at most ``set-max-intset-entries`` of them, else as a ``hashtable``, and never converts back except where
@@ -17,6 +20,7 @@ import heapq
 import random
 import struct
 import sys
+from bisect import bisect_left, insort
 from collections.abc import Collection, Iterable, Iterator
 from itertools import islice
 from zlib import crc32
@@ -44,6 +48,7 @@ INTSET_ENTRIES = 512
 INTSET_CAP = 1 << 30
 
 RANDOM_WALK_LIMIT = 4096  # see SetValue.pick
+SMALL_SET = 128  # members kept in a sorted list up to this many
 
 INTSET = b"intset"
 HASHTABLE = b"hashtable"
@@ -73,7 +78,8 @@ def _journal_growth(members: Collection[bytes]) -> int:
 
 
 class SetValue(Value):
-    """One set key and its catalog entry. ``members`` holds the members; ``hashtable`` is Redis's encoding."""
+    """One set key and its catalog entry. ``members`` holds the members (a sorted list while small, else a set:
+    iterate it, or ask the value for membership); ``hashtable`` is Redis's encoding."""
 
     __slots__ = ("_port", "hashtable", "members", "qid")
     type = "set"
@@ -82,7 +88,7 @@ class SetValue(Value):
         super().__init__()
         self._port = port
         self.qid = qid
-        self.members: set[bytes] = set()
+        self.members: list[bytes] | set[bytes] = []
         self.hashtable = False  # Redis's encoding: False while it would still be an intset
         port.inline_changed(SET_OVERHEAD)
 
@@ -95,7 +101,11 @@ class SetValue(Value):
         return len(self.members)
 
     def __contains__(self, member: object) -> bool:
-        return member in self.members
+        members = self.members
+        if type(members) is list:
+            index = bisect_left(members, member)  # type: ignore[call-overload]
+            return index < len(members) and members[index] == member
+        return member in members
 
     def __iter__(self) -> Iterator[bytes]:
         """The members in Redis's order where it is observable: an intset's is numeric; a hash table's is its own
@@ -112,6 +122,8 @@ class SetValue(Value):
         RANDOM_WALK_LIMIT members this walks to a random index (O(N)); past it, it takes the table's next member
         from where the last pick left off (O(1); the order of a per-process salted hash, not a fresh draw)."""
         members = self.members
+        if type(members) is list:
+            return members[random.randrange(len(members))]
         if len(members) <= RANDOM_WALK_LIMIT:
             return next(islice(members, random.randrange(len(members)), None))
         member = members.pop()  # CPython's pop moves a finger through the table; adding it back refills its slot
@@ -167,20 +179,32 @@ class SetValue(Value):
         """Adds the members (each once however often given); returns how many are new. ``max_entries`` is the
         configured set-max-intset-entries: a set outgrowing it, or given a member that is not an integer, becomes a
         hashtable, as Redis converts it."""
-        held = self.members
-        new = [member for member in dict.fromkeys(members) if member not in held]
+        holds = self.__contains__
+        new = [member for member in dict.fromkeys(members) if not holds(member)]
         if not new:
             return 0
         port = self._port
         port.before_write(_journal_growth(new) if port.maxdisk else 0)
         self._add(new)
-        if not self.hashtable and not fits_intset(new, len(held), max_entries):
+        if not self.hashtable and not fits_intset(new, len(self.members), max_entries):
             self.hashtable = True
         port.log(OP_SADD, HEAD.pack(self.qid, self.hashtable) + journal.encode_values(new))
         return len(new)
 
     def _add(self, new: list[bytes]) -> None:
+        """Adds members that are not members yet."""
         members = self.members
+        if type(members) is list:
+            if len(members) + len(new) <= SMALL_SET:
+                if len(new) > 4:
+                    members += new
+                    members.sort()
+                else:
+                    for member in new:
+                        insort(members, member)
+                self._port.inline_changed(sum(map(len, new)) + MEMBER_OVERHEAD * len(new))
+                return
+            self.members = members = set(members)
         members.update(new)
         if len(members) <= _SMALL_GROWTH and sys.getsizeof(members) > _SET_BASE + 64 * len(members):
             # CPython grows a small set's table fourfold: past 4 slots per member a copy sized for what it holds
@@ -192,8 +216,8 @@ class SetValue(Value):
         """Removes the members present (each once however often given); returns them. The caller deletes the key
         when the set is left empty, as Redis does. ``hashtable``: the encoding after the removal where the command
         builds the set anew (SPOP); otherwise it stays."""
-        held = self.members
-        present = [member for member in dict.fromkeys(members) if member in held]
+        holds = self.__contains__
+        present = [member for member in dict.fromkeys(members) if holds(member)]
         if not present:
             return present
         port = self._port
@@ -205,9 +229,15 @@ class SetValue(Value):
         return present
 
     def _remove(self, present: list[bytes]) -> None:
+        """Removes members that are members."""
         members = self.members
-        members.difference_update(present)
-        if sys.getsizeof(members) > _SET_BASE + 128 * len(members):  # a CPython set never shrinks its table
+        if type(members) is list:
+            for member in present:
+                del members[bisect_left(members, member)]
+        else:
+            members.difference_update(present)
+        # A CPython set never shrinks its table: copy it once it is mostly empty.
+        if type(members) is set and sys.getsizeof(members) > _SET_BASE + 128 * len(members):
             self.members = members.copy()
         self._port.inline_changed(-(sum(map(len, present)) + MEMBER_OVERHEAD * len(present)))
 
@@ -215,11 +245,11 @@ class SetValue(Value):
 
     def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
         given = journal.decode_values(payload, HEAD.size)
-        held = self.members
+        holds = self.__contains__
         if op == OP_SADD:
-            self._add([member for member in dict.fromkeys(given) if member not in held])
+            self._add([member for member in dict.fromkeys(given) if not holds(member)])
         elif op == OP_SREM:
-            self._remove([member for member in dict.fromkeys(given) if member in held])
+            self._remove([member for member in dict.fromkeys(given) if holds(member)])
         else:
             raise ValueError(f"unknown set operation {op}")
         self.hashtable = bool(payload[QID.size])
@@ -242,7 +272,7 @@ class SetValue(Value):
 
     def drop(self) -> None:
         held = self.inline_size()
-        self.members = set()
+        self.members = []
         self._port.inline_changed(-held)
 
     def inline_size(self) -> int:
