@@ -24,6 +24,8 @@ THROUGHPUT_TARGETS: dict[str, dict[str, float]] = {
     # Reads sync in neither server: one target under both policies.
     **{row: {"always": 0.5, "everysec": 0.5} for row in ("get_p1", "get_p16", "mget_p16", "hget_p1", "hget_p16")},
     "rand_p16": {"always": 0.6, "everysec": 0.4},
+    "sadd_p16": {"always": 0.5, "everysec": 0.4},
+    "sismember_p16": {"always": 0.5, "everysec": 0.5},
     "listflow": {"always": 0.5, "everysec": 0.5},
     "groupflow": {"always": 0.5, "everysec": 0.5},
 }
@@ -45,6 +47,8 @@ ROW_TITLES = {
     "hget_p1": "HGET h f (100 B value), P=1",
     "hget_p16": "HGET h f (100 B value), P=16",
     "hset10_p16": "HSET of a new 10-field hash per command (-r), P=16",
+    "sadd_p16": "SADD of a new member (-r), P=16",
+    "sismember_p16": "SISMEMBER on a 10k-member set, P=16",
     "listflow": "list queue: LPUSH / RPOP q 100 (BLMPOP when empty)",
     "groupflow": "consumer group: XADD / XREADGROUP COUNT 100 + XACK",
 }
@@ -56,6 +60,7 @@ CHART_LABELS = {
     "setrand_p16": "SET 10k random\nkeys P=16", "mget_p16": "MGET 10 keys\nP=16",
     "groupflow": "consumer\ngroup flow",
     "hget_p1": "HGET\nP=1", "hget_p16": "HGET\nP=16", "hset10_p16": "HSET new\n10-field hash",
+    "sadd_p16": "SADD new\nmember P=16", "sismember_p16": "SISMEMBER\nP=16",
 }
 TARGET_GROUPS = [
     ("LPUSH / RPOP / XADD single message, P=1", ["lpush_p1", "rpop_p1", "xadd_p1"]),
@@ -66,6 +71,7 @@ TARGET_GROUPS = [
     ("GET 100 B, P=1 / P=16", ["get_p1", "get_p16"]),
     ("MGET of 10 keys, P=16", ["mget_p16"]),
     ("HGET of a 100 B value, P=1 and P=16", ["hget_p1", "hget_p16"]),
+    ("SADD of a new member / SISMEMBER, P=16", ["sadd_p16", "sismember_p16"]),
     ("list queue flow, delivered msgs/s", ["listflow"]),
     ("consumer-group flow, delivered msgs/s", ["groupflow"]),
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -20,6 +21,9 @@ CLIENTS = 50
 RANDOM_KEYS = 10_000
 # HSET rows: keys drawn from a billion, so nearly every command creates a new hash (a run's few collisions update one).
 NEW_HASH_KEYS = 1_000_000_000
+SET_MEMBERS = tuple(b"job:%032d" % i for i in range(10_000))  # 36-byte ids
+SET_MEMBER = SET_MEMBERS[4321]
+SET_SETUP = tuple((b"SADD", b"s", *SET_MEMBERS[i : i + 1000]) for i in range(0, len(SET_MEMBERS), 1000))
 HASH_FIELDS = tuple(item for i in range(10) for item in (b"field%d" % i, b"value-%04d" % i))  # 10 fields of 10 B
 # Redis keeps every pushed value in RAM: a cap keeps the fastest rows within this machine's memory.
 MAX_MESSAGES_PER_RUN = 40_000_000
@@ -102,6 +106,24 @@ def _check_new_hashes(client: Client, messages: int) -> None:
     _expect(f"HGETALL {key!r}", client.call("HGETALL", key), list(HASH_FIELDS))
 
 
+def _check_new_members(client: Client, messages: int) -> None:
+    """Every SADD arrived (the server's own count of calls), and the set holds at most one member per call.
+    redis-benchmark seeds its random numbers with time ^ pid, so two of the consecutive runs may draw the same
+    members: the set's size alone cannot count the calls."""
+    stats = client.call("INFO", "commandstats")
+    assert isinstance(stats, bytes)
+    calls = re.search(rb"cmdstat_sadd:calls=(\d+)", stats)
+    _expect("SADD calls in INFO commandstats", int(calls.group(1)) if calls else 0, messages)
+    members = client.call("SCARD", "s")
+    assert isinstance(members, int)
+    if not 0 < members <= messages:
+        raise CheckFailed(f"SCARD s: got {members}, expected 1..{messages}")
+
+
+def _check_sismember(client: Client, messages: int) -> None:
+    _expect("SISMEMBER s <member>", client.call("SISMEMBER", "s", SET_MEMBER), 1)
+
+
 def _rows() -> dict[str, Row]:
     rows: list[Row] = []
     for pipeline in (1, 16):
@@ -128,6 +150,10 @@ def _rows() -> dict[str, Row]:
             (b"HSET", b"h:__rand_int__", *HASH_FIELDS), 16, random_keys=NEW_HASH_KEYS, check=_check_new_hashes),
         Row("setrand_p16", "SET k:<10k random keys> <100 B>, P=16", (b"SET", b"k:__rand_int__", PAYLOAD), 16,
             random_keys=RANDOM_KEYS, check=_check_random_strings),
+        Row("sadd_p16", "SADD s <a new 15 B member> (-r), P=16", (b"SADD", b"s", b"id:__rand_int__"), 16,
+            random_keys=NEW_HASH_KEYS, check=_check_new_members),
+        Row("sismember_p16", "SISMEMBER s <member> on a set of 10k 36 B members, P=16",
+            (b"SISMEMBER", b"s", SET_MEMBER), 16, setup=SET_SETUP, check=_check_sismember),
         Row("mget_p16", "MGET of 10 keys (100 B values), P=16", (b"MGET", *MGET_KEYS), 16,
             setup=((b"MSET", *(part for key in MGET_KEYS for part in (key, PAYLOAD))),), check=_check_mget),
     ]

@@ -1032,7 +1032,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("cluster-link-sendbuf-limit", _mem(0, ULLONG_MAX, unsigned=True), 0, note=CLUSTER_NOTE),
     # Hashes honour these two: they decide when a hash stops being a listpack (OBJECT ENCODING, HSCAN, order).
     Directive("hash-max-listpack-entries", _uint(0, LLONG_MAX), 512, S, alias="hash-max-ziplist-entries"),
-    _d("set-max-intset-entries", _uint(0, LLONG_MAX), 512, note=ENCODING_NOTE),
+    Directive("set-max-intset-entries", _uint(0, LLONG_MAX), 512, S),  # when a set stops being an intset
     Directive(
         "zset-max-listpack-entries", _uint(0, LLONG_MAX), 128, alias="zset-max-ziplist-entries", note=ENCODING_NOTE
     ),

@@ -14,7 +14,7 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists, streams, strings (bit commands included) and hashes. Set, sorted-set, GEO, HyperLogLog (PF*),
+Value types: lists, streams, strings (bit commands included), hashes and sets. Sorted-set, GEO, HyperLogLog (PF*),
 scripting, cluster and replication commands are not part of respq.
 
 """
@@ -51,7 +51,7 @@ def render() -> str:
         "- `INCRBYFLOAT` adds in C's `long double` and prints as Redis does (`0.1` + `0.2` is `0.3`) when the C module",
         "  is built. Without it (`respq_request_parser:python`, or `RESPQ_PURE_PYTHON=1`) an exact emulation of the",
         "  80-bit format in Python integers gives the same answers, at tens of microseconds per call instead of one.",
-        "- `maxmemory` limits the bytes values hold in memory (strings and hashes: contents plus overheads; INFO",
+        "- `maxmemory` limits the bytes values hold in memory (strings, hashes, sets: contents plus overheads; INFO",
         "  `respq_inline_bytes`), not the process's memory; lists and streams live on disk (see `maxdisk`). Over it,",
         "  commands flagged `denyoom` get Redis's `OOM` error, as under `noeviction`: respq never evicts keys,",
         "  whatever `maxmemory-policy` says.",
@@ -61,6 +61,11 @@ def render() -> str:
         "  `hash-max-listpack-value` bytes): Redis's hash-table order is its own, so HGETALL, HKEYS, HVALS and",
         "  HRANDFIELD answer in insertion order; HSCAN's cursor walks a 32-bit hash of each field and COUNT is exact.",
         "  A hash keeps its encoding across restarts, where Redis derives it again when it loads its RDB file.",
+        "- Sets Redis holds as hash tables (not all integers, or over `set-max-intset-entries` members) answer in",
+        "  respq's own table order, as Redis answers in its own; intsets answer in numeric order on both. SSCAN's",
+        "  cursor walks a 32-bit hash of each member. SPOP and SRANDMEMBER on a set of more than 4096 members take",
+        "  the next member of its table from where the last pick left off (O(1)) rather than a fresh random draw.",
+        "  A set keeps its encoding across restarts, where Redis derives it again when it loads its RDB file.",
         "- `OBJECT IDLETIME` always answers 0 and `OBJECT FREQ` (under an LFU `maxmemory-policy`) always 5, the",
         "  counter Redis gives a new key: respq keeps no per-key access clock, whose bytes per key would count against",
         "  the memory an idle queue costs. The errors under the other policy, and null for a missing key, are Redis's.",

@@ -12,6 +12,7 @@ from respq.commands import connection, introspection, keys, pubsub, server, sort
 from respq.commands.table import COMMANDS, Command
 from respq.types.hashes import commands as hashes
 from respq.types.lists import commands as lists
+from respq.types.sets import commands as sets
 from respq.types.streams import commands as streams
 from respq.types.strings import bitcommands
 from respq.types.strings import commands as strings
@@ -26,6 +27,7 @@ MODULES: tuple[ModuleType, ...] = (
     lists,
     pubsub,
     server,
+    sets,
     sort,
     streams,
     strings,

@@ -24,7 +24,7 @@ from respq.types.lists.model import RIGHT, push_growth
 
 G = "generic"
 SORT_OPTIONS = ("BY", "LIMIT", "GET", "ASC", "DESC", "ALPHA", "STORE")
-SORTABLE = ("list",)  # sets and sorted sets join when they exist; any other type is WRONGTYPE
+SORTABLE = ("list", "set")  # sorted sets join when they exist; any other type is WRONGTYPE
 STORE_BATCH = 1024  # values per push when STORE writes its list
 
 # What C's strtod accepts (glibc, C numeric locale): leading white space, then a decimal or hexadecimal number,
@@ -157,6 +157,9 @@ def _sort(ctx: Context, argv: list[bytes], *, readonly: bool) -> Any:
     if value is not None and value.type not in SORTABLE:
         raise CommandError(errors.WRONGTYPE)
     length = len(value) if value is not None else 0
+    if dontsort and value is not None and value.type == "set" and store is not None:
+        # A set has no order of its own to keep: what is stored is sorted as bytes, as Redis does.
+        dontsort, alpha, by = False, True, None
 
     # LIMIT as Redis clamps it.
     start = min(max(limit_start, 0), length)
@@ -170,6 +173,8 @@ def _sort(ctx: Context, argv: list[bytes], *, readonly: bool) -> Any:
         # A list's own order (reversed for DESC), only the range LIMIT selects.
         if value is None or end < start:
             elements: list[bytes] = []
+        elif value.type == "set":  # its iteration order, DESC or not
+            elements = list(value)[start : end + 1]
         elif desc:
             elements = list(value.range(length - 1 - end, length - 1 - start))[::-1]
         else:

@@ -83,6 +83,7 @@ _GROUP_CATEGORIES = {
     "generic": ("@keyspace",),
     "list": ("@list",),
     "hash": ("@hash",),
+    "set": ("@set",),
     "stream": ("@stream",),
     "string": ("@string",),
     "pubsub": ("@pubsub",),

@@ -10,10 +10,11 @@ from respq.config import Config
 from respq.storage.port import TypeRegistry
 from respq.types.hashes.model import HASH
 from respq.types.lists.model import LIST
+from respq.types.sets.model import SET
 from respq.types.streams.model import STREAM, node_settings
 from respq.types.strings.model import STRING
 
-REGISTRY = TypeRegistry([LIST, STREAM, STRING, HASH])
+REGISTRY = TypeRegistry([LIST, STREAM, STRING, HASH, SET])
 
 # The directives that types' settings come from: CONFIG SET of one hands the engine new settings.
 SETTINGS_DIRECTIVES = frozenset({"stream-node-max-entries", "stream-node-max-bytes"})
