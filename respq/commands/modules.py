@@ -15,6 +15,7 @@ from respq.types.lists import commands as lists
 from respq.types.streams import commands as streams
 from respq.types.strings import bitcommands
 from respq.types.strings import commands as strings
+from respq.types.zsets import commands as zsets
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
 MODULES: tuple[ModuleType, ...] = (
@@ -30,6 +31,7 @@ MODULES: tuple[ModuleType, ...] = (
     streams,
     strings,
     transactions,
+    zsets,
 )
 
 

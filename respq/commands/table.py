@@ -88,6 +88,7 @@ _GROUP_CATEGORIES = {
     "pubsub": ("@pubsub",),
     "transactions": ("@transaction",),
     "bitmap": ("@bitmap",),
+    "sorted-set": ("@sortedset",),
 }
 
 

@@ -1,0 +1,392 @@
+"""A sorted set: its members held in memory, every change journaled as the scores it sets or the members it removes.
+
+Two structures hold the same members: ``scores`` (member -> score, for ZSCORE and updates) and ``index``, a
+``sortedcontainers.SortedList`` of (score, member) tuples sharing the member and score objects, in Redis's order
+(score, then the member's bytes as memcmp compares them, shorter first on a common prefix: Python's bytes order).
+Redis's encoding (``listpack`` while the set is small, ``skiplist`` once it has outgrown zset-max-listpack-entries /
+zset-max-listpack-value, never back except when a STORE writes a new value) is one flag, journaled and kept in the
+manifest state, so that a restart reports what the running server did.
+
+Journal: OP_ZADD (queue id, the encoding after the write, then member, score as 8 bytes, ... as
+``journal.encode_values``): the scores set, ZINCRBY included (the new score, so replay never adds); OP_ZREM (queue
+id, then the members removed). The manifest state is the encoding flag and every member and score in order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from zlib import crc32
+
+from sortedcontainers import SortedList
+
+from respq.storage import framing, journal
+from respq.storage.port import StorePort, Value, ValueType
+from respq.types import memory
+
+# Journal record types of sorted sets (80-89 are the sorted set type's). Part of the on-disk format: never renumber.
+OP_ZADD = 80
+OP_ZREM = 81
+
+QID = struct.Struct("<Q")
+ZADD_HEAD = struct.Struct("<QB")  # queue id, 1 once the sorted set is a skiplist
+STATE_HEAD = struct.Struct("<B")  # 1: skiplist
+SCORE = struct.Struct("<d")
+
+# What respq holds in memory beyond the members' bytes, reported through ``StorePort.inline_changed`` (maxmemory):
+# per sorted set its object, its dict and its SortedList; per member the bytes object's header, the float, the
+# dict's entry, the (score, member) tuple and its slot in the SortedList.
+ZSET_OVERHEAD = 600
+MEMBER_OVERHEAD = 190
+
+# Redis 7.0's defaults for zset-max-listpack-entries and zset-max-listpack-value.
+LISTPACK_ENTRIES = 128
+LISTPACK_VALUE = 64
+
+LISTPACK = b"listpack"
+SKIPLIST = b"skiplist"
+_RECORD_OVERHEAD = framing.OVERHEAD + ZADD_HEAD.size
+_PAIR_OVERHEAD = 2 * journal.VALUE_LEN.size + SCORE.size
+# MEMORY USAGE figures of Redis 7.0's skiplist encoding: the zset struct and its dict, the skiplist header node
+# (32 levels), and per member a skiplist node (with ~1.33 levels on average) and a dict entry.
+_ZSET_STRUCT = 16 + 56 + 32
+_ZSL_HEADER = memory.malloc_size(24 + 32 * 16)
+_ZSL_NODE = 24 + 16
+
+
+def pack_pairs(pairs: Iterable[tuple[bytes, float]]) -> list[bytes]:
+    """member, score, ... flat as journaled (each score its 8 bytes)."""
+    pack = SCORE.pack
+    return [item for member, score in pairs for item in (member, pack(score))]
+
+
+def unpack_pairs(flat: Sequence[bytes]) -> list[tuple[bytes, float]]:
+    if len(flat) % 2:
+        raise ValueError("a sorted set record holds a member without its score")
+    unpack = SCORE.unpack
+    return [(flat[i], unpack(flat[i + 1])[0]) for i in range(0, len(flat), 2)]
+
+
+class ZSetValue(Value):
+    """One sorted set key and its catalog entry."""
+
+    __slots__ = ("_port", "index", "qid", "scores", "skiplist")
+    type = "zset"
+
+    def __init__(self, port: StorePort, qid: int) -> None:
+        super().__init__()
+        self._port = port
+        self.qid = qid
+        self.scores: dict[bytes, float] = {}
+        self.index: Any = SortedList()  # (score, member) in Redis's order
+        self.skiplist = False  # Redis's encoding: False while it would still be a listpack
+        port.inline_changed(ZSET_OVERHEAD)
+
+    def __repr__(self) -> str:
+        return f"ZSetValue(qid={self.qid}, members={len(self.scores)}, {self.encoding().decode()})"
+
+    # -- reads
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Members in order (SORT reads them so)."""
+        return (member for _, member in self.index)
+
+    def __contains__(self, member: object) -> bool:
+        return member in self.scores
+
+    def range(self, start: int, end: int) -> list[bytes]:
+        """Members of ranks ``start`` to ``end`` inclusive (SORT with a constant BY)."""
+        return [member for _, member in self.index.islice(start, end + 1)]
+
+    def score(self, member: bytes) -> float | None:
+        return self.scores.get(member)
+
+    def rank(self, member: bytes) -> int | None:
+        score = self.scores.get(member)
+        return None if score is None else self.index.bisect_left((score, member))
+
+    def by_rank(self, start: int, stop: int, reverse: bool = False) -> list[tuple[float, bytes]]:
+        """(score, member) of ranks start to stop - 1 (clamped to the set), highest rank first when ``reverse``."""
+        start = max(start, 0)
+        if stop <= start:
+            return []
+        return list(self.index.islice(start, stop, reverse=reverse))
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """ZSCAN's walk: (next cursor, members). A listpack answers whole with cursor 0, as Redis does. A skiplist
+        is visited in the order of a 32-bit hash of each member, the cursor being the next hash value to visit, so
+        a member present for the whole walk is returned at least once however members come and go. O(N) per
+        call."""
+        if not self.skiplist:
+            return 0, [member for _, member in self.index]
+        pending = [(h, member) for member in self.scores if (h := crc32(member)) >= cursor]
+        if len(pending) <= count:
+            return 0, [member for _, member in sorted(pending)]
+        batch = heapq.nsmallest(count, pending)
+        last = batch[-1][0]
+        taken = {member for _, member in batch}  # members sharing the last hash all go into this batch
+        batch += [(h, member) for h, member in pending if h == last and member not in taken]
+        return (last + 1) % (1 << 32), [member for _, member in batch]
+
+    def score_bounds(self, low: float, low_ex: bool, high: float, high_ex: bool) -> tuple[int, int]:
+        """The ranks [start, stop) whose scores are within the bounds (``_ex``: exclusive)."""
+        index = self.index
+        # A tuple (score,) sorts before every (score, member): the first rank at or above a score.
+        start = _first_above(index, low) if low_ex else index.bisect_left((low,))
+        stop = index.bisect_left((high,)) if high_ex else _first_above(index, high)
+        return start, max(start, stop)
+
+    def lex_bounds(self, low: bytes | None, low_ex: bool, high: bytes | None, high_ex: bool) -> tuple[int, int]:
+        """The ranks [start, stop) whose members are within the bounds (None: - or +), members assumed ordered
+        by their bytes (all scores equal), as Redis walks them."""
+        start = 0 if low is None else self._lex_search(low, low_ex)
+        stop = len(self.index) if high is None else self._lex_search(high, not high_ex)
+        return start, max(start, stop)
+
+    def _lex_search(self, bound: bytes, past_equal: bool) -> int:
+        """The first rank whose member is above ``bound`` (``past_equal``) or at least ``bound``."""
+        index = self.index
+        lo, hi = 0, len(index)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            member = index[mid][1]
+            if member < bound or (past_equal and member == bound):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def encoding(self) -> bytes:
+        return SKIPLIST if self.skiplist else LISTPACK
+
+    def memory_usage(self, samples: int = 5) -> int:
+        """What Redis 7.0 reports for the same sorted set: a listpack's allocation (member and score entries), or
+        the skiplist's structures plus its members sampled as Redis does (the first ``samples``, 0: all)."""
+        if not self.skiplist:
+            entry = memory.listpack_entry
+            entries = sum(entry(member) + entry(format_score(score)) for member, score in self.scores.items())
+            return memory.ROBJ + memory.malloc_size(memory.LISTPACK_EMPTY + entries)
+        count = len(self.scores)
+        size = memory.ROBJ + _ZSET_STRUCT + _ZSL_HEADER + 8 * _dict_slots(count)
+        taken = self.index.islice(0, samples or None)
+        if taken:
+            measured = sum(memory.sds_size(len(m)) + memory.malloc_size(_ZSL_NODE + 16) + memory.DICT_ENTRY
+                           for _, m in taken)
+            size = int(size + measured / len(taken) * count)
+        return size
+
+    # -- writes (``port.before_write`` first, then the change, then its journal record)
+
+    def set_scores(
+        self, pairs: Sequence[tuple[bytes, float]], max_entries: int = LISTPACK_ENTRIES,
+        max_value: int = LISTPACK_VALUE,
+    ) -> None:
+        """Sets each member's score (adding the new ones). ``max_entries``/``max_value`` are the configured
+        zset-max-listpack-entries / -value: a sorted set outgrowing them becomes a skiplist, as Redis converts it
+        when it inserts a member."""
+        if not pairs:
+            return
+        port = self._port
+        if port.maxdisk:
+            port.before_write(_RECORD_OVERHEAD + sum(len(m) + _PAIR_OVERHEAD for m, _ in pairs))
+        scores = self.scores
+        if not self.skiplist:
+            new = [member for member, _ in pairs if member not in scores]
+            if new and (len(scores) + len(set(new)) > max_entries or max(map(len, new)) > max_value):
+                self.skiplist = True
+        if not self.skiplist:
+            pairs = _listpack_scores(pairs)
+        self._update(pairs)
+        port.log(OP_ZADD, ZADD_HEAD.pack(self.qid, self.skiplist) + journal.encode_values(pack_pairs(pairs)))
+
+    def _update(self, pairs: Iterable[tuple[bytes, float]]) -> None:
+        scores = self.scores
+        index = self.index
+        grown = 0
+        for member, score in pairs:
+            old = scores.get(member)
+            if old is None:
+                grown += len(member) + MEMBER_OVERHEAD
+            else:
+                if old == score:
+                    continue  # as Redis: an equal score (0 and -0 alike) leaves the member as it was
+                index.remove((old, member))
+            scores[member] = score
+            index.add((score, member))
+        if grown:
+            self._port.inline_changed(grown)
+
+    def remove(self, members: Iterable[bytes]) -> list[bytes]:
+        """Removes the members present (each once however often given); returns them. The caller deletes the key
+        when the sorted set is left empty, as Redis does."""
+        scores = self.scores
+        present = [member for member in dict.fromkeys(members) if member in scores]
+        if not present:
+            return present
+        port = self._port
+        if port.maxdisk:
+            port.before_write(framing.OVERHEAD + QID.size + sum(len(m) + 4 for m in present))
+        self._delete(present)
+        port.log(OP_ZREM, QID.pack(self.qid) + journal.encode_values(present))
+        return present
+
+    def _delete(self, present: list[bytes]) -> None:
+        scores = self.scores
+        index = self.index
+        freed = 0
+        if len(present) > 64 and len(present) * 4 > len(scores):
+            for member in present:
+                del scores[member]
+                freed += len(member) + MEMBER_OVERHEAD
+            self.index = SortedList((score, member) for member, score in scores.items())
+        else:
+            for member in present:
+                index.remove((scores.pop(member), member))
+                freed += len(member) + MEMBER_OVERHEAD
+        self._port.inline_changed(-freed)
+
+    # -- persistence
+
+    def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
+        if op == OP_ZADD:
+            self._update(unpack_pairs(journal.decode_values(payload, ZADD_HEAD.size)))
+            if payload[QID.size]:
+                self.skiplist = True
+        elif op == OP_ZREM:
+            scores = self.scores
+            removed = dict.fromkeys(journal.decode_values(payload, QID.size))
+            self._delete([member for member in removed if member in scores])
+        else:
+            raise ValueError(f"unknown sorted set operation {op}")
+
+    def dump(self) -> bytes:
+        pack = SCORE.pack
+        flat = [item for score, member in self.index for item in (member, pack(score))]
+        return STATE_HEAD.pack(self.skiplist) + journal.encode_values(flat)
+
+    @classmethod
+    def load(cls, port: StorePort, qid: int, state: bytes | memoryview) -> ZSetValue:
+        value = cls(port, qid)
+        value.skiplist = bool(STATE_HEAD.unpack_from(state, 0)[0])
+        value.fill(unpack_pairs(journal.decode_values(state, STATE_HEAD.size)))
+        return value
+
+    def fill(self, pairs: list[tuple[bytes, float]]) -> None:
+        """An empty value filled at once (load, COPY, STORE): one build of the index instead of one insert each."""
+        assert not self.scores
+        scores = self.scores
+        scores.update(pairs)
+        self.index = SortedList((score, member) for member, score in scores.items())
+        self._port.inline_changed(sum(map(len, scores)) + MEMBER_OVERHEAD * len(scores))
+
+    def files(self) -> set[int]:
+        return set()  # held in memory: the journal and the manifest hold it on disk
+
+    def drop(self) -> None:
+        held = self.inline_size()
+        self.scores = {}
+        self.index = SortedList()
+        self._port.inline_changed(-held)
+
+    def inline_size(self) -> int:
+        """What the sorted set counts towards maxmemory (its share of the engine's ``inline_bytes``)."""
+        scores = self.scores
+        return ZSET_OVERHEAD + sum(map(len, scores)) + MEMBER_OVERHEAD * len(scores)
+
+
+def _first_above(index: Any, score: float) -> int:
+    """The first rank whose score is greater than ``score``: the first at or above the next double."""
+    if score == math.inf:
+        return len(index)
+    return int(index.bisect_left((math.nextafter(score, math.inf),)))
+
+
+def _listpack_scores(pairs: Sequence[tuple[bytes, float]]) -> list[tuple[bytes, float]]:
+    """Scores as a listpack keeps them: Redis writes -0 there as the integer 0 (the only score it does not keep
+    exactly), so adding 0.0 (which turns -0.0 into 0.0 and leaves every other double as it is) does the same."""
+    return [(member, score + 0.0) for member, score in pairs]
+
+
+def format_score(score: float) -> bytes:
+    """A score as Redis 7.0 prints it (``%.17g``, infinities spelled out)."""
+    if score == float("inf"):
+        return b"inf"
+    if score == float("-inf"):
+        return b"-inf"
+    return b"%.17g" % score
+
+
+def _dict_slots(used: int) -> int:
+    slots = 4
+    while slots < used:
+        slots *= 2
+    return slots
+
+
+class ZSetType(ValueType):
+    """Sorted sets: held in memory, journaled as the scores set and the members removed, dumped whole into the
+    manifest."""
+
+    name = "zset"
+    code = 6
+    ops = (OP_ZADD, OP_ZREM)
+    deletes_when_empty = True  # Redis deletes a sorted set with its last member
+
+    def create(self, port: StorePort, qid: int) -> ZSetValue:
+        return ZSetValue(port, qid)
+
+    def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> ZSetValue:
+        return ZSetValue.load(port, qid, state)
+
+    def copy(self, port: StorePort, value: Value, qid: int) -> ZSetValue:
+        """COPY: a new sorted set under queue id ``qid`` with ``value``'s members and encoding, journaled as one
+        OP_ZADD after the key's creation (journaled by the caller in the same atomic block)."""
+        assert isinstance(value, ZSetValue)
+        pairs = list(value.scores.items())
+        port.before_write(_RECORD_OVERHEAD + sum(len(m) + _PAIR_OVERHEAD for m, _ in pairs) if port.maxdisk else 0)
+        new = ZSetValue(port, qid)
+        new.fill(pairs)
+        new.skiplist = value.skiplist
+        port.log(OP_ZADD, ZADD_HEAD.pack(qid, new.skiplist) + journal.encode_values(pack_pairs(pairs)))
+        return new
+
+
+ZSET = ZSetType()
+ZSetValue.vtype = ZSET
+
+
+def store_zset(
+    port: StorePort, value: ZSetValue, pairs: list[tuple[bytes, float]], max_entries: int, max_value: int
+) -> None:
+    """Fills a new, empty ``value`` (a STORE's destination) with ``pairs``, the encoding chosen as Redis chooses it
+    for a result: a listpack when it fits both limits. One journal record."""
+    if port.maxdisk:
+        port.before_write(_RECORD_OVERHEAD + sum(len(m) + _PAIR_OVERHEAD for m, _ in pairs))
+    skiplist = len(pairs) > max_entries or (bool(pairs) and max(len(m) for m, _ in pairs) > max_value)
+    if not skiplist:
+        pairs = _listpack_scores(pairs)
+    value.fill(pairs)
+    value.skiplist = skiplist
+    port.log(OP_ZADD, ZADD_HEAD.pack(value.qid, value.skiplist) + journal.encode_values(pack_pairs(pairs)))
+
+
+def new_zset(
+    port: StorePort, db: int, key: bytes, pairs: Sequence[tuple[bytes, float]], max_entries: int, max_value: int
+) -> ZSetValue:
+    """Creates ``key`` (which must not exist) holding ``pairs``: one atomic block, so a crash never leaves the key
+    empty; refused as a whole, before anything changes, for a full disk."""
+    if port.maxdisk:
+        port.before_write(len(key) + 64 + _RECORD_OVERHEAD + sum(len(m) + _PAIR_OVERHEAD for m, _ in pairs))
+    with port.atomic():
+        value: ZSetValue = port.create(db, key, ZSET.name)  # type: ignore[assignment]
+        value.set_scores(pairs, max_entries, max_value)
+    return value
+
+
+__all__ = ["ZSET", "ZSetType", "ZSetValue", "format_score", "new_zset", "store_zset"]
