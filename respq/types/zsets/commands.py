@@ -1177,7 +1177,7 @@ def zrandmember(ctx: Context, argv: list[bytes]) -> Any:
     if count < 0 or count == 1:
         chosen: Items = [index[random.randrange(size)] for _ in range(abs(count))]
     elif count >= size:
-        chosen = list(index)
+        chosen = list(reversed(index))  # the whole set, highest first: Redis iterates from the tail here
     else:
         chosen = [index[rank] for rank in random.sample(range(size), count)]
     if withscores:

@@ -54,7 +54,9 @@ _PAIR_OVERHEAD = 2 * journal.VALUE_LEN.size + SCORE.size
 # (32 levels), and per member a skiplist node (with ~1.33 levels on average) and a dict entry.
 _ZSET_STRUCT = 16 + 56 + 32
 _ZSL_HEADER = memory.malloc_size(24 + 32 * 16)
-_ZSL_NODE = 24 + 16
+# A node's allocation on average: member, score and backward pointers, and 16 bytes per level, levels drawn with
+# p = 1/4 (48 bytes for one level, 64 for two, ...).
+_ZSL_NODE_AVERAGE = 53
 
 
 def pack_pairs(pairs: Iterable[tuple[bytes, float]]) -> list[bytes]:
@@ -174,10 +176,10 @@ class ZSetValue(Value):
             return memory.ROBJ + memory.malloc_size(memory.LISTPACK_EMPTY + entries)
         count = len(self.scores)
         size = memory.ROBJ + _ZSET_STRUCT + _ZSL_HEADER + 8 * _dict_slots(count)
-        taken = self.index.islice(0, samples or None)
+        taken = list(self.index.islice(0, samples or None))
         if taken:
-            measured = sum(memory.sds_size(len(m)) + memory.malloc_size(_ZSL_NODE + 16) + memory.DICT_ENTRY
-                           for _, m in taken)
+            node = _ZSL_NODE_AVERAGE
+            measured = sum(memory.sds_size(len(m)) + node + memory.DICT_ENTRY for _, m in taken)
             size = int(size + measured / len(taken) * count)
         return size
 
