@@ -197,15 +197,27 @@ class ZSetValue(Value):
         port = self._port
         if port.maxdisk:
             port.before_write(_RECORD_OVERHEAD + sum(len(m) + _PAIR_OVERHEAD for m, _ in pairs))
-        scores = self.scores
         if not self.skiplist:
-            new = [member for member, _ in pairs if member not in scores]
-            if new and (len(scores) + len(set(new)) > max_entries or max(map(len, new)) > max_value):
-                self.skiplist = True
-        if not self.skiplist:
-            pairs = _listpack_scores(pairs)
+            pairs = self._as_listpack(pairs, max_entries, max_value)
         self._update(pairs)
         port.log(OP_ZADD, ZADD_HEAD.pack(self.qid, self.skiplist) + journal.encode_values(pack_pairs(pairs)))
+
+    def _as_listpack(
+        self, pairs: Sequence[tuple[bytes, float]], max_entries: int, max_value: int
+    ) -> Sequence[tuple[bytes, float]]:
+        """The pairs as a listpack takes them one by one: scores set while it is still one keep -0 as 0 (Redis
+        writes it there as the integer 0); the first new member past a limit turns it into a skiplist for good."""
+        scores = self.scores
+        count = len(scores)
+        added: set[bytes] = set()
+        for at, (member, _) in enumerate(pairs):
+            if member not in scores and member not in added:
+                if count + 1 > max_entries or len(member) > max_value:
+                    self.skiplist = True
+                    return [*_listpack_scores(pairs[:at]), *pairs[at:]]
+                count += 1
+                added.add(member)
+        return _listpack_scores(pairs)
 
     def _update(self, pairs: Iterable[tuple[bytes, float]]) -> None:
         scores = self.scores
