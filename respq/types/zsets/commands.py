@@ -702,7 +702,7 @@ def zremrangebylex(ctx: Context, argv: list[bytes]) -> Any:
 UNION, INTER, DIFF = "union", "inter", "diff"
 
 
-class _Source:
+class SetOpInput:
     """One input of a set operation: a sorted set, a set (every member scored 1) or a missing key (empty)."""
 
     __slots__ = ("value", "weight")
@@ -758,7 +758,7 @@ def _setop(ctx: Context, argv: list[bytes], at: int, op: str, *, store: bytes | 
         value = keyspace.lookup(db, key)
         if value is not None and value.type not in ("zset", "set"):
             raise CommandError(errors.WRONGTYPE)
-        sources.append(_Source(value))
+        sources.append(SetOpInput(value))
     aggregate = b"sum"
     withscores = False
     limit = 0
