@@ -209,11 +209,10 @@ _ZADD_FLAGS = {b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"}
 def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Any:
     flags: set[bytes] = set()
     at = 2
-    if not incr:
-        while at < len(argv) and (flag := argv[at].lower()) in _ZADD_FLAGS:
-            flags.add(flag)
-            at += 1
-        incr = b"incr" in flags
+    while at < len(argv) and (flag := argv[at].lower()) in _ZADD_FLAGS:  # ZINCRBY too: "ZINCRBY k nx m" is a
+        flags.add(flag)  # syntax error in Redis, its increment read as an option
+        at += 1
+    incr = incr or b"incr" in flags
     nx, xx, gt, lt = (flag in flags for flag in (b"nx", b"xx", b"gt", b"lt"))
     elements = len(argv) - at
     if elements % 2 or not elements:
