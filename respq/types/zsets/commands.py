@@ -50,6 +50,9 @@ _STRTOD = re.compile(
     re.IGNORECASE,
 )
 _SPACE = b" \t\n\v\f\r"
+# Plain decimals too short to overflow or underflow: read by float() alone (the common case, kept fast).
+_PLAIN = re.compile(rb"-?[0-9]{1,15}(?:\.[0-9]{1,15})?")
+_INFINITIES = {b"-inf": -math.inf, b"+inf": math.inf, b"inf": math.inf}
 
 
 def _strtod(text: bytes) -> tuple[float, bool] | None:
@@ -80,6 +83,8 @@ def _strtod(text: bytes) -> tuple[float, bool] | None:
 
 def parse_score(arg: bytes, error: bytes = errors.NOT_A_FLOAT) -> float:
     """string2d: a score, increment or weight (no space around it, not NaN, within a double's range)."""
+    if _PLAIN.fullmatch(arg):
+        return float(arg)
     if not arg or arg[0] in _SPACE:
         raise CommandError(error)
     read = _strtod(arg)
@@ -96,6 +101,11 @@ def _c_string(data: bytes) -> bytes:
 def _bound(arg: bytes) -> tuple[float, bool]:
     """A score range bound as zslParseRange reads it: ``(`` for exclusive, then what strtod reads of the C
     string (leading space allowed, out-of-range values saturating, nothing at all read as 0), not NaN."""
+    if _PLAIN.fullmatch(arg):
+        return float(arg), False
+    infinity = _INFINITIES.get(arg)
+    if infinity is not None:
+        return infinity, False
     exclusive = arg[:1] == b"("
     text = _c_string(arg[1:] if exclusive else arg)
     if not text:
@@ -207,6 +217,14 @@ _ZADD_FLAGS = {b"nx", b"xx", b"ch", b"incr", b"gt", b"lt"}
 
 
 def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Any:
+    if len(argv) == 4 and not incr and argv[2].lower() not in _ZADD_FLAGS:  # one pair, no option: the common case
+        score = parse_score(argv[2])
+        key, member = argv[1], argv[3]
+        value = _get(ctx, key)
+        current = None if value is None else value.scores.get(member)
+        if current is None or current != score:
+            _set_scores(ctx, key, value, [(member, score)])
+        return int(current is None)
     flags: set[bytes] = set()
     at = 2
     while at < len(argv) and (flag := argv[at].lower()) in _ZADD_FLAGS:  # ZINCRBY too: "ZINCRBY k nx m" is a
