@@ -114,6 +114,7 @@ def commands(operations: int, directory: str) -> dict[str, float]:
         ("SET k <100 B>", [b"SET", b"k", VALUE]),
         ("GET k", [b"GET", b"k"]),
         ("HGET h:0 field3", [b"HGET", b"h:0", b"field3"]),
+        ("ZRANGEBYSCORE z -inf now LIMIT 0 10", [b"ZRANGEBYSCORE", b"z", b"-inf", b"50000", b"LIMIT", b"0", b"10"]),
     )
     for name, argv in runs:
         batch = [argv] * FLUSH_EVERY  # a P=16 client's read: one run of the command

@@ -13,10 +13,11 @@ from respq.blocking import Block
 from respq.commands.args import parse_int, parse_timeout
 from respq.commands.context import Context
 from respq.commands.keys import parse_scan_cursor, parse_scan_options
-from respq.commands.table import command
+from respq.commands.table import Handler, RunHandler, SpreadHandler, command, run_of
 from respq.errors import CommandError
 from respq.glob import compile_glob
 from respq.replies import NULL_ARRAY, ErrorReply
+from respq.storage.errors import StorageError
 from respq.types.hashes.errors import COUNT_OUT_OF_RANGE, WITHVALUES_COUNT_OUT_OF_RANGE
 from respq.types.lists.commands import numkeys_positions
 from respq.types.lists.errors import COUNT_NOT_POSITIVE, NUMKEYS_NOT_POSITIVE
@@ -206,10 +207,6 @@ def _with_scores(ctx: Context, items: Items) -> list[Any]:
     if ctx.client.protocol == 2:
         return [item for score, member in items for item in (member, score)]
     return [[member, score] for score, member in items]
-
-
-def _long(arg: bytes) -> int:
-    return parse_int(arg)
 
 
 # ---- ZADD, ZINCRBY, ZREM --------------------------------------------------------------------------------------
@@ -482,7 +479,7 @@ def _zrange(
         if store is None and option == b"withscores":
             withscores = True
         elif option == b"limit" and left >= 2:
-            offset, limit = _long(argv[i + 1]), _long(argv[i + 2])
+            offset, limit = parse_int(argv[i + 1]), parse_int(argv[i + 2])
             i += 2
         elif reverse is None and option == b"rev":
             reverse = True
@@ -503,7 +500,7 @@ def _zrange(
     if reverse and kind != RANK:
         low_arg, high_arg = high_arg, low_arg
     if kind == RANK:
-        first, last = _long(low_arg), _long(high_arg)
+        first, last = parse_int(low_arg), parse_int(high_arg)
     elif kind == SCORE:
         bounds = _score_range(low_arg, high_arg)
     else:
@@ -645,7 +642,7 @@ def zrevrange(ctx: Context, argv: list[bytes]) -> Any:
 # ---- ZREMRANGEBY* ----------------------------------------------------------------------------------------------
 def _remrange(ctx: Context, argv: list[bytes], kind: str) -> Any:
     if kind == RANK:
-        first, last = _long(argv[2]), _long(argv[3])
+        first, last = parse_int(argv[2]), parse_int(argv[3])
     elif kind == SCORE:
         bounds = _score_range(argv[2], argv[3])
     else:
@@ -1225,3 +1222,50 @@ def zscan(ctx: Context, argv: list[bytes]) -> Any:
         batch = [member for member in batch if match(member)]
     scores = value.scores
     return [str(next_cursor).encode(), [item for member in batch for item in (member, format_score(scores[member]))]]
+
+
+# ---- pipelined runs --------------------------------------------------------------------------------------------
+def _one_by_one(handler: Handler, *, adds_data: bool, reads: bool) -> tuple[RunHandler, SpreadHandler]:
+    """Run and spread handlers for pipelined calls of one command (``dispatch.execute_run``): each call executed as
+    it would be alone, the generic checks and the bookkeeping done once for all. A call's own error is its reply;
+    a storage failure ends the run before the call it hit, which then runs alone and answers for itself, and so
+    does going over maxmemory before a call that ``adds_data`` (Redis checks it before every such command). A read
+    repeating the call before it (a poller's pipeline) has the same reply: nothing ran between them."""
+
+    def spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:
+        engine = ctx.engine
+        replies: list[Any] = []
+        last: list[bytes] | None = None
+        for argv in argvs:
+            if reads and argv == last:
+                replies.append(replies[-1])
+                continue
+            if adds_data and replies and engine.maxmemory and engine.over_maxmemory():
+                break
+            try:
+                replies.append(handler(ctx, argv))
+            except CommandError as error:
+                replies.append(ErrorReply(error.message))
+            except StorageError:
+                break
+            last = argv
+        return replies
+
+    return (lambda ctx, _key, argvs: spread(ctx, argvs)), spread
+
+
+def _pipelined(name: str, handler: Handler, arity: int, *, adds_data: bool = False, reads: bool = False) -> None:
+    run, spread = _one_by_one(handler, adds_data=adds_data, reads=reads)
+    run_of(name, (lambda argv: len(argv) == arity) if arity > 0 else (lambda argv: len(argv) >= -arity), spread)(run)
+
+
+for _name, _handler, _arity in (("zadd", zadd, -4), ("zincrby", zincrby, 4)):
+    _pipelined(_name, _handler, _arity, adds_data=True)
+for _name, _handler, _arity in (("zrem", zrem, -3), ("zpopmin", zpopmin, -2), ("zpopmax", zpopmax, -2)):
+    _pipelined(_name, _handler, _arity)
+for _name, _handler, _arity in (
+    ("zscore", zscore, 3), ("zmscore", zmscore, -3), ("zcard", zcard, 2), ("zrank", zrank, 3),
+    ("zrevrank", zrevrank, 3), ("zcount", zcount, 4), ("zrange", zrange, -4), ("zrangebyscore", zrangebyscore, -4),
+    ("zrevrangebyscore", zrevrangebyscore, -4), ("zrevrange", zrevrange, -4),
+):
+    _pipelined(_name, _handler, _arity, reads=True)
