@@ -138,13 +138,14 @@ def _lex_item(arg: bytes) -> tuple[bytes | None, bool, int]:
     raise CommandError(MIN_MAX_NOT_LEX)
 
 
-def _lex_range(value: ZSetValue, low_arg: bytes, high_arg: bytes) -> tuple[int, int]:
+def _lex_range(value: ZSetValue, low_arg: bytes, high_arg: bytes, reverse: bool = False) -> tuple[int, int]:
     """Ranks [start, stop) of a lex range; empty when the range is (a ``+`` low or ``-`` high bound included)."""
     low, low_ex, low_kind = _lex_item(low_arg)
     high, high_ex, high_kind = _lex_item(high_arg)
-    if low_kind == 1 or high_kind == -1:
-        return 0, 0
-    return value.lex_bounds(low, low_ex, high, high_ex)
+    if low_kind == 1 or high_kind == -1 or (low_kind == high_kind == 0 and low is not None and high is not None and (
+            low > high or (low == high and (low_ex or high_ex)))):
+        return 0, 0  # a range that is always empty, as Redis checks first
+    return value.lex_bounds(low, low_ex, high, high_ex, reverse)
 
 
 def _lex_parse(low_arg: bytes, high_arg: bytes) -> None:
@@ -522,7 +523,10 @@ def _zrange(
                 else:
                     items = value.by_rank(first, last + 1)
         else:
-            start, stop = value.score_bounds(*bounds) if kind == SCORE else _lex_range(value, low_arg, high_arg)
+            if kind == SCORE:
+                start, stop = value.score_bounds(*bounds)
+            else:
+                start, stop = _lex_range(value, low_arg, high_arg, reverse)
             items = _select(value, start, stop, reverse, offset, limit)
     if store is not None:
         return _store(ctx, store, [(member, score) for score, member in items])

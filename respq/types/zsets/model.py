@@ -144,12 +144,43 @@ class ZSetValue(Value):
         stop = index.bisect_left((high,)) if high_ex else _first_above(index, high)
         return start, max(start, stop)
 
-    def lex_bounds(self, low: bytes | None, low_ex: bool, high: bytes | None, high_ex: bool) -> tuple[int, int]:
-        """The ranks [start, stop) whose members are within the bounds (None: - or +), members assumed ordered
-        by their bytes (all scores equal), as Redis walks them."""
-        start = 0 if low is None else self._lex_search(low, low_ex)
-        stop = len(self.index) if high is None else self._lex_search(high, not high_ex)
-        return start, max(start, stop)
+    def lex_bounds(
+        self, low: bytes | None, low_ex: bool, high: bytes | None, high_ex: bool, reverse: bool = False
+    ) -> tuple[int, int]:
+        """The ranks [start, stop) a lex range selects (None: - or +). Lex ranges are meant for sorted sets whose
+        scores are all equal, members then in byte order: found by bisection. Otherwise Redis's listpack walk:
+        nothing unless the last member is past the low bound and the first within the high one; then from the
+        first member past the low bound while within the high one (``reverse``: from the last member within the
+        high bound, back while past the low one)."""
+        index = self.index
+        size = len(index)
+        if not size:
+            return 0, 0
+        if index[0][0] == index[-1][0]:
+            start = 0 if low is None else self._lex_search(low, low_ex)
+            stop = size if high is None else self._lex_search(high, not high_ex)
+            return start, max(start, stop)
+
+        def above_low(member: bytes) -> bool:
+            return low is None or member > low or (not low_ex and member == low)
+
+        def below_high(member: bytes) -> bool:
+            return high is None or member < high or (not high_ex and member == high)
+
+        members = [member for _, member in index]
+        if not above_low(members[-1]) or not below_high(members[0]):
+            return 0, 0
+        if reverse:
+            stop = next(i for i in range(size - 1, -1, -1) if below_high(members[i])) + 1
+            start = stop
+            while start > 0 and above_low(members[start - 1]):
+                start -= 1
+            return start, stop
+        start = next(i for i in range(size) if above_low(members[i]))
+        stop = start
+        while stop < size and below_high(members[stop]):
+            stop += 1
+        return start, stop
 
     def _lex_search(self, bound: bytes, past_equal: bool) -> int:
         """The first rank whose member is above ``bound`` (``past_equal``) or at least ``bound``."""
