@@ -114,6 +114,19 @@ class ZSetsVsModel(RuleBasedStateMachine):
         for member in removed:
             del expected.scores[member]
 
+    @rule(db=DBS, key=KEYS, count=st.integers(1, 3), highest=st.booleans())
+    def pop(self, db: int, key: bytes, count: int, highest: bool) -> None:
+        expected = self.model.get((db, key))
+        if not isinstance(expected, ModelZSet) or count >= len(expected.scores):
+            return  # the command layer deletes the key when a pop takes every member
+        value = self._zset(db, key)
+        assert value is not None
+        ordered = expected.ordered()
+        taken = ordered[::-1][:count] if highest else ordered[:count]
+        assert _same(value.pop(count, highest), taken)
+        for _, member in taken:
+            del expected.scores[member]
+
     @rule(db=DBS, src=KEYS, dst=KEYS)
     def store(self, db: int, src: bytes, dst: bytes) -> None:
         """A STORE form: the destination replaced whole inside one atomic block."""

@@ -976,8 +976,12 @@ def zintercard(ctx: Context, argv: list[bytes]) -> Any:
 # ---- pops ------------------------------------------------------------------------------------------------------
 def _pop(ctx: Context, key: bytes, value: ZSetValue, count: int, highest: bool) -> Items:
     length = len(value)
-    taken = value.by_rank(length - count, length, reverse=True) if highest else value.by_rank(0, count)
-    _remove(ctx, key, value, [member for _, member in taken])
+    if count < length:
+        taken = value.pop(count, highest)
+        ctx.keyspace.touch(ctx.client.db, key)
+        return taken
+    taken = value.by_rank(0, length, reverse=highest)
+    ctx.keyspace.delete(ctx.client.db, key)  # the key goes with its last member: one record for the whole change
     return taken
 
 

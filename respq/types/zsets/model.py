@@ -281,6 +281,21 @@ class ZSetValue(Value):
         port.log(OP_ZREM, QID.pack(self.qid) + journal.encode_values(present))
         return present
 
+    def pop(self, count: int, highest: bool) -> list[tuple[float, bytes]]:
+        """Removes and returns ``count`` (score, member) (fewer than the set holds) from the low end, or from the
+        high one, highest first; journaled as the members removed."""
+        port = self._port
+        index, scores = self.index, self.scores
+        if port.maxdisk:
+            port.before_write(framing.OVERHEAD + QID.size + sum(len(m) + 4 for _, m in self.by_rank(0, count)))
+        taken = [index.pop() for _ in range(count)] if highest else [index.pop(0) for _ in range(count)]
+        members = [member for _, member in taken]
+        for member in members:
+            del scores[member]
+        port.inline_changed(-(sum(map(len, members)) + MEMBER_OVERHEAD * len(members)))
+        port.log(OP_ZREM, QID.pack(self.qid) + journal.encode_values(members))
+        return taken
+
     def _delete(self, present: list[bytes]) -> None:
         scores = self.scores
         index = self.index
