@@ -7,9 +7,10 @@ Redis's encoding (``listpack`` while the set is small, ``skiplist`` once it has 
 zset-max-listpack-value, never back except when a STORE writes a new value) is one flag, journaled and kept in the
 manifest state, so that a restart reports what the running server did.
 
-Journal: OP_ZADD (queue id, the encoding after the write, then member, score as 8 bytes, ... as
-``journal.encode_values``): the scores set, ZINCRBY included (the new score, so replay never adds); OP_ZREM (queue
-id, then the members removed). The manifest state is the encoding flag and every member and score in order.
+Journal: OP_ZADD (queue id, the encoding after the write, then the count, the scores as 8-byte doubles and the members
+as ``journal.encode_values``): the scores set, ZINCRBY included (the new score, so replay never adds); OP_ZREM (queue
+id, then the members removed). The manifest state is the encoding flag, then every member and score in order laid
+out as in OP_ZADD.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ OP_ZREM = 81
 QID = struct.Struct("<Q")
 ZADD_HEAD = struct.Struct("<QB")  # queue id, 1 once the sorted set is a skiplist
 STATE_HEAD = struct.Struct("<B")  # 1: skiplist
-SCORE = struct.Struct("<d")
+COUNT = struct.Struct("<I")
 
 # What respq holds in memory beyond the members' bytes, reported through ``StorePort.inline_changed`` (maxmemory):
 # per sorted set its object, its dict and its SortedList; per member the bytes object's header, the float, the
@@ -49,7 +50,7 @@ LISTPACK_VALUE = 64
 LISTPACK = b"listpack"
 SKIPLIST = b"skiplist"
 _RECORD_OVERHEAD = framing.OVERHEAD + ZADD_HEAD.size
-_PAIR_OVERHEAD = 2 * journal.VALUE_LEN.size + SCORE.size
+_PAIR_OVERHEAD = journal.VALUE_LEN.size + 8  # a member's length, and its score
 # MEMORY USAGE figures of Redis 7.0's skiplist encoding: the zset struct and its dict, the skiplist header node
 # (32 levels), and per member a skiplist node (with ~1.33 levels on average) and a dict entry.
 _ZSET_STRUCT = 16 + 56 + 32
@@ -59,17 +60,23 @@ _ZSL_HEADER = memory.malloc_size(24 + 32 * 16)
 _ZSL_NODE_AVERAGE = 53
 
 
-def pack_pairs(pairs: Iterable[tuple[bytes, float]]) -> list[bytes]:
-    """member, score, ... flat as journaled (each score its 8 bytes)."""
-    pack = SCORE.pack
-    return [item for member, score in pairs for item in (member, pack(score))]
+def pack_pairs(pairs: Sequence[tuple[bytes, float]]) -> bytes:
+    """Members and scores as journaled and dumped: the count, every score as a little-endian double, then the members
+    (``journal.encode_values``). One bytes object for all the scores: no small object per member, so that dumping
+    a large sorted set does not leave the allocator's pools full of freed ones."""
+    count = len(pairs)
+    return (COUNT.pack(count) + struct.pack(f"<{count}d", *[score for _, score in pairs])
+            + journal.encode_values([member for member, _ in pairs]))
 
 
-def unpack_pairs(flat: Sequence[bytes]) -> list[tuple[bytes, float]]:
-    if len(flat) % 2:
-        raise ValueError("a sorted set record holds a member without its score")
-    unpack = SCORE.unpack
-    return [(flat[i], unpack(flat[i + 1])[0]) for i in range(0, len(flat), 2)]
+def unpack_pairs(data: bytes | memoryview, offset: int) -> list[tuple[bytes, float]]:
+    (count,) = COUNT.unpack_from(data, offset)
+    offset += COUNT.size
+    scores = struct.unpack_from(f"<{count}d", data, offset)
+    members = journal.decode_values(data, offset + 8 * count)
+    if len(members) != count:
+        raise ValueError("a sorted set record holds members and scores of different counts")
+    return list(zip(members, scores, strict=True))
 
 
 class ZSetValue(Value):
@@ -231,7 +238,7 @@ class ZSetValue(Value):
         if not self.skiplist:
             pairs = self._as_listpack(pairs, max_entries, max_value)
         self._update(pairs)
-        port.log(OP_ZADD, ZADD_HEAD.pack(self.qid, self.skiplist) + journal.encode_values(pack_pairs(pairs)))
+        port.log(OP_ZADD, ZADD_HEAD.pack(self.qid, self.skiplist) + pack_pairs(pairs))
 
     def _as_listpack(
         self, pairs: Sequence[tuple[bytes, float]], max_entries: int, max_value: int
@@ -315,7 +322,7 @@ class ZSetValue(Value):
 
     def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
         if op == OP_ZADD:
-            self._update(unpack_pairs(journal.decode_values(payload, ZADD_HEAD.size)))
+            self._update(unpack_pairs(payload, ZADD_HEAD.size))
             if payload[QID.size]:
                 self.skiplist = True
         elif op == OP_ZREM:
@@ -326,15 +333,13 @@ class ZSetValue(Value):
             raise ValueError(f"unknown sorted set operation {op}")
 
     def dump(self) -> bytes:
-        pack = SCORE.pack
-        flat = [item for score, member in self.index for item in (member, pack(score))]
-        return STATE_HEAD.pack(self.skiplist) + journal.encode_values(flat)
+        return STATE_HEAD.pack(self.skiplist) + pack_pairs([(member, score) for score, member in self.index])
 
     @classmethod
     def load(cls, port: StorePort, qid: int, state: bytes | memoryview) -> ZSetValue:
         value = cls(port, qid)
         value.skiplist = bool(STATE_HEAD.unpack_from(state, 0)[0])
-        value.fill(unpack_pairs(journal.decode_values(state, STATE_HEAD.size)))
+        value.fill(unpack_pairs(state, STATE_HEAD.size))
         return value
 
     def fill(self, pairs: list[tuple[bytes, float]]) -> None:
@@ -413,7 +418,7 @@ class ZSetType(ValueType):
         new = ZSetValue(port, qid)
         new.fill(pairs)
         new.skiplist = value.skiplist
-        port.log(OP_ZADD, ZADD_HEAD.pack(qid, new.skiplist) + journal.encode_values(pack_pairs(pairs)))
+        port.log(OP_ZADD, ZADD_HEAD.pack(qid, new.skiplist) + pack_pairs(pairs))
         return new
 
 
@@ -433,7 +438,7 @@ def store_zset(
         pairs = _listpack_scores(pairs)
     value.fill(pairs)
     value.skiplist = skiplist
-    port.log(OP_ZADD, ZADD_HEAD.pack(value.qid, value.skiplist) + journal.encode_values(pack_pairs(pairs)))
+    port.log(OP_ZADD, ZADD_HEAD.pack(value.qid, value.skiplist) + pack_pairs(pairs))
 
 
 def new_zset(
