@@ -14,7 +14,7 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists, streams, strings (bit commands included) and hashes. Set, sorted-set, GEO, HyperLogLog (PF*),
+Value types: lists, streams, strings (bit commands included), hashes and sorted sets. Set, GEO, HyperLogLog (PF*),
 scripting, cluster and replication commands are not part of respq.
 
 """
@@ -81,6 +81,11 @@ def render() -> str:
         "  collation otherwise); with `BY`, `ALPHA` and a `LIMIT`, elements of equal weight stay in list order where",
         "  Redis's partial sort may swap them. A numeric `SORT` that meets a value out of a double's range fails on",
         "  both; Redis may then keep failing later numeric sorts (its stale `errno`), respq judges each value alone.",
+        "- Sorted sets past `zset-max-listpack-entries` / `-value` (skiplists): lex ranges (`BYLEX`, `ZLEXCOUNT`,",
+        "  `ZREMRANGEBYLEX`) over members of different scores walk them as a listpack is walked, where Redis's answer",
+        "  depends on its skiplist's random levels (with equal scores, the documented use, both agree); ZSCAN's cursor",
+        "  walks a 32-bit hash of each member; `MEMORY USAGE` counts a skiplist node of average height per member.",
+        "  The encoding is kept across restarts, where Redis derives it again when it loads its RDB file.",
         "",
     ]
     return "\n".join(lines)
