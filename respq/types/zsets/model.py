@@ -62,11 +62,14 @@ _ZSL_NODE_AVERAGE = 53
 
 def pack_pairs(pairs: Sequence[tuple[bytes, float]]) -> bytes:
     """Members and scores as journaled and dumped: the count, every score as a little-endian double, then the members
-    (``journal.encode_values``). One bytes object for all the scores: no small object per member, so that dumping
-    a large sorted set does not leave the allocator's pools full of freed ones."""
-    count = len(pairs)
-    return (COUNT.pack(count) + struct.pack(f"<{count}d", *[score for _, score in pairs])
-            + journal.encode_values([member for member, _ in pairs]))
+    (``journal.encode_values``)."""
+    return pack_columns([member for member, _ in pairs], [score for _, score in pairs])
+
+
+def pack_columns(members: list[bytes], scores: list[float]) -> bytes:
+    """``pack_pairs`` from the members and the scores apart: a dump builds no object per member (a checkpoint of a
+    large sorted set would leave the allocator's pools full of freed ones, which the process keeps)."""
+    return COUNT.pack(len(members)) + struct.pack(f"<{len(scores)}d", *scores) + journal.encode_values(members)
 
 
 def unpack_pairs(data: bytes | memoryview, offset: int) -> list[tuple[bytes, float]]:
@@ -333,7 +336,8 @@ class ZSetValue(Value):
             raise ValueError(f"unknown sorted set operation {op}")
 
     def dump(self) -> bytes:
-        return STATE_HEAD.pack(self.skiplist) + pack_pairs([(member, score) for score, member in self.index])
+        index = self.index
+        return STATE_HEAD.pack(self.skiplist) + pack_columns([m for _, m in index], [s for s, _ in index])
 
     @classmethod
     def load(cls, port: StorePort, qid: int, state: bytes | memoryview) -> ZSetValue:
