@@ -197,6 +197,8 @@ def _store(ctx: Context, dst: bytes, pairs: Pairs) -> int:
         return 0
     engine = ctx.engine
     with engine.atomic():
+        if engine.maxdisk:  # refused before the old value goes
+            engine.before_write(len(dst) + 64 + sum(len(member) + 16 for member, _ in pairs))
         stored = keyspace.replace(db, dst, "zset")
         store_zset(engine, stored, pairs, *_limits(ctx))
     keyspace.signal_ready(db, dst)
