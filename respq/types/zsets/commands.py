@@ -268,7 +268,8 @@ def _zadd(ctx: Context, argv: list[bytes], incr: bool) -> Any:
             if score != current:
                 updated += 1
         processed += 1
-        pending[member] = score
+        if current is None or score != current:  # an equal score writes nothing (a WATCH stays intact)
+            pending[member] = score
     _set_scores(ctx, key, value, list(pending.items()))
     if incr:
         return score if processed else None
