@@ -190,6 +190,22 @@ async def _accept_loop(server: Server, listener: socket.socket) -> None:
             server.nursery.start_soon(connection.run, refused)
 
 
+def serve_while_busy(server: Server) -> None:
+    """Called by the script engine, from inside a script that runs past busy-reply-threshold: the event loop is
+    not running, so the reactor's ready sockets are served here, synchronously. Every complete command is
+    dispatched as usual, and the dispatcher answers BUSY to all but the few Redis allows meanwhile (SCRIPT KILL,
+    SHUTDOWN NOSAVE, MULTI, ...); the replies acknowledge no write, so they are sent at once. Partial requests stay
+    in the parser for later. The script's own client (busy: it waits for its reply) and clients served by a task of
+    their own (blocked, paused) are left alone until the script ends."""
+    reactor = server.reactor
+    if reactor is None:
+        return
+    for fd, mask in reactor.epoll.poll(0):
+        connection = reactor.connections.get(fd)
+        if connection is not None and not connection.busy:
+            connection.serve_while_busy(mask)
+
+
 class _Stream:
     """A streamed reply in the output: its values are encoded once it reaches the head of the queue and the socket
     takes them, a batch at a time, so memory stays at a batch however long the reply (and whatever follows it)."""
@@ -361,6 +377,34 @@ class Connection:
             return True
         self.busy = False
         return False
+
+    def serve_while_busy(self, mask: int) -> None:
+        """One turn of a client while a script runs past busy-reply-threshold (see ``serve_while_busy``)."""
+        reactor = self.server.reactor
+        assert reactor is not None
+        if mask != EPOLLIN and not self.on_events(mask):
+            return
+        try:
+            data = _recv(self.sock)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            reactor.close(self)
+            return
+        self.server.stats.net_input_bytes += len(data)
+        self.parser.feed(data)
+        self.busy = True
+        self.client.last_interaction = time.monotonic()
+        wait = self._run_ready(RUN_BUDGET)
+        if wait is _MORE:
+            reactor.run_later(self)
+            wait = None
+        self.send_ready()  # busy no more
+        if wait is not None and self.in_reactor and not self.closed:
+            self.busy = True
+            reactor.hand_off(self, wait)  # after the script: its own task resolves what the loop stopped for
 
     def send_ready(self) -> None:
         """Called by the reactor once what the replies acknowledge is durable: writes them if the socket takes them
