@@ -46,6 +46,8 @@ VERSION_NUM = int.from_bytes(bytes(int(part) for part in REDIS_COMPAT_VERSION.sp
 # redis.call arguments: numbers as Redis formats them (%.17g), integers up to this size printed directly.
 _EXACT_INT = 10**17
 RAND_MAX = 2**31 - 1  # REDIS_LRAND48_MAX
+# Redis's may_replicate commands (not shown by COMMAND INFO): a read-only script may not run them either.
+MAY_REPLICATE = frozenset({"publish", "spublish", "pfcount", "eval", "evalsha", "fcall"})
 
 
 @dataclass(slots=True, eq=False)
@@ -282,6 +284,7 @@ class ScriptEngine:
             from respq.client import Client
 
             client = Client("", "", authenticated=True)
+            client.script = True
             ctx = self._script_ctx = caller.for_client(client)
         return ctx
 
@@ -379,7 +382,7 @@ class ScriptEngine:
         if "noscript" in flags:
             return script_errors.CALL_NOSCRIPT
         is_write = "write" in flags
-        if run.read_only and (is_write or "may_replicate" in flags):
+        if run.read_only and (is_write or cmd.name in MAY_REPLICATE):
             return script_errors.CALL_WRITE_RO
         if is_write and not run.dirty:
             engine = run.ctx.engine
