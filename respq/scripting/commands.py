@@ -194,7 +194,7 @@ def script_kill(ctx: Context, argv: list[bytes]) -> Any:
     "noscript",
     group=G,
     acl=_ACL,
-    options=("YES", "SYNC", "NO"),
+    options=("NO",),  # YES and SYNC are refused: respq has no Lua debugger
     since="3.2.0",
     summary="Sets the debug mode of the scripts this connection runs; respq has no debugger, so only NO.",
 )

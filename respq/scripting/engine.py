@@ -154,7 +154,7 @@ class ScriptEngine:
                 register_builtins=False,
                 unpack_returned_tuples=True,
                 attribute_filter=_deny_attributes,
-                max_memory=self.memory_limit or None,
+                max_memory=0,  # counted from the start; the limit applies while a script's Lua code runs
             )
             # The libraries Redis ships to scripts (cjson, cmsgpack, bit, struct) are a separate module.
             try:  # LIBRARIES: until respq.scripting.libraries exists, scripts run without them
@@ -166,17 +166,17 @@ class ScriptEngine:
             prelude = PRELUDE.encode()
             loader = lua.eval(b"function(code) return assert(loadstring(code, '=respq')) end")
             self._api = loader(prelude)(
-                self._redis_call,
-                self._redis_pcall,
+                self._unbounded(self._redis_call),
+                self._unbounded(self._redis_pcall),
                 _unwrap,
-                self._log,
-                self._sha1hex,
-                self._random,
-                self._randomseed,
-                self._interrupt,
-                self._setresp,
-                self._set_repl,
-                self._acl_check,
+                self._unbounded(self._log),
+                self._unbounded(self._sha1hex),
+                self._unbounded(self._random),
+                self._unbounded(self._randomseed),
+                self._unbounded(self._interrupt),
+                self._unbounded(self._setresp),
+                self._unbounded(self._set_repl),
+                self._unbounded(self._acl_check),
                 REDIS_COMPAT_VERSION.encode(),
                 VERSION_NUM,
             )
@@ -194,6 +194,24 @@ class ScriptEngine:
             self._make_map = api.make_map
             self._make_array = api.make_array
         return self._lua
+
+    def _unbounded(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """``function`` called from Lua with script-memory-limit lifted: Python code making Lua values runs outside
+        Lua's error protection, where an allocation refused would abort the process. The script's own code is
+        held to the limit when it allocates next."""
+        limit = self.memory_limit
+        if not limit:
+            return function
+
+        def unbounded(*args: Any) -> Any:
+            set_max_memory = self._lua.set_max_memory
+            set_max_memory(0)
+            try:
+                return function(*args)
+            finally:
+                set_max_memory(limit)
+
+        return unbounded
 
     def memory(self) -> int:
         """Bytes the Lua runtime uses (INFO used_memory_lua)."""
@@ -255,15 +273,25 @@ class ScriptEngine:
         table = self._table
         self._set_args(table(keys), table(args))
         self.running = run
+        limit = self.memory_limit
+        lua = self._lua
         try:
             with engine.atomic():
-                outcome = self._run_lua(script.function, caller.client.protocol, self._script_resp, threshold > 0)
+                if limit:
+                    lua.set_max_memory(limit)
+                try:
+                    outcome = self._run_lua(script.function, caller.client.protocol, self._script_resp, threshold > 0)
+                finally:
+                    if limit:
+                        lua.set_max_memory(0)
         except lua51.LuaMemoryError:
-            outcome = (False, script_errors.SCRIPT_MEMORY % self.memory_limit, False, None, None)
+            outcome = (False, script_errors.SCRIPT_MEMORY % limit, False, None, None)
         finally:
             self.running = None
             if run.timed_out:
                 caller.server.busy_error = None  # type: ignore[attr-defined]
+        if limit and lua.get_memory_used() > limit // 2:
+            self._api.collect(b"collect")  # what the script left for the collector: before the next one runs
         if outcome[0]:
             for message in outcome[2].values():
                 caller.stats.count_error(message)
@@ -333,7 +361,10 @@ class ScriptEngine:
 
     def _redis_pcall(self, *args: Any) -> Any:
         """redis.pcall: the reply as a Lua value, an error as its table."""
-        return self._call(args)[1]
+        try:
+            return self._call(args)[1]
+        except CallFailed as killed:
+            return killed.table  # the next line the script runs raises the kill
 
     def _call(self, args: tuple[Any, ...]) -> tuple[bool, Any]:
         """(True, the reply as a Lua value) or (False, the error table)."""
@@ -346,8 +377,9 @@ class ScriptEngine:
         if argv is None:
             return False, self._make_error(script_errors.CALL_BAD_ARG)
         run.calls += 1
-        if not run.calls % CALLS_PER_CLOCK_LOOK and self._threshold > 0:
-            self._interrupt()  # a kill is acted on by the count hook, which a pcall cannot swallow
+        if not run.calls % CALLS_PER_CLOCK_LOOK and self._threshold > 0 and self._interrupt():
+            self._api.arm_kill()  # the script stops at its next line whatever it catches
+            raise CallFailed(self._make_error(script_errors.SCRIPT_KILLED))
         ctx = run.ctx
         stats = ctx.stats
         cmd = COMMANDS.get(argv[0].lower())

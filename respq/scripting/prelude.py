@@ -135,14 +135,26 @@ local function where()
     return ""
 end
 
+-- The hooks act only while the script's own code runs: respq's code around it must finish undisturbed.
+local function in_script()
+    local info = getinfo(3, "S")
+    return info ~= nil and info.source ~= INTERNAL
+end
+
 local function killed_hook()
-    raise("ERR Script killed by user with SCRIPT KILL...")
+    if in_script() then
+        raise("ERR Script killed by user with SCRIPT KILL...")
+    end
+end
+
+-- From the kill on, every line the script runs raises again: a pcall in the script cannot swallow it and go on.
+local function arm_kill()
+    sethook(killed_hook, "l")
 end
 
 local function count_hook()
-    if py_interrupt() then
-        -- From now on at every line, so that a pcall in the script cannot swallow the kill and go on.
-        sethook(killed_hook, "l")
+    if in_script() and py_interrupt() then
+        arm_kill()
         raise("ERR Script killed by user with SCRIPT KILL...")
     end
 end
@@ -506,6 +518,7 @@ end
 return {
     run = run,
     where = where,
+    arm_kill = arm_kill,
     compile = compile,
     set_args = set_args,
     error_table = error_table,
