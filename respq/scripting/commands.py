@@ -51,7 +51,7 @@ def _eval(ctx: Context, argv: list[bytes], by_sha: bool, read_only: bool) -> Any
             raise CommandError(script_errors.NOSCRIPT)
     else:
         script = engine.create(argv[1])
-    return engine.run(ctx, script, argv[3 : 3 + numkeys], argv[3 + numkeys :], read_only)
+    return engine.run(ctx, script, numkeys, argv[3:], read_only)
 
 
 _SUMMARY_EVAL = "Runs a Lua script on the server, atomically."

@@ -184,7 +184,6 @@ class ScriptEngine:
             api = self._api
             self._run_lua = api.run
             self._where = api.where
-            self._set_args = api.set_args
             self._table = lua.table_from
             self._make_error = api.make_error
             self._make_status = api.make_status
@@ -245,9 +244,9 @@ class ScriptEngine:
         return script
 
     # ---- running --------------------------------------------------------------------------------------------------
-    def run(self, caller: Context, script: Script, keys: list[bytes], args: list[bytes], read_only: bool) -> Any:
-        """Runs a cached script for the calling client; its reply (Raw RESP for the caller's protocol), or raises
-        CommandError with the error Redis answers."""
+    def run(self, caller: Context, script: Script, numkeys: int, argv: list[bytes], read_only: bool) -> Any:
+        """Runs a cached script for the calling client with ``argv`` (its keys, the first ``numkeys``, then its
+        arguments); its reply (Raw RESP for the caller's protocol), or raises CommandError with Redis's error."""
         engine = caller.engine
         flags = script.flags
         oom = bool(engine.maxmemory) and engine.over_maxmemory()
@@ -270,8 +269,6 @@ class ScriptEngine:
         )
         threshold = caller.config.values["busy-reply-threshold"]
         self._threshold = threshold / 1000
-        table = self._table
-        self._set_args(table(keys), table(args))
         self.running = run
         limit = self.memory_limit
         lua = self._lua
@@ -280,7 +277,9 @@ class ScriptEngine:
                 if limit:
                     lua.set_max_memory(limit)
                 try:
-                    outcome = self._run_lua(script.function, caller.client.protocol, self._script_resp, threshold > 0)
+                    outcome = self._run_lua(
+                        script.function, caller.client.protocol, threshold > 0, self._script_resp, numkeys, *argv
+                    )
                 finally:
                     if limit:
                         lua.set_max_memory(0)
@@ -293,8 +292,9 @@ class ScriptEngine:
         if limit and lua.get_memory_used() > limit // 2:
             self._api.collect(b"collect")  # what the script left for the collector: before the next one runs
         if outcome[0]:
-            for message in outcome[2].values():
-                caller.stats.count_error(message)
+            if len(outcome) > 2 and outcome[2] is not None:  # error replies inside the reply, for errorstats
+                for message in outcome[2].values():
+                    caller.stats.count_error(message)
             return Raw(outcome[1])
         _, message, counted, source, line = outcome
         if message is None:

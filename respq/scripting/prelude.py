@@ -311,17 +311,12 @@ end
 table_lib.insert, table_lib.remove, table_lib.sort = guard(real_insert), guard(real_remove), guard(real_sort)
 
 -- ---- running a script and converting its reply ---------------------------------------------------------------------
-local function set_args(keys, argv)
-    visible.KEYS = keys
-    visible.ARGV = argv
-end
-
 local function compile(body)
     return loadstring(body, "@user_script")
 end
 
 -- A Lua value as Redis replies it (luaReplyToRedisReply), appended to out as RESP for a client speaking `resp`;
--- `script_resp` is the protocol the script chose with redis.setresp (booleans depend on it). Errors met inside a
+-- `script_resp()` is the protocol the script chose with redis.setresp (booleans depend on it). Errors met inside a
 -- reply are appended to errors, for errorstats.
 local function no_newlines(s)
     return (gsub(s, "[\r\n]", " "))
@@ -336,7 +331,7 @@ local function encode(value, out, resp, script_resp, errors)
     elseif kind == "number" then
         out[#out + 1] = format(":%d\r\n", value)
     elseif kind == "boolean" then
-        if script_resp == 2 then
+        if script_resp() == 2 then
             if value then
                 out[#out + 1] = ":1\r\n"
             else
@@ -452,7 +447,15 @@ end
 
 -- Runs a compiled script; returns true and its reply as RESP (with the texts of the errors inside it), or false,
 -- the error message, whether errorstats already counted it, and where it happened.
-local function run(fn, resp, script_resp_of, hooked)
+local function run(fn, resp, hooked, script_resp, numkeys, ...)
+    local all, keys, argv = {...}, {}, {}
+    for i = 1, numkeys do
+        keys[i] = all[i]
+    end
+    for i = numkeys + 1, select("#", ...) do
+        argv[i - numkeys] = all[i]
+    end
+    visible.KEYS, visible.ARGV = keys, argv
     if hooked then
         sethook(count_hook, "", 100000)
     end
@@ -468,9 +471,15 @@ local function run(fn, resp, script_resp_of, hooked)
         return false, type(message) == "string" and message or nil, rawget(value, "ignore_error_stats_update") == true,
             rawget(value, "source"), rawget(value, "line")
     end
+    local kind = type(value)
+    if kind == "number" then
+        return true, format(":%d\r\n", value)
+    elseif kind == "string" then
+        return true, "$" .. #value .. "\r\n" .. value .. "\r\n"
+    end
     local out, errors = {}, {}
-    encode(value, out, resp, script_resp_of(), errors)
-    return true, concat(out), errors
+    encode(value, out, resp, script_resp, errors)
+    return true, concat(out), errors[1] and errors or nil
 end
 
 -- Tables redis.call builds from replies: an error, a status, and RESP3's shapes.
@@ -520,7 +529,6 @@ return {
     where = where,
     arm_kill = arm_kill,
     compile = compile,
-    set_args = set_args,
     error_table = error_table,
     make_error = make_error,
     make_status = make_status,
