@@ -250,11 +250,16 @@ class ScriptEngine:
         engine = caller.engine
         flags = script.flags
         oom = bool(engine.maxmemory) and engine.over_maxmemory()
-        if not flags & EVAL_COMPAT and not flags & NO_WRITES:
-            if engine.write_error:
-                raise CommandError(script_errors.MISCONF_SCRIPT % engine.write_error.encode())
-            if read_only:
-                raise CommandError(script_errors.RO_SCRIPT_WRITES)
+        if not flags & EVAL_COMPAT:
+            # A shebang makes EVAL a write (unless no-writes) and denyoom (unless allow-oom or no-writes) command, so
+            # Redis refuses it before it runs as it refuses such commands.
+            if oom and not flags & (ALLOW_OOM | NO_WRITES):
+                raise CommandError(errors.OOM)
+            if not flags & NO_WRITES:
+                if engine.write_error:
+                    raise CommandError(errors.misconf(engine.write_error))
+                if read_only:
+                    raise CommandError(script_errors.RO_SCRIPT_WRITES)
         self._runtime()
         ctx = self._script_context(caller)
         ctx.client.db = caller.client.db

@@ -23,11 +23,6 @@ SHEBANG_ENGINE = b"ERR Unexpected engine in script shebang: %s"
 SHEBANG_FLAG = b"ERR Unexpected flag in script shebang: %s"
 SHEBANG_OPTION = b"ERR Unknown lua shebang option: %s"
 RO_SCRIPT_WRITES = b"ERR Can not execute a script with write flag using *_ro command."
-OOM_SCRIPT = b"OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'"
-MISCONF_SCRIPT = (
-    b"MISCONF Redis is configured to persist data to AOF, but it's currently unable to persist to disk. Writable "
-    b"scripts are blocked. Use 'no-writes' flag for read only scripts. AOF error: %s"
-)
 
 # What redis.call / redis.pcall answer (the script sees them as error tables, "ERR " added)
 CALL_NO_ARGS = b"ERR Please specify at least one argument for this redis lib call"
