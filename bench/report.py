@@ -26,6 +26,7 @@ THROUGHPUT_TARGETS: dict[str, dict[str, float]] = {
     "rand_p16": {"always": 0.6, "everysec": 0.4},
     "listflow": {"always": 0.5, "everysec": 0.5},
     "groupflow": {"always": 0.5, "everysec": 0.5},
+    "evalsha_p16": {"always": 0.4, "everysec": 0.3},
 }
 ROW_TITLES = {
     "lpush_p1": "LPUSH q <100 B>, P=1",
@@ -45,6 +46,7 @@ ROW_TITLES = {
     "hget_p1": "HGET h f (100 B value), P=1",
     "hget_p16": "HGET h f (100 B value), P=16",
     "hset10_p16": "HSET of a new 10-field hash per command (-r), P=16",
+    "evalsha_p16": "EVALSHA of a script doing INCR + LPUSH <100 B>, P=16",
     "listflow": "list queue: LPUSH / RPOP q 100 (BLMPOP when empty)",
     "groupflow": "consumer group: XADD / XREADGROUP COUNT 100 + XACK",
 }
@@ -56,6 +58,7 @@ CHART_LABELS = {
     "setrand_p16": "SET 10k random\nkeys P=16", "mget_p16": "MGET 10 keys\nP=16",
     "groupflow": "consumer\ngroup flow",
     "hget_p1": "HGET\nP=1", "hget_p16": "HGET\nP=16", "hset10_p16": "HSET new\n10-field hash",
+    "evalsha_p16": "EVALSHA\nINCR+LPUSH",
 }
 TARGET_GROUPS = [
     ("LPUSH / RPOP / XADD single message, P=1", ["lpush_p1", "rpop_p1", "xadd_p1"]),
@@ -68,6 +71,7 @@ TARGET_GROUPS = [
     ("HGET of a 100 B value, P=1 and P=16", ["hget_p1", "hget_p16"]),
     ("list queue flow, delivered msgs/s", ["listflow"]),
     ("consumer-group flow, delivered msgs/s", ["groupflow"]),
+    ("EVALSHA of a small script (INCR + LPUSH), P=16", ["evalsha_p16"]),
 ]
 # The produce-and-consume flows whose disk bytes per message face the steady-state target.
 DISK_TARGET_FLOWS = [("lists", "listflow"), ("consumer group", "groupflow")]
