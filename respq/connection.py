@@ -155,6 +155,7 @@ def _listen(address: str, port: int) -> socket.socket:
 
 def serve_listeners(server: Server, nursery: trio.Nursery, listeners: list[socket.socket]) -> None:
     """Starts accepting clients on listeners made by open_listeners."""
+    server.listeners = listeners
     for listener in listeners:
         nursery.start_soon(_accept_loop, server, listener)
 
@@ -177,29 +178,52 @@ async def _accept_loop(server: Server, listener: socket.socket) -> None:
             if error.errno == errno.EBADF:  # closed at shutdown
                 return
             raise
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection = Connection(server, sock, addr)
-        # Counted here, in accept order: Trio runs new tasks in no fixed order, and the newest client is the one
-        # maxclients must refuse.
-        refused = len(server.clients) >= server.config.maxclients
-        server.register(connection)
-        if server.reactor is not None and not refused and not connection.protected_mode_refuses():
-            server.reactor.attach(connection)
-        else:
-            server.nursery.start_soon(connection.run, refused)
+        _admit(server, sock, addr)
 
 
-def serve_while_busy(server: Server) -> None:
+def _accept_while_busy(server: Server) -> None:
+    """Accepts the clients waiting on the listeners while a script blocks the loop, as Redis accepts them then
+    (they get BUSY like the others). Their tasks start once the loop runs again; reactor clients are served now."""
+    for listener in server.listeners:
+        while True:
+            try:
+                sock, addr = listener.accept()
+            except OSError:  # nothing waiting, or a failure the accept loop reports once it runs
+                break
+            _admit(server, sock, addr)
+
+
+def _admit(server: Server, sock: socket.socket, addr: Any) -> None:
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connection = Connection(server, sock, addr)
+    # Counted here, in accept order: Trio runs new tasks in no fixed order, and the newest client is the one
+    # maxclients must refuse.
+    refused = len(server.clients) >= server.config.maxclients
+    server.register(connection)
+    if server.reactor is not None and not refused and not connection.protected_mode_refuses():
+        server.reactor.attach(connection)
+    else:
+        server.nursery.start_soon(connection.run, refused)
+
+
+def serve_while_busy(server: Server, caller: Client) -> None:
     """Called by the script engine, from inside a script that runs past busy-reply-threshold: the event loop is
     not running, so the reactor's ready sockets are served here, synchronously. Every complete command is
     dispatched as usual, and the dispatcher answers BUSY to all but the few Redis allows meanwhile (SCRIPT KILL,
     SHUTDOWN NOSAVE, MULTI, ...); the replies acknowledge no write, so they are sent at once. Partial requests stay
-    in the parser for later. The script's own client (busy: it waits for its reply) and clients served by a task of
-    their own (blocked, paused) are left alone until the script ends."""
+    in the parser for later. Clients connecting meanwhile are accepted. Replies to commands run before the script
+    in the same reactor pass go out once what they acknowledge is durable. The script's own client (``caller``: it
+    waits for its reply) and clients served by a task of their own (blocked, paused) wait until the script ends."""
     reactor = server.reactor
     if reactor is None:
         return
+    waiting = [c for c in reactor.connections.values() if c.busy and c.out and c.client is not caller]
+    if waiting and server.durable_now():
+        for connection in waiting:
+            if connection.in_reactor:
+                connection.send_ready()
+    _accept_while_busy(server)
     for fd, mask in reactor.epoll.poll(0):
         connection = reactor.connections.get(fd)
         if connection is not None and not connection.busy:

@@ -83,6 +83,7 @@ class Server:
         self.clients_output = 0  # bytes of replies queued for every client together
         self.maxmemory_clients = config.maxmemory_clients  # bytes; 0 = no client eviction
         self.busy_error: bytes | None = None  # set while a script runs past busy-reply-threshold
+        self.listeners: list[socket.socket] = []  # what clients connect to (set when serving starts)
         self.scripts = ScriptEngine(log, config.script_memory_limit)
         self.scripts.serve_while_busy = self._serve_while_busy
 
@@ -129,6 +130,20 @@ class Server:
             self._sync_finished(target, error)
             return False
         self._sync_finished(target)
+        return True
+
+    def durable_now(self) -> bool:
+        """Makes every mutation so far as durable as appendfsync promises, synchronously (a script blocks the loop
+        meanwhile: the replies it holds back may go out). False when that cannot be done now (a full disk)."""
+        engine = self.engine
+        if engine is None:
+            return True
+        if self.config.appendfsync == "always":
+            return self.sync_now()
+        try:
+            engine.flush()
+        except StorageError:
+            return False
         return True
 
     def _sync_finished(self, target: int, error: StorageError | None = None) -> None:
@@ -415,10 +430,10 @@ class Server:
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
 
-    def _serve_while_busy(self) -> None:
+    def _serve_while_busy(self, caller: Client) -> None:
         """Called from inside a script running past busy-reply-threshold (the event loop is not running): answers
         the other clients, and ends the process for SHUTDOWN NOSAVE without the script's writes."""
-        serve_while_busy(self)
+        serve_while_busy(self, caller)
         if self.shutdown_requested.is_set():
             self._exit_during_script()
 

@@ -20,6 +20,7 @@ import lupa.lua51 as lua51
 
 from respq import REDIS_COMPAT_VERSION, errors
 from respq.blocking import Block
+from respq.client import Client
 from respq.commands.context import Context
 from respq.commands.dispatch import call
 from respq.commands.table import COMMANDS, Command
@@ -137,7 +138,7 @@ class ScriptEngine:
         self.scripts_memory = 0  # bytes of cached bodies and digests (INFO used_memory_scripts_eval)
         self.running: Run | None = None
         # Set by the server layer: services the other clients while a script runs past busy-reply-threshold.
-        self.serve_while_busy: Callable[[], None] = lambda: None
+        self.serve_while_busy: Callable[[Client], None] = lambda caller: None
         self._lua: Any = None
         self._api: Any = None
         self._script_ctx: Context | None = None
@@ -314,8 +315,6 @@ class ScriptEngine:
     def _script_context(self, caller: Context) -> Context:
         ctx = self._script_ctx
         if ctx is None or ctx.engine is not caller.engine:
-            from respq.client import Client
-
             client = Client("", "", authenticated=True)
             client.script = True
             ctx = self._script_ctx = caller.for_client(client)
@@ -352,7 +351,7 @@ class ScriptEngine:
                 f"killing the script using the SCRIPT KILL command. Script name is: {run.name}.",
             )
             run.caller.server.busy_error = script_errors.BUSY_EVAL  # type: ignore[attr-defined]
-        self.serve_while_busy()
+        self.serve_while_busy(run.caller.client)
         if run.killed:
             self.log("warning", "Lua script killed by user with SCRIPT KILL.")
         return run.killed

@@ -275,3 +275,53 @@ def test_a_blocked_client_is_served_by_a_script_push(server: ServerProcess) -> N
     assert client.eval("return redis.call('rpush', KEYS[1], 'job')", 1, "q") == 1
     thread.join(10)
     assert result["value"] == (b"q", b"job")
+
+
+def test_redis_py_lock_and_registered_scripts(server: ServerProcess) -> None:
+    """What clients build on scripts: redis-py's Lock (acquire, extend, release by token in Lua) and
+    register_script (EVALSHA, falling back to EVAL on NOSCRIPT after SCRIPT FLUSH)."""
+    client = make_client(server)
+    lock = client.lock("resource", timeout=10)
+    assert lock.acquire(blocking=False)
+    assert not client.lock("resource", timeout=10).acquire(blocking=False)
+    assert lock.extend(5)
+    lock.release()
+    assert client.get("resource") is None
+    script = client.register_script("return redis.call('incrby', KEYS[1], ARGV[1])")
+    assert script(keys=["n"], args=[5]) == 5
+    client.script_flush()
+    assert script(keys=["n"], args=[2]) == 7  # NOSCRIPT, then EVAL: cached again
+    assert client.script_exists(script.sha) == [True]
+
+
+def test_a_client_connecting_during_a_long_script_gets_busy(server: ServerProcess) -> None:
+    caller, other = _raw(server), make_client(server)
+    other.config_set("busy-reply-threshold", 100)
+    _send(caller, "EVAL", LOOP, "0", "10")
+    _wait_busy(other, time.monotonic())
+    newcomer = _raw(server)  # connects while the script runs
+    _send(newcomer, "PING")
+    assert _read_line(newcomer) == b"-" + BUSY.encode() + b"\r\n"
+    _send(newcomer, "SCRIPT", "KILL")
+    assert _read_line(newcomer) == b"+OK\r\n"
+    assert _read_line(caller).startswith(b"-ERR " + KILLED.encode())
+
+
+def test_replies_of_the_same_pass_are_not_held_by_a_long_script(tmp_path: Path) -> None:
+    """A client whose command ran in the same reactor pass as the script, just before it, gets its reply when the
+    script passes the threshold, not when it ends. DEBUG SLEEP holds the loop so that the PING and the EVAL arrive
+    together; whichever runs first, the PING's reply (PONG, or BUSY) must come within the threshold and a second."""
+    server = start_respq(tmp_path / "data", "--enable-debug-command", "yes", "--busy-reply-threshold", "200")
+    try:
+        sleeper, caller, other = _raw(server), _raw(server), _raw(server)
+        _send(sleeper, "DEBUG", "SLEEP", "0.3")
+        started = time.monotonic()
+        _send(other, "PING")
+        _send(caller, "EVAL", LOOP, "0", "10")
+        assert _read_line(other) in (b"+PONG\r\n", b"-" + BUSY.encode() + b"\r\n")
+        assert time.monotonic() - started < 0.3 + 0.2 + 1.0
+        _send(other, "SCRIPT", "KILL")
+        assert _read_line(other) == b"+OK\r\n"
+        assert _read_line(caller).startswith(b"-ERR " + KILLED.encode())
+    finally:
+        server.stop()
