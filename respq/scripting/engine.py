@@ -76,10 +76,10 @@ class Run:
         "timed_out",
     )
 
-    def __init__(self, caller: Context, ctx: Context, name: str, read_only: bool, allow_oom: bool, oom: bool) -> None:
+    def __init__(self, caller: Context, ctx: Context, name: bytes, read_only: bool, allow_oom: bool, oom: bool) -> None:
         self.caller = caller
         self.ctx = ctx  # the script client's context (its own database and protocol)
-        self.name = name
+        self.name = name  # the script's SHA1 digest, for the log
         self.read_only = read_only
         self.allow_oom = allow_oom
         self.oom = oom  # over maxmemory when the script started (Redis's pre_command_oom_state)
@@ -167,8 +167,8 @@ class ScriptEngine:
             prelude = PRELUDE.encode()
             loader = lua.eval(b"function(code) return assert(loadstring(code, '=respq')) end")
             self._api = loader(prelude)(
-                self._unbounded(self._redis_call),
-                self._unbounded(self._redis_pcall),
+                self._redis_call,
+                self._redis_pcall,
                 _unwrap,
                 self._unbounded(self._log),
                 self._unbounded(self._sha1hex),
@@ -261,14 +261,16 @@ class ScriptEngine:
                     raise CommandError(errors.misconf(engine.write_error))
                 if read_only:
                     raise CommandError(script_errors.RO_SCRIPT_WRITES)
-        self._runtime()
-        ctx = self._script_context(caller)
-        ctx.client.db = caller.client.db
-        ctx.client.protocol = 2
+        ctx = self._script_ctx
+        if ctx is None or ctx.engine is not engine:
+            ctx = self._script_context(caller)
+        client = ctx.client
+        client.db = caller.client.db
+        client.protocol = 2
         run = Run(
             caller,
             ctx,
-            script.sha.decode(),
+            script.sha,
             read_only or bool(not flags & EVAL_COMPAT and flags & NO_WRITES),
             bool(not flags & EVAL_COMPAT and flags & ALLOW_OOM),
             oom,
@@ -348,7 +350,7 @@ class ScriptEngine:
             self.log(
                 "warning",
                 f"Slow script detected: still in execution after {int(elapsed * 1000)} milliseconds. You can try "
-                f"killing the script using the SCRIPT KILL command. Script name is: {run.name}.",
+                f"killing the script using the SCRIPT KILL command. Script name is: {run.name.decode()}.",
             )
             run.caller.server.busy_error = script_errors.BUSY_EVAL  # type: ignore[attr-defined]
         self.serve_while_busy(run.caller.client)
@@ -357,18 +359,32 @@ class ScriptEngine:
         return run.killed
 
     def _redis_call(self, *args: Any) -> Any:
-        """redis.call: the reply as a Lua value; an error raises (Lua sees the error table, see _unwrap)."""
-        ok, value = self._call(args)
+        """redis.call: the reply as a Lua value; an error raises (Lua sees the error table, see _unwrap). Runs with
+        script-memory-limit lifted, as _unbounded says (inlined: this is the hot path)."""
+        limit = self.memory_limit
+        if limit:
+            self._lua.set_max_memory(0)
+        try:
+            ok, value = self._call(args)
+        finally:
+            if limit:
+                self._lua.set_max_memory(limit)
         if ok:
             return value
         raise CallFailed(value)
 
     def _redis_pcall(self, *args: Any) -> Any:
         """redis.pcall: the reply as a Lua value, an error as its table."""
+        limit = self.memory_limit
+        if limit:
+            self._lua.set_max_memory(0)
         try:
             return self._call(args)[1]
         except CallFailed as killed:
             return killed.table  # the next line the script runs raises the kill
+        finally:
+            if limit:
+                self._lua.set_max_memory(limit)
 
     def _call(self, args: tuple[Any, ...]) -> tuple[bool, Any]:
         """(True, the reply as a Lua value) or (False, the error table)."""
@@ -395,7 +411,7 @@ class ScriptEngine:
         refusal = self._refusal(run, cmd)
         if refusal is not None:
             return False, self._make_error(stats.rejected(refusal, cmd).message)
-        if cmd.is_write:
+        if "write" in cmd.flags:
             run.dirty = True
         try:
             reply = call(ctx, cmd, argv)
