@@ -326,6 +326,25 @@ class ScriptEngine:
         run = self.running
         return run.ctx.client.protocol if run is not None else 2
 
+    def may_replicate(self, cmd: Command, argv: list[bytes]) -> bool:
+        """Whether ``cmd`` counts as a write for CLIENT PAUSE WRITE beyond its write flag: Redis's may-replicate
+        commands, EVAL and EVALSHA unless the script's shebang says no-writes (as evalGetCommandFlags decides)."""
+        name = cmd.name
+        if name not in MAY_REPLICATE:
+            return False
+        if name not in ("eval", "evalsha") or len(argv) < 2:
+            return True
+        if name == "evalsha":
+            script = self.scripts.get(argv[1].lower())
+            flags = EVAL_COMPAT if script is None else script.flags
+        else:
+            script = self.scripts.get(sha1hex(argv[1]))
+            try:
+                flags = parse_shebang(argv[1])[0] if script is None else script.flags
+            except CommandError:
+                flags = EVAL_COMPAT
+        return bool(flags & EVAL_COMPAT or not flags & NO_WRITES)
+
     def kill(self) -> bytes | None:
         """SCRIPT KILL: None when the running script will stop, else the error to answer."""
         run = self.running
