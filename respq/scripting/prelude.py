@@ -24,6 +24,9 @@ local huge = math.huge
 
 local READONLY = "Attempt to modify a readonly table"
 local INTERNAL = "=respq"
+-- Chunks that stand where Redis has C code (this one, and the libraries' Lua code if any): errors and the hooks look
+-- past their frames to the script's own.
+local ours = {[INTERNAL] = true}
 
 local function raise(message)
     error({err = message}, 0)
@@ -104,7 +107,7 @@ math.randomseed = as_function(py_randomseed)
 local function err_handler(err)
     local level = 2
     local info = getinfo(level, "nSl")
-    while info and (info.what == "C" or info.source == INTERNAL) do
+    while info and (info.what == "C" or info.what == "tail" or ours[info.source]) do
         level = level + 1
         info = getinfo(level, "nSl")
     end
@@ -125,7 +128,7 @@ end
 local function where()
     local level = 1
     local info = getinfo(level, "Sl")
-    while info and (info.what == "C" or info.source == INTERNAL) do
+    while info and (info.what == "C" or info.what == "tail" or ours[info.source]) do
         level = level + 1
         info = getinfo(level, "Sl")
     end
@@ -138,7 +141,7 @@ end
 -- The hooks act only while the script's own code runs: respq's code around it must finish undisturbed.
 local function in_script()
     local info = getinfo(3, "S")
-    return info ~= nil and info.source ~= INTERNAL
+    return info ~= nil and not ours[info.source]
 end
 
 local function killed_hook()
@@ -169,7 +172,18 @@ for _, name in ipairs({
     visible[name] = G[name]
 end
 for _, name in ipairs({"cjson", "cmsgpack", "bit", "struct"}) do -- when the libraries are installed
-    visible[name] = rawget(G, name)
+    local library = rawget(G, name)
+    visible[name] = library
+    if type(library) == "table" then
+        for _, member in pairs(library) do
+            if type(member) == "function" then
+                local info = getinfo(member, "S")
+                if info.what ~= "C" then
+                    ours[info.source] = true
+                end
+            end
+        end
+    end
 end
 visible.redis = redis
 
