@@ -245,7 +245,15 @@ local function new_cjson()
   end
 
   local function number_token(s, i)
-    local e = strtod_end(s, i)
+    -- Fast path: plain integers, the common case, need none of strtod's alternatives.
+    local _, e = find(s, "^-?%d+", i)
+    if e then
+      local c = byte(s, e + 1)
+      if c ~= 46 and c ~= 101 and c ~= 69 and c ~= 120 and c ~= 88 then
+        return T_NUMBER, tonumber(sub(s, i, e)), i - 1, e + 1
+      end
+    end
+    e = strtod_end(s, i)
     if e == nil then return T_ERROR, "invalid number", i - 1, i end
     return T_NUMBER, tonumber(sub(s, i, e)), i - 1, e + 1
   end
