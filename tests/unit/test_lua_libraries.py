@@ -331,6 +331,17 @@ MSGPACK_CASES = [
     raised("cmsgpack.unpack_limit('\\1\\2', -1)"),
     raised("cmsgpack.unpack_limit('\\1\\2', 1, 3)"),
     raised("cmsgpack.unpack_limit('\\1\\2', 'x')"),
+    # The C library's limits come from the Lua stack of its C function (LUAI_MAXCSTACK, 8000 slots).
+    PRELUDE + "local t = {} for i = 1, 4001 do t[i] = i end return D(#cmsgpack.pack(unpack(t, 1, 4000)))",
+    PRELUDE + "local t = {} for i = 1, 4001 do t[i] = i end return D(pcall(cmsgpack.pack, unpack(t, 1, 4001)))",
+    PRELUDE + "local s = string.rep('\\1', 7999) return D(select('#', cmsgpack.unpack(s)))",
+    PRELUDE + "local s = string.rep('\\1', 8000) return D(pcall(cmsgpack.unpack, s))",
+    PRELUDE + "local s = string.rep('\\1', 7990) .. '\\145\\145\\145\\145\\145\\1' return D(pcall(cmsgpack.unpack, s))",
+    PRELUDE + "local s = string.rep('\\1', 7988) .. '\\145\\145\\145\\145\\145\\1' return D(pcall(cmsgpack.unpack, s))",
+    PRELUDE + "local s = string.rep('\\145', 5000) .. '\\1' return D(pcall(cmsgpack.unpack, s))",
+    PRELUDE + "local s = string.rep('\\129\\1', 5000) .. '\\1' return D(pcall(cmsgpack.unpack, s))",
+    PRELUDE + "local s = string.rep('\\1', 8000) return D(select('#', cmsgpack.unpack_limit(s, 7998)))",
+    PRELUDE + "local s = string.rep('\\1', 8000) return D(pcall(cmsgpack.unpack_limit, s, 7999))",
     caught("cmsgpack.pack"),
     caught("cmsgpack.unpack, '\\193'"),
 ]
@@ -457,6 +468,16 @@ CJSON_CASES = [
     raised("cjson.encode_invalid_numbers('maybe')"),
     raised("cjson.encode_keep_buffer({})"),
     raised("cjson.decode_invalid_numbers(1)"),
+    # Past 8000 Lua stack slots the C code's depth checks fail whatever the configured depth.
+    PRELUDE + "local c = cjson.new() c.decode_max_depth(100000) return D(pcall(c.decode, string.rep('[', 20000)))",
+    PRELUDE + "local c = cjson.new() c.decode_max_depth(100000) return D(pcall(c.decode, string.rep('{\"a\":', 9000)))",
+    PRELUDE + "local c = cjson.new() c.decode_max_depth(100000) "
+    "return D(pcall(c.decode, string.rep('[{\"a\":', 3000)))",
+    PRELUDE + "local c = cjson.new() c.decode_max_depth(100000) "
+    "return D(#c.encode(c.decode(string.rep('[', 7998) .. string.rep(']', 7998))))",
+    PRELUDE + "local c = cjson.new() c.encode_max_depth(100000) local t = {} t[1] = t return D(pcall(c.encode, t))",
+    PRELUDE + "local c = cjson.new() c.encode_max_depth(100000) local t = {} t.a = t return D(pcall(c.encode, t))",
+    PRELUDE + "local c = cjson.new() c.encode_max_depth(100000) local t = {} t.a = {t} return D(pcall(c.encode, t))",
     caught("cjson.decode, '{'"),
     caught("cjson.encode, {[30] = 1}"),
     caught("cjson.encode"),

@@ -12,6 +12,9 @@ local raise, argerror, checkstring, checkinteger, toint32 =
   C.raise, C.argerror, C.checkstring, C.checkinteger, C.toint32
 
 local INT_MAX = 2147483647
+-- The C code keeps what it is walking on the Lua stack of its C function, which Lua 5.1 caps at LUAI_MAXCSTACK
+-- slots: past it, its depth checks fail even below the configured maximum depth. `slots` tracks that height.
+local MAXCSTACK = 8000
 
 -- lua_cjson's null is a NULL light userdata, which Lua code cannot make: one opaque userdata per runtime.
 local null = newproxy(false)
@@ -72,15 +75,15 @@ local function new_cjson()
 
   local encode_value
 
-  local function encode_table(t, depth, out, n)
+  local function encode_table(t, depth, out, n, slots)
     depth = depth + 1
-    if depth > cfg.encode_max_depth then raise(format("Cannot serialise, excessive nesting (%d)", depth)) end
+    if depth > cfg.encode_max_depth or slots + 3 > MAXCSTACK then raise(format("Cannot serialise, excessive nesting (%d)", depth)) end
     local len = array_length(t)
     if len > 0 then
       n = n + 1; out[n] = "["
       for i = 1, len do
         if i > 1 then n = n + 1; out[n] = "," end
-        n = encode_value(rawget(t, i), depth, out, n)
+        n = encode_value(rawget(t, i), depth, out, n, slots + 1)
       end
       n = n + 1; out[n] = "]"
       return n
@@ -97,13 +100,13 @@ local function new_cjson()
       else
         raise("Cannot serialise " .. kt .. ": table key must be a number or string")
       end
-      n = encode_value(v, depth, out, n)
+      n = encode_value(v, depth, out, n, slots + 2)
     end
     n = n + 1; out[n] = "}"
     return n
   end
 
-  function encode_value(v, depth, out, n)
+  function encode_value(v, depth, out, n, slots)
     local t = type(v)
     if t == "string" then
       n = n + 1; out[n] = encode_string(v)
@@ -112,7 +115,7 @@ local function new_cjson()
     elseif t == "boolean" then
       n = n + 1; out[n] = v and "true" or "false"
     elseif t == "table" then
-      return encode_table(v, depth, out, n)
+      return encode_table(v, depth, out, n, slots)
     elseif v == nil or v == null then
       n = n + 1; out[n] = "null"
     else
@@ -287,16 +290,16 @@ local function new_cjson()
 
   local parse_value
 
-  local function descend(depth, i)
+  local function descend(depth, i, slots)
     depth = depth + 1
-    if depth > cfg.decode_max_depth then
+    if depth > cfg.decode_max_depth or slots > MAXCSTACK then
       raise(format("Found too many nested data structures (%d) at character %d", depth, i - 1))
     end
     return depth
   end
 
-  local function parse_object(s, i, len, depth)
-    depth = descend(depth, i)
+  local function parse_object(s, i, len, depth, slots)
+    depth = descend(depth, i, slots + 3)
     local t = {}
     local ttype, tvalue, tindex
     ttype, tvalue, tindex, i = next_token(s, i, len)
@@ -307,7 +310,7 @@ local function new_cjson()
       ttype, tvalue, tindex, i = next_token(s, i, len)
       if ttype ~= "T_COLON" then parse_error("colon", ttype, tvalue, tindex) end
       ttype, tvalue, tindex, i = next_token(s, i, len)
-      t[key], i = parse_value(s, i, len, depth, ttype, tvalue, tindex)
+      t[key], i = parse_value(s, i, len, depth, slots + 2, ttype, tvalue, tindex)
       ttype, tvalue, tindex, i = next_token(s, i, len)
       if ttype == "T_OBJ_END" then return t, i end
       if ttype ~= "T_COMMA" then parse_error("comma or object end", ttype, tvalue, tindex) end
@@ -315,8 +318,8 @@ local function new_cjson()
     end
   end
 
-  local function parse_array(s, i, len, depth)
-    depth = descend(depth, i)
+  local function parse_array(s, i, len, depth, slots)
+    depth = descend(depth, i, slots + 2)
     local t = {}
     local ttype, tvalue, tindex
     ttype, tvalue, tindex, i = next_token(s, i, len)
@@ -324,7 +327,7 @@ local function new_cjson()
     local n = 0
     while true do
       n = n + 1
-      t[n], i = parse_value(s, i, len, depth, ttype, tvalue, tindex)
+      t[n], i = parse_value(s, i, len, depth, slots + 1, ttype, tvalue, tindex)
       ttype, tvalue, tindex, i = next_token(s, i, len)
       if ttype == "T_ARR_END" then return t, i end
       if ttype ~= "T_COMMA" then parse_error("comma or array end", ttype, tvalue, tindex) end
@@ -333,10 +336,10 @@ local function new_cjson()
   end
 
   -- The value that starts with the token just read; returns it and the index after it.
-  function parse_value(s, i, len, depth, ttype, tvalue, tindex)
+  function parse_value(s, i, len, depth, slots, ttype, tvalue, tindex)
     if ttype == T_STRING or ttype == T_NUMBER or ttype == T_BOOLEAN or ttype == T_NULL then return tvalue, i end
-    if ttype == "T_OBJ_BEGIN" then return parse_object(s, i, len, depth) end
-    if ttype == "T_ARR_BEGIN" then return parse_array(s, i, len, depth) end
+    if ttype == "T_OBJ_BEGIN" then return parse_object(s, i, len, depth, slots) end
+    if ttype == "T_ARR_BEGIN" then return parse_array(s, i, len, depth, slots) end
     parse_error("value", ttype, tvalue, tindex)
   end
 
@@ -380,7 +383,7 @@ local function new_cjson()
   function cjson.encode(...)
     if select("#", ...) ~= 1 then argerror(1, "expected 1 argument") end
     local out = {}
-    local n = encode_value((...), 0, out, 0)
+    local n = encode_value((...), 0, out, 0, 1)
     return concat(out, "", 1, n)
   end
 
@@ -394,7 +397,7 @@ local function new_cjson()
     if nul then s = sub(s, 1, nul - 1); len = nul - 1 end
     local ttype, tvalue, tindex, i = next_token(s, 1, len)
     local value
-    value, i = parse_value(s, i, len, 0, ttype, tvalue, tindex)
+    value, i = parse_value(s, i, len, 0, 1, ttype, tvalue, tindex)
     ttype, tvalue, tindex = next_token(s, i, len)
     if ttype ~= T_END then parse_error("the end", ttype, tvalue, tindex) end
     return value

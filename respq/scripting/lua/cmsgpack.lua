@@ -122,22 +122,28 @@ end
 -- Decoding. A failure unwinds with one of these markers; the public function turns it into Redis's message.
 local EOF_ERROR, BADFMT_ERROR = {}, {}
 
+-- The C decoder keeps every value it is building on the Lua stack of its C function, which Lua 5.1 caps at
+-- LUAI_MAXCSTACK slots: `slots` counts what it would hold, so that the same inputs fail the same way.
+local MAXCSTACK = 8000
+local STACK_ERROR = "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"
+
 local decode_value
 
-local function decode_array(s, i, len, count)
+local function decode_array(s, i, len, count, slots)
   local t = {}
+  if slots + 2 > MAXCSTACK then raise("stack overflow (in function mp_decode_to_lua_array)") end
   for j = 1, count do
-    t[j], i = decode_value(s, i, len)
+    t[j], i = decode_value(s, i, len, slots + 2)
   end
   return t, i
 end
 
-local function decode_map(s, i, len, count)
+local function decode_map(s, i, len, count, slots)
   local t = {}
   for _ = 1, count do
     local k, v
-    k, i = decode_value(s, i, len)
-    v, i = decode_value(s, i, len)
+    k, i = decode_value(s, i, len, slots + 1)
+    v, i = decode_value(s, i, len, slots + 2)
     if k == nil then error("table index is nil", 0) end -- lua_settable with a nil key
     if k ~= k then error("table index is NaN", 0) end
     t[k] = v
@@ -154,10 +160,11 @@ local function be_u32(s, i)
   return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
 end
 
--- Returns the value at s[i] and the index after it.
-function decode_value(s, i, len)
+-- Returns the value at s[i] and the index after it; `slots` are the stack slots in use below it.
+function decode_value(s, i, len, slots)
   local b = byte(s, i)
   if b == nil then error(EOF_ERROR, 0) end
+  if slots + 1 > MAXCSTACK then raise(STACK_ERROR) end
   if b < 0x80 then return b, i + 1 end
   if b >= 0xe0 then return b - 256, i + 1 end
   if b >= 0xa0 and b < 0xc0 then
@@ -165,8 +172,8 @@ function decode_value(s, i, len)
     need(i, 1 + l, len)
     return sub(s, i + 1, i + l), i + 1 + l
   end
-  if b >= 0x90 and b < 0xa0 then return decode_array(s, i + 1, len, b - 0x90) end
-  if b < 0x90 then return decode_map(s, i + 1, len, b - 0x80) end
+  if b >= 0x90 and b < 0xa0 then return decode_array(s, i + 1, len, b - 0x90, slots) end
+  if b < 0x90 then return decode_map(s, i + 1, len, b - 0x80, slots) end
   if b == 0xc0 then return nil, i + 1 end
   if b == 0xc2 then return false, i + 1 end
   if b == 0xc3 then return true, i + 1 end
@@ -229,30 +236,30 @@ function decode_value(s, i, len)
   if b == 0xdc then
     need(i, 3, len)
     local b1, b2 = byte(s, i + 1, i + 2)
-    return decode_array(s, i + 3, len, b1 * 256 + b2)
+    return decode_array(s, i + 3, len, b1 * 256 + b2, slots)
   end
   if b == 0xdd then
     need(i, 5, len)
-    return decode_array(s, i + 5, len, be_u32(s, i + 1))
+    return decode_array(s, i + 5, len, be_u32(s, i + 1), slots)
   end
   if b == 0xde then
     need(i, 3, len)
     local b1, b2 = byte(s, i + 1, i + 2)
-    return decode_map(s, i + 3, len, b1 * 256 + b2)
+    return decode_map(s, i + 3, len, b1 * 256 + b2, slots)
   end
   if b == 0xdf then
     need(i, 5, len)
-    return decode_map(s, i + 5, len, be_u32(s, i + 1))
+    return decode_map(s, i + 5, len, be_u32(s, i + 1), slots)
   end
   error(BADFMT_ERROR, 0) -- 0xc1, the ext and bin types
 end
 
--- Decodes up to `limit` values from byte offset `offset`; returns the count, the values and the next index.
+-- Decodes up to `limit` values from byte offset `offset` into `values`; returns the count and the next index.
 local function decode_from(s, offset, limit, values)
   local len = #s
   local i, count = offset + 1, 0
   while i <= len and count < limit do
-    local ok, v, after = pcall(decode_value, s, i, len)
+    local ok, v, after = pcall(decode_value, s, i, len, 1 + count) -- the input string is in the first slot
     if not ok then
       if v == EOF_ERROR then raise("Missing bytes in input.") end
       if v == BADFMT_ERROR then raise("Bad data format in input.") end
@@ -265,6 +272,12 @@ local function decode_from(s, offset, limit, values)
   return count, i
 end
 
+-- Lua's unpack refuses more than about LUAI_MAXCSTACK results; the C library returns up to 7999.
+local function unpack_values(values, count)
+  if count < 7900 then return unpack(values, 1, count) end
+  return values[1], values[2], values[3], values[4], unpack(values, 5, count)
+end
+
 local function unpack_full(s, limit, offset)
   local len = #s
   if offset < 0 or limit < 0 then
@@ -275,10 +288,11 @@ local function unpack_full(s, limit, offset)
   local values = {}
   if limit == 0 and offset == 0 then
     local count = decode_from(s, 0, 2147483647, values)
-    return unpack(values, 1, count)
+    return unpack_values(values, count)
   end
   local count, i = decode_from(s, offset, limit, values)
-  return i > len and -1 or i - 1, unpack(values, 1, count)
+  if count + 2 > MAXCSTACK then raise("stack overflow (in function mp_unpack_full)") end
+  return i > len and -1 or i - 1, unpack_values(values, count)
 end
 
 -- Public functions never tail-call a helper that can raise: the error must find their frame on the stack.
@@ -294,6 +308,7 @@ local cmsgpack = {
 function cmsgpack.pack(...)
   local nargs = select("#", ...)
   if nargs == 0 then argerror(0, "MessagePack pack needs input.") end
+  if nargs * 2 > MAXCSTACK then argerror(0, "Too many arguments for MessagePack pack.") end -- lua_checkstack
   local out, n = {}, 0
   for a = 1, nargs do
     n = encode_value((select(a, ...)), 0, out, n)
@@ -306,7 +321,7 @@ function cmsgpack.unpack(...)
   local s = checkstring((...), 1, nargs)
   local values = {}
   local count = decode_from(s, 0, 2147483647, values)
-  return unpack(values, 1, count)
+  return unpack_values(values, count)
 end
 
 function cmsgpack.unpack_one(...)
