@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 LIBRARIES = ("bit", "struct", "cmsgpack", "cjson")
 
+# The chunk names of the libraries' code, as debug.getinfo reports them in `source`: an error handler that reports
+# the script's line, as Redis's does, skips frames from these chunks (in Redis they are C frames).
+LIBRARY_SOURCE_PREFIX = "=respq/scripting/lua/"
+
 
 def _source(name: str) -> bytes:
     return resources.files(__package__).joinpath("lua", f"{name}.lua").read_bytes()
@@ -37,7 +41,7 @@ def install_libraries(lua: lupa.lua51.LuaRuntime) -> None:
 
     def load(name: str) -> Any:
         # Bytes, whatever encoding the runtime converts Python strings with.
-        chunk = loadstring(_source(name), f"={name}.lua".encode())
+        chunk = loadstring(_source(name), f"{LIBRARY_SOURCE_PREFIX}{name}.lua".encode())
         if chunk is None:
             raise RuntimeError(f"the Lua source of {name} does not compile")
         return chunk

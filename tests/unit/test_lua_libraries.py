@@ -20,7 +20,7 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from respq.scripting.libraries import install_libraries
+from respq.scripting.libraries import LIBRARY_SOURCE_PREFIX, install_libraries
 
 Reply = bytes | int | None | list["Reply"] | tuple[str, bytes]
 
@@ -625,3 +625,62 @@ def test_struct_unpack_random(
     respq_eval: Callable[[str], Reply], redis_eval: Callable[[str], Reply], fmt: str, data: bytes, pos: int
 ) -> None:
     check(respq_eval, redis_eval, caught(f"struct.unpack, {lua_string(fmt.encode())}, {lua_string(data)}, {pos}"))
+
+
+# Properties of the runtime itself, not compared with Redis.
+
+
+def _runtime() -> lupa.lua51.LuaRuntime:
+    lua = lupa.lua51.LuaRuntime(encoding=None)
+    install_libraries(lua)
+    return lua
+
+
+def test_runtimes_share_no_state() -> None:
+    first, second = _runtime(), _runtime()
+    assert first.execute(b"cjson.encode_number_precision(3) return cjson.encode(1/3)") == b"0.333"
+    assert second.execute(b"return cjson.encode(1/3)") == b"0.33333333333333"
+    assert first.execute(b"return cjson.decode('null') == cjson.null") is True
+    assert second.execute(b"return cjson.null") != first.execute(b"return cjson.null")
+
+
+def test_libraries_work_once_the_sandbox_removes_globals() -> None:
+    """Everything they use is captured at install: scripts lose debug, print, loadfile and dofile afterwards."""
+    lua = _runtime()
+    lua.execute(b"debug, print, loadfile, dofile, newproxy, string, math, table, pcall = nil")
+    run = lua.execute(b"""
+        local f = loadstring("local x = struct.unpack('i', 'ab')", '@user_script')
+        return function() local ok, err = coroutine.resume(coroutine.create(f)) return err end
+    """)
+    assert run() == b"user_script:1: bad argument #2 to 'unpack' (data string too short)"
+    assert lua.execute(b"return cmsgpack.unpack(cmsgpack.pack({1, 2}))[2]") == 2
+    assert lua.execute(b"return cjson.encode(cjson.decode('[1,{\"a\":null}]'))") == b'[1,{"a":null}]'
+    assert lua.execute(b"return bit.tohex(bit.bxor(-1, 0xff))") == b"ffffff00"
+
+
+def test_library_frames_are_named_for_error_handlers() -> None:
+    lua = _runtime()
+    sources = lua.execute(b"""
+        local sources = {}
+        local function handler() sources[#sources + 1] = debug.getinfo(3, 'S').source end
+        xpcall(function() local x = cjson.decode('{') end, handler)
+        return sources[1]
+    """)
+    assert sources.decode().startswith(LIBRARY_SOURCE_PREFIX)
+
+
+@pytest.mark.parametrize(
+    ("src", "message"),
+    [
+        # Redis: "user_script:1: bad argument #1 to 'pack' (invalid format option 'q')". A Lua function called in a
+        # tail position replaces its caller's frame (a C function does not), so the caller's line is lost; the name
+        # is the field the function was registered under.
+        ("return struct.pack('q', 1)", b"bad argument #1 to 'pack' (invalid format option 'q')"),
+        # Redis: "user_script:1: Expected value but found T_END at character 1".
+        ("return cjson.decode('')", b"Expected value but found T_END at character 1"),
+    ],
+)
+def test_documented_difference_tail_calls_lose_the_position(src: str, message: bytes) -> None:
+    lua = _runtime()
+    run = lua.execute(b"return function(src) return select(2, pcall(loadstring(src, '@user_script'))) end")
+    assert run(src.encode()) == message

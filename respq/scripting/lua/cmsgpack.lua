@@ -5,7 +5,7 @@
 local C = ...
 local type, select, next, pcall, error = type, select, next, pcall, error
 local floor = math.floor
-local byte, char, sub = string.byte, string.char, string.sub
+local byte, char, sub, format = string.byte, string.char, string.sub, string.format
 local concat, unpack = table.concat, unpack
 local raise, argerror, checkstring, optinteger = C.raise, C.argerror, C.checkstring, C.optinteger
 local checkinteger, toint32 = C.checkinteger, C.toint32
@@ -281,9 +281,9 @@ end
 local function unpack_full(s, limit, offset)
   local len = #s
   if offset < 0 or limit < 0 then
-    raise(("Invalid request to unpack with offset of %d and limit of %d."):format(toint32(offset), toint32(len)))
+    raise(format("Invalid request to unpack with offset of %d and limit of %d.", toint32(offset), toint32(len)))
   elseif offset > len then
-    raise(("Start offset %d greater than input length %d."):format(toint32(offset), toint32(len)))
+    raise(format("Start offset %d greater than input length %d.", toint32(offset), toint32(len)))
   end
   local values = {}
   if limit == 0 and offset == 0 then

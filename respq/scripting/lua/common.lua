@@ -5,7 +5,7 @@
 local type, tostring, tonumber, select, error, setmetatable, pairs =
   type, tostring, tonumber, select, error, setmetatable, pairs
 local floor, frexp, ldexp, huge = math.floor, math.frexp, math.ldexp, math.huge
-local format = string.format
+local format, byte = string.format, string.byte
 local getinfo = debug and debug.getinfo
 
 local M = {}
@@ -147,7 +147,7 @@ function M.bor(a, b) return (a + b + bxor(a, b)) / 2 end
 
 -- NaN's sign is only visible through its printed form; x86's default NaN (0/0) is negative.
 local function nan_is_negative(d)
-  return format("%f", d):sub(1, 1) == "-"
+  return byte(format("%f", d)) == 45 -- "-"
 end
 M.NEG_NAN = 0 / 0
 M.POS_NAN = -(0 / 0)

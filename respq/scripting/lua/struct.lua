@@ -5,6 +5,7 @@ local C = ...
 local type, tonumber, select = type, tonumber, select
 local floor = math.floor
 local byte, char, sub, find, format = string.byte, string.char, string.sub, string.find, string.format
+local rep, reverse = string.rep, string.reverse
 local concat = table.concat
 local raise, argerror, checknumber = C.raise, C.argerror, C.checknumber
 local checkstring, optinteger, band = C.checkstring, C.optinteger, C.band
@@ -69,7 +70,7 @@ local function controloptions(opt, fmt, i, endian, align)
 end
 
 local function reversed(s, endian)
-  if endian ~= NATIVE then return s:reverse() end
+  if endian ~= NATIVE then return reverse(s) end
   return s
 end
 
@@ -102,7 +103,7 @@ local function putinteger(n, size, endian)
     out[k] = v
   end
   local s = char(unpack(out, 1, size))
-  if endian == BIG then return s:reverse() end
+  if endian == BIG then return reverse(s) end
   return s
 end
 
@@ -156,7 +157,7 @@ function struct.pack(...)
     size, i = optsize(opt, fmt, i)
     local toalign = gettoalign(totalsize, align, opt, size)
     totalsize = totalsize + toalign
-    if toalign > 0 then nout = nout + 1; out[nout] = ("\0"):rep(toalign) end
+    if toalign > 0 then nout = nout + 1; out[nout] = rep("\0", toalign) end
     if INTEGER[opt] then
       local n = checknumber((select(arg, ...)), arg, nargs)
       arg = arg + 1
@@ -215,7 +216,7 @@ function struct.unpack(...)
     if not (size <= ld and pos <= ld - size) then argerror(2, "data string too short") end
     if INTEGER[opt] then
       n = n + 1
-      results[n] = getinteger(data, pos, endian, find(opt, "%l") ~= nil, size)
+      results[n] = getinteger(data, pos, endian, find(opt, "^[a-z]") ~= nil, size)
     elseif opt == "x" then
       -- padding: nothing to return
     elseif opt == "f" then
@@ -273,7 +274,7 @@ function struct.size(...)
     elseif opt == "c" and size == 0 then
       argerror(1, "option 'c0' has no fixed size")
     end
-    if not find(opt, "%w") then
+    if not find(opt, "^[0-9A-Za-z]") then -- isalnum in the C locale
       endian, align, i = controloptions(opt, fmt, i, endian, align)
     end
     pos = pos + size
