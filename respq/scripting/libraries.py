@@ -7,12 +7,18 @@ Python: a call stays inside the VM (no conversion of tables through lupa on ever
 byte-identical, and errors are ordinary Lua strings that scripts can catch and match. Error texts and their
 "source:line: " prefix follow luaL_error/luaL_argerror as seen from a C function (see common.lua).
 
-Differences from Redis, all in corners (documented in docs/ once scripting is merged):
-- A library function called in a tail position (`return cjson.decode(x)`) loses the caller's frame, as any Lua
-  function does, so its error has no "user_script:N: " prefix and argument errors name the function '?'.
-- `cjson.null` is a userdata made by `newproxy`, not a NULL light userdata: `tostring(cjson.null)` differs.
-- Limits that come from the C stack (more than ~8000 values returned by `cmsgpack.unpack`, nesting deeper than
-  the C libraries' stack checks) raise Lua's own errors.
+Differences from Redis (each pinned by a test in tests/unit/test_lua_libraries.py):
+- A library function called in a tail position (`return cjson.decode(x)`) replaces its caller's frame, as any Lua
+  function does (a C function does not), so its error has no "user_script:N: " prefix; argument errors then name
+  the function by the field it was registered under.
+- `cjson.null` is a userdata made by `newproxy`, not a NULL light userdata: only `tostring(cjson.null)` shows it.
+- Redis 7.0 patched Lua's string hash to read every byte; stock Lua 5.1 samples strings of 32 bytes or more. Tables
+  with such string keys iterate in another order, so cjson.encode and cmsgpack.pack emit their members in another
+  order (the same members). That is the VM's, and applies to `pairs` in any script.
+- Only the sign of a NaN survives struct and cmsgpack (Lua cannot see payload bits): NaNs encode as the default
+  quiet NaN.
+Undefined C behaviour the libraries rely on (out-of-range double to integer casts, shifts by 64 bits or more, int
+overflow) is reproduced as Debian's x86-64 build of redis-server 7.0.15 behaves, and checked against it.
 """
 
 from __future__ import annotations

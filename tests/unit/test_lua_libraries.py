@@ -159,6 +159,7 @@ BIT_CASES = [
     value("bit.tobit(1e300), bit.tobit(-6755399441055744), bit.tobit(-6755399441055741), bit.tobit(4.5e15)"),
     value("bit.tohex(1), bit.tohex(-1), bit.tohex(0x12345678, 4), bit.tohex(0xabcdef, -6), bit.tohex(255, 0)"),
     value("bit.tohex(-1, 12), bit.tohex(-1, -12), bit.tohex(2^32 + 0xa, 3), bit.tohex(0, -1)"),
+    value("bit.tohex(255, -2^31), bit.tohex(255, 2^31), bit.tohex(-1, 2^32 - 3)"),
     value("bit.bnot(0), bit.bnot(-1), bit.bnot(0x7fffffff), bit.bnot(2^40)"),
     value("bit.band(0xff, 0x0f), bit.band(-1, -1), bit.band(-1, 0x80000000), bit.band(5), bit.band(7, 3, 1)"),
     value("bit.bor(0xf0, 0x0f), bit.bor(-2^31, 1), bit.bor(1, 2, 4, 8), bit.bxor(-1, 1), bit.bxor(5, 3, 6)"),
@@ -255,6 +256,9 @@ STRUCT_CASES = [
     raised("struct.size('!3')"),
     raised("struct.size('i40')"),
     raised("struct.size('>?')"),
+    raised("struct.pack('=i', 1)"),
+    raised("struct.pack('z', 'abc')"),
+    raised("struct.size('=')"),
     caught("struct.pack, 'q'"),
     caught("struct.unpack, 'i', 'a'"),
 ]
@@ -342,6 +346,9 @@ MSGPACK_CASES = [
     PRELUDE + "local s = string.rep('\\129\\1', 5000) .. '\\1' return D(pcall(cmsgpack.unpack, s))",
     PRELUDE + "local s = string.rep('\\1', 8000) return D(select('#', cmsgpack.unpack_limit(s, 7998)))",
     PRELUDE + "local s = string.rep('\\1', 8000) return D(pcall(cmsgpack.unpack_limit, s, 7999))",
+    raised("cmsgpack.unpack('\\196\\1a')"),
+    raised("cmsgpack.unpack('\\212\\1\\1')"),
+    raised("cmsgpack.unpack('\\1\\2\\217')"),
     caught("cmsgpack.pack"),
     caught("cmsgpack.unpack, '\\193'"),
 ]
@@ -478,6 +485,8 @@ CJSON_CASES = [
     PRELUDE + "local c = cjson.new() c.encode_max_depth(100000) local t = {} t[1] = t return D(pcall(c.encode, t))",
     PRELUDE + "local c = cjson.new() c.encode_max_depth(100000) local t = {} t.a = t return D(pcall(c.encode, t))",
     PRELUDE + "local c = cjson.new() c.encode_max_depth(100000) local t = {} t.a = {t} return D(pcall(c.encode, t))",
+    "return {1, cjson.null, 2, cjson.decode('null'), cjson.decode('[null]')[1]}",
+    "return cjson.null",
     caught("cjson.decode, '{'"),
     caught("cjson.encode, {[30] = 1}"),
     caught("cjson.encode"),
@@ -684,3 +693,29 @@ def test_documented_difference_tail_calls_lose_the_position(src: str, message: b
     lua = _runtime()
     run = lua.execute(b"return function(src) return select(2, pcall(loadstring(src, '@user_script'))) end")
     assert run(src.encode()) == message
+
+
+def test_documented_difference_cjson_null_prints_as_another_userdata(respq_eval: Callable[[str], Reply]) -> None:
+    # Redis: "userdata: (nil)", the NULL light userdata.
+    reply = respq_eval("return tostring(cjson.null)")
+    assert isinstance(reply, bytes) and reply.startswith(b"userdata: 0x")
+    assert respq_eval("return type(cjson.null) == 'userdata' and cjson.decode('null') == cjson.null") == 1
+
+
+def test_documented_difference_long_keys_same_members_other_order(
+    respq_eval: Callable[[str], Reply], redis_eval: Callable[[str], Reply]
+) -> None:
+    keys = [f"key-{i:02d}-" + "x" * 40 for i in range(12)]
+    table = "{" + ",".join(f"['{key}']={i}" for i, key in enumerate(keys)) + "}"
+    ours, theirs = respq_eval(f"return cjson.encode({table})"), redis_eval(f"return cjson.encode({table})")
+    assert isinstance(ours, bytes) and isinstance(theirs, bytes)
+    assert json.loads(ours) == json.loads(theirs) == {key: i for i, key in enumerate(keys)}
+    ours, theirs = respq_eval(f"return cmsgpack.pack({table})"), redis_eval(f"return cmsgpack.pack({table})")
+    assert isinstance(ours, bytes) and isinstance(theirs, bytes) and sorted(ours) == sorted(theirs)
+
+
+def test_documented_difference_nan_payloads_are_not_kept(respq_eval: Callable[[str], Reply]) -> None:
+    # Redis packs back the same bytes (7ff8000000000001 little-endian); Lua cannot see a NaN's payload.
+    assert respq_eval("return struct.pack('d', struct.unpack('d', '\\1\\0\\0\\0\\0\\0\\248\\127'))") == bytes.fromhex(
+        "000000000000f87f"
+    )
