@@ -719,3 +719,22 @@ def test_documented_difference_nan_payloads_are_not_kept(respq_eval: Callable[[s
     assert respq_eval("return struct.pack('d', struct.unpack('d', '\\1\\0\\0\\0\\0\\0\\248\\127'))") == bytes.fromhex(
         "000000000000f87f"
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "local t = {} for i = 1, 400000 do t[i] = {i} end return cjson.encode(t)",
+        "return cjson.decode('[' .. string.rep('[1, 2, 3],', 400000) .. '0]')",
+        "local t = {} for i = 1, 400000 do t[i] = 'x' .. i end return cmsgpack.pack(t)",
+        "return cmsgpack.unpack(string.rep('\\\\145\\\\145\\\\1', 1000000))",
+    ],
+)
+def test_memory_errors_stay_memory_errors(body: str) -> None:
+    """The engine's script memory limit relies on Lua's memory error: the libraries never turn it into another."""
+    lua = lupa.lua51.LuaRuntime(encoding=None, max_memory=0)
+    install_libraries(lua)
+    script = lua.eval(f"function() {body} end".encode())
+    lua.set_max_memory(8 * 1024 * 1024, total=False)
+    with pytest.raises(lupa.lua51.LuaMemoryError):
+        script()

@@ -3,7 +3,7 @@
 -- 1..n is an array (so {} is an empty array), any other a map in `next` order; tables nested 16 deep, nil,
 -- functions and userdata pack as nil. unsigned 64-bit values above 2^63 unpack as negative (a C cast).
 local C = ...
-local type, select, next, pcall, error = type, select, next, pcall, error
+local type, select, next, error = type, select, next, error
 local floor = math.floor
 local byte, char, sub, format = string.byte, string.char, string.sub, string.format
 local concat, unpack = table.concat, unpack
@@ -119,8 +119,8 @@ function encode_value(v, level, out, n)
   return n
 end
 
--- Decoding. A failure unwinds with one of these markers; the public function turns it into Redis's message.
-local EOF_ERROR, BADFMT_ERROR = {}, {}
+-- Decoding. Failures raise straight from where they are found (no pcall: a memory error must stay one).
+local EOF_ERROR, BADFMT_ERROR = "Missing bytes in input.", "Bad data format in input."
 
 -- The C decoder keeps every value it is building on the Lua stack of its C function, which Lua 5.1 caps at
 -- LUAI_MAXCSTACK slots: `slots` counts what it would hold, so that the same inputs fail the same way.
@@ -144,7 +144,8 @@ local function decode_map(s, i, len, count, slots)
     local k, v
     k, i = decode_value(s, i, len, slots + 1)
     v, i = decode_value(s, i, len, slots + 2)
-    if k == nil then error("table index is nil", 0) end -- lua_settable with a nil key
+    -- lua_settable raises these inside the C function: no position.
+    if k == nil then error("table index is nil", 0) end
     if k ~= k then error("table index is NaN", 0) end
     t[k] = v
   end
@@ -152,7 +153,7 @@ local function decode_map(s, i, len, count, slots)
 end
 
 local function need(i, n, len)
-  if i + n - 1 > len then error(EOF_ERROR, 0) end
+  if i + n - 1 > len then raise(EOF_ERROR) end
 end
 
 local function be_u32(s, i)
@@ -163,7 +164,7 @@ end
 -- Returns the value at s[i] and the index after it; `slots` are the stack slots in use below it.
 function decode_value(s, i, len, slots)
   local b = byte(s, i)
-  if b == nil then error(EOF_ERROR, 0) end
+  if b == nil then raise(EOF_ERROR) end
   if slots + 1 > MAXCSTACK then raise(STACK_ERROR) end
   if b < 0x80 then return b, i + 1 end
   if b >= 0xe0 then return b - 256, i + 1 end
@@ -251,7 +252,7 @@ function decode_value(s, i, len, slots)
     need(i, 5, len)
     return decode_map(s, i + 5, len, be_u32(s, i + 1), slots)
   end
-  error(BADFMT_ERROR, 0) -- 0xc1, the ext and bin types
+  raise(BADFMT_ERROR) -- 0xc1, the ext and bin types
 end
 
 -- Decodes up to `limit` values from byte offset `offset` into `values`; returns the count and the next index.
@@ -259,12 +260,7 @@ local function decode_from(s, offset, limit, values)
   local len = #s
   local i, count = offset + 1, 0
   while i <= len and count < limit do
-    local ok, v, after = pcall(decode_value, s, i, len, 1 + count) -- the input string is in the first slot
-    if not ok then
-      if v == EOF_ERROR then raise("Missing bytes in input.") end
-      if v == BADFMT_ERROR then raise("Bad data format in input.") end
-      error(v, 0) -- raised by the VM inside the C function: no position
-    end
+    local v, after = decode_value(s, i, len, 1 + count) -- the input string is in the first slot
     count = count + 1
     values[count] = v
     i = after
