@@ -493,22 +493,26 @@ CJSON_CASES = [
 ]
 
 
-@pytest.mark.parametrize("src", BIT_CASES)
+def case_id(src: str) -> str:
+    return src.replace(PRELUDE, "").replace("\n", " ")[:70]
+
+
+@pytest.mark.parametrize("src", BIT_CASES, ids=case_id)
 def test_bit(respq_eval: Callable[[str], Reply], redis_eval: Callable[[str], Reply], src: str) -> None:
     check(respq_eval, redis_eval, src)
 
 
-@pytest.mark.parametrize("src", STRUCT_CASES)
+@pytest.mark.parametrize("src", STRUCT_CASES, ids=case_id)
 def test_struct(respq_eval: Callable[[str], Reply], redis_eval: Callable[[str], Reply], src: str) -> None:
     check(respq_eval, redis_eval, src)
 
 
-@pytest.mark.parametrize("src", MSGPACK_CASES)
+@pytest.mark.parametrize("src", MSGPACK_CASES, ids=case_id)
 def test_cmsgpack(respq_eval: Callable[[str], Reply], redis_eval: Callable[[str], Reply], src: str) -> None:
     check(respq_eval, redis_eval, src)
 
 
-@pytest.mark.parametrize("src", CJSON_CASES)
+@pytest.mark.parametrize("src", CJSON_CASES, ids=case_id)
 def test_cjson(respq_eval: Callable[[str], Reply], redis_eval: Callable[[str], Reply], src: str) -> None:
     check(respq_eval, redis_eval, src)
 
