@@ -742,3 +742,36 @@ def test_memory_errors_stay_memory_errors(body: str) -> None:
     lua.set_max_memory(8 * 1024 * 1024, total=False)
     with pytest.raises(lupa.lua51.LuaMemoryError):
         script()
+
+
+@given(
+    VALUES,
+    st.integers(1, 14),
+    st.sampled_from(["'off'", "'on'", "'null'", "true", "false"]),
+    st.booleans(),
+    st.integers(0, 4),
+    st.integers(0, 12),
+)
+def test_cjson_encode_settings_random(
+    respq_eval: Callable[[str], Reply],
+    redis_eval: Callable[[str], Reply],
+    tree: object,
+    precision: int,
+    invalid: str,
+    convert: bool,
+    ratio: int,
+    safe: int,
+) -> None:
+    setup = (
+        f"local c = cjson.new() c.encode_number_precision({precision}) c.encode_invalid_numbers({invalid}) "
+        f"c.encode_sparse_array({str(convert).lower()}, {ratio}, {safe}) "
+    )
+    check(respq_eval, redis_eval, PRELUDE + setup + f"return D(pcall(c.encode, {lua_literal(tree)}))")
+
+
+@given(st.text(alphabet='[]{}",:0123456789.eE+-xXtruefalsnINfiy \\\\u/', max_size=30), st.integers(1, 4))
+def test_cjson_decode_settings_random(
+    respq_eval: Callable[[str], Reply], redis_eval: Callable[[str], Reply], text: str, depth: int
+) -> None:
+    setup = f"local c = cjson.new() c.decode_invalid_numbers(false) c.decode_max_depth({depth}) "
+    check(respq_eval, redis_eval, PRELUDE + setup + f"return D(pcall(c.decode, {lua_string(text.encode())}))")
