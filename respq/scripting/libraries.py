@@ -23,6 +23,7 @@ overflow) is reproduced as Debian's x86-64 build of redis-server 7.0.15 behaves,
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -36,8 +37,10 @@ LIBRARIES = ("bit", "struct", "cmsgpack", "cjson")
 LIBRARY_SOURCE_PREFIX = "=respq/scripting/lua/"
 
 
+@cache
 def _source(name: str) -> bytes:
-    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_bytes()
+    """The Lua source of one library, read once per process (every runtime compiles its own copy)."""
+    return resources.files("respq.scripting").joinpath("lua", f"{name}.lua").read_bytes()
 
 
 def install_libraries(lua: lupa.lua51.LuaRuntime) -> None:

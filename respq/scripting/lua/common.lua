@@ -2,8 +2,7 @@
 -- luaL_argerror), argument coercions as the Lua C API does them, and IEEE 754 / two's complement conversions
 -- done with doubles (Lua 5.1 has no integer type and no bit operators).
 -- Runs once per runtime at install time: everything it uses is captured here as upvalues.
-local type, tostring, tonumber, select, error, setmetatable, pairs =
-  type, tostring, tonumber, select, error, setmetatable, pairs
+local type, tostring, tonumber, error, setmetatable, pairs = type, tostring, tonumber, error, setmetatable, pairs
 local floor, frexp, ldexp, huge = math.floor, math.frexp, math.ldexp, math.huge
 local format, byte = string.format, string.byte
 local getinfo = debug and debug.getinfo
@@ -242,7 +241,5 @@ function M.int64_halves(t)
   if lo == 0 then return (4294967296 - hi) % 4294967296, 0 end
   return 4294967295 - hi, 4294967296 - lo
 end
-
-M.nargs = function(...) return select("#", ...) end
 
 return M
