@@ -248,11 +248,19 @@ local function new_cjson()
   end
 
   local function number_token(s, i)
-    -- Fast path: plain integers, the common case, need none of strtod's alternatives.
+    -- Fast path: decimal numbers, the common case, need none of strtod's alternatives (hex, inf, nan).
     local _, e = find(s, "^-?%d+", i)
     if e then
       local c = byte(s, e + 1)
-      if c ~= 46 and c ~= 101 and c ~= 69 and c ~= 120 and c ~= 88 then
+      if c ~= 120 and c ~= 88 then
+        if c == 46 then
+          _, e = find(s, "^%d*", e + 2)
+          c = byte(s, e + 1)
+        end
+        if c == 101 or c == 69 then
+          local _, exponent_end = find(s, "^[+-]?%d+", e + 2)
+          if exponent_end then e = exponent_end end
+        end
         return T_NUMBER, tonumber(sub(s, i, e)), i - 1, e + 1
       end
     end
@@ -262,9 +270,12 @@ local function new_cjson()
   end
 
   local function next_token(s, i, len)
-    i = find(s, "[^ \t\n\r]", i)
-    if i == nil then return T_END, nil, len, len + 1 end
     local c = byte(s, i)
+    if c == 32 or c == 9 or c == 10 or c == 13 then
+      i = find(s, "[^ \t\n\r]", i + 1)
+      c = i and byte(s, i)
+    end
+    if c == nil then return T_END, nil, len, len + 1 end
     local single = SINGLE[c]
     if single then return single, nil, i - 1, i + 1 end
     if c == 34 then return string_token(s, i, len) end
