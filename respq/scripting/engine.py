@@ -28,6 +28,7 @@ from respq.errors import CommandError
 from respq.protocol import ProtocolError, encode_reply, split_inline
 from respq.replies import ErrorReply, Raw, StreamedArray
 from respq.scripting import errors as script_errors
+from respq.scripting.libraries import install_libraries
 from respq.scripting.prelude import PRELUDE
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 
@@ -158,12 +159,7 @@ class ScriptEngine:
                 max_memory=0,  # counted from the start; the limit applies while a script's Lua code runs
             )
             # The libraries Redis ships to scripts (cjson, cmsgpack, bit, struct) are a separate module.
-            try:  # LIBRARIES: until respq.scripting.libraries exists, scripts run without them
-                from respq.scripting.libraries import install_libraries  # type: ignore[import-not-found]
-            except ImportError:
-                pass
-            else:
-                install_libraries(lua)
+            install_libraries(lua)
             prelude = PRELUDE.encode()
             loader = lua.eval(b"function(code) return assert(loadstring(code, '=respq')) end")
             self._api = loader(prelude)(
