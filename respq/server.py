@@ -81,6 +81,7 @@ class Server:
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
         self.clients_output = 0  # bytes of replies queued for every client together
         self.maxmemory_clients = config.maxmemory_clients  # bytes; 0 = no client eviction
+        self._configure_observers()
 
     # ---- durability -------------------------------------------------------------------------------------------
     async def make_durable(self) -> None:
@@ -332,11 +333,33 @@ class Server:
 
     def unregister(self, connection: Connection) -> None:
         client = connection.client
+        self.stop_monitor(client)
         self.clients.pop(client.id, None)
         self.connections.pop(client.id, None)
         self.pubsub.forget(client)
         if self.keyspace is not None:
             self.keyspace.unwatch_all(client)
+
+    def start_monitor(self, client: Client) -> None:
+        connection = self.connections.get(client.id)
+        if connection is None:
+            return
+        client.monitoring = True
+        self.stats.observers.monitors[client.id] = connection.monitor_feed
+        self.stats.update_watch()
+
+    def stop_monitor(self, client: Client) -> None:
+        client.monitoring = False
+        if self.stats.observers.monitors.pop(client.id, None) is not None:
+            self.stats.update_watch()
+
+    def _configure_observers(self) -> None:
+        values = self.config.values
+        self.stats.observers.configure(
+            values["slowlog-log-slower-than"], values["slowlog-max-len"], values["latency-monitor-threshold"]
+        )
+        self.stats.track_latency = values["latency-tracking"]
+        self.stats.update_watch()
 
     async def wait_unpaused(self, is_write: bool) -> None:
         while True:
@@ -371,6 +394,10 @@ class Server:
         if SETTINGS_DIRECTIVES.intersection(changed) and self.engine is not None:
             for name, payload in type_settings(cfg).items():
                 self.engine.set_type_settings(name, payload)
+        if {"slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "latency-tracking"} & set(
+            changed
+        ):
+            self._configure_observers()
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
 

@@ -6,7 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from respq.observe import HISTOGRAM_BUCKETS, Observers
 from respq.replies import ErrorReply
+
+LAST_BUCKET = HISTOGRAM_BUCKETS - 1
 
 
 class Command(Protocol):
@@ -25,6 +28,8 @@ class CommandStat:
     usec: int = 0
     rejected_calls: int = 0
     failed_calls: int = 0
+    # Calls per latency bucket (respq.observe), for LATENCY HISTOGRAM and INFO latencystats.
+    histogram: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BUCKETS)
 
 
 class InstantaneousRate:
@@ -74,6 +79,16 @@ class Stats:
     peak_output: list[int] = field(default_factory=lambda: [0] * PEAK_SLOTS)
     ops_rate: InstantaneousRate = field(default_factory=InstantaneousRate)
     syncs_rate: InstantaneousRate = field(default_factory=InstantaneousRate)
+    observers: Observers = field(default_factory=Observers)
+    track_latency: bool = True  # latency-tracking: per-command histograms
+    # Calls at least this long (ns) go to observers.observe_call: the slow log's or latency monitor's threshold,
+    # or 0 while a MONITOR client is attached (every call is shown).
+    watch_ns: int = 1 << 62
+
+    def update_watch(self) -> None:
+        """Recomputes watch_ns after the thresholds or the MONITOR clients changed."""
+        observers = self.observers
+        self.watch_ns = 0 if observers.monitors else observers.slow_ns
 
     def sample_client_buffers(self, second: int, largest_input: int, largest_output: int) -> None:
         """Records this second's largest client buffers; the next second's slot starts over (as Redis's
@@ -99,6 +114,9 @@ class Stats:
         stat.usec += nanoseconds // 1000
         stat.failed_calls += failed
         self.total_commands += calls
+        if self.track_latency:
+            bucket = (nanoseconds // calls - 1).bit_length() - 10  # respq.observe.histogram_bucket, inlined
+            stat.histogram[0 if bucket < 0 else bucket if bucket < HISTOGRAM_BUCKETS else LAST_BUCKET] += calls
 
     def count_error(self, message: bytes) -> None:
         # errorstats is keyed by the first word of the message (ERR, WRONGTYPE, ...), as in Redis.

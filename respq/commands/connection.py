@@ -151,6 +151,7 @@ def quit_(ctx: Context, argv: list[bytes]) -> Any:
 )
 def reset(ctx: Context, argv: list[bytes]) -> Any:
     client = ctx.client
+    ctx.server.stop_monitor(client)
     client.multi = None
     client.multi_error = False
     if ctx.keyspace is not None:

@@ -43,6 +43,12 @@ class ServerControl(InfoSource, Protocol):
     def apply_config(self, changed: list[str]) -> None:
         """Makes the directives CONFIG SET changed take effect."""
 
+    def start_monitor(self, client: Client) -> None:
+        """MONITOR: shows the client every command run from now on."""
+
+    def stop_monitor(self, client: Client) -> None:
+        """RESET: the client is no longer a monitor (if it was one)."""
+
 
 @dataclass(slots=True, eq=False)
 class Context:
