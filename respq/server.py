@@ -81,6 +81,8 @@ class Server:
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
         self.clients_output = 0  # bytes of replies queued for every client together
         self.maxmemory_clients = config.maxmemory_clients  # bytes; 0 = no client eviction
+        self._checkpoint_lock = trio.Lock()
+        self._checkpoint_scheduled = False  # BGSAVE started a checkpoint that has not taken the lock yet
         self._configure_observers()
 
     # ---- durability -------------------------------------------------------------------------------------------
@@ -170,12 +172,14 @@ class Server:
             except StorageError:  # writes are disabled from now on (the engine logged why); waiters are told
                 self._wake_durability_waiters()
                 continue
+            started = time.monotonic()
             try:
                 await trio.to_thread.run_sync(engine.sync, target)
             except StorageError as error:
                 self._sync_finished(target, error)
             else:
                 self._sync_finished(target)
+            self.stats.observers.add_latency("fsync", int((time.monotonic() - started) * 1000))
 
     async def _everysec(self) -> None:
         engine = self.engine
@@ -197,7 +201,7 @@ class Server:
         assert engine is not None
         while True:
             await trio.sleep(CHECKPOINT_POLL)
-            if not engine.checkpoint_due():
+            if not engine.checkpoint_due() or self.checkpointing:
                 continue
             try:
                 # Copy what is still queued out of the journal a slice per loop pass, so that begin_checkpoint,
@@ -208,11 +212,54 @@ class Server:
                     while engine.settle_some(max(SETTLE_VALUES_PER_PASS, 2 * (engine.journaled_values - pushed))):
                         pushed = engine.journaled_values
                         await trio.sleep(0)
-                checkpoint = engine.begin_checkpoint()
-                await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
-                engine.finish_checkpoint(checkpoint)
+                await self.checkpoint()
             except StorageError as error:  # the journal keeps everything; the next attempt starts over
                 self.log.warning(f"checkpoint failed: {error}")
+
+    async def checkpoint(self) -> None:
+        """Writes a checkpoint in a worker thread (the checkpointer's, BGSAVE's); a latency event "checkpoint"
+        records how long it took. Raises StorageError when it fails."""
+        engine = self.engine
+        assert engine is not None
+        async with self._checkpoint_lock:
+            started = time.monotonic()
+            checkpoint = engine.begin_checkpoint()
+            await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
+            engine.finish_checkpoint(checkpoint)
+            self.stats.observers.add_latency("checkpoint", int((time.monotonic() - started) * 1000))
+
+    @property
+    def checkpointing(self) -> bool:
+        return self._checkpoint_lock.locked() or self._checkpoint_scheduled
+
+    def save(self) -> None:
+        """SAVE: a checkpoint written before this returns, the loop held meanwhile as Redis's SAVE holds it. Raises
+        StorageError when it fails."""
+        engine = self.engine
+        assert engine is not None
+        started = time.monotonic()
+        checkpoint = engine.begin_checkpoint()
+        engine.run_checkpoint(checkpoint)
+        engine.finish_checkpoint(checkpoint)
+        self.stats.observers.add_latency("checkpoint", int((time.monotonic() - started) * 1000))
+
+    def background_save(self) -> None:
+        """BGSAVE, BGREWRITEAOF: a checkpoint starts in the background."""
+        self._checkpoint_scheduled = True
+        self.nursery.start_soon(self._background_checkpoint)
+
+    async def _background_checkpoint(self) -> None:
+        try:
+            self._checkpoint_scheduled = False
+            await self.checkpoint()
+        except StorageError as error:
+            self.log.warning(f"background checkpoint failed: {error}")
+
+    def last_save(self) -> int:
+        """LASTSAVE: the unix time of the last checkpoint, or of start-up before the first one."""
+        engine = self.engine
+        last = float(engine.stats()["last_checkpoint_time"]) if engine is not None else 0.0
+        return int(max(last, self.started))
 
     async def _scrubber(self) -> None:
         """Verifies what start-up trusted without reading (checkpointed segments), in a worker thread a chunk at a

@@ -11,13 +11,16 @@ import time
 from typing import Any
 
 from respq import errors
-from respq.commands.args import parse_int
+from respq.blocking import Block
+from respq.commands.args import parse_int, parse_timeout_ms
 from respq.commands.context import Context
 from respq.commands.help import help_lines
 from respq.commands.table import COMMANDS, Command, command, container
 from respq.errors import CommandError
+from respq.info import memory_figures, purge_memory
 from respq.observe import histogram_cdf
-from respq.replies import OK, Raw, Verbatim
+from respq.replies import OK, Raw, SimpleString, Verbatim
+from respq.storage.errors import StorageError
 
 G = "server"
 SLOWLOG_DEFAULT_COUNT = 10
@@ -265,15 +268,17 @@ def latency_doctor(ctx: Context, argv: list[bytes]) -> Any:
 )
 def latency_histogram(ctx: Context, argv: list[bytes]) -> Any:
     stats = ctx.stats.commands
+    # Commands with calls recorded (none while latency-tracking is off).
+    tracked = {name for name, stat in stats.items() if any(stat.histogram)}
     if len(argv) == 2:
-        names = [name for name in _all_names() if name in stats]
+        names = [name for name in _all_names() if name in tracked]
     else:
         names = []
         for arg in argv[2:]:
             cmd = _by_full_name(arg)
             if cmd is None:
                 continue
-            names += [c.name for c in (cmd, *cmd.subcommands.values()) if c.name in stats]
+            names += [c.name for c in (cmd, *cmd.subcommands.values()) if c.name in tracked]
     return {name.encode(): _cdf(stats[name].histogram) for name in names}
 
 
@@ -326,3 +331,252 @@ def latency_help(ctx: Context, argv: list[bytes]) -> Any:
             "    named).",
         ],
     )
+
+
+# ---- persistence --------------------------------------------------------------------------------------------------
+# respq has no RDB file and no AOF rewrite: its journal is made compact by checkpoints (docs/storage.md). SAVE,
+# BGSAVE and BGREWRITEAOF all write a checkpoint; LASTSAVE is when the last one finished.
+BGSAVE_IN_PROGRESS = b"ERR Background save already in progress"  # a checkpoint is being written
+BGSAVE_STARTED = SimpleString(b"Background saving started")
+BGSAVE_SCHEDULED = SimpleString(b"Background saving scheduled")
+BGREWRITEAOF_STARTED = SimpleString(b"Background append only file rewriting started")
+BGREWRITEAOF_SCHEDULED = SimpleString(b"Background append only file rewriting scheduled")
+
+
+@command(
+    "save",
+    1,
+    "admin noscript no_multi",
+    group=G,
+    summary="Writes a checkpoint before replying (every write is durable already; this compacts the journal).",
+    since="1.0.0",
+    complexity="O(N) in the data written since the last checkpoint",
+    acl=("@admin", "@slow", "@dangerous"),
+)
+def save(ctx: Context, argv: list[bytes]) -> Any:
+    if ctx.server.checkpointing:
+        raise CommandError(BGSAVE_IN_PROGRESS)
+    try:
+        ctx.server.save()
+    except StorageError as error:
+        raise CommandError(errors.misconf(str(error))) from None
+    return OK
+
+
+@command(
+    "bgsave",
+    -1,
+    "admin noscript",
+    group=G,
+    options=("SCHEDULE",),
+    summary="Starts a checkpoint in the background.",
+    since="1.0.0",
+    acl=("@admin", "@slow", "@dangerous"),
+)
+def bgsave(ctx: Context, argv: list[bytes]) -> Any:
+    if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
+        raise CommandError(errors.SYNTAX)
+    if ctx.server.checkpointing:
+        raise CommandError(BGSAVE_IN_PROGRESS)
+    if ctx.client.deny_blocking:  # inside EXEC Redis only schedules it
+        ctx.server.background_save()
+        return BGSAVE_SCHEDULED
+    ctx.server.background_save()
+    return BGSAVE_STARTED
+
+
+@command(
+    "bgrewriteaof",
+    1,
+    "admin noscript",
+    group=G,
+    summary="Starts a checkpoint in the background (the journal is compacted by checkpoints).",
+    since="1.0.0",
+    acl=("@admin", "@slow", "@dangerous"),
+)
+def bgrewriteaof(ctx: Context, argv: list[bytes]) -> Any:
+    if ctx.server.checkpointing or ctx.client.deny_blocking:
+        if not ctx.server.checkpointing:
+            ctx.server.background_save()
+        return BGREWRITEAOF_SCHEDULED
+    ctx.server.background_save()
+    return BGREWRITEAOF_STARTED
+
+
+@command(
+    "lastsave",
+    1,
+    "loading stale fast",
+    group=G,
+    summary="Replies with the unix time of the last checkpoint (of start-up before the first).",
+    since="1.0.0",
+    acl=("@admin", "@fast", "@dangerous"),
+)
+def lastsave(ctx: Context, argv: list[bytes]) -> Any:
+    return ctx.server.last_save()
+
+
+# ---- replication --------------------------------------------------------------------------------------------------
+@command(
+    "role",
+    1,
+    "noscript loading stale fast",
+    group=G,
+    summary="Replies that this server is a master with no replicas.",
+    since="2.8.12",
+    acl=("@admin", "@fast", "@dangerous"),
+)
+def role(ctx: Context, argv: list[bytes]) -> Any:
+    return [b"master", 0, []]
+
+
+@command(
+    "wait",
+    3,
+    "noscript",
+    group="generic",
+    summary="Waits for replicas to acknowledge the writes so far; respq has none, so it answers 0 (after the timeout "
+    "when a replica is asked for; 0 waits forever, as on a Redis master without replicas).",
+    since="3.0.0",
+    acl=("@slow", "@connection"),
+)
+def wait(ctx: Context, argv: list[bytes]) -> Any:
+    wanted = parse_int(argv[1])
+    milliseconds = parse_timeout_ms(argv[2])
+    if wanted <= 0 or ctx.client.deny_blocking:
+        return 0
+    return Block([], milliseconds / 1000 if milliseconds else None, _no_replica, 0)
+
+
+def _no_replica(key: bytes) -> None:
+    return None  # no replica ever acknowledges
+
+
+# ---- MEMORY -------------------------------------------------------------------------------------------------------
+@command(
+    "memory|stats",
+    2,
+    "",
+    group=G,
+    summary="Replies with the process's memory figures under Redis's names (respq's values live on disk mostly).",
+    since="4.0.0",
+    acl=("@slow",),
+)
+def memory_stats(ctx: Context, argv: list[bytes]) -> Any:
+    figures = memory_figures()
+    rss, peak, startup = figures["rss"], figures["peak"], figures["startup"]
+    clients = sum(_client_memory(client) for client in ctx.clients.values())
+    keyspace = ctx.keyspace
+    per_db: dict[bytes, Any] = {}
+    keys = 0
+    if keyspace is not None:
+        for db in range(ctx.config.databases):
+            count = keyspace.dbsize(db)
+            if count:
+                keys += count
+                expires = len(keyspace.volatile[db])
+                per_db[b"db.%d" % db] = {
+                    b"overhead.hashtable.main": _table_overhead(count),
+                    b"overhead.hashtable.expires": _table_overhead(expires),
+                    b"overhead.hashtable.slot-to-keys": 0,
+                }
+    overhead = (
+        startup
+        + clients
+        + sum(d[b"overhead.hashtable.main"] + d[b"overhead.hashtable.expires"] for d in per_db.values())
+    )
+    dataset = max(0, rss - overhead)
+    net = max(0, rss - startup)
+    reply: dict[bytes, Any] = {
+        b"peak.allocated": peak,
+        b"total.allocated": rss,
+        b"startup.allocated": startup,
+        b"replication.backlog": 0,
+        b"clients.slaves": 0,
+        b"clients.normal": clients,
+        b"cluster.links": 0,
+        b"aof.buffer": 0,
+        b"lua.caches": 0,
+        b"functions.caches": 0,
+        **per_db,
+        b"overhead.total": overhead,
+        b"keys.count": keys,
+        b"keys.bytes-per-key": net // keys if keys else 0,
+        b"dataset.bytes": dataset,
+        b"dataset.percentage": dataset * 100 / net if net else 0.0,
+        b"peak.percentage": rss * 100 / peak if peak else 0.0,
+        b"allocator.allocated": rss,
+        b"allocator.active": rss,
+        b"allocator.resident": rss,
+        b"allocator-fragmentation.ratio": 1.0,
+        b"allocator-fragmentation.bytes": 0,
+        b"allocator-rss.ratio": 1.0,
+        b"allocator-rss.bytes": 0,
+        b"rss-overhead.ratio": 1.0,
+        b"rss-overhead.bytes": 0,
+        b"fragmentation": 1.0,
+        b"fragmentation.bytes": 0,
+    }
+    return reply
+
+
+def _table_overhead(entries: int) -> int:
+    """What a hash table of ``entries`` costs Redis beyond its keys and values: an entry each and a power-of-two
+    bucket array."""
+    return entries * 24 + (1 << max(2, (entries - 1).bit_length())) * 8 if entries else 0
+
+
+def _client_memory(client: Any) -> int:
+    connection = client.connection
+    return connection.memory() if connection is not None else 0
+
+
+@command(
+    "memory|doctor",
+    2,
+    "",
+    group=G,
+    summary="Replies with a report on the process's memory use.",
+    since="4.0.0",
+    acl=("@slow",),
+)
+def memory_doctor(ctx: Context, argv: list[bytes]) -> Any:
+    figures = memory_figures()
+    rss, peak = figures["rss"], figures["peak"]
+    lines = [
+        f"The respq process holds {rss} bytes of memory (peak {peak} bytes).",
+        "Lists and streams live on disk and cost memory only for their indexes; strings and hashes are held in "
+        "memory (INFO memory respq_inline_bytes).",
+    ]
+    if peak > rss * 3 // 2:
+        lines.append("The peak is well above the current use: MEMORY PURGE returns freed memory to the system.")
+    else:
+        lines.append("No memory issue was found.")
+    return Verbatim(("\n".join(lines) + "\n").encode())
+
+
+@command(
+    "memory|malloc-stats",
+    2,
+    "",
+    group=G,
+    summary="Replies with the allocator's statistics; respq runs on the C library's malloc, which keeps none.",
+    since="4.0.0",
+    acl=("@slow",),
+)
+def memory_malloc_stats(ctx: Context, argv: list[bytes]) -> Any:
+    return Verbatim(b"respq allocates with the C library's malloc, which reports no statistics.\n")
+
+
+@command(
+    "memory|purge",
+    2,
+    "",
+    group=G,
+    summary="Returns memory the process freed to the system (malloc_trim).",
+    since="4.0.0",
+    acl=("@slow",),
+)
+def memory_purge(ctx: Context, argv: list[bytes]) -> Any:
+    purge_memory()
+    return OK
