@@ -82,6 +82,7 @@ class Server:
         self.clients_output = 0  # bytes of replies queued for every client together
         self.maxmemory_clients = config.maxmemory_clients  # bytes; 0 = no client eviction
         self._checkpoint_lock = trio.Lock()
+        self.last_checkpoint = self.started  # LASTSAVE (set again once the data directory is open)
         self._checkpoint_scheduled = False  # BGSAVE started a checkpoint that has not taken the lock yet
         self._configure_observers()
 
@@ -226,6 +227,7 @@ class Server:
             checkpoint = engine.begin_checkpoint()
             await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
             engine.finish_checkpoint(checkpoint)
+            self.last_checkpoint = time.time()
             self.stats.observers.add_latency("checkpoint", int((time.monotonic() - started) * 1000))
 
     @property
@@ -241,6 +243,7 @@ class Server:
         checkpoint = engine.begin_checkpoint()
         engine.run_checkpoint(checkpoint)
         engine.finish_checkpoint(checkpoint)
+        self.last_checkpoint = time.time()
         self.stats.observers.add_latency("checkpoint", int((time.monotonic() - started) * 1000))
 
     def background_save(self) -> None:
@@ -257,9 +260,7 @@ class Server:
 
     def last_save(self) -> int:
         """LASTSAVE: the unix time of the last checkpoint, or of start-up before the first one."""
-        engine = self.engine
-        last = float(engine.stats()["last_checkpoint_time"]) if engine is not None else 0.0
-        return int(max(last, self.started))
+        return int(self.last_checkpoint)
 
     async def _scrubber(self) -> None:
         """Verifies what start-up trusted without reading (checkpointed segments), in a worker thread a chunk at a
@@ -480,6 +481,7 @@ class Server:
             type_settings=type_settings(cfg),
         )
         self.engine = engine
+        self.last_checkpoint = time.time()  # opening the data directory ends with a checkpoint
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
 
     def request_shutdown(self) -> None:
