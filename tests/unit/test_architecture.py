@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("types", ("respq.types",)),  # the value types' models (their commands are in the commands layer)
     ("keyspace", ("respq.keyspace", "respq.blocking", "respq.pubsub", "respq.stats", "respq.observe", "respq.client")),
     ("commands", ("respq.commands", "respq.info", "respq.types.*.commands", "respq.types.strings.bitcommands")),
-    ("server", ("respq.connection", "respq.reactor", "respq.server", "respq.cli", "respq.__main__")),
+    ("server", ("respq.connection", "respq.reactor", "respq.server", "respq.cli", "respq.admin", "respq.__main__")),
 ]
 
 
