@@ -233,7 +233,7 @@ def client_setinfo(ctx: Context, argv: list[bytes]) -> Any:
 def client_line(client: Client) -> bytes:
     now = time.monotonic()
     connection = client.connection
-    flags = ""
+    flags = "O" if client.monitoring else ""  # a monitor is a replica to Redis: its letter comes first
     if client.subscriptions:
         flags += "P"
     if client.multi is not None:
