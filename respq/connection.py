@@ -26,7 +26,7 @@ from respq import errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.connection import client_line
-from respq.commands.dispatch import execute, execute_run, resolve
+from respq.commands.dispatch import blocked, execute, execute_run, resolve, unblocked
 from respq.errors import StartupError
 from respq.protocol import ProtocolError, RequestParser, encode_replies, encode_reply
 from respq.replies import ErrorReply, Raw, Replies, StreamedArray, pushes_in
@@ -546,7 +546,10 @@ class Connection:
             reply = await self._block(wait)
             if client.killed:  # disconnected or killed while waiting
                 return False
-            wait = self._finish(self.batch[self.batch_pos - 1], reply)
+            argv = self.batch[self.batch_pos - 1]
+            if wait.served:
+                unblocked(self.ctx, argv, wait.block)
+            wait = self._finish(argv, reply)
         if wait is None:
             return True
         if type(wait) is ProtocolError and wait.message:
@@ -586,6 +589,7 @@ class Connection:
     def _park(self, block: Block) -> Waiter:
         """Registers the client as blocked on the keys at once, as the command runs: a push that lands before the
         connection's own task takes over serves it."""
+        blocked(self.ctx, block)
         waiter = Waiter(self.client.id, self.client.db, block)
         if block.timeout is not None:
             waiter.deadline = trio.current_time() + block.timeout

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from respq.observe import HISTOGRAM_BUCKETS, Observers
+from respq.observe import HISTOGRAM_BUCKETS, Observers, histogram_bucket
 from respq.replies import ErrorReply
 
 LAST_BUCKET = HISTOGRAM_BUCKETS - 1
@@ -84,6 +84,7 @@ class Stats:
     # Calls at least this long (ns) go to observers.observe_call: the slow log's or latency monitor's threshold,
     # or 0 while a MONITOR client is attached (every call is shown).
     watch_ns: int = 1 << 62
+    last_ns: int = 0  # the duration of the last call counted (count_call)
 
     def update_watch(self) -> None:
         """Recomputes watch_ns after the thresholds or the MONITOR clients changed."""
@@ -114,9 +115,16 @@ class Stats:
         if failed:
             stat.failed_calls += 1
         self.total_commands += 1
+        self.last_ns = nanoseconds
         if self.track_latency:
             bucket = (nanoseconds - 1).bit_length() - 10  # respq.observe.histogram_bucket, inlined
             stat.histogram[0 if bucket < 0 else bucket if bucket < HISTOGRAM_BUCKETS else LAST_BUCKET] += 1
+
+    def track_latency_of(self, name: str, nanoseconds: int, change: int) -> None:
+        """Adds ``change`` (1 or -1) calls of ``nanoseconds`` to the named command's latency histogram."""
+        stat = self.commands.get(name)
+        if stat is not None and self.track_latency:
+            stat.histogram[histogram_bucket(nanoseconds)] += change
 
     def count_calls(self, cmd: Command, calls: int, nanoseconds: int, *, failed: int = 0) -> None:
         """``calls`` calls of ``cmd`` (``failed`` of them answered errors) that took ``nanoseconds`` together."""

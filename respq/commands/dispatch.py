@@ -151,6 +151,27 @@ def _observe(ctx: Context, cmd: Command, argv: list[bytes], nanoseconds: int, *,
         observers.feed(client.db, client.addr, argv, client.id)
 
 
+def blocked(ctx: Context, block: Block) -> None:
+    """The call just counted blocked the client: as in Redis, its latency and slow-log entry wait until a key
+    serves it (a timeout or CLIENT UNBLOCK records neither)."""
+    stats = ctx.stats
+    block.call_ns = stats.last_ns
+    stats.track_latency_of(ctx.client.last_command, stats.last_ns, -1)
+
+
+def unblocked(ctx: Context, argv: list[bytes], block: Block) -> None:
+    """A key served the blocked call: its latency (the call's own time) and slow-log entry are recorded now."""
+    nanoseconds = block.call_ns
+    stats = ctx.stats
+    stats.track_latency_of(ctx.client.last_command, nanoseconds, 1)
+    observers = stats.observers
+    cmd = lookup(argv)
+    if nanoseconds >= observers.slow_ns and not isinstance(cmd, bytes):
+        client = ctx.client
+        logged = "skip_slowlog" not in cmd.flags
+        observers.slow_call(argv, nanoseconds, client.addr, client.name, fast="fast" in cmd.flags, log=logged)
+
+
 def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
     """Replies to consecutive calls of one command on one key, from ``batch[pos]`` on, executed by the command's run
     handler as one storage operation: the LPUSHes of a pipelining producer become one push of all their values, its
