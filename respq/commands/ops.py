@@ -296,11 +296,11 @@ def _all_names() -> list[str]:
 
 def _by_full_name(arg: bytes) -> Command | None:
     """The command a LATENCY HISTOGRAM argument names: ``get``, or ``config|get`` for a subcommand."""
-    parent, _, sub = arg.lower().partition(b"|")
-    cmd = COMMANDS.get(parent)
-    if cmd is None or not sub:
+    parts = arg.lower().split(b"|")
+    cmd = COMMANDS.get(parts[0])
+    if cmd is None or len(parts) == 1:
         return cmd
-    return cmd.subcommands.get(sub)
+    return cmd.subcommands.get(parts[1]) if len(parts) == 2 else None
 
 
 @command(
