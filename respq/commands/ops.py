@@ -25,7 +25,7 @@ from respq.storage.errors import StorageError
 G = "server"
 SLOWLOG_DEFAULT_COUNT = 10
 LATENCY_GRAPH_COLUMNS = 80
-DAVE_OFF = (
+LATENCY_OFF_REPORT = (
     "Latency monitoring is disabled: no latency event is recorded. Set a threshold in milliseconds with "
     '"CONFIG SET latency-monitor-threshold <milliseconds>" to enable it.\n'
 )
@@ -238,7 +238,7 @@ def _graph(name: str, samples: Any, all_time_high: int) -> str:
 def latency_doctor(ctx: Context, argv: list[bytes]) -> Any:
     observers = ctx.stats.observers
     if not observers.events and not observers.latency_threshold:
-        return Verbatim(DAVE_OFF.encode())
+        return Verbatim(LATENCY_OFF_REPORT.encode())
     if not observers.events:
         return Verbatim(b"No latency event reached the threshold of the latency monitor so far.\n")
     lines = ["Latency events recorded (respq names its own: fsync, checkpoint):", ""]
