@@ -172,7 +172,8 @@ class Observers:
         if latency_threshold > 0:
             bounds.append(latency_threshold * 1_000_000)
         self.slow_ns = min(bounds, default=NEVER)
-        self._trim()
+        if slower_than >= 0:  # Redis trims after each call while the slow log is on: the CONFIG SET is one
+            self._trim()
 
     def slow_call(
         self, argv: list[bytes], nanoseconds: int, peer: str, name: bytes, *, fast: bool, log: bool = True
