@@ -167,6 +167,7 @@ def parse_block(path: Path, lines: list[tuple[int, str]]) -> Block | None:
     norms: tuple[str, ...] = ()
     # What each client still owes a reply for, to check normalizations on @read against the right command.
     awaiting: dict[str, deque[list[bytes] | None]] = {}
+    last_sent: dict[str, list[bytes]] = {}
 
     def fail(number: int, message: str) -> ScenarioError:
         return ScenarioError(f"{path.name}:{number}: {message}")
@@ -225,12 +226,14 @@ def parse_block(path: Path, lines: list[tuple[int, str]]) -> Block | None:
             step = Step(number, client, "send", rest, norms, line.split(None, 1)[1])
             block.steps.append(step)
             awaiting.setdefault(client, deque()).append(rest)
+            last_sent[client] = rest
         elif directive == "read":
             if len(rest) > 1:
                 raise fail(number, "@read [NAME]")
             reader = text_rest[0] if rest else client
             queue = awaiting.get(reader)
-            command = queue.popleft() if queue else None
+            # A stream (MONITOR) goes on replying to the last command sent once its first reply is read.
+            command = queue.popleft() if queue else last_sent.get(reader)
             step = Step(number, reader, "read", [], norms, f"@read {reader}")
             if norms:
                 if command is None:

@@ -204,6 +204,59 @@ def _command_structure(node: Node) -> Node:
     return node
 
 
+_MONITOR_LINE = re.compile(rb"\d+\.\d{6} \[(\d+) (lua|unix:\S+|\S+:\d+)\] (.*)", re.DOTALL)
+
+
+def _monitor_line(node: Node) -> Node:
+    """``+<unix>.<usec> [<db> <addr>] "cmd" ...``: the time and the client's port differ, the rest must match."""
+    match = _MONITOR_LINE.fullmatch(node.value) if node.kind == "+" and isinstance(node.value, bytes) else None
+    if match is None:
+        return node
+    origin = match.group(2) if match.group(2) == b"lua" else b"<addr>"
+    return Node("+", b"<time> [" + match.group(1) + b" " + origin + b"] " + match.group(3))
+
+
+def _slowlog_entries(node: Node) -> Node:
+    """SLOWLOG GET entries: id, argv and client name must match; time, duration and address are each server's."""
+    if node.kind != "*" or not isinstance(node.value, list):
+        return node
+    entries = []
+    for entry in node.value:
+        items = entry.value if entry.kind == "*" and isinstance(entry.value, list) else None
+        if items is None or len(items) != 6:
+            return node
+        entries.append(Node("*", [items[0], _placeholder(items[1], b"<time>"), _placeholder(items[2], b"<usec>"),
+                                  items[3], _placeholder(items[4], b"<addr>"), items[5]]))
+    return Node("*", entries)
+
+
+def _numbers(node: Node) -> Node:
+    """Every integer and double replaced by a placeholder of its kind; names, nesting and order kept."""
+    if isinstance(node.value, list):
+        return Node(node.kind, [_numbers(child) for child in node.value])
+    if node.kind in ":,":
+        return _placeholder(node, b"<number>")
+    if node.kind == "$" and isinstance(node.value, bytes) and re.fullmatch(rb"-?\d+(\.\d+)?(e[+-]?\d+)?", node.value):
+        return _placeholder(node, b"<number>")  # a RESP2 double
+    return node
+
+
+def _report_text(node: Node) -> Node:
+    if node.kind in "$=" and isinstance(node.value, bytes) and node.value:
+        return _placeholder(node, b"txt:<report>" if node.kind == "=" else b"<report>")
+    return node
+
+
+def _latency_histogram(node: Node) -> Node:
+    """LATENCY HISTOGRAM: the commands and their call counts must match; the buckets hold each server's timings."""
+    if node.kind not in "%*" or not isinstance(node.value, list) or len(node.value) % 2:
+        return node
+    out: list[Node] = []
+    for name, detail in sorted(node.pairs(), key=lambda pair: encode(pair[0])):  # Redis lists them in hash order
+        out += [name, _map_field(detail, {b"histogram_usec": lambda value: _placeholder(value, b"<buckets>")})]
+    return Node(node.kind, out)
+
+
 NORMALIZATIONS: dict[str, Normalization] = {
     n.name: n
     for n in (
@@ -239,8 +292,24 @@ NORMALIZATIONS: dict[str, Normalization] = {
                       _client_fields),
         Normalization("help-text",
                       frozenset({"client help", "config help", "pubsub help", "command help", "object help",
-                                 "xinfo help", "xgroup help", "memory help", "acl help", "debug help"}),
+                                 "xinfo help", "xgroup help", "memory help", "acl help", "debug help", "slowlog help",
+                                 "latency help"}),
                       "HELP wording is each server's own text", _help_text),
+        Normalization("monitor-line", frozenset({"monitor"}),
+                      "a MONITOR line starts with the time and the client's address: each server's own",
+                      _monitor_line),
+        Normalization("slowlog-entries", frozenset({"slowlog get"}),
+                      "an entry's time, duration and client address are each server's own", _slowlog_entries),
+        Normalization("numbers", frozenset({"latency latest", "latency history", "memory stats", "lastsave"}),
+                      "times, latencies and memory figures are each server's own; names and shape must match",
+                      _numbers),
+        Normalization("report-text",
+                      frozenset({"latency doctor", "latency graph", "memory doctor", "memory malloc-stats"}),
+                      "reports written for people, in each server's own words and figures", _report_text),
+        Normalization("latency-histogram", frozenset({"latency histogram"}),
+                      "the buckets depend on each server's timings, and Redis lists commands in hash order; the "
+                      "commands and their calls must match",
+                      _latency_histogram),
         Normalization("command-structure",
                       frozenset({"command", "command info", "command docs", "command count", "command list"}),
                       "respq implements a subset of commands; compare arity, flags and key positions, not bytes",

@@ -125,6 +125,22 @@ def test_a_normalization_is_accepted_on_a_read_of_the_command_it_allows() -> Non
     assert block.steps[1].norms == ("time",)
 
 
+def test_reads_of_a_stream_are_checked_against_the_command_that_started_it() -> None:
+    block = _block("@send MONITOR\n@read\nPING\n@norm monitor-line\n@read\n@norm monitor-line\n@read")
+    assert [step.norms for step in block.steps if step.action == "read"] == [(), ("monitor-line",), ("monitor-line",)]
+    with pytest.raises(ScenarioError):  # the last command sent on it is TIME: MONITOR's normalization is refused
+        _block("@send MONITOR\n@read\n@send TIME\n@read\n@norm monitor-line\n@read")
+
+
+def test_monitor_and_slowlog_normalizations_mask_only_times_and_addresses() -> None:
+    line = b'+1796677939.773358 [3 127.0.0.1:51556] "SET" "k" "a\\"b"\r\n'
+    assert normalize(line, ("monitor-line",)) == b'+<time> [3 <addr>] "SET" "k" "a\\"b"\r\n'
+    entry = b"*1\r\n*6\r\n:4\r\n:1796677939\r\n:12\r\n*1\r\n$4\r\nPING\r\n$15\r\n127.0.0.1:51556\r\n$1\r\nw\r\n"
+    masked = normalize(entry, ("slowlog-entries",))
+    assert b":4\r\n" in masked and b"PING" in masked and b"$1\r\nw" in masked
+    assert b"1796677939" not in masked and b"51556" not in masked
+
+
 def test_every_case_file_parses_and_every_block_has_an_id() -> None:
     blocks = load_cases(Path(__file__).parent / "cases")
     assert len(blocks) > 50

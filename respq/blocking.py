@@ -21,6 +21,7 @@ class Block:
     # Re-runs the command against the key that became ready; returns the reply, or None while there is still nothing.
     retry: Callable[[bytes], Any]
     timeout_reply: Any
+    call_ns: int = 0  # how long the call that blocked ran: its latency once a key serves it
 
 
 @dataclass(eq=False)
@@ -31,6 +32,7 @@ class Waiter:
     done: trio.Event = field(default_factory=trio.Event)
     reply: Any = None
     deadline: float = math.inf  # on Trio's clock
+    served: bool = False  # a key served it (not a timeout or CLIENT UNBLOCK)
 
     def finish(self, reply: Any) -> None:
         self.reply = reply
@@ -82,6 +84,7 @@ class BlockingRegistry:
                     reply = waiter.block.retry(slot[1])
                     if reply is not None:
                         self.remove(waiter)
+                        waiter.served = True
                         waiter.finish(reply)
 
     def unblock(self, client_id: int, reply: Any) -> bool:

@@ -1,4 +1,5 @@
-"""Command line: ``respq serve [CONFIG_FILE] [--directive value ...]`` and ``respq check DIR``."""
+"""Command line: ``respq serve [CONFIG_FILE] [--directive value ...]``, ``respq check DIR``, and the operator views
+``respq stat`` / ``respq queues`` (respq.admin)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def _check(argv: list[str]) -> int:
 USAGE = """usage: respq serve [CONFIG_FILE] [--directive value ...]
        respq serve --help   (its options and directives)
        respq check DIR
+       respq stat [-h host] [-p port] [-a password] [--user name] [-i seconds] [--lines N]
+       respq queues [-h host] [-p port] [-a password] [--user name] [--sort depth|age|lag] [--count N]
        respq --version"""
 
 # Shaped after redis-server's usage.
@@ -91,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args[1:])
     if args[0] == "check":
         return _check(args[1:])
+    if args[0] in ("stat", "queues"):
+        from respq.admin import run
+
+        return run(args[0], args[1:])
     print(USAGE, file=sys.stderr)
     return 2
 

@@ -19,6 +19,7 @@ class Client:
         "connection",
         "created",
         "db",
+        "deny_blocking",
         "dirty_cas",
         "id",
         "killed",
@@ -27,6 +28,7 @@ class Client:
         "last_interaction",
         "lib_name",
         "lib_ver",
+        "monitoring",
         "multi",
         "multi_error",
         "name",
@@ -65,6 +67,8 @@ class Client:
         self.closing = False  # QUIT: close after the reply is written
         self.killed = False
         self.script = False  # the client scripts' redis.call runs commands as (no connection, never blocks)
+        self.monitoring = False  # MONITOR: every call is shown to it, and it may not touch keys
+        self.deny_blocking = False  # running EXEC's commands: nothing may wait (Redis's CLIENT_DENY_BLOCKING)
         self.connection: Any = None  # the transport that delivers out-of-band messages (set by the connection)
 
     @property

@@ -26,10 +26,10 @@ from respq import errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.connection import client_line
-from respq.commands.dispatch import execute, execute_run, resolve
+from respq.commands.dispatch import blocked, execute, execute_run, resolve, unblocked
 from respq.errors import StartupError
 from respq.protocol import ProtocolError, RequestParser, encode_replies, encode_reply
-from respq.replies import ErrorReply, Replies, StreamedArray, pushes_in
+from respq.replies import ErrorReply, Raw, Replies, StreamedArray, pushes_in
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 
 if TYPE_CHECKING:
@@ -283,6 +283,7 @@ class Connection:
         self.blocked: Waiter | None = None
         self.in_reactor = False
         self.dropped = False  # kill() was called
+        self.own_feed: list[bytes] = []  # MONITOR lines of this client's own command, sent after its reply
         self.closed = False
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
@@ -613,7 +614,10 @@ class Connection:
             reply = await self._block(wait)
             if client.killed:  # disconnected or killed while waiting
                 return False
-            wait = self._finish(self.batch[self.batch_pos - 1], reply)
+            argv = self.batch[self.batch_pos - 1]
+            if wait.served:
+                unblocked(self.ctx, argv, wait.block)
+            wait = self._finish(argv, reply)
         if wait is None:
             return True
         if type(wait) is ProtocolError and wait.message:
@@ -653,6 +657,7 @@ class Connection:
     def _park(self, block: Block) -> Waiter:
         """Registers the client as blocked on the keys at once, as the command runs: a push that lands before the
         connection's own task takes over serves it."""
+        blocked(self.ctx, block)
         waiter = Waiter(self.client.id, self.client.db, block)
         if block.timeout is not None:
             waiter.deadline = trio.current_time() + block.timeout
@@ -907,6 +912,22 @@ class Connection:
             self.server.nursery.start_soon(self._write_pushes)
         if self.queue and self.server.maxmemory_clients:
             self.server.evict_clients()
+
+    def monitor_feed(self, line: bytes, own: bool) -> None:
+        """A line of the MONITOR feed. A command of this client's own is shown after its reply, as Redis adds the
+        line once the command has replied: it waits for _emit_then_feed."""
+        data = b"+" + line + b"\r\n"
+        if own:
+            self.own_feed.append(data)
+            self._emit = self._emit_then_feed  # type: ignore[method-assign]  # only monitors pay for the check
+        else:
+            self.push(Raw(data))
+
+    def _emit_then_feed(self, reply: Any) -> None:
+        Connection._emit(self, reply)
+        if self.own_feed:
+            self.out += self.own_feed
+            self.own_feed.clear()
 
     async def _write_pushes(self) -> None:
         try:

@@ -80,6 +80,11 @@ EXEC_WITHOUT_MULTI = b"ERR EXEC without MULTI"
 DISCARD_WITHOUT_MULTI = b"ERR DISCARD without MULTI"
 WATCH_INSIDE_MULTI = b"ERR WATCH inside MULTI is not allowed"
 EXECABORT = b"EXECABORT Transaction discarded because of previous errors."
+# Operator commands (MONITOR, SLOWLOG, LATENCY).
+REPLICA_KEYSPACE = b"ERR Replica can't interact with the keyspace"  # a MONITOR client naming keys
+MONITOR_DENY_BLOCKING = b"ERR MONITOR isn't allowed for DENY BLOCKING client"
+SLOWLOG_COUNT = b"ERR count should be greater than or equal to -1"
+LATENCY_NO_SAMPLES = b"ERR No samples available for event '%s'"
 
 
 def unknown_command(name: bytes, args: list[bytes]) -> bytes:
@@ -94,6 +99,15 @@ def unknown_command(name: bytes, args: list[bytes]) -> bytes:
 
 def unknown_subcommand(sub: bytes, command: bytes) -> bytes:
     return _one_line(b"ERR unknown subcommand '" + _c_string(sub)[:128] + b"'. Try " + command.upper() + b" HELP.")
+
+
+def subcommand_syntax(sub: bytes, command: bytes) -> bytes:
+    """A known subcommand given the wrong arguments, caught by its own handler (Redis's
+    addReplySubcommandSyntaxError)."""
+    return _one_line(
+        b"ERR unknown subcommand or wrong number of arguments for '" + _c_string(sub)[:128] + b"'. Try "
+        + command + b" HELP."
+    )
 
 
 def unsupported_option(option: bytes) -> bytes:

@@ -6,6 +6,8 @@ metrics endpoint or a script. ``InfoSource`` names everything it reads; the serv
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import platform
 import resource
@@ -19,6 +21,7 @@ from respq.blocking import BlockingRegistry
 from respq.client import Client
 from respq.config import Config
 from respq.keyspace import Keyspace
+from respq.observe import histogram_percentile
 from respq.pubsub import PubSub
 from respq.stats import Stats
 from respq.storage.engine import Engine
@@ -149,6 +152,24 @@ def _rss_bytes() -> int:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+_STARTUP_RSS = _rss_bytes()  # the process's memory once its modules are loaded: MEMORY STATS startup.allocated
+
+
+def memory_figures() -> dict[str, int]:
+    """The process's memory now (rss), at its peak, and at start-up, in bytes."""
+    return {
+        "rss": _rss_bytes(),
+        "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "startup": _STARTUP_RSS,
+    }
+
+
+def purge_memory() -> None:
+    """Returns the memory malloc holds free to the system (glibc's malloc_trim), where the C library has it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _human(size: int) -> str:
@@ -289,6 +310,23 @@ def _commandstats_section(server: InfoSource) -> list[tuple[str, object]]:
     return lines
 
 
+def _latencystats_section(server: InfoSource) -> list[tuple[str, object]]:
+    """Each called command's latency percentiles (latency-tracking-info-percentiles), in microseconds, from the
+    histograms LATENCY HISTOGRAM reports."""
+    if not server.stats.track_latency:
+        return []
+    percentiles = server.config.values["latency-tracking-info-percentiles"]
+    labels = [(f"p{p:f}".rstrip("0").rstrip("."), p) for p in percentiles]
+    return [
+        (
+            f"latency_percentiles_usec_{name}",
+            ",".join(f"{label}={histogram_percentile(stat.histogram, p):.3f}" for label, p in labels),
+        )
+        for name, stat in server.stats.commands.items()
+        if any(stat.histogram)
+    ]
+
+
 def _errorstats_section(server: InfoSource) -> list[tuple[str, object]]:
     return [(f"errorstat_{code.decode('latin-1')}", f"count={count}") for code, count in server.stats.errors.items()]
 
@@ -316,7 +354,7 @@ _SECTIONS = {
     "modules": lambda server: [],
     "commandstats": _commandstats_section,
     "errorstats": _errorstats_section,
-    "latencystats": lambda server: [],
+    "latencystats": _latencystats_section,
     "cluster": lambda server: [("cluster_enabled", 0)],
     "keyspace": _keyspace_section,
 }

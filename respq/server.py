@@ -86,6 +86,10 @@ class Server:
         self.listeners: list[socket.socket] = []  # what clients connect to (set when serving starts)
         self.scripts = ScriptEngine(log, config.script_memory_limit)
         self.scripts.serve_while_busy = self._serve_while_busy
+        self._checkpoint_lock = trio.Lock()
+        self.last_checkpoint = self.started  # LASTSAVE (set again once the data directory is open)
+        self._checkpoint_scheduled = False  # BGSAVE started a checkpoint that has not taken the lock yet
+        self._configure_observers()
 
     # ---- durability -------------------------------------------------------------------------------------------
     async def make_durable(self) -> None:
@@ -188,12 +192,14 @@ class Server:
             except StorageError:  # writes are disabled from now on (the engine logged why); waiters are told
                 self._wake_durability_waiters()
                 continue
+            started = time.monotonic()
             try:
                 await trio.to_thread.run_sync(engine.sync, target)
             except StorageError as error:
                 self._sync_finished(target, error)
             else:
                 self._sync_finished(target)
+            self.stats.observers.add_latency("fsync", int((time.monotonic() - started) * 1000))
 
     async def _everysec(self) -> None:
         engine = self.engine
@@ -215,7 +221,7 @@ class Server:
         assert engine is not None
         while True:
             await trio.sleep(CHECKPOINT_POLL)
-            if not engine.checkpoint_due():
+            if not engine.checkpoint_due() or self.checkpointing:
                 continue
             try:
                 # Copy what is still queued out of the journal a slice per loop pass, so that begin_checkpoint,
@@ -226,11 +232,54 @@ class Server:
                     while engine.settle_some(max(SETTLE_VALUES_PER_PASS, 2 * (engine.journaled_values - pushed))):
                         pushed = engine.journaled_values
                         await trio.sleep(0)
-                checkpoint = engine.begin_checkpoint()
-                await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
-                engine.finish_checkpoint(checkpoint)
+                await self.checkpoint()
             except StorageError as error:  # the journal keeps everything; the next attempt starts over
                 self.log.warning(f"checkpoint failed: {error}")
+
+    async def checkpoint(self) -> None:
+        """Writes a checkpoint in a worker thread (the checkpointer's, BGSAVE's); a latency event "checkpoint"
+        records how long it took. Raises StorageError when it fails."""
+        engine = self.engine
+        assert engine is not None
+        async with self._checkpoint_lock:
+            started = time.monotonic()
+            checkpoint = engine.begin_checkpoint()
+            await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
+            engine.finish_checkpoint(checkpoint)
+            self.last_checkpoint = time.time()
+            self.stats.observers.add_latency("checkpoint", int((time.monotonic() - started) * 1000))
+
+    @property
+    def checkpointing(self) -> bool:
+        return self._checkpoint_lock.locked() or self._checkpoint_scheduled
+
+    def save(self) -> None:
+        """SAVE: a checkpoint written before this returns, the loop held meanwhile as Redis's SAVE holds it. Raises
+        StorageError when it fails."""
+        engine = self.engine
+        assert engine is not None
+        started = time.monotonic()
+        checkpoint = engine.begin_checkpoint()
+        engine.run_checkpoint(checkpoint)
+        engine.finish_checkpoint(checkpoint)
+        self.last_checkpoint = time.time()
+        self.stats.observers.add_latency("checkpoint", int((time.monotonic() - started) * 1000))
+
+    def background_save(self) -> None:
+        """BGSAVE, BGREWRITEAOF: a checkpoint starts in the background."""
+        self._checkpoint_scheduled = True
+        self.nursery.start_soon(self._background_checkpoint)
+
+    async def _background_checkpoint(self) -> None:
+        try:
+            self._checkpoint_scheduled = False
+            await self.checkpoint()
+        except StorageError as error:
+            self.log.warning(f"background checkpoint failed: {error}")
+
+    def last_save(self) -> int:
+        """LASTSAVE: the unix time of the last checkpoint, or of start-up before the first one."""
+        return int(self.last_checkpoint)
 
     async def _scrubber(self) -> None:
         """Verifies what start-up trusted without reading (checkpointed segments), in a worker thread a chunk at a
@@ -351,11 +400,33 @@ class Server:
 
     def unregister(self, connection: Connection) -> None:
         client = connection.client
+        self.stop_monitor(client)
         self.clients.pop(client.id, None)
         self.connections.pop(client.id, None)
         self.pubsub.forget(client)
         if self.keyspace is not None:
             self.keyspace.unwatch_all(client)
+
+    def start_monitor(self, client: Client) -> None:
+        connection = self.connections.get(client.id)
+        if connection is None:
+            return
+        client.monitoring = True
+        self.stats.observers.monitors[client.id] = connection.monitor_feed
+        self.stats.update_watch()
+
+    def stop_monitor(self, client: Client) -> None:
+        client.monitoring = False
+        if self.stats.observers.monitors.pop(client.id, None) is not None:
+            self.stats.update_watch()
+
+    def _configure_observers(self) -> None:
+        values = self.config.values
+        self.stats.observers.configure(
+            values["slowlog-log-slower-than"], values["slowlog-max-len"], values["latency-monitor-threshold"]
+        )
+        self.stats.track_latency = values["latency-tracking"]
+        self.stats.update_watch()
 
     async def wait_unpaused(self, is_write: bool) -> None:
         while True:
@@ -390,6 +461,10 @@ class Server:
         if SETTINGS_DIRECTIVES.intersection(changed) and self.engine is not None:
             for name, payload in type_settings(cfg).items():
                 self.engine.set_type_settings(name, payload)
+        if {"slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "latency-tracking"} & set(
+            changed
+        ):
+            self._configure_observers()
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
 
@@ -425,6 +500,7 @@ class Server:
             type_settings=type_settings(cfg),
         )
         self.engine = engine
+        self.last_checkpoint = time.time()  # opening the data directory ends with a checkpoint
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
 
     def request_shutdown(self) -> None:

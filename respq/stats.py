@@ -6,7 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from respq.observe import HISTOGRAM_BUCKETS, Observers, histogram_bucket
 from respq.replies import ErrorReply
+
+LAST_BUCKET = HISTOGRAM_BUCKETS - 1
 
 
 class Command(Protocol):
@@ -25,6 +28,8 @@ class CommandStat:
     usec: int = 0
     rejected_calls: int = 0
     failed_calls: int = 0
+    # Calls per latency bucket (respq.observe), for LATENCY HISTOGRAM and INFO latencystats.
+    histogram: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BUCKETS)
 
 
 class InstantaneousRate:
@@ -74,6 +79,17 @@ class Stats:
     peak_output: list[int] = field(default_factory=lambda: [0] * PEAK_SLOTS)
     ops_rate: InstantaneousRate = field(default_factory=InstantaneousRate)
     syncs_rate: InstantaneousRate = field(default_factory=InstantaneousRate)
+    observers: Observers = field(default_factory=Observers)
+    track_latency: bool = True  # latency-tracking: per-command histograms
+    # Calls at least this long (ns) go to observers.observe_call: the slow log's or latency monitor's threshold,
+    # or 0 while a MONITOR client is attached (every call is shown).
+    watch_ns: int = 1 << 62
+    last_ns: int = 0  # the duration of the last call counted (count_call)
+
+    def update_watch(self) -> None:
+        """Recomputes watch_ns after the thresholds or the MONITOR clients changed."""
+        observers = self.observers
+        self.watch_ns = 0 if observers.monitors else observers.slow_ns
 
     def sample_client_buffers(self, second: int, largest_input: int, largest_output: int) -> None:
         """Records this second's largest client buffers; the next second's slot starts over (as Redis's
@@ -90,7 +106,25 @@ class Stats:
         return stat
 
     def count_call(self, cmd: Command, nanoseconds: int, *, failed: bool) -> None:
-        self.count_calls(cmd, 1, nanoseconds, failed=int(failed))
+        """count_calls for one call, written out: this runs for every command."""
+        stat = self.commands.get(cmd.name)
+        if stat is None:
+            stat = self._stat(cmd)
+        stat.calls += 1
+        stat.usec += nanoseconds // 1000
+        if failed:
+            stat.failed_calls += 1
+        self.total_commands += 1
+        self.last_ns = nanoseconds
+        if self.track_latency:
+            bucket = (nanoseconds - 1).bit_length() - 10  # respq.observe.histogram_bucket, inlined
+            stat.histogram[0 if bucket < 0 else bucket if bucket < HISTOGRAM_BUCKETS else LAST_BUCKET] += 1
+
+    def track_latency_of(self, name: str, nanoseconds: int, change: int) -> None:
+        """Adds ``change`` (1 or -1) calls of ``nanoseconds`` to the named command's latency histogram."""
+        stat = self.commands.get(name)
+        if stat is not None and self.track_latency:
+            stat.histogram[histogram_bucket(nanoseconds)] += change
 
     def count_calls(self, cmd: Command, calls: int, nanoseconds: int, *, failed: int = 0) -> None:
         """``calls`` calls of ``cmd`` (``failed`` of them answered errors) that took ``nanoseconds`` together."""
@@ -99,6 +133,9 @@ class Stats:
         stat.usec += nanoseconds // 1000
         stat.failed_calls += failed
         self.total_commands += calls
+        if self.track_latency:
+            bucket = (nanoseconds // calls - 1).bit_length() - 10  # respq.observe.histogram_bucket, inlined
+            stat.histogram[0 if bucket < 0 else bucket if bucket < HISTOGRAM_BUCKETS else LAST_BUCKET] += calls
 
     def count_error(self, message: bytes) -> None:
         # errorstats is keyed by the first word of the message (ERR, WRONGTYPE, ...), as in Redis.

@@ -87,29 +87,24 @@ def hello(ctx: Context, argv: list[bytes]) -> Any:
         if version < 2 or version > 3:
             raise CommandError(errors.NOPROTO)
         protocol = version
-    credentials: tuple[bytes, bytes] | None = None
-    name: bytes | None = None
+    # Options act in order, as in Redis: an AUTH or SETNAME before a bad option has taken effect when it fails.
     i = 2
     while i < len(argv):
         option = argv[i].upper()
         remaining = len(argv) - i - 1
         if option == b"AUTH" and remaining >= 2:
-            credentials = (argv[i + 1], argv[i + 2])
+            if not _default_user_password_ok(ctx, argv[i + 1], argv[i + 2]):
+                raise CommandError(errors.WRONGPASS)
+            client.authenticated = True
             i += 3
         elif option == b"SETNAME" and remaining >= 1:
-            name = argv[i + 1]
+            _check_client_name(argv[i + 1])
+            client.name = argv[i + 1]
             i += 2
         else:
             raise CommandError(b"ERR Syntax error in HELLO option '" + argv[i] + b"'")
-    if credentials is not None:
-        if not _default_user_password_ok(ctx, *credentials):
-            raise CommandError(errors.WRONGPASS)
-        client.authenticated = True
     if not client.authenticated:
         raise CommandError(errors.NOAUTH_HELLO)
-    if name is not None:
-        _check_client_name(name)
-        client.name = name
     client.protocol = protocol
     return {
         b"server": b"redis",
@@ -151,6 +146,7 @@ def quit_(ctx: Context, argv: list[bytes]) -> Any:
 )
 def reset(ctx: Context, argv: list[bytes]) -> Any:
     client = ctx.client
+    ctx.server.stop_monitor(client)
     client.multi = None
     client.multi_error = False
     if ctx.keyspace is not None:
@@ -232,7 +228,7 @@ def client_setinfo(ctx: Context, argv: list[bytes]) -> Any:
 def client_line(client: Client) -> bytes:
     now = time.monotonic()
     connection = client.connection
-    flags = ""
+    flags = "O" if client.monitoring else ""  # a monitor is a replica to Redis: its letter comes first
     if client.subscriptions:
         flags += "P"
     if client.multi is not None:

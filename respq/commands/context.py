@@ -49,6 +49,25 @@ class ServerControl(InfoSource, Protocol):
     def apply_config(self, changed: list[str]) -> None:
         """Makes the directives CONFIG SET changed take effect."""
 
+    def start_monitor(self, client: Client) -> None:
+        """MONITOR: shows the client every command run from now on."""
+
+    def stop_monitor(self, client: Client) -> None:
+        """RESET: the client is no longer a monitor (if it was one)."""
+
+    @property
+    def checkpointing(self) -> bool:
+        """A checkpoint is being written (or about to be, for BGSAVE)."""
+
+    def save(self) -> None:
+        """SAVE: writes a checkpoint before returning; raises StorageError when it fails."""
+
+    def background_save(self) -> None:
+        """BGSAVE, BGREWRITEAOF: starts a checkpoint in the background."""
+
+    def last_save(self) -> int:
+        """LASTSAVE: the unix time of the last checkpoint (of start-up before the first)."""
+
 
 @dataclass(slots=True, eq=False)
 class Context:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from respq import errors
+from respq.blocking import Block
 from respq.client import Client
 from respq.commands.context import Context
 from respq.commands.table import COMMANDS, Command
@@ -34,6 +35,8 @@ NOT_IN_TRANSACTION = b"ERR Command not allowed inside a transaction"  # for comm
 # Executed at once inside MULTI instead of being queued.
 _MULTI_IMMEDIATE = frozenset({b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"})
 _NEVER_REFUSED_IN_MULTI = frozenset({b"discard", b"quit", b"reset"})  # over maxmemory, while queuing
+# A MONITOR client (a replica, to Redis) may not run commands that read or write keys.
+_KEYSPACE_FLAGS = frozenset({"readonly", "write", "may_replicate"})
 MAX_RUN = 1024  # calls one run may take: bounds the values a single storage operation gathers
 
 
@@ -88,6 +91,8 @@ def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
         return errors.OOM
     if cmd.is_write and engine is not None and engine.write_error:
         return errors.misconf(engine.write_error)
+    if client.monitoring and cmd.flags & _KEYSPACE_FLAGS:
+        return errors.REPLICA_KEYSPACE
     if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
         return errors.pubsub_context(cmd.name.encode())
     server = ctx.server
@@ -126,11 +131,51 @@ def call(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:
     except StorageError as error:  # a full disk, maxdisk, or writes disabled after an I/O failure
         message = errors.misconf(str(error))
     else:
-        stats.count_call(cmd, time.perf_counter_ns() - start, failed=False)
+        elapsed = time.perf_counter_ns() - start
+        stats.count_call(cmd, elapsed, failed=False)
+        if elapsed >= stats.watch_ns:
+            _observe(ctx, cmd, argv, elapsed, blocked=type(reply) is Block)
         return reply
+    elapsed = time.perf_counter_ns() - start
     stats.count_error(message)
-    stats.count_call(cmd, time.perf_counter_ns() - start, failed=True)
+    stats.count_call(cmd, elapsed, failed=True)
+    if elapsed >= stats.watch_ns:
+        _observe(ctx, cmd, argv, elapsed)
     return ErrorReply(message)
+
+
+def _observe(ctx: Context, cmd: Command, argv: list[bytes], nanoseconds: int, *, blocked: bool = False) -> None:
+    """A call the slow log, the latency monitor or a MONITOR client wants to see (Redis's call(): a blocked
+    call is not slow-logged; admin commands and those flagged skip_monitor are not shown to monitors)."""
+    observers = ctx.stats.observers
+    client = ctx.client
+    flags = cmd.flags
+    if nanoseconds >= observers.slow_ns:
+        logged = not blocked and "skip_slowlog" not in flags
+        observers.slow_call(argv, nanoseconds, client.addr, client.name, fast="fast" in flags, log=logged)
+    if observers.monitors and "admin" not in flags and "skip_monitor" not in flags:
+        observers.feed(client.db, client.addr, argv, client.id)
+
+
+def blocked(ctx: Context, block: Block) -> None:
+    """The call just counted blocked the client: as in Redis, its latency and slow-log entry wait until a key
+    serves it (a timeout or CLIENT UNBLOCK records neither)."""
+    stats = ctx.stats
+    block.call_ns = stats.last_ns
+    stats.track_latency_of(ctx.client.last_command, stats.last_ns, -1)
+
+
+def unblocked(ctx: Context, argv: list[bytes], block: Block) -> None:
+    """A key served the blocked call: its latency (the call's own time) and slow-log entry are recorded now."""
+    nanoseconds = block.call_ns
+    stats = ctx.stats
+    stats.track_latency_of(ctx.client.last_command, nanoseconds, 1)
+    observers = stats.observers
+    cmd = lookup(argv)
+    if nanoseconds >= observers.slow_ns and not isinstance(cmd, bytes):
+        client = ctx.client
+        logged = "skip_slowlog" not in cmd.flags
+        observers.slow_call(argv, nanoseconds, client.addr, client.name, fast="fast" in cmd.flags, log=logged)
 
 
 def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
@@ -182,15 +227,22 @@ def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
         end = next((i for i in range(pos, end) if (client.db, batch[i][1]) in waiters), end)
     if end - pos < 2 or client.multi is not None or _refusal(ctx, cmd, argv) is not None:
         return []
+    stats = ctx.stats
+    if not stats.watch_ns:  # a MONITOR client is attached: it is shown each call, at the time it runs
+        return []
     start = time.perf_counter_ns()
     replies = spread(ctx, batch[pos:end]) if spread is not None else cmd.run.handler(ctx, key, batch[pos:end])
     if replies:
         client.last_command = cmd.name
-        stats = ctx.stats
         failed = [reply for reply in replies if type(reply) is ErrorReply]
         for error in failed:
             stats.count_error(error.message)
-        stats.count_calls(cmd, len(replies), time.perf_counter_ns() - start, failed=len(failed))
+        elapsed = time.perf_counter_ns() - start
+        stats.count_calls(cmd, len(replies), elapsed, failed=len(failed))
+        share = elapsed // len(replies)
+        if share >= stats.watch_ns:  # each call of the run counts as taking its share of the time
+            for index in range(len(replies)):
+                _observe(ctx, cmd, batch[pos + index], share)
     return replies
 
 
@@ -201,6 +253,9 @@ def _reject(ctx: Context, argv: list[bytes], message: bytes, cmd: Command | None
     if client.multi is not None:
         client.multi_error = True
     if argv[0].lower() == b"exec":
+        observers = ctx.stats.observers
+        if cmd is not None and observers.monitors:  # Redis shows the refused EXEC: the transaction is over
+            observers.feed(client.db, client.addr, argv, client.id)
         if client.multi is not None:
             client.multi = None
             client.multi_error = False

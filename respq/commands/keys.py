@@ -606,5 +606,13 @@ def memory_help(ctx: Context, argv: list[bytes]) -> Any:
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
+            "STATS",
+            "    Return the process's memory figures under Redis's names.",
+            "DOCTOR",
+            "    Return a report on the process's memory use.",
+            "MALLOC-STATS",
+            "    Return the allocator's statistics (respq's allocator keeps none).",
+            "PURGE",
+            "    Return memory freed by the process to the system.",
         ],
     )

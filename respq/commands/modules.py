@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from respq.commands import connection, introspection, keys, pubsub, server, sort, transactions
+from respq.commands import connection, introspection, keys, ops, pubsub, server, sort, transactions
 from respq.commands.table import COMMANDS, Command
 from respq.scripting import commands as scripting
 from respq.types.hashes import commands as hashes
@@ -26,6 +26,7 @@ MODULES: tuple[ModuleType, ...] = (
     introspection,
     keys,
     hashes,
+    ops,
     lists,
     pubsub,
     scripting,

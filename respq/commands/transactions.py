@@ -78,14 +78,18 @@ def exec_(ctx: Context, argv: list[bytes]) -> Any:
         return NULL_ARRAY
     client.multi = None
     replies = []
-    for cmd, args in queued:
-        reply = call(ctx, cmd, args)
-        if type(reply) is Block:  # blocking commands never block inside a transaction
-            reply = reply.timeout_reply
-        if type(reply) is Replies:
-            replies += reply.items
-        else:
-            replies.append(reply)
+    client.deny_blocking = True
+    try:
+        for cmd, args in queued:
+            reply = call(ctx, cmd, args)
+            if type(reply) is Block:  # blocking commands never block inside a transaction
+                reply = reply.timeout_reply
+            if type(reply) is Replies:
+                replies += reply.items
+            else:
+                replies.append(reply)
+    finally:
+        client.deny_blocking = False
     _end_transaction(ctx)
     return replies
 

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type
     ("types", ("respq.types",)),  # the value types' models (their commands are in the commands layer)
-    ("keyspace", ("respq.keyspace", "respq.blocking", "respq.pubsub", "respq.stats", "respq.client")),
+    ("keyspace", ("respq.keyspace", "respq.blocking", "respq.pubsub", "respq.stats", "respq.observe", "respq.client")),
     (
         "commands",
         (
@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.scripting",  # EVAL and its Lua engine run commands through the command table
         ),
     ),
-    ("server", ("respq.connection", "respq.reactor", "respq.server", "respq.cli", "respq.__main__")),
+    ("server", ("respq.connection", "respq.reactor", "respq.server", "respq.cli", "respq.admin", "respq.__main__")),
 ]
 
 
