@@ -922,6 +922,12 @@ class Engine:
             pages.apply(io, self.path, cp.catalog)  # the pages first, durably: the manifest names them
             cp.manifest.pages = cp.catalog.new_pages
             manifest.write(io, self.path, manifest.encode(cp.manifest))
+            # The packs no page is in any more go now, here: unlinking a large file takes milliseconds.
+            for pack in set(cp.catalog.packs) - set(cp.catalog.new_packs):
+                try:
+                    io.unlink(pages.pack_path(self.path, pack))
+                except OSError:
+                    pass  # named by no manifest: recovery deletes it
         except OSError as error:
             cp.error = error
             self.write_error = f"checkpoint failed: {error}"
@@ -951,12 +957,7 @@ class Engine:
             return
         update = cp.catalog
         self._pages = update.new_pages
-        for pack in set(self._packs) - set(update.new_packs):
-            try:
-                self.io.unlink(pages.pack_path(self.path, pack))
-            except FileNotFoundError:
-                pass
-        self._packs = update.new_packs
+        self._packs = update.new_packs  # run_checkpoint deleted the others once the manifest was durable
         self.catalog_written = update.written
         dead = cp.dead
         if self._pinned_segments:
