@@ -1374,6 +1374,74 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(encode_bulks_doc,
+"encode_bulks(items, nil) -> bytes | None\n\n"
+"The RESP array of ``items`` when each is bytes (a bulk string) or None (``nil``, the protocol's null); None as\n"
+"soon as one is anything else, for the caller's general encoder (respq.protocol._array).");
+
+/* "<prefix><len>\r\n" ("$" of a bulk string, "*" of an array) written at p; returns the end. */
+static char *
+put_resp_header(char *p, char prefix, Py_ssize_t len)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + len % 10);
+        len /= 10;
+    } while (len > 0);
+    *p++ = prefix;
+    while (n > 0)
+        *p++ = digits[--n];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+static PyObject *
+encode_bulks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("encode_bulks", nargs, 2, 2) < 0)
+        return NULL;
+    PyObject *items = args[0], *nil = args[1];
+    if (!PyList_CheckExact(items) || !PyBytes_CheckExact(nil)) {
+        PyErr_SetString(PyExc_TypeError, "encode_bulks: a list and a bytes object");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(items), nil_len = PyBytes_GET_SIZE(nil);
+    size_t total = 24;  /* "*<count>\r\n" */
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (item == Py_None)
+            total += (size_t)nil_len;
+        else if (PyBytes_CheckExact(item))
+            total += (size_t)PyBytes_GET_SIZE(item) + 24;  /* "$<len>\r\n" and the CRLF after */
+        else
+            Py_RETURN_NONE;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (out == NULL)
+        return NULL;
+    char *start = PyBytes_AS_STRING(out), *p = start;
+    p = put_resp_header(p, '*', count);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (item == Py_None) {
+            memcpy(p, PyBytes_AS_STRING(nil), (size_t)nil_len);
+            p += nil_len;
+            continue;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(item);
+        p = put_resp_header(p, '$', len);
+        memcpy(p, PyBytes_AS_STRING(item), (size_t)len);
+        p += len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    if (_PyBytes_Resize(&out, p - start) < 0)
+        return NULL;
+    return out;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"parse_multibulk", (PyCFunction)(void (*)(void))parse_multibulk, METH_FASTCALL, parse_multibulk_doc},
     {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL, frame_doc},
@@ -1397,6 +1465,7 @@ static PyMethodDef speedups_methods[] = {
     {"lp_entry", (PyCFunction)(void (*)(void))lp_entry, METH_FASTCALL, lp_entry_doc},
     {"lp_place", (PyCFunction)(void (*)(void))lp_place, METH_FASTCALL, lp_place_doc},
     {"lp_join_many", (PyCFunction)(void (*)(void))lp_join_many, METH_FASTCALL, lp_join_many_doc},
+    {"encode_bulks", (PyCFunction)(void (*)(void))encode_bulks, METH_FASTCALL, encode_bulks_doc},
     {NULL, NULL, 0, NULL},
 };
 

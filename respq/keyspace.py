@@ -10,7 +10,7 @@ import heapq
 import random
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from respq import errors
@@ -58,24 +58,24 @@ class Keyspace:
             return None
         return entry
 
-    def lookup_many(self, db: int, keys: list[bytes]) -> list[Any]:
-        """``lookup`` of each key, in one loop (MGET: one request, many keys)."""
-        engine = self.engine
-        catalog = engine.catalog[db]
-        now = 0
-        found: list[Any] = []
-        for key in keys:
-            entry = catalog.get(key)
-            if entry is not None:
-                if type(entry) is bytes:  # a cold value: an object again, as lookup would make it
-                    entry = engine.get(db, key)
-                if entry.expire_ms is not None:  # type: ignore[union-attr]
-                    now = now or now_ms()
-                    if entry.expire_ms <= now:  # type: ignore[union-attr]
-                        self._expire(db, key)
-                        entry = None
-            found.append(entry)
-        return found
+    def read_many(self, db: int, keys: list[bytes], kind: type, read: Callable[[Any], Any]) -> list[Any]:
+        """``read(value)`` of each key whose value is a ``kind``; None for a key missing, expired or of another type
+        (MGET). The common key, live with no expiry, costs one dict access and no call besides ``read``; a key
+        with an expiry or a value held cold goes through ``lookup``."""
+        catalog = self.engine.catalog[db]
+        get = catalog.get
+        return [
+            read(entry)
+            if type(entry := get(key)) is kind and entry.expire_ms is None
+            else None
+            if entry is None
+            else self._read_slow(db, key, kind, read)
+            for key in keys
+        ]
+
+    def _read_slow(self, db: int, key: bytes, kind: type, read: Callable[[Any], Any]) -> Any:
+        entry = self.lookup(db, key)
+        return read(entry) if type(entry) is kind else None
 
     def typed(self, db: int, key: bytes, type_name: str) -> Any:
         """The key's value if it holds ``type_name``; None if missing; WRONGTYPE otherwise."""

@@ -457,10 +457,18 @@ _Encoder = Callable[[_Write, Any, "_Dispatch"], None]
 _CRLF = b"\r\n"
 _BULK_HEADERS = tuple(b"$%d\r\n" % n for n in range(1024))
 _ARRAY_HEADERS = tuple(b"*%d\r\n" % n for n in range(256))
+_NIL2, _NIL3 = b"$-1\r\n", b"_\r\n"
+# A list of bulk strings and nulls (MGET, LRANGE, HGETALL ...) encoded in one C call; None: not built.
+_encode_bulks = speedups.encode_bulks
 
 
 class _Dispatch(dict[type, _Encoder]):
-    """Encoders by exact type; a subclass (an IntEnum, say) is resolved through its MRO once, then cached."""
+    """Encoders by exact type; a subclass (an IntEnum, say) is resolved through its MRO once, then cached. ``nil``
+    is the protocol's null, for the C encoder of bulk-string arrays."""
+
+    def __init__(self, encoders: dict[type, _Encoder], nil: bytes) -> None:
+        super().__init__(encoders)
+        self.nil = nil
 
     def __missing__(self, kind: type) -> _Encoder:
         for base in kind.__mro__[1:]:
@@ -491,6 +499,11 @@ def _integer(write: _Write, value: int, enc: _Dispatch) -> None:
 
 
 def _array(write: _Write, value: list | tuple, enc: _Dispatch) -> None:
+    if _encode_bulks is not None and type(value) is list:
+        data = _encode_bulks(value, enc.nil)
+        if data is not None:
+            write(data)
+            return
     size = len(value)
     write(_ARRAY_HEADERS[size] if size < 256 else b"*%d\r\n" % size)
     for item in value:
@@ -522,7 +535,7 @@ def _raw(write: _Write, value: Raw, enc: _Dispatch) -> None:
 
 
 def _null2(write: _Write, value: None, enc: _Dispatch) -> None:
-    write(b"$-1\r\n")
+    write(_NIL2)
 
 
 def _null_array2(write: _Write, value: object, enc: _Dispatch) -> None:
@@ -561,7 +574,7 @@ def _big_number2(write: _Write, value: BigNumber, enc: _Dispatch) -> None:
 
 
 def _null3(write: _Write, value: object, enc: _Dispatch) -> None:
-    write(b"_\r\n")
+    write(_NIL3)
 
 
 def _map3(write: _Write, value: dict, enc: _Dispatch) -> None:
@@ -606,7 +619,7 @@ _COMMON: dict[type, _Encoder] = {
     ErrorReply: _error,
     Raw: _raw,
 }
-_RESP2 = _Dispatch(_COMMON)
+_RESP2 = _Dispatch(_COMMON, _NIL2)
 _RESP2.update(
     {
         type(None): _null2,
@@ -620,7 +633,7 @@ _RESP2.update(
         BigNumber: _big_number2,
     }
 )
-_RESP3 = _Dispatch(_COMMON)
+_RESP3 = _Dispatch(_COMMON, _NIL3)
 _RESP3.update(
     {
         type(None): _null3,
@@ -655,8 +668,12 @@ def encode_reply(value: object, protocol: int) -> bytes:
         return b":%d\r\n" % value  # type: ignore[str-format]
     if kind is SimpleString:
         return b"+" + value.text + _CRLF  # type: ignore[attr-defined]
-    parts: list[bytes] = []
     enc = _BY_PROTOCOL[protocol]
+    if kind is list and _encode_bulks is not None:
+        data = _encode_bulks(value, enc.nil)  # type: ignore[arg-type]
+        if data is not None:
+            return data
+    parts: list[bytes] = []
     enc[kind](parts.append, value, enc)
     return b"".join(parts)
 

@@ -14,6 +14,7 @@ parse_multibulk: Callable[[bytes, int, int, list[list[bytes]]], int] | None = No
 frame: Callable[[int, Any], bytes] | None = None
 frame_values: Callable[[int, Sequence[Any]], bytes] | None = None
 encode_values: Callable[[Sequence[Any]], bytes] | None = None
+encode_bulks: Callable[[list[Any], bytes], bytes | None] | None = None
 decode_values: Callable[..., list[bytes]] | None = None
 encode_fields: Callable[[Sequence[Any]], bytes] | None = None
 decode_fields: Callable[..., list[bytes]] | None = None
@@ -37,6 +38,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
         from respq._speedups import decode_fields as decode_fields
         from respq._speedups import decode_values as decode_values
+        from respq._speedups import encode_bulks as encode_bulks
         from respq._speedups import encode_fields as encode_fields
         from respq._speedups import encode_values as encode_values
         from respq._speedups import first_bit as first_bit

@@ -6,19 +6,30 @@ Beside the lists, one stream with one consumer group: XADD (one entry per call, 
 ``add_many``), XREADGROUP, XACK, exact XTRIM and DEL. Its state is modelled as three more "lists" (``STREAM``
 entries, its pending entries, its group's last delivered ID), so the same prefix check covers it. And two hashes:
 HSET (creating them), HDEL (deleting them with their last field), some values long enough to make a hashtable;
-each is modelled as the list of its ``field=value`` items in order.
+each is modelled as the list of its ``field=value`` items in order. And four string keys: SET (with or without an
+expiry, as the server writes it: the new contents and the expiry change in one atomic block), APPEND, SETRANGE,
+MSET (one atomic block over several keys), EXPIRE/PERSIST, RENAME, COPY and DEL; each is modelled as
+``[b"=" + contents]`` followed by ``b"@<expiry ms>"`` when it has one.
+
+Streams, hashes and strings are the rows of ``SIM_TYPES``: each says how often a step is its own, which operations
+and model keys are its, how to step, apply an operation to the model and read a value back. Their keys are checked
+by the prefix check only (the recovered state must be the state after the acknowledged operations and some prefix of
+the unacknowledged ones), the lists' by the history check too. A new type is a new row.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from respq.storage import Engine
 from respq.types.hashes.model import HashValue, new_hash
 from respq.types.lists.model import LEFT, RIGHT, Side, push_keys
 from respq.types.streams.model import MAX_ID, MAXLEN, StreamLog, id_of
+from respq.types.strings.model import StringValue
 from tests.bigvalues import show
 from tests.crash.model import SIZE_MIXES, Direction, History, SizeMix, check_recovery, message
 
@@ -34,6 +45,13 @@ CONSUMERS = (b"c0", b"c1")
 STREAM_KEYS = (STREAM, PENDING, DELIVERED)
 HASHES = (b"h0", b"h1")
 HASH_FIELDS = (b"f0", b"f1", b"f2", b"f3", b"f4", b"f5")
+STRINGS = (b"str0", b"str1", b"str2", b"str3")
+STRING_LIMIT = 1 << 18  # bytes a string grows to before it is SET anew
+FAR_EXPIRY = 4_000_000_000_000  # ms since the epoch: an expiry the engine keeps (it never expires keys itself)
+# The operations of each type beside the lists (the first item of an Op).
+STREAM_OPS = ("xadd", "xread", "xack", "xtrim", "xdel")
+HASH_OPS = ("hset", "hdel")
+STRING_OPS = ("set", "append", "setrange", "mset", "expire", "srename", "scopy", "sdel")
 
 
 def hash_item(field: bytes, value: bytes) -> bytes:
@@ -80,12 +98,9 @@ def read_all(engine: Engine) -> dict[bytes, list[bytes]]:
     for key in engine.keys(DB):
         entry = engine.get(DB, key)
         assert entry is not None
-        if isinstance(entry, StreamLog):
-            state.update(read_stream(entry))
-            continue
-        if isinstance(entry, HashValue):
-            if len(entry):
-                state[key] = [hash_item(field, value) for field, value in entry.items()]
+        sim = next((sim for sim in SIM_TYPES if isinstance(entry, sim.value_class)), None)
+        if sim is not None:
+            state.update(sim.read(key, entry))
             continue
         values = list(entry.value)
         if values:
@@ -93,7 +108,16 @@ def read_all(engine: Engine) -> dict[bytes, list[bytes]]:
     return state
 
 
-def read_stream(stream: StreamLog) -> dict[bytes, list[bytes]]:
+def read_hash(key: bytes, value: HashValue) -> dict[bytes, list[bytes]]:
+    return {key: [hash_item(field, value) for field, value in value.items()]} if len(value) else {}
+
+
+def read_string(key: bytes, value: StringValue) -> dict[bytes, list[bytes]]:
+    expiry = [] if value.expire_ms is None else [b"@%d" % value.expire_ms]
+    return {key: [b"=" + value.data, *expiry]}
+
+
+def read_stream(key: bytes, stream: StreamLog) -> dict[bytes, list[bytes]]:
     state = {STREAM: [stream_entry(i >> 64, fields[1]) for i, fields in stream.range(0, MAX_ID)]}
     group = stream.groups.get(GROUP)
     if group is not None:
@@ -104,11 +128,9 @@ def read_stream(stream: StreamLog) -> dict[bytes, list[bytes]]:
 
 def apply_op(state: dict[bytes, list[bytes]], op: Op) -> None:
     kind = op[0]
-    if kind.startswith("x"):
-        apply_stream_op(state, op)
-        return
-    if kind.startswith("h"):
-        apply_hash_op(state, op)
+    sim = OP_TYPES.get(kind)
+    if sim is not None:
+        sim.apply(state, op)
         return
     if kind == "push":
         _, key, side, values = op
@@ -175,6 +197,33 @@ def apply_hash_op(state: dict[bytes, list[bytes]], op: Op) -> None:
         state.pop(key, None)
 
 
+def string_contents(state: dict[bytes, list[bytes]], key: bytes) -> bytes:
+    return state[key][0][1:] if key in state else b""
+
+
+def apply_string_op(state: dict[bytes, list[bytes]], op: Op) -> None:
+    kind = op[0]
+    if kind == "set":  # key, contents, expiry or None
+        state[op[1]] = [b"=" + op[2]] + ([b"@%d" % op[3]] if op[3] is not None else [])
+    elif kind == "mset":  # [(key, contents), ...]: no expiry left on any
+        for key, data in op[1]:
+            state[key] = [b"=" + data]
+    elif kind in ("append", "setrange"):  # key, [offset,] data: the expiry stays
+        key, data = op[1], op[-1]
+        old = string_contents(state, key)
+        offset = len(old) if kind == "append" else op[2]
+        padded = old.ljust(offset, b"\0")
+        state[key] = [b"=" + padded[:offset] + data + padded[offset + len(data) :], *state.get(key, [])[1:]]
+    elif kind == "expire":  # key, expiry or None (PERSIST)
+        state[op[1]] = state[op[1]][:1] + ([b"@%d" % op[2]] if op[2] is not None else [])
+    elif kind == "srename":
+        state[op[2]] = state.pop(op[1])
+    elif kind == "scopy":
+        state[op[2]] = list(state[op[1]])
+    else:  # "sdel"
+        del state[op[1]]
+
+
 @dataclass
 class Workload:
     """One data directory's life across crashes: the producers' counters survive, the history is per run."""
@@ -187,10 +236,10 @@ class Workload:
     history: History = field(default_factory=History)
     baseline: dict[bytes, list[bytes]] = field(default_factory=dict)
     next_ms: int = 1  # stream IDs: increasing for the life of the disk, above any entry ever added
-    stream_acked: int = 0  # acknowledged stream operations
+    type_acked: Counter[str] = field(default_factory=Counter)  # acknowledged operations of each SIM_TYPES row
     sizes: SizeMix = SIZE_MIXES["small"]  # how long messages and stream values are
-    hash_acked: int = 0  # acknowledged hash operations
     hash_writes: int = 0  # makes every value written to a hash new
+    string_writes: int = 0  # likewise for strings
 
     def __post_init__(self) -> None:
         self.seqs = [0] * self.producers
@@ -205,12 +254,10 @@ class Workload:
     # -- operations (each is applied to the engine, then remembered as unacknowledged)
 
     def step(self, engine: Engine, rng: random.Random) -> None:
-        if rng.random() < 0.3:
-            self.stream_step(engine, rng)
-            return
-        if rng.random() < 0.15:
-            self.hash_step(engine, rng)
-            return
+        for sim in SIM_TYPES:
+            if rng.random() < sim.share:
+                sim.step(self, engine, rng)
+                return
         roll = rng.random()
         key = queue_key(rng.randrange(self.queues))
         if roll < 0.55:
@@ -299,10 +346,14 @@ class Workload:
             engine.delete(DB, STREAM)
 
     def _current_stream(self) -> dict[bytes, list[bytes]]:
-        state = {key: list(values) for key, values in self.acked_state.items() if key in STREAM_KEYS}
+        return self._current(STREAM_KEYS, STREAM_OPS)
+
+    def _current(self, keys: tuple[bytes, ...], ops: tuple[str, ...]) -> dict[bytes, list[bytes]]:
+        """The model of ``keys`` after the pending operations too (those of one type only touch its own keys)."""
+        state = {key: list(values) for key, values in self.acked_state.items() if key in keys}
         for op in self.pending:
-            if op[0].startswith("x"):
-                apply_stream_op(state, op)
+            if op[0] in ops:
+                apply_op(state, op)
         return state
 
     def _stream(self, engine: Engine) -> StreamLog:
@@ -348,7 +399,7 @@ class Workload:
         key = rng.choice(HASHES)
         state = {key: list(self.acked_state.get(key, []))}
         for op in self.pending:
-            if op[0].startswith("h") and op[1] == key:
+            if op[0] in HASH_OPS and op[1] == key:
                 apply_hash_op(state, op)
         current = [item.split(b"=", 1)[0] for item in state.get(key, [])]
         entry = engine.get(DB, key)
@@ -371,6 +422,80 @@ class Workload:
         else:
             assert entry.delete_many(fields) == len(fields)  # type: ignore[union-attr]
 
+    # -- the strings
+
+    def string_step(self, engine: Engine, rng: random.Random) -> None:
+        """As the server writes strings: a new key is created and filled in one atomic block, and so is a write
+        that changes the contents and the expiry together; MSET is one block over all its keys."""
+        current = self._current(STRINGS, STRING_OPS)
+        key = rng.choice(STRINGS)
+        present = [k for k in STRINGS if k in current]
+        roll = rng.random()
+        if 0.3 <= roll < 0.65 and len(string_contents(current, key)) > STRING_LIMIT:
+            roll = 0.0  # a SET instead of growing it further: large values would make each cycle slow
+        if roll < 0.3:
+            expire = rng.choice((None, None, FAR_EXPIRY + self.string_writes))
+            data = self._string_data(rng)
+            self._remember(("set", key, data, expire))
+            with engine.atomic():
+                self._put(engine, key, data)
+                if expire is not None:
+                    engine.set_expire(DB, key, expire)
+        elif roll < 0.55:
+            data = self._string_data(rng)
+            self._remember(("append", key, data))
+            with engine.atomic():
+                self._string(engine, key).append(data)
+        elif roll < 0.65:
+            data = self._string_data(rng)
+            offset = rng.randint(0, len(string_contents(current, key)) + 3)
+            self._remember(("setrange", key, offset, data))
+            with engine.atomic():
+                self._string(engine, key).set_range(offset, data)
+        elif roll < 0.75:
+            pairs = [(k, self._string_data(rng)) for k in rng.sample(STRINGS, rng.randint(2, 3))]
+            self._remember(("mset", pairs))
+            with engine.atomic():
+                for k, data in pairs:
+                    self._put(engine, k, data)
+        elif not present:
+            return
+        elif roll < 0.83:
+            key = rng.choice(present)
+            expire = rng.choice((None, FAR_EXPIRY + self.string_writes))
+            self._remember(("expire", key, expire))
+            engine.set_expire(DB, key, expire)
+        elif roll < 0.9:
+            src, dst = rng.choice(present), rng.choice(STRINGS)
+            if src != dst:
+                self._remember(("srename", src, dst))
+                engine.rename(DB, src, dst)
+        elif roll < 0.97:
+            src, dst = rng.choice(present), rng.choice(STRINGS)
+            if src != dst:
+                self._remember(("scopy", src, dst))
+                engine.copy(DB, src, DB, dst, replace=dst in current)
+        else:
+            key = rng.choice(present)
+            self._remember(("sdel", key))
+            engine.delete(DB, key)
+
+    def _string_data(self, rng: random.Random) -> bytes:
+        self.string_writes += 1
+        return message(9, self.string_writes, self.sizes.pick(rng))
+
+    def _string(self, engine: Engine, key: bytes) -> Any:
+        """The key's string, created (inside the caller's atomic block) if missing."""
+        value = engine.get(DB, key)
+        return value if value is not None else engine.create(DB, key, "string")
+
+    def _put(self, engine: Engine, key: bytes, data: bytes) -> None:
+        """SET without options: the new contents, no expiry."""
+        value = self._string(engine, key)
+        value.set(data)
+        if value.expire_ms is not None:
+            engine.set_expire(DB, key, None)
+
     def acknowledge(self, engine: Engine) -> None:
         """What the server does before replies go out under ``always``."""
         engine.sync(engine.flush())
@@ -379,10 +504,8 @@ class Workload:
     def mark_acknowledged(self) -> None:
         for op in self.pending:
             apply_op(self.acked_state, op)
-            if op[0].startswith("x"):
-                self.stream_acked += 1
-            elif op[0].startswith("h"):
-                self.hash_acked += 1
+            if op[0] in OP_TYPES:
+                self.type_acked[OP_TYPES[op[0]].name] += 1
             else:
                 self._record(op, acked=True)
         self.pending = []
@@ -413,17 +536,20 @@ class Workload:
     def check(self, observed: dict[bytes, list[bytes]]) -> tuple[list[str], int]:
         """Violations, and how many unacknowledged operations the recovered state kept (-1 if it is no prefix)."""
         for op in self.pending:
-            if not op[0].startswith(("x", "h")):
+            if op[0] not in OP_TYPES:
                 self._record(op, acked=False)
         self.pending_at_crash = list(self.pending)
-        others = (*STREAM_KEYS, *HASHES)
+        others = {key for sim in SIM_TYPES for key in sim.keys}
         lists_only = [{k: v for k, v in state.items() if k not in others} for state in (self.baseline, observed)]
         problems = check_recovery(lists_only[0], self.history, lists_only[1], directions(self.queues))
         kept = matching_prefix(self.acked_state, self.pending, observed)
         if kept < 0:
+            differ = sorted(
+                k for k in self.acked_state.keys() | observed.keys() if self.acked_state.get(k) != observed.get(k)
+            )
             problems.append(
                 f"the recovered state is not the state after any prefix of the {len(self.pending)} operations "
-                "since the last acknowledgement"
+                f"since the last acknowledgement (keys that differ from the acknowledged state: {differ[:8]})"
             )
         return problems, kept
 
@@ -470,3 +596,26 @@ def run_until_crash(
             else:
                 engine.finish_checkpoint(checkpoint)
                 checkpoint = None
+
+
+@dataclass(frozen=True)
+class SimType:
+    """One type's row beside the lists: how often a step is its own (rows are tried in order), its operations and
+    model keys, its step, how an operation changes the model, and how a value of it reads back as model keys."""
+
+    name: str
+    share: float
+    ops: tuple[str, ...]
+    keys: tuple[bytes, ...]
+    value_class: type
+    step: Callable[[Workload, Engine, random.Random], None]
+    apply: Callable[[dict[bytes, list[bytes]], Op], None]
+    read: Callable[[bytes, Any], dict[bytes, list[bytes]]]
+
+
+SIM_TYPES = (
+    SimType("stream", 0.3, STREAM_OPS, STREAM_KEYS, StreamLog, Workload.stream_step, apply_stream_op, read_stream),
+    SimType("hash", 0.15, HASH_OPS, HASHES, HashValue, Workload.hash_step, apply_hash_op, read_hash),
+    SimType("string", 0.15, STRING_OPS, STRINGS, StringValue, Workload.string_step, apply_string_op, read_string),
+)
+OP_TYPES = {op: sim for sim in SIM_TYPES for op in sim.ops}

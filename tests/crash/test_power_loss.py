@@ -3,8 +3,8 @@
 Each cycle runs a random queue workload against an in-process engine on a ``SimFS`` disk, cuts the power at a
 random mutating system call (inside writes, syncs, renames and checkpoints alike), throws away everything not yet
 durable (keeping, at random, a torn prefix of unsynced appends and a garbage tail), sometimes cuts the power again
-during recovery, then reopens and checks the recovered lists, stream and hashes against everything the workload was
-told.
+during recovery, then reopens and checks the recovered lists, stream, hashes and strings against everything the
+workload was told.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from respq.storage import Engine
@@ -31,6 +32,7 @@ class Outcome:
     cycles: int = 0
     crashes_in_recovery: int = 0
     acked_ops: int = 0
+    acked_by_type: Counter[str] = field(default_factory=Counter)  # of the SIM_TYPES rows (the rest are lists')
     torn_files: int = 0
     lost_replied_ops: list[int] = field(default_factory=list)  # everysec: replied ops a cut took away
     problems: list[str] = field(default_factory=list)
@@ -90,8 +92,9 @@ def power_cut_campaign(
             )
         except SimulatedCrash:
             pass
-        outcome.acked_ops += workload.history.acked_operations() + workload.stream_acked + workload.hash_acked
-        workload.stream_acked = workload.hash_acked = 0
+        outcome.acked_ops += workload.history.acked_operations() + sum(workload.type_acked.values())
+        outcome.acked_by_type.update(workload.type_acked)
+        workload.type_acked.clear()
         outcome.torn_files += fs.power_cut(rng).torn_files
         engine = open_engine(fs, rng, outcome, crash_recovery=True)
         observed = read_all(engine)
@@ -114,7 +117,8 @@ def test_power_cuts_under_always_lose_nothing_acknowledged(campaign: Campaign) -
     outcome = power_cut_campaign(rng, cycles, started + campaign.seconds, sizes=campaign.sizes)
     elapsed = time.monotonic() - started
     print(
-        f"power cuts (always): {outcome.cycles} cycles, {outcome.acked_ops} acknowledged ops, "
+        f"power cuts (always): {outcome.cycles} cycles, {outcome.acked_ops} acknowledged ops "
+        f"({', '.join(f'{name} {count}' for name, count in sorted(outcome.acked_by_type.items()))}), "
         f"{outcome.crashes_in_recovery} cuts during recovery, {outcome.torn_files} torn files, {elapsed:.1f}s, "
         f"seed {campaign.seed}"
     )

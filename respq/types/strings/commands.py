@@ -8,7 +8,8 @@ their keys in one atomic block.
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING, Any
+from operator import attrgetter
+from typing import Any
 
 from respq import errors, keyspace, speedups
 from respq.commands import floats
@@ -28,14 +29,13 @@ from respq.types.strings.errors import (
     OFFSET_OUT_OF_RANGE,
     STRING_TOO_LONG,
 )
-
-if TYPE_CHECKING:
-    from respq.types.strings.model import StringValue
+from respq.types.strings.model import StringValue
 
 G = "string"
 _LLONG_MIN, _LLONG_MAX = -(1 << 63), (1 << 63) - 1
 _UINT32_MAX = (1 << 32) - 1
 _STRING = "string"
+_DATA = attrgetter("data")  # MGET's read of each string
 
 
 def _now_ms() -> int:
@@ -368,10 +368,7 @@ def getex(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys given",
 )
 def mget(ctx: Context, argv: list[bytes]) -> Any:
-    return [
-        entry.data if entry is not None and entry.type == _STRING else None
-        for entry in ctx.keyspace.lookup_many(ctx.client.db, argv[1:])
-    ]
+    return ctx.keyspace.read_many(ctx.client.db, argv[1:], StringValue, _DATA)
 
 
 def _mget_spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:
