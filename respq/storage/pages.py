@@ -22,6 +22,7 @@ Storage only: nothing here knows a value type; states are opaque bytes.
 from __future__ import annotations
 
 import bisect
+import errno
 import os
 import struct
 from collections.abc import Iterable
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from respq.storage import framing
-from respq.storage.errors import CorruptionError, FormatError
+from respq.storage.errors import CorruptionError, DiskFullError, FormatError
 from respq.storage.fileio import FileIO
 
 CATALOG_DIR = "catalog"
@@ -300,10 +301,20 @@ def _write_pack(io: FileIO, root: str, pack: int, pages: Iterable[tuple[int, byt
     fd = io.open(path, create=True)
     try:
         io.truncate(fd, 0)
-        io.pwrite(fd, b"".join(parts), 0)
+        try:
+            io.pwrite(fd, b"".join(parts), 0)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                # Nothing is lost: the current manifest, its pages and its journals still describe everything.
+                io.close(fd)
+                fd = -1
+                io.unlink(path)
+                raise DiskFullError("no space left on device for the catalog pages") from error
+            raise
         io.fdatasync(fd)
     finally:
-        io.close(fd)
+        if fd >= 0:
+            io.close(fd)
     io.fsync_dir(directory)
     return refs
 

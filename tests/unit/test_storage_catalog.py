@@ -3,13 +3,14 @@ and recovery and `respq check` verify every page the manifest names."""
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from pathlib import Path
 
 import pytest
 
-from respq.storage import CorruptionError, Engine, FormatError, framing, manifest, pages
+from respq.storage import CorruptionError, DiskFullError, Engine, FormatError, framing, manifest, pages
 from respq.storage.check import check_directory
 from respq.storage.fileio import DEFAULT_IO
 from respq.types import REGISTRY
@@ -363,3 +364,36 @@ def test_a_newer_catalog_pack_is_refused_and_nothing_changes(tmp_path: Path) -> 
         open_engine(tmp_path)
     assert pack.read_bytes() == bytes(data)
     assert any(problem.startswith(message) for problem in check_directory(str(tmp_path), REGISTRY))
+
+
+def test_no_room_for_the_pages_abandons_the_checkpoint_and_writes_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC writing the pack: like ENOSPC on the manifest, nothing is lost and writes stay enabled."""
+    engine = open_engine(tmp_path, appendfsync="always")
+    strings(engine, 100)
+    engine.checkpoint()
+    engine.get(0, b"s:1").set(b"before the full disk")  # type: ignore[union-attr]
+    engine.sync(engine.flush())
+    real_pwrite = engine.io.pwrite
+
+    def full(fd: int, data: bytes, offset: int) -> int:
+        if data.startswith(pages.CATALOG_MAGIC):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(engine.io, "pwrite", full)
+    before = set(packs(tmp_path))
+    with pytest.raises(DiskFullError):
+        engine.checkpoint()
+    monkeypatch.undo()
+    assert engine.write_error is None
+    assert set(packs(tmp_path)) == before
+    engine.get(0, b"s:2").set(b"after")  # type: ignore[union-attr]
+    engine.sync(engine.flush())
+    engine.checkpoint()
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert engine.get(0, b"s:1").data == b"before the full disk"  # type: ignore[union-attr]
+    assert engine.get(0, b"s:2").data == b"after"  # type: ignore[union-attr]
+    engine.close()
