@@ -25,6 +25,7 @@ import bisect
 import errno
 import os
 import struct
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -39,6 +40,7 @@ PACK_HEADER = struct.Struct("<6sHQ")  # magic, version, pack id
 REC_PAGE = 41
 PAGE_BYTES = 64 << 10  # a page holding more than this is split
 SMALL_PAGE = PAGE_BYTES // 4  # two neighbouring pages below this are merged when one of them is rewritten
+WRITE_BYTES = 1 << 20  # a pack is written this much at a time
 SPARSE_PACK = 4  # a pack whose live pages take less than 1/SPARSE_PACK of it is copied out
 COUNT = struct.Struct("<I")
 ENTRY = struct.Struct("<IBBqQII")  # slot, type code, has expiry, expiry ms, queue id, key length, state length
@@ -208,6 +210,7 @@ def apply(io: FileIO, root: str, update: CatalogUpdate) -> None:
             if index not in touched and pending is None:
                 new_table.append(pages[index])
                 continue
+            time.sleep(0)  # a page at a time: the loop thread waiting for the GIL takes it now, not in 5 ms
             if index < len(pages):
                 ref = pages[index]
                 lo = ref.lo
@@ -285,24 +288,31 @@ def _split(entries: dict[int, Entry]) -> list[dict[int, Entry]]:
 
 
 def _write_pack(io: FileIO, root: str, pack: int, pages: Iterable[tuple[int, bytes, int]]) -> dict[int, PageRef]:
-    """Writes the pages into a new pack file, syncs it and its directory; their refs, by id of the payload."""
+    """Writes the pages into a new pack file, syncs it and its directory; their refs, by id of the payload. Written
+    about a MiB at a time, never joined whole: copying tens of MB at once would hold the GIL from the loop thread."""
     directory = os.path.join(root, CATALOG_DIR)
     io.mkdir(directory)
     path = pack_path(root, pack)
-    parts = [PACK_HEADER.pack(CATALOG_MAGIC, framing.FORMAT_VERSION, pack)]
-    offset = PACK_HEADER.size
     refs: dict[int, PageRef] = {}
-    for lo, payload, count in pages:
-        record = framing.frame(REC_PAGE, payload)
-        _, _, crc = framing.HEAD.unpack_from(record)
-        refs[id(payload)] = PageRef(lo, pack, offset, len(record), crc, count)
-        parts.append(record)
-        offset += len(record)
     fd = io.open(path, create=True)
     try:
         io.truncate(fd, 0)
+        parts = [PACK_HEADER.pack(CATALOG_MAGIC, framing.FORMAT_VERSION, pack)]
+        written = 0
+        offset = size = PACK_HEADER.size
         try:
-            io.pwrite(fd, b"".join(parts), 0)
+            for lo, payload, count in pages:
+                record = framing.frame(REC_PAGE, payload)
+                _, _, crc = framing.HEAD.unpack_from(record)
+                refs[id(payload)] = PageRef(lo, pack, offset, len(record), crc, count)
+                parts.append(record)
+                offset += len(record)
+                size += len(record)
+                if size >= WRITE_BYTES:
+                    io.pwrite(fd, b"".join(parts), written)
+                    written, parts, size = offset, [], 0
+            if parts:
+                io.pwrite(fd, b"".join(parts), written)
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 # Nothing is lost: the current manifest, its pages and its journals still describe everything.
