@@ -397,3 +397,41 @@ def test_no_room_for_the_pages_abandons_the_checkpoint_and_writes_resume(
     assert engine.get(0, b"s:1").data == b"before the full disk"  # type: ignore[union-attr]
     assert engine.get(0, b"s:2").data == b"after"  # type: ignore[union-attr]
     engine.close()
+
+
+def test_a_checkpoint_touches_the_changed_keys_alone_on_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """begin_checkpoint dumps the values changed since the last checkpoint and reads the state of no idle cold
+    value: its work does not grow with the keys that did not change."""
+    engine = open_engine(tmp_path)
+    strings(engine, 20_000)
+    push_keys(engine, 0, RIGHT, [(b"idle:%d" % n, [b"v"]) for n in range(5_000)])
+    engine.checkpoint()
+    list_type = type(REGISTRY["list"])
+    value_class = type(engine.get(0, b"s:0"))
+    calls = {"dump": 0, "cold_state": 0}
+    real_dump, real_cold_state = value_class.dump, list_type.cold_state
+
+    def dump(self):  # type: ignore[no-untyped-def]
+        calls["dump"] += 1
+        return real_dump(self)
+
+    def cold_state(self, cold):  # type: ignore[no-untyped-def]
+        calls["cold_state"] += 1
+        return real_cold_state(self, cold)
+
+    monkeypatch.setattr(value_class, "dump", dump)
+    monkeypatch.setattr(list_type, "cold_state", cold_state)
+    for key in (b"s:1", b"s:2", b"s:3"):
+        engine.get(0, key).set(b"changed")  # type: ignore[union-attr]
+    engine.rename(0, b"idle:7", b"idle:renamed")
+    cp = engine.begin_checkpoint()
+    assert calls["dump"] == 3
+    assert calls["cold_state"] <= 4  # the renamed cold list's queue id and state, found a few times: not per key
+    assert set(cp.catalog.changes) == {engine.get(0, k).qid for k in (b"s:1", b"s:2", b"s:3")} | {  # type: ignore[union-attr]
+        REGISTRY["list"].cold_state(engine.catalog[0][b"idle:renamed"])[0]  # type: ignore[arg-type]
+    }
+    engine.run_checkpoint(cp)
+    engine.finish_checkpoint(cp)
+    engine.close()
