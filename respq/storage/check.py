@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from respq.storage import framing, journal, manifest
+from respq.storage import framing, journal, manifest, pages
 from respq.storage.errors import CorruptionError, FormatError
 from respq.storage.fileio import DEFAULT_IO, FileIO
 from respq.storage.port import TypeRegistry
@@ -20,11 +20,16 @@ def check_directory(path: str, types: TypeRegistry, io: FileIO = DEFAULT_IO) -> 
     clean."""
     problems: list[str] = []
     try:
-        state = manifest.read(io, path)
+        state = manifest.read(io, path, with_pages=False)
     except (CorruptionError, FormatError) as error:
         return [str(error)]
     if state is None:
         state = manifest.ManifestData()
+    for ref in state.pages:  # each page on its own: a damaged one is reported, the others still checked
+        try:
+            state.keys += manifest.page_keys(state, pages.read_page(io, path, ref).items())
+        except CorruptionError as error:
+            problems.append(str(error))
     for fid, (qid, size) in state.files.items():
         problems += _check_segment(io, os.path.join(path, QUEUES_DIR, queue_dir_name(qid), segment_name(fid)), size)
     for db, type_code, _, _, key, blob in state.keys:
@@ -161,7 +166,7 @@ def _check_journals(io: FileIO, directory: str, state: manifest.ManifestData) ->
 
 def _check_unlisted_versions(io: FileIO, root: str, state: manifest.ManifestData) -> list[str]:
     """Files the checks above do not read, which recovery reads or deletes all the same (segment files created after
-    the checkpoint, journal files it retired), must not be of a newer format version either."""
+    the checkpoint, journal files it retired, catalog packs), must not be of a newer format version either."""
     problems: list[str] = []
     listed = {(queue_dir_name(qid), segment_name(fid)) for fid, (qid, _) in state.files.items()}
     queues = os.path.join(root, QUEUES_DIR)
@@ -173,6 +178,10 @@ def _check_unlisted_versions(io: FileIO, root: str, state: manifest.ManifestData
         for name in names:
             if (dir_name, name) not in listed and parse_segment_name(name) is not None:
                 problems += _newer_version(io, os.path.join(queues, dir_name, name), framing.SEGMENT_MAGIC)
+    directory = os.path.join(root, pages.CATALOG_DIR)
+    for name in _names(io, directory):
+        if pages.parse_pack_name(name) is not None:
+            problems += _newer_version(io, os.path.join(directory, name), pages.CATALOG_MAGIC)
     directory = os.path.join(root, "journal")
     for name in _names(io, directory):
         seq = journal.parse_journal_name(name)

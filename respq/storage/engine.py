@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from respq.storage import framing, journal, manifest
+from respq.storage import framing, journal, manifest, pages
 from respq.storage.catalog import CatalogEntry
 from respq.storage.errors import (
     CorruptionError,
@@ -43,8 +43,12 @@ EXPIRE_OP = struct.Struct("<HBq")  # db, has expiry, expiry ms; then the key
 RENAME_OP = struct.Struct("<HI")  # db, source length; then source and destination
 SETTINGS_OP = struct.Struct("<B")  # type code; then the type's settings payload (ValueType.parse_settings)
 TWO_DB_OP = struct.Struct("<HH")  # swapdb a b / move source destination (then the key)
+QID = struct.Struct("<Q")  # every type's journal record starts with the queue id of the value it changes
+_record_qid = QID.unpack_from
 # What settling one value costs beyond its values, in values: opening (often creating) its segment file.
 SETTLE_VALUE_COST = 50
+# settle_some captures changed catalog entries ahead of a checkpoint until no more than this many are left.
+CAPTURE_AT_CHECKPOINT = 1000
 
 _logger = logging.getLogger("respq.storage")
 
@@ -73,7 +77,9 @@ KeyEntry = Value  # a key's catalog entry is its value itself (storage/catalog.p
 class Checkpoint:
     """What a checkpoint must make durable, captured at one instant on the loop thread."""
 
-    manifest_blob: bytes
+    manifest: manifest.ManifestData  # all but its pages, which run_checkpoint writes first (``catalog``)
+    catalog: pages.CatalogUpdate
+    full: bool  # the catalog was written whole (a manifest of an earlier format was loaded)
     journal_seq: int
     journal_lsn: int
     dirty_paths: list[str]
@@ -145,9 +151,6 @@ class Engine:
         # Values used since the last checkpoint: it leaves them objects (freezing a value that is used again at once
         # costs a freeze and a thaw per value per checkpoint, for nothing).
         self._used: set[int] = set()
-        # The keys settle_some still has to look at for cold entries holding journal data, taken once the marked
-        # values are settled (per database; None until then, and again after each checkpoint).
-        self._cold_scan: list[tuple[int, list[bytes]]] | None = None
         self.journaled_values = 0  # values ever pushed into the journal alone (paces settling ahead of checkpoints)
         self.outside_bytes = 0  # bytes written outside the journal since the last checkpoint began: recovery reads them
         self._next_qid = 1
@@ -181,6 +184,26 @@ class Engine:
         # of every file no manifest names, until replay has read the entries the journal says are in them.
         self._on_disk: dict[tuple[int, int], int] = {}
         self._whole_entries = False  # recovery replayed a journal of an earlier build (see replaying_whole_entries)
+        # The catalog pages (pages.py). Entries name their database through a slot (SWAPDB swaps two, FLUSHDB
+        # gives the database a new one); the table and the packs holding it, as the last checkpoint left them.
+        self._slots = list(range(databases))
+        self._next_slot = databases
+        self._pages: list[pages.PageRef] = []
+        self._packs: dict[int, int] = {}  # pack id -> size
+        self._next_pack = 1
+        # What changed since the last checkpoint, by queue id (-> its key where the change said it: created, renamed,
+        # moved): every journaled change of a value names one, and the engine's own operations know theirs. A
+        # checkpoint writes the entries of these alone (deleted ones as removals). ``_keys_of`` finds the key of a
+        # queue id for the objects a checkpoint left (cold entries change only as objects again); ``_warm``: those
+        # of types with cold forms (what a checkpoint may freeze). A key made cold at once costs one entry here.
+        self._dirty: dict[int, bytes | None] = {}
+        self._keys_of: dict[int, bytes] = {}
+        self._warm: set[int] = set()
+        self._captured: dict[int, pages.Entry | None] = {}  # entries captured ahead of a checkpoint (settle_some)
+        self._catalog_all = False  # the next checkpoint writes every key (after loading an earlier format)
+        self._drop_all = False  # FLUSHALL since the last checkpoint: no page holds a live entry
+        self._rewrite_all = False  # FLUSHDB since the last checkpoint: any page may hold dead entries
+        self.catalog_written = 0  # bytes of catalog pages the last checkpoint wrote
 
     # -- opening and closing
 
@@ -259,7 +282,7 @@ class Engine:
         code = vtype.code
         payload = self._settings_payloads[code]
         if not self.replaying and payload != self._journaled_settings[code]:
-            self.log(journal.OP_TYPE_SETTINGS, SETTINGS_OP.pack(code) + payload)
+            self._log_own(journal.OP_TYPE_SETTINGS, SETTINGS_OP.pack(code) + payload)
             self._journaled_settings[code] = payload
         self.settings_unnoted.discard(code)
 
@@ -293,6 +316,8 @@ class Engine:
         entry = self.catalog[db].get(key)
         if type(entry) is bytes:  # a cold value: an object again from now on
             entry = self.catalog[db][key] = self.types.of_cold(entry).thaw(self, entry)
+            self._keys_of[entry.qid] = key
+            self._warm.add(entry.qid)
             if self._by_qid is not None:
                 self._by_qid[entry.qid] = entry
         return entry  # type: ignore[return-value]
@@ -338,7 +363,7 @@ class Engine:
         self.before_write(len(key) + 64)
         qid = self._next_qid
         value = self._create(db, key, vtype, qid)
-        self.log(journal.OP_CREATE, CREATE_OP.pack(db, vtype.code, qid) + key)
+        self._log_own(journal.OP_CREATE, CREATE_OP.pack(db, vtype.code, qid) + key)
         return value
 
     def _create(self, db: int, key: bytes, vtype: ValueType, qid: int) -> KeyEntry:
@@ -346,6 +371,7 @@ class Engine:
             raise KeyError(f"key {key!r} already exists in db {db}")
         value = vtype.create(self, qid)
         self.catalog[db][key] = value
+        self._register(qid, key)
         if self._by_qid is not None:
             self._by_qid[qid] = value
         self._next_qid = max(self._next_qid, qid + 1)
@@ -356,15 +382,20 @@ class Engine:
             return False
         self.before_write(0)
         self._delete(db, key)
-        self.log(journal.OP_DELETE, DB_OP.pack(db) + key)
+        self._log_own(journal.OP_DELETE, DB_OP.pack(db) + key)
         return True
 
     def _delete(self, db: int, key: bytes) -> None:
         self._drop(self.catalog[db].pop(key))
 
-    def _drop(self, value: KeyEntry | bytes) -> None:
+    def _drop(self, value: KeyEntry | bytes, *, track: bool = True) -> None:
         if type(value) is bytes:
             value = self.types.of_cold(value).thaw(self, value)  # it lets go of its files like any value
+        qid = value.qid  # type: ignore[union-attr]
+        self._keys_of.pop(qid, None)
+        self._warm.discard(qid)
+        if track:
+            self._dirty[qid] = None
         if self._by_qid is not None:
             self._by_qid.pop(value.qid, None)  # type: ignore[union-attr]
         value.drop()  # type: ignore[union-attr]
@@ -377,7 +408,7 @@ class Engine:
             return
         self.before_write(len(src) + len(dst))
         self._rename(db, src, dst)
-        self.log(journal.OP_RENAME, RENAME_OP.pack(db, len(src)) + src + dst)
+        self._log_own(journal.OP_RENAME, RENAME_OP.pack(db, len(src)) + src + dst)
 
     def _rename(self, db: int, src: bytes, dst: bytes) -> None:
         keyspace = self.catalog[db]
@@ -386,44 +417,84 @@ class Engine:
         if replaced is not None:
             self._drop(replaced)
         keyspace[dst] = entry
+        self._moved(entry, dst)
 
     def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
         """Absolute unix time in ms, or None to persist; KeyError if ``key`` is missing."""
         if key not in self.catalog[db]:
             raise KeyError(key)
         self.before_write(0)
-        self.get(db, key).expire_ms = expire_ms  # type: ignore[union-attr]
-        self.log(journal.OP_EXPIRE, EXPIRE_OP.pack(db, expire_ms is not None, expire_ms or 0) + key)
+        self._set_expire(db, key, expire_ms)
+        self._log_own(journal.OP_EXPIRE, EXPIRE_OP.pack(db, expire_ms is not None, expire_ms or 0) + key)
+
+    def _set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
+        entry = self.get(db, key)
+        entry.expire_ms = expire_ms  # type: ignore[union-attr]
+        self._dirty.setdefault(entry.qid)  # type: ignore[union-attr]
+
+    def _register(self, qid: int, key: bytes) -> None:
+        """A new value in the catalog (the checkpoint that writes it finds it by its key from then on)."""
+        self._dirty[qid] = key
+
+    def _qid_of(self, entry: KeyEntry | bytes) -> int:
+        if type(entry) is bytes:
+            return self.types.of_cold(entry).cold_state(entry)[0]
+        return entry.qid  # type: ignore[union-attr]
+
+    def _moved(self, entry: KeyEntry | bytes, key: bytes) -> None:
+        """``entry`` is now under ``key`` (RENAME, MOVE): its catalog entry changes."""
+        qid = self._qid_of(entry)
+        if qid in self._keys_of:
+            self._keys_of[qid] = key
+        self._dirty[qid] = key
 
     def flushdb(self, db: int) -> None:
         self.before_write(0)
         self._flushdb(db)
-        self.log(journal.OP_FLUSHDB, DB_OP.pack(db))
+        self._log_own(journal.OP_FLUSHDB, DB_OP.pack(db))
 
     def _flushdb(self, db: int) -> None:
         keyspace, self.catalog[db] = self.catalog[db], {}
         for entry in keyspace.values():
-            self._drop(entry)
+            self._drop(entry, track=False)
+        # A new slot: the pages' entries of the old one are dead, dropped as the next checkpoint rewrites them.
+        self._slots[db] = self._next_slot
+        self._next_slot += 1
+        self._rewrite_all = True
+
+    def _flushall(self) -> None:
+        for db in range(self.databases):
+            self._flushdb(db)
+        self._drop_all = True  # nothing in any page is live: the next checkpoint starts the table afresh
+        self._dirty = {}
+        self._captured = {}
 
     def flushall(self) -> None:
         self.before_write(0)
-        for db in range(self.databases):
-            self._flushdb(db)
-        self.log(journal.OP_FLUSHALL, b"")
+        self._flushall()
+        self._log_own(journal.OP_FLUSHALL, b"")
 
     def swapdb(self, a: int, b: int) -> None:
         self.before_write(0)
+        self._swapdb(a, b)
+        self._log_own(journal.OP_SWAPDB, TWO_DB_OP.pack(a, b))
+
+    def _swapdb(self, a: int, b: int) -> None:
         self.catalog[a], self.catalog[b] = self.catalog[b], self.catalog[a]
-        self.log(journal.OP_SWAPDB, TWO_DB_OP.pack(a, b))
+        self._slots[a], self._slots[b] = self._slots[b], self._slots[a]  # the pages stay as they are
 
     def move(self, src_db: int, dst_db: int, key: bytes) -> bool:
         """MOVE: False if ``key`` is missing in ``src_db`` or already present in ``dst_db``."""
         if key not in self.catalog[src_db] or key in self.catalog[dst_db] or src_db == dst_db:
             return False
         self.before_write(0)
-        self.catalog[dst_db][key] = self.catalog[src_db].pop(key)
-        self.log(journal.OP_MOVE, TWO_DB_OP.pack(src_db, dst_db) + key)
+        self._move(src_db, dst_db, key)
+        self._log_own(journal.OP_MOVE, TWO_DB_OP.pack(src_db, dst_db) + key)
         return True
+
+    def _move(self, src_db: int, dst_db: int, key: bytes) -> None:
+        entry = self.catalog[dst_db][key] = self.catalog[src_db].pop(key)
+        self._moved(entry, key)
 
     def copy(self, src_db: int, src: bytes, dst_db: int, dst: bytes, *, replace: bool = False) -> KeyEntry:
         """COPY: a new value under ``dst`` with the contents and expiry of ``src``, replacing what ``dst`` holds
@@ -456,9 +527,10 @@ class Engine:
             head.append((journal.OP_CREATE, CREATE_OP.pack(dst_db, vtype.code, qid) + dst))
             self._batch[mark:mark] = head
             self.catalog[dst_db][dst] = value
+            self._register(qid, dst)
             if source.expire_ms is not None:
                 value.expire_ms = source.expire_ms
-                self.log(journal.OP_EXPIRE, EXPIRE_OP.pack(dst_db, True, source.expire_ms) + dst)
+                self._log_own(journal.OP_EXPIRE, EXPIRE_OP.pack(dst_db, True, source.expire_ms) + dst)
         return value
 
     @contextmanager
@@ -491,37 +563,67 @@ class Engine:
         if self.maxdisk and growth and self._disk_used() + growth > self.maxdisk:
             raise DiskFullError("maxdisk reached")
 
+    # A type's records start with the queue id of the value they change: the catalog entry it marks changed.
+
     def log(self, op: int, payload: bytes) -> None:
         """Journals one record (a no-op while replaying; gathered into one record inside ``atomic``)."""
         if self.replaying:
             return
+        self._dirty.setdefault(_record_qid(payload)[0])
         if self._notes:
             self.write_notes()
-        self.log_note(op, payload)
+        if self.atomic_depth:  # the body of _log_own, inline: this is every write's path
+            self._batch.append((op, payload))
+        else:
+            self.journal.append(op, payload)
+
+    def _log_own(self, op: int, payload: bytes) -> None:
+        """``log`` of the engine's own records (they name keys, not queue ids: the caller marks what changed)."""
+        if self.replaying:
+            return
+        if self._notes:
+            self.write_notes()
+        if self.atomic_depth:
+            self._batch.append((op, payload))
+        else:
+            self.journal.append(op, payload)
 
     def log_at(self, op: int, payload: bytes) -> int:
         """``log`` outside atomic blocks and replay, returning the record's LSN (where its values can be read)."""
+        self._dirty.setdefault(_record_qid(payload)[0])
         if self._notes:
             self.write_notes()
         return self.journal.append(op, payload)
 
     def log_many_at(self, op: int, payloads: list[bytes]) -> int:
         """``log_at`` of each payload, in order, framed in one go; returns the first one's LSN."""
+        setdefault = self._dirty.setdefault
+        for payload in payloads:
+            setdefault(_record_qid(payload)[0])
         if self._notes:
             self.write_notes()
         return self.journal.append_many(op, payloads)
 
     def log_note(self, op: int, payload: bytes) -> None:
         """Journals a record without writing pending notes first (what ``write_note`` of a value uses)."""
+        self._dirty.setdefault(_record_qid(payload)[0])
         if self.atomic_depth:
             self._batch.append((op, payload))
         else:
             self.journal.append(op, payload)
 
+    def mark_changed(self, value: Value) -> None:
+        """``value`` changed its checkpointed state without a journal record (data settled or moved between
+        files, entries appended outside the journal, times not journaled): the next checkpoint writes it."""
+        self._dirty.setdefault(value.qid)
+
     def log_many(self, op: int, payloads: list[bytes]) -> None:
         """``log`` of each payload, in order, framed in one go."""
         if self.replaying:
             return
+        setdefault = self._dirty.setdefault
+        for payload in payloads:
+            setdefault(_record_qid(payload)[0])
         if self._notes:
             self.write_notes()
         if self.atomic_depth:
@@ -699,13 +801,13 @@ class Engine:
         lsn = self.journal.flushed_lsn
         seq = self.journal.seq + 1
         self.journal.start_file(seq, lsn)
-        blob = self._manifest_blob(seq, lsn)
+        data, update, full = self._capture_catalog(seq, lsn)
         dirty_fids = set(self.store.dirty)
         dirty, directories, dead = self.store.take_snapshot_sets()
         directories.append(self.journal.directory)
         self._checkpoint_running = True
         outside_bytes, self.outside_bytes = self.outside_bytes, 0
-        return Checkpoint(blob, seq, lsn, dirty, dirty_fids, directories, dead, outside_bytes)
+        return Checkpoint(data, update, full, seq, lsn, dirty, dirty_fids, directories, dead, outside_bytes)
 
     def settle_some(self, budget: int) -> bool:
         """Copies about ``budget`` values living in the journal alone into segments, ahead of a checkpoint, so that
@@ -714,40 +816,92 @@ class Engine:
         while due and budget > 0:
             qid, value = next(iter(due.items()))
             before = len(value)  # type: ignore[arg-type]
+            self._dirty.setdefault(qid)
             if not value.settle(budget):  # type: ignore[attr-defined]
                 return True  # the budget ran out inside this value; it stays marked
             budget -= before + SETTLE_VALUE_COST
             due.pop(qid, None)
-        if budget > 0 and self._cold_scan is None:
-            self._cold_scan = [(db, list(keyspace)) for db, keyspace in enumerate(self.catalog) if keyspace]
-        while budget > 0 and self._cold_scan:
-            db, keys = self._cold_scan[-1]
-            if not keys:
-                self._cold_scan.pop()
-                continue
-            budget -= 1 + SETTLE_VALUE_COST * self._settle_cold(db, keys.pop())
-        return bool(due) or bool(self._cold_scan)
+        # Then the entries of changed values, so that begin_checkpoint captures few: one changed again after this
+        # is marked again and captured again. A cold value holding journal data (a new one: it is among the
+        # changed) is settled first, staying cold.
+        settled = False
+        while budget > 0 and self._dirty and not due:
+            qid, key = self._dirty.popitem()
+            entry = self._capture(qid, key)
+            if entry is False:
+                found = self._find(qid, key)
+                if found is not None and self._settle_cold(found[0], found[1]):
+                    budget -= SETTLE_VALUE_COST
+                    settled = True
+                    entry = self._capture(qid, key)
+            if entry is False:  # its data is still in the journal: begin_checkpoint settles and captures it
+                self._dirty[qid] = key
+                break
+            self._captured[qid] = entry  # type: ignore[assignment]
+            budget -= 1 + (len(entry[4]) >> 10 if entry else 0)  # type: ignore[index]
+        # More to do: values to settle, or more changed entries than begin_checkpoint should capture at once.
+        return bool(due) or len(self._dirty) > CAPTURE_AT_CHECKPOINT or (settled and budget <= 0 and bool(self._dirty))
 
     def _settle_all(self) -> None:
         while self._settle_due:
-            next(iter(self._settle_due.values())).settle()  # type: ignore[attr-defined]  # unmarks itself once done
+            value = next(iter(self._settle_due.values()))
+            self._dirty.setdefault(value.qid)
+            value.settle()  # type: ignore[attr-defined]  # unmarks itself once done
         if self.types.with_cold:
-            of_cold = self.types.of_cold
-            for db, keyspace in enumerate(self.catalog):
-                for key in [k for k, e in keyspace.items() if type(e) is bytes and of_cold(e).cold_needs_settle(e)]:
-                    self._settle_cold(db, key)
-        self._cold_scan = None
+            for qid, key in list(self._dirty.items()):  # a cold value holding journal data is a new one
+                found = self._find(qid, key)
+                if found is not None:
+                    self._settle_cold(*found)
 
-    def _settle_cold(self, db: int, key: bytes) -> bool:
+    def _find(self, qid: int, key: bytes | None = None) -> tuple[int, bytes, KeyEntry | bytes] | None:
+        """(db, key, entry) of the value with queue id ``qid`` (under ``key`` if given, else as ``_keys_of`` says);
+        None if it is gone."""
+        if key is None:
+            key = self._keys_of.get(qid)
+            if key is None:
+                return None
+        for db, keyspace in enumerate(self.catalog):
+            entry = keyspace.get(key)
+            if entry is not None and (entry.qid if type(entry) is not bytes else self._qid_of(entry)) == qid:  # type: ignore[union-attr]
+                return db, key, entry
+        return None
+
+    def _capture(self, qid: int, key: bytes | None) -> pages.Entry | bool | None:
+        """The catalog entry of queue id ``qid`` (changed under ``key``, if it said) as it is now: None if the key
+        is gone, False if its value holds data that must be settled first."""
+        found = self._find(qid, key)
+        if found is None:
+            self._keys_of.pop(qid, None)
+            return None
+        db, key, entry = found
+        if type(entry) is bytes:
+            vtype = self.types.of_cold(entry)
+            if vtype.cold_needs_settle(entry):
+                return False
+            self._keys_of.pop(qid, None)  # cold: it changes only as an object again, which get() registers
+            self._warm.discard(qid)
+            return self._slots[db], vtype.code, vtype.cold_expire(entry), key, vtype.cold_state(entry)[1]
+        if qid in self._settle_due:
+            return False
+        self._keys_of[qid] = key  # later changes name its queue id alone
+        vtype = entry.vtype  # type: ignore[union-attr]
+        if vtype.cold_kinds:
+            self._warm.add(qid)
+        return self._slots[db], vtype.code, entry.expire_ms, key, entry.dump()  # type: ignore[union-attr]
+
+    def _settle_cold(self, db: int, key: bytes, *_: object) -> bool:
         """If ``key`` is a cold value holding data in the journal alone, copies it to a segment, the value staying
         cold (one at a time, so that a burst of them never costs their objects all at once); True if it was."""
         keyspace = self.catalog[db]
         entry = keyspace.get(key)
         if type(entry) is not bytes or not self.types.of_cold(entry).cold_needs_settle(entry):
             return False
-        value = self.get(db, key)
+        value = self.get(db, key)  # already marked changed: only a value made since the last checkpoint is one
         value.settle()  # type: ignore[union-attr]
-        keyspace[key] = value.freeze() or value  # type: ignore[union-attr]
+        cold = value.freeze()  # type: ignore[union-attr]
+        if cold is not None:
+            keyspace[key] = cold
+            self._warm.discard(value.qid)  # type: ignore[union-attr]
         return True
 
     def run_checkpoint(self, cp: Checkpoint) -> None:
@@ -765,7 +919,15 @@ class Engine:
                     io.close(fd)
             for directory in cp.directories:
                 io.fsync_dir(directory)
-            manifest.write(io, self.path, cp.manifest_blob)
+            pages.apply(io, self.path, cp.catalog)  # the pages first, durably: the manifest names them
+            cp.manifest.pages = cp.catalog.new_pages
+            manifest.write(io, self.path, manifest.encode(cp.manifest))
+            # The packs no page is in any more go now, here: unlinking a large file takes milliseconds.
+            for pack in set(cp.catalog.packs) - set(cp.catalog.new_packs):
+                try:
+                    io.unlink(pages.pack_path(self.path, pack))
+                except OSError:
+                    pass  # named by no manifest: recovery deletes it
         except OSError as error:
             cp.error = error
             self.write_error = f"checkpoint failed: {error}"
@@ -776,12 +938,27 @@ class Engine:
         """Loop thread: with the manifest durable, drops what it no longer needs (old journals, dead segments)."""
         self._checkpoint_running = False
         if not cp.done:
-            # Nothing was released: the old manifest and journals still describe everything.
+            # Nothing was released: the old manifest and journals still describe everything. The changes it would
+            # have written are written by the next one (as they are then); a pack it wrote is named by nothing.
+            for qid, entry in cp.catalog.changes.items():
+                if qid not in self._dirty:  # a change since names the key as it is now
+                    self._dirty[qid] = entry[3] if entry else None
+            self._drop_all |= cp.catalog.drop_all
+            self._rewrite_all |= cp.catalog.rewrite_all
+            self._catalog_all |= cp.full
+            try:
+                self.io.unlink(pages.pack_path(self.path, cp.catalog.pack))
+            except FileNotFoundError:
+                pass
             self.store.dead.update(cp.dead)
             self.store.dirty |= {fid for fid in cp.dirty_fids if fid in self.store.files}
             self.store.new_dirs.update(cp.directories)
             self.outside_bytes += cp.outside_bytes
             return
+        update = cp.catalog
+        self._pages = update.new_pages
+        self._packs = update.new_packs  # run_checkpoint deleted the others once the manifest was durable
+        self.catalog_written = update.written
         dead = cp.dead
         if self._pinned_segments:
             dead = {}
@@ -833,7 +1010,11 @@ class Engine:
         finally:
             self.finish_checkpoint(cp)
 
-    def _manifest_blob(self, journal_seq: int, journal_lsn: int) -> bytes:
+    def _capture_catalog(
+        self, journal_seq: int, journal_lsn: int
+    ) -> tuple[manifest.ManifestData, pages.CatalogUpdate, bool]:
+        """Loop thread, at the journal's rotation: the manifest (but its pages) and the catalog entries changed since
+        the last checkpoint (O(changed): those captured ahead by ``settle_some`` and changed since are taken again)."""
         data = manifest.ManifestData(
             next_fid=self.store.next_fid,
             next_qid=self._next_qid,
@@ -841,41 +1022,79 @@ class Engine:
             journal_lsn=journal_lsn,
             databases=self.databases,
             files={fid: (entry[0], entry[1]) for fid, entry in self.store.files.items()},
+            slots=list(self._slots),
+            next_slot=self._next_slot,
         )
         for vtype in self.types:  # what replay from the new journal file starts with, where not the default
             payload = self._journaled_settings.get(vtype.code)
             if payload is not None and payload != vtype.default_settings:
                 data.settings[vtype.code] = payload
-        # Every settled value of a type with cold forms that nobody used since the last checkpoint becomes a cold
-        # entry (its manifest state and a head): values used before the next checkpoint turn into objects again,
-        # the others cost their bytes alone. Only an object no one holds but the catalog (and what its type keeps
-        # naming it: ``held_refs``) is replaced, so the change is never seen.
+        full = self._catalog_all
+        changes, self._captured = self._captured, {}
+        if full:
+            changes = {}
+            of_cold = self.types.of_cold
+            for db, keyspace in enumerate(self.catalog):
+                slot = self._slots[db]
+                for key, entry in keyspace.items():
+                    if type(entry) is bytes:
+                        vtype = of_cold(entry)
+                        qid, state = vtype.cold_state(entry)
+                        changes[qid] = (slot, vtype.code, vtype.cold_expire(entry), key, state)
+                    else:
+                        changes[entry.qid] = (slot, entry.vtype.code, entry.expire_ms, key, entry.dump())  # type: ignore[union-attr]
+                        self._keys_of[entry.qid] = key  # type: ignore[union-attr]
+                        if entry.vtype.cold_kinds:  # type: ignore[union-attr]
+                            self._warm.add(entry.qid)  # type: ignore[union-attr]
+            self._dirty = {}
+        for qid, key in self._dirty.items():
+            entry = self._capture(qid, key)
+            assert entry is not False, "a value left unsettled"
+            changes[qid] = entry  # type: ignore[assignment]
+        self._dirty = {}
+        self._freeze_idle()
+        update = pages.CatalogUpdate(
+            pages=[] if full else self._pages,
+            packs=dict(self._packs),
+            changes=changes,
+            live_slots=set(self._slots),
+            pack=self._next_pack,
+            drop_all=self._drop_all or full,
+            rewrite_all=self._rewrite_all,
+        )
+        self._next_pack += 1
+        data.next_pack = self._next_pack
+        self._catalog_all = self._drop_all = self._rewrite_all = False
+        return data, update, full
+
+    def _freeze_idle(self) -> None:
+        """Every settled value of a type with cold forms that nobody used since the last checkpoint becomes a cold
+        entry (its manifest state and a head): values used before the next checkpoint turn into objects again, the
+        others cost their bytes alone. Only an object no one holds but the catalog (and what its type keeps naming
+        it: ``held_refs``) is replaced, so the change is never seen. Its catalog entry is the same either way."""
         used, self._used = self._used, set()
-        freezing = bool(self.types.with_cold)
-        of_cold = self.types.of_cold
-        for db, keyspace in enumerate(self.catalog):
-            for key in list(keyspace):
-                entry = keyspace[key]
-                if type(entry) is bytes:
-                    vtype = of_cold(entry)
-                    assert not vtype.cold_needs_settle(entry), "a cold value left unsettled"
-                    qid, state = vtype.cold_state(entry)
-                    data.keys.append((db, vtype.code, vtype.cold_expire(entry), qid, key, state))
-                    continue
-                if (
-                    freezing
-                    and entry.vtype.cold_kinds  # type: ignore[union-attr]
-                    and entry.qid not in used  # type: ignore[union-attr]
-                    and sys.getrefcount(entry) <= UNHELD_REFS + entry.held_refs()  # type: ignore[union-attr]
-                ):
-                    cold = entry.freeze()  # type: ignore[union-attr]
-                    if cold is not None:
-                        keyspace[key] = cold
-                        qid, state = entry.vtype.cold_state(cold)  # type: ignore[union-attr]
-                        data.keys.append((db, entry.vtype.code, entry.expire_ms, qid, key, state))  # type: ignore[union-attr]
-                        continue
-                data.keys.append((db, entry.vtype.code, entry.expire_ms, entry.qid, key, entry.dump()))  # type: ignore[union-attr]
-        return manifest.encode(data)
+        for qid in list(self._warm):
+            found = self._find(qid)
+            if found is None or type(found[2]) is bytes:
+                self._warm.discard(qid)
+                if found is not None:
+                    del self._keys_of[qid]
+                continue
+            if qid in used:
+                continue
+            db, key, entry = found
+            del found
+            if sys.getrefcount(entry) <= UNHELD_REFS + entry.held_refs():  # type: ignore[union-attr]
+                cold = entry.freeze()  # type: ignore[union-attr]
+                if cold is not None:
+                    self.catalog[db][key] = cold
+                    self._warm.discard(qid)
+                    del self._keys_of[qid]
+
+    @property
+    def catalog_pages(self) -> list[pages.PageRef]:
+        """The catalog pages the last durable checkpoint names."""
+        return list(self._pages)
 
     # -- recovery
 
@@ -886,7 +1105,10 @@ class Engine:
         if state is not None:
             self._load_manifest(state)
         self._refuse_newer_journals()
+        unnamed_packs = self._reconcile_packs(state)
         self._reconcile_segments()
+        for pack in unnamed_packs:  # a checkpoint's pages whose manifest never became durable
+            self.io.unlink(pages.pack_path(self.path, pack))
         first_seq = state.journal_seq if state is not None else 0
         lsn = state.journal_lsn if state is not None else 0
         # Replay starts with the settings the manifest names (the defaults elsewhere) and meets their changes.
@@ -903,6 +1125,7 @@ class Engine:
         for (qid, fid), size in self._on_disk.items():
             value = self._by_qid.get(qid)
             if isinstance(value, Value) and value.vtype.segment_recovery is SegmentRecovery.KEEP_WHOLE:
+                self._dirty.setdefault(qid)
                 value.recover_tail(fid, size)  # type: ignore[attr-defined]  # under the settings replay ends with
         # What replay of the journal so far ends with; later records journal the configured settings if they differ.
         self._journaled_settings = dict(self._settings_payloads)
@@ -928,10 +1151,50 @@ class Engine:
             f"storage ready: {queues} queues, {replayed} journal bytes replayed in {time.monotonic() - started:.3f}s",
         )
 
+    def _reconcile_packs(self, state: manifest.ManifestData | None) -> list[int]:
+        """Recovery, before anything changes: every catalog pack's header (none of a newer format version), the sizes
+        of those the manifest names, and the ones it does not name (to delete once nothing is refused)."""
+        io = self.io
+        directory = os.path.join(self.path, pages.CATALOG_DIR)
+        try:
+            names = io.listdir(directory)
+        except FileNotFoundError:
+            return []
+        named = {ref.pack for ref in state.pages} if state is not None else set()
+        unnamed = []
+        for name in names:
+            pack = pages.parse_pack_name(name)
+            if pack is None:
+                continue
+            path = os.path.join(directory, name)
+            fd = io.open(path, write=False)
+            try:
+                size = io.size(fd)
+                header = io.pread(fd, framing.FILE_PREFIX.size, 0)
+            finally:
+                io.close(fd)
+            framing.refuse_newer(header, pages.CATALOG_MAGIC, path)
+            if pack in named:
+                self._packs[pack] = size
+            else:
+                unnamed.append(pack)
+        return unnamed
+
     def _load_manifest(self, state: manifest.ManifestData) -> None:
         store = self.store
         store.next_fid = state.next_fid
         self._next_qid = state.next_qid
+        if state.version < 3:
+            self._catalog_all = True  # keys inline: the first checkpoint writes them all into pages
+        else:
+            self._pages = list(state.pages)
+            self._next_pack = state.next_pack
+            self._next_slot = max(state.next_slot, self.databases)
+            for db, slot in enumerate(state.slots[: self.databases]):
+                self._slots[db] = slot
+            for db in range(len(state.slots), self.databases):  # more databases configured than written
+                self._slots[db] = self._next_slot
+                self._next_slot += 1
         for fid, (qid, size) in state.files.items():
             store.files[fid] = [qid, size]
             store.live_bytes += size
@@ -951,6 +1214,9 @@ class Engine:
             value.expire_ms = expire
             self.catalog[db][key] = value
             self._by_qid[qid] = value
+            self._keys_of[qid] = key
+            if vtype.cold_kinds:
+                self._warm.add(qid)
 
     def _refuse_newer_journals(self) -> None:
         """Recovery, before anything changes: a journal file of a newer format version than this build's (as a later
@@ -1238,6 +1504,7 @@ class Engine:
             entry = self._by_qid[qid]
             if type(entry) is tuple:
                 entry = self.get(*entry)
+            self._dirty.setdefault(qid)
             entry.replay(op, payload, record_lsn)  # type: ignore[union-attr]
         elif op == journal.OP_CREATE:
             db, type_code, qid = CREATE_OP.unpack_from(payload)
@@ -1250,7 +1517,7 @@ class Engine:
             self._delete(db, payload[DB_OP.size :])
         elif op == journal.OP_EXPIRE:
             db, has_expire, expire = EXPIRE_OP.unpack_from(payload)
-            self.get(db, payload[EXPIRE_OP.size :]).expire_ms = expire if has_expire else None  # type: ignore[union-attr]
+            self._set_expire(db, payload[EXPIRE_OP.size :], expire if has_expire else None)
         elif op == journal.OP_RENAME:
             db, src_length = RENAME_OP.unpack_from(payload)
             src = payload[RENAME_OP.size : RENAME_OP.size + src_length]
@@ -1259,14 +1526,13 @@ class Engine:
         elif op == journal.OP_FLUSHDB:
             self._flushdb(DB_OP.unpack(payload)[0])
         elif op == journal.OP_FLUSHALL:
-            for db in range(self.databases):
-                self._flushdb(db)
+            self._flushall()
         elif op == journal.OP_SWAPDB:
             a, b = TWO_DB_OP.unpack(payload)
             for db in (a, b):
                 for key in [key for key, entry in self.catalog[db].items() if type(entry) is bytes]:
                     self.get(db, key)
-            self.catalog[a], self.catalog[b] = self.catalog[b], self.catalog[a]
+            self._swapdb(a, b)
         elif op == journal.OP_TYPE_SETTINGS:
             (code,) = SETTINGS_OP.unpack_from(payload)
             vtype = self.types.by_code.get(code)
@@ -1276,7 +1542,7 @@ class Engine:
         elif op == journal.OP_MOVE:
             src_db, dst_db = TWO_DB_OP.unpack_from(payload)
             self.get(src_db, payload[TWO_DB_OP.size :])
-            self.catalog[dst_db][payload[TWO_DB_OP.size :]] = self.catalog[src_db].pop(payload[TWO_DB_OP.size :])
+            self._move(src_db, dst_db, payload[TWO_DB_OP.size :])
         else:
             raise ValueError(f"unknown journal operation {op}")
 

@@ -106,7 +106,7 @@ class Scrub:
 
     def _read_manifest(self) -> manifest.ManifestData | ScrubFault | None:
         try:
-            return manifest.read(self.io, self.root)
+            return manifest.read(self.io, self.root, with_pages=False)  # recovery verified the pages
         except CorruptionError as error:
             return ScrubFault(error.path, error.offset, str(error))
         except FormatError as error:

@@ -1058,6 +1058,7 @@ def compact_shared(engine: StorePort) -> None:
         engine.thaw_where(LIST, lambda cold: cold_kind(cold) == COLD_IN_SEGMENTS and bool(cold_files(cold) & sparse))
     for fid in sparse:
         for log in list(store.shared_refs.get(fid, {}).values()):
+            engine.mark_changed(log)  # its chunks move: the checkpoint writes its catalog entry
             log._move_out_of(fid)  # type: ignore[attr-defined]
 
 

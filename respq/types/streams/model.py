@@ -1272,6 +1272,7 @@ class StreamLog(Value):
         if consumer is not None:
             if refresh:
                 consumer.seen = now  # not journaled alone: an idle time lost in a crash harms no one
+                self._engine.mark_changed(self)  # but checkpointed
             return consumer, False
         self._engine.before_write(0)
         consumer, _ = group.consumer(name, now)
