@@ -632,7 +632,7 @@ class Connection:
             if type(reply) is Replies:
                 self.out.append(encode_replies(reply.items, client.protocol))
             elif type(reply) is StreamedArray:
-                # An array of bulk strings is the same in RESP2 and RESP3; its values are encoded as they are sent.
+                # An array's header is the same in RESP2 and RESP3; its values are encoded as they are sent.
                 self.out.append(b"*%d\r\n" % reply.length)
                 self.out.append(_Stream(reply))
                 self.out_streams = True
@@ -785,14 +785,26 @@ class Connection:
         size = 0
         remaining = stream.remaining
         try:
-            for value in stream.reply.values:
-                parts += (b"$%d\r\n" % len(value), value, b"\r\n")
-                size += len(value) + 16
-                remaining -= 1
-                if size >= STREAM_BATCH or not remaining:
-                    break
+            if stream.reply.items:
+                protocol = self.client.protocol
+                for value in stream.reply.values:
+                    part = encode_reply(value, protocol)
+                    parts.append(part)
+                    size += len(part)
+                    remaining -= 1
+                    if size >= STREAM_BATCH or not remaining:
+                        break
+                else:
+                    raise StorageReadError(f"the reply ended {remaining} values short")
             else:
-                raise StorageReadError(f"the reply ended {remaining} values short")
+                for value in stream.reply.values:
+                    parts += (b"$%d\r\n" % len(value), value, b"\r\n")
+                    size += len(value) + 16
+                    remaining -= 1
+                    if size >= STREAM_BATCH or not remaining:
+                        break
+                else:
+                    raise StorageReadError(f"the reply ended {remaining} values short")
         except StorageError as error:
             self.server.log.warning(f"Closing client id={self.client.id}: reading its reply failed ({error})")
             self._discard_output()

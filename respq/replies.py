@@ -104,18 +104,24 @@ def pushes_in(reply: Any) -> tuple[Push, ...]:
 
 
 class StreamedArray:
-    """An array of bulk strings produced while it is sent (LRANGE over a long list), so it is never built whole.
+    """An array produced while it is sent (LRANGE over a long list, random picks with a huge count), so it is never
+    built whole.
 
-    On the wire it is exactly the array it replaces (``*length`` then each bulk string, in RESP2 and RESP3). The
-    connection writes it in batches and calls ``close`` whether it read the values or not (``CLIENT REPLY OFF``,
-    a disconnect); ``materialize`` builds the plain list where a reply must be whole (inside EXEC).
+    On the wire it is exactly the array it replaces (``*length`` then each element). Its elements are bulk strings
+    (the same in RESP2 and RESP3), or with ``items`` any reply values, each encoded for the client's protocol (the
+    [member, score] pairs of RESP3). The connection writes it in batches and calls ``close`` whether it read the
+    values or not (``CLIENT REPLY OFF``, a disconnect); ``materialize`` builds the plain list where a reply must be
+    whole (inside EXEC).
     """
 
-    __slots__ = ("_on_close", "length", "values")
+    __slots__ = ("_on_close", "items", "length", "values")
 
-    def __init__(self, length: int, values: Iterator[bytes], on_close: Callable[[], None]) -> None:
+    def __init__(
+        self, length: int, values: Iterator[Any], on_close: Callable[[], None] | None = None, *, items: bool = False
+    ) -> None:
         self.length = length
         self.values = values
+        self.items = items
         self._on_close: Callable[[], None] | None = on_close
 
     def close(self) -> None:
@@ -123,7 +129,7 @@ class StreamedArray:
         if on_close is not None:
             on_close()
 
-    def materialize(self) -> list[bytes]:
+    def materialize(self) -> list[Any]:
         try:
             return list(islice(self.values, self.length))
         finally:

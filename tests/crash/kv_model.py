@@ -141,6 +141,7 @@ class KvType:
     read: Callable[[bytes], tuple[Any, ...]]
     decode: Callable[[Any], Hashable]
     steps: tuple[tuple[float, Step], ...]
+    required: tuple[str, ...] = ()  # commands a campaign must have had answered (else its steps never bit)
 
 
 @dataclass

@@ -161,6 +161,7 @@ STRINGS = KvType(
         (1.0, step_incrbyfloat),
         (1.2, step_mset),
     ),
+    required=("SET", "APPEND", "SETRANGE", "INCRBYFLOAT", "MSET", "MSETNX"),
 )
 
 
@@ -245,4 +246,5 @@ HASHES = KvType(
     read=lambda key: ("HGETALL", key),
     decode=decode_hash,
     steps=((3.0, step_hset), (1.5, step_hdel), (1.5, step_hincrby), (0.5, step_hget)),
+    required=("HSET", "HDEL", "HINCRBY"),
 )

@@ -11,10 +11,17 @@ expiry, as the server writes it: the new contents and the expiry change in one a
 MSET (one atomic block over several keys), EXPIRE/PERSIST, RENAME, COPY and DEL; each is modelled as
 ``[b"=" + contents]`` followed by ``b"@<expiry ms>"`` when it has one.
 
-Streams, hashes and strings are the rows of ``SIM_TYPES``: each says how often a step is its own, which operations
-and model keys are its, how to step, apply an operation to the model and read a value back. Their keys are checked
-by the prefix check only (the recovered state must be the state after the acknowledged operations and some prefix of
-the unacknowledged ones), the lists' by the history check too. A new type is a new row.
+And three sets (SADD; SREM and SPOP, the latter sometimes keeping the rest in a new set; SMOVE and the STORE forms,
+each one atomic block over its keys), modelled as their encoding then their members sorted; and three sorted sets
+(scores set, by ZADD or ZINCRBY; members removed; pops from either end; ZUNIONSTORE over sorted sets and a set, and
+ZRANGESTORE, replacing the destination in one atomic block), modelled as their encoding then ``score=member`` in
+order. Their limits (set-max-intset-entries, zset-max-listpack-*) are small so that conversions happen.
+
+Streams, hashes, strings, sets and sorted sets are the rows of ``SIM_TYPES``: each says how often a step is its
+own, which operations and model keys are its, how to step, apply an operation to the model and read a value back.
+Their keys are checked by the prefix check only (the recovered state must be the state after the acknowledged
+operations and some prefix of the unacknowledged ones), the lists' by the history check too. A new type is a new
+row.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ from typing import Any
 from respq.storage import Engine
 from respq.types.hashes.model import HashValue, new_hash
 from respq.types.lists.model import LEFT, RIGHT, Side, push_keys
+from respq.types.sets.model import SetValue, is_integer, new_set
 from respq.types.streams.model import MAX_ID, MAXLEN, StreamLog, id_of
 from respq.types.strings.model import StringValue
+from respq.types.zsets.model import ZSetValue, new_zset, store_zset
 from tests.bigvalues import show
 from tests.crash.model import SIZE_MIXES, Direction, History, SizeMix, check_recovery, message
 
@@ -52,6 +61,17 @@ FAR_EXPIRY = 4_000_000_000_000  # ms since the epoch: an expiry the engine keeps
 STREAM_OPS = ("xadd", "xread", "xack", "xtrim", "xdel")
 HASH_OPS = ("hset", "hdel")
 STRING_OPS = ("set", "append", "setrange", "mset", "expire", "srename", "scopy", "sdel")
+SETS = (b"set0", b"set1", b"set2")
+SET_POOL = (b"1", b"2", b"-7", b"10", b"m", b"", b"\x00", b"id-" + b"y" * 33)
+SET_MAX_INTSET = 4  # set-max-intset-entries: small, so that sets convert as they grow
+SET_OPS = ("sadd", "srem", "smove", "sstore")
+INTSET, HASHTABLE = b"#intset", b"#hashtable"  # a set's first model item: its encoding
+ZSETS = (b"z0", b"z1", b"z2")
+ZSET_POOL = (b"a", b"b", b"c", b"d", b"e", b"10", b"id-" + b"z" * 33)
+ZSET_SCORES = (0.0, 1.0, 2.5, -1.0, 7.0, 0.25)
+ZSET_ENTRIES, ZSET_VALUE = 5, 16  # zset-max-listpack-entries and -value: small, so that sorted sets convert
+ZSET_OPS = ("zadd", "zrem", "zpop", "zstore")
+LISTPACK, SKIPLIST = b"#listpack", b"#skiplist"  # a sorted set's first model item: its encoding
 
 
 def hash_item(field: bytes, value: bytes) -> bytes:
@@ -115,6 +135,19 @@ def read_hash(key: bytes, value: HashValue) -> dict[bytes, list[bytes]]:
 def read_string(key: bytes, value: StringValue) -> dict[bytes, list[bytes]]:
     expiry = [] if value.expire_ms is None else [b"@%d" % value.expire_ms]
     return {key: [b"=" + value.data, *expiry]}
+
+
+def read_set(key: bytes, value: SetValue) -> dict[bytes, list[bytes]]:
+    return {key: [HASHTABLE if value.hashtable else INTSET, *sorted(value.members)]} if len(value) else {}
+
+
+def zset_item(member: bytes, score: float) -> bytes:
+    return repr(score).encode() + b"=" + member
+
+
+def read_zset(key: bytes, value: ZSetValue) -> dict[bytes, list[bytes]]:
+    items = [zset_item(member, score) for score, member in value.index]
+    return {key: [SKIPLIST if value.skiplist else LISTPACK, *items]} if items else {}
 
 
 def read_stream(key: bytes, stream: StreamLog) -> dict[bytes, list[bytes]]:
@@ -222,6 +255,104 @@ def apply_string_op(state: dict[bytes, list[bytes]], op: Op) -> None:
         state[op[2]] = list(state[op[1]])
     else:  # "sdel"
         del state[op[1]]
+
+
+def set_model(state: dict[bytes, list[bytes]], key: bytes) -> tuple[set[bytes], bool]:
+    """A set's members and whether it is a hashtable."""
+    items = state.get(key)
+    return (set(), False) if items is None else (set(items[1:]), items[0] == HASHTABLE)
+
+
+def _put_set(state: dict[bytes, list[bytes]], key: bytes, members: set[bytes], hashtable: bool) -> None:
+    if members:
+        state[key] = [HASHTABLE if hashtable else INTSET, *sorted(members)]
+    else:
+        state.pop(key, None)
+
+
+def _built_as_hashtable(members: set[bytes]) -> bool:
+    """The encoding of a set built anew from ``members`` (a new key, a STORE, what an SPOP keeps)."""
+    return len(members) > SET_MAX_INTSET or not all(map(is_integer, members))
+
+
+def _set_add(state: dict[bytes, list[bytes]], key: bytes, members: list[bytes]) -> None:
+    held, hashtable = set_model(state, key)
+    new = set(members) - held
+    if key not in state:
+        _put_set(state, key, new, _built_as_hashtable(new))
+        return
+    after = held | new
+    converts = bool(new) and (len(after) > SET_MAX_INTSET or not all(map(is_integer, new)))
+    _put_set(state, key, after, hashtable or converts)
+
+
+def _set_remove(state: dict[bytes, list[bytes]], key: bytes, members: list[bytes], rebuilt: bool) -> None:
+    held, hashtable = set_model(state, key)
+    left = held - set(members)
+    _put_set(state, key, left, _built_as_hashtable(left) if rebuilt else hashtable)
+
+
+def apply_set_op(state: dict[bytes, list[bytes]], op: Op) -> None:
+    kind = op[0]
+    if kind == "sadd":  # key, members
+        _set_add(state, op[1], op[2])
+    elif kind == "srem":  # key, members, rebuilt (SPOP keeping the rest in a new set)
+        _set_remove(state, op[1], op[2], op[3])
+    elif kind == "smove":  # src, dst, member
+        _set_remove(state, op[1], [op[3]], False)
+        _set_add(state, op[2], [op[3]])
+    else:  # "sstore": dst, members (none: the destination goes)
+        state.pop(op[1], None)
+        if op[2]:
+            _put_set(state, op[1], set(op[2]), _built_as_hashtable(set(op[2])))
+
+
+def zset_model(state: dict[bytes, list[bytes]], key: bytes) -> tuple[dict[bytes, float], bool]:
+    """A sorted set's scores and whether it is a skiplist."""
+    items = state.get(key)
+    if items is None:
+        return {}, False
+    scores = {}
+    for item in items[1:]:
+        score, member = item.split(b"=", 1)
+        scores[member] = float(score)
+    return scores, items[0] == SKIPLIST
+
+
+def _put_zset(state: dict[bytes, list[bytes]], key: bytes, scores: dict[bytes, float], skiplist: bool) -> None:
+    if scores:
+        ordered = sorted((score, member) for member, score in scores.items())
+        state[key] = [SKIPLIST if skiplist else LISTPACK, *(zset_item(m, s) for s, m in ordered)]
+    else:
+        state.pop(key, None)
+
+
+def zset_ordered(scores: dict[bytes, float]) -> list[tuple[float, bytes]]:
+    return sorted((score, member) for member, score in scores.items())
+
+
+def apply_zset_op(state: dict[bytes, list[bytes]], op: Op) -> None:
+    kind, key = op[0], op[1]
+    scores, skiplist = zset_model(state, key)
+    if kind == "zadd":  # key, [(member, score), ...] (distinct members): the first new one past a limit converts
+        count = len(scores)
+        for member, _ in op[2]:
+            if not skiplist and member not in scores:
+                if count + 1 > ZSET_ENTRIES or len(member) > ZSET_VALUE:
+                    skiplist = True
+                count += 1
+        scores.update(op[2])
+    elif kind == "zrem":  # key, members
+        for member in op[2]:
+            scores.pop(member, None)
+    elif kind == "zpop":  # key, count, highest
+        ordered = zset_ordered(scores)
+        for _, member in (ordered[::-1] if op[3] else ordered)[: op[2]]:
+            del scores[member]
+    else:  # "zstore": dst, [(member, score), ...] (none: the destination goes)
+        scores = dict(op[2])
+        skiplist = len(scores) > ZSET_ENTRIES or any(len(member) > ZSET_VALUE for member in scores)
+    _put_zset(state, key, scores, skiplist)
 
 
 @dataclass
@@ -496,6 +627,121 @@ class Workload:
         if value.expire_ms is not None:
             engine.set_expire(DB, key, None)
 
+    # -- the sets (as the commands write them: SADD; SREM, SPOP; SMOVE and the STORE forms in one atomic block)
+
+    def set_step(self, engine: Engine, rng: random.Random) -> None:
+        current = self._current(SETS, SET_OPS)
+        key = rng.choice(SETS)
+        roll = rng.random()
+        if roll < 0.4 or key not in current:
+            members = rng.sample(SET_POOL, rng.randint(1, 4)) if rng.random() < 0.8 else [b"%d" % n for n in range(150)]
+            self._remember(("sadd", key, members))
+            self._set_add(engine, key, members)
+        elif roll < 0.7:
+            rebuilt = roll >= 0.6  # SPOP with a count close to the size: the rest kept in a new set
+            held = sorted(set_model(current, key)[0])
+            gone = rng.sample(held, rng.randint(1, len(held)))
+            op = ("srem", key, gone, rebuilt)
+            self._remember(op)
+            after = {key: current[key]}
+            apply_set_op(after, op)
+            self._set_remove(engine, key, gone, after.get(key))
+        elif roll < 0.85:
+            dst = rng.choice([k for k in SETS if k != key])
+            member = rng.choice(sorted(set_model(current, key)[0]))
+            op = ("smove", key, dst, member)
+            self._remember(op)
+            after = {key: current[key]}
+            apply_set_op(after, op)
+            with engine.atomic():  # SMOVE: both keys, or neither
+                self._set_remove(engine, key, [member], after.get(key))
+                self._set_add(engine, dst, [member])
+        else:  # SINTERSTORE, SUNIONSTORE or SDIFFSTORE
+            sources = [set_model(current, k)[0] for k in rng.sample(SETS, rng.randint(1, 3))]
+            how = rng.choice((set.union, set.intersection, set.difference))
+            result = sorted(how(*sources))
+            dst = rng.choice(SETS)
+            self._remember(("sstore", dst, result))
+            with engine.atomic():  # the destination replaced whole, or left as it was
+                if engine.get(DB, dst) is not None:
+                    engine.delete(DB, dst)
+                if result:
+                    new_set(engine, DB, dst, result, SET_MAX_INTSET)
+
+    def _set_add(self, engine: Engine, key: bytes, members: list[bytes]) -> None:
+        value = engine.get(DB, key)
+        if value is None:
+            new_set(engine, DB, key, dict.fromkeys(members).keys(), SET_MAX_INTSET)
+        else:
+            value.add_many(members, SET_MAX_INTSET)  # type: ignore[union-attr]
+
+    def _set_remove(self, engine: Engine, key: bytes, members: list[bytes], after: list[bytes] | None) -> None:
+        """Removes members, the encoding after it as the model says (``after``: the key's model items, None: the
+        key goes with its last member, one record)."""
+        if after is None:
+            engine.delete(DB, key)
+            return
+        value = engine.get(DB, key)
+        value.remove_many(members, hashtable=after[0] == HASHTABLE)  # type: ignore[union-attr]
+
+    # -- the sorted sets (ZADD, ZINCRBY: scores set; ZREM, ZREMRANGEBY*: members removed; ZPOPMIN/MAX, BZPOPMIN:
+    # pops; Z*STORE, ZRANGESTORE: the destination replaced in one atomic block)
+
+    def zset_step(self, engine: Engine, rng: random.Random) -> None:
+        current = self._current(ZSETS, ZSET_OPS)
+        key = rng.choice(ZSETS)
+        scores = zset_model(current, key)[0]
+        roll = rng.random()
+        if roll < 0.4 or not scores:
+            members = rng.sample(ZSET_POOL, rng.randint(1, 3))
+            if scores and rng.random() < 0.3:  # ZINCRBY: the new score is what is set
+                pairs = [(member, scores.get(member, 0.0) + rng.choice(ZSET_SCORES)) for member in members[:1]]
+            else:
+                pairs = [(member, rng.choice(ZSET_SCORES)) for member in members]
+            self._remember(("zadd", key, pairs))
+            value = engine.get(DB, key)
+            if value is None:
+                new_zset(engine, DB, key, pairs, ZSET_ENTRIES, ZSET_VALUE)
+            else:
+                value.set_scores(pairs, ZSET_ENTRIES, ZSET_VALUE)  # type: ignore[union-attr]
+        elif roll < 0.6:
+            gone = rng.sample(sorted(scores), rng.randint(1, len(scores)))
+            self._remember(("zrem", key, gone))
+            if len(gone) == len(scores):
+                engine.delete(DB, key)
+            else:
+                engine.get(DB, key).remove(gone)  # type: ignore[union-attr]
+        elif roll < 0.8:
+            count, highest = rng.choice((1, 1, 2, 5)), rng.random() < 0.4
+            ordered = zset_ordered(scores)
+            expected = (ordered[::-1] if highest else ordered)[:count]
+            self._remember(("zpop", key, count, highest))
+            if count < len(scores):
+                taken = engine.get(DB, key).pop(count, highest)  # type: ignore[union-attr]
+                assert taken == expected, f"the pop took {taken}, the model expected {expected}"
+            else:
+                engine.delete(DB, key)
+        else:  # ZUNIONSTORE over sorted sets and a set (its members scored 1), or ZRANGESTORE of a rank range
+            if rng.random() < 0.6:
+                result: dict[bytes, float] = {}
+                inputs = [zset_model(current, k)[0] for k in rng.sample(ZSETS, rng.randint(1, 2))]
+                if rng.random() < 0.5:
+                    inputs.append(dict.fromkeys(set_model(self._current(SETS, SET_OPS), rng.choice(SETS))[0], 1.0))
+                for given in inputs:
+                    for member, score in given.items():
+                        result[member] = result.get(member, 0.0) + score
+                pairs = sorted(result.items())
+            else:
+                start = rng.randint(0, 3)
+                pairs = [(member, score) for score, member in zset_ordered(scores)[start : start + rng.randint(0, 4)]]
+            dst = rng.choice(ZSETS)
+            self._remember(("zstore", dst, pairs))
+            with engine.atomic():
+                if engine.get(DB, dst) is not None:
+                    engine.delete(DB, dst)
+                if pairs:
+                    store_zset(engine, engine.create(DB, dst, "zset"), pairs, ZSET_ENTRIES, ZSET_VALUE)  # type: ignore[arg-type]
+
     def acknowledge(self, engine: Engine) -> None:
         """What the server does before replies go out under ``always``."""
         engine.sync(engine.flush())
@@ -617,5 +863,7 @@ SIM_TYPES = (
     SimType("stream", 0.3, STREAM_OPS, STREAM_KEYS, StreamLog, Workload.stream_step, apply_stream_op, read_stream),
     SimType("hash", 0.15, HASH_OPS, HASHES, HashValue, Workload.hash_step, apply_hash_op, read_hash),
     SimType("string", 0.15, STRING_OPS, STRINGS, StringValue, Workload.string_step, apply_string_op, read_string),
+    SimType("set", 0.15, SET_OPS, SETS, SetValue, Workload.set_step, apply_set_op, read_set),
+    SimType("zset", 0.15, ZSET_OPS, ZSETS, ZSetValue, Workload.zset_step, apply_zset_op, read_zset),
 )
 OP_TYPES = {op: sim for sim in SIM_TYPES for op in sim.ops}

@@ -2,12 +2,14 @@
 
 Every type's clients run at once against one server: list producers and consumers, stream producers and consumer
 groups, and key-value clients writing strings and hashes (SET with its options, APPEND, SETRANGE, INCR family,
-INCRBYFLOAT, MSET, MSETNX, HSET, HDEL, HINCRBY) beside the generic commands over them (DEL, RENAME and COPY across
-types, EXPIRE, PEXPIREAT, PERSIST). Every reply is recorded. The whole process group is SIGKILLed while hundreds of
+INCRBYFLOAT, MSET, MSETNX, HSET, HDEL, HINCRBY), sets (SADD, SREM, SPOP, SMOVE, the S*STORE forms) and sorted sets
+(ZADD with its options, ZINCRBY, ZREM, the pops, BZPOPMIN/BZPOPMAX served at once, ZREMRANGEBY*, the Z*STORE forms
+over sorted sets and sets, ZRANGESTORE) beside the generic commands over them (DEL, RENAME and COPY across types,
+EXPIRE, PEXPIREAT, PERSIST). Every reply is recorded. The whole process group is SIGKILLed while hundreds of
 commands are unanswered, a journal sync is almost always in flight and checkpoints run every megabyte of journal.
 After each restart every part reads its keys back and checks them against the replies: tests/crash/model.py
-(lists), tests/crash/stream_model.py (streams) and tests/crash/kv_model.py (strings, hashes, expiry, multi-key
-writes) say exactly what is checked.
+(lists), tests/crash/stream_model.py (streams) and tests/crash/kv_model.py (strings, hashes, sets, sorted sets,
+expiry, multi-key writes) say exactly what is checked.
 
 ``TYPES`` is the campaign's table of per-type parts; tests/crash/kill9.py says what an entry is and how to add one
 (a new key-value type, such as sets or sorted sets, is one ``KvType`` entry with its steps; the core does not change).
@@ -20,10 +22,11 @@ from pathlib import Path
 from tests.crash.conftest import Campaign
 from tests.crash.kill9 import kill9_campaign
 from tests.crash.kill9_queues import Lists, Streams
+from tests.crash.kv_sets import SETS, ZSETS
 from tests.crash.kv_types import HASHES, STRINGS
 from tests.crash.model import SIZE_MIXES
 
-TYPES = (Lists, Streams, STRINGS, HASHES)
+TYPES = (Lists, Streams, STRINGS, HASHES, SETS, ZSETS)
 
 
 def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, campaign: Campaign) -> None:

@@ -3,8 +3,8 @@
 Each cycle runs a random queue workload against an in-process engine on a ``SimFS`` disk, cuts the power at a
 random mutating system call (inside writes, syncs, renames and checkpoints alike), throws away everything not yet
 durable (keeping, at random, a torn prefix of unsynced appends and a garbage tail), sometimes cuts the power again
-during recovery, then reopens and checks the recovered lists, stream, hashes and strings against everything the
-workload was told.
+during recovery, then reopens and checks the recovered lists, stream, hashes, strings, sets and sorted sets (their
+encodings too) against everything the workload was told.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from respq.types import REGISTRY
 from tests.crash.conftest import Campaign
 from tests.crash.model import SIZE_MIXES, SizeMix
 from tests.crash.simfs import SimFS, SimulatedCrash
-from tests.crash.simworkload import Workload, read_all, run_until_crash
+from tests.crash.simworkload import SIM_TYPES, Workload, read_all, run_until_crash
 
 DATA = "/disk/respq"
 DISK_LIFETIME = 25  # power cuts one simulated disk goes through
@@ -124,6 +124,8 @@ def test_power_cuts_under_always_lose_nothing_acknowledged(campaign: Campaign) -
     )
     assert not outcome.problems, f"seed {campaign.seed}:\n" + "\n".join(outcome.problems[:20])
     assert outcome.cycles >= min(cycles, 10)
+    idle = [sim.name for sim in SIM_TYPES if not outcome.acked_by_type[sim.name]]
+    assert not idle, f"seed {campaign.seed}: no acknowledged operation of {idle}: the campaign did not cover them"
 
 
 def test_power_cuts_with_large_values_lose_nothing_acknowledged(campaign: Campaign) -> None:

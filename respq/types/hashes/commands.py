@@ -12,6 +12,7 @@ from respq.commands import floats
 from respq.commands.args import parse_int, try_int
 from respq.commands.context import Context
 from respq.commands.keys import parse_scan_cursor, parse_scan_options
+from respq.commands.randoms import STREAMED_PICKS, streamed_picks
 from respq.commands.table import Handler, RunHandler, SpreadHandler, command, run_of
 from respq.errors import CommandError
 from respq.glob import compile_glob
@@ -356,6 +357,14 @@ def hincrbyfloat(ctx: Context, argv: list[bytes]) -> Any:
     return text
 
 
+def _field_then_value(pair: tuple[bytes, bytes]) -> tuple[bytes, bytes]:
+    return pair
+
+
+def _field_value_pair(pair: tuple[bytes, bytes]) -> tuple[list[bytes]]:
+    return ([pair[0], pair[1]],)
+
+
 @command(
     "hrandfield",
     -2,
@@ -386,6 +395,12 @@ def hrandfield(ctx: Context, argv: list[bytes]) -> Any:
     if value is None or count == 0:
         return []
     fields = value.fields
+    if -count > STREAMED_PICKS:
+        if not with_values:
+            return streamed_picks(fields, -count)
+        if ctx.client.protocol == 2:
+            return streamed_picks(fields.items(), -count, _field_then_value, 2)
+        return streamed_picks(fields.items(), -count, _field_value_pair, items=True)
     if count < 0 or count == 1:  # with repetition (a single pick is the same either way)
         chosen = random.choices(list(fields), k=abs(count))
     elif count >= len(fields):

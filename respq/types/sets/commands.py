@@ -13,6 +13,7 @@ from respq import errors
 from respq.commands.args import parse_int
 from respq.commands.context import Context
 from respq.commands.keys import parse_scan_cursor, parse_scan_options
+from respq.commands.randoms import STREAMED_PICKS, streamed_picks
 from respq.commands.table import Handler, command, run_of
 from respq.errors import CommandError
 from respq.glob import compile_glob
@@ -333,6 +334,8 @@ def srandmember(ctx: Context, argv: list[bytes]) -> Any:
     if count < 0 or count == 1:  # with repetition (a single pick is the same either way)
         if abs(count) == 1:
             return [value.pick()]
+        if -count > STREAMED_PICKS:
+            return streamed_picks(value.members, -count)
         return random.choices(list(value.members), k=-count)
     if count >= len(value):
         return value.ordered()

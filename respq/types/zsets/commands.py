@@ -13,6 +13,7 @@ from respq.blocking import Block
 from respq.commands.args import parse_int, parse_timeout
 from respq.commands.context import Context
 from respq.commands.keys import parse_scan_cursor, parse_scan_options
+from respq.commands.randoms import STREAMED_PICKS, streamed_picks
 from respq.commands.table import Handler, RunHandler, SpreadHandler, command, run_of
 from respq.errors import CommandError
 from respq.glob import compile_glob
@@ -1169,6 +1170,14 @@ def bzmpop(ctx: Context, argv: list[bytes]) -> Any:
 
 
 # ---- random members, scan --------------------------------------------------------------------------------------
+def _member_then_score(item: tuple[float, bytes]) -> tuple[bytes, float]:
+    return item[1], item[0]
+
+
+def _member_score_pair(item: tuple[float, bytes]) -> tuple[list[Any]]:
+    return ([item[1], item[0]],)
+
+
 @command(
     "zrandmember",
     -2,
@@ -1199,6 +1208,12 @@ def zrandmember(ctx: Context, argv: list[bytes]) -> Any:
         return []
     index = value.index
     size = len(index)
+    if -count > STREAMED_PICKS:
+        if not withscores:
+            return streamed_picks((member for _, member in index), -count)
+        if ctx.client.protocol == 2:
+            return streamed_picks(index, -count, _member_then_score, 2, items=True)
+        return streamed_picks(index, -count, _member_score_pair, items=True)
     if count < 0 or count == 1:
         chosen: Items = [index[random.randrange(size)] for _ in range(abs(count))]
     elif count >= size:

@@ -1,7 +1,8 @@
 """A sorted set: its members held in memory, every change journaled as the scores it sets or the members it removes.
 
 Two structures hold the same members: ``scores`` (member -> score, for ZSCORE and updates) and ``index``, a
-``sortedcontainers.SortedList`` of (score, member) tuples sharing the member and score objects, in Redis's order
+``sortedcontainers.SortedList`` of (score, member) tuples sharing the member and score objects (up to SMALL_ZSET
+members a ``SmallIndex``: the same order as a list of members and an array of scores), in Redis's order
 (score, then the member's bytes as memcmp compares them, shorter first on a common prefix: Python's bytes order).
 Redis's encoding (``listpack`` while the set is small, ``skiplist`` once it has outgrown zset-max-listpack-entries /
 zset-max-listpack-value, never back except when a STORE writes a new value) is one flag, journaled and kept in the
@@ -18,6 +19,8 @@ from __future__ import annotations
 import heapq
 import math
 import struct
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from zlib import crc32
@@ -42,6 +45,9 @@ COUNT = struct.Struct("<I")
 # dict's entry, the (score, member) tuple and its slot in the SortedList.
 ZSET_OVERHEAD = 600
 MEMBER_OVERHEAD = 190
+
+# Members up to which the order is a SmallIndex (two columns) rather than a SortedList of (score, member) tuples.
+SMALL_ZSET = 128
 
 # Redis 7.0's defaults for zset-max-listpack-entries and zset-max-listpack-value.
 LISTPACK_ENTRIES = 128
@@ -82,6 +88,67 @@ def unpack_pairs(data: bytes | memoryview, offset: int) -> list[tuple[bytes, flo
     return list(zip(members, scores, strict=True))
 
 
+class SmallIndex:
+    """The (score, member) order of a small sorted set as two parallel columns, the members in a list and the scores
+    in an array of doubles, with the part of SortedList's interface the sorted set uses: no tuple per member (56
+    bytes each), and bisection in C. Past SMALL_ZSET members the sorted set moves to a SortedList."""
+
+    __slots__ = ("members", "values")
+
+    def __init__(self, items: Iterable[tuple[float, bytes]] = ()) -> None:
+        ordered = sorted(items)
+        self.members = [member for _, member in ordered]
+        self.values = array("d", [score for score, _ in ordered])
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def __iter__(self) -> Iterator[tuple[float, bytes]]:
+        return zip(self.values, self.members, strict=True)
+
+    def __reversed__(self) -> Iterator[tuple[float, bytes]]:
+        return zip(reversed(self.values), reversed(self.members), strict=True)
+
+    def __getitem__(self, rank: int) -> tuple[float, bytes]:
+        return self.values[rank], self.members[rank]
+
+    def islice(self, start: int | None = None, stop: int | None = None, reverse: bool = False) -> Iterator[Any]:
+        ranks = slice(start, stop)
+        items = list(zip(self.values[ranks], self.members[ranks], strict=True))
+        if reverse:
+            items.reverse()
+        return iter(items)
+
+    def bisect_left(self, key: tuple[Any, ...]) -> int:
+        """The first rank at or above ``key``: (score,) or (score, member)."""
+        values = self.values
+        score = key[0]
+        low = bisect_left(values, score)
+        if len(key) == 1:
+            return low
+        return bisect_left(self.members, key[1], low, bisect_right(values, score, low))
+
+    def add(self, item: tuple[float, bytes]) -> None:
+        rank = self.bisect_left(item)
+        self.values.insert(rank, item[0])
+        self.members.insert(rank, item[1])
+
+    def remove(self, item: tuple[float, bytes]) -> None:
+        rank = self.bisect_left(item)
+        if rank == len(self.members) or self.members[rank] != item[1]:
+            raise ValueError(f"{item!r} not in the index")
+        del self.values[rank]
+        del self.members[rank]
+
+    def pop(self, rank: int = -1) -> tuple[float, bytes]:
+        return self.values.pop(rank), self.members.pop(rank)
+
+
+def _index_of(items: Iterable[tuple[float, bytes]], size: int) -> Any:
+    """The order of ``size`` (score, member) items: a SmallIndex while small, else a SortedList."""
+    return SmallIndex(items) if size <= SMALL_ZSET else SortedList(items)
+
+
 class ZSetValue(Value):
     """One sorted set key and its catalog entry."""
 
@@ -93,7 +160,7 @@ class ZSetValue(Value):
         self._port = port
         self.qid = qid
         self.scores: dict[bytes, float] = {}
-        self.index: Any = SortedList()  # (score, member) in Redis's order
+        self.index: Any = SmallIndex()  # (score, member) in Redis's order: a SmallIndex, or a SortedList once large
         self.skiplist = False  # Redis's encoding: False while it would still be a listpack
         port.inline_changed(ZSET_OVERHEAD)
 
@@ -275,6 +342,8 @@ class ZSetValue(Value):
             scores[member] = score
             index.add((score, member))
         if grown:
+            if type(index) is SmallIndex and len(scores) > SMALL_ZSET:
+                self.index = SortedList(index)
             self._port.inline_changed(grown)
 
     def remove(self, members: Iterable[bytes]) -> list[bytes]:
@@ -314,7 +383,7 @@ class ZSetValue(Value):
             for member in present:
                 del scores[member]
                 freed += len(member) + MEMBER_OVERHEAD
-            self.index = SortedList((score, member) for member, score in scores.items())
+            self.index = _index_of(((score, member) for member, score in scores.items()), len(scores))
         else:
             for member in present:
                 index.remove((scores.pop(member), member))
@@ -351,7 +420,7 @@ class ZSetValue(Value):
         assert not self.scores
         scores = self.scores
         scores.update(pairs)
-        self.index = SortedList((score, member) for member, score in scores.items())
+        self.index = _index_of(((score, member) for member, score in scores.items()), len(scores))
         self._port.inline_changed(sum(map(len, scores)) + MEMBER_OVERHEAD * len(scores))
 
     def files(self) -> set[int]:
@@ -360,7 +429,7 @@ class ZSetValue(Value):
     def drop(self) -> None:
         held = self.inline_size()
         self.scores = {}
-        self.index = SortedList()
+        self.index = SmallIndex()
         self._port.inline_changed(-held)
 
     def inline_size(self) -> int:
