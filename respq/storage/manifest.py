@@ -24,6 +24,9 @@ KEY = struct.Struct("<HBBqQII")  # db, type, has expiry, expiry ms, queue id, ke
 # After the keys, only when some type's settings are not its defaults (format 2; absent before): a count, then per
 # type its code and payload length, then the payload: the settings journal replay from this checkpoint starts with.
 SETTINGS = struct.Struct("<BI")  # type code, payload length; then the payload (the type's own encoding)
+# After the settings, only when there is server metadata (format 3; the settings count is then written even when 0):
+# a count, then per blob its name length, its length, the name and the blob (Engine.metadata: opaque to storage).
+METADATA = struct.Struct("<HI")
 
 
 @dataclass
@@ -37,6 +40,7 @@ class ManifestData:
     # (db, type code, expiry or None, queue id, key, type-specific state)
     keys: list[tuple[int, int, int | None, int, bytes, bytes]] = field(default_factory=list)
     settings: dict[int, bytes] = field(default_factory=dict)  # type code -> settings payload, where not the default
+    metadata: dict[bytes, bytes] = field(default_factory=dict)  # server metadata: name -> opaque blob
 
 
 def encode(data: ManifestData) -> bytes:
@@ -50,10 +54,14 @@ def encode(data: ManifestData) -> bytes:
             key,
             state,
         )
-    if data.settings:
+    if data.settings or data.metadata:
         parts.append(COUNT.pack(len(data.settings)))
         for type_code, settings in data.settings.items():
             parts += (SETTINGS.pack(type_code, len(settings)), settings)
+    if data.metadata:
+        parts.append(COUNT.pack(len(data.metadata)))
+        for name, blob in data.metadata.items():
+            parts += (METADATA.pack(len(name), len(blob)), name, blob)
     payload = b"".join(parts)
     prefix = framing.MANIFEST_HEADER.pack(framing.MANIFEST_MAGIC, framing.FORMAT_VERSION)
     return prefix + framing.frame(REC_MANIFEST, payload)
@@ -104,6 +112,18 @@ def _decode_payload(payload: memoryview) -> ManifestData:
             if pos + length > len(payload):
                 raise ValueError("settings past the end")
             data.settings[type_code] = bytes(payload[pos : pos + length])
+            pos += length
+    if pos < len(payload):
+        (count,) = COUNT.unpack_from(payload, pos)
+        pos += COUNT.size
+        for _ in range(count):
+            name_length, length = METADATA.unpack_from(payload, pos)
+            pos += METADATA.size
+            if pos + name_length + length > len(payload):
+                raise ValueError("metadata past the end")
+            name = bytes(payload[pos : pos + name_length])
+            pos += name_length
+            data.metadata[name] = bytes(payload[pos : pos + length])
             pos += length
     if pos != len(payload):
         raise ValueError("trailing bytes")
