@@ -26,6 +26,7 @@ from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
 from respq.scripting.engine import ScriptEngine
+from respq.scripting.functions import FunctionEngine
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.engine import Engine
 from respq.storage.errors import DirectoryLockedError, DiskFullError, StorageError, StorageWriteError
@@ -86,6 +87,8 @@ class Server:
         self.listeners: list[socket.socket] = []  # what clients connect to (set when serving starts)
         self.scripts = ScriptEngine(log, config.script_memory_limit)
         self.scripts.serve_while_busy = self._serve_while_busy
+        self.functions = FunctionEngine(log, config.script_memory_limit)  # FUNCTION's libraries, FCALL
+        self.functions.serve_while_busy = self._serve_while_busy
 
     # ---- durability -------------------------------------------------------------------------------------------
     async def make_durable(self) -> None:
@@ -425,6 +428,7 @@ class Server:
             type_settings=type_settings(cfg),
         )
         self.engine = engine
+        self.functions.restore_saved(engine)
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
 
     def request_shutdown(self) -> None:
