@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lupa.lua51 import LuaError
+
 from respq.protocol import ProtocolError, split_inline
 from respq.scripting import errors as script_errors
 from respq.scripting import rdb
@@ -35,7 +37,7 @@ FUNCTIONS_LUA = r"""
 local getmetatable, setmetatable, rawget, rawset = getmetatable, setmetatable, rawget, rawset
 local type, error, next, tostring, pcall, loadstring, select = type, error, next, tostring, pcall, loadstring, select
 local lower, find = string.lower, string.find
-local sethook = debug.sethook
+local sethook, getinfo = debug.sethook, debug.getinfo
 local G = _G
 
 return function(flag_bits, py_timed_out)
@@ -174,8 +176,11 @@ return function(flag_bits, py_timed_out)
     end
     local load_api = read_only_view({redis = read_only_view(load_redis)})
 
+    -- Past the load timeout every line of the library's code raises again (a pcall cannot swallow it); this
+    -- chunk's own lines run on.
     local function timeout_hook()
-        if py_timed_out() then
+        local info = getinfo(2, "S")
+        if info ~= nil and info.source == "@user_function" and py_timed_out() then
             sethook(timeout_hook, "l")
             fail("FUNCTION LOAD timeout")
         end
@@ -328,7 +333,10 @@ class FunctionEngine(ScriptEngine):
             raise FunctionError(b"ERR Engine '%s' not found" % engine_name)
         api = self._functions_api()
         self._load_started = time.monotonic()
-        outcome = api.load(code, timed)
+        try:
+            outcome = api.load(code, timed)
+        except LuaError as error:  # raised outside the library's own pcall: never expected, never fatal
+            raise FunctionError(b"ERR Error registering functions: " + str(error).encode("utf-8", "replace")) from None
         if not outcome[0]:
             raise FunctionError(b"ERR " + outcome[1])
         library = Library(name, payload)

@@ -190,3 +190,18 @@ def test_a_long_function_gets_busy_stats_and_function_kill(tmp_path: Path) -> No
             other.function_kill()
     finally:
         server.stop()
+
+
+def test_library_code_running_past_500ms_at_load_is_stopped(tmp_path: Path) -> None:
+    server = start_respq(tmp_path / "data")
+    try:
+        client = text_client(server)
+        started = time.monotonic()
+        with pytest.raises(redis.ResponseError, match=r"^Error registering functions: ERR FUNCTION LOAD timeout$"):
+            client.function_load("#!lua name=spin\nlocal a = 0 while true do a = a + 1 end")
+        assert 0.5 <= time.monotonic() - started < 5
+        assert client.function_list() == []
+        assert client.function_load(COUNTER) == "counter"  # the runtime goes on, without the load's hook
+        assert client.fcall("bump", 1, "n", 1) == 1
+    finally:
+        server.stop()
