@@ -22,7 +22,7 @@ from lupa.lua51 import LuaError
 from respq.protocol import ProtocolError, split_inline
 from respq.scripting import errors as script_errors
 from respq.scripting import rdb
-from respq.scripting.engine import SHEBANG_FLAGS, Script, ScriptEngine
+from respq.scripting.engine import SHEBANG_FLAGS, CallFailed, Script, ScriptEngine
 from respq.storage import journal
 from respq.storage.engine import Engine
 
@@ -40,7 +40,7 @@ local lower, find = string.lower, string.find
 local sethook, getinfo = debug.sethook, debug.getinfo
 local G = _G
 
-return function(flag_bits, py_timed_out)
+return function(flag_bits, py_timed_out, py_unwrap)
     local mt = getmetatable(G)
     local visible = mt.__index -- the environment functions see when they run
     local real_redis = visible.redis
@@ -161,6 +161,12 @@ return function(flag_bits, py_timed_out)
         return setmetatable({}, {
             __index = function(_, key)
                 local value = contents[key]
+                if value == nil and key == "debug" then
+                    local caller = getinfo(2, "S")
+                    if caller == nil or caller.what == "C" then
+                        return nil -- lupa looks for debug.traceback when Python raises: it goes without
+                    end
+                end
                 if value == nil then
                     error("Script attempted to access nonexistent global variable '" .. tostring(key) .. "'", 2)
                 end
@@ -205,6 +211,9 @@ return function(flag_bits, py_timed_out)
         current = nil
         if not ok then
             local message
+            if type(err) == "userdata" then
+                err = py_unwrap(err) -- an error of redis.log (Python), as a table
+            end
             if type(err) == "table" then
                 message = rawget(err, "err")
             elseif type(err) == "string" then
@@ -253,6 +262,13 @@ class FunctionError(Exception):
     def __init__(self, message: bytes) -> None:
         super().__init__(message.decode("utf-8", "replace"))
         self.message = message
+
+
+def _unwrap(error: Any) -> Any:
+    """The Lua error value a Python exception raised at load time stands for (redis.log's error table)."""
+    if isinstance(error, CallFailed):
+        return error.table
+    return str(error).encode("utf-8", "replace")
 
 
 def parse_header(payload: bytes) -> tuple[bytes, bytes, bytes]:
@@ -304,13 +320,15 @@ class FunctionEngine(ScriptEngine):
 
     # ---- the runtime ----------------------------------------------------------------------------------------------
     def _before_prelude(self, lua: Any) -> None:
-        self._setup = lua.execute(FUNCTIONS_LUA.encode())
+        # Named as the environment's own chunk: errors raised here point at the library's line, not at this code.
+        chunk = lua.globals().loadstring(FUNCTIONS_LUA.encode(), b"=respq")
+        self._setup = chunk()
 
     def _functions_api(self) -> Any:
         lua = self.runtime()
         if self._lua_api is None:
             bits = lua.table_from({name: bit for name, bit in SHEBANG_FLAGS.items()})
-            self._lua_api = self._setup(bits, self._load_timed_out)
+            self._lua_api = self._setup(bits, self._load_timed_out, _unwrap)
         return self._lua_api
 
     def flush(self) -> None:
