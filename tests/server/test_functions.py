@@ -205,3 +205,32 @@ def test_library_code_running_past_500ms_at_load_is_stopped(tmp_path: Path) -> N
         assert client.fcall("bump", 1, "n", 1) == 1
     finally:
         server.stop()
+
+
+def test_function_stats_and_kill_refuse_while_an_eval_script_runs(tmp_path: Path) -> None:
+    server = start_respq(tmp_path / "data")
+    try:
+        caller, other = make_client(server), make_client(server)
+        other.config_set("busy-reply-threshold", 100)
+        loop = "local s = redis.call('time')[1] while redis.call('time')[1] - s < 20 do end"
+        thread, result = in_thread(caller.eval, loop, 0)
+        eval_busy = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+
+        def busy() -> bool:
+            try:
+                other.ping()
+            except redis.ResponseError as error:
+                assert str(error) == eval_busy
+                return True
+            return False
+
+        wait_until(busy, timeout=10, interval=0.01)
+        for subcommand in ("STATS", "KILL"):
+            with pytest.raises(redis.ResponseError) as caught:
+                other.execute_command("FUNCTION", subcommand)
+            assert str(caught.value) == eval_busy
+        assert other.execute_command("SCRIPT", "KILL") == b"OK"
+        thread.join(10)
+        assert str(result.get("error")).startswith("Script killed by user with SCRIPT KILL...")
+    finally:
+        server.stop()
