@@ -44,7 +44,7 @@ def _fcall_keys(argv: list[bytes]) -> list[int]:
 
 def _fcall(ctx: Context, argv: list[bytes], read_only: bool) -> Any:
     engine = functions(ctx)
-    function = engine.functions.get(argv[1])
+    function = engine.functions.get(argv[1].lower())
     if function is None:
         raise CommandError(script_errors.FUNCTION_NOT_FOUND)
     numkeys = parse_int(argv[2], script_errors.FUNCTION_BAD_NUMKEYS)

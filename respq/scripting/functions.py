@@ -312,6 +312,8 @@ class FunctionEngine(ScriptEngine):
     def __init__(self, log: Callable[[str, str], None], memory_limit: int = 0) -> None:
         super().__init__(log, memory_limit)
         self.libraries: dict[bytes, Library] = {}
+        # Every library's functions by name in lower case: FCALL and the collision checks ignore case, as Redis's
+        # functions dictionary does (a library's own does not).
         self.functions: dict[bytes, Function] = {}
         self._setup: Any = None
         self._lua_api: Any = None
@@ -384,19 +386,21 @@ class FunctionEngine(ScriptEngine):
         replaced = {library.name for library in new}
         for library in new:
             for fname in library.functions:
-                owner = self.functions.get(fname)
+                owner = self.functions.get(fname.lower())
                 if owner is not None and owner.library.name not in replaced:
                     raise FunctionError(b"ERR Function %s already exists" % fname)
         for library in new:
             self._unlink(library.name)
             self.libraries[library.name] = library
-            self.functions.update(library.functions)
+            for fname, function in library.functions.items():
+                self.functions.setdefault(fname.lower(), function)
 
     def _unlink(self, name: bytes) -> Library | None:
         library = self.libraries.pop(name, None)
         if library is not None:
             for fname in library.functions:
-                del self.functions[fname]
+                if self.functions.get(fname.lower()) in library.functions.values():
+                    del self.functions[fname.lower()]
         return library
 
     def delete(self, name: bytes) -> bool:
@@ -410,9 +414,9 @@ class FunctionEngine(ScriptEngine):
             library = self.compile_library(code, timed=False)
             if library.name in libraries:
                 raise FunctionError(b"ERR Library '%s' already exists" % library.name)
-            seen = {fname for other in libraries.values() for fname in other.functions}
+            seen = {fname.lower() for other in libraries.values() for fname in other.functions}
             for fname in library.functions:
-                if fname in seen:
+                if fname.lower() in seen:
                     raise FunctionError(b"ERR Function %s already exists" % fname)
             libraries[library.name] = library
         return list(libraries.values())
