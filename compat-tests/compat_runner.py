@@ -344,9 +344,10 @@ class Pair:
         """Back to an empty server with only the control connection open, on both sides."""
         for server in self.sides():
             wait_for(lambda s=server: _info_field(s, "connected_clients") in (None, 1), f"{server.label}: clients left")
-            reply = server.control_call("FLUSHALL")
-            if reply != b"+OK\r\n":
-                raise ScenarioError(f"{server.label}: FLUSHALL answered {reply!r}")
+            for reset in (("FLUSHALL",), ("FUNCTION", "FLUSH")):  # FLUSHALL leaves function libraries
+                reply = server.control_call(*reset)
+                if reply != b"+OK\r\n":
+                    raise ScenarioError(f"{server.label}: {' '.join(reset)} answered {reply!r}")
 
     def close(self) -> None:
         for server in self.sides():
@@ -631,6 +632,7 @@ def _show_oracle_replies() -> None:
     server = Server("Redis", "127.0.0.1", port)
     for block in parse_file(path):
         server.control_call("FLUSHALL")
+        server.control_call("FUNCTION", "FLUSH")
         pair = Pair(server, server, server_version(server), subject_is_redis=True)
         run = ScenarioRun(pair, 2, block.case_id, oracle_only=True)
         try:

@@ -29,6 +29,7 @@ from respq.storage.scrub import Scrub
 
 if TYPE_CHECKING:
     from respq.scripting.engine import ScriptEngine
+    from respq.scripting.functions import FunctionEngine
 
 
 class InfoSource(Protocol):
@@ -43,6 +44,7 @@ class InfoSource(Protocol):
     keyspace: Keyspace | None  # None while loading
     scrub: Scrub | None
     scripts: ScriptEngine
+    functions: FunctionEngine
     loading: bool
     run_id: str
     port: int
@@ -200,24 +202,27 @@ def _memory_section(server: InfoSource) -> list[tuple[str, object]]:
 
 
 def _scripts_memory(server: InfoSource) -> list[tuple[str, object]]:
-    """The Lua fields of Redis 7.0's memory section (respq has no FUNCTION: its fields stay at zero)."""
+    """The Lua fields of Redis 7.0's memory section: EVAL's runtime and cache, FUNCTION's runtime and libraries."""
     scripts = server.scripts
     lua = scripts.memory()
     cached = scripts.scripts_memory
+    functions = server.functions
+    functions_lua = functions.memory()
+    functions_memory = functions.code_memory()
     return [
         ("used_memory_lua", lua),
         ("used_memory_vm_eval", lua),
         ("used_memory_lua_human", _human(lua)),
         ("used_memory_scripts_eval", cached),
         ("number_of_cached_scripts", len(scripts.scripts)),
-        ("number_of_functions", 0),
-        ("number_of_libraries", 0),
-        ("used_memory_vm_functions", 0),
-        ("used_memory_vm_total", lua),
-        ("used_memory_vm_total_human", _human(lua)),
-        ("used_memory_functions", 0),
-        ("used_memory_scripts", cached),
-        ("used_memory_scripts_human", _human(cached)),
+        ("number_of_functions", len(functions.functions)),
+        ("number_of_libraries", len(functions.libraries)),
+        ("used_memory_vm_functions", functions_lua),
+        ("used_memory_vm_total", lua + functions_lua),
+        ("used_memory_vm_total_human", _human(lua + functions_lua)),
+        ("used_memory_functions", functions_memory),
+        ("used_memory_scripts", cached + functions_memory),
+        ("used_memory_scripts_human", _human(cached + functions_memory)),
     ]
 
 

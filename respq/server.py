@@ -26,6 +26,7 @@ from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
 from respq.scripting.engine import ScriptEngine
+from respq.scripting.functions import FunctionEngine
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.engine import Engine
 from respq.storage.errors import DirectoryLockedError, DiskFullError, StorageError, StorageWriteError
@@ -90,6 +91,8 @@ class Server:
         self.last_checkpoint = self.started  # LASTSAVE (set again once the data directory is open)
         self._checkpoint_scheduled = False  # BGSAVE started a checkpoint that has not taken the lock yet
         self._configure_observers()
+        self.functions = FunctionEngine(log, config.script_memory_limit)  # FUNCTION's libraries, FCALL
+        self.functions.serve_while_busy = self._serve_while_busy
 
     # ---- durability -------------------------------------------------------------------------------------------
     async def make_durable(self) -> None:
@@ -501,6 +504,7 @@ class Server:
         )
         self.engine = engine
         self.last_checkpoint = time.time()  # opening the data directory ends with a checkpoint
+        self.functions.restore_saved(engine)
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
 
     def request_shutdown(self) -> None:

@@ -27,6 +27,7 @@ from respq.storage.engine import Engine
 
 if TYPE_CHECKING:
     from respq.scripting.engine import ScriptEngine
+    from respq.scripting.functions import FunctionEngine
 
 
 class ServerControl(InfoSource, Protocol):
@@ -37,6 +38,7 @@ class ServerControl(InfoSource, Protocol):
     # While a script runs past busy-reply-threshold: the BUSY error commands not flagged allow_busy get; else None.
     busy_error: bytes | None
     scripts: ScriptEngine  # the Lua script cache and runtime (EVAL, SCRIPT)
+    functions: FunctionEngine  # the function libraries and their runtime (FUNCTION, FCALL)
     paused_until: float  # CLIENT PAUSE: time.monotonic() when the pause ends, 0.0 when none
     pause_writes_only: bool
 

@@ -11,6 +11,7 @@ from types import ModuleType
 from respq.commands import connection, introspection, keys, ops, pubsub, server, sort, transactions
 from respq.commands.table import COMMANDS, Command
 from respq.scripting import commands as scripting
+from respq.scripting import function_commands
 from respq.types.hashes import commands as hashes
 from respq.types.lists import commands as lists
 from respq.types.sets import commands as sets
@@ -23,6 +24,7 @@ from respq.types.zsets import commands as zsets
 MODULES: tuple[ModuleType, ...] = (
     bitcommands,
     connection,
+    function_commands,
     introspection,
     keys,
     hashes,

@@ -13,6 +13,7 @@ from respq.errors import CommandError
 from respq.replies import OK
 from respq.scripting import errors as script_errors
 from respq.scripting.engine import ScriptEngine
+from respq.scripting.function_commands import kill_refusal
 
 G = "scripting"
 _ACL = ("@slow", "@scripting")
@@ -182,7 +183,7 @@ def script_flush(ctx: Context, argv: list[bytes]) -> Any:
     summary="Stops the running script, if it has not written anything yet.",
 )
 def script_kill(ctx: Context, argv: list[bytes]) -> Any:
-    refusal = scripts(ctx).kill()
+    refusal = kill_refusal(ctx, for_functions=False)
     if refusal is not None:
         raise CommandError(refusal)
     return OK

@@ -132,6 +132,10 @@ def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
 class ScriptEngine:
     """The script cache and the Lua runtime, shared by every client of one server."""
 
+    # What other clients get while a script runs long, and the command the log suggests (functions differ).
+    busy_reply = script_errors.BUSY_EVAL
+    kill_command = "SCRIPT KILL"
+
     def __init__(self, log: Callable[[str, str], None], memory_limit: int = 0) -> None:
         self.log = log
         self.memory_limit = memory_limit
@@ -160,6 +164,7 @@ class ScriptEngine:
             )
             # The libraries Redis ships to scripts (cjson, cmsgpack, bit, struct) are a separate module.
             install_libraries(lua)
+            self._before_prelude(lua)
             prelude = PRELUDE.encode()
             loader = lua.eval(b"function(code) return assert(loadstring(code, '=respq')) end")
             self._api = loader(prelude)(
@@ -190,6 +195,13 @@ class ScriptEngine:
             self._make_map = api.make_map
             self._make_array = api.make_array
         return self._lua
+
+    def runtime(self) -> Any:
+        """The Lua runtime, made if there is none yet."""
+        return self._runtime()
+
+    def _before_prelude(self, lua: Any) -> None:
+        """Work on a new runtime before the scripts' environment is built (functions capture raw base functions)."""
 
     def _unbounded(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """``function`` called from Lua with script-memory-limit lifted: Python code making Lua values runs outside
@@ -365,9 +377,9 @@ class ScriptEngine:
             self.log(
                 "warning",
                 f"Slow script detected: still in execution after {int(elapsed * 1000)} milliseconds. You can try "
-                f"killing the script using the SCRIPT KILL command. Script name is: {run.name.decode()}.",
+                f"killing the script using the {self.kill_command} command. Script name is: {run.name.decode()}.",
             )
-            run.caller.server.busy_error = script_errors.BUSY_EVAL  # type: ignore[attr-defined]
+            run.caller.server.busy_error = self.busy_reply  # type: ignore[attr-defined]
         self.serve_while_busy(run.caller.client)
         if run.killed:
             self.log("warning", "Lua script killed by user with SCRIPT KILL.")

@@ -35,3 +35,19 @@ SCRIPT_KILLED = b"ERR Script killed by user with SCRIPT KILL..."
 # respq's bound on a script's Lua memory (script-memory-limit); Redis 7.0 has none.
 SCRIPT_MEMORY = b"ERR Script exceeded script-memory-limit (%d bytes) and was stopped"
 ACL_CHECK_UNKNOWN = b"ERR Invalid command passed to redis.acl_check_cmd()"
+
+# FUNCTION and FCALL (src/functions.c, src/function_lua.c, src/script.c)
+BUSY_FUNCTION = b"BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+FUNCTION_NAME_RULE = (
+    b"ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"
+)
+FUNCTION_NOT_FOUND = b"ERR Function not found"
+FUNCTION_BAD_NUMKEYS = b"ERR Bad number of keys provided"
+LIBRARY_NOT_FOUND = b"ERR Library not found"
+FUNCTION_CODE_MISSING = b"ERR Function code is missing"
+FUNCTION_UNKNOWN_OPTION = b"ERR Unknown option given: %s"
+FUNCTION_LIST_NAME_MISSING = b"ERR library name argument was not given"
+FUNCTION_LIST_UNKNOWN = b"ERR Unknown argument %s"
+FUNCTION_FLUSH_OPTION = b"ERR FUNCTION FLUSH only supports SYNC|ASYNC option"
+FUNCTION_RESTORE_POLICY = b"ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
+SUBCOMMAND_SYNTAX = b"ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."

@@ -121,6 +121,9 @@ class Engine:
         # commands flagged denyoom over (0 = none); the engine itself never refuses on it.
         self.inline_bytes = 0
         self.maxmemory = maxmemory
+        # Server metadata: opaque named blobs the layers above keep here (set_metadata), journaled and checkpointed
+        # like data, independent of keys (FLUSHALL leaves them).
+        self.metadata: dict[bytes, bytes] = {}
         self.write_error: str | None = None
         self.types = types
         # Per type with settings (type code ->): the payload in force and what the type made of it (values read
@@ -285,6 +288,22 @@ class Engine:
             self._log_own(journal.OP_TYPE_SETTINGS, SETTINGS_OP.pack(code) + payload)
             self._journaled_settings[code] = payload
         self.settings_unnoted.discard(code)
+
+    def set_metadata(self, changes: dict[bytes, bytes | None]) -> None:
+        """Sets (a blob) or deletes (None) server metadata blobs by name, all of them in one journal record."""
+        self.before_write(sum(len(name) + len(blob or b"") for name, blob in changes.items()))
+        self._set_metadata(changes)
+        values = []
+        for name, blob in changes.items():
+            values += (name, b"\x00" if blob is None else b"\x01" + blob)
+        self.log(journal.OP_METADATA, journal.encode_values(values))
+
+    def _set_metadata(self, changes: dict[bytes, bytes | None]) -> None:
+        for name, blob in changes.items():
+            if blob is None:
+                self.metadata.pop(name, None)
+            else:
+                self.metadata[name] = blob
 
     def close(self) -> None:
         """Clean shutdown: everything is checkpointed, so the next open replays nothing."""
@@ -1024,6 +1043,7 @@ class Engine:
             files={fid: (entry[0], entry[1]) for fid, entry in self.store.files.items()},
             slots=list(self._slots),
             next_slot=self._next_slot,
+            metadata=dict(self.metadata),
         )
         for vtype in self.types:  # what replay from the new journal file starts with, where not the default
             payload = self._journaled_settings.get(vtype.code)
@@ -1195,6 +1215,7 @@ class Engine:
             for db in range(len(state.slots), self.databases):  # more databases configured than written
                 self._slots[db] = self._next_slot
                 self._next_slot += 1
+        self.metadata = dict(state.metadata)
         for fid, (qid, size) in state.files.items():
             store.files[fid] = [qid, size]
             store.live_bytes += size
@@ -1539,6 +1560,10 @@ class Engine:
             if vtype is None or vtype.default_settings is None:
                 raise StorageError(f"settings of key type {code}, which this build does not support")
             self._apply_settings(vtype, payload[SETTINGS_OP.size :])
+        elif op == journal.OP_METADATA:
+            values = journal.decode_values(payload)
+            pairs = zip(values[0::2], values[1::2], strict=True)
+            self._set_metadata({name: blob[1:] if blob[:1] == b"\x01" else None for name, blob in pairs})
         elif op == journal.OP_MOVE:
             src_db, dst_db = TWO_DB_OP.unpack_from(payload)
             self.get(src_db, payload[TWO_DB_OP.size :])

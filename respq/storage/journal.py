@@ -38,6 +38,8 @@ OP_MOVE = 17
 # (ValueType.apply_settings) before the records that follow, which may depend on them (replay starts with the
 # manifest's settings, or the type's defaults).
 OP_TYPE_SETTINGS = 18
+# Server metadata: opaque named blobs set or deleted together (Engine.set_metadata); storage never reads them.
+OP_METADATA = 19
 OP_BATCH = 30  # several operations that must survive a crash together (see Engine.atomic)
 # The engine's own records. A value type's records (respq/types/*) take other numbers, checked by the registry.
 ENGINE_OPS = frozenset(
@@ -51,6 +53,7 @@ ENGINE_OPS = frozenset(
         OP_SWAPDB,
         OP_MOVE,
         OP_TYPE_SETTINGS,
+        OP_METADATA,
         OP_BATCH,
     }
 )

@@ -30,11 +30,13 @@ KEY = struct.Struct("<HBBqQII")  # db, type, has expiry, expiry ms, queue id, ke
 # type its code and payload length, then the payload: the settings journal replay from this checkpoint starts with.
 SETTINGS = struct.Struct("<BI")  # type code, payload length; then the payload (the type's own encoding)
 # Format 3: after HEAD the slot and pack counters, the files, the slots of databases whose slot is not their number
-# (count, then pairs), the catalog pages, then the settings section (always present, maybe empty). No keys: they
-# are in the pages.
+# (count, then pairs), the catalog pages, the settings section, then the server metadata section (both always
+# present, maybe empty: a count, then per blob its name length, its length, the name and the blob; Engine.metadata,
+# opaque to storage). No keys: they are in the pages.
 HEAD3 = struct.Struct("<QQ")  # next slot, next pack
 SLOT = struct.Struct("<HI")  # database, slot: only where they differ (a fresh directory has slot n for database n)
 PAGE = struct.Struct("<QQQIII")  # first queue id, pack, offset, record length, CRC32C, entries
+METADATA = struct.Struct("<HI")
 
 
 @dataclass
@@ -54,6 +56,7 @@ class ManifestData:
     pages: list[pages.PageRef] = field(default_factory=list)
     next_slot: int = 0
     next_pack: int = 1
+    metadata: dict[bytes, bytes] = field(default_factory=dict)  # server metadata: name -> opaque blob
 
 
 def encode(data: ManifestData) -> bytes:
@@ -74,6 +77,9 @@ def encode(data: ManifestData) -> bytes:
     parts.append(COUNT.pack(len(data.settings)))
     for type_code, settings in data.settings.items():
         parts += (SETTINGS.pack(type_code, len(settings)), settings)
+    parts.append(COUNT.pack(len(data.metadata)))
+    for name, blob in data.metadata.items():
+        parts += (METADATA.pack(len(name), len(blob)), name, blob)
     prefix = framing.MANIFEST_HEADER.pack(framing.MANIFEST_MAGIC, framing.FORMAT_VERSION)
     return prefix + framing.frame(REC_MANIFEST, b"".join(parts))
 
@@ -90,6 +96,8 @@ def encode_v2(data: ManifestData) -> bytes:
             key,
             state,
         )
+    if data.metadata:
+        raise ValueError("format 2 has no server metadata")
     if data.settings:
         parts.append(COUNT.pack(len(data.settings)))
         for type_code, settings in data.settings.items():
@@ -154,6 +162,17 @@ def _decode_payload_v3(payload: memoryview) -> ManifestData:
         if pos + length > len(payload):
             raise ValueError("settings past the end")
         data.settings[type_code] = bytes(payload[pos : pos + length])
+        pos += length
+    (count,) = COUNT.unpack_from(payload, pos)
+    pos += COUNT.size
+    for _ in range(count):
+        name_length, length = METADATA.unpack_from(payload, pos)
+        pos += METADATA.size
+        if pos + name_length + length > len(payload):
+            raise ValueError("metadata past the end")
+        name = bytes(payload[pos : pos + name_length])
+        pos += name_length
+        data.metadata[name] = bytes(payload[pos : pos + length])
         pos += length
     if pos != len(payload):
         raise ValueError("trailing bytes")

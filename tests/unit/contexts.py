@@ -13,6 +13,7 @@ from respq.config import load_config
 from respq.keyspace import Keyspace
 from respq.pubsub import PubSub
 from respq.scripting.engine import ScriptEngine
+from respq.scripting.functions import FunctionEngine
 from respq.stats import Stats
 from respq.storage.engine import Engine
 from respq.types import REGISTRY
@@ -30,6 +31,7 @@ class StubControl:
 
     def __init__(self) -> None:
         self.scripts = ScriptEngine(lambda level, message: None)
+        self.functions = FunctionEngine(lambda level, message: None)
 
     def unpause(self) -> None:
         self.paused_until = 0.0

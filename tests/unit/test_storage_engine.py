@@ -475,3 +475,28 @@ def test_replay_reproduces_every_operation(tmp_path: Path) -> None:
     engine = open_engine(tmp_path, segment_size=4096)
     assert {key: contents(engine, key) for key in keys} == live
     engine.close()
+
+
+def test_server_metadata_survives_replay_and_checkpoints_apart_from_keys(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.set_metadata({b"functions": b"code v1", b"other": b"x"})
+    engine.set_metadata({b"other": None})
+    durable(engine)
+    engine.close()
+    engine = open_engine(tmp_path)  # from the journal
+    assert engine.metadata == {b"functions": b"code v1"}
+    engine.flushall()  # keys only
+    engine.checkpoint()
+    engine.set_metadata({b"functions": b"code v2"})
+    durable(engine)
+    engine.abandon()  # as a crash: the checkpoint's manifest, then the journal after it
+    engine = open_engine(tmp_path)
+    assert engine.metadata == {b"functions": b"code v2"}
+    engine.checkpoint()
+    engine.close()
+    engine = open_engine(tmp_path)  # from the manifest alone
+    assert engine.metadata == {b"functions": b"code v2"}
+    engine.set_metadata({b"functions": None})
+    engine.checkpoint()
+    engine.close()
+    assert open_engine(tmp_path).metadata == {}
