@@ -54,7 +54,7 @@ def test_there_is_a_fixture_of_the_current_format_version() -> None:
 
 def write_more(call: Call) -> dict[tuple[str, str], bytes]:
     """After opening: a value appended to every list, an entry to every stream, MARK to every string, a field to
-    every hash and a new list in database 0.
+    every hash, a member to every set and sorted set (scored 7) and a new list in database 0.
     Returns the IDs the entries got, by (database, key)."""
     ids = {}
     for db in range(DATABASES):
@@ -67,7 +67,11 @@ def write_more(call: Call) -> dict[tuple[str, str], bytes]:
                 call(["APPEND", key, MARK])
             elif kind == b"hash":
                 call(["HSET", key, "after", MARK])
-            else:
+            elif kind == b"set":
+                call(["SADD", key, MARK])
+            elif kind == b"zset":
+                call(["ZADD", key, 7, MARK])
+            elif kind == b"stream":
                 ids[(str(db), key.decode("latin-1"))] = call(["XADD", key, "*", "after", MARK])
     call(["SELECT", 0])
     call(["RPUSH", "after:new", MARK])
@@ -96,6 +100,13 @@ def assert_written_more(state: dict[str, Any], expected: dict[str, Any], ids: di
             elif entry["type"] == "hash":
                 assert got["fields"] == entry["fields"] + ["after", MARK], (db, key)
                 got["fields"] = entry["fields"]
+            elif entry["type"] == "set":
+                assert got["members"] == sorted(entry["members"] + [MARK]), (db, key)
+                got["members"] = entry["members"]
+            elif entry["type"] == "zset":
+                pairs = list(zip(got["members"][::2], got["members"][1::2], strict=True))
+                assert [MARK, "7"] in [list(pair) for pair in pairs], (db, key)
+                got["members"] = [part for pair in pairs if list(pair) != [MARK, "7"] for part in pair]
             else:
                 stream, new_id = got["stream"], ids[(db, key)].decode()
                 assert stream["entries"] == entry["stream"]["entries"] + [[new_id, ["after", MARK]]], (db, key)
