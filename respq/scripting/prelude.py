@@ -24,9 +24,11 @@ local huge = math.huge
 
 local READONLY = "Attempt to modify a readonly table"
 local INTERNAL = "=respq"
--- Chunks that stand where Redis has C code (this one, and the libraries' Lua code if any): errors and the hooks look
--- past their frames to the script's own.
-local ours = {[INTERNAL] = true}
+-- Chunks that stand where Redis has C code (this one, "=respq", and the libraries' Lua code, "=respq/..."): errors
+-- and the hooks look past their frames to the script's own. Scripts' chunks are named "@user_script".
+local function ours(source)
+    return sub(source, 1, 6) == INTERNAL
+end
 
 local function raise(message)
     error({err = message}, 0)
@@ -107,7 +109,7 @@ math.randomseed = as_function(py_randomseed)
 local function err_handler(err)
     local level = 2
     local info = getinfo(level, "nSl")
-    while info and (info.what == "C" or info.what == "tail" or ours[info.source]) do
+    while info and (info.what == "C" or info.what == "tail" or ours(info.source)) do
         level = level + 1
         info = getinfo(level, "nSl")
     end
@@ -128,7 +130,7 @@ end
 local function where()
     local level = 1
     local info = getinfo(level, "Sl")
-    while info and (info.what == "C" or info.what == "tail" or ours[info.source]) do
+    while info and (info.what == "C" or info.what == "tail" or ours(info.source)) do
         level = level + 1
         info = getinfo(level, "Sl")
     end
@@ -141,7 +143,7 @@ end
 -- The hooks act only while the script's own code runs: respq's code around it must finish undisturbed.
 local function in_script()
     local info = getinfo(3, "S")
-    return info ~= nil and not ours[info.source]
+    return info ~= nil and not ours(info.source)
 end
 
 local function killed_hook()
@@ -174,16 +176,6 @@ end
 for _, name in ipairs({"cjson", "cmsgpack", "bit", "struct"}) do -- when the libraries are installed
     local library = rawget(G, name)
     visible[name] = library
-    if type(library) == "table" then
-        for _, member in pairs(library) do
-            if type(member) == "function" then
-                local info = getinfo(member, "S")
-                if info.what ~= "C" then
-                    ours[info.source] = true
-                end
-            end
-        end
-    end
 end
 visible.redis = redis
 
