@@ -129,7 +129,7 @@ KV_BATCH = (20, 150)  # commands per pipelined round
 # Commands every campaign must have had answered (what the issue promises to survive), and the key-value checks
 # that must have bitten at least once.
 KV_REQUIRED = ("SET", "APPEND", "SETRANGE", "INCRBYFLOAT", "MSET", "MSETNX", "HSET", "HDEL", "HINCRBY")
-KV_REQUIRED += ("RENAME", "COPY", "PEXPIREAT")
+KV_REQUIRED += ("RENAME", "COPY", "PEXPIREAT", "EVAL")
 
 
 def kv_key(client: int, index: int) -> bytes:

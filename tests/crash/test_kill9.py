@@ -20,10 +20,10 @@ from pathlib import Path
 from tests.crash.conftest import Campaign
 from tests.crash.kill9 import kill9_campaign
 from tests.crash.kill9_queues import Lists, Streams
-from tests.crash.kv_types import HASHES, STRINGS
+from tests.crash.kv_types import HASHES, SCRIPTS, STRINGS
 from tests.crash.model import SIZE_MIXES
 
-TYPES = (Lists, Streams, STRINGS, HASHES)
+TYPES = (Lists, Streams, STRINGS, HASHES, SCRIPTS)
 
 
 def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, campaign: Campaign) -> None:
