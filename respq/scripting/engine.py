@@ -58,6 +58,7 @@ class Script:
     body: bytes
     flags: int
     function: Any  # the compiled Lua function
+    prepared: Any = None  # ``function`` bound for ScriptEngine.run (prelude's prepare)
 
 
 class Run:
@@ -235,7 +236,7 @@ class ScriptEngine:
         compiled = self._api.compile(body[shebang_len:])
         if type(compiled) is tuple:
             raise CommandError(script_errors.COMPILE % compiled[1])
-        script = Script(sha, body, flags, compiled)
+        script = Script(sha, body, flags, compiled, self._api.prepare(compiled, self._script_resp))
         self.scripts[sha] = script
         self.scripts_memory += len(body) + 2 * len(sha) + 16
         return script
@@ -277,16 +278,17 @@ class ScriptEngine:
         limit = self.memory_limit
         lua = self._lua
         try:
-            with engine.atomic():
+            engine.begin_atomic()  # engine.atomic() without a generator's cost
+            try:
                 if limit:
                     lua.set_max_memory(limit)
                 try:
-                    outcome = self._run_lua(
-                        script.function, caller.client.protocol, threshold > 0, self._script_resp, numkeys, *argv
-                    )
+                    outcome = script.prepared(caller.client.protocol, threshold > 0, numkeys, *argv)
                 finally:
                     if limit:
                         lua.set_max_memory(0)
+            finally:
+                engine.end_atomic()
         except lua51.LuaMemoryError:
             outcome = (False, script_errors.SCRIPT_MEMORY % limit, False, None, None)
         finally:

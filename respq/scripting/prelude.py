@@ -488,6 +488,14 @@ local function run(fn, resp, hooked, script_resp, numkeys, ...)
     return true, concat(out), errors[1] and errors or nil
 end
 
+-- A compiled script with what does not change between its calls bound once (a function and a Python callable
+-- passed from Python cost more to convert than the rest of a short script's run).
+local function prepare(fn, script_resp)
+    return function(resp, hooked, numkeys, ...)
+        return run(fn, resp, hooked, script_resp, numkeys, ...)
+    end
+end
+
 -- Tables redis.call builds from replies: an error, a status, and RESP3's shapes.
 local function make_error(message)
     return {err = message, ignore_error_stats_update = true}
@@ -532,6 +540,7 @@ end
 
 return {
     run = run,
+    prepare = prepare,
     where = where,
     arm_kill = arm_kill,
     compile = compile,
