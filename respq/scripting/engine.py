@@ -26,7 +26,7 @@ from respq.commands.dispatch import call
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.protocol import ProtocolError, encode_reply, split_inline
-from respq.replies import ErrorReply, Raw, StreamedArray
+from respq.replies import ErrorReply, Raw, SimpleString, StreamedArray
 from respq.scripting import errors as script_errors
 from respq.scripting.libraries import install_libraries
 from respq.scripting.prelude import PRELUDE
@@ -144,6 +144,7 @@ class ScriptEngine:
         self._lua: Any = None
         self._api: Any = None
         self._script_ctx: Context | None = None
+        self._commands: dict[bytes, Command] = {}  # redis.call's command names as scripts spell them (no subcommands)
         self._threshold = 5.0
         self._rand_state = 0x1234ABCD330E  # Redis's lrand48 state: the same sequence from the same start
         self._where: Callable[[], bytes] = lambda: b""
@@ -418,18 +419,28 @@ class ScriptEngine:
             self._api.arm_kill()  # the script stops at its next line whatever it catches
             raise CallFailed(self._make_error(script_errors.SCRIPT_KILLED))
         ctx = run.ctx
-        stats = ctx.stats
-        cmd = COMMANDS.get(argv[0].lower())
-        if cmd is not None and cmd.subcommands and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1].lower())
+        cmd = self._commands.get(argv[0])
+        if cmd is None:
+            cmd = COMMANDS.get(argv[0].lower())
+            if cmd is not None and cmd.subcommands:
+                cmd = cmd.subcommands.get(argv[1].lower()) if len(argv) > 1 else cmd
+            elif cmd is not None and len(self._commands) < 256:
+                self._commands[argv[0]] = cmd  # as the script spells it: no lower() next time
         if cmd is None or not cmd.accepts_arity(len(argv)):
             message = script_errors.CALL_UNKNOWN if cmd is None else script_errors.CALL_ARITY
-            return False, self._make_error(stats.rejected(message, cmd).message)
-        refusal = self._refusal(run, cmd)
-        if refusal is not None:
-            return False, self._make_error(stats.rejected(refusal, cmd).message)
-        if "write" in cmd.flags:
+            return False, self._make_error(ctx.stats.rejected(message, cmd).message)
+        flags = cmd.flags
+        if "write" in flags:
+            # A write after the first one, in a script that may write, passes every check (_refusal's order).
+            if run.read_only or not run.dirty or "noscript" in flags:
+                refusal = self._refusal(run, cmd)
+                if refusal is not None:
+                    return False, self._make_error(ctx.stats.rejected(refusal, cmd).message)
             run.dirty = True
+        else:
+            refusal = self._refusal(run, cmd)
+            if refusal is not None:
+                return False, self._make_error(ctx.stats.rejected(refusal, cmd).message)
         try:
             reply = call(ctx, cmd, argv)
         except StorageError as error:  # raised past the handler (a value read while encoding)
@@ -441,6 +452,8 @@ class ScriptEngine:
             return True, reply
         if kind is ErrorReply:
             return False, self._make_error(_trimmed(reply.message))
+        if kind is SimpleString:  # +OK: a status table, whatever the protocol
+            return True, self._make_status(reply.text)
         if reply is None:
             return True, False if ctx.client.protocol == 2 else None
         return True, self._to_lua(reply, ctx.client.protocol)
