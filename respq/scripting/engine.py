@@ -275,6 +275,9 @@ class ScriptEngine:
         )
         threshold = caller.config.values["busy-reply-threshold"]
         self._threshold = threshold / 1000
+        prepared = script.prepared
+        if prepared is None:  # a Script made elsewhere than create()
+            prepared = script.prepared = self._api.prepare(script.function, self._script_resp)
         self.running = run
         limit = self.memory_limit
         lua = self._lua
@@ -284,7 +287,7 @@ class ScriptEngine:
                 if limit:
                     lua.set_max_memory(limit)
                 try:
-                    outcome = script.prepared(caller.client.protocol, threshold > 0, numkeys, *argv)
+                    outcome = prepared(caller.client.protocol, threshold > 0, numkeys, *argv)
                 finally:
                     if limit:
                         lua.set_max_memory(0)
