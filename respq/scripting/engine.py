@@ -45,6 +45,9 @@ HOOK_COUNT = 100_000  # Lua instructions between two looks at the clock (Redis's
 CALLS_PER_CLOCK_LOOK = 256  # redis.call()s between two looks at the clock (a loop of calls runs few instructions)
 LOG_LEVELS = ("debug", "verbose", "notice", "warning")
 VERSION_NUM = int.from_bytes(bytes(int(part) for part in REDIS_COMPAT_VERSION.split(".")), "big")
+# A script's keys and arguments up to this many are passed to Lua as arguments, more as a table (the Lua stack holds
+# about 8,000 values).
+ARGS_ON_STACK = 1000
 # redis.call arguments: numbers as Redis formats them (%.17g), integers up to this size printed directly.
 _EXACT_INT = 10**17
 RAND_MAX = 2**31 - 1  # REDIS_LRAND48_MAX
@@ -190,7 +193,6 @@ class ScriptEngine:
             self._make_verbatim = api.make_verbatim
             self._make_set = api.make_set
             self._make_map = api.make_map
-            self._make_array = api.make_array
         return self._lua
 
     def _unbounded(self, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -278,6 +280,8 @@ class ScriptEngine:
         prepared = script.prepared
         if prepared is None:  # a Script made elsewhere than create()
             prepared = script.prepared = self._api.prepare(script.function, self._script_resp)
+        if len(argv) > ARGS_ON_STACK:
+            argv = [self._table(argv)]  # built before the memory limit applies
         self.running = run
         limit = self.memory_limit
         lua = self._lua
@@ -457,6 +461,8 @@ class ScriptEngine:
             return False, self._make_error(_trimmed(reply.message))
         if kind is SimpleString:  # +OK: a status table, whatever the protocol
             return True, self._make_status(reply.text)
+        if kind is list and all(type(item) is bytes for item in reply):  # an array of bulk strings in either protocol
+            return True, self._table(reply)
         if reply is None:
             return True, False if ctx.client.protocol == 2 else None
         return True, self._to_lua(reply, ctx.client.protocol)
@@ -514,11 +520,12 @@ class ScriptEngine:
             for _ in range(count):
                 item, pos = self._parse(data, pos)
                 items.append(item)
+            # Tables built from lists: as call arguments, the items would be limited by the Lua stack.
             if kind == b"~":
-                return self._make_set(*items), pos
+                return self._make_set(self._table(items), count), pos
             if kind == b"%":
-                return self._make_map(*items), pos
-            return self._make_array(len(items), *items), pos
+                return self._make_map(self._table(items), count), pos
+            return self._table(items), pos
         if kind == b"_":
             return None, pos
         if kind == b"#":

@@ -453,12 +453,16 @@ end
 
 -- Runs a compiled script; returns true and its reply as RESP (with the texts of the errors inside it), or false,
 -- the error message, whether errorstats already counted it, and where it happened.
+-- The keys and arguments come as arguments (strings), or, too many for the Lua stack, as one table of them.
 local function run(fn, resp, hooked, script_resp, numkeys, ...)
-    local all, keys, argv = {...}, {}, {}
+    local all, keys, argv = ..., {}, {}
+    if type(all) ~= "table" then
+        all = {...}
+    end
     for i = 1, numkeys do
         keys[i] = all[i]
     end
-    for i = numkeys + 1, select("#", ...) do
+    for i = numkeys + 1, #all do
         argv[i - numkeys] = all[i]
     end
     visible.KEYS, visible.ARGV = keys, argv
@@ -513,29 +517,22 @@ local function make_verbatim(fmt, text)
     return {verbatim_string = {format = fmt, string = text}}
 end
 
-local function make_set(...)
+-- RESP3 sets and maps from a table of their n items (keys and values in turn for a map), which Python builds from a
+-- list: as arguments, a reply's items would be limited by the Lua stack (a few thousand).
+local function make_set(items, n)
     local set = {}
-    for i = 1, select("#", ...) do
-        set[(select(i, ...))] = true
+    for i = 1, n do
+        set[items[i]] = true
     end
     return {set = set}
 end
 
-local function make_map(...)
+local function make_map(items, n)
     local map = {}
-    for i = 1, select("#", ...), 2 do
-        local k, v = select(i, ...)
-        map[k] = v
+    for i = 1, n, 2 do
+        map[items[i]] = items[i + 1]
     end
     return {map = map}
-end
-
-local function make_array(n, ...)
-    local t = {}
-    for i = 1, n do
-        t[i] = (select(i, ...))
-    end
-    return t
 end
 
 return {
@@ -551,7 +548,6 @@ return {
     make_verbatim = make_verbatim,
     make_set = make_set,
     make_map = make_map,
-    make_array = make_array,
     collect = collectgarbage,
 }
 """
