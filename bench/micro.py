@@ -1,13 +1,13 @@
 """Per-command CPU inside one process, without sockets: where the server's own time goes.
 
 ``python -m bench.micro`` parses requests (16 per read, as a P=16 client sends them) with the C parser and the
-Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET and MGET of 10 keys (SET and
-GET also as the runs of 16 a pipelining client's reads make), HSET (a new 10-field hash each), HGET and XADD (alone,
-trimming with `MAXLEN ~`, and as a pipelined run of 16 calls) through the dispatcher and the RESP encoder, and pushes
-and stream adds straight into the storage engine (one list, and 10,000 lists picked at random), flushing the journal
-every 16 operations as a pipelined batch would. It prints microseconds of process CPU per operation. No fsync is
-involved: this is the loop thread's share of a command, the part the throughput rows cannot separate from syscalls
-and scheduling.
+Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET and MGET of 10 keys (SET and GET
+also as the runs of 16 a pipelining client's reads make), HSET (a new 10-field hash each), HGET and XADD (alone,
+trimming with `MAXLEN ~`, and as a pipelined run of 16 calls), EVALSHA of the bench's small script (INCR + LPUSH)
+through the dispatcher and the RESP encoder, and pushes and stream adds straight into the storage engine (one list,
+and 10,000 lists picked at random), flushing the journal every 16 operations as a pipelined batch would. It prints
+microseconds of process CPU per operation. No fsync is involved: this is the loop thread's share of a command, the
+part the throughput rows cannot separate from syscalls and scheduling.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from bench.workloads import SCRIPT, SCRIPT_SHA
 from respq.client import Client
 from respq.commands.dispatch import execute, execute_run
 from respq.config import load_config
@@ -70,6 +71,8 @@ def commands(operations: int, directory: str) -> dict[str, float]:
     engine = server.engine
     assert engine is not None
     keys = [b"k:%d" % random.Random(n).randrange(10_000) for n in range(10_000)]
+    execute(ctx, [b"SCRIPT", b"LOAD", SCRIPT])
+    evalsha = [b"EVALSHA", SCRIPT_SHA, b"2", b"c", b"q2", VALUE]
     results = {
         "LPUSH q <100 B>": cpu_per_op(
             operations, lambda _: encode_reply(execute(ctx, [b"LPUSH", b"q", VALUE]), 2), engine.flush
@@ -104,6 +107,9 @@ def commands(operations: int, directory: str) -> dict[str, float]:
             engine.flush,
         ),
         "ZPOPMIN z": cpu_per_op(operations, lambda _: encode_reply(execute(ctx, [b"ZPOPMIN", b"z"]), 2), engine.flush),
+        "EVALSHA (INCR c, LPUSH q2 <100 B>)": cpu_per_op(
+            operations, lambda _: encode_reply(execute(ctx, evalsha), 2), engine.flush
+        ),
         "XADD t MAXLEN ~ 1000 * f <100 B>": cpu_per_op(
             operations,
             lambda _: encode_reply(execute(ctx, [b"XADD", b"t", b"MAXLEN", b"~", b"1000", b"*", b"f", VALUE]), 2),

@@ -26,7 +26,7 @@ from respq.commands.dispatch import call
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.protocol import ProtocolError, encode_reply, split_inline
-from respq.replies import ErrorReply, Raw, StreamedArray
+from respq.replies import ErrorReply, Raw, SimpleString, StreamedArray
 from respq.scripting import errors as script_errors
 from respq.scripting.libraries import install_libraries
 from respq.scripting.prelude import PRELUDE
@@ -45,6 +45,9 @@ HOOK_COUNT = 100_000  # Lua instructions between two looks at the clock (Redis's
 CALLS_PER_CLOCK_LOOK = 256  # redis.call()s between two looks at the clock (a loop of calls runs few instructions)
 LOG_LEVELS = ("debug", "verbose", "notice", "warning")
 VERSION_NUM = int.from_bytes(bytes(int(part) for part in REDIS_COMPAT_VERSION.split(".")), "big")
+# A script's keys and arguments up to this many are passed to Lua as arguments, more as a table (the Lua stack holds
+# about 8,000 values).
+ARGS_ON_STACK = 1000
 # redis.call arguments: numbers as Redis formats them (%.17g), integers up to this size printed directly.
 _EXACT_INT = 10**17
 RAND_MAX = 2**31 - 1  # REDIS_LRAND48_MAX
@@ -58,6 +61,7 @@ class Script:
     body: bytes
     flags: int
     function: Any  # the compiled Lua function
+    prepared: Any = None  # ``function`` bound for ScriptEngine.run (prelude's prepare)
 
 
 class Run:
@@ -147,6 +151,7 @@ class ScriptEngine:
         self._lua: Any = None
         self._api: Any = None
         self._script_ctx: Context | None = None
+        self._commands: dict[bytes, Command] = {}  # redis.call's command names as scripts spell them (no subcommands)
         self._threshold = 5.0
         self._rand_state = 0x1234ABCD330E  # Redis's lrand48 state: the same sequence from the same start
         self._where: Callable[[], bytes] = lambda: b""
@@ -193,7 +198,6 @@ class ScriptEngine:
             self._make_verbatim = api.make_verbatim
             self._make_set = api.make_set
             self._make_map = api.make_map
-            self._make_array = api.make_array
         return self._lua
 
     def runtime(self) -> Any:
@@ -247,7 +251,7 @@ class ScriptEngine:
         compiled = self._api.compile(body[shebang_len:])
         if type(compiled) is tuple:
             raise CommandError(script_errors.COMPILE % compiled[1])
-        script = Script(sha, body, flags, compiled)
+        script = Script(sha, body, flags, compiled, self._api.prepare(compiled, self._script_resp))
         self.scripts[sha] = script
         self.scripts_memory += len(body) + 2 * len(sha) + 16
         return script
@@ -285,20 +289,26 @@ class ScriptEngine:
         )
         threshold = caller.config.values["busy-reply-threshold"]
         self._threshold = threshold / 1000
+        prepared = script.prepared
+        if prepared is None:  # a Script made elsewhere than create()
+            prepared = script.prepared = self._api.prepare(script.function, self._script_resp)
+        if len(argv) > ARGS_ON_STACK:
+            argv = [self._table(argv)]  # built before the memory limit applies
         self.running = run
         limit = self.memory_limit
         lua = self._lua
         try:
-            with engine.atomic():
+            engine.begin_atomic()  # engine.atomic() without a generator's cost
+            try:
                 if limit:
                     lua.set_max_memory(limit)
                 try:
-                    outcome = self._run_lua(
-                        script.function, caller.client.protocol, threshold > 0, self._script_resp, numkeys, *argv
-                    )
+                    outcome = prepared(caller.client.protocol, threshold > 0, numkeys, *argv)
                 finally:
                     if limit:
                         lua.set_max_memory(0)
+            finally:
+                engine.end_atomic()
         except lua51.LuaMemoryError:
             outcome = (False, script_errors.SCRIPT_MEMORY % limit, False, None, None)
         finally:
@@ -428,18 +438,28 @@ class ScriptEngine:
             self._api.arm_kill()  # the script stops at its next line whatever it catches
             raise CallFailed(self._make_error(script_errors.SCRIPT_KILLED))
         ctx = run.ctx
-        stats = ctx.stats
-        cmd = COMMANDS.get(argv[0].lower())
-        if cmd is not None and cmd.subcommands and len(argv) > 1:
-            cmd = cmd.subcommands.get(argv[1].lower())
+        cmd = self._commands.get(argv[0])
+        if cmd is None:
+            cmd = COMMANDS.get(argv[0].lower())
+            if cmd is not None and cmd.subcommands:
+                cmd = cmd.subcommands.get(argv[1].lower()) if len(argv) > 1 else cmd
+            elif cmd is not None and len(self._commands) < 256:
+                self._commands[argv[0]] = cmd  # as the script spells it: no lower() next time
         if cmd is None or not cmd.accepts_arity(len(argv)):
             message = script_errors.CALL_UNKNOWN if cmd is None else script_errors.CALL_ARITY
-            return False, self._make_error(stats.rejected(message, cmd).message)
-        refusal = self._refusal(run, cmd)
-        if refusal is not None:
-            return False, self._make_error(stats.rejected(refusal, cmd).message)
-        if "write" in cmd.flags:
+            return False, self._make_error(ctx.stats.rejected(message, cmd).message)
+        flags = cmd.flags
+        if "write" in flags:
+            # A write after the first one, in a script that may write, passes every check (_refusal's order).
+            if run.read_only or not run.dirty or "noscript" in flags:
+                refusal = self._refusal(run, cmd)
+                if refusal is not None:
+                    return False, self._make_error(ctx.stats.rejected(refusal, cmd).message)
             run.dirty = True
+        else:
+            refusal = self._refusal(run, cmd)
+            if refusal is not None:
+                return False, self._make_error(ctx.stats.rejected(refusal, cmd).message)
         try:
             reply = call(ctx, cmd, argv)
         except StorageError as error:  # raised past the handler (a value read while encoding)
@@ -451,6 +471,10 @@ class ScriptEngine:
             return True, reply
         if kind is ErrorReply:
             return False, self._make_error(_trimmed(reply.message))
+        if kind is SimpleString:  # +OK: a status table, whatever the protocol
+            return True, self._make_status(reply.text)
+        if kind is list and all(type(item) is bytes for item in reply):  # an array of bulk strings in either protocol
+            return True, self._table(reply)
         if reply is None:
             return True, False if ctx.client.protocol == 2 else None
         return True, self._to_lua(reply, ctx.client.protocol)
@@ -508,11 +532,12 @@ class ScriptEngine:
             for _ in range(count):
                 item, pos = self._parse(data, pos)
                 items.append(item)
+            # Tables built from lists: as call arguments, the items would be limited by the Lua stack.
             if kind == b"~":
-                return self._make_set(*items), pos
+                return self._make_set(self._table(items), count), pos
             if kind == b"%":
-                return self._make_map(*items), pos
-            return self._make_array(len(items), *items), pos
+                return self._make_map(self._table(items), count), pos
+            return self._table(items), pos
         if kind == b"_":
             return None, pos
         if kind == b"#":

@@ -24,9 +24,11 @@ local huge = math.huge
 
 local READONLY = "Attempt to modify a readonly table"
 local INTERNAL = "=respq"
--- Chunks that stand where Redis has C code (this one, and the libraries' Lua code if any): errors and the hooks look
--- past their frames to the script's own.
-local ours = {[INTERNAL] = true}
+-- Chunks that stand where Redis has C code (this one, "=respq", and the libraries' Lua code, "=respq/..."): errors
+-- and the hooks look past their frames to the script's own. Scripts' chunks are named "@user_script".
+local function ours(source)
+    return sub(source, 1, 6) == INTERNAL
+end
 
 local function raise(message)
     error({err = message}, 0)
@@ -107,7 +109,7 @@ math.randomseed = as_function(py_randomseed)
 local function err_handler(err)
     local level = 2
     local info = getinfo(level, "nSl")
-    while info and (info.what == "C" or info.what == "tail" or ours[info.source]) do
+    while info and (info.what == "C" or info.what == "tail" or ours(info.source)) do
         level = level + 1
         info = getinfo(level, "nSl")
     end
@@ -128,7 +130,7 @@ end
 local function where()
     local level = 1
     local info = getinfo(level, "Sl")
-    while info and (info.what == "C" or info.what == "tail" or ours[info.source]) do
+    while info and (info.what == "C" or info.what == "tail" or ours(info.source)) do
         level = level + 1
         info = getinfo(level, "Sl")
     end
@@ -141,7 +143,7 @@ end
 -- The hooks act only while the script's own code runs: respq's code around it must finish undisturbed.
 local function in_script()
     local info = getinfo(3, "S")
-    return info ~= nil and not ours[info.source]
+    return info ~= nil and not ours(info.source)
 end
 
 local function killed_hook()
@@ -174,16 +176,6 @@ end
 for _, name in ipairs({"cjson", "cmsgpack", "bit", "struct"}) do -- when the libraries are installed
     local library = rawget(G, name)
     visible[name] = library
-    if type(library) == "table" then
-        for _, member in pairs(library) do
-            if type(member) == "function" then
-                local info = getinfo(member, "S")
-                if info.what ~= "C" then
-                    ours[info.source] = true
-                end
-            end
-        end
-    end
 end
 visible.redis = redis
 
@@ -461,12 +453,16 @@ end
 
 -- Runs a compiled script; returns true and its reply as RESP (with the texts of the errors inside it), or false,
 -- the error message, whether errorstats already counted it, and where it happened.
+-- The keys and arguments come as arguments (strings), or, too many for the Lua stack, as one table of them.
 local function run(fn, resp, hooked, script_resp, numkeys, ...)
-    local all, keys, argv = {...}, {}, {}
+    local all, keys, argv = ..., {}, {}
+    if type(all) ~= "table" then
+        all = {...}
+    end
     for i = 1, numkeys do
         keys[i] = all[i]
     end
-    for i = numkeys + 1, select("#", ...) do
+    for i = numkeys + 1, #all do
         argv[i - numkeys] = all[i]
     end
     visible.KEYS, visible.ARGV = keys, argv
@@ -496,6 +492,14 @@ local function run(fn, resp, hooked, script_resp, numkeys, ...)
     return true, concat(out), errors[1] and errors or nil
 end
 
+-- A compiled script with what does not change between its calls bound once (a function and a Python callable
+-- passed from Python cost more to convert than the rest of a short script's run).
+local function prepare(fn, script_resp)
+    return function(resp, hooked, numkeys, ...)
+        return run(fn, resp, hooked, script_resp, numkeys, ...)
+    end
+end
+
 -- Tables redis.call builds from replies: an error, a status, and RESP3's shapes.
 local function make_error(message)
     return {err = message, ignore_error_stats_update = true}
@@ -513,33 +517,27 @@ local function make_verbatim(fmt, text)
     return {verbatim_string = {format = fmt, string = text}}
 end
 
-local function make_set(...)
+-- RESP3 sets and maps from a table of their n items (keys and values in turn for a map), which Python builds from a
+-- list: as arguments, a reply's items would be limited by the Lua stack (a few thousand).
+local function make_set(items, n)
     local set = {}
-    for i = 1, select("#", ...) do
-        set[(select(i, ...))] = true
+    for i = 1, n do
+        set[items[i]] = true
     end
     return {set = set}
 end
 
-local function make_map(...)
+local function make_map(items, n)
     local map = {}
-    for i = 1, select("#", ...), 2 do
-        local k, v = select(i, ...)
-        map[k] = v
+    for i = 1, n, 2 do
+        map[items[i]] = items[i + 1]
     end
     return {map = map}
 end
 
-local function make_array(n, ...)
-    local t = {}
-    for i = 1, n do
-        t[i] = (select(i, ...))
-    end
-    return t
-end
-
 return {
     run = run,
+    prepare = prepare,
     where = where,
     arm_kill = arm_kill,
     compile = compile,
@@ -550,7 +548,6 @@ return {
     make_verbatim = make_verbatim,
     make_set = make_set,
     make_map = make_map,
-    make_array = make_array,
     collect = collectgarbage,
 }
 """

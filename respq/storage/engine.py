@@ -559,13 +559,20 @@ class Engine:
         try:
             yield
         finally:
-            self.atomic_depth -= 1
-            if not self.atomic_depth and self._batch:
-                ops, self._batch = self._batch, []
-                if len(ops) == 1:
-                    self.journal.append(*ops[0])
-                else:
-                    self.journal.append(journal.OP_BATCH, journal.encode_batch(ops))
+            self.end_atomic()
+
+    def begin_atomic(self) -> None:
+        """``atomic`` without the context manager's cost, for a hot caller: ``end_atomic`` must follow (finally)."""
+        self.atomic_depth += 1
+
+    def end_atomic(self) -> None:
+        self.atomic_depth -= 1
+        if not self.atomic_depth and self._batch:
+            ops, self._batch = self._batch, []
+            if len(ops) == 1:
+                self.journal.append(*ops[0])
+            else:
+                self.journal.append(journal.OP_BATCH, journal.encode_batch(ops))
 
     # -- the write path shared by every mutation (the port: see storage/port.py)
 

@@ -248,3 +248,55 @@ HASHES = KvType(
     steps=((3.0, step_hset), (1.5, step_hdel), (1.5, step_hincrby), (0.5, step_hget)),
     required=("HSET", "HDEL", "HINCRBY"),
 )
+
+
+# -- scripts: not a type of their own; an EVAL writes strings and hashes, several keys in one command, so the
+# check's "state after a prefix of the commands" sees a script's writes all or none (its type is never read)
+
+SCRIPT_WRITES = (
+    b"for i = 1, #KEYS - 1 do redis.call('set', KEYS[i], ARGV[i]) end "
+    b"redis.call('hset', KEYS[#KEYS], 'f0', ARGV[#KEYS]) return #KEYS"
+)
+SCRIPT_MOVE = (
+    b"local v = redis.call('get', KEYS[1]) redis.call('set', KEYS[2], ARGV[1]) redis.call('del', KEYS[1]) return v"
+)
+
+
+def step_script_writes(client: KvClient, now: int) -> bool:
+    """EVAL setting 1-5 keys of any type to strings and one field of a hash (or absent) key."""
+    target = client.pick(now, (HASH, None))
+    keys = list(dict.fromkeys(client.pick(now) for _ in range(client.rng.randint(1, 5))))
+    if target is None or None in keys:
+        return False
+    keys = [key for key in keys if key != target] + [target]
+    values = [client.value() for _ in keys]
+    changes: dict[bytes, Item | None] = {
+        key: Item(STRING, value) for key, value in zip(keys[:-1], values[:-1], strict=True)
+    }
+    fields = _fields(client, target, now)
+    fields[b"f0"] = values[-1]
+    changes[target] = _hash(fields, _expire(client, target, now))
+    client.queue(("EVAL", SCRIPT_WRITES, len(keys), *keys, *values), len(keys), changes, now)
+    return True
+
+
+def step_script_move(client: KvClient, now: int) -> bool:
+    """EVAL reading a string (or absent) key, writing another and deleting the first: the value read is the reply."""
+    source = client.pick(now, (STRING, None))
+    dest = client.pick(now)
+    if source is None or dest is None or dest == source:
+        return False
+    value = client.value()
+    reply = _string(client, source, now)
+    client.queue(("EVAL", SCRIPT_MOVE, 2, source, dest, value), reply, {dest: Item(STRING, value), source: None}, now)
+    return True
+
+
+SCRIPTS = KvType(
+    "scripts",
+    b"script",  # no key has this TYPE: the keys scripts write are read as strings and hashes
+    read=lambda key: ("GET", key),
+    decode=lambda reply: reply,
+    steps=((1.2, step_script_writes), (0.8, step_script_move)),
+    required=("EVAL",),
+)

@@ -23,10 +23,10 @@ from tests.crash.conftest import Campaign
 from tests.crash.kill9 import kill9_campaign
 from tests.crash.kill9_queues import Lists, Streams
 from tests.crash.kv_sets import SETS, ZSETS
-from tests.crash.kv_types import HASHES, STRINGS
+from tests.crash.kv_types import HASHES, SCRIPTS, STRINGS
 from tests.crash.model import SIZE_MIXES
 
-TYPES = (Lists, Streams, STRINGS, HASHES, SETS, ZSETS)
+TYPES = (Lists, Streams, STRINGS, HASHES, SETS, ZSETS, SCRIPTS)
 
 
 def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, campaign: Campaign) -> None:

@@ -79,3 +79,16 @@ def test_a_script_s_writes_are_one_journal_record(ctx: Context, monkeypatch: pyt
     assert execute(ctx, [b"LLEN", b"l"]) == 50
     assert execute(ctx, [b"EVAL", b"redis.call('set', 'a', 1) error('stop')", b"0"]).message.startswith(b"ERR ")
     assert execute(ctx, [b"GET", b"a"]) == b"1"  # writes before an error stay, as in Redis
+
+
+def test_more_keys_and_arguments_than_the_lua_stack_holds(ctx: Context) -> None:
+    """Redis builds KEYS and ARGV however many there are (a bulk enqueue passes thousands); Lua's stack holds about
+    8,000 values, so they cannot all be call arguments. unpack() of that many fails in Redis too."""
+    for count in (10, 7_000, 20_000):
+        argv = [b"a%d" % i for i in range(count)]
+        reply = execute(ctx, [b"EVAL", b"return {#KEYS, #ARGV, KEYS[1], ARGV[#ARGV]}", b"2", *argv])
+        last = argv[-1]
+        assert reply == Raw(b"*4\r\n:2\r\n:%d\r\n$2\r\na0\r\n$%d\r\n%s\r\n" % (count - 2, len(last), last))
+    reply = execute(ctx, [b"EVAL", b"return redis.call('rpush', 'l', unpack(ARGV))", b"0", *argv])
+    assert isinstance(reply, ErrorReply)
+    assert reply.message.startswith(b"ERR user_script:1: too many results to unpack script: ")
