@@ -27,6 +27,9 @@ from tests.crash.kv_types import HASHES, SCRIPTS, STRINGS
 from tests.crash.model import SIZE_MIXES
 
 TYPES = (Lists, Streams, STRINGS, HASHES, SETS, ZSETS, SCRIPTS)
+# The large-value run aims at the storage's block boundaries: the types whose values can be large. Members and
+# scripts would only thin out its two CI cycles (every entry's required commands must be answered).
+LARGE_VALUE_TYPES = (Lists, Streams, STRINGS, HASHES)
 
 
 def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, campaign: Campaign) -> None:
@@ -37,4 +40,4 @@ def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path, campaign: C
 def test_kill9_with_large_values_loses_nothing_acknowledged(tmp_path: Path, campaign: Campaign) -> None:
     """The same load with messages and stream values around the storage's blocks (1 in 20 of them)."""
     rng = campaign.rng("kill9-large")
-    kill9_campaign(tmp_path, campaign, rng, campaign.cycles_or(ci=2, long=100), SIZE_MIXES["large"], TYPES)
+    kill9_campaign(tmp_path, campaign, rng, campaign.cycles_or(ci=2, long=100), SIZE_MIXES["large"], LARGE_VALUE_TYPES)
