@@ -21,9 +21,10 @@ from bench.groupflow import GROUP_FLOW
 from bench.listflow import LIST_FLOW
 from bench.servers import CLIENT_CORE, SERVERS, machine, versions
 from bench.workloads import ROWS, CheckFailed, RunResult, run_row
+from bench.zsetflow import ZSET_FLOW
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FLOWS: dict[str, Flow] = {flow.row: flow for flow in (LIST_FLOW, GROUP_FLOW)}
+FLOWS: dict[str, Flow] = {flow.row: flow for flow in (LIST_FLOW, GROUP_FLOW, ZSET_FLOW)}
 THROUGHPUT_ROWS = [*ROWS, *FLOWS]
 ALL_ROWS = [*THROUGHPUT_ROWS, *memory.SCENARIOS]
 

@@ -94,6 +94,16 @@ def commands(operations: int, directory: str) -> dict[str, float]:
         "XADD s * f <100 B>": cpu_per_op(
             operations, lambda _: encode_reply(execute(ctx, [b"XADD", b"s", b"*", b"f", VALUE]), 2), engine.flush
         ),
+        "ZADD z <score> <new member>": cpu_per_op(
+            operations, lambda n: encode_reply(execute(ctx, [b"ZADD", b"z", b"%d" % (n * 7919 % 100_003),
+                                                             b"member:%d" % n]), 2), engine.flush
+        ),
+        "ZRANGEBYSCORE z -inf now LIMIT 0 10": cpu_per_op(
+            operations,
+            lambda _: encode_reply(execute(ctx, [b"ZRANGEBYSCORE", b"z", b"-inf", b"50000", b"LIMIT", b"0", b"10"]), 2),
+            engine.flush,
+        ),
+        "ZPOPMIN z": cpu_per_op(operations, lambda _: encode_reply(execute(ctx, [b"ZPOPMIN", b"z"]), 2), engine.flush),
         "XADD t MAXLEN ~ 1000 * f <100 B>": cpu_per_op(
             operations,
             lambda _: encode_reply(execute(ctx, [b"XADD", b"t", b"MAXLEN", b"~", b"1000", b"*", b"f", VALUE]), 2),
@@ -104,6 +114,7 @@ def commands(operations: int, directory: str) -> dict[str, float]:
         ("SET k <100 B>", [b"SET", b"k", VALUE]),
         ("GET k", [b"GET", b"k"]),
         ("HGET h:0 field3", [b"HGET", b"h:0", b"field3"]),
+        ("ZRANGEBYSCORE z -inf now LIMIT 0 10", [b"ZRANGEBYSCORE", b"z", b"-inf", b"50000", b"LIMIT", b"0", b"10"]),
     )
     for name, argv in runs:
         batch = [argv] * FLUSH_EVERY  # a P=16 client's read: one run of the command

@@ -42,6 +42,7 @@ class Row:
     messages_per_request: int = 1
     random_keys: int = 0
     prefill: bool = False  # RPOP: the list is filled with exactly as many values as will be popped
+    fill: Callable[[Client, int], None] | None = None  # with prefill: what fills instead of RPUSH to q (ZPOPMIN)
     setup: tuple[tuple[bytes, ...], ...] = ()  # commands run once on the fresh server, before the warm-up
     check: Callable[[Client, int], None] = field(default=lambda client, messages: None)
 
@@ -124,6 +125,51 @@ def _check_sismember(client: Client, messages: int) -> None:
     _expect("SISMEMBER s <member>", client.call("SISMEMBER", "s", SET_MEMBER), 1)
 
 
+ZSET_MEMBERS = 100_000  # ZRANGEBYSCORE's sorted set: member i scored i (a run time), so "now" is a rank too
+ZSET_NOW = b"50000"
+NEW_MEMBERS = 1_000_000_000  # ZADD rows: members drawn from a billion, so nearly every ZADD adds one
+
+
+def _zadd_batches(key: bytes, first: int, count: int) -> list[tuple[bytes, ...]]:
+    """ZADDs of ``count`` members ``m:<i>`` scored i from ``first``, 100 per command."""
+    commands = []
+    for start in range(first, first + count, BATCH_VALUES):
+        stop = min(start + BATCH_VALUES, first + count)
+        commands.append((b"ZADD", key, *(part for i in range(start, stop) for part in (b"%d" % i, b"m:%d" % i))))
+    return commands
+
+
+_zpop_filled = [0]  # members put into z so far by _fill_zpop (names never repeat within a run)
+
+
+def _fill_zpop(client: Client, count: int) -> None:
+    """ZPOPMIN's sorted set gets exactly as many new members as will be popped."""
+    commands = _zadd_batches(b"z", _zpop_filled[0], count)
+    _zpop_filled[0] += count
+    for start in range(0, len(commands), 16):
+        client.pipeline(commands[start : start + 16])
+    _expect("ZCARD z after prefill", client.call("ZCARD", "z"), count)
+
+
+def _check_zpopped(client: Client, messages: int) -> None:
+    _expect("ZCARD z after popping every prefilled member", client.call("ZCARD", "z"), 0)
+
+
+def _check_new_zset_members(client: Client, messages: int) -> None:
+    """redis-benchmark seeds its random numbers with the time in seconds: runs started within one second draw the
+    same members, whose ZADDs then update rather than add: the count is at most one member per ZADD."""
+    members = client.call("ZCARD", "z")
+    assert isinstance(members, int)
+    if not 0 < members <= messages:
+        raise CheckFailed(f"ZCARD z: got {members}, expected 1..{messages} (one member per ZADD, some repeated)")
+
+
+def _check_zrange(client: Client, messages: int) -> None:
+    _expect("ZCARD z", client.call("ZCARD", "z"), ZSET_MEMBERS)
+    _expect("ZRANGEBYSCORE z -inf now LIMIT 0 2", client.call("ZRANGEBYSCORE", "z", "-inf", ZSET_NOW, "LIMIT", 0, 2),
+            [b"m:0", b"m:1"])
+
+
 def _rows() -> dict[str, Row]:
     rows: list[Row] = []
     for pipeline in (1, 16):
@@ -157,6 +203,18 @@ def _rows() -> dict[str, Row]:
         Row("mget_p16", "MGET of 10 keys (100 B values), P=16", (b"MGET", *MGET_KEYS), 16,
             setup=((b"MSET", *(part for key in MGET_KEYS for part in (key, PAYLOAD))),), check=_check_mget),
     ]
+    for pipeline in (1, 16):
+        rows += [
+            Row(f"zadd_p{pipeline}", f"ZADD z <random score> <a new member>, P={pipeline}",
+                (b"ZADD", b"z", b"__rand_int__", b"member:__rand_int__"), pipeline, random_keys=NEW_MEMBERS,
+                check=_check_new_zset_members),
+            Row(f"zrangebyscore_p{pipeline}",
+                f"ZRANGEBYSCORE z -inf now LIMIT 0 10 on a {ZSET_MEMBERS // 1000}k-member sorted set, P={pipeline}",
+                (b"ZRANGEBYSCORE", b"z", b"-inf", ZSET_NOW, b"LIMIT", b"0", b"10"), pipeline,
+                setup=tuple(_zadd_batches(b"z", 0, ZSET_MEMBERS)), check=_check_zrange),
+            Row(f"zpopmin_p{pipeline}", f"ZPOPMIN z on a filled sorted set, P={pipeline}", (b"ZPOPMIN", b"z"),
+                pipeline, prefill=True, fill=_fill_zpop, check=_check_zpopped),
+        ]
     return {row.name: row for row in rows}
 
 
@@ -197,6 +255,10 @@ def prefill(client: Client, key: bytes, count: int) -> None:
     if rest:
         client.call(b"RPUSH", key, *[PAYLOAD] * rest)
     _expect(f"LLEN {key.decode()} after prefill", client.call("LLEN", key), count)
+
+
+def _fill_list(client: Client, count: int) -> None:
+    prefill(client, b"q", count)
 
 
 def run_benchmark(server: Server, row: Row, requests: int) -> tuple[dict[str, str], float, float]:
@@ -240,7 +302,7 @@ def run_row(server: Server, row: Row, duration: float, warmup: float, rate_guess
             client.call(*command)
         warm_requests = _whole_rounds(max(CLIENTS * row.pipeline * 4, int((rate_guess or 0) * warmup)), row)
         if row.prefill:
-            prefill(client, b"q", warm_requests)
+            (row.fill or _fill_list)(client, warm_requests)
         record, _, _ = run_benchmark(server, row, warm_requests)
         sent = warm_requests
         rate = float(record["rps"])
@@ -255,7 +317,7 @@ def run_row(server: Server, row: Row, duration: float, warmup: float, rate_guess
             count = min(count, _whole_rounds(int(budget - requests), row))
             if row.prefill:
                 pause = server.sample()
-                prefill(client, b"q", count)
+                (row.fill or _fill_list)(client, count)
                 before = _exclude(before, pause, server.sample())
             record, seconds, cpu = run_benchmark(server, row, count)
             rate = float(record["rps"])

@@ -1033,18 +1033,11 @@ DIRECTIVES: tuple[Directive, ...] = (
     # Hashes honour these two: they decide when a hash stops being a listpack (OBJECT ENCODING, HSCAN, order).
     Directive("hash-max-listpack-entries", _uint(0, LLONG_MAX), 512, S, alias="hash-max-ziplist-entries"),
     Directive("set-max-intset-entries", _uint(0, LLONG_MAX), 512, S),  # when a set stops being an intset
-    Directive(
-        "zset-max-listpack-entries", _uint(0, LLONG_MAX), 128, alias="zset-max-ziplist-entries", note=ENCODING_NOTE
-    ),
+    # Sorted sets honour these two: they decide when a sorted set stops being a listpack (OBJECT ENCODING, ZSCAN).
+    Directive("zset-max-listpack-entries", _uint(0, LLONG_MAX), 128, S, alias="zset-max-ziplist-entries"),
     _d("active-defrag-ignore-bytes", _mem(1, LLONG_MAX, unsigned=True), 100 * MB),
     Directive("hash-max-listpack-value", _mem(0, LLONG_MAX, unsigned=True), 64, S, alias="hash-max-ziplist-value"),
-    Directive(
-        "zset-max-listpack-value",
-        _mem(0, LLONG_MAX, unsigned=True),
-        64,
-        alias="zset-max-ziplist-value",
-        note=ENCODING_NOTE,
-    ),
+    Directive("zset-max-listpack-value", _mem(0, LLONG_MAX, unsigned=True), 64, S, alias="zset-max-ziplist-value"),
     _d("hll-sparse-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 3000, note=ENCODING_NOTE),
     _d("tracking-table-max-keys", _uint(0, LLONG_MAX), 1000000),
     _d("repl-backlog-ttl", _int(0, LLONG_MAX), 3600, note=REPLICATION_NOTE),

@@ -14,7 +14,7 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists, streams, strings (bit commands included), hashes and sets. Sorted-set, GEO, HyperLogLog (PF*),
+Value types: lists, streams, strings (bit commands included), hashes, sets and sorted sets. GEO, HyperLogLog (PF*),
 scripting, cluster and replication commands are not part of respq.
 
 """
@@ -51,8 +51,9 @@ def render() -> str:
         "- `INCRBYFLOAT` adds in C's `long double` and prints as Redis does (`0.1` + `0.2` is `0.3`) when the C module",
         "  is built. Without it (`respq_request_parser:python`, or `RESPQ_PURE_PYTHON=1`) an exact emulation of the",
         "  80-bit format in Python integers gives the same answers, at tens of microseconds per call instead of one.",
-        "- `maxmemory` limits the bytes values hold in memory (strings, hashes, sets: contents plus overheads; INFO",
-        "  `respq_inline_bytes`), not the process's memory; lists and streams live on disk (see `maxdisk`). Over it,",
+        "- `maxmemory` limits the bytes values hold in memory (strings, hashes, sets, sorted sets: contents plus",
+        "  overheads; INFO `respq_inline_bytes`), not the process's memory; lists and streams live on disk (see",
+        "  `maxdisk`). Over it,",
         "  commands flagged `denyoom` get Redis's `OOM` error, as under `noeviction`: respq never evicts keys,",
         "  whatever `maxmemory-policy` says.",
         "- A `BITFIELD` whose writes all fail under `OVERFLOW FAIL` still grows (or creates) the string, as in Redis;",
@@ -86,6 +87,11 @@ def render() -> str:
         "  collation otherwise); with `BY`, `ALPHA` and a `LIMIT`, elements of equal weight stay in list order where",
         "  Redis's partial sort may swap them. A numeric `SORT` that meets a value out of a double's range fails on",
         "  both; Redis may then keep failing later numeric sorts (its stale `errno`), respq judges each value alone.",
+        "- Sorted sets past `zset-max-listpack-entries` / `-value` (skiplists): lex ranges (`BYLEX`, `ZLEXCOUNT`,",
+        "  `ZREMRANGEBYLEX`) over members of different scores walk them as a listpack is walked, where Redis's answer",
+        "  depends on its skiplist's random levels (with equal scores, the documented use, both agree); ZSCAN's cursor",
+        "  walks a 32-bit hash of each member; `MEMORY USAGE` counts a skiplist node of average height per member.",
+        "  The encoding is kept across restarts, where Redis derives it again when it loads its RDB file.",
         "",
     ]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from respq.types.sets import commands as sets
 from respq.types.streams import commands as streams
 from respq.types.strings import bitcommands
 from respq.types.strings import commands as strings
+from respq.types.zsets import commands as zsets
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
 MODULES: tuple[ModuleType, ...] = (
@@ -32,6 +33,7 @@ MODULES: tuple[ModuleType, ...] = (
     streams,
     strings,
     transactions,
+    zsets,
 )
 
 

@@ -24,7 +24,7 @@ from respq.types.lists.model import RIGHT, push_growth
 
 G = "generic"
 SORT_OPTIONS = ("BY", "LIMIT", "GET", "ASC", "DESC", "ALPHA", "STORE")
-SORTABLE = ("list", "set")  # sorted sets join when they exist; any other type is WRONGTYPE
+SORTABLE = ("list", "set", "zset")  # any other type is WRONGTYPE
 STORE_BATCH = 1024  # values per push when STORE writes its list
 
 # What C's strtod accepts (glibc, C numeric locale): leading white space, then a decimal or hexadecimal number,

@@ -89,6 +89,7 @@ _GROUP_CATEGORIES = {
     "pubsub": ("@pubsub",),
     "transactions": ("@transaction",),
     "bitmap": ("@bitmap",),
+    "sorted-set": ("@sortedset",),
 }
 
 

@@ -13,8 +13,9 @@ from respq.types.lists.model import LIST
 from respq.types.sets.model import SET
 from respq.types.streams.model import STREAM, node_settings
 from respq.types.strings.model import STRING
+from respq.types.zsets.model import ZSET
 
-REGISTRY = TypeRegistry([LIST, STREAM, STRING, HASH, SET])
+REGISTRY = TypeRegistry([LIST, STREAM, STRING, HASH, SET, ZSET])
 
 # The directives that types' settings come from: CONFIG SET of one hands the engine new settings.
 SETTINGS_DIRECTIVES = frozenset({"stream-node-max-entries", "stream-node-max-bytes"})
