@@ -32,6 +32,7 @@ THROUGHPUT_TARGETS: dict[str, dict[str, float]] = {
     **{row: {"always": 0.5, "everysec": 0.5} for row in ("zrangebyscore_p1", "zrangebyscore_p16")},
     "listflow": {"always": 0.5, "everysec": 0.5},
     "groupflow": {"always": 0.5, "everysec": 0.5},
+    "evalsha_p16": {"always": 0.4, "everysec": 0.3},
 }
 ROW_TITLES = {
     "lpush_p1": "LPUSH q <100 B>, P=1",
@@ -60,6 +61,7 @@ ROW_TITLES = {
     "zpopmin_p1": "ZPOPMIN z (filled sorted set), P=1",
     "zpopmin_p16": "ZPOPMIN z (filled sorted set), P=16",
     "bzpopminflow": "delayed jobs: ZADD / BZPOPMIN (one wake-up or pop per job)",
+    "evalsha_p16": "EVALSHA of a script doing INCR + LPUSH <100 B>, P=16",
     "listflow": "list queue: LPUSH / RPOP q 100 (BLMPOP when empty)",
     "groupflow": "consumer group: XADD / XREADGROUP COUNT 100 + XACK",
 }
@@ -75,6 +77,7 @@ CHART_LABELS = {
     "zadd_p1": "ZADD\nP=1", "zadd_p16": "ZADD\nP=16", "zrangebyscore_p1": "ZRANGEBYSCORE\nP=1",
     "zrangebyscore_p16": "ZRANGEBYSCORE\nP=16", "zpopmin_p1": "ZPOPMIN\nP=1", "zpopmin_p16": "ZPOPMIN\nP=16",
     "bzpopminflow": "BZPOPMIN\nflow",
+    "evalsha_p16": "EVALSHA\nINCR+LPUSH",
 }
 TARGET_GROUPS = [
     ("LPUSH / RPOP / XADD single message, P=1", ["lpush_p1", "rpop_p1", "xadd_p1"]),
@@ -92,6 +95,7 @@ TARGET_GROUPS = [
     ("BZPOPMIN delayed-job flow, delivered jobs/s", ["bzpopminflow"]),
     ("list queue flow, delivered msgs/s", ["listflow"]),
     ("consumer-group flow, delivered msgs/s", ["groupflow"]),
+    ("EVALSHA of a small script (INCR + LPUSH), P=16", ["evalsha_p16"]),
 ]
 # The produce-and-consume flows whose disk bytes per message face the steady-state target.
 DISK_TARGET_FLOWS = [("lists", "listflow"), ("consumer group", "groupflow")]

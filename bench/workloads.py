@@ -4,6 +4,7 @@ then a check of what arrived."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import re
@@ -69,6 +70,14 @@ def _check_string(key: bytes) -> Callable[[Client, int], None]:
 
 
 MGET_KEYS = tuple(b"k:%d" % index for index in range(10))
+# A small script as queue frameworks run them: one INCR and one LPUSH, by EVALSHA (loaded in the row's setup).
+SCRIPT = b"redis.call('incr', KEYS[1]) return redis.call('lpush', KEYS[2], ARGV[1])"
+SCRIPT_SHA = hashlib.sha1(SCRIPT).hexdigest().encode()
+
+
+def _check_script(client: Client, messages: int) -> None:
+    _expect("LLEN q", client.call("LLEN", "q"), messages)
+    _expect("GET c", client.call("GET", "c"), str(messages).encode())
 
 
 def _check_mget(client: Client, messages: int) -> None:
@@ -202,6 +211,9 @@ def _rows() -> dict[str, Row]:
             (b"SISMEMBER", b"s", SET_MEMBER), 16, setup=SET_SETUP, check=_check_sismember),
         Row("mget_p16", "MGET of 10 keys (100 B values), P=16", (b"MGET", *MGET_KEYS), 16,
             setup=((b"MSET", *(part for key in MGET_KEYS for part in (key, PAYLOAD))),), check=_check_mget),
+        Row("evalsha_p16", "EVALSHA of a script doing INCR c and LPUSH q <100 B>, P=16",
+            (b"EVALSHA", SCRIPT_SHA, b"2", b"c", b"q", PAYLOAD), 16, setup=((b"SCRIPT", b"LOAD", SCRIPT),),
+            check=_check_script),
     ]
     for pipeline in (1, 16):
         rows += [

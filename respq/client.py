@@ -35,6 +35,7 @@ class Client:
         "patterns",
         "protocol",
         "reply_mode",
+        "script",
         "watched",
     )
 
@@ -63,6 +64,7 @@ class Client:
         self.no_touch = False
         self.closing = False  # QUIT: close after the reply is written
         self.killed = False
+        self.script = False  # the client scripts' redis.call runs commands as (no connection, never blocks)
         self.connection: Any = None  # the transport that delivers out-of-band messages (set by the connection)
 
     @property

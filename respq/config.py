@@ -870,6 +870,8 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("maxdisk", _mem(0, LLONG_MAX), 0, S),  # 0 = no limit
     _d("maxmemory", _mem(0, ULLONG_MAX, unsigned=True), 0, S),  # values held in memory (strings); 0 = no limit
     _d("scrub-bandwidth", _int(0, INT_MAX), 8, S),  # MB/s read by the background scrub; 0 = no scrub
+    # Bytes the Lua runtime of EVAL may hold; a script that allocates past it is stopped with an error. 0 = no limit.
+    _d("script-memory-limit", _mem(0, LLONG_MAX), 256 * MB, S, live=False),
     # When a stream entry starts a new listpack node (what `~` trimming removes whole), as in Redis.
     _d("stream-node-max-entries", _int(0, LLONG_MAX), 100, S),
     _d("stream-node-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 4096, S),
@@ -1259,6 +1261,10 @@ class Config:
     @property
     def maxdisk(self) -> int:
         return self.values["maxdisk"]
+
+    @property
+    def script_memory_limit(self) -> int:
+        return self.values["script-memory-limit"]
 
     @property
     def maxmemory(self) -> int:

@@ -155,6 +155,7 @@ def _listen(address: str, port: int) -> socket.socket:
 
 def serve_listeners(server: Server, nursery: trio.Nursery, listeners: list[socket.socket]) -> None:
     """Starts accepting clients on listeners made by open_listeners."""
+    server.listeners = listeners
     for listener in listeners:
         nursery.start_soon(_accept_loop, server, listener)
 
@@ -177,17 +178,56 @@ async def _accept_loop(server: Server, listener: socket.socket) -> None:
             if error.errno == errno.EBADF:  # closed at shutdown
                 return
             raise
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        connection = Connection(server, sock, addr)
-        # Counted here, in accept order: Trio runs new tasks in no fixed order, and the newest client is the one
-        # maxclients must refuse.
-        refused = len(server.clients) >= server.config.maxclients
-        server.register(connection)
-        if server.reactor is not None and not refused and not connection.protected_mode_refuses():
-            server.reactor.attach(connection)
-        else:
-            server.nursery.start_soon(connection.run, refused)
+        _admit(server, sock, addr)
+
+
+def _accept_while_busy(server: Server) -> None:
+    """Accepts the clients waiting on the listeners while a script blocks the loop, as Redis accepts them then
+    (they get BUSY like the others). Their tasks start once the loop runs again; reactor clients are served now."""
+    for listener in server.listeners:
+        while True:
+            try:
+                sock, addr = listener.accept()
+            except OSError:  # nothing waiting, or a failure the accept loop reports once it runs
+                break
+            _admit(server, sock, addr)
+
+
+def _admit(server: Server, sock: socket.socket, addr: Any) -> None:
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connection = Connection(server, sock, addr)
+    # Counted here, in accept order: Trio runs new tasks in no fixed order, and the newest client is the one
+    # maxclients must refuse.
+    refused = len(server.clients) >= server.config.maxclients
+    server.register(connection)
+    if server.reactor is not None and not refused and not connection.protected_mode_refuses():
+        server.reactor.attach(connection)
+    else:
+        server.nursery.start_soon(connection.run, refused)
+
+
+def serve_while_busy(server: Server, caller: Client) -> None:
+    """Called by the script engine, from inside a script that runs past busy-reply-threshold: the event loop is
+    not running, so the reactor's ready sockets are served here, synchronously. Every complete command is
+    dispatched as usual, and the dispatcher answers BUSY to all but the few Redis allows meanwhile (SCRIPT KILL,
+    SHUTDOWN NOSAVE, MULTI, ...); the replies acknowledge no write, so they are sent at once. Partial requests stay
+    in the parser for later. Clients connecting meanwhile are accepted. Replies to commands run before the script
+    in the same reactor pass go out once what they acknowledge is durable. The script's own client (``caller``: it
+    waits for its reply) and clients served by a task of their own (blocked, paused) wait until the script ends."""
+    reactor = server.reactor
+    if reactor is None:
+        return
+    waiting = [c for c in reactor.connections.values() if c.busy and c.out and c.client is not caller]
+    if waiting and server.durable_now():
+        for connection in waiting:
+            if connection.in_reactor:
+                connection.send_ready()
+    _accept_while_busy(server)
+    for fd, mask in reactor.epoll.poll(0):
+        connection = reactor.connections.get(fd)
+        if connection is not None and not connection.busy:
+            connection.serve_while_busy(mask)
 
 
 class _Stream:
@@ -361,6 +401,34 @@ class Connection:
             return True
         self.busy = False
         return False
+
+    def serve_while_busy(self, mask: int) -> None:
+        """One turn of a client while a script runs past busy-reply-threshold (see ``serve_while_busy``)."""
+        reactor = self.server.reactor
+        assert reactor is not None
+        if mask != EPOLLIN and not self.on_events(mask):
+            return
+        try:
+            data = _recv(self.sock)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            reactor.close(self)
+            return
+        self.server.stats.net_input_bytes += len(data)
+        self.parser.feed(data)
+        self.busy = True
+        self.client.last_interaction = time.monotonic()
+        wait = self._run_ready(RUN_BUDGET)
+        if wait is _MORE:
+            reactor.run_later(self)
+            wait = None
+        self.send_ready()  # busy no more
+        if wait is not None and self.in_reactor and not self.closed:
+            self.busy = True
+            reactor.hand_off(self, wait)  # after the script: its own task resolves what the loop stopped for
 
     def send_ready(self) -> None:
         """Called by the reactor once what the replies acknowledge is durable: writes them if the socket takes them
@@ -579,7 +647,7 @@ class Connection:
 
     async def _wait_unpaused(self, argv: list[bytes]) -> None:
         cmd = resolve(argv)
-        is_write = not isinstance(cmd, bytes) and cmd.is_write
+        is_write = not isinstance(cmd, bytes) and (cmd.is_write or self.server.scripts.may_replicate(cmd, argv))
         await self.server.wait_unpaused(is_write)
 
     def _park(self, block: Block) -> Waiter:

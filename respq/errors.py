@@ -7,6 +7,8 @@ from __future__ import annotations
 class CommandError(Exception):
     """Raised by a handler; the client gets ``-<message>``. ``message`` carries its code (ERR, WRONGTYPE, ...)."""
 
+    counted = False  # errorstats already counted it (a script's error repeating its command's own)
+
     def __init__(self, message: bytes | str) -> None:
         if isinstance(message, str):
             message = message.encode()

@@ -12,7 +12,7 @@ import resource
 import sys
 import time
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from respq import REDIS_COMPAT_VERSION, __version__, speedups
 from respq.blocking import BlockingRegistry
@@ -23,6 +23,9 @@ from respq.pubsub import PubSub
 from respq.stats import Stats
 from respq.storage.engine import Engine
 from respq.storage.scrub import Scrub
+
+if TYPE_CHECKING:
+    from respq.scripting.engine import ScriptEngine
 
 
 class InfoSource(Protocol):
@@ -36,6 +39,7 @@ class InfoSource(Protocol):
     engine: Engine | None  # None while loading
     keyspace: Keyspace | None  # None while loading
     scrub: Scrub | None
+    scripts: ScriptEngine
     loading: bool
     run_id: str
     port: int
@@ -165,11 +169,34 @@ def _memory_section(server: InfoSource) -> list[tuple[str, object]]:
         ("used_memory_peak", peak),
         ("used_memory_peak_human", _human(peak)),
         ("total_system_memory", os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
+        *_scripts_memory(server),
         ("maxmemory", server.config.maxmemory),
         ("maxmemory_human", _human(server.config.maxmemory)),
         ("maxmemory_policy", server.config.show("maxmemory-policy")),
         ("respq_inline_bytes", server.engine.inline_bytes if server.engine is not None else 0),
         ("mem_allocator", "libc"),
+    ]
+
+
+def _scripts_memory(server: InfoSource) -> list[tuple[str, object]]:
+    """The Lua fields of Redis 7.0's memory section (respq has no FUNCTION: its fields stay at zero)."""
+    scripts = server.scripts
+    lua = scripts.memory()
+    cached = scripts.scripts_memory
+    return [
+        ("used_memory_lua", lua),
+        ("used_memory_vm_eval", lua),
+        ("used_memory_lua_human", _human(lua)),
+        ("used_memory_scripts_eval", cached),
+        ("number_of_cached_scripts", len(scripts.scripts)),
+        ("number_of_functions", 0),
+        ("number_of_libraries", 0),
+        ("used_memory_vm_functions", 0),
+        ("used_memory_vm_total", lua),
+        ("used_memory_vm_total_human", _human(lua)),
+        ("used_memory_functions", 0),
+        ("used_memory_scripts", cached),
+        ("used_memory_scripts_human", _human(cached)),
     ]
 
 

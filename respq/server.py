@@ -19,12 +19,13 @@ from respq.commands.context import Context
 from respq.commands.modules import load_all
 from respq.commands.table import apply_renames
 from respq.config import Config
-from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners
+from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners, serve_while_busy
 from respq.errors import StartupError
 from respq.keyspace import Keyspace
 from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
+from respq.scripting.engine import ScriptEngine
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.engine import Engine
 from respq.storage.errors import DirectoryLockedError, DiskFullError, StorageError, StorageWriteError
@@ -81,6 +82,10 @@ class Server:
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
         self.clients_output = 0  # bytes of replies queued for every client together
         self.maxmemory_clients = config.maxmemory_clients  # bytes; 0 = no client eviction
+        self.busy_error: bytes | None = None  # set while a script runs past busy-reply-threshold
+        self.listeners: list[socket.socket] = []  # what clients connect to (set when serving starts)
+        self.scripts = ScriptEngine(log, config.script_memory_limit)
+        self.scripts.serve_while_busy = self._serve_while_busy
 
     # ---- durability -------------------------------------------------------------------------------------------
     async def make_durable(self) -> None:
@@ -125,6 +130,20 @@ class Server:
             self._sync_finished(target, error)
             return False
         self._sync_finished(target)
+        return True
+
+    def durable_now(self) -> bool:
+        """Makes every mutation so far as durable as appendfsync promises, synchronously (a script blocks the loop
+        meanwhile: the replies it holds back may go out). False when that cannot be done now (a full disk)."""
+        engine = self.engine
+        if engine is None:
+            return True
+        if self.config.appendfsync == "always":
+            return self.sync_now()
+        try:
+            engine.flush()
+        except StorageError:
+            return False
         return True
 
     def _sync_finished(self, target: int, error: StorageError | None = None) -> None:
@@ -410,6 +429,27 @@ class Server:
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
+
+    def _serve_while_busy(self, caller: Client) -> None:
+        """Called from inside a script running past busy-reply-threshold (the event loop is not running): answers
+        the other clients, and ends the process for SHUTDOWN NOSAVE without the script's writes."""
+        serve_while_busy(self, caller)
+        if self.shutdown_requested.is_set():
+            self._exit_during_script()
+
+    def _exit_during_script(self) -> None:
+        """SHUTDOWN NOSAVE while a script runs: what was acknowledged before the script is made durable, the
+        script's writes (not journaled until it ends) are dropped, and the process exits at once, as Redis does."""
+        log = self.log
+        log.warning("User requested shutdown during a script: its writes are discarded...")
+        engine = self.engine
+        if engine is not None:
+            try:
+                engine.sync(engine.flush())
+            except StorageError as error:
+                log.warning(f"Writing the journal before exiting failed: {error}")
+        log.warning("respq is now ready to exit, bye bye...")
+        os._exit(0)
 
     async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Serves until shutdown. Raises StartupError (never inside an exception group) when start-up fails."""

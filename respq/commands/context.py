@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from respq.blocking import BlockingRegistry
 from respq.client import Client
@@ -25,12 +25,18 @@ from respq.pubsub import PubSub
 from respq.stats import Stats
 from respq.storage.engine import Engine
 
+if TYPE_CHECKING:
+    from respq.scripting.engine import ScriptEngine
+
 
 class ServerControl(InfoSource, Protocol):
     """The server-wide state and actions a handler may use beyond the context's own fields; ``respq.server.Server``
     provides it. INFO renders from it (InfoSource); the rest is for the dispatcher and a few admin commands."""
 
     loading: bool  # the data directory is still loading: only commands flagged "loading" run
+    # While a script runs past busy-reply-threshold: the BUSY error commands not flagged allow_busy get; else None.
+    busy_error: bytes | None
+    scripts: ScriptEngine  # the Lua script cache and runtime (EVAL, SCRIPT)
     paused_until: float  # CLIENT PAUSE: time.monotonic() when the pause ends, 0.0 when none
     pause_writes_only: bool
 

@@ -90,8 +90,11 @@ def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
         return errors.misconf(engine.write_error)
     if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
         return errors.pubsub_context(cmd.name.encode())
-    if ctx.server.loading and "loading" not in cmd.flags:
+    server = ctx.server
+    if server.loading and "loading" not in cmd.flags:
         return errors.LOADING
+    if server.busy_error is not None and "allow_busy" not in cmd.flags:
+        return server.busy_error  # a script runs past busy-reply-threshold
     return None
 
 
@@ -115,6 +118,9 @@ def call(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:
         reply = cmd.handler(ctx, argv)  # type: ignore[misc]
     except CommandError as error:
         message = error.message
+        if error.counted:
+            stats.count_call(cmd, time.perf_counter_ns() - start, failed=True)
+            return ErrorReply(message)
     except (CorruptionError, StorageReadError) as error:
         message = errors.corrupt_data(str(error))
     except StorageError as error:  # a full disk, maxdisk, or writes disabled after an I/O failure

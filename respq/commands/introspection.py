@@ -219,7 +219,7 @@ def command_getkeys(ctx: Context, argv: list[bytes]) -> Any:
         positions = target.key_positions(argv[2:])
     except CommandError:
         raise CommandError(INVALID_KEY_ARGUMENTS) from None
-    if not positions:
+    if not positions and target.key_finder is None:  # a command with movable keys may name none (EVAL ... 0)
         raise CommandError(NO_KEY_ARGUMENTS)
     return [argv[2 + i] for i in positions]
 

@@ -10,6 +10,7 @@ from types import ModuleType
 
 from respq.commands import connection, introspection, keys, pubsub, server, sort, transactions
 from respq.commands.table import COMMANDS, Command
+from respq.scripting import commands as scripting
 from respq.types.hashes import commands as hashes
 from respq.types.lists import commands as lists
 from respq.types.sets import commands as sets
@@ -27,6 +28,7 @@ MODULES: tuple[ModuleType, ...] = (
     hashes,
     lists,
     pubsub,
+    scripting,
     server,
     sets,
     sort,

@@ -127,6 +127,9 @@ def shutdown(ctx: Context, argv: list[bytes]) -> Any:
         raise CommandError(errors.SYNTAX)
     if b"ABORT" in flags:
         raise CommandError(b"ERR No shutdown in progress.")
+    busy = ctx.server.busy_error
+    if busy is not None and b"NOSAVE" not in flags:  # during a script only SHUTDOWN NOSAVE may end the server
+        raise CommandError(busy)
     # Every write is already in the journal; SAVE and NOSAVE both mean "flush, sync and stop".
     ctx.server.request_shutdown()
     client.closing = True

@@ -94,7 +94,7 @@ _GROUP_CATEGORIES = {
 
 
 def _categories(name: str, group: str, flags: frozenset[str], extra: tuple[str, ...]) -> tuple[str, ...]:
-    if name.endswith("|help"):
+    if name.endswith("|help") and not extra:
         return ("@slow",)  # HELP subcommands belong to no family
     cats = list(extra) if extra else list(_GROUP_CATEGORIES.get(group, ()))
     if not extra:

@@ -12,6 +12,7 @@ from respq.commands.modules import load_all
 from respq.config import load_config
 from respq.keyspace import Keyspace
 from respq.pubsub import PubSub
+from respq.scripting.engine import ScriptEngine
 from respq.stats import Stats
 from respq.storage.engine import Engine
 from respq.types import REGISTRY
@@ -23,8 +24,12 @@ class StubControl:
     """The ServerControl of a server that has loaded, is not paused and ignores shutdown and config changes."""
 
     loading = False
+    busy_error = None
     paused_until = 0.0
     pause_writes_only = False
+
+    def __init__(self) -> None:
+        self.scripts = ScriptEngine(lambda level, message: None)
 
     def unpause(self) -> None:
         self.paused_until = 0.0

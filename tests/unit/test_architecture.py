@@ -32,7 +32,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type
     ("types", ("respq.types",)),  # the value types' models (their commands are in the commands layer)
     ("keyspace", ("respq.keyspace", "respq.blocking", "respq.pubsub", "respq.stats", "respq.client")),
-    ("commands", ("respq.commands", "respq.info", "respq.types.*.commands", "respq.types.strings.bitcommands")),
+    (
+        "commands",
+        (
+            "respq.commands",
+            "respq.info",
+            "respq.types.*.commands",
+            "respq.types.strings.bitcommands",
+            "respq.scripting",  # EVAL and its Lua engine run commands through the command table
+        ),
+    ),
     ("server", ("respq.connection", "respq.reactor", "respq.server", "respq.cli", "respq.__main__")),
 ]
 

@@ -19,6 +19,7 @@ from respq.errors import CommandError
 from respq.replies import NULL_ARRAY, OK, ErrorReply
 from respq.storage.errors import StorageError
 from respq.types.streams.errors import (
+    BLOCK_FROM_SCRIPT,
     BUSYGROUP,
     DOLLAR_IN_XREADGROUP,
     ELEMENTS_TOO_LARGE,
@@ -510,7 +511,7 @@ class ReadArgs:
     noack: bool
 
 
-def _parse_read(argv: list[bytes], xreadgroup: bool) -> ReadArgs:
+def _parse_read(argv: list[bytes], xreadgroup: bool, in_script: bool = False) -> ReadArgs:
     timeout_ms: int | None = None
     count = 0
     group = consumer = None
@@ -521,6 +522,8 @@ def _parse_read(argv: list[bytes], xreadgroup: bool) -> ReadArgs:
         more = len(argv) - i - 1
         option = argv[i].lower()
         if option == b"block" and more:
+            if in_script:  # Redis refuses BLOCK in a script outright, where other blocking commands just time out
+                raise CommandError(_fmt(BLOCK_FROM_SCRIPT, argv[0]))
             i += 1
             timeout_ms = parse_timeout_ms(argv[i])
         elif option == b"count" and more:
@@ -585,7 +588,7 @@ def _read_group_from(
 
 
 def _xread(ctx: Context, argv: list[bytes], xreadgroup: bool) -> Any:
-    args = _parse_read(argv, xreadgroup)
+    args = _parse_read(argv, xreadgroup, ctx.client.script)
     after = _resolve_ids(ctx, args)
     served: list[tuple[bytes, list[Any]]] = []
     for key, gt in zip(args.keys, after, strict=True):

@@ -48,3 +48,4 @@ XCLAIM_RETRYCOUNT = b"ERR Invalid RETRYCOUNT option argument for XCLAIM"
 XCLAIM_UNKNOWN_OPTION = b"ERR Unrecognized XCLAIM option '%s'"
 XAUTOCLAIM_MIN_IDLE = b"ERR Invalid min-idle-time argument for XAUTOCLAIM"
 XAUTOCLAIM_COUNT = b"ERR COUNT must be > 0"
+BLOCK_FROM_SCRIPT = b"ERR %s command is not allowed with BLOCK option from scripts"  # argv[0] as sent

@@ -1,0 +1,37 @@
+"""Error texts of EVAL, EVALSHA, SCRIPT and of the redis.* API scripts call, as Redis 7.0 words them (src/eval.c,
+src/script.c, src/script_lua.c). A text without a code gets "ERR " where Redis adds it."""
+
+from __future__ import annotations
+
+NOSCRIPT = b"NOSCRIPT No matching script. Please use EVAL."
+NUMKEYS_TOO_BIG = b"ERR Number of keys can't be greater than number of args"
+NUMKEYS_NEGATIVE = b"ERR Number of keys can't be negative"
+BUSY_EVAL = b"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+NOTBUSY = b"NOTBUSY No scripts in execution right now."
+UNKILLABLE = (
+    b"UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the "
+    b"script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
+)
+FLUSH_OPTION = b"ERR SCRIPT FLUSH only support SYNC|ASYNC option"
+DEBUG_OPTION = b"ERR Use SCRIPT DEBUG YES/SYNC/NO"
+# respq has no Lua debugger (LDB): SCRIPT DEBUG YES/SYNC are refused rather than accepted and ignored.
+DEBUG_UNSUPPORTED = b"ERR SCRIPT DEBUG YES/SYNC is not supported by this server (it has no Lua debugger)"
+COMPILE = b"ERR Error compiling script (new function): %s"
+SHEBANG_INVALID = b"ERR Invalid script shebang"
+SHEBANG_ENGINE_MISSING = b"ERR Invalid engine in script shebang"
+SHEBANG_ENGINE = b"ERR Unexpected engine in script shebang: %s"
+SHEBANG_FLAG = b"ERR Unexpected flag in script shebang: %s"
+SHEBANG_OPTION = b"ERR Unknown lua shebang option: %s"
+RO_SCRIPT_WRITES = b"ERR Can not execute a script with write flag using *_ro command."
+
+# What redis.call / redis.pcall answer (the script sees them as error tables, "ERR " added)
+CALL_NO_ARGS = b"ERR Please specify at least one argument for this redis lib call"
+CALL_BAD_ARG = b"ERR Lua redis lib command arguments must be strings or integers"
+CALL_UNKNOWN = b"ERR Unknown Redis command called from script"
+CALL_ARITY = b"ERR Wrong number of args calling Redis command from script"
+CALL_NOSCRIPT = b"ERR This Redis command is not allowed from script"
+CALL_WRITE_RO = b"ERR Write commands are not allowed from read-only scripts."
+SCRIPT_KILLED = b"ERR Script killed by user with SCRIPT KILL..."
+# respq's bound on a script's Lua memory (script-memory-limit); Redis 7.0 has none.
+SCRIPT_MEMORY = b"ERR Script exceeded script-memory-limit (%d bytes) and was stopped"
+ACL_CHECK_UNKNOWN = b"ERR Invalid command passed to redis.acl_check_cmd()"
