@@ -3,11 +3,13 @@ through RQ's Queue and Job API (job functions: apps/rq_jobs.py). RQ keeps its re
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import redis
 from rq import Queue, Retry
 from rq.job import Job, JobStatus
-from rq.registry import FailedJobRegistry, FinishedJobRegistry
+from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
 
 from tests.frameworks.apps import rq_jobs
 from tests.frameworks.helpers import Workers, eventually
@@ -48,3 +50,32 @@ def test_burst_worker_results_failures_dependencies_and_timeouts(
     assert sorted(FinishedJobRegistry(queue=queue).get_job_ids()) == sorted([added.id, dependent.id, retried.id])
     assert queue.count == 0
 
+
+def test_queue_empty_and_delete(connection: redis.Redis) -> None:
+    """Queue.empty is a Lua script."""
+    queue = Queue("default", connection=connection)
+    queue.enqueue(rq_jobs.add, 1, 1)
+    queue.enqueue(rq_jobs.add, 2, 2)
+    assert queue.count == 2
+    assert queue.empty() == 2
+    assert queue.count == 0
+    queue.delete(delete_jobs=True)
+    assert "default" not in [q.name for q in Queue.all(connection=connection)]
+
+
+def test_forking_worker_with_scheduler_runs_delayed_jobs_and_retries(
+    url: str, workers: Workers, connection: redis.Redis
+) -> None:
+    queue = Queue("default", connection=connection)
+    delayed = queue.enqueue_in(timedelta(seconds=1), rq_jobs.add, 40, 2)
+    assert _status(delayed) == JobStatus.SCHEDULED
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [delayed.id]
+    retried = queue.enqueue(rq_jobs.flaky, "r2", 2, retry=Retry(max=3, interval=1))
+    forked = queue.enqueue(rq_jobs.pid)
+    workers.python("-m", "rq.cli", "worker", "--with-scheduler", "--url", url, "default")
+    eventually(lambda: _status(delayed) == JobStatus.FINISHED, what="the scheduled job")
+    eventually(lambda: _status(retried) == JobStatus.FINISHED, what="the retried job")
+    assert (delayed.return_value(refresh=True), retried.return_value(refresh=True)) == (42, 3)
+    eventually(lambda: _status(forked) == JobStatus.FINISHED, what="the forked job")
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == []
+    assert len(FinishedJobRegistry(queue=queue)) == 3

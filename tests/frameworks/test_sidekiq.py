@@ -52,3 +52,22 @@ def test_perform_async_push_bulk_and_queue_views(ruby: str, url: str, workers: W
     # The process registers itself with its heartbeat: wait for it rather than for a time.
     eventually(lambda: _client_step(ruby, url, "processes")["size"] == 1, what="the process's heartbeat")
     assert _client_step(ruby, url, "processes") == {"size": 1, "processes": [[2, ["default"], 0]], "default_size": 0}
+
+
+def test_perform_in_retries_and_the_dead_set(ruby: str, url: str, workers: Workers, client: redis.Redis) -> None:
+    """Sorted sets (schedule, retry, dead) and the scheduled poller's Lua script."""
+    assert _client_step(ruby, url, "schedule") == {"ids": [True, True], "scheduled": 2}
+    assert _client_step(ruby, url, "failures") == {"enqueued": 3}
+    _sidekiq(workers, url)
+    # The due scheduled job and the flaky job's retry (due at once) run; the doomed job dies at its first failure.
+    eventually(lambda: client.llen("results") == 2, what="the scheduled job and the retried flaky job")
+    assert sorted(client.lrange("results", 0, -1)) == ["add:3", "flaky:f1:2"]
+    # The retry lands in the retry set at the failure; the counters reach Redis with the next heartbeat (5 s).
+    eventually(lambda: _client_step(ruby, url, "sets")["stats"][0] == 5, what="the counters' heartbeat flush")
+    views = _client_step(ruby, url, "sets")
+    assert views["scheduled"] == [["AddJob", [7, 7]]]
+    assert views["retry"] == [["RetryLaterJob", ["r1"], "ArgumentError", 0]]
+    assert views["dead"] == [["DoomedJob", ["d1"], "ArgumentError", "doomed d1"]]
+    processed, failed, scheduled, retries, dead, enqueued, processes = views["stats"]  # type: ignore[misc]
+    # Each failure counts as processed and failed: the scheduled add, flaky twice, doomed, retry-later.
+    assert (processed, failed, scheduled, retries, dead, enqueued, processes) == (5, 3, 1, 1, 1, 0, 1)

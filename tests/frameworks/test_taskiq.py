@@ -104,3 +104,51 @@ def test_results_expire(monkeypatch: pytest.MonkeyPatch, url: str, workers: Work
         return value, await task.is_ready()
 
     assert _run(app, scenario) == (42, False)
+
+
+def test_stream_broker_two_consumers_each_task_runs_once(
+    monkeypatch: pytest.MonkeyPatch, url: str, workers: Workers, client: redis.Redis
+) -> None:
+    """The stream broker's reclaim step takes redis-py's Lock (a Lua script) on every pass."""
+    app = _app(monkeypatch, url, "stream")
+    for _ in range(2):
+        _worker(workers, TASKIQ_URL=url, TASKIQ_BROKER="stream")
+    eventually(lambda: _readers(client) == 2, what="two consumers reading the group")
+    results = _results(app, [(app.whoami, (n,)) for n in range(20)])
+    assert [value[0] for _, value in results] == list(range(20))  # type: ignore[index]
+    assert client.xinfo_groups("taskiq")[0]["pending"] == 0  # each message acknowledged once
+
+
+def test_stream_broker_claims_a_dead_consumers_messages(
+    monkeypatch: pytest.MonkeyPatch, url: str, workers: Workers, client: redis.Redis
+) -> None:
+    app = _app(monkeypatch, url, "stream")
+    doomed = _worker(workers, TASKIQ_URL=url, TASKIQ_BROKER="stream", TASKIQ_DOOMED="1")
+    eventually(lambda: _readers(client) == 1, what="the first consumer reading")
+
+    async def send() -> list[str]:
+        return [(await app.hang_once.kiq(n)).task_id for n in range(3)]
+
+    task_ids = _run(app, send)
+    eventually(lambda: client.xinfo_groups("taskiq")[0]["pending"] == 3, what="three messages pending on it")
+    doomed.kill()
+    _worker(workers, TASKIQ_URL=url, TASKIQ_BROKER="stream", TASKIQ_CLAIM_IDLE_MS="300")
+    eventually(lambda: _readers(client) == 1, what="the second consumer reading")
+
+    async def collect() -> list[object]:
+        # The broker reclaims after a read that returned messages: one more task sets it going.
+        task_ids.append((await app.hang_once.kiq(3)).task_id)
+        values = []
+        for task_id in task_ids:
+            while not await app.broker.result_backend.is_result_ready(task_id):
+                await asyncio.sleep(0.05)
+            values.append((await app.broker.result_backend.get_result(task_id)).return_value)
+        return values
+
+    assert _run(app, collect) == [0, 1, 2, 3]
+    eventually(lambda: client.xinfo_groups("taskiq")[0]["pending"] == 0, what="the claimed messages acknowledged")
+
+
+def _readers(client: redis.Redis) -> int:
+    """Consumers blocked in XREADGROUP (Redis 7.0 adds a consumer to the group only when it is served)."""
+    return sum(1 for entry in client.client_list() if entry.get("cmd") == "xreadgroup")
