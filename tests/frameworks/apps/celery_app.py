@@ -1,7 +1,8 @@
 """A Celery application as a user writes one: kombu's Redis transport and the Redis result backend on CELERY_URL.
 
 Default worker settings otherwise (prefork pool, mingle, gossip, heartbeat, remote control). CELERY_VISIBILITY_TIMEOUT
-shortens kombu's redelivery of unacknowledged messages for the crash test (seconds; kombu's default is an hour).
+shortens kombu's redelivery of unacknowledged messages for the crash test (seconds; kombu's default is an hour), and
+with it the sweep that redelivers them (every 100 s by default: unacked_restore_interval times its throttle).
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ app.conf.update(
     task_reject_on_worker_lost=os.environ.get("CELERY_ACKS_LATE") == "1",
 )
 if "CELERY_VISIBILITY_TIMEOUT" in os.environ:
-    app.conf.broker_transport_options = {"visibility_timeout": float(os.environ["CELERY_VISIBILITY_TIMEOUT"])}
+    app.conf.broker_transport_options = {
+        "visibility_timeout": float(os.environ["CELERY_VISIBILITY_TIMEOUT"]),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    }
 
 
 def _store() -> redis.Redis:
