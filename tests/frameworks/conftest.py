@@ -6,6 +6,7 @@ the same on both. Workers are the frameworks' own command-line workers (tests/fr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def workers(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Workers]
     finally:
         pool.stop_all()
         report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
+        if report is not None and (report.failed or os.environ.get("RESPQ_FRAMEWORK_LOGS")):
             print(pool.logs())
 
 

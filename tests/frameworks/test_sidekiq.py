@@ -59,10 +59,13 @@ def test_perform_in_retries_and_the_dead_set(ruby: str, url: str, workers: Worke
     assert _client_step(ruby, url, "schedule") == {"ids": [True, True], "scheduled": 2}
     assert _client_step(ruby, url, "failures") == {"enqueued": 3}
     _sidekiq(workers, url)
-    # The due scheduled job and the flaky job's retry (due at once) run; the doomed job dies at its first failure.
-    eventually(lambda: client.llen("results") == 2, what="the scheduled job and the retried flaky job")
+    # The due scheduled job runs; the doomed job dies at its first failure; the other two wait in the retry set.
+    eventually(lambda: client.llen("results") == 1, what="the scheduled job")
+    eventually(lambda: len(_client_step(ruby, url, "sets")["retry"]) == 2, what="two jobs in the retry set")
+    assert _client_step(ruby, url, "retry_flaky") == {"retry": ["RetryLaterJob"]}
+    eventually(lambda: client.llen("results") == 2, what="the retried flaky job")
     assert sorted(client.lrange("results", 0, -1)) == ["add:3", "flaky:f1:2"]
-    # The retry lands in the retry set at the failure; the counters reach Redis with the next heartbeat (5 s).
+    # The counters reach the server with the process's next heartbeat (every 5 s).
     eventually(lambda: _client_step(ruby, url, "sets")["stats"][0] == 5, what="the counters' heartbeat flush")
     views = _client_step(ruby, url, "sets")
     assert views["scheduled"] == [["AddJob", [7, 7]]]
