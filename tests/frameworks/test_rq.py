@@ -44,8 +44,9 @@ def test_burst_worker_results_failures_dependencies_and_timeouts(
     assert retried.return_value(refresh=True) == 2
     assert [_status(job) for job in (added, failed, dependent, retried, timed_out)] == [
         JobStatus.FINISHED, JobStatus.FAILED, JobStatus.FINISHED, JobStatus.FINISHED, JobStatus.FAILED]
-    assert "ValueError: rq job failed on purpose" in (Job.fetch(failed.id, connection=connection).exc_info or "")
-    assert "JobTimeoutException" in (Job.fetch(timed_out.id, connection=connection).exc_info or "")
+    failure_texts = [Job.fetch(job.id, connection=connection).latest_result().exc_string for job in (failed, timed_out)]
+    assert "ValueError: rq job failed on purpose" in failure_texts[0]
+    assert "JobTimeoutException" in failure_texts[1]
     assert sorted(FailedJobRegistry(queue=queue).get_job_ids()) == sorted([failed.id, timed_out.id])
     assert sorted(FinishedJobRegistry(queue=queue).get_job_ids()) == sorted([added.id, dependent.id, retried.id])
     assert queue.count == 0
