@@ -651,7 +651,8 @@ class Connection:
 
     async def _wait_unpaused(self, argv: list[bytes]) -> None:
         cmd = resolve(argv)
-        is_write = not isinstance(cmd, bytes) and (cmd.is_write or self.server.scripts.may_replicate(cmd, argv))
+        scripts = self.server.functions if not isinstance(cmd, bytes) and cmd.name == "fcall" else self.server.scripts
+        is_write = not isinstance(cmd, bytes) and (cmd.is_write or scripts.may_replicate(cmd, argv))
         await self.server.wait_unpaused(is_write)
 
     def _park(self, block: Block) -> Waiter:

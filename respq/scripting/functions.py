@@ -19,10 +19,11 @@ from typing import Any
 
 from lupa.lua51 import LuaError
 
+from respq.commands.table import Command
 from respq.protocol import ProtocolError, split_inline
 from respq.scripting import errors as script_errors
 from respq.scripting import rdb
-from respq.scripting.engine import SHEBANG_FLAGS, CallFailed, Script, ScriptEngine
+from respq.scripting.engine import NO_WRITES, SHEBANG_FLAGS, CallFailed, Script, ScriptEngine
 from respq.storage import journal
 from respq.storage.engine import Engine
 
@@ -332,6 +333,14 @@ class FunctionEngine(ScriptEngine):
             bits = lua.table_from({name: bit for name, bit in SHEBANG_FLAGS.items()})
             self._lua_api = self._setup(bits, self._load_timed_out, _unwrap)
         return self._lua_api
+
+    def may_replicate(self, cmd: Command, argv: list[bytes]) -> bool:
+        """CLIENT PAUSE WRITE holds FCALL unless the function is flagged no-writes (Redis decides by the
+        function's flags, as for EVAL's shebang); an unknown function is held, as Redis holds it."""
+        if cmd.name != "fcall" or len(argv) < 2:
+            return super().may_replicate(cmd, argv)
+        function = self.functions.get(argv[1].lower())
+        return function is None or not function.flags & NO_WRITES
 
     def flush(self) -> None:
         """FUNCTION FLUSH: every library goes, with the runtime that held them."""
