@@ -146,7 +146,8 @@ def call(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:
 
 def _observe(ctx: Context, cmd: Command, argv: list[bytes], nanoseconds: int, *, blocked: bool = False) -> None:
     """A call the slow log, the latency monitor or a MONITOR client wants to see (Redis's call(): a blocked
-    call is not slow-logged; admin commands and those flagged skip_monitor are not shown to monitors)."""
+    call is not slow-logged; admin commands and those flagged skip_monitor are not shown to monitors; a script's
+    redis.call shows as coming from ``lua``, after the EVAL or FCALL that the script's handler showed first)."""
     observers = ctx.stats.observers
     client = ctx.client
     flags = cmd.flags
@@ -154,7 +155,7 @@ def _observe(ctx: Context, cmd: Command, argv: list[bytes], nanoseconds: int, *,
         logged = not blocked and "skip_slowlog" not in flags
         observers.slow_call(argv, nanoseconds, client.addr, client.name, fast="fast" in flags, log=logged)
     if observers.monitors and "admin" not in flags and "skip_monitor" not in flags:
-        observers.feed(client.db, client.addr, argv, client.id)
+        observers.feed(client.db, "lua" if client.script else client.addr, argv, client.id)
 
 
 def blocked(ctx: Context, block: Block) -> None:
