@@ -167,11 +167,16 @@ def blocked(ctx: Context, block: Block) -> None:
 
 
 def unblocked(ctx: Context, argv: list[bytes], block: Block) -> None:
-    """A key served the blocked call: its latency (the call's own time) and slow-log entry are recorded now."""
-    nanoseconds = block.call_ns
+    """A key served the blocked call: its latency (the call's own time plus the time serving it took) and slow-log
+    entry are recorded now, and the serving time as the latency monitor's command-unblocking event (Redis's
+    updateStatsOnUnblock)."""
+    serve_ns = block.serve_ns
+    nanoseconds = block.call_ns + serve_ns
     stats = ctx.stats
     stats.track_latency_of(ctx.client.last_command, nanoseconds, 1)
     observers = stats.observers
+    if observers.latency_threshold:
+        observers.add_latency("command-unblocking", serve_ns // 1_000_000)
     cmd = lookup(argv)
     if nanoseconds >= observers.slow_ns and not isinstance(cmd, bytes):
         client = ctx.client

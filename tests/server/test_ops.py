@@ -121,6 +121,26 @@ def test_latency_monitor_records_slow_commands_and_histograms(server: ServerProc
         client.close()
 
 
+def test_serving_a_blocked_client_is_the_command_unblocking_latency_event(server: ServerProcess) -> None:
+    """As Redis's updateStatsOnUnblock: the time a key took to serve a blocked client is the command-unblocking
+    event. Popping 100000 values for a BLMPOP takes well over the 1 ms threshold (about 20 ms here)."""
+    waiter, producer = Raw(server.port), Raw(server.port)
+    count = 100_000
+    try:
+        producer.call("CONFIG", "SET", "latency-monitor-threshold", "1")
+        waiter.send(["BLMPOP", "0", "1", "q", "LEFT", "COUNT", str(count)])
+        wait_until(lambda: b"blocked_clients:1\r\n" in producer.call("INFO", "clients"))
+        assert producer.call("RPUSH", "q", *[b"v%d" % i for i in range(count)]) == count
+        key, popped = waiter.read()
+        assert key == b"q" and len(popped) == count
+        assert b"command-unblocking" in [event[0] for event in producer.call("LATENCY", "LATEST")]
+        [[at, latency]] = producer.call("LATENCY", "HISTORY", "command-unblocking")
+        assert latency >= 1 and abs(at - time.time()) < 60
+    finally:
+        waiter.close()
+        producer.close()
+
+
 def _last_checkpoint(client: Raw) -> float:
     info = client.call("INFO", "persistence").decode()
     return float(info.split("respq_last_checkpoint_time:")[1].split("\r\n")[0])
