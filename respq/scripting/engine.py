@@ -52,6 +52,7 @@ ARGS_ON_STACK = 1000
 _EXACT_INT = 10**17
 RAND_MAX = 2**31 - 1  # REDIS_LRAND48_MAX
 # Redis's may_replicate commands (not shown by COMMAND INFO): a read-only script may not run them either.
+SCRIPT_PEER = "?:0"  # the address of the client scripts run commands as (no connection), as the slow log shows it
 MAY_REPLICATE = frozenset({"publish", "spublish", "pfcount", "eval", "evalsha", "fcall"})
 
 
@@ -349,7 +350,7 @@ class ScriptEngine:
     def _script_context(self, caller: Context) -> Context:
         ctx = self._script_ctx
         if ctx is None or ctx.engine is not caller.engine:
-            client = Client("", "", authenticated=True)
+            client = Client(SCRIPT_PEER, "", authenticated=True)
             client.script = True
             ctx = self._script_ctx = caller.for_client(client)
         return ctx

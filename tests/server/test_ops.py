@@ -104,6 +104,22 @@ def test_slowlog_logs_a_slow_call_with_its_duration_client_and_name(server: Serv
         client.close()
 
 
+def test_slowlog_shows_a_scripts_calls_from_the_connectionless_script_client(server: ServerProcess) -> None:
+    """Redis logs the calls a script makes with the peer ``?:0`` (its script client has no connection), before the
+    EVAL that made them; the harness's slowlog-entries normalization masks addresses, so this is checked here."""
+    client = Raw(server.port)
+    try:
+        client.call("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        client.call("SLOWLOG", "RESET")
+        assert client.call("EVAL", "return redis.call('ping')", "0") == b"PONG"
+        evaled, pinged = client.call("SLOWLOG", "GET", "2")
+        assert (pinged[3], pinged[4], pinged[5]) == ([b"ping"], b"?:0", b"")
+        assert evaled[3] == [b"EVAL", b"return redis.call('ping')", b"0"] and evaled[0] == pinged[0] + 1
+        assert evaled[4] == f"127.0.0.1:{client.sock.getsockname()[1]}".encode()
+    finally:
+        client.close()
+
+
 def test_latency_monitor_records_slow_commands_and_histograms(server: ServerProcess) -> None:
     client = Raw(server.port)
     try:
