@@ -19,8 +19,10 @@ import time
 from collections.abc import Callable
 
 from bench.workloads import SCRIPT, SCRIPT_SHA
+from respq.blocking import Waiter
 from respq.client import Client
-from respq.commands.dispatch import execute, execute_run
+from respq.commands.context import Context
+from respq.commands.dispatch import blocked, execute, execute_run, unblocked
 from respq.config import load_config
 from respq.log import Logger
 from respq.protocol import RequestParser, encode_command, encode_replies, encode_reply
@@ -116,6 +118,9 @@ def commands(operations: int, directory: str) -> dict[str, float]:
             engine.flush,
         ),
     }
+    results["BLPOP bq 0 blocked, served by RPUSH bq <100 B>"] = cpu_per_op(
+        operations, _blocked_pop_served(server, ctx), engine.flush
+    )
     runs = (
         ("SET k <100 B>", [b"SET", b"k", VALUE]),
         ("GET k", [b"GET", b"k"]),
@@ -139,6 +144,25 @@ def commands(operations: int, directory: str) -> dict[str, float]:
     results["XADD u * f <100 B>, runs of 16"] = cpu_per_op(runs, xadd_run, lambda: None) / FLUSH_EVERY
     engine.close()
     return results
+
+
+def _blocked_pop_served(server: Server, producer: Context) -> Callable[[int], object]:
+    """One cycle of the blocking path without sockets: a BLPOP blocks, an RPUSH serves it, as a connection does."""
+    ctx = server.context(Client("127.0.0.1:3", "127.0.0.1:2", authenticated=True))
+    blpop = [b"BLPOP", b"bq", b"0"]
+    push = [b"RPUSH", b"bq", VALUE]
+
+    def cycle(_: int) -> None:
+        block = execute(ctx, blpop)
+        blocked(ctx, block)
+        waiter = Waiter(ctx.client.id, ctx.client.db, block)
+        server.blocking.add(waiter)
+        encode_reply(execute(producer, push), 2)
+        server.blocking.serve_ready()
+        unblocked(ctx, blpop, block)
+        encode_reply(waiter.reply, 2)
+
+    return cycle
 
 
 def storage(operations: int, directory: str) -> dict[str, float]:

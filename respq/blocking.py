@@ -7,6 +7,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import perf_counter_ns
 from typing import Any
 
 import trio
@@ -22,6 +23,7 @@ class Block:
     retry: Callable[[bytes], Any]
     timeout_reply: Any
     call_ns: int = 0  # how long the call that blocked ran: its latency once a key serves it
+    serve_ns: int = 0  # how long serving it took, once a key did (Redis's command-unblocking latency)
 
 
 @dataclass(eq=False)
@@ -81,8 +83,10 @@ class BlockingRegistry:
                 for waiter in list(self.waiters.get(slot, ())):
                     if waiter.done.is_set():
                         continue
+                    start = perf_counter_ns()
                     reply = waiter.block.retry(slot[1])
                     if reply is not None:
+                        waiter.block.serve_ns = perf_counter_ns() - start
                         self.remove(waiter)
                         waiter.served = True
                         waiter.finish(reply)

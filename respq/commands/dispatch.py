@@ -146,7 +146,8 @@ def call(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:
 
 def _observe(ctx: Context, cmd: Command, argv: list[bytes], nanoseconds: int, *, blocked: bool = False) -> None:
     """A call the slow log, the latency monitor or a MONITOR client wants to see (Redis's call(): a blocked
-    call is not slow-logged; admin commands and those flagged skip_monitor are not shown to monitors)."""
+    call is not slow-logged; admin commands and those flagged skip_monitor are not shown to monitors; a script's
+    redis.call shows as coming from ``lua``, after the EVAL or FCALL that the script's handler showed first)."""
     observers = ctx.stats.observers
     client = ctx.client
     flags = cmd.flags
@@ -154,7 +155,7 @@ def _observe(ctx: Context, cmd: Command, argv: list[bytes], nanoseconds: int, *,
         logged = not blocked and "skip_slowlog" not in flags
         observers.slow_call(argv, nanoseconds, client.addr, client.name, fast="fast" in flags, log=logged)
     if observers.monitors and "admin" not in flags and "skip_monitor" not in flags:
-        observers.feed(client.db, client.addr, argv, client.id)
+        observers.feed(client.db, "lua" if client.script else client.addr, argv, client.id)
 
 
 def blocked(ctx: Context, block: Block) -> None:
@@ -166,11 +167,16 @@ def blocked(ctx: Context, block: Block) -> None:
 
 
 def unblocked(ctx: Context, argv: list[bytes], block: Block) -> None:
-    """A key served the blocked call: its latency (the call's own time) and slow-log entry are recorded now."""
-    nanoseconds = block.call_ns
+    """A key served the blocked call: its latency (the call's own time plus the time serving it took) and slow-log
+    entry are recorded now, and the serving time as the latency monitor's command-unblocking event (Redis's
+    updateStatsOnUnblock)."""
+    serve_ns = block.serve_ns
+    nanoseconds = block.call_ns + serve_ns
     stats = ctx.stats
     stats.track_latency_of(ctx.client.last_command, nanoseconds, 1)
     observers = stats.observers
+    if observers.latency_threshold:
+        observers.add_latency("command-unblocking", serve_ns // 1_000_000)
     cmd = lookup(argv)
     if nanoseconds >= observers.slow_ns and not isinstance(cmd, bytes):
         client = ctx.client

@@ -12,7 +12,7 @@ from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.replies import OK
 from respq.scripting import errors as script_errors
-from respq.scripting.engine import ScriptEngine
+from respq.scripting.engine import ScriptEngine, show_command
 from respq.scripting.function_commands import kill_refusal
 
 G = "scripting"
@@ -46,15 +46,19 @@ def _key_positions(argv: list[bytes]) -> list[int]:
 
 
 def _eval(ctx: Context, argv: list[bytes], by_sha: bool, read_only: bool) -> Any:
-    numkeys = _numkeys(argv)
     engine = scripts(ctx)
-    if by_sha:
-        script = engine.scripts.get(argv[1].lower()) if len(argv[1]) == 40 else None
-        if script is None:
-            raise CommandError(script_errors.NOSCRIPT)
-    else:
-        script = engine.create(argv[1])
-    return engine.run(ctx, script, numkeys, argv[3:], read_only)
+    try:
+        numkeys = _numkeys(argv)
+        if by_sha:
+            script = engine.scripts.get(argv[1].lower()) if len(argv[1]) == 40 else None
+            if script is None:
+                raise CommandError(script_errors.NOSCRIPT)
+        else:
+            script = engine.create(argv[1])
+    except CommandError:
+        show_command(ctx, argv)  # Redis's handler shows the call before it finds what is wrong with it
+        raise
+    return engine.run(ctx, script, numkeys, argv[3:], read_only, argv)
 
 
 _SUMMARY_EVAL = "Runs a Lua script on the server, atomically."

@@ -52,6 +52,7 @@ ARGS_ON_STACK = 1000
 _EXACT_INT = 10**17
 RAND_MAX = 2**31 - 1  # REDIS_LRAND48_MAX
 # Redis's may_replicate commands (not shown by COMMAND INFO): a read-only script may not run them either.
+SCRIPT_PEER = "?:0"  # the address of the client scripts run commands as (no connection), as the slow log shows it
 MAY_REPLICATE = frozenset({"publish", "spublish", "pfcount", "eval", "evalsha", "fcall"})
 
 
@@ -93,6 +94,16 @@ class Run:
         self.timed_out = False
         self.started = time.monotonic()
         self.calls = 0
+
+
+def show_command(caller: Context, argv: list[bytes]) -> None:
+    """Shows an EVAL or FCALL to MONITOR clients. Redis's script handlers feed it themselves as they start (the
+    commands are flagged skip_monitor), so that it comes before the calls of the script, and is shown even when the
+    handler then fails (a bad numkeys, an unknown script or function, an error in the script)."""
+    observers = caller.stats.observers
+    if observers.monitors:
+        client = caller.client
+        observers.feed(client.db, client.addr, argv, client.id)
 
 
 def sha1hex(data: bytes) -> bytes:
@@ -257,22 +268,26 @@ class ScriptEngine:
         return script
 
     # ---- running --------------------------------------------------------------------------------------------------
-    def run(self, caller: Context, script: Script, numkeys: int, argv: list[bytes], read_only: bool) -> Any:
+    def run(
+        self, caller: Context, script: Script, numkeys: int, argv: list[bytes], read_only: bool, command: list[bytes]
+    ) -> Any:
         """Runs a cached script for the calling client with ``argv`` (its keys, the first ``numkeys``, then its
-        arguments); its reply (Raw RESP for the caller's protocol), or raises CommandError with Redis's error."""
+        arguments); its reply (Raw RESP for the caller's protocol), or raises CommandError with Redis's error.
+        ``command`` (the EVAL or FCALL) is shown to MONITOR clients before the calls the script makes."""
         engine = caller.engine
         flags = script.flags
         oom = bool(engine.maxmemory) and engine.over_maxmemory()
         if not flags & EVAL_COMPAT:
             # A shebang makes EVAL a write (unless no-writes) and denyoom (unless allow-oom or no-writes) command, so
-            # Redis refuses it before it runs as it refuses such commands.
+            # Redis refuses it before it runs as it refuses such commands (and MONITOR does not see it).
             if oom and not flags & (ALLOW_OOM | NO_WRITES):
                 raise CommandError(errors.OOM)
-            if not flags & NO_WRITES:
-                if engine.write_error:
-                    raise CommandError(errors.misconf(engine.write_error))
-                if read_only:
-                    raise CommandError(script_errors.RO_SCRIPT_WRITES)
+            if not flags & NO_WRITES and engine.write_error:
+                raise CommandError(errors.misconf(engine.write_error))
+        if caller.stats.observers.monitors:
+            show_command(caller, command)
+        if read_only and not flags & (EVAL_COMPAT | NO_WRITES):
+            raise CommandError(script_errors.RO_SCRIPT_WRITES)
         ctx = self._script_ctx
         if ctx is None or ctx.engine is not engine:
             ctx = self._script_context(caller)
@@ -335,7 +350,7 @@ class ScriptEngine:
     def _script_context(self, caller: Context) -> Context:
         ctx = self._script_ctx
         if ctx is None or ctx.engine is not caller.engine:
-            client = Client("", "", authenticated=True)
+            client = Client(SCRIPT_PEER, "", authenticated=True)
             client.script = True
             ctx = self._script_ctx = caller.for_client(client)
         return ctx

@@ -13,7 +13,7 @@ from respq.errors import CommandError
 from respq.glob import glob_match
 from respq.replies import OK, SetReply, SimpleString
 from respq.scripting import errors as script_errors
-from respq.scripting.engine import SHEBANG_FLAGS, ScriptEngine
+from respq.scripting.engine import SHEBANG_FLAGS, ScriptEngine, show_command
 from respq.scripting.functions import ENGINE_NAME, FLAG_NAMES, FunctionEngine, FunctionError, Library
 from respq.scripting.rdb import PayloadError
 from respq.storage.errors import StorageError
@@ -44,16 +44,20 @@ def _fcall_keys(argv: list[bytes]) -> list[int]:
 
 def _fcall(ctx: Context, argv: list[bytes], read_only: bool) -> Any:
     engine = functions(ctx)
-    function = engine.functions.get(argv[1].lower())
-    if function is None:
-        raise CommandError(script_errors.FUNCTION_NOT_FOUND)
-    numkeys = parse_int(argv[2], script_errors.FUNCTION_BAD_NUMKEYS)
-    if numkeys > len(argv) - 3:
-        raise CommandError(script_errors.NUMKEYS_TOO_BIG)
-    if numkeys < 0:
-        raise CommandError(script_errors.NUMKEYS_NEGATIVE)
+    try:
+        function = engine.functions.get(argv[1].lower())
+        if function is None:
+            raise CommandError(script_errors.FUNCTION_NOT_FOUND)
+        numkeys = parse_int(argv[2], script_errors.FUNCTION_BAD_NUMKEYS)
+        if numkeys > len(argv) - 3:
+            raise CommandError(script_errors.NUMKEYS_TOO_BIG)
+        if numkeys < 0:
+            raise CommandError(script_errors.NUMKEYS_NEGATIVE)
+    except CommandError:
+        show_command(ctx, argv)  # Redis's handler shows the call before it finds what is wrong with it
+        raise
     engine.running_argv = argv
-    return engine.run(ctx, function.script, numkeys, argv[3:], read_only)
+    return engine.run(ctx, function.script, numkeys, argv[3:], read_only, argv)
 
 
 _FCALL_COMPLEXITY = "Depends on the function that is executed."

@@ -104,6 +104,22 @@ def test_slowlog_logs_a_slow_call_with_its_duration_client_and_name(server: Serv
         client.close()
 
 
+def test_slowlog_shows_a_scripts_calls_from_the_connectionless_script_client(server: ServerProcess) -> None:
+    """Redis logs the calls a script makes with the peer ``?:0`` (its script client has no connection), before the
+    EVAL that made them; the harness's slowlog-entries normalization masks addresses, so this is checked here."""
+    client = Raw(server.port)
+    try:
+        client.call("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        client.call("SLOWLOG", "RESET")
+        assert client.call("EVAL", "return redis.call('ping')", "0") == b"PONG"
+        evaled, pinged = client.call("SLOWLOG", "GET", "2")
+        assert (pinged[3], pinged[4], pinged[5]) == ([b"ping"], b"?:0", b"")
+        assert evaled[3] == [b"EVAL", b"return redis.call('ping')", b"0"] and evaled[0] == pinged[0] + 1
+        assert evaled[4] == f"127.0.0.1:{client.sock.getsockname()[1]}".encode()
+    finally:
+        client.close()
+
+
 def test_latency_monitor_records_slow_commands_and_histograms(server: ServerProcess) -> None:
     client = Raw(server.port)
     try:
@@ -119,6 +135,26 @@ def test_latency_monitor_records_slow_commands_and_histograms(server: ServerProc
         assert "latency_percentiles_usec_debug:p50=" in info
     finally:
         client.close()
+
+
+def test_serving_a_blocked_client_is_the_command_unblocking_latency_event(server: ServerProcess) -> None:
+    """As Redis's updateStatsOnUnblock: the time a key took to serve a blocked client is the command-unblocking
+    event. Popping 100000 values for a BLMPOP takes well over the 1 ms threshold (about 20 ms here)."""
+    waiter, producer = Raw(server.port), Raw(server.port)
+    count = 100_000
+    try:
+        producer.call("CONFIG", "SET", "latency-monitor-threshold", "1")
+        waiter.send(["BLMPOP", "0", "1", "q", "LEFT", "COUNT", str(count)])
+        wait_until(lambda: b"blocked_clients:1\r\n" in producer.call("INFO", "clients"))
+        assert producer.call("RPUSH", "q", *[b"v%d" % i for i in range(count)]) == count
+        key, popped = waiter.read()
+        assert key == b"q" and len(popped) == count
+        assert b"command-unblocking" in [event[0] for event in producer.call("LATENCY", "LATEST")]
+        [[at, latency]] = producer.call("LATENCY", "HISTORY", "command-unblocking")
+        assert latency >= 1 and abs(at - time.time()) < 60
+    finally:
+        waiter.close()
+        producer.close()
 
 
 def _last_checkpoint(client: Raw) -> float:
