@@ -79,9 +79,13 @@ class Keyspace:
 
     def typed(self, db: int, key: bytes, type_name: str) -> Any:
         """The key's value if it holds ``type_name``; None if missing; WRONGTYPE otherwise."""
-        entry = self.lookup(db, key)
-        if entry is None:
+        entry = self.engine.catalog[db].get(key)
+        if entry is None:  # a missing key (a new hash, set...) in one dict access
             return None
+        if type(entry) is bytes or entry.expire_ms is not None:  # cold, or may have expired: ``lookup`` decides
+            entry = self.lookup(db, key)
+            if entry is None:
+                return None
         if entry.type != type_name:
             raise CommandError(errors.WRONGTYPE)
         return entry.value

@@ -386,14 +386,15 @@ class Engine:
         return value
 
     def _create(self, db: int, key: bytes, vtype: ValueType, qid: int) -> KeyEntry:
-        if key in self.catalog[db]:
+        keyspace = self.catalog[db]
+        if key in keyspace:
             raise KeyError(f"key {key!r} already exists in db {db}")
-        value = vtype.create(self, qid)
-        self.catalog[db][key] = value
-        self._register(qid, key)
+        value = keyspace[key] = vtype.create(self, qid)
+        self._dirty[qid] = key  # _register's, inline: every new key comes this way
         if self._by_qid is not None:
             self._by_qid[qid] = value
-        self._next_qid = max(self._next_qid, qid + 1)
+        if qid >= self._next_qid:
+            self._next_qid = qid + 1
         return value
 
     def delete(self, db: int, key: bytes) -> bool:

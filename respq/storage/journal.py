@@ -114,7 +114,11 @@ def value_lengths(data: bytes | memoryview, pos: int) -> list[int]:
 
 
 def encode_batch(ops: list[tuple[int, bytes]]) -> bytes:
-    return b"".join(BATCH_ITEM.pack(op, len(payload)) + payload for op, payload in ops)
+    pack = BATCH_ITEM.pack
+    if len(ops) == 2:  # a new key and its first write, the common batch: without a generator
+        (first_op, first), (second_op, second) = ops
+        return b"".join((pack(first_op, len(first)), first, pack(second_op, len(second)), second))
+    return b"".join([part for op, payload in ops for part in (pack(op, len(payload)), payload)])
 
 
 def decode_batch(data: bytes | memoryview) -> list[tuple[int, bytes]]:

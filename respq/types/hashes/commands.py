@@ -39,21 +39,17 @@ def _get(ctx: Context, key: bytes) -> HashValue | None:
     return ctx.keyspace.typed(ctx.client.db, key, "hash")  # type: ignore[no-any-return]
 
 
-def _limits(ctx: Context) -> tuple[int, int]:
-    """hash-max-listpack-entries and hash-max-listpack-value as configured now (they decide the encoding)."""
-    values = ctx.config.values
-    return values["hash-max-listpack-entries"], values["hash-max-listpack-value"]
-
-
 def _set(ctx: Context, key: bytes, pairs: list[bytes]) -> int:
     """Sets flat field, value, ... pairs, creating the hash if missing; returns how many fields are new."""
     db = ctx.client.db
     keyspace = ctx.keyspace
     value = keyspace.typed(db, key, "hash")
+    config = ctx.config.values  # hash-max-listpack-entries / -value as configured now decide the encoding
+    max_entries, max_value = config["hash-max-listpack-entries"], config["hash-max-listpack-value"]
     if value is None:
-        added = len(new_hash(ctx.engine, db, key, pairs, *_limits(ctx)))
+        added = len(new_hash(ctx.engine, db, key, pairs, max_entries, max_value).fields)
     else:
-        added = value.set_many(pairs, *_limits(ctx))
+        added = value.set_many(pairs, max_entries, max_value)
     keyspace.touch(db, key)
     return added
 

@@ -55,7 +55,7 @@ class HashValue(Value):
     type = "hash"
 
     def __init__(self, port: StorePort, qid: int) -> None:
-        super().__init__()
+        self.expire_ms = None  # CatalogEntry.__init__'s, inline: every new hash comes this way
         self._port = port
         self.qid = qid
         self.fields: dict[bytes, bytes] = {}
@@ -131,10 +131,32 @@ class HashValue(Value):
         hash-max-listpack-entries / -value: a hash outgrowing them becomes a hashtable, as Redis converts it."""
         port = self._port
         port.before_write(_RECORD_OVERHEAD + sum(map(len, pairs)) + _VALUE_OVERHEAD * len(pairs) if port.maxdisk else 0)
-        added = self._update(pairs)
+        return self._set(pairs, max_entries, max_value)
+
+    def _set(self, pairs: Sequence[bytes], max_entries: int, max_value: int) -> int:
+        """``set_many`` once the write is allowed: the change, then its record."""
+        data = journal.encode_values(pairs)
+        added = self._update(pairs) if self.fields else self._fill(pairs, len(data))
         if not self.hashtable and (len(self.fields) > max_entries or max(map(len, pairs)) > max_value):
             self.hashtable = True
-        port.log(OP_HSET, HSET_HEAD.pack(self.qid, self.hashtable) + journal.encode_values(pairs))
+        self._port.log(OP_HSET, HSET_HEAD.pack(self.qid, self.hashtable) + data)
+        return added
+
+    def _fill(self, pairs: Sequence[bytes], encoded: int) -> int:
+        """``_update`` of an empty hash (HSET of a new one: the common case), ``encoded`` the length of the pairs'
+        ``journal.encode_values``, which tells the bytes they hold when no field is given twice."""
+        count = len(pairs)
+        if count % 2:
+            raise ValueError("a hash field without its value")
+        pairs_iter = iter(pairs)
+        fields = self.fields
+        fields.update(zip(pairs_iter, pairs_iter, strict=False))  # strict=True: slower than the check above
+        added = len(fields)
+        if 2 * added == count:
+            holds = encoded - _VALUE_OVERHEAD * count
+        else:
+            holds = sum(len(field) + len(value) for field, value in fields.items())
+        self._port.inline_changed(holds + FIELD_OVERHEAD * added)
         return added
 
     def _update(self, pairs: Sequence[bytes]) -> int:
@@ -193,7 +215,8 @@ class HashValue(Value):
             raise ValueError(f"unknown hash operation {op}")
 
     def dump(self) -> bytes:
-        flat = [item for pair in self.fields.items() for item in pair]
+        # chain over the items: half the cost of a nested comprehension, and checkpoints dump every new hash
+        flat = list(itertools.chain.from_iterable(self.fields.items()))
         return STATE_HEAD.pack(self.hashtable) + journal.encode_values(flat)
 
     @classmethod
@@ -274,7 +297,10 @@ def new_hash(
     both, so a crash never leaves the key empty; refused as a whole, before anything changes, for a full disk."""
     if port.maxdisk:
         port.before_write(len(key) + 64 + _RECORD_OVERHEAD + sum(map(len, pairs)) + _VALUE_OVERHEAD * len(pairs))
-    with port.atomic():
+    port.begin_atomic()  # port.atomic() without a generator's cost: every new hash comes this way
+    try:
         value: HashValue = port.create(db, key, HASH.name)  # type: ignore[assignment]
-        value.set_many(pairs, max_entries, max_value)
+        value._set(pairs, max_entries, max_value)  # room for it checked above, and by create (full journal...)
+    finally:
+        port.end_atomic()
     return value
