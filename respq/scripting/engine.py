@@ -200,7 +200,6 @@ class ScriptEngine:
             )
             self._lua = lua
             api = self._api
-            self._run_lua = api.run
             self._where = api.where
             self._table = lua.table_from
             self._make_error = api.make_error
@@ -377,16 +376,6 @@ class ScriptEngine:
             except CommandError:
                 flags = EVAL_COMPAT
         return bool(flags & EVAL_COMPAT or not flags & NO_WRITES)
-
-    def kill(self) -> bytes | None:
-        """SCRIPT KILL: None when the running script will stop, else the error to answer."""
-        run = self.running
-        if run is None:
-            return script_errors.NOTBUSY
-        if run.dirty:
-            return script_errors.UNKILLABLE
-        run.killed = True
-        return None
 
     # ---- callbacks from Lua ---------------------------------------------------------------------------------------
     def _interrupt(self) -> bool:
