@@ -3,8 +3,10 @@ src/script.c, src/script_lua.c). A text without a code gets "ERR " where Redis a
 
 from __future__ import annotations
 
+from respq.errors import NUMKEYS_TOO_MANY
+
+NUMKEYS_TOO_BIG = NUMKEYS_TOO_MANY  # the text EVAL, FCALL and SINTERCARD share
 NOSCRIPT = b"NOSCRIPT No matching script. Please use EVAL."
-NUMKEYS_TOO_BIG = b"ERR Number of keys can't be greater than number of args"
 NUMKEYS_NEGATIVE = b"ERR Number of keys can't be negative"
 BUSY_EVAL = b"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
 NOTBUSY = b"NOTBUSY No scripts in execution right now."
@@ -50,4 +52,7 @@ FUNCTION_LIST_NAME_MISSING = b"ERR library name argument was not given"
 FUNCTION_LIST_UNKNOWN = b"ERR Unknown argument %s"
 FUNCTION_FLUSH_OPTION = b"ERR FUNCTION FLUSH only supports SYNC|ASYNC option"
 FUNCTION_RESTORE_POLICY = b"ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."
-SUBCOMMAND_SYNTAX = b"ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."
+LIBRARY_EXISTS_AT_LOAD = b"ERR Library '%s' already exists"
+LIBRARY_EXISTS_AT_RESTORE = b"ERR Library %s already exists"  # FUNCTION RESTORE's wording has no quotes
+FUNCTION_EXISTS = b"ERR Function %s already exists"
+INVALID_LIBRARY_METADATA = b"ERR Invalid library metadata"

@@ -9,7 +9,7 @@ from respq.commands.args import parse_int
 from respq.commands.context import Context
 from respq.commands.help import help_lines
 from respq.commands.table import command, container
-from respq.errors import CommandError
+from respq.errors import CommandError, subcommand_syntax
 from respq.glob import glob_match
 from respq.replies import OK, SetReply, SimpleString
 from respq.scripting import errors as script_errors
@@ -157,7 +157,7 @@ def function_delete(ctx: Context, argv: list[bytes]) -> Any:
 
 
 def _syntax(argv: list[bytes]) -> CommandError:
-    return CommandError(script_errors.SUBCOMMAND_SYNTAX % (argv[1][:128], argv[0].upper()))
+    return CommandError(subcommand_syntax(argv[1], argv[0].upper()))
 
 
 @command(

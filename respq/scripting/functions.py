@@ -279,13 +279,13 @@ def parse_header(payload: bytes) -> tuple[bytes, bytes, bytes]:
         raise FunctionError(b"ERR Missing library metadata")
     end = payload.find(b"\n")
     if end < 0:
-        raise FunctionError(b"ERR Invalid library metadata")
+        raise FunctionError(script_errors.INVALID_LIBRARY_METADATA)
     try:
         parts = split_inline(payload[:end])
     except ProtocolError:
         parts = []
     if not parts:
-        raise FunctionError(b"ERR Invalid library metadata")
+        raise FunctionError(script_errors.INVALID_LIBRARY_METADATA)
     engine = parts[0][2:]
     name = None
     for part in parts[1:]:
@@ -390,14 +390,14 @@ class FunctionEngine(ScriptEngine):
         (libraryJoin; FUNCTION LOAD's own checks and texts with ``at_load``)."""
         for library in new:
             if library.name in self.libraries and not replace:
-                text = b"ERR Library '%s' already exists" if at_load else b"ERR Library %s already exists"
+                text = script_errors.LIBRARY_EXISTS_AT_LOAD if at_load else script_errors.LIBRARY_EXISTS_AT_RESTORE
                 raise FunctionError(text % library.name)
         replaced = {library.name for library in new}
         for library in new:
             for fname in library.functions:
                 owner = self.functions.get(fname.lower())
                 if owner is not None and owner.library.name not in replaced:
-                    raise FunctionError(b"ERR Function %s already exists" % fname)
+                    raise FunctionError(script_errors.FUNCTION_EXISTS % fname)
         for library in new:
             self._unlink(library.name)
             self.libraries[library.name] = library
@@ -422,11 +422,11 @@ class FunctionEngine(ScriptEngine):
         for code in codes:
             library = self.compile_library(code, timed=False)
             if library.name in libraries:
-                raise FunctionError(b"ERR Library '%s' already exists" % library.name)
+                raise FunctionError(script_errors.LIBRARY_EXISTS_AT_LOAD % library.name)
             seen = {fname.lower() for other in libraries.values() for fname in other.functions}
             for fname in library.functions:
                 if fname.lower() in seen:
-                    raise FunctionError(b"ERR Function %s already exists" % fname)
+                    raise FunctionError(script_errors.FUNCTION_EXISTS % fname)
             libraries[library.name] = library
         return list(libraries.values())
 
