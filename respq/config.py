@@ -870,6 +870,10 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("maxdisk", _mem(0, LLONG_MAX), 0, S),  # 0 = no limit
     _d("maxmemory", _mem(0, ULLONG_MAX, unsigned=True), 0, S),  # values held in memory (strings); 0 = no limit
     _d("scrub-bandwidth", _int(0, INT_MAX), 8, S),  # MB/s read by the background scrub; 0 = no scrub
+    _d("http-port", _int(0, 65535), 0, S, live=False),  # the HTTP listener (health, metrics); 0 = none
+    _d("http-bind", TEXT, "127.0.0.1", S, live=False),
+    _d("metrics-per-queue", YES_NO, False, S),  # /metrics lists every queue, not only totals and the worst ones
+    _d("metrics-top-queues", _int(0, 1000), 10, S),  # how many worst queues /metrics names by oldest age and lag
     # Bytes the Lua runtime of EVAL may hold; a script that allocates past it is stopped with an error. 0 = no limit.
     _d("script-memory-limit", _mem(0, LLONG_MAX), 256 * MB, S, live=False),
     # When a stream entry starts a new listpack node (what `~` trimming removes whole), as in Redis.

@@ -21,6 +21,8 @@ from respq.commands.table import apply_renames
 from respq.config import Config
 from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners, serve_while_busy
 from respq.errors import StartupError
+from respq.histogram import CHECKPOINT_SECONDS, Histogram
+from respq.http import check_http_bind, open_http_listener, serve_http
 from respq.keyspace import Keyspace
 from respq.log import Logger
 from respq.pubsub import PubSub
@@ -89,6 +91,8 @@ class Server:
         self.scripts.serve_while_busy = self._serve_while_busy
         self._checkpoint_lock = trio.Lock()
         self.last_checkpoint = self.started  # LASTSAVE (set again once the data directory is open)
+        self.checkpoint_seconds = Histogram(CHECKPOINT_SECONDS)  # for /metrics
+        self.recovery_seconds = 0.0  # how long loading the data directory took
         self._checkpoint_scheduled = False  # BGSAVE started a checkpoint that has not taken the lock yet
         self._configure_observers()
         self.functions = FunctionEngine(log, config.script_memory_limit)  # FUNCTION's libraries, FCALL
@@ -250,7 +254,11 @@ class Server:
             await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
             engine.finish_checkpoint(checkpoint)
             self.last_checkpoint = time.time()
-            self.stats.observers.add_latency("checkpoint", int((time.monotonic() - started) * 1000))
+            self._checkpoint_took(time.monotonic() - started)
+
+    def _checkpoint_took(self, seconds: float) -> None:
+        self.stats.observers.add_latency("checkpoint", int(seconds * 1000))
+        self.checkpoint_seconds.observe(seconds)
 
     @property
     def checkpointing(self) -> bool:
@@ -266,7 +274,7 @@ class Server:
         engine.run_checkpoint(checkpoint)
         engine.finish_checkpoint(checkpoint)
         self.last_checkpoint = time.time()
-        self.stats.observers.add_latency("checkpoint", int((time.monotonic() - started) * 1000))
+        self._checkpoint_took(time.monotonic() - started)
 
     def background_save(self) -> None:
         """BGSAVE, BGREWRITEAOF: a checkpoint starts in the background."""
@@ -540,12 +548,20 @@ class Server:
         gc.freeze()
         gc.set_threshold(100_000, 50, 100)
         log.notice(f"respq {__version__} starting, pid={os.getpid()}")
+        check_http_bind(cfg)
         # The lock comes before any bind: a second server refused the directory never listens, not even briefly.
         lock_fd = self._lock_data_directory()
         log.notice(f"Data directory {os.path.abspath(cfg.dir)}, appendfsync {cfg.appendfsync}")
         try:
             listeners = open_listeners(self)
         except BaseException:
+            os.close(lock_fd)
+            raise
+        try:
+            http_socket = open_http_listener(cfg)
+        except BaseException:
+            for listener in listeners:
+                listener.close()
             os.close(lock_fd)
             raise
         for warning in getattr(cfg, "warnings", []):
@@ -562,6 +578,11 @@ class Server:
                 log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")
                 nursery.start_soon(self._signals)
                 nursery.start_soon(self._clients_cron)
+                if http_socket is not None:
+                    # Before loading, so that /readyz answers 503 while the journal is replayed.
+                    address = http_socket.getsockname()
+                    await nursery.start(serve_http, self, http_socket)
+                    log.notice(f"HTTP listening on {address[0]} port={address[1]}")
                 failure = await self._load_data(lock_fd)
                 if failure is None:
                     await self._serve_loaded(nursery, listeners, task_status)
@@ -585,7 +606,8 @@ class Server:
             connection.ctx.engine = self.engine  # type: ignore[assignment]
             self.keyspace.adopt_watches(connection.client)  # type: ignore[union-attr]
         self.loading = False
-        self.log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
+        self.recovery_seconds = time.monotonic() - started
+        self.log.notice(f"DB loaded from disk: {self.recovery_seconds:.3f} seconds")
         return None
 
     async def _serve_loaded(self, nursery: trio.Nursery, listeners: list[socket.socket], task_status: Any) -> None:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from respq import REDIS_COMPAT_VERSION, errors
+from respq.auth import default_user_password_ok
 from respq.client import Client
 from respq.commands.args import parse_db_index, parse_int, parse_timeout_ms
 from respq.commands.context import Context
@@ -40,13 +41,6 @@ def echo(ctx: Context, argv: list[bytes]) -> Any:
     return argv[1]
 
 
-def _default_user_password_ok(ctx: Context, user: bytes, password: bytes) -> bool:
-    required = ctx.config.requirepass
-    if user != b"default":
-        return False
-    return not required or password == required.encode()
-
-
 @command(
     "auth",
     -2,
@@ -64,7 +58,7 @@ def auth(ctx: Context, argv: list[bytes]) -> Any:
         user, password = b"default", argv[1]
     else:
         user, password = argv[1], argv[2]
-    if not _default_user_password_ok(ctx, user, password):
+    if not default_user_password_ok(ctx.config, user, password):
         raise CommandError(errors.WRONGPASS)
     ctx.client.authenticated = True
     return OK
@@ -93,7 +87,7 @@ def hello(ctx: Context, argv: list[bytes]) -> Any:
         option = argv[i].upper()
         remaining = len(argv) - i - 1
         if option == b"AUTH" and remaining >= 2:
-            if not _default_user_password_ok(ctx, argv[i + 1], argv[i + 2]):
+            if not default_user_password_ok(ctx.config, argv[i + 1], argv[i + 2]):
                 raise CommandError(errors.WRONGPASS)
             client.authenticated = True
             i += 3

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from respq import speedups
+from respq.histogram import SYNC_BATCH_BYTES, SYNC_SECONDS, Histogram
 from respq.storage import framing
 from respq.storage.errors import (
     CorruptionError,
@@ -161,6 +162,9 @@ class Journal:
         self.blocked = False  # the last flush hit ENOSPC; its records are still in the buffer
         self.syncs_total = 0
         self.last_sync_us = 0
+        self.sync_seconds = Histogram(SYNC_SECONDS)  # for the metrics endpoint
+        self.sync_batch_bytes = Histogram(SYNC_BATCH_BYTES)
+        self.sync_errors = 0
         self.last_sync_time = 0.0
         # Files not yet fully synced, oldest first: [fd, lsn at its end or None while current].
         self._unsynced: list[list[int | None]] = []
@@ -360,6 +364,7 @@ class Journal:
                 self._sync_locked()
             except OSError as error:
                 self._sync_failed = error
+                self.sync_errors += 1
                 raise
 
     def _raise_if_failed(self) -> None:
@@ -384,9 +389,12 @@ class Journal:
         if files_started > self._files_named_durably:
             self.io.fsync_dir(self.directory)
             self._files_named_durably = files_started
-        self.last_sync_us = int((time.perf_counter() - started) * 1_000_000)
+        elapsed = time.perf_counter() - started
+        self.last_sync_us = int(elapsed * 1_000_000)
         self.last_sync_time = time.time()
         self.syncs_total += 1
+        self.sync_seconds.observe(elapsed)
+        self.sync_batch_bytes.observe(max(0, target - self.durable_lsn))
         with self._state:
             self.durable_lsn = max(self.durable_lsn, target)
             # Earlier files are now fully durable: their descriptors can go.

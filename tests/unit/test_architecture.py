@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.protocol",
             "respq.config",
             "respq.log",
+            "respq.histogram",
+            "respq.auth",
         ),
     ),
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type
@@ -42,7 +44,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.scripting",  # EVAL and its Lua engine run commands through the command table
         ),
     ),
-    ("server", ("respq.connection", "respq.reactor", "respq.server", "respq.cli", "respq.admin", "respq.__main__")),
+    (
+        "server",
+        (
+            "respq.connection",
+            "respq.reactor",
+            "respq.server",
+            "respq.cli",
+            "respq.admin",
+            "respq.__main__",
+            "respq.http",  # the HTTP listener: health, metrics (it reads what INFO reads)
+        ),
+    ),
 ]
 
 

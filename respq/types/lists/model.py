@@ -97,6 +97,17 @@ def cold_files(cold: bytes) -> set[int]:
     return {fid for fid, *_ in _packed_chunks(cold, COLD_HEAD.size)}
 
 
+def cold_size(cold: bytes) -> tuple[int, int]:
+    """(values, bytes on disk) of the list a cold entry stands for, without making it an object again (metrics)."""
+    if cold_kind(cold) == COLD_IN_JOURNAL:
+        return 1, COLD_VALUE.unpack_from(cold, COLD_HEAD.size)[2] + framing.OVERHEAD
+    values = size = 0
+    for _, start, end, count, _ in _packed_chunks(cold, COLD_HEAD.size):
+        values += count
+        size += end - start
+    return values, size
+
+
 def _cold_head(kind: int, qid: int, expire_ms: int | None) -> bytes:
     return COLD_HEAD.pack(kind | (COLD_EXPIRES if expire_ms is not None else 0), qid, expire_ms or 0)
 
@@ -861,6 +872,16 @@ class ListLog(Value):
                 total += sum(chunk.lengths) - sum(chunk.lengths[: chunk.lo])
             else:
                 total += chunk.end - chunk.start - chunk.count * framing.OVERHEAD
+        return total
+
+    def disk_bytes(self) -> int:
+        """The bytes its values take on disk, framing included (nothing is read)."""
+        total = 0
+        for chunk in self._chunks:
+            if type(chunk) is JournalRun:
+                total += sum(chunk.lengths[chunk.lo :]) + chunk.count * framing.OVERHEAD
+            else:
+                total += chunk.end - chunk.start
         return total
 
     # -- lifecycle and persistence

@@ -1489,6 +1489,30 @@ class StreamLog(Value):
     def pending_total(self) -> int:
         return sum(len(group.pel) for group in self.groups.values())
 
+    # -- what the metrics endpoint reads
+
+    def disk_bytes(self) -> int:
+        """The bytes its records take in segment files (deleted records included until their node goes)."""
+        return sum(node.end - node.start for node in self._nodes)
+
+    def next_live_id(self, after: int) -> int | None:
+        """The first live entry's ID past ``after`` (a group's next undelivered entry), None if there is none.
+        Reads at most the records of the nodes up to it."""
+        if after >= self.last_id or not self.length:
+            return None
+        if after < self.first_id:
+            return self.first_id  # kept up to date: nothing to read
+        nodes = self._nodes
+        for index in range(max(0, self._node_index(after + 1)), len(nodes)):
+            node = nodes[index]
+            if node.last <= after or not node.live:
+                continue
+            deleted = node.deleted
+            for stream_id, *_ in self._records(node):
+                if stream_id > after and not (deleted and stream_id in deleted):
+                    return stream_id
+        return None
+
     def dump(self) -> bytes:
         parts = [
             STATE_HEAD.pack(
@@ -1819,3 +1843,17 @@ class StreamType(ValueType):
 
 STREAM = StreamType()
 StreamLog.vtype = STREAM
+
+
+def redelivered_count(group: Group, limit: int) -> int | None:
+    """Pending entries of ``group`` delivered more than once; None for a PEL over ``limit`` entries, whose pass
+    would hold the loop too long."""
+    if len(group.pel) > limit:
+        return None
+    floor = 2 << (_TIME_BITS + _SLOT_BITS)  # a delivery count of 2 or more
+    return sum(1 for packed in group.pel.values() if packed >= floor)
+
+
+def oldest_pending_id(group: Group) -> int | None:
+    bounds = group.pending_bounds()
+    return bounds[0] if bounds else None
