@@ -552,7 +552,8 @@ def test_config_get_patterns_agree_with_redis(redis_client) -> None:  # type: ig
         assert {name: got[name] for name in want} == want, patterns
         assert set(got) - set(want) <= {b"port", b"bind", b"BIND", b"dir", b"appendfsync", b"logfile",
                                         b"segment-size", b"max-open-files", b"checkpoint-bytes", b"maxdisk",
-                                        b"scrub-bandwidth"}
+                                        b"scrub-bandwidth", b"http-port", b"http-bind", b"metrics-per-queue",
+                                        b"metrics-top-queues"}
 
 
 # Config lines redis-server rejects with the same message respq gives.
