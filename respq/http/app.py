@@ -41,7 +41,7 @@ class Request:
 @dataclass
 class Response:
     status: int
-    body: bytes = b""
+    body: bytes | list[bytes] = b""  # a list is sent a piece at a time (a large body is never copied whole)
     content_type: str = "text/plain; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
 
@@ -126,11 +126,16 @@ class App:
             response = await self._respond(scope, receive)
         except _BodyTooLarge:
             response = Response(413, b"request body too large\n")
-        headers = [(b"content-type", response.content_type.encode()), (b"content-length", b"%d" % len(response.body))]
+        pieces = response.body if isinstance(response.body, list) else [response.body]
+        length = sum(map(len, pieces))
+        headers = [(b"content-type", response.content_type.encode()), (b"content-length", b"%d" % length)]
         headers += [(name.encode(), value.encode()) for name, value in response.headers]
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        body = b"" if scope["method"] == "HEAD" else response.body
-        await send({"type": "http.response.body", "body": body})
+        if scope["method"] == "HEAD":
+            pieces = []
+        for piece in pieces[:-1]:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": pieces[-1] if pieces else b""})
 
     @staticmethod
     async def _lifespan(receive: Any, send: Any) -> None:

@@ -41,9 +41,10 @@ if TYPE_CHECKING:
     from respq.server import Server
     from respq.storage.engine import Engine
 
-SLICE_SECONDS = 0.002  # work done between two yields to the event loop
-CHECK_EVERY = 32  # keys (or series) between two looks at the clock
+SLICE_SECONDS = 0.0005  # work done between two yields to the event loop
+CHECK_EVERY = 8  # keys (or series) between two looks at the clock
 REDELIVERED_SCAN_LIMIT = 10_000  # a larger PEL is not walked to count redelivered entries (reported as absent)
+PIECE_BYTES = 64 * 1024  # the per-queue text is sent in pieces of about this size
 MAX_LIMIT = 100_000  # the most queues one per-queue request may list
 QUEUE_TYPES = ("list", "stream")
 # Histogram of the queues' oldest-message ages, in seconds.
@@ -75,16 +76,66 @@ class QueueSample:
     groups: list[GroupSample] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class TypeTotals:
+    queues: int = 0
+    messages: int = 0
+    disk_bytes: int = 0
+    oldest_seconds: float | None = None
+
+
+class Worst:
+    """The ``size`` items of largest score seen (a bounded min-heap: one comparison per item past the first)."""
+
+    __slots__ = ("_heap", "_seen", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seen = 0  # ties keep arrival order, and items are never compared
+
+    def offer(self, score: float, item: Any) -> None:
+        if not self.size or score <= 0:
+            return
+        self._seen += 1
+        entry = (score, -self._seen, item)
+        if len(self._heap) < self.size:
+            heapq.heappush(self._heap, entry)
+        elif entry > self._heap[0]:
+            heapq.heapreplace(self._heap, entry)
+
+    def items(self) -> list[tuple[float, Any]]:
+        return [(score, item) for score, _, item in sorted(self._heap, reverse=True)]
+
+
 class QueueScan:
     """A pass over every database's keys that ``step`` advances a slice at a time (sans I/O: the caller yields to
-    its event loop between steps). It counts keys by type and samples each list and stream."""
+    its event loop between steps). It counts keys by type and samples each list and stream, adding to totals and
+    to the worst-``top`` lists as it goes (rendering then costs nothing per queue); it keeps the samples of the
+    queues the per-queue families list (``per_queue``, ``match``, ``limit``)."""
 
-    def __init__(self, engine: Engine, databases: int, *, match: bytes | None = None, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        databases: int,
+        *,
+        top: int = 0,
+        per_queue: bool = False,
+        match: bytes | None = None,
+        limit: int | None = None,
+    ) -> None:
         self.engine = engine
         self.now_ms = int(time.time() * 1000)
         self.keys_by_type: Counter[str] = Counter()
-        self.queues: list[QueueSample] = []
-        self.selected: list[QueueSample] = []  # those the per-queue families list (match, limit)
+        self.totals = {type_name: TypeTotals() for type_name in QUEUE_TYPES}
+        self.ages = Histogram(AGE_BUCKETS)
+        self.groups = self.pending = self.lag = 0
+        self.lag_seconds = 0.0
+        self.oldest = Worst(top)  # (db, key, type) by oldest age
+        self.worst_lag = Worst(top)  # (db, key, group) by lag
+        self.worst_lag_seconds = Worst(top)
+        self.selected: list[QueueSample] = []  # those the per-queue families list
+        self._per_queue = per_queue
         self._matches = compile_glob(match) if match is not None else None
         self._limit = limit
         self._pending = ((db, engine.keys(db)) for db in range(databases))  # each db's keys copied when reached
@@ -127,11 +178,31 @@ class QueueScan:
             sample = self._stream(db, key, entry)
         else:
             return
-        self.queues.append(sample)
-        if self._matches is not None and not self._matches(key):
+        self._add(sample)
+        if not self._per_queue or (self._matches is not None and not self._matches(key)):
             return
         if self._limit is None or len(self.selected) < self._limit:
             self.selected.append(sample)
+
+    def _add(self, sample: QueueSample) -> None:
+        totals = self.totals[sample.type]
+        totals.queues += 1
+        totals.messages += sample.depth
+        totals.disk_bytes += sample.disk_bytes
+        age = sample.oldest_seconds
+        if age is not None:
+            self.ages.observe(age)
+            if totals.oldest_seconds is None or age > totals.oldest_seconds:
+                totals.oldest_seconds = age
+            self.oldest.offer(age, (sample.db, sample.key, sample.type))
+        for group in sample.groups:
+            self.groups += 1
+            self.pending += group.pending
+            self.lag += group.lag or 0
+            self.lag_seconds = max(self.lag_seconds, group.lag_seconds)
+            where = (sample.db, sample.key, group.name)
+            self.worst_lag.offer(group.lag or 0, where)
+            self.worst_lag_seconds.offer(group.lag_seconds, where)
 
     def _stream(self, db: int, key: bytes, log: Any) -> QueueSample:
         now = self.now_ms
@@ -155,11 +226,14 @@ class QueueScan:
         return QueueSample(db, key, "stream", log.length, log.disk_bytes(), oldest, log.entries_added, groups)
 
 
-async def scan_queues(server: Server, *, match: bytes | None = None, limit: int | None = None) -> QueueScan | None:
+async def scan_queues(
+    server: Server, *, per_queue: bool = False, match: bytes | None = None, limit: int | None = None
+) -> QueueScan | None:
     """A whole QueueScan, yielding to the loop between slices; None while the data is loading."""
     if server.loading or server.engine is None:
         return None
-    scan = QueueScan(server.engine, server.config.databases, match=match, limit=limit)
+    top = server.config.values["metrics-top-queues"]
+    scan = QueueScan(server.engine, server.config.databases, top=top, per_queue=per_queue, match=match, limit=limit)
     while not scan.step(SLICE_SECONDS):
         await trio.sleep(0)
     return scan
@@ -269,61 +343,45 @@ class ServerCollector:
         messages = GaugeMetricFamily("respq_queues_messages", "Values in lists, entries in streams.", labels=["type"])
         disk = GaugeMetricFamily("respq_queues_disk_bytes", "Bytes the queues' messages take on disk.", labels=["type"])
         oldest = GaugeMetricFamily(
-            "respq_queues_oldest_age_seconds", "The oldest message's age over all queues of the type.", labels=["type"]
+            "respq_queues_oldest_age_seconds",
+            "The oldest message's age over all queues of the type (absent when no age is known: lists).",
+            labels=["type"],
         )
-        for type_name in QUEUE_TYPES:
-            samples = [q for q in scan.queues if q.type == type_name]
-            ages = [q.oldest_seconds for q in samples if q.oldest_seconds is not None]
-            queues.add_metric([type_name], len(samples))
-            messages.add_metric([type_name], sum(q.depth for q in samples))
-            disk.add_metric([type_name], sum(q.disk_bytes for q in samples))
-            if ages:
-                oldest.add_metric([type_name], max(ages))
+        for type_name, totals in scan.totals.items():
+            queues.add_metric([type_name], totals.queues)
+            messages.add_metric([type_name], totals.messages)
+            disk.add_metric([type_name], totals.disk_bytes)
+            if totals.oldest_seconds is not None:
+                oldest.add_metric([type_name], totals.oldest_seconds)
         yield from (queues, messages, disk, oldest)
-        ages = [q.oldest_seconds for q in scan.queues if q.oldest_seconds is not None]
-        counts = Histogram(AGE_BUCKETS)
-        for age in ages:
-            counts.observe(age)
-        yield _histogram("respq_queues_by_oldest_age_seconds", "Queues by the age of their oldest message.", counts)
-        groups = [(q, g) for q in scan.queues for g in q.groups]
-        yield GaugeMetricFamily("respq_groups", "Stream consumer groups.", len(groups))
+        yield _histogram("respq_queues_by_oldest_age_seconds", "Queues by the age of their oldest message.", scan.ages)
+        yield GaugeMetricFamily("respq_groups", "Stream consumer groups.", scan.groups)
+        yield GaugeMetricFamily("respq_groups_pending", "Entries delivered, not yet acknowledged.", scan.pending)
+        yield GaugeMetricFamily("respq_groups_lag", "Entries not yet delivered to their group.", scan.lag)
         yield GaugeMetricFamily(
-            "respq_groups_pending", "Entries delivered, not yet acknowledged.", sum(g.pending for _, g in groups)
+            "respq_groups_lag_seconds_max", "The worst group's age of its next undelivered entry.", scan.lag_seconds
         )
-        yield GaugeMetricFamily(
-            "respq_groups_lag", "Entries not yet delivered to their group.", sum(g.lag or 0 for _, g in groups)
-        )
-        yield GaugeMetricFamily(
-            "respq_groups_lag_seconds_max",
-            "The worst group's age of its next undelivered entry.",
-            max((g.lag_seconds for _, g in groups), default=0),
-        )
-        yield from self._top(scan, groups)
-
-    def _top(self, scan: QueueScan, groups: list[tuple[QueueSample, GroupSample]]) -> Iterator[Metric]:
-        """The worst queues by oldest age and the worst groups by lag: the alerts' answer without per-queue series."""
-        top = self.server.config.values["metrics-top-queues"]
-        labels = ["db", "queue", "type"]
+        top = scan.oldest.size
         oldest = GaugeMetricFamily(
-            "respq_top_queue_oldest_age_seconds", f"The {top} queues with the oldest messages.", labels=labels
+            "respq_top_queue_oldest_age_seconds",
+            f"The {top} queues with the oldest messages.",
+            labels=["db", "queue", "type"],
         )
-        aged = (q for q in scan.queues if q.oldest_seconds)
-        for q in heapq.nlargest(top, aged, key=lambda q: q.oldest_seconds or 0.0):
-            oldest.add_metric([str(q.db), _label(q.key), q.type], q.oldest_seconds or 0.0)
-        glabels = ["db", "queue", "group"]
-        lag = GaugeMetricFamily(
-            "respq_top_group_lag", f"The {top} groups with the most undelivered entries.", labels=glabels
-        )
-        for q, g in heapq.nlargest(top, (pair for pair in groups if pair[1].lag), key=lambda pair: pair[1].lag or 0):
-            lag.add_metric([str(q.db), _label(q.key), _label(g.name)], g.lag or 0)
-        lag_seconds = GaugeMetricFamily(
-            "respq_top_group_lag_seconds", f"The {top} groups whose next undelivered entry is oldest.", labels=glabels
-        )
-        for q, g in heapq.nlargest(
-            top, (pair for pair in groups if pair[1].lag_seconds), key=lambda p: p[1].lag_seconds
+        for age, (db, key, type_name) in scan.oldest.items():
+            oldest.add_metric([str(db), _label(key), type_name], age)
+        yield oldest
+        for family, worst, documentation in (
+            ("respq_top_group_lag", scan.worst_lag, f"The {top} groups with the most undelivered entries."),
+            (
+                "respq_top_group_lag_seconds",
+                scan.worst_lag_seconds,
+                f"The {top} groups whose next undelivered entry is oldest.",
+            ),
         ):
-            lag_seconds.add_metric([str(q.db), _label(q.key), _label(g.name)], g.lag_seconds)
-        yield from (oldest, lag, lag_seconds)
+            metric = GaugeMetricFamily(family, documentation, labels=["db", "queue", "group"])
+            for score, (db, key, group) in worst.items():
+                metric.add_metric([str(db), _label(key), _label(group)], score)
+            yield metric
 
 
 # ---- per-queue families (hand-rendered, in slices) ----------------------------------------------------------------
@@ -366,40 +424,50 @@ GROUP_FAMILIES: tuple[tuple[str, str, Any], ...] = (
 )
 
 
+def _queue_labels(q: QueueSample) -> str:
+    return f'db="{q.db}",queue="{_escape(_label(q.key))}",type="{q.type}"'
+
+
+def _group_labels(q: QueueSample, g: GroupSample) -> str:
+    return f'db="{q.db}",queue="{_escape(_label(q.key))}",group="{_escape(_label(g.name))}"'
+
+
 def queue_lines(queues: list[QueueSample], openmetrics: bool) -> Iterator[str]:
     """The per-queue families' text, a line at a time; counters named as each format wants them."""
-    labels = [(q, f'db="{q.db}",queue="{_escape(_label(q.key))}",type="{q.type}"') for q in queues]
     for name, kind, help_text, read in QUEUE_FAMILIES:
         sample = name + "_total" if kind == "counter" else name
         family = name if openmetrics or kind != "counter" else sample
         yield f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n"
-        for q, text in labels:
+        for q in queues:
             value = read(q)
             if value is not None:
-                yield f"{sample}{{{text}}} {_number(value)}\n"
-    groups = [
-        (g, f'db="{q.db}",queue="{_escape(_label(q.key))}",group="{_escape(_label(g.name))}"')
-        for q in queues
-        for g in q.groups
-    ]
+                yield f"{sample}{{{_queue_labels(q)}}} {_number(value)}\n"
     for name, help_text, read in GROUP_FAMILIES:
         yield f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"
-        for g, text in groups:
-            value = read(g)
-            if value is not None:
-                yield f"{name}{{{text}}} {_number(value)}\n"
+        for q in queues:
+            for g in q.groups:
+                value = read(g)
+                if value is not None:
+                    yield f"{name}{{{_group_labels(q, g)}}} {_number(value)}\n"
 
 
-async def render_queue_families(queues: list[QueueSample], openmetrics: bool) -> bytes:
-    """``queue_lines`` joined, yielding to the loop every SLICE_SECONDS."""
-    parts: list[str] = []
+async def render_queue_families(queues: list[QueueSample], openmetrics: bool) -> list[bytes]:
+    """``queue_lines`` encoded in pieces of about PIECE_BYTES, yielding to the loop every SLICE_SECONDS."""
+    pieces: list[bytes] = []
+    lines: list[str] = []
+    size = 0
     deadline = time.perf_counter() + SLICE_SECONDS
     for count, line in enumerate(queue_lines(queues, openmetrics), 1):
-        parts.append(line)
+        lines.append(line)
+        size += len(line)
+        if size >= PIECE_BYTES:
+            pieces.append("".join(lines).encode())
+            lines, size = [], 0
         if count % CHECK_EVERY == 0 and time.perf_counter() > deadline:
             await trio.sleep(0)
             deadline = time.perf_counter() + SLICE_SECONDS
-    return "".join(parts).encode()
+    pieces.append("".join(lines).encode())
+    return pieces
 
 
 def registry_for(server: Server, scan: QueueScan | None) -> CollectorRegistry:
@@ -420,15 +488,14 @@ async def metrics(request: Request) -> Response:
         limit = int(limit_arg)
     per_queue = server.config.values["metrics-per-queue"] or match_arg is not None or limit is not None
     match = match_arg.encode("utf-8", "surrogateescape") if match_arg is not None else None
-    scan = await scan_queues(server, match=match, limit=limit)
+    scan = await scan_queues(server, per_queue=per_queue, match=match, limit=limit)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     openmetrics = content_type.startswith("application/openmetrics-text")
     body = encoder(registry_for(server, scan))
     if per_queue and scan is not None:
         await trio.sleep(0)
-        tail = await render_queue_families(scan.selected, openmetrics)
+        chunks = await render_queue_families(scan.selected, openmetrics)
         if openmetrics and body.endswith(OPENMETRICS_EOF):
-            body = body[: -len(OPENMETRICS_EOF)] + tail + OPENMETRICS_EOF
-        else:
-            body += tail
+            return Response(200, [body[: -len(OPENMETRICS_EOF)], *chunks, OPENMETRICS_EOF], content_type)
+        return Response(200, [body, *chunks], content_type)
     return Response(200, body, content_type)

@@ -167,7 +167,7 @@ async def asgi_get(app: App, path: str, query: bytes = b"") -> tuple[int, bytes]
 
     scope = {"type": "http", "method": "GET", "path": path, "query_string": query, "headers": []}
     await app(scope, receive, send)
-    return sent[0]["status"], sent[1]["body"]
+    return sent[0]["status"], b"".join(message["body"] for message in sent[1:])
 
 
 def loaded_server(tmp_path: Path) -> Server:
