@@ -32,6 +32,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lowercased names; a repeated header keeps its last value
     body: bytes = b""
+    state: dict[str, Any] = field(default_factory=dict)  # what handlers keep between requests (the App's)
 
     def arg(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -115,6 +116,7 @@ class App:
 
     def __init__(self, server: Server) -> None:
         self.server = server
+        self.state: dict[str, Any] = {}
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -159,6 +161,7 @@ class App:
             parse_qs(scope.get("query_string", b"").decode("latin-1")),
             headers,
             await _read_body(receive),
+            self.state,
         )
         found = ROUTES.get(request.path)
         if found is None:

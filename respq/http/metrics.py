@@ -50,6 +50,7 @@ QUEUE_TYPES = ("list", "stream")
 # Histogram of the queues' oldest-message ages, in seconds.
 AGE_BUCKETS = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
 OPENMETRICS_EOF = b"# EOF\n"
+NEXT_IDS = "metrics.next_ids"  # the App state key of QueueScan's memo
 BAD_LIMIT = b"limit must be a whole number from 1 to %d\n" % MAX_LIMIT
 
 
@@ -123,8 +124,13 @@ class QueueScan:
         per_queue: bool = False,
         match: bytes | None = None,
         limit: int | None = None,
+        next_ids: dict[tuple[int, bytes, bytes], tuple[tuple[int, int, int], int]] | None = None,
     ) -> None:
         self.engine = engine
+        # Each group's next undelivered entry, from the previous scan (``next_ids``) and for the next one: only
+        # groups seen this time are kept, so the memo is bounded by the groups there are.
+        self.previous_next_ids = next_ids or {}
+        self.next_ids: dict[tuple[int, bytes, bytes], tuple[tuple[int, int, int], int]] = {}
         self.now_ms = int(time.time() * 1000)
         self.keys_by_type: Counter[str] = Counter()
         self.totals = {type_name: TypeTotals() for type_name in QUEUE_TYPES}
@@ -204,13 +210,27 @@ class QueueScan:
             self.worst_lag.offer(group.lag or 0, where)
             self.worst_lag_seconds.offer(group.lag_seconds, where)
 
+    def _next_live_id(self, where: tuple[int, bytes, bytes], log: Any, after: int) -> int | None:
+        """``log.next_live_id(after)``, remembered from the previous scan while still exact: the group has not
+        moved, no entry was removed (entries added minus length counts every deletion and trim ever), and new
+        entries only come after the remembered one. Finding it may read a node of records from its segment."""
+        token = (after, log.entries_added - log.length, log.first_id)
+        known = self.previous_next_ids.get(where)
+        if known is not None and known[0] == token:
+            found: int | None = known[1]
+        else:
+            found = log.next_live_id(after)
+        if found is not None:
+            self.next_ids[where] = (token, found)
+        return found
+
     def _stream(self, db: int, key: bytes, log: Any) -> QueueSample:
         now = self.now_ms
         oldest = max(0.0, (now - (log.first_id >> 64)) / 1000) if log.length else 0.0
         groups = []
         for name, group in log.groups.items():
             lag = log.lag(group)
-            following = log.next_live_id(group.last_id) if lag != 0 else None
+            following = self._next_live_id((db, key, name), log, group.last_id) if lag != 0 else None
             first_pending = oldest_pending_id(group)
             groups.append(
                 GroupSample(
@@ -227,15 +247,24 @@ class QueueScan:
 
 
 async def scan_queues(
-    server: Server, *, per_queue: bool = False, match: bytes | None = None, limit: int | None = None
+    request: Request, *, per_queue: bool = False, match: bytes | None = None, limit: int | None = None
 ) -> QueueScan | None:
     """A whole QueueScan, yielding to the loop between slices; None while the data is loading."""
+    server = request.server
     if server.loading or server.engine is None:
         return None
-    top = server.config.values["metrics-top-queues"]
-    scan = QueueScan(server.engine, server.config.databases, top=top, per_queue=per_queue, match=match, limit=limit)
+    scan = QueueScan(
+        server.engine,
+        server.config.databases,
+        top=server.config.values["metrics-top-queues"],
+        per_queue=per_queue,
+        match=match,
+        limit=limit,
+        next_ids=request.state.get(NEXT_IDS),
+    )
     while not scan.step(SLICE_SECONDS):
         await trio.sleep(0)
+    request.state[NEXT_IDS] = scan.next_ids
     return scan
 
 
@@ -488,7 +517,7 @@ async def metrics(request: Request) -> Response:
         limit = int(limit_arg)
     per_queue = server.config.values["metrics-per-queue"] or match_arg is not None or limit is not None
     match = match_arg.encode("utf-8", "surrogateescape") if match_arg is not None else None
-    scan = await scan_queues(server, per_queue=per_queue, match=match, limit=limit)
+    scan = await scan_queues(request, per_queue=per_queue, match=match, limit=limit)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     openmetrics = content_type.startswith("application/openmetrics-text")
     body = encoder(registry_for(server, scan))

@@ -58,3 +58,30 @@ def test_worst_keeps_the_largest_scores_in_order() -> None:
         worst.offer(score, item)
     assert worst.items() == [(9, "b"), (9, "d"), (7, "e")]
     assert Worst(0).items() == []
+
+
+def test_the_next_undelivered_entry_is_remembered_only_while_exact(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    stream = engine.create(0, b"s", "stream")
+    ids = [id_of(1_000 + n, 0) for n in range(6)]
+    for stream_id in ids:
+        stream.add(stream_id, [b"f", b"v"])
+    stream.set_group(b"g", ids[1], 2)  # delivered up to the second entry: the third is next
+
+    def lag_ms() -> dict[tuple[int, bytes, bytes], int]:
+        scan = QueueScan(engine, 1, next_ids=memo)
+        while not scan.step(1.0):
+            pass
+        memo.clear()
+        memo.update(scan.next_ids)
+        return {where: found >> 64 for where, (_, found) in scan.next_ids.items()}
+
+    memo: dict = {}
+    assert lag_ms() == {(0, b"s", b"g"): 1_002}
+    stream.add(id_of(2_000, 0), [b"f", b"v"])  # an addition leaves the next entry where it was
+    assert lag_ms() == {(0, b"s", b"g"): 1_002}
+    stream.delete([ids[2]])  # the next entry goes: the one after it is next
+    assert lag_ms() == {(0, b"s", b"g"): 1_003}
+    stream.set_group(b"g", ids[4], 5)
+    assert lag_ms() == {(0, b"s", b"g"): 1_005}
+    engine.close()
