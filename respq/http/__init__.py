@@ -7,6 +7,7 @@ Routes live in a table (``respq.http.app.ROUTES``): later endpoints add rows, no
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from respq.config import Config
 from respq.errors import StartupError
 from respq.http import metrics  # noqa: F401 - registers /metrics in the route table
 from respq.http.app import App
+from respq.log import Logger
 
 if TYPE_CHECKING:
     import ssl
@@ -76,7 +78,29 @@ def open_http_listener(config: Config) -> socket.socket | None:
     return sock
 
 
-def hypercorn_config(sock: socket.socket, ssl_context: ssl.SSLContext | None = None) -> HypercornConfig:
+class _ToServerLog(logging.Handler):
+    """hypercorn's warnings and errors (a handler that raised, a protocol error) as respq log lines."""
+
+    def __init__(self, log: Logger) -> None:
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f": {record.exc_info[1]!r}"
+        self.log.warning(f"HTTP: {text}")
+
+
+def _error_logger(log: Logger) -> logging.Logger:
+    logger = logging.getLogger("respq.http")
+    logger.handlers = [_ToServerLog(log)]
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+    return logger
+
+
+def hypercorn_config(sock: socket.socket, log: Logger, ssl_context: ssl.SSLContext | None = None) -> HypercornConfig:
     """hypercorn's settings for the listener on ``sock``: every limit and timeout is set here, in one place."""
     if ssl_context is not None:
         raise NotImplementedError("HTTPS is not available yet")
@@ -90,13 +114,12 @@ def hypercorn_config(sock: socket.socket, ssl_context: ssl.SSLContext | None = N
     cfg.backlog = BACKLOG
     cfg.include_server_header = False
     cfg.accesslog = None
-    cfg.errorlog = None  # respq logs what matters itself; hypercorn's start-up lines would only repeat it
-    cfg.loglevel = "WARNING"
+    cfg.errorlog = _error_logger(log)  # warnings and errors only: respq logs the listener's start itself
     return cfg
 
 
 async def serve_http(server: Server, sock: socket.socket, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Serves HTTP on ``sock`` until the server shuts down (then requests in flight get GRACEFUL_SECONDS)."""
-    config = hypercorn_config(sock)
+    config = hypercorn_config(sock, server.log)
     sock.detach()  # hypercorn makes its own socket object from the descriptor, and owns it from now on
     await serve(App(server), config, shutdown_trigger=server.shutdown_requested.wait, task_status=task_status)

@@ -152,7 +152,9 @@ class App:
     async def _respond(self, scope: dict[str, Any], receive: Any) -> Response:
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         length = headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+        if not length.isdigit():
+            return Response(400, b"bad content-length\n")
+        if int(length) > MAX_BODY_BYTES:
             raise _BodyTooLarge
         request = Request(
             self.server,
