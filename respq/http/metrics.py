@@ -16,7 +16,7 @@ import heapq
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +63,7 @@ class GroupSample:
     oldest_pending_seconds: float  # age of the oldest pending entry; 0 when none is pending
     consumers: int
     redelivered: int | None  # pending entries delivered more than once; None when the PEL was too big to walk
+    delivered: int | None  # entries ever delivered to the group (XINFO's entries-read); None when unknown
 
 
 @dataclass(slots=True)
@@ -75,6 +76,7 @@ class QueueSample:
     oldest_seconds: float | None  # age of the oldest message; 0 when empty; None when unknown (lists, for now)
     pushed: int | None  # messages ever added (streams: entries-added); None when not counted
     groups: list[GroupSample] = field(default_factory=list)
+    waiting: int = 0  # clients blocked on it (BLPOP, XREAD BLOCK, XREADGROUP BLOCK...)
 
 
 @dataclass(slots=True)
@@ -125,8 +127,10 @@ class QueueScan:
         match: bytes | None = None,
         limit: int | None = None,
         next_ids: dict[tuple[int, bytes, bytes], tuple[tuple[int, int, int], int]] | None = None,
+        waiters: Mapping[tuple[int, bytes], Sized] | None = None,
     ) -> None:
         self.engine = engine
+        self._waiters = waiters or {}
         # Each group's next undelivered entry, from the previous scan (``next_ids``) and for the next one: only
         # groups seen this time are kept, so the memo is bounded by the groups there are.
         self.previous_next_ids = next_ids or {}
@@ -184,6 +188,9 @@ class QueueScan:
             sample = self._stream(db, key, entry)
         else:
             return
+        blocked = self._waiters.get((db, key))
+        if blocked:
+            sample.waiting = len(blocked)
         self._add(sample)
         if not self._per_queue or (self._matches is not None and not self._matches(key)):
             return
@@ -241,6 +248,7 @@ class QueueScan:
                     max(0.0, (now - (first_pending >> 64)) / 1000) if first_pending is not None else 0.0,
                     len(group.consumers),
                     redelivered_count(group, REDELIVERED_SCAN_LIMIT),
+                    group.entries_read if group.entries_read >= 0 else None,
                 )
             )
         return QueueSample(db, key, "stream", log.length, log.disk_bytes(), oldest, log.entries_added, groups)
@@ -261,6 +269,7 @@ async def scan_queues(
         match=match,
         limit=limit,
         next_ids=request.state.get(NEXT_IDS),
+        waiters=server.blocking.waiters,
     )
     while not scan.step(SLICE_SECONDS):
         await trio.sleep(0)
@@ -438,6 +447,7 @@ QUEUE_FAMILIES: tuple[tuple[str, str, str, Any], ...] = (
         lambda q: q.oldest_seconds,
     ),
     ("respq_queue_pushed", "counter", "Messages ever added (streams).", lambda q: q.pushed),
+    ("respq_queue_waiting_clients", "gauge", "Clients blocked waiting on the queue.", lambda q: q.waiting),
 )
 GROUP_FAMILIES: tuple[tuple[str, str, Any], ...] = (
     ("respq_group_pending", "Entries delivered to the group, not yet acknowledged.", lambda g: g.pending),
@@ -450,6 +460,13 @@ GROUP_FAMILIES: tuple[tuple[str, str, Any], ...] = (
     ),
     ("respq_group_consumers", "Consumers in the group.", lambda g: g.consumers),
     ("respq_group_redelivered", "Pending entries delivered more than once.", lambda g: g.redelivered),
+)
+GROUP_COUNTERS: tuple[tuple[str, str, Any], ...] = (
+    (
+        "respq_group_delivered",
+        "Entries ever delivered to the group (entries-read; absent when unknown).",
+        lambda g: g.delivered,
+    ),
 )
 
 
@@ -471,13 +488,17 @@ def queue_lines(queues: list[QueueSample], openmetrics: bool) -> Iterator[str]:
             value = read(q)
             if value is not None:
                 yield f"{sample}{{{_queue_labels(q)}}} {_number(value)}\n"
-    for name, help_text, read in GROUP_FAMILIES:
-        yield f"# HELP {name} {help_text}\n# TYPE {name} gauge\n"
+    groups = [(name, "gauge", help_text, read) for name, help_text, read in GROUP_FAMILIES]
+    groups += [(name, "counter", help_text, read) for name, help_text, read in GROUP_COUNTERS]
+    for name, kind, help_text, read in groups:
+        sample = name + "_total" if kind == "counter" else name
+        family = name if openmetrics or kind != "counter" else sample
+        yield f"# HELP {family} {help_text}\n# TYPE {family} {kind}\n"
         for q in queues:
             for g in q.groups:
                 value = read(g)
                 if value is not None:
-                    yield f"{name}{{{_group_labels(q, g)}}} {_number(value)}\n"
+                    yield f"{sample}{{{_group_labels(q, g)}}} {_number(value)}\n"
 
 
 async def render_queue_families(queues: list[QueueSample], openmetrics: bool) -> list[bytes]:

@@ -299,6 +299,7 @@ def test_per_queue_series_by_query_in_both_formats(served: tuple[ServerProcess, 
         assert value(found["respq_group_lag"], "respq_group_lag", **group) == 3
         assert value(found["respq_group_consumers"], "respq_group_consumers", **group) == 1
         assert value(found["respq_group_redelivered"], "respq_group_redelivered", **group) == 0
+        assert value(found["respq_group_delivered"], "respq_group_delivered_total", **group) == 2
         lag_seconds = value(found["respq_group_lag_seconds"], "respq_group_lag_seconds", **group)
         assert (time.time() * 1000 - third) / 1000 - 30 <= lag_seconds <= (time.time() * 1000 - third) / 1000
         oldest_pending = value(
@@ -322,6 +323,22 @@ def test_per_queue_series_by_directive_with_a_limit_and_list_ages_absent(tmp_pat
         # A list's oldest age is not known: no series rather than a made-up value.
         assert not found["respq_queue_oldest_age_seconds"].samples
         assert len(families(get(http_port, "/metrics?limit=2")[2])["respq_queue_messages"].samples) == 2
+        # A consumer blocked on a stream is counted on it (a list's waiters wait on a missing key: no queue yet).
+        client = redis.Redis(port=server.port, socket_timeout=10)
+        client.xadd("events", {"f": "v"})
+        waiter = redis.Redis(port=server.port, socket_timeout=30)
+        blocked = threading.Thread(target=waiter.xread, args=({"events": "$"},), kwargs={"block": 20_000})
+        blocked.start()
+        deadline = time.monotonic() + 10
+        while value(families(get(http_port, "/metrics")[2])["respq_blocked_clients"], "respq_blocked_clients") < 1:
+            assert time.monotonic() < deadline
+        found = families(get(http_port, "/metrics")[2])["respq_queue_waiting_clients"]
+        assert value(found, "respq_queue_waiting_clients", queue="events") == 1
+        assert value(found, "respq_queue_waiting_clients", queue="q1") == 0
+        client.xadd("events", {"f": "w"})
+        blocked.join(10)
+        client.close()
+        waiter.close()
         assert get(http_port, "/metrics?limit=0")[0] == 400
         assert get(http_port, "/metrics?limit=x")[0] == 400
     finally:
