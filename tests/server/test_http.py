@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import gc
 import sys
 import threading
 import time
@@ -218,6 +219,15 @@ async def test_readyz_answers_503_while_the_data_directory_loads(tmp_path: Path)
 
     server._load = slow_load  # type: ignore[method-assign]
     http_port = config.values["http-port"]
+    threshold = gc.get_threshold()  # Server.run tunes the collector for the whole process: put it back after
+    try:
+        await serve_until_ready(server, http_port, release)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+async def serve_until_ready(server: Server, http_port: int, release: threading.Event) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server.run)
         with trio.fail_after(30):
