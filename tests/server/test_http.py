@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import errno
 import gc
+import socket
 import sys
 import threading
 import time
@@ -94,6 +95,21 @@ def test_a_non_loopback_bind_without_a_password_is_refused_at_start_up(tmp_path:
         assert b"Ready to accept connections" not in server.output
     finally:
         server.stop()
+
+
+def test_an_http_port_in_use_stops_start_up(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        argv = [sys.executable, "-m", "respq", "serve", "--port", "0", "--dir", str(tmp_path / "data")]
+        server = ServerProcess([*argv, "--http-port", str(taken.getsockname()[1])])
+        try:
+            assert server.proc.wait(30) == 1
+            server.stop()
+            assert b"Failed listening for HTTP on 127.0.0.1 port" in server.output
+            assert b"Ready to accept connections" not in server.output
+        finally:
+            server.stop()
 
 
 def test_a_non_loopback_bind_with_a_password_starts(tmp_path: Path) -> None:
