@@ -388,8 +388,11 @@ class _Engine:
         engine = server.engine
         assert engine is not None
         needed = engine.pending_lsn()
-        durable = server.durable_lsn if server.config.appendfsync == "always" else engine.flushed_lsn()
-        if needed <= durable:
+        if server.config.appendfsync == "always":
+            durable = needed <= server.durable_lsn
+        else:  # written to the journal at once (what make_durable does), unless the disk refuses it for now
+            durable = needed <= engine.flushed_lsn() or server.durable_now()
+        if durable:
             call.finish(replies)
             return
         call.replies = replies
@@ -407,7 +410,10 @@ class _Engine:
             self._ack_wanted = trio.Event()
             calls, self._acks = self._acks, []
             try:
-                await server.make_durable()
+                # As the reactor does: syncing on this thread saves two thread switches per group commit; calls
+                # arriving meanwhile run together afterwards and share the next one.
+                if not server.sync_now():
+                    await server.make_durable()
             except StorageError as error:
                 failure = QueueError(f"MISCONF the change cannot be made durable: {error}")
                 for call in calls:
