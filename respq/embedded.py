@@ -18,6 +18,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -33,8 +34,8 @@ from respq.config import ConfigError, load_config
 from respq.errors import DataDirectoryLocked, StartupError
 from respq.log import Logger
 from respq.replies import NULL_ARRAY, ErrorReply, StreamedArray
-from respq.server import Server
-from respq.storage.errors import StorageError
+from respq.server import DISK_FULL_RETRY, Server
+from respq.storage.errors import DiskFullError, StorageError
 
 __all__ = [
     "AsyncQueues",
@@ -65,6 +66,8 @@ class QueueClosed(QueueError):
 CLOSED = "the queues are closed"
 LOOPBACK = "127.0.0.1"
 STOPPED_POLL = 1.0  # seconds between checks that the engine thread still runs, while a call waits for it
+YIELD_TO_CALLERS = 0.001  # seconds the engine thread, waking, lets callers waiting for the engine lock go first
+MISCONF = "MISCONF the change cannot be made durable: {}"
 
 
 def _b(value: Value) -> bytes:
@@ -243,6 +246,107 @@ class _Call:
         self.notify()
 
 
+class _LoopLock(trio.abc.Instrument):
+    """The engine lock: held by the engine thread except while its loop waits for I/O (its idle time), so that a
+    caller thread holding it may run commands on the engine itself, without handing them over. Callers waiting go
+    first when the loop wakes, for at most YIELD_TO_CALLERS: neither side starves the other."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wanting = 0  # caller threads waiting for the lock (changed under the GIL: a hint, not a count to trust)
+
+    def acquire(self) -> None:
+        """Caller threads: waits for the lock."""
+        self.wanting += 1
+        try:
+            self.lock.acquire()
+        finally:
+            self.wanting -= 1
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.lock.release()
+
+    def after_io_wait(self, timeout: float) -> None:
+        if self.wanting:
+            deadline = time.monotonic() + YIELD_TO_CALLERS
+            while self.wanting and time.monotonic() < deadline:
+                time.sleep(0)  # lets the waiting callers take the lock first
+        self.lock.acquire()
+
+
+class _Committer:
+    """Group commit for calls run on caller threads under ``always``: one thread writes and syncs the journal for
+    every caller waiting when it starts, while the callers arriving meanwhile wait for the next round."""
+
+    def __init__(self, server: Server, loop_lock: _LoopLock) -> None:
+        self.server = server
+        self.loop_lock = loop_lock
+        self.changed = threading.Condition()
+        self.wanted = 0  # the highest position a caller waits for
+        self.durable = 0  # synced up to here
+        self.error: str | None = None  # the journal cannot be made durable (writes are disabled)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="respq-committer", daemon=True)
+        self.thread.start()
+
+    def wait(self, position: int) -> None:
+        """Caller threads: returns once the journal is synced up to ``position``; QueueError if it never will be."""
+        with self.changed:
+            if position > self.wanted:
+                self.wanted = position
+                self.changed.notify_all()
+            while self.durable < position and self.error is None and not self.stopping:
+                self.changed.wait()
+            if self.durable < position:
+                raise QueueError(MISCONF.format(self.error)) if self.error else QueueClosed(CLOSED)
+
+    def stop(self) -> None:
+        with self.changed:
+            self.stopping = True
+            self.changed.notify_all()
+        self.thread.join()
+
+    def _run(self) -> None:
+        server = self.server
+        engine = server.engine
+        assert engine is not None
+        while True:
+            with self.changed:
+                while self.wanted <= self.durable and not self.stopping:
+                    self.changed.wait()
+                if self.stopping:
+                    return
+            self.loop_lock.acquire()
+            try:
+                target = engine.flush()  # the journal's buffers are the engine's: written under its lock
+            except DiskFullError:
+                target = None  # the records stay buffered; writing resumes when space returns
+            except StorageError as error:
+                target = error  # type: ignore[assignment]
+            finally:
+                self.loop_lock.lock.release()
+            if target is None:
+                time.sleep(DISK_FULL_RETRY)
+                continue
+            if isinstance(target, StorageError):
+                self._failed(str(target))
+                continue
+            try:
+                engine.sync(target)  # outside the lock: callers run (and queue for the next round) meanwhile
+            except StorageError as error:
+                self._failed(str(error))
+                continue
+            server.durable_lsn = max(server.durable_lsn, target)
+            with self.changed:
+                self.durable = max(self.durable, target)
+                self.changed.notify_all()
+
+    def _failed(self, reason: str) -> None:
+        with self.changed:
+            self.error = reason
+            self.changed.notify_all()
+
+
 class _Engine:
     """The server's engine on a thread of its own (``respq-engine``), with no listener until ``listen``."""
 
@@ -263,20 +367,26 @@ class _Engine:
         self._waiting: set[_Call] = set()  # blocking calls parked on keys
         self._failure: BaseException | None = None
         self._ready = threading.Event()
+        self.loop_lock = _LoopLock()
+        self._committer: _Committer | None = None  # started once the engine is open, under ``always``
         self._thread = threading.Thread(target=self._main, name="respq-engine", daemon=True)
         self._thread.start()
         self._ready.wait()
         if self._failure is not None:
             self._thread.join()
             raise self._failure
+        if config.appendfsync == "always":
+            self._committer = _Committer(self.server, self.loop_lock)
 
     # -- the thread
     def _main(self) -> None:
+        self.loop_lock.lock.acquire()  # released while the loop waits for I/O (its instrument)
         try:
-            trio.run(self._run)
+            trio.run(self._run, instruments=[self.loop_lock])
         except BaseException as error:  # reported to the opener, or to the calls still waiting
             self._failure = error
         finally:
+            self.loop_lock.lock.release()
             self._ready.set()
             # Calls still waiting when the loop ended: the engine's close checkpointed what they changed, so those
             # waiting for durability are acknowledged; blocking ones never got their values.
@@ -310,6 +420,50 @@ class _Engine:
             token.run_sync_soon(self._start_blocking if blocking else self._start, call)
         except trio.RunFinishedError:
             raise QueueClosed(CLOSED) from None
+
+    def run_here(self, commands: list[list[bytes]]) -> list[Any] | None:
+        """Caller threads: runs the commands on this thread, under the engine lock, and returns their replies once
+        durable. None when they must run on the engine thread instead: while RESP clients are connected or callers
+        wait on keys (the loop serves those in order, right after the command that feeds them)."""
+        server = self.server
+        loop_lock = self.loop_lock
+        loop_lock.acquire()
+        try:
+            if self.token is None or server.shutdown_requested.is_set():
+                raise QueueClosed(CLOSED)
+            if server.connections or server.blocking.by_client:
+                return None
+            ctx = self._ctx
+            assert ctx is not None
+            replies = [execute(ctx, argv) for argv in commands]
+            for index, reply in enumerate(replies):
+                if type(reply) is StreamedArray:
+                    replies[index] = reply.materialize()
+            engine = server.engine
+            assert engine is not None
+            needed = engine.pending_lsn()
+            committer = self._committer
+            if committer is None:  # everysec, no: written to the journal before the reply, as make_durable does
+                if needed <= engine.flushed_lsn() or server.durable_now():
+                    return replies
+            elif needed <= server.durable_lsn:
+                return replies
+        finally:
+            loop_lock.lock.release()
+        if committer is not None:
+            committer.wait(needed)
+            return replies
+        self._wait_durable()  # the disk is full: the engine thread retries until it takes the journal
+        return replies
+
+    def _wait_durable(self) -> None:
+        done = threading.Lock()
+        done.acquire()
+        call = _Call([], done.release)
+        self.submit(call, False)
+        self.wait(done)
+        if call.error is not None:
+            raise call.error
 
     def _start(self, call: _Call) -> None:
         try:
@@ -415,7 +569,7 @@ class _Engine:
                 if not server.sync_now():
                     await server.make_durable()
             except StorageError as error:
-                failure = QueueError(f"MISCONF the change cannot be made durable: {error}")
+                failure = QueueError(MISCONF.format(error))
                 for call in calls:
                     call.finish(error=failure)
                 continue
@@ -476,6 +630,10 @@ class _Engine:
                 token.run_sync_soon(self.server.request_shutdown)
         self._thread.join()
         self.token = None
+        if self._committer is not None:  # the close checkpointed everything: its waiters are durable
+            with self._committer.changed:
+                self._committer.durable = max(self._committer.durable, self._committer.wanted)
+            self._committer.stop()
 
 
 def _log(loglevel: str) -> Logger:
@@ -509,6 +667,10 @@ class Queues(_Base):
     def _do(self, op: _Op[T]) -> T:
         if not op.commands:
             return op.read([])
+        if not op.blocking:
+            replies = self._engine.run_here(op.commands)
+            if replies is not None:
+                return _answer(op, replies)
         done = threading.Lock()
         done.acquire()
         call = _Call(op.commands, done.release)
