@@ -318,13 +318,21 @@ class _Committer:
                     return
             self.loop_lock.acquire()
             try:
-                target = engine.flush()  # the journal's buffers are the engine's: written under its lock
+                # Once shutdown began the engine is being closed in a worker thread: its checkpoint makes every
+                # change durable, and close() then releases the callers still waiting. Nothing more is written here.
+                closing = server.shutdown_requested.is_set()
+                target = None if closing else engine.flush()  # the journal's buffers: written under the lock
             except DiskFullError:
-                target = None  # the records stay buffered; writing resumes when space returns
+                closing, target = False, None  # the records stay buffered; writing resumes when space returns
             except StorageError as error:
-                target = error  # type: ignore[assignment]
+                closing, target = False, error  # type: ignore[assignment]
             finally:
                 self.loop_lock.lock.release()
+            if closing:
+                with self.changed:
+                    while not self.stopping:
+                        self.changed.wait()
+                return
             if target is None:
                 time.sleep(DISK_FULL_RETRY)
                 continue
@@ -630,10 +638,14 @@ class _Engine:
                 token.run_sync_soon(self.server.request_shutdown)
         self._thread.join()
         self.token = None
-        if self._committer is not None:  # the close checkpointed everything: its waiters are durable
-            with self._committer.changed:
-                self._committer.durable = max(self._committer.durable, self._committer.wanted)
-            self._committer.stop()
+        committer = self._committer
+        if committer is not None:
+            with committer.changed:
+                if self._failure is None:  # the close checkpointed everything: its waiters are durable
+                    committer.durable = max(committer.durable, committer.wanted)
+                else:
+                    committer.error = committer.error or str(self._failure)
+            committer.stop()
 
 
 def _log(loglevel: str) -> Logger:
