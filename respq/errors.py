@@ -25,6 +25,11 @@ class StartupError(Exception):
         self.message = message
 
 
+class DataDirectoryLocked(StartupError):
+    """Another process (a server, or an application with the directory open in-process) holds the data directory's
+    lock: one process at a time owns a data directory."""
+
+
 # Generic
 SYNTAX = b"ERR syntax error"
 WRONGTYPE = b"WRONGTYPE Operation against a key holding the wrong kind of value"

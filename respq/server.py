@@ -20,7 +20,7 @@ from respq.commands.modules import load_all
 from respq.commands.table import apply_renames
 from respq.config import Config
 from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners, serve_while_busy
-from respq.errors import StartupError
+from respq.errors import DataDirectoryLocked, StartupError
 from respq.histogram import CHECKPOINT_SECONDS, Histogram
 from respq.http import check_http_bind, open_http_listener, serve_http
 from respq.keyspace import Keyspace
@@ -87,6 +87,7 @@ class Server:
         self.maxmemory_clients = config.maxmemory_clients  # bytes; 0 = no client eviction
         self.busy_error: bytes | None = None  # set while a script runs past busy-reply-threshold
         self.listeners: list[socket.socket] = []  # what clients connect to (set when serving starts)
+        self.embedded = False  # runs inside an application (respq.embedded), set by run
         self.scripts = ScriptEngine(log, config.script_memory_limit)
         self.scripts.serve_while_busy = self._serve_while_busy
         self._checkpoint_lock = trio.Lock()
@@ -489,7 +490,7 @@ class Server:
                 os.mkdir(path)
             return Engine.lock_directory(path)
         except DirectoryLockedError as error:
-            raise StartupError(DATA_DIR_LOCKED.format(error)) from None
+            raise DataDirectoryLocked(DATA_DIR_LOCKED.format(error)) from None
         except OSError as error:
             raise StartupError(DATA_DIR_FAILED.format(path, error.strerror or error)) from None
 
@@ -539,21 +540,26 @@ class Server:
         log.warning("respq is now ready to exit, bye bye...")
         os._exit(0)
 
-    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        """Serves until shutdown. Raises StartupError (never inside an exception group) when start-up fails."""
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED, *, embedded: bool = False) -> None:
+        """Serves until shutdown. Raises StartupError (never inside an exception group) when start-up fails.
+
+        ``embedded``: the server lives inside an application (respq.embedded): it listens nowhere (``listen`` adds
+        listeners later), and leaves the application's signals and garbage collector alone."""
         cfg = self.config
         log = self.log
-        # Reference cycles are rare on the hot path; a full collection over a large heap costs tens of ms of tail
-        # latency, so collect far less often.
-        gc.freeze()
-        gc.set_threshold(100_000, 50, 100)
+        self.embedded = embedded
+        if not embedded:
+            # Reference cycles are rare on the hot path; a full collection over a large heap costs tens of ms of
+            # tail latency, so collect far less often.
+            gc.freeze()
+            gc.set_threshold(100_000, 50, 100)
         log.notice(f"respq {__version__} starting, pid={os.getpid()}")
         check_http_bind(cfg)
         # The lock comes before any bind: a second server refused the directory never listens, not even briefly.
         lock_fd = self._lock_data_directory()
         log.notice(f"Data directory {os.path.abspath(cfg.dir)}, appendfsync {cfg.appendfsync}")
         try:
-            listeners = open_listeners(self)
+            listeners = [] if embedded else open_listeners(self)
         except BaseException:
             os.close(lock_fd)
             raise
@@ -573,10 +579,12 @@ class Server:
                 if hasattr(select, "epoll"):
                     self.reactor = Reactor(self)
                     nursery.start_soon(self.reactor.run)
-                serve_listeners(self, nursery, listeners)
-                self.port = listeners[0].getsockname()[1]
-                log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")
-                nursery.start_soon(self._signals)
+                if listeners:
+                    serve_listeners(self, nursery, listeners)
+                    self.port = listeners[0].getsockname()[1]
+                    log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")
+                if not embedded:
+                    nursery.start_soon(self._signals)
                 nursery.start_soon(self._clients_cron)
                 if http_socket is not None:
                     # Before loading, so that /readyz answers 503 while the journal is replayed.
@@ -585,10 +593,10 @@ class Server:
                     log.notice(f"HTTP listening on {address[0]} port={address[1]}")
                 failure = await self._load_data(lock_fd)
                 if failure is None:
-                    await self._serve_loaded(nursery, listeners, task_status)
+                    await self._serve_loaded(nursery, task_status)
                 nursery.cancel_scope.cancel()
         finally:
-            for listener in listeners:
+            for listener in (*listeners, *self.listeners):  # closing one twice is harmless
                 listener.close()
         if failure is not None:
             raise StartupError(failure)  # out of the nursery, which would wrap it in an exception group
@@ -610,7 +618,16 @@ class Server:
         self.log.notice(f"DB loaded from disk: {self.recovery_seconds:.3f} seconds")
         return None
 
-    async def _serve_loaded(self, nursery: trio.Nursery, listeners: list[socket.socket], task_status: Any) -> None:
+    def listen(self) -> int:
+        """Loop thread, once serving: starts accepting clients on the configured addresses (an embedded server, which
+        started listening nowhere). Returns the port; raises StartupError when an address cannot be bound."""
+        listeners = open_listeners(self)
+        serve_listeners(self, self.nursery, listeners)
+        self.port = listeners[0].getsockname()[1]
+        self.log.notice(f"Ready to accept connections tcp on {(self.config.bind or ['*'])[0]} port={self.port}")
+        return self.port
+
+    async def _serve_loaded(self, nursery: trio.Nursery, task_status: Any) -> None:
         """Starts the background work that needs the data, then serves until shutdown is requested."""
         cfg = self.config
         nursery.start_soon(self._syncer)
@@ -622,10 +639,11 @@ class Server:
         if not cfg.scrub_bandwidth:
             self.scrub.stop()
         nursery.start_soon(self._scrubber)
-        self.log.notice(f"Ready to accept connections tcp on {(cfg.bind or ['*'])[0]} port={self.port}")
+        if self.listeners:
+            self.log.notice(f"Ready to accept connections tcp on {(cfg.bind or ['*'])[0]} port={self.port}")
         task_status.started(self.port)
         await self.shutdown_requested.wait()
-        await self._shutdown(listeners)
+        await self._shutdown(self.listeners)
 
     async def _signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -636,7 +654,9 @@ class Server:
 
     async def _shutdown(self, listeners: list[trio.socket.SocketType]) -> None:
         log = self.log
-        log.warning("User requested shutdown...")
+        # An application closing its embedded queues is routine; a server going away is worth a warning.
+        say = log.notice if self.embedded else log.warning
+        say("User requested shutdown...")
         for listener in listeners:
             trio.lowlevel.notify_closing(listener)
             listener.close()
@@ -649,4 +669,4 @@ class Server:
         if self.engine is not None:
             await trio.to_thread.run_sync(self.engine.close)
             log.notice("Storage flushed, synced and closed.")
-        log.warning("respq is now ready to exit, bye bye...")
+        say("respq is now ready to exit, bye bye...")
