@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.protocol",
             "respq.config",
             "respq.log",
+            "respq.tls",  # TLS contexts from the tls-* directives (no sockets, no Trio)
+            "respq.tls_socket",  # a TLS connection with a non-blocking socket's interface
         ),
     ),
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type
