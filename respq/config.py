@@ -764,6 +764,7 @@ class Directive:
     hidden: bool = False  # CONFIG GET only answers it when asked by exact name
     accepts: Callable[[Any], bool] | None = None  # RESTRICTED: the values respq can honour
     note: str = ""  # why respq ignores or restricts it
+    volatile: bool = False  # names a file: a CONFIG SET of the same value still counts as a change (reloads it)
 
 
 IGNORED_NOTE = "respq does not use it"
@@ -883,18 +884,10 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("tls-prefer-server-ciphers", YES_NO, False, S),
     _d("tls-session-caching", YES_NO, True, S),
     *(
-        _d(name, TEXT_OR_UNSET, None, S)
-        for name in (
-            "tls-cert-file",
-            "tls-key-file",
-            "tls-key-file-pass",
-            "tls-dh-params-file",
-            "tls-ca-cert-file",
-            "tls-ca-cert-dir",
-            "tls-protocols",
-            "tls-ciphers",
-        )
+        _d(name, TEXT_OR_UNSET, None, S, volatile=True)
+        for name in ("tls-cert-file", "tls-key-file", "tls-dh-params-file", "tls-ca-cert-file", "tls-ca-cert-dir")
     ),
+    *(_d(name, TEXT_OR_UNSET, None, S) for name in ("tls-key-file-pass", "tls-protocols", "tls-ciphers")),
     # respq: seconds a TLS handshake may take before the connection is dropped (Redis waits forever).
     _d("tls-handshake-timeout", _int(1, INT_MAX), 10, S),
     # -- accepted only with the values respq can honour --------------------------------------------------------
@@ -1072,7 +1065,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("tls-cluster", YES_NO, False, note=TLS_OUTGOING_NOTE),
     _d("tls-replication", YES_NO, False, note=TLS_OUTGOING_NOTE),
     *(
-        _d(name, TEXT_OR_UNSET, None, note=TLS_OUTGOING_NOTE)
+        _d(name, TEXT_OR_UNSET, None, note=TLS_OUTGOING_NOTE, volatile=name != "tls-client-key-file-pass")
         for name in ("tls-client-cert-file", "tls-client-key-file", "tls-client-key-file-pass")
     ),
     _d("oom-score-adj-values", OomScoreValues(), (0, 200, 800)),
@@ -1531,7 +1524,7 @@ def config_set(config: Config, pairs: list[tuple[bytes, bytes]], *, client_is_lo
             raise ConfigSetError(SET_FAILED % (key.encode(), _reply_text(_encode(str(invalid))))) from None
         if directive.name == "hz":
             value = _clamp_hz(value)
-        if value != values[directive.name]:
+        if value != values[directive.name] or directive.volatile:  # a file named again is read again (Redis)
             values[directive.name] = value
             changed[directive.name] = None
     config.values = values
