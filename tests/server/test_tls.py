@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import ServerProcess, free_port, require_tool, start_respq, wait_until
+from conftest import ServerProcess, free_port, require_tool, start_tls, wait_until
 from tests.tls_certs import KEY_PASSWORD, Certs, make_certs
 
 TIMEOUT = 10
@@ -33,20 +33,6 @@ def tls_args(certs: Certs, *, cert: Path | None = None, key: Path | None = None)
         "--tls-ca-cert-file",
         str(certs.ca),
     ]
-
-
-def start_tls(data_dir: Path, *extra: str, plain: bool = False) -> tuple[ServerProcess, int]:
-    """A respq with a TLS port (and a plaintext one with ``plain``); free ports are picked, so retry on a clash."""
-    last: Exception | None = None
-    for _ in range(5):
-        tls_port = free_port()
-        try:
-            server = start_respq(data_dir, "--tls-port", str(tls_port), *extra, port=free_port() if plain else 0)
-        except RuntimeError as error:
-            last = error
-            continue
-        return server, tls_port
-    raise RuntimeError(f"respq with TLS did not start: {last}")
 
 
 @pytest.fixture
