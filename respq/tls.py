@@ -214,3 +214,28 @@ def describe_session(obj: ssl.SSLObject | ssl.SSLSocket) -> str:
     """Protocol and cipher of an established session, for logs and benchmarks ("TLSv1.3 TLS_AES_256_GCM_SHA384")."""
     cipher = obj.cipher()
     return f"{obj.version()} {cipher[0] if cipher else '?'}"
+
+
+def client_context(
+    *,
+    cacert: str | None = None,
+    cacertdir: str | None = None,
+    cert: str | None = None,
+    key: str | None = None,
+    insecure: bool = False,
+) -> ssl.SSLContext:
+    """A client context as redis-cli makes one from its options (--cacert, --cacertdir, --cert, --key,
+    --insecure): the server's chain is verified against the CA given, else the system's; like redis-cli, the host
+    name is not matched against the certificate (--sni only names the server). Raises OSError or ssl.SSLError when a
+    file cannot be loaded."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    if insecure:
+        context.verify_mode = ssl.CERT_NONE
+    elif cacert or cacertdir:
+        context.load_verify_locations(cafile=cacert, capath=cacertdir)
+    else:
+        context.load_default_certs()
+    if cert:
+        context.load_cert_chain(cert, key)
+    return context

@@ -4,7 +4,6 @@ replies and CONFIG SET errors, byte for byte in RESP2 and RESP3."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
