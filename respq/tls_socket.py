@@ -114,12 +114,13 @@ class TLSSocket:
         try:
             while got < size:
                 count = self.obj.read(size - got, view[got:])
-                if not count:
+                if not count:  # the peer's close_notify (Python answers 0 rather than raising)
+                    eof = True
                     break
                 got += count
         except ssl.SSLWantReadError:
             pass
-        except ssl.SSLZeroReturnError:  # the peer's close_notify
+        except ssl.SSLZeroReturnError:
             eof = True
         if self._outgoing.pending:  # a reply of the protocol's own (key update, alert)
             self._pending += self._outgoing.read()
@@ -133,7 +134,7 @@ class TLSSocket:
     def send(self, data: bytes | memoryview) -> int:
         """Encrypts and writes as socket.send: how many bytes of data went (BlockingIOError when none did). Bytes
         of a record the socket took only part of are counted once the rest has gone: offer them again."""
-        if self._pending:
+        if self._pending or self._pending_plain:  # (a read may have flushed the record's rest meanwhile)
             if not self._flush():
                 raise BlockingIOError
             done, self._pending_plain = self._pending_plain, 0
