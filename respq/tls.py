@@ -11,6 +11,7 @@ the context it had (CONFIG SET of a file directive reloads the certificates this
 
 from __future__ import annotations
 
+import _ssl
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ _VERSIONS = {
     "tlsv1.3": ssl.TLSVersion.TLSv1_3,
 }
 _ORDER = list(_VERSIONS.values())
+_LIBRARY_NAMES = {"SSL": "SSL routines", "X509": "x509 certificate routines", "PEM": "PEM routines"}
 _PEM_BEGIN, _PEM_END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
 DEFAULT_PROTOCOLS = "TLSv1.2 TLSv1.3"  # Redis's REDIS_TLS_PROTO_DEFAULT when tls-protocols is unset
 # The directives a context is built from: a CONFIG SET of any of them rebuilds it.
@@ -147,7 +149,7 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
     except OSError as error:
         failed = settings.cert_file if _unreadable(settings.cert_file) else settings.key_file
         what = CERT_FAILED if failed == settings.cert_file else KEY_FAILED
-        raise TLSContextError(what.format(failed, error.strerror or error)) from None
+        raise TLSContextError(what.format(failed, _openssl_text(error))) from None
     if settings.ca_cert_file or settings.ca_cert_dir:
         try:
             context.load_verify_locations(cafile=settings.ca_cert_file, capath=settings.ca_cert_dir)
@@ -197,12 +199,20 @@ def _has_certificate(path: str | None) -> bool:
 
 
 def _openssl_text(error: BaseException) -> str:
-    """An OpenSSL error as one line: its library and reason, without Python's source location."""
+    """An OpenSSL error as OpenSSL 3's ERR_error_string writes it (what Redis logs): ``error:0A00010B:SSL
+    routines::wrong version number``. Python keeps the library and reason names; the packed code comes from the
+    table CPython's _ssl ships, and is left out when it is not there."""
     if isinstance(error, ssl.SSLError) and error.reason:
-        return f"error:{error.library or 'SSL'} routines::{error.reason.lower().replace('_', ' ')}"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error)
+        text = str(error.args[1] if len(error.args) > 1 else error)
+        # "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1002)" -> "wrong version number"
+        text = text.partition("] ")[2].rpartition(" (_ssl.c")[0] or error.reason.lower().replace("_", " ")
+        library = error.library or "SSL"
+        codes = getattr(_ssl, "err_names_to_codes", {}).get(error.reason)
+        code = f"{(codes[0] << 23) | codes[1]:08X}" if codes else ""
+        return f"error:{code}:{_LIBRARY_NAMES.get(library, library + ' routines')}::{text}"
+    if isinstance(error, OSError) and error.errno and error.strerror:  # OpenSSL 3 packs errno as a system error
+        return f"error:{0x80000000 | error.errno:08X}:system library::{error.strerror}"
+    return str(error) or type(error).__name__
 
 
 def handshake_failure(error: BaseException) -> str:

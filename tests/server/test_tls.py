@@ -166,7 +166,9 @@ def test_client_certificate_required(tls_server: tuple[ServerProcess, int], cert
     with pytest.raises(redis.ConnectionError):
         client(tls_port, certs, cert=certs.other_client_cert, key=certs.other_client_key).ping()  # unknown CA
     wait_until(lambda: server.output.count(b"Error accepting a client connection: ") >= 2)
-    assert b"peer did not return a certificate" in server.output
+    assert b"Error accepting a client connection: error:0A0000C7:SSL routines::peer did not return a certificate\n" in (
+        server.output
+    )  # Redis 7.0's line, byte for byte
     assert tls_client(tls_port, certs).ping()
 
 
@@ -200,7 +202,7 @@ def test_plaintext_on_the_tls_port(tls_server: tuple[ServerProcess, int], certs:
         while sock.recv(4096):
             pass
     wait_until(lambda: b"Error accepting a client connection: " in server.output)
-    assert b"wrong version number" in server.output or b"http request" in server.output
+    assert b"Error accepting a client connection: error:0A00010B:SSL routines::wrong version number\n" in server.output
     r = tls_client(tls_port, certs)
     assert r.ping()
     assert r.info("clients")["connected_clients"] == 1  # nothing of the failed one stays
@@ -290,7 +292,7 @@ def test_session_caching(tmp_path: Path, certs: Certs, caching: str) -> None:
         ),
         (
             ["--tls-cert-file", "/nonexistent.crt", "--tls-key-file", "k", "--tls-auth-clients", "no"],
-            [b"Failed to load certificate: /nonexistent.crt: No such file or directory"],
+            [b"Failed to load certificate: /nonexistent.crt: error:80000002:system library::No such file or directory"],
         ),
         (
             ["--tls-protocols", "TLSv1.4", "--tls-auth-clients", "no", "--tls-cert-file", "c", "--tls-key-file", "k"],
