@@ -445,14 +445,19 @@ class Connection:
         """Reads what arrived with the last flight of a TLS handshake (no readiness of the socket will announce
         it), and runs it in a task of its own, which gives the connection back to the reactor: the reactor may be
         asleep on its epoll set."""
+        reactor = self.server.reactor
+        assert reactor is not None
         try:
             data = _recv(self.sock)
         except BlockingIOError:
             return
+        except OSError:  # a bad record right after the handshake
+            reactor.close(self)
+            return
         if data:
             self.server.stats.net_input_bytes += len(data)
             self.parser.feed(data)
-            self.server.reactor.hand_off(self, None)  # type: ignore[union-attr]
+            reactor.hand_off(self, None)
 
     def run_more(self) -> bool:
         """Runs the commands received, up to RUN_BUDGET of them (the reactor comes back for the rest on its next

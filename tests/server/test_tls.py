@@ -97,6 +97,8 @@ def test_redis_py_over_tls_beside_plaintext(tls_server: tuple[ServerProcess, int
     assert len(secure.lrange("many", 0, -1)) == 2000
     info = plain.info("server")
     assert info["tcp_port"] == server.port  # Redis shows the plaintext port when there is one
+    listed = {entry["laddr"].rsplit(":", 1)[1] for entry in plain.client_list()}
+    assert listed == {str(server.port), str(tls_port)}  # CLIENT LIST shows TLS clients as any other
     secure.close()
     plain.close()
 
