@@ -129,8 +129,7 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
         raise TLSContextError(NO_CA)
     minimum, maximum = protocol_range(settings.protocols)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    # An explicit tls-protocols may name versions OpenSSL's default security level refuses: let them through, as
-    # Redis does (it sets no level of its own).
+    # OpenSSL's security level still applies, as in Redis: TLSv1 and TLSv1.1 need it lowered in tls-ciphers.
     context.minimum_version = minimum
     context.maximum_version = maximum
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_SINGLE_DH_USE | ssl.OP_SINGLE_ECDH_USE
@@ -158,11 +157,12 @@ def server_context(settings: TLSSettings) -> ssl.SSLContext:
     context.verify_mode = {"no": ssl.CERT_NONE, "yes": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL}[
         settings.auth_clients
     ]
-    if settings.ciphers:
-        try:
-            context.set_ciphers(settings.ciphers)
-        except ssl.SSLError:
-            raise TLSContextError(CIPHERS_FAILED.format(settings.ciphers)) from None
+    # Unset, OpenSSL's own default list, as Redis gets (Python would otherwise put its stricter list in place).
+    ciphers = settings.ciphers or "DEFAULT"
+    try:
+        context.set_ciphers(ciphers)
+    except ssl.SSLError:
+        raise TLSContextError(CIPHERS_FAILED.format(ciphers)) from None
     if settings.dh_params_file:
         try:
             context.load_dh_params(settings.dh_params_file)

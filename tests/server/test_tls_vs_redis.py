@@ -3,6 +3,8 @@ replies and CONFIG SET errors, byte for byte in RESP2 and RESP3."""
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterator
 
 import pytest
@@ -70,10 +72,15 @@ def _args(certs: Certs) -> list[str]:
     ]
 
 
+TLS_PORTS: dict[str, int] = {}
+
+
 @pytest.fixture(scope="module")
 def servers(certs: Certs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    oracle = start_redis("--tls-port", str(free_port()), *_args(certs))
-    respq, _ = start_tls(tmp_path_factory.mktemp("respq") / "data", *_args(certs), plain=True)
+    oracle_tls = free_port()
+    oracle = start_redis("--tls-port", str(oracle_tls), *_args(certs))
+    respq, respq_tls = start_tls(tmp_path_factory.mktemp("respq") / "data", *_args(certs), plain=True)
+    TLS_PORTS.update(redis=oracle_tls, respq=respq_tls)
     try:
         yield oracle, respq
     finally:
@@ -108,3 +115,26 @@ def test_config_set(servers: tuple[ServerProcess, ServerProcess], protocol: int,
     expected = _reply(oracle.port, protocol, "CONFIG", "SET", *pair)
     assert _reply(respq.port, protocol, "CONFIG", "SET", *pair) == expected
     assert _reply(respq.port, protocol, "CONFIG", "GET", name) == _reply(oracle.port, protocol, "CONFIG", "GET", name)
+
+
+def _negotiate(port: int, certs: Certs, ciphers: str | None) -> tuple[str | None, str | None]:
+    context = ssl.create_default_context(cafile=str(certs.ca))
+    context.load_cert_chain(str(certs.client_cert), str(certs.client_key))
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    if ciphers:
+        context.set_ciphers(ciphers)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        with context.wrap_socket(raw, server_hostname="localhost") as sock:
+            cipher = sock.cipher()
+            return sock.version(), cipher[0] if cipher else None
+    except ssl.SSLError as error:
+        return None, error.reason
+
+
+@pytest.mark.parametrize("ciphers", [None, "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-CHACHA20-POLY1305"])
+def test_negotiated_protocol_and_cipher(
+    servers: tuple[ServerProcess, ServerProcess], certs: Certs, ciphers: str | None
+) -> None:
+    """With tls-ciphers unset both offer OpenSSL's default list (not Python's stricter one)."""
+    assert _negotiate(TLS_PORTS["respq"], certs, ciphers) == _negotiate(TLS_PORTS["redis"], certs, ciphers)
