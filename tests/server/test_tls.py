@@ -335,7 +335,9 @@ def test_config_set_reloads_certificates(tls_server: tuple[ServerProcess, int], 
     )
     assert plain.config_get("tls-cert-file") == {"tls-cert-file": str(certs.server_cert)}
     assert tls_client(tls_port, certs).ping()
-    assert b"Failed applying new configuration. Possibly related to new tls-cert-file setting." in server.output
+    wait_until(
+        lambda: b"Failed applying new configuration. Possibly related to new tls-cert-file setting." in server.output
+    )
     # Certificate and key of another CA, in one CONFIG SET: new connections present them.
     plain.execute_command(
         "CONFIG", "SET", "tls-cert-file", str(certs.other_server_cert), "tls-key-file", str(certs.other_server_key)
