@@ -19,6 +19,10 @@ from collections.abc import Iterable
 
 MAX_RECORD = 17 * 1024  # bytes of one TLS record on the wire, at most (16 KiB of data plus header and MAC)
 SEND_CHUNK = 256 * 1024  # plaintext encrypted per send call
+# Ciphertext is read into one shared buffer, as respq/connection.py reads plaintext: recv(n) would allocate n bytes
+# and shrink them on every call. Nothing awaits between a read and its copy into the BIO.
+_raw = bytearray(256 * 1024)
+_raw_view = memoryview(_raw)
 
 
 class TLSSocket:
@@ -102,12 +106,12 @@ class TLSSocket:
         eof = False
         if room > 0:
             try:
-                data = self.sock.recv(room)
+                count = self.sock.recv_into(_raw, min(room, len(_raw)))
             except BlockingIOError:
-                data = None
-            if data:
-                self._incoming.write(data)
-            elif data is not None:
+                count = -1
+            if count > 0:
+                self._incoming.write(_raw_view[:count])
+            elif count == 0:
                 eof = True
         view = memoryview(buffer)
         got = 0
