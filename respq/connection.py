@@ -199,6 +199,13 @@ async def _accept_loop(server: Server, listener: socket.socket, tls: bool) -> No
                 return
             raise
         if tls:
+            # A handshake takes a client slot, as the client Redis creates at accept: past maxclients the
+            # connection is refused before it (the error reply could not be read without TLS).
+            if len(server.clients) + server.tls_handshakes >= server.config.maxclients:
+                server.stats.rejected_connections += 1
+                sock.close()
+                continue
+            server.tls_handshakes += 1
             server.nursery.start_soon(_handshake, server, sock, addr)
         else:
             _admit(server, sock, addr)
@@ -220,6 +227,7 @@ async def _handshake(server: Server, sock: socket.socket, addr: Any) -> None:
                 step = tls.handshake()
                 if step:
                     admitted = True
+                    server.tls_handshakes -= 1  # the slot passes to the client
                     connection = _admit(server, tls, addr)
                     if connection.in_reactor:
                         connection.read_buffered()
@@ -233,6 +241,7 @@ async def _handshake(server: Server, sock: socket.socket, addr: Any) -> None:
         server.log.warning(ACCEPT_FAILED.format(handshake_failure(error)))
     finally:
         if not admitted:
+            server.tls_handshakes -= 1
             sock.close()
 
 

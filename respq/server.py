@@ -71,6 +71,7 @@ class Server:
         self.port = 0  # INFO tcp_port: the plaintext port, or the TLS port when there is no plaintext listener
         self.tls_port = 0
         self.tls_context: ssl.SSLContext | None = None  # set when a TLS port is configured
+        self.tls_handshakes = 0  # TLS connections accepted whose handshake is under way: they count as clients
         self.loading = True
         self.engine: Engine | None = None
         self.scrub: Scrub | None = None  # the background check of checkpointed segments, once loading finished

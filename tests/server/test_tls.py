@@ -370,3 +370,21 @@ def test_config_set_of_the_same_file_reads_it_again(tls_server: tuple[ServerProc
     with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
         tls_client(tls_port, certs).ping()
     plain.close()
+
+
+def test_handshakes_count_against_maxclients(tmp_path: Path, certs: Certs) -> None:
+    extra = ["--maxclients", "2", "--tls-handshake-timeout", "1"]
+    server, tls_port = start_tls(tmp_path / "data", *tls_args(certs), *extra, plain=True)
+    try:
+        plain = redis.Redis(port=server.port, socket_timeout=TIMEOUT)
+        assert plain.ping()
+        stalled = socket.create_connection(("127.0.0.1", tls_port), timeout=TIMEOUT)  # holds the second slot
+        with pytest.raises(OSError):  # closed before the handshake (redis-py would retry until a slot frees)
+            raw_tls(tls_port, client_context(certs))
+        assert plain.info("stats")["rejected_connections"] == 1
+        assert stalled.recv(1) == b""  # dropped after tls-handshake-timeout: its slot is free again
+        assert tls_client(tls_port, certs).ping()
+        stalled.close()
+        plain.close()
+    finally:
+        server.stop()
