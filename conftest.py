@@ -162,6 +162,21 @@ def start_respq(data_dir: Path, *extra: str, port: int = 0) -> ServerProcess:
     return server
 
 
+def start_tls(data_dir: Path, *extra: str, plain: bool = False) -> tuple[ServerProcess, int]:
+    """A respq with a TLS port (extra names the certificates), and a plaintext one with ``plain``; returns it and
+    its TLS port. The ports are picked free beforehand (``port 0`` would mean no plaintext port), so retry."""
+    last: Exception | None = None
+    for _ in range(5):
+        tls_port = free_port()
+        try:
+            server = start_respq(data_dir, "--tls-port", str(tls_port), *extra, port=free_port() if plain else 0)
+        except RuntimeError as error:
+            last = error
+            continue
+        return server, tls_port
+    raise RuntimeError(f"respq with TLS did not start: {last}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-TLS_NOT_SUPPORTED = "TLS is not supported yet: respq serves plain TCP only"
+from respq.tls import client_context
+
 SCAN_COUNT = 1000
 STAT_HEADER_EVERY = 20  # lines between repeated headers, as redis-cli --stat
 
@@ -27,8 +29,24 @@ class ReplyError(Exception):
 class RespClient:
     """A blocking RESP2 connection: one command (or a pipeline) at a time."""
 
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 10.0,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
+    ) -> None:
+        """With ``tls``, the connection is made over TLS (``server_name``: the SNI sent, the host by default)."""
+        sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_hostname=server_name or host)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
         self.file = self.sock.makefile("rb")
 
     def close(self) -> None:
@@ -214,11 +232,22 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-a", dest="password", help="password (AUTH)")
     parser.add_argument("--user", help="ACL user name, with -a")
     parser.add_argument("-n", dest="db", type=int, default=0, help="database number (default 0)")
-    parser.add_argument("--tls", action="store_true", help="connect over TLS (not supported yet)")
+    parser.add_argument("--tls", action="store_true", help="connect over TLS")
+    parser.add_argument("--sni", help="server name indication for TLS (default: the host)")
+    parser.add_argument("--cacert", help="CA certificate file to verify the server with")
+    parser.add_argument("--cacertdir", help="directory of trusted CA certificates")
+    parser.add_argument("--insecure", action="store_true", help="do not verify the server's certificate")
+    parser.add_argument("--cert", help="client certificate to authenticate with")
+    parser.add_argument("--key", help="private key file for --cert")
 
 
 def _connect(args: argparse.Namespace) -> RespClient:
-    client = RespClient(args.host, args.port)
+    tls = None
+    if args.tls:
+        tls = client_context(
+            cacert=args.cacert, cacertdir=args.cacertdir, cert=args.cert, key=args.key, insecure=args.insecure
+        )
+    client = RespClient(args.host, args.port, tls=tls, server_name=args.sni)
     try:
         if args.password is not None:
             auth = ["AUTH", args.user, args.password] if args.user else ["AUTH", args.password]
@@ -245,9 +274,6 @@ def run(command: str, argv: list[str], out: TextIO = sys.stdout) -> int:
         parser.add_argument("--sort", choices=sorted(SORT_KEYS), default="depth", help="order (default depth)")
         parser.add_argument("--count", type=int, default=20, help="queues shown (default 20)")
     args = parser.parse_args(argv)
-    if args.tls:
-        print(TLS_NOT_SUPPORTED, file=sys.stderr)
-        return 2
     try:
         client = _connect(args)
     except (OSError, ReplyError) as error:

@@ -764,6 +764,7 @@ class Directive:
     hidden: bool = False  # CONFIG GET only answers it when asked by exact name
     accepts: Callable[[Any], bool] | None = None  # RESTRICTED: the values respq can honour
     note: str = ""  # why respq ignores or restricts it
+    volatile: bool = False  # names a file: a CONFIG SET of the same value still counts as a change (reloads it)
 
 
 IGNORED_NOTE = "respq does not use it"
@@ -772,7 +773,9 @@ MEMORY_NOTE = "respq keeps queues on disk rather than in memory (see maxdisk)"
 EVICTION_NOTE = "respq never evicts keys: over maxmemory it refuses commands that add data, whatever the policy"
 REPLICATION_NOTE = "respq has no replication"
 CLUSTER_NOTE = "respq has no cluster mode"
-TLS_NOTE = "respq has no TLS: put a TLS-terminating proxy in front of it"
+# Python's ssl module has no setting for these (TLSv1.3 suites, OpenSSL's session cache size and timeout).
+TLS_LIMIT_NOTE = "Python's ssl module cannot set it; respq uses OpenSSL's default"
+TLS_OUTGOING_NOTE = "respq makes no outgoing connections (no replication, no cluster bus)"
 ENCODING_NOTE = "respq has no in-memory encodings to tune"
 ACL_NOTE = "respq has no ACL users: set a password for the default user with requirepass"
 
@@ -879,6 +882,18 @@ DIRECTIVES: tuple[Directive, ...] = (
     # When a stream entry starts a new listpack node (what `~` trimming removes whole), as in Redis.
     _d("stream-node-max-entries", _int(0, LLONG_MAX), 100, S),
     _d("stream-node-max-bytes", _mem(0, LLONG_MAX, unsigned=True), 4096, S),
+    # TLS (respq/tls.py builds the context; a CONFIG SET of any of these but the port reloads it, as in Redis).
+    _d("tls-port", _int(0, 65535), 0, S, live=False),
+    _d("tls-auth-clients", Choice((("no", 0), ("yes", 1), ("optional", 2))), 1, S),
+    _d("tls-prefer-server-ciphers", YES_NO, False, S),
+    _d("tls-session-caching", YES_NO, True, S),
+    *(
+        _d(name, TEXT_OR_UNSET, None, S, volatile=True)
+        for name in ("tls-cert-file", "tls-key-file", "tls-dh-params-file", "tls-ca-cert-file", "tls-ca-cert-dir")
+    ),
+    *(_d(name, TEXT_OR_UNSET, None, S) for name in ("tls-key-file-pass", "tls-protocols", "tls-ciphers")),
+    # respq: seconds a TLS handshake may take before the connection is dropped (Redis waits forever).
+    _d("tls-handshake-timeout", _int(1, INT_MAX), 10, S),
     # -- accepted only with the values respq can honour --------------------------------------------------------
     _d(
         "supervised",
@@ -894,7 +909,6 @@ DIRECTIVES: tuple[Directive, ...] = (
         "replicaof", ReplicaOf(), None, Handling.RESTRICTED, alias="slaveof", change=I, **_only(None, REPLICATION_NOTE)
     ),
     _d("unixsocket", TEXT_OR_UNSET, None, I, R, **_only(None, "respq does not listen on a Unix socket")),
-    _d("tls-port", _int(0, 65535), 0, R, **_only(0, TLS_NOTE)),
     _d("aclfile", TEXT, "", I, R, **_only("", ACL_NOTE)),
     _d("notify-keyspace-events", KeyspaceEvents(), "", R, **_only("", "respq does not send keyspace notifications")),
     _d("syslog-enabled", YES_NO, False, I, R, **_only(False, "respq logs to stdout or the logfile only")),
@@ -1049,29 +1063,14 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("repl-backlog-ttl", _int(0, LLONG_MAX), 3600, note=REPLICATION_NOTE),
     _d("auto-aof-rewrite-min-size", _mem(0, LLONG_MAX), 64 * MB, note=PERSISTENCE_NOTE),
     _d("loading-process-events-interval-bytes", _int(1024, INT_MAX), 2 * MB, hidden=True),
-    _d("tls-session-cache-size", _int(0, INT_MAX), 20 * 1024, note=TLS_NOTE),
-    _d("tls-session-cache-timeout", _int(0, INT_MAX), 300, note=TLS_NOTE),
-    _d("tls-cluster", YES_NO, False, note=TLS_NOTE),
-    _d("tls-replication", YES_NO, False, note=TLS_NOTE),
-    _d("tls-auth-clients", Choice((("no", 0), ("yes", 1), ("optional", 2))), 1, note=TLS_NOTE),
-    _d("tls-prefer-server-ciphers", YES_NO, False, note=TLS_NOTE),
-    _d("tls-session-caching", YES_NO, True, note=TLS_NOTE),
+    _d("tls-session-cache-size", _int(0, INT_MAX), 20 * 1024, R, **_only(20 * 1024, TLS_LIMIT_NOTE)),
+    _d("tls-session-cache-timeout", _int(0, INT_MAX), 300, R, **_only(300, TLS_LIMIT_NOTE)),
+    _d("tls-ciphersuites", TEXT_OR_UNSET, None, R, **_only(None, TLS_LIMIT_NOTE)),
+    _d("tls-cluster", YES_NO, False, note=TLS_OUTGOING_NOTE),
+    _d("tls-replication", YES_NO, False, note=TLS_OUTGOING_NOTE),
     *(
-        _d(name, TEXT_OR_UNSET, None, note=TLS_NOTE)
-        for name in (
-            "tls-cert-file",
-            "tls-key-file",
-            "tls-key-file-pass",
-            "tls-client-cert-file",
-            "tls-client-key-file",
-            "tls-client-key-file-pass",
-            "tls-dh-params-file",
-            "tls-ca-cert-file",
-            "tls-ca-cert-dir",
-            "tls-protocols",
-            "tls-ciphers",
-            "tls-ciphersuites",
-        )
+        _d(name, TEXT_OR_UNSET, None, note=TLS_OUTGOING_NOTE, volatile=name != "tls-client-key-file-pass")
+        for name in ("tls-client-cert-file", "tls-client-key-file", "tls-client-key-file-pass")
     ),
     _d("oom-score-adj-values", OomScoreValues(), (0, 200, 800)),
     _d("latency-tracking-info-percentiles", Percentiles(), (50.0, 99.0, 99.9)),
@@ -1282,6 +1281,16 @@ class Config:
     @property
     def stream_node_max_bytes(self) -> int:
         return self.values["stream-node-max-bytes"]
+
+    @property
+    def tls_port(self) -> int:
+        """The TLS listener's port; 0 = none. With one set, ``port 0`` means no plaintext listener (as in Redis);
+        without, ``port 0`` binds a free port."""
+        return self.values["tls-port"]
+
+    @property
+    def tls_handshake_timeout(self) -> int:
+        return self.values["tls-handshake-timeout"]
 
     @property
     def scrub_bandwidth(self) -> int:
@@ -1519,7 +1528,7 @@ def config_set(config: Config, pairs: list[tuple[bytes, bytes]], *, client_is_lo
             raise ConfigSetError(SET_FAILED % (key.encode(), _reply_text(_encode(str(invalid))))) from None
         if directive.name == "hz":
             value = _clamp_hz(value)
-        if value != values[directive.name]:
+        if value != values[directive.name] or directive.volatile:  # a file named again is read again (Redis)
             values[directive.name] = value
             changed[directive.name] = None
     config.values = values

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import select
 import socket
+import ssl
 import time
 from collections import deque
 from itertools import islice
@@ -31,6 +32,8 @@ from respq.errors import StartupError
 from respq.protocol import ProtocolError, RequestParser, encode_replies, encode_reply
 from respq.replies import ErrorReply, Raw, Replies, StreamedArray, pushes_in
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
+from respq.tls import handshake_failure
+from respq.tls_socket import TLSSocket
 
 if TYPE_CHECKING:
     from respq.server import Server
@@ -83,8 +86,11 @@ def _format_addr(addr: Any) -> str:
 
 # Redis 7.0's start-up lines when a listening socket cannot be made.
 LISTEN_SOCKET_FAILED = "Warning: Could not create server TCP listening socket {}:{}: {}"
-LISTEN_FAILED = "Failed listening on port {} (TCP), aborting."
+LISTEN_FAILED = "Failed listening on port {} ({}), aborting."
 LISTENING_NOWHERE = "Configured to not listen anywhere, exiting."
+# Redis logs a failed TLS handshake this way (clientAcceptHandler); respq also ends one that takes too long.
+ACCEPT_FAILED = "Error accepting a client connection: {}"
+HANDSHAKE_TIMED_OUT = "TLS handshake timed out after {} seconds (addr={})"
 # As in Redis, an address family or protocol the host lacks is skipped, and so is an address it does not have when
 # the address is optional ("-" prefix); any other failure stops start-up.
 _UNSUPPORTED = frozenset(
@@ -92,34 +98,43 @@ _UNSUPPORTED = frozenset(
 )
 
 
-def open_listeners(server: Server) -> list[socket.socket]:
-    """Binds and listens on every configured address (accepting starts with serve_listeners). A failure on an
-    address that is not optional stops start-up: raises StartupError, as Redis aborts."""
+def open_listeners(server: Server) -> tuple[list[socket.socket], list[socket.socket]]:
+    """Binds and listens on every configured address (accepting starts with serve_listeners): the plaintext
+    listeners and the TLS ones. A failure on an address that is not optional stops start-up: raises StartupError,
+    as Redis aborts. ``port 0`` binds a free port, or none at all when a TLS port is set (Redis's TLS-only)."""
     cfg = server.config
-    listeners: list[socket.socket] = []
-    port = cfg.port
-    # An empty bind list means every interface; a leading "-" marks an address that may be unavailable.
-    addresses = cfg.bind or ["0.0.0.0", "-::"]
+    plain: list[socket.socket] = []
+    tls: list[socket.socket] = []
     try:
-        for entry in addresses:
-            optional = entry.startswith("-")
-            address = entry.lstrip("-")
-            try:
-                listener = _listen(address, port)
-            except _ListenError as failure:
-                server.log.warning(LISTEN_SOCKET_FAILED.format(address, port, failure.reason))
-                if failure.errno in _UNSUPPORTED or (optional and failure.errno == errno.EADDRNOTAVAIL):
-                    continue
-                raise StartupError(LISTEN_FAILED.format(cfg.port)) from None
-            port = listener.getsockname()[1]  # with --port 0 every address shares the first free port
-            listeners.append(listener)
-        if not listeners:
+        if cfg.port or not cfg.tls_port:
+            _open_port(server, cfg.port, "TCP", plain)
+        if cfg.tls_port:
+            _open_port(server, cfg.tls_port, "TLS", tls)
+        if not plain and not tls:
             raise StartupError(LISTENING_NOWHERE)
     except BaseException:
-        for listener in listeners:
+        for listener in (*plain, *tls):
             listener.close()
         raise
-    return listeners
+    return plain, tls
+
+
+def _open_port(server: Server, port: int, kind: str, listeners: list[socket.socket]) -> None:
+    """Listens on one port on every configured address, adding to listeners as it goes."""
+    configured = port
+    # An empty bind list means every interface; a leading "-" marks an address that may be unavailable.
+    for entry in server.config.bind or ["0.0.0.0", "-::"]:
+        optional = entry.startswith("-")
+        address = entry.lstrip("-")
+        try:
+            listener = _listen(address, port)
+        except _ListenError as failure:
+            server.log.warning(LISTEN_SOCKET_FAILED.format(address, port, failure.reason))
+            if failure.errno in _UNSUPPORTED or (optional and failure.errno == errno.EADDRNOTAVAIL):
+                continue
+            raise StartupError(LISTEN_FAILED.format(configured, kind)) from None
+        port = listener.getsockname()[1]  # with --port 0 every address shares the first free port
+        listeners.append(listener)
 
 
 class _ListenError(Exception):
@@ -153,14 +168,19 @@ def _listen(address: str, port: int) -> socket.socket:
     return listener
 
 
-def serve_listeners(server: Server, nursery: trio.Nursery, listeners: list[socket.socket]) -> None:
-    """Starts accepting clients on listeners made by open_listeners."""
+def serve_listeners(
+    server: Server, nursery: trio.Nursery, listeners: list[socket.socket], tls_listeners: list[socket.socket]
+) -> None:
+    """Starts accepting clients on the listeners made by open_listeners."""
     server.listeners = listeners
+    server.tls_listeners = tls_listeners
     for listener in listeners:
-        nursery.start_soon(_accept_loop, server, listener)
+        nursery.start_soon(_accept_loop, server, listener, False)
+    for listener in tls_listeners:
+        nursery.start_soon(_accept_loop, server, listener, True)
 
 
-async def _accept_loop(server: Server, listener: socket.socket) -> None:
+async def _accept_loop(server: Server, listener: socket.socket, tls: bool) -> None:
     while True:
         try:
             sock, addr = listener.accept()
@@ -178,7 +198,51 @@ async def _accept_loop(server: Server, listener: socket.socket) -> None:
             if error.errno == errno.EBADF:  # closed at shutdown
                 return
             raise
-        _admit(server, sock, addr)
+        if tls:
+            # A handshake takes a client slot, as the client Redis creates at accept: past maxclients the
+            # connection is refused before it (the error reply could not be read without TLS).
+            if len(server.clients) + server.tls_handshakes >= server.config.maxclients:
+                server.stats.rejected_connections += 1
+                sock.close()
+                continue
+            server.tls_handshakes += 1
+            server.nursery.start_soon(_handshake, server, sock, addr)
+        else:
+            _admit(server, sock, addr)
+
+
+async def _handshake(server: Server, sock: socket.socket, addr: Any) -> None:
+    """The server side of a TLS handshake, then the client is admitted as any other. A handshake that fails, or
+    takes longer than tls-handshake-timeout (a peer that connects and sends nothing), is logged and closed: it
+    holds nothing but its socket meanwhile, and only that long."""
+    sock.setblocking(False)
+    context = server.tls_context
+    assert context is not None
+    tls = TLSSocket(sock, context)
+    admitted = False
+    timeout = server.config.tls_handshake_timeout
+    try:
+        with trio.move_on_after(timeout):
+            while True:
+                step = tls.handshake()
+                if step:
+                    admitted = True
+                    server.tls_handshakes -= 1  # the slot passes to the client
+                    connection = _admit(server, tls, addr)
+                    if connection.in_reactor:
+                        connection.read_buffered()
+                    return
+                if step is False:
+                    await trio.lowlevel.wait_readable(sock)
+                else:
+                    await trio.lowlevel.wait_writable(sock)
+        server.log.warning(ACCEPT_FAILED.format(HANDSHAKE_TIMED_OUT.format(timeout, _format_addr(addr))))
+    except (ssl.SSLError, OSError) as error:
+        server.log.warning(ACCEPT_FAILED.format(handshake_failure(error)))
+    finally:
+        if not admitted:
+            server.tls_handshakes -= 1
+            sock.close()
 
 
 def _accept_while_busy(server: Server) -> None:
@@ -193,7 +257,7 @@ def _accept_while_busy(server: Server) -> None:
             _admit(server, sock, addr)
 
 
-def _admit(server: Server, sock: socket.socket, addr: Any) -> None:
+def _admit(server: Server, sock: socket.socket | TLSSocket, addr: Any) -> Connection:
     sock.setblocking(False)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connection = Connection(server, sock, addr)
@@ -205,6 +269,7 @@ def _admit(server: Server, sock: socket.socket, addr: Any) -> None:
         server.reactor.attach(connection)
     else:
         server.nursery.start_soon(connection.run, refused)
+    return connection
 
 
 def serve_while_busy(server: Server, caller: Client) -> None:
@@ -251,7 +316,7 @@ class Connection:
     has to wait (a blocking pop, CLIENT PAUSE) hands the connection to a task of its own, which gives it back to
     the reactor once it has caught up. Replies the socket does not take at once wait in ``queue``."""
 
-    def __init__(self, server: Server, sock: socket.socket, addr: Any) -> None:
+    def __init__(self, server: Server, sock: socket.socket | TLSSocket, addr: Any) -> None:
         self.server = server
         self.sock = sock
         self.fd = sock.fileno()
@@ -384,6 +449,24 @@ class Connection:
         self.server.stats.net_input_bytes += len(data)
         self.parser.feed(data)
         return self.run_more()
+
+    def read_buffered(self) -> None:
+        """Reads what arrived with the last flight of a TLS handshake (no readiness of the socket will announce
+        it), and runs it in a task of its own, which gives the connection back to the reactor: the reactor may be
+        asleep on its epoll set."""
+        reactor = self.server.reactor
+        assert reactor is not None
+        try:
+            data = _recv(self.sock)
+        except BlockingIOError:
+            return
+        except OSError:  # a bad record right after the handshake
+            reactor.close(self)
+            return
+        if data:
+            self.server.stats.net_input_bytes += len(data)
+            self.parser.feed(data)
+            reactor.hand_off(self, None)
 
     def run_more(self) -> bool:
         """Runs the commands received, up to RUN_BUDGET of them (the reactor comes back for the rest on its next
@@ -686,7 +769,10 @@ class Connection:
         sock = self.sock
         while True:
             await trio.lowlevel.wait_readable(sock)
-            data = _recv(sock)
+            try:
+                data = _recv(sock)
+            except BlockingIOError:  # a TLS record not complete yet
+                continue
             if not data:
                 self.client.killed = True
                 scope.cancel()

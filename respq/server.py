@@ -18,7 +18,7 @@ from respq.client import Client
 from respq.commands.context import Context
 from respq.commands.modules import load_all
 from respq.commands.table import apply_renames
-from respq.config import Config
+from respq.config import SET_FAILED, Config, ConfigSetError
 from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners, serve_while_busy
 from respq.errors import DataDirectoryLocked, StartupError
 from respq.histogram import CHECKPOINT_SECONDS, Histogram
@@ -33,10 +33,12 @@ from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.engine import Engine
 from respq.storage.errors import DirectoryLockedError, DiskFullError, StorageError, StorageWriteError
 from respq.storage.scrub import DONE, OFF, Scrub
+from respq.tls import CONTEXT_DIRECTIVES, STARTUP_FAILED, UPDATE_FAILED, TLSContextError, TLSSettings, server_context
 from respq.types import REGISTRY, SETTINGS_DIRECTIVES, type_settings
 
 if TYPE_CHECKING:
     import socket
+    import ssl
 
 DISK_FULL_RETRY = 0.1  # seconds between attempts to write the journal while the disk is full
 ACTIVE_EXPIRE_INTERVAL = 0.1  # seconds between active-expiry sweeps (Redis: hz 10)
@@ -52,6 +54,7 @@ CLIENTS_CRON_INTERVAL = 1.0  # seconds between the checks every client gets (Red
 DATA_DIR_FAILED = "Can't open or create the data directory {}: {}"
 DATA_DIR_LOCKED = "Can't lock the data directory: {}"
 LOAD_FAILED = "Fatal error loading the DB: {}. Exiting."
+TLS_APPLY_FAILED = "Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings."
 
 
 class Server:
@@ -67,7 +70,10 @@ class Server:
         self.started = time.time()
         self.started_monotonic = time.monotonic()
         self.run_id = os.urandom(20).hex()
-        self.port = 0
+        self.port = 0  # INFO tcp_port: the plaintext port, or the TLS port when there is no plaintext listener
+        self.tls_port = 0
+        self.tls_context: ssl.SSLContext | None = None  # set when a TLS port is configured
+        self.tls_handshakes = 0  # TLS connections accepted whose handshake is under way: they count as clients
         self.loading = True
         self.engine: Engine | None = None
         self.scrub: Scrub | None = None  # the background check of checkpointed segments, once loading finished
@@ -86,7 +92,8 @@ class Server:
         self.clients_output = 0  # bytes of replies queued for every client together
         self.maxmemory_clients = config.maxmemory_clients  # bytes; 0 = no client eviction
         self.busy_error: bytes | None = None  # set while a script runs past busy-reply-threshold
-        self.listeners: list[socket.socket] = []  # what clients connect to (set when serving starts)
+        self.listeners: list[socket.socket] = []  # what plaintext clients connect to (set when serving starts)
+        self.tls_listeners: list[socket.socket] = []
         self.embedded = False  # runs inside an application (respq.embedded), set by run
         self.scripts = ScriptEngine(log, config.script_memory_limit)
         self.scripts.serve_while_busy = self._serve_while_busy
@@ -454,8 +461,13 @@ class Server:
         self.pause_changed = trio.Event()
 
     def apply_config(self, changed: list[str]) -> None:
-        """Makes directives changed by CONFIG SET take effect."""
+        """Makes directives changed by CONFIG SET take effect. Raises ConfigSetError, having changed nothing, when
+        the TLS context cannot be rebuilt from them (the caller restores the previous values)."""
         cfg = self.config
+        if self.tls_context is not None:
+            reloaded = [name for name in changed if name in CONTEXT_DIRECTIVES]
+            if reloaded:
+                self._reload_tls(reloaded[0])
         if "loglevel" in changed:
             self.log.set_level(cfg.loglevel)
         if "maxdisk" in changed and self.engine is not None:
@@ -479,6 +491,27 @@ class Server:
             self._configure_observers()
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
+
+    def _reload_tls(self, name: str) -> None:
+        """Rebuilds the TLS context from the directives (certificates read again from their files), as Redis does
+        on a CONFIG SET of one; new connections use it. Raises ConfigSetError when it cannot be built."""
+        try:
+            self.tls_context = server_context(TLSSettings.from_values(self.config.values))
+        except TLSContextError as error:
+            self.log.warning(str(error))
+            self.log.warning(TLS_APPLY_FAILED.format(name))
+            raise ConfigSetError(SET_FAILED % (name.encode(), UPDATE_FAILED.encode())) from None
+
+    def _configure_tls(self) -> None:
+        """The TLS context for the TLS port, before any listener opens; raises StartupError when it cannot be
+        built (the cause logged first, as Redis does)."""
+        if not self.config.tls_port:
+            return
+        try:
+            self.tls_context = server_context(TLSSettings.from_values(self.config.values))
+        except TLSContextError as error:
+            self.log.warning(str(error))
+            raise StartupError(STARTUP_FAILED) from None
 
     # ---- lifecycle ----------------------------------------------------------------------------------------------
     def _lock_data_directory(self) -> int:
@@ -559,14 +592,15 @@ class Server:
         lock_fd = self._lock_data_directory()
         log.notice(f"Data directory {os.path.abspath(cfg.dir)}, appendfsync {cfg.appendfsync}")
         try:
-            listeners = [] if embedded else open_listeners(self)
+            self._configure_tls()
+            listeners, tls_listeners = ([], []) if embedded else open_listeners(self)
         except BaseException:
             os.close(lock_fd)
             raise
         try:
             http_socket = open_http_listener(cfg)
         except BaseException:
-            for listener in listeners:
+            for listener in (*listeners, *tls_listeners):
                 listener.close()
             os.close(lock_fd)
             raise
@@ -579,10 +613,13 @@ class Server:
                 if hasattr(select, "epoll"):
                     self.reactor = Reactor(self)
                     nursery.start_soon(self.reactor.run)
-                if listeners:
-                    serve_listeners(self, nursery, listeners)
-                    self.port = listeners[0].getsockname()[1]
-                    log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}")
+                if listeners or tls_listeners:
+                    serve_listeners(self, nursery, listeners, tls_listeners)
+                    if tls_listeners:
+                        self.tls_port = tls_listeners[0].getsockname()[1]
+                    self.port = listeners[0].getsockname()[1] if listeners else self.tls_port
+                    tls = f" tls-port={self.tls_port}" if tls_listeners else ""
+                    log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}{tls}")
                 if not embedded:
                     nursery.start_soon(self._signals)
                 nursery.start_soon(self._clients_cron)
@@ -596,7 +633,8 @@ class Server:
                     await self._serve_loaded(nursery, task_status)
                 nursery.cancel_scope.cancel()
         finally:
-            for listener in (*listeners, *self.listeners):  # closing one twice is harmless
+            # closing one twice is harmless; an embedded server's listeners were opened by listen()
+            for listener in (*listeners, *tls_listeners, *self.listeners, *self.tls_listeners):
                 listener.close()
         if failure is not None:
             raise StartupError(failure)  # out of the nursery, which would wrap it in an exception group
@@ -621,11 +659,20 @@ class Server:
     def listen(self) -> int:
         """Loop thread, once serving: starts accepting clients on the configured addresses (an embedded server, which
         started listening nowhere). Returns the port; raises StartupError when an address cannot be bound."""
-        listeners = open_listeners(self)
-        serve_listeners(self, self.nursery, listeners)
-        self.port = listeners[0].getsockname()[1]
-        self.log.notice(f"Ready to accept connections tcp on {(self.config.bind or ['*'])[0]} port={self.port}")
+        listeners, tls_listeners = open_listeners(self)
+        serve_listeners(self, self.nursery, listeners, tls_listeners)
+        if tls_listeners:
+            self.tls_port = tls_listeners[0].getsockname()[1]
+        self.port = listeners[0].getsockname()[1] if listeners else self.tls_port
+        self._log_ready()
         return self.port
+
+    def _log_ready(self) -> None:
+        where = (self.config.bind or ["*"])[0]
+        if self.listeners:
+            self.log.notice(f"Ready to accept connections tcp on {where} port={self.port}")
+        if self.tls_listeners:
+            self.log.notice(f"Ready to accept connections tls on {where} port={self.tls_port}")
 
     async def _serve_loaded(self, nursery: trio.Nursery, task_status: Any) -> None:
         """Starts the background work that needs the data, then serves until shutdown is requested."""
@@ -639,11 +686,10 @@ class Server:
         if not cfg.scrub_bandwidth:
             self.scrub.stop()
         nursery.start_soon(self._scrubber)
-        if self.listeners:
-            self.log.notice(f"Ready to accept connections tcp on {(cfg.bind or ['*'])[0]} port={self.port}")
+        self._log_ready()
         task_status.started(self.port)
         await self.shutdown_requested.wait()
-        await self._shutdown(self.listeners)
+        await self._shutdown([*self.listeners, *self.tls_listeners])
 
     async def _signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -120,6 +120,12 @@ class Stats:
             bucket = (nanoseconds - 1).bit_length() - 10  # respq.observe.histogram_bucket, inlined
             stat.histogram[0 if bucket < 0 else bucket if bucket < HISTOGRAM_BUCKETS else LAST_BUCKET] += 1
 
+    def add_time_of(self, name: str, nanoseconds: int) -> None:
+        """More time for the named command's commandstats usec, not another call (a blocked call once served)."""
+        stat = self.commands.get(name)
+        if stat is not None:
+            stat.usec += nanoseconds // 1000
+
     def track_latency_of(self, name: str, nanoseconds: int, change: int) -> None:
         """Adds ``change`` (1 or -1) calls of ``nanoseconds`` to the named command's latency histogram."""
         stat = self.commands.get(name)

@@ -167,12 +167,15 @@ def blocked(ctx: Context, block: Block) -> None:
 
 
 def unblocked(ctx: Context, argv: list[bytes], block: Block) -> None:
-    """A key served the blocked call: its latency (the call's own time plus the time serving it took) and slow-log
-    entry are recorded now, and the serving time as the latency monitor's command-unblocking event (Redis's
-    updateStatsOnUnblock)."""
+    """A key served the blocked call: its latency (the call's own time plus the time serving it took), its time in
+    commandstats and its slow-log entry are recorded now, and the serving time as the latency monitor's
+    command-unblocking event (Redis's updateStatsOnUnblock)."""
     serve_ns = block.serve_ns
     nanoseconds = block.call_ns + serve_ns
     stats = ctx.stats
+    # commandstats: the call was counted when it blocked; its usec grows again by the call's own time plus the
+    # serving time, as Redis 7.0 adds c->duration + reply_us on unblock (so the call's time counts twice there).
+    stats.add_time_of(ctx.client.last_command, nanoseconds)
     stats.track_latency_of(ctx.client.last_command, nanoseconds, 1)
     observers = stats.observers
     if observers.latency_threshold:

@@ -189,11 +189,13 @@ def config_set_(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) % 2 != 0:
         raise CommandError(errors.SYNTAX)
     pairs = [(argv[i], argv[i + 1]) for i in range(2, len(argv), 2)]
+    previous = ctx.config.values  # config_set replaces the dict: this one keeps the values before
     try:
         changed = config_set(ctx.config, pairs, client_is_local=ctx.client.is_local)
+        ctx.server.apply_config(changed)
     except ConfigSetError as error:
+        ctx.config.values = previous
         raise CommandError(error.message) from None
-    ctx.server.apply_config(changed)
     return OK
 
 

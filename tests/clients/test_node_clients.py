@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, require_tool
+from conftest import IN_CI, require_tool, start_tls
+from tests.tls_certs import make_certs
 
 NODE_DIR = Path(__file__).parent / "node"
 SCRIPT_TIMEOUT = 90.0  # the scripts' own watchdog fires at 60 s and still prints a summary
@@ -70,3 +71,15 @@ def test_queue_commands(
     summary = run_smoke(node, script, server, resp, f"--{feature}")
     expected_check = {"lists": "brpop", "streams": "xreadgroup"}[feature]
     assert summary["checks"][expected_check] == "ok"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("script", "resp"), CLIENTS)
+def test_over_tls_with_a_client_certificate(node: str, tmp_path: Path, script: str, resp: int) -> None:
+    certs = make_certs(tmp_path / "certs")
+    args = ["--tls-cert-file", str(certs.server_cert), "--tls-key-file", str(certs.server_key)]
+    server, port = start_tls(tmp_path / "data", *args, "--tls-ca-cert-file", str(certs.ca))
+    try:
+        summary = run_smoke(node, script, port, resp, "--lists", "--tls", str(certs.dir))
+        assert summary["checks"]["brpop"] == "ok"  # type: ignore[index]
+    finally:
+        server.stop()

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import ServerProcess, start_respq
+from conftest import ServerProcess, start_respq, start_tls
+from tests.tls_certs import make_certs
 
 TIMEOUT = 30.0
 
@@ -64,8 +65,39 @@ def test_stat_prints_a_line_per_interval_with_queue_totals(server: ServerProcess
         assert fields[0] == "3" and fields[7:9] == ["3", "9"] and fields[-1] == "2", line  # 3 queues, 9 items
 
 
-def test_wrong_password_and_tls_are_refused_clearly(server: ServerProcess) -> None:
+def test_wrong_password_is_refused_clearly(server: ServerProcess) -> None:
     wrong = respq("queues", "-p", str(server.port), "-a", "nope")
     assert wrong.returncode == 1 and "WRONGPASS" in wrong.stderr
-    tls = respq("stat", "-p", str(server.port), "--tls")
-    assert tls.returncode == 2 and "TLS is not supported yet" in tls.stderr
+
+
+def test_stat_and_queues_over_tls(tmp_path: Path) -> None:
+    certs = make_certs(tmp_path / "certs")
+    args = ["--tls-cert-file", str(certs.server_cert), "--tls-key-file", str(certs.server_key)]
+    process, port = start_tls(tmp_path / "data", *args, "--tls-ca-cert-file", str(certs.ca), "--requirepass", "pw")
+    try:
+        client = redis.Redis(
+            port=port,
+            password="pw",
+            ssl=True,
+            ssl_ca_certs=str(certs.ca),
+            socket_timeout=10,
+            ssl_certfile=str(certs.client_cert),
+            ssl_keyfile=str(certs.client_key),
+        )
+        client.rpush("jobs", "a", "b", "c")
+        client.close()
+        tls = ["-p", str(port), "-a", "pw", "--tls", "--cert", str(certs.client_cert), "--key", str(certs.client_key)]
+        done = respq("queues", *tls, "--cacert", str(certs.ca))
+        assert done.returncode == 0, done
+        assert [row.split()[:3] for row in done.stdout.splitlines()[1:]] == [["jobs", "list", "3"]]
+        done = respq("stat", *tls, "--cacertdir", str(certs.ca_dir), "--sni", "localhost", "--lines", "1")
+        assert done.returncode == 0, done
+        assert done.stdout.splitlines()[1].split()[-3] == "3"  # the depth column
+        done = respq("queues", *tls, "--insecure")  # no CA: the server's certificate is not checked
+        assert done.returncode == 0, done
+        unknown = respq("queues", *tls, "--cacert", str(certs.other_ca))
+        assert unknown.returncode == 1 and "certificate verify failed" in unknown.stderr, unknown
+        plain = respq("queues", "-p", str(port), "-a", "pw")  # plaintext on the TLS port
+        assert plain.returncode == 1, plain
+    finally:
+        process.stop()

@@ -8,6 +8,7 @@ command or subcommand only in errorstats. Raw sockets, so no client handshake ad
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,29 @@ def test_noauth_is_a_rejected_call_and_a_wrong_password_a_failed_one(
     expected = stats_after(redis_server.port, [AUTH_SESSION], auth="secret")
     assert expected[0]["llen"] == (1, 1, 0) and expected[0]["auth"] == (2, 0, 1)
     assert stats_after(respq.port, [AUTH_SESSION], auth="secret") == expected
+
+
+def test_serving_a_blocked_call_adds_its_time_not_a_call(tmp_path: Path) -> None:
+    """Redis 7.0's updateStatsOnUnblock: a BLPOP served by a push adds the call's time plus the serving time to
+    its usec (the slow log's duration for it), and no second call."""
+    server = start_respq(tmp_path / "data", "--slowlog-log-slower-than", "0")
+    try:
+        waiting, pusher = RawClient(server.port), RawClient(server.port)
+        waiting.sock.sendall(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n0\r\n")
+        deadline = time.monotonic() + 10
+        while b"blocked_clients:1" not in pusher("INFO clients"):  # type: ignore[operator]
+            assert time.monotonic() < deadline
+        assert pusher("LPUSH q x") == 1
+        waiting.sock.settimeout(10)
+        waiting.reader.feed(waiting.sock.recv(4096))
+        assert waiting.reader.gets() == [b"q", b"x"]
+        entries = pusher("SLOWLOG GET 100")
+        served = [entry[2] for entry in entries if entry[3][0] == b"BLPOP"]  # type: ignore[union-attr, index]
+        stats = dict(_lines(pusher("INFO commandstats")))  # type: ignore[arg-type]
+        fields = dict(item.split("=") for item in stats["cmdstat_blpop"].split(","))
+        assert fields["calls"] == "1"
+        assert int(fields["usec"]) > served[0]  # the call's own time, then again with the serving time
+        waiting.close()
+        pusher.close()
+    finally:
+        server.stop()

@@ -29,6 +29,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.log",
             "respq.histogram",
             "respq.auth",
+            "respq.tls",  # TLS contexts from the tls-* directives (no sockets, no Trio)
+            "respq.tls_socket",  # a TLS connection with a non-blocking socket's interface
         ),
     ),
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type

@@ -192,7 +192,9 @@ def test_bad_values_fail_start_up(tmp_path: Path, line: str, message: str) -> No
         ("replicaof 10.0.0.1 6379", "no replication"),
         ("slaveof 10.0.0.1 6379", "no replication"),
         ("unixsocket /tmp/r.sock", "Unix socket"),
-        ("tls-port 6380", "TLS"),
+        ("tls-ciphersuites TLS_AES_128_GCM_SHA256", "Python's ssl module cannot set it"),
+        ("tls-session-cache-size 100", "Python's ssl module cannot set it"),
+        ("tls-session-cache-timeout 60", "Python's ssl module cannot set it"),
         ("aclfile /etc/users.acl", "ACL"),
         ("notify-keyspace-events KEA", "keyspace notifications"),
         ("supervised systemd", "systemd"),
@@ -209,7 +211,7 @@ def test_harmless_values_of_restricted_directives_pass(tmp_path: Path) -> None:
     conf = write(
         tmp_path / "a.conf",
         'daemonize no\ncluster-enabled no\nreplicaof no one\nunixsocket ""\ntls-port 0\nsupervised auto\n'
-        'notify-keyspace-events ""\n',
+        'notify-keyspace-events ""\ntls-session-cache-size 20480\ntls-session-cache-timeout 300\n',
     )
     assert load_config([conf]).warnings == []
 

@@ -1,6 +1,10 @@
 "use strict";
 // Shared by the *_smoke.js scripts: argument parsing, named checks, a JSON summary and a watchdog.
-// Usage of every script: node SCRIPT PORT [--resp 2|3] [--lists] [--streams]
+// Usage of every script: node SCRIPT PORT [--resp 2|3] [--lists] [--streams] [--tls DIR]
+// --tls DIR: connect over TLS with DIR's ca.crt, client.crt and client.key (the server is "localhost").
+
+const fs = require("node:fs");
+const path = require("node:path");
 
 const WATCHDOG_MS = 60_000;
 const POLL_TIMEOUT_MS = 10_000;
@@ -9,21 +13,28 @@ function parseArgs(argv) {
   const [portText, ...rest] = argv;
   const port = Number(portText);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-    console.error("usage: node SCRIPT PORT [--resp 2|3] [--lists] [--streams]");
+    console.error("usage: node SCRIPT PORT [--resp 2|3] [--lists] [--streams] [--tls DIR]");
     process.exit(2);
   }
-  const options = { port, resp: 2, lists: false, streams: false };
+  const options = { port, resp: 2, lists: false, streams: false, tls: null };
   for (let index = 0; index < rest.length; index += 1) {
     const flag = rest[index];
     if (flag === "--lists") options.lists = true;
     else if (flag === "--streams") options.streams = true;
     else if (flag === "--resp") options.resp = Number(rest[++index]);
+    else if (flag === "--tls") options.tls = tlsOptions(rest[++index]);
     else {
       console.error(`unknown argument ${flag}`);
       process.exit(2);
     }
   }
   return options;
+}
+
+// Node's TLS options for the client certificate and CA written by tests/tls_certs.py into dir.
+function tlsOptions(dir) {
+  const read = (name) => fs.readFileSync(path.join(dir, name));
+  return { ca: read("ca.crt"), cert: read("client.crt"), key: read("client.key"), servername: "localhost" };
 }
 
 // The error's message and the line of a smoke script it came from: enough to find the mismatch.

@@ -19,6 +19,7 @@ async function connect(extra = {}) {
     commandTimeout: 10_000,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    ...(options.tls ? { tls: options.tls } : {}),
     ...extra,
   });
   client.on("error", () => {}); // failures surface as rejected commands; avoid ioredis's unhandled-error log

@@ -12,7 +12,13 @@ const openClients = [];
 
 async function connect(extra = {}) {
   const client = createClient({
-    socket: { host: "127.0.0.1", port: options.port, connectTimeout: 5000, reconnectStrategy: false },
+    socket: {
+      host: "127.0.0.1",
+      port: options.port,
+      connectTimeout: 5000,
+      reconnectStrategy: false,
+      ...(options.tls ? { tls: true, ...options.tls } : {}),
+    },
     RESP: options.resp,
     ...extra,
   });
