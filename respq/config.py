@@ -875,6 +875,8 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("scrub-bandwidth", _int(0, INT_MAX), 8, S),  # MB/s read by the background scrub; 0 = no scrub
     _d("http-port", _int(0, 65535), 0, S, live=False),  # the HTTP listener (health, metrics); 0 = none
     _d("http-bind", TEXT, "127.0.0.1", S, live=False),
+    # HTTPS on the HTTP listener, with the tls-* certificate directives of the TLS port (reloaded with them).
+    _d("http-tls", YES_NO, False, S, live=False),
     _d("metrics-per-queue", YES_NO, False, S),  # /metrics lists every queue, not only totals and the worst ones
     _d("metrics-top-queues", _int(0, 1000), 10, S),  # how many worst queues /metrics names by oldest age and lag
     # Bytes the Lua runtime of EVAL may hold; a script that allocates past it is stopped with an error. 0 = no limit.
@@ -1287,6 +1289,10 @@ class Config:
         """The TLS listener's port; 0 = none. With one set, ``port 0`` means no plaintext listener (as in Redis);
         without, ``port 0`` binds a free port."""
         return self.values["tls-port"]
+
+    @property
+    def http_tls(self) -> bool:
+        return self.values["http-tls"]
 
     @property
     def tls_handshake_timeout(self) -> int:

@@ -503,9 +503,9 @@ class Server:
             raise ConfigSetError(SET_FAILED % (name.encode(), UPDATE_FAILED.encode())) from None
 
     def _configure_tls(self) -> None:
-        """The TLS context for the TLS port, before any listener opens; raises StartupError when it cannot be
-        built (the cause logged first, as Redis does)."""
-        if not self.config.tls_port:
+        """The TLS context for the TLS port and HTTPS, before any listener opens; raises StartupError when it cannot
+        be built (the cause logged first, as Redis does)."""
+        if not (self.config.tls_port or self.config.http_tls):
             return
         try:
             self.tls_context = server_context(TLSSettings.from_values(self.config.values))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -20,10 +21,9 @@ from respq.errors import StartupError
 from respq.http import metrics  # noqa: F401 - registers /metrics in the route table
 from respq.http.app import App
 from respq.log import Logger
+from respq.tls import TLSSettings, server_context
 
 if TYPE_CHECKING:
-    import ssl
-
     from respq.server import Server
 
 HTTP_UNPROTECTED = (
@@ -100,11 +100,24 @@ def _error_logger(log: Logger) -> logging.Logger:
     return logger
 
 
+class _HypercornConfig(HypercornConfig):
+    """hypercorn's settings, with HTTPS from respq's own TLS context instead of hypercorn's file options."""
+
+    https_context: ssl.SSLContext | None = None
+
+    @property
+    def ssl_enabled(self) -> bool:
+        return self.https_context is not None
+
+    def create_ssl_context(self) -> ssl.SSLContext | None:
+        return self.https_context
+
+
 def hypercorn_config(sock: socket.socket, log: Logger, ssl_context: ssl.SSLContext | None = None) -> HypercornConfig:
-    """hypercorn's settings for the listener on ``sock``: every limit and timeout is set here, in one place."""
-    if ssl_context is not None:
-        raise NotImplementedError("HTTPS is not available yet")
-    cfg = HypercornConfig()
+    """hypercorn's settings for the listener on ``sock``: every limit and timeout is set here, in one place.
+    ``ssl_context``: serve HTTPS with it (``http-tls yes``)."""
+    cfg = _HypercornConfig()
+    cfg.https_context = ssl_context
     cfg.bind = [f"fd://{sock.fileno()}"]
     cfg.h11_max_incomplete_size = MAX_HEADER_BYTES
     cfg.h2_max_header_list_size = MAX_H2_HEADER_BYTES
@@ -118,8 +131,21 @@ def hypercorn_config(sock: socket.socket, log: Logger, ssl_context: ssl.SSLConte
     return cfg
 
 
+def https_context(server: Server) -> ssl.SSLContext:
+    """The context HTTPS handshakes start on. Each switches to the server's current context as soon as the client's
+    hello arrives, so certificates reloaded by CONFIG SET of a tls-* directive reach HTTPS as they reach the TLS
+    port (the listener keeps the context it was given)."""
+    context = server_context(TLSSettings.from_values(server.config.values))
+
+    def use_current(ssl_object: ssl.SSLObject, _server_name: str | None, _initial: ssl.SSLContext) -> None:
+        ssl_object.context = server.tls_context
+
+    context.sni_callback = use_current
+    return context
+
+
 async def serve_http(server: Server, sock: socket.socket, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
     """Serves HTTP on ``sock`` until the server shuts down (then requests in flight get GRACEFUL_SECONDS)."""
-    config = hypercorn_config(sock, server.log)
+    config = hypercorn_config(sock, server.log, https_context(server) if server.config.http_tls else None)
     sock.detach()  # hypercorn makes its own socket object from the descriptor, and owns it from now on
     await serve(App(server), config, shutdown_trigger=server.shutdown_requested.wait, task_status=task_status)

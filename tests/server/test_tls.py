@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from conftest import ServerProcess, free_port, require_tool, start_tls, wait_until
+from conftest import ServerProcess, free_port, require_tool, start_respq, start_tls, wait_until
 from tests.tls_certs import KEY_PASSWORD, Certs, make_certs
 
 TIMEOUT = 10
@@ -388,3 +391,51 @@ def test_handshakes_count_against_maxclients(tmp_path: Path, certs: Certs) -> No
         plain.close()
     finally:
         server.stop()
+
+
+def https_get(port: int, context: ssl.SSLContext, path: str = "/healthz") -> tuple[int, bytes]:
+    request = urllib.request.Request(f"https://localhost:{port}{path}")
+    with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as response:
+        return response.status, response.read()
+
+
+def test_http_tls_serves_https_with_the_tls_certificates_and_their_reloads(tmp_path: Path, certs: Certs) -> None:
+    http_port = free_port()
+    server = start_respq(
+        tmp_path / "data",
+        *tls_args(certs),
+        "--tls-auth-clients",
+        "no",
+        "--http-port",
+        str(http_port),
+        "--http-tls",
+        "yes",
+    )
+    try:
+        assert server.port  # the RESP port stays plaintext: http-tls needs no tls-port
+        status, body = https_get(http_port, ssl.create_default_context(cafile=str(certs.ca)))
+        assert status == 200 and b'"serving"' in body
+        # Plain HTTP to the HTTPS listener gets no answer, and the listener keeps serving.
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/healthz", timeout=TIMEOUT)
+        assert https_get(http_port, ssl.create_default_context(cafile=str(certs.ca)))[0] == 200
+        # Certificates rotated with CONFIG SET reach HTTPS too.
+        plain = redis.Redis(port=server.port, socket_timeout=TIMEOUT)
+        plain.execute_command(
+            "CONFIG", "SET", "tls-cert-file", str(certs.other_server_cert), "tls-key-file", str(certs.other_server_key)
+        )
+        plain.close()
+        with pytest.raises(urllib.error.URLError, match="certificate verify failed"):
+            https_get(http_port, ssl.create_default_context(cafile=str(certs.ca)))
+        assert https_get(http_port, ssl.create_default_context(cafile=str(certs.other_ca)))[0] == 200
+    finally:
+        server.stop()
+
+
+def test_http_tls_without_a_certificate_stops_start_up(tmp_path: Path) -> None:
+    argv = [sys.executable, "-m", "respq", "serve", "--port", "0", "--dir", str(tmp_path / "data")]
+    result = subprocess.run(
+        [*argv, "--http-port", str(free_port()), "--http-tls", "yes"], capture_output=True, timeout=30, check=False
+    )
+    assert result.returncode == 1
+    assert b"Failed to configure TLS. Check logs for more info." in result.stdout + result.stderr
