@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from respq import __version__
+from respq.acl import load_users
 from respq.blocking import BlockingRegistry
 from respq.client import Client
 from respq.commands.context import Context
@@ -58,6 +59,7 @@ class Server:
         apply_renames(config.rename_commands)
         self.config = config
         self.log = log
+        self.acl = load_users(config)
         self.stats = Stats()
         self.pubsub = PubSub()
         self.clients: dict[int, Client] = {}
@@ -394,6 +396,7 @@ class Server:
             config=self.config,
             clients=self.clients,
             server=self,
+            acl=self.acl,
         )
 
     def register(self, connection: Connection) -> None:
@@ -447,6 +450,12 @@ class Server:
     def apply_config(self, changed: list[str]) -> None:
         """Makes directives changed by CONFIG SET take effect."""
         cfg = self.config
+        if "requirepass" in changed:
+            self.acl.set_requirepass(cfg.requirepass)
+        if "acl-pubsub-default" in changed:
+            self.acl.pubsub_default_all = bool(cfg.values["acl-pubsub-default"])
+        if "acllog-max-len" in changed:
+            self.acl.log.max_len = cfg.values["acllog-max-len"]
         if "loglevel" in changed:
             self.log.set_level(cfg.loglevel)
         if "maxdisk" in changed and self.engine is not None:
