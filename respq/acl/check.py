@@ -20,8 +20,35 @@ _SUBSCRIBE = frozenset({"subscribe"})
 _PSUBSCRIBE = frozenset({"psubscribe"})
 
 
+def _set_access(argv: list[bytes]) -> int:
+    """SET reads the old value only with GET."""
+    return READ | WRITE if any(arg.lower() == b"get" for arg in argv[3:]) else WRITE
+
+
+def _bitfield_access(argv: list[bytes]) -> int:
+    """BITFIELD of GET and OVERFLOW operations only reads (anything unparsable counts as a write)."""
+    i = 2
+    while i < len(argv):
+        remaining = len(argv) - i - 1
+        word = argv[i].lower()
+        if word == b"get" and remaining >= 2:
+            i += 3
+        elif word == b"overflow" and remaining >= 1:
+            i += 2
+        else:
+            return READ | WRITE
+    return READ
+
+
+# Commands whose key access depends on their arguments (Redis's VARIABLE_FLAGS key specs).
+_VARIABLE_ACCESS = {"set": _set_access, "bitfield": _bitfield_access}
+
+
 def key_permission(cmd: Command, argv: list[bytes], position: int) -> int:
     """The access (READ, WRITE bits) the key at ``position`` needs, from the command's key specs."""
+    variable = _VARIABLE_ACCESS.get(cmd.name)
+    if variable is not None:
+        return variable(argv)
     specs = KEY_SPECS.get(cmd.name)
     if not specs:
         return READ | WRITE if cmd.is_write else READ

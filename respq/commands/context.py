@@ -87,6 +87,10 @@ class Context:
     server: ServerControl
     acl: Acl = dataclasses.field(default_factory=lambda: _new_acl())  # the users, the ACL log
 
+    def __post_init__(self) -> None:
+        if self.client.user is None:  # a client made without a user (a test's, a script's) runs as the default user
+            self.client.user = self.acl.default
+
     def for_client(self, client: Client) -> Context:
         """The same server's context for another client (a second connection in a test, a script's own client)."""
         return dataclasses.replace(self, client=client)

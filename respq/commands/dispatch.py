@@ -123,6 +123,7 @@ def acl_denial(ctx: Context, cmd: Command, argv: list[bytes], context: bytes, ca
     user = client.user
     denial, position = acl.check(user, cmd, argv)
     if denial:
+        client.last_command = cmd.name  # Redis's client info names the command refused
         obj = cmd.name.encode() if denial == acl.DENIED_COMMAND else argv[position]
         ctx.acl.log.add(denial, context, obj, user.name, client_line(caller or client))
     return denial

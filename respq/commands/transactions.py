@@ -85,7 +85,7 @@ def exec_(ctx: Context, argv: list[bytes]) -> Any:
         for cmd, args in queued:
             denial = restricted and acl_denial(ctx, cmd, args, MULTI)
             if denial:
-                reply: Any = ErrorReply(errors.NOPERM_EXEC + errors.NOPERM_EXEC_REASONS[denial])
+                reply: Any = ErrorReply(errors.noperm_exec(denial))
             else:
                 reply = call(ctx, cmd, args)
             if type(reply) is Block:  # blocking commands never block inside a transaction

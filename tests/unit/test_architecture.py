@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.types.*.commands",
             "respq.types.strings.bitcommands",
             "respq.scripting",  # EVAL and its Lua engine run commands through the command table
+            "respq.acl",  # users' rules name commands and categories of the command table
         ),
     ),
     ("server", ("respq.connection", "respq.reactor", "respq.server", "respq.cli", "respq.admin", "respq.__main__")),
