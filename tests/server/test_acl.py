@@ -162,9 +162,14 @@ def test_acl_save_and_config_rewrite_keep_users_across_a_restart(tmp_path: Path)
         admin = redis.Redis(port=server.port, protocol=2, socket_timeout=10)
         admin.execute_command("ACL", "SETUSER", "keep", "on", ">pw", "~jobs:*", "+@list")
         assert admin.execute_command("ACL", "SAVE") == b"OK"
-        admin.execute_command("ACL", "SETUSER", "lost", "on", ">pw")
+        admin.execute_command("ACL", "SETUSER", "lost", "on", ">pw", "+@all")
+        lost = _user(server, "lost")
+        lost.ping()
         assert admin.execute_command("ACL", "LOAD") == b"OK"
         assert admin.acl_users() == ["default", "keep"]
+        # Users the file replaced lose their connections, as Redis frees the old users' clients.
+        wait_until(lambda: not any(c["user"] == "lost" for c in admin.client_list()))
+        lost.close()
     finally:
         server.stop()
     assert "user keep on #" in aclfile.read_text()
