@@ -6,6 +6,7 @@ from __future__ import annotations
 from respq.acl.keyspecs import KEY_SPECS, READ, WRITE
 from respq.acl.users import Selector, User
 from respq.commands.table import Command
+from respq.errors import CommandError
 from respq.glob import glob_match
 
 OK = 0
@@ -113,7 +114,10 @@ def check(user: User, cmd: Command, argv: list[bytes]) -> tuple[int, int]:
     all selectors is reported: a key or channel over a command, a later argument over an earlier one."""
     if user.unrestricted:
         return OK, 0
-    keys = cmd.key_positions(argv) if cmd.first_key > 0 or cmd.key_finder is not None else []
+    try:
+        keys = cmd.key_positions(argv) if cmd.first_key > 0 or cmd.key_finder is not None else []
+    except CommandError:  # keys that cannot be found (a bad numkeys): none are checked, the command then fails
+        keys = []
     worst, worst_at = DENIED_COMMAND, 0
     for selector in user.selectors:
         result, position = _selector_check(selector, cmd, argv, keys)

@@ -59,6 +59,22 @@ def _all_commands() -> list[Command]:
     return found
 
 
+_members: dict[str, list[Command]] = {}
+_members_of = 0  # how many commands the cached membership was computed from
+
+
+def _category_members(category: str) -> list[Command]:
+    """The commands (and subcommands) of a category, computed once per command table."""
+    global _members_of
+    if _members_of != len(ORIGINAL_COMMANDS):
+        _members.clear()
+        _members_of = len(ORIGINAL_COMMANDS)
+    members = _members.get(category)
+    if members is None:
+        members = _members[category] = [cmd for cmd in _all_commands() if category in cmd.acl_categories]
+    return members
+
+
 def _lookup(name: str) -> Command | None:
     """A command or ``parent|sub`` by its original name (ACL rules ignore rename-command, as in Redis)."""
     parent_name, _, sub = name.lower().partition("|")
@@ -216,20 +232,15 @@ class Selector:
             self.all_commands = False
 
     def set_category(self, category: str, allow: bool) -> None:
-        for cmd in _all_commands():
-            if category in cmd.acl_categories:
-                self.change(cmd, allow)
+        for cmd in _category_members(category):
+            self.change(cmd, allow)
 
     # ---- description --------------------------------------------------------------------------------------------
     def _count(self, category: str) -> tuple[int, int]:
-        on = off = 0
-        for cmd in _all_commands():
-            if category in cmd.acl_categories:
-                if cmd.name in self.allowed:
-                    on += 1
-                else:
-                    off += 1
-        return on, off
+        members = _category_members(category)
+        allowed = self.allowed
+        on = sum(1 for cmd in members if cmd.name in allowed)
+        return on, len(members) - on
 
     def command_rules(self) -> str:
         """The command rules that rebuild this selector's commands: +@all or -@all, then the categories that fit
