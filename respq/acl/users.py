@@ -433,7 +433,7 @@ def merge_selectors(args: list[bytes]) -> list[bytes] | int:
     open_at = -1
     current = b""
     for index, arg in enumerate(args):
-        if open_at == -1 and arg[:1] == b"(" and arg[-1:] != b")":
+        if arg[:1] == b"(" and arg[-1:] != b")":  # even inside an open selector: Redis starts a new one there
             open_at, current = index, arg
             continue
         if open_at != -1:
