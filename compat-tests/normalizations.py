@@ -161,6 +161,22 @@ def _client_fields(node: Node) -> Node:
     return Node(node.kind, prefix + "\n".join(sorted(lines)).encode("latin-1"))
 
 
+def _acl_log(node: Node) -> Node:
+    """ACL LOG entries: an entry's age and its client's id, address and buffers are each server's own; the
+    count, reason, context, object, username and the client's state must match."""
+    if node.kind != "*" or not isinstance(node.value, list):
+        return node
+    fields = {b"age-seconds": lambda value: _placeholder(value, b"<age>"), b"client-info": _client_fields}
+    return Node("*", [_map_field(entry, fields) for entry in node.value])
+
+
+def _genpass(node: Node) -> Node:
+    """A random password: only its length and its lowercase hexadecimal alphabet are comparable."""
+    if node.kind == "$" and isinstance(node.value, bytes) and re.fullmatch(rb"[0-9a-f]*", node.value):
+        return _placeholder(node, b"<%d hex digits>" % len(node.value))
+    return node
+
+
 def _help_text(node: Node) -> Node:
     # The wording is each server's own; what clients rely on is a non-empty list of status lines.
     if node.kind == "*" and isinstance(node.value, list) and node.value and all(c.kind == "+" for c in node.value):
@@ -269,8 +285,12 @@ NORMALIZATIONS: dict[str, Normalization] = {
                       _info_values),
         Normalization("time", frozenset({"time"}),
                       "the clock moves; both replies must be the current time as [seconds, microseconds]", _time),
+        Normalization("acl-log", frozenset({"acl log"}),
+                      "an entry's age and its client's id, address and buffers are each server's own", _acl_log),
+        Normalization("genpass", frozenset({"acl genpass"}),
+                      "passwords are random: compare length and alphabet", _genpass),
         Normalization("unordered",
-                      frozenset({"keys", "scan", "pubsub channels", "pubsub shardchannels", "hkeys", "hvals",
+                      frozenset({"acl cat", "keys", "scan", "pubsub channels", "pubsub shardchannels", "hkeys", "hvals",
                                  "hrandfield", "smembers", "sinter", "sunion", "sdiff", "srandmember", "spop",
                                  "sscan", "zrandmember"}),
                       "Redis returns these in hash-table order (hashes no longer listpacks, sets no longer intsets)",

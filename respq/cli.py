@@ -13,6 +13,7 @@ from respq import __version__
 
 
 def _serve(argv: list[str]) -> int:
+    from respq.acl import AclError
     from respq.config import ConfigError, directive_help, load_config
     from respq.errors import StartupError
     from respq.log import Logger
@@ -28,7 +29,11 @@ def _serve(argv: list[str]) -> int:
         print(error, file=sys.stderr)
         return 1
     log = Logger(config.loglevel, config.logfile)
-    server = Server(config, log)
+    try:
+        server = Server(config, log)
+    except AclError as error:
+        log.warning(str(error))
+        return 1
     try:
         trio.run(server.run)
     except KeyboardInterrupt:

@@ -38,11 +38,13 @@ class Client:
         "protocol",
         "reply_mode",
         "script",
+        "user",
         "watched",
     )
 
-    def __init__(self, addr: str, laddr: str, *, authenticated: bool) -> None:
-        """``authenticated``: whether the connection may run commands before AUTH (no requirepass)."""
+    def __init__(self, addr: str, laddr: str, *, authenticated: bool, user: Any = None) -> None:
+        """``authenticated``: whether the connection may run commands before AUTH (the default user is on and
+        needs no password); ``user``: the ACL user (respq.acl.User) its commands run as."""
         self.id = next(_client_ids)
         self.addr = addr
         self.laddr = laddr
@@ -52,6 +54,7 @@ class Client:
         self.db = 0
         self.protocol = 2
         self.authenticated = authenticated
+        self.user = user
         self.created = time.monotonic()
         self.last_interaction = self.created
         self.last_command = "NULL"  # for CLIENT LIST cmd=; encoded only when listed

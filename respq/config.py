@@ -80,7 +80,6 @@ NO_ACTIVE_DEFRAG = (
 MODULE_CONFIG_WITHOUT_VALUE = "Module config specified without value"
 SENTINEL_NOT_SUPPORTED = "sentinel directive while not in sentinel mode"
 MODULES_NOT_SUPPORTED = "respq does not load Redis modules"
-USERS_NOT_SUPPORTED = "respq has no ACL users: set a password for the default user with requirepass"
 INCLUDE_TOO_DEEP = "include files nested too deeply"
 CLUSTER_AND_REPLICAOF = "replicaof directive not allowed in cluster mode"
 
@@ -777,7 +776,6 @@ CLUSTER_NOTE = "respq has no cluster mode"
 TLS_LIMIT_NOTE = "Python's ssl module cannot set it; respq uses OpenSSL's default"
 TLS_OUTGOING_NOTE = "respq makes no outgoing connections (no replication, no cluster bus)"
 ENCODING_NOTE = "respq has no in-memory encodings to tune"
-ACL_NOTE = "respq has no ACL users: set a password for the default user with requirepass"
 
 YES_NO = YesNo()
 TEXT = Text()
@@ -911,7 +909,7 @@ DIRECTIVES: tuple[Directive, ...] = (
         "replicaof", ReplicaOf(), None, Handling.RESTRICTED, alias="slaveof", change=I, **_only(None, REPLICATION_NOTE)
     ),
     _d("unixsocket", TEXT_OR_UNSET, None, I, R, **_only(None, "respq does not listen on a Unix socket")),
-    _d("aclfile", TEXT, "", I, R, **_only("", ACL_NOTE)),
+    _d("aclfile", TEXT, "", I),
     _d("notify-keyspace-events", KeyspaceEvents(), "", R, **_only("", "respq does not send keyspace notifications")),
     _d("syslog-enabled", YES_NO, False, I, R, **_only(False, "respq logs to stdout or the logfile only")),
     # -- accepted and ignored ----------------------------------------------------------------------------------
@@ -994,7 +992,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("syslog-facility", _choice("user", *(f"local{n}" for n in range(8))), 1, I),
     _d("repl-diskless-load", _choice("disabled", "on-empty-db", "swapdb"), 0, note=REPLICATION_NOTE),
     _d("oom-score-adj", Choice((("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2))), 0),
-    _d("acl-pubsub-default", Choice((("allchannels", 1), ("resetchannels", 0))), 0, note=ACL_NOTE),
+    _d("acl-pubsub-default", Choice((("allchannels", 1), ("resetchannels", 0))), 0),
     _d("sanitize-dump-payload", _choice("no", "yes", "clients"), 0),
     _d("enable-protected-configs", PROTECTED_ACTION, 0, I, S),  # decides which CONFIG SETs are allowed
     _d("enable-debug-command", PROTECTED_ACTION, 0, I, S),  # honoured by DEBUG
@@ -1159,6 +1157,7 @@ class Config:
     warnings: list[str] = field(default_factory=list)  # for the start-up log
     # rename-command lines, in order: (command, new name); an empty new name removes the command.
     rename_commands: list[tuple[str, str]] = field(default_factory=list)
+    users: list[list[str]] = field(default_factory=list)  # ``user`` lines: name and rules, loaded at start-up
 
     def show(self, name: str) -> str:
         """A directive's value as CONFIG GET spells it."""
@@ -1414,7 +1413,7 @@ class _Loader:
         elif name == "rename-command" and len(args) == 3:
             self.config.rename_commands.append((args[1], args[2]))
         elif name == "user" and len(args) >= 2:
-            raise _Invalid(USERS_NOT_SUPPORTED)
+            self.config.users.append(args[1:])  # checked when the users load (respq.acl), as Redis does
         elif name == "loadmodule" and len(args) >= 2:
             raise _Invalid(MODULES_NOT_SUPPORTED)
         elif "." in name:
@@ -1558,15 +1557,19 @@ def _reply_text(text: bytes) -> bytes:
     return text.split(b"\0", 1)[0].replace(b"\r", b" ").replace(b"\n", b" ")
 
 
-def config_rewrite(config: Config) -> None:
-    """CONFIG REWRITE: keeps the file's comments, order and unknown lines; updates, appends or blanks directives."""
+def config_rewrite(config: Config, users: list[str]) -> None:
+    """CONFIG REWRITE: keeps the file's comments, order and unknown lines; updates, appends or blanks directives.
+    ``users`` are the ACL users as ``user`` lines: written unless an ACL file holds the users."""
     if config.config_file is None:
         raise ConfigSetError(NO_CONFIG_FILE)
     try:
         state = _read_for_rewrite(config.config_file)
         for directive in DIRECTIVES:
             directive.kind.rewrite(directive.name, config.values[directive.name], directive.default, state)
-        state.processed.update(("user", "loadmodule"))  # respq has neither: such lines are dropped
+        if not config.values["aclfile"]:
+            for line in users:
+                state.rewrite("user", line, True)
+        state.processed.update(("user", "loadmodule"))  # respq has no modules: such lines are dropped
         for option, line_numbers in state.option_lines.items():
             if option in state.processed:
                 for number in line_numbers:

@@ -322,13 +322,19 @@ class Connection:
         self.fd = sock.fileno()
         self.peer_host = addr[0]
         cfg = server.config
-        self.client = Client(_format_addr(addr), _format_addr(sock.getsockname()), authenticated=not cfg.requirepass)
+        default = server.acl.default
+        self.client = Client(
+            _format_addr(addr),
+            _format_addr(sock.getsockname()),
+            authenticated=default.nopass and default.enabled,
+            user=default,
+        )
         self.client.connection = self
         self.ctx = server.context(self.client)  # what its commands run with
         self.parser = RequestParser(
             max_bulk_len=cfg.proto_max_bulk_len, query_buffer_limit=cfg.client_query_buffer_limit
         )
-        self.parser.authenticated = self.client.authenticated
+        self.parser.authenticated = self.client.authenticated or not server.acl.auth_required
         self.batch: list[list[bytes]] = []  # commands parsed and not yet run: batch[batch_pos:]
         self.batch_pos = 0
         # Replies (bytes, or a _Stream after its header) of the commands run since the last write: they go out once
@@ -404,7 +410,8 @@ class Connection:
 
     def protected_mode_refuses(self) -> bool:
         cfg = self.server.config
-        return bool(cfg.protected_mode and not cfg.requirepass and not self.peer_host.startswith(LOOPBACK))
+        default_nopass = self.server.acl.default.nopass
+        return bool(cfg.protected_mode and default_nopass and not self.peer_host.startswith(LOOPBACK))
 
     async def _serve(self) -> None:
         """Reads and runs commands until the peer leaves (where there is no reactor)."""
@@ -614,7 +621,8 @@ class Connection:
         ran = 0
         while True:
             if self.batch_pos == len(batch):
-                self.parser.authenticated = client.authenticated  # unauthenticated, a batch holds one command
+                # unauthenticated, a batch holds one command
+                self.parser.authenticated = client.authenticated or not server.acl.auth_required
                 self.batch_pos = 0
                 try:
                     batch = self.batch = self.parser.parse()

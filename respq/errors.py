@@ -73,6 +73,27 @@ NOAUTH_HELLO = (
     b"version at the same time"
 )
 WRONGPASS = b"WRONGPASS invalid username-password pair or user is disabled."
+NOPERM_KEY = b"NOPERM this user has no permissions to access one of the keys used as arguments"
+NOPERM_CHANNEL = b"NOPERM this user has no permissions to access one of the channels used as arguments"
+
+
+def noperm_command(name: str) -> bytes:
+    return b"NOPERM this user has no permissions to run the '" + name.encode() + b"' command"
+
+
+_NOPERM_EXEC_REASONS = {
+    1: b"no permission to execute the command or subcommand",
+    2: b"no permission to touch the specified keys",
+    4: b"no permission to access one of the channels used as arguments",
+}
+
+
+def noperm_exec(denial: int) -> bytes:
+    """EXEC re-checks each queued command: the rules may have changed since it was queued."""
+    return (
+        b"NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. "
+        b"This command is no longer allowed for the following reason: " + _NOPERM_EXEC_REASONS[denial]
+    )
 AUTH_NO_PASSWORD = (
     b"ERR AUTH <password> called without any password configured for the default user. "
     b"Are you sure your configuration is correct?"

@@ -51,11 +51,14 @@ def slowlog_argv(argv: list[bytes]) -> list[bytes]:
 
 
 def redacted(argv: list[bytes]) -> list[bytes]:
-    """``argv`` with the passwords of AUTH and of HELLO's AUTH option replaced by REDACTED, as Redis redacts them
+    """``argv`` with the passwords of AUTH, of HELLO's AUTH option and ACL SETUSER's user and rules replaced by
+    REDACTED, as Redis redacts them
     (HELLO only as far as its own parsing got before the AUTH option: a bad protocol version stops it first)."""
     name = argv[0].lower()
     if name == b"auth":
         return [argv[0], *(REDACTED for _ in argv[1:])]
+    if name == b"acl" and len(argv) >= 3 and argv[1].lower() == b"setuser":  # its rules may hold passwords
+        return [argv[0], argv[1], *(REDACTED for _ in argv[2:])]
     if name != b"hello" or len(argv) < 3:
         return argv
     try:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from respq import __version__
+from respq.acl import load_users
 from respq.blocking import BlockingRegistry
 from respq.client import Client
 from respq.commands.context import Context
@@ -63,6 +64,7 @@ class Server:
         apply_renames(config.rename_commands)
         self.config = config
         self.log = log
+        self.acl = load_users(config)
         self.stats = Stats()
         self.pubsub = PubSub()
         self.clients: dict[int, Client] = {}
@@ -410,6 +412,7 @@ class Server:
             config=self.config,
             clients=self.clients,
             server=self,
+            acl=self.acl,
         )
 
     def register(self, connection: Connection) -> None:
@@ -468,6 +471,12 @@ class Server:
             reloaded = [name for name in changed if name in CONTEXT_DIRECTIVES]
             if reloaded:
                 self._reload_tls(reloaded[0])
+        if "requirepass" in changed:
+            self.acl.set_requirepass(cfg.requirepass)
+        if "acl-pubsub-default" in changed:
+            self.acl.pubsub_default_all = bool(cfg.values["acl-pubsub-default"])
+        if "acllog-max-len" in changed:
+            self.acl.log.max_len = cfg.values["acllog-max-len"]
         if "loglevel" in changed:
             self.log.set_level(cfg.loglevel)
         if "maxdisk" in changed and self.engine is not None:
@@ -587,7 +596,7 @@ class Server:
             gc.freeze()
             gc.set_threshold(100_000, 50, 100)
         log.notice(f"respq {__version__} starting, pid={os.getpid()}")
-        check_http_bind(cfg)
+        check_http_bind(cfg, self.acl.auth_required)
         # The lock comes before any bind: a second server refused the directory never listens, not even briefly.
         lock_fd = self._lock_data_directory()
         log.notice(f"Data directory {os.path.abspath(cfg.dir)}, appendfsync {cfg.appendfsync}")

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from respq import REDIS_COMPAT_VERSION, errors
-from respq.auth import default_user_password_ok
+from respq.acl.check import DENIED_AUTH
 from respq.client import Client
 from respq.commands.args import parse_db_index, parse_int, parse_timeout_ms
 from respq.commands.context import Context
@@ -41,6 +41,18 @@ def echo(ctx: Context, argv: list[bytes]) -> Any:
     return argv[1]
 
 
+def _authenticate(ctx: Context, argv: list[bytes], username: bytes, password: bytes) -> None:
+    """Logs the client in as ``username``, or records the failure in the ACL log and raises WRONGPASS."""
+    client = ctx.client
+    user = ctx.acl.authenticate(username, password)
+    if user is None:
+        context = b"multi" if client.multi is not None else b"toplevel"
+        ctx.acl.log.add(DENIED_AUTH, context, argv[0], username, client_line(client))
+        raise CommandError(errors.WRONGPASS)
+    client.authenticated = True
+    client.user = user
+
+
 @command(
     "auth",
     -2,
@@ -53,14 +65,12 @@ def auth(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) > 3:
         raise CommandError(errors.SYNTAX)
     if len(argv) == 2:
-        if not ctx.config.requirepass:
+        if ctx.acl.default.nopass:
             raise CommandError(errors.AUTH_NO_PASSWORD)
         user, password = b"default", argv[1]
     else:
         user, password = argv[1], argv[2]
-    if not default_user_password_ok(ctx.config, user, password):
-        raise CommandError(errors.WRONGPASS)
-    ctx.client.authenticated = True
+    _authenticate(ctx, argv, user, password)
     return OK
 
 
@@ -87,9 +97,7 @@ def hello(ctx: Context, argv: list[bytes]) -> Any:
         option = argv[i].upper()
         remaining = len(argv) - i - 1
         if option == b"AUTH" and remaining >= 2:
-            if not default_user_password_ok(ctx.config, argv[i + 1], argv[i + 2]):
-                raise CommandError(errors.WRONGPASS)
-            client.authenticated = True
+            _authenticate(ctx, argv, argv[i + 1], argv[i + 2])
             i += 3
         elif option == b"SETNAME" and remaining >= 1:
             _check_client_name(argv[i + 1])
@@ -155,7 +163,9 @@ def reset(ctx: Context, argv: list[bytes]) -> Any:
         client.reply_mode = b"on"
     client.no_evict = False
     client.no_touch = False
-    client.authenticated = not ctx.config.requirepass
+    default = ctx.acl.default
+    client.user = default
+    client.authenticated = default.nopass and default.enabled
     return SimpleString(b"RESET")
 
 
@@ -262,7 +272,7 @@ def client_line(client: Client) -> bytes:
         f"tot-mem={connection.memory() if connection is not None else 0}",
         "events=r",
         "cmd=" + client.last_command,
-        "user=default",
+        "user=" + (client.user.name.decode("latin-1") if client.user is not None else ""),
         "redir=-1",
         f"resp={client.protocol}",
     ]
@@ -331,7 +341,7 @@ def client_kill(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) == 3:  # the old form: CLIENT KILL addr:port
         for other in list(ctx.clients.values()):
             if other.addr.encode() == argv[2]:
-                _kill(other)
+                kill_client(other)
                 return OK
         raise CommandError(NO_SUCH_CLIENT)
     if len(argv) % 2 != 0:
@@ -355,7 +365,7 @@ def client_kill(ctx: Context, argv: list[bytes]) -> Any:
                 raise CommandError(errors.SYNTAX)
             continue
         elif name == b"USER":
-            if value != b"default":
+            if value not in ctx.acl.users:
                 raise CommandError(b"ERR No such user '" + value + b"'")
         elif name not in (b"ADDR", b"LADDR"):
             raise CommandError(errors.SYNTAX)
@@ -365,7 +375,7 @@ def client_kill(ctx: Context, argv: list[bytes]) -> Any:
         if skipme and other is ctx.client:
             continue
         if all(_kill_filter_matches(other, name, value) for name, value in filters):
-            _kill(other)
+            kill_client(other)
             killed += 1
     return killed
 
@@ -380,10 +390,11 @@ def _kill_filter_matches(client: Client, name: bytes, value: bytes) -> bool:
     if name == b"TYPE":
         kind = value.lower()
         return _client_type(client) == (b"replica" if kind == b"slave" else kind)
-    return True  # USER default: every client is the default user
+    return client.user is not None and client.user.name == value  # USER
 
 
-def _kill(client: Client) -> None:
+def kill_client(client: Client) -> None:
+    """Closes a connection; the one running this command closes once its reply is written."""
     if client.connection is not None:
         if client.connection.busy and client is not None:
             client.killed = True  # the current client: close once this reply is written
@@ -530,6 +541,7 @@ def client_reply(ctx: Context, argv: list[bytes]) -> Any:
     group=G,
     summary="Lists the CLIENT subcommands with a line or two on each.",
     since="5.0.0",
+    acl=("@slow", "@connection"),
 )
 def client_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(b"CLIENT", CLIENT_HELP)

@@ -26,6 +26,7 @@ from respq.stats import Stats
 from respq.storage.engine import Engine
 
 if TYPE_CHECKING:
+    from respq.acl import Acl
     from respq.scripting.engine import ScriptEngine
     from respq.scripting.functions import FunctionEngine
 
@@ -84,7 +85,18 @@ class Context:
     config: Config  # the live configuration (CONFIG SET changes it in place)
     clients: dict[int, Client]  # every connected client by id (CLIENT LIST/KILL)
     server: ServerControl
+    acl: Acl = dataclasses.field(default_factory=lambda: _new_acl())  # the users, the ACL log
+
+    def __post_init__(self) -> None:
+        if self.client.user is None:  # a client made without a user (a test's, a script's) runs as the default user
+            self.client.user = self.acl.default
 
     def for_client(self, client: Client) -> Context:
         """The same server's context for another client (a second connection in a test, a script's own client)."""
         return dataclasses.replace(self, client=client)
+
+
+def _new_acl() -> Acl:
+    from respq.acl import Acl  # respq.acl reads the command table, which imports this module
+
+    return Acl()

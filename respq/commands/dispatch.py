@@ -8,9 +8,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from respq import errors
+from respq import acl, errors
+from respq.acl.log import MULTI, TOPLEVEL
 from respq.blocking import Block
 from respq.client import Client
+from respq.commands.connection import client_line
 from respq.commands.context import Context
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
@@ -82,10 +84,14 @@ def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
     client = ctx.client
     if not cmd.accepts_arity(len(argv)):
         return errors.wrong_arity(cmd.name.encode())
-    if not client.authenticated and "no_auth" not in cmd.flags:
+    if not client.authenticated and "no_auth" not in cmd.flags and ctx.acl.auth_required:
         return errors.NOAUTH
     if client.multi is not None and "no_multi" in cmd.flags:
         return NOT_IN_TRANSACTION
+    if not client.user.unrestricted:  # the default user with every permission skips the check
+        denial = acl_denial(ctx, cmd, argv, MULTI if client.multi is not None else TOPLEVEL)
+        if denial:
+            return _NOPERM[denial](cmd)
     engine = ctx.engine
     if engine is not None and engine.maxmemory and engine.over_maxmemory() and _refused_when_oom(client, cmd):
         return errors.OOM
@@ -101,6 +107,26 @@ def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
     if server.busy_error is not None and "allow_busy" not in cmd.flags:
         return server.busy_error  # a script runs past busy-reply-threshold
     return None
+
+
+_NOPERM = {
+    acl.DENIED_COMMAND: lambda cmd: errors.noperm_command(cmd.name),
+    acl.DENIED_KEY: lambda cmd: errors.NOPERM_KEY,
+    acl.DENIED_CHANNEL: lambda cmd: errors.NOPERM_CHANNEL,
+}
+
+
+def acl_denial(ctx: Context, cmd: Command, argv: list[bytes], context: bytes, caller: Client | None = None) -> int:
+    """0 when the client's user may run the call; else the reason (acl.DENIED_*), logged in the ACL log with
+    ``context`` and the client that asked (``caller``, for a script's call)."""
+    client = ctx.client
+    user = client.user
+    denial, position = acl.check(user, cmd, argv)
+    if denial:
+        client.last_command = cmd.name  # Redis's client info names the command refused
+        obj = cmd.name.encode() if denial == acl.DENIED_COMMAND else argv[position]
+        ctx.acl.log.add(denial, context, obj, user.name, client_line(caller or client))
+    return denial
 
 
 def _refused_when_oom(client: Client, cmd: Command) -> bool:
@@ -234,7 +260,7 @@ def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
     waiters = ctx.blocking.waiters
     if waiters:  # a client blocked on a key is served right after the call that feeds it: the run stops before it
         end = next((i for i in range(pos, end) if (client.db, batch[i][1]) in waiters), end)
-    if end - pos < 2 or client.multi is not None or _refusal(ctx, cmd, argv) is not None:
+    if end - pos < 2 or client.multi is not None or not client.user.unrestricted or _refusal(ctx, cmd, argv):
         return []
     stats = ctx.stats
     if not stats.watch_ns:  # a MONITOR client is attached: it is shown each call, at the time it runs

@@ -536,6 +536,7 @@ def object_freq(ctx: Context, argv: list[bytes]) -> Any:
     group=G,
     summary="Lists the OBJECT subcommands with a line or two on each.",
     since="6.2.0",
+    acl=("@keyspace", "@slow"),
 )
 def object_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from respq.commands import connection, introspection, keys, ops, pubsub, server, sort, transactions
+from respq.commands import acl, connection, introspection, keys, ops, pubsub, server, sort, transactions
 from respq.commands.table import COMMANDS, Command
 from respq.scripting import commands as scripting
 from respq.scripting import function_commands
@@ -22,6 +22,7 @@ from respq.types.zsets import commands as zsets
 
 # In registration order: COMMAND and COMMAND LIST reply in it.
 MODULES: tuple[ModuleType, ...] = (
+    acl,
     bitcommands,
     connection,
     function_commands,

@@ -222,7 +222,7 @@ def config_resetstat(ctx: Context, argv: list[bytes]) -> Any:
 )
 def config_rewrite_(ctx: Context, argv: list[bytes]) -> Any:
     try:
-        config_rewrite(ctx.config)
+        config_rewrite(ctx.config, [line.decode("latin-1") for line in ctx.acl.describe_all()])
     except ConfigSetError as error:
         raise CommandError(error.message) from None
     return OK

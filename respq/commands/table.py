@@ -75,6 +75,8 @@ class Command:
 
 
 COMMANDS: dict[bytes, Command] = {}
+# The same commands under their own names whatever rename-command did: ACL rules and ACL CAT use these, as in Redis.
+ORIGINAL_COMMANDS: dict[bytes, Command] = {}
 
 # Flags every command of a group shares; used for ACL categories in COMMAND INFO.
 _GROUP_CATEGORIES = {
@@ -93,9 +95,42 @@ _GROUP_CATEGORIES = {
 }
 
 
+# Redis 7.0's ACL categories in its own order (acl.c): COMMAND INFO lists a command's categories in this order,
+# ACL CAT lists them all in it, and the rule parser knows no other names.
+CATEGORIES = (
+    "keyspace",
+    "read",
+    "write",
+    "set",
+    "sortedset",
+    "list",
+    "hash",
+    "string",
+    "bitmap",
+    "hyperloglog",
+    "geo",
+    "stream",
+    "pubsub",
+    "admin",
+    "fast",
+    "slow",
+    "blocking",
+    "dangerous",
+    "connection",
+    "transaction",
+    "scripting",
+)
+_CATEGORY_ORDER = {"@" + name: index for index, name in enumerate(CATEGORIES)}
+
+
 def _categories(name: str, group: str, flags: frozenset[str], extra: tuple[str, ...]) -> tuple[str, ...]:
+    cats = _implied_categories(name, group, flags, extra)
+    return tuple(sorted(cats, key=_CATEGORY_ORDER.__getitem__))
+
+
+def _implied_categories(name: str, group: str, flags: frozenset[str], extra: tuple[str, ...]) -> list[str]:
     if name.endswith("|help") and not extra:
-        return ("@slow",)  # HELP subcommands belong to no family
+        return ["@slow"]  # most HELP subcommands belong to no family
     cats = list(extra) if extra else list(_GROUP_CATEGORIES.get(group, ()))
     if not extra:
         if "admin" in flags and "@admin" not in cats:
@@ -110,7 +145,7 @@ def _categories(name: str, group: str, flags: frozenset[str], extra: tuple[str, 
             cats.append("@slow")
         if "blocking" in flags:
             cats.append("@blocking")
-    return tuple(cats)
+    return cats
 
 
 def command(
@@ -157,7 +192,7 @@ def command(
         else:
             if name.encode() in COMMANDS:
                 raise ValueError(f"command {name} registered twice")
-            COMMANDS[name.encode()] = cmd
+            COMMANDS[name.encode()] = ORIGINAL_COMMANDS[name.encode()] = cmd
         return handler
 
     return register
@@ -165,7 +200,7 @@ def command(
 
 def container(name: str, *, group: str, summary: str, since: str, flags: str = "") -> None:
     """A command that only dispatches to subcommands (CLIENT, CONFIG, ...); arity -2 as in Redis."""
-    COMMANDS[name.encode()] = Command(
+    COMMANDS[name.encode()] = ORIGINAL_COMMANDS[name.encode()] = Command(
         name=name,
         arity=-2,
         flags=frozenset(flags.split()),

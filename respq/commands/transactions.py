@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from respq import errors
+from respq.acl.log import MULTI
 from respq.blocking import Block
 from respq.commands.context import Context
-from respq.commands.dispatch import call
+from respq.commands.dispatch import acl_denial, call
 from respq.commands.table import command
 from respq.errors import CommandError
-from respq.replies import NULL_ARRAY, OK, Replies
+from respq.replies import NULL_ARRAY, OK, ErrorReply, Replies
 
 G = "transactions"
 
@@ -80,8 +81,13 @@ def exec_(ctx: Context, argv: list[bytes]) -> Any:
     replies = []
     client.deny_blocking = True
     try:
+        restricted = not client.user.unrestricted
         for cmd, args in queued:
-            reply = call(ctx, cmd, args)
+            denial = restricted and acl_denial(ctx, cmd, args, MULTI)
+            if denial:
+                reply: Any = ErrorReply(errors.noperm_exec(denial))
+            else:
+                reply = call(ctx, cmd, args)
             if type(reply) is Block:  # blocking commands never block inside a transaction
                 reply = reply.timeout_reply
             if type(reply) is Replies:

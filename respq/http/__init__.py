@@ -48,13 +48,13 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def check_http_bind(config: Config) -> None:
-    """Start-up refuses to serve HTTP beyond this machine with nothing to log in with, as protected mode refuses
-    RESP clients from elsewhere. Raises StartupError."""
+def check_http_bind(config: Config, auth_required: bool) -> None:
+    """Start-up refuses to serve HTTP beyond this machine with nothing to log in with (``auth_required``: the default
+    user is off or has a password), as protected mode refuses RESP clients from elsewhere. Raises StartupError."""
     if not config.values["http-port"]:
         return
     address = config.values["http-bind"]
-    if not is_loopback(address) and not config.requirepass and config.protected_mode:
+    if not is_loopback(address) and not auth_required and config.protected_mode:
         raise StartupError(HTTP_UNPROTECTED.format(address))
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from respq.auth import default_user_password_ok
-
 if TYPE_CHECKING:
     from respq.server import Server
 
@@ -79,8 +77,8 @@ def route(
 
 
 def credentials(headers: dict[str, str]) -> tuple[bytes, bytes] | None:
-    """(user, password) from an Authorization header: Basic with the user ``default`` (or none: the password alone),
-    or Bearer with the password. None when there is no usable header."""
+    """(user, password) from an Authorization header: Basic with an ACL user (none or ``default``: the password
+    alone), or Bearer with the default user's password. None when there is no usable header."""
     value = headers.get("authorization", "")
     scheme, _, token = value.strip().partition(" ")
     scheme, token = scheme.lower(), token.strip()
@@ -99,12 +97,13 @@ def credentials(headers: dict[str, str]) -> tuple[bytes, bytes] | None:
 
 
 def authorized(request: Request) -> bool:
-    """The one place HTTP checks credentials, with the same check as AUTH."""
-    config = request.server.config
-    if not config.requirepass:
+    """The one place HTTP checks credentials: any enabled ACL user's, through the same check as AUTH. Open when a
+    connection needs no AUTH (the default user on, without a password)."""
+    acl = request.server.acl
+    if not acl.auth_required:
         return True
     given = credentials(request.headers)
-    return given is not None and default_user_password_ok(config, *given)
+    return given is not None and acl.authenticate(*given) is not None
 
 
 class _BodyTooLarge(Exception):

@@ -18,11 +18,12 @@ from typing import Any
 
 import lupa.lua51 as lua51
 
-from respq import REDIS_COMPAT_VERSION, errors
+from respq import REDIS_COMPAT_VERSION, acl, errors
+from respq.acl.log import LUA
 from respq.blocking import Block
 from respq.client import Client
 from respq.commands.context import Context
-from respq.commands.dispatch import call
+from respq.commands.dispatch import acl_denial, call
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.protocol import ProtocolError, encode_reply, split_inline
@@ -292,6 +293,7 @@ class ScriptEngine:
             ctx = self._script_context(caller)
         client = ctx.client
         client.db = caller.client.db
+        client.user = caller.client.user  # redis.call runs as the caller's user
         client.protocol = 2
         run = Run(
             caller,
@@ -453,6 +455,11 @@ class ScriptEngine:
             message = script_errors.CALL_UNKNOWN if cmd is None else script_errors.CALL_ARITY
             return False, self._make_error(ctx.stats.rejected(message, cmd).message)
         flags = cmd.flags
+        if not ctx.client.user.unrestricted and "noscript" not in flags:
+            denial = acl_denial(ctx, cmd, argv, LUA, run.caller.client)
+            if denial:
+                message = script_errors.ACL_DENIED[denial]
+                return False, self._make_error(ctx.stats.rejected(message, cmd).message)
         if "write" in flags:
             # A write after the first one, in a script that may write, passes every check (_refusal's order).
             if run.read_only or not run.dirty or "noscript" in flags:
@@ -557,7 +564,10 @@ class ScriptEngine:
         raise ValueError(f"unexpected reply type {kind!r}")
 
     def _acl_check(self, *args: Any) -> bool:
-        """redis.acl_check_cmd: respq's one user may run every command."""
+        """redis.acl_check_cmd: whether the script's caller may run the command (nothing is logged)."""
+        run = self.running
+        if run is None:
+            raise CallFailed(self._make_error(script_errors.ACL_CHECK_OUTSIDE))
         if not args:
             raise CallFailed(self._make_error(script_errors.CALL_NO_ARGS))
         argv = _argv(args)
@@ -568,7 +578,7 @@ class ScriptEngine:
             cmd = cmd.subcommands.get(argv[1].lower())
         if cmd is None:
             raise CallFailed(self._make_error(script_errors.ACL_CHECK_UNKNOWN))
-        return True
+        return acl.check(run.caller.client.user, cmd, argv)[0] == acl.OK
 
     def _fail(self, message: bytes) -> CallFailed:
         """An error of the redis.* API, as luaPushError makes it (a table with "ERR " added)."""

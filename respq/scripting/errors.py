@@ -37,6 +37,13 @@ SCRIPT_KILLED = b"ERR Script killed by user with SCRIPT KILL..."
 # respq's bound on a script's Lua memory (script-memory-limit); Redis 7.0 has none.
 SCRIPT_MEMORY = b"ERR Script exceeded script-memory-limit (%d bytes) and was stopped"
 ACL_CHECK_UNKNOWN = b"ERR Invalid command passed to redis.acl_check_cmd()"
+ACL_CHECK_OUTSIDE = b"ERR redis.acl_check_cmd can only be called inside a script invocation"
+# redis.call of a command the caller's user may not run (the reason as getAclErrorMessage words it).
+ACL_DENIED = {
+    1: b"ERR The user executing the script can't run this command or subcommand",
+    2: b"ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+    4: b"ERR The user executing the script can't publish to the channel mentioned in the command",
+}
 
 # FUNCTION and FCALL (src/functions.c, src/function_lua.c, src/script.c)
 BUSY_FUNCTION = b"BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."

@@ -134,7 +134,7 @@ def test_with_requirepass_metrics_need_the_same_password_as_auth(tmp_path: Path)
         status, headers, _ = get(http_port, "/metrics")
         assert status == 401 and headers["www-authenticate"].startswith("Basic")
         assert get(http_port, "/metrics", basic("default", "wrong"))[0] == 401
-        assert get(http_port, "/metrics", basic("alice", PASSWORD))[0] == 401  # no ACL users yet
+        assert get(http_port, "/metrics", basic("alice", PASSWORD))[0] == 401  # no such user
         assert get(http_port, "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
         assert get(http_port, "/metrics", {"Authorization": "Basic !!!"})[0] == 401
         assert get(http_port, "/metrics", basic("default", PASSWORD))[0] == 200
@@ -144,6 +144,22 @@ def test_with_requirepass_metrics_need_the_same_password_as_auth(tmp_path: Path)
         # Probes answer without credentials: they tell nothing about the data.
         assert get(http_port, "/healthz")[0] == 200
         assert get(http_port, "/readyz")[0] == 200
+        # ACL users log in with their own passwords; a disabled one cannot.
+        admin = redis.Redis(port=server.port, password=PASSWORD, socket_timeout=10)
+        admin.acl_setuser("alice", enabled=True, passwords=["+alice-secret"], commands=["+info"])
+        assert get(http_port, "/metrics", basic("alice", "alice-secret"))[0] == 200
+        assert get(http_port, "/metrics", basic("alice", PASSWORD))[0] == 401
+        admin.acl_setuser("alice", enabled=False)
+        assert get(http_port, "/metrics", basic("alice", "alice-secret"))[0] == 401
+        admin.close()
+    finally:
+        server.stop()
+
+
+def test_a_non_loopback_bind_with_the_default_user_off_starts(tmp_path: Path) -> None:
+    server, http_port = start_with_http(tmp_path, "--http-bind", "0.0.0.0", "--user", "default", "off")
+    try:
+        assert get(http_port, "/metrics")[0] == 401
     finally:
         server.stop()
 

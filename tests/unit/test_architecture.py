@@ -28,7 +28,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.config",
             "respq.log",
             "respq.histogram",
-            "respq.auth",
             "respq.tls",  # TLS contexts from the tls-* directives (no sockets, no Trio)
             "respq.tls_socket",  # a TLS connection with a non-blocking socket's interface
         ),
@@ -44,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.types.*.commands",
             "respq.types.strings.bitcommands",
             "respq.scripting",  # EVAL and its Lua engine run commands through the command table
+            "respq.acl",  # users' rules name commands and categories of the command table
         ),
     ),
     (

@@ -176,7 +176,6 @@ def test_flag_errors_count_lines_after_the_file(tmp_path: Path) -> None:
         ('port "12"34', "Unbalanced quotes in configuration line"),
         ("foo.bar 1", "respq does not load Redis modules"),
         ("loadmodule /x.so", "respq does not load Redis modules"),
-        ("user alice on >pw", "respq has no ACL users: set a password for the default user with requirepass"),
     ],
 )
 def test_bad_values_fail_start_up(tmp_path: Path, line: str, message: str) -> None:
@@ -195,7 +194,6 @@ def test_bad_values_fail_start_up(tmp_path: Path, line: str, message: str) -> No
         ("tls-ciphersuites TLS_AES_128_GCM_SHA256", "Python's ssl module cannot set it"),
         ("tls-session-cache-size 100", "Python's ssl module cannot set it"),
         ("tls-session-cache-timeout 60", "Python's ssl module cannot set it"),
-        ("aclfile /etc/users.acl", "ACL"),
         ("notify-keyspace-events KEA", "keyspace notifications"),
         ("supervised systemd", "systemd"),
     ],
@@ -423,7 +421,7 @@ def test_protected_configs_follow_enable_protected_configs() -> None:
 
 def test_rewrite_without_a_file() -> None:
     with pytest.raises(ConfigSetError) as caught:
-        config_rewrite(Config())
+        config_rewrite(Config(), [])
     assert caught.value.message == b"ERR The server is running without a config file"
 
 
@@ -436,7 +434,7 @@ def test_rewrite_keeps_the_file_shape(tmp_path: Path) -> None:
     )
     config = load_config([str(path)])
     config_set(config, [(b"timeout", b"0"), (b"maxclients", b"77"), (b"requirepass", b"p w"), (b"save", b"300 3")])
-    config_rewrite(config)
+    config_rewrite(config, [])
     assert path.read_text() == (
         "# respq settings\nport 7000\n\n# persistence\nsave 300 3\n\n"
         "# ??? list-max-ziplist-entries 512\nrename-command FLUSHALL \"\"\ntimeout 0\n\n"
@@ -445,7 +443,7 @@ def test_rewrite_keeps_the_file_shape(tmp_path: Path) -> None:
     )
     reloaded = load_config([str(path)])
     assert (reloaded.timeout, reloaded.maxclients, reloaded.requirepass) == (0, 77, "p w")
-    config_rewrite(reloaded)  # a second rewrite changes nothing
+    config_rewrite(reloaded, [])  # a second rewrite changes nothing
     assert load_config([str(path)]).values == reloaded.values
     assert oct(path.stat().st_mode & 0o777) == oct(0o644 & ~_current_umask())
 
@@ -460,7 +458,7 @@ def test_rewrite_writes_memory_in_units(tmp_path: Path) -> None:
     path = Path(write(tmp_path / "a.conf", ""))
     config = load_config([str(path)])
     config_set(config, [(b"maxdisk", b"3gb"), (b"client-output-buffer-limit", b"normal 1mb 1000 5")])
-    config_rewrite(config)
+    config_rewrite(config, [])
     text = path.read_text()
     assert "maxdisk 3gb\n" in text
     assert "client-output-buffer-limit normal 1mb 1000 5\n" in text

@@ -844,6 +844,7 @@ XGROUP_HELP = [
     group=G,
     summary="Lists the XGROUP subcommands with a line or two on each.",
     since="5.0.0",
+    acl=("@stream", "@slow"),
 )
 def xgroup_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(b"XGROUP", XGROUP_HELP)
@@ -1273,6 +1274,7 @@ XINFO_HELP = [
     group=G,
     summary="Lists the XINFO subcommands with a line or two on each.",
     since="5.0.0",
+    acl=("@stream", "@slow"),
 )
 def xinfo_help(ctx: Context, argv: list[bytes]) -> Any:
     return help_lines(b"XINFO", XINFO_HELP)
