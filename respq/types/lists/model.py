@@ -198,10 +198,11 @@ class ListLog(Value):
         engine = self._engine
         engine.before_write(push_growth(values) if engine.maxdisk else 0)  # only worth adding up under a limit
         payload = PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values)
-        if engine.atomic_depth or self._length >= BACKLOG_VALUES:
+        if engine.atomic_depth or self._length >= BACKLOG_VALUES or not engine.on_disk:
             # In a block, the record's position is unknown until the block ends; behind a backlog, the values would
-            # be copied to the segment anyway. Either way the segment copy is written now (recovery replays the
-            # journal record, and cuts segment bytes written after the checkpoint).
+            # be copied to the segment anyway; a store without a journal keeps no record to read them back from.
+            # Either way the segment copy is written now (recovery replays the journal record, and cuts segment
+            # bytes written after the checkpoint).
             self._push(side, values)
             engine.log(OP_PUSH, payload)
         else:
@@ -442,6 +443,8 @@ class ListLog(Value):
                 take = min(chunk.count - local, remaining)
                 if type(chunk) is JournalRun:
                     pieces += self._snapshot_run(chunk, local, take)
+                elif not self._engine.on_disk:  # segments with no file to read later: copy the values now
+                    pieces.append(list(_take(self._iter_from(last - remaining + 1, True), take)))
                 else:
                     fid = chunk.fid
                     try:
@@ -1291,7 +1294,7 @@ def push_keys(
         if type(log) is not ListLog or log.expire_ms is not None or log._length >= BACKLOG_VALUES:
             break
     else:  # the common case, in one pass: every key an existing list, none a backlog or with an expiry
-        if not engine.atomic_depth:
+        if not engine.atomic_depth and engine.on_disk:
             engine.before_write(sum(push_growth(values) for _, values in pushes) if engine.maxdisk else 0)
             return push_each(engine, side, logs, [values for _, values in pushes])
     if not all(type(log) is ListLog and log.expire_ms is None for log in logs):
@@ -1301,7 +1304,11 @@ def push_keys(
                 log = logs[index] = engine.get(db, key)
             if log is not None and not checked and (type(log) is not ListLog or log.expire_ms is not None):
                 return None
-    if engine.atomic_depth or any(log is not None and log._length >= BACKLOG_VALUES for log in logs):
+    if (
+        engine.atomic_depth
+        or not engine.on_disk
+        or any(log is not None and log._length >= BACKLOG_VALUES for log in logs)
+    ):
         return _push_one_by_one(engine, db, side, pushes)
     missing: list[bytes] = []
     if None in logs:
