@@ -613,7 +613,8 @@ class Server:
             connection.ctx.engine = self.engine  # type: ignore[assignment]
             self.keyspace.adopt_watches(connection.client)  # type: ignore[union-attr]
         self.loading = False
-        self.log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
+        if not self.config.in_memory:  # nothing to load in memory
+            self.log.notice(f"DB loaded from disk: {time.monotonic() - started:.3f} seconds")
         return None
 
     async def _serve_loaded(self, nursery: trio.Nursery, listeners: list[socket.socket], task_status: Any) -> None:
@@ -655,5 +656,6 @@ class Server:
             connection.kill()
         if self.engine is not None:
             await trio.to_thread.run_sync(self.engine.close)
-            log.notice("Storage flushed, synced and closed.")
+            if not self.config.in_memory:
+                log.notice("Storage flushed, synced and closed.")
         log.warning("respq is now ready to exit, bye bye...")

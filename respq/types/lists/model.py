@@ -197,12 +197,14 @@ class ListLog(Value):
             return self._length
         engine = self._engine
         engine.before_write(push_growth(values) if engine.maxdisk else 0)  # only worth adding up under a limit
+        if not engine.on_disk:  # a store without a journal: the segments hold the values, and no record is kept
+            self._push(side, values)
+            return self._length
         payload = PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values)
-        if engine.atomic_depth or self._length >= BACKLOG_VALUES or not engine.on_disk:
+        if engine.atomic_depth or self._length >= BACKLOG_VALUES:
             # In a block, the record's position is unknown until the block ends; behind a backlog, the values would
-            # be copied to the segment anyway; a store without a journal keeps no record to read them back from.
-            # Either way the segment copy is written now (recovery replays the journal record, and cuts segment
-            # bytes written after the checkpoint).
+            # be copied to the segment anyway. Either way the segment copy is written now (recovery replays the
+            # journal record, and cuts segment bytes written after the checkpoint).
             self._push(side, values)
             engine.log(OP_PUSH, payload)
         else:
@@ -247,6 +249,25 @@ class ListLog(Value):
         store = self.store
         forward = side == RIGHT
         chunks = self._chunks
+        fid = self._right_fid if forward else self._left_fid
+        if fid and len(values) == 1:
+            # One value into an active file with room, next to its edge chunk: the usual push, with nothing to undo
+            # if the append fails (it changes nothing then).
+            edge = (chunks[-1] if forward else chunks[0]) if chunks else None
+            size = store.size(fid)
+            if (
+                type(edge) is Chunk
+                and edge.fid == fid
+                and edge.forward == forward
+                and edge.end == size
+                and size + len(values[0]) + framing.OVERHEAD <= store.segment_size
+            ):
+                data = framing.frame(framing.REC_LIST_VALUE, values[0])
+                store.append(fid, data)
+                edge.end += len(data)
+                edge.count += 1
+                self._length += 1
+                return
         # Enough to undo a push that fails half-way (disk full after a segment roll): O(1), nothing copied.
         saved_chunks = len(chunks)
         edge = (chunks[-1] if forward else chunks[0]) if chunks else None
