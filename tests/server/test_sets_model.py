@@ -79,6 +79,9 @@ class SetsAgainstModel(RuleBasedStateMachine):
             if self.server is not None:
                 assert self.server.terminate() == 0
                 self.server = None
+                if self.storage_args:  # in memory there is no directory to check: none was made
+                    assert not (self.data_dir / "data").exists()
+                    return
                 result = subprocess.run(
                     [sys.executable, "-m", "respq", "check", str(self.data_dir / "data")],
                     capture_output=True,
