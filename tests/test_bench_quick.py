@@ -63,7 +63,7 @@ def test_storage_memory_runs_respq_in_memory_against_redis_without_persistence(t
     from bench.__main__ import main
     from bench.servers import RedisServer, RespqServer
 
-    assert "--storage" in RespqServer("memory").argv() and "appendonly" in RedisServer("memory").argv()
+    assert "--storage" in RespqServer("memory").argv() and "--appendonly" in RedisServer("memory").argv()
     assert RedisServer("memory").argv()[RedisServer("memory").argv().index("--appendonly") + 1] == "no"
     results = tmp_path / "results.json"
     argv = ["--quick", "--storage", "memory", "--rows", "lpush_p16,xadd_p1,mem_queues,mem_backlog", "--results",
