@@ -177,6 +177,19 @@ def start_tls(data_dir: Path, *extra: str, plain: bool = False) -> tuple[ServerP
     raise RuntimeError(f"respq with TLS did not start: {last}")
 
 
+# The server arguments of each storage mode: suites that must hold in both run once per mode.
+STORAGE_MODES: dict[str, tuple[str, ...]] = {"disk": (), "memory": ("--storage", "memory")}
+MEMORY_STORAGE = STORAGE_MODES["memory"]
+
+
+def memory_twin(machine: type) -> type:
+    """The TestCase of a server model machine run against ``storage memory``: its ``storage_args`` are given to the
+    server, and its ``restart`` rule empties the model (nothing survives a restart in memory)."""
+    twin = type(machine.__name__ + "InMemory", (machine,), {"storage_args": MEMORY_STORAGE})
+    twin.TestCase.settings = machine.TestCase.settings  # type: ignore[attr-defined]
+    return pytest.mark.timeout(600)(twin.TestCase)  # type: ignore[attr-defined]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

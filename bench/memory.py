@@ -174,3 +174,4 @@ def idle_queues(server: Server, scale: Scale) -> dict[str, float]:
 
 
 SCENARIOS = {"mem_queues": many_queues, "mem_backlog": backlog, "mem_idle": idle_queues}
+NEEDS_RESTART = {"mem_backlog"}  # not run without a disk (the memory policy)

@@ -7,7 +7,8 @@ trimming with `MAXLEN ~`, and as a pipelined run of 16 calls), EVALSHA of the be
 through the dispatcher and the RESP encoder, and pushes and stream adds straight into the storage engine (one list,
 and 10,000 lists picked at random), flushing the journal every 16 operations as a pipelined batch would. It prints
 microseconds of process CPU per operation. No fsync is involved: this is the loop thread's share of a command, the
-part the throughput rows cannot separate from syscalls and scheduling.
+part the throughput rows cannot separate from syscalls and scheduling. ``--storage memory`` runs the same against
+the memory store (storage/memory.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from respq.protocol import RequestParser, encode_command, encode_replies, encode
 from respq.server import Server
 from respq.speedups import parse_multibulk
 from respq.storage import Engine
+from respq.storage.memory import MemoryEngine
 from respq.types import REGISTRY
 from respq.types.lists.model import LEFT, RIGHT
 
@@ -64,8 +66,8 @@ def parsing(operations: int) -> dict[str, float]:
     return results
 
 
-def commands(operations: int, directory: str) -> dict[str, float]:
-    config = load_config(["--dir", directory, "--loglevel", "warning"])
+def commands(operations: int, directory: str, storage_mode: str = "disk") -> dict[str, float]:
+    config = load_config(["--dir", directory, "--loglevel", "warning", "--storage", storage_mode])
     server = Server(config, Logger("warning"))
     server._load()
     server.loading = False
@@ -165,8 +167,12 @@ def _blocked_pop_served(server: Server, producer: Context) -> Callable[[int], ob
     return cycle
 
 
-def storage(operations: int, directory: str) -> dict[str, float]:
-    engine = Engine.open(directory, types=REGISTRY, appendfsync="always", log=lambda _level, _message: None)
+def storage(operations: int, directory: str, storage_mode: str = "disk") -> dict[str, float]:
+    engine: Engine | MemoryEngine
+    if storage_mode == "memory":
+        engine = MemoryEngine.open(types=REGISTRY)
+    else:
+        engine = Engine.open(directory, types=REGISTRY, appendfsync="always", log=lambda _level, _message: None)
     one = engine.create(0, b"q", "list")
     results = {
         "engine push, one list": cpu_per_op(operations, lambda _: one.push(LEFT, [VALUE]), engine.flush),
@@ -191,9 +197,14 @@ def storage(operations: int, directory: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=100_000)
+    parser.add_argument("--storage", choices=("disk", "memory"), default="disk", help="the storage directive")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
-        results = parsing(args.operations) | commands(args.operations, first) | storage(args.operations, second)
+        results = (
+            parsing(args.operations)
+            | commands(args.operations, first, args.storage)
+            | storage(args.operations, second, args.storage)
+        )
     for name, micros in results.items():
         print(f"{name:32} {micros:6.1f} us CPU per operation")
 

@@ -100,7 +100,7 @@ TARGET_GROUPS = [
 # The produce-and-consume flows whose disk bytes per message face the steady-state target.
 DISK_TARGET_FLOWS = [("lists", "listflow"), ("consumer group", "groupflow")]
 DISK_TARGET_FACTOR = 1.5
-POLICIES = ("always", "everysec", "no")
+POLICIES = ("always", "everysec", "no", "memory")  # memory: respq --storage memory, Redis without persistence
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:

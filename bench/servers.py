@@ -24,6 +24,7 @@ READY_LINE = re.compile(rb"Ready to accept connections.*?port=(\d+)")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MEMORY = "memory"  # the policy name of runs without a disk: respq --storage memory, redis --appendonly no
 
 
 @dataclass(frozen=True)
@@ -169,10 +170,10 @@ class RespqServer(Server):
     kind = "respq"
 
     def argv(self) -> list[str]:
-        return [
-            sys.executable, "-m", "respq", "serve", "--port", str(self.port),
-            "--dir", str(self.dir / "data"), "--appendfsync", self.policy,
-        ]
+        # The "memory" policy: respq's memory store against Redis without persistence.
+        durability = ["--storage", "memory"] if self.policy == MEMORY else ["--appendfsync", self.policy]
+        return [sys.executable, "-m", "respq", "serve", "--port", str(self.port), "--dir", str(self.dir / "data"),
+                *durability]
 
 
 class RedisServer(Server):
@@ -182,7 +183,8 @@ class RedisServer(Server):
         self.port = self.port or free_port()
         return [
             "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-            "--appendonly", "yes", "--appendfsync", self.policy, "--auto-aof-rewrite-percentage", "0",
+            *(["--appendonly", "no"] if self.policy == MEMORY else
+              ["--appendonly", "yes", "--appendfsync", self.policy, "--auto-aof-rewrite-percentage", "0"]),
             "--save", "", "--daemonize", "no", "--logfile", "",
         ]
 

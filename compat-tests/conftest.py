@@ -44,8 +44,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 class _PairProcesses:
     """Starts an oracle and a subject with the same extra server arguments and stops both."""
 
-    def __init__(self, config: pytest.Config, data_dir: Path, server_args: tuple[str, ...] = ()) -> None:
-        self.config, self.data_dir, self.server_args = config, data_dir, server_args
+    def __init__(
+        self, config: pytest.Config, data_dir: Path, server_args: tuple[str, ...] = (), storage: str = "disk"
+    ) -> None:
+        self.config, self.data_dir, self.server_args, self.storage = config, data_dir, server_args, storage
         self._start()
 
     def _start(self) -> None:
@@ -59,7 +61,8 @@ class _PairProcesses:
                 subject, label = root.start_redis(*server_args), "redis (as subject)"
             else:
                 # Configured like the oracle: start_redis() turns RDB snapshots off, so respq reports the same.
-                subject, label = root.start_respq(data_dir, "--save", "", *server_args), "respq"
+                storage_args = root.STORAGE_MODES[self.storage]
+                subject, label = root.start_respq(data_dir, "--save", "", *storage_args, *server_args), "respq"
             self.processes.append(subject)
         except BaseException:
             self.stop()
@@ -87,11 +90,17 @@ class _PairProcesses:
             process.stop()
 
 
+@pytest.fixture(scope="session", params=["disk", "memory"])
+def storage(request: pytest.FixtureRequest) -> str:
+    """The subject's storage directive: every case runs against both (the oracle has no disk either way)."""
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture(scope="session")
 def compat_servers(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, storage: str
 ) -> Iterator[_PairProcesses]:
-    processes = _PairProcesses(request.config, tmp_path_factory.mktemp("respq-compat"))
+    processes = _PairProcesses(request.config, tmp_path_factory.mktemp("respq-compat"), storage=storage)
     try:
         yield processes
     finally:
@@ -115,12 +124,12 @@ def compat_pair(compat_servers: _PairProcesses) -> Iterator[Pair]:
 
 
 @pytest.fixture
-def isolated_pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Pair]]:
+def isolated_pair(request: pytest.FixtureRequest, tmp_path: Path, storage: str) -> Iterator[Callable[..., Pair]]:
     """A fresh pair for tests that change server state (CONFIG SET, requirepass, CLIENT KILL, SHUTDOWN, fuzzing)."""
     started: list[_PairProcesses] = []
 
     def start(*server_args: str) -> Pair:
-        processes = _PairProcesses(request.config, tmp_path / f"data{len(started)}", tuple(server_args))
+        processes = _PairProcesses(request.config, tmp_path / f"data{len(started)}", tuple(server_args), storage)
         started.append(processes)
         processes.pair.reset()  # both sides get their control connection, so client counts match
         return processes.pair

@@ -16,7 +16,8 @@ BLOCKS = load_cases(CASES_DIR)
     [pytest.param(block, protocol, id=f"{block.case_id}-resp{protocol}")
      for block in BLOCKS for protocol in block.protocols],
 )
-def test_case(block: Block, protocol: int, request: pytest.FixtureRequest) -> None:
+def test_case(block: Block, protocol: int, storage: str, request: pytest.FixtureRequest) -> None:
+    # ``storage``: the subject's storage directive (compat-tests/conftest.py), each case once per mode
     if block.isolated:
         pair = request.getfixturevalue("isolated_pair")(*block.server_args)
     else:

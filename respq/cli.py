@@ -49,8 +49,14 @@ def _check(argv: list[str]) -> int:
     from respq.types import REGISTRY
 
     parser = argparse.ArgumentParser(prog="respq check", description="Verify a data directory offline.")
-    parser.add_argument("dir")
+    parser.add_argument("dir", nargs="?")
+    parser.add_argument("--storage", choices=("disk", "memory"), default="disk", help="the server's storage directive")
     args = parser.parse_args(argv)
+    if args.storage == "memory":
+        print(CHECK_MEMORY, file=sys.stderr)
+        return 2
+    if args.dir is None:
+        parser.error("the data directory to check is required")
     if not os.path.isdir(args.dir):
         print(f"{args.dir}: no such data directory", file=sys.stderr)
         return 2
@@ -64,9 +70,11 @@ def _check(argv: list[str]) -> int:
     return 0
 
 
+CHECK_MEMORY = "respq check: storage memory writes nothing to disk, so there is no data directory to check"
+
 USAGE = """usage: respq serve [CONFIG_FILE] [--directive value ...]
        respq serve --help   (its options and directives)
-       respq check DIR
+       respq check DIR | respq check --storage memory (refused: nothing on disk)
        respq stat [-h host] [-p port] [-a password] [--user name] [-i seconds] [--lines N]
        respq queues [-h host] [-p port] [-a password] [--user name] [--sort depth|age|lag] [--count N]
        respq --version"""
@@ -76,6 +84,7 @@ SERVE_USAGE = """Usage: respq serve [/path/to/respq.conf] [--directive value ...
        respq serve - (read config from stdin)
        respq serve -h or --help
        respq check DIR (verify a data directory offline)
+       respq serve --storage memory (keep everything in memory: nothing written to disk)
        respq -v or --version
 
 Examples:

@@ -804,6 +804,7 @@ def _choice(*names: str) -> Choice:
 PROTECTED_ACTION = Choice((("no", 0), ("yes", 1), ("local", 2)))
 LOGLEVELS = ("debug", "verbose", "notice", "warning")
 FSYNC_POLICIES = Choice((("everysec", 0), ("always", 1), ("no", 2)))
+STORAGE_MODES = _choice("disk", "memory")
 SHUTDOWN_FLAGS = Choice(
     (("default", 0), ("save", _SHUTDOWN_SAVE), ("nosave", _SHUTDOWN_NOSAVE), ("now", 4), ("force", 8)),
     flags=True,
@@ -865,6 +866,8 @@ DIRECTIVES: tuple[Directive, ...] = (
         R,
         **_only(False, "respq does not daemonize: run it in the foreground under a supervisor (systemd, docker)"),
     ),
+    # Where keys live: "disk" (the data directory, durable) or "memory" (nothing written, lost at exit).
+    _d("storage", STORAGE_MODES, 0, I, S, live=False),
     _d("segment-size", _mem(64 * KB, GB), 4 * MB, S, live=False),
     _d("max-open-files", _int(16, INT_MAX), 256, S, live=False),
     _d("checkpoint-bytes", _mem(MB, LLONG_MAX), 64 * MB, S, live=False),
@@ -1249,6 +1252,15 @@ class Config:
     @property
     def enable_protected_configs(self) -> str:
         return PROTECTED_ACTION.name_of(self.values["enable-protected-configs"])
+
+    @property
+    def storage(self) -> str:
+        """"disk" or "memory" (storage/memory.py)."""
+        return STORAGE_MODES.name_of(self.values["storage"])
+
+    @property
+    def in_memory(self) -> bool:
+        return self.values["storage"] == 1
 
     @property
     def segment_size(self) -> int:

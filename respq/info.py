@@ -50,6 +50,8 @@ class InfoSource(Protocol):
     port: int
     started: float  # time.time() at start
     started_monotonic: float
+    last_checkpoint: float  # LASTSAVE's time
+    saves: int  # SAVE, BGSAVE and BGREWRITEAOF done
 
 
 DEFAULT_SECTIONS = (
@@ -197,6 +199,11 @@ def _memory_section(server: InfoSource) -> list[tuple[str, object]]:
         ("maxmemory_human", _human(server.config.maxmemory)),
         ("maxmemory_policy", server.config.show("maxmemory-policy")),
         ("respq_inline_bytes", server.engine.inline_bytes if server.engine is not None else 0),
+        *(
+            [("respq_held_bytes", server.engine.used_bytes())]  # what maxmemory is measured against in memory
+            if server.config.in_memory and server.engine is not None
+            else []
+        ),
         ("mem_allocator", "libc"),
     ]
 
@@ -226,7 +233,49 @@ def _scripts_memory(server: InfoSource) -> list[tuple[str, object]]:
     ]
 
 
+def _memory_persistence(server: InfoSource) -> list[tuple[str, object]]:
+    """``storage memory``: the fields of Redis 7.0 started with ``--save '' --appendonly no``. SAVE and BGSAVE
+    count as saves that wrote nothing; changes since the last one are not counted (no snapshot could hold them)."""
+    lines: list[tuple[str, object]] = [
+        ("loading", int(server.loading)),
+        ("async_loading", 0),
+        ("current_cow_peak", 0),
+        ("current_cow_size", 0),
+        ("current_cow_size_age", 0),
+        ("current_fork_perc", "0.00"),
+        ("current_save_keys_processed", 0),
+        ("current_save_keys_total", 0),
+        ("rdb_changes_since_last_save", 0),
+        ("rdb_bgsave_in_progress", 0),
+        ("rdb_last_save_time", int(server.last_checkpoint)),
+        ("rdb_last_bgsave_status", "ok"),
+        ("rdb_last_bgsave_time_sec", -1),
+        ("rdb_current_bgsave_time_sec", -1),
+        ("rdb_saves", server.saves),
+        ("rdb_last_cow_size", 0),
+        ("rdb_last_load_keys_expired", 0),
+        ("rdb_last_load_keys_loaded", 0),
+        ("aof_enabled", 0),
+        ("aof_rewrite_in_progress", 0),
+        ("aof_rewrite_scheduled", 0),
+        ("aof_last_rewrite_time_sec", -1),
+        ("aof_current_rewrite_time_sec", -1),
+        ("aof_last_bgrewrite_status", "ok"),
+        ("aof_rewrites", 0),
+        ("aof_rewrites_consecutive_failures", 0),
+        ("aof_last_write_status", "ok"),
+        ("aof_last_cow_size", 0),
+        ("module_fork_in_progress", 0),
+        ("module_fork_last_cow_size", 0),
+    ]
+    if server.engine is not None:
+        lines += [("respq_" + key, value) for key, value in server.engine.stats().items()]
+    return lines
+
+
 def _persistence_section(server: InfoSource) -> list[tuple[str, object]]:
+    if server.config.in_memory:
+        return _memory_persistence(server)
     lines: list[tuple[str, object]] = [
         ("loading", int(server.loading)),
         ("async_loading", 0),

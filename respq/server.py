@@ -33,6 +33,7 @@ from respq.scripting.functions import FunctionEngine
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
 from respq.storage.engine import Engine
 from respq.storage.errors import DirectoryLockedError, DiskFullError, StorageError, StorageWriteError
+from respq.storage.memory import MemoryEngine
 from respq.storage.scrub import DONE, OFF, Scrub
 from respq.tls import CONTEXT_DIRECTIVES, STARTUP_FAILED, UPDATE_FAILED, TLSContextError, TLSSettings, server_context
 from respq.types import REGISTRY, SETTINGS_DIRECTIVES, type_settings
@@ -77,7 +78,7 @@ class Server:
         self.tls_context: ssl.SSLContext | None = None  # set when a TLS port is configured
         self.tls_handshakes = 0  # TLS connections accepted whose handshake is under way: they count as clients
         self.loading = True
-        self.engine: Engine | None = None
+        self.engine: Engine | MemoryEngine | None = None
         self.scrub: Scrub | None = None  # the background check of checkpointed segments, once loading finished
         self.keyspace: Keyspace = None  # type: ignore[assignment]  # set when loading finishes
         self.blocking = BlockingRegistry()
@@ -103,6 +104,7 @@ class Server:
         self.last_checkpoint = self.started  # LASTSAVE (set again once the data directory is open)
         self.checkpoint_seconds = Histogram(CHECKPOINT_SECONDS)  # for /metrics
         self.recovery_seconds = 0.0  # how long loading the data directory took
+        self.saves = 0  # SAVE, BGSAVE, BGREWRITEAOF done (INFO rdb_saves in memory)
         self._checkpoint_scheduled = False  # BGSAVE started a checkpoint that has not taken the lock yet
         self._configure_observers()
         self.functions = FunctionEngine(log, config.script_memory_limit)  # FUNCTION's libraries, FCALL
@@ -276,9 +278,13 @@ class Server:
 
     def save(self) -> None:
         """SAVE: a checkpoint written before this returns, the loop held meanwhile as Redis's SAVE holds it. Raises
-        StorageError when it fails."""
+        StorageError when it fails. In memory there is nothing to write: it only counts as done (LASTSAVE)."""
         engine = self.engine
         assert engine is not None
+        if self.config.in_memory:
+            self.last_checkpoint = time.time()
+            self.saves += 1
+            return
         started = time.monotonic()
         checkpoint = engine.begin_checkpoint()
         engine.run_checkpoint(checkpoint)
@@ -294,6 +300,9 @@ class Server:
     async def _background_checkpoint(self) -> None:
         try:
             self._checkpoint_scheduled = False
+            if self.config.in_memory:
+                self.save()
+                return
             await self.checkpoint()
         except StorageError as error:
             self.log.warning(f"background checkpoint failed: {error}")
@@ -539,6 +548,9 @@ class Server:
     def _load(self, lock_fd: int | None = None) -> None:
         """Opens the storage engine and the keyspace over it; with lock_fd, the directory's lock is held already."""
         cfg = self.config
+        if cfg.in_memory:
+            self._load_memory()
+            return
         engine = Engine.open(
             cfg.dir,
             lock_fd=lock_fd,
@@ -557,6 +569,17 @@ class Server:
         self.last_checkpoint = time.time()  # opening the data directory ends with a checkpoint
         self.functions.restore_saved(engine)
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
+
+    def _load_memory(self) -> None:
+        """``storage memory``: an empty store held in memory (storage/memory.py) behind the same port."""
+        cfg = self.config
+        engine = MemoryEngine.open(
+            databases=cfg.databases, maxmemory=cfg.maxmemory, types=REGISTRY, type_settings=type_settings(cfg)
+        )
+        self.engine = engine
+        self.last_checkpoint = time.time()
+        self.functions.restore_saved(engine)  # type: ignore[arg-type]
+        self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)  # type: ignore[arg-type]
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
@@ -598,13 +621,18 @@ class Server:
         log.notice(f"respq {__version__} starting, pid={os.getpid()}")
         check_http_bind(cfg, self.acl.auth_required)
         # The lock comes before any bind: a second server refused the directory never listens, not even briefly.
-        lock_fd = self._lock_data_directory()
-        log.notice(f"Data directory {os.path.abspath(cfg.dir)}, appendfsync {cfg.appendfsync}")
+        # In memory there is no directory: nothing is created, locked or written.
+        lock_fd = None if cfg.in_memory else self._lock_data_directory()
+        if lock_fd is None:
+            log.notice("Storage in memory: nothing is written to disk, and nothing survives a restart")
+        else:
+            log.notice(f"Data directory {os.path.abspath(cfg.dir)}, appendfsync {cfg.appendfsync}")
         try:
             self._configure_tls()
             listeners, tls_listeners = ([], []) if embedded else open_listeners(self)
         except BaseException:
-            os.close(lock_fd)
+            if lock_fd is not None:
+                os.close(lock_fd)
             raise
         try:
             http_socket = open_http_listener(cfg)
@@ -648,7 +676,7 @@ class Server:
         if failure is not None:
             raise StartupError(failure)  # out of the nursery, which would wrap it in an exception group
 
-    async def _load_data(self, lock_fd: int) -> str | None:
+    async def _load_data(self, lock_fd: int | None) -> str | None:
         """Loads the data directory in a worker thread (the engine takes over lock_fd, and closes it if loading
         fails); the fatal line when it cannot be loaded."""
         started = time.monotonic()
@@ -662,7 +690,8 @@ class Server:
             self.keyspace.adopt_watches(connection.client)  # type: ignore[union-attr]
         self.loading = False
         self.recovery_seconds = time.monotonic() - started
-        self.log.notice(f"DB loaded from disk: {self.recovery_seconds:.3f} seconds")
+        if not self.config.in_memory:  # nothing to load in memory
+            self.log.notice(f"DB loaded from disk: {self.recovery_seconds:.3f} seconds")
         return None
 
     def listen(self) -> int:
@@ -686,15 +715,16 @@ class Server:
     async def _serve_loaded(self, nursery: trio.Nursery, task_status: Any) -> None:
         """Starts the background work that needs the data, then serves until shutdown is requested."""
         cfg = self.config
-        nursery.start_soon(self._syncer)
-        nursery.start_soon(self._everysec)
-        nursery.start_soon(self._checkpointer)
         nursery.start_soon(self._active_expiry)
         nursery.start_soon(self._sample_rates)
-        self.scrub = Scrub(cfg.dir)
-        if not cfg.scrub_bandwidth:
-            self.scrub.stop()
-        nursery.start_soon(self._scrubber)
+        if not cfg.in_memory:  # durability, checkpoints and the scrub have nothing to do in memory
+            nursery.start_soon(self._syncer)
+            nursery.start_soon(self._everysec)
+            nursery.start_soon(self._checkpointer)
+            self.scrub = Scrub(cfg.dir)
+            if not cfg.scrub_bandwidth:
+                self.scrub.stop()
+            nursery.start_soon(self._scrubber)
         self._log_ready()
         task_status.started(self.port)
         await self.shutdown_requested.wait()
@@ -723,5 +753,6 @@ class Server:
             connection.kill()
         if self.engine is not None:
             await trio.to_thread.run_sync(self.engine.close)
-            log.notice("Storage flushed, synced and closed.")
+            if not self.config.in_memory:
+                log.notice("Storage flushed, synced and closed.")
         say("respq is now ready to exit, bye bye...")

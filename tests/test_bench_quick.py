@@ -56,6 +56,29 @@ def test_rows_and_policy_filters_rerun_only_what_was_asked(tmp_path: Path) -> No
     assert "Hand-written analysis stays." in markdown.read_text()
 
 
+def test_storage_memory_runs_respq_in_memory_against_redis_without_persistence(tmp_path: Path) -> None:
+    require_tool("redis-server")
+    require_tool("redis-benchmark")
+    require_tool("taskset")
+    from bench.__main__ import main
+    from bench.servers import RedisServer, RespqServer
+
+    assert "--storage" in RespqServer("memory").argv() and "--appendonly" in RedisServer("memory").argv()
+    assert RedisServer("memory").argv()[RedisServer("memory").argv().index("--appendonly") + 1] == "no"
+    results = tmp_path / "results.json"
+    argv = ["--quick", "--storage", "memory", "--rows", "lpush_p16,xadd_p1,mem_queues,mem_backlog", "--results",
+            str(results), "--markdown", str(tmp_path / "benchmarks.md"), "--chart", str(tmp_path / "chart.png")]
+
+    assert main(argv) == 0
+    stored = json.loads(results.read_text())["policies"]
+    assert set(stored) == {"memory"}
+    assert {(run["server"], run["row"]) for run in stored["memory"]["runs"]} == {
+        (server, row) for server in ("respq", "redis") for row in ("lpush_p16", "xadd_p1")
+    }
+    assert all(run["disk_bytes_per_msg"] == 0 for run in stored["memory"]["runs"] if run["server"] == "respq")
+    assert set(stored["memory"]["memory"]) == {"mem_queues"}  # the backlog scenario needs a restart to keep data
+
+
 
 def _tallies(produced: list[int], consumed: list[int]) -> list[Any]:
     from bench.flow import Tally

@@ -94,6 +94,8 @@ class Checkpoint:
 class Engine:
     """All keys of one data directory. Create with ``Engine.open``."""
 
+    on_disk = True  # the port (storage/port.py): values may be read back from the journal and from files by path
+
     def __init__(
         self,
         path: str,

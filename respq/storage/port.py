@@ -228,6 +228,10 @@ class StorePort(Protocol):
     """The engine as a value sees it. Rules: ``before_write`` before any change (it may refuse); then change, then
     journal with ``log`` (a no-op during replay); ``log_at``/``log_many_at`` only outside atomic blocks and replay."""
 
+    # False for a store held in memory (storage/memory.py): there is no journal (``log*`` keep nothing, so a type
+    # may skip building records) and no file to read by path, so a type writes values to its segments at once;
+    # ``io`` and ``journal`` are then absent.
+    on_disk: bool
     io: FileIO
     store: SegmentStore  # the segment files
     journal: Journal  # read values that live in the journal alone (``journal.read``/``read_many``)

@@ -14,7 +14,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from conftest import ServerProcess, start_respq
+from conftest import ServerProcess, memory_twin, start_respq
 from respq.types.strings.bits import Overflow
 from tests.unit.test_string_bits import model_bitop, model_get, model_incr, model_put, model_set
 
@@ -25,6 +25,8 @@ FIELD_TYPES = st.sampled_from(["u1", "i3", "u8", "i8", "u13", "i16", "u63", "i64
 
 
 class BitsAgainstModel(RuleBasedStateMachine):
+    storage_args: tuple[str, ...] = ()  # MEMORY_STORAGE in the twin run in memory (memory_twin)
+
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[str, bytes | str] = {}  # a string's bytes, or "list"
@@ -34,7 +36,7 @@ class BitsAgainstModel(RuleBasedStateMachine):
 
     @initialize()
     def start(self) -> None:
-        self.server = start_respq(self.data_dir / "data")
+        self.server = start_respq(self.data_dir / "data", *self.storage_args)
         self.client = redis.Redis(port=self.server.port, socket_timeout=10)
 
     def teardown(self) -> None:
@@ -137,8 +139,10 @@ class BitsAgainstModel(RuleBasedStateMachine):
             self.server.stop()  # SIGKILL to the process group
         else:
             assert self.server.terminate() == 0
-        self.server = start_respq(self.data_dir / "data")
+        self.server = start_respq(self.data_dir / "data", *self.storage_args)
         self.client = redis.Redis(port=self.server.port, socket_timeout=10)
+        if self.storage_args:  # in memory a restart starts empty
+            self.model.clear()
 
     @invariant()
     def contents_match(self) -> None:
@@ -160,3 +164,4 @@ BitsAgainstModel.TestCase.settings = settings(
     stateful_step_count=30,
 )
 TestBitsAgainstModel = pytest.mark.timeout(600)(BitsAgainstModel.TestCase)
+TestBitsAgainstModelInMemory = memory_twin(BitsAgainstModel)

@@ -17,7 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import ServerProcess, start_respq
+from conftest import ServerProcess, memory_twin, start_respq
 
 KEYS = st.sampled_from(["a", "b", "c"])
 DBS = st.sampled_from([0, 1])
@@ -35,6 +35,8 @@ class Value:
 
 
 class GenericAgainstModel(RuleBasedStateMachine):
+    storage_args: tuple[str, ...] = ()  # MEMORY_STORAGE in the twin run in memory (memory_twin)
+
     def __init__(self) -> None:
         super().__init__()
         self.dbs: list[dict[str, Value]] = [{}, {}]
@@ -47,7 +49,7 @@ class GenericAgainstModel(RuleBasedStateMachine):
         self._start()
 
     def _start(self) -> None:
-        self.server = start_respq(self.data_dir / "data", "--appendfsync", "always")
+        self.server = start_respq(self.data_dir / "data", *self.storage_args, "--appendfsync", "always")
         self.clients = [redis.Redis(port=self.server.port, db=db, socket_timeout=10) for db in (0, 1)]
 
     def teardown(self) -> None:
@@ -215,6 +217,8 @@ class GenericAgainstModel(RuleBasedStateMachine):
         else:
             assert self.server.terminate() == 0
         self._start()
+        if self.storage_args:  # in memory a restart starts empty
+            self.dbs = [{}, {}]
 
     @invariant()
     def contents_match(self) -> None:
@@ -253,3 +257,4 @@ GenericAgainstModel.TestCase.settings = settings(
     stateful_step_count=30,
 )
 TestGenericAgainstModel = pytest.mark.timeout(600)(GenericAgainstModel.TestCase)
+TestGenericAgainstModelInMemory = memory_twin(GenericAgainstModel)

@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import ServerProcess, start_respq
+from conftest import ServerProcess, memory_twin, start_respq
 
 KEYS = st.sampled_from(["a", "b", "c"])
 FIELDS = st.sampled_from([b"f", b"g", b"n", b"", b"\x00x", b"field-" + b"y" * 60])
@@ -34,6 +34,8 @@ def _as_int(value: bytes) -> int | None:
 
 
 class HashesAgainstModel(RuleBasedStateMachine):
+    storage_args: tuple[str, ...] = ()  # MEMORY_STORAGE in the twin run in memory (memory_twin)
+
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[str, dict[bytes, bytes]] = {}
@@ -46,7 +48,7 @@ class HashesAgainstModel(RuleBasedStateMachine):
         self._start()
 
     def _start(self) -> None:
-        self.server = start_respq(self.data_dir / "data")
+        self.server = start_respq(self.data_dir / "data", *self.storage_args)
         self.client = redis.Redis(port=self.server.port, socket_timeout=10)
 
     def teardown(self) -> None:
@@ -142,6 +144,8 @@ class HashesAgainstModel(RuleBasedStateMachine):
         else:
             assert self.server.terminate() == 0
         self._start()
+        if self.storage_args:  # in memory a restart starts empty
+            self.model.clear()
 
     @invariant()
     def contents_match(self) -> None:
@@ -160,3 +164,4 @@ HashesAgainstModel.TestCase.settings = settings(
     stateful_step_count=30,
 )
 TestHashesAgainstModel = pytest.mark.timeout(600)(HashesAgainstModel.TestCase)
+TestHashesAgainstModelInMemory = memory_twin(HashesAgainstModel)

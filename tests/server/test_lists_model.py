@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import ServerProcess, start_respq
+from conftest import ServerProcess, memory_twin, start_respq
 
 KEYS = st.sampled_from(["a", "b", "c"])
 VALUES = st.binary(min_size=0, max_size=12)
@@ -21,6 +21,8 @@ INDEXES = st.integers(min_value=-6, max_value=6)
 
 
 class ListsAgainstModel(RuleBasedStateMachine):
+    storage_args: tuple[str, ...] = ()  # MEMORY_STORAGE in the twin run in memory (memory_twin)
+
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[str, list[bytes]] = {}
@@ -33,7 +35,7 @@ class ListsAgainstModel(RuleBasedStateMachine):
         self._start()
 
     def _start(self) -> None:
-        self.server = start_respq(self.data_dir / "data")
+        self.server = start_respq(self.data_dir / "data", *self.storage_args)
         self.client = redis.Redis(port=self.server.port, socket_timeout=10)
 
     def teardown(self) -> None:
@@ -157,6 +159,8 @@ class ListsAgainstModel(RuleBasedStateMachine):
         else:
             assert self.server.terminate() == 0
         self._start()
+        if self.storage_args:  # in memory a restart starts empty
+            self.model.clear()
 
     @invariant()
     def contents_match(self) -> None:
@@ -182,3 +186,4 @@ ListsAgainstModel.TestCase.settings = settings(
     stateful_step_count=30,
 )
 TestListsAgainstModel = pytest.mark.timeout(600)(ListsAgainstModel.TestCase)
+TestListsAgainstModelInMemory = memory_twin(ListsAgainstModel)

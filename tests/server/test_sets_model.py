@@ -17,7 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import ServerProcess, start_respq
+from conftest import ServerProcess, memory_twin, start_respq
 from respq.types.sets.model import is_integer
 
 KEYS = st.sampled_from(["a", "b", "c"])
@@ -52,6 +52,8 @@ def _built(members: set[bytes]) -> Model:
 
 
 class SetsAgainstModel(RuleBasedStateMachine):
+    storage_args: tuple[str, ...] = ()  # MEMORY_STORAGE in the twin run in memory (memory_twin)
+
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[str, Model] = {}
@@ -64,7 +66,9 @@ class SetsAgainstModel(RuleBasedStateMachine):
         self._start()
 
     def _start(self) -> None:
-        self.server = start_respq(self.data_dir / "data", "--set-max-intset-entries", str(MAX_INTSET))
+        self.server = start_respq(
+            self.data_dir / "data", *self.storage_args, "--set-max-intset-entries", str(MAX_INTSET)
+        )
         self.client = redis.Redis(port=self.server.port, socket_timeout=10)
         self.client.set_response_callback("SMEMBERS", lambda response, **_: response)  # keep the order
 
@@ -75,6 +79,9 @@ class SetsAgainstModel(RuleBasedStateMachine):
             if self.server is not None:
                 assert self.server.terminate() == 0
                 self.server = None
+                if self.storage_args:  # in memory there is no directory to check: none was made
+                    assert not (self.data_dir / "data").exists()
+                    return
                 result = subprocess.run(
                     [sys.executable, "-m", "respq", "check", str(self.data_dir / "data")],
                     capture_output=True,
@@ -196,6 +203,8 @@ class SetsAgainstModel(RuleBasedStateMachine):
         else:
             assert self.server.terminate() == 0
         self._start()
+        if self.storage_args:  # in memory a restart starts empty
+            self.model.clear()
 
     @invariant()
     def contents_match(self) -> None:
@@ -245,3 +254,4 @@ def test_each_kind_of_set_write_survives_kill_9() -> None:
         machine.contents_match()
     finally:
         machine.teardown()
+TestSetsAgainstModelInMemory = memory_twin(SetsAgainstModel)

@@ -14,7 +14,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import ServerProcess, start_respq
+from conftest import ServerProcess, memory_twin, start_respq
 
 KEYS = st.sampled_from(["a", "b", "c"])
 VALUES = st.binary(max_size=12) | st.sampled_from([b"7", b"-3", b"0.5", b"x" * 3000])
@@ -23,6 +23,8 @@ Entry = tuple[str, bytes | list[bytes], int]  # type, contents, PEXPIRETIME (-1:
 
 
 class StringsAgainstModel(RuleBasedStateMachine):
+    storage_args: tuple[str, ...] = ()  # MEMORY_STORAGE in the twin run in memory (memory_twin)
+
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[str, Entry] = {}
@@ -35,7 +37,7 @@ class StringsAgainstModel(RuleBasedStateMachine):
         self._start()
 
     def _start(self) -> None:
-        self.server = start_respq(self.data_dir / "data")
+        self.server = start_respq(self.data_dir / "data", *self.storage_args)
         self.client = redis.Redis(port=self.server.port, socket_timeout=10)
 
     def teardown(self) -> None:
@@ -190,6 +192,8 @@ class StringsAgainstModel(RuleBasedStateMachine):
         else:
             assert self.server.terminate() == 0
         self._start()
+        if self.storage_args:  # in memory a restart starts empty
+            self.model.clear()
 
     @invariant()
     def contents_match(self) -> None:
@@ -218,3 +222,4 @@ StringsAgainstModel.TestCase.settings = settings(
     stateful_step_count=30,
 )
 TestStringsAgainstModel = pytest.mark.timeout(600)(StringsAgainstModel.TestCase)
+TestStringsAgainstModelInMemory = memory_twin(StringsAgainstModel)

@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from conftest import ServerProcess, start_respq
+from conftest import ServerProcess, memory_twin, start_respq
 from respq.storage.check import check_directory
 from respq.types import REGISTRY
 
@@ -32,6 +32,8 @@ def _arg(score: float) -> bytes:
 
 
 class ZSetsAgainstModel(RuleBasedStateMachine):
+    storage_args: tuple[str, ...] = ()  # MEMORY_STORAGE in the twin run in memory (memory_twin)
+
     def __init__(self) -> None:
         super().__init__()
         self.model: dict[str, dict[bytes, float]] = {}
@@ -44,7 +46,7 @@ class ZSetsAgainstModel(RuleBasedStateMachine):
         self._start()
 
     def _start(self) -> None:
-        self.server = start_respq(self.data_dir / "data", "--appendfsync", "always")
+        self.server = start_respq(self.data_dir / "data", *self.storage_args, "--appendfsync", "always")
         self.client = redis.Redis(port=self.server.port, socket_timeout=10)
 
     def teardown(self) -> None:
@@ -53,7 +55,10 @@ class ZSetsAgainstModel(RuleBasedStateMachine):
         try:
             if self.server is not None:
                 assert self.server.terminate() == 0
-                assert check_directory(self.data_dir / "data", REGISTRY) == []
+                if self.storage_args:  # in memory there is no directory to check: none was made
+                    assert not (self.data_dir / "data").exists()
+                else:
+                    assert check_directory(self.data_dir / "data", REGISTRY) == []
         finally:
             if self.server is not None:
                 self.server.stop()
@@ -171,6 +176,8 @@ class ZSetsAgainstModel(RuleBasedStateMachine):
         else:
             assert self.server.terminate() == 0
         self._start()
+        if self.storage_args:  # in memory a restart starts empty
+            self.model.clear()
 
     @invariant()
     def contents_match(self) -> None:
@@ -191,3 +198,4 @@ ZSetsAgainstModel.TestCase.settings = settings(
     stateful_step_count=30,
 )
 TestZSetsAgainstModel = pytest.mark.timeout(600)(ZSetsAgainstModel.TestCase)
+TestZSetsAgainstModelInMemory = memory_twin(ZSetsAgainstModel)

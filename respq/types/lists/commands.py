@@ -128,6 +128,8 @@ def _is_push(argv: list[bytes]) -> bool:
 
 def _push_run(ctx: Context, key: bytes, argvs: list[list[bytes]], side: Side) -> list[Any]:
     """Pipelined pushes to one list: one push of all their values; each call's reply is the length after it."""
+    if ctx.engine.maxmemory and not ctx.engine.on_disk:  # values count towards maxmemory: checked before each call
+        return []
     values = [value for argv in argvs for value in argv[2:]]
     try:
         length = _push(ctx, key, values, side, only_existing=False)
@@ -146,6 +148,8 @@ def _push_spread(ctx: Context, argvs: list[list[bytes]], side: Side) -> list[Any
     a key of another type fails alone; a storage failure ends the run before the call it hit, which then runs alone
     and answers for itself. ``execute_run`` ends the run before a key a client is blocked on, so nobody needs
     signalling."""
+    if ctx.engine.maxmemory and not ctx.engine.on_disk:  # values count towards maxmemory: checked before each call
+        return []
     pushes = [(argv[1], argv[2:]) for argv in argvs]
     try:
         lengths = _push_keys(ctx.keyspace, ctx.client.db, side, pushes)

@@ -208,6 +208,9 @@ class ListLog(Value):
             return self._length
         engine = self._engine
         engine.before_write(push_growth(values) if engine.maxdisk else 0)  # only worth adding up under a limit
+        if not engine.on_disk:  # a store without a journal: the segments hold the values, and no record is kept
+            self._push(side, values)
+            return self._length
         payload = PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values)
         if engine.atomic_depth or self._length >= BACKLOG_VALUES:
             # In a block, the record's position is unknown until the block ends; behind a backlog, the values would
@@ -257,6 +260,25 @@ class ListLog(Value):
         store = self.store
         forward = side == RIGHT
         chunks = self._chunks
+        fid = self._right_fid if forward else self._left_fid
+        if fid and len(values) == 1:
+            # One value into an active file with room, next to its edge chunk: the usual push, with nothing to undo
+            # if the append fails (it changes nothing then).
+            edge = (chunks[-1] if forward else chunks[0]) if chunks else None
+            size = store.size(fid)
+            if (
+                type(edge) is Chunk
+                and edge.fid == fid
+                and edge.forward == forward
+                and edge.end == size
+                and size + len(values[0]) + framing.OVERHEAD <= store.segment_size
+            ):
+                data = framing.frame(framing.REC_LIST_VALUE, values[0])
+                store.append(fid, data)
+                edge.end += len(data)
+                edge.count += 1
+                self._length += 1
+                return
         # Enough to undo a push that fails half-way (disk full after a segment roll): O(1), nothing copied.
         saved_chunks = len(chunks)
         edge = (chunks[-1] if forward else chunks[0]) if chunks else None
@@ -453,6 +475,8 @@ class ListLog(Value):
                 take = min(chunk.count - local, remaining)
                 if type(chunk) is JournalRun:
                     pieces += self._snapshot_run(chunk, local, take)
+                elif not self._engine.on_disk:  # segments with no file to read later: copy the values now
+                    pieces.append(list(_take(self._iter_from(last - remaining + 1, True), take)))
                 else:
                     fid = chunk.fid
                     try:
@@ -1312,7 +1336,7 @@ def push_keys(
         if type(log) is not ListLog or log.expire_ms is not None or log._length >= BACKLOG_VALUES:
             break
     else:  # the common case, in one pass: every key an existing list, none a backlog or with an expiry
-        if not engine.atomic_depth:
+        if not engine.atomic_depth and engine.on_disk:
             engine.before_write(sum(push_growth(values) for _, values in pushes) if engine.maxdisk else 0)
             return push_each(engine, side, logs, [values for _, values in pushes])
     if not all(type(log) is ListLog and log.expire_ms is None for log in logs):
@@ -1322,7 +1346,11 @@ def push_keys(
                 log = logs[index] = engine.get(db, key)
             if log is not None and not checked and (type(log) is not ListLog or log.expire_ms is not None):
                 return None
-    if engine.atomic_depth or any(log is not None and log._length >= BACKLOG_VALUES for log in logs):
+    if (
+        engine.atomic_depth
+        or not engine.on_disk
+        or any(log is not None and log._length >= BACKLOG_VALUES for log in logs)
+    ):
         return _push_one_by_one(engine, db, side, pushes)
     missing: list[bytes] = []
     if None in logs:

@@ -369,6 +369,8 @@ def _is_plain_xadd(argv: list[bytes]) -> bool:
 @run_of("xadd", _is_plain_xadd)
 def xadd_run(ctx: Context, key: bytes, argvs: list[list[bytes]]) -> list[Any]:
     """Pipelined XADD key * ... calls: the stream is looked up once; each entry is added as XADD adds it."""
+    if ctx.engine.maxmemory and not ctx.engine.on_disk:  # entries count towards maxmemory: checked before each call
+        return []
     client = ctx.client
     keyspace = ctx.keyspace
     try:
