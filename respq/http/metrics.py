@@ -333,7 +333,7 @@ class ServerCollector:
         yield CounterMetricFamily("respq_net_input_bytes", "Bytes read from clients.", stats.net_input_bytes)
         yield CounterMetricFamily("respq_net_output_bytes", "Bytes written to clients.", stats.net_output_bytes)
         yield CounterMetricFamily("respq_expired_keys", "Keys deleted because they expired.", stats.expired_keys)
-        if engine is not None:
+        if engine is not None and engine.on_disk:  # storage memory has no files, journal or syncs
             yield from self._storage(engine)
         yield _histogram("respq_checkpoint_seconds", "Checkpoint durations.", server.checkpoint_seconds)
         if self.scan is not None:

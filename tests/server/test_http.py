@@ -385,3 +385,20 @@ def test_per_queue_series_by_directive_with_a_limit_and_list_ages_absent(tmp_pat
         assert get(http_port, "/metrics?limit=x")[0] == 400
     finally:
         server.stop()
+
+
+def test_metrics_under_storage_memory(tmp_path: Path) -> None:
+    server, http_port = start_with_http(tmp_path, "--storage", "memory", "--metrics-per-queue", "yes")
+    try:
+        client = redis.Redis(port=server.port, socket_timeout=10)
+        client.rpush("jobs", "a", "b")
+        client.xadd("events", {"f": "v"})
+        status, _, body = get(http_port, "/metrics")
+        assert status == 200
+        parsed = families(body)
+        assert value(parsed["respq_keys"], "respq_keys", type="list") == 1
+        assert value(parsed["respq_queues_messages"], "respq_queues_messages", type="list") == 2
+        assert "respq_disk_bytes" not in parsed  # no files in memory
+        client.close()
+    finally:
+        server.stop()
