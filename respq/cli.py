@@ -32,7 +32,8 @@ def _serve(argv: list[str]) -> int:
     try:
         server = Server(config, log)
     except AclError as error:
-        log.warning(str(error))
+        for line in str(error).splitlines():
+            log.warning(line)
         return 1
     try:
         trio.run(server.run)

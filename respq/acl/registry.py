@@ -127,8 +127,10 @@ class Acl:
                 try:
                     user.apply(rule, self.pubsub_default_all)
                 except RuleError as error:
+                    # Two log lines, as Redis logs a bad rule of a user line and then gives up.
                     raise AclError(
                         f"Error loading ACL rule '{_text(rule)}' for the user named '{_text(name)}': {error.reason}"
+                        "\nCritical error while loading ACLs. Exiting."
                     ) from None
 
     def load_file(self, path: str) -> str | None:

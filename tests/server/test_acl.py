@@ -215,3 +215,18 @@ def test_users_lines_and_aclfile_together_refuse_to_start(tmp_path: Path) -> Non
     )
     assert done.returncode == 1
     assert b"please define either an ACL file or declare users directly" in done.stdout + done.stderr
+
+
+def test_a_bad_rule_in_a_user_line_refuses_to_start_with_redis_lines(tmp_path: Path) -> None:
+    conf = tmp_path / "respq.conf"
+    conf.write_text(f"dir {tmp_path}\nport 0\nuser alice on >pw ~* +nosuchcommand\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "respq", "serve", str(conf)], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 1
+    lines = (done.stdout + done.stderr).decode().splitlines()
+    messages = [line.split(" # ", 1)[-1] for line in lines if " # " in line]
+    assert messages[-2:] == [
+        "Error loading ACL rule '+nosuchcommand' for the user named 'alice': Unknown command or category name in ACL",
+        "Critical error while loading ACLs. Exiting.",
+    ]
