@@ -13,6 +13,7 @@ from respq.storage.fileio import FileIO
 from respq.storage.journal import READ_BLOCK
 from respq.types.lists import model as listlog
 from respq.types.lists.model import LEFT, RIGHT, push_keys
+from respq.types.streams.model import id_of
 from tests.unit.test_storage_engine import contents, durable, journals, open_engine, segment_bytes
 
 
@@ -314,4 +315,73 @@ def test_a_value_longer_than_a_read_block_comes_back_whole_from_the_end_it_was_p
     assert contents(engine, b"q") == (values[::-1] if side == LEFT else values)
     assert log.pop(side, 1) == [values[-1]]
     assert log.pop(side, 2) == [values[1], values[0]]
+    engine.close()
+
+
+def test_pushes_inside_atomic_blocks_stay_in_the_journal_and_survive_a_crash(tmp_path: Path) -> None:
+    """LMOVE, scripts and COPY push inside an atomic block: the values are read back inside the block (before its
+    record has a position) and after it, and no segment is written until a checkpoint."""
+    engine = open_engine(tmp_path)
+    src = engine.create(0, b"src", "list")
+    src.push(RIGHT, [b"a", b"b", b"c", b"d"])
+    with engine.atomic():  # one push alone: the block's record is a plain OP_PUSH
+        engine.create(0, b"one", "list").push(LEFT, [b"solo"])
+    for moved in (b"a", b"b", b"c"):  # LMOVE src dst LEFT RIGHT, each into a new or an existing list
+        with engine.atomic():
+            dst = engine.get(0, b"dst")
+            dst = dst.value if dst is not None else engine.create(0, b"dst", "list")
+            dst.push(RIGHT, [src.index(0)])
+            assert src.pop(LEFT, 1) == [moved]
+            assert list(dst.range(0, -1))[-1] == moved  # read at its provisional position
+    with engine.atomic():  # several pushes, pops from both ends and a middle read inside one block
+        other = engine.create(0, b"other", "list")
+        other.push(LEFT, [b"x", b"y"])
+        other.push(RIGHT, [b"z"])
+        assert other.index(1) == b"x"
+        assert other.pop(LEFT, 1) == [b"y"] and other.pop(RIGHT, 1) == [b"z"]
+        other.push(RIGHT, [b"w", b"v"])
+        engine.copy(0, b"dst", 0, b"copy")
+        assert contents(engine, b"copy") == [b"a", b"b", b"c"]
+    expected = {
+        b"src": [b"d"], b"one": [b"solo"], b"dst": [b"a", b"b", b"c"], b"other": [b"x", b"w", b"v"],
+        b"copy": [b"a", b"b", b"c"],
+    }
+    assert {key: contents(engine, key) for key in expected} == expected
+    durable(engine)
+    assert segment_bytes(tmp_path) == 0
+    # A stream file created after the blocks: replay must give the pushes no segment file either, or its id would
+    # be taken by the time the stream's journal record names it.
+    engine.create(0, b"s", "stream").add(id_of(5, 0), [b"f", b"v"])
+    assert other.pop(RIGHT, 1) == [b"v"]  # read from the journal after the block, at the record's own position
+    durable(engine)
+    expected[b"other"] = [b"x", b"w"]
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert {key: contents(engine, key) for key in expected} == expected
+    assert engine.get(0, b"s").value.range(0, id_of(9, 0)) == [(id_of(5, 0), [b"f", b"v"])]
+    engine.checkpoint()
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert {key: contents(engine, key) for key in expected} == expected
+    engine.close()
+
+
+def test_an_atomic_block_of_journal_resident_pushes_torn_by_a_power_cut_is_lost_whole(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.create(0, b"src", "list").push(RIGHT, [b"a", b"b"])
+    durable(engine)
+    with engine.atomic():  # LMOVE src dst: acknowledged
+        engine.create(0, b"dst", "list").push(RIGHT, [b"a"])
+        engine.get(0, b"src").value.pop(LEFT, 1)
+    durable(engine)
+    with engine.atomic():  # its record torn: neither the push nor the pop happened
+        engine.get(0, b"dst").value.push(RIGHT, [b"b"])
+        engine.get(0, b"src").value.pop(LEFT, 1)
+    engine.flush()
+    engine.abandon()
+    last = journals(tmp_path)[-1]
+    with last.open("r+b") as f:
+        f.truncate(last.stat().st_size - 3)
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"src") == [b"b"] and contents(engine, b"dst") == [b"a"]
     engine.close()
