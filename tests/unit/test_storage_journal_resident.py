@@ -385,3 +385,30 @@ def test_an_atomic_block_of_journal_resident_pushes_torn_by_a_power_cut_is_lost_
     engine = open_engine(tmp_path)
     assert contents(engine, b"src") == [b"b"] and contents(engine, b"dst") == [b"a"]
     engine.close()
+
+
+def test_removing_values_at_either_end_pops_them_rather_than_rewriting_the_list(tmp_path: Path) -> None:
+    """RQ's LREM of the one job its intermediate list holds, and removals of a list's first or last values: no
+    segment is written, live or on replay (whose segment file ids must match the live run's)."""
+    engine = open_engine(tmp_path)
+    wip = engine.create(0, b"wip", "list")
+    wip.push(RIGHT, [b"job1"])
+    assert wip.remove(1, b"job1") == 1 and len(wip) == 0
+    engine.delete(0, b"wip")
+    q = engine.create(0, b"q", "list")
+    q.push(RIGHT, [b"a", b"a", b"b", b"c", b"a", b"a"])
+    assert q.remove(2, b"a") == 2  # the first two
+    assert q.remove(-5, b"a") == 2  # the last two
+    assert q.remove(0, b"z") == 0
+    durable(engine)
+    assert segment_bytes(tmp_path) == 0
+    engine.create(0, b"s", "stream").add(id_of(5, 0), [b"f", b"v"])
+    q.push(LEFT, [b"x"])
+    assert q.remove(1, b"b") == 1  # in the middle: rewritten
+    durable(engine)
+    assert contents(engine, b"q") == [b"x", b"c"]
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == [b"x", b"c"] and contents(engine, b"wip") is None
+    assert engine.get(0, b"s").value.range(0, id_of(9, 0)) == [(id_of(5, 0), [b"f", b"v"])]
+    engine.close()

@@ -642,6 +642,17 @@ class ListLog(Value):
         return len(matches)
 
     def _remove(self, matches: list[int]) -> None:
+        # Matches that are the list's first or last elements (RQ's LREM of the one job its intermediate list holds)
+        # are popped: nothing is rewritten into new segment files. Replay decides the same way, so it creates the
+        # same files as the live call did (later records name files by id).
+        count, low, high = len(matches), min(matches), max(matches)
+        if high - low + 1 == count:  # positions are distinct: these are contiguous
+            if low == 0:
+                self._pop(LEFT, count, want_values=False)
+                return
+            if high == self._length - 1:
+                self._pop(RIGHT, count, want_values=False)
+                return
         doomed = set(matches)
         self._rewrite(v for index, v in enumerate(self._iter_chunks(self._chunks)) if index not in doomed)
 
