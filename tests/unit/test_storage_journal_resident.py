@@ -412,3 +412,36 @@ def test_removing_values_at_either_end_pops_them_rather_than_rewriting_the_list(
     assert contents(engine, b"q") == [b"x", b"c"] and contents(engine, b"wip") is None
     assert engine.get(0, b"s").value.range(0, id_of(9, 0)) == [(id_of(5, 0), [b"f", b"v"])]
     engine.close()
+
+
+def test_removing_values_still_in_the_journal_from_the_middle_writes_no_segment(tmp_path: Path) -> None:
+    """BullMQ's LREM of a finished job from its active list: values pushed since the last checkpoint leave their
+    journal runs' arrays, live and on replay, whichever end they were pushed at."""
+    rng = random.Random(7)
+    engine = open_engine(tmp_path)
+    q = engine.create(0, b"q", "list")
+    model: list[bytes] = []
+    for i in range(60):
+        value = b"j%d" % (i % 20)
+        if rng.random() < 0.5:
+            q.push(LEFT, [value])
+            model.insert(0, value)
+        else:
+            q.push(RIGHT, [value])
+            model.append(value)
+    for count, value in ((1, b"j3"), (-2, b"j7"), (0, b"j11"), (2, b"j0"), (-1, b"j19")):
+        removed = q.remove(count, value)
+        indices = [i for i, v in enumerate(model) if v == value]
+        if count < 0:
+            indices = indices[::-1]
+        doomed = set(indices[: abs(count)] if count else indices)
+        model = [v for i, v in enumerate(model) if i not in doomed]
+        assert removed == len(doomed) and list(q.range(0, -1)) == model
+    durable(engine)
+    assert segment_bytes(tmp_path) == 0
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == model
+    engine.checkpoint()
+    assert contents(engine, b"q") == model
+    engine.close()

@@ -653,6 +653,25 @@ class ListLog(Value):
             if high == self._length - 1:
                 self._pop(RIGHT, count, want_values=False)
                 return
+        # Matches all still in the journal (BullMQ's LREM of a finished job from its active list) leave their runs'
+        # arrays: nothing is written either. Replay holds in journal runs whatever the live list did (and more: live
+        # settling ahead of a checkpoint, pushes behind a backlog), so it never writes a file the live call did not.
+        chunks = self._chunks
+        spots = [self._locate(i) for i in matches]
+        if all(type(chunks[chunk_index]) is JournalRun for chunk_index, _ in spots):
+            by_run: dict[int, list[int]] = {}
+            for chunk_index, local in spots:
+                run = chunks[chunk_index]
+                index = run.lo + local if run.forward else len(run.positions) - 1 - local
+                by_run.setdefault(chunk_index, []).append(index)
+            for chunk_index, indices in by_run.items():
+                run = chunks[chunk_index]
+                for index in sorted(indices, reverse=True):  # the lower indices stay where they are
+                    del run.positions[index], run.lengths[index]
+            self._length -= len(matches)
+            if any(not chunks[chunk_index].count for chunk_index in by_run):
+                self._chunks = [chunk for chunk in chunks if chunk.count]
+            return
         doomed = set(matches)
         self._rewrite(v for index, v in enumerate(self._iter_chunks(self._chunks)) if index not in doomed)
 
