@@ -13,6 +13,7 @@ import struct
 import sys
 import threading
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -162,6 +163,8 @@ class Engine:
         self.replaying = False
         self.atomic_depth = 0
         self._batch: list[tuple[int, bytes]] = []
+        # Arrays of journal positions holding provisional ones (log_staged), moved when the atomic block ends.
+        self._staged_positions: dict[int, array[int]] = {}
         self._checkpoint_running = False
         self._checkpoint_lsn = 0
         self._last_checkpoint_time = 0.0
@@ -573,9 +576,48 @@ class Engine:
         if not self.atomic_depth and self._batch:
             ops, self._batch = self._batch, []
             if len(ops) == 1:
-                self.journal.append(*ops[0])
+                lsn = self.journal.append(*ops[0])
             else:
-                self.journal.append(journal.OP_BATCH, journal.encode_batch(ops))
+                lsn = self.journal.append(journal.OP_BATCH, journal.encode_batch(ops))
+            if self._staged_positions:
+                self._place_staged(ops, lsn)
+        elif not self.atomic_depth and self._staged_positions:
+            self._place_staged([], 0)  # the staged records were dropped with their value (a COPY that failed)
+
+    def log_staged(self, op: int, payload: bytes, positions: array[int]) -> int:
+        """``log`` inside an atomic block of a record whose values stay in the journal: returns a provisional
+        record LSN (``journal.read`` serves positions after it from memory), and when the block ends moves every
+        provisional position in ``positions`` (an array of journal positions, to which they were appended last:
+        its suffix) to where the block's record holds the bytes. The record itself is the same as ``log``'s."""
+        self._staged_positions[id(positions)] = positions
+        position = self.journal.stage(payload) - framing.HEAD_SIZE
+        self.log(op, payload)
+        return position
+
+    def _place_staged(self, ops: list[tuple[int, bytes]], lsn: int) -> None:
+        """Moves the provisional positions of the block just journaled at ``lsn`` (its ``ops``) to their own."""
+        staged, self.journal.staged = self.journal.staged, []
+        arrays, self._staged_positions = self._staged_positions, {}
+        at = {}  # id of a payload -> LSN of its first byte, laid out as end_atomic framed them
+        position = lsn + framing.HEAD_SIZE
+        if len(ops) == 1:
+            at[id(ops[0][1])] = position
+        else:
+            item = journal.BATCH_ITEM.size
+            for _, payload in ops:
+                at[id(payload)] = position + item
+                position += item + len(payload)
+        # A payload missing from the block went with the value holding it: its positions are never read again.
+        bases = [at.get(id(payload), -1) for payload in staged]
+        shift, mask, staged_base = journal.STAGED_SHIFT, journal.STAGED_MASK, journal.STAGED
+        for positions in arrays.values():
+            index = len(positions) - 1
+            while index >= 0 and positions[index] >= staged_base:
+                rel = positions[index] - staged_base
+                base = bases[rel >> shift]
+                if base >= 0:
+                    positions[index] = base + (rel & mask)
+                index -= 1
 
     # -- the write path shared by every mutation (the port: see storage/port.py)
 
@@ -1527,8 +1569,16 @@ class Engine:
                 vtype = by_op.get(inner_op)
                 if vtype is not None:
                     vtype.precheck(self, inner_op, inner_payload)
+            # Each operation is applied as a record of its own whose payload sits where the batch holds it (a list's
+            # pushes stay journal runs there, as live: replay creates the same segment files as the live calls did).
+            position = None if record_lsn is None else record_lsn + framing.HEAD_SIZE
+            item = journal.BATCH_ITEM.size
             for inner_op, inner_payload in ops:
-                self._apply(inner_op, inner_payload, None)
+                if position is None:
+                    self._apply(inner_op, inner_payload, None)
+                else:
+                    self._apply(inner_op, inner_payload, position + item - framing.HEAD_SIZE)
+                    position += item + len(inner_payload)
         elif op in self.types.by_op:  # a type's record: it starts with the queue id
             (qid,) = struct.unpack_from("<Q", payload)
             assert self._by_qid is not None

@@ -66,6 +66,12 @@ READ_BLOCK = 64 << 10  # bytes read from a journal file at once when serving val
 # before a checkpoint, has its values ~1 MB apart): a block per value would read the journal many times over.
 SPARSE_GAP = 4 << 10
 SHORTER_THAN_VALUE = "journal shorter than a value it holds"
+# Records journaled inside an atomic block have no position until the block's record is appended (Engine.end_atomic),
+# so values staying in the journal are read at a provisional one until then: STAGED + (payload index << 32) + offset
+# (a payload is at most 4 GiB). Above every real position, and never written anywhere.
+STAGED = 1 << 63
+STAGED_SHIFT = 32
+STAGED_MASK = (1 << STAGED_SHIFT) - 1
 
 
 def py_encode_values(values: list[bytes] | tuple[bytes, ...]) -> bytes:
@@ -177,6 +183,7 @@ class Journal:
         # (sequence number, start LSN, fd) of files replayed at start-up, until the next checkpoint settles their values
         self._readers: list[tuple[int, int, int]] = []
         self._read_block: tuple[int, bytes] = (0, b"")  # (LSN, bytes) last read from a file
+        self.staged: list[bytes] = []  # payloads of the atomic block being gathered whose values are read (stage)
         # Called by ``sync`` before it syncs the journal: what journal records point at must be durable first. A
         # sync runs for it even with the journal durable already when ``before_sync_due`` says it has work.
         self.before_sync: Callable[[], None] | None = None
@@ -214,6 +221,12 @@ class Journal:
         self.buffer += framing.frame_values(rtype, payloads)
         return lsn
 
+    def stage(self, payload: bytes) -> int:
+        """The provisional position of ``payload``'s first byte: ``read`` serves it from memory until the caller
+        (the engine, when its atomic block ends) has moved every position it handed out to the record's own."""
+        self.staged.append(payload)
+        return STAGED + ((len(self.staged) - 1) << STAGED_SHIFT)
+
     def read(self, lsn: int, length: int, descending: bool = False) -> bytes:
         """``length`` bytes at ``lsn`` from the buffer, the current file or a file being replayed (loop thread).
 
@@ -223,6 +236,9 @@ class Journal:
         """
         rel = lsn - self.flushed_lsn
         if rel >= 0:
+            if lsn >= STAGED:
+                rel = lsn - STAGED
+                return self.staged[rel >> STAGED_SHIFT][rel & STAGED_MASK : (rel & STAGED_MASK) + length]
             return bytes(self.buffer[rel : rel + length])
         base, block = self._read_block
         if base <= lsn and lsn + length <= base + len(block):

@@ -34,6 +34,8 @@ from respq.storage.journal import ENGINE_OPS
 from respq.storage.manifest import REC_MANIFEST
 
 if TYPE_CHECKING:
+    from array import array
+
     from respq.storage.fileio import FileIO
     from respq.storage.journal import Journal
     from respq.storage.segments import SegmentStore
@@ -55,7 +57,8 @@ class Value(CatalogEntry, metaclass=ABCMeta):
 
     @abstractmethod
     def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
-        """Re-applies one of the type's journal records (``record_lsn`` None inside a batch)."""
+        """Re-applies one of the type's journal records; ``record_lsn`` is where it sits in the journal (inside a
+        batch, where it would if its payload, where the batch holds it, were framed alone)."""
 
     @abstractmethod
     def dump(self) -> bytes:
@@ -250,6 +253,7 @@ class StorePort(Protocol):
     def log_at(self, op: int, payload: bytes) -> int: ...
     def log_many_at(self, op: int, payloads: list[bytes]) -> int: ...
     def log_note(self, op: int, payload: bytes) -> None: ...
+    def log_staged(self, op: int, payload: bytes, positions: array[int]) -> int: ...
     def note_settings(self, vtype: ValueType) -> None: ...
     def atomic(self) -> AbstractContextManager[None]: ...
     def begin_atomic(self) -> None: ...

@@ -97,13 +97,12 @@ def test_a_directory_a_newer_build_wrote_is_refused(tmp_path: Path, monkeypatch:
 
 def _journal_only(data: Path) -> Path:
     """A directory without a manifest, as a crash leaves one between the first journal file and the first
-    checkpoint: pushes recovery replays from the journal's start, one of them inside an atomic block (which writes
+    checkpoint: a push and an LINSERT recovery replays from the journal's start (the LINSERT settles the list into
     a segment file, deleted and written again by recovery)."""
     engine = Engine.open(str(data), types=REGISTRY, log=lambda _level, _message: None)
     log = engine.create(0, b"q", "list")
     log.push(RIGHT, [b"a", b"b"])
-    with engine.atomic():
-        log.push(RIGHT, [b"c"])
+    log.insert(b"b", b"c", before=False)
     engine.sync(engine.flush())
     engine.abandon()
     os.unlink(data / "MANIFEST")

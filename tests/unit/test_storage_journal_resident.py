@@ -13,6 +13,7 @@ from respq.storage.fileio import FileIO
 from respq.storage.journal import READ_BLOCK
 from respq.types.lists import model as listlog
 from respq.types.lists.model import LEFT, RIGHT, push_keys
+from respq.types.streams.model import id_of
 from tests.unit.test_storage_engine import contents, durable, journals, open_engine, segment_bytes
 
 
@@ -314,4 +315,133 @@ def test_a_value_longer_than_a_read_block_comes_back_whole_from_the_end_it_was_p
     assert contents(engine, b"q") == (values[::-1] if side == LEFT else values)
     assert log.pop(side, 1) == [values[-1]]
     assert log.pop(side, 2) == [values[1], values[0]]
+    engine.close()
+
+
+def test_pushes_inside_atomic_blocks_stay_in_the_journal_and_survive_a_crash(tmp_path: Path) -> None:
+    """LMOVE, scripts and COPY push inside an atomic block: the values are read back inside the block (before its
+    record has a position) and after it, and no segment is written until a checkpoint."""
+    engine = open_engine(tmp_path)
+    src = engine.create(0, b"src", "list")
+    src.push(RIGHT, [b"a", b"b", b"c", b"d"])
+    with engine.atomic():  # one push alone: the block's record is a plain OP_PUSH
+        engine.create(0, b"one", "list").push(LEFT, [b"solo"])
+    for moved in (b"a", b"b", b"c"):  # LMOVE src dst LEFT RIGHT, each into a new or an existing list
+        with engine.atomic():
+            dst = engine.get(0, b"dst")
+            dst = dst.value if dst is not None else engine.create(0, b"dst", "list")
+            dst.push(RIGHT, [src.index(0)])
+            assert src.pop(LEFT, 1) == [moved]
+            assert list(dst.range(0, -1))[-1] == moved  # read at its provisional position
+    with engine.atomic():  # several pushes, pops from both ends and a middle read inside one block
+        other = engine.create(0, b"other", "list")
+        other.push(LEFT, [b"x", b"y"])
+        other.push(RIGHT, [b"z"])
+        assert other.index(1) == b"x"
+        assert other.pop(LEFT, 1) == [b"y"] and other.pop(RIGHT, 1) == [b"z"]
+        other.push(RIGHT, [b"w", b"v"])
+        engine.copy(0, b"dst", 0, b"copy")
+        assert contents(engine, b"copy") == [b"a", b"b", b"c"]
+    expected = {
+        b"src": [b"d"], b"one": [b"solo"], b"dst": [b"a", b"b", b"c"], b"other": [b"x", b"w", b"v"],
+        b"copy": [b"a", b"b", b"c"],
+    }
+    assert {key: contents(engine, key) for key in expected} == expected
+    durable(engine)
+    assert segment_bytes(tmp_path) == 0
+    # A stream file created after the blocks: replay must give the pushes no segment file either, or its id would
+    # be taken by the time the stream's journal record names it.
+    engine.create(0, b"s", "stream").add(id_of(5, 0), [b"f", b"v"])
+    assert other.pop(RIGHT, 1) == [b"v"]  # read from the journal after the block, at the record's own position
+    durable(engine)
+    expected[b"other"] = [b"x", b"w"]
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert {key: contents(engine, key) for key in expected} == expected
+    assert engine.get(0, b"s").value.range(0, id_of(9, 0)) == [(id_of(5, 0), [b"f", b"v"])]
+    engine.checkpoint()
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert {key: contents(engine, key) for key in expected} == expected
+    engine.close()
+
+
+def test_an_atomic_block_of_journal_resident_pushes_torn_by_a_power_cut_is_lost_whole(tmp_path: Path) -> None:
+    engine = open_engine(tmp_path)
+    engine.create(0, b"src", "list").push(RIGHT, [b"a", b"b"])
+    durable(engine)
+    with engine.atomic():  # LMOVE src dst: acknowledged
+        engine.create(0, b"dst", "list").push(RIGHT, [b"a"])
+        engine.get(0, b"src").value.pop(LEFT, 1)
+    durable(engine)
+    with engine.atomic():  # its record torn: neither the push nor the pop happened
+        engine.get(0, b"dst").value.push(RIGHT, [b"b"])
+        engine.get(0, b"src").value.pop(LEFT, 1)
+    engine.flush()
+    engine.abandon()
+    last = journals(tmp_path)[-1]
+    with last.open("r+b") as f:
+        f.truncate(last.stat().st_size - 3)
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"src") == [b"b"] and contents(engine, b"dst") == [b"a"]
+    engine.close()
+
+
+def test_removing_values_at_either_end_pops_them_rather_than_rewriting_the_list(tmp_path: Path) -> None:
+    """RQ's LREM of the one job its intermediate list holds, and removals of a list's first or last values: no
+    segment is written, live or on replay (whose segment file ids must match the live run's)."""
+    engine = open_engine(tmp_path)
+    wip = engine.create(0, b"wip", "list")
+    wip.push(RIGHT, [b"job1"])
+    assert wip.remove(1, b"job1") == 1 and len(wip) == 0
+    engine.delete(0, b"wip")
+    q = engine.create(0, b"q", "list")
+    q.push(RIGHT, [b"a", b"a", b"b", b"c", b"a", b"a"])
+    assert q.remove(2, b"a") == 2  # the first two
+    assert q.remove(-5, b"a") == 2  # the last two
+    assert q.remove(0, b"z") == 0
+    durable(engine)
+    assert segment_bytes(tmp_path) == 0
+    engine.create(0, b"s", "stream").add(id_of(5, 0), [b"f", b"v"])
+    q.push(LEFT, [b"x"])
+    assert q.remove(1, b"b") == 1  # in the middle: rewritten
+    durable(engine)
+    assert contents(engine, b"q") == [b"x", b"c"]
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == [b"x", b"c"] and contents(engine, b"wip") is None
+    assert engine.get(0, b"s").value.range(0, id_of(9, 0)) == [(id_of(5, 0), [b"f", b"v"])]
+    engine.close()
+
+
+def test_removing_values_still_in_the_journal_from_the_middle_writes_no_segment(tmp_path: Path) -> None:
+    """BullMQ's LREM of a finished job from its active list: values pushed since the last checkpoint leave their
+    journal runs' arrays, live and on replay, whichever end they were pushed at."""
+    rng = random.Random(7)
+    engine = open_engine(tmp_path)
+    q = engine.create(0, b"q", "list")
+    model: list[bytes] = []
+    for i in range(60):
+        value = b"j%d" % (i % 20)
+        if rng.random() < 0.5:
+            q.push(LEFT, [value])
+            model.insert(0, value)
+        else:
+            q.push(RIGHT, [value])
+            model.append(value)
+    for count, value in ((1, b"j3"), (-2, b"j7"), (0, b"j11"), (2, b"j0"), (-1, b"j19")):
+        removed = q.remove(count, value)
+        indices = [i for i, v in enumerate(model) if v == value]
+        if count < 0:
+            indices = indices[::-1]
+        doomed = set(indices[: abs(count)] if count else indices)
+        model = [v for i, v in enumerate(model) if i not in doomed]
+        assert removed == len(doomed) and list(q.range(0, -1)) == model
+    durable(engine)
+    assert segment_bytes(tmp_path) == 0
+    engine.abandon()
+    engine = open_engine(tmp_path)
+    assert contents(engine, b"q") == model
+    engine.checkpoint()
+    assert contents(engine, b"q") == model
     engine.close()

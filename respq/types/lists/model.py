@@ -212,12 +212,17 @@ class ListLog(Value):
             self._push(side, values)
             return self._length
         payload = PUSH_HEAD.pack(self.qid, side) + journal.encode_values(values)
-        if engine.atomic_depth or self._length >= BACKLOG_VALUES:
-            # In a block, the record's position is unknown until the block ends; behind a backlog, the values would
-            # be copied to the segment anyway. Either way the segment copy is written now (recovery replays the
-            # journal record, and cuts segment bytes written after the checkpoint).
+        if self._length >= BACKLOG_VALUES:
+            # Behind a backlog the values would be copied to the segment anyway: written there now (recovery replays
+            # the journal record, and cuts segment bytes written after the checkpoint).
             self._push(side, values)
             engine.log(OP_PUSH, payload)
+        elif engine.atomic_depth:
+            # In a block the record's position is known only once the block ends: the values are read at a
+            # provisional one until then, which the engine moves in the run's array (LMOVE, scripts, MULTI).
+            forward = side == RIGHT
+            positions = self._journal_run(forward).positions
+            self._push_journaled(forward, map(len, values), engine.log_staged(OP_PUSH, payload, positions))
         else:
             self._push_journaled(side == RIGHT, map(len, values), engine.log_at(OP_PUSH, payload))
         return self._length
@@ -672,6 +677,36 @@ class ListLog(Value):
         return len(matches)
 
     def _remove(self, matches: list[int]) -> None:
+        # Matches that are the list's first or last elements (RQ's LREM of the one job its intermediate list holds)
+        # are popped: nothing is rewritten into new segment files. Replay decides the same way, so it creates the
+        # same files as the live call did (later records name files by id).
+        count, low, high = len(matches), min(matches), max(matches)
+        if high - low + 1 == count:  # positions are distinct: these are contiguous
+            if low == 0:
+                self._pop(LEFT, count, want_values=False)
+                return
+            if high == self._length - 1:
+                self._pop(RIGHT, count, want_values=False)
+                return
+        # Matches all still in the journal (BullMQ's LREM of a finished job from its active list) leave their runs'
+        # arrays: nothing is written either. Replay holds in journal runs whatever the live list did (and more: live
+        # settling ahead of a checkpoint, pushes behind a backlog), so it never writes a file the live call did not.
+        chunks = self._chunks
+        spots = [self._locate(i) for i in matches]
+        if all(type(chunks[chunk_index]) is JournalRun for chunk_index, _ in spots):
+            by_run: dict[int, list[int]] = {}
+            for chunk_index, local in spots:
+                run = chunks[chunk_index]
+                index = run.lo + local if run.forward else len(run.positions) - 1 - local
+                by_run.setdefault(chunk_index, []).append(index)
+            for chunk_index, indices in by_run.items():
+                run = chunks[chunk_index]
+                for index in sorted(indices, reverse=True):  # the lower indices stay where they are
+                    del run.positions[index], run.lengths[index]
+            self._length -= len(matches)
+            if any(not chunks[chunk_index].count for chunk_index in by_run):
+                self._chunks = [chunk for chunk in chunks if chunk.count]
+            return
         doomed = set(matches)
         self._rewrite(v for index, v in enumerate(self._iter_chunks(self._chunks)) if index not in doomed)
 
@@ -1007,8 +1042,8 @@ class ListLog(Value):
     # -- replay of journaled middle operations (same code paths as live)
 
     def replay(self, op: int, payload: bytes, record_lsn: int | None) -> None:
-        """Re-applies one journaled operation; ``record_lsn`` is where it sits in the journal (None inside a
-        batch record, whose pushes were written to segments live as well)."""
+        """Re-applies one journaled operation; ``record_lsn`` is where it sits in the journal (a push's values are
+        read from there, as live; None: written to segments)."""
         if op == OP_PUSH:
             _, side = PUSH_HEAD.unpack_from(payload)
             if record_lsn is None:
@@ -1042,7 +1077,7 @@ class ListLog(Value):
 def push_each(engine: StorePort, side: Side, logs: list[ListLog], values: list[list[bytes]]) -> list[int]:
     """``logs[i].push(side, values[i])`` for each ``i`` in order (a list may come more than once), with every journal
     record framed in one go; returns each list's length after its push. The caller has checked the disk's room, and
-    that no atomic block is open and no list is a backlog (those pushes write segments too: see ``push``).
+    that no atomic block is open (those pushes are staged: see ``push``) and no list is a backlog.
 
     ``_push_journaled`` inlined: this loop runs once per call of a producer spreading over many queues."""
     head, encode = PUSH_HEAD.pack, journal.encode_values
@@ -1378,9 +1413,9 @@ def push_keys(
 def _push_one_by_one(
     engine: StorePort, db: int, side: Side, pushes: list[tuple[bytes, list[bytes]]]
 ) -> list[int]:
-    """``push_keys`` as separate pushes (inside an atomic block, or onto a backlog list, a push writes a segment
-    too, which a full disk can refuse half-way): a storage failure ends the run before the call it hit, unless it is
-    the first (then it is raised), and the lengths of the pushes done are returned."""
+    """``push_keys`` as separate pushes (inside an atomic block each push is staged on its own; onto a backlog list
+    a push writes a segment too, which a full disk can refuse half-way): a storage failure ends the run before the
+    call it hit, unless it is the first (then it is raised), and the lengths of the pushes done are returned."""
     lengths: list[int] = []
     for key, values in pushes:
         try:
@@ -1412,9 +1447,9 @@ class ListType(ValueType):
         return ListLog.load(port, qid, state)
 
     def copy(self, port: StorePort, value: Value, qid: int) -> ListLog:
-        """The values pushed in order onto a new list. Inside the engine's atomic block each push writes the new
-        list's segment and journals its values (replay pushes them again): a copy costs its bytes twice on disk,
-        and the batch record holds them in memory until the block ends."""
+        """The values pushed in order onto a new list. Inside the engine's atomic block each push journals its
+        values, which stay in the journal until a checkpoint settles them (replay pushes them again); the batch
+        record holds them in memory until the block ends."""
         source: ListLog = value  # type: ignore[assignment]
         port.before_write(push_growth_bytes(source.payload_bytes(), len(source)) if port.maxdisk else 0)
         copied = ListLog(port, qid)
