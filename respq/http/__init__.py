@@ -17,7 +17,7 @@ from hypercorn.trio import serve
 
 from respq.config import Config
 from respq.errors import StartupError
-from respq.http import api, metrics  # noqa: F401 - register /api/ and /metrics in the route table
+from respq.http import api, dashboard, metrics  # noqa: F401 - register their routes in the route table
 from respq.http.app import App
 from respq.log import Logger
 

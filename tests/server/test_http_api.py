@@ -207,7 +207,7 @@ def test_writes_need_a_json_content_type_and_no_cors_headers_are_sent(served: tu
         assert call(port, "POST", "/api/queues/0/q/pop", headers=form)[0] == 415
     assert resp(server).exists("q") == 0
     origin = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
-    for method, path in (("OPTIONS", "/api/queues/0/q/messages"), ("GET", "/api/overview")):
+    for method, path in (("OPTIONS", "/api/queues/0/q/messages"), ("GET", "/api/overview"), ("GET", "/")):
         status, headers, _ = call(port, method, path, headers=origin)
         assert not [name for name in headers if name.lower().startswith("access-control-")], (method, path)
     assert call(port, "OPTIONS", "/api/queues/0/q/messages", headers=origin)[0] == 405
@@ -221,6 +221,8 @@ def test_the_host_header_must_name_the_listener(served: tuple[ServerProcess, int
         status, _, document = call(port, "GET", "/api/overview", headers={"Host": host})
         assert (status, document["status"]) == (403, 403), host
         assert call(port, "POST", "/api/queues/0/q/messages", ["x"], {**JSON, "Host": host})[0] == 403
+        assert call(port, "GET", "/", headers={"Host": host})[0] == 403
+        assert call(port, "GET", "/static/dashboard.js", headers={"Host": host})[0] == 403
     assert call(port, "GET", "/metrics", headers={"Host": "prometheus.internal:9121"})[0] == 200
 
 
