@@ -24,7 +24,7 @@ from urllib.parse import unquote_to_bytes
 
 import trio
 
-from respq import __version__
+from respq import __version__, errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.dispatch import blocked, execute, resolve, unblocked
@@ -79,6 +79,7 @@ TITLES = {
     503: "Service Unavailable",
     507: "Insufficient Storage",
 }
+LOADING = errors.LOADING.decode()
 NOT_DURABLE = "the write may not have reached the disk (a journal write or sync failed): it is not acknowledged"
 
 
@@ -211,7 +212,7 @@ async def run_many(request: Request, db: int, argvs: list[list[bytes]], *, wait:
     batch (the commands before it took effect) and is raised as a Problem."""
     server = request.server
     if server.loading or server.engine is None:
-        raise Problem(503, "LOADING respq is loading the dataset in memory", "LOADING")
+        raise Problem(503, LOADING, "LOADING")
     ctx = server.context(api_client(request, db))
     replies: list[Any] = []
     failure: Problem | None = None
@@ -404,7 +405,7 @@ async def queues(request: Request) -> Response:
     match = request.arg("match")
     scan = await scan_queues(request, per_queue=True, match=match.encode("utf-8", "surrogateescape") if match else None)
     if scan is None:
-        return Problem(503, "LOADING respq is loading the dataset in memory", "LOADING").response()
+        return Problem(503, LOADING, "LOADING").response()
     rows = []
     for sample in scan.selected:
         if (kind and sample.type != kind) or (db is not None and sample.db != db):
@@ -425,12 +426,12 @@ async def queues(request: Request) -> Response:
 def sample_of(request: Request, db: int, key: bytes) -> QueueSample:
     server = request.server
     if server.loading or server.engine is None:
-        raise Problem(503, "LOADING respq is loading the dataset in memory", "LOADING")
+        raise Problem(503, LOADING, "LOADING")
     scan = QueueScan(server.engine, server.config.databases, waiters=server.blocking.waiters)
     sample = scan.sample(db, key)
     if sample is None:
         if server.engine.catalog[db].get(key) is not None:
-            raise Problem(409, "WRONGTYPE the key is neither a list nor a stream", "WRONGTYPE")
+            raise Problem(409, errors.WRONGTYPE.decode(), "WRONGTYPE")
         raise Problem(404, "no such queue")
     return sample
 

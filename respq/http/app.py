@@ -118,10 +118,11 @@ def allowed_hosts(bind: str, port: int) -> set[str] | None:
         return None
     names = {f"[{bind}]" if ":" in bind else bind}
     try:
-        if ipaddress.ip_address(bind).is_loopback:
-            names |= {"localhost", "127.0.0.1", "[::1]"}
+        loopback = bind == "localhost" or ipaddress.ip_address(bind).is_loopback
     except ValueError:
-        pass
+        loopback = False
+    if loopback:
+        names |= {"localhost", "127.0.0.1", "[::1]"}
     return {f"{name}:{port}" for name in names} | (names if port == 80 else set())
 
 

@@ -130,7 +130,7 @@ async function renderTable(gen) {
   $("next").disabled = state.offset + PAGE >= page.total;
   for (const th of document.querySelectorAll("#queues th[data-sort]")) {
     th.classList.remove("sorted-asc", "sorted-desc");
-    if (th.dataset.sort === state.sort && th.textContent !== "DB") th.classList.add("sorted-" + state.order);
+    if (th.dataset.sort === state.sort) th.classList.add("sorted-" + state.order);
   }
 }
 
