@@ -48,6 +48,7 @@ SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "oldest": lambda q: q["oldest_seconds"] or 0.0,
     "pending": lambda q: q["pending"],
     "lag": lambda q: q["lag"],
+    "lag_seconds": lambda q: q["lag_seconds"],
     "waiting": lambda q: q["waiting"],
     "groups": lambda q: q["groups"],
 }

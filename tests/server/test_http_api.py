@@ -256,6 +256,9 @@ def test_the_queue_table_is_filtered_sorted_and_paged(served: tuple[ServerProces
     document = call(port, "GET", "/api/queues?sort=depth&order=asc&limit=1")[2]
     assert document["queues"][0]["depth"] == 1
     assert call(port, "GET", "/api/queues?sort=bogus")[0] == 400
+    client.xgroup_create("events", "late", id="0")
+    document = call(port, "GET", "/api/queues?sort=lag_seconds&limit=1")[2]
+    assert (document["queues"][0]["key"], document["queues"][0]["lag"]) == ("events", 1)
     overview = call(port, "GET", "/api/overview")[2]
     assert overview["queues"]["list"]["count"] == 12 and overview["queues"]["stream"]["messages"] == 1
     assert call(port, "GET", "/api/queues/0/plain")[2]["code"] == "WRONGTYPE"

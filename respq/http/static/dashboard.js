@@ -115,7 +115,8 @@ async function renderTable(gen) {
     tr.append(name, el("td", q.db), el("td", q.type));
     const cells = [
       ["depth", q.depth], ["oldest", age(q.oldest_seconds)], ["pending", q.type === "stream" ? q.pending : "–"],
-      ["lag", q.type === "stream" ? q.lag : "–"], ["waiting", q.waiting],
+      ["lag", q.type === "stream" ? q.lag : "–"], ["lag-age", q.type === "stream" ? age(q.lag_seconds) : "–"],
+      ["waiting", q.waiting],
       ["in", rate(q.rates && q.rates.added_per_second)], ["depth-rate", rate(q.rates && q.rates.depth_per_second)],
       ["bytes", bytes(q.bytes)],
     ];
