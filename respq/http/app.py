@@ -230,14 +230,25 @@ class App:
             f"{client[0]}:{client[1]}" if client else "",
             receive,
         )
+        api = request.path.startswith("/api/")  # the JSON API answers its refusals as problem details too
         if found is None:
-            return Response(404, b"not found\n")
+            return problem(404, "Not Found", "no such endpoint") if api else Response(404, b"not found\n")
         if found.check_host and not host_ok(request):
             return problem(403, "Forbidden", "the Host header does not name this server")
         if request.method not in found.methods:
-            return Response(405, b"method not allowed\n", headers=[("allow", ", ".join(found.methods))])
+            allow = [("allow", ", ".join(found.methods))]
+            if api:
+                refused = problem(405, "Method Not Allowed", f"{request.method} is not allowed here")
+                refused.headers += allow
+                return refused
+            return Response(405, b"method not allowed\n", headers=allow)
         if not found.public and not authorized(request):
-            return Response(401, b"authentication required\n", headers=[("www-authenticate", REALM)])
+            challenge = [("www-authenticate", REALM)]
+            if api:
+                refused = problem(401, "Unauthorized", "authentication required")
+                refused.headers += challenge
+                return refused
+            return Response(401, b"authentication required\n", headers=challenge)
         return await found.handler(request)
 
 

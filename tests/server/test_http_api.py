@@ -211,7 +211,9 @@ def test_writes_need_a_json_content_type_and_no_cors_headers_are_sent(served: tu
     for method, path in (("OPTIONS", "/api/queues/0/q/messages"), ("GET", "/api/overview"), ("GET", "/")):
         status, headers, _ = call(port, method, path, headers=origin)
         assert not [name for name in headers if name.lower().startswith("access-control-")], (method, path)
-    assert call(port, "OPTIONS", "/api/queues/0/q/messages", headers=origin)[0] == 405
+    status, headers, document = call(port, "OPTIONS", "/api/queues/0/q/messages", headers=origin)
+    assert (status, document["status"], headers["allow"]) == (405, 405, "GET, HEAD, POST")
+    assert call(port, "GET", "/api/nothing")[2]["status"] == 404
 
 
 def test_the_host_header_must_name_the_listener(served: tuple[ServerProcess, int]) -> None:
@@ -230,8 +232,8 @@ def test_the_host_header_must_name_the_listener(served: tuple[ServerProcess, int
 def test_the_api_asks_for_the_password(tmp_path: Path) -> None:
     server, port = start_with_http(tmp_path, "--requirepass", PASSWORD)
     try:
-        status, headers, _ = call(port, "POST", "/api/queues/0/q/messages", ["x"])
-        assert status == 401 and "Basic" in headers["www-authenticate"]
+        status, headers, document = call(port, "POST", "/api/queues/0/q/messages", ["x"])
+        assert status == 401 and "Basic" in headers["www-authenticate"] and document["status"] == 401
         assert call(port, "GET", "/api/queues")[0] == 401
         bearer = {**JSON, "Authorization": f"Bearer {PASSWORD}"}
         assert call(port, "POST", "/api/queues/0/q/messages", ["x"], bearer)[0] == 200
