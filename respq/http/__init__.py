@@ -18,7 +18,7 @@ from hypercorn.trio import serve
 
 from respq.config import Config
 from respq.errors import StartupError
-from respq.http import metrics  # noqa: F401 - registers /metrics in the route table
+from respq.http import api, dashboard, metrics  # noqa: F401 - register their routes in the route table
 from respq.http.app import App
 from respq.log import Logger
 from respq.tls import TLSSettings, server_context

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,8 +19,9 @@ from urllib.parse import parse_qs
 if TYPE_CHECKING:
     from respq.server import Server
 
-MAX_BODY_BYTES = 64 * 1024  # no route takes a body yet; the JSON API's pushes will stay far below this
+MAX_BODY_BYTES = 64 * 1024  # bodies of routes that do not say otherwise
 REALM = 'Basic realm="respq", charset="UTF-8"'
+PROBLEM_JSON = "application/problem+json"
 
 
 @dataclass
@@ -31,6 +33,10 @@ class Request:
     headers: dict[str, str]  # lowercased names; a repeated header keeps its last value
     body: bytes = b""
     state: dict[str, Any] = field(default_factory=dict)  # what handlers keep between requests (the App's)
+    raw_path: bytes = b""  # as sent, still percent-encoded: binary keys are decoded from it
+    peer: str = ""  # the client's ip:port
+    user: Any = None  # the ACL user (respq.acl.User) whose credentials came with it, once authorized
+    receive: Any = None  # the ASGI receive callable: after the body, it reports the client's disconnection
 
     def arg(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -49,6 +55,12 @@ def json_response(status: int, document: Any) -> Response:
     return Response(status, json.dumps(document).encode() + b"\n", "application/json")
 
 
+def problem(status: int, title: str, detail: str, **members: Any) -> Response:
+    """An RFC 9457 problem details response."""
+    document = {"type": "about:blank", "title": title, "status": status, "detail": detail, **members}
+    return Response(status, json.dumps(document).encode() + b"\n", PROBLEM_JSON)
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -57,23 +69,66 @@ class Route:
     handler: Handler
     methods: tuple[str, ...] = ("GET", "HEAD")
     public: bool = False  # answered without credentials (health probes: they tell nothing about the data)
+    max_body: int = MAX_BODY_BYTES
+    # The Host header must name the bound address: a page from another site that rebinds its DNS name to this
+    # address gets a 403 instead of the data (the API and the dashboard; probes and /metrics keep any Host).
+    check_host: bool = False
 
 
 ROUTES: dict[str, Route] = {}
+PREFIX_ROUTES: dict[str, Route] = {}  # path prefix (ending in /) -> route for every path under it
 
 
 def route(
-    path: str, *, methods: tuple[str, ...] = ("GET", "HEAD"), public: bool = False
+    path: str,
+    *,
+    methods: tuple[str, ...] = ("GET", "HEAD"),
+    public: bool = False,
+    prefix: bool = False,
+    max_body: int = MAX_BODY_BYTES,
+    check_host: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Registers a handler for ``path`` (exact match) in ROUTES."""
+    """Registers a handler for ``path`` (exact match), or with ``prefix`` for every path under it, in ROUTES."""
+    table = PREFIX_ROUTES if prefix else ROUTES
 
     def register(handler: Handler) -> Handler:
-        if path in ROUTES:
+        if path in table:
             raise ValueError(f"route {path} is already taken")
-        ROUTES[path] = Route(handler, methods, public)
+        table[path] = Route(handler, methods, public, max_body, check_host)
         return handler
 
     return register
+
+
+def find_route(path: str) -> Route | None:
+    found = ROUTES.get(path)
+    if found is not None:
+        return found
+    for prefix, candidate in PREFIX_ROUTES.items():
+        if path.startswith(prefix):
+            return candidate
+    return None
+
+
+def allowed_hosts(bind: str, port: int) -> set[str] | None:
+    """The Host header values naming the listener, or None when it is bound to every address (any name may reach
+    it: a password is then required at start-up, and a rebinding page does not have it)."""
+    if bind in ("0.0.0.0", "::", ""):
+        return None
+    names = {f"[{bind}]" if ":" in bind else bind}
+    try:
+        loopback = bind == "localhost" or ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        names |= {"localhost", "127.0.0.1", "[::1]"}
+    return {f"{name}:{port}" for name in names} | (names if port == 80 else set())
+
+
+def host_ok(request: Request) -> bool:
+    values = request.server.config.values
+    allowed = allowed_hosts(values["http-bind"], values["http-port"])
+    return allowed is None or request.headers.get("host", "").lower() in allowed
 
 
 def credentials(headers: dict[str, str]) -> tuple[bytes, bytes] | None:
@@ -98,16 +153,21 @@ def credentials(headers: dict[str, str]) -> tuple[bytes, bytes] | None:
 
 def authorized(request: Request) -> bool:
     """The one place HTTP checks credentials: any enabled ACL user's, through the same check as AUTH. Open when a
-    connection needs no AUTH (the default user on, without a password)."""
+    connection needs no AUTH (the default user on, without a password). Sets ``request.user``: the API's commands
+    run as that user, with its ACL rules."""
     acl = request.server.acl
-    if not acl.auth_required:
-        return True
     given = credentials(request.headers)
-    return given is not None and acl.authenticate(*given) is not None
+    user = acl.authenticate(*given) if given is not None else None
+    if user is None and not acl.auth_required:
+        user = acl.default
+    request.user = user
+    return user is not None
 
 
 class _BodyTooLarge(Exception):
-    pass
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
 class App:
@@ -125,8 +185,11 @@ class App:
             return  # websockets: none served
         try:
             response = await self._respond(scope, receive)
-        except _BodyTooLarge:
-            response = Response(413, b"request body too large\n")
+        except _BodyTooLarge as error:
+            if scope["path"].startswith("/api/"):
+                response = problem(413, "Content Too Large", f"the body may have at most {error.limit} bytes")
+            else:
+                response = Response(413, b"request body too large\n")
         pieces = response.body if isinstance(response.body, list) else [response.body]
         length = sum(map(len, pieces))
         headers = [(b"content-type", response.content_type.encode()), (b"content-length", b"%d" % length)]
@@ -153,29 +216,47 @@ class App:
         length = headers.get("content-length", "0")
         if not length.isdigit():
             return Response(400, b"bad content-length\n")
-        if int(length) > MAX_BODY_BYTES:
-            raise _BodyTooLarge
+        found = find_route(scope["path"])
+        limit = found.max_body if found is not None else MAX_BODY_BYTES
+        if int(length) > limit:
+            raise _BodyTooLarge(limit)
+        client = scope.get("client")
         request = Request(
             self.server,
             scope["method"],
             scope["path"],
             parse_qs(scope.get("query_string", b"").decode("latin-1")),
             headers,
-            await _read_body(receive),
+            await _read_body(receive, limit),
             self.state,
+            scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape"),
+            f"{client[0]}:{client[1]}" if client else "",
+            receive,
         )
-        found = ROUTES.get(request.path)
+        api = request.path.startswith("/api/")  # the JSON API answers its refusals as problem details too
         if found is None:
-            return Response(404, b"not found\n")
+            return problem(404, "Not Found", "no such endpoint") if api else Response(404, b"not found\n")
+        if found.check_host and not host_ok(request):
+            return problem(403, "Forbidden", "the Host header does not name this server")
         if request.method not in found.methods:
-            return Response(405, b"method not allowed\n", headers=[("allow", ", ".join(found.methods))])
+            allow = [("allow", ", ".join(found.methods))]
+            if api:
+                refused = problem(405, "Method Not Allowed", f"{request.method} is not allowed here")
+                refused.headers += allow
+                return refused
+            return Response(405, b"method not allowed\n", headers=allow)
         if not found.public and not authorized(request):
-            return Response(401, b"authentication required\n", headers=[("www-authenticate", REALM)])
+            challenge = [("www-authenticate", REALM)]
+            if api:
+                refused = problem(401, "Unauthorized", "authentication required")
+                refused.headers += challenge
+                return refused
+            return Response(401, b"authentication required\n", headers=challenge)
         return await found.handler(request)
 
 
-async def _read_body(receive: Any) -> bytes:
-    """The request's body, refused past MAX_BODY_BYTES (a chunked upload declares no length up front)."""
+async def _read_body(receive: Any, limit: int) -> bytes:
+    """The request's body, refused past ``limit`` bytes (a chunked upload declares no length up front)."""
     parts: list[bytes] = []
     size = 0
     while True:
@@ -184,8 +265,8 @@ async def _read_body(receive: Any) -> bytes:
             return b""
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _BodyTooLarge
+        if size > limit:
+            raise _BodyTooLarge(limit)
         parts.append(chunk)
         if not message.get("more_body", False):
             return b"".join(parts)

@@ -169,15 +169,23 @@ class QueueScan:
                     return False
             self._current = None
 
-    def _sample(self, db: int, key: bytes, entry: Any) -> None:
+    def sample(self, db: int, key: bytes) -> QueueSample | None:
+        """One queue's sample, outside the pass (None when the key is no list or stream, or does not exist)."""
+        entry = self.engine.catalog[db].get(key)
+        if entry is None:
+            return None
+        _, sample = self._measure(db, key, entry)
+        return sample
+
+    def _measure(self, db: int, key: bytes, entry: Any) -> tuple[str | None, QueueSample | None]:
+        """(type name, sample): no type when the key expired, no sample when it is no queue."""
         if type(entry) is bytes:  # a cold value: read its summary without making objects of it
             vtype = self.engine.types.of_cold(entry)
             type_name, expire_ms = vtype.name, vtype.cold_expire(entry)
         else:
             type_name, expire_ms = entry.type, entry.expire_ms
         if expire_ms is not None and expire_ms <= self.now_ms:
-            return  # expired, not yet deleted
-        self.keys_by_type[type_name] += 1
+            return None, None  # expired, not yet deleted
         if type_name == "list":
             if type(entry) is bytes:
                 depth, disk = cold_size(entry)
@@ -187,10 +195,19 @@ class QueueScan:
         elif type_name == "stream":
             sample = self._stream(db, key, entry)
         else:
-            return
+            return type_name, None
         blocked = self._waiters.get((db, key))
         if blocked:
             sample.waiting = len(blocked)
+        return type_name, sample
+
+    def _sample(self, db: int, key: bytes, entry: Any) -> None:
+        type_name, sample = self._measure(db, key, entry)
+        if type_name is None:
+            return
+        self.keys_by_type[type_name] += 1
+        if sample is None:
+            return
         self._add(sample)
         if not self._per_queue or (self._matches is not None and not self._matches(key)):
             return
