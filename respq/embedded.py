@@ -302,85 +302,109 @@ class _LoopLock(trio.abc.Instrument):
         self.lock.acquire()
 
 
+def _gate() -> threading.Lock:
+    gate = threading.Lock()
+    gate.acquire()
+    return gate
+
+
 class _Committer:
     """Group commit for calls run on caller threads under ``always``: one thread writes and syncs the journal for
-    every caller waiting when it starts, while the callers arriving meanwhile wait for the next round."""
+    every call that ran before it took the engine lock to write, while the calls running meanwhile wait for the next
+    round.
+
+    Each round has a gate, a lock held until its sync is done: a caller takes the round's gate while it still holds
+    the engine lock (so the round's write covers what it ran), and waits by acquiring the gate, then releasing it for
+    the next waiter. Waking the round's callers is thus one release for the committer, then one per caller, each
+    woken by the previous one: the committer goes back to writing at once, instead of waking every caller itself
+    under the GIL (a condition variable's notify_all), each woken caller then queueing for the condition's lock."""
 
     def __init__(self, server: Server, loop_lock: _LoopLock) -> None:
         self.server = server
         self.loop_lock = loop_lock
-        self.changed = threading.Condition()
-        self.wanted = 0  # the highest position a caller waits for
+        # Under the engine lock: the round callers join, and whether the committer was woken for it already.
+        self.gate = _gate()
+        self.kicked = False
+        self.wake = _gate()  # released (once per round) by the first caller with something to sync
         self.durable = 0  # synced up to here
         self.error: str | None = None  # the journal cannot be made durable (writes are disabled)
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="respq-committer", daemon=True)
         self.thread.start()
 
-    def wait(self, position: int) -> None:
+    def join(self) -> threading.Lock:
+        """Caller threads, under the engine lock, having changed something: the gate to wait on (``wait``)."""
+        if not self.kicked:
+            self.kicked = True
+            with contextlib.suppress(RuntimeError):  # released by stop() already
+                self.wake.release()
+        return self.gate
+
+    def wait(self, gate: threading.Lock, position: int) -> None:
         """Caller threads: returns once the journal is synced up to ``position``; QueueError if it never will be."""
-        with self.changed:
-            if position > self.wanted:
-                self.wanted = position
-                self.changed.notify_all()
-            while self.durable < position and self.error is None and not self.stopping:
-                self.changed.wait()
-            if self.durable < position:
-                raise QueueError(MISCONF.format(self.error)) if self.error else QueueClosed(CLOSED)
+        if self.error is None and not self.stopping:
+            gate.acquire()
+            gate.release()  # wakes the next caller waiting for this round
+        if self.durable < position:
+            raise QueueError(MISCONF.format(self.error)) if self.error else QueueClosed(CLOSED)
+
+    def finish(self, error: str | None) -> None:
+        """close(): the engine stopped, with its final checkpoint (every change durable) or with ``error``."""
+        if error is None:
+            self.durable = sys.maxsize
+        else:
+            self.error = self.error or error
+        self.stop()
 
     def stop(self) -> None:
-        with self.changed:
-            self.stopping = True
-            self.changed.notify_all()
+        self.stopping = True
+        with contextlib.suppress(RuntimeError):  # released already: the committer is awake anyway
+            self.wake.release()
         self.thread.join()
+        with contextlib.suppress(RuntimeError):  # the last round's callers, if its sync never came
+            self.gate.release()
 
     def _run(self) -> None:
         server = self.server
         engine = server.engine
         assert engine is not None
         while True:
-            with self.changed:
-                while self.wanted <= self.durable and not self.stopping:
-                    self.changed.wait()
+            self.wake.acquire()
+            while True:  # until this round is synced (or failed)
                 if self.stopping:
                     return
-            self.loop_lock.acquire()
-            try:
-                # Once shutdown began the engine is being closed in a worker thread: its checkpoint makes every
-                # change durable, and close() then releases the callers still waiting. Nothing more is written here.
-                closing = server.shutdown_requested.is_set()
-                target = None if closing else engine.flush()  # the journal's buffers: written under the lock
-            except DiskFullError:
-                closing, target = False, None  # the records stay buffered; writing resumes when space returns
-            except StorageError as error:
-                closing, target = False, error  # type: ignore[assignment]
-            finally:
-                self.loop_lock.lock.release()
-            if closing:
-                with self.changed:
-                    while not self.stopping:
-                        self.changed.wait()
-                return
-            if target is None:
-                time.sleep(DISK_FULL_RETRY)
-                continue
-            if isinstance(target, StorageError):
-                self._failed(str(target))
-                continue
-            try:
-                engine.sync(target)  # outside the lock: callers run (and queue for the next round) meanwhile
-            except StorageError as error:
-                self._failed(str(error))
-                continue
-            server.durable_lsn = max(server.durable_lsn, target)
-            with self.changed:
-                self.durable = max(self.durable, target)
-                self.changed.notify_all()
-
-    def _failed(self, reason: str) -> None:
-        with self.changed:
-            self.error = reason
-            self.changed.notify_all()
+                self.loop_lock.acquire()
+                gate = self.gate
+                target: int | StorageError | None = None
+                try:
+                    # Once shutdown began the engine is being closed in a worker thread: its checkpoint makes every
+                    # change durable, and close() then releases the callers still waiting. Nothing more is written.
+                    if server.shutdown_requested.is_set():
+                        return
+                    target = engine.flush()  # the journal's buffers, under the lock
+                except DiskFullError:
+                    target = None  # the records stay buffered; writing resumes when space returns
+                except StorageError as error:
+                    target = error
+                finally:
+                    if target is not None:  # this round is closed: callers from now on wait for the next one
+                        self.gate, self.kicked = _gate(), False
+                    self.loop_lock.lock.release()
+                if target is None:
+                    time.sleep(DISK_FULL_RETRY)
+                    continue
+                if not isinstance(target, StorageError):
+                    try:
+                        engine.sync(target)  # outside the lock: callers run (and join the next round) meanwhile
+                    except StorageError as error:
+                        target = error
+                if isinstance(target, StorageError):
+                    self.error = str(target)
+                else:
+                    server.durable_lsn = max(server.durable_lsn, target)
+                    self.durable = max(self.durable, target)
+                gate.release()
+                break
 
 
 class _Engine:
@@ -484,10 +508,12 @@ class _Engine:
                     return replies
             elif needed <= server.durable_lsn:
                 return replies
+            else:
+                gate = committer.join()  # under the lock: the next round's write covers what ran here
         finally:
             loop_lock.lock.release()
         if committer is not None:
-            committer.wait(needed)
+            committer.wait(gate, needed)
             return replies
         self._wait_durable()  # the disk is full: the engine thread retries until it takes the journal
         return replies
@@ -667,13 +693,8 @@ class _Engine:
         self._thread.join()
         self.token = None
         committer = self._committer
-        if committer is not None:
-            with committer.changed:
-                if self._failure is None:  # the close checkpointed everything: its waiters are durable
-                    committer.durable = max(committer.durable, committer.wanted)
-                else:
-                    committer.error = committer.error or str(self._failure)
-            committer.stop()
+        if committer is not None:  # the close checkpointed everything, unless it failed: release the waiters
+            committer.finish(None if self._failure is None else str(self._failure))
 
 
 def _log(loglevel: str) -> Logger:

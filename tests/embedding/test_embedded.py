@@ -138,6 +138,38 @@ def test_closed_queues_refuse(tmp_path: Path) -> None:
         queues.push("jobs", [b"x"])
 
 
+def test_close_releases_callers_waiting_for_a_sync(tmp_path: Path) -> None:
+    """Callers waiting for a group commit when close() comes return (their change made durable by the close's
+    checkpoint) or raise QueueClosed; none is left waiting, and every acknowledged push is found again."""
+    queues = respq.open(tmp_path / "data")
+    acked: list[list[bytes]] = [[] for _ in range(8)]
+    outcomes: list[str] = []
+    pushing = threading.Barrier(9)
+
+    def push(index: int) -> None:
+        pushing.wait()
+        try:
+            for batch in range(100_000):
+                value = b"%d:%d" % (index, batch)
+                queues.push("jobs", [value])
+                acked[index].append(value)
+        except respq.QueueClosed:
+            outcomes.append("closed")
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    pushing.wait()
+    wait_until(lambda: sum(map(len, acked)) >= 200)
+    queues.close()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads) and outcomes == ["closed"] * 8
+    with respq.open(tmp_path / "data") as reopened:
+        found = set(reopened.peek("jobs", reopened.len("jobs")))
+    assert all(value in found for values in acked for value in values)
+
+
 def test_reopen_finds_what_was_pushed(tmp_path: Path) -> None:
     with respq.open(tmp_path / "data", appendfsync="everysec") as queues:
         queues.push("jobs", [b"%d" % i for i in range(1000)])
