@@ -3,7 +3,9 @@
 The server row is run as ``python -m bench`` runs it (a fresh respq on core 0, redis-benchmark with 50 clients at
 P=16 on core 1). The in-process rows run this process on core 0 alone (the server's core budget; the load is the
 application's own threads), with ``--threads`` threads each pushing (or popping) 100 values of 100 B per call on
-one queue of a fresh data directory, so that the acknowledger group-commits across them.
+one queue of a fresh data directory, so that the acknowledger group-commits across them: one call per operation,
+then (the in-process analogue of the server row's pipelines) ``Queues.pipeline()`` with as many operations in
+flight as the server row has requests in flight (50 clients x P=16 = 800: 1 thread x 800, 16 threads x 50).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from pathlib import Path
 
 import respq
 from bench.servers import SERVER_CORE, RespqServer
-from bench.workloads import BATCH_VALUES, PAYLOAD, ROWS, run_row
+from bench.workloads import BATCH_VALUES, CLIENTS, PAYLOAD, ROWS, run_row
 
 SERVER_ROW = "lpush100_p16"
+IN_FLIGHT = CLIENTS * ROWS[SERVER_ROW].pipeline  # the server row's requests in flight: the pipelined rows' too
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Measured:
         return self.messages / self.seconds
 
     def line(self) -> str:
-        return (f"{self.name:<34} {self.rate:>12,.0f} msg/s   {self.cpu / self.seconds:>5.0%} CPU   "
+        return (f"{self.name:<48} {self.rate:>12,.0f} msg/s   {self.cpu / self.seconds:>5.0%} CPU   "
                 f"{self.cpu / self.messages * 1e6:.2f} us CPU/msg")
 
 
@@ -69,18 +72,45 @@ def _run_threads(threads: int, duration: float, work: Callable[[], int]) -> tupl
     return sum(counts), time.monotonic() - began, time.process_time() - cpu
 
 
-def in_process(policy: str, threads: int, duration: float) -> list[Measured]:
+def in_process(policy: str, threads: int, duration: float, depth: int) -> list[Measured]:
+    """Pushes then pops with ``threads`` threads; ``depth`` > 1: each thread runs pipelines of ``depth``
+    operations (so threads x depth operations in flight), else one call per operation."""
     batch = [PAYLOAD] * BATCH_VALUES
+    if depth > 1:
+        label = f"{threads} threads x pipeline {depth}"
+
+        def push() -> int:
+            pipeline = queues.pipeline()
+            for _ in range(depth):
+                pipeline.push("b", batch)
+            pipeline.execute()
+            return depth * BATCH_VALUES
+
+        def pop() -> int:
+            pipeline = queues.pipeline()
+            for _ in range(depth):
+                pipeline.pop("b", BATCH_VALUES)
+            return sum(map(len, pipeline.execute()))
+    else:
+        label = f"{threads} threads"
+
+        def push() -> int:
+            queues.push("b", batch)
+            return BATCH_VALUES
+
+        def pop() -> int:
+            return len(queues.pop("b", BATCH_VALUES))
+
     with tempfile.TemporaryDirectory(prefix="bench-embedded-") as directory:
         queues = respq.open(Path(directory) / "data", appendfsync=policy)
         try:
             queues.push("warm", batch)
-            pushed, seconds, cpu = _run_threads(threads, duration, lambda: queues.push("b", batch) and BATCH_VALUES)
-            results = [Measured(f"in-process push 100, {threads} threads", pushed, seconds, cpu)]
+            pushed, seconds, cpu = _run_threads(threads, duration, push)
+            results = [Measured(f"in-process push 100, {label}", pushed, seconds, cpu)]
             if queues.len("b") != pushed:
                 raise AssertionError(f"LLEN b is {queues.len('b')}, {pushed} were pushed")
-            popped, seconds, cpu = _run_threads(threads, duration, lambda: len(queues.pop("b", BATCH_VALUES)))
-            results.append(Measured(f"in-process pop 100, {threads} threads", popped, seconds, cpu))
+            popped, seconds, cpu = _run_threads(threads, duration, pop)
+            results.append(Measured(f"in-process pop 100, {label}", popped, seconds, cpu))
         finally:
             queues.close()
     return results
@@ -99,15 +129,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, action="append", help="caller threads (repeatable; default 1 and 16)")
     parser.add_argument("--policy", action="append", choices=("always", "everysec"), help="default: both")
     parser.add_argument("--no-server", action="store_true", help="skip the server row")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the pipelined in-process rows")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     os.sched_setaffinity(0, {int(SERVER_CORE)})
+    print(f"pipelined rows: {IN_FLIGHT} operations in flight, as the server row's {CLIENTS} clients x P="
+          f"{ROWS[SERVER_ROW].pipeline}", flush=True)
     for policy in args.policy or ["always", "everysec"]:
         print(f"appendfsync {policy}", flush=True)
         if not args.no_server:
             print("  " + server_row(policy, args.duration).line(), flush=True)
         for threads in args.threads or [1, 16]:
-            for measured in in_process(policy, threads, args.duration):
-                print("  " + measured.line(), flush=True)
+            depths = [1] if args.no_pipeline else [1, max(IN_FLIGHT // threads, 1)]
+            for depth in depths:
+                for measured in in_process(policy, threads, args.duration, depth):
+                    print("  " + measured.line(), flush=True)
     return 0
 
 

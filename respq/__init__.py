@@ -12,6 +12,8 @@ _EMBEDDED = frozenset(
         "serve_in_background",
         "Queues",
         "AsyncQueues",
+        "Pipeline",
+        "AsyncPipeline",
         "QueueError",
         "QueueClosed",
         "DataDirectoryLocked",

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import sniffio
 import trio
@@ -38,9 +38,11 @@ from respq.server import DISK_FULL_RETRY, Server
 from respq.storage.errors import DiskFullError, StorageError
 
 __all__ = [
+    "AsyncPipeline",
     "AsyncQueues",
     "DataDirectoryLocked",
     "Entry",
+    "Pipeline",
     "QueueClosed",
     "QueueError",
     "Queues",
@@ -80,7 +82,7 @@ def _timeout_arg(timeout: float | None) -> bytes:
 
 
 # ---- operations: the commands they run and how their replies read ------------------------------------------------
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a microsecond per operation
 class _Op(Generic[T]):
     commands: list[list[bytes]]
     read: Callable[[list[Any]], T]
@@ -126,7 +128,10 @@ def _read_group_entries(replies: list[Any]) -> list[Entry]:
 
 
 def _push(queue: Value, values: Iterable[Value]) -> _Op[int]:
-    argv = [b"RPUSH", _b(queue), *map(_b, values)]
+    argv = [b"RPUSH", _b(queue)]
+    argv += values
+    if str in set(map(type, argv)):  # a third of the cost of converting each value, when all are bytes
+        argv = list(map(_b, argv))
     if len(argv) == 2:  # nothing to push: the length as it is
         return _Op([[b"LLEN", argv[1]]], _one)
     return _Op([argv], _one)
@@ -212,6 +217,29 @@ def _delete(names: Sequence[Value]) -> _Op[int]:
     return _Op([[b"DEL", *map(_b, names)]], _one)
 
 
+def _batched(ops: list[_Op[Any]], raise_on_error: bool) -> _Op[list[Any]]:
+    """A pipeline's operations as one: their commands run in order with no other call between them, and their
+    results are read back per operation (errors in place, as QueueError, unless ``raise_on_error``)."""
+
+    def read(replies: list[Any]) -> list[Any]:
+        results: list[Any] = []
+        first_error: QueueError | None = None
+        position = 0
+        for op in ops:
+            count = len(op.commands)
+            try:
+                results.append(_answer(op, replies[position : position + count]))
+            except QueueError as error:
+                results.append(error)
+                first_error = first_error or error
+            position += count
+        if first_error is not None and raise_on_error:
+            raise first_error
+        return results
+
+    return _Op([argv for op in ops for argv in op.commands], read, reads_errors=True)
+
+
 def _answer(op: _Op[T], replies: list[Any]) -> T:
     if not op.reads_errors:
         for reply in replies:
@@ -274,85 +302,109 @@ class _LoopLock(trio.abc.Instrument):
         self.lock.acquire()
 
 
+def _gate() -> threading.Lock:
+    gate = threading.Lock()
+    gate.acquire()
+    return gate
+
+
 class _Committer:
     """Group commit for calls run on caller threads under ``always``: one thread writes and syncs the journal for
-    every caller waiting when it starts, while the callers arriving meanwhile wait for the next round."""
+    every call that ran before it took the engine lock to write, while the calls running meanwhile wait for the next
+    round.
+
+    Each round has a gate, a lock held until its sync is done: a caller takes the round's gate while it still holds
+    the engine lock (so the round's write covers what it ran), and waits by acquiring the gate, then releasing it for
+    the next waiter. Waking the round's callers is thus one release for the committer, then one per caller, each
+    woken by the previous one: the committer goes back to writing at once, instead of waking every caller itself
+    under the GIL (a condition variable's notify_all), each woken caller then queueing for the condition's lock."""
 
     def __init__(self, server: Server, loop_lock: _LoopLock) -> None:
         self.server = server
         self.loop_lock = loop_lock
-        self.changed = threading.Condition()
-        self.wanted = 0  # the highest position a caller waits for
+        # Under the engine lock: the round callers join, and whether the committer was woken for it already.
+        self.gate = _gate()
+        self.kicked = False
+        self.wake = _gate()  # released (once per round) by the first caller with something to sync
         self.durable = 0  # synced up to here
         self.error: str | None = None  # the journal cannot be made durable (writes are disabled)
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="respq-committer", daemon=True)
         self.thread.start()
 
-    def wait(self, position: int) -> None:
+    def join(self) -> threading.Lock:
+        """Caller threads, under the engine lock, having changed something: the gate to wait on (``wait``)."""
+        if not self.kicked:
+            self.kicked = True
+            with contextlib.suppress(RuntimeError):  # released by stop() already
+                self.wake.release()
+        return self.gate
+
+    def wait(self, gate: threading.Lock, position: int) -> None:
         """Caller threads: returns once the journal is synced up to ``position``; QueueError if it never will be."""
-        with self.changed:
-            if position > self.wanted:
-                self.wanted = position
-                self.changed.notify_all()
-            while self.durable < position and self.error is None and not self.stopping:
-                self.changed.wait()
-            if self.durable < position:
-                raise QueueError(MISCONF.format(self.error)) if self.error else QueueClosed(CLOSED)
+        if self.error is None and not self.stopping:
+            gate.acquire()
+            gate.release()  # wakes the next caller waiting for this round
+        if self.durable < position:
+            raise QueueError(MISCONF.format(self.error)) if self.error else QueueClosed(CLOSED)
+
+    def finish(self, error: str | None) -> None:
+        """close(): the engine stopped, with its final checkpoint (every change durable) or with ``error``."""
+        if error is None:
+            self.durable = sys.maxsize
+        else:
+            self.error = self.error or error
+        self.stop()
 
     def stop(self) -> None:
-        with self.changed:
-            self.stopping = True
-            self.changed.notify_all()
+        self.stopping = True
+        with contextlib.suppress(RuntimeError):  # released already: the committer is awake anyway
+            self.wake.release()
         self.thread.join()
+        with contextlib.suppress(RuntimeError):  # the last round's callers, if its sync never came
+            self.gate.release()
 
     def _run(self) -> None:
         server = self.server
         engine = server.engine
         assert engine is not None
         while True:
-            with self.changed:
-                while self.wanted <= self.durable and not self.stopping:
-                    self.changed.wait()
+            self.wake.acquire()
+            while True:  # until this round is synced (or failed)
                 if self.stopping:
                     return
-            self.loop_lock.acquire()
-            try:
-                # Once shutdown began the engine is being closed in a worker thread: its checkpoint makes every
-                # change durable, and close() then releases the callers still waiting. Nothing more is written here.
-                closing = server.shutdown_requested.is_set()
-                target = None if closing else engine.flush()  # the journal's buffers: written under the lock
-            except DiskFullError:
-                closing, target = False, None  # the records stay buffered; writing resumes when space returns
-            except StorageError as error:
-                closing, target = False, error  # type: ignore[assignment]
-            finally:
-                self.loop_lock.lock.release()
-            if closing:
-                with self.changed:
-                    while not self.stopping:
-                        self.changed.wait()
-                return
-            if target is None:
-                time.sleep(DISK_FULL_RETRY)
-                continue
-            if isinstance(target, StorageError):
-                self._failed(str(target))
-                continue
-            try:
-                engine.sync(target)  # outside the lock: callers run (and queue for the next round) meanwhile
-            except StorageError as error:
-                self._failed(str(error))
-                continue
-            server.durable_lsn = max(server.durable_lsn, target)
-            with self.changed:
-                self.durable = max(self.durable, target)
-                self.changed.notify_all()
-
-    def _failed(self, reason: str) -> None:
-        with self.changed:
-            self.error = reason
-            self.changed.notify_all()
+                self.loop_lock.acquire()
+                gate = self.gate
+                target: int | StorageError | None = None
+                try:
+                    # Once shutdown began the engine is being closed in a worker thread: its checkpoint makes every
+                    # change durable, and close() then releases the callers still waiting. Nothing more is written.
+                    if server.shutdown_requested.is_set():
+                        return
+                    target = engine.flush()  # the journal's buffers, under the lock
+                except DiskFullError:
+                    target = None  # the records stay buffered; writing resumes when space returns
+                except StorageError as error:
+                    target = error
+                finally:
+                    if target is not None:  # this round is closed: callers from now on wait for the next one
+                        self.gate, self.kicked = _gate(), False
+                    self.loop_lock.lock.release()
+                if target is None:
+                    time.sleep(DISK_FULL_RETRY)
+                    continue
+                if not isinstance(target, StorageError):
+                    try:
+                        engine.sync(target)  # outside the lock: callers run (and join the next round) meanwhile
+                    except StorageError as error:
+                        target = error
+                if isinstance(target, StorageError):
+                    self.error = str(target)
+                else:
+                    server.durable_lsn = max(server.durable_lsn, target)
+                    self.durable = max(self.durable, target)
+                gate.release()
+                break
 
 
 class _Engine:
@@ -456,10 +508,12 @@ class _Engine:
                     return replies
             elif needed <= server.durable_lsn:
                 return replies
+            else:
+                gate = committer.join()  # under the lock: the next round's write covers what ran here
         finally:
             loop_lock.lock.release()
         if committer is not None:
-            committer.wait(needed)
+            committer.wait(gate, needed)
             return replies
         self._wait_durable()  # the disk is full: the engine thread retries until it takes the journal
         return replies
@@ -639,13 +693,8 @@ class _Engine:
         self._thread.join()
         self.token = None
         committer = self._committer
-        if committer is not None:
-            with committer.changed:
-                if self._failure is None:  # the close checkpointed everything: its waiters are durable
-                    committer.durable = max(committer.durable, committer.wanted)
-                else:
-                    committer.error = committer.error or str(self._failure)
-            committer.stop()
+        if committer is not None:  # the close checkpointed everything, unless it failed: release the waiters
+            committer.finish(None if self._failure is None else str(self._failure))
 
 
 def _log(loglevel: str) -> Logger:
@@ -671,6 +720,88 @@ class _Base:
         return self._engine.listen(host, port)
 
 
+class _Gathered:
+    """A pipeline's operations: the non-blocking methods of ``Queues``, each returning the pipeline (to chain),
+    gathered until ``execute``."""
+
+    def __init__(self) -> None:
+        self._ops: list[_Op[Any]] = []
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def _take(self, raise_on_error: bool) -> _Op[list[Any]]:
+        ops, self._ops = self._ops, []
+        return _batched(ops, raise_on_error)
+
+    def push(self, queue: Value, values: Iterable[Value]) -> Self:
+        self._ops.append(_push(queue, values))
+        return self
+
+    def pop(self, queue: Value, count: int = 1) -> Self:
+        self._ops.append(_pop(queue, count))
+        return self
+
+    def peek(self, queue: Value, count: int = 1) -> Self:
+        self._ops.append(_peek(queue, count))
+        return self
+
+    def len(self, queue: Value) -> Self:
+        self._ops.append(_len(queue, b"LLEN"))
+        return self
+
+    def delete(self, *names: Value) -> Self:
+        self._ops.append(_delete(names))
+        return self
+
+    def add(self, stream: Value, fields: Mapping[Value, Value], *, maxlen: int | None = None) -> Self:
+        self._ops.append(_add_many(stream, [fields], maxlen))  # its result: a list of one ID
+        return self
+
+    def add_many(self, stream: Value, entries: Iterable[Mapping[Value, Value]], *, maxlen: int | None = None) -> Self:
+        self._ops.append(_add_many(stream, entries, maxlen))
+        return self
+
+    def stream_len(self, stream: Value) -> Self:
+        self._ops.append(_len(stream, b"XLEN"))
+        return self
+
+    def read_group(self, stream: Value, group: Value, consumer: Value, count: int = 1, *, start: Value = ">") -> Self:
+        self._ops.append(_read_group(stream, group, consumer, count, None, start))
+        return self
+
+    def ack(self, stream: Value, group: Value, ids: Sequence[Value]) -> Self:
+        self._ops.append(_ack(stream, group, ids))
+        return self
+
+
+class Pipeline(_Gathered):
+    """``Queues.pipeline()``: operations gathered, then run together by ``execute`` (in order, with no other call
+    between them) and acknowledged by one wait for durability: the in-process form of a Redis pipeline, for a
+    caller that wants many operations in flight under ``appendfsync always`` (one sync for all of them)."""
+
+    def __init__(self, queues: Queues) -> None:
+        super().__init__()
+        self._queues = queues
+
+    def execute(self, *, raise_on_error: bool = True) -> list[Any]:
+        """Runs the gathered operations and empties the pipeline; returns their results in order, as the
+        ``Queues`` methods return them (``add``: a list of one ID). A refused operation does not stop the others:
+        its QueueError is raised once all ran, or, ``raise_on_error=False``, returned in its place."""
+        return self._queues._do(self._take(raise_on_error))
+
+
+class AsyncPipeline(_Gathered):
+    """``AsyncQueues.pipeline()``: ``Pipeline`` with ``await execute()``."""
+
+    def __init__(self, queues: AsyncQueues) -> None:
+        super().__init__()
+        self._queues = queues
+
+    async def execute(self, *, raise_on_error: bool = True) -> list[Any]:
+        return await self._queues._do(self._take(raise_on_error))
+
+
 class Queues(_Base):
     """Durable queues (lists) and streams of one data directory, for any thread of this process. Each method
     returns once what it changed is as durable as ``appendfsync`` promises (under ``always``: synced to disk, so it
@@ -691,6 +822,11 @@ class Queues(_Base):
         if call.error is not None:
             raise call.error
         return _answer(op, call.replies)
+
+    def pipeline(self) -> Pipeline:
+        """Gathers operations to run together, acknowledged by one sync: ``q.pipeline().push(a, v).pop(b, 10)
+        .execute()``."""
+        return Pipeline(self)
 
     # -- lists used as FIFO queues: push at the tail, pop from the head
     def push(self, queue: Value, values: Iterable[Value]) -> int:
@@ -842,6 +978,10 @@ class AsyncQueues(_Base):
                 self._engine.cancel(call)
             raise
         return call
+
+    def pipeline(self) -> AsyncPipeline:
+        """As ``Queues.pipeline``; ``await pipeline.execute()``."""
+        return AsyncPipeline(self)
 
     async def push(self, queue: Value, values: Iterable[Value]) -> int:
         return await self._do(_push(queue, values))

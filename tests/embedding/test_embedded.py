@@ -88,12 +88,86 @@ def test_refusals_raise_with_the_servers_error(queues: respq.Queues) -> None:
         queues.read_group("events", "nobody", "alice")
 
 
+def test_pipeline_runs_its_operations_in_order(queues: respq.Queues) -> None:
+    pipeline = queues.pipeline()
+    pipeline.push("jobs", [b"a", "b"]).push("jobs", [b"c"]).pop("jobs", 2).len("jobs").peek("jobs", 5)
+    pipeline.add("events", {"n": "1"}).stream_len("events")
+    assert len(pipeline) == 7
+    results = pipeline.execute()
+    assert results[:5] == [2, 3, [b"a", b"b"], 1, [b"c"]]
+    assert len(results[5]) == 1 and results[6] == 1
+    assert len(pipeline) == 0 and pipeline.execute() == []
+    assert queues.create_group("events", "g", "0")
+    [entries, acked] = queues.pipeline().read_group("events", "g", "c", 10).ack("events", "g", results[5]).execute()
+    assert entries == [(results[5][0], {b"n": b"1"})] and acked == 1
+
+
+def test_pipeline_refusal_stops_nothing(queues: respq.Queues) -> None:
+    """As a Redis pipeline: a refused operation leaves the others done; its error is raised once all ran, or
+    returned in its place."""
+    queues.add("events", {"n": "1"})
+    with pytest.raises(respq.QueueError, match=r"^WRONGTYPE"):
+        queues.pipeline().push("jobs", [b"a"]).push("events", [b"x"]).push("jobs", [b"b"]).execute()
+    assert queues.peek("jobs", 5) == [b"a", b"b"]
+    results = queues.pipeline().push("events", [b"x"]).pop("jobs").execute(raise_on_error=False)
+    assert isinstance(results[0], respq.QueueError) and str(results[0]).startswith("WRONGTYPE")
+    assert results[1] == [b"a"]
+
+
+def test_pipeline_waits_for_blocked_callers_turn(queues: respq.Queues) -> None:
+    """While a caller waits on a key, a pipeline runs on the engine thread; its push serves the waiting caller once
+    the whole pipeline ran (as after a MULTI transaction: nothing runs between its operations)."""
+    got: list[bytes] = []
+    port = queues.serve_in_background()
+    client = redis.Redis(port=port, socket_timeout=10)
+    waiter = threading.Thread(target=lambda: got.extend(queues.pop_wait("jobs", 1, timeout=10)))
+    waiter.start()
+    wait_until(lambda: client.info("clients")["blocked_clients"] == 1)
+    assert queues.pipeline().push("jobs", [b"x", b"y"]).len("jobs").execute() == [2, 2]
+    waiter.join(10)
+    assert got == [b"x"]
+    assert queues.peek("jobs", 5) == [b"y"]
+    client.close()
+
+
 def test_closed_queues_refuse(tmp_path: Path) -> None:
     queues = respq.open(tmp_path / "data")
     queues.close()
     queues.close()
     with pytest.raises(respq.QueueClosed):
         queues.push("jobs", [b"x"])
+
+
+def test_close_releases_callers_waiting_for_a_sync(tmp_path: Path) -> None:
+    """Callers waiting for a group commit when close() comes return (their change made durable by the close's
+    checkpoint) or raise QueueClosed; none is left waiting, and every acknowledged push is found again."""
+    queues = respq.open(tmp_path / "data")
+    acked: list[list[bytes]] = [[] for _ in range(8)]
+    outcomes: list[str] = []
+    pushing = threading.Barrier(9)
+
+    def push(index: int) -> None:
+        pushing.wait()
+        try:
+            for batch in range(100_000):
+                value = b"%d:%d" % (index, batch)
+                queues.push("jobs", [value])
+                acked[index].append(value)
+        except respq.QueueClosed:
+            outcomes.append("closed")
+
+    threads = [threading.Thread(target=push, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    pushing.wait()
+    wait_until(lambda: sum(map(len, acked)) >= 200)
+    queues.close()
+    for thread in threads:
+        thread.join(30)
+    assert not any(thread.is_alive() for thread in threads) and outcomes == ["closed"] * 8
+    with respq.open(tmp_path / "data") as reopened:
+        found = set(reopened.peek("jobs", reopened.len("jobs")))
+    assert all(value in found for values in acked for value in values)
 
 
 def test_reopen_finds_what_was_pushed(tmp_path: Path) -> None:
@@ -130,14 +204,15 @@ def test_a_server_is_refused_a_directory_open_in_process(tmp_path: Path) -> None
     assert b"Can't lock the data directory" in result.stdout
 
 
-@pytest.mark.parametrize("appendfsync", ["always", "everysec"])
-def test_acknowledged_pushes_survive_kill_9(tmp_path: Path, appendfsync: str) -> None:
+@pytest.mark.parametrize(("appendfsync", "mode"), [("always", "call"), ("everysec", "call"), ("always", "pipeline")])
+def test_acknowledged_pushes_survive_kill_9(tmp_path: Path, appendfsync: str, mode: str) -> None:
     """Acknowledged means durable: a process killed right after acknowledgements loses none of them (everysec:
-    written to the journal before the acknowledgement, so a process crash loses nothing either)."""
+    written to the journal before the acknowledgement, so a process crash loses nothing either), whether each push
+    was a call of its own or pipelined (one sync acknowledging the whole pipeline)."""
     data = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.embedding.pushers", str(data), appendfsync],
+        [sys.executable, "-m", "tests.embedding.pushers", str(data), appendfsync, mode],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -224,6 +299,16 @@ async def test_cancelled_pop_wait_takes_nothing(tmp_path: Path) -> None:
         await queues.push("jobs", [b"x"])
         assert await queues.pop("jobs") == [b"x"]
         client.close()
+    finally:
+        await queues.aclose()
+
+
+async def test_async_pipeline(tmp_path: Path) -> None:
+    queues = respq.open_async(tmp_path / "data")
+    try:
+        pipeline = queues.pipeline().push("jobs", [b"a", b"b"]).pop("jobs")
+        assert await pipeline.execute() == [2, [b"a"]]
+        assert await queues.pipeline().len("jobs").execute() == [1]
     finally:
         await queues.aclose()
 
