@@ -35,8 +35,8 @@ class Request:
     state: dict[str, Any] = field(default_factory=dict)  # what handlers keep between requests (the App's)
     raw_path: bytes = b""  # as sent, still percent-encoded: binary keys are decoded from it
     peer: str = ""  # the client's ip:port
-    user: Any = None  # the ACL user (respq.acl.User) whose credentials came with it, once authorized
     receive: Any = None  # the ASGI receive callable: after the body, it reports the client's disconnection
+    user: Any = None  # the ACL user (respq.acl.User) whose credentials came with it, once authorized
 
     def arg(self, name: str) -> str | None:
         values = self.query.get(name)
