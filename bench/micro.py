@@ -4,11 +4,12 @@
 Python one, runs LPUSH, RPOP, SET (one key, and 10,000 keys picked at random), GET and MGET of 10 keys (SET and GET
 also as the runs of 16 a pipelining client's reads make), HSET (a new 10-field hash each), HGET and XADD (alone,
 trimming with `MAXLEN ~`, and as a pipelined run of 16 calls), EVALSHA of the bench's small script (INCR + LPUSH)
-through the dispatcher and the RESP encoder, and pushes and stream adds straight into the storage engine (one list,
-and 10,000 lists picked at random), flushing the journal every 16 operations as a pipelined batch would. It prints
-microseconds of process CPU per operation. No fsync is involved: this is the loop thread's share of a command, the
-part the throughput rows cannot separate from syscalls and scheduling. ``--storage memory`` runs the same against
-the memory store (storage/memory.py).
+and a transaction (MULTI, three pushes, EXEC: that row is per transaction) through the dispatcher and the RESP
+encoder, and pushes and stream adds straight into the storage engine (one list, and 10,000 lists picked at random),
+flushing the journal every 16 operations as a pipelined batch would. It prints microseconds of process CPU per
+operation. No fsync is involved: this is the loop thread's share of a command, the part the throughput rows cannot
+separate from syscalls and scheduling. ``--storage memory`` runs the same against the memory store
+(storage/memory.py).
 """
 
 from __future__ import annotations
@@ -120,6 +121,13 @@ def commands(operations: int, directory: str, storage_mode: str = "disk") -> dic
             engine.flush,
         ),
     }
+    transaction = [[b"MULTI"], [b"LPUSH", b"q3", VALUE], [b"LPUSH", b"q3", VALUE], [b"RPUSH", b"q4", VALUE], [b"EXEC"]]
+
+    def multi_exec(_: int) -> None:  # the five commands of one transaction, each reply encoded as a connection does
+        for argv in transaction:
+            encode_reply(execute(ctx, argv), 2)
+
+    results["MULTI, 3 pushes <100 B>, EXEC"] = cpu_per_op(operations // 4, multi_exec, engine.flush)
     results["BLPOP bq 0 blocked, served by RPUSH bq <100 B>"] = cpu_per_op(
         operations, _blocked_pop_served(server, ctx), engine.flush
     )

@@ -276,6 +276,10 @@ class Server:
     def checkpointing(self) -> bool:
         return self._checkpoint_lock.locked() or self._checkpoint_scheduled
 
+    @property
+    def checkpoint_running(self) -> bool:
+        return self._checkpoint_lock.locked()
+
     def save(self) -> None:
         """SAVE: a checkpoint written before this returns, the loop held meanwhile as Redis's SAVE holds it. Raises
         StorageError when it fails. In memory there is nothing to write: it only counts as done (LASTSAVE)."""

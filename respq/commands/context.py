@@ -62,6 +62,10 @@ class ServerControl(InfoSource, Protocol):
     def checkpointing(self) -> bool:
         """A checkpoint is being written (or about to be, for BGSAVE)."""
 
+    @property
+    def checkpoint_running(self) -> bool:
+        """A checkpoint is being written (not only scheduled): Redis's RDB child is alive."""
+
     def save(self) -> None:
         """SAVE: writes a checkpoint before returning; raises StorageError when it fails."""
 

@@ -376,12 +376,16 @@ def save(ctx: Context, argv: list[bytes]) -> Any:
 def bgsave(ctx: Context, argv: list[bytes]) -> Any:
     if len(argv) > 2 or (len(argv) == 2 and argv[1].lower() != b"schedule"):
         raise CommandError(errors.SYNTAX)
-    if ctx.server.checkpointing:
-        raise CommandError(BGSAVE_IN_PROGRESS)
-    if ctx.client.deny_blocking:  # inside EXEC Redis only schedules it
-        ctx.server.background_save()
+    server = ctx.server
+    if ctx.client.deny_blocking and not server.checkpoint_running:
+        # Inside EXEC Redis only schedules it (once, however many times it is asked): the checkpoint starts after
+        # EXEC, whose atomic block no checkpoint may begin inside.
+        if not server.checkpointing:
+            server.background_save()
         return BGSAVE_SCHEDULED
-    ctx.server.background_save()
+    if server.checkpointing:
+        raise CommandError(BGSAVE_IN_PROGRESS)
+    server.background_save()
     return BGSAVE_STARTED
 
 

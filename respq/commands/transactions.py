@@ -80,6 +80,12 @@ def exec_(ctx: Context, argv: list[bytes]) -> Any:
     client.multi = None
     replies = []
     client.deny_blocking = True
+    # One atomic block: the transaction's writes reach the journal as one record, so a torn journal tail after a
+    # power cut loses all of them or none. Nothing queued needs to run outside it: SAVE and SHUTDOWN are refused
+    # in MULTI (no_multi), and BGSAVE/BGREWRITEAOF only schedule a checkpoint, which starts after EXEC returns.
+    engine = ctx.engine
+    if engine is not None:  # still loading: nothing queued may write (EXEC answers each one LOADING)
+        engine.begin_atomic()  # engine.atomic() without a generator's cost
     try:
         restricted = not client.user.unrestricted
         for cmd, args in queued:
@@ -96,6 +102,8 @@ def exec_(ctx: Context, argv: list[bytes]) -> Any:
                 replies.append(reply)
     finally:
         client.deny_blocking = False
+        if engine is not None:
+            engine.end_atomic()
     _end_transaction(ctx)
     return replies
 

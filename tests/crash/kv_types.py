@@ -15,8 +15,13 @@ from tests.crash.kv_model import (
     Item,
     KvClient,
     KvType,
+    Op,
     relative_expiry,
     short_expiry,
+    step_copy,
+    step_del,
+    step_expire,
+    step_rename,
 )
 
 STRING, HASH = b"string", b"hash"
@@ -299,4 +304,53 @@ SCRIPTS = KvType(
     decode=lambda reply: reply,
     steps=((1.2, step_script_writes), (0.8, step_script_move)),
     required=("EVAL",),
+)
+
+
+# -- transactions: not a type either; MULTI, 2-5 writes drawn from the steps above, EXEC. The queued commands answer
+# QUEUED and change nothing; EXEC answers their replies and leaves the state after all of them, so the check's
+# "state after a prefix of the commands" sees a transaction all or none (its type is never read)
+
+TRANSACTION_STEPS = (
+    step_set,
+    step_append,
+    step_incr,
+    step_mset,
+    step_hset,
+    step_hdel,
+    step_hincrby,
+    step_del,
+    step_rename,
+    step_copy,
+    step_expire,
+    step_script_writes,
+)
+
+
+def step_transaction(client: KvClient, now: int) -> bool:
+    """MULTI, the commands of 2-5 steps over the client's keys (of any type), EXEC."""
+    before, mark = client.state, len(client.queued)
+    size = client.rng.randint(2, 5)
+    for _ in range(size * 3):  # a step that finds no key for it queues nothing
+        if len(client.queued) - mark >= size:
+            break
+        client.rng.choice(TRANSACTION_STEPS)(client, now)
+    ops = client.queued[mark:]
+    if len(ops) < 2:
+        return bool(ops)  # a lone command stays one
+    client.queued[mark:] = [
+        Op(("MULTI",), b"OK", before),
+        *(Op(op.command, b"QUEUED", before) for op in ops),
+        Op(("EXEC",), [op.reply for op in ops], client.state),
+    ]
+    return True
+
+
+TRANSACTIONS = KvType(
+    "transactions",
+    b"transaction",  # no key has this TYPE: the keys transactions write are read as strings and hashes
+    read=lambda key: ("GET", key),
+    decode=lambda reply: reply,
+    steps=((1.5, step_transaction),),
+    required=("EXEC",),
 )

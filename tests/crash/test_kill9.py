@@ -23,10 +23,10 @@ from tests.crash.conftest import Campaign
 from tests.crash.kill9 import kill9_campaign
 from tests.crash.kill9_queues import Lists, Streams
 from tests.crash.kv_sets import SETS, ZSETS
-from tests.crash.kv_types import HASHES, SCRIPTS, STRINGS
+from tests.crash.kv_types import HASHES, SCRIPTS, STRINGS, TRANSACTIONS
 from tests.crash.model import SIZE_MIXES
 
-TYPES = (Lists, Streams, STRINGS, HASHES, SETS, ZSETS, SCRIPTS)
+TYPES = (Lists, Streams, STRINGS, HASHES, SETS, ZSETS, SCRIPTS, TRANSACTIONS)
 # The large-value run aims at the storage's block boundaries: the types whose values can be large. Members and
 # scripts would only thin out its two CI cycles (every entry's required commands must be answered).
 LARGE_VALUE_TYPES = (Lists, Streams, STRINGS, HASHES)

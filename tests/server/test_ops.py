@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hiredis
 import pytest
 
-from conftest import ServerProcess, start_respq, wait_until
+from conftest import ServerProcess, start_redis, start_respq, wait_until
 
 
 class Raw:
@@ -191,3 +191,70 @@ def test_wait_for_a_replica_with_no_timeout_blocks_until_unblocked(server: Serve
     finally:
         waiter.close()
         control.close()
+
+
+# The persistence commands a transaction may queue: Redis 7.0 refuses SAVE there (no_multi) and only schedules
+# BGSAVE and BGREWRITEAOF, whatever came before them in the transaction.
+PERSISTENCE_IN_MULTI = [
+    [["MULTI"], ["SAVE"], ["SET", "a", "1"], ["EXEC"]],
+    [["MULTI"], ["SET", "a", "1"], ["BGSAVE"], ["RPUSH", "q", "x", "y"], ["BGSAVE"], ["BGSAVE", "SCHEDULE"], ["EXEC"]],
+    [["MULTI"], ["BGREWRITEAOF"], ["HSET", "h", "f", "v"], ["BGSAVE"], ["BGREWRITEAOF"], ["LPOP", "q"], ["EXEC"]],
+]
+
+
+def _persistence_in_multi(port: int, saved: Callable[[Raw], Callable[[], bool]]) -> list[object]:
+    """The replies to each transaction; ``saved(client)`` before one is a predicate true once the saves that
+    transaction scheduled have finished (so that the next one does not find them in progress)."""
+    client = Raw(port)
+    try:
+        replies = []
+        for index, transaction in enumerate(PERSISTENCE_IN_MULTI):
+            done = saved(client)
+            client.send(*transaction)
+            replies.append([_comparable(client.read()) for _ in transaction])
+            if index:  # the first one is refused whole: it schedules nothing
+                wait_until(done)
+        return replies
+    finally:
+        client.close()
+
+
+def _comparable(reply: object) -> object:
+    """hiredis's error objects never compare equal: their texts do."""
+    if isinstance(reply, list):
+        return [_comparable(item) for item in reply]
+    return ("error", str(reply)) if isinstance(reply, hiredis.ReplyError) else reply
+
+
+def _redis_saved(client: Raw) -> Callable[[], bool]:
+    def idle() -> bool:
+        info = client.call("INFO", "persistence")
+        assert isinstance(info, bytes)
+        return b"rdb_bgsave_in_progress:0\r\n" in info and b"aof_rewrite_in_progress:0\r\n" in info
+
+    return idle
+
+
+def _respq_saved(client: Raw) -> Callable[[], bool]:
+    before = _last_checkpoint(client)
+    return lambda: _last_checkpoint(client) > before
+
+
+@pytest.mark.timeout(60)
+def test_persistence_commands_in_a_transaction_answer_as_redis_and_checkpoint_after_exec(tmp_path: Path) -> None:
+    """EXEC runs in one atomic block, where no checkpoint may start: the ones BGSAVE and BGREWRITEAOF schedule
+    start after it, the transaction's writes included, and the replies are Redis's."""
+    oracle = start_redis("--dir", str(tmp_path))  # its BGSAVE writes a dump file there
+    server = start_respq(tmp_path / "data")
+    try:
+        theirs = _persistence_in_multi(oracle.port, _redis_saved)
+        assert _persistence_in_multi(server.port, _respq_saved) == theirs  # each scheduled checkpoint ran after EXEC
+        server.kill()
+        server = start_respq(tmp_path / "data")
+        client = Raw(server.port)
+        assert client.call("LRANGE", "q", "0", "-1") == [b"y"]
+        assert client.call("HGETALL", "h") == [b"f", b"v"] and client.call("GET", "a") == b"1"
+        client.close()
+    finally:
+        server.stop()
+        oracle.stop()
