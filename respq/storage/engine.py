@@ -1193,7 +1193,11 @@ class Engine:
                 self._apply_settings(vtype, payload)
             except ValueError as error:
                 raise StorageError(f"{vtype.name} settings in the manifest: {error}") from None
-        replayed = self._replay_journals(first_seq, lsn)
+        self.store.reserved = {fid for _, fid in self._on_disk}
+        try:
+            replayed = self._replay_journals(first_seq, lsn)
+        finally:
+            self.store.reserved = set()
         for (qid, fid), size in self._on_disk.items():
             value = self._by_qid.get(qid)
             if isinstance(value, Value) and value.vtype.segment_recovery is SegmentRecovery.KEEP_WHOLE:
@@ -1404,12 +1408,12 @@ class Engine:
         (the file, its header or its tail), and CorruptionError when they are damaged with valid records after."""
         io, store = self.io, self.store
         path = store.path(qid, fid)
+        size = self._on_disk.get((qid, fid))
+        if size is None:  # its id was not reserved: replay may have given it to another file
+            raise TornReference(f"{path}, named by the journal, is not on disk")
         known = store.files.get(fid)
         if known is not None and known[0] != qid:
             raise ValueError(f"segment file {fid} belongs to queue {known[0]}, not {qid}")
-        size = self._on_disk.get((qid, fid))
-        if size is None:
-            raise TornReference(f"{path}, named by the journal, is not on disk")
         if offset + length > size:
             raise TornReference(f"{path} ends at byte {size}, inside entries the journal places at {offset}")
         fd = store.fd(fid) if known is not None else io.open(path, write=False)
@@ -1452,6 +1456,7 @@ class Engine:
             return
         self._whole_entries = True
         store = self.store
+        store.reserved = set()  # the files go or are cut: replay recreates them as that build did
         for (qid, fid), size in self._on_disk.items():
             known = store.files.get(fid)
             if known is None or known[0] != qid:

@@ -63,6 +63,10 @@ class SegmentStore:
         self.max_open_files = max(1, max_open_files)
         self.files: dict[int, list[int]] = {}  # live file id -> [queue id, size]
         self.next_fid = 1
+        # Recovery: ids of the files on disk that journal records may name (streams' files created after the
+        # checkpoint). Replay gives none of them to a file it creates: it may create list files the live run did
+        # not (list files are named by no record), and a later record naming the id would find it taken.
+        self.reserved: set[int] = set()
         self.dirty: set[int] = set()  # written since the last checkpoint snapshot
         self.new_dirs: set[str] = set()  # directories with entries created since the last snapshot
         # file id -> (queue id, size): unreferenced, waiting for a durable checkpoint before being unlinked
@@ -140,6 +144,8 @@ class SegmentStore:
         """A new empty segment file for queue ``qid``; its id comes from the counter the manifest records. With
         ``commit``, the group commit makes its name durable (and syncs what is appended to it)."""
         fid = self.next_fid
+        while fid in self.reserved:
+            fid += 1
         qdir = self.queue_dir(qid)
         path = os.path.join(qdir, segment_name(fid))
         try:
@@ -158,7 +164,7 @@ class SegmentStore:
             self.io.close(fd)
             self.io.unlink(path)
             raise self._failure(error) from error
-        self.next_fid += 1
+        self.next_fid = fid + 1
         self.files[fid] = [qid, len(header)]
         self.live_bytes += len(header)
         self.dirty.add(fid)

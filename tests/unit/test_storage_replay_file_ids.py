@@ -1,0 +1,112 @@
+"""Replay must never give a segment file an id that a later journal record names for another queue.
+
+Stream records name the file ids the live run allocated; list segment files are not named by the journal (replay
+creates its own). Each test makes the live run and replay take different decisions about creating list files, then
+creates a stream file, and recovers after a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from respq.storage import Engine
+from respq.types.lists import model as listlog
+from respq.types.lists.model import LEFT, RIGHT
+from respq.types.streams.model import id_of
+from tests.unit.test_storage_engine import contents, durable, open_engine
+
+
+def add_streams(engine: Engine, names: list[bytes]) -> None:
+    """A new stream per name, each creating a segment file the journal names."""
+    for name in names:
+        engine.create(0, name, "stream").add(id_of(1, 0), [b"f", name])
+
+
+def check_streams(engine: Engine, names: list[bytes]) -> None:
+    for name in names:
+        assert engine.get(0, name).value.range(0, id_of(9, 0)) == [(id_of(1, 0), [b"f", name])]  # type: ignore[union-attr]
+
+
+def crash_and_check(  # type: ignore[no-untyped-def]
+    tmp_path: Path, engine: Engine, expected: dict[bytes, list[bytes]], streams: list[bytes], **options
+) -> None:
+    assert {key: contents(engine, key) for key in expected} == expected
+    durable(engine)
+    engine.abandon()
+    engine = open_engine(tmp_path, **options)
+    assert {key: contents(engine, key) for key in expected} == expected
+    check_streams(engine, streams)
+    engine.checkpoint()
+    engine.close()
+    engine = open_engine(tmp_path, **options)
+    assert {key: contents(engine, key) for key in expected} == expected
+    check_streams(engine, streams)
+    engine.close()
+
+
+def test_a_middle_operation_after_a_checkpoint_settles_into_the_shared_file_the_live_run_had(tmp_path: Path) -> None:
+    """A checkpoint leaves a current shared file; the live run appends to it when a middle operation settles a
+    list after it. Replay must not start a shared file of its own there."""
+    engine = open_engine(tmp_path)
+    log = engine.create(0, b"q", "list")
+    log.push(RIGHT, [b"a", b"b"])
+    engine.checkpoint()  # settles q into a shared file
+    log.push(RIGHT, [b"c", b"d"])
+    log.set(3, b"D")  # splits the journal run: settles c and d (into the shared file), then writes D
+    add_streams(engine, [b"s1", b"s2"])
+    crash_and_check(tmp_path, engine, {b"q": [b"a", b"b", b"c", b"D"]}, [b"s1", b"s2"])
+
+
+def test_pushes_behind_a_backlog_then_a_middle_operation(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Live, pushes behind a backlog go to the segment at once; replayed, they are journal runs, which a middle
+    operation then settles into files the live run never created."""
+    monkeypatch.setattr(listlog, "BACKLOG_VALUES", 100)
+    engine = open_engine(tmp_path, segment_size=4096)
+    log = engine.create(0, b"q", "list")
+    values = [b"v%03d" % i for i in range(100)]
+    log.push(RIGHT, values)
+    engine.checkpoint()
+    log.push(RIGHT, [b"x", b"y"])  # behind the backlog: written to q's right file
+    log.push(LEFT, [b"w"])
+    log.set(101, b"X")
+    log.insert(b"y", b"z", before=True)
+    add_streams(engine, [b"s1", b"s2", b"s3"])
+    log.push(RIGHT, [b"t", b"u"])
+    log.trim(0, 103)
+    add_streams(engine, [b"s4"])
+    expected = [b"w", *values, b"X", b"z", b"y"]
+    crash_and_check(tmp_path, engine, {b"q": expected}, [b"s1", b"s2", b"s3", b"s4"], segment_size=4096)
+
+
+def test_a_checkpoint_that_never_finished_settled_lists_replay_keeps_in_the_journal(tmp_path: Path) -> None:
+    """A checkpoint settles lists into a new shared file and rotates the journal, then the run goes on while its
+    worker writes the manifest; a crash before that replays both journal files from the previous manifest, with
+    the lists' values still journal runs."""
+    engine = open_engine(tmp_path)
+    lists = {b"q%d" % i: [b"%d-%d" % (i, j) for j in range(3)] for i in range(3)}
+    engine.checkpoint()
+    for key, values in lists.items():
+        engine.create(0, key, "list").push(RIGHT, values)
+    cp = engine.begin_checkpoint()  # settles the three lists into a shared file; never completed
+    assert cp is not None
+    for key, values in lists.items():
+        engine.get(0, key).value.set(1, b"S")  # type: ignore[union-attr]
+        values[1] = b"S"
+        add_streams(engine, [b"s" + key])
+    crash_and_check(tmp_path, engine, lists, [b"s" + key for key in lists])
+
+
+def test_removing_values_the_live_run_had_in_segments_and_replay_in_the_journal(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """LREM rewrites a list whose matches are in segments and drops matches that are all in journal runs: live
+    and replay decide differently after pushes behind a backlog."""
+    monkeypatch.setattr(listlog, "BACKLOG_VALUES", 50)
+    engine = open_engine(tmp_path, segment_size=4096)
+    log = engine.create(0, b"q", "list")
+    values = [b"v%03d" % i for i in range(50)]
+    log.push(RIGHT, values)
+    engine.checkpoint()
+    log.push(RIGHT, [b"m", b"k", b"m", b"k"])
+    assert log.remove(1, b"m") == 1  # live: a rewrite into new files; replay: dropped from the journal run
+    add_streams(engine, [b"s1"])
+    log.set(51, b"K")
+    add_streams(engine, [b"s2", b"s3"])
+    crash_and_check(tmp_path, engine, {b"q": [*values, b"k", b"K", b"k"]}, [b"s1", b"s2", b"s3"], segment_size=4096)
