@@ -6,7 +6,10 @@ creates a stream file, and recovers after a crash."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
+
+import pytest
 
 from respq.storage import Engine
 from respq.types.lists import model as listlog
@@ -110,3 +113,107 @@ def test_removing_values_the_live_run_had_in_segments_and_replay_in_the_journal(
     log.set(51, b"K")
     add_streams(engine, [b"s2", b"s3"])
     crash_and_check(tmp_path, engine, {b"q": [*values, b"k", b"K", b"k"]}, [b"s1", b"s2", b"s3"], segment_size=4096)
+
+
+def random_run(tmp_path: Path, seed: int) -> None:
+    """Random list operations of every kind (pushes behind a small backlog too), new streams and streams rolling
+    to new files, checkpoints (the last perhaps begun and never written), then a crash: replay must rebuild every
+    list and stream."""
+    rng = random.Random(seed)
+    options = {"segment_size": 1024}
+    engine = open_engine(tmp_path, **options)
+    lists: dict[bytes, list[bytes]] = {}
+    streams: dict[bytes, list[bytes]] = {}
+    counter = 0
+    unfinished = False
+    for _ in range(400):
+        counter += 1
+        roll = rng.random()
+        key = b"q%d" % rng.randrange(4)
+        model = lists.get(key)
+        log = engine.get(0, key).value if model is not None else None  # type: ignore[union-attr]
+        if roll < 0.30 or log is None:
+            values = [b"v%d-%d" % (counter, i) + b"." * rng.choice((0, 0, 40)) for i in range(rng.randint(1, 8))]
+            if log is None:
+                log, model = engine.create(0, key, "list"), []
+                lists[key] = model
+            side = rng.choice((LEFT, RIGHT))
+            log.push(side, values)
+            model[:0] = values[::-1] if side == LEFT else []
+            model += values if side == RIGHT else []
+        elif roll < 0.40:
+            count = rng.randint(1, 5)
+            if rng.random() < 0.5:
+                assert log.pop(LEFT, count) == model[:count]
+                del model[:count]
+            else:
+                taken = model[-count:][::-1]
+                assert log.pop(RIGHT, count) == taken
+                del model[len(model) - len(taken) :]
+        elif roll < 0.50:
+            i = rng.randrange(len(model))
+            assert log.set(i, b"S%d" % counter)
+            model[i] = b"S%d" % counter
+        elif roll < 0.58:
+            i = rng.randrange(len(model))
+            before = rng.random() < 0.5
+            log.insert(model[i], b"I%d" % counter, before)
+            at = model.index(model[i])
+            model.insert(at if before else at + 1, b"I%d" % counter)
+        elif roll < 0.64:
+            value = rng.choice(model)
+            count = rng.choice((0, 1, -1, 2))
+            log.remove(count, value)
+            matches = [i for i, v in enumerate(model) if v == value]
+            doomed = set(matches if count == 0 else matches[:count] if count > 0 else matches[count:])
+            model[:] = [v for i, v in enumerate(model) if i not in doomed]
+        elif roll < 0.68:
+            start, stop = rng.randint(0, 3), rng.randint(-4, -1)
+            log.trim(start, stop)
+            model[:] = model[start : len(model) + stop + 1]
+        elif roll < 0.88:
+            name = b"s%d" % rng.randrange(12)
+            entries = streams.get(name)
+            if entries is None:
+                stream, entries = engine.create(0, name, "stream"), []
+                streams[name] = entries
+            else:
+                stream = engine.get(0, name).value  # type: ignore[union-attr]
+            body = b"e%d" % counter + b"-" * rng.choice((0, 300))
+            stream.add(id_of(counter, 0), [b"f", body])  # type: ignore[union-attr]
+            entries.append(body)
+        elif not unfinished:
+            if rng.random() < 0.8:
+                engine.checkpoint()
+            else:
+                engine.begin_checkpoint()  # the worker never writes its manifest: a crash replays from the last one
+                unfinished = True
+        if model is not None and not model:
+            engine.delete(0, key)
+            del lists[key]
+        if rng.random() < 0.3:
+            durable(engine)
+    durable(engine)
+    engine.abandon()
+
+    def check(engine: Engine) -> None:
+        assert {key: contents(engine, key) for key in lists} == lists
+        for name, bodies in streams.items():
+            found = engine.get(0, name).value.range(0, id_of(counter + 1, 0))  # type: ignore[union-attr]
+            assert [fields[1] for _, fields in found] == bodies
+
+    engine = open_engine(tmp_path, **options)
+    check(engine)
+    engine.checkpoint()
+    engine.close()
+    engine = open_engine(tmp_path, **options)
+    check(engine)
+    engine.close()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_list_operations_streams_and_checkpoints_recover_after_a_crash(
+    tmp_path: Path, monkeypatch, seed: int  # type: ignore[no-untyped-def]
+) -> None:
+    monkeypatch.setattr(listlog, "BACKLOG_VALUES", 30)
+    random_run(tmp_path, seed)
