@@ -1575,7 +1575,7 @@ class Engine:
                 if vtype is not None:
                     vtype.precheck(self, inner_op, inner_payload)
             # Each operation is applied as a record of its own whose payload sits where the batch holds it (a list's
-            # pushes stay journal runs there, as live: replay creates the same segment files as the live calls did).
+            # pushes stay journal runs there, as live: no segment file per push on replay either).
             position = None if record_lsn is None else record_lsn + framing.HEAD_SIZE
             item = journal.BATCH_ITEM.size
             for inner_op, inner_payload in ops:

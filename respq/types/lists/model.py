@@ -678,8 +678,7 @@ class ListLog(Value):
 
     def _remove(self, matches: list[int]) -> None:
         # Matches that are the list's first or last elements (RQ's LREM of the one job its intermediate list holds)
-        # are popped: nothing is rewritten into new segment files. Replay decides the same way, so it creates the
-        # same files as the live call did (later records name files by id).
+        # are popped: nothing is rewritten into new segment files. Replay decides the same way.
         count, low, high = len(matches), min(matches), max(matches)
         if high - low + 1 == count:  # positions are distinct: these are contiguous
             if low == 0:
@@ -690,7 +689,8 @@ class ListLog(Value):
                 return
         # Matches all still in the journal (BullMQ's LREM of a finished job from its active list) leave their runs'
         # arrays: nothing is written either. Replay holds in journal runs whatever the live list did (and more: live
-        # settling ahead of a checkpoint, pushes behind a backlog), so it never writes a file the live call did not.
+        # settling ahead of a checkpoint, pushes behind a backlog), so it writes no more than the live call did. (Its
+        # files may still differ from the live run's: recovery reserves the ids stream records name.)
         chunks = self._chunks
         spots = [self._locate(i) for i in matches]
         if all(type(chunks[chunk_index]) is JournalRun for chunk_index, _ in spots):
