@@ -50,6 +50,15 @@ def has_spaces(text: bytes) -> bool:
     return any(c in b" \t\n\v\f\r\x00" for c in text)
 
 
+# Flag rules that clear their opposite.
+_EXCLUSIVE_FLAGS = {
+    b"on": "off",
+    b"off": "on",
+    b"skip-sanitize-payload": "sanitize-payload",
+    b"sanitize-payload": "skip-sanitize-payload",
+}
+
+
 def _all_commands() -> list[Command]:
     """Every command and subcommand, parents before their subcommands, under their original (unrenamed) names."""
     found = []
@@ -63,8 +72,8 @@ _members: dict[str, list[Command]] = {}
 _members_of = 0  # how many commands the cached membership was computed from
 
 
-def _category_members(category: str) -> list[Command]:
-    """The commands (and subcommands) of a category, computed once per command table."""
+def category_members(category: str) -> list[Command]:
+    """The commands (and subcommands) of a category (``@name``), parents first, computed once per command table."""
     global _members_of
     if _members_of != len(ORIGINAL_COMMANDS):
         _members.clear()
@@ -232,12 +241,12 @@ class Selector:
             self.all_commands = False
 
     def set_category(self, category: str, allow: bool) -> None:
-        for cmd in _category_members(category):
+        for cmd in category_members(category):
             self.change(cmd, allow)
 
     # ---- description --------------------------------------------------------------------------------------------
     def _count(self, category: str) -> tuple[int, int]:
-        members = _category_members(category)
+        members = category_members(category)
         allowed = self.allowed
         on = sum(1 for cmd in members if cmd.name in allowed)
         return on, len(members) - on
@@ -359,18 +368,9 @@ class User:
             return
         word = op.lower()
         flags = self.flags
-        if word == b"on":
-            flags.discard("off")
-            flags.add("on")
-        elif word == b"off":
-            flags.discard("on")
-            flags.add("off")
-        elif word == b"skip-sanitize-payload":
-            flags.discard("sanitize-payload")
-            flags.add("skip-sanitize-payload")
-        elif word == b"sanitize-payload":
-            flags.discard("skip-sanitize-payload")
-            flags.add("sanitize-payload")
+        if word in _EXCLUSIVE_FLAGS:
+            flags.discard(_EXCLUSIVE_FLAGS[word])
+            flags.add(word.decode())
         elif word == b"nopass":
             flags.add("nopass")
             self.passwords.clear()

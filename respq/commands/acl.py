@@ -9,13 +9,13 @@ from typing import Any
 from respq import acl, errors
 from respq.acl.check import channels_revoked, subscriber_denied
 from respq.acl.log import REASONS
-from respq.acl.users import USER_FLAGS, RuleError, Selector, User, has_spaces
+from respq.acl.users import USER_FLAGS, RuleError, Selector, User, category_members, has_spaces
 from respq.commands.args import parse_int
 from respq.commands.connection import kill_client
 from respq.commands.context import Context
 from respq.commands.dispatch import lookup
 from respq.commands.help import help_lines
-from respq.commands.table import CATEGORIES, ORIGINAL_COMMANDS, command, container
+from respq.commands.table import CATEGORIES, command, container
 from respq.errors import CommandError
 from respq.replies import OK, SetReply
 
@@ -193,13 +193,7 @@ def acl_cat(ctx: Context, argv: list[bytes]) -> Any:
     category = argv[2].decode("latin-1").lower()
     if category not in CATEGORIES:
         raise CommandError(b"ERR Unknown category '" + argv[2][:128] + b"'")
-    wanted = "@" + category
-    names = []
-    for cmd in ORIGINAL_COMMANDS.values():
-        for each in (cmd, *cmd.subcommands.values()):
-            if wanted in each.acl_categories:
-                names.append(each.name.encode())
-    return names
+    return [cmd.name.encode() for cmd in category_members("@" + category)]
 
 
 @command(
