@@ -13,7 +13,6 @@ import pytest
 import redis
 
 from conftest import ServerProcess, require_tool
-from tests.server.test_http import start_with_http
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -59,15 +58,6 @@ def browser_page(tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
             yield page, errors
         finally:
             context.close()
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
-    server, http_port = start_with_http(tmp_path)
-    try:
-        yield server, http_port
-    finally:
-        server.stop()
 
 
 def cell(page: Any, key: str, column: str) -> Any:

@@ -12,7 +12,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,15 +51,6 @@ def start_with_http(tmp_path: Path, *extra: str) -> tuple[ServerProcess, int]:
             if "Failed listening for HTTP" not in str(error):
                 raise
     raise RuntimeError("no free port for HTTP")
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
-    server, http_port = start_with_http(tmp_path)
-    try:
-        yield server, http_port
-    finally:
-        server.stop()
 
 
 def families(body: bytes, openmetrics: bool = False) -> dict[str, Any]:

@@ -9,11 +9,9 @@ import signal
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 from conftest import ServerProcess, start_respq, wait_until
@@ -40,15 +38,6 @@ def call(
         return status, found, json.loads(payload)
     except ValueError:
         return status, found, payload
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[ServerProcess, int]]:
-    server, http_port = start_with_http(tmp_path)
-    try:
-        yield server, http_port
-    finally:
-        server.stop()
 
 
 def resp(server: ServerProcess) -> redis.Redis:
