@@ -263,7 +263,8 @@ class Server:
         async with self._checkpoint_lock:
             started = time.monotonic()
             checkpoint = engine.begin_checkpoint()
-            await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
+            with trio.CancelScope(shield=True):  # shutdown waits for a started checkpoint rather than strand it
+                await trio.to_thread.run_sync(engine.run_checkpoint, checkpoint)
             engine.finish_checkpoint(checkpoint)
             self.last_checkpoint = time.time()
             self._checkpoint_took(time.monotonic() - started)
@@ -721,18 +722,23 @@ class Server:
         cfg = self.config
         nursery.start_soon(self._active_expiry)
         nursery.start_soon(self._sample_rates)
-        if not cfg.in_memory:  # durability, checkpoints and the scrub have nothing to do in memory
-            nursery.start_soon(self._syncer)
-            nursery.start_soon(self._everysec)
-            nursery.start_soon(self._checkpointer)
-            self.scrub = Scrub(cfg.dir)
-            if not cfg.scrub_bandwidth:
-                self.scrub.stop()
-            nursery.start_soon(self._scrubber)
-        self._log_ready()
-        task_status.started(self.port)
-        await self.shutdown_requested.wait()
-        await self._shutdown([*self.listeners, *self.tls_listeners])
+        # The storage tasks get a nursery of their own: shutdown stops them, and waits for the worker threads they
+        # may be in (a sync, a checkpoint, a scrub step), before the engine closes the files those threads use.
+        async with trio.open_nursery() as storage_tasks:
+            if not cfg.in_memory:  # durability, checkpoints and the scrub have nothing to do in memory
+                storage_tasks.start_soon(self._syncer)
+                storage_tasks.start_soon(self._everysec)
+                storage_tasks.start_soon(self._checkpointer)
+                self.scrub = Scrub(cfg.dir)
+                if not cfg.scrub_bandwidth:
+                    self.scrub.stop()
+                storage_tasks.start_soon(self._scrubber)
+            self._log_ready()
+            task_status.started(self.port)
+            await self.shutdown_requested.wait()
+            await self._stop_serving([*self.listeners, *self.tls_listeners])
+            storage_tasks.cancel_scope.cancel()
+        await self._close_storage()
 
     async def _signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -741,11 +747,12 @@ class Server:
                 self.request_shutdown()
                 return
 
-    async def _shutdown(self, listeners: list[trio.socket.SocketType]) -> None:
-        log = self.log
+    def _say_shutdown(self, message: str) -> None:
         # An application closing its embedded queues is routine; a server going away is worth a warning.
-        say = log.notice if self.embedded else log.warning
-        say("User requested shutdown...")
+        (self.log.notice if self.embedded else self.log.warning)(message)
+
+    async def _stop_serving(self, listeners: list[trio.socket.SocketType]) -> None:
+        self._say_shutdown("User requested shutdown...")
         for listener in listeners:
             trio.lowlevel.notify_closing(listener)
             listener.close()
@@ -755,8 +762,12 @@ class Server:
                 await trio.sleep(0.01)
         for connection in list(self.connections.values()):
             connection.kill()
+
+    async def _close_storage(self) -> None:
         if self.engine is not None:
-            await trio.to_thread.run_sync(self.engine.close)
+            # A checkpoint BGSAVE started runs outside the storage tasks: let it finish, then close writes the last.
+            async with self._checkpoint_lock:
+                await trio.to_thread.run_sync(self.engine.close)
             if not self.config.in_memory:
-                log.notice("Storage flushed, synced and closed.")
-        say("respq is now ready to exit, bye bye...")
+                self.log.notice("Storage flushed, synced and closed.")
+        self._say_shutdown("respq is now ready to exit, bye bye...")

@@ -61,3 +61,29 @@ def test_lmove_leaves_the_element_in_exactly_one_list(tmp_path: Path) -> None:
         assert client.lrange("dst", 0, -1) == [b"x"]
     finally:
         server.stop()
+
+
+def test_shutdown_during_a_background_checkpoint_closes_cleanly(tmp_path: Path) -> None:
+    """SIGTERM right after BGSAVE: shutdown waits for the checkpoint's worker thread before closing the files it
+    writes, then writes the last checkpoint itself, so the next start replays nothing and finds every key."""
+    data_dir = tmp_path / "data"
+    server = start_respq(data_dir)
+    client = make_client(server)
+    pipe = client.pipeline(transaction=False)
+    for i in range(20_000):
+        pipe.hset(f"job:{i}", mapping={"state": "queued", "payload": "x" * 40})
+    pipe.execute()
+    assert client.bgsave()
+    assert server.terminate() == 0
+    server.stop()  # joins the thread reading its output
+    log = server.output.decode()
+    assert "failed" not in log, log
+    assert log.rstrip().endswith("respq is now ready to exit, bye bye..."), log
+    server = start_respq(data_dir)
+    try:
+        assert "0 journal bytes replayed" in server.output.decode()
+        client = make_client(server)
+        assert client.dbsize() == 20_000
+        assert client.hgetall("job:19999") == {b"state": b"queued", b"payload": b"x" * 40}
+    finally:
+        server.stop()
