@@ -43,9 +43,10 @@ def command_info(cmd: Command) -> list[Any]:
         cmd.last_key,
         cmd.step,
         SetReply([SimpleString(category.encode()) for category in cmd.acl_categories]),
-        [],
-        _key_specs(cmd),
-        [command_info(sub) for sub in cmd.subcommands.values()],
+        # Tips and key specs are sets to Redis (RESP3 shows ~), as is an empty list of subcommands; others arrays.
+        SetReply([]),
+        SetReply(_key_specs(cmd)),
+        [command_info(sub) for sub in cmd.subcommands.values()] if cmd.subcommands else SetReply([]),
     ]
 
 
