@@ -142,7 +142,7 @@ class Block:
 
 
 _CLIENT_PREFIX = re.compile(r"^\[([\w.-]+)\]\s*(.*)$")
-_WAIT_KINDS = {"blocked_clients": 1, "connected_clients": 1, "numsub": 2}
+_WAIT_KINDS = {"blocked_clients": 1, "connected_clients": 1, "numsub": 2, "shardnumsub": 2}
 
 
 def parse_file(path: Path) -> list[Block]:
@@ -249,7 +249,8 @@ def parse_block(path: Path, lines: list[tuple[int, str]]) -> Block | None:
                 awaiting.setdefault(client, deque()).append(None)
         elif directive == "wait":
             if not rest or text_rest[0] not in _WAIT_KINDS or len(rest) != 1 + _WAIT_KINDS[text_rest[0]]:
-                raise fail(number, "@wait blocked_clients N | connected_clients N | numsub CHANNEL N")
+                raise fail(number, "@wait blocked_clients N | connected_clients N | numsub CHANNEL N"
+                                   " | shardnumsub CHANNEL N")
             if not rest[-1].isdigit():
                 raise fail(number, "@wait needs a number")
             block.steps.append(Step(number, client, "wait", rest, (), line))
@@ -386,8 +387,9 @@ def _info_field(server: Server, name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _numsub(server: Server, channel: bytes) -> int | None:
-    reply = server.control_call("PUBSUB", "NUMSUB", channel.decode("latin-1"))
+def _numsub(server: Server, subcommand: str, channel: bytes) -> int | None:
+    """Subscribers of a channel (NUMSUB) or of a shard channel (SHARDNUMSUB)."""
+    reply = server.control_call("PUBSUB", subcommand, channel.decode("latin-1"))
     match = re.fullmatch(rb"\*2\r\n\$\d+\r\n.*\r\n:(\d+)\r\n", reply, re.DOTALL)
     return int(match.group(1)) if match else None
 
@@ -536,9 +538,9 @@ class ScenarioRun:
         kind = step.args[0].decode()
         wanted = int(step.args[-1])
         for server in self.pair.sides()[: 1 if self.oracle_only else 2]:
-            if kind == "numsub":
+            if kind in ("numsub", "shardnumsub"):
                 def probe(s: Server = server) -> int | None:
-                    return _numsub(s, step.args[1])
+                    return _numsub(s, kind.upper(), step.args[1])
             else:
                 def probe(s: Server = server) -> int | None:
                     value = _info_field(s, kind)

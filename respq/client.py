@@ -38,6 +38,7 @@ class Client:
         "protocol",
         "reply_mode",
         "script",
+        "shard_channels",
         "user",
         "watched",
     )
@@ -64,6 +65,7 @@ class Client:
         self.dirty_cas = False  # a watched key changed: EXEC fails
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
+        self.shard_channels: set[bytes] = set()  # SSUBSCRIBE: counted apart from channels and patterns
         self.reply_mode = b"on"  # CLIENT REPLY on|off|skip
         self.no_evict = False
         self.no_touch = False
@@ -76,6 +78,12 @@ class Client:
 
     @property
     def subscriptions(self) -> int:
+        """Subscriptions of every kind: while there are any the client is a subscriber (Redis's CLIENT_PUBSUB)."""
+        return len(self.channels) + len(self.patterns) + len(self.shard_channels)
+
+    @property
+    def global_subscriptions(self) -> int:
+        """What (P)(UN)SUBSCRIBE confirmations count: channels and patterns, not shard channels."""
         return len(self.channels) + len(self.patterns)
 
     @property
@@ -85,7 +93,7 @@ class Client:
     @property
     def in_pubsub_mode(self) -> bool:
         """RESP2 clients with subscriptions may only send (un)subscribe commands, PING, QUIT and RESET."""
-        return self.protocol == 2 and bool(self.channels or self.patterns)
+        return self.protocol == 2 and bool(self.channels or self.patterns or self.shard_channels)
 
     def push(self, value: Any) -> None:
         """Delivers an out-of-band reply (a pub/sub message) to this client's connection."""

@@ -317,8 +317,9 @@ def _stats_section(server: InfoSource) -> list[tuple[str, object]]:
         ("evicted_clients", stats.evicted_clients),
         ("keyspace_hits", stats.keyspace_hits),
         ("keyspace_misses", stats.keyspace_misses),
-        ("pubsub_channels", len(server.pubsub.channels)),
+        ("pubsub_channels", len(server.pubsub.plain.subscribers)),
         ("pubsub_patterns", len(server.pubsub.patterns)),
+        ("pubsubshard_channels", len(server.pubsub.shard.subscribers)),
         ("total_error_replies", stats.total_error_replies),
     ]
 

@@ -16,8 +16,8 @@ DENIED_AUTH = 3  # only for the log
 DENIED_CHANNEL = 4
 
 # Commands naming channels: where the channels are and whether they are patterns. Unsubscribing is never checked.
-_PUBLISH = frozenset({"publish"})
-_SUBSCRIBE = frozenset({"subscribe"})
+_PUBLISH = frozenset({"publish", "spublish"})
+_SUBSCRIBE = frozenset({"subscribe", "ssubscribe"})
 _PSUBSCRIBE = frozenset({"psubscribe"})
 
 

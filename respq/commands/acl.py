@@ -57,7 +57,7 @@ def _kill_revoked_subscribers(ctx: Context, new: User, old: User) -> None:
     for client in list(ctx.clients.values()):
         if client.user is not old or not client.subscriptions:
             continue
-        if subscriber_denied(upcoming, client.channels, client.patterns):
+        if subscriber_denied(upcoming, client.channels | client.shard_channels, client.patterns):
             kill_client(client)
 
 

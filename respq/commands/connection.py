@@ -258,7 +258,7 @@ def client_line(client: Client) -> bytes:
         f"db={client.db}",
         f"sub={len(client.channels)}",
         f"psub={len(client.patterns)}",
-        "ssub=0",
+        f"ssub={len(client.shard_channels)}",
         f"multi={len(client.multi) if client.multi is not None else -1}",
         f"qbuf={qbuf}",
         "qbuf-free=0",

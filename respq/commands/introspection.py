@@ -24,7 +24,12 @@ def _key_specs(cmd: Command) -> list[Any]:
     if cmd.first_key <= 0:
         return []
     last = cmd.last_key - cmd.first_key if cmd.last_key >= 0 else cmd.last_key
-    flags = ["RW", "access"] if "write" in cmd.flags else ["RO", "access"]
+    if cmd.not_key:  # a shard channel: hashed to a slot like a key, but no key
+        flags = ["not_key"]
+    elif cmd.is_write:
+        flags = ["RW", "access"]
+    else:
+        flags = ["RO", "access"]
     return [
         {
             b"flags": SetReply([SimpleString(flag.encode()) for flag in flags]),
@@ -43,9 +48,10 @@ def command_info(cmd: Command) -> list[Any]:
         cmd.last_key,
         cmd.step,
         SetReply([SimpleString(category.encode()) for category in cmd.acl_categories]),
-        [],
-        _key_specs(cmd),
-        [command_info(sub) for sub in cmd.subcommands.values()],
+        # Tips and key specs are sets to Redis (RESP3 shows ~), as is an empty list of subcommands; others arrays.
+        SetReply([]),
+        SetReply(_key_specs(cmd)),
+        [command_info(sub) for sub in cmd.subcommands.values()] if cmd.subcommands else SetReply([]),
     ]
 
 

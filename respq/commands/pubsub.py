@@ -1,4 +1,5 @@
-"""Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB."""
+"""Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, their shard-channel forms SSUBSCRIBE,
+SUNSUBSCRIBE, SPUBLISH (which work without a cluster too), and PUBSUB."""
 
 from __future__ import annotations
 
@@ -11,14 +12,19 @@ from respq.commands.help import help_lines
 from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.glob import compile_glob
+from respq.pubsub import Channels
 from respq.replies import Push, Replies
 
 G = "pubsub"
+SSUBSCRIBE_DENY_BLOCKING = b"ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client"
+# What each confirmation's count counts: shard subscriptions are counted apart from channels and patterns.
+_SHARD_CONFIRMATIONS = frozenset({b"ssubscribe", b"sunsubscribe"})
 
 
 def _confirmation(client: Client, kind: bytes, name: bytes | None) -> Push:
     # Each (un)subscription is confirmed by its own reply: a push frame in RESP3, an array in RESP2.
-    return Push([kind, name, client.subscriptions])
+    count = len(client.shard_channels) if kind in _SHARD_CONFIRMATIONS else client.global_subscriptions
+    return Push([kind, name, count])
 
 
 def _each(client: Client, kind: bytes, names: list[bytes], change: Callable[[Client, bytes], object]) -> Any:
@@ -33,6 +39,30 @@ def _each(client: Client, kind: bytes, names: list[bytes], change: Callable[[Cli
     return Replies(tuple(confirmations))
 
 
+def _unsubscribe(client: Client, kind: bytes, names: list[bytes], channels: Channels) -> Any:
+    """(S)UNSUBSCRIBE: the channels named, or every channel of that kind the client has."""
+    return _each(client, kind, names or list(channels.of(client)), channels.unsubscribe)
+
+
+def _channel_list(channels: Channels, argv: list[bytes]) -> list[bytes]:
+    """PUBSUB (SHARD)CHANNELS [pattern]: the channels of a kind that have subscribers."""
+    if len(argv) > 3:
+        raise _pubsub_arity_error(argv)
+    names = list(channels.subscribers)
+    if len(argv) == 3:
+        match = compile_glob(argv[2])
+        names = [name for name in names if match(name)]
+    return names
+
+
+def _numsub(channels: Channels, argv: list[bytes]) -> list[Any]:
+    """PUBSUB (SHARD)NUMSUB [channel ...]: each channel with its number of subscribers of that kind."""
+    reply: list[Any] = []
+    for channel in argv[2:]:
+        reply += [channel, channels.numsub(channel)]
+    return reply
+
+
 @command(
     "subscribe",
     -2,
@@ -43,7 +73,24 @@ def _each(client: Client, kind: bytes, names: list[bytes], change: Callable[[Cli
     complexity="O(N) in the channels given",
 )
 def subscribe(ctx: Context, argv: list[bytes]) -> Any:
-    return _each(ctx.client, b"subscribe", argv[1:], ctx.pubsub.subscribe)
+    return _each(ctx.client, b"subscribe", argv[1:], ctx.pubsub.plain.subscribe)
+
+
+@command(
+    "ssubscribe",
+    -2,
+    "pubsub noscript loading stale",
+    (1, -1, 1),
+    not_key=True,
+    group=G,
+    summary="Subscribes the connection to shard channels, whose SPUBLISH messages it then receives.",
+    since="7.0.0",
+    complexity="O(N) in the shard channels given",
+)
+def ssubscribe(ctx: Context, argv: list[bytes]) -> Any:
+    if ctx.client.deny_blocking:  # in EXEC: unlike SUBSCRIBE, Redis makes no exception for transactions
+        raise CommandError(SSUBSCRIBE_DENY_BLOCKING)
+    return _each(ctx.client, b"ssubscribe", argv[1:], ctx.pubsub.shard.subscribe)
 
 
 @command(
@@ -69,8 +116,22 @@ def psubscribe(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the channels named (or subscribed, if none is named)",
 )
 def unsubscribe(ctx: Context, argv: list[bytes]) -> Any:
-    client = ctx.client
-    return _each(client, b"unsubscribe", argv[1:] or list(client.channels), ctx.pubsub.unsubscribe)
+    return _unsubscribe(ctx.client, b"unsubscribe", argv[1:], ctx.pubsub.plain)
+
+
+@command(
+    "sunsubscribe",
+    -1,
+    "pubsub noscript loading stale",
+    (1, -1, 1),
+    not_key=True,
+    group=G,
+    summary="Cancels shard channel subscriptions: the ones named, or all of them.",
+    since="7.0.0",
+    complexity="O(N) in the shard channels named (or subscribed, if none is named)",
+)
+def sunsubscribe(ctx: Context, argv: list[bytes]) -> Any:
+    return _unsubscribe(ctx.client, b"sunsubscribe", argv[1:], ctx.pubsub.shard)
 
 
 @command(
@@ -100,6 +161,21 @@ def publish(ctx: Context, argv: list[bytes]) -> Any:
     return ctx.pubsub.publish(argv[1], argv[2])
 
 
+@command(
+    "spublish",
+    3,
+    "pubsub loading stale fast",
+    (1, 1, 1),
+    not_key=True,
+    group=G,
+    summary="Sends a message to a shard channel's subscribers (patterns never match); replies how many received it.",
+    since="7.0.0",
+    complexity="O(N) in the subscribers of the shard channel",
+)
+def spublish(ctx: Context, argv: list[bytes]) -> Any:
+    return ctx.pubsub.spublish(argv[1], argv[2])
+
+
 container("pubsub", group=G, summary="Groups the subcommands that report on publish/subscribe state.", since="2.8.0")
 
 
@@ -117,13 +193,7 @@ def _pubsub_arity_error(argv: list[bytes]) -> CommandError:
     complexity="O(N) in the channels with subscribers",
 )
 def pubsub_channels(ctx: Context, argv: list[bytes]) -> Any:
-    if len(argv) > 3:
-        raise _pubsub_arity_error(argv)
-    channels = list(ctx.pubsub.channels)
-    if len(argv) == 3:
-        match = compile_glob(argv[2])
-        channels = [channel for channel in channels if match(channel)]
-    return channels
+    return _channel_list(ctx.pubsub.plain, argv)
 
 
 @command(
@@ -136,11 +206,7 @@ def pubsub_channels(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the channels given",
 )
 def pubsub_numsub(ctx: Context, argv: list[bytes]) -> Any:
-    pubsub = ctx.pubsub
-    reply: list[Any] = []
-    for channel in argv[2:]:
-        reply += [channel, pubsub.numsub(channel)]
-    return reply
+    return _numsub(ctx.pubsub.plain, argv)
 
 
 @command(
@@ -187,13 +253,12 @@ def pubsub_help(ctx: Context, argv: list[bytes]) -> Any:
     -2,
     "pubsub loading stale",
     group=G,
-    summary="Lists active shard channels: always none, since sharding needs a cluster.",
+    summary="Lists the shard channels that have subscribers, optionally matching a pattern.",
     since="7.0.0",
+    complexity="O(N) in the shard channels with subscribers",
 )
 def pubsub_shardchannels(ctx: Context, argv: list[bytes]) -> Any:
-    if len(argv) > 3:
-        raise _pubsub_arity_error(argv)
-    return []
+    return _channel_list(ctx.pubsub.shard, argv)
 
 
 @command(
@@ -201,12 +266,9 @@ def pubsub_shardchannels(ctx: Context, argv: list[bytes]) -> Any:
     -2,
     "pubsub loading stale",
     group=G,
-    summary="Reports zero subscribers for each shard channel given, since sharding needs a cluster.",
+    summary="Reports the number of subscribers of each given shard channel.",
     since="7.0.0",
-    complexity="O(N) in the channels given",
+    complexity="O(N) in the shard channels given",
 )
 def pubsub_shardnumsub(ctx: Context, argv: list[bytes]) -> Any:
-    reply: list[Any] = []
-    for channel in argv[2:]:
-        reply += [channel, 0]
-    return reply
+    return _numsub(ctx.pubsub.shard, argv)

@@ -55,6 +55,9 @@ class Command:
     parent: Command | None = None
     key_finder: Callable[[list[bytes]], list[int]] | None = None  # for commands with movable keys (LMPOP numkeys ...)
     run: Run | None = None  # set by @run_of: consecutive calls on one key may execute as one operation
+    # The key positions name no keys but things a cluster still routes by slot (the shard channels of SPUBLISH,
+    # SSUBSCRIBE): Redis's NOT_KEY key spec flag. ACL key rules, WATCH and COMMAND GETKEYS skip them.
+    not_key: bool = False
 
     @property
     def is_write(self) -> bool:
@@ -64,11 +67,12 @@ class Command:
         arity = self.arity
         return argc == arity if arity >= 0 else argc >= -arity
 
-    def key_positions(self, argv: list[bytes]) -> list[int]:
-        """Positions of key arguments, for COMMAND GETKEYS and WATCH-style bookkeeping."""
+    def key_positions(self, argv: list[bytes], *, include_not_keys: bool = False) -> list[int]:
+        """Positions of key arguments, for COMMAND GETKEYS and WATCH-style bookkeeping; with ``include_not_keys``
+        also those of NOT_KEY specs, which hash to a slot as keys do (cluster routing)."""
         if self.key_finder is not None:
             return self.key_finder(argv)
-        if self.first_key <= 0:
+        if self.first_key <= 0 or (self.not_key and not include_not_keys):
             return []
         last = self.last_key if self.last_key >= 0 else len(argv) + self.last_key
         return list(range(self.first_key, min(last, len(argv) - 1) + 1, self.step))
@@ -162,6 +166,7 @@ def command(
     acl: tuple[str, ...] = (),
     extension: bool = False,
     key_finder: Callable[[list[bytes]], list[int]] | None = None,
+    not_key: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Registers a handler. ``name`` may be ``"parent|sub"`` for a subcommand (the parent must exist)."""
 
@@ -183,6 +188,7 @@ def command(
             handler=handler,
             extension=extension,
             key_finder=key_finder,
+            not_key=not_key,
         )
         if "|" in name:
             parent_name, sub = name.split("|", 1)

@@ -147,6 +147,35 @@ def test_publish_reaches_a_subscriber(server: int, protocol: int) -> None:
         wait_until(lambda: publisher.pubsub_numsub(channel) == [(channel, 0)])
 
 
+def test_sharded_publish_reaches_a_shard_subscriber_only(server: int, protocol: int) -> None:
+    channel = "orders.sharded"
+    with connect(server, protocol) as subscriber_client, connect(server, protocol) as publisher:
+        subscriber = subscriber_client.pubsub()
+        try:
+            subscriber.ssubscribe(channel)
+            subscriber.subscribe("orders.plain")
+            confirmations = [subscriber.get_message(timeout=SOCKET_TIMEOUT) for _ in range(2)]
+            # Shard subscriptions are counted apart: each confirmation counts one.
+            assert [(m["type"], m["channel"], m["data"]) for m in confirmations if m] == [
+                ("ssubscribe", channel, 1),
+                ("subscribe", "orders.plain", 1),
+            ]
+            wait_until(lambda: publisher.pubsub_shardnumsub(channel) == [(channel, 1)])
+            assert publisher.pubsub_shardchannels() == [channel]
+            assert publisher.publish(channel, "not sharded") == 0
+            assert publisher.spublish(channel, "order 18") == 1
+            message = subscriber.get_message(timeout=SOCKET_TIMEOUT)
+            assert message is not None
+            assert (message["type"], message["channel"], message["data"]) == ("smessage", channel, "order 18")
+            subscriber.sunsubscribe(channel)
+            confirmation = subscriber.get_message(timeout=SOCKET_TIMEOUT)
+            assert confirmation is not None
+            assert (confirmation["type"], confirmation["channel"], confirmation["data"]) == ("sunsubscribe", channel, 0)
+            assert publisher.pubsub_shardnumsub(channel) == [(channel, 0)]
+        finally:
+            subscriber.close()
+
+
 async def asyncio_scenario(port: int, protocol: int) -> None:
     """The sync tests' main points once more through redis.asyncio: its connection and parser code is separate."""
     options = {"host": "127.0.0.1", "port": port, "protocol": protocol, "decode_responses": True,

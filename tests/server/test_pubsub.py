@@ -71,3 +71,24 @@ def test_slow_subscriber_is_disconnected_at_the_hard_limit(tmp_path) -> None:  #
         raw.close()
     finally:
         server.stop()
+
+
+def _info_stat(client: redis.Redis, name: str) -> int:
+    return int(client.info("stats")[name])
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_shard_subscriptions_in_info_and_client_list(
+    respq_server: ServerProcess, r: redis.Redis, protocol: int
+) -> None:
+    subscriber = make_client(respq_server, protocol)
+    pubsub = subscriber.pubsub()
+    pubsub.ssubscribe("a", "b")
+    pubsub.subscribe("c")
+    wait_until(lambda: _info_stat(r, "pubsubshard_channels") == 2)
+    assert _info_stat(r, "pubsub_channels") == 1
+    line = next(c for c in r.client_list() if c["sub"] == "1")
+    assert (line["ssub"], line["psub"], "P" in line["flags"]) == ("2", "0", True)
+    pubsub.sunsubscribe("a", "b")
+    wait_until(lambda: _info_stat(r, "pubsubshard_channels") == 0)
+    pubsub.close()
