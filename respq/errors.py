@@ -182,3 +182,11 @@ def pubsub_context(name: bytes) -> bytes:
         b"ERR Can't execute '" + name.lower() + b"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
         b"are allowed in this context"
     )
+
+
+# RESTORE (DUMP payloads; the checksum error is respq.rdb.BAD_PAYLOAD, shared with FUNCTION RESTORE)
+BUSY_KEY = b"BUSYKEY Target key name already exists."
+BAD_DATA_FORMAT = b"ERR Bad data format"
+INVALID_TTL = b"ERR Invalid TTL value, must be >= 0"
+INVALID_IDLETIME = b"ERR Invalid IDLETIME value, must be >= 0"
+INVALID_FREQ = b"ERR Invalid FREQ value, must be >= 0 and <= 255"
