@@ -15,6 +15,7 @@ from respq.types.lists import rdb as list_rdb
 from respq.types.lists.model import LIST
 from respq.types.sets import rdb as set_rdb
 from respq.types.sets.model import SET
+from respq.types.streams import rdb as stream_rdb
 from respq.types.streams.model import STREAM, node_settings
 from respq.types.strings import rdb as string_rdb
 from respq.types.strings.model import STRING
@@ -23,7 +24,9 @@ from respq.types.zsets.model import ZSET
 
 REGISTRY = TypeRegistry([LIST, STREAM, STRING, HASH, SET, ZSET])
 # Each type's DUMP/RESTORE codec (respq/types/<type>/rdb.py): its RDB object both ways.
-RDB_CODECS = CodecTable([list_rdb.CODEC, string_rdb.CODEC, hash_rdb.CODEC, set_rdb.CODEC, zset_rdb.CODEC])
+RDB_CODECS = CodecTable(
+    [list_rdb.CODEC, stream_rdb.CODEC, string_rdb.CODEC, hash_rdb.CODEC, set_rdb.CODEC, zset_rdb.CODEC]
+)
 
 # The directives that types' settings come from: CONFIG SET of one hands the engine new settings.
 SETTINGS_DIRECTIVES = frozenset({"stream-node-max-entries", "stream-node-max-bytes"})
