@@ -190,3 +190,15 @@ BAD_DATA_FORMAT = b"ERR Bad data format"
 INVALID_TTL = b"ERR Invalid TTL value, must be >= 0"
 INVALID_IDLETIME = b"ERR Invalid IDLETIME value, must be >= 0"
 INVALID_FREQ = b"ERR Invalid FREQ value, must be >= 0 and <= 255"
+
+# MIGRATE
+MIGRATE_KEYS_NEED_EMPTY_KEY = b"ERR When using MIGRATE KEYS option, the key argument must be set to the empty string"
+MIGRATE_CONNECT = b"IOERR error or timeout connecting to the client"
+
+
+def migrate_io(writing: bool) -> bytes:
+    return b"IOERR error or timeout %s to target instance" % (b"writing" if writing else b"reading")
+
+
+def migrate_target(line: bytes) -> bytes:
+    return b"ERR Target instance replied with error: " + line
