@@ -459,6 +459,45 @@ def ziplist_items(blob: bytes | memoryview) -> list[bytes | int]:
 _ZL_INT_WIDTH = {0xC0: 2, 0xD0: 4, 0xE0: 8, 0xF0: 3, 0xFE: 1}
 
 
+# ---- zipmaps (hashes of Redis 2.4 dumps, which 7.0 still loads) ---------------------------------------------------
+def zipmap_items(blob: bytes | memoryview) -> list[bytes]:
+    """Field, value, ... of a zipmap; FormatError unless it ends exactly at its end byte with the count it states
+    (below 254) and no field twice (7.0 checks zipmaps deeply)."""
+    size = len(blob)
+    if size < 2:
+        raise FormatError("zipmap too short")
+    stated = blob[0]
+    items: list[bytes] = []
+    pos = 1
+
+    def length() -> int:
+        nonlocal pos
+        first = blob[pos]
+        if first < 254:
+            pos += 1
+            return first
+        if first == 255 or pos + 5 > size:
+            raise FormatError("bad zipmap length")
+        pos += 5
+        return int.from_bytes(blob[pos - 4 : pos], "little")
+
+    try:
+        while blob[pos] != 0xFF:
+            n = length()
+            items.append(bytes(blob[pos : pos + n]))
+            pos += n
+            n = length()
+            free = blob[pos]
+            items.append(bytes(blob[pos + 1 : pos + 1 + n]))
+            pos += 1 + n + free
+    except IndexError:
+        raise FormatError("zipmap cut short") from None
+    fields = items[::2]
+    if pos != size - 1 or (stated < 254 and stated != len(fields)) or len(set(fields)) != len(fields):
+        raise FormatError("zipmap count, end or duplicate mismatch")
+    return items
+
+
 # ---- intsets -----------------------------------------------------------------------------------------------------
 _INTSET_FORMAT = {2: "h", 4: "i", 8: "q"}
 

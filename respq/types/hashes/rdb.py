@@ -1,6 +1,6 @@
 """A hash's RDB object (DUMP/RESTORE): HASH_LISTPACK while a listpack, HASH (field and value strings) once a
-hashtable; RESTORE also reads HASH_ZIPLIST of older dumps. The restored encoding follows the configured limits,
-as Redis converts a hash it loads."""
+hashtable; RESTORE also reads HASH_ZIPLIST and HASH_ZIPMAP of older dumps. The restored encoding follows the
+configured limits, as Redis converts a hash it loads."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from respq.types.hashes.model import HASH, HashValue
 
 class HashCodec:
     type_name = HASH.name
-    rdb_types = frozenset({rdb.TYPE_HASH, rdb.TYPE_HASH_ZIPLIST, rdb.TYPE_HASH_LISTPACK})
+    rdb_types = frozenset({rdb.TYPE_HASH, rdb.TYPE_HASH_ZIPMAP, rdb.TYPE_HASH_ZIPLIST, rdb.TYPE_HASH_LISTPACK})
 
     def dump(self, value: Value, limits: Limits) -> bytes:
         assert isinstance(value, HashValue)
@@ -33,6 +33,8 @@ class HashCodec:
             flat = [reader.string() for _ in range(2 * reader.length())]
             if len(set(flat[::2])) * 2 != len(flat):
                 raise rdb.FormatError("a hash field twice")  # a listpack's duplicates pass, as without deep checks
+        elif rdb_type == rdb.TYPE_HASH_ZIPMAP:
+            flat = rdb.zipmap_items(reader.string())
         else:
             blob = reader.string()
             items = rdb.listpack_items(blob) if rdb_type == rdb.TYPE_HASH_LISTPACK else rdb.ziplist_items(blob)
