@@ -8,12 +8,14 @@ import random
 
 import pytest
 
+from conftest import require_speedups
 from respq import rdb
 
 
 def test_crc64_is_redis_jones_crc() -> None:
-    assert rdb.crc64(b"123456789") == 0xE9C6D914C4B8D9CA  # the check value in Redis's crc64.c test
-    assert rdb.crc64(b"") == 0
+    for crc64 in (rdb.crc64, rdb.py_crc64):
+        assert crc64(b"123456789") == 0xE9C6D914C4B8D9CA  # the check value in Redis's crc64.c test
+        assert crc64(b"") == 0
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -23,7 +25,7 @@ def test_lzf_round_trip(seed: int) -> None:
     data = bytes(rnd.choice(alphabet) for _ in range(rnd.randint(3, 5000)))
     if seed % 3 == 0:
         data = data[:50] * rnd.randint(2, 40)  # long matches, past MAX_REF
-    packed = rdb.lzf_compress(data, len(data) + 64)
+    packed = rdb.py_lzf_compress(data, len(data) + 64)
     assert packed is not None
     assert rdb.lzf_decompress(packed, len(data)) == data
 
@@ -82,3 +84,17 @@ def test_listpack_and_intset_round_trip_and_refuse_damage() -> None:
     assert rdb.intset_items(packed) == numbers
     with pytest.raises(rdb.FormatError):
         rdb.intset_items(packed[:-1])
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_c_twins_match_the_python_definitions(seed: int) -> None:
+    speedups = require_speedups()
+    rnd = random.Random(seed)
+    alphabet = bytes(rnd.sample(range(256), rnd.randint(1, 60)))
+    data = bytes(rnd.choice(alphabet) for _ in range(rnd.randint(1, 20000)))
+    if seed % 3 == 0:
+        data = data[:70] * rnd.randint(2, 300)
+    for room in (len(data) + 64, len(data) - 4, len(data) // 2, 1):
+        assert speedups.lzf_compress(data, room) == rdb.py_lzf_compress(data, room)
+    assert speedups.crc64(data) == rdb.py_crc64(data)
+    assert speedups.crc64(data[5:], rdb.py_crc64(data[:5])) == rdb.py_crc64(data)
