@@ -1020,6 +1020,187 @@ crc32c(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromUnsignedLong(crc);
 }
 
+/* ---- DUMP payloads (respq/rdb: crc64, lzf_compress; the Python twins there define the results) ------------ */
+
+static uint64_t crc64_table[256];
+static int crc64_ready = 0;
+
+static void
+crc64_init(void)
+{
+    for (int byte = 0; byte < 256; byte++) {
+        uint64_t crc = (uint64_t)byte;
+        for (int bit = 0; bit < 8; bit++)
+            crc = (crc & 1) ? (crc >> 1) ^ 0x95AC9329AC4BC9B5ULL : crc >> 1;
+        crc64_table[byte] = crc;
+    }
+    crc64_ready = 1;
+}
+
+PyDoc_STRVAR(crc64_doc,
+"crc64(data, value=0) -> int\n\n"
+"Redis's CRC-64 (Jones polynomial, reflected) of data, continuing from value.");
+
+static PyObject *
+crc64(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    uint64_t crc = 0;
+    if (check_nargs("crc64", nargs, 1, 2) < 0)
+        return NULL;
+    if (nargs == 2) {
+        crc = PyLong_AsUnsignedLongLong(args[1]);
+        if (crc == (uint64_t)-1 && PyErr_Occurred())
+            return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (!crc64_ready)
+        crc64_init();
+    const unsigned char *data = view.buf;
+    for (Py_ssize_t i = 0; i < view.len; i++)
+        crc = crc64_table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
+    PyBuffer_Release(&view);
+    return PyLong_FromUnsignedLongLong(crc);
+}
+
+#define LZF_HLOG 16
+#define LZF_HSIZE (1u << LZF_HLOG)
+#define LZF_MAX_LIT (1 << 5)
+#define LZF_MAX_OFF (1 << 13)
+#define LZF_MAX_REF ((1 << 8) + (1 << 3))
+#define LZF_IDX(h) ((((h) >> (3 * 8 - LZF_HLOG)) - (h) * 5) & (LZF_HSIZE - 1))
+
+/* The compressor of respq/rdb's lzf_compress, step for step: 0 when out_len bytes are not enough. */
+static Py_ssize_t
+lzf_run(const unsigned char *data, Py_ssize_t in_len, unsigned char *out, Py_ssize_t out_len, Py_ssize_t *htab)
+{
+    Py_ssize_t ip = 0, op = 1, in_end = in_len, out_end = out_len, lit = 0;
+    uint32_t hval = in_len > 1 ? ((uint32_t)data[0] << 8) | data[1] : 0;
+    while (ip < in_end - 2) {
+        hval = (hval << 8) | data[ip + 2];
+        uint32_t slot = LZF_IDX(hval);
+        Py_ssize_t ref = htab[slot];
+        htab[slot] = ip;
+        Py_ssize_t off = ip - ref - 1;
+        if (ref > 0 && off < LZF_MAX_OFF && data[ref + 2] == data[ip + 2] && data[ref] == data[ip]
+            && data[ref + 1] == data[ip + 1]) {
+            Py_ssize_t len = 2;
+            Py_ssize_t maxlen = in_end - ip - len;
+            if (maxlen > LZF_MAX_REF)
+                maxlen = LZF_MAX_REF;
+            if (op + 4 >= out_end && op - (lit == 0) + 4 >= out_end)
+                return 0;
+            out[op - lit - 1] = (unsigned char)(lit - 1);
+            op -= (lit == 0);
+            int stopped = 0;
+            if (maxlen > 16) {
+                for (int i = 0; i < 16; i++) {
+                    len++;
+                    if (data[ref + len] != data[ip + len]) {
+                        stopped = 1;
+                        break;
+                    }
+                }
+            }
+            if (!stopped) {
+                for (;;) {
+                    len++;
+                    if (!(len < maxlen && data[ref + len] == data[ip + len]))
+                        break;
+                }
+            }
+            len -= 2;
+            ip++;
+            if (len < 7) {
+                out[op++] = (unsigned char)((off >> 8) + (len << 5));
+            } else {
+                out[op++] = (unsigned char)((off >> 8) + (7 << 5));
+                out[op++] = (unsigned char)(len - 7);
+            }
+            out[op++] = (unsigned char)off;
+            lit = 0;
+            op++;
+            ip += len + 1;
+            if (ip >= in_end - 2)
+                break;
+            ip -= 2;
+            hval = ((uint32_t)data[ip] << 8) | data[ip + 1];
+            hval = (hval << 8) | data[ip + 2];
+            htab[LZF_IDX(hval)] = ip;
+            ip++;
+            hval = (hval << 8) | data[ip + 2];
+            htab[LZF_IDX(hval)] = ip;
+            ip++;
+        } else {
+            if (op >= out_end)
+                return 0;
+            lit++;
+            out[op++] = data[ip++];
+            if (lit == LZF_MAX_LIT) {
+                out[op - lit - 1] = (unsigned char)(lit - 1);
+                lit = 0;
+                op++;
+            }
+        }
+    }
+    if (op + 3 > out_end)
+        return 0;
+    while (ip < in_end) {
+        lit++;
+        out[op++] = data[ip++];
+        if (lit == LZF_MAX_LIT) {
+            out[op - lit - 1] = (unsigned char)(lit - 1);
+            lit = 0;
+            op++;
+        }
+    }
+    out[op - lit - 1] = (unsigned char)(lit - 1);
+    op -= (lit == 0);
+    return op;
+}
+
+PyDoc_STRVAR(lzf_compress_doc,
+"lzf_compress(data, out_len) -> bytes | None\n\n"
+"liblzf's compression as Redis configures it (see respq/rdb), into at most out_len bytes; None without room.");
+
+static PyObject *
+lzf_compress(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t out_len;
+    PyObject *result = NULL;
+    if (check_nargs("lzf_compress", nargs, 2, 2) < 0 || get_ssize(args[1], &out_len) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (view.len == 0 || out_len <= 0) {
+        PyBuffer_Release(&view);
+        Py_RETURN_NONE;
+    }
+    unsigned char *out = PyMem_Malloc((size_t)out_len + 8);
+    Py_ssize_t *htab = PyMem_Calloc(LZF_HSIZE, sizeof(Py_ssize_t));
+    if (out == NULL || htab == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t written;
+    Py_BEGIN_ALLOW_THREADS
+    written = lzf_run(view.buf, view.len, out, out_len, htab);
+    Py_END_ALLOW_THREADS
+    if (written <= 0) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else {
+        result = PyBytes_FromStringAndSize((const char *)out, written);
+    }
+done:
+    PyMem_Free(out);
+    PyMem_Free(htab);
+    PyBuffer_Release(&view);
+    return result;
+}
+
 /* ---- Bit scans over string values (respq/types/strings/bits.py: popcount, first_bit) ---------------------- */
 
 /* Byte range [start, end) of a buffer argument, checked against its length. */
@@ -1455,6 +1636,8 @@ static PyMethodDef speedups_methods[] = {
     {"encode_fields", (PyCFunction)encode_fields, METH_O, encode_fields_doc},
     {"decode_fields", (PyCFunction)(void (*)(void))decode_fields, METH_FASTCALL, decode_fields_doc},
     {"crc32c", (PyCFunction)(void (*)(void))crc32c, METH_FASTCALL, crc32c_doc},
+    {"crc64", (PyCFunction)(void (*)(void))crc64, METH_FASTCALL, crc64_doc},
+    {"lzf_compress", (PyCFunction)(void (*)(void))lzf_compress, METH_FASTCALL, lzf_compress_doc},
     {"ld_parse", (PyCFunction)ld_parse, METH_O, ld_parse_doc},
     {"ld_add", (PyCFunction)(void (*)(void))ld_add, METH_FASTCALL, ld_add_doc},
     {"ld_is_finite", (PyCFunction)ld_is_finite, METH_O, ld_is_finite_doc},

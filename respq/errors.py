@@ -182,3 +182,23 @@ def pubsub_context(name: bytes) -> bytes:
         b"ERR Can't execute '" + name.lower() + b"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
         b"are allowed in this context"
     )
+
+
+# RESTORE (DUMP payloads; the checksum error is respq.rdb.BAD_PAYLOAD, shared with FUNCTION RESTORE)
+BUSY_KEY = b"BUSYKEY Target key name already exists."
+BAD_DATA_FORMAT = b"ERR Bad data format"
+INVALID_TTL = b"ERR Invalid TTL value, must be >= 0"
+INVALID_IDLETIME = b"ERR Invalid IDLETIME value, must be >= 0"
+INVALID_FREQ = b"ERR Invalid FREQ value, must be >= 0 and <= 255"
+
+# MIGRATE
+MIGRATE_KEYS_NEED_EMPTY_KEY = b"ERR When using MIGRATE KEYS option, the key argument must be set to the empty string"
+MIGRATE_CONNECT = b"IOERR error or timeout connecting to the client"
+
+
+def migrate_io(writing: bool) -> bytes:
+    return b"IOERR error or timeout %s to target instance" % (b"writing" if writing else b"reading")
+
+
+def migrate_target(line: bytes) -> bytes:
+    return b"ERR Target instance replied with error: " + line

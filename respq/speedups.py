@@ -20,6 +20,8 @@ encode_fields: Callable[[Sequence[Any]], bytes] | None = None
 decode_fields: Callable[..., list[bytes]] | None = None
 scan_records: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
 scan_records_backward: Callable[[Any, int, int, int], tuple[list[bytes], int]] | None = None
+crc64: Callable[[Any, int], int] | None = None
+lzf_compress: Callable[[Any, int], bytes | None] | None = None
 pread_many: Callable[[int, Sequence[int], Sequence[int]], list[bytes]] | None = None
 ld_parse: Callable[[bytes], bytes | None] | None = None
 ld_add: Callable[[bytes, bytes], bytes] | None = None
@@ -36,6 +38,7 @@ lp_join_many: (
 
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
+        from respq._speedups import crc64 as crc64
         from respq._speedups import decode_fields as decode_fields
         from respq._speedups import decode_values as decode_values
         from respq._speedups import encode_bulks as encode_bulks
@@ -52,6 +55,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import lp_entry as lp_entry
         from respq._speedups import lp_join_many as lp_join_many
         from respq._speedups import lp_place as lp_place
+        from respq._speedups import lzf_compress as lzf_compress
         from respq._speedups import parse_multibulk as parse_multibulk
         from respq._speedups import popcount as popcount
         from respq._speedups import pread_many as pread_many

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from respq.commands import acl, connection, introspection, keys, ops, pubsub, server, sort, transactions
+from respq.commands import acl, connection, dump, introspection, keys, migrate, ops, pubsub, server, sort, transactions
 from respq.commands.table import COMMANDS, Command
 from respq.scripting import commands as scripting
 from respq.scripting import function_commands
@@ -25,10 +25,12 @@ MODULES: tuple[ModuleType, ...] = (
     acl,
     bitcommands,
     connection,
+    dump,
     function_commands,
     introspection,
     keys,
     hashes,
+    migrate,
     ops,
     lists,
     pubsub,

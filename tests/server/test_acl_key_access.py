@@ -29,8 +29,9 @@ zadd K 1 a|zrem K a|zrange K 0 1|zrangestore K K2 0 1|zscore K a|zincrby K 1 a|z
 bzpopmin K 0|zunionstore K 2 K2 K3|zinterstore K 2 K2 K3|zdiffstore K 2 K2 K3|zunion 2 K K2|zinter 2 K K2
 zdiff 2 K K2|zmpop 2 K K2 MIN|bzmpop 0 2 K K2 MIN|zrangebyscore K 0 1|zrank K a|zintercard 2 K K2
 del K K2|unlink K|exists K K2|type K|expire K 1|ttl K|persist K|rename K K2|renamenx K K2|copy K K2|move K 1
-touch K|object encoding K|sort K|sort K STORE K2|sort_ro K|eval "return 1" 2 K K2|eval_ro "return 1" 1 K
-evalsha 0000000000000000000000000000000000000000 1 K|fcall f 1 K|fcall_ro f 1 K|watch K K2|memory usage K
+touch K|dump K|restore K 0 x|object encoding K|sort K|sort K STORE K2|sort_ro K|eval "return 1" 2 K K2
+eval_ro "return 1" 1 K|evalsha 0000000000000000000000000000000000000000 1 K|fcall f 1 K|fcall_ro f 1 K
+watch K K2|memory usage K|migrate 127.0.0.1 1 K 0 10 COPY|migrate 127.0.0.1 1 "" 0 10 KEYS K K2
 """
 USERS = {"r": ["%R~K*"], "w": ["%W~K*"], "rw1": ["%R~K", "%W~K2", "~K3"], "rw2": ["%W~K", "%R~K2", "%R~K3"]}
 

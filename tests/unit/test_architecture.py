@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type
+    ("rdb", ("respq.rdb",)),  # Redis's RDB serialization pieces (DUMP, FUNCTION DUMP): bytes only, above storage
     ("types", ("respq.types",)),  # the value types' models (their commands are in the commands layer)
     ("keyspace", ("respq.keyspace", "respq.blocking", "respq.pubsub", "respq.stats", "respq.observe", "respq.client")),
     (
