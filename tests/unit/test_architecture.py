@@ -34,7 +34,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type
     ("types", ("respq.types",)),  # the value types' models (their commands are in the commands layer)
-    ("keyspace", ("respq.keyspace", "respq.blocking", "respq.pubsub", "respq.stats", "respq.observe", "respq.client")),
+    (
+        "keyspace",
+        (
+            "respq.keyspace",
+            "respq.blocking",
+            "respq.pubsub",
+            "respq.stats",
+            "respq.observe",
+            "respq.client",
+            "respq.cluster",  # the slot map and key slots (no RESP, no Trio)
+        ),
+    ),
     (
         "commands",
         (
