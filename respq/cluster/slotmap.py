@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from respq.cluster.keyslot import SLOTS
+from respq.cluster.keyslot import SLOTS, key_slot
 
 NODE_ID_LENGTH = 40
 # Kvrocks's texts for a map it refuses (replied as ERR <text>).
@@ -26,6 +26,10 @@ SLOT_OUT_OF_RANGE = "Slot is out of range"
 SLOT_OVERLAPPED = "Slot distribution is overlapped"
 NO_SUCH_NODE = "No this node in the cluster"
 NO_REPLICAS = "replica nodes are not supported yet: respq has no replication"
+# Redis's redirects (clusterRedirectClient) for a keyed command this node does not serve.
+CROSSSLOT = b"CROSSSLOT Keys in request don't hash to the same slot"
+CLUSTERDOWN_UNBOUND = b"CLUSTERDOWN Hash slot not served"
+CLUSTERDOWN_STATE = b"CLUSTERDOWN The cluster is down"
 _FILE_HEADER = "# respq cluster map: written by the server, never edit it by hand"
 _WILDCARD_BINDS = frozenset({"*", "0.0.0.0", "::", "-::*", "::*"})
 
@@ -131,6 +135,34 @@ class SlotMap:
         self.owners: list[Node | None] = [None] * SLOTS
         self.myself: Node | None = None
         self.assigned = 0
+        self.full_coverage = True  # cluster-require-full-coverage: keyed commands need every slot assigned
+
+    def route(self, keys: list[bytes]) -> bytes | None:
+        """Why a command naming ``keys`` may not run here (the error Redis's getNodeByQuery picks), or None."""
+        slot = -1
+        owners = self.owners
+        for key in keys:
+            this = key_slot(key)
+            if slot < 0:
+                slot = this
+                if owners[slot] is None:
+                    return CLUSTERDOWN_UNBOUND
+            elif this != slot:
+                return CROSSSLOT
+        if slot < 0:
+            return None
+        return self.redirect(slot)
+
+    def redirect(self, slot: int) -> bytes | None:
+        """Why a key of ``slot`` is not served here, or None when it is."""
+        owner = self.owners[slot]
+        if owner is None:
+            return CLUSTERDOWN_UNBOUND
+        if self.assigned != SLOTS and self.full_coverage:
+            return CLUSTERDOWN_STATE
+        if owner is not self.myself:
+            return b"MOVED %d %s:%d" % (slot, owner.host.encode(), owner.port)
+        return None
 
     # ---- queries ------------------------------------------------------------------------------------------------
     def owner(self, slot: int) -> Node | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from respq.commands import acl, connection, introspection, keys, ops, pubsub, server, sort, transactions
+from respq.commands import acl, cluster, connection, introspection, keys, ops, pubsub, server, sort, transactions
 from respq.commands.table import COMMANDS, Command
 from respq.scripting import commands as scripting
 from respq.scripting import function_commands
@@ -24,6 +24,7 @@ from respq.types.zsets import commands as zsets
 MODULES: tuple[ModuleType, ...] = (
     acl,
     bitcommands,
+    cluster,
     connection,
     function_commands,
     introspection,
