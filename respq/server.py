@@ -503,6 +503,7 @@ class Server:
             self.log.set_level(cfg.loglevel)
         if "cluster-require-full-coverage" in changed and self.cluster is not None:
             self.cluster.full_coverage = cfg.values["cluster-require-full-coverage"]
+            self.cluster.update_local()
         if "maxdisk" in changed and self.engine is not None:
             self.engine.maxdisk = cfg.maxdisk
         if "maxmemory-clients" in changed or "maxmemory" in changed:

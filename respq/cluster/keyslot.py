@@ -9,8 +9,8 @@ SLOTS = 16384
 
 def key_slot(key: bytes) -> int:
     """Only the part between the first ``{`` and the next ``}`` is hashed when that part is not empty."""
-    start = key.find(b"{")
-    if start >= 0:
+    if b"{" in key:
+        start = key.find(b"{")
         end = key.find(b"}", start + 1)
         if end > start + 1:
             key = key[start + 1 : end]

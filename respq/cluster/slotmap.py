@@ -136,6 +136,14 @@ class SlotMap:
         self.myself: Node | None = None
         self.assigned = 0
         self.full_coverage = True  # cluster-require-full-coverage: keyed commands need every slot assigned
+        # 1 for each slot whose keys are served here now: the one test a command on a served key costs.
+        self.local = bytearray(SLOTS)
+
+    def update_local(self) -> None:
+        """Recomputes ``local`` after a change of the map or of cluster-require-full-coverage."""
+        usable = self.assigned == SLOTS or not self.full_coverage
+        myself = self.myself
+        self.local = bytearray(int(usable and owner is myself and owner is not None) for owner in self.owners)
 
     def route(self, keys: list[bytes]) -> bytes | None:
         """Why a command naming ``keys`` may not run here (the error Redis's getNodeByQuery picks), or None."""
@@ -209,6 +217,7 @@ class SlotMap:
             raise MapError(INVALID_NODE_ID)
         self.myid = node_id
         self.myself = self.nodes.get(node_id)
+        self.update_local()
         self.save()
 
     def set_slot(self, slot: int, node_id: str, version: int) -> None:
@@ -233,6 +242,7 @@ class SlotMap:
             if found is not None:
                 self.myid = found.id
         self.myself = nodes.get(self.myid)
+        self.update_local()
         self.save()
 
     def _is_me(self, node: Node) -> bool:
@@ -292,3 +302,4 @@ class SlotMap:
             if myid:  # force looked for this node by address: the id the file names wins
                 self.myid = myid
                 self.myself = self.nodes.get(myid)
+                self.update_local()

@@ -145,7 +145,7 @@ def _node_entry(node: Node) -> list[Any]:
     complexity="O(N) in the slot ranges",
 )
 def cluster_slots(ctx: Context, argv: list[bytes]) -> Any:
-    slots = _initialized(ctx)
+    slots = slot_map(ctx)  # before the first map: no ranges, as a node of no cluster yet
     ranges = sorted((start, end, node) for node in slots.nodes.values() for start, end in node.ranges)
     return [[start, end, _node_entry(node)] for start, end, node in ranges]
 
@@ -160,7 +160,7 @@ def cluster_slots(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the nodes",
 )
 def cluster_shards(ctx: Context, argv: list[bytes]) -> Any:
-    slots = _initialized(ctx)
+    slots = slot_map(ctx)
     shards = []
     for node in slots.nodes.values():
         host = node.host.encode()
@@ -269,6 +269,13 @@ container(
 )
 
 
+def _clusterx_map(ctx: Context, argv: list[bytes]) -> SlotMap:
+    """Without cluster mode CLUSTERX is unknown, as to redis-server."""
+    if ctx.cluster is None:
+        raise CommandError(errors.unknown_command(argv[0], argv[1:]))
+    return ctx.cluster
+
+
 def _version(arg: bytes) -> int:
     version = parse_int(arg)
     if version < 0:
@@ -292,7 +299,7 @@ def _refused(error: MapError) -> CommandError:
     extension=True,
 )
 def clusterx_setnodes(ctx: Context, argv: list[bytes]) -> Any:
-    slots = slot_map(ctx)
+    slots = _clusterx_map(ctx, argv)
     if len(argv) > 5 or (len(argv) == 5 and argv[4].lower() != b"force"):
         raise CommandError(errors.SYNTAX)
     version = _version(argv[3])
@@ -316,7 +323,7 @@ def clusterx_setnodes(ctx: Context, argv: list[bytes]) -> Any:
     extension=True,
 )
 def clusterx_setnodeid(ctx: Context, argv: list[bytes]) -> Any:
-    slots = slot_map(ctx)
+    slots = _clusterx_map(ctx, argv)
     try:
         slots.set_node_id(argv[2].decode("utf-8", "replace"))
     except MapError as error:
@@ -336,7 +343,7 @@ def clusterx_setnodeid(ctx: Context, argv: list[bytes]) -> Any:
     extension=True,
 )
 def clusterx_setslot(ctx: Context, argv: list[bytes]) -> Any:
-    slots = slot_map(ctx)
+    slots = _clusterx_map(ctx, argv)
     slot = parse_int(argv[2])
     if not 0 <= slot < SLOTS:
         raise _refused(MapError(SLOT_OUT_OF_RANGE))
@@ -354,11 +361,12 @@ def clusterx_setslot(ctx: Context, argv: list[bytes]) -> Any:
     "clusterx|version", 2, "stale", group=G, summary="Returns the slot map's version.", since="7.0.0", extension=True
 )
 def clusterx_version(ctx: Context, argv: list[bytes]) -> Any:
-    return slot_map(ctx).version
+    return _clusterx_map(ctx, argv).version
 
 
 @command("clusterx|help", 2, "loading stale", group=G, summary="Lists the CLUSTERX subcommands.", since="7.0.0")
 def clusterx_help(ctx: Context, argv: list[bytes]) -> Any:
+    _clusterx_map(ctx, argv)
     return help_lines(
         b"CLUSTERX",
         [

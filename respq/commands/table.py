@@ -55,6 +55,10 @@ class Command:
     parent: Command | None = None
     key_finder: Callable[[list[bytes]], list[int]] | None = None  # for commands with movable keys (LMPOP numkeys ...)
     run: Run | None = None  # set by @run_of: consecutive calls on one key may execute as one operation
+    one_key: bool = False  # names exactly one key, at argv[1] (GET, LPUSH, XADD ...): cluster mode checks it fast
+
+    def __post_init__(self) -> None:
+        self.one_key = self.first_key == 1 and self.last_key == 1 and self.key_finder is None
 
     @property
     def is_write(self) -> bool:

@@ -26,25 +26,35 @@ def node_map(ports: list[int], ranges: list[str] = RANGES) -> str:
     return "\n".join(f"{node} 127.0.0.1 {port} master - {r}" for node, port, r in zip(IDS, ports, ranges, strict=True))
 
 
-def push_map(ports: list[int], text: str, version: int) -> None:
+def push_map(ports: list[int], text: str, version: int, *force: str) -> None:
     for port in ports:
         with redis.Redis(port=port) as client:
-            assert client.execute_command("CLUSTERX", "SETNODES", text, version) == b"OK"
+            assert client.execute_command("CLUSTERX", "SETNODES", text, version, *force) == b"OK"
 
 
 def start_nodes(root: Path, count: int = 3) -> list[ServerProcess]:
     return [start_respq(root / f"node{i}", "--cluster-enabled", "yes") for i in range(count)]
 
 
-@pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    servers = start_nodes(tmp_path)
+@pytest.fixture(scope="module")
+def started_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerProcess]]:
+    servers = start_nodes(tmp_path_factory.mktemp("respq-cluster"))
     try:
-        push_map([server.port for server in servers], node_map([server.port for server in servers]), 1)
         yield servers
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+def nodes(started_nodes: list[ServerProcess]) -> list[ServerProcess]:
+    """Three respq nodes, empty, with the map version 1 (forced over whatever a test before pushed)."""
+    ports = [server.port for server in started_nodes]
+    push_map(ports, node_map(ports), 1, "FORCE")
+    for port in ports:
+        with redis.Redis(port=port) as client:
+            client.flushall()
+    return started_nodes
 
 
 @pytest.fixture(scope="module")
