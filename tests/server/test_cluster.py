@@ -173,6 +173,18 @@ REPLIES = [
     ["EXEC"],
     ["DEL", "b"],
     ["INFO", "CLUSTER"],
+    # scripts: keys touched must be served here and share one slot ("b" 3300 and "f" 3168 are this node's)
+    ["EVAL", "return redis.call('get','a')", "0"],
+    ["EVAL", "return redis.call('get',KEYS[1])", "1", "a"],
+    ["EVAL", "redis.call('get','b') return redis.call('get','f')", "0"],
+    ["EVAL", "return redis.call('get','f')", "1", "b"],
+    ["EVAL", "return redis.call('get','{b}x')", "1", "b"],
+    ["EVAL", "return redis.call('mget','b','f')", "0"],
+    ["EVAL", "#!lua flags=allow-cross-slot-keys\nredis.call('get','b') return redis.call('get','f')", "0"],
+    ["EVAL", "#!lua flags=allow-cross-slot-keys\nreturn redis.call('get','a')", "0"],
+    ["EVAL", "#!lua\nredis.call('get','b') return redis.call('get','f')", "0"],
+    ["EVAL", "#!lua\nreturn redis.call('get','f')", "1", "b"],
+    ["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"],
 ]
 
 
