@@ -587,6 +587,7 @@ class Server:
         self.last_checkpoint = time.time()  # opening the data directory ends with a checkpoint
         self.functions.restore_saved(engine)
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
+        self._hide_foreign_keys()
 
     def _load_memory(self) -> None:
         """``storage memory``: an empty store held in memory (storage/memory.py) behind the same port."""
@@ -603,7 +604,10 @@ class Server:
         """Clients blocked on a key of a slot that moved away get the redirect (MOVED, CLUSTERDOWN), as Redis's
         clusterRedirectBlockedClientIfNeeded gives them; the map's new owner serves them once they retry there."""
         cluster = self.cluster
-        if cluster is None or not self.blocking.by_client:
+        if cluster is None:
+            return
+        self._hide_foreign_keys()
+        if not self.blocking.by_client:
             return
         moved = set(slots)
         for client_id, waiter in list(self.blocking.by_client.items()):
@@ -614,6 +618,16 @@ class Server:
                     self.stats.count_error(redirect)
                     self.blocking.unblock(client_id, ErrorReply(redirect))
                     break
+
+    def _hide_foreign_keys(self) -> None:
+        """Keys of slots another node serves now are left out of DBSIZE, KEYS, SCAN and RANDOMKEY (O(keys), once per
+        map change: no command can add such a key until the map changes again)."""
+        cluster, keyspace = self.cluster, self.keyspace
+        if cluster is None or keyspace is None:
+            return
+        owners, myself = cluster.owners, cluster.myself
+        foreign = {owner for owner in owners if owner is not None and owner is not myself}
+        keyspace.hidden = {key for key in keyspace.engine.keys(0) if owners[key_slot(key)] in foreign}
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()

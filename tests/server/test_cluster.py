@@ -272,6 +272,21 @@ def test_map_change_redirects_a_blocked_client(nodes: list[ServerProcess]) -> No
         watcher.close()
 
 
+def test_keys_of_a_slot_moved_away_are_hidden_not_removed(nodes: list[ServerProcess]) -> None:
+    ports = [server.port for server in nodes]
+    with redis.Redis(port=ports[2]) as third:
+        third.rpush("{foo}q", "job")  # slot 12182, which moves to the second node
+        third.rpush("y", "other")  # slot 12222, which stays
+        moved = ["0-5460", "5461-10922 12182", "10923-12181 12183-16383"]
+        push_map(ports, node_map(ports, moved), 2)
+        assert third.dbsize() == 1 and third.keys("*") == [b"y"] and third.scan(0, count=100) == (0, [b"y"])
+        assert third.randomkey() == b"y" and third.info("keyspace")["db0"]["keys"] == 1
+        with pytest.raises(redis.ResponseError, match=f"12182 127.0.0.1:{ports[1]}"):
+            third.lrange("{foo}q", 0, -1)
+        push_map(ports, node_map(ports), 3)  # the slot comes back: its keys were kept
+        assert third.dbsize() == 2 and third.lrange("{foo}q", 0, -1) == [b"job"]
+
+
 def test_restart_keeps_the_map_and_the_data(tmp_path: Path) -> None:
     servers = start_nodes(tmp_path, 1)
     port = servers[0].port
