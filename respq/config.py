@@ -9,7 +9,7 @@ DIRECTIVES below lists every directive Redis 7.0 knows, each with how respq trea
 * SUPPORTED: respq honours it (see the typed properties of Config).
 * IGNORED: accepted so existing redis.conf files and clients keep working; CONFIG GET answers with the value set
   or Redis's default; start-up logs a warning when the value differs from that default.
-* RESTRICTED: only values respq can honour are accepted (``daemonize no``, ``cluster-enabled no``, ...); any
+* RESTRICTED: only values respq can honour are accepted (``daemonize no``, ``replicaof no one``, ...); any
   other fails start-up or CONFIG SET, because accepting it would silently change behaviour.
 
 Everything here is plain data and text: no sockets, no Trio. The server reads Config and is told by config_set
