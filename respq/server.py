@@ -27,6 +27,7 @@ from respq.histogram import CHECKPOINT_SECONDS, Histogram
 from respq.http import check_http_bind, open_http_listener, serve_http
 from respq.keyspace import Keyspace
 from respq.log import Logger
+from respq.peers import PeerLinks
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
 from respq.replies import ErrorReply
@@ -109,13 +110,14 @@ class Server:
         self.saves = 0  # SAVE, BGSAVE, BGREWRITEAOF done (INFO rdb_saves in memory)
         self._checkpoint_scheduled = False  # BGSAVE started a checkpoint that has not taken the lock yet
         self._configure_observers()
-        self.functions = FunctionEngine(log, config.script_memory_limit)
+        self.functions = FunctionEngine(log, config.script_memory_limit)  # FUNCTION's libraries, FCALL
         # cluster-enabled yes: the slot map, read from its file once the data directory is open (in memory, none).
         self.cluster: SlotMap | None = None
         if config.cluster_enabled:
             path = None if config.in_memory else config.cluster_config_path
             self.cluster = SlotMap(path, config.port, config.bind)
-            self.cluster.full_coverage = config.values["cluster-require-full-coverage"]  # FUNCTION's libraries, FCALL
+            self.cluster.full_coverage = config.values["cluster-require-full-coverage"]
+        self.peers: PeerLinks | None = None  # cluster mode, once serving: the links that carry PUBLISH to the others
         self.functions.serve_while_busy = self._serve_while_busy
 
     # ---- durability -------------------------------------------------------------------------------------------
@@ -607,6 +609,7 @@ class Server:
         if cluster is None:
             return
         self._hide_foreign_keys()
+        self._update_peers()
         if not self.blocking.by_client:
             return
         moved = set(slots)
@@ -618,6 +621,15 @@ class Server:
                     self.stats.count_error(redirect)
                     self.blocking.unblock(client_id, ErrorReply(redirect))
                     break
+
+    def _update_peers(self) -> None:
+        cluster, peers = self.cluster, self.peers
+        if cluster is not None and peers is not None:
+            peers.update({(node.host, node.port) for node in cluster.nodes.values() if node is not cluster.myself})
+
+    def forward_publish(self, channel: bytes, message: bytes) -> None:
+        if self.peers is not None:
+            self.peers.publish(channel, message)
 
     def _hide_foreign_keys(self) -> None:
         """Keys of slots another node serves now are left out of DBSIZE, KEYS, SCAN and RANDOMKEY (O(keys), once per
@@ -775,6 +787,9 @@ class Server:
             if not cfg.scrub_bandwidth:
                 self.scrub.stop()
             nursery.start_soon(self._scrubber)
+        if self.cluster is not None:
+            self.peers = PeerLinks(nursery, cfg.requirepass, self.log)
+            self._update_peers()
         self._log_ready()
         task_status.started(self.port)
         await self.shutdown_requested.wait()

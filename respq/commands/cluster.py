@@ -358,6 +358,21 @@ def clusterx_setslot(ctx: Context, argv: list[bytes]) -> Any:
 
 
 @command(
+    "clusterx|publish",
+    4,
+    "pubsub loading stale fast",
+    group=G,
+    summary="Delivers a PUBLISH another node of the map forwarded, to this node's subscribers only.",
+    since="7.0.0",
+    complexity="O(N+M): N subscribers of the channel, M patterns subscribed to",
+    extension=True,
+)
+def clusterx_publish(ctx: Context, argv: list[bytes]) -> Any:
+    _clusterx_map(ctx, argv)
+    return ctx.pubsub.publish(argv[2], argv[3])
+
+
+@command(
     "clusterx|version", 2, "stale", group=G, summary="Returns the slot map's version.", since="7.0.0", extension=True
 )
 def clusterx_version(ctx: Context, argv: list[bytes]) -> Any:
@@ -378,6 +393,8 @@ def clusterx_help(ctx: Context, argv: list[bytes]) -> Any:
             "    Give <slot> to node <id>; <version> must be the current version plus one.",
             "VERSION",
             "    Return the slot map's version (-1 before the first map).",
+            "PUBLISH <channel> <message>",
+            "    Deliver a message another node forwarded to this node's subscribers (not forwarded again).",
         ],
     )
 

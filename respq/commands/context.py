@@ -76,6 +76,9 @@ class ServerControl(InfoSource, Protocol):
     def last_save(self) -> int:
         """LASTSAVE: the unix time of the last checkpoint (of start-up before the first)."""
 
+    def forward_publish(self, channel: bytes, message: bytes) -> None:
+        """Cluster mode: PUBLISH reaches the subscribers of the other nodes of the map too."""
+
     def cluster_changed(self, slots: list[int]) -> None:
         """The slot map changed the owner of ``slots``: clients blocked on their keys are redirected."""
 

@@ -303,3 +303,30 @@ def test_restart_keeps_the_map_and_the_data(tmp_path: Path) -> None:
             assert client.lrange("q", 0, -1) == [b"job"]
     finally:
         servers[0].stop()
+
+
+def test_publish_reaches_subscribers_of_every_node(nodes: list[ServerProcess]) -> None:
+    clients = [redis.Redis(port=server.port, socket_timeout=10) for server in nodes]
+    subscribers = [client.pubsub() for client in clients[1:]]
+    try:
+        subscribers[0].subscribe("events")
+        subscribers[1].psubscribe("ev*")
+        for subscriber in subscribers:
+            assert subscriber.get_message(timeout=10)["type"] in ("subscribe", "psubscribe")  # type: ignore[index]
+        assert clients[0].publish("events", "one") == 0  # the reply counts this node's receivers, as in Redis
+        assert clients[0].publish("events", "two") == 0
+        received = [[], []]  # type: list[list[bytes]]
+        for subscriber, got in zip(subscribers, received, strict=True):
+            while len(got) < 2:
+                message = subscriber.get_message(timeout=10)
+                assert message is not None, f"received only {got}"
+                got.append(message["data"])
+        assert received == [[b"one", b"two"], [b"one", b"two"]]
+        assert clients[1].publish("events", "three") == 1  # delivered here, and forwarded to the others
+        message = subscribers[1].get_message(timeout=10)
+        assert message is not None and message["data"] == b"three"
+    finally:
+        for subscriber in subscribers:
+            subscriber.close()
+        for client in clients:
+            client.close()

@@ -63,6 +63,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.connection",
             "respq.reactor",
             "respq.server",
+            "respq.peers",  # cluster mode's links to the other nodes (PUBLISH)
             "respq.cli",
             "respq.admin",
             "respq.__main__",
