@@ -33,8 +33,8 @@ class _Link:
             while True:
                 try:
                     await self._connected()
-                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as error:
-                    self.log("verbose", f"Cluster link to {self.host}:{self.port} down: {error}")
+                except* (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as group:  # from its nursery
+                    self.log("verbose", f"Cluster link to {self.host}:{self.port} down: {group.exceptions[0]}")
                 self.pending.clear()
                 await trio.sleep(RETRY_SECONDS)
 

@@ -330,3 +330,29 @@ def test_publish_reaches_subscribers_of_every_node(nodes: list[ServerProcess]) -
             subscriber.close()
         for client in clients:
             client.close()
+
+
+def test_kill_9_of_one_node_leaves_the_others_slots_working(nodes: list[ServerProcess]) -> None:
+    ports = [server.port for server in nodes]
+    cluster = RedisCluster(host="127.0.0.1", port=ports[0], socket_timeout=5)
+    try:
+        queues = [f"q:{i}" for i in range(60)]
+        owner = {queue: cluster.keyslot(queue) // 5461 for queue in queues}  # the map gives ~5461 slots to each node
+        for queue in queues:
+            cluster.rpush(queue, "before")
+        victim = nodes[1]
+        victim.kill()
+        victim.proc.wait(10)
+        survivors = [queue for queue in queues if owner[queue] != 1]
+        for _ in range(3):  # every call on the other nodes' slots succeeds while the node is dead
+            for queue in survivors:
+                cluster.rpush(queue, "during")
+        assert all(cluster.llen(queue) == 4 for queue in survivors)
+        assert nodes[0].alive() and nodes[2].alive()
+        directory = victim.argv[victim.argv.index("--dir") + 1]
+        nodes[1] = start_respq(Path(directory), "--cluster-enabled", "yes", port=ports[1])  # its map and data back
+        with redis.Redis(port=ports[1]) as restarted:
+            assert restarted.execute_command("CLUSTERX", "VERSION") == 1
+        assert all(cluster.lrange(queue, 0, -1) == [b"before"] for queue in queues if owner[queue] == 1)
+    finally:
+        cluster.close()
