@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from conftest import ServerProcess, free_port, require_tool, start_redis, start_respq, wait_until
+from respq.cluster_admin import split_slots
 from tests.server.helpers import blocked_clients, in_thread
 
 pytestmark = pytest.mark.timeout(120)
@@ -356,3 +358,23 @@ def test_kill_9_of_one_node_leaves_the_others_slots_working(nodes: list[ServerPr
         assert all(cluster.lrange(queue, 0, -1) == [b"before"] for queue in queues if owner[queue] == 1)
     finally:
         cluster.close()
+
+
+def test_respq_cluster_create_splits_the_slots_and_pushes_the_map(nodes: list[ServerProcess]) -> None:
+    assert split_slots(3) == [(0, 5460), (5461, 10922), (10923, 16383)]  # as redis-cli --cluster create
+    assert split_slots(5) == [(0, 3276), (3277, 6553), (6554, 9829), (9830, 13106), (13107, 16383)]
+    addresses = [f"127.0.0.1:{server.port}" for server in nodes]
+    done = subprocess.run(
+        [sys.executable, "-m", "respq", "cluster", "create", *addresses], capture_output=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    for server, node in zip(nodes, IDS, strict=True):
+        with redis.Redis(port=server.port) as client:
+            assert client.execute_command("CLUSTERX", "VERSION") == 2  # one past the map the nodes had
+            assert client.execute_command("CLUSTER", "MYID") == node.encode()  # ids already set are kept
+            slots = client.execute_command("CLUSTER", "SLOTS")
+            assert [(start, end, entry[1]) for start, end, entry in slots] == [
+                (0, 5460, nodes[0].port),
+                (5461, 10922, nodes[1].port),
+                (10923, 16383, nodes[2].port),
+            ]

@@ -66,6 +66,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.peers",  # cluster mode's links to the other nodes (PUBLISH)
             "respq.cli",
             "respq.admin",
+            "respq.cluster_admin",  # respq cluster create
             "respq.__main__",
             "respq.http",  # the HTTP listener: health, metrics (it reads what INFO reads)
             "respq.embedded",  # the server in-process: a front end as the command line is
