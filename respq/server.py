@@ -625,7 +625,8 @@ class Server:
     def _update_peers(self) -> None:
         cluster, peers = self.cluster, self.peers
         if cluster is not None and peers is not None:
-            peers.update({(node.host, node.port) for node in cluster.nodes.values() if node is not cluster.myself})
+            others = [node for node in cluster.nodes.values() if node is not cluster.myself and not cluster.is_me(node)]
+            peers.update({(node.host, node.port) for node in others})  # never a link to itself: no echo
 
     def forward_publish(self, channel: bytes, message: bytes) -> None:
         if self.peers is not None:

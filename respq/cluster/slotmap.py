@@ -238,14 +238,15 @@ class SlotMap:
         self.nodes, self.owners, self.version = nodes, owners, version
         self.assigned = SLOTS - owners.count(None)
         if find_myself:
-            found = next((node for node in nodes.values() if self._is_me(node)), None)
+            found = next((node for node in nodes.values() if self.is_me(node)), None)
             if found is not None:
                 self.myid = found.id
         self.myself = nodes.get(self.myid)
         self.update_local()
         self.save()
 
-    def _is_me(self, node: Node) -> bool:
+    def is_me(self, node: Node) -> bool:
+        """The node has this node's port and one of its bind addresses (any address with a wildcard bind)."""
         if node.port != self.port:
             return False
         return node.host in self.binds or any(bind in _WILDCARD_BINDS for bind in self.binds)
