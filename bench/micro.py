@@ -9,7 +9,8 @@ encoder, and pushes and stream adds straight into the storage engine (one list, 
 flushing the journal every 16 operations as a pipelined batch would. It prints microseconds of process CPU per
 operation. No fsync is involved: this is the loop thread's share of a command, the part the throughput rows cannot
 separate from syscalls and scheduling. ``--storage memory`` runs the same against the memory store
-(storage/memory.py).
+(storage/memory.py). ``--cluster`` runs the commands with cluster-enabled yes, this node owning every slot: the
+routing check's cost.
 """
 
 from __future__ import annotations
@@ -67,12 +68,17 @@ def parsing(operations: int) -> dict[str, float]:
     return results
 
 
-def commands(operations: int, directory: str, storage_mode: str = "disk") -> dict[str, float]:
-    config = load_config(["--dir", directory, "--loglevel", "warning", "--storage", storage_mode])
+def commands(operations: int, directory: str, storage_mode: str = "disk", cluster: bool = False) -> dict[str, float]:
+    extra = ["--cluster-enabled", "yes"] if cluster else []
+    config = load_config(["--dir", directory, "--loglevel", "warning", "--storage", storage_mode, *extra])
     server = Server(config, Logger("warning"))
     server._load()
     server.loading = False
     ctx = server.context(Client("127.0.0.1:1", "127.0.0.1:2", authenticated=True))
+    if cluster:  # this node owns every slot: what the routing check costs a command it lets through
+        node = b"0" * 40
+        execute(ctx, [b"CLUSTERX", b"SETNODEID", node])
+        execute(ctx, [b"CLUSTERX", b"SETNODES", node + b" 127.0.0.1 6379 master - 0-16383", b"1"])
     engine = server.engine
     assert engine is not None
     keys = [b"k:%d" % random.Random(n).randrange(10_000) for n in range(10_000)]
@@ -206,11 +212,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--operations", type=int, default=100_000)
     parser.add_argument("--storage", choices=("disk", "memory"), default="disk", help="the storage directive")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="cluster-enabled yes, owning every slot (rows naming keys of several slots answer CROSSSLOT then)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as first, tempfile.TemporaryDirectory() as second:
         results = (
             parsing(args.operations)
-            | commands(args.operations, first, args.storage)
+            | commands(args.operations, first, args.storage, args.cluster)
             | storage(args.operations, second, args.storage)
         )
     for name, micros in results.items():

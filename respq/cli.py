@@ -78,6 +78,7 @@ USAGE = """usage: respq serve [CONFIG_FILE] [--directive value ...]
        respq check DIR | respq check --storage memory (refused: nothing on disk)
        respq stat [-h host] [-p port] [-a password] [--user name] [-i seconds] [--lines N]
        respq queues [-h host] [-p port] [-a password] [--user name] [--sort depth|age|lag] [--count N]
+       respq cluster create HOST:PORT [HOST:PORT ...] [-a password] [--user name]
        respq --version"""
 
 # Shaped after redis-server's usage.
@@ -113,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         from respq.admin import run
 
         return run(args[0], args[1:])
+    if args[0] == "cluster":
+        from respq import cluster_admin
+
+        return cluster_admin.run(args[1:])
     print(USAGE, file=sys.stderr)
     return 2
 

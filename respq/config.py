@@ -9,7 +9,7 @@ DIRECTIVES below lists every directive Redis 7.0 knows, each with how respq trea
 * SUPPORTED: respq honours it (see the typed properties of Config).
 * IGNORED: accepted so existing redis.conf files and clients keep working; CONFIG GET answers with the value set
   or Redis's default; start-up logs a warning when the value differs from that default.
-* RESTRICTED: only values respq can honour are accepted (``daemonize no``, ``cluster-enabled no``, ...); any
+* RESTRICTED: only values respq can honour are accepted (``daemonize no``, ``replicaof no one``, ...); any
   other fails start-up or CONFIG SET, because accepting it would silently change behaviour.
 
 Everything here is plain data and text: no sockets, no Trio. The server reads Config and is told by config_set
@@ -771,7 +771,7 @@ PERSISTENCE_NOTE = "respq writes every queue to its own log on disk; RDB and AOF
 MEMORY_NOTE = "respq keeps queues on disk rather than in memory (see maxdisk)"
 EVICTION_NOTE = "respq never evicts keys: over maxmemory it refuses commands that add data, whatever the policy"
 REPLICATION_NOTE = "respq has no replication"
-CLUSTER_NOTE = "respq has no cluster mode"
+CLUSTER_NOTE = "respq's cluster mode has a static slot map and no cluster bus"
 # Python's ssl module has no setting for these (TLSv1.3 suites, OpenSSL's session cache size and timeout).
 TLS_LIMIT_NOTE = "Python's ssl module cannot set it; respq uses OpenSSL's default"
 TLS_OUTGOING_NOTE = "respq makes no outgoing connections (no replication, no cluster bus)"
@@ -907,7 +907,8 @@ DIRECTIVES: tuple[Directive, ...] = (
         accepts=lambda value: value in (0, 3),
         note="respq does not notify systemd or upstart",
     ),
-    _d("cluster-enabled", YES_NO, False, I, R, **_only(False, CLUSTER_NOTE)),
+    # Cluster mode with a static slot map pushed by CLUSTERX SETNODES (respq/cluster): no gossip bus.
+    _d("cluster-enabled", YES_NO, False, I, S, live=False),
     Directive(
         "replicaof", ReplicaOf(), None, Handling.RESTRICTED, alias="slaveof", change=I, **_only(None, REPLICATION_NOTE)
     ),
@@ -939,7 +940,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("repl-diskless-sync", YES_NO, True, note=REPLICATION_NOTE),
     _d("aof-rewrite-incremental-fsync", YES_NO, True, note=PERSISTENCE_NOTE),
     _d("no-appendfsync-on-rewrite", YES_NO, False, note=PERSISTENCE_NOTE),
-    _d("cluster-require-full-coverage", YES_NO, True, note=CLUSTER_NOTE),
+    _d("cluster-require-full-coverage", YES_NO, True, S),  # keyed commands need a map that assigns every slot
     _d("rdb-save-incremental-fsync", YES_NO, True, note=PERSISTENCE_NOTE),
     _d("aof-load-truncated", YES_NO, True, note=PERSISTENCE_NOTE),
     _d("aof-use-rdb-preamble", YES_NO, True, note=PERSISTENCE_NOTE),
@@ -966,7 +967,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     Directive("replica-announce-ip", TEXT_OR_UNSET, None, alias="slave-announce-ip", note=REPLICATION_NOTE),
     _d("masteruser", TEXT_OR_UNSET, None, note=REPLICATION_NOTE),
     _d("cluster-announce-ip", TEXT_OR_UNSET, None, note=CLUSTER_NOTE),
-    _d("cluster-config-file", TEXT, "nodes.conf", I, note=CLUSTER_NOTE),
+    _d("cluster-config-file", TEXT, "nodes.conf", I, S, live=False),  # the slot map's file, inside dir
     _d("cluster-announce-hostname", Text(empty_is_unset=True, check=_hostname), None, note=CLUSTER_NOTE),
     _d("syslog-ident", TEXT, "redis", I),
     _d("dbfilename", Text(check=_base_name("dbfilename")), "dump.rdb", P, note=PERSISTENCE_NOTE),
@@ -1183,6 +1184,15 @@ class Config:
     @property
     def appendfsync(self) -> str:
         return FSYNC_POLICIES.name_of(self.values["appendfsync"])
+
+    @property
+    def cluster_enabled(self) -> bool:
+        return self.values["cluster-enabled"]
+
+    @property
+    def cluster_config_path(self) -> str:
+        """The slot map's file: cluster-config-file, relative to dir."""
+        return os.path.join(self.values["dir"], self.values["cluster-config-file"])
 
     @property
     def requirepass(self) -> str:

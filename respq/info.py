@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from respq import REDIS_COMPAT_VERSION, __version__, speedups
 from respq.blocking import BlockingRegistry
 from respq.client import Client
+from respq.cluster import SlotMap
 from respq.config import Config
 from respq.keyspace import Keyspace
 from respq.observe import histogram_percentile
@@ -52,6 +53,7 @@ class InfoSource(Protocol):
     started_monotonic: float
     last_checkpoint: float  # LASTSAVE's time
     saves: int  # SAVE, BGSAVE and BGREWRITEAOF done
+    cluster: SlotMap | None  # the slot map with cluster-enabled yes
 
 
 DEFAULT_SECTIONS = (
@@ -112,7 +114,7 @@ def _server_section(server: InfoSource) -> list[tuple[str, object]]:
         ("redis_git_sha1", "00000000"),
         ("redis_git_dirty", 0),
         ("redis_build_id", "0"),
-        ("redis_mode", "standalone"),
+        ("redis_mode", "standalone" if server.cluster is None else "cluster"),
         ("os", f"{uname.system} {uname.release} {uname.machine}"),
         ("arch_bits", 64),
         ("monotonic_clock", "POSIX clock_gettime"),
@@ -410,6 +412,6 @@ _SECTIONS = {
     "commandstats": _commandstats_section,
     "errorstats": _errorstats_section,
     "latencystats": _latencystats_section,
-    "cluster": lambda server: [("cluster_enabled", 0)],
+    "cluster": lambda server: [("cluster_enabled", int(server.cluster is not None))],
     "keyspace": _keyspace_section,
 }

@@ -10,7 +10,7 @@ import heapq
 import random
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from respq import errors
@@ -38,6 +38,10 @@ class Keyspace:
         self.stats = stats
         self.blocking = blocking
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
+        # Cluster mode: keys of database 0 whose slot another node serves now. They stay on disk (removed only on
+        # purpose, never by a map change), no command reaches them, and DBSIZE, KEYS, SCAN, RANDOMKEY and INFO
+        # keyspace leave them out. Set by the server at each change of the slot map.
+        self.hidden: set[bytes] = set()
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
         for db in range(self.databases):
@@ -104,13 +108,20 @@ class Keyspace:
         return found[0]
 
     def dbsize(self, db: int) -> int:
-        return self.engine.dbsize(db)
+        size = self.engine.dbsize(db)
+        if db == 0 and self.hidden:
+            size -= sum(1 for key in self.hidden if self.engine.peek(0, key) is not None)
+        return size
+
+    def _visible(self, db: int, keys: Iterable[bytes]) -> Iterable[bytes]:
+        hidden = self.hidden
+        return keys if db or not hidden else [key for key in keys if key not in hidden]
 
     def keys(self, db: int) -> Iterator[bytes]:
         """Live keys (expired ones are skipped, not deleted: iteration must not change the dict)."""
         now = now_ms()
         engine = self.engine
-        for key in list(engine.keys(db)):
+        for key in list(self._visible(db, engine.keys(db))):
             found = engine.peek(db, key)
             if found is not None and (found[1] is None or found[1] > now):
                 yield key
@@ -124,7 +135,7 @@ class Keyspace:
     def scan(self, db: int, cursor: int, count: int) -> tuple[int, list[bytes]]:
         """Visits keys in the order of a 32-bit hash; the cursor is the next hash value to visit, so every key present
         for the whole iteration is returned at least once however keys come and go. O(keys) per call."""
-        pending = [(h, key) for key in self.engine.keys(db) if (h := zlib.crc32(key)) >= cursor]
+        pending = [(h, key) for key in self._visible(db, self.engine.keys(db)) if (h := zlib.crc32(key)) >= cursor]
         if len(pending) <= count:
             return 0, [key for _, key in sorted(pending)]
         batch = heapq.nsmallest(count, pending)
@@ -136,7 +147,7 @@ class Keyspace:
         return next_cursor, [key for _, key in batch]
 
     def random_key(self, db: int) -> bytes | None:
-        keys = list(self.engine.keys(db))
+        keys = list(self._visible(db, self.engine.keys(db)))
         while keys:
             key = keys.pop(random.randrange(len(keys)))
             if self.lookup(db, key) is not None:

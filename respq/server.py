@@ -16,6 +16,7 @@ from respq import __version__
 from respq.acl import load_users
 from respq.blocking import BlockingRegistry
 from respq.client import Client
+from respq.cluster import MapError, SlotMap, key_slot
 from respq.commands.context import Context
 from respq.commands.modules import load_all
 from respq.commands.table import apply_renames
@@ -26,8 +27,10 @@ from respq.histogram import CHECKPOINT_SECONDS, Histogram
 from respq.http import check_http_bind, open_http_listener, serve_http
 from respq.keyspace import Keyspace
 from respq.log import Logger
+from respq.peers import PeerLinks
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
+from respq.replies import ErrorReply
 from respq.scripting.engine import ScriptEngine
 from respq.scripting.functions import FunctionEngine
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
@@ -108,6 +111,13 @@ class Server:
         self._checkpoint_scheduled = False  # BGSAVE started a checkpoint that has not taken the lock yet
         self._configure_observers()
         self.functions = FunctionEngine(log, config.script_memory_limit)  # FUNCTION's libraries, FCALL
+        # cluster-enabled yes: the slot map, read from its file once the data directory is open (in memory, none).
+        self.cluster: SlotMap | None = None
+        if config.cluster_enabled:
+            path = None if config.in_memory else config.cluster_config_path
+            self.cluster = SlotMap(path, config.port, config.bind)
+            self.cluster.full_coverage = config.values["cluster-require-full-coverage"]
+        self.peers: PeerLinks | None = None  # cluster mode, once serving: the links that carry PUBLISH to the others
         self.functions.serve_while_busy = self._serve_while_busy
 
     # ---- durability -------------------------------------------------------------------------------------------
@@ -427,6 +437,7 @@ class Server:
             clients=self.clients,
             server=self,
             acl=self.acl,
+            cluster=self.cluster,
         )
 
     def register(self, connection: Connection) -> None:
@@ -493,6 +504,9 @@ class Server:
             self.acl.log.max_len = cfg.values["acllog-max-len"]
         if "loglevel" in changed:
             self.log.set_level(cfg.loglevel)
+        if "cluster-require-full-coverage" in changed and self.cluster is not None:
+            self.cluster.full_coverage = cfg.values["cluster-require-full-coverage"]
+            self.cluster.update_local()
         if "maxdisk" in changed and self.engine is not None:
             self.engine.maxdisk = cfg.maxdisk
         if "maxmemory-clients" in changed or "maxmemory" in changed:
@@ -571,9 +585,12 @@ class Server:
             type_settings=type_settings(cfg),
         )
         self.engine = engine
+        if self.cluster is not None:
+            self.cluster.load()
         self.last_checkpoint = time.time()  # opening the data directory ends with a checkpoint
         self.functions.restore_saved(engine)
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
+        self._hide_foreign_keys()
 
     def _load_memory(self) -> None:
         """``storage memory``: an empty store held in memory (storage/memory.py) behind the same port."""
@@ -585,6 +602,46 @@ class Server:
         self.last_checkpoint = time.time()
         self.functions.restore_saved(engine)  # type: ignore[arg-type]
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)  # type: ignore[arg-type]
+
+    def cluster_changed(self, slots: list[int]) -> None:
+        """Clients blocked on a key of a slot that moved away get the redirect (MOVED, CLUSTERDOWN), as Redis's
+        clusterRedirectBlockedClientIfNeeded gives them; the map's new owner serves them once they retry there."""
+        cluster = self.cluster
+        if cluster is None:
+            return
+        self._hide_foreign_keys()
+        self._update_peers()
+        if not self.blocking.by_client:
+            return
+        moved = set(slots)
+        for client_id, waiter in list(self.blocking.by_client.items()):
+            for key in waiter.block.keys:
+                slot = key_slot(key)
+                redirect = cluster.redirect(slot) if slot in moved else None
+                if redirect is not None:
+                    self.stats.count_error(redirect)
+                    self.blocking.unblock(client_id, ErrorReply(redirect))
+                    break
+
+    def _update_peers(self) -> None:
+        cluster, peers = self.cluster, self.peers
+        if cluster is not None and peers is not None:
+            others = [node for node in cluster.nodes.values() if node is not cluster.myself and not cluster.is_me(node)]
+            peers.update({(node.host, node.port) for node in others})  # never a link to itself: no echo
+
+    def forward_publish(self, channel: bytes, message: bytes) -> None:
+        if self.peers is not None:
+            self.peers.publish(channel, message)
+
+    def _hide_foreign_keys(self) -> None:
+        """Keys of slots another node serves now are left out of DBSIZE, KEYS, SCAN and RANDOMKEY (O(keys), once per
+        map change: no command can add such a key until the map changes again)."""
+        cluster, keyspace = self.cluster, self.keyspace
+        if cluster is None or keyspace is None:
+            return
+        owners, myself = cluster.owners, cluster.myself
+        foreign = {owner for owner in owners if owner is not None and owner is not myself}
+        keyspace.hidden = {key for key in keyspace.engine.keys(0) if owners[key_slot(key)] in foreign}
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()
@@ -660,6 +717,8 @@ class Server:
                     if tls_listeners:
                         self.tls_port = tls_listeners[0].getsockname()[1]
                     self.port = listeners[0].getsockname()[1] if listeners else self.tls_port
+                    if self.cluster is not None:  # SETNODES finds this node by the port it listens on
+                        self.cluster.port = self.port
                     tls = f" tls-port={self.tls_port}" if tls_listeners else ""
                     log.notice(f"Server initialized; listening on {', '.join(cfg.bind)} port={self.port}{tls}")
                 if not embedded:
@@ -687,7 +746,7 @@ class Server:
         started = time.monotonic()
         try:
             await trio.to_thread.run_sync(self._load, lock_fd)
-        except (StorageError, OSError) as error:
+        except (StorageError, OSError, MapError) as error:
             return LOAD_FAILED.format(error)
         for connection in self.connections.values():  # clients that connected while loading
             connection.ctx.keyspace = self.keyspace
@@ -733,6 +792,9 @@ class Server:
                 if not cfg.scrub_bandwidth:
                     self.scrub.stop()
                 storage_tasks.start_soon(self._scrubber)
+            if self.cluster is not None:
+                self.peers = PeerLinks(nursery, cfg.requirepass, self.log)
+                self._update_peers()
             self._log_ready()
             task_status.started(self.port)
             await self.shutdown_requested.wait()

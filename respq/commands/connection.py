@@ -9,6 +9,7 @@ from respq import REDIS_COMPAT_VERSION, errors
 from respq.acl.check import DENIED_AUTH
 from respq.client import Client
 from respq.commands.args import parse_db_index, parse_int, parse_timeout_ms
+from respq.commands.cluster import SELECT_IN_CLUSTER
 from respq.commands.context import Context
 from respq.commands.help import help_lines
 from respq.commands.table import command, container
@@ -113,7 +114,7 @@ def hello(ctx: Context, argv: list[bytes]) -> Any:
         b"version": REDIS_COMPAT_VERSION.encode(),
         b"proto": protocol,
         b"id": client.id,
-        b"mode": b"standalone",
+        b"mode": b"standalone" if ctx.cluster is None else b"cluster",
         b"role": b"master",
         b"modules": [],
     }
@@ -121,6 +122,11 @@ def hello(ctx: Context, argv: list[bytes]) -> Any:
 
 @command("select", 2, "loading stale fast", group=G, summary="Switches the connection's database.", since="1.0.0")
 def select(ctx: Context, argv: list[bytes]) -> Any:
+    if ctx.cluster is not None:  # a cluster node has database 0 only
+        index = parse_int(argv[1])
+        if index != 0:
+            raise CommandError(SELECT_IN_CLUSTER if -(1 << 31) <= index < 1 << 31 else errors.NOT_INT32)
+        return OK
     ctx.client.db = parse_db_index(argv[1], ctx.config.databases)
     return OK
 

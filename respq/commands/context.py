@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from respq.blocking import BlockingRegistry
 from respq.client import Client
+from respq.cluster import SlotMap
 from respq.config import Config
 from respq.info import InfoSource
 from respq.keyspace import Keyspace
@@ -75,6 +76,12 @@ class ServerControl(InfoSource, Protocol):
     def last_save(self) -> int:
         """LASTSAVE: the unix time of the last checkpoint (of start-up before the first)."""
 
+    def forward_publish(self, channel: bytes, message: bytes) -> None:
+        """Cluster mode: PUBLISH reaches the subscribers of the other nodes of the map too."""
+
+    def cluster_changed(self, slots: list[int]) -> None:
+        """The slot map changed the owner of ``slots``: clients blocked on their keys are redirected."""
+
 
 @dataclass(slots=True, eq=False)
 class Context:
@@ -90,6 +97,7 @@ class Context:
     clients: dict[int, Client]  # every connected client by id (CLIENT LIST/KILL)
     server: ServerControl
     acl: Acl = dataclasses.field(default_factory=lambda: _new_acl())  # the users, the ACL log
+    cluster: SlotMap | None = None  # the slot map with cluster-enabled yes; None: every key is served here
 
     def __post_init__(self) -> None:
         if self.client.user is None:  # a client made without a user (a test's, a script's) runs as the default user

@@ -6,12 +6,14 @@ the same context."""
 from __future__ import annotations
 
 import time
+from binascii import crc_hqx
 from typing import Any
 
 from respq import acl, errors
 from respq.acl.log import MULTI, TOPLEVEL
 from respq.blocking import Block
 from respq.client import Client
+from respq.cluster import key_slot
 from respq.commands.connection import client_line
 from respq.commands.context import Context
 from respq.commands.table import COMMANDS, Command
@@ -72,6 +74,14 @@ def execute(ctx: Context, argv: list[bytes]) -> Any:
     refusal = _refusal(ctx, cmd, argv)
     if refusal is not None:
         return _reject(ctx, argv, refusal, cmd)
+    cluster = ctx.cluster
+    if cluster is not None:  # the only cost of cluster mode when it is off
+        key = argv[1] if cmd.one_key else None
+        # One key of a slot served here (the common case) costs its CRC (key_slot inlined) and one lookup.
+        if key is None or not cluster.local[crc_hqx(key, 0) & 0x3FFF if b"{" not in key else key_slot(key)]:
+            redirect = cluster_refusal(ctx, cmd, argv)
+            if redirect is not None:
+                return _redirect(ctx, redirect, cmd)
     multi = ctx.client.multi
     if multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         multi.append((cmd, argv))
@@ -107,6 +117,44 @@ def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
     if server.busy_error is not None and "allow_busy" not in cmd.flags:
         return server.busy_error  # a script runs past busy-reply-threshold
     return None
+
+
+def cluster_refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
+    """Cluster mode: the redirect (MOVED, CROSSSLOT, CLUSTERDOWN) for a call whose keys this node does not serve.
+    EXEC is checked over every queued call, whose keys must all share one slot, as Redis's getNodeByQuery does."""
+    cluster = ctx.cluster
+    assert cluster is not None
+    if cmd.first_key > 0 or cmd.key_finder is not None:
+        return cluster.route(call_keys(cmd, argv))
+    if cmd.name == "exec" and ctx.client.multi:
+        keys = [key for queued, queued_argv in ctx.client.multi for key in call_keys(queued, queued_argv)]
+        return cluster.route(keys)
+    return None
+
+
+def call_keys(cmd: Command, argv: list[bytes]) -> list[bytes]:
+    """The keys a call names, from the command table's key positions (none when they cannot be found: the command
+    then fails on its own)."""
+    if cmd.first_key <= 0 and cmd.key_finder is None:
+        return []
+    try:
+        return [argv[position] for position in cmd.key_positions(argv)]
+    except CommandError:
+        return []
+
+
+def _redirect(ctx: Context, message: bytes, cmd: Command) -> ErrorReply:
+    """A call sent to the wrong node: it flags an open transaction (EXEC then answers EXECABORT); a redirected EXEC
+    discards the transaction and answers the redirect itself, as Redis does."""
+    client = ctx.client
+    if client.multi is not None:
+        if cmd.name == "exec":
+            client.multi = None
+            client.multi_error = False
+            ctx.keyspace.unwatch_all(client)
+        else:
+            client.multi_error = True
+    return ctx.stats.rejected(message, cmd)
 
 
 _NOPERM = {
@@ -262,6 +310,16 @@ def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
         end = next((i for i in range(pos, end) if (client.db, batch[i][1]) in waiters), end)
     if end - pos < 2 or client.multi is not None or not client.user.unrestricted or _refusal(ctx, cmd, argv):
         return []
+    cluster = ctx.cluster
+    if cluster is not None:  # the run stops before the first call whose key this node does not serve
+        if spread is None:  # one key for the whole run
+            if not cluster.local[key_slot(key)]:
+                return []
+        else:
+            local = cluster.local
+            end = next((i for i in range(pos, end) if not local[key_slot(batch[i][1])]), end)
+        if end - pos < 2:
+            return []
     stats = ctx.stats
     if not stats.watch_ns:  # a MONITOR client is attached: it is shown each call, at the time it runs
         return []

@@ -14,8 +14,9 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists, streams, strings (bit commands included), hashes, sets and sorted sets. GEO, HyperLogLog (PF*),
-scripting, cluster and replication commands are not part of respq.
+Value types: lists, streams, strings (bit commands included), hashes, sets and sorted sets. GEO, HyperLogLog (PF*)
+and replication commands are not part of respq. Cluster mode has a static slot map pushed with CLUSTERX
+(docs/cluster.md).
 
 """
 

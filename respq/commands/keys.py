@@ -7,6 +7,7 @@ from typing import Any
 
 from respq import errors
 from respq.commands.args import parse_db_index, parse_int
+from respq.commands.cluster import COPY_DB_IN_CLUSTER, MOVE_IN_CLUSTER
 from respq.commands.context import Context
 from respq.commands.help import help_lines
 from respq.commands.table import command, container
@@ -238,6 +239,8 @@ def copy(ctx: Context, argv: list[bytes]) -> Any:
         else:
             raise CommandError(errors.SYNTAX)
         i += 1
+    if ctx.cluster is not None and dst_db != 0:
+        raise CommandError(COPY_DB_IN_CLUSTER)
     src, dst = argv[1], argv[2]
     if dst_db == client.db and src == dst:
         raise CommandError(errors.SAME_OBJECT)
@@ -254,6 +257,8 @@ def copy(ctx: Context, argv: list[bytes]) -> Any:
     since="1.0.0",
 )
 def move(ctx: Context, argv: list[bytes]) -> Any:
+    if ctx.cluster is not None:
+        raise CommandError(MOVE_IN_CLUSTER)
     client = ctx.client
     dst_db = parse_db_index(argv[2], ctx.keyspace.databases)
     if dst_db == client.db:

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from respq.commands import acl, connection, dump, introspection, keys, migrate, ops, pubsub, server, sort, transactions
+from respq.commands import (
+    acl,
+    cluster,
+    connection,
+    dump,
+    introspection,
+    keys,
+    migrate,
+    ops,
+    pubsub,
+    server,
+    sort,
+    transactions,
+)
 from respq.commands.table import COMMANDS, Command
 from respq.scripting import commands as scripting
 from respq.scripting import function_commands
@@ -24,6 +37,7 @@ from respq.types.zsets import commands as zsets
 MODULES: tuple[ModuleType, ...] = (
     acl,
     bitcommands,
+    cluster,
     connection,
     dump,
     function_commands,

@@ -158,6 +158,8 @@ def punsubscribe(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N+M): N subscribers of the channel, M patterns subscribed to",
 )
 def publish(ctx: Context, argv: list[bytes]) -> Any:
+    if ctx.cluster is not None:  # delivered cluster-wide; the reply counts this node's receivers, as in Redis
+        ctx.server.forward_publish(argv[1], argv[2])
     return ctx.pubsub.publish(argv[1], argv[2])
 
 

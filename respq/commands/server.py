@@ -7,6 +7,7 @@ from typing import Any
 
 from respq import errors
 from respq.commands.args import parse_int32, strtod_prefix
+from respq.commands.cluster import SWAPDB_IN_CLUSTER
 from respq.commands.context import Context
 from respq.commands.help import help_lines
 from respq.commands.table import command, container
@@ -90,6 +91,8 @@ def flushall(ctx: Context, argv: list[bytes]) -> Any:
     acl=("@keyspace", "@write", "@fast", "@dangerous"),
 )
 def swapdb(ctx: Context, argv: list[bytes]) -> Any:
+    if ctx.cluster is not None:
+        raise CommandError(SWAPDB_IN_CLUSTER)
     first = parse_int32(argv[1], INVALID_FIRST_DB)
     second = parse_int32(argv[2], INVALID_SECOND_DB)
     databases = ctx.config.databases

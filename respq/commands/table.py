@@ -58,6 +58,10 @@ class Command:
     # The key positions name no keys but things a cluster still routes by slot (the shard channels of SPUBLISH,
     # SSUBSCRIBE): Redis's NOT_KEY key spec flag. ACL key rules, WATCH and COMMAND GETKEYS skip them.
     not_key: bool = False
+    one_key: bool = False  # names exactly one key, at argv[1] (GET, LPUSH, XADD ...): cluster mode checks it fast
+
+    def __post_init__(self) -> None:
+        self.one_key = self.first_key == 1 and self.last_key == 1 and self.key_finder is None
 
     @property
     def is_write(self) -> bool:

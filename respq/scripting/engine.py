@@ -22,8 +22,10 @@ from respq import REDIS_COMPAT_VERSION, acl, errors
 from respq.acl.log import LUA
 from respq.blocking import Block
 from respq.client import Client
+from respq.cluster import key_slot
+from respq.cluster.slotmap import CLUSTERDOWN_STATE
 from respq.commands.context import Context
-from respq.commands.dispatch import acl_denial, call
+from respq.commands.dispatch import acl_denial, call, call_keys
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.protocol import ProtocolError, encode_reply, split_inline
@@ -73,12 +75,14 @@ class Run:
         "allow_oom",
         "caller",
         "calls",
+        "cross_slot",
         "ctx",
         "dirty",
         "killed",
         "name",
         "oom",
         "read_only",
+        "slot",
         "started",
         "timed_out",
     )
@@ -91,6 +95,8 @@ class Run:
         self.allow_oom = allow_oom
         self.oom = oom  # over maxmemory when the script started (Redis's pre_command_oom_state)
         self.dirty = False  # a write command ran: SCRIPT KILL can no longer stop it
+        self.slot = -1  # cluster mode: the slot of the keys declared or first touched; every call must keep to it
+        self.cross_slot = False  # calls may touch (local) keys of several slots: allow-cross-slot-keys, or no shebang
         self.killed = False
         self.timed_out = False
         self.started = time.monotonic()
@@ -288,6 +294,8 @@ class ScriptEngine:
             show_command(caller, command)
         if read_only and not flags & (EVAL_COMPAT | NO_WRITES):
             raise CommandError(script_errors.RO_SCRIPT_WRITES)
+        if caller.cluster is not None and flags & NO_CLUSTER and not flags & EVAL_COMPAT:
+            raise CommandError(script_errors.NO_CLUSTER_FLAG)
         ctx = self._script_ctx
         if ctx is None or ctx.engine is not engine:
             ctx = self._script_context(caller)
@@ -303,6 +311,10 @@ class ScriptEngine:
             bool(not flags & EVAL_COMPAT and flags & ALLOW_OOM),
             oom,
         )
+        if caller.cluster is not None:
+            if numkeys:  # the dispatcher saw them all in one slot served here
+                run.slot = key_slot(argv[0])
+            run.cross_slot = bool(flags & (EVAL_COMPAT | ALLOW_CROSS_SLOT))  # a script without shebang: as before 7.0
         threshold = caller.config.values["busy-reply-threshold"]
         self._threshold = threshold / 1000
         prepared = script.prepared
@@ -471,6 +483,10 @@ class ScriptEngine:
             refusal = self._refusal(run, cmd)
             if refusal is not None:
                 return False, self._make_error(ctx.stats.rejected(refusal, cmd).message)
+        if ctx.cluster is not None and (cmd.first_key > 0 or cmd.key_finder is not None):
+            refusal = self._cluster_refusal(run, cmd, argv)
+            if refusal is not None:
+                return False, self._make_error(ctx.stats.rejected(refusal, cmd).message)
         try:
             reply = call(ctx, cmd, argv)
         except StorageError as error:  # raised past the handler (a value read while encoding)
@@ -504,6 +520,26 @@ class ScriptEngine:
                 return errors.misconf(engine.write_error)
         if not run.allow_oom and run.oom and not run.dirty and "denyoom" in flags and run.ctx.engine.maxmemory:
             return errors.OOM
+        return None
+
+    @staticmethod
+    def _cluster_refusal(run: Run, cmd: Command, argv: list[bytes]) -> bytes | None:
+        """Cluster mode: a call's keys must be served here and, unless the script allows cross-slot keys, share
+        the slot of the keys the script declared or touched first."""
+        keys = call_keys(cmd, argv)
+        if not keys:
+            return None
+        redirect = run.ctx.cluster.route(keys)  # type: ignore[union-attr]
+        if redirect == CLUSTERDOWN_STATE:
+            return script_errors.CALL_CLUSTER_DOWN
+        if redirect is not None:
+            return script_errors.CALL_NON_LOCAL_KEY
+        if not run.cross_slot:
+            slot = key_slot(keys[0])
+            if run.slot < 0:
+                run.slot = slot
+            elif slot != run.slot:
+                return script_errors.CALL_CROSS_SLOT
         return None
 
     def _to_lua(self, reply: Any, protocol: int) -> Any:

@@ -34,6 +34,11 @@ CALL_ARITY = b"ERR Wrong number of args calling Redis command from script"
 CALL_NOSCRIPT = b"ERR This Redis command is not allowed from script"
 CALL_WRITE_RO = b"ERR Write commands are not allowed from read-only scripts."
 SCRIPT_KILLED = b"ERR Script killed by user with SCRIPT KILL..."
+# Cluster mode: a script's calls may only touch keys of one slot served here (Redis's scriptVerifyClusterState).
+CALL_NON_LOCAL_KEY = b"ERR Script attempted to access a non local key in a cluster node"
+CALL_CROSS_SLOT = b"ERR Script attempted to access keys that do not hash to the same slot"
+CALL_CLUSTER_DOWN = b"ERR Script attempted to execute a command while the cluster is down"
+NO_CLUSTER_FLAG = b"ERR Can not run script on cluster, 'no-cluster' flag is set."
 # respq's bound on a script's Lua memory (script-memory-limit); Redis 7.0 has none.
 SCRIPT_MEMORY = b"ERR Script exceeded script-memory-limit (%d bytes) and was stopped"
 ACL_CHECK_UNKNOWN = b"ERR Invalid command passed to redis.acl_check_cmd()"

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import start_respq  # the repository's root conftest.py
+from conftest import IN_CI, require_tool, start_respq  # the repository's root conftest.py
+
+NODE_DIR = Path(__file__).parent / "node"
 
 SERVER_KINDS = ["respq"] + (["redis"] if os.environ.get("RESPQ_CLIENTS_VS_REDIS") == "1" else [])
 
@@ -40,3 +42,15 @@ def server(server_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
             pytest.fail(f"respq exited during the test:\n{process.output.decode(errors='replace')}")
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    """The node binary, with the client packages of node/ installed."""
+    node_binary = require_tool("node")
+    if not (NODE_DIR / "node_modules").is_dir():
+        message = f"node modules missing: run `npm ci` in {NODE_DIR} (scripts/test does)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return node_binary

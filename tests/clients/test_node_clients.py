@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, require_tool, start_tls
+from conftest import start_tls
+from tests.clients.conftest import NODE_DIR
 from tests.tls_certs import make_certs
 
-NODE_DIR = Path(__file__).parent / "node"
 SCRIPT_TIMEOUT = 90.0  # the scripts' own watchdog fires at 60 s and still prints a summary
 
 # Queue commands respq does not answer yet: the scripts' checks for them run against real Redis only, and against
@@ -23,17 +23,6 @@ CLIENTS = [
     pytest.param("node_redis_smoke.js", 2, id="node-redis-resp2"),
     pytest.param("node_redis_smoke.js", 3, id="node-redis-resp3"),
 ]
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    node_binary = require_tool("node")
-    if not (NODE_DIR / "node_modules").is_dir():
-        message = f"node modules missing: run `npm ci` in {NODE_DIR} (scripts/test does)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return node_binary
 
 
 def run_smoke(node: str, script: str, port: int, resp: int, *flags: str) -> dict[str, object]:

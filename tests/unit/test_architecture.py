@@ -35,7 +35,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type
     ("rdb", ("respq.rdb",)),  # Redis's RDB serialization pieces (DUMP, FUNCTION DUMP): bytes only, above storage
     ("types", ("respq.types",)),  # the value types' models (their commands are in the commands layer)
-    ("keyspace", ("respq.keyspace", "respq.blocking", "respq.pubsub", "respq.stats", "respq.observe", "respq.client")),
+    (
+        "keyspace",
+        (
+            "respq.keyspace",
+            "respq.blocking",
+            "respq.pubsub",
+            "respq.stats",
+            "respq.observe",
+            "respq.client",
+            "respq.cluster",  # the slot map and key slots (no RESP, no Trio)
+        ),
+    ),
     (
         "commands",
         (
@@ -53,8 +64,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.connection",
             "respq.reactor",
             "respq.server",
+            "respq.peers",  # cluster mode's links to the other nodes (PUBLISH)
             "respq.cli",
             "respq.admin",
+            "respq.cluster_admin",  # respq cluster create
             "respq.__main__",
             "respq.http",  # the HTTP listener: health, metrics (it reads what INFO reads)
             "respq.embedded",  # the server in-process: a front end as the command line is
