@@ -13,6 +13,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -1442,6 +1443,77 @@ encode_bulks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+PyDoc_STRVAR(read_slots_doc,
+"read_slots(catalog, keys, kind, value_slot, expire_slot) -> list | None\n\n"
+"MGET's common case: for each key of ``keys`` (a list), None where the dict ``catalog`` has no entry, else the entry's\n"
+"``value_slot`` (a __slots__ member of ``kind``) as bytes, when the entry is exactly a ``kind`` whose ``expire_slot``\n"
+"is None; None as soon as an entry is anything else (cold, of another type, with an expiry), for the caller's\n"
+"Python path, which defines the result (respq.keyspace.Keyspace.read_many).");
+
+/* The offset of the object member ``descr`` (a __slots__ descriptor) in instances of ``kind``; -1 with an error. */
+static Py_ssize_t
+slot_offset(PyObject *descr, PyObject *kind)
+{
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_SetString(PyExc_TypeError, "read_slots: a __slots__ member descriptor");
+        return -1;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if ((member->type != T_OBJECT_EX && member->type != T_OBJECT) ||
+        !PyType_IsSubtype((PyTypeObject *)kind, PyDescr_TYPE(descr))) {
+        PyErr_SetString(PyExc_TypeError, "read_slots: an object member of the type given");
+        return -1;
+    }
+    return member->offset;
+}
+
+static PyObject *
+read_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("read_slots", nargs, 5, 5) < 0)
+        return NULL;
+    PyObject *catalog = args[0], *keys = args[1], *kind = args[2];
+    if (!PyDict_CheckExact(catalog) || !PyList_CheckExact(keys) || !PyType_Check(kind)) {
+        PyErr_SetString(PyExc_TypeError, "read_slots: a dict, a list and a type");
+        return NULL;
+    }
+    Py_ssize_t value_at = slot_offset(args[3], kind), expire_at = slot_offset(args[4], kind);
+    if (value_at < 0 || expire_at < 0)
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(keys);
+    PyObject *out = PyList_New(count);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *entry = PyDict_GetItemWithError(catalog, PyList_GET_ITEM(keys, i)), *item;
+        if (entry == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            item = Py_NewRef(Py_None);
+        } else {
+            if ((PyObject *)Py_TYPE(entry) != kind || *(PyObject **)((char *)entry + expire_at) != Py_None)
+                goto other;
+            PyObject *data = *(PyObject **)((char *)entry + value_at);
+            if (data != NULL && PyBytes_CheckExact(data))
+                item = Py_NewRef(data);
+            else if (data != NULL && PyByteArray_CheckExact(data)) {
+                item = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(data), PyByteArray_GET_SIZE(data));
+                if (item == NULL)
+                    goto fail;
+            } else
+                goto other;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+    return out;
+other:
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"parse_multibulk", (PyCFunction)(void (*)(void))parse_multibulk, METH_FASTCALL, parse_multibulk_doc},
     {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL, frame_doc},
@@ -1466,6 +1538,7 @@ static PyMethodDef speedups_methods[] = {
     {"lp_place", (PyCFunction)(void (*)(void))lp_place, METH_FASTCALL, lp_place_doc},
     {"lp_join_many", (PyCFunction)(void (*)(void))lp_join_many, METH_FASTCALL, lp_join_many_doc},
     {"encode_bulks", (PyCFunction)(void (*)(void))encode_bulks, METH_FASTCALL, encode_bulks_doc},
+    {"read_slots", (PyCFunction)(void (*)(void))read_slots, METH_FASTCALL, read_slots_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -15,6 +15,7 @@ frame: Callable[[int, Any], bytes] | None = None
 frame_values: Callable[[int, Sequence[Any]], bytes] | None = None
 encode_values: Callable[[Sequence[Any]], bytes] | None = None
 encode_bulks: Callable[[list[Any], bytes], bytes | None] | None = None
+read_slots: Callable[[dict[bytes, Any], list[bytes], type, Any, Any], list[bytes | None] | None] | None = None
 decode_values: Callable[..., list[bytes]] | None = None
 encode_fields: Callable[[Sequence[Any]], bytes] | None = None
 decode_fields: Callable[..., list[bytes]] | None = None
@@ -55,6 +56,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import parse_multibulk as parse_multibulk
         from respq._speedups import popcount as popcount
         from respq._speedups import pread_many as pread_many
+        from respq._speedups import read_slots as read_slots
         from respq._speedups import scan_records as scan_records
         from respq._speedups import scan_records_backward as scan_records_backward
     except ImportError:
