@@ -356,6 +356,30 @@ PyDoc_STRVAR(encode_values_doc,
 static PyObject *
 encode_values(PyObject *module, PyObject *values)
 {
+    /* A list or tuple of bytes (what every caller passes) is read in place, without a buffer request per value. */
+    if (PyList_CheckExact(values) || PyTuple_CheckExact(values)) {
+        Py_ssize_t count = PySequence_Fast_GET_SIZE(values), i;
+        PyObject **objects = PySequence_Fast_ITEMS(values);
+        size_t length = 0;
+        for (i = 0; i < count; i++) {
+            if (!PyBytes_CheckExact(objects[i]) || (size_t)PyBytes_GET_SIZE(objects[i]) > MAX_VALUE_LENGTH)
+                break;  /* the general path below takes it (and refuses a value too long) */
+            length += (size_t)PyBytes_GET_SIZE(objects[i]);
+        }
+        if (i == count) {
+            PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(length + 4 * (size_t)count));
+            if (out == NULL)
+                return NULL;
+            unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+            for (i = 0; i < count; i++) {
+                Py_ssize_t len = PyBytes_GET_SIZE(objects[i]);
+                p = put_u32(p, (uint32_t)len);
+                memcpy(p, PyBytes_AS_STRING(objects[i]), (size_t)len);
+                p += len;
+            }
+            return out;
+        }
+    }
     Items items;
     size_t total;
     if (get_items(values, &items, &total) < 0)
@@ -377,6 +401,49 @@ static uint32_t
 get_u32(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+PyDoc_STRVAR(encode_pairs_doc,
+"encode_pairs(head, mapping) -> bytes | None\n\n"
+"``head`` then encode_values of the dict's keys and values interleaved, in its order, when every one is bytes; None\n"
+"otherwise (respq.types.hashes.model.py_encode_pairs).");
+
+static PyObject *
+encode_pairs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("encode_pairs", nargs, 2, 2) < 0)
+        return NULL;
+    PyObject *head = args[0], *mapping = args[1], *key, *value;
+    if (!PyBytes_CheckExact(head) || !PyDict_CheckExact(mapping)) {
+        PyErr_SetString(PyExc_TypeError, "encode_pairs: a bytes object and a dict");
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    size_t total = (size_t)PyBytes_GET_SIZE(head);
+    while (PyDict_Next(mapping, &pos, &key, &value)) {
+        if (!PyBytes_CheckExact(key) || !PyBytes_CheckExact(value) ||
+            (size_t)PyBytes_GET_SIZE(key) > MAX_VALUE_LENGTH || (size_t)PyBytes_GET_SIZE(value) > MAX_VALUE_LENGTH)
+            Py_RETURN_NONE;
+        total += (size_t)PyBytes_GET_SIZE(key) + (size_t)PyBytes_GET_SIZE(value) + 8;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (out == NULL)
+        return NULL;
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+    memcpy(p, PyBytes_AS_STRING(head), (size_t)PyBytes_GET_SIZE(head));
+    p += PyBytes_GET_SIZE(head);
+    pos = 0;
+    while (PyDict_Next(mapping, &pos, &key, &value)) {
+        Py_ssize_t len = PyBytes_GET_SIZE(key);
+        p = put_u32(p, (uint32_t)len);
+        memcpy(p, PyBytes_AS_STRING(key), (size_t)len);
+        p += len;
+        len = PyBytes_GET_SIZE(value);
+        p = put_u32(p, (uint32_t)len);
+        memcpy(p, PyBytes_AS_STRING(value), (size_t)len);
+        p += len;
+    }
+    return out;
 }
 
 PyDoc_STRVAR(scan_records_doc,
@@ -1519,6 +1586,7 @@ static PyMethodDef speedups_methods[] = {
     {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL, frame_doc},
     {"frame_values", (PyCFunction)(void (*)(void))frame_values, METH_FASTCALL, frame_values_doc},
     {"encode_values", (PyCFunction)encode_values, METH_O, encode_values_doc},
+    {"encode_pairs", (PyCFunction)(void (*)(void))encode_pairs, METH_FASTCALL, encode_pairs_doc},
     {"scan_records", (PyCFunction)(void (*)(void))scan_records, METH_FASTCALL, scan_records_doc},
     {"pread_many", (PyCFunction)(void (*)(void))pread_many, METH_FASTCALL, pread_many_doc},
     {"scan_records_backward", (PyCFunction)(void (*)(void))scan_records_backward, METH_FASTCALL,

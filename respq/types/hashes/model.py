@@ -19,6 +19,7 @@ from collections.abc import Callable, ItemsView, Iterable, KeysView, Sequence, V
 from functools import partial
 from zlib import crc32
 
+from respq import speedups
 from respq.storage import framing, journal
 from respq.storage.port import StorePort, Value, ValueType
 from respq.types import memory
@@ -256,11 +257,22 @@ class HashValue(Value):
         return HASH_OVERHEAD + sum(map(len, fields)) + sum(map(len, fields.values())) + FIELD_OVERHEAD * len(fields)
 
 
+def py_encode_pairs(head: bytes, fields: dict[bytes, bytes]) -> bytes:
+    """``head``, then every field and value in order as ``journal.encode_values`` writes them."""
+    # chain over the items: half the cost of a nested comprehension, and checkpoints dump every new hash
+    return head + journal.encode_values(list(itertools.chain.from_iterable(fields.items())))
+
+
+_encode_pairs = speedups.encode_pairs  # the C twin, when built: the same bytes, or None for a value not bytes
+_STATE_HEADS = (STATE_HEAD.pack(False), STATE_HEAD.pack(True))
+
+
 def _dump(hashtable: bool, fields: dict[bytes, bytes]) -> bytes:
     """A hash's manifest state: the encoding flag, then every field and value in order."""
-    # chain over the items: half the cost of a nested comprehension, and checkpoints dump every new hash
-    flat = list(itertools.chain.from_iterable(fields.items()))
-    return STATE_HEAD.pack(hashtable) + journal.encode_values(flat)
+    head = _STATE_HEADS[hashtable]
+    if _encode_pairs is not None and (state := _encode_pairs(head, fields)) is not None:
+        return state
+    return py_encode_pairs(head, fields)
 
 
 def _dict_slots(used: int) -> int:
