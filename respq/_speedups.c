@@ -13,6 +13,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -355,6 +356,30 @@ PyDoc_STRVAR(encode_values_doc,
 static PyObject *
 encode_values(PyObject *module, PyObject *values)
 {
+    /* A list or tuple of bytes (what every caller passes) is read in place, without a buffer request per value. */
+    if (PyList_CheckExact(values) || PyTuple_CheckExact(values)) {
+        Py_ssize_t count = PySequence_Fast_GET_SIZE(values), i;
+        PyObject **objects = PySequence_Fast_ITEMS(values);
+        size_t length = 0;
+        for (i = 0; i < count; i++) {
+            if (!PyBytes_CheckExact(objects[i]) || (size_t)PyBytes_GET_SIZE(objects[i]) > MAX_VALUE_LENGTH)
+                break;  /* the general path below takes it (and refuses a value too long) */
+            length += (size_t)PyBytes_GET_SIZE(objects[i]);
+        }
+        if (i == count) {
+            PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(length + 4 * (size_t)count));
+            if (out == NULL)
+                return NULL;
+            unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+            for (i = 0; i < count; i++) {
+                Py_ssize_t len = PyBytes_GET_SIZE(objects[i]);
+                p = put_u32(p, (uint32_t)len);
+                memcpy(p, PyBytes_AS_STRING(objects[i]), (size_t)len);
+                p += len;
+            }
+            return out;
+        }
+    }
     Items items;
     size_t total;
     if (get_items(values, &items, &total) < 0)
@@ -376,6 +401,49 @@ static uint32_t
 get_u32(const unsigned char *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+PyDoc_STRVAR(encode_pairs_doc,
+"encode_pairs(head, mapping) -> bytes | None\n\n"
+"``head`` then encode_values of the dict's keys and values interleaved, in its order, when every one is bytes; None\n"
+"otherwise (respq.types.hashes.model.py_encode_pairs).");
+
+static PyObject *
+encode_pairs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("encode_pairs", nargs, 2, 2) < 0)
+        return NULL;
+    PyObject *head = args[0], *mapping = args[1], *key, *value;
+    if (!PyBytes_CheckExact(head) || !PyDict_CheckExact(mapping)) {
+        PyErr_SetString(PyExc_TypeError, "encode_pairs: a bytes object and a dict");
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    size_t total = (size_t)PyBytes_GET_SIZE(head);
+    while (PyDict_Next(mapping, &pos, &key, &value)) {
+        if (!PyBytes_CheckExact(key) || !PyBytes_CheckExact(value) ||
+            (size_t)PyBytes_GET_SIZE(key) > MAX_VALUE_LENGTH || (size_t)PyBytes_GET_SIZE(value) > MAX_VALUE_LENGTH)
+            Py_RETURN_NONE;
+        total += (size_t)PyBytes_GET_SIZE(key) + (size_t)PyBytes_GET_SIZE(value) + 8;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (out == NULL)
+        return NULL;
+    unsigned char *p = (unsigned char *)PyBytes_AS_STRING(out);
+    memcpy(p, PyBytes_AS_STRING(head), (size_t)PyBytes_GET_SIZE(head));
+    p += PyBytes_GET_SIZE(head);
+    pos = 0;
+    while (PyDict_Next(mapping, &pos, &key, &value)) {
+        Py_ssize_t len = PyBytes_GET_SIZE(key);
+        p = put_u32(p, (uint32_t)len);
+        memcpy(p, PyBytes_AS_STRING(key), (size_t)len);
+        p += len;
+        len = PyBytes_GET_SIZE(value);
+        p = put_u32(p, (uint32_t)len);
+        memcpy(p, PyBytes_AS_STRING(value), (size_t)len);
+        p += len;
+    }
+    return out;
 }
 
 PyDoc_STRVAR(scan_records_doc,
@@ -1623,11 +1691,83 @@ encode_bulks(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+PyDoc_STRVAR(read_slots_doc,
+"read_slots(catalog, keys, kind, value_slot, expire_slot) -> list | None\n\n"
+"MGET's common case: for each key of ``keys`` (a list), None where the dict ``catalog`` has no entry, else the entry's\n"
+"``value_slot`` (a __slots__ member of ``kind``) as bytes, when the entry is exactly a ``kind`` whose ``expire_slot``\n"
+"is None; None as soon as an entry is anything else (cold, of another type, with an expiry), for the caller's\n"
+"Python path, which defines the result (respq.keyspace.Keyspace.read_many).");
+
+/* The offset of the object member ``descr`` (a __slots__ descriptor) in instances of ``kind``; -1 with an error. */
+static Py_ssize_t
+slot_offset(PyObject *descr, PyObject *kind)
+{
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_SetString(PyExc_TypeError, "read_slots: a __slots__ member descriptor");
+        return -1;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if ((member->type != T_OBJECT_EX && member->type != T_OBJECT) ||
+        !PyType_IsSubtype((PyTypeObject *)kind, PyDescr_TYPE(descr))) {
+        PyErr_SetString(PyExc_TypeError, "read_slots: an object member of the type given");
+        return -1;
+    }
+    return member->offset;
+}
+
+static PyObject *
+read_slots(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (check_nargs("read_slots", nargs, 5, 5) < 0)
+        return NULL;
+    PyObject *catalog = args[0], *keys = args[1], *kind = args[2];
+    if (!PyDict_CheckExact(catalog) || !PyList_CheckExact(keys) || !PyType_Check(kind)) {
+        PyErr_SetString(PyExc_TypeError, "read_slots: a dict, a list and a type");
+        return NULL;
+    }
+    Py_ssize_t value_at = slot_offset(args[3], kind), expire_at = slot_offset(args[4], kind);
+    if (value_at < 0 || expire_at < 0)
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(keys);
+    PyObject *out = PyList_New(count);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *entry = PyDict_GetItemWithError(catalog, PyList_GET_ITEM(keys, i)), *item;
+        if (entry == NULL) {
+            if (PyErr_Occurred())
+                goto fail;
+            item = Py_NewRef(Py_None);
+        } else {
+            if ((PyObject *)Py_TYPE(entry) != kind || *(PyObject **)((char *)entry + expire_at) != Py_None)
+                goto other;
+            PyObject *data = *(PyObject **)((char *)entry + value_at);
+            if (data != NULL && PyBytes_CheckExact(data))
+                item = Py_NewRef(data);
+            else if (data != NULL && PyByteArray_CheckExact(data)) {
+                item = PyBytes_FromStringAndSize(PyByteArray_AS_STRING(data), PyByteArray_GET_SIZE(data));
+                if (item == NULL)
+                    goto fail;
+            } else
+                goto other;
+        }
+        PyList_SET_ITEM(out, i, item);
+    }
+    return out;
+other:
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"parse_multibulk", (PyCFunction)(void (*)(void))parse_multibulk, METH_FASTCALL, parse_multibulk_doc},
     {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL, frame_doc},
     {"frame_values", (PyCFunction)(void (*)(void))frame_values, METH_FASTCALL, frame_values_doc},
     {"encode_values", (PyCFunction)encode_values, METH_O, encode_values_doc},
+    {"encode_pairs", (PyCFunction)(void (*)(void))encode_pairs, METH_FASTCALL, encode_pairs_doc},
     {"scan_records", (PyCFunction)(void (*)(void))scan_records, METH_FASTCALL, scan_records_doc},
     {"pread_many", (PyCFunction)(void (*)(void))pread_many, METH_FASTCALL, pread_many_doc},
     {"scan_records_backward", (PyCFunction)(void (*)(void))scan_records_backward, METH_FASTCALL,
@@ -1649,6 +1789,7 @@ static PyMethodDef speedups_methods[] = {
     {"lp_place", (PyCFunction)(void (*)(void))lp_place, METH_FASTCALL, lp_place_doc},
     {"lp_join_many", (PyCFunction)(void (*)(void))lp_join_many, METH_FASTCALL, lp_join_many_doc},
     {"encode_bulks", (PyCFunction)(void (*)(void))encode_bulks, METH_FASTCALL, encode_bulks_doc},
+    {"read_slots", (PyCFunction)(void (*)(void))read_slots, METH_FASTCALL, read_slots_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -14,7 +14,9 @@ parse_multibulk: Callable[[bytes, int, int, list[list[bytes]]], int] | None = No
 frame: Callable[[int, Any], bytes] | None = None
 frame_values: Callable[[int, Sequence[Any]], bytes] | None = None
 encode_values: Callable[[Sequence[Any]], bytes] | None = None
+encode_pairs: Callable[[bytes, dict[Any, Any]], bytes | None] | None = None
 encode_bulks: Callable[[list[Any], bytes], bytes | None] | None = None
+read_slots: Callable[[dict[bytes, Any], list[bytes], type, Any, Any], list[bytes | None] | None] | None = None
 decode_values: Callable[..., list[bytes]] | None = None
 encode_fields: Callable[[Sequence[Any]], bytes] | None = None
 decode_fields: Callable[..., list[bytes]] | None = None
@@ -43,6 +45,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import decode_values as decode_values
         from respq._speedups import encode_bulks as encode_bulks
         from respq._speedups import encode_fields as encode_fields
+        from respq._speedups import encode_pairs as encode_pairs
         from respq._speedups import encode_values as encode_values
         from respq._speedups import first_bit as first_bit
         from respq._speedups import frame as frame
@@ -59,6 +62,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import parse_multibulk as parse_multibulk
         from respq._speedups import popcount as popcount
         from respq._speedups import pread_many as pread_many
+        from respq._speedups import read_slots as read_slots
         from respq._speedups import scan_records as scan_records
         from respq._speedups import scan_records_backward as scan_records_backward
     except ImportError:

@@ -26,7 +26,7 @@ import errno
 import os
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -47,6 +47,9 @@ ENTRY = struct.Struct("<IBBqQII")  # slot, type code, has expiry, expiry ms, que
 
 # (slot, type code, expiry or None, key, state), by queue id; None in a change set deletes the queue id's entry.
 Entry = tuple[int, int, "int | None", bytes, bytes]
+# A change's state may instead be what ``Value.capture`` gave: a function giving the bytes, which the
+# checkpoint's worker thread calls.
+Change = tuple[int, int, "int | None", bytes, "bytes | Callable[[], bytes]"]
 
 
 class PageRef(NamedTuple):
@@ -157,7 +160,7 @@ class CatalogUpdate:
 
     pages: list[PageRef]  # the table as the previous checkpoint left it
     packs: dict[int, int]  # pack id -> its size, for every pack a page of ``pages`` is in
-    changes: dict[int, Entry | None]
+    changes: dict[int, Change | None]
     live_slots: set[int]
     pack: int  # the id of the pack this checkpoint writes (if it writes any page)
     drop_all: bool = False  # FLUSHALL: no entry of ``pages`` is live
@@ -174,7 +177,7 @@ def apply(io: FileIO, root: str, update: CatalogUpdate) -> None:
     pages = [] if update.drop_all else list(update.pages)
     changes = update.changes
     # Which pages to rewrite: those the changes fall in, those of sparse packs, all after a FLUSHDB.
-    touched: dict[int, dict[int, Entry | None]] = {}
+    touched: dict[int, dict[int, Change | None]] = {}
     los = [ref.lo for ref in pages]
     for qid, entry in changes.items():
         index = max(0, bisect.bisect_right(los, qid) - 1)
@@ -223,8 +226,10 @@ def apply(io: FileIO, root: str, update: CatalogUpdate) -> None:
             for qid, entry in touched.get(index, {}).items():
                 if entry is None:
                     entries.pop(qid, None)
+                elif callable(state := entry[4]):
+                    entries[qid] = (*entry[:4], state())
                 else:
-                    entries[qid] = entry
+                    entries[qid] = entry  # type: ignore[assignment]
             entries = {qid: e for qid, e in entries.items() if e[0] in update.live_slots}
             if pending is not None:
                 pending.update(entries)

@@ -14,8 +14,8 @@ Two halves:
 Types may have settings (``default_settings``, ``parse_settings``): configuration their values depend on that
 replay must know, journaled by the engine as opaque payloads when they change and kept in the manifest.
 
-Per-value methods the engine calls (see ``Value``): ``replay``, ``dump``, ``files``, ``drop``, and where the type
-declares them, ``settle`` (values marked with ``mark_settle``), ``write_note`` (values marked with
+Per-value methods the engine calls (see ``Value``): ``replay``, ``dump`` (and ``capture``), ``files``, ``drop``, and
+where the type declares them, ``settle`` (values marked with ``mark_settle``), ``write_note`` (values marked with
 ``mark_note``), ``freeze`` (types with cold forms) and ``recover_tail`` (types whose files are kept whole).
 Per-value methods the generic commands call: ``encoding``, ``refcount`` (OBJECT), ``memory_usage`` (MEMORY
 USAGE); and ``ValueType.copy`` (COPY, through ``Engine.copy``).
@@ -63,6 +63,12 @@ class Value(CatalogEntry, metaclass=ABCMeta):
     @abstractmethod
     def dump(self) -> bytes:
         """The value's state for the manifest (read back by ``ValueType.load``)."""
+
+    def capture(self) -> bytes | Callable[[], bytes]:
+        """A checkpoint's capture of the state, on the loop thread: ``dump()``, or (where dumping costs more than
+        keeping the contents as they are) a function the checkpoint's worker thread calls for those bytes, which
+        the value's later writes must leave unchanged (copy on write)."""
+        return self.dump()
 
     @abstractmethod
     def files(self) -> set[int]:

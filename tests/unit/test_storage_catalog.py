@@ -435,3 +435,34 @@ def test_a_checkpoint_touches_the_changed_keys_alone_on_the_loop(
     engine.run_checkpoint(cp)
     engine.finish_checkpoint(cp)
     engine.close()
+
+
+def test_writes_after_a_hash_is_captured_do_not_reach_that_checkpoint(tmp_path: Path) -> None:
+    """A hash's state is dumped by the checkpoint's worker thread from a snapshot taken on the loop thread (ahead
+    by settle_some, or at the journal's rotation): writes after the rotation are in the new journal file, and the
+    pages must hold the hash as it was at the rotation, not as the worker found it."""
+    engine = open_engine(tmp_path)
+    pairs = [b"a", b"1", b"b", b"2", b"c", b"3"]
+    for key in (b"ahead", b"at-rotation", b"deleted"):
+        engine.create(0, key, "hash").set_many(pairs)  # type: ignore[attr-defined]
+    engine.flush()
+    engine.settle_some(1)  # captures one of them ahead
+    assert len(engine._captured) == 1
+    ahead = next(key for key in (b"ahead", b"at-rotation", b"deleted") if engine.get(0, key).qid in engine._captured)  # type: ignore[union-attr]
+    engine.get(0, ahead).set_many([b"a", b"changed before the rotation"])  # type: ignore[union-attr]
+    cp = engine.begin_checkpoint()
+    expected = full_catalog(engine)
+    for key in (b"ahead", b"at-rotation"):
+        value = engine.get(0, key)
+        value.set_many([b"a", b"after", b"d", b"new"])  # type: ignore[union-attr]
+        value.delete_many([b"b"])  # type: ignore[union-attr]
+    engine.get(0, b"deleted").delete_many([b"a", b"c"])  # type: ignore[union-attr]
+    after = full_catalog(engine)
+    engine.run_checkpoint(cp)
+    engine.finish_checkpoint(cp)
+    assert written_catalog(tmp_path) == expected != after
+    engine.flush()
+    engine.close()
+    engine = open_engine(tmp_path)
+    assert full_catalog(engine) == after  # the checkpoint, then the journal written since
+    engine.close()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from conftest import require_speedups
 from respq.storage import fileio, framing, journal
+from respq.types.hashes import model as hashes_model
 from respq.types.streams import model as streamlog
 
 VALUES = [b"", b"a", b"hello world", bytes(range(256)), b"x" * 1000]
@@ -109,6 +110,32 @@ def test_c_framing_writes_the_same_bytes(rtype: int, values: list[bytes]) -> Non
     for value in values[:3]:
         assert module.frame(rtype, value) == framing.py_frame(rtype, value)
         assert module.frame(rtype, memoryview(value)) == framing.py_frame(rtype, value)
+
+
+@given(
+    fields=st.dictionaries(st.binary(max_size=40), st.binary(max_size=300), max_size=20),
+    head=st.binary(max_size=2),
+)
+def test_c_hash_state_and_value_lists_write_the_same_bytes(fields: dict[bytes, bytes], head: bytes) -> None:
+    """A hash's dict encoded in one call (its checkpoint state) and value lists of bytes read in place, or with
+    other buffers among them: the Python twins' bytes."""
+    module = require_speedups()
+    assert module.encode_pairs(head, fields) == hashes_model.py_encode_pairs(head, fields)
+    flat = [item for pair in fields.items() for item in pair]
+    expected = journal.py_encode_values(flat)
+    assert module.encode_values(flat) == module.encode_values(tuple(flat)) == expected
+    kinds = (bytes, bytearray, memoryview)
+    mixed = [kinds[n % 3](value) for n, value in enumerate(flat)]
+    assert module.encode_values(mixed) == expected
+
+
+def test_c_hash_state_leaves_values_not_bytes_to_python() -> None:
+    module = require_speedups()
+    assert module.encode_pairs(b"\x01", {b"a": bytearray(b"1")}) is None
+    assert module.encode_pairs(b"", {"a": b"1"}) is None
+    for args in [("h", {}), (b"", [(b"a", b"b")]), (b"",)]:
+        with pytest.raises(TypeError):
+            module.encode_pairs(*args)
 
 
 def test_c_framing_refuses_what_python_refuses() -> None:

@@ -15,9 +15,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import struct
-from collections.abc import ItemsView, Iterable, KeysView, Sequence, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, KeysView, Sequence, ValuesView
+from functools import partial
 from zlib import crc32
 
+from respq import speedups
 from respq.storage import framing, journal
 from respq.storage.port import StorePort, Value, ValueType
 from respq.types import memory
@@ -51,7 +53,7 @@ _RECORD_OVERHEAD = framing.OVERHEAD + HSET_HEAD.size
 class HashValue(Value):
     """One hash key and its catalog entry. ``fields`` maps field to value in Redis's listpack order."""
 
-    __slots__ = ("_port", "fields", "hashtable", "qid")
+    __slots__ = ("_port", "_shared", "fields", "hashtable", "qid")
     type = "hash"
 
     def __init__(self, port: StorePort, qid: int) -> None:
@@ -60,6 +62,7 @@ class HashValue(Value):
         self.qid = qid
         self.fields: dict[bytes, bytes] = {}
         self.hashtable = False  # Redis's encoding: False while it would still be a listpack
+        self._shared = False  # ``fields`` is in a checkpoint's snapshot: the next write copies it first
         port.inline_changed(HASH_OVERHEAD)
 
     def __repr__(self) -> str:
@@ -149,7 +152,7 @@ class HashValue(Value):
         if count % 2:
             raise ValueError("a hash field without its value")
         pairs_iter = iter(pairs)
-        fields = self.fields
+        fields = self._own() if self._shared else self.fields
         fields.update(zip(pairs_iter, pairs_iter, strict=False))  # strict=True: slower than the check above
         added = len(fields)
         if 2 * added == count:
@@ -161,7 +164,7 @@ class HashValue(Value):
 
     def _update(self, pairs: Sequence[bytes]) -> int:
         """Sets the pairs and reports the bytes they change; returns how many fields are new."""
-        fields = self.fields
+        fields = self._own() if self._shared else self.fields
         before = len(fields)
         if before:  # what the fields given held before, each once
             given = dict.fromkeys(pairs[::2])
@@ -194,7 +197,7 @@ class HashValue(Value):
         return len(present)
 
     def _delete(self, present: list[bytes]) -> None:
-        held = self.fields
+        held = self._own() if self._shared else self.fields
         freed = 0
         for field in present:
             freed += len(field) + len(held.pop(field)) + FIELD_OVERHEAD
@@ -215,9 +218,19 @@ class HashValue(Value):
             raise ValueError(f"unknown hash operation {op}")
 
     def dump(self) -> bytes:
-        # chain over the items: half the cost of a nested comprehension, and checkpoints dump every new hash
-        flat = list(itertools.chain.from_iterable(self.fields.items()))
-        return STATE_HEAD.pack(self.hashtable) + journal.encode_values(flat)
+        return _dump(self.hashtable, self.fields)
+
+    def capture(self) -> Callable[[], bytes]:
+        # O(1) on the loop thread whatever the size: the checkpoint's worker thread dumps the dict itself, which
+        # this value no longer changes (a dump there was a third of the loop's CPU per HSET of a new hash).
+        self._shared = True
+        return partial(_dump, self.hashtable, self.fields)
+
+    def _own(self) -> dict[bytes, bytes]:
+        """``fields``, copied first if a checkpoint's snapshot holds it."""
+        self.fields = fields = dict(self.fields)
+        self._shared = False
+        return fields
 
     @classmethod
     def load(cls, port: StorePort, qid: int, state: bytes | memoryview) -> HashValue:
@@ -242,6 +255,24 @@ class HashValue(Value):
         overheads, as its writes report them."""
         fields = self.fields
         return HASH_OVERHEAD + sum(map(len, fields)) + sum(map(len, fields.values())) + FIELD_OVERHEAD * len(fields)
+
+
+def py_encode_pairs(head: bytes, fields: dict[bytes, bytes]) -> bytes:
+    """``head``, then every field and value in order as ``journal.encode_values`` writes them."""
+    # chain over the items: half the cost of a nested comprehension, and checkpoints dump every new hash
+    return head + journal.encode_values(list(itertools.chain.from_iterable(fields.items())))
+
+
+_encode_pairs = speedups.encode_pairs  # the C twin, when built: the same bytes, or None for a value not bytes
+_STATE_HEADS = (STATE_HEAD.pack(False), STATE_HEAD.pack(True))
+
+
+def _dump(hashtable: bool, fields: dict[bytes, bytes]) -> bytes:
+    """A hash's manifest state: the encoding flag, then every field and value in order."""
+    head = _STATE_HEADS[hashtable]
+    if _encode_pairs is not None and (state := _encode_pairs(head, fields)) is not None:
+        return state
+    return py_encode_pairs(head, fields)
 
 
 def _dict_slots(used: int) -> int:

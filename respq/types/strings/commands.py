@@ -29,7 +29,7 @@ from respq.types.strings.errors import (
     OFFSET_OUT_OF_RANGE,
     STRING_TOO_LONG,
 )
-from respq.types.strings.model import StringValue
+from respq.types.strings.model import DATA_SLOT, StringValue
 
 G = "string"
 _LLONG_MIN, _LLONG_MAX = -(1 << 63), (1 << 63) - 1
@@ -368,7 +368,7 @@ def getex(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the keys given",
 )
 def mget(ctx: Context, argv: list[bytes]) -> Any:
-    return ctx.keyspace.read_many(ctx.client.db, argv[1:], StringValue, _DATA)
+    return ctx.keyspace.read_many(ctx.client.db, argv[1:], StringValue, _DATA, DATA_SLOT)
 
 
 def _mget_spread(ctx: Context, argvs: list[list[bytes]]) -> list[Any]:

@@ -180,6 +180,9 @@ class StringValue(Value):
         self._data = b""
 
 
+DATA_SLOT = StringValue._data  # the member ``data`` reads (bytes, or a bytearray it copies): MGET's C path reads it
+
+
 class StringType(ValueType):
     """Strings: held inline, journaled as data, dumped whole into the manifest."""
 
