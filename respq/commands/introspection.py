@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from respq import errors
@@ -20,7 +23,46 @@ INVALID_ARGUMENTS = b"ERR Invalid number of arguments specified for command"
 INVALID_KEY_ARGUMENTS = b"ERR Invalid arguments specified for command"
 
 
+# Redis 7.0.15's tips, key specs, arguments, doc flags and history of each command respq implements, transcribed by
+# scripts/command_meta.py. Loaded on the first COMMAND INFO/DOCS, not at import: most servers never ask.
+_META_PATH = Path(__file__).with_name("redis_meta.json")
+# In the transcription sets and arrays are both lists, status and bulk strings both str: these fields are sets of
+# status strings (flags, doc_flags) or sets (history, and tips and key specs in COMMAND INFO), as Redis replies them.
+_STATUS_SETS = frozenset({"flags", "doc_flags"})
+
+
+@cache
+def _meta() -> dict[str, dict[str, Any]]:
+    with _META_PATH.open(encoding="utf-8") as file:
+        meta: dict[str, dict[str, Any]] = json.load(file)
+    return meta
+
+
+def _reply(value: Any) -> Any:
+    """A transcribed value as Redis replies it: objects as maps, lists as arrays, strings as bulk strings."""
+    if isinstance(value, dict):
+        return {key.encode(): _field(key, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_reply(item) for item in value]
+    if isinstance(value, str):
+        return value.encode()
+    return value
+
+
+def _field(key: str, value: Any) -> Any:
+    if key in _STATUS_SETS:
+        return _status_set(value)
+    if key == "history":
+        return SetReply(_reply(value))
+    return _reply(value)
+
+
+def _status_set(names: list[str]) -> SetReply:
+    return SetReply([SimpleString(name.encode()) for name in names])
+
+
 def _key_specs(cmd: Command) -> list[Any]:
+    """Key specs of a command Redis 7.0 does not have (an extension), from its key positions."""
     if cmd.first_key <= 0:
         return []
     last = cmd.last_key - cmd.first_key if cmd.last_key >= 0 else cmd.last_key
@@ -32,7 +74,7 @@ def _key_specs(cmd: Command) -> list[Any]:
         flags = ["RO", "access"]
     return [
         {
-            b"flags": SetReply([SimpleString(flag.encode()) for flag in flags]),
+            b"flags": _status_set(flags),
             b"begin_search": {b"type": b"index", b"spec": {b"index": cmd.first_key}},
             b"find_keys": {b"type": b"range", b"spec": {b"lastkey": last, b"keystep": cmd.step, b"limit": 0}},
         }
@@ -40,6 +82,11 @@ def _key_specs(cmd: Command) -> list[Any]:
 
 
 def command_info(cmd: Command) -> list[Any]:
+    meta = _meta().get(cmd.name)
+    if meta is None:
+        tips, key_specs = SetReply([]), SetReply(_key_specs(cmd))
+    else:
+        tips, key_specs = SetReply(_reply(meta["tips"])), SetReply(_reply(meta["key_specs"]))
     return [
         cmd.name.encode(),
         cmd.arity,
@@ -49,8 +96,8 @@ def command_info(cmd: Command) -> list[Any]:
         cmd.step,
         SetReply([SimpleString(category.encode()) for category in cmd.acl_categories]),
         # Tips and key specs are sets to Redis (RESP3 shows ~), as is an empty list of subcommands; others arrays.
-        SetReply([]),
-        SetReply(_key_specs(cmd)),
+        tips,
+        key_specs,
         [command_info(sub) for sub in cmd.subcommands.values()] if cmd.subcommands else SetReply([]),
     ]
 
@@ -81,14 +128,25 @@ _FLAG_ORDER = [
 ]
 
 
+# COMMAND DOCS fields after summary, since, group and complexity, in Redis's order.
+_DOC_FIELDS = ("doc_flags", "deprecated_since", "replaced_by", "history", "arguments")
+
+
 def command_docs(cmd: Command) -> dict[bytes, Any]:
+    """The summary and complexity are respq's own wording; the rest is Redis's metadata."""
     doc: dict[bytes, Any] = {
         b"summary": cmd.summary.encode(),
         b"since": cmd.since.encode(),
         b"group": cmd.group.encode(),
-        b"complexity": cmd.complexity.encode(),
-        b"arguments": [],
     }
+    meta = _meta().get(cmd.name)
+    if meta is None:
+        doc[b"complexity"] = cmd.complexity.encode()
+        doc[b"arguments"] = []
+    else:
+        if meta.get("complexity", "") is not None:  # null: Redis documents none (MONITOR)
+            doc[b"complexity"] = cmd.complexity.encode()
+        doc.update({field.encode(): _field(field, meta[field]) for field in _DOC_FIELDS if field in meta})
     if cmd.subcommands:
         doc[b"subcommands"] = {sub.name.encode(): command_docs(sub) for sub in cmd.subcommands.values()}
     return doc

@@ -1,0 +1,106 @@
+"""COMMAND INFO, DOCS, COUNT and LIST against redis-server 7.0.15, for every command respq implements, RESP2 and RESP3.
+
+COMMAND INFO must match byte for byte, field by field; COMMAND DOCS too, but for the summary and the complexity, which
+are respq's own wording (its table's, that docs/commands.md is generated from). Subcommands are compared by name:
+Redis lists them in the hash order of its command dict, which changes with each process. COUNT and LIST may differ
+only by the commands respq does not implement, and by respq's extensions (commands of later Redis versions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from resp_wire import Connection, Node, encode, parse
+
+from conftest import ServerProcess
+
+INFO_FIELDS = ("name", "arity", "flags", "first key", "last key", "step", "ACL categories", "tips", "key specs")
+OWN_WORDING = (b"summary", b"complexity")  # present where Redis has them, worded by respq
+
+
+@pytest.fixture
+def servers(respq_server: ServerProcess, redis_oracle: ServerProcess) -> Iterator[tuple[Connection, Connection]]:
+    redis_conn = Connection("127.0.0.1", redis_oracle.port, timeout=10)
+    respq_conn = Connection("127.0.0.1", respq_server.port, timeout=10)
+    try:
+        yield redis_conn, respq_conn
+    finally:
+        redis_conn.close()
+        respq_conn.close()
+
+
+def _calls(conn: Connection, calls: list[list[bytes]]) -> list[Node]:
+    """Replies to pipelined calls (one write), parsed."""
+    for args in calls:
+        conn.send(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+    return [parse(conn.read_reply()) for _ in calls]
+
+
+def _names(conn: Connection) -> list[bytes]:
+    return [name.value for name in parse(conn.call("COMMAND", "LIST")).items]  # type: ignore[misc]
+
+
+def _show(node: Node) -> str:
+    return repr(encode(node))[2:-1]
+
+
+def _compare_info(name: str, theirs: Node, mine: Node, out: list[str]) -> None:
+    if theirs.value is None or mine.value is None:
+        if encode(theirs) != encode(mine):
+            out.append(f"{name}: redis {_show(theirs)}\n  respq {_show(mine)}")
+        return
+    for field, a, b in zip(INFO_FIELDS, theirs.items, mine.items, strict=False):
+        if encode(a) != encode(b):
+            out.append(f"{name} {field}:\n  redis {_show(a)}\n  respq {_show(b)}")
+    a_subs, b_subs = theirs.items[9], mine.items[9]
+    if a_subs.kind != b_subs.kind:
+        out.append(f"{name} subcommands: redis type {a_subs.kind}, respq {b_subs.kind}")
+    a_by_name = {sub.items[0].value: sub for sub in a_subs.items}
+    b_by_name = {sub.items[0].value: sub for sub in b_subs.items}
+    for sub_name in sorted(a_by_name.keys() & b_by_name.keys()):  # type: ignore[type-var]
+        _compare_info(sub_name.decode(), a_by_name[sub_name], b_by_name[sub_name], out)  # type: ignore[union-attr]
+
+
+def _compare_docs(name: str, theirs: Node, mine: Node, implemented: set[bytes], out: list[str]) -> None:
+    if theirs.kind != mine.kind:
+        out.append(f"{name}: redis type {theirs.kind}, respq {mine.kind}")
+        return
+    a_fields, b_fields = dict((k.value, v) for k, v in theirs.pairs()), dict((k.value, v) for k, v in mine.pairs())
+    if list(a_fields) != list(b_fields):
+        out.append(f"{name} fields: redis {list(a_fields)}, respq {list(b_fields)}")
+    for field in a_fields.keys() & b_fields.keys():
+        a, b = a_fields[field], b_fields[field]
+        if field in OWN_WORDING:
+            if a.kind != b.kind:
+                out.append(f"{name} {field!r}: redis type {a.kind}, respq {b.kind}")
+        elif field == b"subcommands":
+            a_subs = {k.value: v for k, v in a.pairs() if k.value in implemented}
+            b_subs = {k.value: v for k, v in b.pairs()}
+            for sub_name in sorted(a_subs.keys() & b_subs.keys()):  # type: ignore[type-var]
+                _compare_docs(sub_name.decode(), a_subs[sub_name], b_subs[sub_name], implemented, out)  # type: ignore[union-attr]
+        elif encode(a) != encode(b):
+            out.append(f"{name} {field.decode()}:\n  redis {_show(a)}\n  respq {_show(b)}")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_info_and_docs_are_redis_s(servers: tuple[Connection, Connection], protocol: int) -> None:
+    redis_conn, respq_conn = servers
+    for conn in servers:
+        conn.call("HELLO", str(protocol))
+    theirs = set(_names(redis_conn))
+    compared = [name for name in _names(respq_conn) if name in theirs]
+    assert len(compared) > 250, compared  # commands and subcommands
+    out: list[str] = []
+    info_calls = [[b"COMMAND", b"INFO", name] for name in compared]
+    for name, a, b in zip(compared, _calls(redis_conn, info_calls), _calls(respq_conn, info_calls), strict=True):
+        _compare_info(name.decode(), a.items[0], b.items[0], out)
+    implemented = set(compared)
+    docs_calls = [[b"COMMAND", b"DOCS", name] for name in compared]
+    for name, a, b in zip(compared, _calls(redis_conn, docs_calls), _calls(respq_conn, docs_calls), strict=True):
+        if a.kind != b.kind or len(a.items) != len(b.items) != 2:
+            out.append(f"{name.decode()}: redis {_show(a)[:200]}\n  respq {_show(b)[:200]}")
+            continue
+        _compare_docs(name.decode(), a.items[1], b.items[1], implemented, out)
+    out = list(dict.fromkeys(out))  # a subcommand is compared alone and under its parent
+    assert not out, f"{len(out)} differences:\n" + "\n".join(out)
