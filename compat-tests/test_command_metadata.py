@@ -104,3 +104,38 @@ def test_info_and_docs_are_redis_s(servers: tuple[Connection, Connection], proto
         _compare_docs(name.decode(), a.items[1], b.items[1], implemented, out)
     out = list(dict.fromkeys(out))  # a subcommand is compared alone and under its parent
     assert not out, f"{len(out)} differences:\n" + "\n".join(out)
+
+
+def _list(conn: Connection, *filterby: str) -> set[bytes]:
+    reply = parse(conn.call("COMMAND", "LIST", *(("FILTERBY", *filterby) if filterby else ())))
+    return {name.value for name in reply.items}  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_count_and_list_differ_only_by_unimplemented_commands(
+    servers: tuple[Connection, Connection], protocol: int
+) -> None:
+    redis_conn, respq_conn = servers
+    for conn in servers:
+        conn.call("HELLO", str(protocol))
+    theirs, mine = _list(redis_conn), _list(respq_conn)
+    extensions = mine - theirs
+    assert extensions == {b"client|setinfo", b"client|no-touch"}  # CLIENT SETINFO and NO-TOUCH are Redis 7.2's
+    categories = [c.value.decode() for c in parse(redis_conn.call("ACL", "CAT")).items]  # type: ignore[union-attr]
+    filters = [("ACLCAT", category) for category in categories] + [
+        ("PATTERN", pattern) for pattern in ("*", "x*", "client|*", "*|help", "?et", "CLIENT*", "[a-c]*", "nosuch*")
+    ]
+    filters.append(("MODULE", "nosuchmodule"))
+    out = []
+    for filterby in filters:
+        expected = _list(redis_conn, *filterby) & mine
+        got = _list(respq_conn, *filterby) - extensions
+        if got != expected:
+            missing, extra = sorted(expected - got), sorted(got - expected)
+            out.append(f"FILTERBY {' '.join(filterby)}: missing {missing}, extra {extra}")
+    assert not out, "\n".join(out)
+    redis_count = int(parse(redis_conn.call("COMMAND", "COUNT")).value)  # type: ignore[arg-type]
+    respq_count = int(parse(respq_conn.call("COMMAND", "COUNT")).value)  # type: ignore[arg-type]
+    top_level = {name for name in mine if b"|" not in name}
+    assert respq_count == len(top_level)
+    assert redis_count - len({name for name in theirs if b"|" not in name} - top_level) == respq_count
