@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -263,17 +264,8 @@ def command_list(ctx: Context, argv: list[bytes]) -> Any:
     raise CommandError(errors.SYNTAX)
 
 
-@command(
-    "command|getkeys",
-    -4,
-    "loading stale",
-    group=G,
-    summary="Finds which arguments of a complete command line are key names.",
-    since="2.8.13",
-    complexity="O(N) in the arguments",
-    acl=("@slow", "@connection"),
-)
-def command_getkeys(ctx: Context, argv: list[bytes]) -> Any:
+def _getkeys_target(argv: list[bytes]) -> tuple[Command, list[int]]:
+    """The command a GETKEYS/GETKEYSANDFLAGS line names and its key positions (in the line after the subcommand)."""
     target = resolve(argv[2:])
     if isinstance(target, bytes):
         if target.startswith(b"ERR wrong number"):
@@ -285,7 +277,121 @@ def command_getkeys(ctx: Context, argv: list[bytes]) -> Any:
         raise CommandError(INVALID_KEY_ARGUMENTS) from None
     if not positions and target.key_finder is None:  # a command with movable keys may name none (EVAL ... 0)
         raise CommandError(NO_KEY_ARGUMENTS)
+    return target, positions
+
+
+@command(
+    "command|getkeys",
+    -4,
+    "loading stale",
+    group=G,
+    summary="Finds which arguments of a complete command line are key names.",
+    since="2.8.13",
+    complexity="O(N) in the arguments",
+    acl=("@slow", "@connection"),
+)
+def command_getkeys(ctx: Context, argv: list[bytes]) -> Any:
+    _, positions = _getkeys_target(argv)
     return [argv[2 + i] for i in positions]
+
+
+@command(
+    "command|getkeysandflags",
+    -4,
+    "loading stale",
+    group=G,
+    summary="Finds the key names of a complete command line, each with how the command uses it (its key spec flags).",
+    since="7.0.0",
+    complexity="O(N) in the arguments",
+    acl=("@slow", "@connection"),
+)
+def command_getkeysandflags(ctx: Context, argv: list[bytes]) -> Any:
+    target, positions = _getkeys_target(argv)
+    meta = _meta().get(target.name)
+    if meta is not None:
+        specs = meta["key_specs"]
+    else:  # an extension: its specs derived from its key positions
+        specs = [{"flags": [flag.text.decode() for flag in spec[b"flags"].items]} for spec in _key_specs(target)]
+    line = argv[2:]
+    variable = _VARIABLE_FLAGS.get(target.name)
+    return [
+        [line[i], _status_set(variable(line) if variable is not None else _spec_for(specs, line, i)["flags"])]
+        for i in positions
+    ]
+
+
+def _spec_for(specs: list[dict[str, Any]], argv: list[bytes], position: int) -> dict[str, Any]:
+    """The key spec a key position belongs to: the first whose search covers it; else the last one Redis cannot
+    search (SORT's STORE key: its keyword may come anywhere), else the first spec naming keys. respq's key finders,
+    not the specs, say where the keys are; the specs only say how each is used."""
+    for spec in specs:
+        if position in _spec_range(spec, argv):
+            return spec
+    unknown = [spec for spec in specs if spec["begin_search"]["type"] == "unknown"]
+    return unknown[-1] if unknown else next(spec for spec in specs if "not_key" not in spec["flags"])
+
+
+def _set_key_flags(argv: list[bytes]) -> list[str]:
+    """SET reads the old value only with GET (after the value, anywhere among the options)."""
+    return ["RW", "access", "update"] if any(arg.lower() == b"get" for arg in argv[3:]) else ["OW", "update"]
+
+
+def _bitfield_key_flags(argv: list[bytes]) -> list[str]:
+    """BITFIELD only reads if every operation is a complete GET or OVERFLOW; anything else may write."""
+    i = 2
+    while i < len(argv):
+        remaining, operation = len(argv) - i - 1, argv[i].lower()
+        if operation == b"get" and remaining >= 2:
+            i += 3
+        elif operation == b"overflow" and remaining >= 1:
+            i += 2
+        else:
+            return ["RW", "access", "update"]
+    return ["RO", "access"]
+
+
+# The commands whose key spec says variable_flags: how they use their key depends on their arguments.
+_VARIABLE_FLAGS: dict[str, Callable[[list[bytes]], list[str]]] = {
+    "set": _set_key_flags,
+    "bitfield": _bitfield_key_flags,
+}
+
+
+def _spec_range(spec: dict[str, Any], argv: list[bytes]) -> range:
+    """The positions a key spec's begin_search and find_keys cover in argv, as Redis 7.0's key spec search
+    defines them (index or keyword; range or keynum); empty where it finds nothing."""
+    begin, find = spec.get("begin_search", {}), spec.get("find_keys", {})
+    argc = len(argv)
+    if begin.get("type") == "index":
+        start = begin["spec"]["index"]
+    elif begin.get("type") == "keyword":
+        keyword, start_from = begin["spec"]["keyword"].encode().lower(), begin["spec"]["startfrom"]
+        candidates = range(start_from, argc) if start_from >= 0 else range(argc + start_from, 0, -1)
+        found = next((i for i in candidates if 0 < i < argc and argv[i].lower() == keyword), None)
+        if found is None:
+            return range(0)
+        start = found + 1
+    else:
+        return range(0)
+    find_spec = find.get("spec", {})
+    if find.get("type") == "range":
+        last_key, step, limit = find_spec["lastkey"], find_spec["keystep"], find_spec["limit"]
+        if last_key >= 0:
+            last = start + last_key
+        elif limit <= 1:
+            last = argc + last_key
+        else:
+            last = start + (argc - start) // limit + last_key
+        return range(start, min(last, argc - 1) + 1, step)
+    if find.get("type") == "keynum":
+        number_at = start + find_spec["keynumidx"]
+        try:
+            count = int(argv[number_at]) if number_at < argc else 0
+        except ValueError:
+            return range(0)
+        first = start + find_spec["firstkey"]
+        return range(first, min(first + count * find_spec["keystep"], argc), find_spec["keystep"])
+    return range(0)
 
 
 @command(
@@ -313,5 +419,7 @@ def command_help(ctx: Context, argv: list[bytes]) -> Any:
             "    Return documentation details about multiple commands.",
             "GETKEYS <full-command>",
             "    Return the keys from a full command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys of a full command, each with its access flags.",
         ],
     )
