@@ -139,3 +139,73 @@ def test_count_and_list_differ_only_by_unimplemented_commands(
     top_level = {name for name in mine if b"|" not in name}
     assert respq_count == len(top_level)
     assert redis_count - len({name for name in theirs if b"|" not in name} - top_level) == respq_count
+
+
+def _plain(node: Node) -> object:
+    if node.kind == "%":
+        return {key.value.decode(): _plain(value) for key, value in node.pairs()}  # type: ignore[union-attr]
+    if isinstance(node.value, list):
+        return [_plain(child) for child in node.value]
+    return node.value.decode() if isinstance(node.value, bytes) else node.value
+
+
+class _LineMaker:
+    """A command line from Redis's COMMAND DOCS arguments: keys k1, k2, ...; two of each repeatable argument (two
+    keys where a numkeys-like count says 2); with ``optional`` every optional argument too, first choice of each
+    oneof. Not always a valid call, but one both servers must find the same keys in."""
+
+    def __init__(self, optional: bool) -> None:
+        self.optional, self.keys = optional, 0
+
+    def line(self, arguments: list[dict]) -> list[str]:  # type: ignore[type-arg]
+        return [
+            word
+            for argument in arguments
+            if self.optional or "optional" not in argument.get("flags", [])
+            for word in self.argument(argument)
+        ]
+
+    def argument(self, argument: dict) -> list[str]:  # type: ignore[type-arg]
+        kind = argument["type"]
+        words = [argument["token"]] if "token" in argument else []
+        if kind == "pure-token":
+            return words
+        repeat = 2 if "multiple" in argument.get("flags", []) else 1
+        for _ in range(repeat):
+            if kind == "key":
+                self.keys += 1
+                words.append(f"k{self.keys}")
+            elif kind == "oneof":
+                words += self.argument(argument["arguments"][0])
+            elif kind == "block":
+                words += self.line(argument["arguments"])
+            elif kind == "integer":
+                words.append("2" if argument["name"] in ("numkeys", "count") else "1")
+            else:
+                words.append({"double": "1.5", "unix-time": "100", "pattern": "p*"}.get(kind, "v"))
+        return words
+
+
+@pytest.mark.parametrize("optional", [False, True], ids=["required", "all-options"])
+def test_keys_and_flags_of_every_command_are_redis_s(servers: tuple[Connection, Connection], optional: bool) -> None:
+    """COMMAND GETKEYS and GETKEYSANDFLAGS on a line made for each command with keys: respq's key finders and the
+    flags it gives each key must agree with Redis's key specs and key finders."""
+    redis_conn, respq_conn = servers
+    for conn in servers:
+        conn.call("HELLO", "3")
+    mine = _list(respq_conn)
+    docs = _plain(parse(redis_conn.call("COMMAND", "DOCS", *(name.decode() for name in sorted(mine)))))
+    calls = []
+    for name, doc in docs.items():  # type: ignore[union-attr]
+        info = parse(redis_conn.call("COMMAND", "INFO", name)).items[0]
+        if not info.items[8].items or "arguments" not in doc:  # no key specs: nothing to find
+            continue
+        line = [word.encode() for word in name.split("|") + _LineMaker(optional).line(doc["arguments"])]
+        calls += [[b"COMMAND", b"GETKEYS", *line], [b"COMMAND", b"GETKEYSANDFLAGS", *line]]
+    assert len(calls) > 300, len(calls)  # commands with keys, each asked twice
+    out = [
+        f"{b' '.join(call).decode()}:\n  redis {_show(a)}\n  respq {_show(b)}"
+        for call, a, b in zip(calls, _calls(redis_conn, calls), _calls(respq_conn, calls), strict=True)
+        if encode(a) != encode(b)
+    ]
+    assert not out, f"{len(out)} differences:\n" + "\n".join(out)
