@@ -441,7 +441,7 @@ def client_unblock(ctx: Context, argv: list[bytes]) -> Any:
     group=G,
     options=("WRITE", "ALL"),
     summary="Holds back commands from clients (all, or only writes) for some milliseconds.",
-    since="3.0.0",
+    since="2.9.50",
 )
 def client_pause(ctx: Context, argv: list[bytes]) -> Any:
     milliseconds = parse_timeout_ms(argv[2])

@@ -346,7 +346,7 @@ BGREWRITEAOF_SCHEDULED = SimpleString(b"Background append only file rewriting sc
 @command(
     "save",
     1,
-    "admin noscript no_multi",
+    "admin noscript no_async_loading no_multi",
     group=G,
     summary="Writes a checkpoint before replying (every write is durable already; this compacts the journal).",
     since="1.0.0",
@@ -366,7 +366,7 @@ def save(ctx: Context, argv: list[bytes]) -> Any:
 @command(
     "bgsave",
     -1,
-    "admin noscript",
+    "admin noscript no_async_loading",
     group=G,
     options=("SCHEDULE",),
     summary="Starts a checkpoint in the background.",
@@ -392,7 +392,7 @@ def bgsave(ctx: Context, argv: list[bytes]) -> Any:
 @command(
     "bgrewriteaof",
     1,
-    "admin noscript",
+    "admin noscript no_async_loading",
     group=G,
     summary="Starts a checkpoint in the background (the journal is compacted by checkpoints).",
     since="1.0.0",
