@@ -95,6 +95,7 @@ KEY_SPECS: dict[str, tuple[tuple[int, bytes | None, int], ...]] = {
     "pttl": ((1, None, 1),),
     "rename": ((1, None, 3), (2, None, 2)),
     "renamenx": ((1, None, 3), (2, None, 2)),
+    "migrate": ((3, None, 3), (0, b"KEYS", 3)),
     "restore": ((1, None, 2),),
     "rpop": ((1, None, 3),),
     "rpoplpush": ((1, None, 3), (2, None, 2)),

@@ -204,11 +204,14 @@ def cluster_nodes(ctx: Context, argv: list[bytes]) -> Any:
 def _static(name: str, arity: int, summary: str, flags: str = _ADMIN) -> None:
     """A subcommand that would change the topology the gossip way: refused with a pointer to CLUSTERX."""
 
-    @command(f"cluster|{name}", arity, flags, group=G, summary=summary, since="3.0.0")
+    @command(f"cluster|{name}", arity, flags, group=G, summary=summary, since=_SINCE.get(name, "3.0.0"))
     def refuse(ctx: Context, argv: list[bytes]) -> Any:
         slot_map(ctx)
         raise CommandError(STATIC_MAP % name.upper().encode())
 
+
+# The refused subcommands Redis added after CLUSTER itself (3.0.0).
+_SINCE = {"addslotsrange": "7.0.0", "delslotsrange": "7.0.0", "links": "7.0.0", "replicas": "5.0.0"}
 
 for _name, _arity, _summary, *_flags in (
     ("addslots", -3, "Assigns slots to this node (refused: the map is static)."),
@@ -265,7 +268,11 @@ def cluster_help(ctx: Context, argv: list[bytes]) -> Any:
 
 # ---- CLUSTERX: Kvrocks's commands that push the map ------------------------------------------------------------
 container(
-    "clusterx", group=G, summary="Groups the subcommands that set the slot map (Kvrocks's CLUSTERX).", since="7.0.0"
+    "clusterx",
+    group=G,
+    summary="Groups the subcommands that set the slot map (Kvrocks's CLUSTERX).",
+    since="7.0.0",
+    extension=True,
 )
 
 
@@ -379,7 +386,15 @@ def clusterx_version(ctx: Context, argv: list[bytes]) -> Any:
     return _clusterx_map(ctx, argv).version
 
 
-@command("clusterx|help", 2, "loading stale", group=G, summary="Lists the CLUSTERX subcommands.", since="7.0.0")
+@command(
+    "clusterx|help",
+    2,
+    "loading stale",
+    group=G,
+    summary="Lists the CLUSTERX subcommands.",
+    since="7.0.0",
+    extension=True,
+)
 def clusterx_help(ctx: Context, argv: list[bytes]) -> Any:
     _clusterx_map(ctx, argv)
     return help_lines(

@@ -275,8 +275,11 @@ def _getkeys_target(argv: list[bytes]) -> tuple[Command, list[int]]:
         positions = target.key_positions(argv[2:])
     except CommandError:
         raise CommandError(INVALID_KEY_ARGUMENTS) from None
-    if not positions and target.key_finder is None:  # a command with movable keys may name none (EVAL ... 0)
-        raise CommandError(NO_KEY_ARGUMENTS)
+    if not positions:
+        if target.key_finder is None:
+            raise CommandError(NO_KEY_ARGUMENTS)
+        if "no_mandatory_keys" not in target.flags:  # EVAL ... 0 may name none; MIGRATE ... k KEYS ... may not
+            raise CommandError(INVALID_KEY_ARGUMENTS)
     return target, positions
 
 

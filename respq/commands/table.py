@@ -208,7 +208,7 @@ def command(
     return register
 
 
-def container(name: str, *, group: str, summary: str, since: str, flags: str = "") -> None:
+def container(name: str, *, group: str, summary: str, since: str, flags: str = "", extension: bool = False) -> None:
     """A command that only dispatches to subcommands (CLIENT, CONFIG, ...); arity -2 as in Redis."""
     COMMANDS[name.encode()] = ORIGINAL_COMMANDS[name.encode()] = Command(
         name=name,
@@ -224,6 +224,7 @@ def container(name: str, *, group: str, summary: str, since: str, flags: str = "
         acl_categories=("@slow",),
         options=(),
         handler=None,
+        extension=extension,
     )
 
 
