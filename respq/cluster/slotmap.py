@@ -145,8 +145,10 @@ class SlotMap:
         myself = self.myself
         self.local = bytearray(int(usable and owner is myself and owner is not None) for owner in self.owners)
 
-    def route(self, keys: list[bytes]) -> bytes | None:
-        """Why a command naming ``keys`` may not run here (the error Redis's getNodeByQuery picks), or None."""
+    def route(self, keys: list[bytes], *, shard_pubsub: bool = False) -> bytes | None:
+        """Why a command naming ``keys`` may not run here (the error Redis's getNodeByQuery picks), or None.
+        ``shard_pubsub`` (shard channels among the keys) runs while the cluster is down, as Redis's default
+        cluster-allow-pubsubshard-when-down yes lets it."""
         slot = -1
         owners = self.owners
         for key in keys:
@@ -159,14 +161,14 @@ class SlotMap:
                 return CROSSSLOT
         if slot < 0:
             return None
-        return self.redirect(slot)
+        return self.redirect(slot, shard_pubsub=shard_pubsub)
 
-    def redirect(self, slot: int) -> bytes | None:
+    def redirect(self, slot: int, *, shard_pubsub: bool = False) -> bytes | None:
         """Why a key of ``slot`` is not served here, or None when it is."""
         owner = self.owners[slot]
         if owner is None:
             return CLUSTERDOWN_UNBOUND
-        if self.assigned != SLOTS and self.full_coverage:
+        if self.assigned != SLOTS and self.full_coverage and not shard_pubsub:
             return CLUSTERDOWN_STATE
         if owner is not self.myself:
             return b"MOVED %d %s:%d" % (slot, owner.host.encode(), owner.port)

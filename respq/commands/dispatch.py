@@ -125,20 +125,21 @@ def cluster_refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | No
     cluster = ctx.cluster
     assert cluster is not None
     if cmd.first_key > 0 or cmd.key_finder is not None:
-        return cluster.route(call_keys(cmd, argv))
+        return cluster.route(call_keys(cmd, argv), shard_pubsub=cmd.not_key)
     if cmd.name == "exec" and ctx.client.multi:
-        keys = [key for queued, queued_argv in ctx.client.multi for key in call_keys(queued, queued_argv)]
-        return cluster.route(keys)
+        queued = ctx.client.multi
+        keys = [key for queued_cmd, queued_argv in queued for key in call_keys(queued_cmd, queued_argv)]
+        return cluster.route(keys, shard_pubsub=any(queued_cmd.not_key for queued_cmd, _ in queued))
     return None
 
 
 def call_keys(cmd: Command, argv: list[bytes]) -> list[bytes]:
     """The keys a call names, from the command table's key positions (none when they cannot be found: the command
-    then fails on its own)."""
+    then fails on its own). Shard channels count: Redis routes SPUBLISH/SSUBSCRIBE by their channel's slot."""
     if cmd.first_key <= 0 and cmd.key_finder is None:
         return []
     try:
-        return [argv[position] for position in cmd.key_positions(argv)]
+        return [argv[position] for position in cmd.key_positions(argv, include_not_keys=True)]
     except CommandError:
         return []
 

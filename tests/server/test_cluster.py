@@ -187,6 +187,19 @@ REPLIES = [
     ["EVAL", "#!lua\nredis.call('get','b') return redis.call('get','f')", "0"],
     ["EVAL", "#!lua\nreturn redis.call('get','f')", "1", "b"],
     ["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"],
+    # shard channels route by their slot like keys
+    ["SPUBLISH", "foo", "x"],
+    ["SPUBLISH", "b", "x"],
+    ["SSUBSCRIBE", "b", "a"],
+    ["SSUBSCRIBE", "foo"],
+    ["SUNSUBSCRIBE", "foo"],
+    ["EVAL", "return redis.call('spublish','foo','x')", "0"],
+    ["MULTI"],
+    ["SPUBLISH", "b", "x"],
+    ["SPUBLISH", "foo", "x"],
+    ["EXEC"],
+    ["SSUBSCRIBE", "b"],
+    ["SUNSUBSCRIBE", "b"],
 ]
 
 
@@ -330,6 +343,33 @@ def test_publish_reaches_subscribers_of_every_node(nodes: list[ServerProcess]) -
     finally:
         for subscriber in subscribers:
             subscriber.close()
+        for client in clients:
+            client.close()
+
+
+def test_shard_channels_stay_on_their_node_and_leave_with_their_slot(nodes: list[ServerProcess]) -> None:
+    ports = [server.port for server in nodes]
+    clients = [redis.Redis(port=port, socket_timeout=10) for port in ports]
+    subscriber = clients[0].pubsub()
+    try:
+        subscriber.ssubscribe("b", "{b}x")  # slot 3300, the first node's
+        for _ in range(2):
+            assert subscriber.get_message(timeout=10)["type"] == "ssubscribe"  # type: ignore[index]
+        with pytest.raises(redis.ResponseError, match=f"3300 127.0.0.1:{ports[0]}"):
+            clients[1].spublish("b", "elsewhere")  # MOVED, never forwarded like PUBLISH
+        assert clients[0].spublish("b", "here") == 1
+        assert subscriber.get_message(timeout=10)["data"] == b"here"  # type: ignore[index]
+        for port in ports:  # slot 3300 to the second node
+            with redis.Redis(port=port) as client:
+                client.execute_command("CLUSTERX", "SETSLOT", 3300, "NODE", IDS[1], 2)
+        gone = [subscriber.get_message(timeout=10) for _ in range(2)]
+        assert [(m["type"], m["channel"], m["data"]) for m in gone] == [  # type: ignore[index]
+            ("sunsubscribe", b"b", 1),
+            ("sunsubscribe", b"{b}x", 0),
+        ]
+        assert clients[0].execute_command("PUBSUB", "SHARDNUMSUB", "b") == [b"b", 0]
+    finally:
+        subscriber.close()
         for client in clients:
             client.close()
 
