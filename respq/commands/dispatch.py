@@ -124,8 +124,10 @@ def cluster_refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | No
     EXEC is checked over every queued call, whose keys must all share one slot, as Redis's getNodeByQuery does."""
     cluster = ctx.cluster
     assert cluster is not None
+    client = ctx.client
+    asking, client.asking = client.asking, False  # ASKING counts for one redirected command only
     if cmd.first_key > 0 or cmd.key_finder is not None:
-        return cluster.route(call_keys(cmd, argv), shard_pubsub=cmd.not_key)
+        return cluster.route(call_keys(cmd, argv), shard_pubsub=cmd.not_key, asking=asking)
     if cmd.name == "exec" and ctx.client.multi:
         queued = ctx.client.multi
         keys = [key for queued_cmd, queued_argv in queued for key in call_keys(queued_cmd, queued_argv)]

@@ -3,6 +3,7 @@ replies, redis-py's RedisCluster spreading queues over them, a map change under 
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from conftest import ServerProcess, free_port, require_tool, start_redis, start_respq, wait_until
+from respq import cluster_admin
 from respq.cluster_admin import split_slots
 from tests.server.helpers import blocked_clients, in_thread
 
@@ -372,6 +374,59 @@ def test_shard_channels_stay_on_their_node_and_leave_with_their_slot(nodes: list
         subscriber.close()
         for client in clients:
             client.close()
+
+
+def _pending(client: redis.Redis, key: str) -> list[tuple[bytes, bytes, int]]:
+    """XPENDING's entries without their age (it grows while the test runs)."""
+    entries = client.xpending_range(key, "g", "-", "+", 10)
+    return [(entry["message_id"], entry["consumer"], entry["times_delivered"]) for entry in entries]
+
+
+def test_move_slot_copies_queues_and_groups_then_flips_the_map(nodes: list[ServerProcess]) -> None:
+    ports = [server.port for server in nodes]
+    slot = 3300  # "{b}...": the first node's, moved to the second
+    source, target = redis.Redis(port=ports[0]), redis.Redis(port=ports[1])
+    cluster = RedisCluster(host="127.0.0.1", port=ports[0])
+    try:
+        cluster.rpush("{b}q", *range(5))
+        cluster.pexpire("{b}q", 600_000)
+        cluster.rpush("{b}q2", "x")
+        for n in range(4):
+            cluster.xadd("{b}s", {"n": n}, id=f"1-{n + 1}")
+        cluster.xgroup_create("{b}s", "g", id="0")
+        cluster.xreadgroup("g", "alice", {"{b}s": ">"}, count=3)  # 3 pending, one entry still new
+        cluster.xack("{b}s", "g", "1-1")
+        before = {
+            "lists": [source.lrange(key, 0, -1) for key in ("{b}q", "{b}q2")],
+            "stream": source.execute_command("XINFO", "STREAM", "{b}s", "FULL"),
+            "pending": _pending(source, "{b}s"),
+        }
+        out = io.StringIO()
+        assert cluster_admin.run(["move-slot", str(slot), f"127.0.0.1:{ports[1]}"], out) == 0, out.getvalue()
+        assert "3 keys copied" in out.getvalue() and "3 removed" in out.getvalue()
+        after = {
+            "lists": [target.lrange(key, 0, -1) for key in ("{b}q", "{b}q2")],
+            "stream": target.execute_command("XINFO", "STREAM", "{b}s", "FULL"),
+            "pending": _pending(target, "{b}s"),
+        }
+        assert after == before
+        assert 0 < target.pttl("{b}q") <= 600_000 and target.pttl("{b}q2") == -1
+        assert source.dbsize() == 0 and source.execute_command("CLUSTERX", "DELKEYSINSLOT", slot) == 0
+        for port in ports:
+            with redis.Redis(port=port) as client:
+                assert client.execute_command("CLUSTERX", "VERSION") == 2
+        with pytest.raises(redis.ResponseError, match=f"{slot} 127.0.0.1:{ports[1]}"):
+            source.lpop("{b}q")
+        # The cluster client, whose map still gives the slot to the first node, follows MOVED to the new owner.
+        assert cluster.lpop("{b}q") == b"0"
+        reply = cluster.xreadgroup("g", "bob", {"{b}s": ">"})
+        assert reply == [[b"{b}s", [(b"1-4", {b"n": b"3"})]]]
+        assert cluster.xack("{b}s", "g", "1-2", "1-3", "1-4") == 3
+        assert cluster.xpending("{b}s", "g")["pending"] == 0
+    finally:
+        cluster.close()
+        source.close()
+        target.close()
 
 
 def test_kill_9_of_one_node_leaves_the_others_slots_working(nodes: list[ServerProcess]) -> None:
