@@ -157,13 +157,13 @@ class SlotMap:
         owners = self.owners
         for key in keys:
             this = key_slot(key)
-            if slot < 0:
+            if this != slot:
+                if slot >= 0:
+                    return CROSSSLOT
                 slot = this
                 if owners[slot] is None:
                     return CLUSTERDOWN_UNBOUND
-            elif this != slot:
-                return CROSSSLOT
-        if slot < 0 or (asking and slot in self.importing):
+        if slot < 0 or self.local[slot] or (asking and slot in self.importing):
             return None
         return self.redirect(slot, shard_pubsub=shard_pubsub)
 

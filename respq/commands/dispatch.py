@@ -6,7 +6,6 @@ the same context."""
 from __future__ import annotations
 
 import time
-from binascii import crc_hqx
 from typing import Any
 
 from respq import acl, errors
@@ -75,13 +74,12 @@ def execute(ctx: Context, argv: list[bytes]) -> Any:
     if refusal is not None:
         return _reject(ctx, argv, refusal, cmd)
     cluster = ctx.cluster
-    if cluster is not None:  # the only cost of cluster mode when it is off
-        key = argv[1] if cmd.one_key else None
-        # One key of a slot served here (the common case) costs its CRC (key_slot inlined) and one lookup.
-        if key is None or not cluster.local[crc_hqx(key, 0) & 0x3FFF if b"{" not in key else key_slot(key)]:
-            redirect = cluster_refusal(ctx, cmd, argv)
-            if redirect is not None:
-                return _redirect(ctx, redirect, cmd)
+    # The only cost of cluster mode when it is off is the first test; when on, keyless commands cost one more and
+    # one key of a slot served here (the common case) one C call and one lookup.
+    if cluster is not None and cmd.routed and (not cmd.one_key or not cluster.local[key_slot(argv[1])]):
+        redirect = cluster_refusal(ctx, cmd, argv)
+        if redirect is not None:
+            return _redirect(ctx, redirect, cmd)
     multi = ctx.client.multi
     if multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         multi.append((cmd, argv))
