@@ -412,6 +412,8 @@ def test_move_slot_copies_queues_and_groups_then_flips_the_map(nodes: list[Serve
         assert after == before
         assert 0 < target.pttl("{b}q") <= 600_000 and target.pttl("{b}q2") == -1
         assert source.dbsize() == 0 and source.execute_command("CLUSTERX", "DELKEYSINSLOT", slot) == 0
+        with pytest.raises(redis.ResponseError, match="served or imported by this node"):
+            target.execute_command("CLUSTERX", "DELKEYSINSLOT", slot)
         for port in ports:
             with redis.Redis(port=port) as client:
                 assert client.execute_command("CLUSTERX", "VERSION") == 2
