@@ -1762,6 +1762,45 @@ fail:
     return NULL;
 }
 
+/* ---- Redis Cluster's hash slot: CRC16 (XMODEM: polynomial 0x1021, start 0) of the key or of its hash tag -------- */
+static uint16_t crc16_table[256];
+
+static void
+crc16_init(void)
+{
+    for (uint32_t n = 0; n < 256; n++) {
+        uint16_t c = (uint16_t)(n << 8);
+        for (int k = 0; k < 8; k++)
+            c = (uint16_t)((c & 0x8000) ? (c << 1) ^ 0x1021 : c << 1);
+        crc16_table[n] = c;
+    }
+}
+
+PyDoc_STRVAR(key_slot_doc, "key_slot(key: bytes) -> int: the key's hash slot (respq/cluster/keyslot.py's twin).");
+
+static PyObject *
+key_slot(PyObject *module, PyObject *key)
+{
+    if (!PyBytes_CheckExact(key)) {
+        PyErr_SetString(PyExc_TypeError, "key_slot: a bytes object");
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(key);
+    Py_ssize_t len = PyBytes_GET_SIZE(key);
+    const unsigned char *open = memchr(p, '{', (size_t)len);
+    if (open != NULL) {  /* hash only what is between the first '{' and the next '}', when that is not empty */
+        const unsigned char *close = memchr(open + 1, '}', (size_t)(p + len - open - 1));
+        if (close != NULL && close > open + 1) {
+            p = open + 1;
+            len = close - p;
+        }
+    }
+    uint16_t crc = 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ p[i]) & 0xFF]);
+    return PyLong_FromLong(crc & 0x3FFF);
+}
+
 static PyMethodDef speedups_methods[] = {
     {"parse_multibulk", (PyCFunction)(void (*)(void))parse_multibulk, METH_FASTCALL, parse_multibulk_doc},
     {"frame", (PyCFunction)(void (*)(void))frame, METH_FASTCALL, frame_doc},
@@ -1790,6 +1829,7 @@ static PyMethodDef speedups_methods[] = {
     {"lp_join_many", (PyCFunction)(void (*)(void))lp_join_many, METH_FASTCALL, lp_join_many_doc},
     {"encode_bulks", (PyCFunction)(void (*)(void))encode_bulks, METH_FASTCALL, encode_bulks_doc},
     {"read_slots", (PyCFunction)(void (*)(void))read_slots, METH_FASTCALL, read_slots_doc},
+    {"key_slot", (PyCFunction)key_slot, METH_O, key_slot_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1802,6 +1842,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     crc_init();
+    crc16_init();
 #ifdef HAVE_CRC_SSE42
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse4.2"))

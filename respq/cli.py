@@ -79,6 +79,7 @@ USAGE = """usage: respq serve [CONFIG_FILE] [--directive value ...]
        respq stat [-h host] [-p port] [-a password] [--user name] [-i seconds] [--lines N]
        respq queues [-h host] [-p port] [-a password] [--user name] [--sort depth|age|lag] [--count N]
        respq cluster create HOST:PORT [HOST:PORT ...] [-a password] [--user name]
+       respq cluster move-slot SLOT HOST:PORT [-a password] [--user name] [--pause-ms N]
        respq --version"""
 
 # Shaped after redis-server's usage.

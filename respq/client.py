@@ -13,6 +13,7 @@ _client_ids = itertools.count(1)
 class Client:
     __slots__ = (
         "addr",
+        "asking",
         "authenticated",
         "channels",
         "closing",
@@ -66,6 +67,7 @@ class Client:
         self.channels: set[bytes] = set()
         self.patterns: set[bytes] = set()
         self.shard_channels: set[bytes] = set()  # SSUBSCRIBE: counted apart from channels and patterns
+        self.asking = False  # ASKING: the next redirected command may use a slot this node imports
         self.reply_mode = b"on"  # CLIENT REPLY on|off|skip
         self.no_evict = False
         self.no_touch = False

@@ -19,6 +19,7 @@ from respq.client import Client
 from respq.cluster import MapError, SlotMap, key_slot
 from respq.commands.context import Context
 from respq.commands.modules import load_all
+from respq.commands.pubsub import drop_shard_channels
 from respq.commands.table import apply_renames
 from respq.config import SET_FAILED, Config, ConfigSetError
 from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners, serve_while_busy
@@ -611,9 +612,11 @@ class Server:
             return
         self._hide_foreign_keys()
         self._update_peers()
+        moved = set(slots)
+        if self.pubsub.shard.subscribers:
+            drop_shard_channels(self.pubsub, lambda channel: _left(cluster, moved, key_slot(channel)))
         if not self.blocking.by_client:
             return
-        moved = set(slots)
         for client_id, waiter in list(self.blocking.by_client.items()):
             for key in waiter.block.keys:
                 slot = key_slot(key)
@@ -833,3 +836,8 @@ class Server:
             if not self.config.in_memory:
                 self.log.notice("Storage flushed, synced and closed.")
         self._say_shutdown("respq is now ready to exit, bye bye...")
+
+
+def _left(cluster: SlotMap, moved: set[int], slot: int) -> bool:
+    """The slot is among those the map change touched and this node no longer owns it."""
+    return slot in moved and not cluster.serves(slot)

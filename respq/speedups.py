@@ -32,6 +32,7 @@ ld_format: Callable[[bytes], bytes] | None = None
 lcs: Callable[[bytes, bytes], tuple[int, bytes, list[tuple[int, int, int, int, int]]] | None] | None = None
 popcount: Callable[[bytes, int, int], int] | None = None
 first_bit: Callable[[bytes, int, int, int], int] | None = None
+key_slot: Callable[[bytes], int] | None = None
 lp_entry: Callable[[Sequence[Any], Sequence[Any] | None, int, int, int], int] | None = None
 lp_place: Callable[[Any, Sequence[Any], Sequence[Any] | None, int, int, int, int], int] | None = None
 lp_join_many: (
@@ -50,6 +51,7 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import first_bit as first_bit
         from respq._speedups import frame as frame
         from respq._speedups import frame_values as frame_values
+        from respq._speedups import key_slot as key_slot
         from respq._speedups import lcs as lcs
         from respq._speedups import ld_add as ld_add
         from respq._speedups import ld_format as ld_format

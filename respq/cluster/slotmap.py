@@ -136,6 +136,9 @@ class SlotMap:
         self.myself: Node | None = None
         self.assigned = 0
         self.full_coverage = True  # cluster-require-full-coverage: keyed commands need every slot assigned
+        # Slots being copied here from their owner (CLUSTERX IMPORT): a command after ASKING may use them. Not kept
+        # in the file: a restart ends an import, and the copy is started again.
+        self.importing: set[int] = set()
         # 1 for each slot whose keys are served here now: the one test a command on a served key costs.
         self.local = bytearray(SLOTS)
 
@@ -145,28 +148,31 @@ class SlotMap:
         myself = self.myself
         self.local = bytearray(int(usable and owner is myself and owner is not None) for owner in self.owners)
 
-    def route(self, keys: list[bytes]) -> bytes | None:
-        """Why a command naming ``keys`` may not run here (the error Redis's getNodeByQuery picks), or None."""
+    def route(self, keys: list[bytes], *, shard_pubsub: bool = False, asking: bool = False) -> bytes | None:
+        """Why a command naming ``keys`` may not run here (the error Redis's getNodeByQuery picks), or None.
+        ``shard_pubsub`` (shard channels among the keys) runs while the cluster is down, as Redis's default
+        cluster-allow-pubsubshard-when-down yes lets it; ``asking`` (the client sent ASKING) reaches an imported
+        slot."""
         slot = -1
         owners = self.owners
         for key in keys:
             this = key_slot(key)
-            if slot < 0:
+            if this != slot:
+                if slot >= 0:
+                    return CROSSSLOT
                 slot = this
                 if owners[slot] is None:
                     return CLUSTERDOWN_UNBOUND
-            elif this != slot:
-                return CROSSSLOT
-        if slot < 0:
+        if slot < 0 or self.local[slot] or (asking and slot in self.importing):
             return None
-        return self.redirect(slot)
+        return self.redirect(slot, shard_pubsub=shard_pubsub)
 
-    def redirect(self, slot: int) -> bytes | None:
+    def redirect(self, slot: int, *, shard_pubsub: bool = False) -> bytes | None:
         """Why a key of ``slot`` is not served here, or None when it is."""
         owner = self.owners[slot]
         if owner is None:
             return CLUSTERDOWN_UNBOUND
-        if self.assigned != SLOTS and self.full_coverage:
+        if self.assigned != SLOTS and self.full_coverage and not shard_pubsub:
             return CLUSTERDOWN_STATE
         if owner is not self.myself:
             return b"MOVED %d %s:%d" % (slot, owner.host.encode(), owner.port)

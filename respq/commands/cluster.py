@@ -30,6 +30,9 @@ SELECT_IN_CLUSTER = b"ERR SELECT is not allowed in cluster mode"
 MOVE_IN_CLUSTER = b"ERR MOVE is not allowed in cluster mode"
 COPY_DB_IN_CLUSTER = b"ERR Copying to another database is not allowed in cluster mode"
 SWAPDB_IN_CLUSTER = b"ERR SWAPDB is not allowed in cluster mode"
+INVALID_IMPORT_STATE = b"ERR Invalid import state"
+SLOT_SERVED_HERE = b"ERR The slot is served or imported by this node: its keys are not removed"
+IMPORT_START, IMPORT_SUCCESS, IMPORT_FAILED = 0, 1, 2  # Kvrocks's CLUSTERX IMPORT states
 CPORT_OFFSET = 10000  # CLUSTER NODES prints port+10000 as the bus port, as Kvrocks does: parsers expect one
 
 _ADMIN = "admin stale no_async_loading"
@@ -379,6 +382,62 @@ def clusterx_publish(ctx: Context, argv: list[bytes]) -> Any:
     return ctx.pubsub.publish(argv[2], argv[3])
 
 
+def _slot_arg(arg: bytes) -> int:
+    slot = parse_int(arg)
+    if not 0 <= slot < SLOTS:
+        raise _refused(MapError(SLOT_OUT_OF_RANGE))
+    return slot
+
+
+def _drop_slot_keys(ctx: Context, slot: int) -> int:
+    """Deletes the keys of ``slot``, which this node does not serve (hidden keys included)."""
+    keyspace = ctx.keyspace
+    keys = [key for key in keyspace.engine.keys(0) if key_slot(key) == slot]
+    keyspace.hidden.difference_update(keys)  # visible again for a moment so that delete finds them
+    return sum(keyspace.delete(0, key) for key in keys)
+
+
+@command(
+    "clusterx|import",
+    4,
+    "admin stale",
+    group=G,
+    summary="Starts (0) or ends (1 success, 2 failure) the import of a slot's keys from its owner (Kvrocks's states).",
+    since="7.0.0",
+    extension=True,
+)
+def clusterx_import(ctx: Context, argv: list[bytes]) -> Any:
+    slots = _clusterx_map(ctx, argv)
+    slot, state = _slot_arg(argv[2]), parse_int(argv[3])
+    if state not in (IMPORT_START, IMPORT_SUCCESS, IMPORT_FAILED):
+        raise CommandError(INVALID_IMPORT_STATE)
+    if state == IMPORT_START:
+        slots.importing.add(slot)
+        return OK
+    slots.importing.discard(slot)
+    if state == IMPORT_FAILED and not slots.serves(slot):
+        _drop_slot_keys(ctx, slot)  # Kvrocks cleans a failed import up: the slot's owner still has the keys
+    return OK
+
+
+@command(
+    "clusterx|delkeysinslot",
+    3,
+    "admin write stale",
+    group=G,
+    summary="Deletes the keys this node keeps of a slot another node serves (after the slot moved there).",
+    since="7.0.0",
+    complexity="O(N) in the keys of the database",
+    extension=True,
+)
+def clusterx_delkeysinslot(ctx: Context, argv: list[bytes]) -> Any:
+    slots = _clusterx_map(ctx, argv)
+    slot = _slot_arg(argv[2])
+    if slots.serves(slot) or slot in slots.importing:
+        raise CommandError(SLOT_SERVED_HERE)
+    return _drop_slot_keys(ctx, slot)
+
+
 @command(
     "clusterx|version", 2, "stale", group=G, summary="Returns the slot map's version.", since="7.0.0", extension=True
 )
@@ -408,13 +467,18 @@ def clusterx_help(ctx: Context, argv: list[bytes]) -> Any:
             "    Give <slot> to node <id>; <version> must be the current version plus one.",
             "VERSION",
             "    Return the slot map's version (-1 before the first map).",
+            "IMPORT <slot> <0|1|2>",
+            "    Start (0) importing <slot>: ASKING then lets the next command use it here; end it (1 success,",
+            "    2 failure: the keys copied so far are deleted).",
+            "DELKEYSINSLOT <slot>",
+            "    Delete the keys this node keeps of <slot> once another node serves it; returns how many.",
             "PUBLISH <channel> <message>",
             "    Deliver a message another node forwarded to this node's subscribers (not forwarded again).",
         ],
     )
 
 
-# ---- per-connection flags: they matter with replicas and slot migration, neither of which respq has yet ----------
+# ---- per-connection flags: READONLY/READWRITE matter with replicas, which respq has not yet ------------------------
 @command(
     "readonly",
     1,
@@ -448,4 +512,5 @@ def readwrite(ctx: Context, argv: list[bytes]) -> Any:
 )
 def asking(ctx: Context, argv: list[bytes]) -> Any:
     slot_map(ctx)
+    ctx.client.asking = True
     return OK

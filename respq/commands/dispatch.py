@@ -6,7 +6,6 @@ the same context."""
 from __future__ import annotations
 
 import time
-from binascii import crc_hqx
 from typing import Any
 
 from respq import acl, errors
@@ -75,13 +74,12 @@ def execute(ctx: Context, argv: list[bytes]) -> Any:
     if refusal is not None:
         return _reject(ctx, argv, refusal, cmd)
     cluster = ctx.cluster
-    if cluster is not None:  # the only cost of cluster mode when it is off
-        key = argv[1] if cmd.one_key else None
-        # One key of a slot served here (the common case) costs its CRC (key_slot inlined) and one lookup.
-        if key is None or not cluster.local[crc_hqx(key, 0) & 0x3FFF if b"{" not in key else key_slot(key)]:
-            redirect = cluster_refusal(ctx, cmd, argv)
-            if redirect is not None:
-                return _redirect(ctx, redirect, cmd)
+    # The only cost of cluster mode when it is off is the first test; when on, keyless commands cost one more and
+    # one key of a slot served here (the common case) one C call and one lookup.
+    if cluster is not None and cmd.routed and (not cmd.one_key or not cluster.local[key_slot(argv[1])]):
+        redirect = cluster_refusal(ctx, cmd, argv)
+        if redirect is not None:
+            return _redirect(ctx, redirect, cmd)
     multi = ctx.client.multi
     if multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         multi.append((cmd, argv))
@@ -124,21 +122,24 @@ def cluster_refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | No
     EXEC is checked over every queued call, whose keys must all share one slot, as Redis's getNodeByQuery does."""
     cluster = ctx.cluster
     assert cluster is not None
+    client = ctx.client
+    asking, client.asking = client.asking, False  # ASKING counts for one redirected command only
     if cmd.first_key > 0 or cmd.key_finder is not None:
-        return cluster.route(call_keys(cmd, argv))
+        return cluster.route(call_keys(cmd, argv), shard_pubsub=cmd.not_key, asking=asking)
     if cmd.name == "exec" and ctx.client.multi:
-        keys = [key for queued, queued_argv in ctx.client.multi for key in call_keys(queued, queued_argv)]
-        return cluster.route(keys)
+        queued = ctx.client.multi
+        keys = [key for queued_cmd, queued_argv in queued for key in call_keys(queued_cmd, queued_argv)]
+        return cluster.route(keys, shard_pubsub=any(queued_cmd.not_key for queued_cmd, _ in queued))
     return None
 
 
 def call_keys(cmd: Command, argv: list[bytes]) -> list[bytes]:
     """The keys a call names, from the command table's key positions (none when they cannot be found: the command
-    then fails on its own)."""
+    then fails on its own). Shard channels count: Redis routes SPUBLISH/SSUBSCRIBE by their channel's slot."""
     if cmd.first_key <= 0 and cmd.key_finder is None:
         return []
     try:
-        return [argv[position] for position in cmd.key_positions(argv)]
+        return [argv[position] for position in cmd.key_positions(argv, include_not_keys=True)]
     except CommandError:
         return []
 

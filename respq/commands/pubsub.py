@@ -12,7 +12,7 @@ from respq.commands.help import help_lines
 from respq.commands.table import command, container
 from respq.errors import CommandError
 from respq.glob import compile_glob
-from respq.pubsub import Channels
+from respq.pubsub import Channels, PubSub
 from respq.replies import Push, Replies
 
 G = "pubsub"
@@ -42,6 +42,16 @@ def _each(client: Client, kind: bytes, names: list[bytes], change: Callable[[Cli
 def _unsubscribe(client: Client, kind: bytes, names: list[bytes], channels: Channels) -> Any:
     """(S)UNSUBSCRIBE: the channels named, or every channel of that kind the client has."""
     return _each(client, kind, names or list(channels.of(client)), channels.unsubscribe)
+
+
+def drop_shard_channels(pubsub: PubSub, gone: Callable[[bytes], bool]) -> None:
+    """Cluster mode: the shard channels ``gone`` names (their slot left this node) lose their subscribers, each told
+    by a ``sunsubscribe`` push, as Redis does when a slot is deleted from a node."""
+    shard = pubsub.shard
+    for channel in [channel for channel in shard.subscribers if gone(channel)]:
+        for client in list(shard.subscribers.get(channel, {}).values()):
+            shard.unsubscribe(client, channel)
+            client.push(_confirmation(client, b"sunsubscribe", channel))
 
 
 def _channel_list(channels: Channels, argv: list[bytes]) -> list[bytes]:

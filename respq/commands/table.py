@@ -59,9 +59,11 @@ class Command:
     # SSUBSCRIBE): Redis's NOT_KEY key spec flag. ACL key rules, WATCH and COMMAND GETKEYS skip them.
     not_key: bool = False
     one_key: bool = False  # names exactly one key, at argv[1] (GET, LPUSH, XADD ...): cluster mode checks it fast
+    routed: bool = False  # cluster mode checks its keys (or, for EXEC, the queued calls' keys) before it runs
 
     def __post_init__(self) -> None:
         self.one_key = self.first_key == 1 and self.last_key == 1 and self.key_finder is None
+        self.routed = self.first_key > 0 or self.key_finder is not None or self.name == "exec"
 
     @property
     def is_write(self) -> bool:

@@ -529,7 +529,7 @@ class ScriptEngine:
         keys = call_keys(cmd, argv)
         if not keys:
             return None
-        redirect = run.ctx.cluster.route(keys)  # type: ignore[union-attr]
+        redirect = run.ctx.cluster.route(keys, shard_pubsub=cmd.not_key)  # type: ignore[union-attr]
         if redirect == CLUSTERDOWN_STATE:
             return script_errors.CALL_CLUSTER_DOWN
         if redirect is not None:

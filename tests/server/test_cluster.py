@@ -3,6 +3,7 @@ replies, redis-py's RedisCluster spreading queues over them, a map change under 
 
 from __future__ import annotations
 
+import io
 import re
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from conftest import ServerProcess, free_port, require_tool, start_redis, start_respq, wait_until
+from respq import cluster_admin
 from respq.cluster_admin import split_slots
 from tests.server.helpers import blocked_clients, in_thread
 
@@ -187,6 +189,19 @@ REPLIES = [
     ["EVAL", "#!lua\nredis.call('get','b') return redis.call('get','f')", "0"],
     ["EVAL", "#!lua\nreturn redis.call('get','f')", "1", "b"],
     ["EVAL", "#!lua flags=no-cluster\nreturn 1", "0"],
+    # shard channels route by their slot like keys
+    ["SPUBLISH", "foo", "x"],
+    ["SPUBLISH", "b", "x"],
+    ["SSUBSCRIBE", "b", "a"],
+    ["SSUBSCRIBE", "foo"],
+    ["SUNSUBSCRIBE", "foo"],
+    ["EVAL", "return redis.call('spublish','foo','x')", "0"],
+    ["MULTI"],
+    ["SPUBLISH", "b", "x"],
+    ["SPUBLISH", "foo", "x"],
+    ["EXEC"],
+    ["SSUBSCRIBE", "b"],
+    ["SUNSUBSCRIBE", "b"],
 ]
 
 
@@ -332,6 +347,88 @@ def test_publish_reaches_subscribers_of_every_node(nodes: list[ServerProcess]) -
             subscriber.close()
         for client in clients:
             client.close()
+
+
+def test_shard_channels_stay_on_their_node_and_leave_with_their_slot(nodes: list[ServerProcess]) -> None:
+    ports = [server.port for server in nodes]
+    clients = [redis.Redis(port=port, socket_timeout=10) for port in ports]
+    subscriber = clients[0].pubsub()
+    try:
+        subscriber.ssubscribe("b", "{b}x")  # slot 3300, the first node's
+        for _ in range(2):
+            assert subscriber.get_message(timeout=10)["type"] == "ssubscribe"  # type: ignore[index]
+        with pytest.raises(redis.ResponseError, match=f"3300 127.0.0.1:{ports[0]}"):
+            clients[1].spublish("b", "elsewhere")  # MOVED, never forwarded like PUBLISH
+        assert clients[0].spublish("b", "here") == 1
+        assert subscriber.get_message(timeout=10)["data"] == b"here"  # type: ignore[index]
+        for port in ports:  # slot 3300 to the second node
+            with redis.Redis(port=port) as client:
+                client.execute_command("CLUSTERX", "SETSLOT", 3300, "NODE", IDS[1], 2)
+        gone = [subscriber.get_message(timeout=10) for _ in range(2)]
+        assert [(m["type"], m["channel"], m["data"]) for m in gone] == [  # type: ignore[index]
+            ("sunsubscribe", b"b", 1),
+            ("sunsubscribe", b"{b}x", 0),
+        ]
+        assert clients[0].execute_command("PUBSUB", "SHARDNUMSUB", "b") == [b"b", 0]
+    finally:
+        subscriber.close()
+        for client in clients:
+            client.close()
+
+
+def _pending(client: redis.Redis, key: str) -> list[tuple[bytes, bytes, int]]:
+    """XPENDING's entries without their age (it grows while the test runs)."""
+    entries = client.xpending_range(key, "g", "-", "+", 10)
+    return [(entry["message_id"], entry["consumer"], entry["times_delivered"]) for entry in entries]
+
+
+def test_move_slot_copies_queues_and_groups_then_flips_the_map(nodes: list[ServerProcess]) -> None:
+    ports = [server.port for server in nodes]
+    slot = 3300  # "{b}...": the first node's, moved to the second
+    source, target = redis.Redis(port=ports[0]), redis.Redis(port=ports[1])
+    cluster = RedisCluster(host="127.0.0.1", port=ports[0])
+    try:
+        cluster.rpush("{b}q", *range(5))
+        cluster.pexpire("{b}q", 600_000)
+        cluster.rpush("{b}q2", "x")
+        for n in range(4):
+            cluster.xadd("{b}s", {"n": n}, id=f"1-{n + 1}")
+        cluster.xgroup_create("{b}s", "g", id="0")
+        cluster.xreadgroup("g", "alice", {"{b}s": ">"}, count=3)  # 3 pending, one entry still new
+        cluster.xack("{b}s", "g", "1-1")
+        before = {
+            "lists": [source.lrange(key, 0, -1) for key in ("{b}q", "{b}q2")],
+            "stream": source.execute_command("XINFO", "STREAM", "{b}s", "FULL"),
+            "pending": _pending(source, "{b}s"),
+        }
+        out = io.StringIO()
+        assert cluster_admin.run(["move-slot", str(slot), f"127.0.0.1:{ports[1]}"], out) == 0, out.getvalue()
+        assert "3 keys copied" in out.getvalue() and "3 removed" in out.getvalue()
+        after = {
+            "lists": [target.lrange(key, 0, -1) for key in ("{b}q", "{b}q2")],
+            "stream": target.execute_command("XINFO", "STREAM", "{b}s", "FULL"),
+            "pending": _pending(target, "{b}s"),
+        }
+        assert after == before
+        assert 0 < target.pttl("{b}q") <= 600_000 and target.pttl("{b}q2") == -1
+        assert source.dbsize() == 0 and source.execute_command("CLUSTERX", "DELKEYSINSLOT", slot) == 0
+        with pytest.raises(redis.ResponseError, match="served or imported by this node"):
+            target.execute_command("CLUSTERX", "DELKEYSINSLOT", slot)
+        for port in ports:
+            with redis.Redis(port=port) as client:
+                assert client.execute_command("CLUSTERX", "VERSION") == 2
+        with pytest.raises(redis.ResponseError, match=f"{slot} 127.0.0.1:{ports[1]}"):
+            source.lpop("{b}q")
+        # The cluster client, whose map still gives the slot to the first node, follows MOVED to the new owner.
+        assert cluster.lpop("{b}q") == b"0"
+        reply = cluster.xreadgroup("g", "bob", {"{b}s": ">"})
+        assert reply == [[b"{b}s", [(b"1-4", {b"n": b"3"})]]]
+        assert cluster.xack("{b}s", "g", "1-2", "1-3", "1-4") == 3
+        assert cluster.xpending("{b}s", "g")["pending"] == 0
+    finally:
+        cluster.close()
+        source.close()
+        target.close()
 
 
 def test_kill_9_of_one_node_leaves_the_others_slots_working(nodes: list[ServerProcess]) -> None:

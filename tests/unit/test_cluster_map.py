@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from respq.cluster import SLOTS, MapError, SlotMap, key_slot
+from respq.cluster.keyslot import py_key_slot
 from respq.cluster.slotmap import NO_REPLICAS, SLOT_OVERLAPPED
 
 A, B, C = "a" * 40, "b" * 40, "c" * 40
@@ -37,6 +38,7 @@ THREE = (
 )
 def test_key_slot_matches_redis(key: bytes, slot: int) -> None:
     assert key_slot(key) == slot
+    assert py_key_slot(key) == slot  # the Python twin of the C function key_slot is when the module is built
 
 
 def test_setnodes_assigns_ranges_and_finds_myself_by_port() -> None:
