@@ -24,6 +24,10 @@ class Block:
     timeout_reply: Any
     call_ns: int = 0  # how long the call that blocked ran: its latency once a key serves it
     serve_ns: int = 0  # how long serving it took, once a key did (Redis's command-unblocking latency)
+    on_timeout: Callable[[], Any] | None = None  # the reply at the timeout when it is not a constant (WAIT's count)
+
+    def reply_at_timeout(self) -> Any:
+        return self.timeout_reply if self.on_timeout is None else self.on_timeout()
 
 
 @dataclass(eq=False)
@@ -35,6 +39,7 @@ class Waiter:
     reply: Any = None
     deadline: float = math.inf  # on Trio's clock
     served: bool = False  # a key served it (not a timeout or CLIENT UNBLOCK)
+    argv: list[bytes] | None = None  # the blocked call: what a replica is sent once a key serves it
 
     def finish(self, reply: Any) -> None:
         self.reply = reply
@@ -46,6 +51,7 @@ class BlockingRegistry:
         self.waiters: dict[tuple[int, bytes], deque[Waiter]] = {}
         self.by_client: dict[int, Waiter] = {}
         self.ready: dict[tuple[int, bytes], None] = {}  # ordered set of keys signalled since the last serve
+        self.on_served: Callable[[Waiter, Any], None] | None = None  # replication: a served call's effects
 
     def __len__(self) -> int:
         return len(self.by_client)
@@ -90,6 +96,14 @@ class BlockingRegistry:
                         self.remove(waiter)
                         waiter.served = True
                         waiter.finish(reply)
+                        if self.on_served is not None:
+                            self.on_served(waiter, reply)
+
+    def signal_everywhere(self, key: bytes) -> None:
+        """Signals ``key`` in every database it is waited on (WAIT's key, whatever database its callers use)."""
+        for slot in self.waiters:
+            if slot[1] == key:
+                self.ready[slot] = None
 
     def unblock(self, client_id: int, reply: Any) -> bool:
         waiter = self.by_client.get(client_id)

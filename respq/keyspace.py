@@ -38,6 +38,7 @@ class Keyspace:
         self.stats = stats
         self.blocking = blocking
         self.watchers: dict[tuple[int, bytes], set[Client]] = {}
+        self.on_expired: Callable[[int, bytes], None] | None = None  # replication: replicas delete it too
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
         for db in range(self.databases):
@@ -259,6 +260,8 @@ class Keyspace:
         self._signal_db(b)
 
     def _expire(self, db: int, key: bytes) -> None:
+        if self.on_expired is not None:
+            self.on_expired(db, key)
         self.engine.delete(db, key)
         self.volatile[db].discard(key)
         self.stats.expired_keys += 1

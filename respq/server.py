@@ -17,7 +17,9 @@ from respq.acl import load_users
 from respq.blocking import BlockingRegistry
 from respq.client import Client
 from respq.commands.context import Context
+from respq.commands.dispatch import served
 from respq.commands.modules import load_all
+from respq.commands.replication import WAIT_KEY
 from respq.commands.table import apply_renames
 from respq.config import SET_FAILED, Config, ConfigSetError
 from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners, serve_while_busy
@@ -28,6 +30,9 @@ from respq.keyspace import Keyspace
 from respq.log import Logger
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
+from respq.replica_link import follow_master
+from respq.replication import MasterState, Replica, Replication
+from respq.replies import Raw
 from respq.scripting.engine import ScriptEngine
 from respq.scripting.functions import FunctionEngine
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
@@ -109,6 +114,11 @@ class Server:
         self._configure_observers()
         self.functions = FunctionEngine(log, config.script_memory_limit)  # FUNCTION's libraries, FCALL
         self.functions.serve_while_busy = self._serve_while_busy
+        self.replication = Replication(config.values["repl-backlog-size"])
+        self.replication.configure(config.values["min-replicas-to-write"])
+        self.replication.on_ack = self._replica_acked
+        self.blocking.on_served = self._served
+        self.master_link: trio.CancelScope | None = None  # the task following the master, while a replica
 
     # ---- durability -------------------------------------------------------------------------------------------
     async def make_durable(self) -> None:
@@ -426,6 +436,7 @@ class Server:
             clients=self.clients,
             server=self,
             acl=self.acl,
+            replication=self.replication,
         )
 
     def register(self, connection: Connection) -> None:
@@ -439,8 +450,60 @@ class Server:
         self.clients.pop(client.id, None)
         self.connections.pop(client.id, None)
         self.pubsub.forget(client)
+        if client.replica is not None or client.id in self.replication.announced_port:
+            self.replication.detach(client.id)
         if self.keyspace is not None:
             self.keyspace.unwatch_all(client)
+
+    # ---- replication --------------------------------------------------------------------------------------------
+    def attach_replica(self, client: Client) -> None:
+        """SYNC/PSYNC: the connection becomes a replica, fed the replication stream from now on (never answered)."""
+        connection = self.connections[client.id]
+
+        def send(data: bytes) -> None:
+            connection.push(Raw(data))
+
+        replica = Replica(client.id, connection.peer_host, send)
+        client.replica = replica
+        client.reply_mode = b"off"
+        self.replication.attach(replica)
+        self.log.notice(f"Replica {connection.peer_host}:{replica.port} asks for synchronization")
+
+    def _served(self, waiter: Any, reply: Any) -> None:
+        connection = self.connections.get(waiter.client_id)
+        if connection is not None and waiter.argv is not None:
+            served(connection.ctx, waiter.argv, reply)
+
+    def _replica_acked(self) -> None:
+        self.blocking.signal_everywhere(WAIT_KEY)
+        if self.blocking.ready:
+            self.blocking.serve_ready()
+
+    def _key_expired(self, db: int, key: bytes) -> None:
+        """A key expired here: replicas delete it too (a replica leaves that to its master)."""
+        replication = self.replication
+        if replication.feeding and replication.master is None:
+            replication.propagate(db, [b"DEL", key])
+
+    def replicaof(self, host: str | None, port: int) -> None:
+        """REPLICAOF host port (follow it, from a full sync or where this server's history allows), NO ONE (a
+        master again, keeping the history so other replicas of the old master can continue from here)."""
+        replication = self.replication
+        if self.master_link is not None:
+            self.master_link.cancel()
+            self.master_link = None
+        if host is None:
+            replication.master = None
+            replication.shift_history()
+            replication.configure(self.config.values["min-replicas-to-write"])
+            self.log.notice("MASTER MODE enabled (user request)")
+            return
+        replication.master = MasterState(host, port)
+        replication.start_backlog()  # what this server receives is kept: a promotion lets others continue
+        replication.configure(self.config.values["min-replicas-to-write"])
+        scope = self.master_link = trio.CancelScope()
+        self.nursery.start_soon(follow_master, self, replication.master, scope)
+        self.log.notice(f"REPLICAOF {host}:{port} enabled (user request from client)")
 
     def start_monitor(self, client: Client) -> None:
         connection = self.connections.get(client.id)
@@ -513,6 +576,10 @@ class Server:
             self._configure_observers()
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
+        if "min-replicas-to-write" in changed:
+            self.replication.configure(cfg.values["min-replicas-to-write"])
+        if "repl-backlog-size" in changed:
+            self.replication.backlog_size = cfg.values["repl-backlog-size"]
 
     def _reload_tls(self, name: str) -> None:
         """Rebuilds the TLS context from the directives (certificates read again from their files), as Redis does
@@ -573,6 +640,7 @@ class Server:
         self.last_checkpoint = time.time()  # opening the data directory ends with a checkpoint
         self.functions.restore_saved(engine)
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
+        self.keyspace.on_expired = self._key_expired
 
     def _load_memory(self) -> None:
         """``storage memory``: an empty store held in memory (storage/memory.py) behind the same port."""
@@ -584,6 +652,7 @@ class Server:
         self.last_checkpoint = time.time()
         self.functions.restore_saved(engine)  # type: ignore[arg-type]
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)  # type: ignore[arg-type]
+        self.keyspace.on_expired = self._key_expired
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()

@@ -22,6 +22,7 @@ from respq.config import Config
 from respq.info import InfoSource
 from respq.keyspace import Keyspace
 from respq.pubsub import PubSub
+from respq.replication import Replication
 from respq.stats import Stats
 from respq.storage.engine import Engine
 
@@ -90,6 +91,7 @@ class Context:
     clients: dict[int, Client]  # every connected client by id (CLIENT LIST/KILL)
     server: ServerControl
     acl: Acl = dataclasses.field(default_factory=lambda: _new_acl())  # the users, the ACL log
+    replication: Replication = dataclasses.field(default_factory=Replication)  # the replicas and the stream they get
 
     def __post_init__(self) -> None:
         if self.client.user is None:  # a client made without a user (a test's, a script's) runs as the default user

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from respq.commands import acl, connection, introspection, keys, ops, pubsub, server, sort, transactions
+from respq.commands import (
+    acl,
+    connection,
+    introspection,
+    keys,
+    ops,
+    pubsub,
+    replication,
+    server,
+    sort,
+    transactions,
+)
 from respq.commands.table import COMMANDS, Command
 from respq.scripting import commands as scripting
 from respq.scripting import function_commands
@@ -32,6 +43,7 @@ MODULES: tuple[ModuleType, ...] = (
     ops,
     lists,
     pubsub,
+    replication,
     scripting,
     server,
     sets,

@@ -34,7 +34,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("storage", ("respq.storage",)),  # knows nothing of RESP, Trio or any value type
     ("types", ("respq.types",)),  # the value types' models (their commands are in the commands layer)
-    ("keyspace", ("respq.keyspace", "respq.blocking", "respq.pubsub", "respq.stats", "respq.observe", "respq.client")),
+    (
+        "keyspace",
+        (
+            "respq.keyspace",
+            "respq.blocking",
+            "respq.pubsub",
+            "respq.stats",
+            "respq.observe",
+            "respq.client",
+            "respq.replication",  # the replication stream and backlog (no sockets: replicas are fed through callables)
+        ),
+    ),
     (
         "commands",
         (
@@ -52,6 +63,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.connection",
             "respq.reactor",
             "respq.server",
+            "respq.replica_link",  # the task following a master (REPLICAOF)
             "respq.cli",
             "respq.admin",
             "respq.__main__",
