@@ -133,7 +133,9 @@ async def follow_master(server: Server, master: MasterState, scope: trio.CancelS
         while True:
             try:
                 await _session(server, master)
-            except (OSError, LinkError, ValueError, trio.BrokenResourceError, trio.TooSlowError) as error:
+            except Exception as error:  # the link's failures (in a group, from its ACK task) never stop the server
+                while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
+                    error = error.exceptions[0]
                 log.warning(f"Master {master.host}:{master.port} link: {error}")
             if master.link_up:
                 master.down_since = time.monotonic()
@@ -165,8 +167,7 @@ async def _session(server: Server, master: MasterState) -> None:
                     raise LinkError(f"unable to AUTH to MASTER: {reply.decode(errors='replace')}")
             await _command(stream, reader, b"REPLCONF", b"listening-port", b"%d" % server.port)
             await _command(stream, reader, b"REPLCONF", b"capa", b"eof", b"capa", b"psync2")
-            known = master.applied > 0 or replication.offset > 0
-            if known:
+            if replication.followed:
                 await stream.send_all(
                     encode_command([b"PSYNC", replication.replid.encode(), b"%d" % (replication.offset + 1)])
                 )
@@ -182,6 +183,7 @@ async def _session(server: Server, master: MasterState) -> None:
             replication.offset = int(offset)
             replication.backlog = None  # a new history: nothing of the old one can be served
             replication.start_backlog()
+            replication.followed = True
         elif reply.startswith(b"+CONTINUE"):
             words = reply.split()
             if len(words) > 1 and words[1].decode() != replication.replid:

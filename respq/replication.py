@@ -79,6 +79,9 @@ class Replication:
         self.pending: list[tuple[int, list[bytes]]] = []  # effects of the current call, as (db, argv)
         self.db = -1  # the database the stream last selected
         self.master: MasterState | None = None  # set while this server is a replica
+        # This server's data follows replid's history up to offset (it was synced from a master, or is the master):
+        # a new master is asked to continue it rather than to send everything
+        self.followed = False
         self.on_ack: Callable[[], None] | None = None  # an ACK arrived: WAIT may be answered
         self.min_replicas = 0  # min-replicas-to-write
         # Writes of normal clients are checked (this is a replica, or min-replicas-to-write is set): one attribute

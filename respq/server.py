@@ -456,7 +456,7 @@ class Server:
             self.keyspace.unwatch_all(client)
 
     # ---- replication --------------------------------------------------------------------------------------------
-    def attach_replica(self, client: Client) -> None:
+    def attach_replica(self, client: Client, partial: bool = False) -> None:
         """SYNC/PSYNC: the connection becomes a replica, fed the replication stream from now on (never answered)."""
         connection = self.connections[client.id]
 
@@ -467,7 +467,10 @@ class Server:
         client.replica = replica
         client.reply_mode = b"off"
         self.replication.attach(replica)
-        self.log.notice(f"Replica {connection.peer_host}:{replica.port} asks for synchronization")
+        if partial:
+            self.log.notice(f"Partial resynchronization request from {connection.peer_host}:{replica.port} accepted")
+        else:
+            self.log.notice(f"Full resync requested by replica {connection.peer_host}:{replica.port}")
 
     def _served(self, waiter: Any, reply: Any) -> None:
         connection = self.connections.get(waiter.client_id)

@@ -114,7 +114,7 @@ def hello(ctx: Context, argv: list[bytes]) -> Any:
         b"proto": protocol,
         b"id": client.id,
         b"mode": b"standalone",
-        b"role": b"master",
+        b"role": b"master" if ctx.replication.master is None else b"replica",
         b"modules": [],
     }
 

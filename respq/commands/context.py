@@ -53,6 +53,12 @@ class ServerControl(InfoSource, Protocol):
     def apply_config(self, changed: list[str]) -> None:
         """Makes the directives CONFIG SET changed take effect."""
 
+    def attach_replica(self, client: Client, partial: bool = False) -> None:
+        """SYNC/PSYNC: the client's connection becomes a replica fed the replication stream."""
+
+    def replicaof(self, host: str | None, port: int) -> None:
+        """REPLICAOF host port, or (``host`` None) NO ONE."""
+
     def start_monitor(self, client: Client) -> None:
         """MONITOR: shows the client every command run from now on."""
 

@@ -165,7 +165,7 @@ def _sync(ctx: Context, argv: list[bytes]) -> Any:
         replid = argv[1].decode(errors="replace")
         if replication.can_continue(replid, offset):
             rest = replication.since(offset) or b""
-            ctx.server.attach_replica(client)
+            ctx.server.attach_replica(client, partial=True)
             client.push(Raw(b"+CONTINUE " + replication.replid.encode() + b"\r\n" + rest))
             return None
     # A full sync: an RDB with no keys, then the data set as commands. The stream's offset counts those commands (a
