@@ -495,6 +495,7 @@ class Server:
         if self.master_link is not None:
             self.master_link.cancel()
             self.master_link = None
+        self.config.values["replicaof"] = None if host is None else (host, port)  # what CONFIG REWRITE keeps
         if host is None:
             replication.master = None
             replication.shift_history()
@@ -801,6 +802,8 @@ class Server:
             if not cfg.scrub_bandwidth:
                 self.scrub.stop()
             nursery.start_soon(self._scrubber)
+        if cfg.values["replicaof"] is not None:  # a replica from the start (as Sentinel's CONFIG REWRITE leaves it)
+            self.replicaof(*cfg.values["replicaof"])
         self._log_ready()
         task_status.started(self.port)
         await self.shutdown_requested.wait()

@@ -232,7 +232,8 @@ def client_setinfo(ctx: Context, argv: list[bytes]) -> Any:
 def client_line(client: Client) -> bytes:
     now = time.monotonic()
     connection = client.connection
-    flags = "O" if client.monitoring else ""  # a monitor is a replica to Redis: its letter comes first
+    # a monitor is a replica to Redis: its letter comes first
+    flags = "O" if client.monitoring else "S" if client.replica is not None else "M" if client.master else ""
     if client.subscriptions:
         flags += "P"
     if client.multi is not None:
@@ -292,6 +293,10 @@ def client_info(ctx: Context, argv: list[bytes]) -> Any:
 
 
 def _client_type(client: Client) -> bytes:
+    if client.replica is not None:
+        return b"replica"
+    if client.master:
+        return b"master"
     return b"pubsub" if client.subscriptions else b"normal"
 
 

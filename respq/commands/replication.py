@@ -41,7 +41,7 @@ def _replicaof(ctx: Context, argv: list[bytes]) -> Any:
         return OK
     if ctx.client.replica is not None:
         raise CommandError(REPLICA_CLIENT)
-    port = parse_int(argv[2])
+    port = parse_int(argv[2], INVALID_MASTER_PORT)
     if not 0 <= port <= 65535:
         raise CommandError(INVALID_MASTER_PORT)
     host = argv[1].decode(errors="replace")

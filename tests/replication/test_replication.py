@@ -300,3 +300,29 @@ def test_redis_replica_of_respq(primary: ServerProcess) -> None:
         assert p.execute_command("WAIT", 1, 10_000) == 1
     finally:
         replica.stop()
+
+
+def test_a_promoted_replica_lets_the_others_continue(primary: ServerProcess, tmp_path: Path) -> None:
+    p = _client(primary.port)
+    populate(p, "a")
+    first, second = start_respq(tmp_path / "first"), start_respq(tmp_path / "second")
+    try:
+        b, c = _client(first.port), _client(second.port)
+        follow(b, primary.port)
+        follow(c, primary.port)
+        populate(p, "b")
+        wait_synced(p, b)
+        wait_synced(p, c)
+        old_replid = p.info("replication")["master_replid"]
+        assert b.execute_command("REPLICAOF", "NO", "ONE") == b"OK"
+        info = b.info("replication")
+        assert info["role"] == "master" and info["master_replid2"] == old_replid
+        follow(c, first.port)  # PSYNC with the old master's ID: the promoted one continues it
+        b.rpush("after", "x")
+        wait_synced(b, c)
+        assert snapshot(c) == snapshot(b)
+        assert b"Partial resynchronization request" in first.output
+        assert b"Full resync" not in first.output
+    finally:
+        first.stop()
+        second.stop()
