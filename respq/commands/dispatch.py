@@ -305,8 +305,6 @@ def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
             end += 1
     if end - pos < 2:
         return []
-    if ctx.replication.feeding:  # each call is propagated on its own
-        return []
     client = ctx.client
     waiters = ctx.blocking.waiters
     if waiters:  # a client blocked on a key is served right after the call that feeds it: the run stops before it
@@ -316,8 +314,12 @@ def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
     stats = ctx.stats
     if not stats.watch_ns:  # a MONITOR client is attached: it is shown each call, at the time it runs
         return []
+    replication = ctx.replication
+    before = ctx.engine.change_mark() if replication.feeding else 0
     start = time.perf_counter_ns()
     replies = spread(ctx, batch[pos:end]) if spread is not None else cmd.run.handler(ctx, key, batch[pos:end])
+    if replies and replication.feeding and cmd.is_write:
+        _propagate_run(ctx, batch, pos, replies, before)
     if replies:
         client.last_command = cmd.name
         failed = [reply for reply in replies if type(reply) is ErrorReply]
@@ -330,6 +332,19 @@ def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
             for index in range(len(replies)):
                 _observe(ctx, cmd, batch[pos + index], share)
     return replies
+
+
+def _propagate_run(ctx: Context, batch: list[list[bytes]], pos: int, replies: list[Any], before: int) -> None:
+    """The effects of a run's calls, when the run changed data: each call's that did not fail or find nothing."""
+    if before and ctx.engine.change_mark() == before:
+        return
+    replication = ctx.replication
+    db = ctx.client.db
+    for index, reply in enumerate(replies):
+        if reply is not None and type(reply) is not ErrorReply:
+            argv = batch[pos + index]
+            replication.pending.extend((db, effect) for effect in effects(ctx, argv, reply))
+    replication.flush_call()
 
 
 def _reject(ctx: Context, argv: list[bytes], message: bytes, cmd: Command | None) -> ErrorReply:

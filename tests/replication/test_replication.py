@@ -326,3 +326,33 @@ def test_a_promoted_replica_lets_the_others_continue(primary: ServerProcess, tmp
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.mark.parametrize("storage", ["disk", "memory"])
+def test_pipelined_runs_reach_the_replica(storage: str, tmp_path: Path) -> None:
+    """Consecutive calls on one key run as one operation (dispatch.execute_run): their effects still go out, one by
+    one, pops that found nothing excepted."""
+    primary = start_respq(tmp_path / "primary", *(("--storage", "memory") if storage == "memory" else ()))
+    replica = start_respq(tmp_path / "replica")
+    try:
+        p, r = _client(primary.port), _client(replica.port)
+        follow(r, primary.port)
+        with p.pipeline(transaction=False) as pipe:
+            for i in range(50):
+                pipe.lpush("q", f"v{i}")
+            for _ in range(60):
+                pipe.rpop("q")
+            for i in range(20):
+                pipe.rpush("q", f"w{i}")
+            for i in range(30):
+                pipe.xadd("s", {"i": str(i)})
+            for i in range(20):
+                pipe.set("k", str(i))
+            for i in range(20):
+                pipe.sadd("set", str(i))
+            pipe.execute()
+        wait_synced(p, r)
+        assert snapshot(r) == snapshot(p)
+    finally:
+        replica.stop()
+        primary.stop()
