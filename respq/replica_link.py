@@ -18,7 +18,7 @@ import trio
 from respq.client import Client
 from respq.commands.dispatch import execute
 from respq.protocol import encode_command
-from respq.replication import RDB_AUX, RDB_EOF, RDB_MAGIC, MasterState
+from respq.replication import RDB_AUX, RDB_EOF, RDB_MAGIC, MasterState, Replication
 
 if TYPE_CHECKING:
     from respq.server import Server
@@ -236,13 +236,14 @@ async def _stream(server: Server, master: MasterState, stream: trio.SocketStream
                 del buffer[:length]
                 master.last_io = time.monotonic()
                 if not argv:
-                    replication.offset += length
+                    _advance(replication, raw)
                     continue
                 name = argv[0].lower()
                 if name == b"replconf" and len(argv) > 1 and argv[1].lower() == b"getack":
-                    replication.offset += length
-                    master.applied = replication.offset
-                    await stream.send_all(encode_command([b"REPLCONF", b"ACK", b"%d" % replication.offset]))
+                    _advance(replication, raw)
+                    master.applied = offset = replication.offset
+                    await server.make_durable()  # an ACK says durable here
+                    await stream.send_all(encode_command([b"REPLCONF", b"ACK", b"%d" % offset]))
                     continue
                 _apply(server, ctx, argv, raw)
                 master.applied = replication.offset
@@ -260,7 +261,12 @@ def _apply(server: Server, ctx: Any, argv: list[bytes], raw: bytes) -> None:
             server.blocking.serve_ready()
     finally:
         replication.feeding = feeding
-    if feeding:
+    _advance(replication, raw)
+
+
+def _advance(replication: Replication, raw: bytes) -> None:
+    """The master's bytes, applied: into this server's backlog (and on to its replicas), as its offset."""
+    if replication.backlog is not None:
         replication.feed(raw)
     else:
         replication.offset += len(raw)
