@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from respq import speedups
 from respq.client import Client
-from respq.commands.dispatch import execute
+from respq.commands.dispatch import execute, execute_run
 from respq.protocol import encode_command
 from respq.replication import RDB_AUX, RDB_EOF, RDB_MAGIC, MasterState, Replication
 
@@ -59,17 +60,16 @@ class _Reader:
         return data
 
 
-def _parse_command(buffer: bytearray) -> tuple[list[bytes], int] | None:
-    """The first complete command of the stream (a RESP array of bulk strings) and its length in bytes."""
-    if not buffer:
+def _parse_command(buffer: bytearray, start: int = 0) -> tuple[list[bytes], int] | None:
+    """The complete command of the stream (a RESP array of bulk strings) at ``start``, and where it ends."""
+    if len(buffer) <= start:
         return None
-    if buffer[0] != ord("*"):
-        end = buffer.find(b"\r\n")
-        return None if end < 0 else (buffer[:end].split(), end + 2)  # an inline command (a newline ping)
-    end = buffer.find(b"\r\n")
+    end = buffer.find(b"\r\n", start)
     if end < 0:
         return None
-    count = int(buffer[1:end])
+    if buffer[start] != ord("*"):
+        return bytes(buffer[start:end]).split(), end + 2  # an inline command (a newline ping)
+    count = int(buffer[start + 1 : end])
     pos = end + 2
     argv: list[bytes] = []
     for _ in range(count):
@@ -229,39 +229,61 @@ async def _stream(server: Server, master: MasterState, stream: trio.SocketStream
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_acks, server, master, stream)
         buffer = reader.buffer
+        parse_fast = speedups.parse_multibulk
+        max_bulk = server.config.proto_max_bulk_len
         while True:
-            while (parsed := _parse_command(buffer)) is not None:
-                argv, length = parsed
-                raw = bytes(buffer[:length])
-                del buffer[:length]
-                master.last_io = time.monotonic()
-                if not argv:
-                    _advance(replication, raw)
-                    continue
-                name = argv[0].lower()
-                if name == b"replconf" and len(argv) > 1 and argv[1].lower() == b"getack":
-                    _advance(replication, raw)
+            if parse_fast is not None and b"getack" not in buffer.lower():
+                # Every complete canonical command at once, in C (the stream is all canonical arrays)
+                fast: list[list[bytes]] = []
+                data = bytes(buffer)
+                end = parse_fast(data, 0, max_bulk, fast)
+                if end:
+                    _apply(server, ctx, fast, data[:end])
+                    del buffer[:end]
+                    master.applied = replication.offset
+                    master.last_io = time.monotonic()
+            batch: list[list[bytes]] = []
+            pos = done = 0
+            while (parsed := _parse_command(buffer, pos)) is not None:
+                argv, pos = parsed
+                if len(argv) > 1 and argv[0].lower() == b"replconf" and argv[1].lower() == b"getack":
+                    _apply(server, ctx, batch, bytes(buffer[done:pos]))
+                    batch, done = [], pos
                     master.applied = offset = replication.offset
                     await server.make_durable()  # an ACK says durable here
                     await stream.send_all(encode_command([b"REPLCONF", b"ACK", b"%d" % offset]))
-                    continue
-                _apply(server, ctx, argv, raw)
+                elif argv:
+                    batch.append(argv)
+            if pos:
+                _apply(server, ctx, batch, bytes(buffer[done:pos]))
+                del buffer[:pos]
                 master.applied = replication.offset
+                master.last_io = time.monotonic()
             await reader.fill()
 
 
-def _apply(server: Server, ctx: Any, argv: list[bytes], raw: bytes) -> None:
-    """Runs one command of the master's stream; its bytes, not its effects, go on to this server's backlog."""
+def _apply(server: Server, ctx: Any, batch: list[list[bytes]], raw: bytes) -> None:
+    """Runs commands of the master's stream (consecutive calls on one key as one operation, as a client's pipeline
+    runs); their bytes, not their effects, go on to this server's backlog."""
     replication = server.replication
     feeding = replication.feeding
     replication.feeding = False
+    blocking = server.blocking
     try:
-        execute(ctx, argv)
-        if server.blocking.ready:
-            server.blocking.serve_ready()
+        index = 0
+        while index < len(batch):
+            replies = execute_run(ctx, batch, index) if index + 1 < len(batch) else []
+            if replies:
+                index += len(replies)
+            else:
+                execute(ctx, batch[index])
+                index += 1
+            if blocking.ready:
+                blocking.serve_ready()
     finally:
         replication.feeding = feeding
-    _advance(replication, raw)
+    if raw:
+        _advance(replication, raw)
 
 
 def _advance(replication: Replication, raw: bytes) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from respq.protocol import encode_command
+from respq.protocol import encode_command, encode_reply
 from respq.types import REGISTRY
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ RDB_MAGIC = b"REDIS0010"
 RDB_AUX = 0xFA
 RDB_EOF = 0xFF
 GETACK = encode_command([b"REPLCONF", b"GETACK", b"*"])
+MULTI = encode_command([b"MULTI"])
+EXEC = encode_command([b"EXEC"])
 
 
 def new_replid() -> str:
@@ -83,6 +85,11 @@ class Replication:
         # a new master is asked to continue it rather than to send everything
         self.followed = False
         self.on_ack: Callable[[], None] | None = None  # an ACK arrived: WAIT may be answered
+        # Bytes of the stream not sent to replicas yet, and how to have ``send_now`` called once the current pass of
+        # the event loop is over (None: sent at once)
+        self.unsent: list[bytes] = []
+        self.schedule_send: Callable[[], None] | None = None
+        self.send_scheduled = False
         self.min_replicas = 0  # min-replicas-to-write
         # Writes of normal clients are checked (this is a replica, or min-replicas-to-write is set): one attribute
         # the dispatcher looks at for every command
@@ -116,18 +123,38 @@ class Replication:
         if not pending:
             return
         self.pending = []
-        data = bytearray()
+        if len(pending) == 1 and pending[0][0] == self.db:  # the common case: one command, same database
+            self.feed(encode_reply(pending[0][1], 2))  # an array of bulk strings, as a request is sent (in C)
+            return
+        parts = []
         wrap = len(pending) > 1
         if wrap:
-            data += encode_command([b"MULTI"])
+            parts.append(MULTI)
         for db, argv in pending:
             if db != self.db:
-                data += encode_command([b"SELECT", b"%d" % db])
+                parts.append(encode_command([b"SELECT", b"%d" % db]))
                 self.db = db
-            data += encode_command(argv)
+            parts.append(encode_reply(argv, 2))
         if wrap:
-            data += encode_command([b"EXEC"])
-        self.feed(bytes(data))
+            parts.append(EXEC)
+        self.feed(b"".join(parts))
+
+    def feed_calls(self, db: int, calls: list[list[list[bytes]]]) -> None:
+        """The effects of consecutive calls in database ``db`` (a pipelined run), each call's as ``flush_call`` would
+        send them, fed at once."""
+        parts = []
+        if db != self.db:
+            parts.append(encode_command([b"SELECT", b"%d" % db]))
+            self.db = db
+        for call in calls:
+            if len(call) == 1:
+                parts.append(encode_reply(call[0], 2))
+            elif call:
+                parts.append(MULTI)
+                parts.extend(encode_reply(argv, 2) for argv in call)
+                parts.append(EXEC)
+        if parts:
+            self.feed(b"".join(parts))
 
     def feed(self, data: bytes) -> None:
         """Appends encoded commands to the stream: the backlog keeps them, every online replica is sent them."""
@@ -139,6 +166,22 @@ class Replication:
         self.backlog_bytes += len(data)
         while self.backlog_bytes - len(backlog[0]) >= self.backlog_size:
             self.backlog_bytes -= len(backlog.popleft())
+        if not self.replicas:
+            return
+        self.unsent.append(data)
+        if self.schedule_send is None:
+            self.send_now()
+        elif not self.send_scheduled:
+            self.send_scheduled = True
+            self.schedule_send()
+
+    def send_now(self) -> None:
+        """Sends replicas what the stream gained since the last time: once per loop pass, not once per command."""
+        self.send_scheduled = False
+        if not self.unsent:
+            return
+        data = b"".join(self.unsent)
+        self.unsent.clear()
         for replica in self.replicas.values():
             if replica.online:
                 replica.send(data)
@@ -173,6 +216,7 @@ class Replication:
 
     # ---- replicas -------------------------------------------------------------------------------------------------
     def attach(self, replica: Replica) -> None:
+        self.send_now()  # what is pending predates this replica's sync
         self.start_backlog()
         replica.port = self.announced_port.pop(replica.client_id, 0)
         self.replicas[replica.client_id] = replica

@@ -56,6 +56,7 @@ SETTLE_AHEAD_SECONDS = 5.0  # producers may outpace the copying: then begin_chec
 SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown
 SCRUB_CHUNK = 4 << 20  # bytes the scrub verifies per worker-thread call; it sleeps between calls to keep its pace
 SCRUB_SETTING_POLL = 0.5  # seconds between looks at scrub-bandwidth while the scrub is off
+REPLICA_SEND_DELAY = 0.001  # seconds the stream's new bytes wait to be sent with those that follow
 CLIENTS_CRON_INTERVAL = 1.0  # seconds between the checks every client gets (Redis: each client once a second)
 # Fatal start-up lines, worded after Redis 7.0's ("Can't open or create append-only dir", "Fatal error loading the DB").
 DATA_DIR_FAILED = "Can't open or create the data directory {}: {}"
@@ -117,6 +118,8 @@ class Server:
         self.replication = Replication(config.values["repl-backlog-size"])
         self.replication.configure(config.values["min-replicas-to-write"])
         self.replication.on_ack = self._replica_acked
+        self.replication.schedule_send = self._schedule_replica_send
+        self._replica_data = trio.Event()
         self.blocking.on_served = self._served
         self.master_link: trio.CancelScope | None = None  # the task following the master, while a replica
 
@@ -472,6 +475,18 @@ class Server:
         else:
             self.log.notice(f"Full resync requested by replica {connection.peer_host}:{replica.port}")
 
+    def _schedule_replica_send(self) -> None:
+        self._replica_data.set()
+
+    async def _replica_sender(self) -> None:
+        """Sends replicas the stream's new bytes a moment after they appear: the commands of many clients' batches
+        go out in one write (one per pass of Redis's event loop, in Redis)."""
+        while True:
+            await self._replica_data.wait()
+            self._replica_data = trio.Event()
+            await trio.sleep(REPLICA_SEND_DELAY)
+            self.replication.send_now()
+
     def _served(self, waiter: Any, reply: Any) -> None:
         connection = self.connections.get(waiter.client_id)
         if connection is not None and waiter.argv is not None:
@@ -793,6 +808,7 @@ class Server:
         """Starts the background work that needs the data, then serves until shutdown is requested."""
         cfg = self.config
         nursery.start_soon(self._active_expiry)
+        nursery.start_soon(self._replica_sender)
         nursery.start_soon(self._sample_rates)
         if not cfg.in_memory:  # durability, checkpoints and the scrub have nothing to do in memory
             nursery.start_soon(self._syncer)

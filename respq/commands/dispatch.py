@@ -338,13 +338,12 @@ def _propagate_run(ctx: Context, batch: list[list[bytes]], pos: int, replies: li
     """The effects of a run's calls, when the run changed data: each call's that did not fail or find nothing."""
     if before and ctx.engine.change_mark() == before:
         return
-    replication = ctx.replication
-    db = ctx.client.db
-    for index, reply in enumerate(replies):
-        if reply is not None and type(reply) is not ErrorReply:
-            argv = batch[pos + index]
-            replication.pending.extend((db, effect) for effect in effects(ctx, argv, reply))
-    replication.flush_call()
+    calls = [
+        effects(ctx, batch[pos + index], reply)
+        for index, reply in enumerate(replies)
+        if reply is not None and type(reply) is not ErrorReply
+    ]
+    ctx.replication.feed_calls(ctx.client.db, calls)
 
 
 def _reject(ctx: Context, argv: list[bytes], message: bytes, cmd: Command | None) -> ErrorReply:
