@@ -39,7 +39,8 @@ class Waiter:
     reply: Any = None
     deadline: float = math.inf  # on Trio's clock
     served: bool = False  # a key served it (not a timeout or CLIENT UNBLOCK)
-    argv: list[bytes] | None = None  # the blocked call: what a replica is sent once a key serves it
+    # Called with the reply once a key serves it: the blocked call's effects go to replicas (dispatch.served)
+    on_served: Callable[[Any], None] | None = None
 
     def finish(self, reply: Any) -> None:
         self.reply = reply
@@ -51,7 +52,6 @@ class BlockingRegistry:
         self.waiters: dict[tuple[int, bytes], deque[Waiter]] = {}
         self.by_client: dict[int, Waiter] = {}
         self.ready: dict[tuple[int, bytes], None] = {}  # ordered set of keys signalled since the last serve
-        self.on_served: Callable[[Waiter, Any], None] | None = None  # replication: a served call's effects
 
     def __len__(self) -> int:
         return len(self.by_client)
@@ -96,8 +96,8 @@ class BlockingRegistry:
                         self.remove(waiter)
                         waiter.served = True
                         waiter.finish(reply)
-                        if self.on_served is not None:
-                            self.on_served(waiter, reply)
+                        if waiter.on_served is not None:
+                            waiter.on_served(reply)
 
     def signal_everywhere(self, key: bytes) -> None:
         """Signals ``key`` in every database it is waited on (WAIT's key, whatever database its callers use)."""

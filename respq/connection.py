@@ -27,7 +27,7 @@ from respq import errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.connection import client_line
-from respq.commands.dispatch import blocked, execute, execute_run, resolve, unblocked
+from respq.commands.dispatch import blocked, execute, execute_run, resolve, served, unblocked
 from respq.errors import StartupError
 from respq.protocol import ProtocolError, RequestParser, encode_replies, encode_reply
 from respq.replies import ErrorReply, Raw, Replies, StreamedArray, pushes_in
@@ -750,7 +750,8 @@ class Connection:
         """Registers the client as blocked on the keys at once, as the command runs: a push that lands before the
         connection's own task takes over serves it."""
         blocked(self.ctx, block)
-        waiter = Waiter(self.client.id, self.client.db, block, argv=argv)
+        ctx = self.ctx
+        waiter = Waiter(self.client.id, self.client.db, block, on_served=lambda reply: served(ctx, argv, reply))
         if block.timeout is not None:
             waiter.deadline = trio.current_time() + block.timeout
         self.server.blocking.add(waiter)

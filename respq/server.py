@@ -17,7 +17,6 @@ from respq.acl import load_users
 from respq.blocking import BlockingRegistry
 from respq.client import Client
 from respq.commands.context import Context
-from respq.commands.dispatch import served
 from respq.commands.modules import load_all
 from respq.commands.replication import WAIT_KEY
 from respq.commands.table import apply_renames
@@ -120,7 +119,6 @@ class Server:
         self.replication.on_ack = self._replica_acked
         self.replication.schedule_send = self._schedule_replica_send
         self._replica_data = trio.Event()
-        self.blocking.on_served = self._served
         self.master_link: trio.CancelScope | None = None  # the task following the master, while a replica
 
     # ---- durability -------------------------------------------------------------------------------------------
@@ -486,11 +484,6 @@ class Server:
             self._replica_data = trio.Event()
             await trio.sleep(REPLICA_SEND_DELAY)
             self.replication.send_now()
-
-    def _served(self, waiter: Any, reply: Any) -> None:
-        connection = self.connections.get(waiter.client_id)
-        if connection is not None and waiter.argv is not None:
-            served(connection.ctx, waiter.argv, reply)
 
     def _replica_acked(self) -> None:
         self.blocking.signal_everywhere(WAIT_KEY)
