@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from conftest import ServerProcess, start_redis, start_respq, wait_until
+from conftest import ServerProcess, free_port, require_tool, start_redis, start_respq, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -354,5 +354,41 @@ def test_pipelined_runs_reach_the_replica(storage: str, tmp_path: Path) -> None:
         wait_synced(p, r)
         assert snapshot(r) == snapshot(p)
     finally:
+        replica.stop()
+        primary.stop()
+
+
+def test_sentinel_promotes_the_replica_and_no_acknowledged_write_is_lost(tmp_path: Path) -> None:
+    """Redis Sentinel 7.0 (redis-server --sentinel) monitors a respq primary with a respq replica; after kill -9 of
+    the primary it promotes the replica through its MULTI/SLAVEOF NO ONE/CONFIG REWRITE/CLIENT KILL/EXEC, and every
+    write WAIT confirmed before the kill is there."""
+    primary = start_respq(tmp_path / "primary", "--appendfsync", "always")
+    replica = start_respq(tmp_path / "replica", "--appendfsync", "always")
+    sentinel_port = free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(
+        f"port {sentinel_port}\nbind 127.0.0.1\n"
+        f"sentinel monitor mymaster 127.0.0.1 {primary.port} 1\n"
+        "sentinel down-after-milliseconds mymaster 1000\n"
+        "sentinel failover-timeout mymaster 10000\n"
+    )
+    sentinel = ServerProcess([require_tool("redis-server"), str(conf), "--sentinel"], port=sentinel_port)
+    try:
+        p, r, s = _client(primary.port), _client(replica.port), _client(sentinel_port)
+        wait_until(lambda: b"+monitor master" in sentinel.output, timeout=30)  # a sentinel logs no ready line
+        follow(r, primary.port)
+        wait_until(lambda: len(s.execute_command("SENTINEL", "REPLICAS", "mymaster")) == 1, timeout=30)
+        for i in range(100):
+            p.rpush("jobs", f"job{i}")
+        p.xadd("events", {"n": "1"})
+        assert p.execute_command("WAIT", 1, 10_000) == 1
+        primary.kill()
+        promoted = str(replica.port).encode()
+        wait_until(lambda: s.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")[1] == promoted, 60)
+        wait_until(lambda: r.info("replication")["role"] == "master", timeout=30)
+        assert r.llen("jobs") == 100 and r.xlen("events") == 1
+        r.rpush("jobs", "after")  # writable once promoted
+    finally:
+        sentinel.stop()
         replica.stop()
         primary.stop()
