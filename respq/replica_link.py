@@ -50,7 +50,7 @@ class _Reader:
             await self.fill()
         line = bytes(self.buffer[:end])
         del self.buffer[: end + 2]
-        return line
+        return line.lstrip(b"\n")  # a master preparing the RDB keeps the link alive with bare newlines
 
     async def exactly(self, count: int) -> bytes:
         while len(self.buffer) < count:

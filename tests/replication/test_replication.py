@@ -286,10 +286,11 @@ def test_partial_resync_after_a_cut(primary: ServerProcess, tmp_path: Path) -> N
         proxy.close()
 
 
-def test_redis_replica_of_respq(primary: ServerProcess) -> None:
+def test_redis_replica_of_respq(primary: ServerProcess, tmp_path: Path) -> None:
     p = _client(primary.port)
     populate(p, "a")
-    replica = start_redis("--replicaof", "127.0.0.1", str(primary.port))
+    # --dir: a replica keeps the RDB it loaded as dump.rdb there
+    replica = start_redis("--replicaof", "127.0.0.1", str(primary.port), "--dir", str(tmp_path))
     try:
         r = _client(replica.port)
         wait_until(lambda: r.info("replication").get("master_link_status") == "up", timeout=30)
@@ -392,3 +393,23 @@ def test_sentinel_promotes_the_replica_and_no_acknowledged_write_is_lost(tmp_pat
         sentinel.stop()
         replica.stop()
         primary.stop()
+
+
+def test_respq_follows_an_empty_redis_and_refuses_an_rdb_with_keys(tmp_path: Path) -> None:
+    master = start_redis("--dir", str(tmp_path), "--repl-diskless-sync-delay", "0")
+    replica = start_respq(tmp_path / "replica")
+    try:
+        m, r = _client(master.port), _client(replica.port)
+        m.set("k", "v")
+        r.execute_command("REPLICAOF", "127.0.0.1", master.port)
+        wait_until(lambda: b"the master sent an RDB holding data" in replica.output, timeout=30)
+        assert r.info("replication")["master_link_status"] == "down"
+        m.flushall()  # an empty master: its RDB has no keys, the stream follows
+        wait_until(lambda: r.info("replication")["master_link_status"] == "up", timeout=30)
+        m.rpush("q", "a", "b")
+        m.set("s", "v", px=100_000)
+        wait_synced(m, r)
+        assert snapshot(r) == snapshot(m)
+    finally:
+        replica.stop()
+        master.stop()
