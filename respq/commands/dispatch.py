@@ -77,7 +77,9 @@ def execute(ctx: Context, argv: list[bytes]) -> Any:
     if multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         multi.append((cmd, argv))
         return QUEUED
-    return call(ctx, cmd, argv)
+    if ctx.replication.feeding:  # checked here rather than in call(): the common path takes no extra frame
+        return _call_propagating(ctx, cmd, argv)
+    return _call(ctx, cmd, argv)
 
 
 def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
