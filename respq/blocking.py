@@ -24,6 +24,10 @@ class Block:
     timeout_reply: Any
     call_ns: int = 0  # how long the call that blocked ran: its latency once a key serves it
     serve_ns: int = 0  # how long serving it took, once a key did (Redis's command-unblocking latency)
+    on_timeout: Callable[[], Any] | None = None  # the reply at the timeout when it is not a constant (WAIT's count)
+
+    def reply_at_timeout(self) -> Any:
+        return self.timeout_reply if self.on_timeout is None else self.on_timeout()
 
 
 @dataclass(eq=False)
@@ -35,6 +39,8 @@ class Waiter:
     reply: Any = None
     deadline: float = math.inf  # on Trio's clock
     served: bool = False  # a key served it (not a timeout or CLIENT UNBLOCK)
+    # Called with the reply once a key serves it: the blocked call's effects go to replicas (dispatch.served)
+    on_served: Callable[[Any], None] | None = None
 
     def finish(self, reply: Any) -> None:
         self.reply = reply
@@ -90,6 +96,14 @@ class BlockingRegistry:
                         self.remove(waiter)
                         waiter.served = True
                         waiter.finish(reply)
+                        if waiter.on_served is not None:
+                            waiter.on_served(reply)
+
+    def signal_everywhere(self, key: bytes) -> None:
+        """Signals ``key`` in every database it is waited on (WAIT's key, whatever database its callers use)."""
+        for slot in self.waiters:
+            if slot[1] == key:
+                self.ready[slot] = None
 
     def unblock(self, client_id: int, reply: Any) -> bool:
         waiter = self.by_client.get(client_id)

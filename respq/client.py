@@ -29,6 +29,7 @@ class Client:
         "last_interaction",
         "lib_name",
         "lib_ver",
+        "master",
         "monitoring",
         "multi",
         "multi_error",
@@ -37,6 +38,7 @@ class Client:
         "no_touch",
         "patterns",
         "protocol",
+        "replica",
         "reply_mode",
         "script",
         "shard_channels",
@@ -76,6 +78,8 @@ class Client:
         self.script = False  # the client scripts' redis.call runs commands as (no connection, never blocks)
         self.monitoring = False  # MONITOR: every call is shown to it, and it may not touch keys
         self.deny_blocking = False  # running EXEC's commands: nothing may wait (Redis's CLIENT_DENY_BLOCKING)
+        self.replica: Any = None  # the replication.Replica record once this connection sent SYNC/PSYNC
+        self.master = False  # the link to this replica's master: its writes pass replica-read-only
         self.connection: Any = None  # the transport that delivers out-of-band messages (set by the connection)
 
     @property

@@ -770,7 +770,7 @@ IGNORED_NOTE = "respq does not use it"
 PERSISTENCE_NOTE = "respq writes every queue to its own log on disk; RDB and AOF settings do not apply"
 MEMORY_NOTE = "respq keeps queues on disk rather than in memory (see maxdisk)"
 EVICTION_NOTE = "respq never evicts keys: over maxmemory it refuses commands that add data, whatever the policy"
-REPLICATION_NOTE = "respq has no replication"
+REPLICATION_NOTE = "respq's replication does not use it"
 CLUSTER_NOTE = "respq's cluster mode has a static slot map and no cluster bus"
 # Python's ssl module has no setting for these (TLSv1.3 suites, OpenSSL's session cache size and timeout).
 TLS_LIMIT_NOTE = "Python's ssl module cannot set it; respq uses OpenSSL's default"
@@ -909,9 +909,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     ),
     # Cluster mode with a static slot map pushed by CLUSTERX SETNODES (respq/cluster): no gossip bus.
     _d("cluster-enabled", YES_NO, False, I, S, live=False),
-    Directive(
-        "replicaof", ReplicaOf(), None, Handling.RESTRICTED, alias="slaveof", change=I, **_only(None, REPLICATION_NOTE)
-    ),
+    Directive("replicaof", ReplicaOf(), None, Handling.SUPPORTED, alias="slaveof", change=I),
     _d("unixsocket", TEXT_OR_UNSET, None, I, R, **_only(None, "respq does not listen on a Unix socket")),
     _d("aclfile", TEXT, "", I),
     _d("notify-keyspace-events", KeyspaceEvents(), "", R, **_only("", "respq does not send keyspace notifications")),
@@ -948,7 +946,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     Directive("cluster-replica-no-failover", YES_NO, False, alias="cluster-slave-no-failover", note=CLUSTER_NOTE),
     Directive("replica-lazy-flush", YES_NO, False, alias="slave-lazy-flush", note=REPLICATION_NOTE),
     Directive("replica-serve-stale-data", YES_NO, True, alias="slave-serve-stale-data", note=REPLICATION_NOTE),
-    Directive("replica-read-only", YES_NO, True, alias="slave-read-only", note=REPLICATION_NOTE),
+    Directive("replica-read-only", YES_NO, True, Handling.SUPPORTED, alias="slave-read-only"),
     Directive("replica-ignore-maxmemory", YES_NO, True, alias="slave-ignore-maxmemory", note=REPLICATION_NOTE),
     _d("jemalloc-bg-thread", YES_NO, True),
     _d("activedefrag", YesNo(check=_no_active_defrag), False),
@@ -959,13 +957,13 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("use-exit-on-panic", YES_NO, False, hidden=True),
     _d("disable-thp", YES_NO, True, I),
     _d("cluster-allow-replica-migration", YES_NO, True, note=CLUSTER_NOTE),
-    _d("replica-announced", YES_NO, True, note=REPLICATION_NOTE),
+    _d("replica-announced", YES_NO, True, Handling.SUPPORTED),
     _d("latency-tracking", YES_NO, True),
     _d("aof-disable-auto-gc", YES_NO, False, note=PERSISTENCE_NOTE),
     _d("replica-ignore-disk-write-errors", YES_NO, False, note=REPLICATION_NOTE),
     _d("pidfile", TEXT_OR_UNSET, None, I),
     Directive("replica-announce-ip", TEXT_OR_UNSET, None, alias="slave-announce-ip", note=REPLICATION_NOTE),
-    _d("masteruser", TEXT_OR_UNSET, None, note=REPLICATION_NOTE),
+    _d("masteruser", TEXT_OR_UNSET, None, Handling.SUPPORTED),
     _d("cluster-announce-ip", TEXT_OR_UNSET, None, note=CLUSTER_NOTE),
     _d("cluster-config-file", TEXT, "nodes.conf", I, S, live=False),  # the slot map's file, inside dir
     _d("cluster-announce-hostname", Text(empty_is_unset=True, check=_hostname), None, note=CLUSTER_NOTE),
@@ -992,7 +990,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("ignore-warnings", TEXT, ""),
     _d("proc-title-template", Text(check=_proc_title), "{title} {listen-addr} {server-mode}"),
     _d("bind-source-addr", TEXT_OR_UNSET, None, note=REPLICATION_NOTE),
-    _d("masterauth", TEXT_OR_UNSET, None, note=REPLICATION_NOTE),
+    _d("masterauth", TEXT_OR_UNSET, None, Handling.SUPPORTED),
     _d("syslog-facility", _choice("user", *(f"local{n}" for n in range(8))), 1, I),
     _d("repl-diskless-load", _choice("disabled", "on-empty-db", "swapdb"), 0, note=REPLICATION_NOTE),
     _d("oom-score-adj", Choice((("no", 0), ("yes", 1), ("relative", 1), ("absolute", 2))), 0),
@@ -1023,7 +1021,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("active-defrag-threshold-upper", _int(0, 1000), 100),
     _d("lfu-log-factor", _int(0, INT_MAX), 10, note=MEMORY_NOTE),
     _d("lfu-decay-time", _int(0, INT_MAX), 1, note=MEMORY_NOTE),
-    Directive("replica-priority", _int(0, INT_MAX), 100, alias="slave-priority", note=REPLICATION_NOTE),
+    Directive("replica-priority", _int(0, INT_MAX), 100, Handling.SUPPORTED, alias="slave-priority"),
     _d("repl-diskless-sync-delay", _int(0, INT_MAX), 5, note=REPLICATION_NOTE),
     Directive("replica-announce-port", _int(0, 65535), 0, alias="slave-announce-port", note=REPLICATION_NOTE),
     _d("tcp-backlog", _int(0, INT_MAX), 511, I),
@@ -1038,8 +1036,8 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("key-load-delay", _int(INT_MIN, INT_MAX), 0, hidden=True),
     _d("active-expire-effort", _int(1, 10), 1),
     _d("hz", _int(0, INT_MAX), 10),
-    Directive("min-replicas-to-write", _int(0, INT_MAX), 0, alias="min-slaves-to-write", note=REPLICATION_NOTE),
-    Directive("min-replicas-max-lag", _int(0, INT_MAX), 10, alias="min-slaves-max-lag", note=REPLICATION_NOTE),
+    Directive("min-replicas-to-write", _int(0, INT_MAX), 0, Handling.SUPPORTED, alias="min-slaves-to-write"),
+    Directive("min-replicas-max-lag", _int(0, INT_MAX), 10, Handling.SUPPORTED, alias="min-slaves-max-lag"),
     _d("watchdog-period", _int(0, INT_MAX), 0, hidden=True),
     _d("shutdown-timeout", _int(0, INT_MAX), 10),
     _d("repl-diskless-sync-max-replicas", _int(0, INT_MAX), 0, note=REPLICATION_NOTE),
@@ -1052,7 +1050,7 @@ DIRECTIVES: tuple[Directive, ...] = (
     _d("cluster-node-timeout", _int(0, LLONG_MAX), 15000, note=CLUSTER_NOTE),
     _d("slowlog-log-slower-than", _int(-1, LLONG_MAX), 10000),
     _d("latency-monitor-threshold", _int(0, LLONG_MAX), 0),
-    _d("repl-backlog-size", _mem(1, LLONG_MAX), MB, note=REPLICATION_NOTE),
+    _d("repl-backlog-size", _mem(1, LLONG_MAX), MB, Handling.SUPPORTED),
     _d("cluster-link-sendbuf-limit", _mem(0, ULLONG_MAX, unsigned=True), 0, note=CLUSTER_NOTE),
     # Hashes honour these two: they decide when a hash stops being a listpack (OBJECT ENCODING, HSCAN, order).
     Directive("hash-max-listpack-entries", _uint(0, LLONG_MAX), 512, S, alias="hash-max-ziplist-entries"),

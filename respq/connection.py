@@ -27,7 +27,7 @@ from respq import errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.connection import client_line
-from respq.commands.dispatch import blocked, execute, execute_run, resolve, unblocked
+from respq.commands.dispatch import blocked, execute, execute_run, resolve, served, unblocked
 from respq.errors import StartupError
 from respq.protocol import ProtocolError, RequestParser, encode_replies, encode_reply
 from respq.replies import ErrorReply, Raw, Replies, StreamedArray, pushes_in
@@ -657,7 +657,7 @@ class Connection:
         """Runs one command: what the loop must stop for (the client blocks, ...), or None."""
         reply = execute(self.ctx, argv)
         if type(reply) is Block:
-            return self._park(reply)
+            return self._park(reply, argv)
         return self._finish(argv, reply)
 
     def _finish(self, argv: list[bytes], reply: Any) -> Any:
@@ -746,11 +746,12 @@ class Connection:
         is_write = not isinstance(cmd, bytes) and (cmd.is_write or scripts.may_replicate(cmd, argv))
         await self.server.wait_unpaused(is_write)
 
-    def _park(self, block: Block) -> Waiter:
+    def _park(self, block: Block, argv: list[bytes]) -> Waiter:
         """Registers the client as blocked on the keys at once, as the command runs: a push that lands before the
         connection's own task takes over serves it."""
         blocked(self.ctx, block)
-        waiter = Waiter(self.client.id, self.client.db, block)
+        ctx = self.ctx
+        waiter = Waiter(self.client.id, self.client.db, block, on_served=lambda reply: served(ctx, argv, reply))
         if block.timeout is not None:
             waiter.deadline = trio.current_time() + block.timeout
         self.server.blocking.add(waiter)
@@ -770,7 +771,7 @@ class Connection:
         finally:
             server.blocking.remove(waiter)
             self.blocked = None
-        return waiter.reply if waiter.done.is_set() else waiter.block.timeout_reply
+        return waiter.reply if waiter.done.is_set() else waiter.block.reply_at_timeout()
 
     async def _watch_disconnect(self, scope: trio.CancelScope) -> None:
         """While blocked, keep reading: data is buffered for later; EOF ends the wait (Redis drops the waiter)."""
@@ -1049,7 +1050,9 @@ class Connection:
         if not backlog:  # Redis checks nothing while nothing is queued (the soft limit's clock keeps running)
             return False
         limits = self.server.config.client_output_buffer_limit
-        hard, soft, soft_seconds = limits["pubsub" if self.client.subscriptions else "normal"]
+        client = self.client
+        kind = "replica" if client.replica is not None else "pubsub" if client.subscriptions else "normal"
+        hard, soft, soft_seconds = limits[kind]
         if hard and backlog >= hard:
             return True
         if soft and backlog >= soft:

@@ -29,7 +29,7 @@ import trio
 from respq.blocking import Block, Waiter
 from respq.client import Client
 from respq.commands.context import Context
-from respq.commands.dispatch import blocked, execute, unblocked
+from respq.commands.dispatch import blocked, execute, served, unblocked
 from respq.config import ConfigError, load_config
 from respq.errors import DataDirectoryLocked, StartupError
 from respq.log import Logger
@@ -552,7 +552,9 @@ class _Engine:
                 self._ran(call, [reply])
                 return
             blocked(ctx, reply)
-            waiter = call.waiter = Waiter(client.id, client.db, reply)
+            waiter = call.waiter = Waiter(
+                client.id, client.db, reply, on_served=lambda served_reply: served(ctx, argv, served_reply)
+            )
             if reply.timeout is not None:
                 waiter.deadline = trio.current_time() + reply.timeout
             self.server.blocking.add(waiter)

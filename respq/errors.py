@@ -32,6 +32,8 @@ class DataDirectoryLocked(StartupError):
 
 # Generic
 SYNTAX = b"ERR syntax error"
+READONLY_REPLICA = b"READONLY You can't write against a read only replica."
+NOREPLICAS = b"NOREPLICAS Not enough good replicas to write."
 WRONGTYPE = b"WRONGTYPE Operation against a key holding the wrong kind of value"
 NOT_INTEGER = b"ERR value is not an integer or out of range"
 NOT_INT32 = b"ERR value is out of range, value must between -2147483648 and 2147483647"

@@ -24,6 +24,7 @@ from respq.config import Config
 from respq.keyspace import Keyspace
 from respq.observe import histogram_percentile
 from respq.pubsub import PubSub
+from respq.replication import Replication
 from respq.stats import Stats
 from respq.storage.engine import Engine
 from respq.storage.scrub import Scrub
@@ -54,6 +55,7 @@ class InfoSource(Protocol):
     last_checkpoint: float  # LASTSAVE's time
     saves: int  # SAVE, BGSAVE and BGREWRITEAOF done
     cluster: SlotMap | None  # the slot map with cluster-enabled yes
+    replication: Replication
 
 
 DEFAULT_SECTIONS = (
@@ -327,19 +329,50 @@ def _stats_section(server: InfoSource) -> list[tuple[str, object]]:
 
 
 def _replication_section(server: InfoSource) -> list[tuple[str, object]]:
-    return [
-        ("role", "master"),
-        ("connected_slaves", 0),
+    """Redis 7.0's fields, in its order (replicationInfo in server.c's genRedisInfoString)."""
+    replication = server.replication
+    values = server.config.values
+    now = time.monotonic()
+    lines: list[tuple[str, object]] = []
+    master = replication.master
+    if master is None:
+        lines.append(("role", "master"))
+    else:
+        lines += [
+            ("role", "slave"),
+            ("master_host", master.host),
+            ("master_port", master.port),
+            ("master_link_status", "up" if master.link_up else "down"),
+            ("master_last_io_seconds_ago", int(now - master.last_io) if master.link_up else -1),
+            ("master_sync_in_progress", int(master.syncing and not master.link_up)),
+            ("slave_read_repl_offset", master.applied),
+            ("slave_repl_offset", master.applied),
+        ]
+        if not master.link_up:
+            lines.append(("master_link_down_since_seconds", int(now - master.down_since)))
+        lines += [
+            ("slave_priority", values["replica-priority"]),
+            ("slave_read_only", int(bool(values["replica-read-only"]))),
+            ("replica_announced", int(bool(values["replica-announced"]))),
+        ]
+    lines.append(("connected_slaves", len(replication.replicas)))
+    for index, replica in enumerate(replication.replicas.values()):
+        lag = int(now - replica.ack_time)
+        line = f"ip={replica.ip},port={replica.port},state=online,offset={replica.ack_offset},lag={lag}"
+        lines.append((f"slave{index}", line))
+    active = replication.backlog is not None
+    lines += [
         ("master_failover_state", "no-failover"),
-        ("master_replid", server.run_id),
-        ("master_replid2", "0" * 40),
-        ("master_repl_offset", 0),
-        ("second_repl_offset", -1),
-        ("repl_backlog_active", 0),
-        ("repl_backlog_size", 1048576),
-        ("repl_backlog_first_byte_offset", 0),
-        ("repl_backlog_histlen", 0),
+        ("master_replid", replication.replid),
+        ("master_replid2", replication.replid2),
+        ("master_repl_offset", replication.offset),
+        ("second_repl_offset", replication.second_offset),
+        ("repl_backlog_active", int(active)),
+        ("repl_backlog_size", replication.backlog_size),
+        ("repl_backlog_first_byte_offset", replication.backlog_first if active else 0),
+        ("repl_backlog_histlen", replication.backlog_bytes if active else 0),
     ]
+    return lines
 
 
 def _cpu_section(server: InfoSource) -> list[tuple[str, object]]:

@@ -45,6 +45,7 @@ class Keyspace:
         # purpose, never by a map change), no command reaches them, and DBSIZE, KEYS, SCAN, RANDOMKEY and INFO
         # keyspace leave them out. Set by the server at each change of the slot map.
         self.hidden: set[bytes] = set()
+        self.on_expired: Callable[[int, bytes], None] | None = None  # replication: replicas delete it too
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
         for db in range(self.databases):
@@ -281,6 +282,8 @@ class Keyspace:
         self._signal_db(b)
 
     def _expire(self, db: int, key: bytes) -> None:
+        if self.on_expired is not None:
+            self.on_expired(db, key)
         self.engine.delete(db, key)
         self.volatile[db].discard(key)
         self.stats.expired_keys += 1

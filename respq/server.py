@@ -20,6 +20,7 @@ from respq.cluster import MapError, SlotMap, key_slot
 from respq.commands.context import Context
 from respq.commands.modules import load_all
 from respq.commands.pubsub import drop_shard_channels
+from respq.commands.replication import WAIT_KEY
 from respq.commands.table import apply_renames
 from respq.config import SET_FAILED, Config, ConfigSetError
 from respq.connection import CLIENT_BASE_MEMORY, Connection, open_listeners, serve_listeners, serve_while_busy
@@ -31,7 +32,9 @@ from respq.log import Logger
 from respq.peers import PeerLinks
 from respq.pubsub import PubSub
 from respq.reactor import Reactor
-from respq.replies import ErrorReply
+from respq.replica_link import follow_master
+from respq.replication import MasterState, Replica, Replication
+from respq.replies import ErrorReply, Raw
 from respq.scripting.engine import ScriptEngine
 from respq.scripting.functions import FunctionEngine
 from respq.stats import RATE_SAMPLE_INTERVAL, Stats
@@ -55,6 +58,7 @@ SETTLE_AHEAD_SECONDS = 5.0  # producers may outpace the copying: then begin_chec
 SHUTDOWN_DRAIN_SECONDS = 5.0  # how long in-flight commands may take to finish at shutdown
 SCRUB_CHUNK = 4 << 20  # bytes the scrub verifies per worker-thread call; it sleeps between calls to keep its pace
 SCRUB_SETTING_POLL = 0.5  # seconds between looks at scrub-bandwidth while the scrub is off
+REPLICA_SEND_DELAY = 0.001  # seconds the stream's new bytes wait to be sent with those that follow
 CLIENTS_CRON_INTERVAL = 1.0  # seconds between the checks every client gets (Redis: each client once a second)
 # Fatal start-up lines, worded after Redis 7.0's ("Can't open or create append-only dir", "Fatal error loading the DB").
 DATA_DIR_FAILED = "Can't open or create the data directory {}: {}"
@@ -120,6 +124,12 @@ class Server:
             self.cluster.full_coverage = config.values["cluster-require-full-coverage"]
         self.peers: PeerLinks | None = None  # cluster mode, once serving: the links that carry PUBLISH to the others
         self.functions.serve_while_busy = self._serve_while_busy
+        self.replication = Replication(config.values["repl-backlog-size"])
+        self.replication.configure(config.values["min-replicas-to-write"])
+        self.replication.on_ack = self._replica_acked
+        self.replication.schedule_send = self._schedule_replica_send
+        self._replica_data = trio.Event()
+        self.master_link: trio.CancelScope | None = None  # the task following the master, while a replica
 
     # ---- durability -------------------------------------------------------------------------------------------
     async def make_durable(self) -> None:
@@ -439,6 +449,7 @@ class Server:
             server=self,
             acl=self.acl,
             cluster=self.cluster,
+            replication=self.replication,
         )
 
     def register(self, connection: Connection) -> None:
@@ -452,8 +463,71 @@ class Server:
         self.clients.pop(client.id, None)
         self.connections.pop(client.id, None)
         self.pubsub.forget(client)
+        if client.replica is not None or client.id in self.replication.announced_port:
+            self.replication.detach(client.id)
         if self.keyspace is not None:
             self.keyspace.unwatch_all(client)
+
+    # ---- replication --------------------------------------------------------------------------------------------
+    def attach_replica(self, client: Client, partial: bool = False) -> None:
+        """SYNC/PSYNC: the connection becomes a replica, fed the replication stream from now on (never answered)."""
+        connection = self.connections[client.id]
+
+        def send(data: bytes) -> None:
+            connection.push(Raw(data))
+
+        replica = Replica(client.id, connection.peer_host, send)
+        client.replica = replica
+        client.reply_mode = b"off"
+        self.replication.attach(replica)
+        if partial:
+            self.log.notice(f"Partial resynchronization request from {connection.peer_host}:{replica.port} accepted")
+        else:
+            self.log.notice(f"Full resync requested by replica {connection.peer_host}:{replica.port}")
+
+    def _schedule_replica_send(self) -> None:
+        self._replica_data.set()
+
+    async def _replica_sender(self) -> None:
+        """Sends replicas the stream's new bytes a moment after they appear: the commands of many clients' batches
+        go out in one write (one per pass of Redis's event loop, in Redis)."""
+        while True:
+            await self._replica_data.wait()
+            self._replica_data = trio.Event()
+            await trio.sleep(REPLICA_SEND_DELAY)
+            self.replication.send_now()
+
+    def _replica_acked(self) -> None:
+        self.blocking.signal_everywhere(WAIT_KEY)
+        if self.blocking.ready:
+            self.blocking.serve_ready()
+
+    def _key_expired(self, db: int, key: bytes) -> None:
+        """A key expired here: replicas delete it too (a replica leaves that to its master)."""
+        replication = self.replication
+        if replication.feeding and replication.master is None:
+            replication.propagate(db, [b"DEL", key])
+
+    def replicaof(self, host: str | None, port: int) -> None:
+        """REPLICAOF host port (follow it, from a full sync or where this server's history allows), NO ONE (a
+        master again, keeping the history so other replicas of the old master can continue from here)."""
+        replication = self.replication
+        if self.master_link is not None:
+            self.master_link.cancel()
+            self.master_link = None
+        self.config.values["replicaof"] = None if host is None else (host, port)  # what CONFIG REWRITE keeps
+        if host is None:
+            replication.master = None
+            replication.shift_history()
+            replication.configure(self.config.values["min-replicas-to-write"])
+            self.log.notice("MASTER MODE enabled (user request)")
+            return
+        replication.master = MasterState(host, port)
+        replication.start_backlog()  # what this server receives is kept: a promotion lets others continue
+        replication.configure(self.config.values["min-replicas-to-write"])
+        scope = self.master_link = trio.CancelScope()
+        self.nursery.start_soon(follow_master, self, replication.master, scope)
+        self.log.notice(f"REPLICAOF {host}:{port} enabled (user request from client)")
 
     def start_monitor(self, client: Client) -> None:
         connection = self.connections.get(client.id)
@@ -529,6 +603,10 @@ class Server:
             self._configure_observers()
         if "appendfsync" in changed:
             self.log.notice(f"appendfsync is now {cfg.appendfsync}")
+        if "min-replicas-to-write" in changed:
+            self.replication.configure(cfg.values["min-replicas-to-write"])
+        if "repl-backlog-size" in changed:
+            self.replication.backlog_size = cfg.values["repl-backlog-size"]
 
     def _reload_tls(self, name: str) -> None:
         """Rebuilds the TLS context from the directives (certificates read again from their files), as Redis does
@@ -592,6 +670,7 @@ class Server:
         self.functions.restore_saved(engine)
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)
         self._hide_foreign_keys()
+        self.keyspace.on_expired = self._key_expired
 
     def _load_memory(self) -> None:
         """``storage memory``: an empty store held in memory (storage/memory.py) behind the same port."""
@@ -603,6 +682,7 @@ class Server:
         self.last_checkpoint = time.time()
         self.functions.restore_saved(engine)  # type: ignore[arg-type]
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)  # type: ignore[arg-type]
+        self.keyspace.on_expired = self._key_expired
 
     def cluster_changed(self, slots: list[int]) -> None:
         """Clients blocked on a key of a slot that moved away get the redirect (MOVED, CLUSTERDOWN), as Redis's
@@ -783,6 +863,7 @@ class Server:
         """Starts the background work that needs the data, then serves until shutdown is requested."""
         cfg = self.config
         nursery.start_soon(self._active_expiry)
+        nursery.start_soon(self._replica_sender)
         nursery.start_soon(self._sample_rates)
         # The storage tasks get a nursery of their own: shutdown stops them, and waits for the worker threads they
         # may be in (a sync, a checkpoint, a scrub step), before the engine closes the files those threads use.
@@ -798,6 +879,8 @@ class Server:
             if self.cluster is not None:
                 self.peers = PeerLinks(nursery, cfg.requirepass, self.log)
                 self._update_peers()
+            if cfg.values["replicaof"] is not None:  # a replica from the start (as Sentinel's CONFIG REWRITE leaves it)
+                self.replicaof(*cfg.values["replicaof"])
             self._log_ready()
             task_status.started(self.port)
             await self.shutdown_requested.wait()

@@ -115,7 +115,7 @@ def hello(ctx: Context, argv: list[bytes]) -> Any:
         b"proto": protocol,
         b"id": client.id,
         b"mode": b"standalone" if ctx.cluster is None else b"cluster",
-        b"role": b"master",
+        b"role": b"master" if ctx.replication.master is None else b"replica",
         b"modules": [],
     }
 
@@ -238,7 +238,8 @@ def client_setinfo(ctx: Context, argv: list[bytes]) -> Any:
 def client_line(client: Client) -> bytes:
     now = time.monotonic()
     connection = client.connection
-    flags = "O" if client.monitoring else ""  # a monitor is a replica to Redis: its letter comes first
+    # a monitor is a replica to Redis: its letter comes first
+    flags = "O" if client.monitoring else "S" if client.replica is not None else "M" if client.master else ""
     if client.subscriptions:
         flags += "P"
     if client.multi is not None:
@@ -298,6 +299,10 @@ def client_info(ctx: Context, argv: list[bytes]) -> Any:
 
 
 def _client_type(client: Client) -> bytes:
+    if client.replica is not None:
+        return b"replica"
+    if client.master:
+        return b"master"
     return b"pubsub" if client.subscriptions else b"normal"
 
 

@@ -23,6 +23,7 @@ from respq.config import Config
 from respq.info import InfoSource
 from respq.keyspace import Keyspace
 from respq.pubsub import PubSub
+from respq.replication import Replication
 from respq.stats import Stats
 from respq.storage.engine import Engine
 
@@ -52,6 +53,12 @@ class ServerControl(InfoSource, Protocol):
 
     def apply_config(self, changed: list[str]) -> None:
         """Makes the directives CONFIG SET changed take effect."""
+
+    def attach_replica(self, client: Client, partial: bool = False) -> None:
+        """SYNC/PSYNC: the client's connection becomes a replica fed the replication stream."""
+
+    def replicaof(self, host: str | None, port: int) -> None:
+        """REPLICAOF host port, or (``host`` None) NO ONE."""
 
     def start_monitor(self, client: Client) -> None:
         """MONITOR: shows the client every command run from now on."""
@@ -98,6 +105,7 @@ class Context:
     server: ServerControl
     acl: Acl = dataclasses.field(default_factory=lambda: _new_acl())  # the users, the ACL log
     cluster: SlotMap | None = None  # the slot map with cluster-enabled yes; None: every key is served here
+    replication: Replication = dataclasses.field(default_factory=Replication)  # the replicas and the stream they get
 
     def __post_init__(self) -> None:
         if self.client.user is None:  # a client made without a user (a test's, a script's) runs as the default user

@@ -15,6 +15,7 @@ from respq.client import Client
 from respq.cluster import key_slot
 from respq.commands.connection import client_line
 from respq.commands.context import Context
+from respq.commands.effects import effects
 from respq.commands.table import COMMANDS, Command
 from respq.errors import CommandError
 from respq.replies import QUEUED, ErrorReply
@@ -84,7 +85,9 @@ def execute(ctx: Context, argv: list[bytes]) -> Any:
     if multi is not None and (cmd.parent or cmd).name.encode() not in _MULTI_IMMEDIATE:
         multi.append((cmd, argv))
         return QUEUED
-    return call(ctx, cmd, argv)
+    if ctx.replication.feeding:  # checked here rather than in call(): the common path takes no extra frame
+        return _call_propagating(ctx, cmd, argv)
+    return _call(ctx, cmd, argv)
 
 
 def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
@@ -105,6 +108,13 @@ def _refusal(ctx: Context, cmd: Command, argv: list[bytes]) -> bytes | None:
         return errors.OOM
     if cmd.is_write and engine is not None and engine.write_error:
         return errors.misconf(engine.write_error)
+    replication = ctx.replication
+    if replication.guard_writes and cmd.is_write and not client.master:
+        if replication.master is None:
+            if replication.good_replicas(ctx.config.values["min-replicas-max-lag"]) < replication.min_replicas:
+                return errors.NOREPLICAS
+        elif ctx.config.values["replica-read-only"]:
+            return errors.READONLY_REPLICA
     if client.monitoring and cmd.flags & _KEYSPACE_FLAGS:
         return errors.REPLICA_KEYSPACE
     if client.in_pubsub_mode and (cmd.parent or cmd).name.encode() not in _PUBSUB_ALLOWED:
@@ -190,7 +200,48 @@ def _refused_when_oom(client: Client, cmd: Command) -> bool:
 
 
 def call(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:
-    """Runs a handler that passed the generic checks, counting it for INFO commandstats/errorstats."""
+    """Runs a handler that passed the generic checks, counting it for INFO commandstats/errorstats; while replicas
+    may attach (there is a backlog), a write that changed data is propagated."""
+    if ctx.replication.feeding:
+        return _call_propagating(ctx, cmd, argv)
+    return _call(ctx, cmd, argv)
+
+
+def _call_propagating(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:
+    """``call`` feeding the replication stream: the effects of every write that changed data (those of calls nested
+    in this one, EXEC's or a script's, go out with it, as one transaction)."""
+    replication = ctx.replication
+    write = cmd.is_write
+    engine = ctx.engine
+    before = engine.change_mark() if write and engine is not None else 0
+    replication.depth += 1
+    try:
+        reply = _call(ctx, cmd, argv)
+    finally:
+        replication.depth -= 1
+    if write and type(reply) is not Block:
+        # A memory engine counts nothing: every write that did not fail is taken as a change.
+        changed = engine.change_mark() != before if before else type(reply) is not ErrorReply
+        if changed:
+            db = ctx.client.db
+            for effect in effects(ctx, argv, reply):
+                replication.pending.append((db, effect))
+    if not replication.depth:
+        replication.flush_call()
+    return reply
+
+
+def served(ctx: Context, argv: list[bytes], reply: Any) -> None:
+    """A blocked call (``argv``) was served ``reply`` by a key: its effects, when replicas may attach."""
+    replication = ctx.replication
+    if replication.feeding and type(reply) is not ErrorReply:
+        db = ctx.client.db
+        replication.pending.extend((db, effect) for effect in effects(ctx, argv, reply))
+        if not replication.depth:
+            replication.flush_call()
+
+
+def _call(ctx: Context, cmd: Command, argv: list[bytes]) -> Any:
     stats = ctx.stats
     ctx.client.last_command = cmd.name
     start = time.perf_counter_ns()
@@ -324,8 +375,12 @@ def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
     stats = ctx.stats
     if not stats.watch_ns:  # a MONITOR client is attached: it is shown each call, at the time it runs
         return []
+    replication = ctx.replication
+    before = ctx.engine.change_mark() if replication.feeding else 0
     start = time.perf_counter_ns()
     replies = spread(ctx, batch[pos:end]) if spread is not None else cmd.run.handler(ctx, key, batch[pos:end])
+    if replies and replication.feeding and cmd.is_write:
+        _propagate_run(ctx, batch, pos, replies, before)
     if replies:
         client.last_command = cmd.name
         failed = [reply for reply in replies if type(reply) is ErrorReply]
@@ -338,6 +393,18 @@ def execute_run(ctx: Context, batch: list[list[bytes]], pos: int) -> list[Any]:
             for index in range(len(replies)):
                 _observe(ctx, cmd, batch[pos + index], share)
     return replies
+
+
+def _propagate_run(ctx: Context, batch: list[list[bytes]], pos: int, replies: list[Any], before: int) -> None:
+    """The effects of a run's calls, when the run changed data: each call's that did not fail or find nothing."""
+    if before and ctx.engine.change_mark() == before:
+        return
+    calls = [
+        effects(ctx, batch[pos + index], reply)
+        for index, reply in enumerate(replies)
+        if reply is not None and type(reply) is not ErrorReply
+    ]
+    ctx.replication.feed_calls(ctx.client.db, calls)
 
 
 def _reject(ctx: Context, argv: list[bytes], message: bytes, cmd: Command | None) -> ErrorReply:

@@ -14,9 +14,9 @@ is out of date. Every command below answers as Redis 7.0 does (checked by the di
 except where *Differences* says otherwise. Any other command answers `ERR unknown command '...'`, exactly as Redis
 answers a typo, never a fake success.
 
-Value types: lists, streams, strings (bit commands included), hashes, sets and sorted sets. GEO, HyperLogLog (PF*)
-and replication commands are not part of respq. Cluster mode has a static slot map pushed with CLUSTERX
-(docs/cluster.md).
+Value types: lists, streams, strings (bit commands included), hashes, sets and sorted sets. GEO and HyperLogLog (PF*)
+commands are not part of respq. Cluster mode has a static slot map pushed with CLUSTERX (docs/cluster.md);
+replication: docs/replication.md.
 
 """
 
@@ -92,9 +92,9 @@ def render() -> str:
         "  one runs). `LASTSAVE` is the unix time the last checkpoint finished (start-up before the first).",
         "  Under `storage memory` they write nothing and answer as a Redis without persistence (`OK`, `Background",
         "  saving started`, `Background append only file rewriting started`); `LASTSAVE` is when the last one ran.",
-        "- `ROLE` answers a master without replicas (`master`, offset 0, no replicas); `WAIT` answers 0: at once for",
-        "  0 replicas, after its timeout otherwise, and a timeout of 0 blocks until the client leaves or is unblocked,",
-        "  as on a Redis master without replicas.",
+        "- `WAIT` counts replicas that acknowledged the whole stream at the time it was called (Redis: the caller's",
+        "  own last write); a respq replica acknowledges an offset once it is durable there. The full sync is an RDB",
+        "  without keys followed by the data set as commands (docs/replication.md).",
         "- `LATENCY` records Redis's `command` and `fast-command` events and respq's own: `fsync` (one journal sync,",
         "  run in a worker thread) and `checkpoint` (one checkpoint, start to finish). `LATENCY HISTOGRAM` and INFO",
         "  `latencystats` come from per-command histograms with power-of-two buckets from 1024 ns (Redis's HDR",

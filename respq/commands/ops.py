@@ -11,8 +11,7 @@ import time
 from typing import Any
 
 from respq import errors
-from respq.blocking import Block
-from respq.commands.args import parse_int, parse_timeout_ms
+from respq.commands.args import parse_int
 from respq.commands.context import Context
 from respq.commands.help import help_lines
 from respq.commands.table import COMMANDS, Command, command, container
@@ -418,42 +417,6 @@ def bgrewriteaof(ctx: Context, argv: list[bytes]) -> Any:
 )
 def lastsave(ctx: Context, argv: list[bytes]) -> Any:
     return ctx.server.last_save()
-
-
-# ---- replication --------------------------------------------------------------------------------------------------
-@command(
-    "role",
-    1,
-    "noscript loading stale fast",
-    group=G,
-    summary="Replies that this server is a master with no replicas.",
-    since="2.8.12",
-    acl=("@admin", "@fast", "@dangerous"),
-)
-def role(ctx: Context, argv: list[bytes]) -> Any:
-    return [b"master", 0, []]
-
-
-@command(
-    "wait",
-    3,
-    "noscript",
-    group="generic",
-    summary="Waits for replicas to acknowledge the writes so far; respq has none, so it answers 0 (after the timeout "
-    "when a replica is asked for; 0 waits forever, as on a Redis master without replicas).",
-    since="3.0.0",
-    acl=("@slow", "@connection"),
-)
-def wait(ctx: Context, argv: list[bytes]) -> Any:
-    wanted = parse_int(argv[1])
-    milliseconds = parse_timeout_ms(argv[2])
-    if wanted <= 0 or ctx.client.deny_blocking:
-        return 0
-    return Block([], milliseconds / 1000 if milliseconds else None, _no_replica, 0)
-
-
-def _no_replica(key: bytes) -> None:
-    return None  # no replica ever acknowledges
 
 
 # ---- MEMORY -------------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import trio
 from respq import __version__, errors
 from respq.blocking import Block, Waiter
 from respq.client import Client
-from respq.commands.dispatch import blocked, execute, resolve, unblocked
+from respq.commands.dispatch import blocked, execute, resolve, served, unblocked
 from respq.commands.table import Command
 from respq.http.app import Request, Response, json_response, problem, route
 from respq.http.metrics import QueueSample, QueueScan, scan_queues
@@ -252,7 +252,7 @@ async def park(request: Request, ctx: Any, argv: list[bytes], block: Block) -> A
     A client that disconnects stops waiting (what was popped for it after that point is lost: at most once)."""
     server = request.server
     blocked(ctx, block)
-    waiter = Waiter(ctx.client.id, ctx.client.db, block)
+    waiter = Waiter(ctx.client.id, ctx.client.db, block, on_served=lambda reply: served(ctx, argv, reply))
     if block.timeout is not None:
         waiter.deadline = trio.current_time() + block.timeout
     server.blocking.add(waiter)

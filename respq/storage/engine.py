@@ -832,6 +832,11 @@ class Engine:
         """The position that will cover every mutation made so far, once flushed (no I/O)."""
         return self.journal.flushed_lsn + self.journal.pending + self._outside_appended
 
+    def change_mark(self) -> int:
+        """A number that grows with every mutation, inside atomic blocks too (whose records are gathered until the
+        block ends): a caller compares two to learn whether something changed in between."""
+        return self.journal.flushed_lsn + self.journal.pending + self._outside_appended + len(self._batch)
+
     def sync(self, lsn: int) -> None:
         """Worker thread: returns when everything up to position ``lsn`` (from ``flush``) is on disk. A failure
         disables writes for good."""

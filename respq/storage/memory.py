@@ -352,6 +352,9 @@ class MemoryEngine:
     def pending_lsn(self) -> int:
         return 0
 
+    def change_mark(self) -> int:
+        return 0  # nothing journaled to count: callers treat every write as a change
+
     def flushed_lsn(self) -> int:
         return 0
 

@@ -96,6 +96,23 @@ class Value(CatalogEntry, metaclass=ABCMeta):
         Types whose size needs no sampling ignore ``samples``."""
 
 
+REWRITE_ITEMS_PER_COMMAND = 64  # Redis's AOF_REWRITE_ITEMS_PER_CMD: elements per command a rewrite writes
+
+
+def rewrite_batches(head: list[bytes], items: Iterable[Sequence[bytes]]) -> Iterator[list[bytes]]:
+    """``head`` (command and key) followed by the items' words, at most REWRITE_ITEMS_PER_COMMAND items a command."""
+    command = list(head)
+    count = 0
+    for item in items:
+        command.extend(item)
+        count += 1
+        if count == REWRITE_ITEMS_PER_COMMAND:
+            yield command
+            command, count = list(head), 0
+    if count:
+        yield command
+
+
 class ValueType(metaclass=ABCMeta):
     """One value type's description and type-wide operations. Subclass per type; instantiate once, register."""
 
@@ -149,6 +166,13 @@ class ValueType(metaclass=ABCMeta):
     def cold_needs_settle(self, cold: bytes) -> bool:
         """The cold entry holds data that lives in the journal alone (settled before a checkpoint)."""
         return False
+
+    # -- replication
+
+    def rewrite(self, key: bytes, value: Value) -> Iterator[list[bytes]]:
+        """The commands (argument lists, in Redis's own words) that rebuild ``value`` under a missing ``key``, as
+        Redis's AOF rewrite writes the type: what a full sync sends a replica. The expiry is the caller's to add."""
+        raise TypeError(f"{self.name} cannot be written as commands")
 
     # -- checkpoints and recovery
 

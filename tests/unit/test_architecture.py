@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.observe",
             "respq.client",
             "respq.cluster",  # the slot map and key slots (no RESP, no Trio)
+            "respq.replication",  # the replication stream and backlog (no sockets: replicas are fed through callables)
         ),
     ),
     (
@@ -65,6 +66,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "respq.reactor",
             "respq.server",
             "respq.peers",  # cluster mode's links to the other nodes (PUBLISH)
+            "respq.replica_link",  # the task following a master (REPLICAOF)
             "respq.cli",
             "respq.admin",
             "respq.cluster_admin",  # respq cluster create

@@ -187,8 +187,6 @@ def test_bad_values_fail_start_up(tmp_path: Path, line: str, message: str) -> No
     ("line", "reason"),
     [
         ("daemonize yes", "respq does not daemonize"),
-        ("replicaof 10.0.0.1 6379", "no replication"),
-        ("slaveof 10.0.0.1 6379", "no replication"),
         ("unixsocket /tmp/r.sock", "Unix socket"),
         ("tls-ciphersuites TLS_AES_128_GCM_SHA256", "Python's ssl module cannot set it"),
         ("tls-session-cache-size 100", "Python's ssl module cannot set it"),

@@ -15,13 +15,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import struct
-from collections.abc import Callable, ItemsView, Iterable, KeysView, Sequence, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Sequence, ValuesView
 from functools import partial
 from zlib import crc32
 
 from respq import speedups
 from respq.storage import framing, journal
-from respq.storage.port import StorePort, Value, ValueType
+from respq.storage.port import StorePort, Value, ValueType, rewrite_batches
 from respq.types import memory
 
 # Journal record types of hashes (60-69 are the hash type's). Part of the on-disk format: never renumber.
@@ -294,6 +294,10 @@ class HashType(ValueType):
 
     def create(self, port: StorePort, qid: int) -> HashValue:
         return HashValue(port, qid)
+
+    def rewrite(self, key: bytes, value: Value) -> Iterator[list[bytes]]:
+        assert isinstance(value, HashValue)
+        return rewrite_batches([b"HMSET", key], list(value.items()))
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> HashValue:
         return HashValue.load(port, qid, state)

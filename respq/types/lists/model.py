@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from respq.storage import framing, journal
 from respq.storage.errors import CorruptionError, StorageError, StorageReadError
 from respq.storage.fileio import FileIO
-from respq.storage.port import StorePort, Value, ValueType
+from respq.storage.port import StorePort, Value, ValueType, rewrite_batches
 from respq.storage.segments import READ_AHEAD, SegmentStore
 from respq.types import memory
 
@@ -1442,6 +1442,10 @@ class ListType(ValueType):
 
     def create(self, port: StorePort, qid: int) -> ListLog:
         return ListLog(port, qid)
+
+    def rewrite(self, key: bytes, value: Value) -> Iterator[list[bytes]]:
+        assert isinstance(value, ListLog)
+        return rewrite_batches([b"RPUSH", key], ((item,) for item in value))
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> ListLog:
         return ListLog.load(port, qid, state)

@@ -26,7 +26,7 @@ from itertools import islice
 from zlib import crc32
 
 from respq.storage import framing, journal
-from respq.storage.port import StorePort, Value, ValueType
+from respq.storage.port import StorePort, Value, ValueType, rewrite_batches
 from respq.types import memory
 
 # Journal record types of sets (70-79 are the set type's). Part of the on-disk format: never renumber.
@@ -299,6 +299,10 @@ class SetType(ValueType):
 
     def create(self, port: StorePort, qid: int) -> SetValue:
         return SetValue(port, qid)
+
+    def rewrite(self, key: bytes, value: Value) -> Iterator[list[bytes]]:
+        assert isinstance(value, SetValue)
+        return rewrite_batches([b"SADD", key], [(member,) for member in value.ordered()])
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> SetValue:
         return SetValue.load(port, qid, state)

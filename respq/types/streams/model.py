@@ -1788,6 +1788,33 @@ class StreamType(ValueType):
     def create(self, port: StorePort, qid: int) -> StreamLog:
         return StreamLog(port, qid)
 
+    def rewrite(self, key: bytes, value: Value) -> Iterator[list[bytes]]:
+        """As Redis's rewriteStreamObject: the entries with their IDs (an empty stream made by trimming its one
+        entry away), the stream's counters, then each group with its pending entries claimed by their owners and
+        its consumers without any created."""
+        assert isinstance(value, StreamLog)
+        last = format_id(value.last_id)
+        if value.length:
+            for stream_id, fields in value.iter_range(0, MAX_ID):
+                yield [b"XADD", key, format_id(stream_id), *fields]
+        else:
+            yield [b"XADD", key, b"MAXLEN", b"0", last, b"x", b"y"]
+        yield [
+            b"XSETID", key, last, b"ENTRIESADDED", b"%d" % value.entries_added,
+            b"MAXDELETEDID", format_id(value.max_deleted_id),
+        ]  # fmt: skip
+        for name, group in value.groups.items():
+            read = b"%d" % group.entries_read
+            yield [b"XGROUP", b"CREATE", key, name, format_id(group.last_id), b"ENTRIESREAD", read]
+            for consumer in group.consumers.values():
+                if not consumer.pel:
+                    yield [b"XGROUP", b"CREATECONSUMER", key, name, consumer.name]
+                for pending in group.iter_pending(consumer=consumer):
+                    yield [
+                        b"XCLAIM", key, name, consumer.name, b"0", format_id(pending.id), b"TIME",
+                        b"%d" % pending.delivered, b"RETRYCOUNT", b"%d" % pending.count, b"JUSTID", b"FORCE",
+                    ]  # fmt: skip
+
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> StreamLog:
         return StreamLog.load(port, qid, state)
 

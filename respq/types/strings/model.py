@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Iterator
 from typing import ClassVar
 
 from respq.storage import framing
@@ -192,6 +193,10 @@ class StringType(ValueType):
 
     def create(self, port: StorePort, qid: int) -> StringValue:
         return StringValue(port, qid)
+
+    def rewrite(self, key: bytes, value: Value) -> Iterator[list[bytes]]:
+        assert isinstance(value, StringValue)
+        yield [b"SET", key, value.data]
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> StringValue:
         value = StringValue(port, qid)

@@ -28,7 +28,7 @@ from zlib import crc32
 from sortedcontainers import SortedList
 
 from respq.storage import framing, journal
-from respq.storage.port import StorePort, Value, ValueType
+from respq.storage.port import StorePort, Value, ValueType, rewrite_batches
 from respq.types import memory
 
 # Journal record types of sorted sets (80-89 are the sorted set type's). Part of the on-disk format: never renumber.
@@ -478,6 +478,11 @@ class ZSetType(ValueType):
 
     def create(self, port: StorePort, qid: int) -> ZSetValue:
         return ZSetValue(port, qid)
+
+    def rewrite(self, key: bytes, value: Value) -> Iterator[list[bytes]]:
+        assert isinstance(value, ZSetValue)
+        pairs = [(format_score(score), member) for score, member in value.by_rank(0, len(value))]
+        return rewrite_batches([b"ZADD", key], pairs)
 
     def load(self, port: StorePort, qid: int, state: bytes | memoryview) -> ZSetValue:
         return ZSetValue.load(port, qid, state)
