@@ -35,7 +35,7 @@ from respq.glob import compile_glob
 from respq.histogram import Histogram
 from respq.http.app import Request, Response, route
 from respq.types.lists.model import cold_size
-from respq.types.streams.model import oldest_pending_id, redelivered_count
+from respq.types.streams.model import oldest_pending_id
 
 if TYPE_CHECKING:
     from respq.server import Server
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 SLICE_SECONDS = 0.0005  # work done between two yields to the event loop
 CHECK_EVERY = 8  # keys (or series) between two looks at the clock
-REDELIVERED_SCAN_LIMIT = 10_000  # a larger PEL is not walked to count redelivered entries (reported as absent)
 PIECE_BYTES = 64 * 1024  # the per-queue text is sent in pieces of about this size
 MAX_LIMIT = 100_000  # the most queues one per-queue request may list
 QUEUE_TYPES = ("list", "stream")
@@ -62,7 +61,7 @@ class GroupSample:
     lag_seconds: float  # age of the next undelivered entry; 0 when there is none
     oldest_pending_seconds: float  # age of the oldest pending entry; 0 when none is pending
     consumers: int
-    redelivered: int | None  # pending entries delivered more than once; None when the PEL was too big to walk
+    redelivered: int  # deliveries of entries already delivered (XCLAIM, XAUTOCLAIM, history reads) since start
     delivered: int | None  # entries ever delivered to the group (XINFO's entries-read); None when unknown
 
 
@@ -264,7 +263,7 @@ class QueueScan:
                     max(0.0, (now - (following >> 64)) / 1000) if following else 0.0,
                     max(0.0, (now - (first_pending >> 64)) / 1000) if first_pending is not None else 0.0,
                     len(group.consumers),
-                    redelivered_count(group, REDELIVERED_SCAN_LIMIT),
+                    group.redeliveries,
                     group.entries_read if group.entries_read >= 0 else None,
                 )
             )
@@ -476,13 +475,17 @@ GROUP_FAMILIES: tuple[tuple[str, str, Any], ...] = (
         lambda g: g.oldest_pending_seconds,
     ),
     ("respq_group_consumers", "Consumers in the group.", lambda g: g.consumers),
-    ("respq_group_redelivered", "Pending entries delivered more than once.", lambda g: g.redelivered),
 )
 GROUP_COUNTERS: tuple[tuple[str, str, Any], ...] = (
     (
         "respq_group_delivered",
         "Entries ever delivered to the group (entries-read; absent when unknown).",
         lambda g: g.delivered,
+    ),
+    (
+        "respq_group_redelivered",
+        "Deliveries of entries already delivered (XCLAIM, XAUTOCLAIM, history reads) since start.",
+        lambda g: g.redelivered,
     ),
 )
 

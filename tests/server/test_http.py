@@ -314,6 +314,12 @@ def test_default_metrics_are_aggregated_with_the_worst_queues_named(served: tupl
 def test_per_queue_series_by_query_in_both_formats(served: tuple[ServerProcess, int]) -> None:
     server, http_port = served
     third = stream_with_a_lagging_group(server.port)
+    client = redis.Redis(port=server.port, socket_timeout=10)
+    pending_id = client.xpending_range("jobs", "workers", "-", "+", 1)[0]["message_id"]
+    client.xclaim("jobs", "workers", "w2", 0, [pending_id])  # a redelivery
+    client.xreadgroup("workers", "w2", {"jobs": "0"})  # w2's history: another
+    client.xclaim("jobs", "workers", "w1", 0, [pending_id], justid=True)  # no delivery
+    client.close()
     for openmetrics in (False, True):
         headers = {"Accept": OPENMETRICS} if openmetrics else {}
         status, answer_headers, body = get(http_port, "/metrics?match=j*", headers)
@@ -329,8 +335,9 @@ def test_per_queue_series_by_query_in_both_formats(served: tuple[ServerProcess, 
         group = {**labels, "group": "workers"}
         assert value(found["respq_group_pending"], "respq_group_pending", **group) == 1
         assert value(found["respq_group_lag"], "respq_group_lag", **group) == 3
-        assert value(found["respq_group_consumers"], "respq_group_consumers", **group) == 1
-        assert value(found["respq_group_redelivered"], "respq_group_redelivered", **group) == 0
+        assert value(found["respq_group_consumers"], "respq_group_consumers", **group) == 2
+        assert found["respq_group_redelivered"].type == "counter"
+        assert value(found["respq_group_redelivered"], "respq_group_redelivered_total", **group) == 2
         assert value(found["respq_group_delivered"], "respq_group_delivered_total", **group) == 2
         lag_seconds = value(found["respq_group_lag_seconds"], "respq_group_lag_seconds", **group)
         assert (time.time() * 1000 - third) / 1000 - 30 <= lag_seconds <= (time.time() * 1000 - third) / 1000
