@@ -34,7 +34,7 @@ from respq import REDIS_COMPAT_VERSION, __version__
 from respq.glob import compile_glob
 from respq.histogram import Histogram
 from respq.http.app import Request, Response, route
-from respq.types.lists.model import cold_size
+from respq.types.lists.model import cold_push_ms, cold_size
 from respq.types.streams.model import oldest_pending_id
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class QueueSample:
     type: str
     depth: int
     disk_bytes: int
-    oldest_seconds: float | None  # age of the oldest message; 0 when empty; None when unknown (lists, for now)
+    oldest_seconds: float | None  # age of the oldest message; 0 when empty; None when unknown (lists of format 3)
     pushed: int | None  # messages ever added (streams: entries-added); None when not counted
     groups: list[GroupSample] = field(default_factory=list)
     waiting: int = 0  # clients blocked on it (BLPOP, XREAD BLOCK, XREADGROUP BLOCK...)
@@ -188,9 +188,12 @@ class QueueScan:
         if type_name == "list":
             if type(entry) is bytes:
                 depth, disk = cold_size(entry)
+                pushed_ms = cold_push_ms(entry, self.engine.journal)  # only an engine with a journal has cold lists
             else:
-                depth, disk = len(entry), entry.disk_bytes()
-            sample = QueueSample(db, key, "list", depth, disk, None, None)
+                depth, disk, pushed_ms = len(entry), entry.disk_bytes(), entry.oldest_push_ms()
+            # Push times are per chunk or journal batch: unknown (None) for values written before format 4.
+            oldest = max(0.0, (self.now_ms - pushed_ms) / 1000) if pushed_ms else None
+            sample = QueueSample(db, key, "list", depth, disk, oldest, None)
         elif type_name == "stream":
             sample = self._stream(db, key, entry)
         else:
@@ -398,7 +401,7 @@ class ServerCollector:
         disk = GaugeMetricFamily("respq_queues_disk_bytes", "Bytes the queues' messages take on disk.", labels=["type"])
         oldest = GaugeMetricFamily(
             "respq_queues_oldest_age_seconds",
-            "The oldest message's age over all queues of the type (absent when no age is known: lists).",
+            "The oldest message's age over all queues of the type (absent when no queue's age is known).",
             labels=["type"],
         )
         for type_name, totals in scan.totals.items():
@@ -459,7 +462,7 @@ QUEUE_FAMILIES: tuple[tuple[str, str, str, Any], ...] = (
     (
         "respq_queue_oldest_age_seconds",
         "gauge",
-        "Age of the oldest message (0 when empty; absent when unknown: lists).",
+        "Age of the oldest message (0 when empty; absent when unknown: lists written before format 4).",
         lambda q: q.oldest_seconds,
     ),
     ("respq_queue_pushed", "counter", "Messages ever added (streams).", lambda q: q.pushed),

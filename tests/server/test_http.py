@@ -260,8 +260,6 @@ async def serve_until_ready(server: Server, http_port: int, release: threading.E
                 except urllib.error.URLError:
                     await trio.sleep(0.02)
             assert answer[0] == 503 and answer[2] == b'{"ready": false}\n'
-            loading = families((await trio.to_thread.run_sync(get, http_port, "/metrics"))[2])
-            assert value(loading["respq_loading"], "respq_loading") == 1
             release.set()
             while (await trio.to_thread.run_sync(get, http_port, "/readyz"))[0] != 200:
                 await trio.sleep(0.02)
@@ -348,7 +346,7 @@ def test_per_queue_series_by_query_in_both_formats(served: tuple[ServerProcess, 
         assert value(found["respq_queue_disk_bytes"], "respq_queue_disk_bytes", **labels) > 0
 
 
-def test_per_queue_series_by_directive_with_a_limit_and_list_ages_absent(tmp_path: Path) -> None:
+def test_per_queue_series_by_directive_with_a_limit_and_list_ages(tmp_path: Path) -> None:
     server, http_port = start_with_http(tmp_path, "--metrics-per-queue", "yes")
     try:
         client = redis.Redis(port=server.port, socket_timeout=10)
@@ -359,8 +357,11 @@ def test_per_queue_series_by_directive_with_a_limit_and_list_ages_absent(tmp_pat
         depths = {s.labels["queue"]: s.value for s in found["respq_queue_messages"].samples}
         assert depths == {f"q{n}": n + 1 for n in range(5)}
         assert all(s.value >= 100 * (int(s.labels["queue"][1:]) + 1) for s in found["respq_queue_disk_bytes"].samples)
-        # A list's oldest age is not known: no series rather than a made-up value.
-        assert not found["respq_queue_oldest_age_seconds"].samples
+        # A list's oldest age comes from its values' push times (format 4: per chunk or journal batch).
+        ages = {s.labels["queue"]: s.value for s in found["respq_queue_oldest_age_seconds"].samples}
+        assert set(ages) == set(depths) and all(0 <= age < 60 for age in ages.values())
+        listed = value(found["respq_queues_oldest_age_seconds"], "respq_queues_oldest_age_seconds", type="list")
+        assert listed == max(ages.values())
         assert len(families(get(http_port, "/metrics?limit=2")[2])["respq_queue_messages"].samples) == 2
         # A consumer blocked on a stream is counted on it (a list's waiters wait on a missing key: no queue yet).
         client = redis.Redis(port=server.port, socket_timeout=10)
@@ -395,6 +396,8 @@ def test_metrics_under_storage_memory(tmp_path: Path) -> None:
         parsed = families(body)
         assert value(parsed["respq_keys"], "respq_keys", type="list") == 1
         assert value(parsed["respq_queues_messages"], "respq_queues_messages", type="list") == 2
+        age = value(parsed["respq_queue_oldest_age_seconds"], "respq_queue_oldest_age_seconds", queue="jobs")
+        assert 0 <= age < 60  # push times without a journal: the chunks' own
         assert "respq_disk_bytes" not in parsed  # no files in memory
         client.close()
     finally:

@@ -249,6 +249,25 @@ def test_api_calls_run_as_the_acl_user_of_their_credentials(tmp_path: Path) -> N
         server.stop()
 
 
+def test_lists_have_an_oldest_age_and_sort_by_it(served: tuple[ServerProcess, int]) -> None:
+    server, port = served
+    client = resp(server)
+    client.lpush("old", "a")
+
+    def age(key: str) -> float:
+        return call(port, "GET", f"/api/queues/0/{key}")[2]["oldest_seconds"]
+
+    wait_until(lambda: age("old") >= 0.5)  # push times are coarse: let "old" be clearly older than "new"
+    client.lpush("new", "b")
+    client.rpush("old", "c")  # a newer value does not make the list younger
+    document = call(port, "GET", "/api/queues?sort=oldest")[2]
+    ages = {q["key"]: q["oldest_seconds"] for q in document["queues"]}
+    assert [q["key"] for q in document["queues"]] == ["old", "new"]
+    assert 0 <= ages["new"] < ages["old"] < 60
+    assert age("old") >= 0.5
+    client.close()
+
+
 def test_the_queue_table_is_filtered_sorted_and_paged(served: tuple[ServerProcess, int]) -> None:
     server, port = served
     client = resp(server)
