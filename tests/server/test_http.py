@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import errno
 import gc
+import json
 import socket
 import sys
 import threading
@@ -34,6 +35,20 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def api_call(port: int, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    """``get``, or a POST of a JSON array when ``method`` says so."""
+    if method == "GET":
+        return get(port, path)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", b'["x"]', method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
@@ -260,6 +275,13 @@ async def serve_until_ready(server: Server, http_port: int, release: threading.E
                 except urllib.error.URLError:
                     await trio.sleep(0.02)
             assert answer[0] == 503 and answer[2] == b'{"ready": false}\n'
+            # The JSON API answers 503 (a problem document saying LOADING) to reads and writes alike.
+            paths = (("GET", "/api/queues"), ("GET", "/api/queues/0/q"), ("POST", "/api/queues/0/q/messages"))
+            for method, path in paths:
+                status, _, body = await trio.to_thread.run_sync(api_call, http_port, method, path)
+                assert status == 503 and json.loads(body)["code"] == "LOADING", (method, path, status, body)
+            loading = families((await trio.to_thread.run_sync(get, http_port, "/metrics"))[2])
+            assert value(loading["respq_loading"], "respq_loading") == 1
             release.set()
             while (await trio.to_thread.run_sync(get, http_port, "/readyz"))[0] != 200:
                 await trio.sleep(0.02)
