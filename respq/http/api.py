@@ -292,6 +292,7 @@ def queue_document(sample: QueueSample, rates: dict[str, float | None] | None = 
         "bytes": sample.disk_bytes,
         "oldest_seconds": sample.oldest_seconds,
         "pushed": sample.pushed,
+        "popped": sample.popped,
         "groups": len(groups),
         "pending": sum(g.pending for g in groups),
         "lag": sum(g.lag or 0 for g in groups),
@@ -431,7 +432,12 @@ def sample_of(request: Request, db: int, key: bytes) -> QueueSample:
     server = request.server
     if server.loading or server.engine is None:
         raise Problem(503, LOADING, "LOADING")
-    scan = QueueScan(server.engine, server.config.databases, waiters=server.blocking.waiters)
+    scan = QueueScan(
+        server.engine,
+        server.config.databases,
+        waiters=server.blocking.waiters,
+        list_counts=server.stats.list_counts,
+    )
     sample = scan.sample(db, key)
     if sample is None:
         if server.engine.catalog[db].get(key) is not None:

@@ -34,6 +34,7 @@ from respq import REDIS_COMPAT_VERSION, __version__
 from respq.glob import compile_glob
 from respq.histogram import Histogram
 from respq.http.app import Request, Response, route
+from respq.stats import MAX_LIST_COUNTERS
 from respq.types.lists.model import cold_push_ms, cold_size
 from respq.types.streams.model import oldest_pending_id
 
@@ -73,7 +74,8 @@ class QueueSample:
     depth: int
     disk_bytes: int
     oldest_seconds: float | None  # age of the oldest message; 0 when empty; None when unknown (lists of format 3)
-    pushed: int | None  # messages ever added (streams: entries-added); None when not counted
+    pushed: int | None  # messages ever added (streams: entries-added); lists: values pushed since start
+    popped: int | None = None  # lists: values popped since start (None: streams, or a list past the counters' bound)
     groups: list[GroupSample] = field(default_factory=list)
     waiting: int = 0  # clients blocked on it (BLPOP, XREAD BLOCK, XREADGROUP BLOCK...)
 
@@ -127,9 +129,11 @@ class QueueScan:
         limit: int | None = None,
         next_ids: dict[tuple[int, bytes, bytes], tuple[tuple[int, int, int], int]] | None = None,
         waiters: Mapping[tuple[int, bytes], Sized] | None = None,
+        list_counts: Mapping[tuple[int, bytes], list[int]] | None = None,
     ) -> None:
         self.engine = engine
         self._waiters = waiters or {}
+        self._list_counts = list_counts  # Stats.list_counts; None: lists' pushes and pops are not reported
         # Each group's next undelivered entry, from the previous scan (``next_ids``) and for the next one: only
         # groups seen this time are kept, so the memo is bounded by the groups there are.
         self.previous_next_ids = next_ids or {}
@@ -194,6 +198,12 @@ class QueueScan:
             # Push times are per chunk or journal batch: unknown (None) for values written before format 4.
             oldest = max(0.0, (self.now_ms - pushed_ms) / 1000) if pushed_ms else None
             sample = QueueSample(db, key, "list", depth, disk, oldest, None)
+            if self._list_counts is not None:
+                counts = self._list_counts.get((db, key))
+                if counts is not None:
+                    sample.pushed, sample.popped = counts
+                elif len(self._list_counts) < MAX_LIST_COUNTERS:  # not pushed to nor popped from since start
+                    sample.pushed = sample.popped = 0
         elif type_name == "stream":
             sample = self._stream(db, key, entry)
         else:
@@ -270,7 +280,9 @@ class QueueScan:
                     group.entries_read if group.entries_read >= 0 else None,
                 )
             )
-        return QueueSample(db, key, "stream", log.length, log.disk_bytes(), oldest, log.entries_added, groups)
+        return QueueSample(
+            db, key, "stream", log.length, log.disk_bytes(), oldest, log.entries_added, groups=groups
+        )
 
 
 async def scan_queues(
@@ -289,6 +301,7 @@ async def scan_queues(
         limit=limit,
         next_ids=request.state.get(NEXT_IDS),
         waiters=server.blocking.waiters,
+        list_counts=server.stats.list_counts,
     )
     while not scan.step(SLICE_SECONDS):
         await trio.sleep(0)
@@ -465,7 +478,13 @@ QUEUE_FAMILIES: tuple[tuple[str, str, str, Any], ...] = (
         "Age of the oldest message (0 when empty; absent when unknown: lists written before format 4).",
         lambda q: q.oldest_seconds,
     ),
-    ("respq_queue_pushed", "counter", "Messages ever added (streams).", lambda q: q.pushed),
+    (
+        "respq_queue_pushed",
+        "counter",
+        "Messages added: a stream's entries ever added, a list's values pushed since start.",
+        lambda q: q.pushed,
+    ),
+    ("respq_queue_popped", "counter", "Values popped from the list since start.", lambda q: q.popped),
     ("respq_queue_waiting_clients", "gauge", "Clients blocked waiting on the queue.", lambda q: q.waiting),
 )
 GROUP_FAMILIES: tuple[tuple[str, str, Any], ...] = (
