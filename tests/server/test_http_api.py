@@ -109,6 +109,28 @@ def test_a_waiting_pop_is_woken_by_a_resp_push_and_times_out_empty(served: tuple
     assert client.info("clients")["blocked_clients"] == 0
 
 
+def test_an_http_client_is_in_client_list_while_its_request_runs(served: tuple[ServerProcess, int]) -> None:
+    server, port = served
+    client = resp(server)
+    thread, result = pop_in_thread(port, "/api/queues/5/w/pop?wait=8")
+
+    def http_lines() -> list[dict[str, str]]:
+        lines = client.execute_command("CLIENT", "LIST").decode().splitlines()
+        rows = [dict(field.split("=", 1) for field in line.split()) for line in lines]
+        return [row for row in rows if row["name"] == "http"]
+
+    wait_until(lambda: len(http_lines()) == 1)
+    (row,) = http_lines()
+    assert (row["fd"], row["db"], row["laddr"]) == ("-1", "5", f"127.0.0.1:{port}")
+    assert row["addr"].startswith("127.0.0.1:") and client.info("clients")["connected_clients"] == 2
+    client.execute_command("SELECT", 5)
+    client.rpush("w", "x")
+    thread.join(10)
+    assert result[0][2] == {"messages": ["x"]}
+    assert http_lines() == []  # gone once its request is answered
+    client.close()
+
+
 def test_a_disconnected_waiting_pop_takes_nothing(served: tuple[ServerProcess, int]) -> None:
     import socket
 
