@@ -102,23 +102,25 @@ def cold_files(cold: bytes) -> set[int]:
     return {fid for fid, *_ in _packed_chunks(cold, COLD_HEAD.size)}
 
 
-def cold_size(cold: bytes) -> tuple[int, int]:
-    """(values, bytes on disk) of the list a cold entry stands for, without making it an object again (metrics)."""
+def cold_summary(cold: bytes, journal_: journal.Journal) -> tuple[int, int, int]:
+    """(values, bytes on disk, ``ListLog.oldest_push_ms``) of the list a cold entry stands for, in one pass and
+    without making it an object again (metrics)."""
     if cold_kind(cold) == COLD_IN_JOURNAL:
-        return 1, COLD_VALUE.unpack_from(cold, COLD_HEAD.size)[2] + framing.OVERHEAD
+        _, position, length = COLD_VALUE.unpack_from(cold, COLD_HEAD.size)
+        return 1, length + framing.OVERHEAD, journal_.push_ms(position)
     values = size = 0
-    for _, start, end, count, _, _ in _packed_chunks(cold, COLD_HEAD.size):
+    oldest: int | None = None
+    for _, start, end, count, _, ms in _packed_chunks(cold, COLD_HEAD.size):
         values += count
         size += end - start
-    return values, size
+        if oldest is None or ms < oldest:
+            oldest = ms
+    return values, size, oldest or 0
 
 
 def cold_push_ms(cold: bytes, journal_: journal.Journal) -> int:
-    """``ListLog.oldest_push_ms`` of the list a cold entry stands for (metrics), without making it an object."""
-    if cold_kind(cold) == COLD_IN_JOURNAL:
-        return journal_.push_ms(COLD_VALUE.unpack_from(cold, COLD_HEAD.size)[1])
-    times = [chunk[5] for chunk in _packed_chunks(cold, COLD_HEAD.size)]
-    return 0 if not times or 0 in times else min(times)
+    """``ListLog.oldest_push_ms`` of the list a cold entry stands for, without making it an object."""
+    return cold_summary(cold, journal_)[2]
 
 
 def _cold_head(kind: int, qid: int, expire_ms: int | None) -> bytes:
