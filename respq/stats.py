@@ -87,15 +87,16 @@ class Stats:
     # or 0 while a MONITOR client is attached (every call is shown).
     watch_ns: int = 1 << 62
     last_ns: int = 0  # the duration of the last call counted (count_call)
-    # (db, key) -> [values pushed, values popped] since start, created at a list's first push or pop (lazily, and at
-    # most MAX_LIST_COUNTERS of them). Kept by name, not by list: a queue drained (its key deleted, as Redis does) and
-    # filled again goes on counting; RENAME does not carry them, CONFIG RESETSTAT keeps them (metrics counters).
+    # (db, key) -> [values pushed, values popped], created at a list's first pop since start (lazily: a list nobody
+    # consumes, such as 100k idle ones, costs nothing; its pushes are in its depth) and at most MAX_LIST_COUNTERS of
+    # them (~200 bytes each). Kept by name, not by list: a queue drained (its key deleted, as Redis does) and filled
+    # again goes on counting; RENAME does not carry them, CONFIG RESETSTAT keeps them (metrics counters).
     list_counts: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)
 
     def count_list(self, db: int, key: bytes, pushed: int, popped: int) -> None:
         counts = self.list_counts.get((db, key))
         if counts is None:
-            if len(self.list_counts) >= MAX_LIST_COUNTERS:
+            if not popped or len(self.list_counts) >= MAX_LIST_COUNTERS:
                 return
             counts = self.list_counts[(db, key)] = [0, 0]
         counts[0] += pushed

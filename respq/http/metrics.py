@@ -34,7 +34,6 @@ from respq import REDIS_COMPAT_VERSION, __version__
 from respq.glob import compile_glob
 from respq.histogram import Histogram
 from respq.http.app import Request, Response, route
-from respq.stats import MAX_LIST_COUNTERS
 from respq.types.lists.model import cold_summary
 from respq.types.streams.model import oldest_pending_id
 
@@ -204,12 +203,9 @@ class QueueScan:
             # Push times are per chunk or journal batch: unknown (None) for values written before format 4.
             oldest = max(0.0, (self.now_ms - pushed_ms) / 1000) if pushed_ms else None
             sample = QueueSample(db, key, "list", depth, disk, oldest, None)
-            if self._list_counts is not None:
-                counts = self._list_counts.get((db, key))
-                if counts is not None:
-                    sample.pushed, sample.popped = counts
-                elif len(self._list_counts) < MAX_LIST_COUNTERS:  # not pushed to nor popped from since start
-                    sample.pushed = sample.popped = 0
+            counts = self._list_counts.get((db, key)) if self._list_counts is not None else None
+            if counts is not None:  # counted from the list's first pop since start (Stats.list_counts)
+                sample.pushed, sample.popped = counts
         elif type_name == "stream":
             sample = self._stream(db, key, entry)
         else:
