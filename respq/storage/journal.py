@@ -207,7 +207,7 @@ class Journal:
         # OP_CLOCK records of the files values are read from (written or replayed): their LSNs and times, ascending.
         self.mark_lsns = array("Q")
         self.mark_times = array("q")
-        self._next_mark_ms = 0  # no clock record before this time (0: before the next record)
+        self._last_mark_ms: int | None = None  # the time of the current file's last clock record (None: none yet)
 
     def path(self, seq: int) -> str:
         return os.path.join(self.directory, journal_name(seq))
@@ -226,7 +226,7 @@ class Journal:
             self._files_started += 1
             self.seq, self.fd, self.file_offset = seq, fd, len(header)
             self.flushed_lsn = self.file_start_lsn = start_lsn
-        self._next_mark_ms = 0  # every file's values get their time from a clock record of their own file
+        self._last_mark_ms = None  # every file's values get their time from a clock record of their own file
 
     def append(self, rtype: int, payload: bytes) -> int:
         """Buffers one record; returns the LSN of its first byte (where ``read`` finds it from now on)."""
@@ -238,9 +238,10 @@ class Journal:
 
     def _mark_clock(self) -> None:
         now = wall_ms()
-        if now < self._next_mark_ms:
+        last = self._last_mark_ms
+        if last is not None and 0 <= now - last < CLOCK_MARK_MS:  # a clock set back writes a record at once
             return
-        self._next_mark_ms = now + CLOCK_MARK_MS
+        self._last_mark_ms = now
         self.add_mark(self.flushed_lsn + len(self.buffer), now)
         self.buffer += framing.frame(OP_CLOCK, CLOCK_OP.pack(now))
 
