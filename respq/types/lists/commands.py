@@ -54,10 +54,12 @@ def _push_keys(keyspace: Keyspace, db: int, side: Side, pushes: list[tuple[bytes
             if fit and length is None:
                 break  # that push failed: the run ends before it
             results.append(length)
-    count = keyspace.stats.count_list
-    for (key, values), length in zip(pushes, results, strict=False):  # results may stop early
-        if length is not None:
-            count(db, key, len(values), 0)
+    list_counts = keyspace.stats.list_counts
+    if list_counts:  # only lists popped from since start are counted (Stats.list_counts)
+        for (key, values), length in zip(pushes, results, strict=False):  # results may stop early
+            counts = list_counts.get((db, key)) if length is not None else None
+            if counts is not None:
+                counts[0] += len(values)
     if keyspace.watchers:
         for (key, _), length in zip(pushes, results, strict=False):
             if length is not None:
@@ -81,7 +83,11 @@ def _popped(ctx: Context, key: bytes, value: ListLog, count: int = 0) -> None:
     client = ctx.client
     keyspace = ctx.keyspace
     if count:
-        keyspace.stats.count_list(client.db, key, 0, count)
+        counts = keyspace.stats.list_counts.get((client.db, key))  # Stats.count_list inline: every pop's path
+        if counts is not None:
+            counts[1] += count
+        else:
+            keyspace.stats.count_list(client.db, key, 0, count)
     keyspace.delete_if_empty(client.db, key, value)
     keyspace.touch(client.db, key)
 
@@ -92,7 +98,9 @@ def _push(ctx: Context, key: bytes, values: list[bytes], side: Side, *, only_exi
     value = keyspace.typed(client.db, key, "list")
     if value is not None:
         length = value.push(side, values)
-        keyspace.stats.count_list(client.db, key, len(values), 0)
+        counts = keyspace.stats.list_counts.get((client.db, key))  # Stats.count_list inline: every push's path
+        if counts is not None:
+            counts[0] += len(values)
         keyspace.touch(client.db, key)
     elif only_existing:
         return 0
