@@ -20,6 +20,8 @@ class Command(Protocol):
 RATE_SAMPLES = 16  # as Redis: a rate is the mean of the last 16 samples, taken every RATE_SAMPLE_INTERVAL
 RATE_SAMPLE_INTERVAL = 0.1  # seconds
 PEAK_SLOTS = 8  # as Redis: the recent peak of client buffers is the largest seen in each of the last 8 seconds
+# Lists whose pushes and pops are counted (/metrics): past this many, a list not yet counted is not counted at all.
+MAX_LIST_COUNTERS = 100_000
 
 
 @dataclass(slots=True)
@@ -85,6 +87,20 @@ class Stats:
     # or 0 while a MONITOR client is attached (every call is shown).
     watch_ns: int = 1 << 62
     last_ns: int = 0  # the duration of the last call counted (count_call)
+    # (db, key) -> [values pushed, values popped], created at a list's first pop since start (lazily: a list nobody
+    # consumes, such as 100k idle ones, costs nothing; its pushes are in its depth) and at most MAX_LIST_COUNTERS of
+    # them (~200 bytes each). Kept by name, not by list: a queue drained (its key deleted, as Redis does) and filled
+    # again goes on counting; RENAME does not carry them, CONFIG RESETSTAT keeps them (metrics counters).
+    list_counts: dict[tuple[int, bytes], list[int]] = field(default_factory=dict)
+
+    def count_list(self, db: int, key: bytes, pushed: int, popped: int) -> None:
+        counts = self.list_counts.get((db, key))
+        if counts is None:
+            if not popped or len(self.list_counts) >= MAX_LIST_COUNTERS:
+                return
+            counts = self.list_counts[(db, key)] = [0, 0]
+        counts[0] += pushed
+        counts[1] += popped
 
     def update_watch(self) -> None:
         """Recomputes watch_ns after the thresholds or the MONITOR clients changed."""

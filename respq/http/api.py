@@ -198,8 +198,12 @@ def require_write_type(request: Request) -> None:
 
 def api_client(request: Request, db: int) -> Client:
     """The client an API request's commands run as: already authenticated by the listener, as the user whose
-    credentials came with the request (its ACL rules apply, NOPERM answering 403)."""
-    client = Client(request.peer or "http", "http", authenticated=True, user=request.user)
+    credentials came with the request (its ACL rules apply, NOPERM answering 403). Named ``http``, with the
+    listener's address as its laddr; it has no socket of its own (CLIENT LIST says fd=-1, as Redis does for its
+    script and module clients)."""
+    values = request.server.config.values
+    laddr = f"{values['http-bind']}:{values['http-port']}"
+    client = Client(request.peer or "http", laddr, authenticated=True, user=request.user)
     client.db = db
     client.name = b"http"
     return client
@@ -217,7 +221,17 @@ async def run_many(request: Request, db: int, argvs: list[list[bytes]], *, wait:
     server = request.server
     if server.loading or server.engine is None:
         raise Problem(503, LOADING, "LOADING")
-    ctx = server.context(api_client(request, db))
+    client = api_client(request, db)
+    # Listed by CLIENT LIST (and counted in connected_clients) while its commands run, as a RESP connection would be.
+    server.clients[client.id] = client
+    try:
+        return await _run_listed(request, server.context(client), argvs, wait)
+    finally:
+        server.clients.pop(client.id, None)
+
+
+async def _run_listed(request: Request, ctx: Any, argvs: list[list[bytes]], wait: bool) -> list[Any]:
+    server = request.server
     replies: list[Any] = []
     failure: Problem | None = None
     wrote = False
@@ -292,6 +306,7 @@ def queue_document(sample: QueueSample, rates: dict[str, float | None] | None = 
         "bytes": sample.disk_bytes,
         "oldest_seconds": sample.oldest_seconds,
         "pushed": sample.pushed,
+        "popped": sample.popped,
         "groups": len(groups),
         "pending": sum(g.pending for g in groups),
         "lag": sum(g.lag or 0 for g in groups),
@@ -431,7 +446,12 @@ def sample_of(request: Request, db: int, key: bytes) -> QueueSample:
     server = request.server
     if server.loading or server.engine is None:
         raise Problem(503, LOADING, "LOADING")
-    scan = QueueScan(server.engine, server.config.databases, waiters=server.blocking.waiters)
+    scan = QueueScan(
+        server.engine,
+        server.config.databases,
+        waiters=server.blocking.waiters,
+        list_counts=server.stats.list_counts,
+    )
     sample = scan.sample(db, key)
     if sample is None:
         if server.engine.catalog[db].get(key) is not None:

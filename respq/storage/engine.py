@@ -878,6 +878,7 @@ class Engine:
         lsn = self.journal.flushed_lsn
         seq = self.journal.seq + 1
         self.journal.start_file(seq, lsn)
+        self.journal.trim_marks(lsn)
         data, update, full = self._capture_catalog(seq, lsn)
         dirty_fids = set(self.store.dirty)
         dirty, directories, dead = self.store.take_snapshot_sets()
@@ -1653,6 +1654,9 @@ class Engine:
             values = journal.decode_values(payload)
             pairs = zip(values[0::2], values[1::2], strict=True)
             self._set_metadata({name: blob[1:] if blob[:1] == b"\x01" else None for name, blob in pairs})
+        elif op == journal.OP_CLOCK:
+            if record_lsn is not None:
+                self.journal.add_mark(record_lsn, journal.CLOCK_OP.unpack(payload)[0])
         elif op == journal.OP_MOVE:
             src_db, dst_db = TWO_DB_OP.unpack_from(payload)
             self.get(src_db, payload[TWO_DB_OP.size :])

@@ -12,6 +12,8 @@ import os
 import struct
 import threading
 import time
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 
 from respq import speedups
@@ -27,6 +29,12 @@ from respq.storage.errors import (
 from respq.storage.fileio import FileIO
 
 # Journal record types (logical operations). Values are part of the on-disk format: never renumber.
+# The wall clock (unix ms, i64) when the records after it were appended (format 4): written before the first record
+# of a batch at least CLOCK_MARK_MS after the previous one, so a list's values get their push time from the journal
+# (to within that) at no cost per value. Journals of format 3 have none: their values' push times are unknown.
+OP_CLOCK = 9
+CLOCK_OP = struct.Struct("<q")
+CLOCK_MARK_MS = 100
 OP_CREATE = 10
 OP_DELETE = 11
 OP_EXPIRE = 12
@@ -56,8 +64,14 @@ ENGINE_OPS = frozenset(
         OP_TYPE_SETTINGS,
         OP_METADATA,
         OP_BATCH,
+        OP_CLOCK,
     }
 )
+
+
+def wall_ms() -> int:
+    """The wall clock push times are read from (unix ms); a module function so a test can fix it."""
+    return int(time.time() * 1000)
 
 BATCH_ITEM = struct.Struct("<BI")
 VALUE_LEN = struct.Struct("<I")
@@ -190,6 +204,10 @@ class Journal:
         self.before_sync_due: Callable[[], bool] = lambda: False
         # A failed fdatasync: the data it covered may be gone whatever a retry says, so every later sync fails too.
         self._sync_failed: OSError | None = None
+        # OP_CLOCK records of the files values are read from (written or replayed): their LSNs and times, ascending.
+        self.mark_lsns = array("Q")
+        self.mark_times = array("q")
+        self._last_mark_ms: int | None = None  # the time of the current file's last clock record (None: none yet)
 
     def path(self, seq: int) -> str:
         return os.path.join(self.directory, journal_name(seq))
@@ -208,15 +226,48 @@ class Journal:
             self._files_started += 1
             self.seq, self.fd, self.file_offset = seq, fd, len(header)
             self.flushed_lsn = self.file_start_lsn = start_lsn
+        self._last_mark_ms = None  # every file's values get their time from a clock record of their own file
 
     def append(self, rtype: int, payload: bytes) -> int:
         """Buffers one record; returns the LSN of its first byte (where ``read`` finds it from now on)."""
+        if not self.buffer:  # a batch's first record: the clock is read once per batch
+            self._mark_clock()
         lsn = self.flushed_lsn + len(self.buffer)
         self.buffer += framing.frame(rtype, payload)
         return lsn
 
+    def _mark_clock(self) -> None:
+        now = wall_ms()
+        last = self._last_mark_ms
+        if last is not None and 0 <= now - last < CLOCK_MARK_MS:  # a clock set back writes a record at once
+            return
+        self._last_mark_ms = now
+        self.add_mark(self.flushed_lsn + len(self.buffer), now)
+        self.buffer += framing.frame(OP_CLOCK, CLOCK_OP.pack(now))
+
+    def add_mark(self, lsn: int, ms: int) -> None:
+        """Records that what follows ``lsn`` was appended at ``ms`` (replay calls it for each OP_CLOCK record)."""
+        self.mark_lsns.append(lsn)
+        self.mark_times.append(ms)
+
+    def push_ms(self, lsn: int) -> int:
+        """When the record holding ``lsn`` was appended (unix ms, to within CLOCK_MARK_MS and a loop pass), from the
+        last clock record before it; 0 when unknown (a journal of format 3, or a provisional position)."""
+        if lsn >= STAGED:
+            return self.mark_times[-1] if self.mark_times else 0  # in the atomic block being gathered: now
+        index = bisect_right(self.mark_lsns, lsn) - 1
+        return self.mark_times[index] if index >= 0 else 0
+
+    def trim_marks(self, lsn: int) -> None:
+        """Forgets the clock records of files before ``lsn``: nothing reads values from them any more."""
+        gone = bisect_left(self.mark_lsns, lsn)
+        if gone:
+            del self.mark_lsns[:gone], self.mark_times[:gone]
+
     def append_many(self, rtype: int, payloads: list[bytes]) -> int:
         """Buffers one record per payload, in order; returns the LSN of the first (each follows the one before)."""
+        if not self.buffer:
+            self._mark_clock()
         lsn = self.flushed_lsn + len(self.buffer)
         self.buffer += framing.frame_values(rtype, payloads)
         return lsn

@@ -124,3 +124,50 @@ def test_the_dashboard_in_chromium(served: tuple[ServerProcess, int], browser_pa
     expect(page.locator("#queues tbody tr")).to_have_count(5)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert errors == []
+
+
+def test_the_dashboard_pages_through_queues_and_sorts_lists_by_age(
+    served: tuple[ServerProcess, int], browser_page: tuple[Any, list[str]]
+) -> None:
+    """120 lists, 50 to a page: next and previous walk the pages the API serves; sorting by oldest puts the list
+    pushed first on top (lists have ages from their push times)."""
+    from playwright.sync_api import expect
+
+    from conftest import wait_until
+    from tests.server.test_http_api import call
+
+    server, port = served
+    page, errors = browser_page
+    client = redis.Redis(port=server.port, socket_timeout=10)
+    client.rpush("p:aged", "first")
+    wait_until(lambda: call(port, "GET", "/api/queues/0/p:aged")[2]["oldest_seconds"] >= 0.5)
+    with client.pipeline(transaction=False) as pipe:
+        for n in range(119):
+            pipe.rpush(f"p:{n:03d}", "x")
+        pipe.rpush("other", "x")  # filtered out: the filter shows in the count before the pages are walked
+        pipe.execute()
+    rows = page.locator("#queues tbody tr")
+
+    page.goto(f"http://127.0.0.1:{port}/")
+    page.get_by_test_id("match").fill("p:*")
+    expect(page.get_by_test_id("range")).to_have_text("1\u201350 of 120")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_have_attribute("data-key", "p:000")
+    expect(page.get_by_test_id("prev")).to_be_disabled()
+    page.get_by_test_id("next").click()
+    expect(page.get_by_test_id("range")).to_have_text("51\u2013100 of 120")
+    expect(rows.first).to_have_attribute("data-key", "p:050")
+    page.get_by_test_id("next").click()
+    expect(page.get_by_test_id("range")).to_have_text("101\u2013120 of 120")
+    expect(rows).to_have_count(20)
+    expect(rows.last).to_have_attribute("data-key", "p:aged")
+    expect(page.get_by_test_id("next")).to_be_disabled()
+    page.get_by_test_id("prev").click()
+    expect(page.get_by_test_id("range")).to_have_text("51\u2013100 of 120")
+
+    # Sorting by the oldest message starts again from the first page, the list pushed first on top.
+    page.locator('#queues th[data-sort="oldest"]').click()
+    expect(page.get_by_test_id("range")).to_have_text("1\u201350 of 120")
+    expect(rows.first).to_have_attribute("data-key", "p:aged")
+    expect(cell(page, "p:aged", "oldest")).not_to_have_text("\u2013")  # an age, not the unknown mark
+    assert errors == []

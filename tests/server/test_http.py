@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import errno
 import gc
+import json
 import socket
 import sys
 import threading
@@ -34,6 +35,20 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def api_call(port: int, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    """``get``, or a POST of a JSON array when ``method`` says so."""
+    if method == "GET":
+        return get(port, path)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", b'["x"]', method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
@@ -260,6 +275,11 @@ async def serve_until_ready(server: Server, http_port: int, release: threading.E
                 except urllib.error.URLError:
                     await trio.sleep(0.02)
             assert answer[0] == 503 and answer[2] == b'{"ready": false}\n'
+            # The JSON API answers 503 (a problem document saying LOADING) to reads and writes alike.
+            paths = (("GET", "/api/queues"), ("GET", "/api/queues/0/q"), ("POST", "/api/queues/0/q/messages"))
+            for method, path in paths:
+                status, _, body = await trio.to_thread.run_sync(api_call, http_port, method, path)
+                assert status == 503 and json.loads(body)["code"] == "LOADING", (method, path, status, body)
             loading = families((await trio.to_thread.run_sync(get, http_port, "/metrics"))[2])
             assert value(loading["respq_loading"], "respq_loading") == 1
             release.set()
@@ -314,6 +334,12 @@ def test_default_metrics_are_aggregated_with_the_worst_queues_named(served: tupl
 def test_per_queue_series_by_query_in_both_formats(served: tuple[ServerProcess, int]) -> None:
     server, http_port = served
     third = stream_with_a_lagging_group(server.port)
+    client = redis.Redis(port=server.port, socket_timeout=10)
+    pending_id = client.xpending_range("jobs", "workers", "-", "+", 1)[0]["message_id"]
+    client.xclaim("jobs", "workers", "w2", 0, [pending_id])  # a redelivery
+    client.xreadgroup("workers", "w2", {"jobs": "0"})  # w2's history: another
+    client.xclaim("jobs", "workers", "w1", 0, [pending_id], justid=True)  # no delivery
+    client.close()
     for openmetrics in (False, True):
         headers = {"Accept": OPENMETRICS} if openmetrics else {}
         status, answer_headers, body = get(http_port, "/metrics?match=j*", headers)
@@ -329,8 +355,9 @@ def test_per_queue_series_by_query_in_both_formats(served: tuple[ServerProcess, 
         group = {**labels, "group": "workers"}
         assert value(found["respq_group_pending"], "respq_group_pending", **group) == 1
         assert value(found["respq_group_lag"], "respq_group_lag", **group) == 3
-        assert value(found["respq_group_consumers"], "respq_group_consumers", **group) == 1
-        assert value(found["respq_group_redelivered"], "respq_group_redelivered", **group) == 0
+        assert value(found["respq_group_consumers"], "respq_group_consumers", **group) == 2
+        assert found["respq_group_redelivered"].type == "counter"
+        assert value(found["respq_group_redelivered"], "respq_group_redelivered_total", **group) == 2
         assert value(found["respq_group_delivered"], "respq_group_delivered_total", **group) == 2
         lag_seconds = value(found["respq_group_lag_seconds"], "respq_group_lag_seconds", **group)
         assert (time.time() * 1000 - third) / 1000 - 30 <= lag_seconds <= (time.time() * 1000 - third) / 1000
@@ -341,7 +368,7 @@ def test_per_queue_series_by_query_in_both_formats(served: tuple[ServerProcess, 
         assert value(found["respq_queue_disk_bytes"], "respq_queue_disk_bytes", **labels) > 0
 
 
-def test_per_queue_series_by_directive_with_a_limit_and_list_ages_absent(tmp_path: Path) -> None:
+def test_per_queue_series_by_directive_with_a_limit_and_list_ages(tmp_path: Path) -> None:
     server, http_port = start_with_http(tmp_path, "--metrics-per-queue", "yes")
     try:
         client = redis.Redis(port=server.port, socket_timeout=10)
@@ -352,8 +379,33 @@ def test_per_queue_series_by_directive_with_a_limit_and_list_ages_absent(tmp_pat
         depths = {s.labels["queue"]: s.value for s in found["respq_queue_messages"].samples}
         assert depths == {f"q{n}": n + 1 for n in range(5)}
         assert all(s.value >= 100 * (int(s.labels["queue"][1:]) + 1) for s in found["respq_queue_disk_bytes"].samples)
-        # A list's oldest age is not known: no series rather than a made-up value.
-        assert not found["respq_queue_oldest_age_seconds"].samples
+        # A list's oldest age comes from its values' push times (format 4: per chunk or journal batch).
+        ages = {s.labels["queue"]: s.value for s in found["respq_queue_oldest_age_seconds"].samples}
+        assert set(ages) == set(depths) and all(0 <= age < 60 for age in ages.values())
+        listed = value(found["respq_queues_oldest_age_seconds"], "respq_queues_oldest_age_seconds", type="list")
+        assert listed == max(ages.values())
+        # Pushed and popped totals, counted from a list's first pop since start (a list never consumed has none: idle
+        # lists cost nothing), kept by name: a queue drained (its key deleted) and refilled counts on.
+        client = redis.Redis(port=server.port, socket_timeout=10)
+        client.rpop("q4", 5)  # drained: the key goes
+        client.lpush("q4", "again")
+        client.lmove("q4", "q0", "RIGHT", "LEFT")  # q4 drained again, one more pushed to q0
+        with client.pipeline(transaction=False) as pipe:  # a pipelined run of pops, and pushes spread over keys
+            pipe.lpop("q3").lpop("q3").rpush("q1", "p").rpush("q2", "p")
+            pipe.execute()
+        client.close()
+        found = families(get(http_port, "/metrics")[2])
+        pushed = {s.labels["queue"]: s.value for s in found["respq_queue_pushed"].samples}
+        popped = {s.labels["queue"]: s.value for s in found["respq_queue_popped"].samples}
+        assert found["respq_queue_popped"].type == "counter"
+        assert pushed == {"q3": 0} and popped == {"q3": 2}
+        document = json.loads(get(http_port, "/api/queues/0/q4")[2])  # gone now: no row, but its counts live on
+        assert document["status"] == 404
+        client = redis.Redis(port=server.port, socket_timeout=10)
+        client.rpush("q4", "third")
+        client.close()
+        row = json.loads(get(http_port, "/api/queues/0/q4")[2])
+        assert (row["pushed"], row["popped"]) == (1 + 1, 5 + 1)  # pushes after its first pop
         assert len(families(get(http_port, "/metrics?limit=2")[2])["respq_queue_messages"].samples) == 2
         # A consumer blocked on a stream is counted on it (a list's waiters wait on a missing key: no queue yet).
         client = redis.Redis(port=server.port, socket_timeout=10)
@@ -388,6 +440,8 @@ def test_metrics_under_storage_memory(tmp_path: Path) -> None:
         parsed = families(body)
         assert value(parsed["respq_keys"], "respq_keys", type="list") == 1
         assert value(parsed["respq_queues_messages"], "respq_queues_messages", type="list") == 2
+        age = value(parsed["respq_queue_oldest_age_seconds"], "respq_queue_oldest_age_seconds", queue="jobs")
+        assert 0 <= age < 60  # push times without a journal: the chunks' own
         assert "respq_disk_bytes" not in parsed  # no files in memory
         client.close()
     finally:

@@ -109,6 +109,28 @@ def test_a_waiting_pop_is_woken_by_a_resp_push_and_times_out_empty(served: tuple
     assert client.info("clients")["blocked_clients"] == 0
 
 
+def test_an_http_client_is_in_client_list_while_its_request_runs(served: tuple[ServerProcess, int]) -> None:
+    server, port = served
+    client = resp(server)
+    thread, result = pop_in_thread(port, "/api/queues/5/w/pop?wait=8")
+
+    def http_lines() -> list[dict[str, str]]:
+        lines = client.execute_command("CLIENT", "LIST").decode().splitlines()
+        rows = [dict(field.split("=", 1) for field in line.split()) for line in lines]
+        return [row for row in rows if row["name"] == "http"]
+
+    wait_until(lambda: len(http_lines()) == 1)
+    (row,) = http_lines()
+    assert (row["fd"], row["db"], row["laddr"]) == ("-1", "5", f"127.0.0.1:{port}")
+    assert row["addr"].startswith("127.0.0.1:") and client.info("clients")["connected_clients"] == 2
+    client.execute_command("SELECT", 5)
+    client.rpush("w", "x")
+    thread.join(10)
+    assert result[0][2] == {"messages": ["x"]}
+    assert http_lines() == []  # gone once its request is answered
+    client.close()
+
+
 def test_a_disconnected_waiting_pop_takes_nothing(served: tuple[ServerProcess, int]) -> None:
     import socket
 
@@ -247,6 +269,25 @@ def test_api_calls_run_as_the_acl_user_of_their_credentials(tmp_path: Path) -> N
         admin.close()
     finally:
         server.stop()
+
+
+def test_lists_have_an_oldest_age_and_sort_by_it(served: tuple[ServerProcess, int]) -> None:
+    server, port = served
+    client = resp(server)
+    client.lpush("old", "a")
+
+    def age(key: str) -> float:
+        return call(port, "GET", f"/api/queues/0/{key}")[2]["oldest_seconds"]
+
+    wait_until(lambda: age("old") >= 0.5)  # push times are coarse: let "old" be clearly older than "new"
+    client.lpush("new", "b")
+    client.rpush("old", "c")  # a newer value does not make the list younger
+    document = call(port, "GET", "/api/queues?sort=oldest")[2]
+    ages = {q["key"]: q["oldest_seconds"] for q in document["queues"]}
+    assert [q["key"] for q in document["queues"]] == ["old", "new"]
+    assert 0 <= ages["new"] < ages["old"] < 60
+    assert age("old") >= 0.5
+    client.close()
 
 
 def test_the_queue_table_is_filtered_sorted_and_paged(served: tuple[ServerProcess, int]) -> None:

@@ -25,7 +25,7 @@ from respq.types.lists.model import LIST
 from respq.types.streams import model as streamlog
 from respq.types.streams.model import STREAM
 from respq.types.strings.model import STRING
-from tests.fixtures.make_datadir import DATABASES, Call, InProcess, read_state
+from tests.fixtures.make_datadir import CLOCK_MS, DATABASES, Call, InProcess, read_state
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 VERSIONS = sorted(path.name for path in FIXTURES.glob("format-v*"))
@@ -186,9 +186,9 @@ def test_the_version_1_crash_fixture_holds_what_it_was_written_for() -> None:
     state = manifest.read(DEFAULT_IO, str(path))
     assert state is not None
     ops = set(_journal_ops(path))
-    every_op = set(journal.ENGINE_OPS - {journal.OP_METADATA}) | set(LIST.ops) | set(STREAM.ops)  # version 1's
-    # OP_XADD is an earlier build's (entries are written once now); a FLUSHALL would leave nothing to check;
-    # OP_TYPE_SETTINGS came with version 2.
+    every_op = set(journal.ENGINE_OPS - {journal.OP_METADATA, journal.OP_CLOCK}) | set(LIST.ops) | set(STREAM.ops)
+    # Version 1's records: OP_METADATA came with version 3, OP_CLOCK with 4. OP_XADD is an earlier build's (entries
+    # are written once now); a FLUSHALL would leave nothing to check; OP_TYPE_SETTINGS came with version 2.
     assert every_op - ops == {streamlog.OP_XADD, journal.OP_FLUSHALL, journal.OP_TYPE_SETTINGS}
     assert len(os.listdir(path / "journal")) == 2
     assert sum(1 for qid, _ in state.files.values() if qid == SHARED_QID) >= 2
@@ -205,11 +205,56 @@ def test_the_version_2_crash_fixture_holds_every_string_and_hash_record() -> Non
     state = manifest.read(DEFAULT_IO, str(path))
     assert state is not None
     ops = set(_journal_ops(path))
-    every_op = set(journal.ENGINE_OPS - {journal.OP_METADATA}) | set(LIST.ops) | set(STREAM.ops)  # OP_METADATA: v3
+    # OP_METADATA came with version 3, OP_CLOCK with 4.
+    every_op = set(journal.ENGINE_OPS - {journal.OP_METADATA, journal.OP_CLOCK}) | set(LIST.ops) | set(STREAM.ops)
     every_op |= set(STRING.ops) | set(HASH.ops)
     # OP_TYPE_SETTINGS is written only when a type's settings differ from its defaults (test_storage_stream.py).
     assert every_op - ops == {streamlog.OP_XADD, journal.OP_FLUSHALL, journal.OP_TYPE_SETTINGS}
     assert {STRING.code, HASH.code} <= {type_code for _, type_code, *_ in state.keys}
+
+
+def test_the_version_4_crash_fixture_holds_clock_records_and_type_settings() -> None:
+    """Version 4 added clock records; its fixture also holds a type's settings record (stream-node-max-entries) and
+    every record of every type (OP_XADD and FLUSHALL aside, as in the earlier ones)."""
+    path = FIXTURES / "format-v4" / "crash"
+    ops = set(_journal_ops(path))
+    every_op = set(journal.ENGINE_OPS) | {op for vtype in REGISTRY for op in vtype.ops}
+    assert every_op - ops == {streamlog.OP_XADD, journal.OP_FLUSHALL}
+    clean = manifest.read(DEFAULT_IO, str(FIXTURES / "format-v4" / "clean"))
+    assert clean is not None and STREAM.code in clean.settings
+
+
+def _list_push_times(server: InProcess) -> dict[tuple[int, bytes], int]:
+    times = {}
+    for db in range(DATABASES):
+        for key in list(server.engine.keys(db)):
+            value = server.engine.get(db, key)
+            if value is not None and value.type == "list":
+                times[(db, key)] = value.oldest_push_ms()  # type: ignore[attr-defined]
+    return times
+
+
+@pytest.mark.parametrize("kind", ["crash", "clean"])
+def test_lists_of_format_4_know_their_push_times(tmp_path: Path, kind: str) -> None:
+    """Lists written by format 4 know when their values were pushed (the generator's fixed clock: 2026-01-01 and
+    its ticks); lists of earlier formats open with their push times unknown (0), and a list pushed to now knows."""
+    for version in VERSIONS:
+        path, _ = fixture_copy(tmp_path, version, kind)
+        server = InProcess(str(path), segment_size=None)
+        try:
+            times = _list_push_times(server)
+            assert times
+            if version >= "format-v4":
+                assert all(CLOCK_MS <= ms <= CLOCK_MS + 10_000 for ms in times.values()), times
+            else:
+                assert set(times.values()) == {0}, times
+            before = journal.wall_ms()
+            server.call(["RPUSH", "pushed:now", "x"])
+            server.end_pass()
+            # to within a clock record's interval: the batch may follow one written a moment before
+            assert before - journal.CLOCK_MARK_MS <= _list_push_times(server)[(0, b"pushed:now")] <= journal.wall_ms()
+        finally:
+            server.engine.close()
 
 
 def _files_by_queue(state: manifest.ManifestData) -> dict[int, list[int]]:

@@ -54,8 +54,14 @@ def _push_keys(keyspace: Keyspace, db: int, side: Side, pushes: list[tuple[bytes
             if fit and length is None:
                 break  # that push failed: the run ends before it
             results.append(length)
+    list_counts = keyspace.stats.list_counts
+    if list_counts:  # only lists popped from since start are counted (Stats.list_counts)
+        for (key, values), length in zip(pushes, results, strict=False):  # results may stop early
+            counts = list_counts.get((db, key)) if length is not None else None
+            if counts is not None:
+                counts[0] += len(values)
     if keyspace.watchers:
-        for (key, _), length in zip(pushes, results, strict=False):  # results may stop early
+        for (key, _), length in zip(pushes, results, strict=False):
             if length is not None:
                 keyspace.touch(db, key)
     return results
@@ -72,9 +78,16 @@ def _changed(ctx: Context, key: bytes) -> None:
     ctx.keyspace.touch(ctx.client.db, key)
 
 
-def _popped(ctx: Context, key: bytes, value: ListLog) -> None:
+def _popped(ctx: Context, key: bytes, value: ListLog, count: int = 0) -> None:
+    """After ``count`` values were popped from (or others removed from) the list at ``key``."""
     client = ctx.client
     keyspace = ctx.keyspace
+    if count:
+        counts = keyspace.stats.list_counts.get((client.db, key))  # Stats.count_list inline: every pop's path
+        if counts is not None:
+            counts[1] += count
+        else:
+            keyspace.stats.count_list(client.db, key, 0, count)
     keyspace.delete_if_empty(client.db, key, value)
     keyspace.touch(client.db, key)
 
@@ -85,6 +98,9 @@ def _push(ctx: Context, key: bytes, values: list[bytes], side: Side, *, only_exi
     value = keyspace.typed(client.db, key, "list")
     if value is not None:
         length = value.push(side, values)
+        counts = keyspace.stats.list_counts.get((client.db, key))  # Stats.count_list inline: every push's path
+        if counts is not None:
+            counts[0] += len(values)
         keyspace.touch(client.db, key)
     elif only_existing:
         return 0
@@ -204,7 +220,7 @@ def _pop(ctx: Context, argv: list[bytes], side: Side) -> Any:
     if count == 0:
         return []
     items = value.pop(side, 1 if count is None else count)
-    _popped(ctx, argv[1], value)
+    _popped(ctx, argv[1], value, len(items))
     return items[0] if count is None else items
 
 
@@ -253,7 +269,7 @@ def _pop_run(ctx: Context, key: bytes, argvs: list[list[bytes]], side: Side) -> 
         return [ErrorReply(errors.corrupt_data(str(error)))]
     except StorageError:  # refused before anything changed
         return []
-    _popped(ctx, key, value)
+    _popped(ctx, key, value, len(items))
     return items + [None] * (len(argvs) - len(items))
 
 
@@ -464,7 +480,8 @@ def _move(ctx: Context, src: bytes, dst: bytes, wherefrom: Side, whereto: Side) 
                 keyspace.engine.delete(client.db, dst)  # Redis has no empty lists
             raise
         source.pop(wherefrom, 1)
-    _popped(ctx, src, source)
+    keyspace.stats.count_list(client.db, dst, 1, 0)
+    _popped(ctx, src, source, 1)
     keyspace.touch(client.db, dst)
     keyspace.signal_ready(client.db, dst)
     return element
@@ -541,7 +558,7 @@ def _mpop_from(ctx: Context, keys: list[bytes], side: Side, count: int) -> Any:
         value = _get(ctx, key)
         if value is not None and len(value):
             items = value.pop(side, count)
-            _popped(ctx, key, value)
+            _popped(ctx, key, value, len(items))
             return [key, items]
     return None
 
@@ -582,7 +599,7 @@ def _bpop(ctx: Context, argv: list[bytes], side: Side) -> Any:
         if value is None or not len(value):
             return None
         element = value.pop(side, 1)[0]
-        _popped(ctx, key, value)
+        _popped(ctx, key, value, 1)
         return [key, element]
 
     ready = _first_nonempty(ctx, keys)

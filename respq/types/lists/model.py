@@ -46,8 +46,13 @@ class Side(enum.IntEnum):
 LEFT = Side.LEFT
 RIGHT = Side.RIGHT
 
-CHUNK = struct.Struct("<QQQQB")  # file id, start, end, count, forward
-STATE_HEAD = struct.Struct("<QQI")  # left active file, right active file, chunk count
+CHUNK = struct.Struct("<QQQQB")  # file id, start, end, count, forward (states of format 3 and before)
+CHUNK_TIMED = struct.Struct("<QQQQBq")  # the same, then the push time of its oldest value (unix ms; 0: unknown)
+STATE_HEAD = struct.Struct("<QQI")  # left active file, right active file, chunk count (| CHUNKS_TIMED)
+CHUNKS_TIMED = 1 << 31  # format 4: the chunks are CHUNK_TIMED
+# A segment chunk holds values pushed within this long of its oldest (a push later starts a chunk of its own, and a
+# settled journal run is cut there), so a list's age, read from the chunk at either end, is right to within it.
+CHUNK_SPAN_MS = 5_000
 PUSH_HEAD = struct.Struct("<QB")
 POP_OP = struct.Struct("<QBI")
 SET_HEAD = struct.Struct("<Qq")
@@ -97,26 +102,42 @@ def cold_files(cold: bytes) -> set[int]:
     return {fid for fid, *_ in _packed_chunks(cold, COLD_HEAD.size)}
 
 
-def cold_size(cold: bytes) -> tuple[int, int]:
-    """(values, bytes on disk) of the list a cold entry stands for, without making it an object again (metrics)."""
+def cold_summary(cold: bytes, journal_: journal.Journal) -> tuple[int, int, int]:
+    """(values, bytes on disk, ``ListLog.oldest_push_ms``) of the list a cold entry stands for, in one pass and
+    without making it an object again (metrics)."""
     if cold_kind(cold) == COLD_IN_JOURNAL:
-        return 1, COLD_VALUE.unpack_from(cold, COLD_HEAD.size)[2] + framing.OVERHEAD
+        _, position, length = COLD_VALUE.unpack_from(cold, COLD_HEAD.size)
+        return 1, length + framing.OVERHEAD, journal_.push_ms(position)
     values = size = 0
-    for _, start, end, count, _ in _packed_chunks(cold, COLD_HEAD.size):
+    oldest: int | None = None
+    for _, start, end, count, _, ms in _packed_chunks(cold, COLD_HEAD.size):
         values += count
         size += end - start
-    return values, size
+        if oldest is None or ms < oldest:
+            oldest = ms
+    return values, size, oldest or 0
+
+
+def cold_push_ms(cold: bytes, journal_: journal.Journal) -> int:
+    """``ListLog.oldest_push_ms`` of the list a cold entry stands for, without making it an object."""
+    return cold_summary(cold, journal_)[2]
 
 
 def _cold_head(kind: int, qid: int, expire_ms: int | None) -> bytes:
     return COLD_HEAD.pack(kind | (COLD_EXPIRES if expire_ms is not None else 0), qid, expire_ms or 0)
 
 
-def _packed_chunks(state: bytes | memoryview, offset: int) -> Iterator[tuple[int, int, int, int, int]]:
-    """(file id, start, end, count, forward) of each chunk of the state ``ListLog.dump`` wrote at ``offset``."""
+def _packed_chunks(state: bytes | memoryview, offset: int) -> Iterator[tuple[int, int, int, int, int, int]]:
+    """(file id, start, end, count, forward, push ms) of each chunk of the state ``ListLog.dump`` wrote at
+    ``offset``; a state of format 3 or before has no times (0: unknown)."""
     count = STATE_HEAD.unpack_from(state, offset)[2]
     start = offset + STATE_HEAD.size
-    return CHUNK.iter_unpack(memoryview(state)[start : start + count * CHUNK.size])  # type: ignore[return-value]
+    if count & CHUNKS_TIMED:
+        count &= ~CHUNKS_TIMED
+        view = memoryview(state)[start : start + count * CHUNK_TIMED.size]
+        return CHUNK_TIMED.iter_unpack(view)  # type: ignore[return-value]
+    untimed = CHUNK.iter_unpack(memoryview(state)[start : start + count * CHUNK.size])
+    return ((*chunk, 0) for chunk in untimed)  # type: ignore[return-value]
 
 
 def _shared_held(store: SegmentStore, spans: Iterable[tuple[int, int, int]]) -> dict[int, int]:
@@ -139,14 +160,15 @@ def push_growth_bytes(total: int, count: int) -> int:
 
 
 class Chunk:
-    __slots__ = ("count", "end", "fid", "forward", "start")
+    __slots__ = ("count", "end", "fid", "forward", "ms", "start")
 
-    def __init__(self, fid: int, start: int, end: int, count: int, forward: bool) -> None:
+    def __init__(self, fid: int, start: int, end: int, count: int, forward: bool, ms: int) -> None:
         self.fid = fid
         self.start = start
         self.end = end
         self.count = count
         self.forward = forward
+        self.ms = ms  # push time of its oldest value, unix ms (0: unknown, written before format 4)
 
     def __repr__(self) -> str:
         return f"Chunk({self.fid}, {self.start}, {self.end}, {self.count}, {'fwd' if self.forward else 'bwd'})"
@@ -261,11 +283,14 @@ class ListLog(Value):
         self._engine.log(OP_POP, POP_OP.pack(self.qid, side, len(values)))
         return values  # type: ignore[return-value]
 
-    def _push(self, side: Side, values: Sequence[bytes]) -> None:
+    def _push(self, side: Side, values: Sequence[bytes], ms: int = 0) -> None:
+        """Writes ``values`` to segment records at ``side``, pushed at ``ms`` (0: now). An edge chunk is extended
+        only while it holds values pushed less than CHUNK_SPAN_MS before these."""
         store = self.store
         forward = side == RIGHT
         chunks = self._chunks
         fid = self._right_fid if forward else self._left_fid
+        ms = ms or journal.wall_ms()
         if fid and len(values) == 1:
             # One value into an active file with room, next to its edge chunk: the usual push, with nothing to undo
             # if the append fails (it changes nothing then).
@@ -277,6 +302,7 @@ class ListLog(Value):
                 and edge.forward == forward
                 and edge.end == size
                 and size + len(values[0]) + framing.OVERHEAD <= store.segment_size
+                and 0 <= ms - edge.ms < CHUNK_SPAN_MS
             ):
                 data = framing.frame(framing.REC_LIST_VALUE, values[0])
                 store.append(fid, data)
@@ -306,13 +332,19 @@ class ListLog(Value):
                 offset = store.append(fid, data)
                 added = batch_end - index
                 edge = (chunks[-1] if forward else chunks[0]) if chunks else None
-                if edge is not None and edge.fid == fid and edge.forward == forward and edge.end == offset:
+                if (
+                    edge is not None
+                    and edge.fid == fid
+                    and edge.forward == forward
+                    and edge.end == offset
+                    and 0 <= ms - edge.ms < CHUNK_SPAN_MS  # type: ignore[union-attr]
+                ):
                     edge.end += len(data)
                     edge.count += added
                 elif forward:
-                    chunks.append(Chunk(fid, offset, offset + len(data), added, True))
+                    chunks.append(Chunk(fid, offset, offset + len(data), added, True, max(ms, 0)))
                 else:
-                    chunks.insert(0, Chunk(fid, offset, offset + len(data), added, False))
+                    chunks.insert(0, Chunk(fid, offset, offset + len(data), added, False, max(ms, 0)))
                 self._length += added
                 index = batch_end
         except BaseException:
@@ -756,11 +788,11 @@ class ListLog(Value):
         # The boundary sits before file record ``local`` (forward) or ``count - local`` (backward).
         boundary, _ = self._record_bounds(chunk, local if chunk.forward else count - local)
         if chunk.forward:
-            head = Chunk(chunk.fid, chunk.start, boundary, local, True)
-            tail = Chunk(chunk.fid, boundary, chunk.end, count - local, True)
+            head = Chunk(chunk.fid, chunk.start, boundary, local, True, chunk.ms)
+            tail = Chunk(chunk.fid, boundary, chunk.end, count - local, True, chunk.ms)
         else:
-            head = Chunk(chunk.fid, boundary, chunk.end, local, False)
-            tail = Chunk(chunk.fid, chunk.start, boundary, count - local, False)
+            head = Chunk(chunk.fid, boundary, chunk.end, local, False, chunk.ms)
+            tail = Chunk(chunk.fid, chunk.start, boundary, count - local, False, chunk.ms)
         self._chunks[chunk_index : chunk_index + 1] = [head, tail]
         return chunk_index + 1
 
@@ -773,7 +805,7 @@ class ListLog(Value):
             self._set_active(RIGHT, fid)
         data = framing.frame(framing.REC_LIST_VALUE, value)
         offset = store.append(fid, data)
-        return Chunk(fid, offset, offset + len(data), 1, True)
+        return Chunk(fid, offset, offset + len(data), 1, True, journal.wall_ms())
 
     def _maybe_compact(self) -> None:
         if len(self._chunks) > COMPACT_CHUNKS:
@@ -785,7 +817,8 @@ class ListLog(Value):
         The old chunks stay untouched until the new ones are complete, so a failure restores them as they were.
         """
         old_chunks = self._chunks
-        written = self._write_out(values)
+        # The values keep the oldest push time among them (an upper bound of each one's age; unknown stays unknown).
+        written = self._write_out(values, ms=self.oldest_push_ms() or -1)
         self._chunks, self._length = written, sum(chunk.count for chunk in written)
         self._engine.unmark_settle(self)
         for fid in {chunk.fid for chunk in old_chunks}:
@@ -806,14 +839,22 @@ class ListLog(Value):
                 return False
             taken = min(run.count, budget) if budget else run.count
             # The oldest pushes sit at the array front (the head side of a forward run, the tail side of a
-            # backward one): they are pushed again, in their order, at their side's active segment file.
+            # backward one): they are pushed again, in their order, at their side's active segment file, a chunk
+            # per CHUNK_SPAN_MS of push times (a chunk keeps its oldest value's).
+            journal_ = self._engine.journal
+            ms = journal_.push_ms(run.positions[run.lo])
+            if ms:
+                later = bisect.bisect_left(journal_.mark_times, ms + CHUNK_SPAN_MS)
+                if later < len(journal_.mark_lsns):
+                    within = bisect.bisect_left(run.positions, journal_.mark_lsns[later], run.lo) - run.lo
+                    taken = max(1, min(taken, within))
             side = RIGHT if run.forward else LEFT
             lengths = run.lengths[run.lo : run.lo + taken]
-            values = self._engine.journal.read_many(run.positions[run.lo : run.lo + taken], lengths)
+            values = journal_.read_many(run.positions[run.lo : run.lo + taken], lengths)
             if sum(lengths) + framing.OVERHEAD * taken <= min(SHARED_SETTLE_BYTES, self.store.segment_size // 2):
-                written = [self._write_shared(values, run.forward)]
+                written = [self._write_shared(values, run.forward, ms or -1)]
             else:
-                written = self._write_out(values, side)
+                written = self._write_out(values, side, ms or -1)
             run.lo += taken
             if run.forward:
                 chunks[index:index] = written
@@ -829,14 +870,14 @@ class ListLog(Value):
         self._engine.unmark_settle(self)
         return True
 
-    def _write_shared(self, values: list[bytes], forward: bool) -> Chunk:
-        """A chunk of ``values`` (in file order) appended to the shared file; the caller places it. A failure leaves
-        nothing referenced."""
+    def _write_shared(self, values: list[bytes], forward: bool, ms: int) -> Chunk:
+        """A chunk of ``values`` (in file order, pushed at ``ms``; -1: unknown) appended to the shared file; the
+        caller places it. A failure leaves nothing referenced."""
         store = self.store
         data = framing.frame_values(framing.REC_LIST_VALUE, values)
         fid, offset = store.append_shared(data)
         store.ref_shared(fid, self.qid, self)
-        return Chunk(fid, offset, offset + len(data), len(values), forward)
+        return Chunk(fid, offset, offset + len(data), len(values), forward, max(ms, 0))
 
     def _move_out_of(self, fid: int) -> None:
         """Copies this list's chunks in shared file ``fid`` (mostly dead) to the current shared file, each in place."""
@@ -849,28 +890,29 @@ class ListLog(Value):
             while len(values) < chunk.count:
                 batch, offset = store.read_many_forward(fid, offset, chunk.end, chunk.count - len(values))
                 values += batch
-            self._chunks[index] = self._write_shared(values, chunk.forward)
+            self._chunks[index] = self._write_shared(values, chunk.forward, chunk.ms or -1)
         self._release(fid)
 
-    def _write_out(self, values: Iterator[bytes] | list[bytes], side: Side = RIGHT) -> list[Chunk]:
+    def _write_out(self, values: Iterator[bytes] | list[bytes], side: Side = RIGHT, ms: int = 0) -> list[Chunk]:
         """Pushes ``values`` at ``side`` of an empty stand-in list and returns its chunks; the list itself is
         unchanged and the caller places them. On failure nothing written stays referenced. An iterator is consumed
-        in batches, so that a rewrite holds little of the list in memory at once; a list is pushed whole."""
+        in batches, so that a rewrite holds little of the list in memory at once; a list is pushed whole. ``ms``:
+        their push time (0: now; -1: unknown)."""
         old_chunks, old_length = self._chunks, self._length
         self._chunks, self._length = [], 0
         self._rewriting = old_chunks  # still referenced: no file of theirs may be declared dead meanwhile
         try:
             if type(values) is list:
-                self._push(side, values)
+                self._push(side, values, ms)
             else:
                 batch: list[bytes] = []
                 for value in values:
                     batch.append(value)
                     if len(batch) >= REWRITE_BATCH:
-                        self._push(side, batch)
+                        self._push(side, batch, ms)
                         batch = []
                 if batch:
-                    self._push(side, batch)
+                    self._push(side, batch, ms)
         except BaseException:
             new_fids = {chunk.fid for chunk in self._chunks}
             self._chunks, self._length = old_chunks, old_length
@@ -943,6 +985,18 @@ class ListLog(Value):
                 total += chunk.end - chunk.start
         return total
 
+    def oldest_push_ms(self) -> int:
+        """When its oldest value was pushed (unix ms; 0: unknown or empty): the earliest of its chunks' push times,
+        so right to within CHUNK_SPAN_MS (journal values: CLOCK_MARK_MS). Unknown while it holds any value written
+        before format 4. O(chunks), as a pass over them is (a list holds few unless middle operations split it)."""
+        times = [self._chunk_ms(chunk) for chunk in self._chunks]
+        return 0 if not times or 0 in times else min(times)
+
+    def _chunk_ms(self, chunk: Chunk | JournalRun) -> int:
+        if type(chunk) is Chunk:
+            return chunk.ms
+        return self._engine.journal.push_ms(chunk.positions[chunk.lo]) if chunk.count else 0
+
     # -- lifecycle and persistence
 
     def drop(self) -> None:
@@ -962,8 +1016,8 @@ class ListLog(Value):
         """The list's state for the manifest; only after ``settle`` (a manifest names segment chunks only)."""
         if any(type(chunk) is JournalRun for chunk in self._chunks):
             raise AssertionError("dump of a list whose values live in the journal")
-        parts = [STATE_HEAD.pack(self._left_fid, self._right_fid, len(self._chunks))]
-        parts += [CHUNK.pack(c.fid, c.start, c.end, c.count, c.forward) for c in self._chunks]
+        parts = [STATE_HEAD.pack(self._left_fid, self._right_fid, len(self._chunks) | CHUNKS_TIMED)]
+        parts += [CHUNK_TIMED.pack(c.fid, c.start, c.end, c.count, c.forward, c.ms) for c in self._chunks]
         return b"".join(parts)
 
     @classmethod
@@ -972,8 +1026,8 @@ class ListLog(Value):
         log = cls(engine, qid)
         log._left_fid, log._right_fid, _ = STATE_HEAD.unpack_from(data, offset)
         store = engine.store
-        for fid, start, end, chunk_count, forward in _packed_chunks(data, offset):
-            log._chunks.append(Chunk(fid, start, end, chunk_count, bool(forward)))
+        for fid, start, end, chunk_count, forward, ms in _packed_chunks(data, offset):
+            log._chunks.append(Chunk(fid, start, end, chunk_count, bool(forward), ms))
             log._length += chunk_count
             if store.is_shared(fid):
                 store.ref_shared(fid, qid, log)
@@ -1012,7 +1066,7 @@ class ListLog(Value):
     def cold_from_state(engine: StorePort, qid: int, expire_ms: int | None, state: bytes | memoryview) -> bytes | None:
         """The cold entry of a list ``dump`` described (a checkpoint's manifest), counted by the shared files it
         holds chunks of; None for a list of no chunks (it stays an object, to be found empty)."""
-        if not STATE_HEAD.unpack_from(state)[2]:
+        if not STATE_HEAD.unpack_from(state)[2] & ~CHUNKS_TIMED:
             return None
         store = engine.store
         for fid, held in _shared_held(store, (chunk[:3] for chunk in _packed_chunks(state, 0))).items():
@@ -1493,7 +1547,7 @@ class ListType(ValueType):
         compact_shared(port)
 
     def spans(self, state: bytes) -> Iterator[tuple[str, int, int, int, int, bool]]:
-        for index, (fid, start, end, count, _) in enumerate(_packed_chunks(state, 0)):
+        for index, (fid, start, end, count, _, _) in enumerate(_packed_chunks(state, 0)):
             yield f"chunk {index}", fid, start, end, count, True
 
 

@@ -419,10 +419,13 @@ class Pending:
 
 
 class Group:
-    __slots__ = ("consumers", "entries_read", "last_id", "name", "next_slot", "pel", "slots")
+    __slots__ = ("consumers", "entries_read", "last_id", "name", "next_slot", "pel", "redeliveries", "slots")
 
     def __init__(self, name: bytes, last_id: int, entries_read: int) -> None:
         self.name = name
+        # Deliveries of entries already pending (XREADGROUP of history, XCLAIM, XAUTOCLAIM) since start: a metrics
+        # counter, not persisted (a restart is a counter reset to Prometheus).
+        self.redeliveries = 0
         self.last_id = last_id
         self.entries_read = entries_read
         self.consumers: dict[bytes, Consumer] = {}
@@ -1290,6 +1293,10 @@ class StreamLog(Value):
         if not items:
             return
         self._engine.before_write(0)
+        pel, shift = group.pel, _TIME_BITS + _SLOT_BITS
+        group.redeliveries += sum(
+            1 for stream_id, _, count in items if (old := pel.get(stream_id)) is not None and count > old >> shift
+        )
         group.set_pending_many(consumer, items)
         payload = [PEL_HEAD.pack(self.qid, consumer.seen), _name(group.name), _name(consumer.name)]
         pack = PEL_ITEM.pack
@@ -1870,15 +1877,6 @@ class StreamType(ValueType):
 
 STREAM = StreamType()
 StreamLog.vtype = STREAM
-
-
-def redelivered_count(group: Group, limit: int) -> int | None:
-    """Pending entries of ``group`` delivered more than once; None for a PEL over ``limit`` entries, whose pass
-    would hold the loop too long."""
-    if len(group.pel) > limit:
-        return None
-    floor = 2 << (_TIME_BITS + _SLOT_BITS)  # a delivery count of 2 or more
-    return sum(1 for packed in group.pel.values() if packed >= floor)
 
 
 def oldest_pending_id(group: Group) -> int | None:
