@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from respq.commands.context import Context
+from respq.commands.migrate import migrate_keys
 from respq.replies import SetReply
 from respq.types.streams.model import format_id
 
@@ -85,6 +86,15 @@ def _hincrbyfloat(ctx: Context, argv: list[bytes], reply: Any) -> list[list[byte
 def _spop(ctx: Context, argv: list[bytes], reply: Any) -> list[list[bytes]]:
     members = reply.items if isinstance(reply, SetReply) else reply if isinstance(reply, list) else [reply]
     return [[b"SREM", argv[1], *members]] if members else []
+
+
+@_rewrites("migrate")
+def _migrate(ctx: Context, argv: list[bytes], reply: Any) -> list[list[bytes]]:
+    """Replicas delete what the move took from here, as Redis propagates MIGRATE: running MIGRATE again there would
+    send the keys a second time. A key left in place (COPY, or changed while the target answered) stays there too."""
+    keys = [argv[i] for i in migrate_keys(argv)]
+    gone = [key for key in keys if ctx.keyspace.lookup(ctx.client.db, key) is None]
+    return [[b"DEL", *gone]] if gone else []
 
 
 # ---- blocking commands (also when served later) -------------------------------------------------------------------

@@ -185,6 +185,29 @@ def test_effects_of_nondeterministic_commands(primary: ServerProcess, tmp_path: 
         replica.stop()
 
 
+def test_migrate_reaches_replicas_as_the_deletions_it_made(primary: ServerProcess, tmp_path: Path) -> None:
+    """A replica running MIGRATE itself would send the keys to the target a second time (there: BUSYKEY, and the
+    replica keeps them); it gets DEL of the keys the move took, nothing for COPY."""
+    p = _client(primary.port)
+    target = start_respq(tmp_path / "target")
+    replica = start_respq(tmp_path / "replica")
+    try:
+        r = _client(replica.port)
+        follow(r, primary.port)
+        p.rpush("moved", "a", "b")
+        p.set("copied", "c")
+        p.set("stays", "d")
+        assert p.migrate("127.0.0.1", target.port, "moved", 0, 5000) == b"OK"
+        assert p.migrate("127.0.0.1", target.port, "copied", 0, 5000, copy=True) == b"OK"
+        wait_synced(p, r)
+        assert sorted(r.keys()) == [b"copied", b"stays"]
+        assert _client(target.port).lrange("moved", 0, -1) == [b"a", b"b"]
+        assert snapshot(r) == snapshot(p)
+    finally:
+        replica.stop()
+        target.stop()
+
+
 def test_replica_is_read_only_and_wait_counts_acks(primary: ServerProcess, tmp_path: Path) -> None:
     p = _client(primary.port)
     assert p.execute_command("WAIT", 0, 0) == 0
