@@ -170,7 +170,16 @@ def punsubscribe(ctx: Context, argv: list[bytes]) -> Any:
 def publish(ctx: Context, argv: list[bytes]) -> Any:
     if ctx.cluster is not None:  # delivered cluster-wide; the reply counts this node's receivers, as in Redis
         ctx.server.forward_publish(argv[1], argv[2])
+    _to_replicas(ctx, argv)
     return ctx.pubsub.publish(argv[1], argv[2])
+
+
+def _to_replicas(ctx: Context, argv: list[bytes]) -> None:
+    """A message published on a master reaches its replicas' subscribers too: Redis propagates PUBLISH and SPUBLISH
+    in the replication stream although they change no data."""
+    replication = ctx.replication
+    if replication.feeding and replication.master is None:
+        replication.propagate(ctx.client.db, argv)
 
 
 @command(
@@ -185,6 +194,7 @@ def publish(ctx: Context, argv: list[bytes]) -> Any:
     complexity="O(N) in the subscribers of the shard channel",
 )
 def spublish(ctx: Context, argv: list[bytes]) -> Any:
+    _to_replicas(ctx, argv)
     return ctx.pubsub.spublish(argv[1], argv[2])
 
 

@@ -208,6 +208,30 @@ def test_migrate_reaches_replicas_as_the_deletions_it_made(primary: ServerProces
         target.stop()
 
 
+def test_messages_published_on_the_primary_reach_the_replica_s_subscribers(
+    primary: ServerProcess, tmp_path: Path
+) -> None:
+    p = _client(primary.port)
+    replica = start_respq(tmp_path / "replica")
+    try:
+        r = _client(replica.port)
+        follow(r, primary.port)
+        subscriber = r.pubsub()
+        subscriber.subscribe("news")
+        subscriber.execute_command("SSUBSCRIBE", "shard-news")
+        wait_until(lambda: r.pubsub_numsub("news") == [(b"news", 1)])
+        assert p.publish("news", "hello") == 0  # no subscriber on the primary itself
+        assert p.execute_command("SPUBLISH", "shard-news", "sharded") == 0
+        received = []
+        while len(received) < 4:  # two confirmations, then the messages
+            message = subscriber.get_message(timeout=10)
+            assert message is not None, received
+            received.append((message["type"], message["data"]))
+        assert received[2:] == [("message", b"hello"), ("smessage", b"sharded")]
+    finally:
+        replica.stop()
+
+
 def test_replica_is_read_only_and_wait_counts_acks(primary: ServerProcess, tmp_path: Path) -> None:
     p = _client(primary.port)
     assert p.execute_command("WAIT", 0, 0) == 0
