@@ -249,8 +249,8 @@ def test_shards_match_a_redis_cluster(nodes: list[ServerProcess], redis_cluster:
 
 
 # ---- a cluster client over respq nodes ---------------------------------------------------------------------------
-def test_redis_py_cluster_spreads_and_drains_queues_exactly_once(nodes: list[ServerProcess]) -> None:
-    queues, streams = 1000, 100
+def test_redis_py_cluster_spreads_and_drains_queues_exactly_once(nodes: list[ServerProcess], long_mode: bool) -> None:
+    queues, streams = (10_000, 1000) if long_mode else (1000, 100)  # --long: the sizes the cluster issue names
     cluster = RedisCluster(host="127.0.0.1", port=nodes[0].port, socket_timeout=10)
     try:
         for i in range(queues):
