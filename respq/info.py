@@ -421,6 +421,15 @@ def _errorstats_section(server: InfoSource) -> list[tuple[str, object]]:
     return [(f"errorstat_{code.decode('latin-1')}", f"count={count}") for code, count in server.stats.errors.items()]
 
 
+def _cluster_section(server: InfoSource) -> list[tuple[str, object]]:
+    """Redis's one field; in cluster mode, while this node keeps keys of slots another node serves (left out of
+    keyspace), their count: Redis never keeps such keys, so the section stays Redis's otherwise."""
+    if server.cluster is None:
+        return [("cluster_enabled", 0)]
+    unserved = server.keyspace.unserved_keys() if server.keyspace is not None else 0
+    return [("cluster_enabled", 1), *([("cluster_unserved_keys", unserved)] if unserved else [])]
+
+
 def _keyspace_section(server: InfoSource) -> list[tuple[str, object]]:
     if server.keyspace is None:
         return []
@@ -445,6 +454,6 @@ _SECTIONS = {
     "commandstats": _commandstats_section,
     "errorstats": _errorstats_section,
     "latencystats": _latencystats_section,
-    "cluster": lambda server: [("cluster_enabled", int(server.cluster is not None))],
+    "cluster": lambda server: _cluster_section(server),
     "keyspace": _keyspace_section,
 }

@@ -21,6 +21,7 @@ from respq.storage.catalog import CatalogEntry
 if TYPE_CHECKING:
     from respq.blocking import BlockingRegistry
     from respq.client import Client
+    from respq.cluster.slotindex import SlotIndex
     from respq.stats import Stats
     from respq.storage.engine import Engine
 
@@ -46,6 +47,8 @@ class Keyspace:
         # keyspace leave them out. Set by the server at each change of the slot map.
         self.hidden: set[bytes] = set()
         self.on_expired: Callable[[int, bytes], None] | None = None  # replication: replicas delete it too
+        # Cluster mode: database 0's keys by hash slot, kept by the engine's key listener (None outside cluster mode).
+        self.slot_index: SlotIndex | None = None
         # Keys with an expiry per database, for active expiry without scanning every key.
         self.volatile: list[set[bytes]] = [set() for _ in range(self.databases)]
         for db in range(self.databases):
@@ -121,9 +124,13 @@ class Keyspace:
 
     def dbsize(self, db: int) -> int:
         size = self.engine.dbsize(db)
-        if db == 0 and self.hidden:
-            size -= sum(1 for key in self.hidden if self.engine.peek(0, key) is not None)
-        return size
+        return size - self.unserved_keys() if db == 0 and self.hidden else size
+
+    def unserved_keys(self) -> int:
+        """Cluster mode: how many keys of slots another node serves this node keeps (expiry may have removed some
+        of those hidden at the map change)."""
+        peek = self.engine.peek
+        return sum(1 for key in self.hidden if peek(0, key) is not None)
 
     def _visible(self, db: int, keys: Iterable[bytes]) -> Iterable[bytes]:
         hidden = self.hidden

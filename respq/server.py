@@ -17,6 +17,7 @@ from respq.acl import load_users
 from respq.blocking import BlockingRegistry
 from respq.client import Client
 from respq.cluster import MapError, SlotMap, key_slot
+from respq.cluster.slotindex import SlotIndex
 from respq.commands.context import Context
 from respq.commands.modules import load_all
 from respq.commands.pubsub import drop_shard_channels
@@ -682,6 +683,7 @@ class Server:
         self.last_checkpoint = time.time()
         self.functions.restore_saved(engine)  # type: ignore[arg-type]
         self.keyspace = Keyspace(engine, databases=cfg.databases, stats=self.stats, blocking=self.blocking)  # type: ignore[arg-type]
+        self._hide_foreign_keys()
         self.keyspace.on_expired = self._key_expired
 
     def cluster_changed(self, slots: list[int]) -> None:
@@ -722,9 +724,11 @@ class Server:
         cluster, keyspace = self.cluster, self.keyspace
         if cluster is None or keyspace is None:
             return
+        if keyspace.slot_index is None:
+            keyspace.slot_index = SlotIndex(keyspace.engine)
         owners, myself = cluster.owners, cluster.myself
         foreign = {owner for owner in owners if owner is not None and owner is not myself}
-        keyspace.hidden = {key for key in keyspace.engine.keys(0) if owners[key_slot(key)] in foreign}
+        keyspace.hidden = keyspace.slot_index.keys_of(slot for slot, owner in enumerate(owners) if owner in foreign)
 
     def request_shutdown(self) -> None:
         self.shutdown_requested.set()

@@ -7,6 +7,8 @@ the topology the gossip way (MEET, ADDSLOTS, FAILOVER, ...) answer an error nami
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
+from itertools import islice
 from typing import Any
 
 from respq import errors
@@ -98,9 +100,14 @@ def cluster_keyslot(ctx: Context, argv: list[bytes]) -> Any:
     return key_slot(argv[2])
 
 
-def keys_in_slot(ctx: Context, slot: int) -> list[bytes]:
-    """Keys of database 0 (the only one in cluster mode) in ``slot``."""
-    return [key for key in ctx.keyspace.keys(0) if key_slot(key) == slot]
+def _slot_keys(ctx: Context, slot: int) -> Collection[bytes]:
+    """Keys of database 0 (the only one in cluster mode) in ``slot``, from the slot index. As Redis counts them, a
+    key past its expiry time that nothing deleted yet is still there; the keys of a slot another node serves now
+    are not (they are hidden, kept for a slot that comes back)."""
+    keyspace = ctx.keyspace
+    index = keyspace.slot_index
+    keys = index.keys(slot) if index is not None else ()
+    return () if keys and keyspace.hidden and next(iter(keys)) in keyspace.hidden else keys
 
 
 @command(
@@ -110,11 +117,11 @@ def keys_in_slot(ctx: Context, slot: int) -> list[bytes]:
     group=G,
     summary="Counts the keys of a hash slot.",
     since="3.0.0",
-    complexity="O(N) in the keys of the database",
+    complexity="O(1)",
 )
 def cluster_countkeysinslot(ctx: Context, argv: list[bytes]) -> Any:
     slot_map(ctx)
-    return len(keys_in_slot(ctx, _parse_slot(argv[2], INVALID_SLOT)))
+    return len(_slot_keys(ctx, _parse_slot(argv[2], INVALID_SLOT)))
 
 
 @command(
@@ -124,14 +131,14 @@ def cluster_countkeysinslot(ctx: Context, argv: list[bytes]) -> Any:
     group=G,
     summary="Returns up to count keys of a hash slot.",
     since="3.0.0",
-    complexity="O(N) in the keys of the database",
+    complexity="O(N) where N is the number of requested keys",
 )
 def cluster_getkeysinslot(ctx: Context, argv: list[bytes]) -> Any:
     slot_map(ctx)
     slot, count = parse_int(argv[2]), parse_int(argv[3])
     if not 0 <= slot < SLOTS or count < 0:
         raise CommandError(INVALID_SLOT_OR_COUNT)
-    return keys_in_slot(ctx, slot)[:count]
+    return list(islice(_slot_keys(ctx, slot), count))
 
 
 def _node_entry(node: Node) -> list[Any]:
@@ -392,7 +399,8 @@ def _slot_arg(arg: bytes) -> int:
 def _drop_slot_keys(ctx: Context, slot: int) -> int:
     """Deletes the keys of ``slot``, which this node does not serve (hidden keys included)."""
     keyspace = ctx.keyspace
-    keys = [key for key in keyspace.engine.keys(0) if key_slot(key) == slot]
+    index = keyspace.slot_index
+    keys = list(index.keys(slot)) if index is not None else []
     keyspace.hidden.difference_update(keys)  # visible again for a moment so that delete finds them
     return sum(keyspace.delete(0, key) for key in keys)
 

@@ -31,7 +31,7 @@ from respq.storage.errors import (
     TornReference,
 )
 from respq.storage.fileio import DEFAULT_IO, FileIO
-from respq.storage.port import SegmentRecovery, TypeRegistry, Value, ValueType
+from respq.storage.port import KeyListener, SegmentRecovery, TypeRegistry, Value, ValueType
 from respq.storage.segments import SEGMENT_SIZE, SegmentStore, parse_segment_name
 
 POLICIES = ("always", "everysec", "no")
@@ -151,6 +151,7 @@ class Engine:
         self.journal = journal.Journal(io, os.path.join(path, JOURNAL_DIR))
         # Per database: key -> its value, or bytes for a cold value (a type's compact form of a value nobody uses).
         self.catalog: list[dict[bytes, KeyEntry | bytes]] = [{} for _ in range(databases)]
+        self.key_listener: KeyListener | None = None  # told of keys added and removed (port.KeyListener)
         # During recovery only: replayed records name queue ids. A value loaded cold is named by (db, key) until the
         # first record naming it turns it into an object (a replayed rename, move or swap does so first).
         self._by_qid: dict[int, KeyEntry | tuple[int, bytes]] | None = None
@@ -397,6 +398,8 @@ class Engine:
             raise KeyError(f"key {key!r} already exists in db {db}")
         value = keyspace[key] = vtype.create(self, qid)
         self._dirty[qid] = key  # _register's, inline: every new key comes this way
+        if self.key_listener is not None:
+            self.key_listener.key_added(db, key)
         if self._by_qid is not None:
             self._by_qid[qid] = value
         if qid >= self._next_qid:
@@ -413,6 +416,8 @@ class Engine:
 
     def _delete(self, db: int, key: bytes) -> None:
         self._drop(self.catalog[db].pop(key))
+        if self.key_listener is not None:
+            self.key_listener.key_removed(db, key)
 
     def _drop(self, value: KeyEntry | bytes, *, track: bool = True) -> None:
         if type(value) is bytes:
@@ -444,6 +449,9 @@ class Engine:
             self._drop(replaced)
         keyspace[dst] = entry
         self._moved(entry, dst)
+        if self.key_listener is not None:
+            self.key_listener.key_removed(db, src)
+            self.key_listener.key_added(db, dst)
 
     def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
         """Absolute unix time in ms, or None to persist; KeyError if ``key`` is missing."""
@@ -487,6 +495,8 @@ class Engine:
         self._slots[db] = self._next_slot
         self._next_slot += 1
         self._rewrite_all = True
+        if self.key_listener is not None:
+            self.key_listener.db_replaced(db)
 
     def _flushall(self) -> None:
         for db in range(self.databases):
@@ -508,6 +518,9 @@ class Engine:
     def _swapdb(self, a: int, b: int) -> None:
         self.catalog[a], self.catalog[b] = self.catalog[b], self.catalog[a]
         self._slots[a], self._slots[b] = self._slots[b], self._slots[a]  # the pages stay as they are
+        if self.key_listener is not None:
+            self.key_listener.db_replaced(a)
+            self.key_listener.db_replaced(b)
 
     def move(self, src_db: int, dst_db: int, key: bytes) -> bool:
         """MOVE: False if ``key`` is missing in ``src_db`` or already present in ``dst_db``."""
@@ -521,6 +534,9 @@ class Engine:
     def _move(self, src_db: int, dst_db: int, key: bytes) -> None:
         entry = self.catalog[dst_db][key] = self.catalog[src_db].pop(key)
         self._moved(entry, key)
+        if self.key_listener is not None:
+            self.key_listener.key_removed(src_db, key)
+            self.key_listener.key_added(dst_db, key)
 
     def copy(self, src_db: int, src: bytes, dst_db: int, dst: bytes, *, replace: bool = False) -> KeyEntry:
         """COPY: a new value under ``dst`` with the contents and expiry of ``src``, replacing what ``dst`` holds
@@ -554,6 +570,8 @@ class Engine:
             self._batch[mark:mark] = head
             self.catalog[dst_db][dst] = value
             self._register(qid, dst)
+            if self.key_listener is not None:
+                self.key_listener.key_added(dst_db, dst)
             if source.expire_ms is not None:
                 value.expire_ms = source.expire_ms
                 self._log_own(journal.OP_EXPIRE, EXPIRE_OP.pack(dst_db, True, source.expire_ms) + dst)

@@ -20,7 +20,7 @@ from typing import Any
 
 from respq.storage import framing
 from respq.storage.errors import CorruptionError
-from respq.storage.port import TypeRegistry, Value, ValueType
+from respq.storage.port import KeyListener, TypeRegistry, Value, ValueType
 
 # Redis's quicklist nodes hold 8 KB: a segment this size keeps what a consumed queue holds on to as small (a file
 # is freed once nothing in it is live), and a record bigger than that takes a segment of its own.
@@ -131,6 +131,7 @@ class MemoryEngine:
                 self.settings[vtype.code] = vtype.parse_settings(vtype.default_settings)
         self.store = MemoryStore(segment_size or MEMORY_SEGMENT_SIZE)
         self.catalog: list[dict[bytes, Value]] = [{} for _ in range(databases)]
+        self.key_listener: KeyListener | None = None  # told of keys added and removed (port.KeyListener)
         self.atomic_depth = 0
         self.journaled_values = 0
         self.outside_bytes = 0
@@ -203,6 +204,8 @@ class MemoryEngine:
         qid = self._next_qid
         self._next_qid = qid + 1
         value = keyspace[key] = self.types.by_name[type_name].create(self, qid)
+        if self.key_listener is not None:
+            self.key_listener.key_added(db, key)
         return value
 
     def delete(self, db: int, key: bytes) -> bool:
@@ -210,6 +213,8 @@ class MemoryEngine:
         if value is None:
             return False
         value.drop()
+        if self.key_listener is not None:
+            self.key_listener.key_removed(db, key)
         return True
 
     def rename(self, db: int, src: bytes, dst: bytes) -> None:
@@ -223,6 +228,9 @@ class MemoryEngine:
         if replaced is not None:
             replaced.drop()
         keyspace[dst] = entry
+        if self.key_listener is not None:
+            self.key_listener.key_removed(db, src)
+            self.key_listener.key_added(db, dst)
 
     def set_expire(self, db: int, key: bytes, expire_ms: int | None) -> None:
         self.catalog[db][key].expire_ms = expire_ms
@@ -231,6 +239,8 @@ class MemoryEngine:
         keyspace, self.catalog[db] = self.catalog[db], {}
         for value in keyspace.values():
             value.drop()
+        if self.key_listener is not None:
+            self.key_listener.db_replaced(db)
 
     def flushall(self) -> None:
         for db in range(self.databases):
@@ -238,11 +248,17 @@ class MemoryEngine:
 
     def swapdb(self, a: int, b: int) -> None:
         self.catalog[a], self.catalog[b] = self.catalog[b], self.catalog[a]
+        if self.key_listener is not None:
+            self.key_listener.db_replaced(a)
+            self.key_listener.db_replaced(b)
 
     def move(self, src_db: int, dst_db: int, key: bytes) -> bool:
         if key not in self.catalog[src_db] or key in self.catalog[dst_db] or src_db == dst_db:
             return False
         self.catalog[dst_db][key] = self.catalog[src_db].pop(key)
+        if self.key_listener is not None:
+            self.key_listener.key_removed(src_db, key)
+            self.key_listener.key_added(dst_db, key)
         return True
 
     def copy(self, src_db: int, src: bytes, dst_db: int, dst: bytes, *, replace: bool = False) -> Value:
@@ -260,6 +276,8 @@ class MemoryEngine:
             old.drop()
         self.catalog[dst_db][dst] = value
         value.expire_ms = source.expire_ms
+        if self.key_listener is not None:
+            self.key_listener.key_added(dst_db, dst)
         return value
 
     # -- the write path of the port: nothing to journal, only the limit to enforce

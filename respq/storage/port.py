@@ -318,3 +318,14 @@ __all__ = [
     "Value",
     "ValueType",
 ]
+
+
+class KeyListener(Protocol):
+    """Told of every key that appears in or leaves a database of the store, whatever the cause (a command, expiry,
+    RENAME, MOVE, COPY, FLUSHDB, SWAPDB): set as the engine's ``key_listener`` once it is open (recovery does not
+    call it; the listener reads the keys once when set). Storage gives keys only: what they mean is the caller's."""
+
+    def key_added(self, db: int, key: bytes) -> None: ...
+    def key_removed(self, db: int, key: bytes) -> None: ...
+    def db_replaced(self, db: int) -> None:
+        """Database ``db`` holds a new set of keys (FLUSHDB, SWAPDB): read them again."""

@@ -15,7 +15,9 @@ from conftest import ServerProcess, start_respq
 from tests.clients.conftest import NODE_DIR
 from tests.clients.test_node_clients import SCRIPT_TIMEOUT
 
-QUEUES, STREAMS = 1000, 100
+SIZES = (1000, 100)  # list queues, streams with a group
+LONG_SIZES = (10_000, 1000)  # --long: the sizes the cluster issue names
+LONG_WATCHDOG_S = 300
 
 
 @pytest.fixture
@@ -36,19 +38,24 @@ def nodes(tmp_path: Path) -> Iterator[list[ServerProcess]]:
             server.stop()
 
 
-def test_ioredis_cluster_spreads_and_drains_exactly_once(node: str, nodes: list[ServerProcess]) -> None:
+def test_ioredis_cluster_spreads_and_drains_exactly_once(
+    node: str, nodes: list[ServerProcess], long_mode: bool
+) -> None:
+    queues, streams = LONG_SIZES if long_mode else SIZES
+    watchdog = [str(LONG_WATCHDOG_S * 1000)] if long_mode else []
     completed = subprocess.run(
-        [node, "ioredis_cluster.js", str(nodes[0].port), str(QUEUES), str(STREAMS)],
-        cwd=NODE_DIR, capture_output=True, timeout=SCRIPT_TIMEOUT, check=False, stdin=subprocess.DEVNULL,
+        [node, "ioredis_cluster.js", str(nodes[0].port), str(queues), str(streams), *watchdog],
+        cwd=NODE_DIR, capture_output=True, check=False, stdin=subprocess.DEVNULL,
+        timeout=LONG_WATCHDOG_S + 30 if long_mode else SCRIPT_TIMEOUT,
     )
     output = completed.stdout.decode(errors="replace").strip()
     summary = json.loads(output.splitlines()[-1]) if output else {}
     assert completed.returncode == 0 and summary.get("ok"), f"{output}\n{completed.stderr.decode(errors='replace')}"
     assert summary["nodes"] == 3
-    assert sorted(summary["popped"]) == sorted(f"{i}:{s}" for i in range(QUEUES) for s in "ab")
-    assert sorted(summary["read"]) == list(range(STREAMS))
+    assert sorted(summary["popped"]) == sorted(f"{i}:{s}" for i in range(queues) for s in "ab")
+    assert sorted(summary["read"]) == list(range(streams))
     sizes = []
     for server in nodes:  # every key was created on its slot's owner, and drained there
         with redis.Redis(port=server.port) as client:
             sizes.append(client.dbsize())
-    assert sum(sizes) == STREAMS and all(size > 0 for size in sizes)  # the drained lists are gone, the streams stay
+    assert sum(sizes) == streams and all(size > 0 for size in sizes)  # the drained lists are gone, the streams stay

@@ -176,6 +176,17 @@ REPLIES = [
     ["LPOP", "{b}2"],
     ["EXEC"],
     ["DEL", "b"],
+    # the slot index follows keys as they come and go ("b" and "{b}..." share slot 3300)
+    ["LPUSH", "b", "x"],
+    ["CLUSTER", "COUNTKEYSINSLOT", "3300"],
+    ["CLUSTER", "GETKEYSINSLOT", "3300", "10"],
+    ["CLUSTER", "GETKEYSINSLOT", "3300", "0"],
+    ["SET", "{b}2", "x"],
+    ["RENAME", "{b}2", "{b}3"],
+    ["CLUSTER", "COUNTKEYSINSLOT", "3300"],
+    ["DEL", "b", "{b}3"],
+    ["CLUSTER", "COUNTKEYSINSLOT", "3300"],
+    ["CLUSTER", "GETKEYSINSLOT", "3300", "10"],
     ["INFO", "CLUSTER"],
     # scripts: keys touched must be served here and share one slot ("b" 3300 and "f" 3168 are this node's)
     ["EVAL", "return redis.call('get','a')", "0"],
@@ -238,8 +249,8 @@ def test_shards_match_a_redis_cluster(nodes: list[ServerProcess], redis_cluster:
 
 
 # ---- a cluster client over respq nodes ---------------------------------------------------------------------------
-def test_redis_py_cluster_spreads_and_drains_queues_exactly_once(nodes: list[ServerProcess]) -> None:
-    queues, streams = 1000, 100
+def test_redis_py_cluster_spreads_and_drains_queues_exactly_once(nodes: list[ServerProcess], long_mode: bool) -> None:
+    queues, streams = (10_000, 1000) if long_mode else (1000, 100)  # --long: the sizes the cluster issue names
     cluster = RedisCluster(host="127.0.0.1", port=nodes[0].port, socket_timeout=10)
     try:
         for i in range(queues):
@@ -298,10 +309,17 @@ def test_keys_of_a_slot_moved_away_are_hidden_not_removed(nodes: list[ServerProc
         push_map(ports, node_map(ports, moved), 2)
         assert third.dbsize() == 1 and third.keys("*") == [b"y"] and third.scan(0, count=100) == (0, [b"y"])
         assert third.randomkey() == b"y" and third.info("keyspace")["db0"]["keys"] == 1
+        # counted apart (a field Redis never shows, as it keeps no such keys), and not in the slot's count
+        assert third.info("cluster") == {"cluster_enabled": 1, "cluster_unserved_keys": 1}
+        assert third.execute_command("CLUSTER", "COUNTKEYSINSLOT", 12182) == 0
+        assert third.execute_command("CLUSTER", "GETKEYSINSLOT", 12182, 10) == []
         with pytest.raises(redis.ResponseError, match=f"12182 127.0.0.1:{ports[1]}"):
             third.lrange("{foo}q", 0, -1)
         push_map(ports, node_map(ports), 3)  # the slot comes back: its keys were kept
         assert third.dbsize() == 2 and third.lrange("{foo}q", 0, -1) == [b"job"]
+        assert third.info("cluster") == {"cluster_enabled": 1}
+        assert third.execute_command("CLUSTER", "COUNTKEYSINSLOT", 12182) == 1
+        assert third.execute_command("CLUSTER", "GETKEYSINSLOT", 12182, 10) == [b"{foo}q"]
 
 
 def test_restart_keeps_the_map_and_the_data(tmp_path: Path) -> None:
