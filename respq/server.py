@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from respq import __version__
+from respq import __version__, speedups
 from respq.acl import load_users
 from respq.blocking import BlockingRegistry
 from respq.client import Client
@@ -768,6 +768,8 @@ class Server:
             gc.freeze()
             gc.set_threshold(100_000, 50, 100)
         log.notice(f"respq {__version__} starting, pid={os.getpid()}")
+        if speedups.STALE is not None:
+            log.warning(speedups.STALE)
         check_http_bind(cfg, self.acl.auth_required)
         # The lock comes before any bind: a second server refused the directory never listens, not even briefly.
         # In memory there is no directory: nothing is created, locked or written.

@@ -39,6 +39,8 @@ lp_join_many: (
     Callable[[Any, Sequence[Any] | None, Sequence[Any], Sequence[int], int, int, int], tuple[int, int]] | None
 ) = None
 
+STALE: str | None = None  # why some C paths are missing although the module was built, for a warning at start-up
+
 if os.environ.get("RESPQ_PURE_PYTHON") != "1":
     try:
         from respq._speedups import crc64 as crc64
@@ -67,7 +69,10 @@ if os.environ.get("RESPQ_PURE_PYTHON") != "1":
         from respq._speedups import read_slots as read_slots
         from respq._speedups import scan_records as scan_records
         from respq._speedups import scan_records_backward as scan_records_backward
-    except ImportError:
-        pass
+    except ImportError as error:
+        # Built for older sources (the C file changed since): the names imported so far are used, the rest take
+        # their Python paths, and start-up says so rather than serving slower in silence.
+        if getattr(error, "name", None) == "respq._speedups" and "cannot import name" in str(error):
+            STALE = f"{error}: the C module is older than the sources; rebuild it (pip install -e .)"
 
 REQUEST_PARSER = "c" if parse_multibulk is not None else "python"
